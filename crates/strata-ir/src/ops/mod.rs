@@ -1,0 +1,197 @@
+//! Operators with typed attributes, one module per op family.
+//!
+//! Each family is one enum declared with [`op_family!`]: a variant per
+//! operator, a field per attribute (with its default). Adding an operator
+//! means adding one variant here and one kernel in each backend that runs it.
+//! Variant names are the operator names of the IR; importers map their own
+//! operator names (and opset versions) onto them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::attr::AttrReader;
+use crate::graph::GraphId;
+
+/// Declares an op family enum with typed attributes and its parser.
+///
+/// A field `name: T = default` is optional with that default; `name: T`
+/// is required unless `T` is an `Option`.
+#[macro_export]
+macro_rules! op_family {
+    (
+        $(#[$fm:meta])*
+        pub enum $Family:ident {
+            $(
+                $(#[$vm:meta])*
+                $Var:ident { $( $field:ident : $ty:ty $(= $default:expr)? ),* $(,)? }
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$fm])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[allow(clippy::upper_case_acronyms, non_snake_case)]
+        pub enum $Family {
+            $( $(#[$vm])* $Var { $( $field : $ty ),* } ),*
+        }
+
+        #[allow(non_snake_case)]
+        impl $Family {
+            /// Names of all operators of this family.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($Var)),*];
+
+            /// The operator's name.
+            pub fn name(&self) -> &'static str {
+                match self { $( Self::$Var { .. } => stringify!($Var) ),* }
+            }
+
+            /// Build the operator `name` from its attributes; `None` if this
+            /// family has no operator of that name.
+            #[allow(unused_variables, clippy::redundant_closure_call)]
+            pub fn parse(name: &str, attrs: &mut $crate::attr::AttrReader) -> Option<Result<Self, String>> {
+                match name {
+                    $(
+                        stringify!($Var) => Some((|| -> Result<Self, String> {
+                            Ok(Self::$Var { $( $field: $crate::op_field!(attrs, $field, $ty $(, $default)?) ),* })
+                        })()),
+                    )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+/// Reads one attribute field (helper of [`op_family!`]).
+#[macro_export]
+macro_rules! op_field {
+    ($attrs:ident, $field:ident, $ty:ty) => {
+        $attrs.required::<$ty>(stringify!($field))?
+    };
+    ($attrs:ident, $field:ident, $ty:ty, $default:expr) => {
+        $attrs.or::<$ty>(stringify!($field), $default)?
+    };
+}
+
+pub mod control;
+pub mod elementwise;
+pub mod ml;
+pub mod nn;
+pub mod quant;
+pub mod reduce;
+pub mod signal;
+pub mod tensor;
+pub mod text;
+
+pub use control::ControlOp;
+pub use elementwise::ElementwiseOp;
+pub use ml::MlOp;
+pub use nn::NnOp;
+pub use quant::QuantOp;
+pub use reduce::ReduceOp;
+pub use signal::SignalOp;
+pub use tensor::TensorOp;
+pub use text::TextOp;
+
+/// Any operator of the IR.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Op {
+    Elementwise(ElementwiseOp),
+    Reduce(ReduceOp),
+    Nn(NnOp),
+    Tensor(TensorOp),
+    Quant(QuantOp),
+    Control(ControlOp),
+    Text(TextOp),
+    Signal(SignalOp),
+    Ml(MlOp),
+}
+
+impl Op {
+    /// The operator's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Elementwise(o) => o.name(),
+            Op::Reduce(o) => o.name(),
+            Op::Nn(o) => o.name(),
+            Op::Tensor(o) => o.name(),
+            Op::Quant(o) => o.name(),
+            Op::Control(o) => o.name(),
+            Op::Text(o) => o.name(),
+            Op::Signal(o) => o.name(),
+            Op::Ml(o) => o.name(),
+        }
+    }
+
+    /// Build IR operator `name` from attributes. Unknown operators and
+    /// unknown, missing or mistyped attributes are errors.
+    pub fn parse(name: &str, mut attrs: AttrReader) -> Result<Op, String> {
+        let r = &mut attrs;
+        let op = if let Some(o) = ElementwiseOp::parse(name, r) {
+            o.map(Op::Elementwise)
+        } else if let Some(o) = ReduceOp::parse(name, r) {
+            o.map(Op::Reduce)
+        } else if let Some(o) = NnOp::parse(name, r) {
+            o.map(Op::Nn)
+        } else if let Some(o) = TensorOp::parse(name, r) {
+            o.map(Op::Tensor)
+        } else if let Some(o) = QuantOp::parse(name, r) {
+            o.map(Op::Quant)
+        } else if let Some(o) = ControlOp::parse(name, r) {
+            o.map(Op::Control)
+        } else if let Some(o) = TextOp::parse(name, r) {
+            o.map(Op::Text)
+        } else if let Some(o) = SignalOp::parse(name, r) {
+            o.map(Op::Signal)
+        } else if let Some(o) = MlOp::parse(name, r) {
+            o.map(Op::Ml)
+        } else {
+            return Err(format!("unsupported operator '{name}'"));
+        }?;
+        let unused = attrs.unused();
+        if !unused.is_empty() {
+            return Err(format!("unsupported attribute(s) {unused:?} for operator '{name}'"));
+        }
+        Ok(op)
+    }
+
+    /// Subgraphs held by this operator (bodies of control flow).
+    pub fn subgraphs(&self) -> Vec<GraphId> {
+        match self {
+            Op::Control(c) => c.subgraphs(),
+            Op::Nn(n) => n.subgraphs(),
+            _ => vec![],
+        }
+    }
+
+    /// True if the operator's outputs are pure functions of its inputs
+    /// (no randomness), so it may be constant-folded.
+    pub fn is_deterministic(&self) -> bool {
+        !matches!(
+            self,
+            Op::Tensor(
+                TensorOp::RandomNormal { .. }
+                    | TensorOp::RandomUniform { .. }
+                    | TensorOp::RandomNormalLike { .. }
+                    | TensorOp::RandomUniformLike { .. }
+                    | TensorOp::Bernoulli { .. }
+                    | TensorOp::Multinomial { .. }
+            )
+        )
+    }
+
+    /// Every operator name the IR knows.
+    pub fn all_names() -> Vec<&'static str> {
+        [
+            ElementwiseOp::NAMES,
+            ReduceOp::NAMES,
+            NnOp::NAMES,
+            TensorOp::NAMES,
+            QuantOp::NAMES,
+            ControlOp::NAMES,
+            TextOp::NAMES,
+            SignalOp::NAMES,
+            MlOp::NAMES,
+        ]
+        .concat()
+    }
+}

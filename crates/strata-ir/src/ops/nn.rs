@@ -1,0 +1,83 @@
+//! Neural-network operators: convolution, pooling, normalisation, matrix
+//! products, attention, resampling, recurrent layers, detection helpers
+//! and training optimisers.
+
+use crate::graph::GraphId;
+
+crate::op_family! {
+    /// Neural-network operators.
+    pub enum NnOp {
+        Conv { auto_pad: String = "NOTSET".into(), dilations: Option<Vec<i64>>, group: i64 = 1,
+               kernel_shape: Option<Vec<i64>>, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
+        ConvTranspose { auto_pad: String = "NOTSET".into(), dilations: Option<Vec<i64>>, group: i64 = 1,
+               kernel_shape: Option<Vec<i64>>, output_padding: Option<Vec<i64>>, output_shape: Option<Vec<i64>>,
+               pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
+        DeformConv { dilations: Option<Vec<i64>>, group: i64 = 1, kernel_shape: Option<Vec<i64>>,
+               offset_group: i64 = 1, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
+        MaxPool { auto_pad: String = "NOTSET".into(), ceil_mode: i64 = 0, dilations: Option<Vec<i64>>,
+               kernel_shape: Vec<i64>, pads: Option<Vec<i64>>, storage_order: i64 = 0, strides: Option<Vec<i64>> },
+        AveragePool { auto_pad: String = "NOTSET".into(), ceil_mode: i64 = 0, count_include_pad: i64 = 0,
+               dilations: Option<Vec<i64>>, kernel_shape: Vec<i64>, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
+        LpPool { auto_pad: String = "NOTSET".into(), ceil_mode: i64 = 0, dilations: Option<Vec<i64>>,
+               kernel_shape: Vec<i64>, p: i64 = 2, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
+        GlobalAveragePool {}, GlobalMaxPool {},
+        GlobalLpPool { p: i64 = 2 },
+        MaxUnpool { kernel_shape: Vec<i64>, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
+        MaxRoiPool { pooled_shape: Vec<i64>, spatial_scale: f32 = 1.0 },
+        RoiAlign { coordinate_transformation_mode: String = "half_pixel".into(), mode: String = "avg".into(),
+               output_height: i64 = 1, output_width: i64 = 1, sampling_ratio: i64 = 0, spatial_scale: f32 = 1.0 },
+        Col2Im { dilations: Option<Vec<i64>>, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
+        BatchNormalization { epsilon: f32 = 1e-5, momentum: f32 = 0.9, training_mode: i64 = 0, spatial: Option<i64> },
+        InstanceNormalization { epsilon: f32 = 1e-5 },
+        LayerNormalization { axis: i64 = -1, epsilon: f32 = 1e-5, stash_type: i64 = 1 },
+        GroupNormalization { epsilon: f32 = 1e-5, num_groups: i64, stash_type: i64 = 1 },
+        RMSNormalization { axis: i64 = -1, epsilon: f32 = 1e-5, stash_type: i64 = 1 },
+        LpNormalization { axis: i64 = -1, p: i64 = 2 },
+        MeanVarianceNormalization { axes: Vec<i64> = vec![0, 2, 3] },
+        LRN { alpha: f32 = 1e-4, beta: f32 = 0.75, bias: f32 = 1.0, size: i64 },
+        /// `ratio` and `is_test` attributes are the pre-opset-12 form.
+        Dropout { seed: Option<i64>, ratio: Option<f32>, is_test: Option<i64> },
+        Gemm { alpha: f32 = 1.0, beta: f32 = 1.0, transA: i64 = 0, transB: i64 = 0, broadcast: Option<i64> },
+        MatMul {},
+        Einsum { equation: String },
+        Det {},
+        GridSample { align_corners: i64 = 0, mode: String = "linear".into(), padding_mode: String = "zeros".into() },
+        AffineGrid { align_corners: i64 = 0 },
+        Resize { antialias: i64 = 0, axes: Option<Vec<i64>>, coordinate_transformation_mode: String = "half_pixel".into(),
+               cubic_coeff_a: f32 = -0.75, exclude_outside: i64 = 0, extrapolation_value: f32 = 0.0,
+               keep_aspect_ratio_policy: String = "stretch".into(), mode: String = "nearest".into(),
+               nearest_mode: String = "round_prefer_floor".into() },
+        /// Upsample (and Resize-10): `scales` attribute is the opset-7 form.
+        Upsample { mode: String = "nearest".into(), scales: Option<Vec<f32>> },
+        Attention { is_causal: i64 = 0, kv_num_heads: Option<i64>, q_num_heads: Option<i64>,
+               qk_matmul_output_mode: i64 = 0, scale: Option<f32>, softcap: f32 = 0.0,
+               softmax_precision: Option<i64>, left_window_size: Option<i64>, right_window_size: Option<i64> },
+        RotaryEmbedding { interleaved: i64 = 0, num_heads: Option<i64>, rotary_embedding_dim: i64 = 0 },
+        SwiGLU { alpha: Option<f32> },
+        CausalConvWithState { activation: Option<String> },
+        LinearAttention { kv_num_heads: Option<i64>, q_num_heads: Option<i64>, scale: Option<f32>, update_rule: Option<String> },
+        FlexAttention { prob_mod: Option<GraphId>, scale: Option<f32>, score_mod: Option<GraphId> },
+        NonMaxSuppression { center_point_box: i64 = 0 },
+        RNN { activation_alpha: Option<Vec<f32>>, activation_beta: Option<Vec<f32>>, activations: Option<Vec<String>>,
+               clip: Option<f32>, direction: String = "forward".into(), hidden_size: Option<i64>, layout: i64 = 0 },
+        GRU { activation_alpha: Option<Vec<f32>>, activation_beta: Option<Vec<f32>>, activations: Option<Vec<String>>,
+               clip: Option<f32>, direction: String = "forward".into(), hidden_size: Option<i64>, layout: i64 = 0,
+               linear_before_reset: i64 = 0 },
+        LSTM { activation_alpha: Option<Vec<f32>>, activation_beta: Option<Vec<f32>>, activations: Option<Vec<String>>,
+               clip: Option<f32>, direction: String = "forward".into(), hidden_size: Option<i64>, layout: i64 = 0,
+               input_forget: i64 = 0 },
+        Adagrad { decay_factor: f32 = 0.0, epsilon: f32 = 1e-6, norm_coefficient: f32 = 0.0 },
+        Adam { alpha: f32 = 0.9, beta: f32 = 0.999, epsilon: f32 = 1e-6, norm_coefficient: f32 = 0.0, norm_coefficient_post: f32 = 0.0 },
+        Momentum { alpha: f32, beta: f32, mode: String, norm_coefficient: f32 },
+    }
+}
+
+impl NnOp {
+    /// Subgraphs held by this operator.
+    pub fn subgraphs(&self) -> Vec<GraphId> {
+        match self {
+            NnOp::FlexAttention { prob_mod, score_mod, .. } => prob_mod.iter().chain(score_mod.iter()).copied().collect(),
+            _ => vec![],
+        }
+    }
+}
