@@ -1,1 +1,14 @@
-//! placeholder
+//! Conformance suites for Strata.
+//!
+//! Owns the suites (`onnx-node`: the ONNX backend node cases; `onnx-models`:
+//! real pretrained models with onnxruntime's outputs), how they are found on
+//! disk, the comparison rules, running a case on a chosen backend, and the
+//! per-backend expectation manifests (which cases are known to fail, and why).
+
+pub mod compare;
+pub mod expectations;
+pub mod suite;
+
+pub use compare::{Tolerance, compare_values};
+pub use expectations::Expectations;
+pub use suite::{Case, CaseResult, Outcome, SuiteKind, data_root, load_suite, op_of_case, run_case};

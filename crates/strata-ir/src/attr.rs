@@ -107,7 +107,9 @@ impl AttrType for bool {
 impl AttrType for DType {
     fn from_attr(v: &AttrValue) -> Result<Self, String> {
         match v {
-            AttrValue::Int(code) => DType::from_onnx_code(*code).ok_or_else(|| format!("unknown element type code {code}")),
+            AttrValue::Int(code) => {
+                DType::from_onnx_code(*code).ok_or_else(|| format!("unknown element type code {code}"))
+            }
             other => Err(format!("expected int (element type), found {}", other.kind())),
         }
     }

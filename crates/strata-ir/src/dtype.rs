@@ -154,8 +154,7 @@ impl DType {
     pub fn class(self) -> DTypeClass {
         use DType::*;
         match self {
-            F32 | F64 | F16 | BF16 | F8E4M3FN | F8E4M3FNUZ | F8E5M2 | F8E5M2FNUZ | F8E8M0
-            | F4E2M1 => DTypeClass::Float,
+            F32 | F64 | F16 | BF16 | F8E4M3FN | F8E4M3FNUZ | F8E5M2 | F8E5M2FNUZ | F8E8M0 | F4E2M1 => DTypeClass::Float,
             I2 | I4 | I8 | I16 | I32 | I64 => DTypeClass::SignedInt,
             U2 | U4 | U8 | U16 | U32 | U64 => DTypeClass::UnsignedInt,
             Bool => DTypeClass::Bool,
@@ -172,6 +171,9 @@ impl DType {
     }
     pub fn is_signed_int(self) -> bool {
         self.class() == DTypeClass::SignedInt
+    }
+    pub fn is_complex(self) -> bool {
+        self.class() == DTypeClass::Complex
     }
     pub fn is_unsigned_int(self) -> bool {
         self.class() == DTypeClass::UnsignedInt
@@ -309,11 +311,7 @@ impl MiniFloat {
             return if neg { f64::NEG_INFINITY } else { f64::INFINITY };
         }
         let frac = m as f64 / (1u32 << self.man_bits) as f64;
-        let mag = if e == 0 {
-            frac * 2f64.powi(1 - self.bias)
-        } else {
-            (1.0 + frac) * 2f64.powi(e as i32 - self.bias)
-        };
+        let mag = if e == 0 { frac * 2f64.powi(1 - self.bias) } else { (1.0 + frac) * 2f64.powi(e as i32 - self.bias) };
         if neg { -mag } else { mag }
     }
     /// Largest finite magnitude's bit pattern (without sign).

@@ -219,7 +219,11 @@ impl Model {
             for n in &g.nodes {
                 for sg in n.op.subgraphs() {
                     if sg.0 as usize >= self.graphs.len() || sg.0 as usize == gi {
-                        return Err(IrError::Graph(format!("node '{}' ({}) has an invalid subgraph", n.name, n.op.name())));
+                        return Err(IrError::Graph(format!(
+                            "node '{}' ({}) has an invalid subgraph",
+                            n.name,
+                            n.op.name()
+                        )));
                     }
                     for (outer, _) in &self.graph(sg).captures {
                         check(*outer, "capture")?;
@@ -251,7 +255,11 @@ impl Model {
             for &v in &g.outputs {
                 check(v, "graph output")?;
                 if !defined[v.0 as usize] {
-                    return Err(IrError::Graph(format!("graph '{}': output '{}' is never produced", g.name, g.value(v).name)));
+                    return Err(IrError::Graph(format!(
+                        "graph '{}': output '{}' is never produced",
+                        g.name,
+                        g.value(v).name
+                    )));
                 }
             }
         }

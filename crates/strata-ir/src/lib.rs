@@ -7,6 +7,7 @@
 //! protobuf, ONNX files or any device API, and builds for
 //! `wasm32-unknown-unknown`.
 
+pub mod artifact;
 pub mod attr;
 pub mod dtype;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod graph;
 pub mod ops;
 pub mod passes;
 pub mod tensor;
+pub mod value;
 
 pub use attr::{AttrReader, AttrValue};
 pub use dtype::DType;
@@ -21,3 +23,4 @@ pub use error::IrError;
 pub use graph::{Dim, Graph, GraphId, Model, Node, NodeId, Value, ValueId, ValueType};
 pub use ops::Op;
 pub use tensor::{Buffer, TensorData};
+pub use value::HostValue;

@@ -100,7 +100,10 @@ impl TensorData {
     pub fn from_strings(shape: Vec<usize>, strings: Vec<String>) -> Result<Self, IrError> {
         let n = checked_numel(&shape).ok_or_else(|| IrError::Tensor(format!("shape {shape:?} overflows")))?;
         if n != strings.len() {
-            return Err(IrError::Tensor(format!("string tensor of shape {shape:?} needs {n} strings, got {}", strings.len())));
+            return Err(IrError::Tensor(format!(
+                "string tensor of shape {shape:?} needs {n} strings, got {}",
+                strings.len()
+            )));
         }
         Ok(TensorData { dtype: DType::String, shape, storage: Storage::Strings(Arc::new(strings)) })
     }
@@ -326,8 +329,16 @@ impl Writer {
 
 #[derive(Serialize, Deserialize)]
 enum TensorRepr {
-    Bytes { dtype: DType, shape: Vec<usize>, #[serde(with = "bytes_serde")] bytes: Vec<u8> },
-    Strings { shape: Vec<usize>, strings: Vec<String> },
+    Bytes {
+        dtype: DType,
+        shape: Vec<usize>,
+        #[serde(with = "bytes_serde")]
+        bytes: Vec<u8>,
+    },
+    Strings {
+        shape: Vec<usize>,
+        strings: Vec<String>,
+    },
 }
 
 mod bytes_serde {
@@ -363,7 +374,9 @@ mod bytes_serde {
 impl Serialize for TensorData {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let repr = match &self.storage {
-            Storage::Bytes(b) => TensorRepr::Bytes { dtype: self.dtype, shape: self.shape.clone(), bytes: b.as_slice().to_vec() },
+            Storage::Bytes(b) => {
+                TensorRepr::Bytes { dtype: self.dtype, shape: self.shape.clone(), bytes: b.as_slice().to_vec() }
+            }
             Storage::Strings(st) => TensorRepr::Strings { shape: self.shape.clone(), strings: (**st).clone() },
         };
         repr.serialize(s)

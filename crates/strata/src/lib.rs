@@ -1,1 +1,44 @@
-//! placeholder
+//! Strata: a portable ML inference runtime.
+//!
+//! This facade crate is the one public Rust API. It owns [`Session`] (load a
+//! model, inspect its inputs and outputs, run it), the [`Backend`] trait that
+//! every backend implements, backend selection and placement, and the
+//! executor that runs a graph whose nodes are placed on different backends,
+//! moving values across the boundaries asynchronously.
+//!
+//! ```
+//! use strata::{Session, SessionOptions, Tensor, Value};
+//! # fn main() -> Result<(), strata::Error> {
+//! let session = Session::from_model(strata::examples::tiny_mlp(), SessionOptions::default())?;
+//! let x = Tensor::from_f32(vec![1, 4], &[1.0, 2.0, 3.0, 4.0])?;
+//! let out = session.run(&[("x", Value::Tensor(x))])?;
+//! assert_eq!(out[0].0, "y");
+//! # Ok(()) }
+//! ```
+
+mod backend;
+mod error;
+pub mod examples;
+mod session;
+
+pub use backend::{Backend, CompiledPartition, DeviceValue, ReferenceBackend, Support, block_on};
+pub use error::Error;
+pub use session::{IoInfo, Placement, Session, SessionOptions};
+pub use strata_ir::{DType, Dim, HostValue as Value, Model, TensorData as Tensor, ValueType};
+
+/// Re-export of the IR crate for tools that need the graph itself.
+pub use strata_ir as ir;
+
+/// Names of the backends this build knows, in default preference order.
+pub fn backend_names() -> Vec<&'static str> {
+    vec!["reference"]
+}
+
+/// Create a backend by its stable name.
+pub fn create_backend(name: &str) -> Result<std::sync::Arc<dyn Backend>, Error> {
+    match name {
+        "reference" => Ok(std::sync::Arc::new(ReferenceBackend::default())),
+        "cpu" | "gpu" => Err(Error::Backend(format!("backend '{name}' is not available in this build yet"))),
+        other => Err(Error::Backend(format!("unknown backend '{other}' (known: reference, cpu, gpu)"))),
+    }
+}

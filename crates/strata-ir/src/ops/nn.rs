@@ -76,7 +76,9 @@ impl NnOp {
     /// Subgraphs held by this operator.
     pub fn subgraphs(&self) -> Vec<GraphId> {
         match self {
-            NnOp::FlexAttention { prob_mod, score_mod, .. } => prob_mod.iter().chain(score_mod.iter()).copied().collect(),
+            NnOp::FlexAttention { prob_mod, score_mod, .. } => {
+                prob_mod.iter().chain(score_mod.iter()).copied().collect()
+            }
             _ => vec![],
         }
     }

@@ -41,7 +41,7 @@ crate::op_family! {
         Compress { axis: Option<i64> },
         ReverseSequence { batch_axis: i64 = 1, time_axis: i64 = 0 },
         DepthToSpace { blocksize: i64, mode: String = "DCR".into() },
-        SpaceToDepth { blocksize: i64 },
+        SpaceToDepth { blocksize: i64, mode: String = "DCR".into() },
         Trilu { upper: i64 = 1 },
         Unique { axis: Option<i64>, sorted: i64 = 1 },
         RandomNormal { dtype: DType = DType::F32, mean: f32 = 0.0, scale: f32 = 1.0, seed: Option<f32>, shape: Vec<i64> },

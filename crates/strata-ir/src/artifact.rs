@@ -1,0 +1,162 @@
+//! The `.strata` artifact: a compiled model that loads without any importer.
+//!
+//! Layout (little-endian):
+//! ```text
+//! 0   magic    b"STRATA\0\0"
+//! 8   version  u32   (format version, see VERSION)
+//! 12  flags    u32   (0)
+//! 16  ir_len   u64   postcard-encoded IR (weights removed)
+//! 24  blob_len u64   weight blob
+//! 32  crc32    u32   of everything after the 64-byte header
+//! 36  reserved up to 64
+//! 64  IR bytes, zero-padded to a multiple of 64
+//! ..  weight blob: each tensor 64-byte aligned
+//! ```
+//! Weights are read in place from the file's bytes (no copy) when the
+//! caller hands over a shared owner of them (for example a memory map).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dtype::DType;
+use crate::error::IrError;
+use crate::graph::Model;
+use crate::tensor::{Buffer, TensorData};
+
+/// File magic.
+pub const MAGIC: &[u8; 8] = b"STRATA\0\0";
+/// The format version this build writes.
+pub const VERSION: u32 = 1;
+/// The oldest format version this build reads.
+pub const MIN_VERSION: u32 = 1;
+const HEADER: usize = 64;
+const ALIGN: usize = 64;
+
+#[derive(Serialize, Deserialize)]
+struct WeightRef {
+    graph: u32,
+    value: u32,
+    dtype: DType,
+    shape: Vec<usize>,
+    offset: u64,
+    len: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Body {
+    model: Model,
+    weights: Vec<WeightRef>,
+    /// String initializers cannot live in the byte blob.
+    string_weights: Vec<(u32, u32, TensorData)>,
+}
+
+fn pad(v: &mut Vec<u8>) {
+    while v.len() % ALIGN != 0 {
+        v.push(0);
+    }
+}
+
+/// Serialise a model to `.strata` bytes.
+pub fn write(model: &Model) -> Result<Vec<u8>, IrError> {
+    let mut m = model.clone();
+    let mut blob = Vec::new();
+    let mut weights = Vec::new();
+    let mut string_weights = Vec::new();
+    for (gi, g) in m.graphs.iter_mut().enumerate() {
+        for (v, t) in std::mem::take(&mut g.initializers) {
+            match t.bytes() {
+                Some(b) => {
+                    pad(&mut blob);
+                    weights.push(WeightRef {
+                        graph: gi as u32,
+                        value: v.0,
+                        dtype: t.dtype(),
+                        shape: t.shape().to_vec(),
+                        offset: blob.len() as u64,
+                        len: b.len() as u64,
+                    });
+                    blob.extend_from_slice(b.as_slice());
+                }
+                None => string_weights.push((gi as u32, v.0, t)),
+            }
+        }
+    }
+    let ir = postcard::to_allocvec(&Body { model: m, weights, string_weights })
+        .map_err(|e| IrError::Artifact(e.to_string()))?;
+    let mut payload = ir.clone();
+    pad(&mut payload);
+    payload.extend_from_slice(&blob);
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&(ir.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(blob.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.resize(HEADER, 0);
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Read `.strata` bytes (copies them once into a shared buffer).
+pub fn read(bytes: &[u8]) -> Result<Model, IrError> {
+    read_shared(Buffer::from_vec(bytes.to_vec()))
+}
+
+/// Read `.strata` bytes held by a shared owner; weights point into it.
+pub fn read_shared(file: Buffer) -> Result<Model, IrError> {
+    let bytes = file.as_slice();
+    let bad = |m: String| IrError::Artifact(m);
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return Err(bad("not a .strata file (bad magic or too short)".into()));
+    }
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+    let version = u32_at(8);
+    if !(MIN_VERSION..=VERSION).contains(&version) {
+        return Err(bad(format!(
+            "format version {version} is not supported (this build reads versions {MIN_VERSION} to {VERSION}){}",
+            if version > VERSION { "; it was written by a newer Strata" } else { "" }
+        )));
+    }
+    let ir_len = u64_at(16) as usize;
+    let blob_len = u64_at(24) as usize;
+    let crc = u32_at(32);
+    let payload = &bytes[HEADER..];
+    if crc32fast::hash(payload) != crc {
+        return Err(bad("checksum mismatch: the file is corrupt or truncated".into()));
+    }
+    let ir_padded = ir_len.div_ceil(ALIGN).checked_mul(ALIGN).ok_or_else(|| bad("bad IR length".into()))?;
+    if ir_padded.checked_add(blob_len) != Some(payload.len()) {
+        return Err(bad("section lengths do not match the file size".into()));
+    }
+    let body: Body = postcard::from_bytes(&payload[..ir_len]).map_err(|e| bad(format!("cannot decode IR: {e}")))?;
+    let mut model = body.model;
+    let blob_start = HEADER + ir_padded;
+    for w in body.weights {
+        let g = model.graphs.get_mut(w.graph as usize).ok_or_else(|| bad("weight refers to a missing graph".into()))?;
+        let (off, len) = (usize::try_from(w.offset).ok(), usize::try_from(w.len).ok());
+        let (Some(off), Some(len)) = (off, len) else { return Err(bad("weight range overflows".into())) };
+        if off.checked_add(len).is_none_or(|e| e > blob_len) {
+            return Err(bad("weight range is outside the blob".into()));
+        }
+        let buf = file.slice(blob_start + off, len).ok_or_else(|| bad("weight range is outside the file".into()))?;
+        let t = TensorData::from_bytes(w.dtype, w.shape, buf)?;
+        if w.value as usize >= g.values.len() {
+            return Err(bad("weight refers to a missing value".into()));
+        }
+        g.initializers.push((crate::graph::ValueId(w.value), t));
+    }
+    for (gi, v, t) in body.string_weights {
+        let g = model.graphs.get_mut(gi as usize).ok_or_else(|| bad("weight refers to a missing graph".into()))?;
+        g.initializers.push((crate::graph::ValueId(v), t));
+    }
+    model.validate()?;
+    Ok(model)
+}
+
+/// Read from a shared owner of bytes such as a memory map.
+pub fn read_owner(owner: Arc<dyn AsRef<[u8]> + Send + Sync>) -> Result<Model, IrError> {
+    read_shared(Buffer::from_owner(owner))
+}

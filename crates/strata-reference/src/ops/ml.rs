@@ -1,0 +1,16 @@
+//! Reference kernels for `strata_ir::ops::MlOp`.
+
+use strata_ir::ops::MlOp;
+
+use super::{Args, Ctx};
+use crate::bail;
+use crate::error::KResult;
+use crate::value::Value;
+
+/// Run one operator of this family.
+pub fn run(op: &MlOp, _args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
+    #[allow(clippy::match_single_binding)]
+    match op {
+        other => bail!("no reference kernel for {}", other.name()),
+    }
+}

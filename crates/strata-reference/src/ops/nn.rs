@@ -1,0 +1,41 @@
+//! Reference kernels for `strata_ir::ops::NnOp`, split in two files:
+//! `spatial` (convolution, pooling, matrix products, resampling, ROI ops)
+//! and `layers` (normalisation, attention, recurrent layers, detection,
+//! training optimisers and the rest).
+
+use strata_ir::ops::NnOp;
+
+use super::{Args, Ctx};
+use crate::error::KResult;
+use crate::value::Value;
+
+mod layers;
+mod spatial;
+
+/// Run one operator of this family.
+pub fn run(op: &NnOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
+    use NnOp::*;
+    match op {
+        Conv { .. }
+        | ConvTranspose { .. }
+        | DeformConv { .. }
+        | MaxPool { .. }
+        | AveragePool { .. }
+        | LpPool { .. }
+        | GlobalAveragePool { .. }
+        | GlobalMaxPool { .. }
+        | GlobalLpPool { .. }
+        | MaxUnpool { .. }
+        | MaxRoiPool { .. }
+        | RoiAlign { .. }
+        | Col2Im { .. }
+        | Gemm { .. }
+        | MatMul { .. }
+        | Einsum { .. }
+        | GridSample { .. }
+        | AffineGrid { .. }
+        | Resize { .. }
+        | Upsample { .. } => spatial::run(op, args, ctx),
+        _ => layers::run(op, args, ctx),
+    }
+}

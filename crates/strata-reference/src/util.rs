@@ -1,0 +1,135 @@
+//! Small helpers shared by kernels: shapes, strides, axes, broadcasting and
+//! allocation limits.
+
+use std::cell::Cell;
+
+use crate::bail;
+use crate::error::KResult;
+
+thread_local! {
+    static MAX_ELEMENTS: Cell<usize> = const { Cell::new(1 << 28) };
+}
+
+/// Set the largest tensor (in elements) kernels may create on this thread.
+pub fn set_max_elements(n: usize) {
+    MAX_ELEMENTS.with(|c| c.set(n));
+}
+
+/// Element count of `shape`, failing on overflow or when it exceeds the
+/// allocation limit. Call it before allocating an output whose shape comes
+/// from input values.
+pub fn check_numel(shape: &[usize]) -> KResult<usize> {
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let limit = MAX_ELEMENTS.with(|c| c.get());
+    match n {
+        Some(n) if n <= limit => Ok(n),
+        _ => bail!("output shape {shape:?} exceeds the limit of {limit} elements"),
+    }
+}
+
+/// Row-major strides of a shape.
+pub fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// Multi-index of a flat index.
+pub fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for i in (0..shape.len()).rev() {
+        if shape[i] > 0 {
+            idx[i] = flat % shape[i];
+            flat /= shape[i];
+        }
+    }
+    idx
+}
+
+/// Flat index of a multi-index.
+pub fn ravel(idx: &[usize], shape: &[usize]) -> usize {
+    idx.iter().zip(shape).fold(0, |a, (&i, &d)| a * d + i)
+}
+
+/// Normalise a possibly negative axis against a rank.
+pub fn norm_axis(axis: i64, rank: usize) -> KResult<usize> {
+    let r = rank as i64;
+    if axis < -r || axis >= r.max(1) && !(r == 0 && axis == 0) {
+        bail!("axis {axis} is out of range for rank {rank}");
+    }
+    Ok(if axis < 0 { (axis + r) as usize } else { axis as usize })
+}
+
+/// Normalise a list of axes; rejects duplicates.
+pub fn norm_axes(axes: &[i64], rank: usize) -> KResult<Vec<usize>> {
+    let mut out = Vec::with_capacity(axes.len());
+    for &a in axes {
+        let n = norm_axis(a, rank)?;
+        if out.contains(&n) {
+            bail!("axis {a} appears more than once");
+        }
+        out.push(n);
+    }
+    Ok(out)
+}
+
+/// The multidirectional (numpy) broadcast of several shapes.
+pub fn broadcast_shapes(shapes: &[&[usize]]) -> KResult<Vec<usize>> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut out = vec![1usize; rank];
+    for s in shapes {
+        let off = rank - s.len();
+        for (i, &d) in s.iter().enumerate() {
+            let o = &mut out[off + i];
+            if *o == 1 {
+                *o = d;
+            } else if d != 1 && d != *o {
+                bail!("shapes {:?} cannot be broadcast together", shapes);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// For each element of `out_shape`, the flat index of the element of a
+/// tensor of `in_shape` that broadcasts to it.
+pub fn broadcast_map(in_shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
+    let n: usize = out_shape.iter().product();
+    let off = out_shape.len() - in_shape.len();
+    let in_strides = strides(in_shape);
+    let mut map = Vec::with_capacity(n);
+    let mut idx = vec![0usize; out_shape.len()];
+    for _ in 0..n {
+        let mut f = 0;
+        for (k, &d) in in_shape.iter().enumerate() {
+            if d != 1 {
+                f += idx[off + k] * in_strides[k];
+            }
+        }
+        map.push(f);
+        // increment the multi-index
+        for k in (0..out_shape.len()).rev() {
+            idx[k] += 1;
+            if idx[k] < out_shape[k] {
+                break;
+            }
+            idx[k] = 0;
+        }
+    }
+    map
+}
+
+/// Convert i64 dimensions to usize, rejecting negatives.
+pub fn to_dims(v: &[i64], what: &str) -> KResult<Vec<usize>> {
+    v.iter()
+        .map(|&d| {
+            if d < 0 {
+                Err(crate::error::KernelError::new(format!("{what}: negative dimension {d}")))
+            } else {
+                Ok(d as usize)
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,384 @@
+//! Sessions: load, place, compile and run a model.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use strata_ir::{Dim, GraphId, HostValue, Model, NodeId, ValueId, ValueType};
+
+use crate::backend::{Backend, CompiledPartition, DeviceValue, Support, block_on};
+use crate::error::Error;
+
+/// Options for creating a [`Session`].
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Backends by stable name, in order of preference. Nodes no listed
+    /// backend supports fall back to `reference` unless `strict` is set.
+    pub backends: Vec<String>,
+    /// Fail instead of falling back to the reference backend.
+    pub strict: bool,
+    /// Largest tensor (in elements) a kernel may create.
+    pub max_tensor_elements: usize,
+    /// Largest number of nodes a model may have.
+    pub max_nodes: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            backends: vec!["reference".into()],
+            strict: false,
+            max_tensor_elements: 1 << 28,
+            max_nodes: 1 << 20,
+        }
+    }
+}
+
+/// Name and declared type of a model input or output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IoInfo {
+    pub name: String,
+    pub ty: ValueType,
+}
+
+/// Where one node runs, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    pub node: String,
+    pub op: String,
+    pub backend: String,
+    /// Why the preferred backends did not take it (empty when the first did).
+    pub reason: String,
+}
+
+struct Partition {
+    backend: usize,
+    compiled: Box<dyn CompiledPartition>,
+    inputs: Vec<ValueId>,
+    outputs: Vec<ValueId>,
+}
+
+/// A loaded model, ready to run. `Send + Sync`: `run` may be called from many threads.
+pub struct Session {
+    model: Arc<Model>,
+    backends: Vec<Arc<dyn Backend>>,
+    partitions: Vec<Partition>,
+    placement: Vec<Placement>,
+    inputs: Vec<IoInfo>,
+    outputs: Vec<IoInfo>,
+    options: SessionOptions,
+}
+
+impl Session {
+    /// Load a model from a file (`.onnx`, or `.strata` artifact).
+    pub fn from_path(path: impl AsRef<Path>, options: SessionOptions) -> Result<Session, Error> {
+        let path = path.as_ref();
+        let model = load_model_path(path)?;
+        Session::from_model(model, options)
+    }
+
+    /// Load a model from bytes (ONNX protobuf).
+    pub fn from_bytes(bytes: &[u8], options: SessionOptions) -> Result<Session, Error> {
+        let model = load_model_bytes(bytes)?;
+        Session::from_model(model, options)
+    }
+
+    /// Build a session from IR.
+    pub fn from_model(model: Model, options: SessionOptions) -> Result<Session, Error> {
+        model.validate()?;
+        let total_nodes: usize = model.graphs.iter().map(|g| g.nodes.len()).sum();
+        if total_nodes > options.max_nodes {
+            return Err(Error::Load(format!(
+                "model has {total_nodes} nodes, more than the limit of {}",
+                options.max_nodes
+            )));
+        }
+        let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
+        for name in &options.backends {
+            backends.push(crate::create_backend(name)?);
+        }
+        if !options.strict && !backends.iter().any(|b| b.name() == "reference") {
+            backends.push(crate::create_backend("reference")?);
+        }
+        let model = Arc::new(model);
+        let g = model.main_graph();
+        // Place each node on the first backend that supports it.
+        let mut assign = Vec::with_capacity(g.nodes.len());
+        let mut placement = Vec::with_capacity(g.nodes.len());
+        for (i, n) in g.nodes.iter().enumerate() {
+            let mut reasons = Vec::new();
+            let mut chosen = None;
+            for (bi, b) in backends.iter().enumerate() {
+                match b.supports(&model, model.main, NodeId(i as u32)) {
+                    Support::Yes => {
+                        chosen = Some(bi);
+                        break;
+                    }
+                    Support::No(r) => reasons.push(format!("{}: {r}", b.name())),
+                }
+            }
+            let Some(bi) = chosen else {
+                return Err(Error::Placement(format!(
+                    "node '{}' ({}) cannot run: {}",
+                    n.name,
+                    n.op.name(),
+                    reasons.join("; ")
+                )));
+            };
+            assign.push(bi);
+            placement.push(Placement {
+                node: n.name.clone(),
+                op: n.op.name().to_string(),
+                backend: backends[bi].name().to_string(),
+                reason: reasons.join("; "),
+            });
+        }
+        // Contiguous runs on one backend become partitions.
+        let mut partitions = Vec::new();
+        let mut start = 0;
+        while start < g.nodes.len() {
+            let mut end = start + 1;
+            while end < g.nodes.len() && assign[end] == assign[start] {
+                end += 1;
+            }
+            let (sub, inputs, outputs) = extract(&model, start..end);
+            let compiled = backends[assign[start]].compile(Arc::new(sub))?;
+            partitions.push(Partition { backend: assign[start], compiled, inputs, outputs });
+            start = end;
+        }
+        let io = |ids: &[ValueId]| {
+            ids.iter().map(|&v| IoInfo { name: g.value(v).name.clone(), ty: g.value(v).ty.clone() }).collect()
+        };
+        Ok(Session {
+            inputs: io(&g.inputs),
+            outputs: io(&g.outputs),
+            model: model.clone(),
+            backends,
+            partitions,
+            placement,
+            options,
+        })
+    }
+
+    /// The model's inputs.
+    pub fn inputs(&self) -> &[IoInfo] {
+        &self.inputs
+    }
+    /// The model's outputs.
+    pub fn outputs(&self) -> &[IoInfo] {
+        &self.outputs
+    }
+    /// The IR the session runs.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+    /// Where each node of the main graph runs.
+    pub fn placement(&self) -> &[Placement] {
+        &self.placement
+    }
+
+    /// Run with named inputs; returns every output by name, in model order.
+    pub fn run(&self, inputs: &[(&str, HostValue)]) -> Result<Vec<(String, HostValue)>, Error> {
+        block_on(self.run_async(inputs))
+    }
+
+    /// Asynchronous [`Session::run`] (for hosts where blocking is not allowed).
+    pub async fn run_async(&self, inputs: &[(&str, HostValue)]) -> Result<Vec<(String, HostValue)>, Error> {
+        let g = self.model.main_graph();
+        let mut given: HashMap<&str, &HostValue> = HashMap::new();
+        for (name, v) in inputs {
+            if !self.inputs.iter().any(|i| i.name == *name) {
+                let known: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
+                return Err(Error::Input(format!("unknown input '{name}' (the model's inputs are {known:?})")));
+            }
+            if given.insert(name, v).is_some() {
+                return Err(Error::Input(format!("input '{name}' is given twice")));
+            }
+        }
+        let mut syms: HashMap<String, usize> = HashMap::new();
+        let mut host: HashMap<ValueId, HostValue> = HashMap::new();
+        for (info, &id) in self.inputs.iter().zip(&g.inputs) {
+            let v =
+                given.get(info.name.as_str()).ok_or_else(|| Error::Input(format!("missing input '{}'", info.name)))?;
+            check_value(&info.name, &info.ty, v, &mut syms)?;
+            host.insert(id, (*v).clone());
+        }
+        strata_reference::util::set_max_elements(self.options.max_tensor_elements);
+        // Values currently on a device: id -> (backend index, value).
+        let mut device: HashMap<ValueId, (usize, DeviceValue)> = HashMap::new();
+        for p in &self.partitions {
+            let b = &self.backends[p.backend];
+            let mut staged: Vec<DeviceValue> = Vec::new();
+            let mut order: Vec<Result<usize, ValueId>> = Vec::new();
+            for &v in &p.inputs {
+                match device.get(&v) {
+                    Some((bi, _)) if *bi == p.backend => order.push(Err(v)),
+                    Some((bi, dv)) => {
+                        let h = self.backends[*bi].download(dv).await?;
+                        staged.push(b.upload(&h)?);
+                        host.insert(v, h);
+                        order.push(Ok(staged.len() - 1));
+                    }
+                    None => {
+                        let h = host
+                            .get(&v)
+                            .ok_or_else(|| Error::Backend(format!("value '{}' is not available", g.value(v).name)))?;
+                        staged.push(b.upload(h)?);
+                        order.push(Ok(staged.len() - 1));
+                    }
+                }
+            }
+            let args: Vec<&DeviceValue> = order
+                .iter()
+                .map(|o| match o {
+                    Ok(i) => &staged[*i],
+                    Err(v) => &device[v].1,
+                })
+                .collect();
+            let outs = p.compiled.run(args).await?;
+            for (&id, dv) in p.outputs.iter().zip(outs) {
+                device.insert(id, (p.backend, dv));
+            }
+        }
+        let mut result = Vec::with_capacity(g.outputs.len());
+        for (info, &id) in self.outputs.iter().zip(&g.outputs) {
+            let v = match device.get(&id) {
+                Some((bi, dv)) => self.backends[*bi].download(dv).await?,
+                None => host
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| Error::Backend(format!("output '{}' was not computed", info.name)))?,
+            };
+            result.push((info.name.clone(), v));
+        }
+        Ok(result)
+    }
+}
+
+fn check_value(name: &str, ty: &ValueType, v: &HostValue, syms: &mut HashMap<String, usize>) -> Result<(), Error> {
+    match (ty, v) {
+        (ValueType::Tensor { dtype, shape }, HostValue::Tensor(t)) => {
+            if t.dtype() != *dtype {
+                return Err(Error::Input(format!("input '{name}' must be {dtype}, got {}", t.dtype())));
+            }
+            if let Some(dims) = shape {
+                if dims.len() != t.shape().len() {
+                    return Err(Error::Input(format!(
+                        "input '{name}' must have rank {} ({}), got shape {:?}",
+                        dims.len(),
+                        ty,
+                        t.shape()
+                    )));
+                }
+                for (i, (d, &n)) in dims.iter().zip(t.shape()).enumerate() {
+                    match d {
+                        Dim::Known(k) if *k as usize != n => {
+                            return Err(Error::Input(format!(
+                                "input '{name}' dimension {i} must be {k}, got {n} (shape {:?})",
+                                t.shape()
+                            )));
+                        }
+                        Dim::Sym(s) => {
+                            let prev = *syms.entry(s.clone()).or_insert(n);
+                            if prev != n {
+                                return Err(Error::Input(format!(
+                                    "input '{name}' dimension {i} ('{s}') is {n}, but '{s}' is {prev} elsewhere"
+                                )));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Ok(())
+        }
+        (ValueType::Tensor { .. }, other) => {
+            Err(Error::Input(format!("input '{name}' must be a tensor, got {}", other.describe())))
+        }
+        (ValueType::Sequence(_), HostValue::Sequence { .. })
+        | (ValueType::Optional(_), HostValue::Optional { .. })
+        | (ValueType::Unknown, _) => Ok(()),
+        (ValueType::Optional(inner), other) => check_value(name, inner, other, syms),
+        (t, other) => Err(Error::Input(format!("input '{name}' must be {t}, got {}", other.describe()))),
+    }
+}
+
+/// Extract nodes `range` of the main graph as a model of its own, with the
+/// values it reads from outside as inputs and the values used after it as outputs.
+fn extract(model: &Model, range: std::ops::Range<usize>) -> (Model, Vec<ValueId>, Vec<ValueId>) {
+    let g = model.main_graph();
+    if range.start == 0 && range.end == g.nodes.len() {
+        return (model.clone(), g.inputs.clone(), g.outputs.clone());
+    }
+    let mut produced = vec![false; g.values.len()];
+    for n in &g.nodes[range.clone()] {
+        for o in n.outputs.iter().flatten() {
+            produced[o.0 as usize] = true;
+        }
+    }
+    let is_init = |v: ValueId| g.initializer(v).is_some();
+    let mut inputs: Vec<ValueId> = Vec::new();
+    for n in &g.nodes[range.clone()] {
+        let mut reads: Vec<ValueId> = n.inputs.iter().flatten().copied().collect();
+        for sg in n.op.subgraphs() {
+            reads.extend(model.graph(sg).captures.iter().map(|(o, _)| *o));
+        }
+        for v in reads {
+            if !produced[v.0 as usize] && !is_init(v) && !inputs.contains(&v) {
+                inputs.push(v);
+            }
+        }
+    }
+    let mut outputs: Vec<ValueId> = Vec::new();
+    let later_reads: Vec<ValueId> = g.nodes[range.end..]
+        .iter()
+        .flat_map(|n| {
+            let mut r: Vec<ValueId> = n.inputs.iter().flatten().copied().collect();
+            for sg in n.op.subgraphs() {
+                r.extend(model.graph(sg).captures.iter().map(|(o, _)| *o));
+            }
+            r
+        })
+        .chain(g.outputs.iter().copied())
+        .collect();
+    for n in &g.nodes[range.clone()] {
+        for &o in n.outputs.iter().flatten() {
+            if later_reads.contains(&o) && !outputs.contains(&o) {
+                outputs.push(o);
+            }
+        }
+    }
+    let mut sub = model.clone();
+    let main: &mut strata_ir::Graph = sub.graph_mut(GraphId(model.main.0));
+    main.nodes = g.nodes[range].to_vec();
+    main.inputs = inputs.clone();
+    main.outputs = outputs.clone();
+    (sub, inputs, outputs)
+}
+
+/// Load a model file by extension: `.strata` artifacts, anything else as ONNX.
+pub fn load_model_path(path: &Path) -> Result<Model, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    if bytes.starts_with(strata_ir::artifact::MAGIC) {
+        return strata_ir::artifact::read(&bytes).map_err(Error::from);
+    }
+    load_onnx(&bytes, path.parent())
+}
+
+/// Load a model from bytes: a `.strata` artifact or an ONNX protobuf.
+pub fn load_model_bytes(bytes: &[u8]) -> Result<Model, Error> {
+    if bytes.starts_with(strata_ir::artifact::MAGIC) {
+        return strata_ir::artifact::read(bytes).map_err(Error::from);
+    }
+    load_onnx(bytes, None)
+}
+
+#[cfg(feature = "onnx")]
+fn load_onnx(bytes: &[u8], dir: Option<&Path>) -> Result<Model, Error> {
+    strata_onnx::import_bytes(bytes, dir).map_err(|e| Error::Load(e.to_string()))
+}
+
+#[cfg(not(feature = "onnx"))]
+fn load_onnx(_bytes: &[u8], _dir: Option<&Path>) -> Result<Model, Error> {
+    Err(Error::Load("this build loads only .strata artifacts (the ONNX importer is not linked)".into()))
+}
