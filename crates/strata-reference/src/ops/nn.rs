@@ -1,6 +1,7 @@
 //! Reference kernels for `strata_ir::ops::NnOp`, split in two files:
 //! `spatial` (convolution, pooling, matrix products, resampling, ROI ops)
-//! and `layers` (normalisation, attention, recurrent layers, detection,
+//! `attention` (attention variants, rotary embeddings, gated units) and
+//! `layers` (normalisation, recurrent layers, detection,
 //! training optimisers and the rest).
 
 use strata_ir::ops::NnOp;
@@ -9,6 +10,7 @@ use super::{Args, Ctx};
 use crate::error::KResult;
 use crate::value::Value;
 
+mod attention;
 mod layers;
 mod spatial;
 
