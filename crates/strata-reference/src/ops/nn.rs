@@ -38,6 +38,12 @@ pub fn run(op: &NnOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         | AffineGrid { .. }
         | Resize { .. }
         | Upsample { .. } => spatial::run(op, args, ctx),
+        Attention { .. }
+        | RotaryEmbedding { .. }
+        | FlexAttention { .. }
+        | LinearAttention { .. }
+        | CausalConvWithState { .. }
+        | SwiGLU { .. } => attention::run(op, args, ctx),
         _ => layers::run(op, args, ctx),
     }
 }
