@@ -4,15 +4,11 @@
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use regex::Regex;
 use strata::SessionOptions;
-use strata_conformance::{
-    Case, CaseResult, Expectations, Outcome, SuiteKind, data_root, load_suite, op_of_case, run_case,
-};
+use strata_conformance::{Expectations, SuiteKind, check, data_root, load_suite, run_cases};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -80,84 +76,41 @@ fn run_suite(kind: SuiteKind, a: &Args) -> anyhow::Result<bool> {
     let tol = kind.tolerance();
     let total = cases.len();
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
-    let next = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicUsize::new(0));
-    let results: Arc<Mutex<Vec<(CaseResult, String)>>> = Arc::new(Mutex::new(Vec::new()));
-    let cases = Arc::new(cases);
     let tty = std::io::stderr().is_terminal();
     eprintln!("suite {} on backend {backend_label}: {total} cases, {jobs} threads", kind.name());
-    let mut handles = Vec::new();
-    for _ in 0..jobs {
-        let (next, done, results, cases, options) =
-            (next.clone(), done.clone(), results.clone(), cases.clone(), options.clone());
-        handles.push(std::thread::Builder::new().stack_size(64 << 20).spawn(move || {
-            loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= cases.len() {
-                    break;
-                }
-                let c: &Case = &cases[i];
-                let r = run_case(c, &options, tol);
-                let op = op_of_case(c);
-                results.lock().unwrap().push((r, op));
-                let d = done.fetch_add(1, Ordering::SeqCst) + 1;
-                if tty {
-                    let w = 40;
-                    let filled = d * w / total.max(1);
-                    eprint!("\r[{}{}] {d}/{total}", "#".repeat(filled), " ".repeat(w - filled));
-                } else if d % 200 == 0 || d == total {
-                    eprintln!("  {d}/{total}");
-                }
-            }
-        })?);
-    }
-    for h in handles {
-        h.join().map_err(|_| anyhow::anyhow!("a worker thread panicked"))?;
-    }
+    let progress = move |d: usize, total: usize| {
+        if tty {
+            let w = 40;
+            let filled = d * w / total.max(1);
+            eprint!("\r[{}{}] {d}/{total}", "#".repeat(filled), " ".repeat(w - filled));
+        } else if d % 200 == 0 || d == total {
+            eprintln!("  {d}/{total}");
+        }
+    };
+    let results = run_cases(cases, &options, tol, jobs, &progress);
     if tty {
         eprintln!();
     }
-    let mut results = Arc::try_unwrap(results).unwrap().into_inner().unwrap();
-    results.sort_by(|x, y| x.0.name.cmp(&y.0.name));
-    // Base op for expanded cases.
-    let base_op: BTreeMap<String, String> = results.iter().map(|(r, op)| (r.name.clone(), op.clone())).collect();
+    let base_op: BTreeMap<String, String> = results.iter().map(|r| (r.result.name.clone(), r.op.clone())).collect();
+    let checked = check(&results, &exp);
     let mut table: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let mut statuses = serde_json::Map::new();
-    let (mut passed, mut unexpected_fail, mut unexpected_pass) = (0, Vec::new(), Vec::new());
-    for (r, op) in &results {
-        let op = if let Some(base) = r.name.find("_expanded").map(|i| &r.name[..i]) {
-            format!("{} (expanded)", base_op.get(base).cloned().unwrap_or_else(|| op.clone()))
+    for r in &results {
+        let op = if let Some(base) = r.result.name.find("_expanded").map(|i| &r.result.name[..i]) {
+            format!("{} (expanded)", base_op.get(base).cloned().unwrap_or_else(|| r.op.clone()))
         } else {
-            op.clone()
+            r.op.clone()
         };
         let e = table.entry(op).or_default();
         e.1 += 1;
-        let listed = exp.failing.contains_key(&r.name);
-        let status = match (&r.outcome, listed) {
-            (Outcome::Pass, false) => "pass",
-            (Outcome::Pass, true) => {
-                unexpected_pass.push(r.name.clone());
-                "pass"
-            }
-            (_, true) => "expected-fail",
-            (Outcome::Fail(_), false) => {
-                unexpected_fail.push((r.name.clone(), r.outcome.message().to_string()));
-                "fail"
-            }
-            (Outcome::Error(_), false) => {
-                unexpected_fail.push((r.name.clone(), r.outcome.message().to_string()));
-                "error"
-            }
-        };
-        if r.outcome.is_pass() {
-            passed += 1;
+        if r.result.outcome.is_pass() {
             e.0 += 1;
+        } else if a.verbose {
+            println!("  {:<60} {}", r.result.name, r.result.outcome.message().lines().next().unwrap_or(""));
         }
-        if a.verbose && !r.outcome.is_pass() {
-            println!("  {:<60} {}", r.name, r.outcome.message().lines().next().unwrap_or(""));
-        }
-        statuses.insert(r.name.clone(), serde_json::Value::String(status.into()));
     }
+    let passed = checked.passed;
+    let statuses: serde_json::Map<String, serde_json::Value> =
+        checked.statuses.iter().map(|(n, s)| (n.clone(), serde_json::Value::String((*s).into()))).collect();
     println!("{:<40} {:>6} {:>6}", "op", "pass", "total");
     for (op, (p, t)) in &table {
         println!("{:<40} {:>6} {:>6}{}", op, p, t, if p < t { "  *" } else { "" });
@@ -172,7 +125,8 @@ fn run_suite(kind: SuiteKind, a: &Args) -> anyhow::Result<bool> {
         if whole {
             exp.failing.clear();
         }
-        for (r, _) in &results {
+        for r in &results {
+            let r = &r.result;
             if r.outcome.is_pass() {
                 exp.failing.remove(&r.name);
             } else {
@@ -190,17 +144,17 @@ fn run_suite(kind: SuiteKind, a: &Args) -> anyhow::Result<bool> {
         return Ok(true);
     }
     let mut ok = true;
-    if !unexpected_fail.is_empty() {
+    if !checked.unexpected_failures.is_empty() {
         ok = false;
-        println!("{} case(s) failed that the manifest {} expects to pass:", unexpected_fail.len(), exp_path.display());
-        for (n, m) in unexpected_fail.iter().take(50) {
+        println!("{} case(s) failed that the manifest {} expects to pass:", checked.unexpected_failures.len(), exp_path.display());
+        for (n, m) in checked.unexpected_failures.iter().take(50) {
             println!("  {n}: {}", m.lines().next().unwrap_or(""));
         }
     }
-    if !unexpected_pass.is_empty() {
+    if !checked.unexpected_passes.is_empty() {
         ok = false;
-        println!("{} case(s) passed that the manifest lists as failing (update it):", unexpected_pass.len());
-        for n in unexpected_pass.iter().take(50) {
+        println!("{} case(s) passed that the manifest lists as failing (update it):", checked.unexpected_passes.len());
+        for n in checked.unexpected_passes.iter().take(50) {
             println!("  {n}");
         }
     }

@@ -7,8 +7,10 @@
 
 pub mod compare;
 pub mod expectations;
+pub mod runner;
 pub mod suite;
 
 pub use compare::{Tolerance, compare_values};
 pub use expectations::Expectations;
+pub use runner::{Check, Ran, check, run_cases};
 pub use suite::{Case, CaseResult, Outcome, SuiteKind, data_root, load_suite, op_of_case, run_case};

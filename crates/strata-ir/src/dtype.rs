@@ -339,9 +339,11 @@ impl MiniFloat {
     fn encode(&self, v: f64, saturate: bool) -> u32 {
         let sign = 1u32 << (self.exp_bits + self.man_bits);
         if v.is_nan() {
-            // float4e2m1 has no NaN: ONNX maps NaN to 0x7 (max) in that case? use max magnitude positive.
+            // float4e2m1 has neither NaN nor infinity. ONNX (via ml_dtypes)
+            // maps NaN to a zero whose sign is the opposite of the NaN's sign
+            // bit: +NaN becomes -0 (0x8) and -NaN becomes +0 (0x0).
             if !self.has_inf && !self.fn_style && !self.uz {
-                return self.max_bits();
+                return if v.is_sign_negative() { 0 } else { sign };
             }
             return self.nan_bits();
         }

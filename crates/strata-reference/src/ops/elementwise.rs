@@ -152,13 +152,9 @@ pub fn run(op: &E, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         E::Pow {} => pow(args),
         E::Mod { fmod } => {
             let fm = *fmod != 0;
-            let a = x()?;
-            if a.dtype.is_float() && !fm {
-                bail!("Mod on floating-point inputs requires fmod=1");
-            }
             arith(
                 args,
-                |a, b| Ok(m::fmod(a, b)),
+                move |a, b| Ok(if fm { m::fmod(a, b) } else { python_float_mod(a, b) }),
                 move |a, b| {
                     if b == 0 {
                         bail!("integer modulo by zero")
@@ -175,9 +171,13 @@ pub fn run(op: &E, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
                 d => bail!("unknown direction '{d}'"),
             };
             let bits = x()?.dtype.bits() as i128;
+            // Shift amounts outside [0, bits) give 0, except a right shift
+            // of a negative signed value, which gives -1 (all sign bits).
+            // Inside the range a right shift is arithmetic (floor division by
+            // 2^b) and a left shift wraps to the type's width.
             int_binary(args, move |a, b| {
                 if b >= bits || b < 0 {
-                    Ok(0)
+                    Ok(if !left && a < 0 { -1 } else { 0 })
                 } else if left {
                     Ok(a << b)
                 } else {
@@ -423,6 +423,20 @@ fn where_op(args: &Args) -> KResult<Vec<Value>> {
         _ => bail!("mismatched data"),
     };
     one(Tensor::new(a.dtype, shape, data)?)
+}
+
+/// Floating-point modulo with the sign of the divisor (numpy `mod`,
+/// Python `%`): `fmod` adjusted by `b` when the signs differ; a zero result
+/// takes the sign of `b`; `b == 0` gives NaN.
+fn python_float_mod(a: f64, b: f64) -> f64 {
+    let r = libm::fmod(a, b);
+    if b == 0.0 || r.is_nan() {
+        return r;
+    }
+    if r == 0.0 {
+        return 0f64.copysign(b);
+    }
+    if (b < 0.0) != (r < 0.0) { r + b } else { r }
 }
 
 /// Format a float the way Python's `str()` does for float32/float64 values.

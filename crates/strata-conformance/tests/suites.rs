@@ -1,0 +1,48 @@
+//! Runs the conformance suites on the reference backend and checks every
+//! case against the backend's expectation manifest: a listed-passing case
+//! that fails, or a listed-failing case that passes, fails the test. Missing
+//! test data fails loudly (run `cargo xtask fetch-data`).
+
+use std::path::PathBuf;
+
+use strata::SessionOptions;
+use strata_conformance::{Expectations, SuiteKind, check, data_root, load_suite, run_cases};
+
+fn expectations_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/expectations")
+}
+
+fn run_suite(kind: SuiteKind, backend: &str) -> anyhow::Result<()> {
+    let cases = load_suite(kind, &data_root())?;
+    let exp = Expectations::load(&Expectations::path_for(&expectations_dir(), kind.name(), backend))?;
+    let options = SessionOptions { backends: vec![backend.into()], ..Default::default() };
+    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let results = run_cases(cases, &options, kind.tolerance(), jobs, &|_, _| {});
+    let c = check(&results, &exp);
+    println!("{} on {backend}: {} passed, {} failed (of {})", kind.name(), c.passed, c.total - c.passed, c.total);
+    for (n, m) in &c.unexpected_failures {
+        println!("UNEXPECTED FAILURE {n}: {}", m.lines().next().unwrap_or(""));
+    }
+    for n in &c.unexpected_passes {
+        println!("UNEXPECTED PASS {n} (remove it from the manifest)");
+    }
+    anyhow::ensure!(
+        c.ok(),
+        "{}: {} unexpected failures, {} unexpected passes; regenerate with `strata conformance --suite {} --backend {backend} --update-expectations` if intended",
+        kind.name(),
+        c.unexpected_failures.len(),
+        c.unexpected_passes.len(),
+        kind.name()
+    );
+    Ok(())
+}
+
+#[test]
+fn onnx_node_suite_on_reference_matches_manifest() -> anyhow::Result<()> {
+    run_suite(SuiteKind::OnnxNode, "reference")
+}
+
+#[test]
+fn onnx_models_suite_on_reference_matches_manifest() -> anyhow::Result<()> {
+    run_suite(SuiteKind::OnnxModels, "reference")
+}
