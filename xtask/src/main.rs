@@ -6,6 +6,9 @@
 //!   real-model suite from pip wheels (nothing large is committed).
 //! - `test`: fetch data if missing, check formatting and lints, run every test.
 //! - `lint`: `cargo fmt --check` and `cargo clippy --all-targets -D warnings`.
+//! - `bench`: the real models on Strata, onnxruntime and tract in one run,
+//!   reported as latency ratios (`crates/strata-bench`, its own workspace).
+//! - `fuzz [SECONDS]`: fuzz the model loaders (default one minute; not in CI).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,11 +81,41 @@ fn lint() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The IR and the reference backend must build for the browser target.
+fn check_wasm() -> anyhow::Result<()> {
+    run(cargo().args(["check", "-p", "strata-ir", "-p", "strata-reference", "--target", "wasm32-unknown-unknown"]))
+}
+
 fn test() -> anyhow::Result<()> {
     fetch_data()?;
     lint()?;
+    check_wasm()?;
     run(cargo().args(["test", "--workspace"]).env("STRATA_DATA_DIR", data_root()))?;
     Ok(())
+}
+
+fn bench(extra: &[String]) -> anyhow::Result<()> {
+    fetch_data()?;
+    let manifest = repo_root().join("crates").join("strata-bench").join("Cargo.toml");
+    run(cargo()
+        .args(["run", "--release", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--")
+        .args(extra)
+        .env("STRATA_DATA_DIR", data_root()))
+}
+
+/// Fuzz the model loaders for `seconds` (needs `cargo install cargo-fuzz`;
+/// uses `RUSTC_BOOTSTRAP` so the stable toolchain can build libFuzzer targets).
+fn fuzz(seconds: u64) -> anyhow::Result<()> {
+    let have = Command::new("cargo").args(["fuzz", "--version"]).output().map(|o| o.status.success()).unwrap_or(false);
+    if !have {
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    run(Command::new("cargo")
+        .current_dir(repo_root().join("crates").join("strata"))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["fuzz", "run", "--sanitizer", "none", "load_model", "--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=4096"]))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -91,8 +124,10 @@ fn main() -> anyhow::Result<()> {
         Some("fetch-data") => fetch_data(),
         Some("test") => test(),
         Some("lint") => lint(),
+        Some("bench") => bench(&args[1..]),
+        Some("fuzz") => fuzz(args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(60)),
         _ => {
-            eprintln!("usage: cargo xtask <fetch-data | test | lint>");
+            eprintln!("usage: cargo xtask <fetch-data | test | lint | fuzz [SECONDS] | bench [--backend NAME] [--iterations N] [--filter S]>");
             std::process::exit(2);
         }
     }

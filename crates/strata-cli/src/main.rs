@@ -3,7 +3,8 @@
 //! `reference`, `cpu`, `gpu`.
 
 mod conformance;
-mod npy;
+
+use strata::npy;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

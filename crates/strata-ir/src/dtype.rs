@@ -401,26 +401,60 @@ impl MiniFloat {
     }
 }
 
-fn encode_e8m0(v: f64, saturate: bool) -> u32 {
-    // float8e8m0: unsigned exponent-only, value 2^(e-127), 0xFF is NaN. Round to nearest power of two
-    // (ONNX default round mode "up" is the cast's concern; here nearest, ties up).
-    if v.is_nan() || v <= 0.0 && !saturate {
+/// How a conversion to float8e8m0 (a bare power-of-two exponent) rounds
+/// a value that is not a power of two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum E8M0Round {
+    /// Towards +infinity in magnitude (the ONNX default).
+    Up,
+    /// Towards zero in magnitude (truncate the mantissa).
+    Down,
+    /// To the nearer power of two, a mantissa of exactly 1.5 rounding up.
+    Nearest,
+}
+
+impl E8M0Round {
+    /// Parse an ONNX `round_mode` attribute value.
+    pub fn parse(s: &str) -> Option<E8M0Round> {
+        match s {
+            "up" => Some(E8M0Round::Up),
+            "down" => Some(E8M0Round::Down),
+            "nearest" => Some(E8M0Round::Nearest),
+            _ => None,
+        }
+    }
+}
+
+/// Encode to float8e8m0 the way ONNX does (`onnx.numpy_helper.to_float8e8m0`):
+/// the value is first converted to float32; its sign is ignored and its
+/// biased exponent becomes the code, rounded up by one according to `mode`
+/// and the mantissa bits. NaN and infinity (also float32 overflow) give
+/// 0xFF (NaN). With `saturate` rounding never carries past 0xFE (2^127);
+/// without it 0xFE may round up to 0xFF (NaN).
+pub fn encode_e8m0_bits(v: f64, saturate: bool, mode: E8M0Round) -> u32 {
+    let bits = (v as f32).to_bits();
+    let exponent = (bits >> 23) & 0xFF;
+    if exponent == 0xFF {
         return 0xFF;
     }
-    if v <= 0.0 {
-        return 0;
-    }
-    if v.is_infinite() {
-        return if saturate { 0xFE } else { 0xFF };
-    }
-    let e = v.log2().round() as i64 + 127;
-    if e < 0 {
-        0
-    } else if e > 254 {
-        if saturate { 0xFE } else { 0xFF }
-    } else {
-        e as u32
-    }
+    let mantissa = bits & 0x7F_FFFF;
+    let round_up = match mode {
+        E8M0Round::Down => false,
+        E8M0Round::Up => mantissa != 0,
+        E8M0Round::Nearest => {
+            // guard = first mantissa bit; round = second; sticky = all below
+            // the guard; for subnormals (exponent 0) a tie rounds down.
+            let guard = bits & 0x40_0000 != 0;
+            let round = bits & 0x20_0000 != 0;
+            let sticky = bits & 0x1F_FFFF != 0;
+            guard && (round || sticky || exponent > 0)
+        }
+    };
+    if round_up && !(saturate && exponent == 0xFE) { exponent + 1 } else { exponent }
+}
+
+fn encode_e8m0(v: f64, saturate: bool) -> u32 {
+    encode_e8m0_bits(v, saturate, E8M0Round::Nearest)
 }
 
 /// Decode the bit pattern of one element of a narrow float type to f64.
@@ -486,6 +520,32 @@ mod tests {
         assert_eq!(decode_float_bits(DType::F8E5M2FNUZ, 0x7F), 57344.0);
         assert_eq!(decode_float_bits(DType::F4E2M1, 0x7), 6.0);
         assert_eq!(decode_float_bits(DType::F4E2M1, 0xF), -6.0);
+    }
+
+    #[test]
+    fn e8m0_rounding() {
+        let e = |v: f64, sat: bool, m: E8M0Round| encode_e8m0_bits(v, sat, m);
+        assert_eq!(e(1.0, true, E8M0Round::Up), 127);
+        assert_eq!(e(1.25, true, E8M0Round::Up), 128);
+        assert_eq!(e(1.75, true, E8M0Round::Down), 127);
+        assert_eq!(e(1.5, true, E8M0Round::Nearest), 128);
+        assert_eq!(e(1.49, true, E8M0Round::Nearest), 127);
+        assert_eq!(e(-2.0, true, E8M0Round::Up), 128);
+        assert_eq!(e(0.0, true, E8M0Round::Up), 0);
+        assert_eq!(e(f64::INFINITY, true, E8M0Round::Up), 0xFF);
+        assert_eq!(e(1.5 * 2f64.powi(127), true, E8M0Round::Up), 0xFE);
+        assert_eq!(e(1.5 * 2f64.powi(127), false, E8M0Round::Up), 0xFF);
+        assert!(decode_float_bits(DType::F8E8M0, 0xFF).is_nan());
+        assert_eq!(decode_float_bits(DType::F8E8M0, 127), 1.0);
+    }
+
+    #[test]
+    fn float4_nan_and_inf() {
+        assert_eq!(encode_float_bits(DType::F4E2M1, f64::NAN, false), 0x8);
+        assert_eq!(encode_float_bits(DType::F4E2M1, -f64::NAN, false), 0x0);
+        assert_eq!(encode_float_bits(DType::F4E2M1, f64::INFINITY, false), 0x7);
+        assert_eq!(encode_float_bits(DType::F4E2M1, f64::NEG_INFINITY, false), 0xF);
+        assert_eq!(encode_float_bits(DType::F4E2M1, 1e6, false), 0x7);
     }
 
     #[test]

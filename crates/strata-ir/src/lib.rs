@@ -12,6 +12,7 @@ pub mod attr;
 pub mod dtype;
 pub mod error;
 pub mod graph;
+pub mod infer;
 pub mod ops;
 pub mod passes;
 pub mod tensor;

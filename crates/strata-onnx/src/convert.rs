@@ -52,7 +52,8 @@ pub fn tensor_from_proto(t: &proto::TensorProto, base_dir: Option<&Path>) -> Res
     }
     let count_err =
         |have: usize, want: usize, field: &str| bad(format!("{field} has {have} values, shape {shape:?} needs {want}"));
-    let mut out = Vec::with_capacity(need);
+    // Grows only after each branch has checked the value count against the shape.
+    let mut out = Vec::new();
     match dtype {
         DType::F32 | DType::C64 => {
             let want = if dtype == DType::C64 { 2 * n } else { n };
@@ -154,7 +155,7 @@ pub fn sparse_to_dense(s: &proto::SparseTensorProto, base_dir: Option<&Path>) ->
     )?;
     let shape = shape_of(&s.dims, "sparse tensor")?;
     let n = checked_numel(&shape).unwrap_or(0);
-    if n > (1 << 31) {
+    if n > (1 << 26) {
         return Err(OnnxError::Invalid(format!("sparse tensor of shape {shape:?} is too large to densify")));
     }
     let nnz = values.numel();

@@ -59,7 +59,7 @@ pub fn import_proto(m: &proto::ModelProto, base_dir: Option<&Path>) -> Result<Mo
         node_count: 0,
     };
     let main = imp.import_graph(graph, &[])?;
-    let model = Model {
+    let mut model = Model {
         graphs: imp.graphs,
         main,
         opsets: {
@@ -71,6 +71,7 @@ pub fn import_proto(m: &proto::ModelProto, base_dir: Option<&Path>) -> Result<Mo
         metadata: m.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect(),
     };
     model.validate()?;
+    strata_ir::infer::infer_types(&mut model)?;
     Ok(model)
 }
 

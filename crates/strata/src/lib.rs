@@ -19,6 +19,7 @@
 mod backend;
 mod error;
 pub mod examples;
+pub mod npy;
 mod session;
 
 pub use backend::{Backend, CompiledPartition, DeviceValue, ReferenceBackend, Support, block_on};

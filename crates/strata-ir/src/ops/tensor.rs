@@ -23,7 +23,8 @@ crate::op_family! {
         Scatter { axis: i64 = 0 },
         ScatterElements { axis: i64 = 0, reduction: String = "none".into() },
         ScatterND { reduction: String = "none".into() },
-        TensorScatter { axis: Option<i64>, mode: Option<String> },
+        /// Inputs: past cache, update, optional write indices (one per batch entry).
+        TensorScatter { axis: i64 = -2, mode: String = "linear".into() },
         Expand {},
         Tile {},
         /// `pads`/`value` attributes are the pre-opset-11 form.

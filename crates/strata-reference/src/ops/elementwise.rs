@@ -500,7 +500,7 @@ pub fn cast(t: &Tensor, to: DType, saturate: bool, round_mode: &str) -> KResult<
     match data_class(to) {
         'f' => {
             if to == DType::F8E8M0 {
-                let v = vals.iter().map(|&x| e8m0_round(x, saturate, round_mode)).collect();
+                let v = vals.iter().map(|&x| e8m0_round(x, saturate, round_mode)).collect::<KResult<_>>()?;
                 return Tensor::from_f(to, shape, v);
             }
             let narrow =
@@ -531,27 +531,14 @@ pub fn cast(t: &Tensor, to: DType, saturate: bool, round_mode: &str) -> KResult<
     }
 }
 
-fn e8m0_round(x: f64, saturate: bool, mode: &str) -> f64 {
-    if x.is_nan() || x.is_infinite() && !saturate {
-        return f64::NAN;
-    }
-    if x <= 0.0 {
-        return 2f64.powi(-127);
-    }
-    let x = if x.is_infinite() { f64::MAX } else { x };
-    let e = libm::log2(x);
-    let k = match mode {
-        "down" => e.floor(),
-        "nearest" => {
-            // nearest in linear space between 2^floor and 2^ceil, ties up
-            let lo = e.floor();
-            let (a, b) = (2f64.powf(lo), 2f64.powf(lo + 1.0));
-            if x - a < b - x { lo } else { lo + 1.0 }
-        }
-        _ => e.ceil(),
+/// Round to a float8e8m0 value (a power of two, or NaN) the ONNX way; see
+/// [`strata_ir::dtype::encode_e8m0_bits`].
+fn e8m0_round(x: f64, saturate: bool, mode: &str) -> KResult<f64> {
+    let Some(mode) = strata_ir::dtype::E8M0Round::parse(mode) else {
+        bail!("unknown round_mode '{mode}' (expected up, down or nearest)")
     };
-    let k = k.clamp(-127.0, 128.0);
-    if k > 127.0 { if saturate { 2f64.powi(127) } else { f64::NAN } } else { 2f64.powf(k) }
+    let bits = strata_ir::dtype::encode_e8m0_bits(x, saturate, mode);
+    Ok(strata_ir::dtype::decode_float_bits(DType::F8E8M0, bits))
 }
 
 fn bitcast(t: &Tensor, to: DType) -> KResult<Tensor> {

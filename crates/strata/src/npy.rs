@@ -1,7 +1,12 @@
-//! Reading and writing NumPy `.npy` files (format versions 1–3).
+//! Reading and writing NumPy `.npy` files (format versions 1–3), the
+//! tensor file format users already have.
 
-use anyhow::{Context, bail};
-use strata::{DType, Tensor};
+use crate::error::Error;
+use crate::{DType, Tensor};
+
+fn err(m: impl Into<String>) -> Error {
+    Error::Input(format!(".npy: {}", m.into()))
+}
 
 fn descr_of(d: DType) -> Option<&'static str> {
     Some(match d {
@@ -27,49 +32,53 @@ fn dtype_of(descr: &str) -> Option<DType> {
 }
 
 /// Parse `.npy` bytes into a tensor.
-pub fn read(bytes: &[u8]) -> anyhow::Result<Tensor> {
+pub fn read(bytes: &[u8]) -> Result<Tensor, Error> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        bail!("not a .npy file");
+        return Err(err("not a .npy file (bad magic)"));
     }
     let major = bytes[6];
     let (hlen, start) = match major {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
         2 | 3 => {
             if bytes.len() < 12 {
-                bail!("truncated .npy header");
+                return Err(err("truncated header"));
             }
             (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12)
         }
-        v => bail!("unsupported .npy version {v}"),
+        v => return Err(err(format!("unsupported format version {v}"))),
     };
-    let header = std::str::from_utf8(bytes.get(start..start + hlen).context("truncated .npy header")?)?;
-    let field = |key: &str| -> anyhow::Result<&str> {
-        let at = header.find(&format!("'{key}'")).with_context(|| format!(".npy header has no '{key}'"))?;
+    let header = bytes.get(start..start + hlen).ok_or_else(|| err("truncated header"))?;
+    let header = std::str::from_utf8(header).map_err(|_| err("header is not UTF-8"))?;
+    let field = |key: &str| -> Result<&str, Error> {
+        let at = header.find(&format!("'{key}'")).ok_or_else(|| err(format!("header has no '{key}'")))?;
         Ok(header[at + key.len() + 2..].trim_start().trim_start_matches(':').trim_start())
     };
     let descr_s = field("descr")?;
     let descr = descr_s.trim_start_matches('\'').split('\'').next().unwrap_or("");
     if field("fortran_order")?.starts_with("True") {
-        bail!("Fortran-order .npy arrays are not supported");
+        return Err(err("Fortran-order arrays are not supported"));
     }
     let shape_s = field("shape")?;
     let inner = shape_s.trim_start_matches('(').split(')').next().unwrap_or("");
-    let shape: Vec<usize> =
-        inner.split(',').map(|s| s.trim()).filter(|s| !s.is_empty()).map(|s| s.parse()).collect::<Result<_, _>>()?;
-    let dtype = dtype_of(descr).with_context(|| format!("unsupported .npy dtype '{descr}'"))?;
+    let shape: Vec<usize> = inner
+        .split(',')
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|_| err(format!("bad shape '{inner}'"))))
+        .collect::<Result<_, _>>()?;
+    let dtype = dtype_of(descr).ok_or_else(|| err(format!("unsupported dtype '{descr}'")))?;
     let data = &bytes[start + hlen..];
-    let need = dtype
-        .byte_len(shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).context("shape overflows")?)
-        .context("size overflows")?;
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| err("shape overflows"))?;
+    let need = dtype.byte_len(n).ok_or_else(|| err("size overflows"))?;
     if data.len() != need {
-        bail!(".npy data has {} bytes, {dtype} shape {shape:?} needs {need}", data.len());
+        return Err(err(format!("data has {} bytes, {dtype} shape {shape:?} needs {need}", data.len())));
     }
-    Ok(Tensor::from_bytes(dtype, shape, strata::ir::Buffer::from_vec(data.to_vec()))?)
+    Ok(Tensor::from_bytes(dtype, shape, strata_ir::Buffer::from_vec(data.to_vec()))?)
 }
 
 /// Serialise a tensor as `.npy` (version 1.0).
-pub fn write(t: &Tensor) -> anyhow::Result<Vec<u8>> {
-    let descr = descr_of(t.dtype()).with_context(|| format!("{} tensors cannot be written as .npy", t.dtype()))?;
+pub fn write(t: &Tensor) -> Result<Vec<u8>, Error> {
+    let descr = descr_of(t.dtype()).ok_or_else(|| err(format!("{} tensors cannot be written as .npy", t.dtype())))?;
     let shape = match t.shape().len() {
         0 => "()".to_string(),
         1 => format!("({},)", t.shape()[0]),

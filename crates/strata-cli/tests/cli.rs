@@ -1,0 +1,97 @@
+//! End-to-end tests of the `strata` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use strata::Value;
+use strata_conformance::{Expectations, SuiteKind, Tolerance, compare_values, data_root, load_suite};
+
+fn strata() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("strata-cli-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run strata");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{cmd:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+#[test]
+fn run_without_model_uses_the_builtin_example() {
+    let out = ok(strata().arg("run"));
+    assert!(out.contains("output y: float32[1, 3]"), "{out}");
+}
+
+#[test]
+fn bad_model_file_fails_with_a_message() {
+    let d = temp_dir("bad");
+    let p = d.join("bad.onnx");
+    std::fs::write(&p, b"\x08\x07\x12\xff\xff").unwrap();
+    let out = strata().arg("run").arg(&p).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error:") && err.contains("bad.onnx"), "{err}");
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
+}
+
+fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    (0..).map(|i| dir.join(format!("{prefix}_{i}.pb"))).take_while(|p| p.exists()).collect()
+}
+
+/// Every real model runs through `strata run` (ONNX and compiled `.strata`)
+/// and matches onnxruntime's outputs, except those the reference manifest
+/// lists as expected failures.
+#[test]
+fn real_models_match_onnxruntime_through_the_cli() -> anyhow::Result<()> {
+    let cases = load_suite(SuiteKind::OnnxModels, &data_root())?;
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/expectations");
+    let exp = Expectations::load(&Expectations::path_for(&manifest, "onnx-models", "reference"))?;
+    let mut checked = 0;
+    for case in &cases {
+        if let Some(reason) = exp.failing.get(&case.name) {
+            println!("{}: expected to fail on reference ({reason})", case.name);
+            continue;
+        }
+        let model = strata_onnx::import_path(&case.dir.join("model.onnx"))?;
+        let g = model.main_graph();
+        let ds = &case.data_sets[0];
+        let dir = temp_dir(&case.name);
+        let compiled = dir.join("model.strata");
+        ok(strata().arg("compile").arg(case.dir.join("model.onnx")).arg("-o").arg(&compiled));
+        let mut args: Vec<String> = Vec::new();
+        for (k, f) in numbered(ds, "input").iter().enumerate() {
+            let v = g.value(g.inputs[k]);
+            let Value::Tensor(t) = strata_onnx::decode_value(&std::fs::read(f)?, &v.ty)? else { anyhow::bail!("non-tensor input") };
+            let npy = dir.join(format!("in{k}.npy"));
+            std::fs::write(&npy, strata::npy::write(&t)?)?;
+            args.push("--input".into());
+            args.push(format!("{}={}", v.name, npy.display()));
+        }
+        for (label, model_path) in [("onnx", case.dir.join("model.onnx")), ("strata", compiled.clone())] {
+            let out_dir = dir.join(format!("out-{label}"));
+            ok(strata().arg("run").arg(&model_path).args(&args).arg("--output-dir").arg(&out_dir));
+            for (k, f) in numbered(ds, "output").iter().enumerate() {
+                let v = g.value(g.outputs[k]);
+                let expected = strata_onnx::decode_value(&std::fs::read(f)?, &v.ty)?;
+                let got = strata::npy::read(&std::fs::read(out_dir.join(format!("{}.npy", sanitize(&v.name))))?)?;
+                compare_values(&Value::Tensor(got), &expected, Tolerance::MODELS)
+                    .map_err(|m| anyhow::anyhow!("{} ({label}) output '{}': {m}", case.name, v.name))?;
+            }
+        }
+        checked += 1;
+        println!("{}: matches onnxruntime via `strata run` (.onnx and .strata)", case.name);
+    }
+    println!("{checked} of {} models checked", cases.len());
+    Ok(())
+}
