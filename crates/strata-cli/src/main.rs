@@ -200,7 +200,12 @@ fn cmd_run(
     json: bool,
 ) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let session = load(model, options(backend, strict))?;
+    let mut opts = options(backend, strict);
+    for d in dims {
+        let (k, v) = parse_kv(d, "--dim")?;
+        opts.dims.push((k, v.parse().with_context(|| format!("--dim {d}: not a number"))?));
+    }
+    let session = load(model, opts)?;
     let load_s = t0.elapsed().as_secs_f64();
     let feeds = feeds(&session, inputs, dims)?;
     let refs: Vec<(&str, Value)> = feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();

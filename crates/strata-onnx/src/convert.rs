@@ -216,7 +216,8 @@ pub fn type_from_proto(t: &proto::TypeProto) -> Result<ValueType, OnnxError> {
                     .iter()
                     .map(|d| match &d.value {
                         Some(proto::DimensionValue::DimValue(v)) if *v >= 0 => Dim::Known(*v as u64),
-                        Some(proto::DimensionValue::DimParam(p)) if !p.is_empty() => Dim::Sym(p.clone()),
+                        // "?" is the conventional spelling of "unknown", not a shared name.
+                        Some(proto::DimensionValue::DimParam(p)) if !p.is_empty() && p != "?" => Dim::Sym(p.clone()),
                         _ => Dim::Unknown,
                     })
                     .collect()

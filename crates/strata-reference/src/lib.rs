@@ -10,12 +10,14 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod fold;
 pub mod interp;
 pub mod ops;
 pub mod util;
 pub mod value;
 
 pub use error::{KernelError, ReferenceError};
+pub use fold::ConstEvaluator;
 pub use interp::{Interpreter, Observer};
 pub use value::{Data, Tensor, Value};
 

@@ -21,6 +21,11 @@ pub struct SessionOptions {
     pub max_tensor_elements: usize,
     /// Largest number of nodes a model may have.
     pub max_nodes: usize,
+    /// Fold constant subgraphs (with reference kernels) before placement.
+    pub fold_constants: bool,
+    /// Values of symbolic input dimensions known ahead of time (such as
+    /// `batch`): shapes are then inferred and shape subgraphs folded.
+    pub dims: Vec<(String, u64)>,
 }
 
 impl Default for SessionOptions {
@@ -30,6 +35,8 @@ impl Default for SessionOptions {
             strict: false,
             max_tensor_elements: 1 << 28,
             max_nodes: 1 << 20,
+            fold_constants: true,
+            dims: Vec::new(),
         }
     }
 }

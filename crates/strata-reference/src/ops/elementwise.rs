@@ -439,45 +439,104 @@ fn python_float_mod(a: f64, b: f64) -> f64 {
     if (b < 0.0) != (r < 0.0) { r + b } else { r }
 }
 
-/// Format a float the way Python's `str()` does for float32/float64 values.
-pub fn python_float_str(v: f64, single: bool) -> String {
+/// Format a float the way numpy's `astype(str)` does for float16, float32
+/// and float64 (other float types are formatted as float32): the shortest
+/// decimal digits that read back as the same value of that type, in
+/// positional notation when the value is 0 or `1e-4 <= |v| < limit`
+/// (limit 1e3 for float16, 1e6 for float32, 1e16 for float64), else in
+/// scientific notation with an exponent of at least two digits.
+pub fn python_float_str(v: f64, dtype: DType) -> String {
     if v.is_nan() {
         return "nan".into();
     }
     if v.is_infinite() {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    // Shortest round-trip digits in scientific form, then Python's layout rules.
-    let sci = if single { format!("{:e}", v as f32) } else { format!("{v:e}") };
-    let (mant, exp) = sci.split_once('e').unwrap();
-    let exp: i32 = exp.parse().unwrap();
-    let neg = mant.starts_with('-');
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    let sign = if neg { "-" } else { "" };
-    if (-5..16).contains(&exp) {
-        // positional
-        let point = exp + 1; // digits before the decimal point
-        let s = if point <= 0 {
-            format!("0.{}{}", "0".repeat((-point) as usize), digits)
-        } else if point as usize >= digits.len() {
-            format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
+    let (ty, limit) = match dtype {
+        DType::F16 => (DType::F16, 1e3),
+        DType::F64 => (DType::F64, 1e16),
+        _ => (DType::F32, 1e6),
+    };
+    let a = v.abs();
+    let (digits, exp) = shortest_digits(a, ty);
+    let sign = if v.is_sign_negative() { "-" } else { "" };
+    let n = digits.len() as i32;
+    if a == 0.0 || (1e-4 <= a && a < limit) {
+        let s = if exp < 0 {
+            format!("0.{}{}", "0".repeat((-exp - 1) as usize), digits)
+        } else if exp + 1 >= n {
+            format!("{}{}.0", digits, "0".repeat((exp + 1 - n) as usize))
         } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+            format!("{}.{}", &digits[..(exp + 1) as usize], &digits[(exp + 1) as usize..])
         };
         format!("{sign}{s}")
     } else {
-        let m = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits.clone() };
+        let m = if n > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits.clone() };
         format!("{sign}{m}e{}{:02}", if exp < 0 { "-" } else { "+" }, exp.abs())
     }
 }
 
-fn parse_float(s: &str) -> f64 {
+/// Whether the decimal `text` reads back as exactly `a` in float type `ty`
+/// (float16 via float64, which cannot double-round a short decimal).
+fn reads_back(text: &str, a: f64, ty: DType) -> Option<f64> {
+    let ok = match ty {
+        DType::F32 => text.parse::<f32>().ok().map(|x| x as f64),
+        DType::F64 => text.parse::<f64>().ok(),
+        _ => text.parse::<f64>().ok().map(|x| ty.round_float(x)),
+    };
+    if ok == Some(a) { text.parse::<f64>().ok() } else { None }
+}
+
+/// The shortest decimal digits `d1 d2 ... dn` and exponent `e` with
+/// `d1.d2...dn × 10^e` reading back as the non-negative finite `a` in type
+/// `ty`; among equally short candidates the one nearest to `a`.
+fn shortest_digits(a: f64, ty: DType) -> (String, i32) {
+    if a == 0.0 {
+        return ("0".into(), 0);
+    }
+    for p in 1..=17usize {
+        // The correctly rounded p-digit decimal, plus its two neighbours
+        // (next to a power of two a neighbour may read back when it does not).
+        let s = format!("{:.*e}", p - 1, a);
+        let Some((mant, e)) = s.split_once('e') else { continue };
+        let Ok(e) = e.parse::<i32>() else { continue };
+        let Ok(m) = mant.replace('.', "").parse::<u64>() else { continue };
+        let mut best: Option<(f64, u64)> = None;
+        for cand in [m, m.wrapping_sub(1), m + 1] {
+            if cand.to_string().len() != p {
+                continue;
+            }
+            if let Some(val) = reads_back(&format!("{cand}e{}", e - (p as i32 - 1)), a, ty) {
+                let err = (val - a).abs();
+                if best.is_none_or(|(b, _)| err < b) {
+                    best = Some((err, cand));
+                }
+            }
+        }
+        if let Some((_, d)) = best {
+            let digits = d.to_string();
+            let digits = digits.trim_end_matches('0');
+            return (if digits.is_empty() { "0".into() } else { digits.into() }, e);
+        }
+    }
+    // Unreachable for finite values: 17 digits always read back.
+    let s = format!("{a:e}");
+    let (mant, e) = s.split_once('e').unwrap_or((&s, "0"));
+    (mant.replace('.', ""), e.parse().unwrap_or(0))
+}
+
+/// Parse a number the way Python's `float()` does (surrounding whitespace,
+/// `inf`/`infinity`/`nan` in any case, optional sign).
+fn parse_float(s: &str) -> KResult<f64> {
     let t = s.trim();
     match t.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        "nan" | "+nan" | "-nan" => f64::NAN,
-        _ => t.parse().unwrap_or(f64::NAN),
+        "inf" | "+inf" | "infinity" | "+infinity" => Ok(f64::INFINITY),
+        "-inf" | "-infinity" => Ok(f64::NEG_INFINITY),
+        "nan" | "+nan" | "-nan" => Ok(f64::NAN),
+        _ => match t.parse() {
+            Ok(v) => Ok(v),
+            Err(_) => bail!("cannot convert the string '{s}' to a number"),
+        },
     }
 }
 
@@ -487,14 +546,14 @@ pub fn cast(t: &Tensor, to: DType, saturate: bool, round_mode: &str) -> KResult<
     if to == DType::String {
         let v: Vec<String> = match &t.data {
             Data::S(s) => s.clone(),
-            Data::F(v) => v.iter().map(|&x| python_float_str(x, t.dtype != DType::F64)).collect(),
+            Data::F(v) => v.iter().map(|&x| python_float_str(x, t.dtype)).collect(),
             Data::I(v) => v.iter().map(|x| x.to_string()).collect(),
             Data::B(v) => v.iter().map(|&b| if b { "True".into() } else { "False".into() }).collect(),
         };
         return Tensor::from_s(shape, v);
     }
     let vals: Vec<f64> = match &t.data {
-        Data::S(s) => s.iter().map(|x| parse_float(x)).collect(),
+        Data::S(s) => s.iter().map(|x| parse_float(x)).collect::<KResult<_>>()?,
         _ => t.to_f64()?,
     };
     match data_class(to) {
@@ -520,7 +579,10 @@ pub fn cast(t: &Tensor, to: DType, saturate: bool, round_mode: &str) -> KResult<
             let v = match &t.data {
                 Data::I(v) => v.clone(),
                 Data::S(s) => {
-                    s.iter().map(|x| x.trim().parse::<i128>().unwrap_or_else(|_| parse_float(x) as i128)).collect()
+                    // Integer text exactly; other numeric text truncated toward zero.
+                    s.iter()
+                        .map(|x| x.trim().parse::<i128>().or_else(|_| parse_float(x).map(|f| f as i128)))
+                        .collect::<KResult<_>>()?
                 }
                 _ => vals.iter().map(|&x| if x.is_nan() { 0 } else { x.trunc() as i128 }).collect(),
             };
@@ -558,11 +620,21 @@ mod tests {
 
     #[test]
     fn python_like_float_strings() {
-        assert_eq!(python_float_str(0.5, true), "0.5");
-        assert_eq!(python_float_str(1.0, true), "1.0");
-        assert_eq!(python_float_str(1e-5, false), "1e-05");
-        assert_eq!(python_float_str(1.5e20, false), "1.5e+20");
-        assert_eq!(python_float_str(-123.25, true), "-123.25");
-        assert_eq!(python_float_str(0.0001, false), "0.0001");
+        use strata_ir::DType::{F16, F32, F64};
+        assert_eq!(python_float_str(0.5, F32), "0.5");
+        assert_eq!(python_float_str(1.0, F32), "1.0");
+        assert_eq!(python_float_str(1e-5, F64), "1e-05");
+        assert_eq!(python_float_str(1.5e20, F64), "1.5e+20");
+        assert_eq!(python_float_str(-123.25, F32), "-123.25");
+        assert_eq!(python_float_str(0.0001, F64), "0.0001");
+        assert_eq!(python_float_str(-0.0, F32), "-0.0");
+        assert_eq!(python_float_str(0.1f32 as f64, F32), "0.1");
+        assert_eq!(python_float_str(1e-4f32 as f64, F32), "1e-04");
+        assert_eq!(python_float_str(1e6, F32), "1e+06");
+        assert_eq!(python_float_str(999999.9375, F32), "999999.94");
+        assert_eq!(python_float_str(65504.0, F16), "6.55e+04");
+        assert_eq!(python_float_str(0.333251953125, F16), "0.3333");
+        assert_eq!(python_float_str(1e16, F64), "1e+16");
+        assert_eq!(python_float_str(9999999999999998.0, F64), "9999999999999998.0");
     }
 }

@@ -207,12 +207,16 @@ struct Branch {
     f: (bool, usize),
 }
 
-/// The inverse error function, by bisection on `libm::erf`.
+/// The inverse error function, by bisection on `libm::erf` (NaN outside
+/// `[-1, 1]`).
 fn erf_inv(y: f64) -> f64 {
-    if y <= -1.0 {
+    if y.is_nan() || !(-1.0..=1.0).contains(&y) {
+        return f64::NAN;
+    }
+    if y == -1.0 {
         return f64::NEG_INFINITY;
     }
-    if y >= 1.0 {
+    if y == 1.0 {
         return f64::INFINITY;
     }
     let (mut lo, mut hi) = (-6.0f64, 6.0f64);

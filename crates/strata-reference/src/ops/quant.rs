@@ -74,6 +74,9 @@ fn param_index(x_shape: &[usize], p_shape: &[usize], axis: i64, block_size: i64,
         bail!("block_size must not be negative, got {block_size}");
     }
     let ax = norm_axis(axis, x_shape.len())?;
+    if ax >= x_shape.len() {
+        bail!("{what} of shape {p_shape:?} needs an axis, but the input is a scalar");
+    }
     if block_size == 0 {
         if p_shape.len() != 1 || p_shape[0] != x_shape[ax] {
             bail!(
@@ -444,6 +447,12 @@ fn int_conv(
     let st = positive(a.strides, "strides")?;
     let dl = positive(a.dilations, "dilations")?;
     let in_sp = &x_shape[2..];
+    // Extent of a dilated kernel; sizes beyond u32 are rejected so that no
+    // index arithmetic below can overflow.
+    let too_big = |v: usize| v > u32::MAX as usize;
+    if st.iter().chain(&dl).any(|&v| too_big(v)) || a.pads.iter().flatten().any(|&p| p > u32::MAX as i64) {
+        bail!("strides, dilations and pads must be below 2^32");
+    }
     let eff_k: Vec<usize> = (0..nsp).map(|i| (k_sp[i].max(1) - 1) * dl[i] + 1).collect();
     let mut pad_begin = vec![0usize; nsp];
     let mut out_sp = vec![0usize; nsp];

@@ -107,7 +107,8 @@ fn is_py_space(c: char) -> bool {
 
 /// Split one string like Python's `str.split(sep, maxsplit)`: with no
 /// separator, runs of whitespace separate and leading/trailing whitespace is
-/// dropped; `maxsplit` (if set) bounds the number of splits.
+/// dropped (also from an unsplit remainder, as the spec and onnxruntime do);
+/// `maxsplit` (if set) bounds the number of splits.
 fn split_one<'a>(s: &'a str, sep: Option<&str>, maxsplit: Option<usize>) -> Vec<&'a str> {
     match sep {
         Some(sep) => match maxsplit {
@@ -116,7 +117,7 @@ fn split_one<'a>(s: &'a str, sep: Option<&str>, maxsplit: Option<usize>) -> Vec<
         },
         None => {
             let mut parts = Vec::new();
-            let mut rest = s.trim_start_matches(is_py_space);
+            let mut rest = s.trim_matches(is_py_space);
             while !rest.is_empty() {
                 if maxsplit == Some(parts.len()) {
                     parts.push(rest);
@@ -227,7 +228,11 @@ fn compile_re2(pattern: &str) -> KResult<regex::Regex> {
         }
     }
     regex::Regex::new(&format!("\\A(?:{out})\\z"))
-        .map_err(|e| KernelError::new(format!("invalid regex pattern {pattern:?}: {e}")))
+        .map_err(|e| {
+            // The crate's messages span several lines; keep the error on one.
+            let msg = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+            KernelError::new(format!("invalid regex pattern {pattern:?}: {msg}"))
+        })
 }
 
 /// Attributes of TfIdfVectorizer.
@@ -260,6 +265,9 @@ fn tfidf(x: &Tensor, a: &TfIdf) -> KResult<Vec<Value>> {
     if a.max_skip_count < 0 {
         bail!("max_skip_count must be non-negative, got {}", a.max_skip_count);
     }
+    if let Some(&c) = a.ngram_indexes.iter().find(|&&c| c < 0) {
+        bail!("negative ngram index {c}");
+    }
     let pool: Vec<Tok> = match (a.pool_int64s, a.pool_strings) {
         (Some(p), None) => p.iter().map(|&v| Tok::I(v as i128)).collect(),
         (None, Some(p)) => p.iter().map(|s| Tok::S(s.clone())).collect(),
@@ -281,8 +289,7 @@ fn tfidf(x: &Tensor, a: &TfIdf) -> KResult<Vec<Value>> {
         }
         for g in items.chunks(n) {
             let col = match a.ngram_indexes.get(gram_no) {
-                Some(&c) if c >= 0 => c as usize,
-                Some(&c) => bail!("negative ngram index {c}"),
+                Some(&c) => c as usize,
                 None => bail!("ngram_indexes has fewer entries than the pool has n-grams"),
             };
             if n as i64 >= min_n && n as i64 <= max_n {
@@ -291,7 +298,8 @@ fn tfidf(x: &Tensor, a: &TfIdf) -> KResult<Vec<Value>> {
             gram_no += 1;
         }
     }
-    let out_size = a.ngram_indexes.iter().map(|&i| i.max(0) as usize + 1).max().unwrap_or(0);
+    let out_size = a.ngram_indexes.iter().map(|&i| (i as usize).saturating_add(1)).max().unwrap_or(0);
+    check_numel(&[out_size])?;
     let (rows, cols, out_shape) = match x.shape.as_slice() {
         [] => (1, 1, vec![out_size]),
         [c] => (1, *c, vec![out_size]),
@@ -307,10 +315,15 @@ fn tfidf(x: &Tensor, a: &TfIdf) -> KResult<Vec<Value>> {
     let mut counts = vec![0u64; rows * out_size];
     for r in 0..rows {
         let row = &toks[r * cols..(r + 1) * cols];
-        for n in min_n as usize..=max_n as usize {
+        // N-grams longer than the row cannot occur.
+        let longest = (max_n as usize).min(cols);
+        for n in min_n as usize..=longest {
             // Unigrams have no gaps, so they are counted once.
-            let max_step = if n == 1 { 1 } else { a.max_skip_count as usize + 1 };
+            let max_step = if n == 1 { 1 } else { (a.max_skip_count as usize).saturating_add(1) };
             for step in 1..=max_step {
+                if (n - 1).saturating_mul(step) >= cols {
+                    break;
+                }
                 for start in 0..cols {
                     let last = start + (n - 1) * step;
                     if last >= cols {
@@ -324,11 +337,18 @@ fn tfidf(x: &Tensor, a: &TfIdf) -> KResult<Vec<Value>> {
             }
         }
     }
-    let w = a.weights.unwrap_or(&[]);
-    if !w.is_empty() && w.len() < out_size {
-        bail!("weights has {} entries for {out_size} outputs", w.len());
+    // weights[i] belongs to the i-th n-gram of the pool, which is counted
+    // in column ngram_indexes[i]; columns default to weight 1.
+    let mut col_weight = vec![1.0f64; out_size];
+    if let Some(w) = a.weights {
+        if w.len() != a.ngram_indexes.len() {
+            bail!("weights has {} entries, ngram_indexes has {}", w.len(), a.ngram_indexes.len());
+        }
+        for (&col, &wi) in a.ngram_indexes.iter().zip(w) {
+            col_weight[col as usize] = wi as f64;
+        }
     }
-    let weight = |i: usize| if w.is_empty() { 1.0 } else { w[i] as f64 };
+    let weight = |i: usize| col_weight[i];
     let out: Vec<f64> = counts
         .iter()
         .enumerate()

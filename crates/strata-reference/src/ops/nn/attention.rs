@@ -222,6 +222,17 @@ fn nan_max(row: &[f64]) -> f64 {
     m
 }
 
+/// Sum of `xs` rounded to `dt`. bfloat16 sums are rounded after every
+/// addition, in order, as numpy does for that type (it has no wider
+/// accumulator for it); other types are summed exactly and rounded once.
+fn round_sum(xs: &[f64], dt: DType) -> f64 {
+    if dt == DType::BF16 {
+        xs.iter().fold(0.0, |acc, &x| dt.round_float(acc + x))
+    } else {
+        dt.round_float(xs.iter().sum::<f64>())
+    }
+}
+
 /// Softmax of one row computed step by step in type `dt` (each step rounded
 /// to `dt`, as the spec's reference does). With `zero_if_all_masked`, an
 /// all-`-inf` row gives zeros instead of NaN.
@@ -232,7 +243,7 @@ fn softmax_row(row: &[f64], dt: DType, zero_if_all_masked: bool) -> Vec<f64> {
         max = 0.0;
     }
     let exps: Vec<f64> = row.iter().map(|&x| r(libm::exp(r(x - max)))).collect();
-    let mut sum = r(exps.iter().sum::<f64>());
+    let mut sum = round_sum(&exps, dt);
     if zero_if_all_masked && sum == 0.0 {
         sum = 1.0;
     }

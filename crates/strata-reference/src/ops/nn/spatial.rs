@@ -146,15 +146,22 @@ fn axis_attr(v: &Option<Vec<i64>>, n: usize, default: i64, what: &str) -> KResul
     }
 }
 
-/// Check that `v` has `n` values, each at least 1.
+/// Largest stride, dilation, kernel size or padding accepted. Far beyond
+/// any real model, it keeps all window index arithmetic inside `i64`.
+const MAX_GEOMETRY: i64 = 1 << 32;
+
+/// Check that `v` has `n` values, each at least 1 (and at most
+/// [`MAX_GEOMETRY`]).
 fn positive(v: &[i64], n: usize, what: &str) -> KResult<Vec<usize>> {
     if v.len() != n {
         bail!("{what} has {} values, expected {n} (one per spatial axis)", v.len());
     }
     v.iter()
-        .map(|&d| match usize::try_from(d) {
-            Ok(d) if d >= 1 => Ok(d),
-            _ => bail!("{what} must be positive, got {v:?}"),
+        .map(|&d| {
+            if !(1..=MAX_GEOMETRY).contains(&d) {
+                bail!("{what} must be positive (and at most {MAX_GEOMETRY}), got {v:?}");
+            }
+            Ok(d as usize)
         })
         .collect()
 }
@@ -167,8 +174,8 @@ fn pads_attr(pads: &Option<Vec<i64>>, n: usize) -> KResult<(Vec<i64>, Vec<i64>)>
             if p.len() != 2 * n {
                 bail!("pads has {} values, expected {} (begin and end per spatial axis)", p.len(), 2 * n);
             }
-            if p.iter().any(|&v| v < 0) {
-                bail!("pads must not be negative, got {p:?}");
+            if p.iter().any(|&v| !(0..=MAX_GEOMETRY).contains(&v)) {
+                bail!("pads must not be negative (nor above {MAX_GEOMETRY}), got {p:?}");
             }
             Ok((p[..n].to_vec(), p[n..].to_vec()))
         }

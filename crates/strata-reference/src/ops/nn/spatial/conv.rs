@@ -439,10 +439,11 @@ pub(super) fn col2im(
         "NOTSET",
         false,
     )?;
-    let l_size: usize = win.out.iter().product();
-    if x.shape[2] != l_size {
-        bail!("input has {} blocks, the geometry gives {:?} = {l_size}", x.shape[2], win.out);
-    }
+    let l_size = win.out.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let l_size = match l_size {
+        Some(l) if l == x.shape[2] => l,
+        _ => bail!("input has {} blocks, the geometry gives {:?}", x.shape[2], win.out),
+    };
     let (n, c) = (x.shape[0], x.shape[1] / k_size);
     let mut out_shape = vec![n, c];
     out_shape.extend(&image);

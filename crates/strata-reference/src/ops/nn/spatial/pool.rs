@@ -96,6 +96,8 @@ pub(super) fn pool(x: &Tensor, a: &PoolAttrs, how: Reduce) -> KResult<Vec<Value>
         bail!("p must be positive, got {p}");
     }
     let kernel = positive(a.kernel_shape, nsp, "kernel_shape")?;
+    // Every output element visits the whole kernel: bound that work.
+    check_numel(&kernel)?;
     let win = Window::new(
         &in_sp,
         kernel,
@@ -288,8 +290,8 @@ pub(super) fn max_roi_pool(args: &Args, pooled_shape: &[i64], spatial_scale: f64
         // Region corners in whole pixels (round half away from zero).
         let corner = |v: f64| libm::round(v * spatial_scale) as i64;
         let (x1, y1, x2, y2) = (corner(roi[1]), corner(roi[2]), corner(roi[3]), corner(roi[4]));
-        let roi_h = (y2 - y1 + 1).max(1) as f64;
-        let roi_w = (x2 - x1 + 1).max(1) as f64;
+        let roi_h = y2.saturating_sub(y1).saturating_add(1).max(1) as f64;
+        let roi_w = x2.saturating_sub(x1).saturating_add(1).max(1) as f64;
         let (bin_h, bin_w) = (roi_h / ph as f64, roi_w / pw as f64);
         for ch in 0..c {
             let plane = &xv[(b * c + ch) * h * w..(b * c + ch + 1) * h * w];

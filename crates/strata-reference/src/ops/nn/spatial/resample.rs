@@ -11,7 +11,7 @@ use crate::ops::{Args, one};
 use crate::util::{check_numel, norm_axes, strides as row_strides};
 use crate::value::{Tensor, Value, data_class};
 
-use super::{all_indices, split_nc};
+use super::{all_indices, next_index, split_nc};
 
 /// Attributes of Resize.
 pub(super) struct ResizeAttrs<'a> {
@@ -140,7 +140,7 @@ fn axis_weights(plan: &AxisPlan, y: usize, scale: f64, len_in: usize, len_out: u
                 Nearest::Ceil => true,
                 Nearest::Simple => scale < 1.0,
             };
-            vec![(base + up as i64, 1.0)]
+            vec![(base.saturating_add(up as i64), 1.0)]
         }
         // Antialiasing when shrinking widens the kernel by 1/scale and
         // renormalises it; otherwise the plain kernel is used.
@@ -152,7 +152,7 @@ fn axis_weights(plan: &AxisPlan, y: usize, scale: f64, len_in: usize, len_out: u
             let k_scale = if plan.antialias { scale.min(1.0) } else { 1.0 };
             let reach = libm::ceil(support / k_scale) as i64;
             let mut taps = Vec::new();
-            for j in base - reach..=base + reach + 1 {
+            for j in base.saturating_sub(reach)..=base.saturating_add(reach + 1) {
                 let w = kernel((j as f64 - x) * k_scale);
                 if w != 0.0 {
                     taps.push((j, w));
@@ -177,65 +177,105 @@ fn axis_weights(plan: &AxisPlan, y: usize, scale: f64, len_in: usize, len_out: u
     Some(taps)
 }
 
-/// Resample axis `axis` of `data` (shape `shape`) to `len_out` elements.
-fn resize_axis(
-    data: &[f64],
+/// For each output index along one axis: the source elements (index
+/// clamped into the input, so the edge repeats) and weights to combine, or
+/// `None` for the extrapolation value.
+type AxisTable = Vec<Option<Vec<(usize, f64)>>>;
+
+/// The tables of every axis that changes, in increasing axis order.
+fn axis_tables(
     shape: &[usize],
-    axis: usize,
-    len_out: usize,
-    scale: f64,
-    roi: (f64, f64),
+    out_dims: &[usize],
+    scales: &[f64],
+    roi: &[(f64, f64)],
     plan: &AxisPlan,
-) -> Vec<f64> {
+) -> KResult<Vec<(usize, AxisTable)>> {
+    let mut tables = Vec::new();
+    for axis in 0..shape.len() {
+        let (len_in, len_out) = (shape[axis], out_dims[axis]);
+        let identity = (scales[axis] - 1.0).abs() <= 1e-9
+            && len_out == len_in
+            && (plan.coord != Coord::TfCropAndResize || roi[axis] == (0.0, 1.0));
+        if identity || len_out == 0 {
+            if len_out != len_in {
+                tables.push((axis, Vec::new()));
+            }
+            continue;
+        }
+        if len_in == 0 {
+            bail!("cannot resize the empty axis {axis} to {len_out} elements");
+        }
+        let table = (0..len_out)
+            .map(|y| {
+                axis_weights(plan, y, scales[axis], len_in, len_out, roi[axis]).map(|taps| {
+                    taps.into_iter().map(|(j, w)| (j.clamp(0, len_in as i64 - 1) as usize, w)).collect()
+                })
+            })
+            .collect();
+        tables.push((axis, table));
+    }
+    Ok(tables)
+}
+
+/// Apply one axis table to `data` of shape `shape` (updated in place).
+fn apply_table<T: Copy>(
+    data: &[T],
+    shape: &mut [usize],
+    axis: usize,
+    table: &AxisTable,
+    mut combine: impl FnMut(Option<&[(usize, f64)]>, &dyn Fn(usize) -> T) -> T,
+) -> Vec<T> {
     let len_in = shape[axis];
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
-    let table: Vec<Option<Vec<(i64, f64)>>> =
-        (0..len_out).map(|y| axis_weights(plan, y, scale, len_in, len_out, roi)).collect();
-    let mut out = Vec::with_capacity(outer * len_out * inner);
+    let mut out = Vec::with_capacity(outer * table.len() * inner);
     for o in 0..outer {
-        for entry in &table {
+        for entry in table {
             for i in 0..inner {
-                let v = match entry {
-                    None => plan.extrapolation_value,
-                    Some(taps) => {
-                        let mut acc = 0.0;
-                        for &(j, w) in taps {
-                            // Outside the input the edge element is repeated.
-                            let j = j.clamp(0, len_in as i64 - 1) as usize;
-                            acc += w * data[(o * len_in + j) * inner + i];
-                        }
-                        acc
-                    }
-                };
-                out.push(v);
+                let at = |j: usize| data[(o * len_in + j) * inner + i];
+                out.push(combine(entry.as_deref(), &at));
             }
         }
     }
+    shape[axis] = table.len();
     out
 }
 
-/// Resample every axis of `x` whose size or scale changes; build the
-/// output in `x`'s type (integers rounded half to even and saturated).
+/// Resample every axis of `x` whose size or scale changes.
+///
+/// Nearest mode moves elements exactly (any type) unless some output takes
+/// the extrapolation value; otherwise values are combined in f64 and the
+/// output built in `x`'s type (integers rounded half to even and
+/// saturated).
 fn resample(x: &Tensor, out_dims: &[usize], scales: &[f64], roi: &[(f64, f64)], plan: &AxisPlan) -> KResult<Tensor> {
     check_numel(out_dims)?;
+    let tables = axis_tables(&x.shape, out_dims, scales, roi, plan)?;
+    let nearest = matches!(plan.interp, Interp::Nearest(_));
+    if nearest && tables.iter().all(|(_, t)| t.iter().all(|e| e.is_some())) {
+        // Follow the flat source index of every element through the axes.
+        let mut shape = x.shape.clone();
+        let mut idx: Vec<usize> = (0..x.numel()).collect();
+        for (axis, table) in &tables {
+            idx = apply_table(&idx, &mut shape, *axis, table, |taps, at| match taps {
+                Some([(j, _), ..]) => at(*j),
+                _ => 0,
+            });
+        }
+        return Tensor::new(x.dtype, shape, x.data.gather(&idx));
+    }
     let mut shape = x.shape.clone();
     let mut data = x.to_f64()?;
-    for axis in 0..shape.len() {
-        let identity = (scales[axis] - 1.0).abs() <= 1e-9
-            && out_dims[axis] == shape[axis]
-            && (plan.coord != Coord::TfCropAndResize || roi[axis] == (0.0, 1.0));
-        if identity {
-            continue;
-        }
-        if shape[axis] == 0 {
-            if out_dims[axis] != 0 {
-                bail!("cannot resize an empty axis {axis} to {} elements", out_dims[axis]);
+    for (axis, table) in &tables {
+        data = apply_table(&data, &mut shape, *axis, table, |taps, at| match taps {
+            None => plan.extrapolation_value,
+            Some(taps) => {
+                let mut acc = 0.0;
+                for &(j, w) in taps {
+                    acc += w * at(j);
+                }
+                acc
             }
-            continue;
-        }
-        data = resize_axis(&data, &shape, axis, out_dims[axis], scales[axis], roi[axis], plan);
-        shape[axis] = out_dims[axis];
+        });
     }
     match data_class(x.dtype) {
         'f' => Ok(Tensor::from_f(x.dtype, shape, data)?),
@@ -244,7 +284,7 @@ fn resample(x: &Tensor, out_dims: &[usize], scales: &[f64], roi: &[(f64, f64)], 
             let v = data.into_iter().map(|v| (v.round_ties_even() as i128).clamp(lo, hi)).collect();
             Ok(Tensor::from_i(x.dtype, shape, v)?)
         }
-        _ => bail!("cannot resize {} data", x.dtype),
+        _ => bail!("cannot interpolate {} data", x.dtype),
     }
 }
 
@@ -456,6 +496,9 @@ pub(super) fn grid_sample(args: &Args, align_corners: bool, mode: &str, padding_
     let mut out_shape = vec![n, c];
     out_shape.extend(&out_sp);
     check_numel(&out_shape)?;
+    if in_sp.contains(&0) && out_shape.iter().product::<usize>() > 0 {
+        bail!("cannot sample from X with an empty spatial axis, shape {:?}", x.shape);
+    }
     let (xv, gv) = (x.f()?, grid.to_f64()?);
     let in_size: usize = in_sp.iter().product();
     let out_size: usize = out_sp.iter().product();
@@ -520,9 +563,9 @@ pub(super) fn grid_sample(args: &Args, align_corners: bool, mode: &str, padding_
                             let t = v - fl;
                             let base = fl as i64;
                             if cubic {
-                                (-1..=2).map(|k| (base + k, cubic_kernel(t - k as f64, -0.75))).collect()
+                                (-1..=2).map(|k| (base.saturating_add(k), cubic_kernel(t - k as f64, -0.75))).collect()
                             } else {
-                                vec![(base, 1.0 - t), (base + 1, t)]
+                                vec![(base, 1.0 - t), (base.saturating_add(1), t)]
                             }
                         })
                         .collect();
@@ -579,9 +622,11 @@ pub(super) fn affine_grid(args: &Args, align_corners: bool) -> KResult<Vec<Value
         }
     };
     let mut y = Vec::with_capacity(out_shape.iter().product());
+    let points: usize = sp.iter().product();
     for b in 0..n {
         let t = &tv[b * nsp * (nsp + 1)..(b + 1) * nsp * (nsp + 1)];
-        for idx in all_indices(&sp) {
+        let mut idx = vec![0usize; nsp];
+        for _ in 0..points {
             // Homogeneous point (x, y[, z], 1): x follows the last axis.
             let mut p: Vec<f64> = (0..nsp).map(|k| base(idx[nsp - 1 - k], sp[nsp - 1 - k])).collect();
             p.push(1.0);
@@ -592,6 +637,7 @@ pub(super) fn affine_grid(args: &Args, align_corners: bool) -> KResult<Vec<Value
                 }
                 y.push(acc);
             }
+            next_index(&mut idx, &sp);
         }
     }
     one(Tensor::from_f(theta.dtype, out_shape, y)?)
