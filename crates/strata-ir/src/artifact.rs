@@ -52,7 +52,7 @@ struct Body {
 }
 
 fn pad(v: &mut Vec<u8>) {
-    while v.len() % ALIGN != 0 {
+    while !v.len().is_multiple_of(ALIGN) {
         v.push(0);
     }
 }

@@ -384,7 +384,11 @@ impl MiniFloat {
             let max_code = self.max_bits();
             let below = self.decode(max_code - 1);
             let half_ulp = (max_val - below) / 2.0;
-            if !saturate && a >= max_val + half_ulp {
+            // Exactly half way past the maximum rounds to even: down to the
+            // maximum when its code is even (E4M3FN's 448), else up into
+            // overflow (E5M2's 57344 -> inf).
+            let overflows = a > max_val + half_ulp || (a == max_val + half_ulp && max_code % 2 == 1);
+            if !saturate && overflows {
                 if self.has_inf {
                     return sbit | (((1 << self.exp_bits) - 1) << self.man_bits);
                 }
@@ -509,6 +513,10 @@ mod tests {
         assert_eq!(decode_float_bits(DType::F8E4M3FN, 0x7E), 448.0);
         assert_eq!(encode_float_bits(DType::F8E4M3FN, 1e6, true), 0x7E);
         assert!(decode_float_bits(DType::F8E4M3FN, encode_float_bits(DType::F8E4M3FN, 1e6, false)).is_nan());
+        assert_eq!(encode_float_bits(DType::F8E4M3FN, 464.0, false), 0x7E);
+        assert!(decode_float_bits(DType::F8E4M3FN, encode_float_bits(DType::F8E4M3FN, 464.1, false)).is_nan());
+        assert_eq!(decode_float_bits(DType::F8E5M2, encode_float_bits(DType::F8E5M2, 61440.0, false)), f64::INFINITY);
+        assert!(decode_float_bits(DType::F8E4M3FNUZ, encode_float_bits(DType::F8E4M3FNUZ, 248.0, false)).is_nan());
     }
 
     #[test]

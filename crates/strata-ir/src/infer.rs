@@ -157,11 +157,10 @@ fn infer_node(node: &Node, ins: &[In]) -> Result<Vec<Option<ValueType>>, String>
                 let shape = match (a, b) {
                     (Some(a), Some(b)) if a.len() >= 2 && b.len() >= 2 => {
                         let (k1, k2) = (&a[a.len() - 1], &b[b.len() - 2]);
-                        if let (Dim::Known(x), Dim::Known(y)) = (k1, k2) {
-                            if x != y {
+                        if let (Dim::Known(x), Dim::Known(y)) = (k1, k2)
+                            && x != y {
                                 return Err(format!("MatMul inner dimensions differ: {x} and {y}"));
                             }
-                        }
                         let batch = broadcast(&[Some(&a[..a.len() - 2]), Some(&b[..b.len() - 2])])?;
                         batch.map(|mut v| {
                             v.push(a[a.len() - 2].clone());
@@ -227,11 +226,10 @@ fn infer_node(node: &Node, ins: &[In]) -> Result<Vec<Option<ValueType>>, String>
                     if let (Some(src), Some(pos)) = (src, target.iter().position(|&v| v == -1)) {
                         let total: Option<u64> = src.iter().map(|d| if let Dim::Known(n) = d { Some(*n) } else { None }).product();
                         let rest: Option<u64> = out.iter().enumerate().filter(|(i, _)| *i != pos).map(|(_, d)| if let Dim::Known(n) = d { Some(*n) } else { None }).product();
-                        if let (Some(t), Some(r)) = (total, rest) {
-                            if r > 0 && t % r == 0 {
+                        if let (Some(t), Some(r)) = (total, rest)
+                            && r > 0 && t % r == 0 {
                                 out[pos] = Dim::Known(t / r);
                             }
-                        }
                     }
                     Some(out)
                 });
@@ -322,11 +320,10 @@ fn infer_graph(g: &mut Graph) -> Result<(), IrError> {
     }
     for ni in 0..g.nodes.len() {
         let node = &g.nodes[ni];
-        if let Op::Tensor(T::Constant { value }) = &node.op {
-            if let Some(Some(o)) = node.outputs.first() {
+        if let Op::Tensor(T::Constant { value }) = &node.op
+            && let Some(Some(o)) = node.outputs.first() {
                 consts[o.0 as usize] = Some(value.clone());
             }
-        }
         let ins: Vec<In> = node
             .inputs
             .iter()

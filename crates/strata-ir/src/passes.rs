@@ -37,7 +37,7 @@ impl<'a> PassManager<'a> {
     pub fn new() -> Self {
         PassManager { passes: Vec::new(), max_rounds: 4 }
     }
-    pub fn add(mut self, p: impl Pass + 'a) -> Self {
+    pub fn with(mut self, p: impl Pass + 'a) -> Self {
         self.passes.push(Box::new(p));
         self
     }
@@ -157,8 +157,8 @@ pub fn fold_constants(model: &mut Model, ev: &dyn Evaluator, max_elements: usize
             && node.outputs.iter().all(|o| o.is_some());
         if foldable {
             let inputs: Vec<Option<TensorData>> = node.inputs.iter().map(|v| v.map(|v| consts[&v].clone())).collect();
-            if let Some(outs) = ev.eval(&node, &inputs) {
-                if outs.len() >= node.outputs.len() && outs.iter().all(|t| t.numel() <= max_elements) {
+            if let Some(outs) = ev.eval(&node, &inputs)
+                && outs.len() >= node.outputs.len() && outs.iter().all(|t| t.numel() <= max_elements) {
                     for (o, t) in node.outputs.iter().flatten().zip(outs) {
                         consts.insert(*o, t.clone());
                         g.initializers.push((*o, t));
@@ -166,7 +166,6 @@ pub fn fold_constants(model: &mut Model, ev: &dyn Evaluator, max_elements: usize
                     folded += 1;
                     continue;
                 }
-            }
         }
         kept.push(node);
     }
@@ -183,12 +182,11 @@ pub fn bind_dims(model: &mut Model, dims: &HashMap<String, u64>) -> Result<bool,
         for &i in &g.inputs.clone() {
             if let ValueType::Tensor { shape: Some(s), .. } = &mut g.value_mut(i).ty {
                 for d in s.iter_mut() {
-                    if let Dim::Sym(name) = d {
-                        if let Some(&n) = dims.get(name.as_str()) {
+                    if let Dim::Sym(name) = d
+                        && let Some(&n) = dims.get(name.as_str()) {
                             *d = Dim::Known(n);
                             changed = true;
                         }
-                    }
                 }
             }
         }

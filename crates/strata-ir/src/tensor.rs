@@ -296,7 +296,7 @@ impl Writer {
         let nb = self.dtype.bits();
         if nb < 8 {
             let per = 8 / nb;
-            if self.count % per == 0 {
+            if self.count.is_multiple_of(per) {
                 self.out.push(0);
             }
             let last = self.out.last_mut().unwrap();
@@ -343,7 +343,7 @@ enum TensorRepr {
 
 mod bytes_serde {
     use serde::{Deserializer, Serializer};
-    pub fn serialize<S: Serializer>(b: &Vec<u8>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_bytes(b)
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {

@@ -50,17 +50,17 @@ pub fn lookup(domain: &str, op_type: &str, opset: i64) -> Option<(&'static str, 
     Op::all_names().into_iter().find(|n| *n == op_type).map(|n| (n, None))
 }
 
+#[allow(clippy::ptr_arg)] // matches the `Fixup` signature
 fn grid_sample_16(attrs: &mut Vec<(String, AttrValue)>) -> Result<(), String> {
     for (name, v) in attrs.iter_mut() {
-        if name == "mode" {
-            if let AttrValue::String(s) = v {
+        if name == "mode"
+            && let AttrValue::String(s) = v {
                 *s = match s.as_str() {
                     "bilinear" => "linear".into(),
                     "bicubic" => "cubic".into(),
                     other => other.into(),
                 };
             }
-        }
     }
     Ok(())
 }

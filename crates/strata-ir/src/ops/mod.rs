@@ -94,6 +94,9 @@ pub use text::TextOp;
 /// Any operator of the IR.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
+// Families differ in size; nodes are few compared with tensor data, so
+// boxing variants would only add indirection.
+#[allow(clippy::large_enum_variant)]
 pub enum Op {
     Elementwise(ElementwiseOp),
     Reduce(ReduceOp),

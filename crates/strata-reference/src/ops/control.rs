@@ -266,6 +266,9 @@ fn empty_scan_output() -> KResult<Tensor> {
 
 /// Loop: inputs `(M?, cond?, v_initial...)`; body `(iter, cond, v...) ->
 /// (cond, v..., scan...)`; outputs `(v_final..., scan stacked on axis 0...)`.
+/// As the spec says, the body's condition is ignored when the `cond` input
+/// is omitted (onnxruntime stops on it anyway). Runs of more than
+/// [`MAX_LOOP_ITERATIONS`] fail.
 fn run_loop(body: strata_ir::GraphId, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     let max_trips = match args.opt_tensor(0)? {
         Some(t) => {
@@ -311,10 +314,8 @@ fn run_loop(body: strata_ir::GraphId, args: &Args, ctx: &dyn Ctx) -> KResult<Vec
             bail!("loop body returned {} values, expected at least {}", outs.len(), 1 + n_carried);
         }
         let mut outs = outs.into_iter();
-        body_cond = match outs.next() {
-            Some(v) => scalar_bool(v.tensor()?, "loop body condition")?,
-            None => unreachable!("checked above"),
-        };
+        let c = outs.next().ok_or_else(|| KernelError::new("loop body returned no condition"))?;
+        body_cond = scalar_bool(c.tensor()?, "loop body condition")?;
         carried = outs.by_ref().take(n_carried).collect();
         let scan_vals: Vec<Value> = outs.collect();
         if iter == 0 {
@@ -417,6 +418,8 @@ fn run_scan(
         let scan_vals: Vec<Value> = outs.collect();
         if it == 0 {
             scans = vec![Vec::new(); scan_vals.len()];
+        } else if scan_vals.len() != scans.len() {
+            bail!("scan body returned a varying number of scan outputs");
         }
         for (k, v) in scan_vals.into_iter().enumerate() {
             let t = v.into_tensor().map_err(|_| KernelError::new("scan outputs must be tensors"))?;
@@ -501,13 +504,13 @@ fn run_scan8(
     for b in 0..batch {
         let mut st: Vec<Value> =
             states.iter().map(|t| index_axis(t, 0, b).map(Value::Tensor)).collect::<Result<_, _>>()?;
+        let rows: Vec<Tensor> = scan_in.iter().map(|t| index_axis(t, 0, b)).collect::<Result<_, _>>()?;
         let mut per_iter: Vec<Vec<Tensor>> = Vec::new();
         for it in 0..lens[b] {
             let mut inputs = st;
-            for (t, &rev) in scan_in.iter().zip(&revs) {
-                let row = index_axis(t, 0, b)?;
+            for (row, &rev) in rows.iter().zip(&revs) {
                 let i = if rev { lens[b] - 1 - it } else { it };
-                inputs.push(Value::Tensor(index_axis(&row, 0, i)?));
+                inputs.push(Value::Tensor(index_axis(row, 0, i)?));
             }
             let outs = ctx.run_subgraph(body, inputs)?;
             if outs.len() < n {
@@ -516,8 +519,10 @@ fn run_scan8(
             let mut outs = outs.into_iter();
             st = outs.by_ref().take(n).collect();
             let scan_vals: Vec<Value> = outs.collect();
-            if per_iter.is_empty() {
+            if it == 0 {
                 per_iter = vec![Vec::new(); scan_vals.len()];
+            } else if scan_vals.len() != per_iter.len() {
+                bail!("scan body returned a varying number of scan outputs");
             }
             for (k, v) in scan_vals.into_iter().enumerate() {
                 let t = v.into_tensor().map_err(|_| KernelError::new("scan outputs must be tensors"))?;
@@ -629,7 +634,7 @@ fn split_to_sequence(args: &Args, axis: i64, keepdims: i64) -> KResult<Vec<Value
         }
         Some(s) if s.rank() == 1 => {
             let v = crate::util::to_dims(&s.to_i64()?, "split")?;
-            if v.iter().sum::<usize>() != dim {
+            if v.iter().try_fold(0usize, |a, &b| a.checked_add(b)) != Some(dim) {
                 bail!("split sizes {v:?} do not sum to the axis length {dim}");
             }
             v

@@ -227,12 +227,11 @@ fn compile_re2(pattern: &str) -> KResult<regex::Regex> {
             _ => out.push(c),
         }
     }
-    regex::Regex::new(&format!("\\A(?:{out})\\z"))
-        .map_err(|e| {
-            // The crate's messages span several lines; keep the error on one.
-            let msg = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
-            KernelError::new(format!("invalid regex pattern {pattern:?}: {msg}"))
-        })
+    regex::Regex::new(&format!("\\A(?:{out})\\z")).map_err(|e| {
+        // The crate's messages span several lines; keep the error on one.
+        let msg = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        KernelError::new(format!("invalid regex pattern {pattern:?}: {msg}"))
+    })
 }
 
 /// Attributes of TfIdfVectorizer.

@@ -300,7 +300,8 @@ pub(super) fn max_roi_pool(args: &Args, pooled_shape: &[i64], spatial_scale: f64
                 let he = ((libm::ceil((i + 1) as f64 * bin_h) as i64).saturating_add(y1)).clamp(0, h as i64) as usize;
                 for j in 0..pw {
                     let ws = ((libm::floor(j as f64 * bin_w) as i64).saturating_add(x1)).clamp(0, w as i64) as usize;
-                    let we = ((libm::ceil((j + 1) as f64 * bin_w) as i64).saturating_add(x1)).clamp(0, w as i64) as usize;
+                    let we =
+                        ((libm::ceil((j + 1) as f64 * bin_w) as i64).saturating_add(x1)).clamp(0, w as i64) as usize;
                     let mut best: Option<f64> = None;
                     for yy in hs..he {
                         for xx in ws..we {

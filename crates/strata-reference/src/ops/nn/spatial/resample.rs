@@ -13,7 +13,7 @@ use crate::value::{Tensor, Value, data_class};
 
 use super::{all_indices, next_index, split_nc};
 
-/// Attributes of Resize.
+/// Attributes of Resize (each field is the ONNX attribute of that name).
 pub(super) struct ResizeAttrs<'a> {
     pub antialias: bool,
     pub axes: Option<&'a [i64]>,
@@ -35,6 +35,8 @@ enum Coord {
     AlignCorners,
     Asymmetric,
     TfCropAndResize,
+    /// Resize-11 only.
+    TfHalfPixelForNn,
 }
 
 /// Rounding of a source coordinate in nearest mode.
@@ -95,6 +97,7 @@ fn source_coord(coord: Coord, y: usize, scale: f64, len_in: usize, len_out: usiz
             }
         }
         Coord::Asymmetric => y / scale,
+        Coord::TfHalfPixelForNn => (y + 0.5) / scale,
         Coord::TfCropAndResize => {
             let (start, end) = roi;
             let x = if len_resized == 1.0 {
@@ -122,7 +125,14 @@ fn cubic_kernel(d: f64, a: f64) -> f64 {
 /// The source elements (index, possibly outside `[0, len_in)`) and weights
 /// that make up output index `y`, or `None` when it takes the
 /// extrapolation value.
-fn axis_weights(plan: &AxisPlan, y: usize, scale: f64, len_in: usize, len_out: usize, roi: (f64, f64)) -> Option<Vec<(i64, f64)>> {
+fn axis_weights(
+    plan: &AxisPlan,
+    y: usize,
+    scale: f64,
+    len_in: usize,
+    len_out: usize,
+    roi: (f64, f64),
+) -> Option<Vec<(i64, f64)>> {
     let x = source_coord(plan.coord, y, scale, len_in, len_out, roi);
     if plan.coord == Coord::TfCropAndResize && (x < 0.0 || x > len_in as f64 - 1.0) {
         return None;
@@ -207,9 +217,8 @@ fn axis_tables(
         }
         let table = (0..len_out)
             .map(|y| {
-                axis_weights(plan, y, scales[axis], len_in, len_out, roi[axis]).map(|taps| {
-                    taps.into_iter().map(|(j, w)| (j.clamp(0, len_in as i64 - 1) as usize, w)).collect()
-                })
+                axis_weights(plan, y, scales[axis], len_in, len_out, roi[axis])
+                    .map(|taps| taps.into_iter().map(|(j, w)| (j.clamp(0, len_in as i64 - 1) as usize, w)).collect())
             })
             .collect();
         tables.push((axis, table));
@@ -308,6 +317,7 @@ pub(super) fn resize(args: &Args, a: &ResizeAttrs) -> KResult<Vec<Value>> {
         "align_corners" => Coord::AlignCorners,
         "asymmetric" => Coord::Asymmetric,
         "tf_crop_and_resize" => Coord::TfCropAndResize,
+        "tf_half_pixel_for_nn" => Coord::TfHalfPixelForNn,
         other => bail!("unknown coordinate_transformation_mode '{other}'"),
     };
     let interp = match a.mode {
@@ -504,10 +514,8 @@ pub(super) fn grid_sample(args: &Args, align_corners: bool, mode: &str, padding_
     let out_size: usize = out_sp.iter().product();
     let st = row_strides(&in_sp);
     // Borders of the valid coordinate range per axis.
-    let border: Vec<(f64, f64)> = in_sp
-        .iter()
-        .map(|&d| if align_corners { (0.0, d as f64 - 1.0) } else { (-0.5, d as f64 - 0.5) })
-        .collect();
+    let border: Vec<(f64, f64)> =
+        in_sp.iter().map(|&d| if align_corners { (0.0, d as f64 - 1.0) } else { (-0.5, d as f64 - 0.5) }).collect();
     // The element at integer position `pos` of a plane after padding, or
     // None for zero padding outside.
     let fetch_index = |pos: &[i64]| -> Option<usize> {
@@ -518,9 +526,7 @@ pub(super) fn grid_sample(args: &Args, align_corners: bool, mode: &str, padding_
                 Padding::Zeros if pos[i] < 0 || pos[i] >= d => return None,
                 Padding::Zeros => pos[i],
                 Padding::Border => pos[i].clamp(0, d - 1),
-                Padding::Reflection => {
-                    (reflect(pos[i] as f64, border[i].0, border[i].1) as i64).clamp(0, d - 1)
-                }
+                Padding::Reflection => (reflect(pos[i] as f64, border[i].0, border[i].1) as i64).clamp(0, d - 1),
             };
             flat += p as usize * st[i];
         }
@@ -535,7 +541,8 @@ pub(super) fn grid_sample(args: &Args, align_corners: bool, mode: &str, padding_
             for i in 0..nsp {
                 let norm = g[nsp - 1 - i];
                 let len = in_sp[i] as f64;
-                let mut v = if align_corners { (norm + 1.0) / 2.0 * (len - 1.0) } else { ((norm + 1.0) * len - 1.0) / 2.0 };
+                let mut v =
+                    if align_corners { (norm + 1.0) / 2.0 * (len - 1.0) } else { ((norm + 1.0) * len - 1.0) / 2.0 };
                 if mode == Mode::Nearest {
                     v = v.round_ties_even();
                 }
