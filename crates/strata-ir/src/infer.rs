@@ -74,7 +74,7 @@ pub fn broadcast(shapes: &[Option<&[Dim]>]) -> Result<Option<Vec<Dim>>, String> 
 fn norm(axis: i64, rank: usize) -> Option<usize> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
-    (0..r.max(1)).contains(&a).then_some(a as usize)
+    (0..r).contains(&a).then_some(a as usize)
 }
 
 fn reduce_shape(s: Option<&[Dim]>, axes: Option<Vec<i64>>, keepdims: bool, noop: bool) -> Option<Vec<Dim>> {
@@ -287,7 +287,7 @@ fn infer_node(node: &Node, ins: &[In]) -> Result<Vec<Option<ValueType>>, String>
                     Some(out)
                 }))
             }
-            T::NonZero {} => vec![Some(t(DType::I64, s0.map(|s| vec![Dim::Known(s.len() as u64), Dim::Unknown])))],
+            T::NonZero {} => vec![Some(t(DType::I64, s0.map(|s| vec![Dim::Known(s.len().max(1) as u64), Dim::Unknown])))],
             T::Range {} => same(Some(vec![Dim::Unknown])),
             T::EyeLike { dtype, .. } => vec![dtype.or(d0).map(|d| t(d, s0))],
             T::Unique { .. } => vec![d0.map(|d| t(d, None)), Some(t(DType::I64, None)), Some(t(DType::I64, None)), Some(t(DType::I64, None))],

@@ -35,6 +35,8 @@ struct Importer<'a> {
     opsets: HashMap<String, i64>,
     base_dir: Option<&'a Path>,
     functions: HashMap<(String, String), &'a proto::FunctionProto>,
+    /// Model-local functions being expanded (to reject recursion).
+    expanding: Vec<(String, String)>,
     node_count: usize,
 }
 
@@ -56,6 +58,7 @@ pub fn import_proto(m: &proto::ModelProto, base_dir: Option<&Path>) -> Result<Mo
         opsets,
         base_dir,
         functions: m.functions.iter().map(|f| ((f.domain.clone(), f.name.clone()), f)).collect(),
+        expanding: Vec::new(),
         node_count: 0,
     };
     let main = imp.import_graph(graph, &[])?;
@@ -106,7 +109,7 @@ impl<'a> Importer<'a> {
         id
     }
 
-    fn import_graph(&mut self, gp: &'a proto::GraphProto, _outer: &[String]) -> Result<GraphId, OnnxError> {
+    fn import_graph(&mut self, gp: &proto::GraphProto, _outer: &[String]) -> Result<GraphId, OnnxError> {
         if self.scopes.len() > 64 {
             return Err(OnnxError::Invalid("subgraphs nested more than 64 deep".into()));
         }
@@ -118,7 +121,7 @@ impl<'a> Importer<'a> {
         result.map(|_| gid)
     }
 
-    fn import_graph_body(&mut self, gp: &'a proto::GraphProto, gid: GraphId) -> Result<(), OnnxError> {
+    fn import_graph_body(&mut self, gp: &proto::GraphProto, gid: GraphId) -> Result<(), OnnxError> {
         let mut declared: HashMap<&str, ValueType> = HashMap::new();
         for vi in gp.value_info.iter().chain(gp.output.iter()) {
             if let Some(t) = &vi.r#type {
@@ -177,7 +180,7 @@ impl<'a> Importer<'a> {
 
     fn import_node(
         &mut self,
-        np: &'a proto::NodeProto,
+        np: &proto::NodeProto,
         gid: GraphId,
         declared: &HashMap<&str, ValueType>,
     ) -> Result<(), OnnxError> {
@@ -192,10 +195,15 @@ impl<'a> Importer<'a> {
             opset,
             message,
         };
-        if let Some(f) = self.functions.get(&(np.domain.clone(), np.op_type.clone())).copied() {
-            return self
-                .inline_function(np, f, gid, declared)
-                .map_err(|e| node_err(format!("while expanding model-local function: {e}")));
+        let key = (np.domain.clone(), np.op_type.clone());
+        if let Some(f) = self.functions.get(&key).copied() {
+            if self.expanding.contains(&key) || self.expanding.len() >= 16 {
+                return Err(node_err("model-local functions call each other recursively (or nest deeper than 16)".into()));
+            }
+            self.expanding.push(key);
+            let r = self.inline_function(np, f, gid, declared);
+            self.expanding.pop();
+            return r.map_err(|e| node_err(format!("while expanding model-local function: {e}")));
         }
         match DOMAINS.iter().find(|(d, _)| *d == domain) {
             None => return Err(node_err("unsupported operator domain".into())),
@@ -237,7 +245,7 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
-    fn attr_value(&mut self, a: &'a proto::AttributeProto) -> Result<AttrValue, OnnxError> {
+    fn attr_value(&mut self, a: &proto::AttributeProto) -> Result<AttrValue, OnnxError> {
         use proto::attribute_type as t;
         if !a.ref_attr_name.is_empty() {
             return Err(OnnxError::Unsupported(format!(
@@ -287,7 +295,7 @@ impl<'a> Importer<'a> {
     /// Expand a call to a model-local function into its body.
     fn inline_function(
         &mut self,
-        np: &'a proto::NodeProto,
+        np: &proto::NodeProto,
         f: &'a proto::FunctionProto,
         gid: GraphId,
         declared: &HashMap<&str, ValueType>,
@@ -332,9 +340,7 @@ impl<'a> Importer<'a> {
             }
             n.attribute = attrs;
             n.name = format!("{prefix}{}", n.name);
-            // The expanded node lives as long as the model; leak-free via Box in the graph store.
-            let n: &'a proto::NodeProto = Box::leak(Box::new(n));
-            self.import_node(n, gid, declared)?;
+            self.import_node(&n, gid, declared)?;
         }
         Ok(())
     }

@@ -36,6 +36,7 @@ pub static TABLE: &[Mapping] = &[
     Mapping { domain: "", onnx: "Resize", since: 10, until: 11, ir: "Upsample", fixup: None },
     Mapping { domain: "", onnx: "GridSample", since: 16, until: 20, ir: "GridSample", fixup: Some(grid_sample_16) },
     Mapping { domain: "", onnx: "Constant", since: 1, until: ANY, ir: "Constant", fixup: Some(constant) },
+    Mapping { domain: "", onnx: "DFT", since: 17, until: 20, ir: "DFT", fixup: Some(dft_17) },
 ];
 
 /// Find the IR operator for an ONNX node.
@@ -61,6 +62,14 @@ fn grid_sample_16(attrs: &mut Vec<(String, AttrValue)>) -> Result<(), String> {
                     other => other.into(),
                 };
             }
+    }
+    Ok(())
+}
+
+/// DFT-17 takes `axis` as an attribute defaulting to 1 (DFT-20 defaults to -2).
+fn dft_17(attrs: &mut Vec<(String, AttrValue)>) -> Result<(), String> {
+    if !attrs.iter().any(|(n, _)| n == "axis") {
+        attrs.push(("axis".into(), AttrValue::Int(1)));
     }
     Ok(())
 }

@@ -27,6 +27,9 @@ impl Ctx for FoldCtx<'_> {
     fn subgraph_input_type(&self, _g: GraphId, _i: usize) -> Option<ValueType> {
         None
     }
+    fn subgraph_output_type(&self, _g: GraphId, _i: usize) -> Option<ValueType> {
+        None
+    }
 }
 
 impl Evaluator for ConstEvaluator {

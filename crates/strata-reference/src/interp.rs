@@ -187,4 +187,8 @@ impl Ctx for NodeCtx<'_, '_> {
         let sub = self.interp.model.graph(g);
         sub.inputs.get(i).map(|v| sub.value(*v).ty.clone())
     }
+    fn subgraph_output_type(&self, g: GraphId, i: usize) -> Option<ValueType> {
+        let sub = self.interp.model.graph(g);
+        sub.outputs.get(i).map(|v| sub.value(*v).ty.clone()).filter(|t| *t != ValueType::Unknown)
+    }
 }

@@ -189,3 +189,33 @@ fn session_is_send_and_sync() {
     check::<Session>();
     let _ = DType::F32;
 }
+
+#[test]
+fn recursive_model_local_function_is_rejected() {
+    let f = FunctionProto {
+        name: "Loopy".into(),
+        domain: "local".into(),
+        input: vec!["a".into()],
+        output: vec!["b".into()],
+        node: vec![NodeProto { op_type: "Loopy".into(), domain: "local".into(), input: vec!["a".into()], output: vec!["b".into()], ..Default::default() }],
+        ..Default::default()
+    };
+    let m = ModelProto {
+        ir_version: 10,
+        opset_import: vec![
+            OperatorSetIdProto { domain: String::new(), version: 21 },
+            OperatorSetIdProto { domain: "local".into(), version: 1 },
+        ],
+        graph: Some(GraphProto {
+            node: vec![NodeProto { op_type: "Loopy".into(), domain: "local".into(), name: "call".into(), input: vec!["x".into()], output: vec!["y".into()], ..Default::default() }],
+            input: vec![vi("x", 1, &[1])],
+            output: vec![vi("y", 1, &[1])],
+            ..Default::default()
+        }),
+        functions: vec![f],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let e = load_err(&m);
+    assert!(e.contains("recursively"), "{e}");
+}

@@ -257,11 +257,21 @@ fn stack(parts: &[Tensor], axis: usize) -> KResult<Tensor> {
     concat(&expanded.iter().collect::<Vec<_>>(), axis)
 }
 
-/// An empty scan output when the body never ran. The body's declared
-/// output type is not available to kernels, so the element shape is
-/// unknown; the result is a float32 tensor of shape `[0]`.
-fn empty_scan_output() -> KResult<Tensor> {
-    Tensor::zeros(strata_ir::DType::F32, vec![0])
+/// An empty scan output when the body never ran, typed from the body's
+/// declared output `i`: `[0, element dims...]` when the element shape is
+/// known, else `[0]` (float32 when even the type is unknown).
+fn empty_scan_output(ctx: &dyn Ctx, body: strata_ir::GraphId, i: usize) -> KResult<Tensor> {
+    let ty = ctx.subgraph_output_type(body, i);
+    let dtype = ty.as_ref().and_then(|t| t.dtype()).unwrap_or(strata_ir::DType::F32);
+    let mut shape = vec![0usize];
+    if let Some(ValueType::Tensor { shape: Some(dims), .. }) = &ty {
+        let known: Option<Vec<usize>> =
+            dims.iter().map(|d| if let strata_ir::Dim::Known(n) = d { Some(*n as usize) } else { None }).collect();
+        if let Some(k) = known {
+            shape.extend(k);
+        }
+    }
+    Tensor::zeros(dtype, shape)
 }
 
 /// Loop: inputs `(M?, cond?, v_initial...)`; body `(iter, cond, v...) ->
@@ -333,8 +343,8 @@ fn run_loop(body: strata_ir::GraphId, args: &Args, ctx: &dyn Ctx) -> KResult<Vec
     }
     let mut outputs = carried;
     if iter == 0 {
-        for _ in n_carried..ctx.n_outputs() {
-            outputs.push(Value::Tensor(empty_scan_output()?));
+        for j in n_carried..ctx.n_outputs() {
+            outputs.push(Value::Tensor(empty_scan_output(ctx, body, 1 + j)?));
         }
     } else {
         for parts in &scans {
@@ -430,8 +440,8 @@ fn run_scan(
     }
     let mut outputs = states;
     if len == 0 {
-        for _ in n..ctx.n_outputs() {
-            outputs.push(Value::Tensor(empty_scan_output()?));
+        for j in n..ctx.n_outputs() {
+            outputs.push(Value::Tensor(empty_scan_output(ctx, body, j)?));
         }
     }
     for (k, mut parts) in scans.into_iter().enumerate() {
@@ -560,8 +570,8 @@ fn run_scan8(
         outputs.push(Value::Tensor(stack(&rows, 0)?));
     }
     if n_scan == 0 {
-        for _ in n..ctx.n_outputs() {
-            outputs.push(Value::Tensor(empty_scan_output()?));
+        for j in n..ctx.n_outputs() {
+            outputs.push(Value::Tensor(empty_scan_output(ctx, body, j)?));
         }
     }
     Ok(outputs)

@@ -176,7 +176,7 @@ pub fn run(op: &E, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             // Inside the range a right shift is arithmetic (floor division by
             // 2^b) and a left shift wraps to the type's width.
             int_binary(args, move |a, b| {
-                if b >= bits || b < 0 {
+                if !(0..bits).contains(&b) {
                     Ok(if !left && a < 0 { -1 } else { 0 })
                 } else if left {
                     Ok(a << b)

@@ -121,7 +121,8 @@ fn host(t: &TensorData) -> KResult<Tensor> {
 }
 
 /// LabelEncoder: map each element through the keys -> values table, with a
-/// default for missing keys. The last duplicate key wins.
+/// default for missing keys. The last duplicate key wins, as the spec says
+/// (onnxruntime keeps the first).
 fn label_encoder(op: &M, x: &Tensor) -> KResult<Vec<Value>> {
     let M::LabelEncoder {
         default_float,
@@ -233,6 +234,9 @@ fn erf_inv(y: f64) -> f64 {
 
 /// TreeEnsemble (ai.onnx.ml v5): walk every tree for every row of `[N, F]`
 /// input, aggregate leaf weights per target, then apply the post transform.
+/// Post transforms are numbered as in the spec (1 SOFTMAX, 2 LOGISTIC;
+/// onnxruntime 1.32 swaps these two). MIN/MAX give 0 for a target no leaf
+/// reached.
 fn tree_ensemble(op: &M, x: &Tensor) -> KResult<Vec<Value>> {
     let M::TreeEnsemble {
         aggregate_function,

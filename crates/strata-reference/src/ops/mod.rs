@@ -76,6 +76,8 @@ pub trait Ctx {
     fn run_subgraph(&self, g: GraphId, inputs: Vec<Value>) -> KResult<Vec<Value>>;
     /// Declared type of a subgraph's formal input `i`.
     fn subgraph_input_type(&self, g: GraphId, i: usize) -> Option<strata_ir::ValueType>;
+    /// Declared type of a subgraph's output `i`.
+    fn subgraph_output_type(&self, g: GraphId, i: usize) -> Option<strata_ir::ValueType>;
 }
 
 /// A single-output result.

@@ -140,10 +140,10 @@ fn quantize_linear(
     if !int_out && !is_float8(to) && to != DType::F4E2M1 {
         bail!("{to} is not a quantised type");
     }
-    if let Some(p) = precision {
-        if !p.is_float() {
-            bail!("precision must be a float type, got {p}");
-        }
+    if let Some(p) = precision
+        && !p.is_float()
+    {
+        bail!("precision must be a float type, got {p}");
     }
     let s_idx = param_index(&x.shape, &scale.shape, axis, block_size, "y_scale")?;
     let z_idx = match zp {
@@ -156,7 +156,8 @@ fn quantize_linear(
         Some(z) => z.to_f64()?,
         None => vec![],
     };
-    let x_float = if x.dtype.is_float() { x.dtype } else { DType::F32 };
+    // numpy divides integer data by a float scale in float64.
+    let x_float = if x.dtype.is_float() { x.dtype } else { DType::F64 };
     let work = precision.unwrap_or_else(|| promote_float(x_float, scale.dtype));
     let n = xv.len();
     let mut q = Vec::with_capacity(n);
@@ -172,7 +173,7 @@ fn quantize_linear(
             .iter()
             .map(|&(v, z)| {
                 // `as` saturates (NaN gives 0), so huge values clamp below.
-                let i = rint(v) as i128 + z as i128;
+                let i = (rint(v) as i128).saturating_add(z as i128);
                 i.clamp(lo, hi)
             })
             .collect();
@@ -204,10 +205,10 @@ fn dequantize_linear(args: &Args, axis: i64, block_size: i64, output_dtype: Opti
     }
     // Float8 zero points are required to be zero and are ignored.
     let zp = if is_float8(x.dtype) { None } else { zp };
-    if let Some(z) = zp {
-        if z.dtype != x.dtype {
-            bail!("zero point type {} differs from the input type {}", z.dtype, x.dtype);
-        }
+    if let Some(z) = zp
+        && z.dtype != x.dtype
+    {
+        bail!("zero point type {} differs from the input type {}", z.dtype, x.dtype);
     }
     let s_idx = param_index(&x.shape, &scale.shape, axis, block_size, "x_scale")?;
     let z_idx = match zp {
@@ -348,7 +349,7 @@ fn matmul_integer(args: &Args) -> KResult<Tensor> {
 fn requantize(acc: i128, factor: f64, zp: f64, to: DType) -> i128 {
     let (lo, hi) = to.int_range().expect("integer type");
     let v = rint(acc as f64 * factor + zp);
-    (v.clamp(lo as f64, hi as f64)) as i128
+    v.clamp(lo as f64, hi as f64) as i128
 }
 
 /// A per-tensor or 1-D per-channel parameter's value for channel `c`.
@@ -374,7 +375,7 @@ fn qlinear_matmul(args: &Args) -> KResult<Tensor> {
     let (asv, bsv) = (a_s.to_f64()?, b_s.to_f64()?);
     let m = if a.rank() >= 2 { a.shape[a.rank() - 2] } else { 1 };
     let n = if b.rank() >= 2 { b.shape[b.rank() - 1] } else { 1 };
-    if asv.len() != 1 && asv.len() != m || bsv.len() != 1 && bsv.len() != n || asv.is_empty() || bsv.is_empty() {
+    if (asv.len() != 1 && asv.len() != m) || (bsv.len() != 1 && bsv.len() != n) {
         bail!("a_scale / b_scale must be scalars or per-row / per-column vectors");
     }
     let sd = promote_float(a_s.dtype, promote_float(b_s.dtype, y_s.dtype));
@@ -432,10 +433,10 @@ fn int_conv(
         bail!("channels do not match: X {x_shape:?}, W {w_shape:?}, group {group}");
     }
     let k_sp = &w_shape[2..];
-    if let Some(ks) = a.kernel_shape {
-        if ks.len() != nsp || ks.iter().zip(k_sp).any(|(&k, &w)| k < 0 || k as usize != w) {
-            bail!("kernel_shape {ks:?} does not match W shape {w_shape:?}");
-        }
+    if let Some(ks) = a.kernel_shape
+        && (ks.len() != nsp || ks.iter().zip(k_sp).any(|(&k, &w)| k < 0 || k as usize != w))
+    {
+        bail!("kernel_shape {ks:?} does not match W shape {w_shape:?}");
     }
     let positive = |v: &Option<Vec<i64>>, name: &str| -> KResult<Vec<usize>> {
         match v {
@@ -484,10 +485,10 @@ fn int_conv(
         }
         other => bail!("unknown auto_pad '{other}'"),
     }
-    if let Some(b) = bias {
-        if b.len() != c_out {
-            bail!("bias has {} elements, expected {c_out}", b.len());
-        }
+    if let Some(b) = bias
+        && b.len() != c_out
+    {
+        bail!("bias has {} elements, expected {c_out}", b.len());
     }
     let mut out_shape = vec![batch, c_out];
     out_shape.extend(&out_sp);
@@ -512,7 +513,7 @@ fn int_conv(
                         let mut inside = true;
                         for i in 0..nsp {
                             let p = (o_idx[i] * st[i] + k_idx[i] * dl[i]) as i64 - pad_begin[i] as i64;
-                            if p < 0 || p >= in_sp[i] as i64 {
+                            if !(0..in_sp[i] as i64).contains(&p) {
                                 inside = false;
                                 break;
                             }
@@ -586,7 +587,7 @@ fn qlinear_conv(args: &Args, a: &ConvAttrs) -> KResult<Tensor> {
     let (shape, acc) = int_conv(&xv, &x.shape, &wv, &w.shape, bv.as_deref(), a)?;
     let wsv = w_s.to_f64()?;
     let c_out = shape[1];
-    if wsv.len() != 1 && wsv.len() != c_out || wsv.is_empty() {
+    if wsv.len() != 1 && wsv.len() != c_out {
         bail!("w_scale must be a scalar or have {c_out} elements");
     }
     let sd = promote_float(x_s.dtype, promote_float(w_s.dtype, y_s.dtype));

@@ -12,7 +12,7 @@ use strata_ir::ops::SignalOp;
 use super::{Args, Ctx, one};
 use crate::bail;
 use crate::error::KResult;
-use crate::util::{check_numel, norm_axis, strides};
+use crate::util::{check_numel, norm_axis, strides, unravel};
 use crate::value::{Tensor, Value};
 
 /// Run one operator of this family.
@@ -74,32 +74,23 @@ fn dft_1d(re: &[f64], im: &[f64], len: usize, bins: usize, sign: f64) -> (Vec<f6
 }
 
 /// Inverse real DFT of length `len` from the one-sided spectrum `re + i·im`
-/// (numpy `irfft`): the spectrum is extended Hermitian-symmetrically, the
-/// imaginary parts of the DC and (even `len`) Nyquist bins are ignored, and
-/// the result is divided by `len`.
+/// (numpy `irfft`). The full spectrum is the Hermitian extension
+/// `Y[len - k] = conj(Y[k])`, so each bin strictly between DC and Nyquist
+/// contributes twice its real part: `x[n] = (1/len) Σ_k w_k Re(Y[k] e^(2πikn/len))`
+/// with `w_k = 1` for DC and (even `len`) Nyquist, else 2. The imaginary
+/// parts of DC and Nyquist are ignored; missing bins are zero, extra bins
+/// beyond `len / 2` are dropped.
 fn irfft_1d(re: &[f64], im: &[f64], len: usize) -> Vec<f64> {
     let half = len / 2 + 1;
-    // One-sided bins 0..half, zero-padded or truncated.
-    let bin = |k: usize| -> (f64, f64) {
-        if k >= re.len() {
-            return (0.0, 0.0);
-        }
-        let dc_or_nyquist = k == 0 || (len % 2 == 0 && k == len / 2);
-        (re[k], if dc_or_nyquist { 0.0 } else { im[k] })
-    };
+    let bins = re.len().min(half);
     let mut out = Vec::with_capacity(len);
     for n in 0..len {
         let mut acc = 0.0;
-        for k in 0..len {
-            // Y[k] = X[k] for k < half, else conj(X[len - k]).
-            let (yr, yi) = if k < half {
-                bin(k)
-            } else {
-                let (r, i) = bin(len - k);
-                (r, -i)
-            };
+        for k in 0..bins {
+            let edge = k == 0 || (len % 2 == 0 && k == len / 2);
+            let (w, yi) = if edge { (1.0, 0.0) } else { (2.0, im[k]) };
             let (c, s) = twiddle(k, n, len, 1.0);
-            acc += yr * c - yi * s;
+            acc += w * (re[k] * c - yi * s);
         }
         out.push(acc / len as f64);
     }
@@ -167,7 +158,7 @@ fn dft(args: &Args, axis_attr: Option<i64>, inverse: bool, onesided: bool) -> KR
     outer_shape[ax] = 1;
     let outer: usize = outer_shape.iter().product();
     for o in 0..outer {
-        let idx = crate::util::unravel(o, &outer_shape);
+        let idx = unravel(o, &outer_shape);
         let base_in: usize = idx.iter().zip(&in_strides).map(|(i, s)| i * s).sum();
         let base_out: usize = idx.iter().zip(&out_strides).map(|(i, s)| i * s).sum();
         let re: Vec<f64> = (0..n_in).map(|n| xv[base_in + n * in_strides[ax]]).collect();
@@ -206,10 +197,10 @@ fn stft(args: &Args, onesided: bool) -> KResult<Tensor> {
     }
     let step = step as usize;
     let window = args.opt_tensor(2)?;
-    if let Some(w) = window {
-        if w.rank() != 1 {
-            bail!("window must be 1-D, got shape {:?}", w.shape);
-        }
+    if let Some(w) = window
+        && w.rank() != 1
+    {
+        bail!("window must be 1-D, got shape {:?}", w.shape);
     }
     let frame_len = match (args.opt_tensor(3)?, window) {
         (Some(t), w) => {
@@ -217,10 +208,10 @@ fn stft(args: &Args, onesided: bool) -> KResult<Tensor> {
             if l < 1 {
                 bail!("frame_length must be positive, got {l}");
             }
-            if let Some(w) = w {
-                if w.shape[0] != l as usize {
-                    bail!("window length {} differs from frame_length {l}", w.shape[0]);
-                }
+            if let Some(w) = w
+                && w.shape[0] != l as usize
+            {
+                bail!("window length {} differs from frame_length {l}", w.shape[0]);
             }
             l as usize
         }
@@ -315,7 +306,7 @@ fn mel_weight_matrix(args: &Args, dtype: DType) -> KResult<Tensor> {
         let mel = i as f64 * mel_step + low_mel;
         let hz = 700.0 * libm::expm1(mel / 2595.0 * libm::log(10.0));
         let bin = libm::floor((dft_len as f64 + 1.0) * hz / rate as f64);
-        if !(bin >= 0.0 && bin < n_spec as f64) {
+        if !(0.0..n_spec as f64).contains(&bin) {
             bail!("mel frequency {hz} Hz falls outside the {n_spec} spectrogram bins");
         }
         points.push(bin as usize);
