@@ -55,7 +55,9 @@ fn fetch_data() -> anyhow::Result<()> {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(want.as_str()) {
-        run(Command::new(&py).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PY_PACKAGES))?;
+        run(Command::new(&py)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(PY_PACKAGES))?;
         std::fs::write(&stamp, &want)?;
     }
     let scripts = repo_root().join("tests").join("scripts");
@@ -112,10 +114,18 @@ fn fuzz(seconds: u64) -> anyhow::Result<()> {
     if !have {
         run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
     }
-    run(Command::new("cargo")
-        .current_dir(repo_root().join("crates").join("strata"))
-        .env("RUSTC_BOOTSTRAP", "1")
-        .args(["fuzz", "run", "--sanitizer", "none", "load_model", "--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=4096"]))
+    run(Command::new("cargo").current_dir(repo_root().join("crates").join("strata")).env("RUSTC_BOOTSTRAP", "1").args(
+        [
+            "fuzz",
+            "run",
+            "--sanitizer",
+            "none",
+            "load_model",
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-rss_limit_mb=4096",
+        ],
+    ))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -127,7 +137,9 @@ fn main() -> anyhow::Result<()> {
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz(args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(60)),
         _ => {
-            eprintln!("usage: cargo xtask <fetch-data | test | lint | fuzz [SECONDS] | bench [--backend NAME] [--iterations N] [--filter S]>");
+            eprintln!(
+                "usage: cargo xtask <fetch-data | test | lint | fuzz [SECONDS] | bench [--backend NAME] [--iterations N] [--filter S]>"
+            );
             std::process::exit(2);
         }
     }

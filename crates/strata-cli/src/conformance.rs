@@ -83,7 +83,7 @@ fn run_suite(kind: SuiteKind, a: &Args) -> anyhow::Result<bool> {
             let w = 40;
             let filled = d * w / total.max(1);
             eprint!("\r[{}{}] {d}/{total}", "#".repeat(filled), " ".repeat(w - filled));
-        } else if d % 200 == 0 || d == total {
+        } else if d.is_multiple_of(200) || d == total {
             eprintln!("  {d}/{total}");
         }
     };
@@ -121,8 +121,9 @@ fn run_suite(kind: SuiteKind, a: &Args) -> anyhow::Result<bool> {
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }
     if a.update_expectations {
-        let whole = a.filter.is_none();
-        if whole {
+        // Keep hand-written reasons of cases that still fail; new failures get their error message.
+        let previous = exp.failing.clone();
+        if a.filter.is_none() {
             exp.failing.clear();
         }
         for r in &results {
@@ -130,7 +131,11 @@ fn run_suite(kind: SuiteKind, a: &Args) -> anyhow::Result<bool> {
             if r.outcome.is_pass() {
                 exp.failing.remove(&r.name);
             } else {
-                exp.failing.insert(r.name.clone(), r.outcome.message().lines().next().unwrap_or("").to_string());
+                let reason = previous
+                    .get(&r.name)
+                    .cloned()
+                    .unwrap_or_else(|| r.outcome.message().lines().next().unwrap_or("").to_string());
+                exp.failing.insert(r.name.clone(), reason);
             }
         }
         exp.save(&format!(
@@ -146,7 +151,11 @@ fn run_suite(kind: SuiteKind, a: &Args) -> anyhow::Result<bool> {
     let mut ok = true;
     if !checked.unexpected_failures.is_empty() {
         ok = false;
-        println!("{} case(s) failed that the manifest {} expects to pass:", checked.unexpected_failures.len(), exp_path.display());
+        println!(
+            "{} case(s) failed that the manifest {} expects to pass:",
+            checked.unexpected_failures.len(),
+            exp_path.display()
+        );
         for (n, m) in checked.unexpected_failures.iter().take(50) {
             println!("  {n}: {}", m.lines().next().unwrap_or(""));
         }

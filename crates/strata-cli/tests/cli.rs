@@ -72,7 +72,9 @@ fn real_models_match_onnxruntime_through_the_cli() -> anyhow::Result<()> {
         let mut args: Vec<String> = Vec::new();
         for (k, f) in numbered(ds, "input").iter().enumerate() {
             let v = g.value(g.inputs[k]);
-            let Value::Tensor(t) = strata_onnx::decode_value(&std::fs::read(f)?, &v.ty)? else { anyhow::bail!("non-tensor input") };
+            let Value::Tensor(t) = strata_onnx::decode_value(&std::fs::read(f)?, &v.ty)? else {
+                anyhow::bail!("non-tensor input")
+            };
             let npy = dir.join(format!("in{k}.npy"));
             std::fs::write(&npy, strata::npy::write(&t)?)?;
             args.push("--input".into());

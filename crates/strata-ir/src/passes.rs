@@ -158,14 +158,16 @@ pub fn fold_constants(model: &mut Model, ev: &dyn Evaluator, max_elements: usize
         if foldable {
             let inputs: Vec<Option<TensorData>> = node.inputs.iter().map(|v| v.map(|v| consts[&v].clone())).collect();
             if let Some(outs) = ev.eval(&node, &inputs)
-                && outs.len() >= node.outputs.len() && outs.iter().all(|t| t.numel() <= max_elements) {
-                    for (o, t) in node.outputs.iter().flatten().zip(outs) {
-                        consts.insert(*o, t.clone());
-                        g.initializers.push((*o, t));
-                    }
-                    folded += 1;
-                    continue;
+                && outs.len() >= node.outputs.len()
+                && outs.iter().all(|t| t.numel() <= max_elements)
+            {
+                for (o, t) in node.outputs.iter().flatten().zip(outs) {
+                    consts.insert(*o, t.clone());
+                    g.initializers.push((*o, t));
                 }
+                folded += 1;
+                continue;
+            }
         }
         kept.push(node);
     }
@@ -183,10 +185,11 @@ pub fn bind_dims(model: &mut Model, dims: &HashMap<String, u64>) -> Result<bool,
             if let ValueType::Tensor { shape: Some(s), .. } = &mut g.value_mut(i).ty {
                 for d in s.iter_mut() {
                     if let Dim::Sym(name) = d
-                        && let Some(&n) = dims.get(name.as_str()) {
-                            *d = Dim::Known(n);
-                            changed = true;
-                        }
+                        && let Some(&n) = dims.get(name.as_str())
+                    {
+                        *d = Dim::Known(n);
+                        changed = true;
+                    }
                 }
             }
         }
@@ -197,7 +200,9 @@ pub fn bind_dims(model: &mut Model, dims: &HashMap<String, u64>) -> Result<bool,
     g.nodes.retain(|n| {
         let (Some(Some(src)), Some(Some(out))) = (n.inputs.first(), n.outputs.first()) else { return true };
         let ValueType::Tensor { shape: Some(s), .. } = &g.values[src.0 as usize].ty else { return true };
-        let Some(known): Option<Vec<i64>> = s.iter().map(|d| if let Dim::Known(n) = d { Some(*n as i64) } else { None }).collect() else {
+        let Some(known): Option<Vec<i64>> =
+            s.iter().map(|d| if let Dim::Known(n) = d { Some(*n as i64) } else { None }).collect()
+        else {
             return true;
         };
         let t = match &n.op {

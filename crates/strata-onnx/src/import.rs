@@ -198,7 +198,9 @@ impl<'a> Importer<'a> {
         let key = (np.domain.clone(), np.op_type.clone());
         if let Some(f) = self.functions.get(&key).copied() {
             if self.expanding.contains(&key) || self.expanding.len() >= 16 {
-                return Err(node_err("model-local functions call each other recursively (or nest deeper than 16)".into()));
+                return Err(node_err(
+                    "model-local functions call each other recursively (or nest deeper than 16)".into(),
+                ));
             }
             self.expanding.push(key);
             let r = self.inline_function(np, f, gid, declared);

@@ -55,13 +55,14 @@ pub fn lookup(domain: &str, op_type: &str, opset: i64) -> Option<(&'static str, 
 fn grid_sample_16(attrs: &mut Vec<(String, AttrValue)>) -> Result<(), String> {
     for (name, v) in attrs.iter_mut() {
         if name == "mode"
-            && let AttrValue::String(s) = v {
-                *s = match s.as_str() {
-                    "bilinear" => "linear".into(),
-                    "bicubic" => "cubic".into(),
-                    other => other.into(),
-                };
-            }
+            && let AttrValue::String(s) = v
+        {
+            *s = match s.as_str() {
+                "bilinear" => "linear".into(),
+                "bicubic" => "cubic".into(),
+                other => other.into(),
+            };
+        }
     }
     Ok(())
 }

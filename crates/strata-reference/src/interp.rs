@@ -106,7 +106,7 @@ impl<'m> Interpreter<'m> {
                         let slot = &mut env[id.0 as usize];
                         let val = if plan.last_use[id.0 as usize] == ni
                             && self.observer.is_none()
-                            && !node.inputs.iter().flatten().filter(|x| *x == id).nth(1).is_some()
+                            && node.inputs.iter().flatten().filter(|x| *x == id).nth(1).is_none()
                         {
                             slot.take()
                         } else {

@@ -38,7 +38,7 @@ pub fn backend_names() -> Vec<&'static str> {
 /// Create a backend by its stable name.
 pub fn create_backend(name: &str) -> Result<std::sync::Arc<dyn Backend>, Error> {
     match name {
-        "reference" => Ok(std::sync::Arc::new(ReferenceBackend::default())),
+        "reference" => Ok(std::sync::Arc::new(ReferenceBackend)),
         "cpu" | "gpu" => Err(Error::Backend(format!("backend '{name}' is not available in this build yet"))),
         other => Err(Error::Backend(format!("unknown backend '{other}' (known: reference, cpu, gpu)"))),
     }

@@ -13,7 +13,11 @@ fn tensor_type(elem: i32, dims: &[i64]) -> TypeProto {
                 dim: dims
                     .iter()
                     .map(|&d| Dimension {
-                        value: Some(if d < 0 { DimensionValue::DimParam("n".into()) } else { DimensionValue::DimValue(d) }),
+                        value: Some(if d < 0 {
+                            DimensionValue::DimParam("n".into())
+                        } else {
+                            DimensionValue::DimValue(d)
+                        }),
                         denotation: String::new(),
                     })
                     .collect(),
@@ -38,11 +42,23 @@ fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>)
     }
 }
 
-fn model(nodes: Vec<NodeProto>, inputs: Vec<ValueInfoProto>, outputs: Vec<ValueInfoProto>, inits: Vec<TensorProto>) -> Vec<u8> {
+fn model(
+    nodes: Vec<NodeProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: Vec<ValueInfoProto>,
+    inits: Vec<TensorProto>,
+) -> Vec<u8> {
     ModelProto {
         ir_version: 10,
         opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 21 }],
-        graph: Some(GraphProto { node: nodes, name: "g".into(), initializer: inits, input: inputs, output: outputs, ..Default::default() }),
+        graph: Some(GraphProto {
+            node: nodes,
+            name: "g".into(),
+            initializer: inits,
+            input: inputs,
+            output: outputs,
+            ..Default::default()
+        }),
         ..Default::default()
     }
     .encode_to_vec()
@@ -50,7 +66,12 @@ fn model(nodes: Vec<NodeProto>, inputs: Vec<ValueInfoProto>, outputs: Vec<ValueI
 
 /// y = x + x, x: float32[n, 3]
 fn add_model() -> Vec<u8> {
-    model(vec![node("Add", &["x", "x"], &["y"], vec![])], vec![vi("x", 1, &[-1, 3])], vec![vi("y", 1, &[-1, 3])], vec![])
+    model(
+        vec![node("Add", &["x", "x"], &["y"], vec![])],
+        vec![vi("x", 1, &[-1, 3])],
+        vec![vi("y", 1, &[-1, 3])],
+        vec![],
+    )
 }
 
 fn f32s(shape: Vec<usize>, v: &[f32]) -> Value {
@@ -106,13 +127,29 @@ fn truncated_and_corrupt_protobuf_give_errors() {
 
 #[test]
 fn huge_declared_tensor_is_rejected_without_allocating() {
-    let big = TensorProto { dims: vec![1_000_000, 1_000_000], data_type: 1, name: "w".into(), raw_data: Some(vec![0; 16]), ..Default::default() };
-    let m = model(vec![node("Add", &["x", "w"], &["y"], vec![])], vec![vi("x", 1, &[1])], vec![vi("y", 1, &[1])], vec![big]);
+    let big = TensorProto {
+        dims: vec![1_000_000, 1_000_000],
+        data_type: 1,
+        name: "w".into(),
+        raw_data: Some(vec![0; 16]),
+        ..Default::default()
+    };
+    let m = model(
+        vec![node("Add", &["x", "w"], &["y"], vec![])],
+        vec![vi("x", 1, &[1])],
+        vec![vi("y", 1, &[1])],
+        vec![big],
+    );
     let e = load_err(&m);
     assert!(e.contains("'w'") && e.contains("needs"), "{e}");
     // Declared in typed fields, without data.
     let big2 = TensorProto { dims: vec![1_000_000_000_000], data_type: 7, name: "w".into(), ..Default::default() };
-    let m = model(vec![node("Add", &["x", "w"], &["y"], vec![])], vec![vi("x", 7, &[1])], vec![vi("y", 7, &[1])], vec![big2]);
+    let m = model(
+        vec![node("Add", &["x", "w"], &["y"], vec![])],
+        vec![vi("x", 7, &[1])],
+        vec![vi("y", 7, &[1])],
+        vec![big2],
+    );
     assert!(load_err(&m).contains("'w'"));
 }
 
@@ -141,7 +178,10 @@ fn gather_index_out_of_range_is_a_clear_error() {
     );
     let s = Session::from_bytes(&m, SessionOptions::default()).unwrap();
     let e = s
-        .run(&[("data", f32s(vec![3], &[1., 2., 3.])), ("idx", Value::Tensor(Tensor::from_i64(vec![1], &[7]).unwrap()))])
+        .run(&[
+            ("data", f32s(vec![3], &[1., 2., 3.])),
+            ("idx", Value::Tensor(Tensor::from_i64(vec![1], &[7]).unwrap())),
+        ])
         .unwrap_err()
         .to_string();
     assert!(e.contains("Gather_node") && e.contains('7'), "{e}");
@@ -178,7 +218,8 @@ fn artifact_checksum_and_version_are_checked() {
 
 #[test]
 fn unsupported_operator_error_names_op_domain_opset_and_node() {
-    let m = model(vec![node("NoSuchOp", &["x"], &["y"], vec![])], vec![vi("x", 1, &[1])], vec![vi("y", 1, &[1])], vec![]);
+    let m =
+        model(vec![node("NoSuchOp", &["x"], &["y"], vec![])], vec![vi("x", 1, &[1])], vec![vi("y", 1, &[1])], vec![]);
     let e = load_err(&m);
     assert!(e.contains("NoSuchOp_node") && e.contains("NoSuchOp") && e.contains("ai.onnx") && e.contains("21"), "{e}");
 }
@@ -197,7 +238,13 @@ fn recursive_model_local_function_is_rejected() {
         domain: "local".into(),
         input: vec!["a".into()],
         output: vec!["b".into()],
-        node: vec![NodeProto { op_type: "Loopy".into(), domain: "local".into(), input: vec!["a".into()], output: vec!["b".into()], ..Default::default() }],
+        node: vec![NodeProto {
+            op_type: "Loopy".into(),
+            domain: "local".into(),
+            input: vec!["a".into()],
+            output: vec!["b".into()],
+            ..Default::default()
+        }],
         ..Default::default()
     };
     let m = ModelProto {
@@ -207,7 +254,14 @@ fn recursive_model_local_function_is_rejected() {
             OperatorSetIdProto { domain: "local".into(), version: 1 },
         ],
         graph: Some(GraphProto {
-            node: vec![NodeProto { op_type: "Loopy".into(), domain: "local".into(), name: "call".into(), input: vec!["x".into()], output: vec!["y".into()], ..Default::default() }],
+            node: vec![NodeProto {
+                op_type: "Loopy".into(),
+                domain: "local".into(),
+                name: "call".into(),
+                input: vec!["x".into()],
+                output: vec!["y".into()],
+                ..Default::default()
+            }],
             input: vec![vi("x", 1, &[1])],
             output: vec![vi("y", 1, &[1])],
             ..Default::default()

@@ -464,7 +464,7 @@ fn run_scan8(
     args: &Args,
     ctx: &dyn Ctx,
 ) -> KResult<Vec<Value>> {
-    if args.len() < 1 || num_scan_inputs < 1 || num_scan_inputs as usize > args.len() - 1 {
+    if args.is_empty() || num_scan_inputs < 1 || num_scan_inputs as usize > args.len() - 1 {
         bail!("num_scan_inputs {num_scan_inputs} does not fit {} inputs", args.len());
     }
     let m = num_scan_inputs as usize;

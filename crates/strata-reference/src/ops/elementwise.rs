@@ -368,15 +368,15 @@ fn clip(args: &Args, amin: Option<f32>, amax: Option<f32>) -> KResult<Vec<Value>
             v.iter()
                 .map(|&x| {
                     let mut y = x;
-                    if let Some(l) = lo {
-                        if y < l {
-                            y = l;
-                        }
+                    if let Some(l) = lo
+                        && y < l
+                    {
+                        y = l;
                     }
-                    if let Some(h) = hi {
-                        if y > h {
-                            y = h;
-                        }
+                    if let Some(h) = hi
+                        && y > h
+                    {
+                        y = h;
                     }
                     y
                 })

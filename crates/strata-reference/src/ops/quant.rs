@@ -429,7 +429,7 @@ fn int_conv(
         bail!("group must be positive, got {}", a.group);
     }
     let group = a.group as usize;
-    if c_in % group != 0 || c_out % group != 0 || w_shape[1] * group != c_in {
+    if c_in % group != 0 || !c_out.is_multiple_of(group) || w_shape[1] * group != c_in {
         bail!("channels do not match: X {x_shape:?}, W {w_shape:?}, group {group}");
     }
     let k_sp = &w_shape[2..];
@@ -546,7 +546,7 @@ fn weights_minus_zero_point(w: &Tensor, zp: Option<&Tensor>) -> KResult<Vec<i128
     if zv.len() != 1 && (z.rank() != 1 || zv.len() != m) {
         bail!("W zero point of shape {:?} must be a scalar or have {m} elements", z.shape);
     }
-    let per = if m == 0 { 1 } else { v.len() / m };
+    let per = v.len().checked_div(m).unwrap_or(1);
     Ok(v.iter().enumerate().map(|(f, &a)| a - if zv.len() == 1 { zv[0] } else { zv[f / per] }).collect())
 }
 
@@ -598,7 +598,7 @@ fn qlinear_conv(args: &Args, a: &ConvAttrs) -> KResult<Tensor> {
         .iter()
         .enumerate()
         .map(|(f, &c)| {
-            let m = if spatial == 0 { 0 } else { (f / spatial) % c_out };
+            let m = f.checked_div(spatial).map_or(0, |q| q % c_out);
             let factor = sd.round_float(sd.round_float(xs * per_channel(&wsv, m)) / ys);
             requantize(c, factor, yz, to)
         })

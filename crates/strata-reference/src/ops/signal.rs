@@ -87,7 +87,7 @@ fn irfft_1d(re: &[f64], im: &[f64], len: usize) -> Vec<f64> {
     for n in 0..len {
         let mut acc = 0.0;
         for k in 0..bins {
-            let edge = k == 0 || (len % 2 == 0 && k == len / 2);
+            let edge = k == 0 || (len.is_multiple_of(2) && k == len / 2);
             let (w, yi) = if edge { (1.0, 0.0) } else { (2.0, im[k]) };
             let (c, s) = twiddle(k, n, len, 1.0);
             acc += w * (re[k] * c - yi * s);

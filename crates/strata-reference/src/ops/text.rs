@@ -283,7 +283,7 @@ fn tfidf(x: &Tensor, a: &TfIdf) -> KResult<Vec<Value>> {
             bail!("ngram_counts {:?} do not fit a pool of {}", a.ngram_counts, pool.len());
         }
         let items = &pool[start as usize..end as usize];
-        if items.len() % n != 0 {
+        if !items.len().is_multiple_of(n) {
             bail!("pool level {n} has {} items, not a multiple of {n}", items.len());
         }
         for g in items.chunks(n) {

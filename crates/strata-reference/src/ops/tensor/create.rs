@@ -184,7 +184,7 @@ struct Rng(u64);
 
 impl Rng {
     fn new(seed: Option<f32>) -> Rng {
-        Rng(seed.map_or(0, |s| s.to_bits() as u64) ^ 0x5EED_0F_57_2A7A)
+        Rng(seed.map_or(0, |s| s.to_bits() as u64) ^ 0x5EED_0F57_2A7A)
     }
     fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -178,7 +178,7 @@ fn nd_offsets(x: &Tensor, ind: &Tensor, batch_dims: usize) -> KResult<(Vec<usize
     }
     let st = strides(&x.shape);
     let values = ints(ind, "indices")?;
-    let mut offsets = Vec::with_capacity(if m == 0 { 0 } else { values.len() / m });
+    let mut offsets = Vec::with_capacity(values.len().checked_div(m).unwrap_or(0));
     let n_tuples: usize = ind.shape[..q - 1].iter().product();
     for t in 0..n_tuples {
         let mut off = 0;

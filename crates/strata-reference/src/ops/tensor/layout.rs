@@ -221,7 +221,7 @@ fn reshape_dims(in_shape: &[usize], spec: &[i64], allowzero: bool) -> KResult<Ve
         bail!("shape {spec:?} is too large");
     };
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             bail!("cannot reshape {in_shape:?} to {spec:?}: the -1 dimension cannot be inferred");
         }
         dims[i] = total / known;

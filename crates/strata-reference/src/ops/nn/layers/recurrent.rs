@@ -336,10 +336,10 @@ pub fn run(op: &NnOp, args: &Args) -> KResult<Vec<Value>> {
         bail!("R must have rank 3, got shape {:?}", r_t.shape);
     }
     let hidden = r_t.shape[2];
-    if let Some(hsz) = hidden_size {
-        if *hsz != hidden as i64 {
-            bail!("hidden_size {hsz} does not match R of shape {:?}", r_t.shape);
-        }
+    if let Some(hsz) = hidden_size
+        && *hsz != hidden as i64
+    {
+        bail!("hidden_size {hsz} does not match R of shape {:?}", r_t.shape);
     }
     expect_shape(r_t, &[num_dir, g * hidden, hidden], "R")?;
     let w_t = float_input(args, 1, "W")?;

@@ -23,7 +23,7 @@ fn inputs<'a>(args: &'a Args, kinds: usize, op: &str) -> KResult<Inputs<'a>> {
     let r = args.tensor(0)?.scalar_f64()?;
     let t = args.tensor(1)?.scalar_i64()?;
     let rest = args.len().saturating_sub(2);
-    if rest == 0 || rest % kinds != 0 {
+    if rest == 0 || !rest.is_multiple_of(kinds) {
         bail!("{op} needs R, T and {kinds} groups of equally many tensors, got {} inputs", args.len());
     }
     let n = rest / kinds;

@@ -33,7 +33,7 @@ fn groups(group: i64, channels_in: usize, channels_out: usize) -> KResult<usize>
         Ok(g) if g >= 1 => g,
         _ => bail!("group must be positive, got {group}"),
     };
-    if channels_in % g != 0 || channels_out % g != 0 {
+    if !channels_in.is_multiple_of(g) || !channels_out.is_multiple_of(g) {
         bail!("group {g} does not divide the channel counts ({channels_in} in, {channels_out} out)");
     }
     Ok(g)

@@ -426,7 +426,7 @@ pub(super) fn roi_align(
                 return Ok(sampling_ratio as usize);
             }
             let g = libm::ceil(bin);
-            if !(g < 1e9) {
+            if g.is_nan() || g >= 1e9 {
                 bail!("region {ri} is too large to sample");
             }
             Ok(if g > 0.0 { g as usize } else { 0 })
