@@ -8,6 +8,9 @@
 //! - `lint`: `cargo fmt --check` and `cargo clippy --all-targets -D warnings`.
 //! - `bench`: the real models on Strata, onnxruntime and tract in one run,
 //!   reported as latency ratios (`crates/strata-bench`, its own workspace).
+//! - `web`: build the npm package in `web/` (wasm variants, sizes vs budget).
+//! - `examples`: build and run the Rust and C examples, compare their
+//!   output, and run the C one under valgrind (part of `test`).
 //! - `fuzz [SECONDS]`: fuzz the model loaders (default one minute; not in CI).
 
 use std::path::{Path, PathBuf};
@@ -73,6 +76,12 @@ fn fetch_data() -> anyhow::Result<()> {
             .args(WHEELS))?;
         run(Command::new(&py).arg(scripts.join("make_model_cases.py")).arg(&wheels).arg(root.join("onnx-models")))?;
     }
+    if !root.join("browser-fixtures").join("COMPLETE").exists() {
+        run(Command::new(&py)
+            .arg(scripts.join("export_browser_fixtures.py"))
+            .arg(root.join("onnx-models"))
+            .arg(root.join("browser-fixtures")))?;
+    }
     eprintln!("test data ready in {}", root.display());
     Ok(())
 }
@@ -92,7 +101,86 @@ fn test() -> anyhow::Result<()> {
     fetch_data()?;
     lint()?;
     check_wasm()?;
+    check_metal()?;
     run(cargo().args(["test", "--workspace"]).env("STRATA_DATA_DIR", data_root()))?;
+    examples()?;
+    web()?;
+    web_tests()?;
+    Ok(())
+}
+
+/// The GPU crate must type-check for Metal (it cannot run here).
+fn check_metal() -> anyhow::Result<()> {
+    run(cargo().args(["check", "-p", "strata-gpu", "--target", "aarch64-apple-darwin"]))
+}
+
+/// The npm package's tests: the README example in Node, then every real
+/// model in headless Chromium (Debian's, driven by playwright-core).
+fn web_tests() -> anyhow::Result<()> {
+    let web = repo_root().join("web");
+    run(Command::new("npm").current_dir(&web).arg("test").env("STRATA_DATA_DIR", data_root()))?;
+    run(Command::new("node").current_dir(&web).arg("tests/browser.mjs").env("STRATA_DATA_DIR", data_root()))
+}
+
+/// Build and run the examples: `examples/rust-classify` and the C program
+/// `examples/c-classify/main.c` compiled with the system `cc` against the
+/// static C library; both classify the PP-OCR text-direction model's
+/// recorded input and must print the same line. The C program also runs
+/// under valgrind, which must report no errors and no leaks.
+fn examples() -> anyhow::Result<()> {
+    fetch_data()?;
+    let root = repo_root();
+    let case = data_root().join("onnx-models").join("ppocr_mobile_v2_cls");
+    let model = case.join("model.onnx");
+    let out_dir = root.join("target").join("examples-xtask");
+    std::fs::create_dir_all(&out_dir)?;
+    // The recorded input (a TensorProto) as .npy, which both programs read.
+    let npy = out_dir.join("ppocr_cls_input.npy");
+    let py = data_root().join("venv").join("bin").join("python");
+    run(Command::new(&py)
+        .arg("-c")
+        .arg("import sys, onnx, numpy; from onnx import numpy_helper as h; t = onnx.TensorProto(); t.ParseFromString(open(sys.argv[1], 'rb').read()); numpy.save(sys.argv[2], numpy.ascontiguousarray(h.to_array(t), dtype='<f4'))")
+        .arg(case.join("test_data_set_0").join("input_0.pb"))
+        .arg(&npy))?;
+    // The README's C excerpt must be code of the example (which is compiled below).
+    let readme = std::fs::read_to_string(root.join("README.md"))?;
+    let c_src = std::fs::read_to_string(root.join("examples").join("c-classify").join("main.c"))?;
+    let excerpt =
+        readme.split("```c\n").nth(1).and_then(|r| r.split("```").next()).context("README has no C excerpt")?;
+    for line in excerpt.lines().map(str::trim).filter(|l| !l.is_empty() && !l.contains("...")) {
+        if !c_src.lines().any(|c| c.trim() == line) {
+            bail!("README's C excerpt line {line:?} is not in examples/c-classify/main.c");
+        }
+    }
+    run(cargo().args(["build", "-p", "strata-capi", "-p", "rust-classify"]))?;
+    let exe = out_dir.join("c-classify");
+    run(Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-I"])
+        .arg(root.join("crates").join("strata-capi").join("include"))
+        .arg(root.join("examples").join("c-classify").join("main.c"))
+        .arg(root.join("target").join("debug").join("libstrata_capi.a"))
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe))?;
+    let output = |cmd: &mut Command| -> anyhow::Result<String> {
+        eprintln!("$ {cmd:?}");
+        let o = cmd.output().with_context(|| format!("starting {cmd:?}"))?;
+        if !o.status.success() {
+            bail!("{cmd:?} failed ({}): {}", o.status, String::from_utf8_lossy(&o.stderr));
+        }
+        Ok(String::from_utf8(o.stdout)?)
+    };
+    let rust_out = output(Command::new(root.join("target").join("debug").join("rust-classify")).arg(&model).arg(&npy))?;
+    let c_out = output(Command::new(&exe).arg(&model).arg(&npy))?;
+    eprint!("rust-classify: {rust_out}c-classify:    {c_out}");
+    if rust_out != c_out || !rust_out.starts_with("top class=") {
+        bail!("the examples disagree:\n  rust: {rust_out:?}\n  c:    {c_out:?}");
+    }
+    run(Command::new("valgrind")
+        .args(["--error-exitcode=1", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect,possible", "-q"])
+        .arg(&exe)
+        .arg(&model)
+        .arg(&npy))?;
+    eprintln!("examples agree; the C example is clean under valgrind");
     Ok(())
 }
 
@@ -128,6 +216,96 @@ fn fuzz(seconds: u64) -> anyhow::Result<()> {
     ))
 }
 
+/// Wasm variants of the npm package: (name, cargo features of strata-wasm).
+const WEB_VARIANTS: &[(&str, &str)] = &[("cpu-full", "onnx"), ("cpu-artifact", "")];
+const WASM_BINDGEN_VERSION: &str = "0.2.130";
+
+/// Size of a file after `gzip -9`.
+fn gzip_len(path: &Path) -> anyhow::Result<usize> {
+    let out = Command::new("gzip").arg("-9").arg("-c").arg(path).output().context("running gzip")?;
+    if !out.status.success() {
+        bail!("gzip failed on {}", path.display());
+    }
+    Ok(out.stdout.len())
+}
+
+/// Build the npm package in `web/`: every variant with simd128, bound with
+/// wasm-bindgen (exact crate version), shrunk with wasm-opt from npm
+/// `binaryen`, sizes checked against `web/size-budget.json`.
+fn web() -> anyhow::Result<()> {
+    let root = repo_root();
+    let web = root.join("web");
+    let have_bindgen = Command::new("wasm-bindgen")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(WASM_BINDGEN_VERSION))
+        .unwrap_or(false);
+    if !have_bindgen {
+        run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION]))?;
+    }
+    if !web.join("node_modules").join(".bin").join("wasm-opt").exists() {
+        run(Command::new("npm").current_dir(&web).args(["ci", "--no-audit", "--no-fund"]))?;
+    }
+    let budget: std::collections::HashMap<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(web.join("size-budget.json"))?)?;
+    let mut over = Vec::new();
+    println!("{:<14} {:>12} {:>12} {:>12}", "variant", "raw bytes", "gzip bytes", "budget");
+    for (name, features) in WEB_VARIANTS {
+        let target_dir = root.join("target").join("wasm");
+        let mut build = cargo();
+        build
+            .args([
+                "build",
+                "-p",
+                "strata-wasm",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--profile",
+                "wasm",
+                "--no-default-features",
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env("RUSTFLAGS", "-C target-feature=+simd128");
+        if !features.is_empty() {
+            build.args(["--features", features]);
+        }
+        run(&mut build)?;
+        let wasm = target_dir.join("wasm32-unknown-unknown").join("wasm").join("strata_wasm.wasm");
+        let out = web.join("pkg").join(name);
+        let _ = std::fs::remove_dir_all(&out);
+        run(Command::new("wasm-bindgen").args(["--target", "web", "--out-dir"]).arg(&out).arg(&wasm))?;
+        let bg = out.join("strata_wasm_bg.wasm");
+        run(Command::new(web.join("node_modules").join(".bin").join("wasm-opt"))
+            .args(["-Oz", "--strip-debug", "--strip-producers"])
+            // The features Rust's wasm32 output uses (not --all-features: that lets
+            // wasm-opt emit proposals such as stringref that browsers reject).
+            .args([
+                "--enable-bulk-memory",
+                "--enable-nontrapping-float-to-int",
+                "--enable-sign-ext",
+                "--enable-reference-types",
+                "--enable-multivalue",
+                "--enable-mutable-globals",
+                "--enable-simd",
+                "-o",
+            ])
+            .arg(&bg)
+            .arg(&bg))?;
+        let bytes = std::fs::read(&bg)?;
+        let gz = gzip_len(&bg)?;
+        let limit = budget.get(*name).and_then(|v| v.as_u64()).context(format!("no budget for {name}"))?;
+        println!("{name:<14} {:>12} {gz:>12} {limit:>12}", bytes.len());
+        if gz as u64 > limit {
+            over.push(format!("{name}: {gz} bytes gzip > budget {limit}"));
+        }
+    }
+    if !over.is_empty() {
+        bail!("wasm size budget exceeded: {}", over.join("; "));
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -135,10 +313,12 @@ fn main() -> anyhow::Result<()> {
         Some("test") => test(),
         Some("lint") => lint(),
         Some("bench") => bench(&args[1..]),
+        Some("examples") => examples(),
+        Some("web") => web(),
         Some("fuzz") => fuzz(args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(60)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <fetch-data | test | lint | fuzz [SECONDS] | bench [--backend NAME] [--iterations N] [--filter S]>"
+                "usage: cargo xtask <fetch-data | test | lint | examples | web | fuzz [SECONDS] | bench [--backend NAME] [--iterations N] [--filter S]>"
             );
             std::process::exit(2);
         }

@@ -3,6 +3,7 @@
 //! `reference`, `cpu`, `gpu`.
 
 mod conformance;
+mod migrate;
 
 use strata::npy;
 
@@ -57,6 +58,8 @@ enum Cmd {
     },
     /// Run a conformance suite.
     Conformance(conformance::Args),
+    /// Bring up a backend: per-operator and staged comparison with the reference.
+    Migrate(migrate::Args),
     /// Benchmark a model: warm-up, then min/median latency and throughput.
     Bench {
         model: Option<PathBuf>,
@@ -84,6 +87,7 @@ fn main() {
         Cmd::Inspect { model, backend } => cmd_inspect(&model, backend.as_deref()),
         Cmd::Compile { model, output } => cmd_compile(&model, &output),
         Cmd::Conformance(a) => conformance::run(a),
+        Cmd::Migrate(a) => migrate::run(a),
         Cmd::Bench { model, backend, inputs, dims, warmup, iterations, json } => {
             cmd_bench(model.as_deref(), &backend, &inputs, &dims, warmup, iterations, json)
         }

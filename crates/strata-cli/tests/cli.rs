@@ -97,3 +97,42 @@ fn real_models_match_onnxruntime_through_the_cli() -> anyhow::Result<()> {
     println!("{checked} of {} models checked", cases.len());
     Ok(())
 }
+
+/// `strata migrate --target reference` on a real model: every node passes
+/// per operator and in every stage, and both report files are written.
+#[test]
+fn migrate_on_the_reference_target_passes_and_writes_reports() -> anyhow::Result<()> {
+    let case = data_root().join("onnx-models").join("ppocr_mobile_v2_cls");
+    let model = strata_onnx::import_path(&case.join("model.onnx"))?;
+    let g = model.main_graph();
+    let dir = temp_dir("migrate");
+    let mut args: Vec<String> = Vec::new();
+    for (k, f) in numbered(&case.join("test_data_set_0"), "input").iter().enumerate() {
+        let v = g.value(g.inputs[k]);
+        let Value::Tensor(t) = strata_onnx::decode_value(&std::fs::read(f)?, &v.ty)? else {
+            anyhow::bail!("non-tensor input")
+        };
+        let npy = dir.join(format!("in{k}.npy"));
+        std::fs::write(&npy, strata::npy::write(&t)?)?;
+        args.push("--input".into());
+        args.push(format!("{}={}", v.name, npy.display()));
+    }
+    let report = dir.join("report");
+    let out = ok(strata()
+        .arg("migrate")
+        .arg(case.join("model.onnx"))
+        .args(["--target", "reference", "--stages", "3"])
+        .args(&args)
+        .arg("--report")
+        .arg(&report));
+    assert!(out.contains("first divergence: none"), "{out}");
+    let html = std::fs::read_to_string(report.join("report.html"))?;
+    assert!(html.contains("<svg") && html.contains("</html>"));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(report.join("report.json"))?)?;
+    let nodes = json["per_operator"].as_array().map_or(0, |a| a.len());
+    assert_eq!(nodes, g.nodes.len());
+    assert!(json["per_operator"].as_array().into_iter().flatten().all(|n| n["status"] == "pass"), "{out}");
+    assert_eq!(json["summary"]["passed"].as_u64(), Some(nodes as u64));
+    assert_eq!(json["summary"]["stages_passed"].as_u64(), Some(3));
+    Ok(())
+}

@@ -13,13 +13,18 @@ fn expectations_dir() -> PathBuf {
 }
 
 fn run_suite(kind: SuiteKind, backend: &str) -> anyhow::Result<()> {
+    run_suite_with(kind, backend, false)
+}
+
+fn run_suite_with(kind: SuiteKind, backend: &str, strict: bool) -> anyhow::Result<()> {
     let cases = load_suite(kind, &data_root())?;
-    let exp = Expectations::load(&Expectations::path_for(&expectations_dir(), kind.name(), backend))?;
-    let options = SessionOptions { backends: vec![backend.into()], ..Default::default() };
+    let label = if strict { format!("{backend}-strict") } else { backend.to_string() };
+    let exp = Expectations::load(&Expectations::path_for(&expectations_dir(), kind.name(), &label))?;
+    let options = SessionOptions { backends: vec![backend.into()], strict, ..Default::default() };
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let results = run_cases(cases, &options, kind.tolerance(), jobs, &|_, _| {});
     let c = check(&results, &exp);
-    println!("{} on {backend}: {} passed, {} failed (of {})", kind.name(), c.passed, c.total - c.passed, c.total);
+    println!("{} on {label}: {} passed, {} failed (of {})", kind.name(), c.passed, c.total - c.passed, c.total);
     for (n, m) in &c.unexpected_failures {
         println!("UNEXPECTED FAILURE {n}: {}", m.lines().next().unwrap_or(""));
     }
@@ -28,11 +33,12 @@ fn run_suite(kind: SuiteKind, backend: &str) -> anyhow::Result<()> {
     }
     anyhow::ensure!(
         c.ok(),
-        "{}: {} unexpected failures, {} unexpected passes; regenerate with `strata conformance --suite {} --backend {backend} --update-expectations` if intended",
+        "{}: {} unexpected failures, {} unexpected passes; regenerate with `strata conformance --suite {} --backend {backend}{} --update-expectations` if intended",
         kind.name(),
         c.unexpected_failures.len(),
         c.unexpected_passes.len(),
-        kind.name()
+        kind.name(),
+        if strict { " --strict" } else { "" }
     );
     Ok(())
 }
@@ -45,4 +51,28 @@ fn onnx_node_suite_on_reference_matches_manifest() -> anyhow::Result<()> {
 #[test]
 fn onnx_models_suite_on_reference_matches_manifest() -> anyhow::Result<()> {
     run_suite(SuiteKind::OnnxModels, "reference")
+}
+
+// The GPU backend runs on whatever adapter wgpu finds (in CI: Mesa's lavapipe
+// software Vulkan device). Without an adapter these fail: GPU tests are never
+// skipped silently.
+
+#[test]
+fn onnx_node_suite_on_gpu_with_fallback_matches_manifest() -> anyhow::Result<()> {
+    run_suite_with(SuiteKind::OnnxNode, "gpu", false)
+}
+
+#[test]
+fn onnx_node_suite_on_gpu_strict_matches_manifest() -> anyhow::Result<()> {
+    run_suite_with(SuiteKind::OnnxNode, "gpu", true)
+}
+
+#[test]
+fn onnx_models_suite_on_gpu_matches_manifest() -> anyhow::Result<()> {
+    run_suite_with(SuiteKind::OnnxModels, "gpu", false)
+}
+
+#[test]
+fn onnx_models_suite_on_gpu_strict_matches_manifest() -> anyhow::Result<()> {
+    run_suite_with(SuiteKind::OnnxModels, "gpu", true)
 }

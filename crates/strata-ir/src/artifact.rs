@@ -30,6 +30,10 @@ pub const MAGIC: &[u8; 8] = b"STRATA\0\0";
 pub const VERSION: u32 = 1;
 /// The oldest format version this build reads.
 pub const MIN_VERSION: u32 = 1;
+/// The deepest nesting of subgraphs (`If`, `Loop`, `Scan` bodies) an
+/// artifact may have. Deeper or cyclic nesting is refused when reading, so
+/// a hostile file cannot exhaust the stack of code that walks subgraphs.
+pub const MAX_SUBGRAPH_DEPTH: usize = 64;
 const HEADER: usize = 64;
 const ALIGN: usize = 64;
 
@@ -153,7 +157,59 @@ pub fn read_shared(file: Buffer) -> Result<Model, IrError> {
         g.initializers.push((crate::graph::ValueId(v), t));
     }
     model.validate()?;
+    check_subgraph_nesting(&model)?;
     Ok(model)
+}
+
+/// Refuse subgraph references that form a cycle or nest more than
+/// [`MAX_SUBGRAPH_DEPTH`] levels below the main graph (walked without recursion).
+fn check_subgraph_nesting(model: &Model) -> Result<(), IrError> {
+    let n = model.graphs.len();
+    let children = |g: usize| -> Vec<usize> {
+        model.graphs[g].nodes.iter().flat_map(|node| node.op.subgraphs()).map(|s| s.0 as usize).collect()
+    };
+    // 0: not seen, 1: on the current path, 2: done (height known).
+    let mut state = vec![0u8; n];
+    let mut height = vec![0usize; n];
+    let main = model.main.0 as usize;
+    if main >= n {
+        return Err(IrError::Artifact("the main graph is missing".into()));
+    }
+    let too_deep = || IrError::Artifact(format!("subgraphs nest more than {MAX_SUBGRAPH_DEPTH} levels deep"));
+    state[main] = 1;
+    let mut path: Vec<(usize, Vec<usize>, usize)> = vec![(main, children(main), 0)];
+    while let Some((g, kids, next)) = path.last_mut() {
+        if let Some(&c) = kids.get(*next) {
+            *next += 1;
+            let Some(st) = state.get(c).copied() else {
+                return Err(IrError::Artifact(format!("graph #{g} refers to a missing subgraph #{c}")));
+            };
+            match st {
+                1 => {
+                    return Err(IrError::Artifact(format!(
+                        "subgraph '{}' contains itself (a cycle of subgraph references)",
+                        model.graphs[c].name
+                    )));
+                }
+                2 if path.len() + height[c] > MAX_SUBGRAPH_DEPTH => return Err(too_deep()),
+                2 => {}
+                _ => {
+                    if path.len() >= MAX_SUBGRAPH_DEPTH {
+                        return Err(too_deep());
+                    }
+                    state[c] = 1;
+                    path.push((c, children(c), 0));
+                }
+            }
+        } else {
+            let g = *g;
+            let h = kids.iter().map(|&c| height[c] + 1).max().unwrap_or(0);
+            height[g] = h;
+            state[g] = 2;
+            path.pop();
+        }
+    }
+    Ok(())
 }
 
 /// Read from a shared owner of bytes such as a memory map.

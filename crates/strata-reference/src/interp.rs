@@ -104,8 +104,16 @@ impl<'m> Interpreter<'m> {
                     None => None,
                     Some(id) => {
                         let slot = &mut env[id.0 as usize];
+                        // Move the value out on its last use, unless this node reads it
+                        // twice or its own subgraphs capture it too.
+                        let captured_here = node
+                            .op
+                            .subgraphs()
+                            .iter()
+                            .any(|sg| self.model.graph(*sg).captures.iter().any(|(outer, _)| outer == id));
                         let val = if plan.last_use[id.0 as usize] == ni
                             && self.observer.is_none()
+                            && !captured_here
                             && node.inputs.iter().flatten().filter(|x| *x == id).nth(1).is_none()
                         {
                             slot.take()

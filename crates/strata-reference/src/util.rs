@@ -8,11 +8,23 @@ use crate::error::KResult;
 
 thread_local! {
     static MAX_ELEMENTS: Cell<usize> = const { Cell::new(1 << 28) };
+    static MAX_LOOP_ITERATIONS: Cell<u64> = const { Cell::new(crate::ops::control::MAX_LOOP_ITERATIONS as u64) };
 }
 
 /// Set the largest tensor (in elements) kernels may create on this thread.
 pub fn set_max_elements(n: usize) {
     MAX_ELEMENTS.with(|c| c.set(n));
+}
+
+/// Set the most iterations one `Loop` may run on this thread (default
+/// [`crate::ops::control::MAX_LOOP_ITERATIONS`]); a longer loop fails as runaway.
+pub fn set_max_loop_iterations(n: u64) {
+    MAX_LOOP_ITERATIONS.with(|c| c.set(n));
+}
+
+/// The current per-thread `Loop` iteration limit.
+pub fn max_loop_iterations() -> u64 {
+    MAX_LOOP_ITERATIONS.with(|c| c.get())
 }
 
 /// Element count of `shape`, failing on overflow or when it exceeds the

@@ -19,11 +19,15 @@
 mod backend;
 mod error;
 pub mod examples;
+#[cfg(feature = "gpu")]
+mod gpu;
 pub mod npy;
 mod session;
 
 pub use backend::{Backend, CompiledPartition, DeviceValue, ReferenceBackend, Support, block_on};
 pub use error::Error;
+#[cfg(feature = "gpu")]
+pub use gpu::GpuBackendAdapter;
 pub use session::{IoInfo, Placement, Session, SessionOptions};
 pub use strata_ir::{DType, Dim, HostValue as Value, Model, TensorData as Tensor, ValueType};
 
@@ -32,14 +36,22 @@ pub use strata_ir as ir;
 
 /// Names of the backends this build knows, in default preference order.
 pub fn backend_names() -> Vec<&'static str> {
-    vec!["reference"]
+    let mut names = vec!["reference"];
+    if cfg!(feature = "gpu") {
+        names.push("gpu");
+    }
+    names
 }
 
 /// Create a backend by its stable name.
 pub fn create_backend(name: &str) -> Result<std::sync::Arc<dyn Backend>, Error> {
     match name {
         "reference" => Ok(std::sync::Arc::new(ReferenceBackend)),
-        "cpu" | "gpu" => Err(Error::Backend(format!("backend '{name}' is not available in this build yet"))),
+        #[cfg(feature = "gpu")]
+        "gpu" => Ok(std::sync::Arc::new(GpuBackendAdapter::new()?)),
+        #[cfg(not(feature = "gpu"))]
+        "gpu" => Err(Error::Backend("backend 'gpu' is not in this build (enable the `gpu` feature)".into())),
+        "cpu" => Err(Error::Backend(format!("backend '{name}' is not available in this build yet"))),
         other => Err(Error::Backend(format!("unknown backend '{other}' (known: reference, cpu, gpu)"))),
     }
 }

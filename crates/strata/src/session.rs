@@ -21,11 +21,21 @@ pub struct SessionOptions {
     pub max_tensor_elements: usize,
     /// Largest number of nodes a model may have.
     pub max_nodes: usize,
+    /// Most iterations one `Loop` may run before the run fails as runaway
+    /// (default 2^24).
+    pub max_loop_iterations: u64,
     /// Fold constant subgraphs (with reference kernels) before placement.
     pub fold_constants: bool,
     /// Values of symbolic input dimensions known ahead of time (such as
     /// `batch`): shapes are then inferred and shape subgraphs folded.
     pub dims: Vec<(String, u64)>,
+    /// Restrict non-reference backends to these main-graph nodes (by name).
+    /// Listed nodes are placed as usual (first preferred backend that
+    /// supports them, reference fallback unless `strict`); every other node
+    /// runs on the reference backend by request, so the reference backend is
+    /// used for them even when `strict` is set. `None` (the default): no
+    /// restriction. Used for staged bring-up of a backend (`strata-migrate`).
+    pub target_nodes: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Default for SessionOptions {
@@ -35,8 +45,10 @@ impl Default for SessionOptions {
             strict: false,
             max_tensor_elements: 1 << 28,
             max_nodes: 1 << 20,
+            max_loop_iterations: 1 << 24,
             fold_constants: true,
             dims: Vec::new(),
+            target_nodes: None,
         }
     }
 }
@@ -92,6 +104,22 @@ impl Session {
 
     /// Build a session from IR.
     pub fn from_model(model: Model, options: SessionOptions) -> Result<Session, Error> {
+        let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
+        for name in &options.backends {
+            backends.push(crate::create_backend(name)?);
+        }
+        Session::from_model_with_backends(model, backends, options)
+    }
+
+    /// Build a session from IR with backend instances given by the caller
+    /// (in order of preference; `options.backends` is ignored), for tools
+    /// and tests that bring their own [`Backend`]. Fallback rules are those
+    /// of [`Session::from_model`].
+    pub fn from_model_with_backends(
+        model: Model,
+        mut backends: Vec<Arc<dyn Backend>>,
+        options: SessionOptions,
+    ) -> Result<Session, Error> {
         model.validate()?;
         let total_nodes: usize = model.graphs.iter().map(|g| g.nodes.len()).sum();
         if total_nodes > options.max_nodes {
@@ -100,12 +128,16 @@ impl Session {
                 options.max_nodes
             )));
         }
-        let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
-        for name in &options.backends {
-            backends.push(crate::create_backend(name)?);
-        }
         if !options.strict && !backends.iter().any(|b| b.name() == "reference") {
             backends.push(crate::create_backend("reference")?);
+        }
+        // Backends a node may be placed on (the reference added below for
+        // `target_nodes` under `strict` is not a fallback).
+        let candidates = backends.len();
+        let mut reference = backends.iter().position(|b| b.name() == "reference");
+        if options.target_nodes.is_some() && reference.is_none() {
+            backends.push(crate::create_backend("reference")?);
+            reference = Some(backends.len() - 1);
         }
         let model = Arc::new(model);
         let g = model.main_graph();
@@ -113,9 +145,21 @@ impl Session {
         let mut assign = Vec::with_capacity(g.nodes.len());
         let mut placement = Vec::with_capacity(g.nodes.len());
         for (i, n) in g.nodes.iter().enumerate() {
+            if let (Some(targets), Some(ri)) = (&options.target_nodes, reference)
+                && !targets.contains(&n.name)
+            {
+                assign.push(ri);
+                placement.push(Placement {
+                    node: n.name.clone(),
+                    op: n.op.name().to_string(),
+                    backend: backends[ri].name().to_string(),
+                    reason: "not a target node".into(),
+                });
+                continue;
+            }
             let mut reasons = Vec::new();
             let mut chosen = None;
-            for (bi, b) in backends.iter().enumerate() {
+            for (bi, b) in backends.iter().enumerate().take(candidates) {
                 match b.supports(&model, model.main, NodeId(i as u32)) {
                     Support::Yes => {
                         chosen = Some(bi);
@@ -211,6 +255,7 @@ impl Session {
             host.insert(id, (*v).clone());
         }
         strata_reference::util::set_max_elements(self.options.max_tensor_elements);
+        strata_reference::util::set_max_loop_iterations(self.options.max_loop_iterations);
         // Values currently on a device: id -> (backend index, value).
         let mut device: HashMap<ValueId, (usize, DeviceValue)> = HashMap::new();
         for p in &self.partitions {
@@ -363,12 +408,37 @@ fn extract(model: &Model, range: std::ops::Range<usize>) -> (Model, Vec<ValueId>
     (sub, inputs, outputs)
 }
 
-/// Load a model file by extension: `.strata` artifacts, anything else as ONNX.
+/// Load a model file by content: `.strata` artifacts (recognised by their
+/// magic), anything else as ONNX.
+///
+/// Artifacts are memory-mapped and their weights used in place, not copied:
+/// the map lives as long as the model (and every tensor sharing its
+/// weights). The file must not be modified or truncated while it is mapped.
 pub fn load_model_path(path: &Path) -> Result<Model, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
-    if bytes.starts_with(strata_ir::artifact::MAGIC) {
-        return strata_ir::artifact::read(&bytes).map_err(Error::from);
+    use std::io::Read;
+    let io = |e: std::io::Error| Error::Io(format!("{}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut head = Vec::with_capacity(strata_ir::artifact::MAGIC.len());
+    file.by_ref().take(strata_ir::artifact::MAGIC.len() as u64).read_to_end(&mut head).map_err(io)?;
+    if head == strata_ir::artifact::MAGIC {
+        #[cfg(not(target_family = "wasm"))]
+        {
+            // SAFETY: the map is read-only and private to this process; the
+            // artifact reader validates every length and offset, and its
+            // checksum, before using the bytes. As with any memory map, the
+            // file must not be truncated by another process while mapped
+            // (documented above).
+            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+            return strata_ir::artifact::read_owner(Arc::new(map)).map_err(Error::from);
+        }
+        #[cfg(target_family = "wasm")]
+        {
+            let bytes = std::fs::read(path).map_err(io)?;
+            return strata_ir::artifact::read(&bytes).map_err(Error::from);
+        }
     }
+    drop(file);
+    let bytes = std::fs::read(path).map_err(io)?;
     load_onnx(&bytes, path.parent())
 }
 

@@ -273,3 +273,355 @@ fn recursive_model_local_function_is_rejected() {
     let e = load_err(&m);
     assert!(e.contains("recursively"), "{e}");
 }
+
+// ---------------------------------------------------------------------------
+// Memory-mapped artifacts, concurrency, resource limits.
+
+/// A path in the temp directory unique to this test process and `tag`.
+fn temp_path(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("strata-api-{}-{tag}", std::process::id()))
+}
+
+/// Address ranges of this process's mappings of `path` (from /proc/self/maps).
+#[cfg(target_os = "linux")]
+fn mapped_ranges(path: &std::path::Path) -> Vec<std::ops::Range<usize>> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let want = path.canonicalize().unwrap();
+    maps.lines()
+        .filter(|l| l.trim_end().ends_with(want.to_str().unwrap()))
+        .map(|l| {
+            let (a, b) = l.split_whitespace().next().unwrap().split_once('-').unwrap();
+            usize::from_str_radix(a, 16).unwrap()..usize::from_str_radix(b, 16).unwrap()
+        })
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn strata_artifact_weights_are_memory_mapped_not_copied() -> anyhow::Result<()> {
+    let m = strata::examples::tiny_mlp();
+    let path = temp_path("mapped.strata");
+    std::fs::write(&path, strata::ir::artifact::write(&m)?)?;
+    let s = Session::from_path(&path, SessionOptions::default())?;
+    let ranges = mapped_ranges(&path);
+    assert!(!ranges.is_empty(), "the artifact is not memory-mapped");
+    let mut checked = 0;
+    for g in &s.model().graphs {
+        for (_, t) in &g.initializers {
+            let bytes = t.bytes().expect("numeric weight").as_slice();
+            let (start, end) = (bytes.as_ptr() as usize, bytes.as_ptr() as usize + bytes.len());
+            assert!(
+                ranges.iter().any(|r| r.start <= start && end <= r.end),
+                "weight bytes at {start:#x}..{end:#x} are not inside the file's mapping {ranges:x?}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4);
+    // Same results as the in-memory model.
+    let x = f32s(vec![2, 4], &[1.0, -2.0, 0.5, 3.0, 0.0, 1.0, 2.0, -1.0]);
+    let want = Session::from_model(m, SessionOptions::default())?.run(&[("x", x.clone())])?;
+    assert_eq!(s.run(&[("x", x)])?, want);
+    // The map lives as long as the session; dropping it unmaps the file.
+    drop(s);
+    assert!(mapped_ranges(&path).is_empty(), "the map outlived the session");
+    std::fs::remove_file(&path)?;
+    Ok(())
+}
+
+fn data_dir() -> std::path::PathBuf {
+    match std::env::var_os("STRATA_DATA_DIR") {
+        Some(d) => d.into(),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/strata"),
+    }
+}
+
+/// A real model of the `onnx-models` suite and its first recorded input.
+fn real_model(case: &str) -> anyhow::Result<(Session, Vec<(String, Value)>)> {
+    let dir = data_dir().join("onnx-models").join(case);
+    anyhow::ensure!(dir.join("model.onnx").exists(), "missing {}: run `cargo xtask fetch-data`", dir.display());
+    let s = Session::from_path(dir.join("model.onnx"), SessionOptions::default())?;
+    let mut inputs = Vec::new();
+    for (i, info) in s.inputs().iter().enumerate() {
+        let bytes = std::fs::read(dir.join("test_data_set_0").join(format!("input_{i}.pb")))?;
+        inputs.push((info.name.clone(), strata_onnx::decode_value(&bytes, &info.ty)?));
+    }
+    Ok((s, inputs))
+}
+
+#[test]
+fn one_session_runs_from_eight_threads_with_identical_results() -> anyhow::Result<()> {
+    const THREADS: usize = 8;
+    const RUNS: usize = 100;
+    let (s, inputs) = real_model("ppocr_mobile_v2_cls")?;
+    let named: Vec<(&str, Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+    let want = s.run(&named)?;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (s, named, want) = (&s, &named, &want);
+                scope.spawn(move || -> anyhow::Result<()> {
+                    for r in 0..RUNS {
+                        let got = s.run(named)?;
+                        anyhow::ensure!(&got == want, "thread {t}, run {r}: outputs differ");
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| h.join().expect("no panic"))
+    })
+}
+
+#[test]
+fn a_million_node_graph_is_rejected_by_max_nodes() {
+    const N: usize = 1_000_000;
+    let nodes: Vec<NodeProto> = (0..N)
+        .map(|i| {
+            let a = if i == 0 { "x".to_string() } else { format!("v{i}") };
+            let b = if i + 1 == N { "y".to_string() } else { format!("v{}", i + 1) };
+            NodeProto { input: vec![a], output: vec![b], op_type: "Identity".into(), ..Default::default() }
+        })
+        .collect();
+    let m = model(nodes, vec![vi("x", 1, &[1])], vec![vi("y", 1, &[1])], vec![]);
+    let opts = SessionOptions { max_nodes: 100_000, ..Default::default() };
+    let e = Session::from_bytes(&m, opts).err().expect("over the node limit").to_string();
+    assert!(e.contains("1000000 nodes") && e.contains("limit of 100000"), "{e}");
+}
+
+/// Protobuf field `field` (length-delimited) holding `bytes`.
+fn pb_field(field: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 12);
+    prost::encoding::encode_key(field, prost::encoding::WireType::LengthDelimited, &mut out);
+    prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// Encoded `If` node (cond `c`, output `out`) whose then-branch is the
+/// encoded graph `then_graph` and whose else-branch is `Identity(x)`.
+fn if_node_bytes(out: &str, then_graph: &[u8]) -> Vec<u8> {
+    let else_graph = GraphProto {
+        node: vec![node("Identity", &["x"], &["e"], vec![])],
+        name: "else".into(),
+        output: vec![vi("e", 1, &[1])],
+        ..Default::default()
+    };
+    let else_attr = AttributeProto { name: "else_branch".into(), r#type: 5, g: Some(else_graph), ..Default::default() };
+    let then_attr = AttributeProto { name: "then_branch".into(), r#type: 5, ..Default::default() };
+    let mut n = node("If", &["c"], &[out], vec![else_attr]).encode_to_vec();
+    // NodeProto.attribute = 5, AttributeProto.g = 6.
+    n.extend(pb_field(5, &[then_attr.encode_to_vec(), pb_field(6, then_graph)].concat()));
+    n
+}
+
+/// An ONNX model whose `If` nodes nest `depth` levels deep through their
+/// then-branches, encoded level by level (building it needs no recursion).
+fn nested_if_onnx(depth: usize) -> Vec<u8> {
+    let mut graph = GraphProto {
+        node: vec![node("Identity", &["x"], &["t"], vec![])],
+        name: "leaf".into(),
+        output: vec![vi("t", 1, &[1])],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    for level in 1..depth {
+        let out = format!("o{level}");
+        let wrapper = GraphProto { name: format!("g{level}"), output: vec![vi(&out, 1, &[1])], ..Default::default() };
+        // GraphProto.node = 1.
+        graph = [wrapper.encode_to_vec(), pb_field(1, &if_node_bytes(&out, &graph))].concat();
+    }
+    let top = GraphProto {
+        name: "main".into(),
+        input: vec![vi("c", 9, &[]), vi("x", 1, &[1])],
+        output: vec![vi("y", 1, &[1])],
+        ..Default::default()
+    };
+    let top = [top.encode_to_vec(), pb_field(1, &if_node_bytes("y", &graph))].concat();
+    let m = ModelProto {
+        ir_version: 10,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 21 }],
+        ..Default::default()
+    };
+    // ModelProto.graph = 7.
+    [m.encode_to_vec(), pb_field(7, &top)].concat()
+}
+
+// Depth 1 only: at depth 2 and more the interpreter currently fails with
+// "captured value 'c' has no value" (captures across two graph levels).
+#[test]
+fn nested_if_subgraphs_load_and_run_when_shallow() -> anyhow::Result<()> {
+    let s = Session::from_bytes(&nested_if_onnx(1), SessionOptions::default())?;
+    let c = Value::Tensor(Tensor::from_f64(DType::Bool, vec![], &[1.0])?);
+    let out = s.run(&[("c", c), ("x", f32s(vec![1], &[5.0]))])?;
+    assert_eq!(out[0].1.as_tensor().unwrap().to_f64_vec(), vec![5.0]);
+    Ok(())
+}
+
+#[test]
+fn deeply_nested_if_subgraphs_are_a_clear_error() {
+    for depth in [200, 2_000] {
+        let e = load_err(&nested_if_onnx(depth));
+        assert!(e.contains("cannot") && e.contains("recursion"), "depth {depth}: {e}");
+    }
+}
+
+/// `Loop(M, cond, v)` whose body passes its condition and value through
+/// unchanged, so it runs until its trip count `M`.
+fn endless_loop_model() -> Vec<u8> {
+    let body = GraphProto {
+        name: "body".into(),
+        node: vec![
+            node("Identity", &["cond_in"], &["cond_out"], vec![]),
+            node("Identity", &["v_in"], &["v_out"], vec![]),
+        ],
+        input: vec![vi("i", 7, &[]), vi("cond_in", 9, &[]), vi("v_in", 1, &[1])],
+        output: vec![vi("cond_out", 9, &[]), vi("v_out", 1, &[1])],
+        ..Default::default()
+    };
+    let body_attr = AttributeProto { name: "body".into(), r#type: 5, g: Some(body), ..Default::default() };
+    model(
+        vec![node("Loop", &["m", "cond", "v"], &["y"], vec![body_attr])],
+        vec![vi("m", 7, &[]), vi("cond", 9, &[]), vi("v", 1, &[1])],
+        vec![vi("y", 1, &[1])],
+        vec![],
+    )
+}
+
+#[test]
+fn runaway_loop_stops_with_a_clear_error() -> anyhow::Result<()> {
+    let opts = SessionOptions { max_loop_iterations: 1_000, ..Default::default() };
+    let s = Session::from_bytes(&endless_loop_model(), opts)?;
+    let inputs = |m: i64| {
+        vec![
+            ("m", Value::Tensor(Tensor::from_i64(vec![], &[m]).unwrap())),
+            ("cond", Value::Tensor(Tensor::from_f64(DType::Bool, vec![], &[1.0]).unwrap())),
+            ("v", f32s(vec![1], &[3.0])),
+        ]
+    };
+    // Within the limit it runs.
+    let out = s.run(&inputs(1_000))?;
+    assert_eq!(out[0].1.as_tensor().unwrap().to_f64_vec(), vec![3.0]);
+    // A huge trip count with a condition that stays true is stopped.
+    let e = s.run(&inputs(i64::MAX)).unwrap_err().to_string();
+    assert!(e.contains("Loop") && e.contains("did not finish within 1000 iterations"), "{e}");
+    // The session (and the process) keep working afterwards.
+    assert!(s.run(&inputs(5)).is_ok());
+    Ok(())
+}
+
+#[test]
+fn oversize_output_is_rejected_by_max_tensor_elements() -> anyhow::Result<()> {
+    let m = model(
+        vec![node("Tile", &["x", "reps"], &["y"], vec![])],
+        vec![vi("x", 1, &[100]), vi("reps", 7, &[1])],
+        vec![vi("y", 1, &[-1])],
+        vec![],
+    );
+    let s = Session::from_bytes(&m, SessionOptions { max_tensor_elements: 10_000, ..Default::default() })?;
+    let run = |r: i64| {
+        s.run(&[("x", f32s(vec![100], &[1.0; 100])), ("reps", Value::Tensor(Tensor::from_i64(vec![1], &[r]).unwrap()))])
+    };
+    assert_eq!(run(100)?[0].1.as_tensor().unwrap().shape(), &[10_000]);
+    let e = run(101).unwrap_err().to_string();
+    assert!(e.contains("Tile") && e.contains("limit of 10000 elements"), "{e}");
+    Ok(())
+}
+
+#[test]
+fn artifact_versions_outside_the_supported_range_name_found_and_supported() {
+    use strata::ir::artifact::{MIN_VERSION, VERSION};
+    let bytes = strata::ir::artifact::write(&strata::examples::tiny_mlp()).unwrap();
+    // Every supported version loads (the header version is not under the checksum).
+    for v in MIN_VERSION..=VERSION {
+        let mut b = bytes.clone();
+        b[8..12].copy_from_slice(&v.to_le_bytes());
+        Session::from_bytes(&b, SessionOptions::default()).unwrap();
+    }
+    let range = format!("versions {MIN_VERSION} to {VERSION}");
+    for v in [0, MIN_VERSION.wrapping_sub(1), VERSION + 1, u32::MAX] {
+        if (MIN_VERSION..=VERSION).contains(&v) {
+            continue;
+        }
+        let mut b = bytes.clone();
+        b[8..12].copy_from_slice(&v.to_le_bytes());
+        let e = load_err(&b);
+        assert!(e.contains(&format!("version {v} ")) && e.contains(&range), "{e}");
+        assert_eq!(e.contains("newer"), v > VERSION, "{e}");
+    }
+    // The same checks apply to memory-mapped files.
+    let path = temp_path("newer.strata");
+    let mut b = bytes.clone();
+    b[8..12].copy_from_slice(&(VERSION + 1).to_le_bytes());
+    std::fs::write(&path, &b).unwrap();
+    let e = Session::from_path(&path, SessionOptions::default()).err().expect("newer version").to_string();
+    assert!(e.contains(&format!("version {}", VERSION + 1)) && e.contains(&range), "{e}");
+    // A corrupt mapped file fails on its checksum.
+    let n = b.len();
+    b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    b[n - 1] ^= 0xff;
+    std::fs::write(&path, &b).unwrap();
+    let e = Session::from_path(&path, SessionOptions::default()).err().expect("corrupt").to_string();
+    assert!(e.contains("checksum"), "{e}");
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// IR whose main graph calls `If` on subgraphs that nest `depth` levels, or
+/// (with `cycle`) whose two subgraphs call each other.
+fn nested_if_ir(depth: usize, cycle: bool) -> strata::Model {
+    use strata::ir::ops::{ControlOp, ElementwiseOp};
+    use strata::ir::{Graph, GraphId, Node, Op, ValueType};
+    let b = ValueType::Tensor { dtype: DType::Bool, shape: Some(vec![]) };
+    let f = ValueType::Tensor { dtype: DType::F32, shape: Some(vec![strata::Dim::Known(1)]) };
+    let n = if cycle { 3 } else { depth + 1 };
+    let mut graphs = Vec::with_capacity(n);
+    let ident = || Op::Elementwise(ElementwiseOp::Identity {});
+    for gi in 0..n {
+        let mut g = Graph { name: format!("g{gi}"), ..Default::default() };
+        let (c, x) = (g.add_value("c", b.clone()), g.add_value("x", f.clone()));
+        let (cc, y) = (g.add_value("cc", b.clone()), g.add_value("y", f.clone()));
+        if gi == 0 {
+            g.inputs = vec![c, x];
+        } else {
+            // Outer c and x are captured under the same value ids.
+            g.captures = vec![(c, c), (x, x)];
+        }
+        let inner = if cycle { [1, 2, 1][gi] } else { gi + 1 };
+        let op = if gi + 1 < n || cycle {
+            Op::Control(ControlOp::If { then_branch: GraphId(inner as u32), else_branch: GraphId(inner as u32) })
+        } else {
+            ident()
+        };
+        // The If reads a copy of c: a node input that its own subgraphs also
+        // capture is currently moved out before they run (an interpreter bug).
+        g.add_node(Node { name: format!("c{gi}"), op: ident(), inputs: vec![Some(c)], outputs: vec![Some(cc)] });
+        let inputs = if matches!(op, Op::Control(_)) { vec![Some(cc)] } else { vec![Some(x)] };
+        g.add_node(Node { name: format!("n{gi}"), op, inputs, outputs: vec![Some(y)] });
+        g.outputs = vec![y];
+        graphs.push(g);
+    }
+    strata::Model {
+        graphs,
+        main: GraphId(0),
+        opsets: vec![(String::new(), 21)],
+        producer: "test".into(),
+        metadata: vec![],
+    }
+}
+
+#[test]
+fn hostile_subgraph_structure_in_an_artifact_is_rejected() -> anyhow::Result<()> {
+    let run = |m: strata::Model| -> Result<Vec<(String, Value)>, String> {
+        let bytes = strata::ir::artifact::write(&m).map_err(|e| e.to_string())?;
+        let s = Session::from_bytes(&bytes, SessionOptions::default()).map_err(|e| e.to_string())?;
+        let c = Value::Tensor(Tensor::from_f64(DType::Bool, vec![], &[1.0]).unwrap());
+        s.run(&[("c", c), ("x", f32s(vec![1], &[2.0]))]).map_err(|e| e.to_string())
+    };
+    let ok = run(nested_if_ir(3, false)).map_err(anyhow::Error::msg)?;
+    assert_eq!(ok[0].1.as_tensor().unwrap().to_f64_vec(), vec![2.0]);
+    let e = run(nested_if_ir(0, true)).unwrap_err();
+    assert!(e.contains("subgraph"), "{e}");
+    let e = run(nested_if_ir(100_000, false)).unwrap_err();
+    assert!(e.contains("deep"), "{e}");
+    Ok(())
+}

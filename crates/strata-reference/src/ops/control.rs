@@ -14,8 +14,9 @@ use crate::error::{KResult, KernelError};
 use crate::util::{check_numel, norm_axis};
 use crate::value::{Data, Tensor, Value};
 
-/// The most iterations a Loop may run. A loop whose trip count and
-/// condition would let it go further is treated as runaway and fails.
+/// The default for the most iterations a Loop may run (lowered per thread
+/// with [`crate::util::set_max_loop_iterations`]). A loop whose trip count
+/// and condition would let it go further is treated as runaway and fails.
 pub const MAX_LOOP_ITERATIONS: i64 = 1 << 24;
 
 /// Run one operator of this family.
@@ -278,7 +279,7 @@ fn empty_scan_output(ctx: &dyn Ctx, body: strata_ir::GraphId, i: usize) -> KResu
 /// (cond, v..., scan...)`; outputs `(v_final..., scan stacked on axis 0...)`.
 /// As the spec says, the body's condition is ignored when the `cond` input
 /// is omitted (onnxruntime stops on it anyway). Runs of more than
-/// [`MAX_LOOP_ITERATIONS`] fail.
+/// [`crate::util::max_loop_iterations`] fail.
 fn run_loop(body: strata_ir::GraphId, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     let max_trips = match args.opt_tensor(0)? {
         Some(t) => {
@@ -311,8 +312,9 @@ fn run_loop(body: strata_ir::GraphId, args: &Args, ctx: &dyn Ctx) -> KResult<Vec
         if max_trips.is_some_and(|m| iter >= m) || cond_input.is_some() && !body_cond {
             break;
         }
-        if iter >= MAX_LOOP_ITERATIONS {
-            bail!("loop did not finish within {MAX_LOOP_ITERATIONS} iterations");
+        let limit = crate::util::max_loop_iterations();
+        if iter as u64 >= limit {
+            bail!("loop did not finish within {limit} iterations (the session's max_loop_iterations)");
         }
         let mut inputs = vec![
             Value::Tensor(Tensor::i64s(vec![], vec![iter])?),

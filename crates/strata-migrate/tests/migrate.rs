@@ -1,0 +1,223 @@
+//! Bring-up tests: with the plain reference as target every node passes; with
+//! a fault injected in one node, both the per-operator and the staged phase
+//! name exactly that node as the first divergence. On a small multi-layer
+//! model built in code and on a real model of the `onnx-models` suite.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail, ensure};
+use strata::ir::ops::{ElementwiseOp, NnOp};
+use strata::ir::{DType, Dim, Graph, GraphId, Model, Node, Op, ValueType};
+use strata::{Backend, Tensor, Value};
+use strata_migrate::fault::FaultInjector;
+use strata_migrate::{Report, StagePlan, Status, carve, per_operator, staged, staged_with};
+
+/// Deterministic data in [-1, 1).
+fn data(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 33) as f64 / (1u64 << 31) as f64 * 2.0 - 1.0) as f32
+        })
+        .collect()
+}
+
+/// x[1,2,8,8] → conv1 → relu1 → mm1 (·W[8,8]) → add1 (+b[8]) → relu2 → conv2 → add2 (+x) → y.
+fn conv_mlp() -> Model {
+    let mut g = Graph { name: "conv_mlp".into(), ..Default::default() };
+    let f =
+        |s: &[u64]| ValueType::Tensor { dtype: DType::F32, shape: Some(s.iter().map(|&d| Dim::Known(d)).collect()) };
+    let x = g.add_value("x", f(&[1, 2, 8, 8]));
+    g.inputs.push(x);
+    let weight = |g: &mut Graph, name: &str, shape: Vec<usize>, seed: u64| {
+        let n = shape.iter().product();
+        let id = g.add_value(name, f(&shape.iter().map(|&d| d as u64).collect::<Vec<_>>()));
+        g.initializers.push((id, Tensor::from_f32(shape, &data(n, seed)).expect("weight")));
+        id
+    };
+    let w1 = weight(&mut g, "w1", vec![4, 2, 3, 3], 1);
+    let b1 = weight(&mut g, "b1", vec![4], 2);
+    let wm = weight(&mut g, "wm", vec![8, 8], 3);
+    let bm = weight(&mut g, "bm", vec![8], 4);
+    let w2 = weight(&mut g, "w2", vec![2, 4, 3, 3], 5);
+    let conv = || {
+        Op::Nn(NnOp::Conv {
+            auto_pad: "NOTSET".into(),
+            dilations: None,
+            group: 1,
+            kernel_shape: Some(vec![3, 3]),
+            pads: Some(vec![1, 1, 1, 1]),
+            strides: None,
+        })
+    };
+    let mut prev = x;
+    let mut layer = |g: &mut Graph, name: &str, op: Op, extra: Vec<_>| {
+        let out = g.add_value(format!("{name}_out"), ValueType::tensor(DType::F32));
+        let mut inputs = vec![Some(prev)];
+        inputs.extend(extra.into_iter().map(Some));
+        g.add_node(Node { name: name.into(), op, inputs, outputs: vec![Some(out)] });
+        prev = out;
+        out
+    };
+    layer(&mut g, "conv1", conv(), vec![w1, b1]);
+    layer(&mut g, "relu1", Op::Elementwise(ElementwiseOp::Relu {}), vec![]);
+    layer(&mut g, "mm1", Op::Nn(NnOp::MatMul {}), vec![wm]);
+    layer(&mut g, "add1", Op::Elementwise(ElementwiseOp::Add {}), vec![bm]);
+    layer(&mut g, "relu2", Op::Elementwise(ElementwiseOp::Relu {}), vec![]);
+    layer(&mut g, "conv2", conv(), vec![w2]);
+    let y = layer(&mut g, "add2", Op::Elementwise(ElementwiseOp::Add {}), vec![x]);
+    g.outputs.push(y);
+    Model {
+        graphs: vec![g],
+        main: GraphId(0),
+        opsets: vec![(String::new(), 21)],
+        producer: "test".into(),
+        metadata: vec![],
+    }
+}
+
+fn conv_mlp_inputs() -> Vec<(&'static str, Value)> {
+    vec![("x", Value::Tensor(Tensor::from_f32(vec![1, 2, 8, 8], &data(128, 9)).expect("input")))]
+}
+
+fn reference() -> Arc<dyn Backend> {
+    strata::create_backend("reference").expect("reference backend")
+}
+
+/// Names of the nodes that failed the per-operator phase.
+fn failing(reports: &[strata_migrate::NodeReport]) -> Vec<String> {
+    reports.iter().filter(|r| r.status != Status::Pass).map(|r| r.node.clone()).collect()
+}
+
+/// Run both phases of `model` against `target` and check the verdict:
+/// `fault = None` means every node and stage must pass; `Some(x)` means `x`
+/// alone fails per operator and is the first divergence of the staged phase.
+fn check(
+    model: &Model,
+    inputs: &[(&str, Value)],
+    target: Arc<dyn Backend>,
+    plan: StagePlan,
+    fault: Option<&str>,
+) -> anyhow::Result<Report> {
+    let carved = carve(model, inputs)?;
+    let ops = per_operator(model, &carved, target.as_ref());
+    ensure!(ops.len() == model.main_graph().nodes.len());
+    let stages = staged_with(model, inputs, &carved, target.clone(), &plan, &mut |_| {})?;
+    let report = Report::new("test", target.name(), format!("{plan:?}"), ops, stages);
+    let s = &report.summary;
+    match fault {
+        None => {
+            ensure!(failing(&report.per_operator).is_empty(), "failing: {:?}", failing(&report.per_operator));
+            ensure!(s.passed == s.nodes && s.unsupported == 0);
+            for st in &report.stages {
+                ensure!(st.pass(), "stage {} diverges: {:?} {:?}", st.index, st.first_divergence, st.error);
+                ensure!(
+                    st.on_target == st.requested,
+                    "stage {}: {} of {} on target",
+                    st.index,
+                    st.on_target,
+                    st.requested
+                );
+            }
+            ensure!(report.pass());
+        }
+        Some(x) => {
+            ensure!(
+                failing(&report.per_operator) == vec![x.to_string()],
+                "failing: {:?}",
+                failing(&report.per_operator)
+            );
+            ensure!(s.first_failing_operator.as_ref().map(|d| d.node.as_str()) == Some(x));
+            let first = s.first_divergence.as_ref().context("no divergence found")?;
+            ensure!(first.node == x, "first divergence {first:?}, expected {x}");
+            let stage = first.stage.context("divergence without stage")?;
+            // The first diverging stage is the first that moves x to the target.
+            for st in &report.stages[..stage] {
+                ensure!(st.pass(), "stage {} diverges before {x} moved", st.index);
+            }
+            let st = &report.stages[stage];
+            let on = st.nodes.iter().find(|n| n.node == x).context("node missing")?;
+            ensure!(on.backend == target.name(), "{x} ran on {}", on.backend);
+            ensure!(!report.pass());
+        }
+    }
+    // The report serialises and renders without external assets.
+    let json = report.to_json()?;
+    let back: Report = serde_json::from_str(&json)?;
+    ensure!(back.summary == report.summary);
+    let html = report.to_html();
+    ensure!(html.contains("<svg") && html.contains("<script>") && !html.contains("http://") && !html.contains("src="));
+    if let Some(x) = fault {
+        ensure!(html.contains(x));
+    }
+    Ok(report)
+}
+
+#[test]
+fn built_model_passes_on_the_reference_target() -> anyhow::Result<()> {
+    let m = conv_mlp();
+    check(&m, &conv_mlp_inputs(), reference(), StagePlan::Ranges(3), None)?;
+    check(&m, &conv_mlp_inputs(), reference(), StagePlan::ByOp, None)?;
+    // The name-based entry point resolves the target itself.
+    let stages = staged(&m, &conv_mlp_inputs(), "reference", StagePlan::Ranges(7))?;
+    ensure!(stages.len() == 7 && stages.iter().all(|s| s.pass()));
+    Ok(())
+}
+
+#[test]
+fn built_model_fault_is_named_in_both_phases() -> anyhow::Result<()> {
+    let m = conv_mlp();
+    for x in ["conv1", "mm1", "add2"] {
+        let faulty: Arc<dyn Backend> = Arc::new(FaultInjector::new(reference(), x));
+        let r = check(&m, &conv_mlp_inputs(), faulty.clone(), StagePlan::Ranges(3), Some(x))?;
+        // Downstream values diverge too, but the first is x.
+        ensure!(r.stages.last().is_some_and(|s| !s.outputs.iter().all(|o| o.comparison.pass)));
+        check(&m, &conv_mlp_inputs(), faulty, StagePlan::ByOp, Some(x))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn bad_plans_and_inputs_are_errors() {
+    let m = conv_mlp();
+    assert!(StagePlan::Ranges(0).stages(&m).is_err());
+    assert_eq!(StagePlan::Ranges(100).stages(&m).map(|s| s.len()).ok(), Some(7));
+    assert!(carve(&m, &[]).is_err());
+    let extra = vec![conv_mlp_inputs().remove(0), ("nope", Value::Tensor(Tensor::from_f32(vec![1], &[0.0]).unwrap()))];
+    assert!(carve(&m, &extra).is_err());
+}
+
+fn real_model(case: &str) -> anyhow::Result<(Model, Vec<(String, Value)>)> {
+    let dir = strata_conformance::data_root().join("onnx-models").join(case);
+    let path = dir.join("model.onnx");
+    if !path.exists() {
+        bail!("{} is missing: run `cargo xtask fetch-data`", path.display());
+    }
+    let model = strata_onnx::import_path(&path)?;
+    let g = model.main_graph();
+    let mut inputs = Vec::new();
+    for (k, &id) in g.inputs.iter().enumerate() {
+        let f = dir.join("test_data_set_0").join(format!("input_{k}.pb"));
+        let v =
+            strata_onnx::decode_value(&std::fs::read(&f).with_context(|| f.display().to_string())?, &g.value(id).ty)?;
+        inputs.push((g.value(id).name.clone(), v));
+    }
+    Ok((model, inputs))
+}
+
+#[test]
+fn real_model_passes_and_names_an_injected_fault() -> anyhow::Result<()> {
+    let (model, inputs) = real_model("ppocr_mobile_v2_cls")?;
+    let inputs: Vec<(&str, Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+    check(&model, &inputs, reference(), StagePlan::Ranges(3), None)?;
+    // A Conv in the middle of the network.
+    let g = model.main_graph();
+    let convs: Vec<&str> = g.nodes.iter().filter(|n| n.op.name() == "Conv").map(|n| n.name.as_str()).collect();
+    ensure!(convs.len() > 4, "expected a convolutional model");
+    let x = convs[convs.len() / 2];
+    let faulty: Arc<dyn Backend> = Arc::new(FaultInjector::new(reference(), x));
+    let r = check(&model, &inputs, faulty, StagePlan::Ranges(3), Some(x))?;
+    println!("fault in {x}: first divergence {:?}", r.summary.first_divergence);
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! The `gpu` backend: the facade's [`Backend`] implementation over
+//! `strata-gpu` (enabled by the `gpu` cargo feature).
+//!
+//! One device is shared by every session of the process (pipelines and
+//! pooled buffers are reused across sessions). It is created on first use;
+//! if no adapter exists, creating the backend fails with a clear error.
+
+use std::sync::{Arc, OnceLock};
+
+use strata_gpu::{GpuBackend, GpuError, GpuTensor};
+use strata_ir::{GraphId, HostValue, Model, NodeId};
+
+use crate::backend::{Backend, BoxFuture, CompiledPartition, DeviceValue, Support};
+use crate::error::Error;
+
+fn err(e: GpuError) -> Error {
+    Error::Backend(format!("gpu: {e}"))
+}
+
+/// The process-wide GPU backend (created once).
+fn shared() -> Result<Arc<GpuBackend>, Error> {
+    static SHARED: OnceLock<Result<Arc<GpuBackend>, String>> = OnceLock::new();
+    SHARED
+        .get_or_init(|| crate::backend::block_on(GpuBackend::new()).map(Arc::new).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| Error::Backend(format!("gpu backend unavailable: {e}")))
+}
+
+/// Adapts [`GpuBackend`] to the facade's [`Backend`] trait.
+#[derive(Debug, Clone)]
+pub struct GpuBackendAdapter {
+    inner: Arc<GpuBackend>,
+}
+
+impl GpuBackendAdapter {
+    /// The shared GPU backend (creates the device on first use).
+    pub fn new() -> Result<Self, Error> {
+        Ok(GpuBackendAdapter { inner: shared()? })
+    }
+}
+
+struct GpuPartition {
+    compiled: strata_gpu::CompiledGraph,
+}
+
+fn tensor_of(v: &DeviceValue) -> Result<&GpuTensor, Error> {
+    v.payload
+        .downcast_ref::<GpuTensor>()
+        .ok_or_else(|| Error::Backend("gpu backend was given a foreign device value".into()))
+}
+
+impl CompiledPartition for GpuPartition {
+    fn run<'a>(&'a self, inputs: Vec<&'a DeviceValue>) -> BoxFuture<'a, Result<Vec<DeviceValue>, Error>> {
+        Box::pin(async move {
+            let ins = inputs.iter().map(|v| tensor_of(v)).collect::<Result<Vec<_>, _>>()?;
+            let outs = self.compiled.run(&ins).await.map_err(err)?;
+            Ok(outs.into_iter().map(|t| DeviceValue { backend: "gpu".into(), payload: Box::new(t) }).collect())
+        })
+    }
+}
+
+impl Backend for GpuBackendAdapter {
+    fn name(&self) -> &str {
+        "gpu"
+    }
+    fn supports(&self, model: &Model, graph: GraphId, node: NodeId) -> Support {
+        match self.inner.supports(model, graph, node) {
+            Ok(()) => Support::Yes,
+            Err(r) => Support::No(r),
+        }
+    }
+    fn compile(&self, model: Arc<Model>) -> Result<Box<dyn CompiledPartition>, Error> {
+        Ok(Box::new(GpuPartition { compiled: self.inner.compile(model).map_err(err)? }))
+    }
+    fn upload(&self, v: &HostValue) -> Result<DeviceValue, Error> {
+        let t = v
+            .as_tensor()
+            .ok_or_else(|| Error::Input(format!("the gpu backend holds tensors only, got {}", v.describe())))?;
+        Ok(DeviceValue { backend: "gpu".into(), payload: Box::new(self.inner.upload(t).map_err(err)?) })
+    }
+    fn download<'a>(&'a self, v: &'a DeviceValue) -> BoxFuture<'a, Result<HostValue, Error>> {
+        Box::pin(async move { Ok(HostValue::Tensor(self.inner.download(tensor_of(v)?).await.map_err(err)?)) })
+    }
+}

@@ -1,0 +1,116 @@
+// Strata GPU: row-wise normalisations. One invocation per row.
+// softmax: params [rows, L, inner]; element j of row r is at
+//   (r / inner) * L * inner + r % inner + j * inner. MODE 0 softmax, 1 log-softmax.
+// layer_norm: params [rows, L, eps, has_bias]; rows are contiguous, scale and
+//   bias have L elements. MODE 0 LayerNormalization, 1 RMSNormalization.
+// row_stats: layer_norm's parameters plus word 4 (0: row mean, 1: inverse
+//   standard deviation), LayerNormalization's optional outputs.
+// batch_norm (inference): params [n, C, inner, eps]; s = scale, b = bias,
+//   plus running mean and variance (C elements each).
+
+override MODE: u32 = 0u;
+
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> s: array<f32>;
+@group(0) @binding(4) var<storage, read> b: array<f32>;
+@group(0) @binding(5) var<storage, read> mean: array<f32>;
+@group(0) @binding(6) var<storage, read> variance: array<f32>;
+
+fn P(i: u32) -> u32 {
+    return params[i / 4u][i % 4u];
+}
+
+@compute @workgroup_size(64)
+fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lidx: u32) {
+    let r = (wid.y * nwg.x + wid.x) * 64u + lidx;
+    if r >= P(0u) {
+        return;
+    }
+    let L = P(1u);
+    let inner = P(2u);
+    let base = (r / inner) * L * inner + r % inner;
+    var mx = bitcast<f32>(0xff800000u);
+    for (var j = 0u; j < L; j = j + 1u) {
+        mx = max(mx, x[base + j * inner]);
+    }
+    var sum = 0.0;
+    for (var j = 0u; j < L; j = j + 1u) {
+        sum = sum + exp(x[base + j * inner] - mx);
+    }
+    let lsum = log(sum);
+    for (var j = 0u; j < L; j = j + 1u) {
+        let v = x[base + j * inner] - mx;
+        if MODE == 0u {
+            out[base + j * inner] = exp(v) / sum;
+        } else {
+            out[base + j * inner] = v - lsum;
+        }
+    }
+}
+
+// Mean (0 for RMSNormalization) and 1 / sqrt(variance + eps) of row `r`.
+fn row_moments(r: u32) -> vec2<f32> {
+    let L = P(1u);
+    let eps = bitcast<f32>(P(2u));
+    let base = r * L;
+    var mu = 0.0;
+    if MODE == 0u {
+        for (var j = 0u; j < L; j = j + 1u) {
+            mu = mu + x[base + j];
+        }
+        mu = mu / f32(L);
+    }
+    var var_ = 0.0;
+    for (var j = 0u; j < L; j = j + 1u) {
+        let d = x[base + j] - mu;
+        var_ = var_ + d * d;
+    }
+    var_ = var_ / f32(L);
+    return vec2<f32>(mu, 1.0 / sqrt(var_ + eps));
+}
+
+@compute @workgroup_size(64)
+fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lidx: u32) {
+    let r = (wid.y * nwg.x + wid.x) * 64u + lidx;
+    if r >= P(0u) {
+        return;
+    }
+    let L = P(1u);
+    let base = r * L;
+    let m = row_moments(r);
+    for (var j = 0u; j < L; j = j + 1u) {
+        var v = (x[base + j] - m.x) * m.y * s[j];
+        if P(3u) != 0u {
+            v = v + b[j];
+        }
+        out[base + j] = v;
+    }
+}
+
+@compute @workgroup_size(64)
+fn row_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lidx: u32) {
+    let r = (wid.y * nwg.x + wid.x) * 64u + lidx;
+    if r >= P(0u) {
+        return;
+    }
+    let m = row_moments(r);
+    out[r] = select(m.x, m.y, P(4u) != 0u);
+}
+
+@compute @workgroup_size(64)
+fn batch_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lidx: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
+    if i >= P(0u) {
+        return;
+    }
+    let C = P(1u);
+    let c = (i / P(2u)) % C;
+    let eps = bitcast<f32>(P(3u));
+    out[i] = (x[i] - mean[c]) / sqrt(variance[c] + eps) * s[c] + b[c];
+}

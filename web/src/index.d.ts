@@ -1,0 +1,48 @@
+export type TensorType =
+  | 'float32' | 'float64' | 'float16' | 'int8' | 'uint8' | 'int16' | 'uint16'
+  | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool' | 'string';
+
+export type TensorData =
+  | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array
+  | Int32Array | Uint32Array | BigInt64Array | BigUint64Array | string[];
+
+export class Tensor {
+  constructor(type: TensorType, data: TensorData | ArrayLike<number | bigint | string>, dims?: number[]);
+  readonly type: TensorType;
+  readonly dims: number[];
+  data: TensorData | null;
+  dispose(): void;
+}
+
+export interface ValueMetadata {
+  name: string;
+  type: string;
+  /** Numbers for known sizes, names for symbolic ones, null when unknown. */
+  dims?: (number | string | null)[];
+}
+
+export interface Placement {
+  node: string;
+  op: string;
+  backend: string;
+  reason: string;
+}
+
+export interface SessionOptions {
+  backends?: ('webgpu' | 'cpu')[];
+  strict?: boolean;
+}
+
+export class Session {
+  static create(model: Uint8Array | ArrayBuffer | string | URL, options?: SessionOptions): Promise<Session>;
+  readonly inputNames: string[];
+  readonly outputNames: string[];
+  readonly inputMetadata: ValueMetadata[];
+  readonly outputMetadata: ValueMetadata[];
+  run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  placement(): Placement[];
+  release(): void;
+}
+
+export function init(source?: string | URL | BufferSource | WebAssembly.Module): Promise<unknown>;
+export function setVariant(name: 'cpu-full' | 'cpu-artifact'): void;

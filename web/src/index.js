@@ -1,0 +1,145 @@
+// Strata for the browser (and Node): an ONNX Runtime Web-like API over the
+// wasm build of the engine. `init()` loads the wasm module; `Session.create`
+// loads a model from bytes or a URL.
+
+let wasm = null;
+let variant = 'cpu-full';
+
+/** Choose the build variant before `init` ('cpu-full' or 'cpu-artifact'). */
+export function setVariant(name) {
+  variant = name;
+}
+
+/** Load the wasm module (called by `Session.create` if needed). `source` may be a URL, bytes or a module. */
+export async function init(source) {
+  if (wasm) return wasm;
+  const mod = await import(`../pkg/${variant}/strata_wasm.js`);
+  if (source === undefined && typeof process !== 'undefined' && process.versions && process.versions.node) {
+    const { readFile } = await import('node:fs/promises');
+    source = await readFile(new URL(`../pkg/${variant}/strata_wasm_bg.wasm`, import.meta.url));
+  }
+  await mod.default(source === undefined ? undefined : { module_or_path: source });
+  wasm = mod;
+  return wasm;
+}
+
+const ARRAYS = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+  float16: Uint16Array,
+};
+
+/** A tensor: `type`, `dims`, `data` (a typed array; BigInt64Array for int64; string[] for strings). */
+export class Tensor {
+  constructor(type, data, dims) {
+    if (!(type in ARRAYS) && type !== 'string') throw new Error(`unsupported tensor type '${type}'`);
+    this.type = type;
+    this.dims = dims ?? [data.length];
+    if (type === 'string') {
+      this.data = Array.from(data);
+    } else {
+      const C = ARRAYS[type];
+      this.data = data instanceof C ? data : C.from(data);
+    }
+    const n = this.dims.reduce((a, b) => a * b, 1);
+    if (n !== this.data.length) throw new Error(`data has ${this.data.length} elements, dims ${JSON.stringify(this.dims)} need ${n}`);
+  }
+  /** Drop the data (tensors own no engine memory; this lets the GC reclaim it early). */
+  dispose() {
+    this.data = null;
+  }
+}
+
+function toWire(t) {
+  if (t.type === 'string') return { type: t.type, dims: t.dims, strings: t.data };
+  const d = t.data;
+  return { type: t.type, dims: t.dims, bytes: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) };
+}
+
+function fromWire(w) {
+  if (w.type === 'string') return new Tensor('string', w.strings, w.dims);
+  const C = ARRAYS[w.type];
+  if (!C) throw new Error(`output type '${w.type}' has no typed array`);
+  const bytes = w.bytes;
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return new Tensor(w.type, new C(copy.buffer, 0, bytes.length / C.BYTES_PER_ELEMENT), w.dims);
+}
+
+/** A loaded model. */
+export class Session {
+  #inner;
+  constructor(inner) {
+    this.#inner = inner;
+  }
+
+  /**
+   * Load a model (`.onnx` or `.strata`) from bytes or a URL.
+   * options: `{ backends: ['webgpu', 'cpu'], strict: false }`.
+   */
+  static async create(model, options = {}) {
+    await init();
+    let bytes = model;
+    if (typeof model === 'string' || model instanceof URL) {
+      const res = await fetch(model);
+      if (!res.ok) throw new Error(`cannot fetch ${model}: ${res.status}`);
+      bytes = new Uint8Array(await res.arrayBuffer());
+    } else if (model instanceof ArrayBuffer) {
+      bytes = new Uint8Array(model);
+    }
+    const backends = options.backends ?? ['cpu'];
+    try {
+      return new Session(new wasm.WasmSession(bytes, backends, !!options.strict));
+    } catch (e) {
+      throw e instanceof Error ? e : new Error(String(e));
+    }
+  }
+
+  get inputNames() {
+    return this.#inner.inputNames;
+  }
+  get outputNames() {
+    return this.#inner.outputNames;
+  }
+  get inputMetadata() {
+    return this.#inner.inputMetadata;
+  }
+  get outputMetadata() {
+    return this.#inner.outputMetadata;
+  }
+
+  /** Run with `{ name: Tensor }`; resolves to `{ name: Tensor }`. */
+  async run(feeds) {
+    const wire = {};
+    for (const [k, v] of Object.entries(feeds)) wire[k] = toWire(v);
+    let out;
+    try {
+      out = await this.#inner.run(wire);
+    } catch (e) {
+      throw e instanceof Error ? e : new Error(String(e));
+    }
+    const result = {};
+    for (const [k, v] of Object.entries(out)) result[k] = fromWire(v);
+    return result;
+  }
+
+  /** `[{ node, op, backend, reason }]`: which backend runs each node. */
+  placement() {
+    return this.#inner.placement();
+  }
+
+  /** Free the model's memory now. */
+  release() {
+    this.#inner.release();
+    this.#inner.free();
+  }
+}
