@@ -136,3 +136,40 @@ fn migrate_on_the_reference_target_passes_and_writes_reports() -> anyhow::Result
     assert_eq!(json["summary"]["stages_passed"].as_u64(), Some(3));
     Ok(())
 }
+
+/// Top-down bring-up on the GPU: every supported node of a real model passes
+/// per operator and in every stage; with a deliberate error injected into one
+/// node's kernel output (test-only hook), both phases name exactly that node.
+#[test]
+fn migrate_to_gpu_names_an_injected_fault_in_both_phases() -> anyhow::Result<()> {
+    let cases = load_suite(SuiteKind::OnnxModels, &data_root())?;
+    let case = cases.iter().find(|c| c.name == "ppocr_mobile_v2_cls").expect("ppocr_mobile_v2_cls in the suite");
+    let model = strata_onnx::import_path(&case.dir.join("model.onnx"))?;
+    let g = model.main_graph();
+    let dir = temp_dir("migrate-gpu");
+    let v = g.value(g.inputs[0]);
+    let Value::Tensor(t) = strata_onnx::decode_value(&std::fs::read(case.data_sets[0].join("input_0.pb"))?, &v.ty)?
+    else {
+        anyhow::bail!("non-tensor input")
+    };
+    let npy = dir.join("x.npy");
+    std::fs::write(&npy, strata::npy::write(&t)?)?;
+    let input = format!("{}={}", v.name, npy.display());
+    let base = || {
+        let mut c = strata();
+        c.arg("migrate").arg(case.dir.join("model.onnx")).args(["--target", "gpu", "--stages", "4", "--input", &input]);
+        c.env("XDG_RUNTIME_DIR", std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()));
+        c
+    };
+    let out = ok(&mut base());
+    assert!(out.contains("stages: 4 of 4 passed") && out.contains("first divergence: none"), "{out}");
+    let faulty = base().args(["--inject-fault", "Conv@22"]).output()?;
+    let text = String::from_utf8_lossy(&faulty.stdout).into_owned() + &String::from_utf8_lossy(&faulty.stderr);
+    assert!(!faulty.status.success(), "{text}");
+    assert!(text.contains("first failing operator: #329 Conv@22 (Conv)"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("first divergence: stage") && l.ends_with("node #329 Conv@22 (Conv)")),
+        "{text}"
+    );
+    Ok(())
+}

@@ -72,6 +72,26 @@ impl Rule {
     }
 }
 
+/// The end-to-end rule for a float value computed from inputs that were
+/// themselves computed on a target (a staged run): errors propagate, so the
+/// bound is relative to the tensor's largest magnitude,
+/// `|a - e| <= t · max|e| + t · |e|` with `t = 1e-4` for f32/f64 and `1e-2`
+/// for 16-bit and narrower floats. Returns the rule and the function giving
+/// its scale `S = max|e|` from the expected value; `None` for non-float types
+/// (which stay exact).
+pub fn propagated_rule(d: DType) -> Option<(Rule, fn(&Value) -> f64)> {
+    if !d.is_float() {
+        return None;
+    }
+    let t = if d.bits() >= 32 { 1e-4 } else { 1e-2 };
+    fn max_abs(v: &Value) -> f64 {
+        v.as_tensor()
+            .map(|t| t.to_f64_vec().iter().filter(|x| x.is_finite()).fold(0.0f64, |a, x| a.max(x.abs())))
+            .unwrap_or(0.0)
+    }
+    Some((Rule::Accumulation { k: 0, atol_per_scale: t, rtol: t }, max_abs))
+}
+
 /// Machine epsilon (distance from 1 to the next number) of a float type; 0 for others.
 pub fn epsilon(d: DType) -> f64 {
     match d {
