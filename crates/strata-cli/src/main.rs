@@ -323,21 +323,50 @@ fn cmd_bench(
         session.run(&refs)?;
     }
     let mut times = Vec::with_capacity(iterations);
+    let (up0, down0) = session.transfer_counts();
+    let counters0 = session.backend_counters();
     for _ in 0..iterations.max(1) {
         let t = Instant::now();
         session.run(&refs)?;
         times.push(t.elapsed().as_secs_f64());
     }
+    let runs = times.len() as f64;
+    let (up1, down1) = session.transfer_counts();
+    let per_run = |a: u64, b: u64| (b - a) as f64 / runs;
+    let counters: Vec<(String, f64)> = session
+        .backend_counters()
+        .into_iter()
+        .zip(counters0)
+        .map(|((b, k, v1), (_, _, v0))| (format!("{b} {k}"), per_run(v0, v1)))
+        .collect();
+    let placed: std::collections::BTreeMap<&str, usize> =
+        session.placement().iter().fold(Default::default(), |mut m, p| {
+            *m.entry(p.backend.as_str()).or_default() += 1;
+            m
+        });
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let (min, median) = (times[0], times[times.len() / 2]);
+    let (uploads, downloads) = (per_run(up0, up1), per_run(down0, down1));
     if json {
+        let c: serde_json::Map<String, serde_json::Value> =
+            counters.iter().map(|(k, v)| (format!("{k} per run"), serde_json::json!(v))).collect();
         println!(
             "{}",
-            serde_json::json!({"backend": backend, "iterations": times.len(), "min_ms": min * 1e3, "median_ms": median * 1e3, "throughput_per_s": 1.0 / median})
+            serde_json::json!({"backend": backend, "iterations": times.len(), "min_ms": min * 1e3, "median_ms": median * 1e3,
+                "throughput_per_s": 1.0 / median, "uploads_per_run": uploads, "downloads_per_run": downloads,
+                "placement": placed, "counters": c})
         );
     } else {
         println!("backend {backend}: {} iterations after {warmup} warm-up", times.len());
         println!("min {:.3} ms, median {:.3} ms, throughput {:.2} runs/s", min * 1e3, median * 1e3, 1.0 / median);
+        println!(
+            "placement: {}",
+            placed.iter().map(|(b, n)| format!("{n} nodes on {b}")).collect::<Vec<_>>().join(", ")
+        );
+        println!("host->device transfers per run: {uploads:.1}, device->host per run: {downloads:.1}");
+        for (k, v) in &counters {
+            println!("{k} per run: {v:.1}");
+        }
     }
     Ok(())
 }

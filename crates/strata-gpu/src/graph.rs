@@ -349,6 +349,7 @@ impl Ctx<'_> {
             }
         }
         dev.queue.submit([enc.finish()]);
+        crate::count_submit(self.cmds.len() as u64);
         let v = val.pop().await;
         let o = oom.pop().await;
         self.free.clear();

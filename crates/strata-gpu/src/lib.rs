@@ -110,3 +110,19 @@ impl GpuBackend {
         self.device().download(t).await
     }
 }
+
+static DISPATCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static SUBMITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(crate) fn count_submit(dispatches: u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    DISPATCHES.fetch_add(dispatches, Relaxed);
+    SUBMITS.fetch_add(1, Relaxed);
+}
+
+/// Process-wide totals since start: `(dispatches, queue submits)`, for
+/// benchmarks (`strata bench` reports them per run).
+pub fn counters() -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (DISPATCHES.load(Relaxed), SUBMITS.load(Relaxed))
+}

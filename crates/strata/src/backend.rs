@@ -47,6 +47,15 @@ pub trait Backend: Send + Sync {
     fn upload(&self, v: &HostValue) -> Result<DeviceValue, Error>;
     /// Move a value back to the host (asynchronous: a GPU readback may not block).
     fn download<'a>(&'a self, v: &'a DeviceValue) -> BoxFuture<'a, Result<HostValue, Error>>;
+    /// Whether values live in separate device memory (uploads and downloads
+    /// are real transfers). The reference backend works in host memory.
+    fn is_device(&self) -> bool {
+        true
+    }
+    /// Cumulative counters for benchmarks, e.g. `("dispatches", n)`.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// Drive a future to completion on the current thread (native builds).
@@ -89,6 +98,9 @@ impl Backend for ReferenceBackend {
     }
     fn compile(&self, model: Arc<Model>) -> Result<Box<dyn CompiledPartition>, Error> {
         Ok(Box::new(RefPartition { model }))
+    }
+    fn is_device(&self) -> bool {
+        false
     }
     fn upload(&self, v: &HostValue) -> Result<DeviceValue, Error> {
         let r = strata_reference::Value::from_host(v).map_err(|e| Error::Input(e.0))?;

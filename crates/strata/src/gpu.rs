@@ -63,6 +63,10 @@ impl Backend for GpuBackendAdapter {
     fn name(&self) -> &str {
         "gpu"
     }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let (dispatches, submits) = strata_gpu::counters();
+        vec![("dispatches", dispatches), ("submits", submits)]
+    }
     fn supports(&self, model: &Model, graph: GraphId, node: NodeId) -> Support {
         match self.inner.supports(model, graph, node) {
             Ok(()) => Support::Yes,

@@ -79,6 +79,8 @@ struct Partition {
 
 /// A loaded model, ready to run. `Send + Sync`: `run` may be called from many threads.
 pub struct Session {
+    /// Host↔device transfers since creation: (uploads, downloads).
+    transfers: (std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64),
     model: Arc<Model>,
     backends: Vec<Arc<dyn Backend>>,
     partitions: Vec<Partition>,
@@ -201,6 +203,7 @@ impl Session {
             ids.iter().map(|&v| IoInfo { name: g.value(v).name.clone(), ty: g.value(v).ty.clone() }).collect()
         };
         Ok(Session {
+            transfers: Default::default(),
             inputs: io(&g.inputs),
             outputs: io(&g.outputs),
             model: model.clone(),
@@ -226,6 +229,29 @@ impl Session {
     /// Where each node of the main graph runs.
     pub fn placement(&self) -> &[Placement] {
         &self.placement
+    }
+
+    fn count(&self, b: &dyn Backend, upload: bool) {
+        if b.is_device() {
+            let c = if upload { &self.transfers.0 } else { &self.transfers.1 };
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Host↔device transfers since the session was created: `(uploads,
+    /// downloads)` of values to and from device backends (host-memory
+    /// backends such as `reference` do not count).
+    pub fn transfer_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.transfers.0.load(Relaxed), self.transfers.1.load(Relaxed))
+    }
+
+    /// Cumulative counters of the session's backends, e.g. `("gpu", "dispatches", n)`.
+    pub fn backend_counters(&self) -> Vec<(String, &'static str, u64)> {
+        self.backends
+            .iter()
+            .flat_map(|b| b.counters().into_iter().map(move |(k, v)| (b.name().to_string(), k, v)))
+            .collect()
     }
 
     /// Run with named inputs; returns every output by name, in model order.
@@ -267,7 +293,9 @@ impl Session {
                     Some((bi, _)) if *bi == p.backend => order.push(Err(v)),
                     Some((bi, dv)) => {
                         let h = self.backends[*bi].download(dv).await?;
+                        self.count(&*self.backends[*bi], false);
                         staged.push(b.upload(&h)?);
+                        self.count(&**b, true);
                         host.insert(v, h);
                         order.push(Ok(staged.len() - 1));
                     }
@@ -276,6 +304,7 @@ impl Session {
                             .get(&v)
                             .ok_or_else(|| Error::Backend(format!("value '{}' is not available", g.value(v).name)))?;
                         staged.push(b.upload(h)?);
+                        self.count(&**b, true);
                         order.push(Ok(staged.len() - 1));
                     }
                 }
@@ -295,7 +324,10 @@ impl Session {
         let mut result = Vec::with_capacity(g.outputs.len());
         for (info, &id) in self.outputs.iter().zip(&g.outputs) {
             let v = match device.get(&id) {
-                Some((bi, dv)) => self.backends[*bi].download(dv).await?,
+                Some((bi, dv)) => {
+                    self.count(&*self.backends[*bi], false);
+                    self.backends[*bi].download(dv).await?
+                }
                 None => host
                     .get(&id)
                     .cloned()
