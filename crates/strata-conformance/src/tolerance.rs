@@ -72,6 +72,9 @@ impl Rule {
     }
 }
 
+/// Computes a rule's scale `S` from the expected value.
+pub type ScaleFn = fn(&Value) -> f64;
+
 /// The end-to-end rule for a float value computed from inputs that were
 /// themselves computed on a target (a staged run): errors propagate, so the
 /// bound is relative to the tensor's largest magnitude,
@@ -79,7 +82,7 @@ impl Rule {
 /// for 16-bit and narrower floats. Returns the rule and the function giving
 /// its scale `S = max|e|` from the expected value; `None` for non-float types
 /// (which stay exact).
-pub fn propagated_rule(d: DType) -> Option<(Rule, fn(&Value) -> f64)> {
+pub fn propagated_rule(d: DType) -> Option<(Rule, ScaleFn)> {
     if !d.is_float() {
         return None;
     }

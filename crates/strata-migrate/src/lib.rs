@@ -437,7 +437,9 @@ pub fn staged_with(
             first_divergence: None,
             error: None,
         };
-        let options = SessionOptions { target_nodes: Some(stage.nodes.clone()), ..Default::default() };
+        // No folding: the staged graph must keep the carved graph's nodes one for one.
+        let options =
+            SessionOptions { target_nodes: Some(stage.nodes.clone()), fold_constants: false, ..Default::default() };
         let run = Session::from_model_with_backends(exposed.clone(), vec![target.clone()], options)
             .and_then(|s| Ok((s.placement().to_vec(), s.run(inputs)?)));
         match run {

@@ -118,7 +118,7 @@ impl Session {
     /// and tests that bring their own [`Backend`]. Fallback rules are those
     /// of [`Session::from_model`].
     pub fn from_model_with_backends(
-        model: Model,
+        mut model: Model,
         mut backends: Vec<Arc<dyn Backend>>,
         options: SessionOptions,
     ) -> Result<Session, Error> {
@@ -129,6 +129,19 @@ impl Session {
                 "model has {total_nodes} nodes, more than the limit of {}",
                 options.max_nodes
             )));
+        }
+        if options.fold_constants || !options.dims.is_empty() {
+            use strata_ir::passes::{BindDims, DeadCode, FoldConstants, PassManager};
+            let ev = strata_reference::ConstEvaluator;
+            strata_reference::util::set_max_elements(options.max_tensor_elements);
+            let mut pm = PassManager::new();
+            if !options.dims.is_empty() {
+                pm = pm.with(BindDims(options.dims.iter().cloned().collect()));
+            }
+            if options.fold_constants {
+                pm = pm.with(FoldConstants { evaluator: &ev, max_elements: 1 << 20 }).with(DeadCode);
+            }
+            pm.run(&mut model)?;
         }
         if !options.strict && !backends.iter().any(|b| b.name() == "reference") {
             backends.push(crate::create_backend("reference")?);
@@ -146,6 +159,7 @@ impl Session {
         // Place each node on the first backend that supports it.
         let mut assign = Vec::with_capacity(g.nodes.len());
         let mut placement = Vec::with_capacity(g.nodes.len());
+        let mut meta: std::collections::HashSet<ValueId> = std::collections::HashSet::new();
         for (i, n) in g.nodes.iter().enumerate() {
             if let (Some(targets), Some(ri)) = (&options.target_nodes, reference)
                 && !targets.contains(&n.name)
@@ -169,6 +183,29 @@ impl Session {
                     }
                     Support::No(r) => reasons.push(format!("{}: {r}", b.name())),
                 }
+            }
+            let bookkeeping = is_bookkeeping(g, n, &meta);
+            if bookkeeping {
+                meta.extend(n.outputs.iter().flatten().copied());
+            }
+            if chosen.is_none() && options.strict && bookkeeping {
+                // Shape metadata is not compute: even strict placement keeps it
+                // on the host, and says so in the placement report.
+                let ri = match backends.iter().position(|b| b.name() == "reference") {
+                    Some(ri) => ri,
+                    None => {
+                        backends.push(crate::create_backend("reference")?);
+                        backends.len() - 1
+                    }
+                };
+                assign.push(ri);
+                placement.push(Placement {
+                    node: n.name.clone(),
+                    op: n.op.name().to_string(),
+                    backend: backends[ri].name().to_string(),
+                    reason: format!("host bookkeeping (shape metadata, not compute); {}", reasons.join("; ")),
+                });
+                continue;
             }
             let Some(bi) = chosen else {
                 return Err(Error::Placement(format!(
@@ -328,15 +365,40 @@ impl Session {
                     self.count(&*self.backends[*bi], false);
                     self.backends[*bi].download(dv).await?
                 }
-                None => host
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| Error::Backend(format!("output '{}' was not computed", info.name)))?,
+                None => match (host.get(&id), g.initializer(id)) {
+                    (Some(v), _) => v.clone(),
+                    // An output that constant folding turned into a weight.
+                    (None, Some(t)) => HostValue::Tensor(t.clone()),
+                    (None, None) => return Err(Error::Backend(format!("output '{}' was not computed", info.name))),
+                },
             };
             result.push((info.name.clone(), v));
         }
         Ok(result)
     }
+}
+
+/// Whether a node computes tensor metadata rather than data: `Shape`,
+/// `Size`, or int64/int32 results of rank at most 1 computed only from other
+/// metadata, small constants or int64 vectors (the Shape→Slice→Concat
+/// chains that feed Reshape, Slice, Expand...). `meta` holds the values
+/// already known to be metadata.
+fn is_bookkeeping(g: &strata_ir::Graph, n: &strata_ir::Node, meta: &std::collections::HashSet<ValueId>) -> bool {
+    use strata_ir::ops::{Op, TensorOp};
+    if matches!(n.op, Op::Tensor(TensorOp::Shape { .. } | TensorOp::Size {})) {
+        return true;
+    }
+    let i64_vector = |v: &ValueId| match &g.value(*v).ty {
+        ValueType::Tensor { dtype: strata_ir::DType::I64 | strata_ir::DType::I32, shape } => {
+            shape.as_ref().is_none_or(|s| s.len() <= 1)
+        }
+        _ => false,
+    };
+    let small_const = |v: &ValueId| g.initializer(*v).is_some_and(|t| t.numel() <= 64);
+    n.op.subgraphs().is_empty()
+        && n.outputs.iter().flatten().next().is_some()
+        && n.outputs.iter().flatten().all(i64_vector)
+        && n.inputs.iter().flatten().all(|v| meta.contains(v) || small_const(v))
 }
 
 fn check_value(name: &str, ty: &ValueType, v: &HostValue, syms: &mut HashMap<String, usize>) -> Result<(), Error> {
