@@ -1524,6 +1524,18 @@ impl Exec<'_> {
     fn reduce_family(&self, ctx: &mut Ctx, r: &R) -> Result<Vec<GpuTensor>> {
         let x = self.input(0)?;
         let rank = x.shape.len();
+        if let Some(p) = r.reduce_params() {
+            let ax = self.host_i64(1)?.or_else(|| p.axes.map(<[i64]>::to_vec)).unwrap_or_default();
+            let list: Vec<usize> = if ax.is_empty() {
+                if p.noop_with_empty_axes {
+                    return Ok(vec![x.clone()]);
+                }
+                (0..rank).collect()
+            } else {
+                ax.iter().map(|&a| norm_axis(a, rank)).collect::<Result<_>>()?
+            };
+            return Ok(vec![self.reduce(ctx, x, &list, p.keepdims)?]);
+        }
         match r {
             R::Softmax { axis } | R::LogSoftmax { axis } | R::SoftmaxLegacy { axis } | R::LogSoftmaxLegacy { axis } => {
                 let legacy = matches!(r, R::SoftmaxLegacy { .. } | R::LogSoftmaxLegacy { .. });
@@ -1568,27 +1580,6 @@ impl Exec<'_> {
                 put(&mut p, 28, &cs)?;
                 ctx.dispatch_n(&self.pipes[0], &p, &y, &[x], n)?;
                 Ok(vec![y])
-            }
-            R::ReduceSum { axes, keepdims, noop_with_empty_axes }
-            | R::ReduceMean { axes, keepdims, noop_with_empty_axes }
-            | R::ReduceMax { axes, keepdims, noop_with_empty_axes }
-            | R::ReduceMin { axes, keepdims, noop_with_empty_axes }
-            | R::ReduceProd { axes, keepdims, noop_with_empty_axes }
-            | R::ReduceL1 { axes, keepdims, noop_with_empty_axes }
-            | R::ReduceL2 { axes, keepdims, noop_with_empty_axes }
-            | R::ReduceLogSum { axes, keepdims, noop_with_empty_axes }
-            | R::ReduceLogSumExp { axes, keepdims, noop_with_empty_axes }
-            | R::ReduceSumSquare { axes, keepdims, noop_with_empty_axes } => {
-                let ax = self.host_i64(1)?.or_else(|| axes.clone()).unwrap_or_default();
-                let list: Vec<usize> = if ax.is_empty() {
-                    if *noop_with_empty_axes != 0 {
-                        return Ok(vec![x.clone()]);
-                    }
-                    (0..rank).collect()
-                } else {
-                    ax.iter().map(|&a| norm_axis(a, rank)).collect::<Result<_>>()?
-                };
-                Ok(vec![self.reduce(ctx, x, &list, *keepdims != 0)?])
             }
             other => Err(GpuError::Unsupported(format!("operator {}", other.name()))),
         }

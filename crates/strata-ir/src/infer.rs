@@ -143,25 +143,15 @@ fn infer_node(node: &Node, ins: &[In]) -> Result<Vec<Option<ValueType>>, String>
             },
             Op::Reduce(r) => {
                 let keep = |k: &i64| *k != 0;
+                if let Some(p) = r.reduce_params() {
+                    let axes = match ins.get(1).map(|i| i.ints()) {
+                        Some(Some(a)) => Some(a),
+                        Some(None) => return Ok(same(None)),
+                        None => p.axes.map(<[i64]>::to_vec),
+                    };
+                    return Ok(same(reduce_shape(s0.as_deref(), axes, p.keepdims, p.noop_with_empty_axes)));
+                }
                 match r {
-                    R::ReduceSum { axes, keepdims, noop_with_empty_axes }
-                    | R::ReduceMean { axes, keepdims, noop_with_empty_axes }
-                    | R::ReduceMax { axes, keepdims, noop_with_empty_axes }
-                    | R::ReduceMin { axes, keepdims, noop_with_empty_axes }
-                    | R::ReduceProd { axes, keepdims, noop_with_empty_axes }
-                    | R::ReduceL1 { axes, keepdims, noop_with_empty_axes }
-                    | R::ReduceL2 { axes, keepdims, noop_with_empty_axes }
-                    | R::ReduceLogSum { axes, keepdims, noop_with_empty_axes }
-                    | R::ReduceLogSumExp { axes, keepdims, noop_with_empty_axes }
-                    | R::ReduceSumSquare { axes, keepdims, noop_with_empty_axes } => {
-                        let axes_in = ins.get(1).map(|i| i.ints());
-                        let axes = match axes_in {
-                            Some(Some(a)) => Some(a),
-                            Some(None) => return Ok(same(None)),
-                            None => axes.clone(),
-                        };
-                        same(reduce_shape(s0.as_deref(), axes, keep(keepdims), *noop_with_empty_axes != 0))
-                    }
                     R::ArgMax { axis, keepdims, .. } | R::ArgMin { axis, keepdims, .. } => {
                         vec![Some(t(DType::I64, reduce_shape(s0.as_deref(), Some(vec![*axis]), keep(keepdims), false)))]
                     }

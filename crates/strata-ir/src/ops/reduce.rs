@@ -32,3 +32,36 @@ crate::op_family! {
         NegativeLogLikelihoodLoss { ignore_index: Option<i64>, reduction: String = "mean".into() },
     }
 }
+
+/// The attributes shared by the ten `Reduce*` operators.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReduceParams<'a> {
+    /// The `axes` attribute (older opsets; later opsets take input 1).
+    pub axes: Option<&'a [i64]>,
+    pub keepdims: bool,
+    pub noop_with_empty_axes: bool,
+}
+
+impl ReduceOp {
+    /// The common attributes of a `Reduce*` operator; `None` for the others.
+    pub fn reduce_params(&self) -> Option<ReduceParams<'_>> {
+        use ReduceOp::*;
+        match self {
+            ReduceSum { axes, keepdims, noop_with_empty_axes }
+            | ReduceMean { axes, keepdims, noop_with_empty_axes }
+            | ReduceMax { axes, keepdims, noop_with_empty_axes }
+            | ReduceMin { axes, keepdims, noop_with_empty_axes }
+            | ReduceProd { axes, keepdims, noop_with_empty_axes }
+            | ReduceL1 { axes, keepdims, noop_with_empty_axes }
+            | ReduceL2 { axes, keepdims, noop_with_empty_axes }
+            | ReduceLogSum { axes, keepdims, noop_with_empty_axes }
+            | ReduceLogSumExp { axes, keepdims, noop_with_empty_axes }
+            | ReduceSumSquare { axes, keepdims, noop_with_empty_axes } => Some(ReduceParams {
+                axes: axes.as_deref(),
+                keepdims: *keepdims != 0,
+                noop_with_empty_axes: *noop_with_empty_axes != 0,
+            }),
+            _ => None,
+        }
+    }
+}
