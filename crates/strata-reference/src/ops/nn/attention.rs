@@ -116,6 +116,35 @@ fn float_type_code(code: i64, name: &str) -> KResult<DType> {
     }
 }
 
+/// Read Q, K and V as `(batch, heads, seq, size)` arrays and check that they
+/// agree (batch, K/V heads and length, Q/K head size, grouped-query heads).
+/// Returns them with the number of query heads per key/value head.
+fn qkv(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    q_heads: Option<usize>,
+    kv_heads: Option<usize>,
+) -> KResult<(Bhsd, Bhsd, Bhsd, usize)> {
+    let q4 = Bhsd::from_tensor(q, q_heads, "Q")?;
+    let k4 = Bhsd::from_tensor(k, kv_heads, "K")?;
+    let v4 = Bhsd::from_tensor(v, kv_heads, "V")?;
+    if k4.b != q4.b || v4.b != q4.b {
+        bail!("Q, K and V must have the same batch size");
+    }
+    if k4.h != v4.h || k4.s != v4.s {
+        bail!("K {:?} and V {:?} must agree in heads and sequence length", k4.shape(), v4.shape());
+    }
+    if k4.d != q4.d {
+        bail!("Q and K head sizes differ ({} vs {})", q4.d, k4.d);
+    }
+    if k4.h == 0 || q4.h % k4.h != 0 {
+        bail!("the query head count {} must be a multiple of the key/value head count {}", q4.h, k4.h);
+    }
+    let group = q4.h / k4.h;
+    Ok((q4, k4, v4, group))
+}
+
 /// A dense rank-4 float array laid out as `(batch, heads, seq, size)`.
 #[derive(Debug, Clone)]
 struct Bhsd {

@@ -8,7 +8,7 @@
 
 use strata_ir::{DType, GraphId};
 
-use super::{Bhsd, float_type_code, floats, softmax_row};
+use super::{float_type_code, floats, qkv, softmax_row};
 use crate::bail;
 use crate::error::KResult;
 use crate::ops::{Args, Ctx, one};
@@ -28,22 +28,7 @@ pub fn flex_attention(
     if q.rank() != 4 || k.rank() != 4 || v.rank() != 4 {
         bail!("Q, K and V must have rank 4, got shapes {:?}, {:?} and {:?}", q.shape, k.shape, v.shape);
     }
-    let q4 = Bhsd::from_tensor(q, None, "Q")?;
-    let k4 = Bhsd::from_tensor(k, None, "K")?;
-    let v4 = Bhsd::from_tensor(v, None, "V")?;
-    if k4.b != q4.b || v4.b != q4.b {
-        bail!("Q, K and V must have the same batch size");
-    }
-    if k4.h != v4.h || k4.s != v4.s {
-        bail!("K {:?} and V {:?} must agree in heads and sequence length", k4.shape(), v4.shape());
-    }
-    if k4.d != q4.d {
-        bail!("Q and K head sizes differ ({} vs {})", q4.d, k4.d);
-    }
-    if k4.h == 0 || q4.h % k4.h != 0 {
-        bail!("the query head count {} must be a multiple of the key/value head count {}", q4.h, k4.h);
-    }
-    let group = q4.h / k4.h;
+    let (q4, k4, v4, group) = qkv(q, k, v, None, None)?;
     let (batch, hq, lq, skv, dv) = (q4.b, q4.h, q4.s, k4.s, v4.d);
     let score_shape = vec![batch, hq, lq, skv];
     check_numel(&score_shape)?;

@@ -9,7 +9,7 @@
 
 use strata_ir::DType;
 
-use super::{Bhsd, float_type_code, head_count, nan_max, softmax_row};
+use super::{Bhsd, float_type_code, head_count, nan_max, qkv, softmax_row};
 use crate::bail;
 use crate::error::KResult;
 use crate::ops::Args;
@@ -95,22 +95,7 @@ pub fn attention(p: &Params, args: &Args) -> KResult<Vec<Value>> {
         4 => (None, None),
         r => bail!("Q, K and V must have rank 3 or 4, got rank {r}"),
     };
-    let q4 = Bhsd::from_tensor(q, q_heads, "Q")?;
-    let k4 = Bhsd::from_tensor(k, kv_heads, "K")?;
-    let v4 = Bhsd::from_tensor(v, kv_heads, "V")?;
-    if k4.b != q4.b || v4.b != q4.b {
-        bail!("Q, K and V must have the same batch size");
-    }
-    if k4.h != v4.h || k4.s != v4.s {
-        bail!("K {:?} and V {:?} must agree in heads and sequence length", k4.shape(), v4.shape());
-    }
-    if k4.d != q4.d {
-        bail!("Q and K head sizes differ ({} vs {})", q4.d, k4.d);
-    }
-    if k4.h == 0 || q4.h % k4.h != 0 {
-        bail!("the query head count {} must be a multiple of the key/value head count {}", q4.h, k4.h);
-    }
-    let group = q4.h / k4.h;
+    let (q4, k4, v4, group) = qkv(q, k, v, q_heads, kv_heads)?;
 
     // The KV cache: internal (past_* concatenated with K/V) or external.
     let (past_len, keys, values) = match (past_key, past_value) {
