@@ -117,6 +117,13 @@ StrataStatus strata_options_set_limits(StrataOptions *options,
                                        uint64_t max_nodes,
                                        uint64_t max_loop_iterations);
 
+// Set the most host memory, in bytes, a model may use (its weights, and
+// the tensors live at once during a run on the CPU); 0 means no limit.
+//
+// # Safety
+// `options` is a live options handle (or `NULL`).
+StrataStatus strata_options_set_memory_limit(StrataOptions *options, uint64_t max_bytes);
+
 // Load a model file (`.onnx`, or a `.strata` artifact, which is
 // memory-mapped: do not modify the file while the session lives).
 // `options` may be `NULL` for the defaults. Free with `strata_session_free`.

@@ -188,6 +188,15 @@ unsafe fn get<'a, T>(p: *const T, what: &str) -> Result<&'a T, Failure> {
     unsafe { p.as_ref() }.ok_or_else(|| invalid(format!("{what} is NULL")))
 }
 
+/// An exclusive reference from a possibly null pointer.
+///
+/// # Safety
+/// `p` is null or points to a live `T` no one else is using.
+unsafe fn get_mut<'a, T>(p: *mut T, what: &str) -> Result<&'a mut T, Failure> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { p.as_mut() }.ok_or_else(|| invalid(format!("{what} is NULL")))
+}
+
 /// Write `v` to the out-parameter `out`.
 ///
 /// # Safety
@@ -267,7 +276,7 @@ pub unsafe extern "C" fn strata_options_free(options: *mut StrataOptions) {
 pub unsafe extern "C" fn strata_options_set_backend(options: *mut StrataOptions, name: *const c_char) -> StrataStatus {
     guard(|| {
         // SAFETY: per the contract.
-        let (o, name) = unsafe { (options.as_mut().ok_or_else(|| invalid("options is NULL"))?, string(name, "name")?) };
+        let (o, name) = unsafe { (get_mut(options, "options")?, string(name, "name")?) };
         if !strata::backend_names().contains(&name) {
             return Err(invalid(format!("unknown backend '{name}' (known: {:?})", strata::backend_names())));
         }
@@ -285,7 +294,7 @@ pub unsafe extern "C" fn strata_options_set_backend(options: *mut StrataOptions,
 pub unsafe extern "C" fn strata_options_set_strict(options: *mut StrataOptions, strict: bool) -> StrataStatus {
     guard(|| {
         // SAFETY: per the contract.
-        let o = unsafe { options.as_mut() }.ok_or_else(|| invalid("options is NULL"))?;
+        let o = unsafe { get_mut(options, "options") }?;
         o.options.strict = strict;
         Ok(())
     })
@@ -307,7 +316,7 @@ pub unsafe extern "C" fn strata_options_set_limits(
 ) -> StrataStatus {
     guard(|| {
         // SAFETY: per the contract.
-        let o = unsafe { options.as_mut() }.ok_or_else(|| invalid("options is NULL"))?;
+        let o = unsafe { get_mut(options, "options") }?;
         let size = |v: u64, what: &str| usize::try_from(v).map_err(|_| invalid(format!("{what} is too large")));
         if max_tensor_elements != 0 {
             o.options.max_tensor_elements = size(max_tensor_elements, "max_tensor_elements")?;
@@ -318,6 +327,21 @@ pub unsafe extern "C" fn strata_options_set_limits(
         if max_loop_iterations != 0 {
             o.options.max_loop_iterations = max_loop_iterations;
         }
+        Ok(())
+    })
+}
+
+/// Set the most host memory, in bytes, a model may use (its weights, and
+/// the tensors live at once during a run on the CPU); 0 means no limit.
+///
+/// # Safety
+/// `options` is a live options handle (or `NULL`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn strata_options_set_memory_limit(options: *mut StrataOptions, max_bytes: u64) -> StrataStatus {
+    guard(|| {
+        // SAFETY: per the contract.
+        let o = unsafe { get_mut(options, "options") }?;
+        o.options.max_memory_bytes = if max_bytes == 0 { u64::MAX } else { max_bytes };
         Ok(())
     })
 }

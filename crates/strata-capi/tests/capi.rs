@@ -242,6 +242,17 @@ fn limits_from_options_apply() {
         assert_eq!(st, StrataStatus::LoadFailed);
         assert!(last_error().contains("3 nodes, more than the limit of 2"), "{}", last_error());
         assert!(s.is_null());
+        // A memory limit smaller than the weights fails at load too.
+        assert_eq!(strata_options_set_limits(opts, 0, 1000, 0), StrataStatus::Ok);
+        assert_eq!(strata_options_set_memory_limit(opts, 16), StrataStatus::Ok);
+        let st = strata_session_create_from_bytes(bytes.as_ptr(), bytes.len(), opts, &mut s);
+        assert_eq!(st, StrataStatus::LoadFailed);
+        assert!(last_error().contains("more than the memory limit of 16 bytes"), "{}", last_error());
+        // 0 lifts the limit again.
+        assert_eq!(strata_options_set_memory_limit(opts, 0), StrataStatus::Ok);
+        let st = strata_session_create_from_bytes(bytes.as_ptr(), bytes.len(), opts, &mut s);
+        assert_eq!(st, StrataStatus::Ok, "{}", last_error());
+        strata_session_free(s);
         strata_options_free(opts);
     }
 }

@@ -92,6 +92,9 @@ impl<'m> Interpreter<'m> {
         for ((_, inner), v) in g.captures.iter().zip(captures) {
             env[inner.0 as usize] = Some(v);
         }
+        // Bytes charged against the memory limit for each value this graph
+        // computed; given back when the value is freed or the graph returns.
+        let mut charged = Charged(vec![0u64; g.values.len()]);
         for (ni, node) in g.nodes.iter().enumerate() {
             let node_err = |message: String| ReferenceError::Node {
                 node: node.name.clone(),
@@ -143,17 +146,23 @@ impl<'m> Interpreter<'m> {
             if let Some(obs) = &self.observer {
                 obs.borrow_mut().on_node(gid, NodeId(ni as u32), &args.vals, &outs);
             }
-            for (o, v) in node.outputs.iter().zip(outs) {
-                if let Some(id) = o {
-                    env[id.0 as usize] = v;
-                }
-            }
+            drop(args);
             // Free values whose last reader was this node.
             if self.observer.is_none() {
                 for v in node.inputs.iter().flatten() {
                     if plan.last_use[v.0 as usize] == ni {
                         env[v.0 as usize] = None;
+                        charged.release(v.0 as usize);
                     }
+                }
+            }
+            for (o, v) in node.outputs.iter().zip(outs) {
+                if let Some(id) = o {
+                    let bytes = v.as_ref().map_or(0, Value::host_bytes);
+                    crate::util::charge_live_bytes(bytes).map_err(|e| node_err(e.0))?;
+                    charged.release(id.0 as usize);
+                    charged.0[id.0 as usize] = bytes;
+                    env[id.0 as usize] = v;
                 }
             }
         }
@@ -164,6 +173,22 @@ impl<'m> Interpreter<'m> {
             })?);
         }
         Ok(outputs)
+    }
+}
+
+/// Live bytes charged per value slot; whatever is still charged is given
+/// back when the graph returns (normally or with an error).
+struct Charged(Vec<u64>);
+
+impl Charged {
+    fn release(&mut self, slot: usize) {
+        crate::util::release_live_bytes(std::mem::take(&mut self.0[slot]));
+    }
+}
+
+impl Drop for Charged {
+    fn drop(&mut self) {
+        crate::util::release_live_bytes(self.0.iter().sum());
     }
 }
 

@@ -9,6 +9,43 @@ use crate::error::KResult;
 thread_local! {
     static MAX_ELEMENTS: Cell<usize> = const { Cell::new(1 << 28) };
     static MAX_LOOP_ITERATIONS: Cell<u64> = const { Cell::new(crate::ops::control::MAX_LOOP_ITERATIONS as u64) };
+    static MAX_LIVE_BYTES: Cell<u64> = const { Cell::new(u64::MAX) };
+    static LIVE_BYTES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Set the most bytes the values computed by running graphs may hold at
+/// once on this thread (all graphs on the stack together: an outer graph's
+/// live values count while a subgraph runs). Weights and caller-owned inputs
+/// are not counted here (the session checks weights when it loads).
+pub fn set_max_live_bytes(n: u64) {
+    MAX_LIVE_BYTES.with(|c| c.set(n));
+}
+
+/// Bytes of computed values currently live on this thread.
+pub fn live_bytes() -> u64 {
+    LIVE_BYTES.with(|c| c.get())
+}
+
+/// Account for `n` more live bytes; fails (without counting them) when that
+/// would pass the limit set by [`set_max_live_bytes`].
+pub(crate) fn charge_live_bytes(n: u64) -> KResult<()> {
+    let limit = MAX_LIVE_BYTES.with(|c| c.get());
+    let now = LIVE_BYTES.with(|c| c.get());
+    match now.checked_add(n) {
+        Some(total) if total <= limit => {
+            LIVE_BYTES.with(|c| c.set(total));
+            Ok(())
+        }
+        _ => bail!(
+            "live tensors would need {} bytes, more than the memory limit of {limit} bytes",
+            now.saturating_add(n)
+        ),
+    }
+}
+
+/// Give back bytes accounted with [`charge_live_bytes`].
+pub(crate) fn release_live_bytes(n: u64) {
+    LIVE_BYTES.with(|c| c.set(c.get().saturating_sub(n)));
 }
 
 /// Set the largest tensor (in elements) kernels may create on this thread.

@@ -265,6 +265,21 @@ pub enum Value {
 }
 
 impl Value {
+    /// Bytes this value holds in the reference representation (f64 / i128
+    /// elements, strings by length), for the memory limit.
+    pub fn host_bytes(&self) -> u64 {
+        match self {
+            Value::Tensor(t) => match &t.data {
+                Data::F(v) => 8 * v.len() as u64,
+                Data::I(v) => 16 * v.len() as u64,
+                Data::B(v) => v.len() as u64,
+                Data::S(v) => v.iter().map(|s| 24 + s.len() as u64).sum(),
+            },
+            Value::Sequence { items, .. } => items.iter().map(Value::host_bytes).sum(),
+            Value::Optional { value, .. } => value.as_ref().map_or(0, |v| v.host_bytes()),
+        }
+    }
+
     pub fn tensor(&self) -> Result<&Tensor, KernelError> {
         match self {
             Value::Tensor(t) => Ok(t),

@@ -36,6 +36,12 @@ pub struct SessionOptions {
     /// used for them even when `strict` is set. `None` (the default): no
     /// restriction. Used for staged bring-up of a backend (`strata-migrate`).
     pub target_nodes: Option<std::collections::BTreeSet<String>>,
+    /// Most host memory, in bytes, a model may use: its weights (checked when
+    /// the session is created) and, during a run, the tensors the reference
+    /// backend holds live at once (checked after every node, so a run fails
+    /// at the node that would pass the limit; one tensor is bounded by
+    /// `max_tensor_elements`). Device memory is not counted. Default: no limit.
+    pub max_memory_bytes: u64,
 }
 
 impl Default for SessionOptions {
@@ -49,6 +55,7 @@ impl Default for SessionOptions {
             fold_constants: true,
             dims: Vec::new(),
             target_nodes: None,
+            max_memory_bytes: u64::MAX,
         }
     }
 }
@@ -128,6 +135,21 @@ impl Session {
             return Err(Error::Load(format!(
                 "model has {total_nodes} nodes, more than the limit of {}",
                 options.max_nodes
+            )));
+        }
+        let weight_bytes: u64 = model
+            .graphs
+            .iter()
+            .flat_map(|g| g.initializers.iter())
+            .map(|(_, t)| {
+                t.bytes().map_or(0, |b| b.len() as u64)
+                    + t.strings().map_or(0, |s| s.iter().map(|x| x.len() as u64).sum())
+            })
+            .sum();
+        if weight_bytes > options.max_memory_bytes {
+            return Err(Error::Load(format!(
+                "model weights take {weight_bytes} bytes, more than the memory limit of {} bytes",
+                options.max_memory_bytes
             )));
         }
         if options.fold_constants || !options.dims.is_empty() {
@@ -319,6 +341,7 @@ impl Session {
         }
         strata_reference::util::set_max_elements(self.options.max_tensor_elements);
         strata_reference::util::set_max_loop_iterations(self.options.max_loop_iterations);
+        strata_reference::util::set_max_live_bytes(self.options.max_memory_bytes);
         // Values currently on a device: id -> (backend index, value).
         let mut device: HashMap<ValueId, (usize, DeviceValue)> = HashMap::new();
         for p in &self.partitions {

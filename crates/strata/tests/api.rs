@@ -447,14 +447,18 @@ fn nested_if_onnx(depth: usize) -> Vec<u8> {
     [m.encode_to_vec(), pb_field(7, &top)].concat()
 }
 
-// Depth 1 only: at depth 2 and more the interpreter currently fails with
-// "captured value 'c' has no value" (captures across two graph levels).
+/// Values captured across several graph levels (the innermost branch reads
+/// the main graph's `x`; every level's `If` reads the main graph's `c`).
 #[test]
-fn nested_if_subgraphs_load_and_run_when_shallow() -> anyhow::Result<()> {
-    let s = Session::from_bytes(&nested_if_onnx(1), SessionOptions::default())?;
-    let c = Value::Tensor(Tensor::from_f64(DType::Bool, vec![], &[1.0])?);
-    let out = s.run(&[("c", c), ("x", f32s(vec![1], &[5.0]))])?;
-    assert_eq!(out[0].1.as_tensor().unwrap().to_f64_vec(), vec![5.0]);
+fn nested_if_subgraphs_capture_values_across_levels() -> anyhow::Result<()> {
+    for depth in [1, 2, 3, 8] {
+        let s = Session::from_bytes(&nested_if_onnx(depth), SessionOptions::default())?;
+        for cond in [1.0, 0.0] {
+            let c = Value::Tensor(Tensor::from_f64(DType::Bool, vec![], &[cond])?);
+            let out = s.run(&[("c", c), ("x", f32s(vec![1], &[5.0]))])?;
+            assert_eq!(out[0].1.as_tensor().unwrap().to_f64_vec(), vec![5.0], "depth {depth}");
+        }
+    }
     Ok(())
 }
 
@@ -508,6 +512,69 @@ fn runaway_loop_stops_with_a_clear_error() -> anyhow::Result<()> {
     // The session (and the process) keep working afterwards.
     assert!(s.run(&inputs(5)).is_ok());
     Ok(())
+}
+
+/// Ten `Tile`s of `x`, every result a graph output (so all stay live).
+fn many_live_tiles_model() -> Vec<u8> {
+    let names: Vec<String> = (0..10).map(|i| format!("y{i}")).collect();
+    model(
+        names.iter().map(|y| node("Tile", &["x", "reps"], &[y.as_str()], vec![])).collect(),
+        vec![vi("x", 1, &[1_000]), vi("reps", 7, &[1])],
+        names.iter().map(|y| vi(y, 1, &[-1])).collect(),
+        vec![],
+    )
+}
+
+#[test]
+fn total_memory_limit_stops_a_run_at_the_node_that_passes_it() -> anyhow::Result<()> {
+    // Each Tile output is 20,000 elements (160,000 bytes as the reference
+    // holds them); ten live at once need 1.6 MB, the limit is 1 MB.
+    let limit = 1_000_000u64;
+    let s = Session::from_bytes(
+        &many_live_tiles_model(),
+        SessionOptions { max_memory_bytes: limit, ..Default::default() },
+    )?;
+    let run = |r: i64| {
+        s.run(&[
+            ("x", f32s(vec![1_000], &[1.0; 1_000])),
+            ("reps", Value::Tensor(Tensor::from_i64(vec![1], &[r]).unwrap())),
+        ])
+    };
+    let e = run(20).unwrap_err().to_string();
+    // The seventh output is the one that passes the limit: 7 x 160,000.
+    assert!(e.contains("(Tile)") && e.contains("would need 1120000 bytes"), "{e}");
+    assert!(e.contains("memory limit of 1000000 bytes"), "{e}");
+    // Smaller tensors fit, and the failed run gave its memory back: the same
+    // session keeps working, run after run.
+    for _ in 0..3 {
+        assert_eq!(run(10)?.len(), 10);
+    }
+    assert!(run(20).is_err());
+    assert_eq!(run(10)?[9].1.as_tensor().unwrap().shape(), &[10_000]);
+    Ok(())
+}
+
+#[test]
+fn weights_larger_than_the_memory_limit_fail_at_load() {
+    let w = TensorProto {
+        dims: vec![300_000],
+        data_type: 1,
+        name: "w".into(),
+        raw_data: Some(vec![0u8; 1_200_000]),
+        ..Default::default()
+    };
+    let m = model(
+        vec![node("Add", &["x", "w"], &["y"], vec![])],
+        vec![vi("x", 1, &[300_000])],
+        vec![vi("y", 1, &[300_000])],
+        vec![w],
+    );
+    let e = Session::from_bytes(&m, SessionOptions { max_memory_bytes: 1_000_000, ..Default::default() })
+        .err()
+        .expect("over the limit")
+        .to_string();
+    assert!(e.contains("weights take 1200000 bytes") && e.contains("memory limit of 1000000 bytes"), "{e}");
+    assert!(Session::from_bytes(&m, SessionOptions { max_memory_bytes: 2_000_000, ..Default::default() }).is_ok());
 }
 
 #[test]
