@@ -10,8 +10,8 @@
 
 use crate::dtype::DType;
 use crate::error::IrError;
-use crate::graph::{Dim, Graph, Model, Node, ValueId, ValueType};
-use crate::ops::{ElementwiseOp as E, NnOp as N, Op, ReduceOp as R, TensorOp as T};
+use crate::graph::{Dim, GraphId, Model, Node, ValueId, ValueType};
+use crate::ops::{ControlOp, ElementwiseOp as E, NnOp as N, Op, ReduceOp as R, TensorOp as T};
 use crate::tensor::TensorData;
 
 /// What inference knows about one input of a node.
@@ -207,6 +207,31 @@ fn infer_node(node: &Node, ins: &[In]) -> Result<Vec<Option<ValueType>>, String>
                     s.iter().enumerate().map(|(i, d)| if i >= 2 { Dim::Known(1) } else { d.clone() }).collect()
                 })),
                 N::NonMaxSuppression { .. } => vec![Some(t(DType::I64, Some(vec![Dim::Unknown, Dim::Known(3)])))],
+                N::RNN { direction, hidden_size, layout, .. }
+                | N::GRU { direction, hidden_size, layout, .. }
+                | N::LSTM { direction, hidden_size, layout, .. } => {
+                    // Y, Y_h (and Y_c for LSTM), from X [seq, batch, input]
+                    // (layout 0) or [batch, seq, input] (layout 1).
+                    let dirs = Dim::Known(if direction == "bidirectional" { 2 } else { 1 });
+                    let h = hidden_size.filter(|h| *h > 0).map_or(Dim::Unknown, |h| Dim::Known(h as u64));
+                    let x = s0.filter(|s| s.len() == 3);
+                    let (y, yh) = match (x, *layout) {
+                        (Some(x), 0) => (
+                            Some(vec![x[0].clone(), dirs.clone(), x[1].clone(), h.clone()]),
+                            Some(vec![dirs, x[1].clone(), h]),
+                        ),
+                        (Some(x), 1) => (
+                            Some(vec![x[0].clone(), x[1].clone(), dirs.clone(), h.clone()]),
+                            Some(vec![x[0].clone(), dirs, h]),
+                        ),
+                        _ => (None, None),
+                    };
+                    let mut outs = vec![d0.map(|d| t(d, y)), d0.map(|d| t(d, yh.clone()))];
+                    if matches!(n, N::LSTM { .. }) {
+                        outs.push(d0.map(|d| t(d, yh)));
+                    }
+                    outs
+                }
                 _ => same(None),
             },
             Op::Tensor(tn) => match tn {
@@ -366,19 +391,50 @@ fn infer_node(node: &Node, ins: &[In]) -> Result<Vec<Option<ValueType>>, String>
 }
 
 /// Infer types of every graph of the model; known types are kept.
+///
+/// Graphs are visited from the main graph down: before a node's subgraphs
+/// are inferred, the values they capture get the outer graph's types, and an
+/// `If` whose branches agree on an output's type gives it to its output.
 pub fn infer_types(model: &mut Model) -> Result<(), IrError> {
+    let mut done = vec![false; model.graphs.len()];
+    let main = model.main;
+    infer_graph(model, main, &mut done)?;
     for gi in 0..model.graphs.len() {
-        infer_graph(&mut model.graphs[gi])?;
+        if !done[gi] {
+            infer_graph(model, GraphId(gi as u32), &mut done)?;
+        }
     }
     Ok(())
 }
 
-fn infer_graph(g: &mut Graph) -> Result<(), IrError> {
+fn infer_graph(model: &mut Model, gid: GraphId, done: &mut [bool]) -> Result<(), IrError> {
+    // Each graph is inferred once (a malformed model could share or cycle
+    // subgraphs; validation reports that, inference just stops).
+    match done.get_mut(gid.0 as usize) {
+        Some(d) if !*d => *d = true,
+        _ => return Ok(()),
+    }
+    let g = model.graph(gid);
     let mut consts: Vec<Option<TensorData>> = vec![None; g.values.len()];
     for (v, t) in &g.initializers {
         consts[v.0 as usize] = Some(t.clone());
     }
-    for ni in 0..g.nodes.len() {
+    for ni in 0..model.graph(gid).nodes.len() {
+        let subgraphs = model.graph(gid).nodes[ni].op.subgraphs();
+        for &sg in &subgraphs {
+            if sg.0 as usize >= model.graphs.len() {
+                continue;
+            }
+            let captures = model.graph(sg).captures.clone();
+            for (outer, inner) in captures {
+                let ty = model.graph(gid).values.get(outer.0 as usize).map(|v| v.ty.clone());
+                if let (Some(ty), Some(v)) = (ty, model.graph_mut(sg).values.get_mut(inner.0 as usize)) {
+                    v.ty = merge(&v.ty, &ty);
+                }
+            }
+            infer_graph(model, sg, done)?;
+        }
+        let g = model.graph(gid);
         let node = &g.nodes[ni];
         if let Op::Tensor(T::Constant { value }) = &node.op
             && let Some(Some(o)) = node.outputs.first()
@@ -396,13 +452,17 @@ fn infer_graph(g: &mut Graph) -> Result<(), IrError> {
                 None => In { ty: None, konst: None },
             })
             .collect();
-        let outs = infer_node(node, &ins).map_err(|message| IrError::Inference {
+        let mut outs = infer_node(node, &ins).map_err(|message| IrError::Inference {
             node: node.name.clone(),
             op: node.op.name().to_string(),
             message,
         })?;
+        if let Op::Control(ControlOp::If { then_branch, else_branch }) = &node.op {
+            outs = if_output_types(model, *then_branch, *else_branch, node.outputs.len());
+        }
+        let g = model.graph_mut(gid);
         let targets: Vec<(usize, ValueId)> =
-            node.outputs.iter().enumerate().filter_map(|(i, o)| o.map(|o| (i, o))).collect();
+            g.nodes[ni].outputs.iter().enumerate().filter_map(|(i, o)| o.map(|o| (i, o))).collect();
         for (i, o) in targets {
             if let Some(Some(ty)) = outs.get(i) {
                 let v = &mut g.values[o.0 as usize];
@@ -411,6 +471,31 @@ fn infer_graph(g: &mut Graph) -> Result<(), IrError> {
         }
     }
     Ok(())
+}
+
+/// Output types of an `If`: where both branches give an output the same
+/// tensor element type, that type, with the dimensions both agree on (a
+/// dimension they disagree on is unknown; a rank they disagree on leaves the
+/// shape unknown).
+fn if_output_types(model: &Model, then_branch: GraphId, else_branch: GraphId, n: usize) -> Vec<Option<ValueType>> {
+    let out_ty = |gid: GraphId, i: usize| -> Option<ValueType> {
+        let g = model.graphs.get(gid.0 as usize)?;
+        g.outputs.get(i).map(|v| g.value(*v).ty.clone())
+    };
+    (0..n)
+        .map(|i| match (out_ty(then_branch, i)?, out_ty(else_branch, i)?) {
+            (ValueType::Tensor { dtype: a, shape: sa }, ValueType::Tensor { dtype: b, shape: sb }) if a == b => {
+                let shape = match (sa, sb) {
+                    (Some(x), Some(y)) if x.len() == y.len() => {
+                        Some(x.iter().zip(&y).map(|(p, q)| if p == q { p.clone() } else { Dim::Unknown }).collect())
+                    }
+                    _ => None,
+                };
+                Some(ValueType::Tensor { dtype: a, shape })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Combine a declared type with an inferred one, keeping what is more specific.

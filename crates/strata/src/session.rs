@@ -78,11 +78,27 @@ pub struct Placement {
 }
 
 struct Partition {
-    backend: usize,
-    compiled: Box<dyn CompiledPartition>,
+    work: Work,
     inputs: Vec<ValueId>,
     outputs: Vec<ValueId>,
 }
+
+/// What a partition runs.
+enum Work {
+    /// Nodes compiled for one backend (index into `Session::backends`).
+    Compiled { backend: usize, compiled: Box<dyn CompiledPartition> },
+    /// An `If` the host runs: it reads the condition (input 0 of the
+    /// partition) and runs the chosen branch as a session of its own, whose
+    /// nodes are placed like a model's. Each branch is fed the outer values
+    /// it captures, listed in the order of its inputs.
+    If { branches: [Branch; 2] },
+}
+
+/// One branch of a host-run `If`: its session and the outer values it reads.
+type Branch = (Box<Session>, Vec<ValueId>);
+
+/// `assign` marker for a node the host runs as control flow.
+const HOST_CONTROL: usize = usize::MAX;
 
 /// A loaded model, ready to run. `Send + Sync`: `run` may be called from many threads.
 pub struct Session {
@@ -182,6 +198,8 @@ impl Session {
         let mut assign = Vec::with_capacity(g.nodes.len());
         let mut placement = Vec::with_capacity(g.nodes.len());
         let mut meta: std::collections::HashSet<ValueId> = std::collections::HashSet::new();
+        let mut host_ifs: HashMap<usize, Vec<Branch>> = HashMap::new();
+        let mut placement_nested: Vec<(usize, String, Placement)> = Vec::new();
         for (i, n) in g.nodes.iter().enumerate() {
             if let (Some(targets), Some(ri)) = (&options.target_nodes, reference)
                 && !targets.contains(&n.name)
@@ -192,6 +210,31 @@ impl Session {
                     op: n.op.name().to_string(),
                     backend: backends[ri].name().to_string(),
                     reason: "not a target node".into(),
+                });
+                continue;
+            }
+            if let strata_ir::ops::Op::Control(strata_ir::ops::ControlOp::If { then_branch, else_branch }) = &n.op
+                && options.target_nodes.is_none()
+                && backends.iter().take(candidates).any(|b| b.is_device())
+            {
+                let mut branches = Vec::with_capacity(2);
+                for (label, gid) in [("then_branch", *then_branch), ("else_branch", *else_branch)] {
+                    let (s, caps) = branch_session(&model, gid, &backends[..candidates], &options)
+                        .map_err(|e| Error::Placement(format!("node '{}' (If) {label}: {e}", n.name)))?;
+                    for p in &s.placement {
+                        placement_nested.push((i, format!("{}/{label}/{}", n.name, p.node), p.clone()));
+                    }
+                    branches.push((Box::new(s), caps));
+                }
+                assign.push(HOST_CONTROL);
+                host_ifs.insert(i, branches);
+                placement.push(Placement {
+                    node: n.name.clone(),
+                    op: n.op.name().to_string(),
+                    backend: "host".into(),
+                    reason: "control flow: the host reads the condition and runs the chosen branch, \
+                             whose nodes are placed on their own (listed as NODE/BRANCH/...)"
+                        .into(),
                 });
                 continue;
             }
@@ -249,15 +292,49 @@ impl Session {
         let mut partitions = Vec::new();
         let mut start = 0;
         while start < g.nodes.len() {
+            if let Some(mut branches) = host_ifs.remove(&start) {
+                let n = &g.nodes[start];
+                let cond = n
+                    .inputs
+                    .first()
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| Error::Placement(format!("node '{}' (If) has no condition input", n.name)))?;
+                let mut inputs = vec![cond];
+                for (_, caps) in &branches {
+                    for v in caps {
+                        if !inputs.contains(v) {
+                            inputs.push(*v);
+                        }
+                    }
+                }
+                let (Some(e), Some(t)) = (branches.pop(), branches.pop()) else {
+                    return Err(Error::Placement(format!("node '{}' (If) needs two branches", n.name)));
+                };
+                let outputs = n.outputs.iter().flatten().copied().collect();
+                partitions.push(Partition { work: Work::If { branches: [t, e] }, inputs, outputs });
+                start += 1;
+                continue;
+            }
             let mut end = start + 1;
-            while end < g.nodes.len() && assign[end] == assign[start] {
+            while end < g.nodes.len() && assign[end] == assign[start] && !host_ifs.contains_key(&end) {
                 end += 1;
             }
             let (sub, inputs, outputs) = extract(&model, start..end);
             let compiled = backends[assign[start]].compile(Arc::new(sub))?;
-            partitions.push(Partition { backend: assign[start], compiled, inputs, outputs });
+            partitions.push(Partition { work: Work::Compiled { backend: assign[start], compiled }, inputs, outputs });
             start = end;
         }
+        // Branch nodes follow their `If` in the placement report.
+        let mut nested: HashMap<usize, Vec<Placement>> = HashMap::new();
+        for (i, name, p) in placement_nested {
+            nested.entry(i).or_default().push(Placement { node: name, ..p });
+        }
+        let placement: Vec<Placement> = placement
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, p)| std::iter::once(p).chain(nested.remove(&i).unwrap_or_default()))
+            .collect();
         let io = |ids: &[ValueId]| {
             ids.iter().map(|&v| IoInfo { name: g.value(v).name.clone(), ty: g.value(v).ty.clone() }).collect()
         };
@@ -305,6 +382,28 @@ impl Session {
         (self.transfers.0.load(Relaxed), self.transfers.1.load(Relaxed))
     }
 
+    /// A value on the host: downloaded (once) if it lives on a device.
+    async fn host_value(
+        &self,
+        v: ValueId,
+        host: &mut HashMap<ValueId, HostValue>,
+        device: &HashMap<ValueId, (usize, DeviceValue)>,
+    ) -> Result<HostValue, Error> {
+        if let Some(h) = host.get(&v) {
+            return Ok(h.clone());
+        }
+        if let Some((bi, dv)) = device.get(&v) {
+            let h = self.backends[*bi].download(dv).await?;
+            self.count(&*self.backends[*bi], false);
+            host.insert(v, h.clone());
+            return Ok(h);
+        }
+        let g = self.model.main_graph();
+        g.initializer(v)
+            .map(|t| HostValue::Tensor(t.clone()))
+            .ok_or_else(|| Error::Backend(format!("value '{}' is not available", g.value(v).name)))
+    }
+
     /// Cumulative counters of the session's backends, e.g. `("gpu", "dispatches", n)`.
     pub fn backend_counters(&self) -> Vec<(String, &'static str, u64)> {
         self.backends
@@ -345,12 +444,53 @@ impl Session {
         // Values currently on a device: id -> (backend index, value).
         let mut device: HashMap<ValueId, (usize, DeviceValue)> = HashMap::new();
         for p in &self.partitions {
-            let b = &self.backends[p.backend];
+            let (backend, compiled) = match &p.work {
+                Work::Compiled { backend, compiled } => (*backend, compiled),
+                Work::If { branches } => {
+                    let mut vals = Vec::with_capacity(p.inputs.len());
+                    for &v in &p.inputs {
+                        vals.push(self.host_value(v, &mut host, &device).await?);
+                    }
+                    let cond = match &vals[0] {
+                        HostValue::Tensor(t) if t.numel() == 1 => t.to_f64_vec()[0] != 0.0,
+                        other => {
+                            return Err(Error::Input(format!(
+                                "If condition '{}' must be a one-element tensor, got {}",
+                                g.value(p.inputs[0]).name,
+                                other.describe()
+                            )));
+                        }
+                    };
+                    let (branch, caps) = &branches[usize::from(!cond)];
+                    let feeds: Vec<(&str, HostValue)> = branch
+                        .inputs
+                        .iter()
+                        .zip(caps)
+                        .map(|(info, v)| {
+                            (info.name.as_str(), vals[p.inputs.iter().position(|x| x == v).unwrap_or(0)].clone())
+                        })
+                        .collect();
+                    let outs = Box::pin(branch.run_async(&feeds)).await?;
+                    if outs.len() != p.outputs.len() {
+                        return Err(Error::Backend(format!(
+                            "If branch '{}' gives {} outputs, the node declares {}",
+                            branch.model.main_graph().name,
+                            outs.len(),
+                            p.outputs.len()
+                        )));
+                    }
+                    for (&id, (_, v)) in p.outputs.iter().zip(outs) {
+                        host.insert(id, v);
+                    }
+                    continue;
+                }
+            };
+            let b = &self.backends[backend];
             let mut staged: Vec<DeviceValue> = Vec::new();
             let mut order: Vec<Result<usize, ValueId>> = Vec::new();
             for &v in &p.inputs {
                 match device.get(&v) {
-                    Some((bi, _)) if *bi == p.backend => order.push(Err(v)),
+                    Some((bi, _)) if *bi == backend => order.push(Err(v)),
                     Some((bi, dv)) => {
                         let h = self.backends[*bi].download(dv).await?;
                         self.count(&*self.backends[*bi], false);
@@ -376,9 +516,9 @@ impl Session {
                     Err(v) => &device[v].1,
                 })
                 .collect();
-            let outs = p.compiled.run(args).await?;
+            let outs = compiled.run(args).await?;
             for (&id, dv) in p.outputs.iter().zip(outs) {
-                device.insert(id, (p.backend, dv));
+                device.insert(id, (backend, dv));
             }
         }
         let mut result = Vec::with_capacity(g.outputs.len());
@@ -399,6 +539,26 @@ impl Session {
         }
         Ok(result)
     }
+}
+
+/// A session for branch `gid` of an `If`: the branch graph becomes the main
+/// graph, the outer values it captures become its inputs (returned, as outer
+/// value ids, in input order).
+fn branch_session(
+    model: &Model,
+    gid: GraphId,
+    backends: &[Arc<dyn Backend>],
+    options: &SessionOptions,
+) -> Result<(Session, Vec<ValueId>), Error> {
+    let mut sub = model.clone();
+    sub.main = gid;
+    let g = sub.graph_mut(gid);
+    let caps = std::mem::take(&mut g.captures);
+    let mut inputs: Vec<ValueId> = caps.iter().map(|(_, inner)| *inner).collect();
+    inputs.append(&mut g.inputs);
+    g.inputs = inputs;
+    let outer = caps.iter().map(|(outer, _)| *outer).collect();
+    Ok((Session::from_model_with_backends(sub, backends.to_vec(), options.clone())?, outer))
 }
 
 /// Whether a node computes tensor metadata rather than data: `Shape`,
