@@ -102,10 +102,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 
     let report = Report::new(a.model.display().to_string(), target.name(), plan_text, ops, stages);
     let s = &report.summary;
-    println!("per operator: {} passed, {} failed, {} unsupported (of {})", s.passed, s.failed, s.unsupported, s.nodes);
-    if s.unsupported > 0 {
-        for r in report.per_operator.iter().filter(|r| r.status == Status::Unsupported).take(10) {
-            println!("  unsupported #{} {} ({}): {}", r.index, r.node, r.op, r.reason.as_deref().unwrap_or(""));
+    println!(
+        "per operator: {} passed, {} failed, {} unsupported, {} host work (of {})",
+        s.passed, s.failed, s.unsupported, s.host, s.nodes
+    );
+    for (status, label) in [(Status::Unsupported, "unsupported"), (Status::Host, "host")] {
+        for r in report.per_operator.iter().filter(|r| r.status == status).take(10) {
+            println!("  {label} #{} {} ({}): {}", r.index, r.node, r.op, r.reason.as_deref().unwrap_or(""));
         }
     }
     if let Some(d) = &s.first_failing_operator {

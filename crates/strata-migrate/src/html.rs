@@ -26,6 +26,7 @@ fn colour(s: Status) -> &'static str {
         Status::Pass => "#2e9d4a",
         Status::Fail => "#d7263d",
         Status::Unsupported => "#9a9a9a",
+        Status::Host => "#5b7db1",
         Status::Error => "#f08c00",
     }
 }
@@ -72,7 +73,7 @@ fn panel(
     }
     let mut path = String::new();
     for (i, r) in nodes.iter().enumerate() {
-        if r.status == Status::Unsupported {
+        if matches!(r.status, Status::Unsupported | Status::Host) {
             continue;
         }
         let _ = write!(path, "{}{:.1},{:.1}", if path.is_empty() { "M" } else { " L" }, x(i), y(metric(r)));
@@ -182,11 +183,12 @@ pub(crate) fn render(r: &Report) -> String {
     };
     let _ = write!(
         o,
-        "<dl><dt>nodes</dt><dd>{}</dd><dt>per operator</dt><dd>{} passed, {} failed, {} unsupported</dd><dt>first failing operator</dt><dd>{}</dd><dt>stages ({})</dt><dd>{} of {} passed</dd><dt>first divergence</dt><dd>{}</dd>{}</dl>",
+        "<dl><dt>nodes</dt><dd>{}</dd><dt>per operator</dt><dd>{} passed, {} failed, {} unsupported, {} host work</dd><dt>first failing operator</dt><dd>{}</dd><dt>stages ({})</dt><dd>{} of {} passed</dd><dt>first divergence</dt><dd>{}</dd>{}</dl>",
         s.nodes,
         s.passed,
         s.failed,
         s.unsupported,
+        s.host,
         div(&s.first_failing_operator),
         esc(&r.plan),
         s.stages_passed,

@@ -261,8 +261,12 @@ fn run_single(model: &Model, carved: &Carved, n: NodeId, target: &dyn Backend) -
     let mut report = NodeReport::new(n.0 as usize, &node.name, node.op.name(), target.name());
     let (sub, input_ids) = single_node_model(model, n);
     if let Support::No(reason) = target.supports(&sub, sub.main, NodeId(0)) {
-        report.status = Status::Unsupported;
-        report.reason = Some(reason);
+        let host = if target.is_device() { strata::host_side_nodes(model).swap_remove(n.0 as usize) } else { None };
+        report.status = if host.is_some() { Status::Host } else { Status::Unsupported };
+        report.reason = Some(match host {
+            Some(why) => format!("{why} ({}: {reason})", target.name()),
+            None => reason,
+        });
         return report;
     }
     let result = (|| -> Result<Vec<Option<Value>>, String> {

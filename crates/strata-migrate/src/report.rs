@@ -19,6 +19,9 @@ pub enum Status {
     Fail,
     /// The target does not support the node (not a failure).
     Unsupported,
+    /// Host work by design, on every target: control flow or shape
+    /// bookkeeping (not a target kernel, not a gap).
+    Host,
     /// Upload, compile, run or download failed.
     Error,
 }
@@ -30,6 +33,7 @@ impl Status {
             Status::Pass => "pass",
             Status::Fail => "fail",
             Status::Unsupported => "unsupported",
+            Status::Host => "host",
             Status::Error => "error",
         }
     }
@@ -166,6 +170,9 @@ pub struct Summary {
     pub failed: usize,
     /// Per-operator phase: nodes the target does not support.
     pub unsupported: usize,
+    /// Per-operator phase: nodes that are host work by design.
+    #[serde(default)]
+    pub host: usize,
     /// Per-operator phase: the first failing node.
     pub first_failing_operator: Option<Divergence>,
     /// Staged phase: stages run and stages that passed.
@@ -210,6 +217,7 @@ impl Report {
             passed: count(&[Status::Pass]),
             failed: count(&[Status::Fail, Status::Error]),
             unsupported: count(&[Status::Unsupported]),
+            host: count(&[Status::Host]),
             first_failing_operator: per_operator
                 .iter()
                 .find(|r| matches!(r.status, Status::Fail | Status::Error))

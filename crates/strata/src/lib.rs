@@ -28,7 +28,7 @@ pub use backend::{Backend, CompiledPartition, DeviceValue, ReferenceBackend, Sup
 pub use error::Error;
 #[cfg(feature = "gpu")]
 pub use gpu::GpuBackendAdapter;
-pub use session::{IoInfo, Placement, Session, SessionOptions};
+pub use session::{IoInfo, Placement, Session, SessionOptions, host_side_nodes};
 pub use strata_ir::{DType, Dim, HostValue as Value, Model, TensorData as Tensor, ValueType};
 
 /// Re-export of the IR crate for tools that need the graph itself.

@@ -214,7 +214,6 @@ impl Session {
                 continue;
             }
             if let strata_ir::ops::Op::Control(strata_ir::ops::ControlOp::If { then_branch, else_branch }) = &n.op
-                && options.target_nodes.is_none()
                 && backends.iter().take(candidates).any(|b| b.is_device())
             {
                 let mut branches = Vec::with_capacity(2);
@@ -541,6 +540,29 @@ impl Session {
     }
 }
 
+/// Main-graph nodes a session keeps on the host whatever the backend, with
+/// the reason: control flow (`If`, when a device backend is used) and shape
+/// bookkeeping (`Shape`, `Size` and small int vectors computed only from
+/// them). Bring-up tools report these as host work, not as target gaps.
+pub fn host_side_nodes(model: &Model) -> Vec<Option<String>> {
+    let g = model.main_graph();
+    let mut meta = std::collections::HashSet::new();
+    g.nodes
+        .iter()
+        .map(|n| {
+            if matches!(n.op, strata_ir::ops::Op::Control(strata_ir::ops::ControlOp::If { .. })) {
+                return Some("control flow: the host runs the chosen branch".to_string());
+            }
+            let b = is_bookkeeping(g, n, &meta);
+            if b {
+                meta.extend(n.outputs.iter().flatten().copied());
+                return Some("host bookkeeping (shape metadata, not compute)".to_string());
+            }
+            None
+        })
+        .collect()
+}
+
 /// A session for branch `gid` of an `If`: the branch graph becomes the main
 /// graph, the outer values it captures become its inputs (returned, as outer
 /// value ids, in input order).
@@ -558,7 +580,9 @@ fn branch_session(
     inputs.append(&mut g.inputs);
     g.inputs = inputs;
     let outer = caps.iter().map(|(outer, _)| *outer).collect();
-    Ok((Session::from_model_with_backends(sub, backends.to_vec(), options.clone())?, outer))
+    // A branch of a target `If` (staged bring-up) moves to the target whole.
+    let options = SessionOptions { target_nodes: None, ..options.clone() };
+    Ok((Session::from_model_with_backends(sub, backends.to_vec(), options)?, outer))
 }
 
 /// Whether a node computes tensor metadata rather than data: `Shape`,
