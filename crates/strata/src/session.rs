@@ -738,8 +738,8 @@ pub fn load_model_path(path: &Path) -> Result<Model, Error> {
             return strata_ir::artifact::read(&bytes).map_err(Error::from);
         }
     }
-    drop(file);
-    let bytes = std::fs::read(path).map_err(io)?;
+    let mut bytes = head;
+    file.read_to_end(&mut bytes).map_err(io)?;
     load_onnx(&bytes, path.parent())
 }
 
