@@ -141,9 +141,21 @@ impl Session {
     /// and tests that bring their own [`Backend`]. Fallback rules are those
     /// of [`Session::from_model`].
     pub fn from_model_with_backends(
+        model: Model,
+        backends: Vec<Arc<dyn Backend>>,
+        options: SessionOptions,
+    ) -> Result<Session, Error> {
+        Session::build(model, backends, options, Default::default())
+    }
+
+    /// [`Session::from_model_with_backends`], with main-graph inputs known
+    /// to be shape metadata (an `If` branch's captures that were metadata in
+    /// the outer graph).
+    fn build(
         mut model: Model,
         mut backends: Vec<Arc<dyn Backend>>,
         options: SessionOptions,
+        meta_inputs: std::collections::HashSet<ValueId>,
     ) -> Result<Session, Error> {
         model.validate()?;
         let total_nodes: usize = model.graphs.iter().map(|g| g.nodes.len()).sum();
@@ -197,7 +209,7 @@ impl Session {
         // Place each node on the first backend that supports it.
         let mut assign = Vec::with_capacity(g.nodes.len());
         let mut placement = Vec::with_capacity(g.nodes.len());
-        let mut meta: std::collections::HashSet<ValueId> = std::collections::HashSet::new();
+        let mut meta: std::collections::HashSet<ValueId> = meta_inputs;
         let mut host_ifs: HashMap<usize, Vec<Branch>> = HashMap::new();
         let mut placement_nested: Vec<(usize, String, Placement)> = Vec::new();
         for (i, n) in g.nodes.iter().enumerate() {
@@ -218,7 +230,7 @@ impl Session {
             {
                 let mut branches = Vec::with_capacity(2);
                 for (label, gid) in [("then_branch", *then_branch), ("else_branch", *else_branch)] {
-                    let (s, caps) = branch_session(&model, gid, &backends[..candidates], &options)
+                    let (s, caps) = branch_session(&model, gid, &backends[..candidates], &options, &meta)
                         .map_err(|e| Error::Placement(format!("node '{}' (If) {label}: {e}", n.name)))?;
                     for p in &s.placement {
                         placement_nested.push((i, format!("{}/{label}/{}", n.name, p.node), p.clone()));
@@ -571,18 +583,34 @@ fn branch_session(
     gid: GraphId,
     backends: &[Arc<dyn Backend>],
     options: &SessionOptions,
+    outer_meta: &std::collections::HashSet<ValueId>,
 ) -> Result<(Session, Vec<ValueId>), Error> {
+    let outer_g = model.main_graph();
     let mut sub = model.clone();
     sub.main = gid;
     let g = sub.graph_mut(gid);
     let caps = std::mem::take(&mut g.captures);
-    let mut inputs: Vec<ValueId> = caps.iter().map(|(_, inner)| *inner).collect();
+    let mut inputs = Vec::new();
+    let mut outer = Vec::new();
+    let mut meta = std::collections::HashSet::new();
+    for (o, inner) in caps {
+        // Outer weights are weights of the branch too (so they fold and
+        // count as small constants); other captures become inputs.
+        if let Some(t) = outer_g.initializer(o) {
+            g.initializers.push((inner, t.clone()));
+            continue;
+        }
+        if outer_meta.contains(&o) {
+            meta.insert(inner);
+        }
+        inputs.push(inner);
+        outer.push(o);
+    }
     inputs.append(&mut g.inputs);
     g.inputs = inputs;
-    let outer = caps.iter().map(|(outer, _)| *outer).collect();
     // A branch of a target `If` (staged bring-up) moves to the target whole.
     let options = SessionOptions { target_nodes: None, ..options.clone() };
-    Ok((Session::from_model_with_backends(sub, backends.to_vec(), options)?, outer))
+    Ok((Session::build(sub, backends.to_vec(), options, meta)?, outer))
 }
 
 /// Whether a node computes tensor metadata rather than data: `Shape`,
