@@ -32,7 +32,7 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let L = P(1u);
     let inner = P(2u);
     let base = (r / inner) * L * inner + r % inner;
-    var mx = bitcast<f32>(0xff800000u);
+    var mx = f32_bits(0xff800000u);
     for (var j = 0u; j < L; j = j + 1u) {
         mx = max(mx, x[base + j * inner]);
     }
@@ -113,4 +113,11 @@ fn batch_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let c = (i / P(2u)) % C;
     let eps = bitcast<f32>(P(3u));
     out[i] = (x[i] - mean[c]) / sqrt(variance[c] + eps) * s[c] + b[c];
+}
+
+// Infinity and NaN as runtime values: a WGSL constant expression must not
+// evaluate to them (browsers' WebGPU compilers reject the whole shader), and
+// calls of user functions are never constant expressions.
+fn f32_bits(b: u32) -> f32 {
+    return bitcast<f32>(b);
 }

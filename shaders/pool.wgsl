@@ -31,7 +31,7 @@ fn pool2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let base = plane * H * W;
     let ih0 = i32(oh * P(7u)) - i32(P(11u));
     let iw0 = i32(ow * P(8u)) - i32(P(12u));
-    var mx = bitcast<f32>(0xff800000u);
+    var mx = f32_bits(0xff800000u);
     var sum = 0.0;
     var count = 0u;
     var padded_count = 0u;
@@ -59,4 +59,11 @@ fn pool2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     } else {
         out[i] = sum / f32(max(count, 1u));
     }
+}
+
+// Infinity and NaN as runtime values: a WGSL constant expression must not
+// evaluate to them (browsers' WebGPU compilers reject the whole shader), and
+// calls of user functions are never constant expressions.
+fn f32_bits(b: u32) -> f32 {
+    return bitcast<f32>(b);
 }

@@ -45,7 +45,7 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         base = base + (rem % dim) * P(12u + j);
         rem = rem / dim;
     }
-    var mx = bitcast<f32>(0xff800000u);
+    var mx = f32_bits(0xff800000u);
     if OP == 9u {
         for (var k = 0u; k < red_n; k = k + 1u) {
             mx = max(mx, x[base + reduced_offset(k, rank)]);
@@ -53,8 +53,8 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     }
     var acc = 0.0;
     switch OP {
-        case 2u: { acc = bitcast<f32>(0xff800000u); }
-        case 3u: { acc = bitcast<f32>(0x7f800000u); }
+        case 2u: { acc = f32_bits(0xff800000u); }
+        case 3u: { acc = f32_bits(0x7f800000u); }
         case 4u: { acc = 1.0; }
         default: { acc = 0.0; }
     }
@@ -73,8 +73,8 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     switch OP {
         case 1u: { acc = acc / f32(red_n); }
         case 7u: { acc = sqrt(acc); }
-        case 8u: { acc = log(acc); }
-        case 9u: { acc = log(acc) + mx; }
+        case 8u: { acc = log_ieee(acc); }
+        case 9u: { acc = log_ieee(acc) + mx; }
         default: {}
     }
     out[i] = bitcast<u32>(acc);
@@ -116,4 +116,23 @@ fn arg_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         }
     }
     out[i] = best_k;
+}
+
+// Infinity and NaN as runtime values: a WGSL constant expression must not
+// evaluate to them (browsers' WebGPU compilers reject the whole shader), and
+// calls of user functions are never constant expressions.
+// log with IEEE results at the edges WGSL leaves undefined (some
+// implementations return ln(FLT_MIN) for 0): -inf at 0, NaN below 0.
+fn log_ieee(x: f32) -> f32 {
+    if x == 0.0 {
+        return f32_bits(0xff800000u);
+    }
+    if x < 0.0 {
+        return f32_bits(0x7fc00000u);
+    }
+    return log(x);
+}
+
+fn f32_bits(b: u32) -> f32 {
+    return bitcast<f32>(b);
 }

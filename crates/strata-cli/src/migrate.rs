@@ -58,7 +58,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             bail!("cannot inject a fault: the main graph has no node named '{node}'");
         }
         eprintln!("warning: injecting a fault into node '{node}' on {}", a.target);
-        target = Arc::new(FaultInjector::new(target, node.clone()));
+        if a.target == "gpu" {
+            // Inside the GPU backend: its kernels corrupt the node's outputs.
+            strata::inject_gpu_fault(Some(node));
+        } else {
+            target = Arc::new(FaultInjector::new(target, node.clone()));
+        }
     }
     let plan = if a.by_op { StagePlan::ByOp } else { StagePlan::Ranges(a.stages.unwrap_or(4)) };
     let plan_text = match &plan {

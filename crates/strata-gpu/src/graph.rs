@@ -15,14 +15,41 @@ use std::sync::Arc;
 use strata_ir::ops::{ElementwiseOp as E, NnOp, ReduceOp as R, TensorOp as T};
 use strata_ir::{DType, Model, Node, NodeId, Op, TensorData, ValueId};
 
-use crate::device::{BufKind, GpuDevice, GpuTensor, PooledBuffer, size_class};
+use crate::device::{BufKind, GpuDevice, GpuTensor, PooledBuffer, size_class, word_class};
 use crate::error::{GpuError, Result};
-use crate::kernels::{MAX_RANK, PARAM_WORDS, TILE, WG};
+use crate::kernels::{MAX_RANK, PARAM_WORDS, Shader, TILE, WG};
 use crate::support::{self, cast_code};
+
+mod attention;
+mod einsum;
+mod ext;
+mod generate;
+mod index;
+mod loss;
+pub(crate) mod math;
+mod pool;
+mod quant;
+mod recurrent;
+mod rowwise;
+pub(crate) mod sample;
+pub(crate) mod scatter;
+mod sequence;
+mod signal;
 
 struct Step {
     node: usize,
     pipes: Vec<Arc<wgpu::ComputePipeline>>,
+    /// Per pipeline: an `integer.wgsl` kernel, bound to the run's status buffer.
+    checked: Vec<bool>,
+    /// Per pipeline: a kernel that may report an error (a range check or a
+    /// division), so the run reads the status buffer back.
+    fallible: Vec<bool>,
+    /// Per output: `narrow` parameters when computed values must be
+    /// narrowed to the output's element type.
+    narrow: Vec<Option<[u32; 5]>>,
+    /// Test-only: the `narrow` kernel deliberately corrupts this node's
+    /// outputs ([`crate::inject_fault`]).
+    fault: bool,
 }
 
 /// A partition compiled for one device.
@@ -38,6 +65,8 @@ pub struct CompiledGraph {
     not_uploaded: HashMap<ValueId, String>,
     /// Per step, the values read for the last time there.
     dead_after: Vec<Vec<ValueId>>,
+    /// The in-place `narrow` kernel, when some step needs it.
+    narrow: Option<Arc<wgpu::ComputePipeline>>,
 }
 
 impl std::fmt::Debug for CompiledGraph {
@@ -86,11 +115,22 @@ impl CompiledGraph {
             let specs = support::check(&model, model.main, NodeId(i as u32), false)
                 .map_err(|r| GpuError::Unsupported(format!("node '{}' ({}): {r}", n.name, n.op.name())))?;
             let mut pipes = Vec::with_capacity(specs.len());
+            let mut checked = Vec::with_capacity(specs.len());
+            let mut fallible = Vec::with_capacity(specs.len());
             for (shader, entry, ov) in specs {
                 pipes.push(dev.pipeline(shader, entry, &ov)?);
+                checked.push(shader == Shader::Integer);
+                fallible.push(shader == Shader::Integer && support::int_kernel_may_fail(entry, &ov));
             }
-            steps.push(Step { node: i, pipes });
+            let narrow = support::narrow_plan(g, n);
+            let fault = crate::fault_node().is_some_and(|f| f == n.name);
+            steps.push(Step { node: i, pipes, checked, fallible, narrow, fault });
         }
+        let narrow = if steps.iter().any(|s| s.fault || s.narrow.iter().any(Option::is_some)) {
+            Some(dev.pipeline(Shader::Elementwise, "narrow", &[])?)
+        } else {
+            None
+        };
         let mut consts = HashMap::new();
         let mut not_uploaded = HashMap::new();
         for (v, t) in &host {
@@ -121,7 +161,7 @@ impl CompiledGraph {
                 dead_after[i].push(v);
             }
         }
-        Ok(CompiledGraph { dev, model, steps, consts, host, not_uploaded, dead_after })
+        Ok(CompiledGraph { dev, model, steps, consts, host, not_uploaded, dead_after, narrow })
     }
 
     /// The device this partition was compiled for.
@@ -152,13 +192,24 @@ impl CompiledGraph {
             }
             env.insert(*v, (*t).clone());
         }
-        let mut ctx = Ctx { dev: &self.dev, free: Vec::new(), cmds: Vec::new(), refs: HashMap::new() };
+        let mut ctx = Ctx {
+            dev: &self.dev,
+            free: Vec::new(),
+            cmds: Vec::new(),
+            refs: HashMap::new(),
+            status: None,
+            read_status: false,
+        };
         for (si, step) in self.steps.iter().enumerate() {
             let n = g.node(NodeId(step.node as u32));
             let ins: Vec<Option<GpuTensor>> =
                 n.inputs.iter().map(|o| o.and_then(|v| env.get(&v).or_else(|| self.consts.get(&v)).cloned())).collect();
-            let ex = Exec { g: self, n, ins: &ins, pipes: &step.pipes };
+            let ex = Exec { g: self, n, ins: &ins, pipes: &step.pipes, checked: &step.checked, node: step.node as u32 };
+            if step.fallible.iter().any(|&f| f) {
+                ctx.read_status = true;
+            }
             let outs = ex.run(&mut ctx).map_err(|e| node_err(n, e))?;
+            let outs = self.settle(&mut ctx, step, n, &ins, outs).map_err(|e| node_err(n, e))?;
             for (o, t) in n.outputs.iter().zip(outs) {
                 if let Some(o) = o {
                     ctx.retain(&t);
@@ -172,7 +223,11 @@ impl CompiledGraph {
                 }
             }
         }
+        let status = ctx.status.clone().filter(|_| ctx.read_status);
         ctx.submit().await?;
+        if let Some(st) = status {
+            self.check_status(&st).await?;
+        }
         let mut outs = Vec::with_capacity(g.outputs.len());
         for v in &g.outputs {
             let t =
@@ -182,6 +237,77 @@ impl CompiledGraph {
             outs.push(t);
         }
         Ok(outs)
+    }
+}
+
+impl CompiledGraph {
+    /// Give a node's outputs the element types the IR declares (kernels
+    /// computing in f32, i32 or u32 may allocate their outputs with the
+    /// computing type) and narrow computed values to them in place.
+    fn settle(
+        &self,
+        ctx: &mut Ctx,
+        step: &Step,
+        n: &Node,
+        ins: &[Option<GpuTensor>],
+        outs: Vec<GpuTensor>,
+    ) -> Result<Vec<GpuTensor>> {
+        let g = self.model.main_graph();
+        let mut res = Vec::with_capacity(outs.len());
+        for (k, t) in outs.into_iter().enumerate() {
+            let Some(v) = n.outputs.get(k).copied().flatten() else {
+                res.push(t);
+                continue;
+            };
+            let declared = g.value(v).ty.dtype().unwrap_or(t.dtype);
+            let t = if t.dtype == declared {
+                t
+            } else if word_class(t.dtype) == word_class(declared) {
+                t.view(declared, t.shape.clone())
+            } else {
+                return Err(GpuError::Shape(format!("output {k} computed as {}, declared {declared}", t.dtype)));
+            };
+            // An output sharing an input's buffer holds that input's
+            // (already exact) values.
+            let aliased = ins.iter().flatten().any(|i| Arc::ptr_eq(&i.buf, &t.buf));
+            if let (Some(p), Some(pipe), false) = (step.narrow.get(k).copied().flatten(), &self.narrow, aliased) {
+                let numel = t.numel();
+                ctx.dispatch_n(pipe, &[u32c(numel)?, p[0], p[1], p[2], p[3], p[4]], &t, &[], numel)?;
+            }
+            if let (true, Some(pipe)) = (step.fault, &self.narrow) {
+                if aliased {
+                    return Err(GpuError::Unsupported(
+                        "a fault cannot be injected into a node whose output is a view of its input".into(),
+                    ));
+                }
+                let numel = t.numel();
+                let float = u32::from(word_class(t.dtype) == Some(crate::device::Word::F32));
+                ctx.dispatch_n(pipe, &[u32c(numel)?, 5, float, 0, 0, 0], &t, &[], numel)?;
+            }
+            res.push(t);
+        }
+        Ok(res)
+    }
+
+    /// After a run with integer kernels: fail if one reported an overflow of
+    /// the 32-bit storage of int64/uint64 or a division by zero.
+    async fn check_status(&self, st: &GpuTensor) -> Result<()> {
+        let words = self.dev.download(st).await?.to_i64_vec();
+        let (bits, node) = (words.first().copied().unwrap_or(0), words.get(1).copied().unwrap_or(-1));
+        if bits == 0 {
+            return Ok(());
+        }
+        let g = self.model.main_graph();
+        let what = match usize::try_from(node).ok().filter(|&i| i < g.nodes.len()) {
+            Some(i) => format!("node '{}' ({})", g.nodes[i].name, g.nodes[i].op.name()),
+            None => "a node".to_string(),
+        };
+        let why = if bits & 1 != 0 {
+            "an int64/uint64 result does not fit in the 32 bits the GPU computes integers in"
+        } else {
+            "integer division by zero"
+        };
+        Err(GpuError::Value(format!("{what}: {why}")))
     }
 }
 
@@ -208,6 +334,11 @@ struct Ctx<'a> {
     cmds: Vec<Cmd>,
     /// Live value references per buffer allocated in this run.
     refs: HashMap<*const PooledBuffer, usize>,
+    /// Error flags of `integer.wgsl` kernels ([bits, lowest failing node]),
+    /// created by the first such dispatch.
+    status: Option<GpuTensor>,
+    /// Some dispatch may set a status flag: read it back after the submit.
+    read_status: bool,
 }
 
 impl Ctx<'_> {
@@ -221,7 +352,26 @@ impl Ctx<'_> {
             None => Arc::new(self.dev.acquire(BufKind::Storage, bytes)?),
         };
         self.refs.insert(Arc::as_ptr(&buf), 0);
-        Ok(GpuTensor { buf, dtype, shape, device_id: self.dev.id, host: None })
+        Ok(GpuTensor { buf, dtype, shape, device_id: self.dev.id, host: None, inexact: None })
+    }
+
+    /// The run's status buffer (two words, initialised to [0, u32::MAX]).
+    fn status(&mut self) -> Result<GpuTensor> {
+        if let Some(s) = &self.status {
+            return Ok(s.clone());
+        }
+        let buf = self.dev.acquire(BufKind::Storage, 8)?;
+        self.dev.queue.write_buffer(buf.buffer(), 0, bytemuck::cast_slice(&[0u32, u32::MAX]));
+        let t = GpuTensor {
+            buf: Arc::new(buf),
+            dtype: DType::U32,
+            shape: vec![2],
+            device_id: self.dev.id,
+            host: None,
+            inexact: None,
+        };
+        self.status = Some(t.clone());
+        Ok(t)
     }
 
     /// A value of the run now refers to `t`'s buffer.
@@ -433,11 +583,18 @@ struct Exec<'a> {
     n: &'a Node,
     ins: &'a [Option<GpuTensor>],
     pipes: &'a [Arc<wgpu::ComputePipeline>],
+    /// Per pipeline: an `integer.wgsl` kernel (status buffer bound first, node index in the parameters).
+    checked: &'a [bool],
+    /// Index of the node in the graph.
+    node: u32,
 }
 
 impl Exec<'_> {
     fn input(&self, i: usize) -> Result<&GpuTensor> {
         if let Some(Some(t)) = self.ins.get(i) {
+            if let Some(why) = &t.inexact {
+                return Err(GpuError::Value(format!("input {i}: {why}")));
+            }
             return Ok(t);
         }
         let why = self
@@ -487,6 +644,8 @@ impl Exec<'_> {
             Op::Tensor(t) => self.tensor(ctx, t),
             Op::Nn(o) => self.nn(ctx, o),
             Op::Reduce(r) => self.reduce_family(ctx, r),
+            Op::Quant(q) => self.quant(ctx, q),
+            Op::Signal(sg) => self.signal_ext(ctx, sg),
             other => Err(GpuError::Unsupported(format!("operator {}", other.name()))),
         }
     }
@@ -494,7 +653,12 @@ impl Exec<'_> {
     fn unary(&self, ctx: &mut Ctx, pipe: usize, x: &GpuTensor, a: u32, b: u32, out: DType) -> Result<GpuTensor> {
         let y = ctx.alloc(out, x.shape.clone())?;
         let n = x.numel();
-        ctx.dispatch_n(&self.pipes[pipe], &[u32c(n)?, a, b], &y, &[x], n)?;
+        if self.checked[pipe] {
+            let st = ctx.status()?;
+            ctx.dispatch_n(&self.pipes[pipe], &[u32c(n)?, a, b, self.node], &y, &[&st, x], n)?;
+        } else {
+            ctx.dispatch_n(&self.pipes[pipe], &[u32c(n)?, a, b], &y, &[x], n)?;
+        }
         Ok(y)
     }
 
@@ -509,7 +673,14 @@ impl Exec<'_> {
         put(&mut p, 2, &shape)?;
         put(&mut p, 10, &bstrides(&a.shape, &shape))?;
         put(&mut p, 18, &bstrides(&b.shape, &shape))?;
-        ctx.dispatch_n(&self.pipes[pipe], &p, &y, &[a, b], n)?;
+        if self.checked[pipe] {
+            p[26] = a.dtype.bits() as u32;
+            p[27] = self.node;
+            let st = ctx.status()?;
+            ctx.dispatch_n(&self.pipes[pipe], &p, &y, &[&st, a, b], n)?;
+        } else {
+            ctx.dispatch_n(&self.pipes[pipe], &p, &y, &[a, b], n)?;
+        }
         Ok(y)
     }
 
@@ -517,6 +688,7 @@ impl Exec<'_> {
         let out = self.out_dtype(0)?;
         match e {
             E::Identity {} => Ok(vec![self.input(0)?.clone()]),
+            _ if math::math_code(e).is_some() => self.unary_math(ctx),
             E::Cast { .. } | E::CastLike { .. } => {
                 let x = self.input(0)?;
                 match cast_code(x.dtype, out).map_err(GpuError::Unsupported)? {
@@ -524,7 +696,7 @@ impl Exec<'_> {
                     Some(_) => Ok(vec![self.unary(ctx, 0, x, 0, 0, out)?]),
                 }
             }
-            E::Not {} | E::IsNaN {} => Ok(vec![self.unary(ctx, 0, self.input(0)?, 0, 0, out)?]),
+            E::Not {} | E::IsNaN {} | E::BitwiseNot {} => Ok(vec![self.unary(ctx, 0, self.input(0)?, 0, 0, out)?]),
             E::IsInf { detect_negative, detect_positive } => Ok(vec![self.unary(
                 ctx,
                 0,
@@ -580,10 +752,14 @@ impl Exec<'_> {
                 };
                 let lo = scalar(1)?;
                 let hi = scalar(2)?;
-                let (a, b) = if x.dtype == DType::F32 {
+                let (a, b) = if support::is_float_word(x.dtype) {
                     let lo = lo.map(|v| v as f32).or(*min).unwrap_or(f32::NEG_INFINITY);
                     let hi = hi.map(|v| v as f32).or(*max).unwrap_or(f32::INFINITY);
                     (f32w(lo), f32w(hi))
+                } else if word_class(x.dtype) == Some(crate::device::Word::U32) {
+                    let lo = lo.map(|v| v as i64).unwrap_or(0).clamp(0, u32::MAX as i64);
+                    let hi = hi.map(|v| v as i64).unwrap_or(u32::MAX as i64).clamp(0, u32::MAX as i64);
+                    (lo as u32, hi as u32)
                 } else {
                     let lo =
                         lo.map(|v| v as i64).unwrap_or(i64::from(i32::MIN)).clamp(i32::MIN as i64, i32::MAX as i64);
@@ -1047,9 +1223,10 @@ impl Exec<'_> {
                     Some(h) if h.numel() >= 1 => h.to_f64_vec()[0],
                     _ => f64::from(value.unwrap_or(0.0)),
                 };
-                let word = match x.dtype {
-                    DType::F32 => f32w(cv as f32),
-                    DType::Bool => u32::from(cv != 0.0),
+                let word = match word_class(x.dtype) {
+                    Some(crate::device::Word::F32) => f32w(cv as f32),
+                    Some(crate::device::Word::Bool) => u32::from(cv != 0.0),
+                    Some(crate::device::Word::U32) => (cv as i64).clamp(0, u32::MAX as i64) as u32,
                     _ => (cv as i64).clamp(i32::MIN as i64, i32::MAX as i64) as i32 as u32,
                 };
                 let y = ctx.alloc(out, shape.clone())?;
@@ -1067,7 +1244,7 @@ impl Exec<'_> {
                 ctx.dispatch_n(&self.pipes[0], &p, &y, &[x], n)?;
                 Ok(vec![y])
             }
-            other => Err(GpuError::Unsupported(format!("operator {}", other.name()))),
+            other => self.tensor_ext(ctx, other),
         }
     }
 
@@ -1348,6 +1525,9 @@ impl Exec<'_> {
             | NnOp::AveragePool { auto_pad, ceil_mode, dilations, kernel_shape, pads, strides, .. } => {
                 let x = self.input(0)?;
                 let r = x.shape.len();
+                if r == 5 || self.n.outputs.get(1).copied().flatten().is_some() {
+                    return self.pool_nd(ctx, o);
+                }
                 if !(r == 3 || r == 4) {
                     return Err(GpuError::Unsupported(format!("pooling of rank {r} input")));
                 }
@@ -1426,9 +1606,10 @@ impl Exec<'_> {
                         _ => return Err(GpuError::Unsupported("Dropout in training mode".into())),
                     }
                 }
-                Ok(vec![self.input(0)?.clone()])
+                self.dropout_inference(ctx)
             }
-            other => Err(GpuError::Unsupported(format!("operator {}", other.name()))),
+            NnOp::RNN { .. } | NnOp::GRU { .. } | NnOp::LSTM { .. } => self.recurrent(ctx, o),
+            other => self.nn_ext(ctx, other),
         }
     }
 
@@ -1581,7 +1762,7 @@ impl Exec<'_> {
                 ctx.dispatch_n(&self.pipes[0], &p, &y, &[x], n)?;
                 Ok(vec![y])
             }
-            other => Err(GpuError::Unsupported(format!("operator {}", other.name()))),
+            other => self.reduce_ext(ctx, other),
         }
     }
 }

@@ -20,11 +20,45 @@ pub enum Shader {
     Norm,
     /// Resize / Upsample of the last two axes (`resize.wgsl`).
     Resize,
+    /// Scaled dot-product attention (`attention.wgsl`).
+    Attention,
+    /// NegativeLogLikelihoodLoss / SoftmaxCrossEntropyLoss (`loss.wgsl`).
+    Loss,
+    /// ConstantOfShape, Range, EyeLike (`generate.wgsl`).
+    Generate,
+    /// Hardmax, LpNormalization, CumSum/CumProd, TopK along one axis (`rowwise.wgsl`).
+    Rowwise,
+    /// GridSample (`sample.wgsl`).
+    Sample,
+    /// ScatterElements, ScatterND, OneHot (`scatter.wgsl`).
+    Scatter,
+    /// Inverse and hyperbolic trigonometry, SwiGLU (`math.wgsl`).
+    Math,
+    /// RotaryEmbedding (`rotary.wgsl`).
+    Rotary,
+    /// Max, average and Lp pooling over 1 to 3 spatial axes (`poolnd.wgsl`).
+    PoolNd,
+    /// GatherND, ReverseSequence (`index.wgsl`).
+    Index,
+    /// CausalConvWithState (`sequence.wgsl`).
+    Sequence,
+    /// LinearAttention (`linear_attention.wgsl`).
+    LinearAttention,
+    /// Cubic and antialiased Resize (`resize_taps.wgsl`).
+    ResizeTaps,
+    /// Einsum as one generic contraction (`einsum.wgsl`).
+    Einsum,
+    /// DFT along one axis (`dft.wgsl`).
+    Dft,
+    /// One time step of RNN, GRU and LSTM (`recurrent.wgsl`).
+    Recurrent,
+    /// Integer arithmetic with overflow and division-by-zero checks (`integer.wgsl`).
+    Integer,
 }
 
 impl Shader {
     /// Every kernel family.
-    pub const ALL: [Shader; 7] = [
+    pub const ALL: [Shader; 25] = [
         Shader::Elementwise,
         Shader::Movement,
         Shader::Matmul,
@@ -32,6 +66,24 @@ impl Shader {
         Shader::Pool,
         Shader::Reduce,
         Shader::Norm,
+        Shader::Resize,
+        Shader::Attention,
+        Shader::Loss,
+        Shader::Generate,
+        Shader::Rowwise,
+        Shader::Sample,
+        Shader::Scatter,
+        Shader::Math,
+        Shader::Rotary,
+        Shader::PoolNd,
+        Shader::Index,
+        Shader::Sequence,
+        Shader::LinearAttention,
+        Shader::ResizeTaps,
+        Shader::Einsum,
+        Shader::Dft,
+        Shader::Recurrent,
+        Shader::Integer,
     ];
 
     /// File name in `shaders/`.
@@ -45,6 +97,23 @@ impl Shader {
             Shader::Reduce => "reduce.wgsl",
             Shader::Norm => "norm.wgsl",
             Shader::Resize => "resize.wgsl",
+            Shader::Attention => "attention.wgsl",
+            Shader::Loss => "loss.wgsl",
+            Shader::Generate => "generate.wgsl",
+            Shader::Rowwise => "rowwise.wgsl",
+            Shader::Sample => "sample.wgsl",
+            Shader::Scatter => "scatter.wgsl",
+            Shader::Math => "math.wgsl",
+            Shader::Rotary => "rotary.wgsl",
+            Shader::PoolNd => "poolnd.wgsl",
+            Shader::Index => "index.wgsl",
+            Shader::Sequence => "sequence.wgsl",
+            Shader::LinearAttention => "linear_attention.wgsl",
+            Shader::ResizeTaps => "resize_taps.wgsl",
+            Shader::Einsum => "einsum.wgsl",
+            Shader::Dft => "dft.wgsl",
+            Shader::Recurrent => "recurrent.wgsl",
+            Shader::Integer => "integer.wgsl",
         }
     }
 
@@ -59,6 +128,23 @@ impl Shader {
             Shader::Reduce => include_str!("../../../shaders/reduce.wgsl"),
             Shader::Norm => include_str!("../../../shaders/norm.wgsl"),
             Shader::Resize => include_str!("../../../shaders/resize.wgsl"),
+            Shader::Attention => include_str!("../../../shaders/attention.wgsl"),
+            Shader::Loss => include_str!("../../../shaders/loss.wgsl"),
+            Shader::Generate => include_str!("../../../shaders/generate.wgsl"),
+            Shader::Rowwise => include_str!("../../../shaders/rowwise.wgsl"),
+            Shader::Sample => include_str!("../../../shaders/sample.wgsl"),
+            Shader::Scatter => include_str!("../../../shaders/scatter.wgsl"),
+            Shader::Math => include_str!("../../../shaders/math.wgsl"),
+            Shader::Rotary => include_str!("../../../shaders/rotary.wgsl"),
+            Shader::PoolNd => include_str!("../../../shaders/poolnd.wgsl"),
+            Shader::Index => include_str!("../../../shaders/index.wgsl"),
+            Shader::Sequence => include_str!("../../../shaders/sequence.wgsl"),
+            Shader::LinearAttention => include_str!("../../../shaders/linear_attention.wgsl"),
+            Shader::ResizeTaps => include_str!("../../../shaders/resize_taps.wgsl"),
+            Shader::Einsum => include_str!("../../../shaders/einsum.wgsl"),
+            Shader::Dft => include_str!("../../../shaders/dft.wgsl"),
+            Shader::Recurrent => include_str!("../../../shaders/recurrent.wgsl"),
+            Shader::Integer => include_str!("../../../shaders/integer.wgsl"),
         }
     }
 }
@@ -117,6 +203,9 @@ pub(crate) mod unary {
     pub const NOT: u32 = 105;
     pub const IS_NAN: u32 = 106;
     pub const IS_INF: u32 = 107;
+    pub const U32_TO_F32: u32 = 108;
+    pub const COPY: u32 = 109;
+    pub const BITWISE_NOT: u32 = 35;
 }
 
 /// Binary op codes of `elementwise.wgsl` (`OP` override of `binary`).
@@ -138,4 +227,10 @@ pub(crate) mod binary {
     pub const AND: u32 = 14;
     pub const OR: u32 = 15;
     pub const XOR: u32 = 16;
+    pub const MOD: u32 = 17;
+    pub const BIT_AND: u32 = 18;
+    pub const BIT_OR: u32 = 19;
+    pub const BIT_XOR: u32 = 20;
+    pub const SHIFT_LEFT: u32 = 21;
+    pub const SHIFT_RIGHT: u32 = 22;
 }

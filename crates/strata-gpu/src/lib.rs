@@ -9,10 +9,26 @@
 //! ([`CompiledGraph`]). It sees only the IR and does not depend on the
 //! `strata` facade (which wraps it as the `gpu` backend).
 //!
-//! Tensors on the device are arrays of 32-bit words: float32 as `f32`,
-//! int32 as `i32`, int64 as `i32` (range-checked on upload, never silently
-//! truncated), bool as `u32` 0/1. Shapes live on the host; kernels get them
-//! as parameters, so one pipeline serves every shape.
+//! Tensors on the device are arrays of 32-bit words, one per element, in
+//! one of four storage classes ([`Word`], [`word_class`]): `f32` for
+//! float32 and, widened, float16, bfloat16, the float8 kinds (e4m3fn,
+//! e4m3fnuz, e5m2, e5m2fnuz, e8m0) and float4e2m1; `i32` for int32, the narrower
+//! integers (int2 to int16, uint2 to uint16) and int64; `u32` for uint32
+//! and uint64; `u32` 0/1 for bool. int64 and uint64 values are range-checked
+//! into 32 bits on upload (an error names the first value that does not
+//! fit, nothing is truncated silently); upload and download convert between
+//! the host encoding and the words. Kernels compute in f32, i32 or u32; a
+//! node that computes values (not data movement) of a narrower type is
+//! followed by an in-place `narrow` dispatch that makes every stored word
+//! exactly representable in the type: round to nearest even for the float
+//! types (integer bit manipulation, so adapters without `shader-f16` work
+//! alike; overflow to infinity, NaN or the largest value per the type, and
+//! Cast's `saturate` for float8), two's-complement wrap-around for the
+//! small integers (as numpy). Integer arithmetic (`integer.wgsl`) checks in
+//! the kernel that int64 / uint64 results fit their 32-bit storage and that
+//! no division is by zero, and the run fails with [`GpuError::Value`]
+//! naming the node otherwise. Shapes live on the host; kernels get them as
+//! parameters, so one pipeline serves every shape.
 //!
 //! # Device loss
 //!
@@ -36,7 +52,7 @@ use std::sync::{Arc, RwLock};
 
 use strata_ir::{GraphId, Model, NodeId, TensorData};
 
-pub use device::{GpuDevice, GpuTensor, gpu_dtype};
+pub use device::{GpuDevice, GpuTensor, Word, gpu_dtype, word_class};
 pub use error::{GpuError, Result};
 pub use graph::CompiledGraph;
 pub use kernels::Shader;
@@ -109,6 +125,22 @@ impl GpuBackend {
     pub async fn download(&self, t: &GpuTensor) -> Result<TensorData> {
         self.device().download(t).await
     }
+}
+
+static FAULT: RwLock<Option<String>> = RwLock::new(None);
+
+/// Test-only hook for bring-up tools: from now on, partitions compiled with
+/// a node named `node` corrupt that node's outputs on the device (the
+/// in-place `narrow` kernel perturbs them in the same command stream), so a
+/// migration report can be shown to name exactly that node. `None` turns it
+/// off. Process-wide; never use it outside tests.
+#[doc(hidden)]
+pub fn inject_fault(node: Option<&str>) {
+    *FAULT.write().unwrap_or_else(|e| e.into_inner()) = node.map(str::to_string);
+}
+
+pub(crate) fn fault_node() -> Option<String> {
+    FAULT.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 static DISPATCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -1,21 +1,94 @@
 //! What the GPU backend runs: per node, the kernels (pipelines) it needs, or
 //! a precise reason why it cannot run here.
 
-use strata_ir::ops::{ElementwiseOp as E, NnOp, ReduceOp as R, TensorOp as T};
+use strata_ir::dtype::E8M0Round;
+use strata_ir::ops::{ElementwiseOp as E, NnOp, QuantOp, ReduceOp as R, TensorOp as T};
 use strata_ir::{DType, Graph, GraphId, Model, Node, NodeId, Op, ValueId, ValueType};
 
-use crate::device::gpu_dtype;
+use crate::device::{Word, gpu_dtype, word_class};
 use crate::kernels::{Shader, binary, unary};
+
+mod ext;
+pub(crate) mod recurrent;
 
 /// A pipeline a node needs: shader, entry point and override constants.
 pub(crate) type Spec = (Shader, &'static str, Vec<(&'static str, u32)>);
 
-/// Word interpretation code of the `DT` override: 0 f32, 1 i32, 2 bool.
+/// Word interpretation code of the `DT` override: 0 f32, 1 i32, 2 bool,
+/// 3 u32 (by the element type's storage class, [`word_class`]).
 pub(crate) fn dt_code(d: DType) -> u32 {
-    match d {
-        DType::F32 => 0,
-        DType::Bool => 2,
+    match word_class(d) {
+        Some(Word::F32) => 0,
+        Some(Word::Bool) => 2,
+        Some(Word::U32) => 3,
         _ => 1,
+    }
+}
+
+/// Is `d` stored as f32 words (float32 and the narrower float types)?
+pub(crate) fn is_float_word(d: DType) -> bool {
+    word_class(d) == Some(Word::F32)
+}
+
+/// Is `d` an integer type stored as i32 or u32 words?
+pub(crate) fn is_int_word(d: DType) -> bool {
+    matches!(word_class(d), Some(Word::I32 | Word::U32))
+}
+
+/// `CHECK` override of `integer.wgsl`: results of int64 (stored as i32) and
+/// uint64 (stored as u32) arithmetic must fit their 32-bit storage.
+pub(crate) fn int_check_code(d: DType) -> u32 {
+    match d {
+        DType::I64 => 1,
+        DType::U64 => 2,
+        _ => 0,
+    }
+}
+
+/// Can the `integer.wgsl` pipeline `entry` with these overrides report an
+/// error (range-checked int64/uint64 arithmetic, or a division or modulo)?
+pub(crate) fn int_kernel_may_fail(entry: &str, overrides: &[(&'static str, u32)]) -> bool {
+    let get = |k: &str| overrides.iter().find(|(n, _)| *n == k).map(|&(_, v)| v);
+    get("CHECK").is_some_and(|c| c != 0)
+        || (entry == "binary" && matches!(get("OP"), Some(binary::DIV | binary::FMOD | binary::MOD)))
+}
+
+fn int_unary_spec(op: u32, d: DType) -> Spec {
+    (Shader::Integer, "unary", vec![("OP", op), ("DT", dt_code(d)), ("CHECK", int_check_code(d))])
+}
+fn int_binary_spec(op: u32, d: DType) -> Spec {
+    (Shader::Integer, "binary", vec![("OP", op), ("DT", dt_code(d)), ("CHECK", int_check_code(d))])
+}
+
+/// Parameters of the in-place `narrow` kernel (`elementwise.wgsl`) after
+/// [n]: what makes a computed 32-bit word exactly representable in `d`
+/// (wrap integers to the type's width, round floats to nearest even with
+/// the type's overflow rules; `saturate` is Cast's attribute for the float8
+/// kinds, `e8m0` its rounding of float8e8m0, nearest for other ops). `None` when every word already is (f32, i32, u32, bool, and the
+/// 64-bit integers, whose range is checked instead).
+pub(crate) fn narrow_params(d: DType, saturate: bool, e8m0: E8M0Round) -> Option<[u32; 5]> {
+    use DType::*;
+    // round_small: mantissa bits, minimum normal exponent, largest finite value, flags.
+    let small = |man: u32, emin: i32, max: f32, flags: u32| Some([3, man, emin as u32, max.to_bits(), flags]);
+    let sat = if saturate { 4 } else { 0 };
+    match d {
+        I2 | I4 | I8 | I16 | U2 | U4 | U8 | U16 => Some([1, d.bits() as u32, u32::from(d.is_signed_int()), 0, 0]),
+        BF16 => Some([2, 0, 0, 0, 0]),
+        F16 => small(10, -14, 65504.0, 1),
+        F8E4M3FN => small(3, -6, 448.0, sat),
+        F8E4M3FNUZ => small(3, -7, 240.0, 2 | sat),
+        F8E5M2 => small(2, -14, 57344.0, 1 | sat),
+        F8E5M2FNUZ => small(2, -15, 57344.0, 2 | sat),
+        F4E2M1 => small(1, 0, 6.0, 8),
+        F8E8M0 => {
+            let mode = match e8m0 {
+                E8M0Round::Up => 0,
+                E8M0Round::Down => 1,
+                E8M0Round::Nearest => 2,
+            };
+            Some([4, mode, u32::from(saturate), 0, 0])
+        }
+        _ => None,
     }
 }
 
@@ -96,22 +169,95 @@ pub(crate) fn binary_code(op: &E) -> Option<u32> {
     })
 }
 
-/// Cast plan: `None` = same words (alias with a new dtype), `Some(op)` = a unary conversion.
+/// Cast plan: `None` = same words (alias with a new dtype), `Some(op)` = a
+/// unary conversion of `elementwise.wgsl` (the result is then narrowed to
+/// `to`, see [`narrow_params`]). Casts whose results could leave the 32-bit
+/// storage of int64 / uint64 are refused.
 pub(crate) fn cast_code(from: DType, to: DType) -> Result<Option<u32>, String> {
-    use DType::*;
-    Ok(match (from, to) {
-        (a, b) if a == b => None,
-        (I32 | I64, I32 | I64) | (Bool, I32 | I64) => None,
-        (F32, I32) => Some(unary::F32_TO_I32),
-        (I32 | I64, F32) => Some(unary::I32_TO_F32),
-        (F32, Bool) => Some(unary::F32_TO_BOOL),
-        (I32 | I64, Bool) => Some(unary::WORD_TO_BOOL),
-        (Bool, F32) => Some(unary::BOOL_TO_F32),
-        (F32, I64) => {
-            return Err("Cast float32 -> int64 is not done on the GPU (results could exceed i32)".into());
+    let (Some(wf), Some(wt)) = (word_class(from), word_class(to)) else {
+        return Err(format!("Cast {from} -> {to} is not supported on the GPU"));
+    };
+    if from == to {
+        return Ok(None);
+    }
+    let copy_or_alias = |exact: bool| if exact { None } else { Some(unary::COPY) };
+    Ok(match (wf, wt) {
+        (Word::F32, Word::F32) => copy_or_alias(to == DType::F32),
+        (Word::F32, Word::Bool) => Some(unary::F32_TO_BOOL),
+        (Word::F32, _) => {
+            if matches!(to, DType::I64 | DType::U64) {
+                return Err(format!("Cast {from} -> {to} is not done on the GPU (results could exceed 32 bits)"));
+            }
+            Some(unary::F32_TO_I32)
         }
-        (a, b) => return Err(format!("Cast {a} -> {b} is not supported on the GPU")),
+        (Word::I32, Word::F32) => Some(unary::I32_TO_F32),
+        (Word::U32, Word::F32) => Some(unary::U32_TO_F32),
+        (Word::Bool, Word::F32) => Some(unary::BOOL_TO_F32),
+        (Word::I32 | Word::U32, Word::Bool) => Some(unary::WORD_TO_BOOL),
+        (Word::Bool, _) => None,
+        (Word::I32 | Word::U32, Word::I32 | Word::U32) => {
+            // Words hold the value (i32) or its bits (u32): the same words
+            // serve when every value of `from` is a value of `to`, or when
+            // `to` is 32 bits wide and wraps (int32, uint32).
+            let (lo, hi) = from.int_range().unwrap_or((0, 0));
+            let (tlo, thi) = to.int_range().unwrap_or((0, 0));
+            let contained = tlo <= lo && hi <= thi;
+            let wraps32 = matches!(to, DType::I32 | DType::U32);
+            if matches!(to, DType::I64 | DType::U64) && !contained {
+                return Err(format!("Cast {from} -> {to} is not done on the GPU (results could leave 32-bit storage)"));
+            }
+            copy_or_alias(contained || wraps32)
+        }
     })
+}
+
+/// Per output of node `n`: the `narrow` parameters its computed values
+/// need before they are exact in the output's type. Data movement copies
+/// values that are exact already and needs none.
+pub(crate) fn narrow_plan(g: &Graph, n: &Node) -> Vec<Option<[u32; 5]>> {
+    let moves = matches!(
+        n.op,
+        Op::Tensor(
+            T::Constant { .. }
+                | T::Reshape { .. }
+                | T::Flatten { .. }
+                | T::Squeeze { .. }
+                | T::Unsqueeze { .. }
+                | T::Transpose { .. }
+                | T::Concat { .. }
+                | T::Slice { .. }
+                | T::Split { .. }
+                | T::Gather { .. }
+                | T::GatherElements { .. }
+                | T::Expand {}
+                | T::Tile {}
+                | T::Pad { .. }
+                | T::DepthToSpace { .. }
+                | T::SpaceToDepth { .. }
+                | T::Trilu { .. }
+        ) | Op::Elementwise(E::Identity {} | E::Where {})
+            | Op::Nn(NnOp::Dropout { .. })
+    );
+    let saturate = match &n.op {
+        Op::Elementwise(E::Cast { saturate, .. } | E::CastLike { saturate, .. })
+        | Op::Quant(QuantOp::QuantizeLinear { saturate, .. }) => *saturate != 0,
+        _ => false,
+    };
+    let e8m0 = match &n.op {
+        Op::Elementwise(E::Cast { round_mode, .. } | E::CastLike { round_mode, .. }) => {
+            E8M0Round::parse(round_mode).unwrap_or(E8M0Round::Nearest)
+        }
+        _ => E8M0Round::Nearest,
+    };
+    n.outputs
+        .iter()
+        .map(|o| {
+            if moves {
+                return None;
+            }
+            narrow_params(g.value((*o)?).ty.dtype()?, saturate, e8m0)
+        })
+        .collect()
 }
 
 /// Is `v` a constant of graph `g` (an initializer or the output of a Constant node)?
@@ -121,16 +267,16 @@ pub(crate) fn is_const(g: &Graph, v: ValueId) -> bool {
 }
 
 /// Small int64 tensors are never computed on the GPU except by
-/// ArgMax/ArgMin, so they arrive uploaded from the host, with a host copy.
+/// ArgMax/ArgMin and TopK (indices), so they arrive uploaded from the host, with a host copy.
 fn arrives_with_host_copy(g: &Graph, v: ValueId) -> bool {
     is_small_i64(g, v) && !from_arg_reduce(g, v)
 }
 
-/// Is `v` computed by ArgMax/ArgMin (the only GPU ops with small int64 outputs)?
+/// Is `v` computed by ArgMax/ArgMin/TopK (the only GPU ops with small int64 outputs)?
 fn from_arg_reduce(g: &Graph, v: ValueId) -> bool {
-    g.nodes
-        .iter()
-        .any(|n| matches!(n.op, Op::Reduce(R::ArgMax { .. } | R::ArgMin { .. })) && n.outputs.contains(&Some(v)))
+    g.nodes.iter().any(|n| {
+        matches!(n.op, Op::Reduce(R::ArgMax { .. } | R::ArgMin { .. } | R::TopK { .. })) && n.outputs.contains(&Some(v))
+    })
 }
 
 fn rank_of(g: &Graph, v: ValueId) -> Option<usize> {
@@ -173,16 +319,13 @@ impl NodeView<'_> {
     /// A device operand: a tensor of a GPU element type.
     fn dev(&self, i: usize) -> Result<DType, String> {
         let d = self.dt(i)?;
-        if gpu_dtype(d) {
-            Ok(d)
-        } else {
-            Err(format!("input {i} is {d}; the GPU runs float32, int32, int64 (as i32) and bool"))
-        }
+        if gpu_dtype(d) { Ok(d) } else { Err(format!("input {i} is {d}; {GPU_TYPES}")) }
     }
+    /// A float operand (float32, or a narrower float type computed in f32).
     fn float(&self, i: usize) -> Result<(), String> {
         match self.dt(i)? {
-            DType::F32 => Ok(()),
-            d => Err(format!("input {i} is {d}; this kernel is float32 only")),
+            d if is_float_word(d) => Ok(()),
+            d => Err(format!("input {i} is {d}; this kernel is for floats only")),
         }
     }
     /// Optional input `i` is read on the host (a shape, axes, bounds...).
@@ -191,7 +334,12 @@ impl NodeView<'_> {
     /// from the host and carry a host copy.
     fn host(&self, i: usize, what: &str) -> Result<(), String> {
         match self.input(i) {
-            Some(v) if self.need_const && !is_const(self.g, v) && !arrives_with_host_copy(self.g, v) => {
+            Some(v)
+                if self.need_const
+                    && !is_const(self.g, v)
+                    && !arrives_with_host_copy(self.g, v)
+                    && !ext::small_graph_input(self.g, v) =>
+            {
                 Err(format!("{what} (input {i}) is computed at run time; the GPU needs it constant"))
             }
             _ => Ok(()),
@@ -209,6 +357,9 @@ impl NodeView<'_> {
     }
 }
 
+/// The element types the GPU runs, for reasons.
+const GPU_TYPES: &str = "the GPU runs float32/16, bfloat16, float8/4, integers (64-bit ones range-checked) and bool";
+
 /// The pipelines node `node` needs, or why the GPU cannot run it.
 pub(crate) fn check(model: &Model, graph: GraphId, node: NodeId, need_const: bool) -> Result<Vec<Spec>, String> {
     let g = model.graph(graph);
@@ -221,34 +372,63 @@ pub(crate) fn check(model: &Model, graph: GraphId, node: NodeId, need_const: boo
         match &g.value(*o).ty {
             ValueType::Tensor { dtype, .. } if gpu_dtype(*dtype) => {}
             ValueType::Tensor { dtype, .. } => {
-                return Err(format!(
-                    "output '{}' is {dtype}; the GPU runs float32, int32, int64 (as i32) and bool",
-                    g.value(*o).name
-                ));
+                return Err(format!("output '{}' is {dtype}; {GPU_TYPES}", g.value(*o).name));
             }
             t => return Err(format!("output '{}' has type {t}, not a tensor of known type", g.value(*o).name)),
         }
         if is_small_i64(g, *o)
-            && !matches!(n.op, Op::Tensor(T::Constant { .. }) | Op::Reduce(R::ArgMax { .. } | R::ArgMin { .. }))
+            && !matches!(
+                n.op,
+                Op::Tensor(T::Constant { .. }) | Op::Reduce(R::ArgMax { .. } | R::ArgMin { .. } | R::TopK { .. })
+            )
         {
             return Err("int64 output of rank <= 1 looks like shape metadata; left to the CPU".into());
         }
+    }
+    // A constant the GPU could not hold exactly (such as the INT64_MIN / MAX
+    // "to the end" bounds of Slice) stays on the host.
+    if let Op::Tensor(T::Constant { value }) = &n.op
+        && matches!(value.dtype(), DType::I64 | DType::U64 | DType::U32)
+        && let Some(x) = value.to_i128_vec().into_iter().find(|x| i32::try_from(*x).is_err())
+    {
+        return Err(format!("constant value {x} does not fit in the 32 bits the GPU holds integers in"));
     }
     match &n.op {
         Op::Elementwise(e) => check_elementwise(&v, e),
         Op::Tensor(t) => check_tensor(&v, t),
         Op::Nn(o) => check_nn(&v, o),
         Op::Reduce(r) => check_reduce(&v, r),
+        Op::Signal(sg) => ext::signal(&v, sg),
+        Op::Quant(q @ (QuantOp::QuantizeLinear { .. } | QuantOp::DequantizeLinear { .. })) => check_quant(&v, q),
         other => Err(format!("operator {} is not implemented on the GPU", other.name())),
     }
 }
 
-fn no_int64_math(d: DType) -> Result<(), String> {
-    if d == DType::I64 {
-        Err("int64 arithmetic is not done on the GPU (it computes integers in 32 bits)".into())
-    } else {
-        Ok(())
-    }
+/// The `integer.wgsl` binary op code of an elementwise op on integers.
+fn int_binary_code(e: &E) -> Option<u32> {
+    use binary::*;
+    Some(match e {
+        E::Add {} | E::Sum {} => ADD,
+        E::Sub {} => SUB,
+        E::Mul {} => MUL,
+        E::Div {} => DIV,
+        E::Pow {} => POW,
+        E::Max {} => MAX,
+        E::Min {} => MIN,
+        E::Equal {} => EQ,
+        E::Greater {} => GT,
+        E::GreaterOrEqual {} => GE,
+        E::Less {} => LT,
+        E::LessOrEqual {} => LE,
+        E::Mod { fmod: 1 } => FMOD,
+        E::Mod { .. } => MOD,
+        E::BitwiseAnd {} => BIT_AND,
+        E::BitwiseOr {} => BIT_OR,
+        E::BitwiseXor {} => BIT_XOR,
+        E::BitShift { direction } if direction == "LEFT" => SHIFT_LEFT,
+        E::BitShift { direction } if direction == "RIGHT" => SHIFT_RIGHT,
+        _ => return None,
+    })
 }
 
 fn check_elementwise(v: &NodeView, e: &E) -> Result<Vec<Spec>, String> {
@@ -263,6 +443,16 @@ fn check_elementwise(v: &NodeView, e: &E) -> Result<Vec<Spec>, String> {
             DType::Bool => Ok(vec![unary_spec(unary::NOT, 2)]),
             d => Err(format!("Not on {d}")),
         },
+        E::BitwiseNot {} => {
+            let d = v.dev(0)?;
+            if !is_int_word(d) {
+                return Err(format!("BitwiseNot on {d}"));
+            }
+            if d == DType::U64 {
+                return Err("BitwiseNot on uint64 (results exceed the GPU's 32-bit storage)".into());
+            }
+            Ok(vec![int_unary_spec(unary::BITWISE_NOT, d)])
+        }
         E::IsNaN {} => {
             v.float(0)?;
             Ok(vec![unary_spec(unary::IS_NAN, 0)])
@@ -288,58 +478,82 @@ fn check_elementwise(v: &NodeView, e: &E) -> Result<Vec<Spec>, String> {
                     return Err("inputs differ in type".into());
                 }
             }
-            no_int64_math(d)?;
-            if d == DType::Bool || (d == DType::I32 && matches!(e, E::Mean {})) {
-                return Err(format!("{} on {d}", e.name()));
+            if is_float_word(d) {
+                let mut specs = vec![binary_spec(binary_code(e).expect("variadic code"), 0)];
+                if matches!(e, E::Mean {}) {
+                    specs.push(unary_spec(unary::SCALE, 0));
+                }
+                return Ok(specs);
             }
-            let mut specs = vec![binary_spec(binary_code(e).expect("variadic code"), dt_code(d))];
-            if matches!(e, E::Mean {}) {
-                specs.push(unary_spec(unary::SCALE, 0));
+            match int_binary_code(e) {
+                Some(op) if is_int_word(d) => Ok(vec![int_binary_spec(op, d)]),
+                _ => Err(format!("{} on {d}", e.name())),
             }
-            Ok(specs)
         }
         E::Clip { .. } => {
             let d = v.dev(0)?;
-            no_int64_math(d)?;
             if d == DType::Bool {
                 return Err("Clip on bool".into());
             }
             v.host(1, "Clip min")?;
             v.host(2, "Clip max")?;
-            Ok(vec![unary_spec(unary::CLIP, dt_code(d))])
+            if is_float_word(d) {
+                Ok(vec![unary_spec(unary::CLIP, 0)])
+            } else {
+                Ok(vec![int_unary_spec(unary::CLIP, d)])
+            }
         }
+        _ if crate::graph::math::math_code(e).is_some() => ext::elementwise(v, e),
         _ => {
             if let Some((op, _, _)) = unary_code(e) {
                 let d = v.dev(0)?;
+                if is_float_word(d) {
+                    return Ok(vec![unary_spec(op, 0)]);
+                }
                 let int_ok = matches!(e, E::Abs {} | E::Neg {} | E::Relu {} | E::Sign {});
-                if d == DType::F32 || (d == DType::I32 && int_ok) {
-                    return Ok(vec![unary_spec(op, dt_code(d))]);
+                if int_ok && is_int_word(d) {
+                    return Ok(vec![int_unary_spec(op, d)]);
                 }
-                no_int64_math(d)?;
-                return Err(format!("{} on {d} is not supported on the GPU (float32 only)", e.name()));
+                return Err(format!("{} on {d} is not supported on the GPU (floats only)", e.name()));
             }
-            if let Some(op) = binary_code(e) {
-                let (a, b) = (v.dev(0)?, v.dev(1)?);
-                if a != b {
-                    return Err(format!("inputs differ in type ({a}, {b})"));
-                }
-                let cmp =
-                    matches!(e, E::Equal {} | E::Greater {} | E::GreaterOrEqual {} | E::Less {} | E::LessOrEqual {});
+            let (a, b) = (v.dev(0)?, v.dev(1)?);
+            if matches!(e, E::Pow {}) && is_float_word(a) && is_int_word(b) {
+                // A float base with an integer exponent (converted to f32 in the kernel).
+                return Ok(vec![(
+                    Shader::Elementwise,
+                    "binary",
+                    vec![("OP", binary::POW), ("DT", 0), ("DTB", dt_code(b))],
+                )]);
+            }
+            if a != b {
+                return Err(format!("inputs differ in type ({a}, {b})"));
+            }
+            let cmp = matches!(e, E::Equal {} | E::Greater {} | E::GreaterOrEqual {} | E::Less {} | E::LessOrEqual {});
+            if is_int_word(a) {
+                return match int_binary_code(e) {
+                    Some(op) => Ok(vec![int_binary_spec(op, a)]),
+                    None => Err(format!("{} on {a} is not supported on the GPU", e.name())),
+                };
+            }
+            let float_code = match e {
+                E::Mod { fmod: 0 } => Some(binary::MOD),
+                _ => binary_code(e),
+            };
+            if let Some(op) = float_code {
                 let logic = matches!(e, E::And {} | E::Or {} | E::Xor {});
                 let ok = if logic {
                     a == DType::Bool
                 } else if cmp {
                     a != DType::Bool || matches!(e, E::Equal {})
                 } else {
-                    a == DType::F32 || (a == DType::I32 && matches!(e, E::Add {} | E::Sub {} | E::Mul {}))
+                    is_float_word(a)
                 };
                 if !ok {
-                    no_int64_math(a)?;
                     return Err(format!("{} on {a} is not supported on the GPU", e.name()));
                 }
                 return Ok(vec![binary_spec(op, dt_code(a))]);
             }
-            Err(format!("operator {} is not implemented on the GPU", e.name()))
+            ext::elementwise(v, e)
         }
     }
 }
@@ -449,7 +663,7 @@ fn check_tensor(v: &NodeView, t: &T) -> Result<Vec<Spec>, String> {
             };
             Ok(vec![(Shader::Movement, "pad", vec![("PAD_MODE", m)])])
         }
-        other => Err(format!("operator {} is not implemented on the GPU", other.name())),
+        other => ext::tensor(v, other),
     }
 }
 
@@ -516,6 +730,9 @@ fn check_nn(v: &NodeView, o: &NnOp) -> Result<Vec<Spec>, String> {
             nearest_mode,
             ..
         } => {
+            if mode == "cubic" || *antialias != 0 {
+                return ext::resize_taps(v, o);
+            }
             v.float(0)?;
             if *antialias != 0 {
                 return Err("Resize with antialias".into());
@@ -535,6 +752,9 @@ fn check_nn(v: &NodeView, o: &NnOp) -> Result<Vec<Spec>, String> {
             Ok(vec![(Shader::Resize, "resize2d", vec![("MODE", resize_mode_code(mode)?)])])
         }
         NnOp::MaxPool { auto_pad, kernel_shape, .. } | NnOp::AveragePool { auto_pad, kernel_shape, .. } => {
+            if ext::pool_nd_needed(v) {
+                return ext::pool_nd(v);
+            }
             v.float(0)?;
             v.only_first_output()?;
             auto_pad_ok(auto_pad)?;
@@ -570,7 +790,6 @@ fn check_nn(v: &NodeView, o: &NnOp) -> Result<Vec<Spec>, String> {
             ])
         }
         NnOp::Dropout { .. } => {
-            v.only_first_output()?;
             v.dev(0)?;
             if let Some(t) = v.input(2) {
                 match v.g.initializer(t) {
@@ -579,7 +798,64 @@ fn check_nn(v: &NodeView, o: &NnOp) -> Result<Vec<Spec>, String> {
                     _ => return Err("Dropout in training mode (training_mode input not a constant false)".into()),
                 }
             }
-            Ok(vec![])
+            // The inference mask (all true) is a fill.
+            Ok(if v.n.outputs.get(1).copied().flatten().is_some() {
+                vec![(Shader::Generate, "fill", vec![])]
+            } else {
+                vec![]
+            })
+        }
+        NnOp::RNN { .. } | NnOp::GRU { .. } | NnOp::LSTM { .. } => recurrent::check(v, o),
+        other => ext::nn(v, other),
+    }
+}
+
+/// QuantizeLinear's working precision as the `round_work` code of
+/// `elementwise.wgsl` (0 f32, 1 f16, 2 bf16): the `precision` attribute, or
+/// the input's type when it equals the scale's, else float32.
+pub(crate) fn quant_work(x: DType, scale: DType, precision: Option<DType>) -> Result<u32, String> {
+    let work = precision.unwrap_or(if x == scale { x } else { DType::F32 });
+    match work {
+        DType::F32 => Ok(0),
+        DType::F16 => Ok(1),
+        DType::BF16 => Ok(2),
+        d => Err(format!("QuantizeLinear in {d} precision is not done on the GPU")),
+    }
+}
+
+fn check_quant(v: &NodeView, q: &QuantOp) -> Result<Vec<Spec>, String> {
+    let out = v.n.outputs.first().copied().flatten().and_then(|o| v.g.value(o).ty.dtype());
+    let out = out.ok_or("output of unknown type")?;
+    match q {
+        QuantOp::QuantizeLinear { precision, .. } => {
+            v.float(0)?;
+            v.float(1)?;
+            quant_work(v.dt(0)?, v.dt(1)?, *precision)?;
+            let float_out =
+                matches!(out, DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ | DType::F4E2M1);
+            let int_out = matches!(
+                out,
+                DType::U8 | DType::I8 | DType::U16 | DType::I16 | DType::U4 | DType::I4 | DType::U2 | DType::I2
+            );
+            if !float_out && !int_out {
+                return Err(format!("QuantizeLinear to {out}"));
+            }
+            let zdt = if v.input(2).is_some() { dt_code(v.dev(2)?) } else { 0 };
+            Ok(vec![(Shader::Elementwise, "quantize", vec![("DT", zdt)])])
+        }
+        QuantOp::DequantizeLinear { .. } => {
+            let x = v.dev(0)?;
+            v.float(1)?;
+            if x == DType::I32 || !(word_class(x) == Some(Word::I32) || is_float_word(x)) {
+                return Err(format!("DequantizeLinear of {x} is not done on the GPU"));
+            }
+            if !is_float_word(out) {
+                return Err(format!("DequantizeLinear to {out}"));
+            }
+            if v.input(2).is_some() {
+                v.dev(2)?;
+            }
+            Ok(vec![(Shader::Elementwise, "dequantize", vec![("DT", dt_code(x))])])
         }
         other => Err(format!("operator {} is not implemented on the GPU", other.name())),
     }
@@ -622,7 +898,7 @@ fn check_reduce(v: &NodeView, r: &R) -> Result<Vec<Spec>, String> {
             v.float(0)?;
             Ok(vec![(Shader::Norm, "softmax", vec![("MODE", 1)])])
         }
-        other => Err(format!("operator {} is not implemented on the GPU", other.name())),
+        other => ext::reduce(v, other),
     }
 }
 

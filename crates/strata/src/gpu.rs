@@ -2,8 +2,10 @@
 //! `strata-gpu` (enabled by the `gpu` cargo feature).
 //!
 //! One device is shared by every session of the process (pipelines and
-//! pooled buffers are reused across sessions). It is created on first use;
-//! if no adapter exists, creating the backend fails with a clear error.
+//! pooled buffers are reused across sessions). Natively it is created on
+//! first use; if no adapter exists, creating the backend fails with a clear
+//! error. In browsers nothing may block, so the device is created by
+//! awaiting [`GpuBackendAdapter::init`] before the session is built.
 
 use std::sync::{Arc, OnceLock};
 
@@ -17,13 +19,24 @@ fn err(e: GpuError) -> Error {
     Error::Backend(format!("gpu: {e}"))
 }
 
-/// The process-wide GPU backend (created once).
+/// The process-wide GPU backend, or why there is none (set once).
+static SHARED: OnceLock<Result<Arc<GpuBackend>, String>> = OnceLock::new();
+
+fn unavailable(e: &str) -> Error {
+    Error::Backend(format!("gpu backend unavailable: {e}"))
+}
+
+/// The process-wide GPU backend (created once; natively on first use).
 fn shared() -> Result<Arc<GpuBackend>, Error> {
-    static SHARED: OnceLock<Result<Arc<GpuBackend>, String>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| crate::backend::block_on(GpuBackend::new()).map(Arc::new).map_err(|e| e.to_string()))
-        .clone()
-        .map_err(|e| Error::Backend(format!("gpu backend unavailable: {e}")))
+    #[cfg(not(target_family = "wasm"))]
+    let r = SHARED.get_or_init(|| crate::backend::block_on(GpuBackend::new()).map(Arc::new).map_err(|e| e.to_string()));
+    #[cfg(target_family = "wasm")]
+    let r = SHARED.get().ok_or_else(|| {
+        Error::Backend(
+            "gpu backend not initialized: await GpuBackendAdapter::init() before creating the session".into(),
+        )
+    })?;
+    r.clone().map_err(|e| unavailable(&e))
 }
 
 /// Adapts [`GpuBackend`] to the facade's [`Backend`] trait.
@@ -36,6 +49,37 @@ impl GpuBackendAdapter {
     /// The shared GPU backend (creates the device on first use).
     pub fn new() -> Result<Self, Error> {
         Ok(GpuBackendAdapter { inner: shared()? })
+    }
+
+    /// Create the shared device without blocking (required in browsers, where
+    /// adapter and device requests resolve on the event loop; natively the
+    /// same as [`GpuBackendAdapter::new`] but awaited). After it resolves,
+    /// sessions naming the `gpu` backend use this device. A failure (no
+    /// adapter, no WebGPU) is remembered and returned by later calls.
+    pub async fn init() -> Result<Self, Error> {
+        if SHARED.get().is_none() {
+            let created = GpuBackend::new().await.map(Arc::new).map_err(|e| e.to_string());
+            // Another caller may have finished first; keep whichever came first.
+            let _ = SHARED.set(created);
+        }
+        Self::new()
+    }
+
+    /// Replace a lost device by a new one without blocking (browsers; natively
+    /// a lost device is replaced when a partition is compiled again). Sessions
+    /// must be created again afterwards.
+    pub async fn recover(&self) -> Result<(), Error> {
+        self.inner.recover().await.map_err(err)
+    }
+
+    /// True once the shared device was lost (recover, then create sessions again).
+    pub fn is_lost(&self) -> bool {
+        self.inner.device().is_lost()
+    }
+
+    /// Adapter name, API and device type, for diagnostics.
+    pub fn adapter_info(&self) -> String {
+        self.inner.device().adapter_info()
     }
 }
 

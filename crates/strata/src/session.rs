@@ -614,7 +614,7 @@ fn branch_session(
 }
 
 /// Whether a node computes tensor metadata rather than data: `Shape`,
-/// `Size`, or int64/int32 results of rank at most 1 computed only from other
+/// `Size`, or int64/int32/bool results of rank at most 1 computed only from other
 /// metadata, small constants or int64 vectors (the Shape→Slice→Concat
 /// chains that feed Reshape, Slice, Expand...). `meta` holds the values
 /// already known to be metadata.
@@ -624,7 +624,7 @@ fn is_bookkeeping(g: &strata_ir::Graph, n: &strata_ir::Node, meta: &std::collect
         return true;
     }
     let i64_vector = |v: &ValueId| match &g.value(*v).ty {
-        ValueType::Tensor { dtype: strata_ir::DType::I64 | strata_ir::DType::I32, shape } => {
+        ValueType::Tensor { dtype: strata_ir::DType::I64 | strata_ir::DType::I32 | strata_ir::DType::Bool, shape } => {
             shape.as_ref().is_none_or(|s| s.len() <= 1)
         }
         _ => false,

@@ -1,0 +1,175 @@
+//! RNN, GRU and LSTM on the GPU (`recurrent.wgsl`).
+//!
+//! The input projection of every time step is one batched matrix product
+//! (`matmul.wgsl`, one batch entry per direction); then each step is one
+//! dispatch of `recurrent_step` (GRU: two, the reset and update gates
+//! first), both directions together, with the state ping-ponging between
+//! two slots of one state buffer. Initial states are copied into the
+//! first slot and final states out of the last one with `copy_strided`,
+//! which also converts between the internal `[dir, batch, hidden]` order
+//! and layout 1's `[batch, dir, hidden]`.
+
+use super::*;
+use crate::support::recurrent::{Cell, Recurrent};
+
+/// Pipelines (see `support::recurrent::check`); 0 is `copy_strided`, used by `Exec::copy`.
+const MATMUL: usize = 1;
+const STEP: usize = 2;
+
+/// Mode codes of `recurrent_step`.
+const RNN: u32 = 0;
+const GRU_GATES: u32 = 1;
+const GRU_UPDATE: u32 = 2;
+const LSTM: u32 = 3;
+
+impl Exec<'_> {
+    /// Check that input `i` (when present) has shape `want`.
+    fn rec_shape(&self, i: usize, what: &str, want: &[usize]) -> Result<Option<&GpuTensor>> {
+        match self.opt_input(i) {
+            Some(t) if t.shape != want => {
+                Err(GpuError::Shape(format!("{what} must have shape {want:?}, got {:?}", t.shape)))
+            }
+            t => Ok(t),
+        }
+    }
+
+    /// Run an RNN, GRU or LSTM node.
+    pub(super) fn recurrent(&self, ctx: &mut Ctx, o: &NnOp) -> Result<Vec<GpuTensor>> {
+        let rec = Recurrent::parse(o).map_err(GpuError::Unsupported)?;
+        let lstm = matches!(rec.cell, Cell::Lstm { .. });
+        let (x, w, r) = (self.input(0)?, self.input(1)?, self.input(2)?);
+        if x.shape.len() != 3 || r.shape.len() != 3 {
+            return Err(GpuError::Shape(format!("X {:?} and R {:?} must have rank 3", x.shape, r.shape)));
+        }
+        let (seq, batch) = if rec.batch_major { (x.shape[1], x.shape[0]) } else { (x.shape[0], x.shape[1]) };
+        let input = x.shape[2];
+        let hidden = r.shape[2];
+        if let Some(h) = rec.hidden_size
+            && usize::try_from(h).ok() != Some(hidden)
+        {
+            return Err(GpuError::Shape(format!("hidden_size {h} does not match R of shape {:?}", r.shape)));
+        }
+        let (dirs, g) = (rec.dirs, rec.cell.gates());
+        let gh = g * hidden;
+        if r.shape != [dirs, gh, hidden] {
+            return Err(GpuError::Shape(format!("R must have shape {:?}, got {:?}", [dirs, gh, hidden], r.shape)));
+        }
+        if w.shape != [dirs, gh, input] {
+            return Err(GpuError::Shape(format!("W must have shape {:?}, got {:?}", [dirs, gh, input], w.shape)));
+        }
+        let bias = self.rec_shape(3, "B", &[dirs, 2 * gh])?;
+        let lens = self.rec_shape(4, "sequence_lens", &[batch])?;
+        let state_shape = if rec.batch_major { vec![batch, dirs, hidden] } else { vec![dirs, batch, hidden] };
+        let h0 = self.rec_shape(5, "initial_h", &state_shape)?;
+        let (c0, peep) = if lstm {
+            (self.rec_shape(6, "initial_c", &state_shape)?, self.rec_shape(7, "P", &[dirs, 3 * hidden])?)
+        } else {
+            (None, None)
+        };
+        if let Some(t) = self.host(4)
+            && let Some(l) = t.to_i64_vec().into_iter().find(|&l| l < 0 || l as u64 > seq as u64)
+        {
+            return Err(GpuError::Value(format!("sequence_lens value {l} is outside [0, {seq}]")));
+        }
+
+        // Input projection: xw[d] = X (as [rows, input] . W[d]^T.
+        let rows = seq * batch;
+        let xw = ctx.alloc(DType::F32, vec![dirs, rows, gh])?;
+        if rows > 0 && gh > 0 {
+            let p = self.mm_params(rows, gh, input, dirs, &[dirs], &[0], &[gh * input], false, true, None, 1.0, 0.0)?;
+            let max = ctx.dev.limits.max_compute_workgroups_per_dimension as usize;
+            let (gx, gy) = (gh.div_ceil(TILE as usize), rows.div_ceil(TILE as usize));
+            if gx > max || gy > max || dirs > max {
+                return Err(GpuError::Limit(format!(
+                    "input projection {dirs}x{rows}x{gh} exceeds the dispatch limit of {max} workgroups per dimension"
+                )));
+            }
+            ctx.dispatch(&self.pipes[MATMUL], &p, &xw, &[x, w, x], [gx as u32, gy as u32, dirs as u32]);
+        }
+
+        // State: h and c of slots 0 and 1, then the GRU gates z and r.
+        let ss = dirs * batch * hidden;
+        let regions = if matches!(rec.cell, Cell::Gru { .. }) { 6 } else { 4 };
+        let state = ctx.alloc(DType::F32, vec![regions * ss])?;
+        // Internal order [dir, batch, hidden]; the strides of the same
+        // coordinates in a state tensor of the node's layout.
+        let internal = [vec![dirs, batch, hidden], contiguous(&[dirs, batch, hidden])];
+        let outer: Vec<usize> =
+            if rec.batch_major { vec![hidden, dirs * hidden, 1] } else { contiguous(&[dirs, batch, hidden]) };
+        let signed = |s: &[usize]| -> Vec<i64> { s.iter().map(|&v| v as i64).collect() };
+        for (init, region) in [(h0, 0), (c0, 1)] {
+            if let Some(t) = init {
+                self.copy(ctx, &state, t, &internal[0], 0, &signed(&outer), region * ss, &internal[1])?;
+            }
+        }
+
+        let y_shape = if rec.batch_major { vec![batch, seq, dirs, hidden] } else { vec![seq, dirs, batch, hidden] };
+        let want_y = self.n.outputs.first().copied().flatten().is_some();
+        let y = ctx.alloc(DType::F32, if want_y { y_shape } else { vec![1] })?;
+
+        let mut p = vec![0u32; 38];
+        put(&mut p, 0, &[ss, 0, 0, seq, dirs, batch, hidden, usize::from(rec.batch_major)])?;
+        p[8] = u32::from(bias.is_some());
+        p[9] = u32::from(peep.is_some());
+        p[10] = u32::from(lens.is_some());
+        p[11] = u32::from(h0.is_none());
+        p[12] = u32::from(c0.is_none());
+        p[13] = u32::from(rec.reverse);
+        p[14] = u32::from(rec.clip.is_some());
+        p[15] = f32w(rec.clip.unwrap_or(0.0));
+        match rec.cell {
+            Cell::Lstm { input_forget } => p[16] = u32::from(input_forget),
+            Cell::Gru { linear_before_reset } => p[17] = u32::from(linear_before_reset),
+            Cell::Rnn => {}
+        }
+        p[18] = g as u32;
+        p[19] = u32::from(want_y);
+        for (d, acts) in rec.acts.iter().enumerate() {
+            for (a, &(code, alpha, beta)) in acts.iter().enumerate() {
+                let at = 20 + (d * 3 + a) * 3;
+                p[at] = code;
+                p[at + 1] = f32w(alpha);
+                p[at + 2] = f32w(beta);
+            }
+        }
+        let modes: &[u32] = match rec.cell {
+            Cell::Rnn => &[RNN],
+            Cell::Gru { .. } => &[GRU_GATES, GRU_UPDATE],
+            Cell::Lstm { .. } => &[LSTM],
+        };
+        // Absent optional operands are bound as R (never read).
+        let ins = [&xw, r, bias.unwrap_or(r), peep.unwrap_or(r), lens.unwrap_or(r)];
+        // At least one step: with seq 0 it sets the (zero-length) final states to zero.
+        let steps = seq.max(1);
+        for k in 0..steps {
+            for &mode in modes {
+                p[1] = mode;
+                p[2] = u32c(k)?;
+                let mut bind = vec![&y];
+                bind.extend(ins);
+                ctx.dispatch_n(&self.pipes[STEP], &p, &state, &bind, ss)?;
+            }
+        }
+        ctx.release(xw);
+
+        let last = steps % 2;
+        let mut outs = vec![y];
+        let wanted = self.n.outputs.len().min(if lstm { 3 } else { 2 });
+        for (k, region) in [(1, 0), (2, 1)].into_iter().take(wanted.saturating_sub(1)) {
+            if self.n.outputs.get(k).copied().flatten().is_none() {
+                // Not wanted: any tensor fills the position.
+                outs.push(state.clone());
+                continue;
+            }
+            let t = ctx.alloc(DType::F32, state_shape.clone())?;
+            let off = ((2 * last + region) * ss) as i64;
+            self.copy(ctx, &t, &state, &internal[0], off, &signed(&internal[1]), 0, &outer)?;
+            outs.push(t);
+        }
+        if !want_y {
+            ctx.release(outs[0].clone());
+        }
+        ctx.release(state);
+        Ok(outs)
+    }
+}

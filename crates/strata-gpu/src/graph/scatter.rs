@@ -1,0 +1,196 @@
+//! `ScatterElements`, `ScatterND` (with reductions) and `OneHot` on the GPU
+//! (`scatter.wgsl`). The scatters copy the data into the output first
+//! (`copy_strided`, pipeline 0) and then apply the updates (pipeline 1).
+
+use super::*;
+
+/// `RED` override of `scatter.wgsl` for a reduction attribute.
+pub(crate) fn reduction_code(r: &str) -> std::result::Result<u32, String> {
+    match r {
+        "none" => Ok(0),
+        "add" => Ok(1),
+        "mul" => Ok(2),
+        "max" => Ok(3),
+        "min" => Ok(4),
+        other => Err(format!("reduction '{other}'")),
+    }
+}
+
+impl Exec<'_> {
+    /// A contiguous copy of input 0 (the data to scatter into).
+    fn scatter_base(&self, ctx: &mut Ctx) -> Result<GpuTensor> {
+        let x = self.input(0)?;
+        let y = ctx.alloc(x.dtype, x.shape.clone())?;
+        let cs = contiguous(&x.shape);
+        let is: Vec<i64> = cs.iter().map(|&s| s as i64).collect();
+        if x.numel() > 0 {
+            self.copy(ctx, &y, x, &x.shape, 0, &is, 0, &cs)?;
+        }
+        Ok(y)
+    }
+
+    /// `ScatterElements` (and the legacy `Scatter`).
+    pub(super) fn scatter_elements(&self, ctx: &mut Ctx, axis: i64) -> Result<Vec<GpuTensor>> {
+        let x = self.input(0)?;
+        let (ind, upd) = (self.input(1)?, self.input(2)?);
+        let r = x.shape.len();
+        check_rank(&x.shape)?;
+        let a = norm_axis(axis, r)?;
+        if ind.shape.len() != r || upd.shape != ind.shape {
+            return Err(GpuError::Shape(format!(
+                "indices {:?} and updates {:?} must have the data's rank and agree",
+                ind.shape, upd.shape
+            )));
+        }
+        if (0..r).any(|k| k != a && ind.shape[k] > x.shape[k]) {
+            return Err(GpuError::Shape(format!("indices {:?} exceed data {:?}", ind.shape, x.shape)));
+        }
+        if x.shape[a] == 0 && ind.numel() > 0 {
+            return Err(GpuError::Shape("scatter into an empty axis".into()));
+        }
+        self.check_indices(1, x.shape[a])?;
+        let y = self.scatter_base(ctx)?;
+        let mut lines_shape = ind.shape.clone();
+        lines_shape[a] = 1;
+        let lines: usize = lines_shape.iter().product();
+        if ind.numel() > 0 {
+            let mut p = vec![0u32; 32];
+            put(&mut p, 0, &[lines, r, a, ind.shape[a], x.shape[a]])?;
+            put(&mut p, 8, &lines_shape)?;
+            put(&mut p, 16, &contiguous(&x.shape))?;
+            put(&mut p, 24, &contiguous(&ind.shape))?;
+            ctx.dispatch_n(&self.pipes[1], &p, &y, &[ind, upd], lines)?;
+        }
+        Ok(vec![y])
+    }
+
+    /// `ScatterND`.
+    pub(super) fn scatter_nd(&self, ctx: &mut Ctx) -> Result<Vec<GpuTensor>> {
+        let x = self.input(0)?;
+        let (ind, upd) = (self.input(1)?, self.input(2)?);
+        let q = ind.shape.len();
+        if q == 0 {
+            return Err(GpuError::Shape("ScatterND indices must have rank >= 1".into()));
+        }
+        let k = ind.shape[q - 1];
+        if k > x.shape.len() || k > MAX_RANK {
+            return Err(GpuError::Shape(format!("index tuples of {k} for data of rank {}", x.shape.len())));
+        }
+        let mut want = ind.shape[..q - 1].to_vec();
+        want.extend_from_slice(&x.shape[k..]);
+        if upd.shape != want {
+            return Err(GpuError::Shape(format!("updates {:?} should be {want:?}", upd.shape)));
+        }
+        if x.shape[..k].contains(&0) && ind.numel() > 0 {
+            return Err(GpuError::Shape("scatter into an empty axis".into()));
+        }
+        if let Some(h) = self.host(1) {
+            let v = h.to_i64_vec();
+            for (i, &ix) in v.iter().enumerate() {
+                let d = x.shape[i % k.max(1)] as i64;
+                if ix < -d || ix >= d {
+                    return Err(GpuError::Shape(format!("index {ix} out of range for dimension {d}")));
+                }
+            }
+        }
+        let y = self.scatter_base(ctx)?;
+        let slice: usize = x.shape[k..].iter().product();
+        let tuples: usize = ind.shape[..q - 1].iter().product();
+        if slice > 0 && tuples > 0 {
+            let mut p = vec![0u32; 20];
+            put(&mut p, 0, &[slice, tuples, k])?;
+            put(&mut p, 4, &x.shape[..k])?;
+            put(&mut p, 12, &contiguous(&x.shape)[..k])?;
+            ctx.dispatch_n(&self.pipes[1], &p, &y, &[ind, upd], slice)?;
+        }
+        Ok(vec![y])
+    }
+
+    /// Index input `i`, when known on the host, must lie in `[-dim, dim)`.
+    fn check_indices(&self, i: usize, dim: usize) -> Result<()> {
+        if let Some(h) = self.host(i) {
+            let d = dim as i64;
+            if let Some(bad) = h.to_i64_vec().into_iter().find(|&ix| ix < -d || ix >= d) {
+                return Err(GpuError::Shape(format!("index {bad} out of range for dimension {d}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// `OneHot` (depth read on the host, values on the device).
+    pub(super) fn one_hot(&self, ctx: &mut Ctx, axis: i64) -> Result<Vec<GpuTensor>> {
+        let ind = self.input(0)?;
+        let depth = match self.host(1) {
+            Some(t) if t.numel() == 1 => t.to_f64_vec()[0],
+            _ => return Err(GpuError::Shape("OneHot depth must be a scalar known on the host".into())),
+        };
+        if !(depth >= 1.0 && depth <= i32::MAX as f64) {
+            return Err(GpuError::Shape(format!("invalid OneHot depth {depth}")));
+        }
+        let depth = depth as usize;
+        let vals = self.input(2)?;
+        if vals.numel() != 2 {
+            return Err(GpuError::Shape("OneHot values must hold two elements".into()));
+        }
+        let r = ind.shape.len() as i64;
+        if axis < -r - 1 || axis > r {
+            return Err(GpuError::Shape(format!("OneHot axis {axis} out of range")));
+        }
+        let a = if axis < 0 { axis + r + 1 } else { axis } as usize;
+        let mut shape = ind.shape.clone();
+        shape.insert(a, depth);
+        let inner: usize = ind.shape[a..].iter().product();
+        let y = ctx.alloc(vals.dtype, shape)?;
+        let n = y.numel();
+        let p = [u32c(n)?, u32c(depth)?, u32c(inner.max(1))?, u32::from(support::is_float_word(ind.dtype))];
+        ctx.dispatch_n(&self.pipes[0], &p, &y, &[ind, vals], n)?;
+        Ok(vec![y])
+    }
+}
+
+impl Exec<'_> {
+    /// `TensorScatter`: inputs past cache, update, optional write indices.
+    pub(super) fn tensor_scatter(&self, ctx: &mut Ctx, axis: i64, mode: &str) -> Result<Vec<GpuTensor>> {
+        let circular = match mode {
+            "linear" => false,
+            "circular" => true,
+            other => return Err(GpuError::Unsupported(format!("TensorScatter mode '{other}'"))),
+        };
+        let (past, upd) = (self.input(0)?, self.input(1)?);
+        let wi = self.opt_input(2);
+        let r = past.shape.len();
+        check_rank(&past.shape)?;
+        let a = norm_axis(axis, r)?;
+        if a == 0 {
+            return Err(GpuError::Shape("TensorScatter axis must not be the batch axis".into()));
+        }
+        if upd.shape.len() != r
+            || (0..r).any(|k| (k != a && upd.shape[k] != past.shape[k]) || upd.shape[k] > past.shape[k])
+        {
+            return Err(GpuError::Shape(format!("update {:?} does not fit cache {:?}", upd.shape, past.shape)));
+        }
+        let (max_len, len, batch) = (past.shape[a], upd.shape[a], past.shape[0]);
+        if wi.is_some_and(|w| w.numel() != batch) {
+            return Err(GpuError::Shape(format!("write_indices must have {batch} entries")));
+        }
+        if let Some(h) = self.host(2)
+            && h.to_i64_vec().iter().any(|&w| {
+                w < 0
+                    || (!circular && w as u64 + len as u64 > max_len as u64)
+                    || (circular && w as u64 >= max_len as u64)
+            })
+        {
+            return Err(GpuError::Shape("write index out of range of the cache".into()));
+        }
+        let y = self.scatter_base(ctx)?;
+        let n = upd.numel();
+        if n > 0 {
+            let mut p = vec![0u32; 24];
+            put(&mut p, 0, &[n, r, a, max_len, usize::from(circular), usize::from(wi.is_some())])?;
+            put(&mut p, 8, &upd.shape)?;
+            put(&mut p, 16, &contiguous(&past.shape))?;
+            ctx.dispatch_n(&self.pipes[1], &p, &y, &[wi.unwrap_or(upd), upd], n)?;
+        }
+        Ok(vec![y])
+    }
+}

@@ -1,0 +1,116 @@
+//! `CausalConvWithState` (`sequence.wgsl`) and `LinearAttention`
+//! (`linear_attention.wgsl`) on the GPU: operators carrying a state along
+//! the sequence.
+
+use super::*;
+
+impl Exec<'_> {
+    /// `CausalConvWithState`: outputs `output` and `present_state`.
+    pub(super) fn causal_conv(&self, ctx: &mut Ctx, activation: &str) -> Result<Vec<GpuTensor>> {
+        let silu = match activation {
+            "none" => false,
+            "silu" | "swish" => true,
+            other => return Err(GpuError::Unsupported(format!("activation '{other}'"))),
+        };
+        let (x, w) = (self.input(0)?, self.input(1)?);
+        let (bias, past) = (self.opt_input(2), self.opt_input(3));
+        let &[b, c, l] = x.shape.as_slice() else {
+            return Err(GpuError::Shape(format!("input must be (batch, channels, length), got {:?}", x.shape)));
+        };
+        if w.shape.len() != 3 || w.shape[0] != c || w.shape[1] != 1 || w.shape[2] == 0 {
+            return Err(GpuError::Shape(format!("weight must be [{c}, 1, k], got {:?}", w.shape)));
+        }
+        let k = w.shape[2];
+        if bias.is_some_and(|t| t.shape != [c]) || past.is_some_and(|t| t.shape != [b, c, k - 1]) {
+            return Err(GpuError::Shape("bias or past_state shape does not match".into()));
+        }
+        let y = ctx.alloc(x.dtype, x.shape.clone())?;
+        let st = ctx.alloc(x.dtype, vec![b, c, k - 1])?;
+        let (n_out, n_state) = (y.numel(), st.numel());
+        let mut p = [0u32; 8];
+        put(&mut p, 0, &[n_out, n_state, c, l, k, usize::from(bias.is_some()), usize::from(past.is_some())])?;
+        p[7] = u32::from(silu);
+        ctx.dispatch_n(&self.pipes[0], &p, &y, &[&st, x, w, bias.unwrap_or(w), past.unwrap_or(w)], n_out + n_state)?;
+        Ok(vec![y, st])
+    }
+}
+
+impl Exec<'_> {
+    /// `LinearAttention` (`linear_attention.wgsl`): outputs `output` and `present_state`.
+    pub(super) fn linear_attention(&self, ctx: &mut Ctx, o: &NnOp) -> Result<Vec<GpuTensor>> {
+        let NnOp::LinearAttention { kv_num_heads, q_num_heads, scale, update_rule, .. } = o else {
+            return Err(GpuError::Unsupported(format!("operator {}", o.name())));
+        };
+        let (gating, delta) = match update_rule.as_str() {
+            "linear" => (false, false),
+            "gated" => (true, false),
+            "delta" => (false, true),
+            "gated_delta" => (true, true),
+            other => return Err(GpuError::Unsupported(format!("update_rule '{other}'"))),
+        };
+        if *q_num_heads <= 0 || *kv_num_heads <= 0 || q_num_heads % kv_num_heads != 0 {
+            return Err(GpuError::Shape("q_num_heads must be a positive multiple of kv_num_heads".into()));
+        }
+        let (hq, hkv) = (*q_num_heads as usize, *kv_num_heads as usize);
+        let (q, k, v) = (self.input(0)?, self.input(1)?, self.input(2)?);
+        let (past, decay, beta) = (self.opt_input(3), self.opt_input(4), self.opt_input(5));
+        if gating != decay.is_some() || delta != beta.is_some() {
+            return Err(GpuError::Shape(format!("update_rule '{update_rule}' does not match the decay/beta inputs")));
+        }
+        let (&[b, t, qh], &[kb, kt, kh], &[vb, vt, vh]) = (q.shape.as_slice(), k.shape.as_slice(), v.shape.as_slice())
+        else {
+            return Err(GpuError::Shape("query, key and value must have rank 3".into()));
+        };
+        if qh % hq != 0 || kh % hkv != 0 || vh % hkv != 0 || (kb, kt, vb, vt) != (b, t, b, t) || kh / hkv != qh / hq {
+            return Err(GpuError::Shape(format!(
+                "query {:?}, key {:?}, value {:?} do not agree",
+                q.shape, k.shape, v.shape
+            )));
+        }
+        let (dk, dv) = (qh / hq, vh / hkv);
+        let glast = match decay {
+            Some(g)
+                if g.shape.len() == 3
+                    && g.shape[0] == b
+                    && g.shape[1] == t
+                    && (g.shape[2] == hkv || g.shape[2] == hkv * dk) =>
+            {
+                g.shape[2]
+            }
+            Some(g) => return Err(GpuError::Shape(format!("decay shape {:?}", g.shape))),
+            None => 0,
+        };
+        let blast = match beta {
+            Some(x)
+                if x.shape.len() == 3
+                    && x.shape[0] == b
+                    && x.shape[1] == t
+                    && (x.shape[2] == hkv || x.shape[2] == 1) =>
+            {
+                x.shape[2]
+            }
+            Some(x) => return Err(GpuError::Shape(format!("beta shape {:?}", x.shape))),
+            None => 0,
+        };
+        let sshape = vec![b, hkv, dk, dv];
+        if past.is_some_and(|p| p.shape != sshape) {
+            return Err(GpuError::Shape(format!("past_state must have shape {sshape:?}")));
+        }
+        let scale = if *scale == 0.0 { 1.0 / (dk as f32).sqrt() } else { *scale };
+        let y = ctx.alloc(q.dtype, vec![b, t, hq * dv])?;
+        let st = ctx.alloc(past.map_or(q.dtype, |p| p.dtype), sshape)?;
+        let n = b * hkv * dv;
+        let mut p = [0u32; 11];
+        put(&mut p, 0, &[n, hkv, t, dk, dv, hq / hkv, glast, blast, usize::from(past.is_some())])?;
+        p[9] = f32w(scale);
+        p[10] = u32c(hq)?;
+        ctx.dispatch_n(
+            &self.pipes[0],
+            &p,
+            &y,
+            &[&st, q, k, v, past.unwrap_or(q), decay.unwrap_or(q), beta.unwrap_or(q)],
+            n,
+        )?;
+        Ok(vec![y, st])
+    }
+}

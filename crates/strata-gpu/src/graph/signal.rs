@@ -1,0 +1,64 @@
+//! `DFT` on the GPU (`dft.wgsl`): direct sums along one axis, forward,
+//! inverse, one-sided (rfft) and one-sided inverse (irfft).
+
+use super::*;
+
+impl Exec<'_> {
+    /// `DFT` (axis from the attribute, opsets 17-19, or input 2, opset 20;
+    /// `dft_length` from input 1; both read on the host).
+    pub(super) fn dft(
+        &self,
+        ctx: &mut Ctx,
+        axis_attr: Option<i64>,
+        inverse: bool,
+        onesided: bool,
+    ) -> Result<Vec<GpuTensor>> {
+        let x = self.input(0)?;
+        let r = x.shape.len();
+        if r < 2 || !matches!(x.shape[r - 1], 1 | 2) || r - 1 > MAX_RANK {
+            return Err(GpuError::Shape(format!("DFT input {:?} must end in 1 or 2", x.shape)));
+        }
+        let axis = match (axis_attr, self.host_i64(2)?) {
+            (Some(a), _) => a,
+            (None, Some(t)) if t.len() == 1 => t[0],
+            (None, Some(_)) => return Err(GpuError::Shape("DFT axis must be a scalar".into())),
+            (None, None) => -2,
+        };
+        let ax = norm_axis(axis, r)?;
+        if ax == r - 1 {
+            return Err(GpuError::Shape("DFT axis must not be the last axis".into()));
+        }
+        let n_in = x.shape[ax];
+        let len = match self.host_i64(1)? {
+            Some(t) if t.len() == 1 && t[0] >= 1 => t[0] as usize,
+            Some(_) => return Err(GpuError::Shape("dft_length must be a positive scalar".into())),
+            None if inverse && onesided => 2 * n_in.saturating_sub(1),
+            None => n_in,
+        };
+        if len == 0 || u32::try_from(len).is_err() {
+            return Err(GpuError::Shape("invalid DFT length".into()));
+        }
+        let (out_len, complex_out) = if inverse && onesided {
+            (len, false)
+        } else if onesided {
+            (len / 2 + 1, true)
+        } else {
+            (len, true)
+        };
+        let mut shape = x.shape.clone();
+        shape[ax] = out_len;
+        shape[r - 1] = if complex_out { 2 } else { 1 };
+        let y = ctx.alloc(x.dtype, shape.clone())?;
+        let n = y.numel();
+        let (is, os) = (contiguous(&x.shape), contiguous(&shape));
+        let mut p = vec![0u32; 40];
+        put(&mut p, 0, &[n, r - 1, ax, len, n_in, usize::from(x.shape[r - 1] == 2), usize::from(inverse && onesided)])?;
+        p[7] = if inverse { 1 } else { -1i32 as u32 };
+        p[8] = shape[r - 1] as u32;
+        put(&mut p, 16, &shape[..r - 1])?;
+        put(&mut p, 24, &is[..r - 1])?;
+        put(&mut p, 32, &os[..r - 1])?;
+        ctx.dispatch_n(&self.pipes[0], &p, &y, &[x], n)?;
+        Ok(vec![y])
+    }
+}

@@ -1,0 +1,254 @@
+//! Differential tests of the operator families added beside the original
+//! kernels (attention, einsum, scatter, row-wise operators, pooling over
+//! three axes...): each small model runs on the GPU and on the reference
+//! backend, and every output must agree within a stated tolerance.
+//!
+//! Without a GPU adapter the tests fail when `CI` is set and are skipped
+//! with a loud message otherwise.
+
+use std::sync::{Arc, OnceLock};
+
+use strata_gpu::GpuBackend;
+use strata_ir::ops::{NnOp, ReduceOp as R, TensorOp as T};
+use strata_ir::{DType, Dim, Graph, GraphId, HostValue, Model, Node, NodeId, Op, TensorData, ValueType};
+
+fn backend() -> Option<&'static GpuBackend> {
+    static B: OnceLock<Option<GpuBackend>> = OnceLock::new();
+    B.get_or_init(|| match pollster::block_on(GpuBackend::new()) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            if std::env::var("CI").is_ok() {
+                panic!("CI is set and no GPU adapter is available: {e}");
+            }
+            eprintln!("\n!!!!!!!! SKIPPING GPU OPERATOR TESTS: {e} !!!!!!!!\n");
+            None
+        }
+    })
+    .as_ref()
+}
+
+/// A value type with the exact shape of `t`.
+fn exact(t: &TensorData) -> ValueType {
+    ValueType::Tensor { dtype: t.dtype(), shape: Some(t.shape().iter().map(|&d| Dim::Known(d as u64)).collect()) }
+}
+
+/// One node over graph inputs `ins` (typed like the tensors they will
+/// receive) and constant operands `weights`; every output (with its
+/// element type) is a graph output.
+fn model(
+    op: Op,
+    ins: &[(&str, &TensorData)],
+    weights: Vec<(&str, TensorData)>,
+    node_ins: &[&str],
+    outs: &[(&str, DType)],
+) -> Model {
+    let mut g = Graph { name: "t".into(), ..Default::default() };
+    for (name, t) in ins {
+        let v = g.add_value(*name, exact(t));
+        g.inputs.push(v);
+    }
+    for (name, t) in weights {
+        let v = g.add_value(name, exact(&t));
+        g.initializers.push((v, t));
+    }
+    // Outputs keep the first input's rank (dimensions unknown), so integer
+    // outputs are not taken for shape metadata.
+    let rank = ins.first().map_or(0, |(_, t)| t.shape().len());
+    for (name, dt) in outs {
+        g.add_value(*name, ValueType::Tensor { dtype: *dt, shape: Some(vec![Dim::Unknown; rank]) });
+    }
+    let val = |g: &mut Graph, n: &str| match g.find_value(n) {
+        Some(v) => v,
+        None => g.add_value(n, ValueType::Unknown),
+    };
+    let inputs = node_ins.iter().map(|n| if n.is_empty() { None } else { Some(val(&mut g, n)) }).collect();
+    let outputs: Vec<_> = outs.iter().map(|(n, _)| Some(val(&mut g, n))).collect();
+    g.outputs = outputs.iter().flatten().copied().collect();
+    g.add_node(Node { name: "n0".into(), op, inputs, outputs });
+    let mut m = Model {
+        graphs: vec![g],
+        main: GraphId(0),
+        opsets: vec![(String::new(), 24)],
+        producer: "t".into(),
+        metadata: vec![],
+    };
+    strata_ir::infer::infer_types(&mut m).expect("types infer");
+    m
+}
+
+/// Deterministic pseudo-random floats in [lo, hi).
+fn data(shape: &[usize], seed: u32, lo: f32, hi: f32) -> TensorData {
+    let n: usize = shape.iter().product();
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12345);
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            lo + (hi - lo) * ((s >> 8) as f32 / (1u32 << 24) as f32)
+        })
+        .collect();
+    TensorData::from_f32(shape.to_vec(), &v).expect("valid")
+}
+
+/// Run on both backends; floats must agree to `atol + rtol * |ref|`,
+/// everything else exactly.
+fn check(m: Model, inputs: Vec<TensorData>, atol: f64, rtol: f64) {
+    let Some(b) = backend() else { return };
+    let g = m.main_graph();
+    for i in 0..g.nodes.len() {
+        if let Err(r) = b.supports(&m, m.main, NodeId(i as u32)) {
+            panic!("node {} not supported: {r}", g.nodes[i].op.name());
+        }
+    }
+    let host: Vec<HostValue> = inputs.iter().cloned().map(HostValue::Tensor).collect();
+    let want = strata_reference::run_model(&m, &host).expect("reference runs");
+    let compiled = b.compile(Arc::new(m)).expect("compiles");
+    let dev: Vec<_> = inputs.iter().map(|t| b.upload(t).expect("uploads")).collect();
+    let refs: Vec<_> = dev.iter().collect();
+    let outs = pollster::block_on(compiled.run(&refs)).expect("runs");
+    assert_eq!(outs.len(), want.len());
+    for (k, (o, w)) in outs.iter().zip(&want).enumerate() {
+        let got = pollster::block_on(b.download(o)).expect("downloads");
+        let w = w.as_tensor().expect("tensor");
+        assert_eq!(got.shape(), w.shape(), "output {k} shape");
+        if w.dtype().is_float() {
+            for (i, (x, y)) in got.to_f64_vec().iter().zip(&w.to_f64_vec()).enumerate() {
+                let ok = (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= atol + rtol * y.abs();
+                assert!(ok, "output {k} element {i}: gpu {x} vs reference {y}");
+            }
+        } else {
+            assert_eq!(got.to_i64_vec(), w.to_i64_vec(), "output {k}");
+        }
+    }
+}
+
+#[test]
+fn einsum_patterns() {
+    for (eq, shapes) in [
+        ("ii->i", vec![vec![4, 4]]),
+        ("bii->bi", vec![vec![2, 3, 3]]),
+        ("i,i", vec![vec![5], vec![5]]),
+        ("ij->", vec![vec![3, 4]]),
+        ("bij,bjk->bik", vec![vec![2, 3, 4], vec![2, 4, 5]]),
+        ("...ij,...jk", vec![vec![2, 3, 4], vec![4, 2]]),
+        ("ij,jk,kl->il", vec![vec![2, 3], vec![3, 4], vec![4, 2]]),
+    ] {
+        let names: Vec<String> = (0..shapes.len()).map(|i| format!("x{i}")).collect();
+        let inputs: Vec<TensorData> =
+            shapes.iter().enumerate().map(|(i, s)| data(s, i as u32 + 1, -1.0, 1.0)).collect();
+        let ins: Vec<(&str, &TensorData)> = names.iter().map(String::as_str).zip(&inputs).collect();
+        let node_ins: Vec<&str> = names.iter().map(String::as_str).collect();
+        let m = model(Op::Nn(NnOp::Einsum { equation: eq.into() }), &ins, vec![], &node_ins, &[("y", DType::F32)]);
+        check(m, inputs, 1e-5, 1e-5);
+    }
+}
+
+#[test]
+fn attention_gqa_mask_causal_past_and_scores() {
+    let op = Op::Nn(NnOp::Attention {
+        is_causal: 1,
+        kv_num_heads: None,
+        q_num_heads: None,
+        qk_matmul_output_mode: 2,
+        scale: Some(0.3),
+        softcap: 2.0,
+        softmax_precision: None,
+        left_window_size: -1,
+        right_window_size: -1,
+    });
+    let inputs = vec![
+        data(&[2, 4, 3, 8], 1, -1.0, 1.0),
+        data(&[2, 2, 3, 8], 2, -1.0, 1.0),
+        data(&[2, 2, 3, 6], 3, -1.0, 1.0),
+        data(&[3, 5], 4, -1.0, 0.0),
+        data(&[2, 2, 2, 8], 5, -1.0, 1.0),
+        data(&[2, 2, 2, 6], 6, -1.0, 1.0),
+    ];
+    let names = ["q", "k", "v", "mask", "pk", "pv"];
+    let ins: Vec<(&str, &TensorData)> = names.iter().copied().zip(&inputs).collect();
+    let m = model(
+        op,
+        &ins,
+        vec![],
+        &names,
+        &[("y", DType::F32), ("present_k", DType::F32), ("present_v", DType::F32), ("qk", DType::F32)],
+    );
+    check(m, inputs, 1e-5, 1e-4);
+}
+
+#[test]
+fn scatter_nd_with_duplicate_indices_adds_in_order() {
+    let idx = TensorData::from_i64(vec![3, 1], &[1, 1, -1]).expect("valid");
+    let (x, u) = (data(&[4, 3], 1, -1.0, 1.0), data(&[3, 3], 2, -1.0, 1.0));
+    let m = model(
+        Op::Tensor(T::ScatterND { reduction: "add".into() }),
+        &[("x", &x), ("u", &u)],
+        vec![("i", idx)],
+        &["x", "i", "u"],
+        &[("y", DType::F32)],
+    );
+    check(m, vec![x, u], 1e-6, 1e-6);
+}
+
+#[test]
+fn top_k_and_cumulative_sums() {
+    let k = TensorData::from_i64(vec![1], &[3]).expect("valid");
+    let x = data(&[2, 7, 3], 1, -1.0, 1.0);
+    let m = model(
+        Op::Reduce(R::TopK { axis: 1, largest: 0, sorted: 1, k: None }),
+        &[("x", &x)],
+        vec![("k", k)],
+        &["x", "k"],
+        &[("v", DType::F32), ("i", DType::I64)],
+    );
+    check(m, vec![x], 0.0, 0.0);
+    let axis = TensorData::from_i64(vec![], &[-2]).expect("valid");
+    let x = data(&[2, 5, 3], 2, -1.0, 1.0);
+    let m = model(
+        Op::Reduce(R::CumSum { exclusive: 1, reverse: 1 }),
+        &[("x", &x)],
+        vec![("a", axis)],
+        &["x", "a"],
+        &[("y", DType::F32)],
+    );
+    check(m, vec![x], 1e-6, 1e-5);
+}
+
+#[test]
+fn pooling_over_three_axes_with_indices() {
+    let x = data(&[1, 2, 5, 6, 7], 1, -1.0, 1.0);
+    let m = model(
+        Op::Nn(NnOp::MaxPool {
+            auto_pad: "NOTSET".into(),
+            ceil_mode: 1,
+            dilations: Some(vec![1, 2, 1]),
+            kernel_shape: vec![2, 2, 3],
+            pads: Some(vec![0, 1, 1, 1, 0, 1]),
+            storage_order: 0,
+            strides: Some(vec![2, 1, 2]),
+        }),
+        &[("x", &x)],
+        vec![],
+        &["x"],
+        &[("y", DType::F32), ("i", DType::I64)],
+    );
+    check(m, vec![x], 0.0, 0.0);
+    let x = data(&[2, 3, 7, 6], 2, -1.0, 1.0);
+    let m = model(
+        Op::Nn(NnOp::LpPool {
+            auto_pad: "SAME_UPPER".into(),
+            ceil_mode: 0,
+            dilations: None,
+            kernel_shape: vec![3, 2],
+            p: 3,
+            pads: None,
+            strides: Some(vec![2, 2]),
+        }),
+        &[("x", &x)],
+        vec![],
+        &["x"],
+        &[("y", DType::F32)],
+    );
+    check(m, vec![x], 1e-5, 1e-4);
+}

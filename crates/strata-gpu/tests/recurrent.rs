@@ -1,0 +1,262 @@
+//! RNN, GRU and LSTM on the GPU against the reference backend, over what
+//! the ONNX node cases leave out: both layouts with every optional input,
+//! sequence_lens with zero and partial lengths in both directions, clip,
+//! input_forget, GRU linear_before_reset, non-default activations with
+//! their alpha/beta, missing outputs and an empty sequence.
+//!
+//! Without a GPU adapter the tests fail when `CI` is set and are skipped
+//! with a loud message otherwise.
+
+use std::sync::{Arc, OnceLock};
+
+use strata_gpu::GpuBackend;
+use strata_ir::ops::NnOp;
+use strata_ir::{DType, Graph, GraphId, HostValue, Model, Node, NodeId, Op, TensorData, ValueType};
+
+fn backend() -> Option<&'static GpuBackend> {
+    static B: OnceLock<Option<GpuBackend>> = OnceLock::new();
+    B.get_or_init(|| match pollster::block_on(GpuBackend::new()) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            if std::env::var("CI").is_ok() {
+                panic!("CI is set and no GPU adapter is available: {e}");
+            }
+            eprintln!("\n!!!!!!!! SKIPPING GPU TESTS: {e} !!!!!!!!\n");
+            None
+        }
+    })
+    .as_ref()
+}
+
+/// Deterministic pseudo-random floats in [lo, hi).
+fn data(shape: &[usize], seed: u32, lo: f32, hi: f32) -> TensorData {
+    let n: usize = shape.iter().product();
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12345);
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            lo + (hi - lo) * ((s >> 8) as f32 / (1u32 << 24) as f32)
+        })
+        .collect();
+    TensorData::from_f32(shape.to_vec(), &v).expect("valid")
+}
+
+/// Where an operand of the node comes from.
+enum Src {
+    /// A graph input, fed at run time.
+    Input(TensorData),
+    /// An initializer.
+    Weight(TensorData),
+    Absent,
+}
+
+/// One recurrent node: operands in ONNX order, outputs wanted (Y, Y_h, Y_c).
+fn model(op: NnOp, operands: Vec<Src>, wanted: &[bool]) -> (Model, Vec<TensorData>) {
+    let mut g = Graph { name: "t".into(), ..Default::default() };
+    let mut inputs = Vec::new();
+    let mut node_ins = Vec::new();
+    for (i, s) in operands.into_iter().enumerate() {
+        match s {
+            Src::Input(t) => {
+                let v = g.add_value(format!("in{i}"), ValueType::tensor(t.dtype()));
+                g.inputs.push(v);
+                inputs.push(t);
+                node_ins.push(Some(v));
+            }
+            Src::Weight(t) => {
+                let v = g.add_value(format!("in{i}"), ValueType::tensor(t.dtype()));
+                g.initializers.push((v, t));
+                node_ins.push(Some(v));
+            }
+            Src::Absent => node_ins.push(None),
+        }
+    }
+    let mut outs = Vec::new();
+    for (k, &w) in wanted.iter().enumerate() {
+        if w {
+            let v = g.add_value(format!("out{k}"), ValueType::Unknown);
+            g.outputs.push(v);
+            outs.push(Some(v));
+        } else {
+            outs.push(None);
+        }
+    }
+    g.add_node(Node { name: "rec".into(), op: Op::Nn(op), inputs: node_ins, outputs: outs });
+    let mut m = Model {
+        graphs: vec![g],
+        main: GraphId(0),
+        opsets: vec![(String::new(), 22)],
+        producer: "strata-gpu tests".into(),
+        metadata: vec![],
+    };
+    strata_ir::infer::infer_types(&mut m).expect("types infer");
+    (m, inputs)
+}
+
+/// Run on the GPU (twice: the second run reuses pooled buffers) and on
+/// the reference; every output must agree within `atol + rtol * |ref|`.
+fn check(model: Model, inputs: Vec<TensorData>, atol: f64, rtol: f64) {
+    let Some(b) = backend() else { return };
+    if let Err(r) = b.supports(&model, model.main, NodeId(0)) {
+        panic!("not supported: {r}");
+    }
+    let host: Vec<HostValue> = inputs.iter().cloned().map(HostValue::Tensor).collect();
+    let want = strata_reference::run_model(&model, &host).expect("reference runs");
+    let compiled = b.compile(Arc::new(model)).expect("compiles");
+    let dev: Vec<_> = inputs.iter().map(|t| b.upload(t).expect("uploads")).collect();
+    let refs: Vec<_> = dev.iter().collect();
+    for _ in 0..2 {
+        let outs = pollster::block_on(compiled.run(&refs)).expect("runs");
+        assert_eq!(outs.len(), want.len());
+        for (k, (o, w)) in outs.iter().zip(&want).enumerate() {
+            let got = pollster::block_on(b.download(o)).expect("downloads");
+            let w = w.as_tensor().expect("tensor");
+            assert_eq!(got.shape(), w.shape(), "output {k} shape");
+            for (i, (x, y)) in got.to_f64_vec().iter().zip(&w.to_f64_vec()).enumerate() {
+                assert!((x - y).abs() <= atol + rtol * y.abs(), "output {k} element {i}: gpu {x} vs reference {y}");
+            }
+        }
+    }
+}
+
+fn i32s(v: &[i128]) -> TensorData {
+    TensorData::from_i128(DType::I32, vec![v.len()], v).expect("valid")
+}
+
+fn lstm(direction: &str, layout: i64, clip: Option<f32>, input_forget: i64) -> NnOp {
+    NnOp::LSTM {
+        activation_alpha: None,
+        activation_beta: None,
+        activations: None,
+        clip,
+        direction: direction.into(),
+        hidden_size: Some(5),
+        layout,
+        input_forget,
+    }
+}
+
+/// Operands of a layer with `gates` gate blocks: X [seq, batch, input]
+/// (or [batch, seq, input] for layout 1), every optional operand present.
+fn operands(gates: usize, dirs: usize, seq: usize, batch: usize, layout: i64, lens: &[i128], lstm: bool) -> Vec<Src> {
+    let (input, hidden) = (3, 5);
+    let x = if layout == 0 { [seq, batch, input] } else { [batch, seq, input] };
+    let state = if layout == 0 { [dirs, batch, hidden] } else { [batch, dirs, hidden] };
+    let mut v = vec![
+        Src::Input(data(&x, 1, -1.5, 1.5)),
+        Src::Weight(data(&[dirs, gates * hidden, input], 2, -0.6, 0.6)),
+        Src::Weight(data(&[dirs, gates * hidden, hidden], 3, -0.6, 0.6)),
+        Src::Weight(data(&[dirs, 2 * gates * hidden], 4, -0.4, 0.4)),
+        Src::Weight(i32s(lens)),
+        Src::Input(data(&state, 5, -1.0, 1.0)),
+    ];
+    if lstm {
+        v.push(Src::Input(data(&state, 6, -1.0, 1.0)));
+        v.push(Src::Weight(data(&[dirs, 3 * hidden], 7, -0.5, 0.5)));
+    }
+    v
+}
+
+const ATOL: f64 = 2e-5;
+const RTOL: f64 = 2e-5;
+
+#[test]
+fn lstm_every_operand_both_layouts_and_lengths() {
+    for layout in [0, 1] {
+        for (direction, dirs) in [("forward", 1), ("reverse", 1), ("bidirectional", 2)] {
+            let ops = operands(4, dirs, 4, 3, layout, &[4, 0, 2], true);
+            let (m, ins) = model(lstm(direction, layout, None, 0), ops, &[true, true, true]);
+            check(m, ins, ATOL, RTOL);
+        }
+    }
+}
+
+#[test]
+fn lstm_clip_and_input_forget() {
+    let ops = operands(4, 2, 5, 2, 0, &[5, 3], true);
+    let (m, ins) = model(lstm("bidirectional", 0, Some(0.7), 1), ops, &[true, true, true]);
+    check(m, ins, ATOL, RTOL);
+}
+
+#[test]
+fn lstm_missing_outputs_and_operands() {
+    // Only Y_c wanted; no B, sequence_lens, initial states or peepholes.
+    let mut ops = operands(4, 1, 3, 2, 0, &[3, 3], true);
+    for i in [3, 4, 5, 6, 7] {
+        ops[i] = Src::Absent;
+    }
+    let (m, ins) = model(lstm("forward", 0, None, 0), ops, &[false, false, true]);
+    check(m, ins, ATOL, RTOL);
+    // Only Y_h, of layout 1.
+    let ops = operands(4, 2, 3, 2, 1, &[1, 3], true);
+    let (m, ins) = model(lstm("bidirectional", 1, None, 0), ops, &[false, true]);
+    check(m, ins, ATOL, RTOL);
+}
+
+#[test]
+fn gru_linear_before_reset_layouts_and_activations() {
+    for lbr in [0, 1] {
+        for layout in [0, 1] {
+            let op = NnOp::GRU {
+                activation_alpha: Some(vec![0.3]),
+                activation_beta: Some(vec![0.4, 0.9]),
+                activations: Some(vec!["HardSigmoid".into(), "ScaledTanh".into(), "Sigmoid".into(), "Softsign".into()]),
+                clip: None,
+                direction: "bidirectional".into(),
+                hidden_size: Some(5),
+                layout,
+                linear_before_reset: lbr,
+            };
+            let ops = operands(3, 2, 4, 3, layout, &[2, 4, 0], false);
+            let (m, ins) = model(op, ops, &[true, true]);
+            check(m, ins, ATOL, RTOL);
+        }
+    }
+}
+
+#[test]
+fn rnn_activations_with_alpha_and_beta() {
+    let pairs: [(&str, &str); 4] =
+        [("Relu", "LeakyRelu"), ("Affine", "ThresholdedRelu"), ("Elu", "Softplus"), ("Tanh", "Sigmoid")];
+    for (a, b) in pairs {
+        let op = NnOp::RNN {
+            activation_alpha: Some(vec![0.2, 0.5]),
+            activation_beta: Some(vec![0.1]),
+            activations: Some(vec![a.into(), b.into()]),
+            clip: Some(2.5),
+            direction: "bidirectional".into(),
+            hidden_size: None,
+            layout: 0,
+        };
+        let ops = operands(1, 2, 3, 2, 0, &[3, 1], false);
+        let (m, ins) = model(op, ops, &[true, true]);
+        check(m, ins, ATOL, RTOL);
+    }
+}
+
+#[test]
+fn empty_sequence_gives_zero_states() {
+    let mut ops = operands(4, 1, 0, 2, 0, &[0, 0], true);
+    ops[4] = Src::Absent;
+    let (m, ins) = model(lstm("forward", 0, None, 0), ops, &[true, true, true]);
+    check(m, ins, ATOL, RTOL);
+}
+
+#[test]
+fn unsupported_activation_has_a_reason() {
+    let Some(b) = backend() else { return };
+    let op = NnOp::RNN {
+        activation_alpha: None,
+        activation_beta: None,
+        activations: Some(vec!["Gelu".into()]),
+        clip: None,
+        direction: "forward".into(),
+        hidden_size: None,
+        layout: 0,
+    };
+    let (m, _) = model(op, operands(1, 1, 2, 1, 0, &[2], false), &[true, true]);
+    let why = b.supports(&m, m.main, NodeId(0)).expect_err("refused");
+    assert!(why.contains("activation function 'gelu'"), "{why}");
+}

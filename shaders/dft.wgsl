@@ -1,0 +1,108 @@
+// Strata GPU: DFT along one axis (direct O(n^2) sums in f32), one
+// invocation per output value. The last axis holds (re) or (re, im).
+//
+// params [n_out, rank (without the last axis), axis, len (dft_length),
+//   n_in, complex input, irfft, sign (i32: -1 forward, +1 inverse),
+//   out_last (1 or 2), -, -, -, -, -, -, -,
+//   out_shape[8] @16 (without the last axis), in_strides[8] @24,
+//   out_strides[8] @32 (of the full tensors, without the last axis)]
+// Inverse transforms divide by len; irfft rebuilds the Hermitian spectrum.
+
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+
+const TWO_PI: f32 = 6.283185307179586;
+
+fn P(i: u32) -> u32 {
+    return params[i / 4u][i % 4u];
+}
+
+// (cos, sin) of 2 pi r / len, exact at multiples of a quarter turn (so
+// spectra of real or symmetric signals keep their exact zeros).
+fn twiddle(r: u32, len: u32) -> vec2<f32> {
+    if (4u * r) % len == 0u {
+        switch (4u * r) / len {
+            case 0u: { return vec2<f32>(1.0, 0.0); }
+            case 1u: { return vec2<f32>(0.0, 1.0); }
+            case 2u: { return vec2<f32>(-1.0, 0.0); }
+            default: { return vec2<f32>(0.0, -1.0); }
+        }
+    }
+    let angle = TWO_PI * f32(r) / f32(len);
+    return vec2<f32>(cos(angle), sin(angle));
+}
+
+@compute @workgroup_size(64)
+fn dft(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+       @builtin(local_invocation_index) lidx: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
+    if i >= P(0u) {
+        return;
+    }
+    let rank = P(1u);
+    let axis = P(2u);
+    let len = P(3u);
+    let n_in = P(4u);
+    let complex_in = P(5u) != 0u;
+    let irfft = P(6u) != 0u;
+    let sign = f32(bitcast<i32>(P(7u)));
+    let out_last = P(8u);
+    let comp = i % out_last;
+    var rem = i / out_last;
+    var base = 0u;
+    var k = 0u;
+    for (var d = rank; d > 0u; d = d - 1u) {
+        let a = d - 1u;
+        let c = rem % P(16u + a);
+        rem = rem / P(16u + a);
+        if a == axis {
+            k = c;
+        } else {
+            base = base + c * P(24u + a);
+        }
+    }
+    let st = P(24u + axis);
+    var acc = 0.0;
+    if irfft {
+        // k is the output sample; sum over the one-sided bins.
+        let half = len / 2u + 1u;
+        let bins = min(n_in, half);
+        for (var b = 0u; b < bins; b = b + 1u) {
+            let edge = b == 0u || (len % 2u == 0u && b == len / 2u);
+            let re = x[base + b * st];
+            var im = 0.0;
+            var w = 1.0;
+            if !edge {
+                w = 2.0;
+                if complex_in {
+                    im = x[base + b * st + 1u];
+                }
+            }
+            let t = twiddle((b * k) % len, len);
+            acc = acc + w * (re * t.x - im * t.y);
+        }
+        out[i] = acc / f32(len);
+        return;
+    }
+    let used = min(n_in, len);
+    for (var n = 0u; n < used; n = n + 1u) {
+        let re = x[base + n * st];
+        var im = 0.0;
+        if complex_in {
+            im = x[base + n * st + 1u];
+        }
+        let t = twiddle((k * n) % len, len);
+        let c = t.x;
+        let s = sign * t.y;
+        if comp == 0u {
+            acc = acc + re * c - im * s;
+        } else {
+            acc = acc + re * s + im * c;
+        }
+    }
+    if sign > 0.0 {
+        acc = acc / f32(len);
+    }
+    out[i] = acc;
+}

@@ -1,0 +1,264 @@
+// Strata GPU: integer kernels.
+//
+// Integer tensors are arrays of 32-bit words. DT 1 reads them as i32 (int32;
+// int2 to int16 and uint2 to uint16, whose values always fit; int64 values
+// range-checked into i32 on upload), DT 3 as u32 (uint32; uint64 values
+// range-checked into u32). Types narrower than 32 bits are computed in 32
+// bits and wrapped to their width afterwards by `narrow` (elementwise.wgsl);
+// int32 and uint32 wrap as the reference does.
+//
+// CHECK makes results that do not fit the 32-bit storage an error instead of
+// a wrong value: 1 = the exact result must fit in i32 (int64), 2 = in u32
+// (uint64). A failing element sets a bit in `status` (1 overflow, 2 division
+// by zero, which is checked for every type) and the lowest failing node
+// index; the host reads `status` after the run and reports the error.
+//
+// Parameters live in a uniform block of u32 words (see `P`).
+
+override OP: u32 = 0u;
+override DT: u32 = 1u;
+override CHECK: u32 = 0u;
+
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<storage, read_write> status: array<atomic<u32>>;
+@group(0) @binding(3) var<storage, read> a: array<u32>;
+@group(0) @binding(4) var<storage, read> b: array<u32>;
+
+const ERR_OVERFLOW: u32 = 1u;
+const ERR_DIV_ZERO: u32 = 2u;
+const I32_MIN: i32 = -2147483647 - 1;
+
+fn P(i: u32) -> u32 {
+    return params[i / 4u][i % 4u];
+}
+
+fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 64u + lidx;
+}
+
+// Record an error of node `node`.
+fn fail(code: u32, node: u32) {
+    atomicOr(&status[0], code);
+    atomicMin(&status[1], node);
+}
+
+// ---------------------------------------------------------------- binary
+
+// 0 add, 1 sub, 2 mul, 3 div (truncating), 4 pow (x^min(y, 128) by
+// repeated wrapping multiplication, 0 for y < 0, as the reference), 5 max, 6 min, 7 eq, 8 gt, 9 ge,
+// 10 lt, 11 le, 12 fmod (remainder with the dividend's sign), 17 mod (with
+// the divisor's sign), 18 bitwise and, 19 or, 20 xor, 21 shift left,
+// 22 shift right. `bits` is the element type's width (shift amounts outside
+// [0, bits) give 0, or -1 for a right shift of a negative value).
+fn binary_i32(x: i32, y: i32, bits: u32, node: u32) -> u32 {
+    switch OP {
+        case 0u: {
+            let r = x + y;
+            if CHECK == 1u && ((x ^ r) & (y ^ r)) < 0 { fail(ERR_OVERFLOW, node); }
+            return bitcast<u32>(r);
+        }
+        case 1u: {
+            let r = x - y;
+            if CHECK == 1u && ((x ^ y) & (x ^ r)) < 0 { fail(ERR_OVERFLOW, node); }
+            return bitcast<u32>(r);
+        }
+        case 2u: {
+            let r = x * y;
+            if CHECK == 1u && x != 0 && (r / x != y || (x == -1 && y == I32_MIN)) { fail(ERR_OVERFLOW, node); }
+            return bitcast<u32>(r);
+        }
+        case 3u: {
+            if y == 0 { fail(ERR_DIV_ZERO, node); return 0u; }
+            if x == I32_MIN && y == -1 {
+                if CHECK == 1u { fail(ERR_OVERFLOW, node); }
+                return bitcast<u32>(I32_MIN);
+            }
+            return bitcast<u32>(x / y);
+        }
+        case 4u: {
+            if y < 0 { return 0u; }
+            var r = 1;
+            for (var k = 0; k < min(y, 128); k = k + 1) {
+                let p = r * x;
+                if CHECK == 1u && r != 0 && (p / r != x || (r == -1 && x == I32_MIN)) { fail(ERR_OVERFLOW, node); }
+                r = p;
+            }
+            return bitcast<u32>(r);
+        }
+        case 5u: { return bitcast<u32>(max(x, y)); }
+        case 6u: { return bitcast<u32>(min(x, y)); }
+        case 7u: { return select(0u, 1u, x == y); }
+        case 8u: { return select(0u, 1u, x > y); }
+        case 9u: { return select(0u, 1u, x >= y); }
+        case 10u: { return select(0u, 1u, x < y); }
+        case 11u: { return select(0u, 1u, x <= y); }
+        case 12u, 17u: {
+            if y == 0 { fail(ERR_DIV_ZERO, node); return 0u; }
+            if y == -1 { return 0u; }
+            var r = x % y;
+            if OP == 17u && r != 0 && ((r < 0) != (y < 0)) { r = r + y; }
+            return bitcast<u32>(r);
+        }
+        case 18u: { return bitcast<u32>(x & y); }
+        case 19u: { return bitcast<u32>(x | y); }
+        case 20u: { return bitcast<u32>(x ^ y); }
+        case 21u: {
+            if y < 0 || u32(y) >= bits || x == 0 { return 0u; }
+            if y >= 32 {
+                if CHECK == 1u { fail(ERR_OVERFLOW, node); }
+                return 0u;
+            }
+            let r = x << u32(y);
+            if CHECK == 1u && (r >> u32(y)) != x { fail(ERR_OVERFLOW, node); }
+            return bitcast<u32>(r);
+        }
+        case 22u: {
+            if y < 0 || u32(y) >= bits || y >= 32 { return select(0u, 0xffffffffu, x < 0); }
+            return bitcast<u32>(x >> u32(y));
+        }
+        default: { return 0u; }
+    }
+}
+
+fn binary_u32(x: u32, y: u32, bits: u32, node: u32) -> u32 {
+    switch OP {
+        case 0u: {
+            let r = x + y;
+            if CHECK == 2u && r < x { fail(ERR_OVERFLOW, node); }
+            return r;
+        }
+        case 1u: {
+            if CHECK == 2u && y > x { fail(ERR_OVERFLOW, node); }
+            return x - y;
+        }
+        case 2u: {
+            let r = x * y;
+            if CHECK == 2u && x != 0u && r / x != y { fail(ERR_OVERFLOW, node); }
+            return r;
+        }
+        case 3u: {
+            if y == 0u { fail(ERR_DIV_ZERO, node); return 0u; }
+            return x / y;
+        }
+        case 4u: {
+            var r = 1u;
+            for (var k = 0u; k < min(y, 128u); k = k + 1u) {
+                let p = r * x;
+                if CHECK == 2u && r != 0u && p / r != x { fail(ERR_OVERFLOW, node); }
+                r = p;
+            }
+            return r;
+        }
+        case 5u: { return max(x, y); }
+        case 6u: { return min(x, y); }
+        case 7u: { return select(0u, 1u, x == y); }
+        case 8u: { return select(0u, 1u, x > y); }
+        case 9u: { return select(0u, 1u, x >= y); }
+        case 10u: { return select(0u, 1u, x < y); }
+        case 11u: { return select(0u, 1u, x <= y); }
+        case 12u, 17u: {
+            if y == 0u { fail(ERR_DIV_ZERO, node); return 0u; }
+            return x % y;
+        }
+        case 18u: { return x & y; }
+        case 19u: { return x | y; }
+        case 20u: { return x ^ y; }
+        case 21u: {
+            if y >= bits || x == 0u { return 0u; }
+            if y >= 32u {
+                if CHECK == 2u { fail(ERR_OVERFLOW, node); }
+                return 0u;
+            }
+            let r = x << y;
+            if CHECK == 2u && (r >> y) != x { fail(ERR_OVERFLOW, node); }
+            return r;
+        }
+        case 22u: {
+            if y >= bits || y >= 32u { return 0u; }
+            return x >> y;
+        }
+        default: { return 0u; }
+    }
+}
+
+// Broadcast offsets: params [n, rank, shape[8] @2, a_strides[8] @10,
+// b_strides[8] @18, bits @26, node @27]; strides are 0 along broadcast axes.
+fn offsets(i: u32) -> vec2<u32> {
+    let rank = P(1u);
+    var rem = i;
+    var oa = 0u;
+    var ob = 0u;
+    for (var d = rank; d > 0u; d = d - 1u) {
+        let k = d - 1u;
+        let dim = P(2u + k);
+        let coord = rem % dim;
+        rem = rem / dim;
+        oa = oa + coord * P(10u + k);
+        ob = ob + coord * P(18u + k);
+    }
+    return vec2<u32>(oa, ob);
+}
+
+@compute @workgroup_size(64)
+fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    if i >= P(0u) {
+        return;
+    }
+    let o = offsets(i);
+    if DT == 3u {
+        out[i] = binary_u32(a[o.x], b[o.y], P(26u), P(27u));
+    } else {
+        out[i] = binary_i32(bitcast<i32>(a[o.x]), bitcast<i32>(b[o.y]), P(26u), P(27u));
+    }
+}
+
+// ---------------------------------------------------------------- unary
+
+// 1 abs, 2 neg, 3 relu, 15 clip (alpha, beta), 26 sign, 35 bitwise not.
+fn unary_i32(x: i32, alpha: i32, beta: i32, node: u32) -> u32 {
+    switch OP {
+        case 1u, 2u: {
+            if CHECK == 1u && x == I32_MIN { fail(ERR_OVERFLOW, node); }
+            return bitcast<u32>(select(-x, abs(x), OP == 1u));
+        }
+        case 3u: { return bitcast<u32>(max(x, 0)); }
+        case 15u: { return bitcast<u32>(min(max(x, alpha), beta)); }
+        case 26u: { return bitcast<u32>(sign(x)); }
+        case 35u: { return bitcast<u32>(~x); }
+        default: { return bitcast<u32>(x); }
+    }
+}
+
+fn unary_u32(x: u32, alpha: u32, beta: u32, node: u32) -> u32 {
+    switch OP {
+        case 2u: {
+            if CHECK == 2u && x != 0u { fail(ERR_OVERFLOW, node); }
+            return 0u - x;
+        }
+        case 15u: { return min(max(x, alpha), beta); }
+        case 26u: { return select(0u, 1u, x != 0u); }
+        case 35u: {
+            if CHECK == 2u { fail(ERR_OVERFLOW, node); }
+            return ~x;
+        }
+        default: { return x; }
+    }
+}
+
+// Unary map: params [n, alpha, beta, node].
+@compute @workgroup_size(64)
+fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    if i >= P(0u) {
+        return;
+    }
+    if DT == 3u {
+        out[i] = unary_u32(a[i], P(1u), P(2u), P(3u));
+    } else {
+        out[i] = unary_i32(bitcast<i32>(a[i]), bitcast<i32>(P(1u)), bitcast<i32>(P(2u)), P(3u));
+    }
+}

@@ -1,0 +1,91 @@
+// Strata GPU: LinearAttention (opset 27), recurrent over time.
+//
+// Every column m of a key/value head's state S (d_k x d_v) evolves
+// independently, so one invocation owns column m of head hk in batch b and
+// runs every time step: decay (gated rules), the delta correction
+// beta * (v - S^T k) (delta rules), S += k (x) write, then each query head
+// of the group reads o[m] = scale * q^T S[:, m]. The state lives in the
+// `state` output (batch, kv_heads, d_k, d_v) throughout.
+//
+// params [n (batch * kv_heads * d_v), kv_heads, time, d_k, d_v, group,
+//   decay last dim (0 = none), beta last dim (0 = none), has_past,
+//   scale (f32), q_heads]
+
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> state: array<f32>;
+@group(0) @binding(3) var<storage, read> q: array<f32>;
+@group(0) @binding(4) var<storage, read> k: array<f32>;
+@group(0) @binding(5) var<storage, read> v: array<f32>;
+@group(0) @binding(6) var<storage, read> past: array<f32>;
+@group(0) @binding(7) var<storage, read> decay: array<f32>;
+@group(0) @binding(8) var<storage, read> beta: array<f32>;
+
+fn P(i: u32) -> u32 {
+    return params[i / 4u][i % 4u];
+}
+
+@compute @workgroup_size(64)
+fn linear_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_index) lidx: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
+    if i >= P(0u) {
+        return;
+    }
+    let hkv = P(1u);
+    let time = P(2u);
+    let dk = P(3u);
+    let dv = P(4u);
+    let group = P(5u);
+    let glast = P(6u);
+    let blast = P(7u);
+    let scale = bitcast<f32>(P(9u));
+    let hq = P(10u);
+    let m = i % dv;
+    let hk = (i / dv) % hkv;
+    let b = i / (dv * hkv);
+    let s0 = (b * hkv + hk) * dk * dv + m;
+    for (var d = 0u; d < dk; d = d + 1u) {
+        var s = 0.0;
+        if P(8u) != 0u {
+            s = past[s0 + d * dv];
+        }
+        state[s0 + d * dv] = s;
+    }
+    for (var t = 0u; t < time; t = t + 1u) {
+        let bt = b * time + t;
+        let kb = bt * hkv * dk + hk * dk;
+        if glast != 0u {
+            for (var d = 0u; d < dk; d = d + 1u) {
+                var gi = bt * glast + hk;
+                if glast != hkv {
+                    gi = bt * glast + hk * dk + d;
+                }
+                state[s0 + d * dv] = state[s0 + d * dv] * exp(decay[gi]);
+            }
+        }
+        var w = v[bt * hkv * dv + hk * dv + m];
+        if blast != 0u {
+            var bi = bt * blast;
+            if blast != 1u {
+                bi = bi + hk;
+            }
+            var retrieved = 0.0;
+            for (var d = 0u; d < dk; d = d + 1u) {
+                retrieved = retrieved + state[s0 + d * dv] * k[kb + d];
+            }
+            w = beta[bi] * (w - retrieved);
+        }
+        for (var d = 0u; d < dk; d = d + 1u) {
+            state[s0 + d * dv] = state[s0 + d * dv] + k[kb + d] * w;
+        }
+        for (var h = hk * group; h < (hk + 1u) * group; h = h + 1u) {
+            var acc = 0.0;
+            let qb = bt * hq * dk + h * dk;
+            for (var d = 0u; d < dk; d = d + 1u) {
+                acc = acc + q[qb + d] * state[s0 + d * dv];
+            }
+            out[bt * hq * dv + h * dv + m] = scale * acc;
+        }
+    }
+}

@@ -1,0 +1,90 @@
+// Strata GPU: NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (the
+// log-softmax over the class axis runs first, in `norm.wgsl`).
+//
+// loss_elem: one invocation per target element (n, d); params
+//   [count (N * D), C, D, has_ignore_index, ignore_index (i32), has_weight].
+//   out[e] = -w[t] * logp[(n * C + t) * D + d], aux[e] = w[t]; both 0 when
+//   t is the ignore index. A target out of range gives NaN (never an
+//   out-of-bounds read).
+// loss_reduce: one workgroup; params [count, mean]. out[0] = sum(src) or
+//   sum(src) / sum(aux) (NaN for a zero total weight, as in the spec).
+
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> aux: array<f32>;
+@group(0) @binding(3) var<storage, read> src: array<f32>;
+@group(0) @binding(4) var<storage, read> tgt: array<i32>;
+@group(0) @binding(5) var<storage, read> wt: array<f32>;
+
+fn P(i: u32) -> u32 {
+    return params[i / 4u][i % 4u];
+}
+
+@compute @workgroup_size(64)
+fn loss_elem(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lidx: u32) {
+    let e = (wid.y * nwg.x + wid.x) * 64u + lidx;
+    if e >= P(0u) {
+        return;
+    }
+    let c = P(1u);
+    let dd = P(2u);
+    let n = e / dd;
+    let d = e % dd;
+    let t = tgt[e];
+    if P(3u) != 0u && t == bitcast<i32>(P(4u)) {
+        out[e] = 0.0;
+        aux[e] = 0.0;
+        return;
+    }
+    if t < 0 || t >= i32(c) {
+        out[e] = f32_bits(0x7fc00000u);
+        aux[e] = f32_bits(0x7fc00000u);
+        return;
+    }
+    let tt = u32(t);
+    var w = 1.0;
+    if P(5u) != 0u {
+        w = wt[tt];
+    }
+    out[e] = -w * src[(n * c + tt) * dd + d];
+    aux[e] = w;
+}
+
+var<workgroup> part_loss: array<f32, 64>;
+var<workgroup> part_w: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn loss_reduce(@builtin(local_invocation_index) lidx: u32) {
+    let count = P(0u);
+    var s = 0.0;
+    var w = 0.0;
+    for (var i = lidx; i < count; i = i + 64u) {
+        s = s + src[i];
+        w = w + aux[i];
+    }
+    part_loss[lidx] = s;
+    part_w[lidx] = w;
+    workgroupBarrier();
+    for (var step = 32u; step > 0u; step = step / 2u) {
+        if lidx < step {
+            part_loss[lidx] = part_loss[lidx] + part_loss[lidx + step];
+            part_w[lidx] = part_w[lidx] + part_w[lidx + step];
+        }
+        workgroupBarrier();
+    }
+    if lidx == 0u {
+        if P(1u) != 0u {
+            out[0] = part_loss[0] / part_w[0];
+        } else {
+            out[0] = part_loss[0];
+        }
+    }
+}
+
+// Infinity and NaN as runtime values: a WGSL constant expression must not
+// evaluate to them (browsers' WebGPU compilers reject the whole shader), and
+// calls of user functions are never constant expressions.
+fn f32_bits(b: u32) -> f32 {
+    return bitcast<f32>(b);
+}

@@ -1,0 +1,158 @@
+// Strata GPU: Resize of the last two axes with cubic interpolation or
+// antialiasing (linear or cubic), one invocation per output element. Same
+// parameters as resize.wgsl's `resize2d` (coordinate modes included):
+// params [n, H, W, OH, OW, coord_mode, -, unit, scale_h, scale_w,
+//         resized_h, resized_w].
+// Along each axis the taps are the source indices within the kernel's reach
+// of the source coordinate, clamped into the input (edge repeat), weighted
+// by the kernel at (index - coordinate) * k, where k = min(scale, 1) with
+// ANTIALIAS and 1 otherwise (antialiased weights renormalised to sum 1);
+// EXCLUDE_OUTSIDE drops taps outside the input and renormalises.
+// KIND: 1 linear, 2 cubic (Keys' kernel with A_BITS = bits of the f32 `a`).
+
+override KIND: u32 = 2u;
+override A_BITS: u32 = 0xbf400000u;
+override EXCLUDE_OUTSIDE: u32 = 0u;
+override ANTIALIAS: u32 = 0u;
+
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+
+fn P(i: u32) -> u32 {
+    return params[i / 4u][i % 4u];
+}
+
+fn source_coord(o: u32, in_len: u32, out_len: u32, scale: f32, resized: f32, unit: bool) -> f32 {
+    let xo = f32(o);
+    switch P(5u) {
+        case 1u: { return xo / scale; }
+        case 2u: {
+            if unit {
+                return 0.0;
+            }
+            return xo * f32(in_len - 1u) / (resized - 1.0);
+        }
+        case 3u: {
+            if unit {
+                return -0.5;
+            }
+            return (xo + 0.5) / scale - 0.5;
+        }
+        case 4u: { return (xo + 0.5) / scale; }
+        case 5u: {
+            let adj = f32(out_len) / resized;
+            let center = f32(in_len) * 0.5;
+            return center * (1.0 - adj) + (xo + 0.5) / scale - 0.5;
+        }
+        default: { return (xo + 0.5) / scale - 0.5; }
+    }
+}
+
+fn kernel(d0: f32) -> f32 {
+    let d = abs(d0);
+    if KIND == 1u {
+        return max(1.0 - d, 0.0);
+    }
+    let a = bitcast<f32>(A_BITS);
+    if d <= 1.0 {
+        return ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0;
+    }
+    if d < 2.0 {
+        return ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a;
+    }
+    return 0.0;
+}
+
+// Kernel scale along an axis of scale `s`.
+fn kscale(s: f32) -> f32 {
+    if ANTIALIAS != 0u {
+        return min(s, 1.0);
+    }
+    return 1.0;
+}
+
+// First tap and tap count along an axis for coordinate c.
+fn reach(c: f32, ks: f32) -> vec2<i32> {
+    var support = 2.0;
+    if KIND == 1u {
+        support = 1.0;
+    }
+    let r = i32(ceil(support / ks));
+    let base = i32(floor(c));
+    return vec2<i32>(base - r, 2 * r + 2);
+}
+
+// Sum of the weights kept along an axis (for renormalisation).
+fn weight_sum(c: f32, ks: f32, len: u32) -> f32 {
+    let rr = reach(c, ks);
+    var total = 0.0;
+    for (var t = 0; t < rr.y; t = t + 1) {
+        let j = rr.x + t;
+        if EXCLUDE_OUTSIDE != 0u && (j < 0 || j >= i32(len)) {
+            continue;
+        }
+        total = total + kernel((f32(j) - c) * ks);
+    }
+    return total;
+}
+
+@compute @workgroup_size(64)
+fn resize_taps(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lidx: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
+    if i >= P(0u) {
+        return;
+    }
+    let H = P(1u);
+    let W = P(2u);
+    let OH = P(3u);
+    let OW = P(4u);
+    let ox = i % OW;
+    let oy = (i / OW) % OH;
+    let base = (i / (OW * OH)) * H * W;
+    let sh = bitcast<f32>(P(8u));
+    let sw = bitcast<f32>(P(9u));
+    let cy = source_coord(oy, H, OH, sh, bitcast<f32>(P(10u)), (P(7u) & 1u) != 0u);
+    let cx = source_coord(ox, W, OW, sw, bitcast<f32>(P(11u)), (P(7u) & 2u) != 0u);
+    let ky = kscale(sh);
+    let kx = kscale(sw);
+    var ny = 1.0;
+    var nx = 1.0;
+    if ANTIALIAS != 0u || EXCLUDE_OUTSIDE != 0u {
+        ny = weight_sum(cy, ky, H);
+        nx = weight_sum(cx, kx, W);
+        if ny == 0.0 {
+            ny = 1.0;
+        }
+        if nx == 0.0 {
+            nx = 1.0;
+        }
+    }
+    let ry = reach(cy, ky);
+    let rx = reach(cx, kx);
+    var acc = 0.0;
+    for (var ty = 0; ty < ry.y; ty = ty + 1) {
+        let jy = ry.x + ty;
+        if EXCLUDE_OUTSIDE != 0u && (jy < 0 || jy >= i32(H)) {
+            continue;
+        }
+        let wy = kernel((f32(jy) - cy) * ky) / ny;
+        if wy == 0.0 {
+            continue;
+        }
+        let yy = u32(clamp(jy, 0, i32(H) - 1));
+        var row = 0.0;
+        for (var tx = 0; tx < rx.y; tx = tx + 1) {
+            let jx = rx.x + tx;
+            if EXCLUDE_OUTSIDE != 0u && (jx < 0 || jx >= i32(W)) {
+                continue;
+            }
+            let wx = kernel((f32(jx) - cx) * kx) / nx;
+            let xx = u32(clamp(jx, 0, i32(W) - 1));
+            row = row + wx * x[base + yy * W + xx];
+        }
+        acc = acc + wy * row;
+    }
+    out[i] = acc;
+}

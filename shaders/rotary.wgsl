@@ -1,0 +1,70 @@
+// Strata GPU: RotaryEmbedding (opset 23), one invocation per element.
+//
+// params [n, heads, seq, head_size, rotated size, interleaved, 3-D layout,
+//   has position_ids]. 3-D inputs are (batch, seq, heads * head_size),
+//   4-D ones (batch, heads, seq, head_size). The first `rotated` values of
+//   a head form pairs (halves, or even/odd elements when interleaved)
+//   rotated by the cache row of the position: (c x1 - s x2, s x1 + c x2).
+
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> cos_cache: array<f32>;
+@group(0) @binding(4) var<storage, read> sin_cache: array<f32>;
+@group(0) @binding(5) var<storage, read> pos: array<i32>;
+
+fn P(i: u32) -> u32 {
+    return params[i / 4u][i % 4u];
+}
+
+@compute @workgroup_size(64)
+fn rotary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lidx: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
+    if i >= P(0u) {
+        return;
+    }
+    let nh = P(1u);
+    let ns = P(2u);
+    let hd = P(3u);
+    let rot = P(4u);
+    let d = i % hd;
+    var b: u32;
+    var s: u32;
+    if P(6u) != 0u {
+        s = (i / (hd * nh)) % ns;
+        b = i / (hd * nh * ns);
+    } else {
+        s = (i / hd) % ns;
+        b = i / (hd * ns * nh);
+    }
+    if d >= rot {
+        out[i] = x[i];
+        return;
+    }
+    let half = rot / 2u;
+    var p: u32;
+    var first: bool;
+    var partner: u32;
+    if P(5u) != 0u {
+        p = d / 2u;
+        first = d % 2u == 0u;
+        partner = select(d - 1u, d + 1u, first);
+    } else {
+        p = d % half;
+        first = d < half;
+        partner = select(d - half, d + half, first);
+    }
+    var row = b * ns + s;
+    if P(7u) != 0u {
+        row = u32(max(pos[b * ns + s], 0));
+    }
+    let c = cos_cache[row * half + p];
+    let sn = sin_cache[row * half + p];
+    let other = x[i - d + partner];
+    if first {
+        out[i] = c * x[i] - sn * other;
+    } else {
+        out[i] = sn * other + c * x[i];
+    }
+}

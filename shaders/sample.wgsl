@@ -1,0 +1,197 @@
+// Strata GPU: GridSample with 1 to 3 spatial axes. One invocation per
+// output element (batch b, channel c, output position o).
+//
+// params [n, C, nsp, align_corners, mode (0 nearest, 1 linear, 2 cubic),
+//   padding (0 zeros, 1 border, 2 reflection), in_sp[3] @6, out_size @9]
+// The grid's last axis lists coordinates innermost axis first (x, y, z).
+
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> grid: array<f32>;
+
+fn P(i: u32) -> u32 {
+    return params[i / 4u][i % 4u];
+}
+
+fn reflect_into(v: f32, lo: f32, hi: f32) -> f32 {
+    let range = hi - lo;
+    if range <= 0.0 {
+        return lo;
+    }
+    if v < lo {
+        let d = lo - v;
+        let n = floor(d / range);
+        let r = d - n * range;
+        return select(hi - r, lo + r, n % 2.0 == 0.0);
+    }
+    if v > hi {
+        let d = v - hi;
+        let n = floor(d / range);
+        let r = d - n * range;
+        return select(lo + r, hi - r, n % 2.0 == 0.0);
+    }
+    return v;
+}
+
+fn cubic_w(t: f32) -> f32 {
+    let a = -0.75;
+    let s = abs(t);
+    if s <= 1.0 {
+        return ((a + 2.0) * s - (a + 3.0)) * s * s + 1.0;
+    }
+    if s < 2.0 {
+        return ((a * s - 5.0 * a) * s + 8.0 * a) * s - 4.0 * a;
+    }
+    return 0.0;
+}
+
+@compute @workgroup_size(64)
+fn grid_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lidx: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
+    if i >= P(0u) {
+        return;
+    }
+    let C = P(1u);
+    let nsp = P(2u);
+    let align = P(3u) != 0u;
+    let mode = P(4u);
+    let padding = P(5u);
+    let out_size = P(9u);
+    let o = i % out_size;
+    let bc = i / out_size;
+    let b = bc / C;
+    var in_size = 1u;
+    for (var a = 0u; a < nsp; a = a + 1u) {
+        in_size = in_size * P(6u + a);
+    }
+    let xbase = bc * in_size;
+    let gbase = (b * out_size + o) * nsp;
+
+    // Source coordinate, lower tap and tap count per axis.
+    var coord: array<f32, 3>;
+    var lo_b: array<f32, 3>;
+    var hi_b: array<f32, 3>;
+    for (var a = 0u; a < nsp; a = a + 1u) {
+        let len = f32(P(6u + a));
+        let g = grid[gbase + nsp - 1u - a];
+        var v: f32;
+        if align {
+            v = (g + 1.0) / 2.0 * (len - 1.0);
+            lo_b[a] = 0.0;
+            hi_b[a] = len - 1.0;
+        } else {
+            v = ((g + 1.0) * len - 1.0) / 2.0;
+            lo_b[a] = -0.5;
+            hi_b[a] = len - 0.5;
+        }
+        if mode == 0u {
+            v = round(v);
+        }
+        if v < lo_b[a] || v > hi_b[a] {
+            if padding == 1u {
+                v = clamp(v, 0.0, len - 1.0);
+            } else if padding == 2u {
+                v = reflect_into(v, lo_b[a], hi_b[a]);
+            }
+        }
+        coord[a] = v;
+    }
+    var taps = 1u;
+    if mode == 1u {
+        taps = 2u;
+    } else if mode == 2u {
+        taps = 4u;
+    }
+    var total = 1u;
+    for (var a = 0u; a < nsp; a = a + 1u) {
+        total = total * taps;
+    }
+    var acc = 0.0;
+    for (var t = 0u; t < total; t = t + 1u) {
+        var rem = t;
+        var w = 1.0;
+        var flat = 0u;
+        var inside = true;
+        var stride = 1u;
+        for (var k = nsp; k > 0u; k = k - 1u) {
+            let a = k - 1u;
+            let dim = i32(P(6u + a));
+            let step = rem % taps;
+            rem = rem / taps;
+            var pos: i32;
+            if mode == 0u {
+                pos = i32(coord[a]);
+            } else {
+                let fl = floor(coord[a]);
+                let f = coord[a] - fl;
+                if mode == 1u {
+                    pos = i32(fl) + i32(step);
+                    w = w * select(f, 1.0 - f, step == 0u);
+                } else {
+                    pos = i32(fl) + i32(step) - 1;
+                    w = w * cubic_w(f - (f32(step) - 1.0));
+                }
+            }
+            if padding == 0u {
+                if pos < 0 || pos >= dim {
+                    inside = false;
+                }
+            } else if padding == 1u {
+                pos = clamp(pos, 0, dim - 1);
+            } else {
+                pos = clamp(i32(reflect_into(f32(pos), lo_b[a], hi_b[a])), 0, dim - 1);
+            }
+            flat = flat + u32(max(pos, 0)) * stride;
+            stride = stride * u32(dim);
+        }
+        if inside {
+            acc = acc + w * x[xbase + flat];
+        }
+    }
+    out[i] = acc;
+}
+
+// AffineGrid: params [n, nsp, align_corners, -, sp[3] @4]; one invocation
+// per output value (batch b, point, row): row `row` of theta times the
+// homogeneous base point (x follows the last spatial axis).
+fn base_coord(i: u32, len: u32, align: bool) -> f32 {
+    if align {
+        if len <= 1u {
+            return -1.0;
+        }
+        return -1.0 + 2.0 * f32(i) / f32(len - 1u);
+    }
+    return -1.0 + f32(2u * i + 1u) / f32(len);
+}
+
+@compute @workgroup_size(64)
+fn affine_grid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lidx: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
+    if i >= P(0u) {
+        return;
+    }
+    let nsp = P(1u);
+    let align = P(2u) != 0u;
+    var points = 1u;
+    for (var a = 0u; a < nsp; a = a + 1u) {
+        points = points * P(4u + a);
+    }
+    let row = i % nsp;
+    let pt = (i / nsp) % points;
+    let b = i / (nsp * points);
+    let tb = b * nsp * (nsp + 1u) + row * (nsp + 1u);
+    var rem = pt;
+    var acc = 0.0;
+    // Axis a (innermost last) supplies homogeneous coordinate nsp - 1 - a.
+    for (var k = nsp; k > 0u; k = k - 1u) {
+        let a = k - 1u;
+        let len = P(4u + a);
+        let c = rem % len;
+        rem = rem / len;
+        acc = acc + x[tb + (nsp - 1u - a)] * base_coord(c, len, align);
+    }
+    out[i] = acc + x[tb + nsp];
+}
