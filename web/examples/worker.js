@@ -2,7 +2,8 @@
 // Page:   const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 //         w.postMessage({ model: url, feeds: { x: { type: 'float32', data, dims } } });
 //         w.onmessage = (e) => console.log(e.data);
-import { Session, Tensor } from '../src/index.js';
+// The CPU+WebGPU build ('strata/webgpu'): WebGPU works in dedicated workers too.
+import { Session, Tensor } from '../src/webgpu.js';
 
 let session = null;
 self.onmessage = async (e) => {

@@ -24,12 +24,19 @@ export interface ValueMetadata {
 export interface Placement {
   node: string;
   op: string;
-  backend: string;
+  backend: 'webgpu' | 'cpu';
+  /** Why the preferred backends did not take the node (empty when the first did). */
   reason: string;
 }
 
 export interface SessionOptions {
+  /**
+   * In order of preference. Default: ['webgpu', 'cpu'] in the 'webgpu-full'
+   * variant, ['cpu'] otherwise. An unavailable 'webgpu' is skipped and the
+   * reason appears in `placement()` (with `strict`, creation fails instead).
+   */
   backends?: ('webgpu' | 'cpu')[];
+  /** Fail instead of falling back to the CPU for nodes a preferred backend cannot run. */
   strict?: boolean;
 }
 
@@ -45,4 +52,10 @@ export class Session {
 }
 
 export function init(source?: string | URL | BufferSource | WebAssembly.Module): Promise<unknown>;
-export function setVariant(name: 'cpu-full' | 'cpu-artifact'): void;
+export type Variant = 'cpu-full' | 'cpu-artifact' | 'webgpu-full';
+export const VARIANTS: Variant[];
+/** Choose the build variant before the first `init`/`Session.create` (`strata/webgpu` selects 'webgpu-full'). */
+export function setVariant(name: Variant): void;
+export function getVariant(): Variant;
+/** The WebGPU adapter in use, or null when no WebGPU device was created. */
+export function webgpuAdapter(): string | null;

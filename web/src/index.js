@@ -1,13 +1,27 @@
 // Strata for the browser (and Node): an ONNX Runtime Web-like API over the
 // wasm build of the engine. `init()` loads the wasm module; `Session.create`
-// loads a model from bytes or a URL.
+// loads a model from bytes or a URL. `strata/webgpu` (src/webgpu.js) is this
+// module with the CPU+WebGPU variant selected.
 
 let wasm = null;
 let variant = 'cpu-full';
 
-/** Choose the build variant before `init` ('cpu-full' or 'cpu-artifact'). */
+/** The build variants in `pkg/`. */
+export const VARIANTS = ['cpu-full', 'cpu-artifact', 'webgpu-full'];
+
+/**
+ * Choose the build variant before the module is loaded: 'cpu-full' (default),
+ * 'cpu-artifact' (.strata only) or 'webgpu-full' (CPU + WebGPU).
+ */
 export function setVariant(name) {
+  if (!VARIANTS.includes(name)) throw new Error(`unknown variant '${name}' (one of ${VARIANTS.join(', ')})`);
+  if (wasm && name !== variant) throw new Error(`variant '${variant}' is already loaded; call setVariant before init`);
   variant = name;
+}
+
+/** The selected build variant. */
+export function getVariant() {
+  return variant;
 }
 
 /** Load the wasm module (called by `Session.create` if needed). `source` may be a URL, bytes or a module. */
@@ -96,9 +110,10 @@ export class Session {
     } else if (model instanceof ArrayBuffer) {
       bytes = new Uint8Array(model);
     }
-    const backends = options.backends ?? ['cpu'];
+    const backends = options.backends ?? (variant === 'webgpu-full' ? ['webgpu', 'cpu'] : ['cpu']);
     try {
-      return new Session(new wasm.WasmSession(bytes, backends, !!options.strict));
+      // Awaits the WebGPU adapter and device when 'webgpu' is requested (never blocks).
+      return new Session(await wasm.WasmSession.create(bytes, backends, !!options.strict));
     } catch (e) {
       throw e instanceof Error ? e : new Error(String(e));
     }
@@ -132,7 +147,10 @@ export class Session {
     return result;
   }
 
-  /** `[{ node, op, backend, reason }]`: which backend runs each node. */
+  /**
+   * `[{ node, op, backend, reason }]`: which backend ('webgpu' or 'cpu') runs
+   * each node, and why the preferred backends did not take it.
+   */
   placement() {
     return this.#inner.placement();
   }
@@ -142,4 +160,12 @@ export class Session {
     this.#inner.release();
     this.#inner.free();
   }
+}
+
+/**
+ * The WebGPU adapter in use ('name (BrowserWebGpu, type)'), or null when no
+ * WebGPU device was created (not requested yet, unavailable, or a CPU variant).
+ */
+export function webgpuAdapter() {
+  return wasm ? (wasm.WasmSession.webgpuAdapter() ?? null) : null;
 }

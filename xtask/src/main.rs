@@ -8,10 +8,16 @@
 //! - `lint`: `cargo fmt --check` and `cargo clippy --all-targets -D warnings`.
 //! - `bench`: the real models on Strata, onnxruntime and tract in one run,
 //!   reported as latency ratios (`crates/strata-bench`, its own workspace).
-//! - `web`: build the npm package in `web/` (wasm variants, sizes vs budget).
+//! - `web [VARIANT...]`: build the npm package in `web/` (wasm variants,
+//!   sizes vs budget, written to `web/pkg/sizes.json`; default all variants).
 //! - `examples`: build and run the Rust and C examples, compare their
 //!   output, and run the C one under valgrind (part of `test`).
 //! - `fuzz [SECONDS]`: fuzz the model loaders (default one minute; not in CI).
+//! - `sandbox`: the engine built for wasm32-wasip1 under wasmtime (`sandbox.rs`; part of `test`).
+//! - `serve [--port N]`: serve `web/` and the test data on 127.0.0.1 (`serve.rs`).
+
+mod sandbox;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -104,7 +110,8 @@ fn test() -> anyhow::Result<()> {
     check_metal()?;
     run(cargo().args(["test", "--workspace"]).env("STRATA_DATA_DIR", data_root()))?;
     examples()?;
-    web()?;
+    sandbox::sandbox()?;
+    web(&[])?;
     web_tests()?;
     Ok(())
 }
@@ -119,7 +126,15 @@ fn check_metal() -> anyhow::Result<()> {
 fn web_tests() -> anyhow::Result<()> {
     let web = repo_root().join("web");
     run(Command::new("npm").current_dir(&web).arg("test").env("STRATA_DATA_DIR", data_root()))?;
-    run(Command::new("node").current_dir(&web).arg("tests/browser.mjs").env("STRATA_DATA_DIR", data_root()))
+    run(Command::new("node").current_dir(&web).arg("tests/browser.mjs").env("STRATA_DATA_DIR", data_root()))?;
+    // The ONNX node suite inside Chromium, checked against the browser manifests.
+    for backend in ["cpu", "webgpu", "webgpu-strict"] {
+        run(Command::new("node")
+            .current_dir(&web)
+            .args(["tests/browser-suite.mjs", "--backend", backend])
+            .env("STRATA_DATA_DIR", data_root()))?;
+    }
+    Ok(())
 }
 
 /// Build and run the examples: `examples/rust-classify` and the C program
@@ -217,7 +232,8 @@ fn fuzz(seconds: u64) -> anyhow::Result<()> {
 }
 
 /// Wasm variants of the npm package: (name, cargo features of strata-wasm).
-const WEB_VARIANTS: &[(&str, &str)] = &[("cpu-full", "onnx"), ("cpu-artifact", "")];
+/// `webgpu-full` adds the WebGPU backend (strata-gpu on wgpu's browser backend).
+const WEB_VARIANTS: &[(&str, &str)] = &[("cpu-full", "onnx"), ("cpu-artifact", ""), ("webgpu-full", "onnx,webgpu")];
 const WASM_BINDGEN_VERSION: &str = "0.2.130";
 
 /// Size of a file after `gzip -9`.
@@ -231,10 +247,15 @@ fn gzip_len(path: &Path) -> anyhow::Result<usize> {
 
 /// Build the npm package in `web/`: every variant with simd128, bound with
 /// wasm-bindgen (exact crate version), shrunk with wasm-opt from npm
-/// `binaryen`, sizes checked against `web/size-budget.json`.
-fn web() -> anyhow::Result<()> {
+/// `binaryen`, sizes checked against `web/size-budget.json` and written to
+/// `web/pkg/sizes.json`. `only`: variant names to build (empty: all).
+fn web(only: &[String]) -> anyhow::Result<()> {
     let root = repo_root();
     let web = root.join("web");
+    if let Some(unknown) = only.iter().find(|v| !WEB_VARIANTS.iter().any(|(n, _)| n == v)) {
+        let known: Vec<&str> = WEB_VARIANTS.iter().map(|(n, _)| *n).collect();
+        bail!("unknown web variant '{unknown}' (known: {})", known.join(", "));
+    }
     let have_bindgen = Command::new("wasm-bindgen")
         .arg("--version")
         .output()
@@ -250,7 +271,11 @@ fn web() -> anyhow::Result<()> {
         serde_json::from_str(&std::fs::read_to_string(web.join("size-budget.json"))?)?;
     let mut over = Vec::new();
     println!("{:<14} {:>12} {:>12} {:>12}", "variant", "raw bytes", "gzip bytes", "budget");
-    for (name, features) in WEB_VARIANTS {
+    // Sizes of every variant built so far (a partial build updates its own rows).
+    let sizes_path = web.join("pkg").join("sizes.json");
+    let mut sizes: serde_json::Map<String, serde_json::Value> =
+        std::fs::read_to_string(&sizes_path).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+    for (name, features) in WEB_VARIANTS.iter().filter(|(n, _)| only.is_empty() || only.iter().any(|o| o == n)) {
         let target_dir = root.join("target").join("wasm");
         let mut build = cargo();
         build
@@ -296,10 +321,12 @@ fn web() -> anyhow::Result<()> {
         let gz = gzip_len(&bg)?;
         let limit = budget.get(*name).and_then(|v| v.as_u64()).context(format!("no budget for {name}"))?;
         println!("{name:<14} {:>12} {gz:>12} {limit:>12}", bytes.len());
+        sizes.insert(name.to_string(), serde_json::json!({ "raw": bytes.len(), "gzip": gz, "budget": limit }));
         if gz as u64 > limit {
             over.push(format!("{name}: {gz} bytes gzip > budget {limit}"));
         }
     }
+    std::fs::write(&sizes_path, serde_json::to_string_pretty(&sizes)? + "\n")?;
     if !over.is_empty() {
         bail!("wasm size budget exceeded: {}", over.join("; "));
     }
@@ -314,11 +341,13 @@ fn main() -> anyhow::Result<()> {
         Some("lint") => lint(),
         Some("bench") => bench(&args[1..]),
         Some("examples") => examples(),
-        Some("web") => web(),
+        Some("sandbox") => sandbox::sandbox(),
+        Some("web") => web(&args[1..]),
+        Some("serve") => serve::main(&args[1..]),
         Some("fuzz") => fuzz(args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(60)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <fetch-data | test | lint | examples | web | fuzz [SECONDS] | bench [--backend NAME] [--iterations N] [--filter S]>"
+                "usage: cargo xtask <fetch-data | test | lint | examples | sandbox | web [VARIANT...] | serve [--port N] | fuzz [SECONDS] | bench [--backend NAME] [--iterations N] [--filter S]>"
             );
             std::process::exit(2);
         }

@@ -4,6 +4,7 @@
 
 mod conformance;
 mod migrate;
+mod sandbox;
 
 use strata::npy;
 
@@ -43,6 +44,8 @@ enum Cmd {
         /// Print a JSON summary.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        sandbox: sandbox::Args,
     },
     /// Show inputs, outputs, opsets, op histogram and placement per backend.
     Inspect {
@@ -81,7 +84,10 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Run { model, backend, strict, inputs, dims, output_dir, json } => {
+        Cmd::Run { model, backend, inputs, dims, output_dir, json, sandbox, .. } if sandbox.sandbox => {
+            sandbox::run(model.as_deref(), &backend, &inputs, &dims, output_dir.as_deref(), json, &sandbox)
+        }
+        Cmd::Run { model, backend, strict, inputs, dims, output_dir, json, .. } => {
             cmd_run(model.as_deref(), &backend, strict, &inputs, &dims, output_dir.as_deref(), json)
         }
         Cmd::Inspect { model, backend } => cmd_inspect(&model, backend.as_deref()),

@@ -241,7 +241,7 @@ impl DType {
         match self {
             DType::F64 => v,
             DType::F32 | DType::C64 => v as f32 as f64,
-            DType::F16 => half::f16::from_f64(v).to_f64(),
+            DType::F16 => half::f16::from_bits(f64_to_f16_bits(v)).to_f64(),
             DType::BF16 => half::bf16::from_f64(v).to_f64(),
             DType::C128 => v,
             d if d.is_float() => decode_float_bits(d, encode_float_bits(d, v, false)),
@@ -481,13 +481,38 @@ pub fn decode_float_bits(d: DType, bits: u32) -> f64 {
     }
 }
 
+/// float16 bits of an f64, rounded once to nearest-even, identically on
+/// every target. (`half`'s `from_f64` goes through f32 on x86 with F16C,
+/// rounding twice, and its software path drops the low mantissa bits before
+/// rounding.) NaNs keep their sign and top payload bits and become quiet.
+fn f64_to_f16_bits(v: f64) -> u16 {
+    let bits = v.to_bits();
+    let sign = ((bits >> 48) & 0x8000) as u16;
+    if v.is_nan() {
+        return sign | 0x7e00 | ((bits >> 42) & 0x3ff) as u16;
+    }
+    let a = v.abs();
+    // Unbiased exponent; float16 subnormals share the quantum of 2^-14.
+    let e = (((bits >> 52) & 0x7ff) as i32 - 1023).max(-14);
+    if e > 15 {
+        return sign | 0x7c00;
+    }
+    // Scaling by a power of two is exact; r is the rounded significand in
+    // units of the float16 quantum 2^(e-10), at most 2048.
+    let r = (a / 2f64.powi(e - 10)).round_ties_even() as u32;
+    // The encoding is contiguous: r = 2048 carries into the exponent (or
+    // into infinity above 65504), subnormals are r below 1024 at e = -14.
+    let mag = if r < 1024 { r } else { (((e + 15) as u32) << 10) + (r - 1024) };
+    sign | mag.min(0x7c00) as u16
+}
+
 /// Encode an f64 to the bit pattern of a narrow float type, rounding to
 /// nearest-even. With `saturate`, out-of-range values clamp to the largest
 /// finite value instead of becoming inf/NaN.
 pub fn encode_float_bits(d: DType, v: f64, saturate: bool) -> u32 {
     match d {
         DType::F8E8M0 => encode_e8m0(v, saturate),
-        DType::F16 => half::f16::from_f64(v).to_bits() as u32,
+        DType::F16 => f64_to_f16_bits(v) as u32,
         DType::BF16 => half::bf16::from_f64(v).to_bits() as u32,
         DType::F32 => (v as f32).to_bits(),
         _ => match minifloat(d) {
@@ -500,6 +525,40 @@ pub fn encode_float_bits(d: DType, v: f64, saturate: bool) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn float16_rounds_once_on_every_target() {
+        // Just above the midpoint of 1 and the next float16: rounds up. Going
+        // through f32 first (hardware F16C) would land on the midpoint and
+        // round to even (1.0) instead.
+        let v = 1.0 + 2f64.powi(-11) + 2f64.powi(-40);
+        assert_eq!(DType::F16.round_float(v), 1.0 + 2f64.powi(-10));
+        assert_eq!(encode_float_bits(DType::F16, v, false), 0x3c01);
+        // Every finite float16 encodes to itself; midpoints to neighbours go
+        // to the even one, and anything past a midpoint to the far side.
+        for h in 0u16..0x7c00 {
+            for sign in [0, 0x8000] {
+                let x = half::f16::from_bits(h | sign).to_f64();
+                assert_eq!(f64_to_f16_bits(x), h | sign, "{x}");
+            }
+            if h == 0x7bff {
+                continue; // the largest finite value: its upper neighbour is infinity (checked below)
+            }
+            let (lo, hi) = (half::f16::from_bits(h).to_f64(), half::f16::from_bits(h + 1).to_f64());
+            let mid = (lo + hi) / 2.0;
+            let even = if h % 2 == 0 { h } else { h + 1 };
+            assert_eq!(f64_to_f16_bits(mid), even, "midpoint {mid}");
+            assert_eq!(f64_to_f16_bits(mid + (hi - lo) * 1e-9), h + 1, "above {mid}");
+            assert_eq!(f64_to_f16_bits(mid - (hi - lo) * 1e-9), h, "below {mid}");
+        }
+        assert_eq!(f64_to_f16_bits(65519.99), 0x7bff);
+        assert_eq!(f64_to_f16_bits(65520.0), 0x7c00);
+        assert_eq!(f64_to_f16_bits(-1e300), 0xfc00);
+        assert_eq!(f64_to_f16_bits(f64::INFINITY), 0x7c00);
+        assert_eq!(f64_to_f16_bits(1e-300), 0);
+        assert_eq!(f64_to_f16_bits(-0.0), 0x8000);
+        assert_eq!(f64_to_f16_bits(f64::NAN) & 0x7e00, 0x7e00);
+    }
 
     #[test]
     fn e4m3fn_roundtrip_and_limits() {

@@ -6,10 +6,20 @@
 //! tensors between JavaScript (dtype name, dims, raw bytes) and Strata. The
 //! ergonomic JavaScript wrapper (`Session.create`, typed-array `Tensor`s)
 //! lives in `web/src/index.js`.
+//!
+//! Backends: `cpu` is the reference backend compiled with simd128; with the
+//! `webgpu` cargo feature, `webgpu` is the `strata-gpu` backend on the
+//! browser's WebGPU. The device is requested asynchronously by
+//! [`WasmSession::create`] (nothing blocks the main thread); when WebGPU is
+//! unavailable the backend is skipped and the reason shows in every node's
+//! placement (or, with `strict`, creation fails with it).
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use strata::{DType, Dim, Session, SessionOptions, Tensor, Value, ValueType};
 use wasm_bindgen::prelude::*;
+
+#[cfg(feature = "conformance")]
+mod conformance;
 
 fn err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
@@ -64,6 +74,91 @@ fn dims_js(shape: &Option<Vec<Dim>>) -> Array {
 #[wasm_bindgen]
 pub struct WasmSession {
     inner: Option<Session>,
+    /// Requested backends that were skipped, with the reason (shown in placement).
+    skipped: Vec<String>,
+}
+
+/// Engine backend names for the JavaScript names in `backends`, in order of
+/// preference, and the requested backends skipped (with why). `gpu`: `None`
+/// when the build has no WebGPU backend, else whether the device exists
+/// (`Err` carries why not).
+fn resolve_backends(
+    backends: &[String],
+    strict: bool,
+    gpu: Option<Result<(), String>>,
+) -> Result<(Vec<String>, Vec<String>), JsError> {
+    let mut names: Vec<String> = Vec::new();
+    let mut skipped = Vec::new();
+    for b in backends {
+        let name = match b.as_str() {
+            // The CPU path is the reference backend compiled with simd128.
+            "cpu" | "wasm" | "reference" => "reference",
+            "webgpu" | "gpu" => match &gpu {
+                Some(Ok(())) => "gpu",
+                Some(Err(why)) if strict => return Err(JsError::new(&format!("webgpu is unavailable: {why}"))),
+                Some(Err(why)) => {
+                    skipped.push(format!("webgpu skipped: {why}"));
+                    continue;
+                }
+                None if strict => {
+                    return Err(JsError::new(
+                        "the webgpu backend is not in this build (load the 'webgpu-full' variant)",
+                    ));
+                }
+                None => {
+                    skipped.push("webgpu skipped: not in this build (load the 'webgpu-full' variant)".into());
+                    continue;
+                }
+            },
+            other => return Err(JsError::new(&format!("unknown backend '{other}' (use 'cpu' or 'webgpu')"))),
+        };
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    if names.is_empty() {
+        if strict {
+            return Err(JsError::new(&format!("no requested backend is available: {}", skipped.join("; "))));
+        }
+        names.push("reference".into());
+    }
+    Ok((names, skipped))
+}
+
+/// Whether the WebGPU device exists (`None`: no WebGPU in this build). Never blocks.
+fn gpu_status() -> Option<Result<(), String>> {
+    #[cfg(all(feature = "webgpu", target_family = "wasm"))]
+    return Some(strata::GpuBackendAdapter::new().map(|_| ()).map_err(|e| e.to_string()));
+    #[cfg(not(all(feature = "webgpu", target_family = "wasm")))]
+    None
+}
+
+/// Create the WebGPU device (once per page) by awaiting the adapter and
+/// device requests, or replace it if it was lost (so after a "GPU device
+/// lost" error, creating the session again recovers); then as [`gpu_status`].
+async fn gpu_init() -> Option<Result<(), String>> {
+    #[cfg(all(feature = "webgpu", target_family = "wasm"))]
+    return Some(
+        async {
+            let gpu = strata::GpuBackendAdapter::init().await?;
+            if gpu.is_lost() {
+                gpu.recover().await?;
+            }
+            Ok::<(), strata::Error>(())
+        }
+        .await
+        .map_err(|e| e.to_string()),
+    );
+    #[cfg(not(all(feature = "webgpu", target_family = "wasm")))]
+    None
+}
+
+fn js_backend_name(engine: &str) -> &str {
+    match engine {
+        "reference" => "cpu",
+        "gpu" => "webgpu",
+        other => other,
+    }
 }
 
 impl WasmSession {
@@ -72,29 +167,46 @@ impl WasmSession {
     }
 }
 
+impl WasmSession {
+    fn build(
+        bytes: &[u8],
+        backends: &[String],
+        strict: bool,
+        gpu: Option<Result<(), String>>,
+    ) -> Result<Self, JsError> {
+        let (names, skipped) = resolve_backends(backends, strict, gpu)?;
+        let options = SessionOptions { backends: names, strict, ..Default::default() };
+        let inner = Session::from_bytes(bytes, options).map_err(err)?;
+        Ok(WasmSession { inner: Some(inner), skipped })
+    }
+}
+
 #[wasm_bindgen]
 impl WasmSession {
     /// Load a model from `.onnx` or `.strata` bytes. `backends`: names in
     /// order of preference (`cpu`, `webgpu`); `strict`: fail instead of
-    /// falling back.
+    /// falling back. Synchronous: `webgpu` is used only if an earlier
+    /// [`WasmSession::create`] created the device (else it is skipped).
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8], backends: Vec<String>, strict: bool) -> Result<WasmSession, JsError> {
-        let mut names = Vec::new();
-        for b in backends {
-            match b.as_str() {
-                // In this build the CPU path is the reference backend compiled with simd128.
-                "cpu" | "wasm" | "reference" => names.push("reference".to_string()),
-                "webgpu" | "gpu" if strict => return Err(JsError::new("the webgpu backend is not in this build")),
-                "webgpu" | "gpu" => {}
-                other => return Err(JsError::new(&format!("unknown backend '{other}' (use 'cpu' or 'webgpu')"))),
-            }
-        }
-        if names.is_empty() {
-            names.push("reference".into());
-        }
-        let options = SessionOptions { backends: names, strict, ..Default::default() };
-        let inner = Session::from_bytes(bytes, options).map_err(err)?;
-        Ok(WasmSession { inner: Some(inner) })
+        Self::build(bytes, &backends, strict, gpu_status())
+    }
+
+    /// Load a model as the constructor does, first awaiting the WebGPU
+    /// adapter and device when `backends` names `webgpu` (never blocking).
+    pub async fn create(bytes: Vec<u8>, backends: Vec<String>, strict: bool) -> Result<WasmSession, JsError> {
+        let gpu = if backends.iter().any(|b| b == "webgpu" || b == "gpu") { gpu_init().await } else { gpu_status() };
+        Self::build(&bytes, &backends, strict, gpu)
+    }
+
+    /// The WebGPU adapter in use (name, API, device type), or `null` when
+    /// no WebGPU device was created.
+    #[wasm_bindgen(js_name = webgpuAdapter)]
+    pub fn webgpu_adapter() -> Option<String> {
+        #[cfg(all(feature = "webgpu", target_family = "wasm"))]
+        return strata::GpuBackendAdapter::new().ok().map(|a| a.adapter_info());
+        #[cfg(not(all(feature = "webgpu", target_family = "wasm")))]
+        None
     }
 
     #[wasm_bindgen(getter, js_name = inputNames)]
@@ -125,8 +237,12 @@ impl WasmSession {
             let o = Object::new();
             set(&o, "node", p.node.as_str());
             set(&o, "op", p.op.as_str());
-            set(&o, "backend", if p.backend == "reference" { "cpu" } else { p.backend.as_str() });
-            set(&o, "reason", p.reason.as_str());
+            set(&o, "backend", js_backend_name(&p.backend));
+            let mut reasons: Vec<&str> = self.skipped.iter().map(String::as_str).collect();
+            if !p.reason.is_empty() {
+                reasons.push(&p.reason);
+            }
+            set(&o, "reason", reasons.join("; "));
             a.push(&o);
         }
         Ok(a)

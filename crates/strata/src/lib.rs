@@ -28,12 +28,12 @@ pub use backend::{Backend, CompiledPartition, DeviceValue, ReferenceBackend, Sup
 pub use error::Error;
 #[cfg(feature = "gpu")]
 pub use gpu::GpuBackendAdapter;
+pub use session::{IoInfo, Placement, Session, SessionOptions, host_side_nodes};
 /// Test-only: make the GPU backend's kernels corrupt one node's outputs (see
 /// `strata_gpu::inject_fault`), for proving bring-up reports.
 #[cfg(feature = "gpu")]
 #[doc(hidden)]
 pub use strata_gpu::inject_fault as inject_gpu_fault;
-pub use session::{IoInfo, Placement, Session, SessionOptions, host_side_nodes};
 pub use strata_ir::{DType, Dim, HostValue as Value, Model, TensorData as Tensor, ValueType};
 
 /// Re-export of the IR crate for tools that need the graph itself.
