@@ -68,6 +68,12 @@ fn every_shader_validates_and_translates() {
     }
 }
 
+// Operator families and recurrent layers, in modules of this one test binary.
+#[path = "gpu/operators.rs"]
+mod operators;
+#[path = "gpu/recurrent.rs"]
+mod recurrent;
+
 // ---------------------------------------------------------------- harness
 
 fn backend() -> Option<&'static GpuBackend> {

@@ -6,26 +6,12 @@
 //! Without a GPU adapter the tests fail when `CI` is set and are skipped
 //! with a loud message otherwise.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use strata_gpu::GpuBackend;
+use super::{backend, data};
+
 use strata_ir::ops::{NnOp, ReduceOp as R, TensorOp as T};
 use strata_ir::{DType, Dim, Graph, GraphId, HostValue, Model, Node, NodeId, Op, TensorData, ValueType};
-
-fn backend() -> Option<&'static GpuBackend> {
-    static B: OnceLock<Option<GpuBackend>> = OnceLock::new();
-    B.get_or_init(|| match pollster::block_on(GpuBackend::new()) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            if std::env::var("CI").is_ok() {
-                panic!("CI is set and no GPU adapter is available: {e}");
-            }
-            eprintln!("\n!!!!!!!! SKIPPING GPU OPERATOR TESTS: {e} !!!!!!!!\n");
-            None
-        }
-    })
-    .as_ref()
-}
 
 /// A value type with the exact shape of `t`.
 fn exact(t: &TensorData) -> ValueType {
@@ -74,21 +60,6 @@ fn model(
     };
     strata_ir::infer::infer_types(&mut m).expect("types infer");
     m
-}
-
-/// Deterministic pseudo-random floats in [lo, hi).
-fn data(shape: &[usize], seed: u32, lo: f32, hi: f32) -> TensorData {
-    let n: usize = shape.iter().product();
-    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12345);
-    let v: Vec<f32> = (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            lo + (hi - lo) * ((s >> 8) as f32 / (1u32 << 24) as f32)
-        })
-        .collect();
-    TensorData::from_f32(shape.to_vec(), &v).expect("valid")
 }
 
 /// Run on both backends; floats must agree to `atol + rtol * |ref|`,
