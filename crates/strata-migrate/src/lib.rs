@@ -255,13 +255,13 @@ fn missing(rule: Rule, why: &str) -> Comparison {
 }
 
 /// Run one node alone on `target` with its carved inputs.
-fn run_single(model: &Model, carved: &Carved, n: NodeId, target: &dyn Backend) -> NodeReport {
+fn run_single(model: &Model, carved: &Carved, n: NodeId, target: &dyn Backend, host: &[Option<String>]) -> NodeReport {
     let g = model.main_graph();
     let node = g.node(n);
     let mut report = NodeReport::new(n.0 as usize, &node.name, node.op.name(), target.name());
     let (sub, input_ids) = single_node_model(model, n);
     if let Support::No(reason) = target.supports(&sub, sub.main, NodeId(0)) {
-        let host = if target.is_device() { strata::host_side_nodes(model).swap_remove(n.0 as usize) } else { None };
+        let host = if target.is_device() { host.get(n.0 as usize).cloned().flatten() } else { None };
         report.status = if host.is_some() { Status::Host } else { Status::Unsupported };
         report.reason = Some(match host {
             Some(why) => format!("{why} ({}: {reason})", target.name()),
@@ -315,8 +315,10 @@ pub fn per_operator_with_progress(
     let g = model.main_graph();
     let total = g.nodes.len();
     let mut reports = Vec::with_capacity(total);
+    // Host work by design (control flow, shape bookkeeping), found once.
+    let host = strata::host_side_nodes(model);
     for n in g.node_ids() {
-        let r = run_single(model, carved, n, target);
+        let r = run_single(model, carved, n, target, &host);
         progress(reports.len() + 1, total, &r);
         reports.push(r);
     }
