@@ -105,6 +105,13 @@ StrataStatus strata_options_set_backend(StrataOptions *options, const char *name
 // `options` is a live options handle (or `NULL`).
 StrataStatus strata_options_set_strict(StrataOptions *options, bool strict);
 
+// Set the number of threads the `cpu` backend's kernels use (0, the
+// default: one per core). Results are the same for every thread count.
+//
+// # Safety
+// `options` is a live options handle (or `NULL`).
+StrataStatus strata_options_set_threads(StrataOptions *options, uint32_t threads);
+
 // Set resource limits for untrusted models; 0 keeps a limit's default.
 // `max_tensor_elements`: largest tensor a kernel may create;
 // `max_nodes`: largest number of nodes a model may have;

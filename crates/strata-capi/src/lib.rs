@@ -300,6 +300,21 @@ pub unsafe extern "C" fn strata_options_set_strict(options: *mut StrataOptions, 
     })
 }
 
+/// Set the number of threads the `cpu` backend's kernels use (0, the
+/// default: one per core). Results are the same for every thread count.
+///
+/// # Safety
+/// `options` is a live options handle (or `NULL`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn strata_options_set_threads(options: *mut StrataOptions, threads: u32) -> StrataStatus {
+    guard(|| {
+        // SAFETY: per the contract.
+        let o = unsafe { get_mut(options, "options") }?;
+        o.options.threads = threads as usize;
+        Ok(())
+    })
+}
+
 /// Set resource limits for untrusted models; 0 keeps a limit's default.
 /// `max_tensor_elements`: largest tensor a kernel may create;
 /// `max_nodes`: largest number of nodes a model may have;

@@ -33,6 +33,9 @@ enum Cmd {
         /// Fail instead of falling back to another backend.
         #[arg(long)]
         strict: bool,
+        /// Threads for the cpu backend's kernels (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
         /// NAME=FILE.npy
         #[arg(long = "input", value_name = "NAME=FILE.npy")]
         inputs: Vec<String>,
@@ -68,6 +71,9 @@ enum Cmd {
         model: Option<PathBuf>,
         #[arg(long, default_value = "reference")]
         backend: String,
+        /// Threads for the cpu backend's kernels (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
         #[arg(long = "input", value_name = "NAME=FILE.npy")]
         inputs: Vec<String>,
         #[arg(long = "dim", value_name = "NAME=VALUE")]
@@ -87,15 +93,17 @@ fn main() {
         Cmd::Run { model, backend, inputs, dims, output_dir, json, sandbox, .. } if sandbox.sandbox => {
             sandbox::run(model.as_deref(), &backend, &inputs, &dims, output_dir.as_deref(), json, &sandbox)
         }
-        Cmd::Run { model, backend, strict, inputs, dims, output_dir, json, .. } => {
-            cmd_run(model.as_deref(), &backend, strict, &inputs, &dims, output_dir.as_deref(), json)
+        Cmd::Run { model, backend, strict, threads, inputs, dims, output_dir, json, .. } => {
+            let opts = SessionOptions { threads, ..options(&backend, strict) };
+            cmd_run(model.as_deref(), opts, &inputs, &dims, output_dir.as_deref(), json)
         }
         Cmd::Inspect { model, backend } => cmd_inspect(&model, backend.as_deref()),
         Cmd::Compile { model, output } => cmd_compile(&model, &output),
         Cmd::Conformance(a) => conformance::run(a),
         Cmd::Migrate(a) => migrate::run(a),
-        Cmd::Bench { model, backend, inputs, dims, warmup, iterations, json } => {
-            cmd_bench(model.as_deref(), &backend, &inputs, &dims, warmup, iterations, json)
+        Cmd::Bench { model, backend, threads, inputs, dims, warmup, iterations, json } => {
+            let opts = SessionOptions { threads, ..options(&backend, false) };
+            cmd_bench(model.as_deref(), opts, &inputs, &dims, warmup, iterations, json)
         }
     };
     if let Err(e) = result {
@@ -202,19 +210,18 @@ fn summary(v: &Value) -> String {
 
 fn cmd_run(
     model: Option<&Path>,
-    backend: &str,
-    strict: bool,
+    mut opts: SessionOptions,
     inputs: &[String],
     dims: &[String],
     output_dir: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let mut opts = options(backend, strict);
     for d in dims {
         let (k, v) = parse_kv(d, "--dim")?;
         opts.dims.push((k, v.parse().with_context(|| format!("--dim {d}: not a number"))?));
     }
+    let backend = opts.backends.join(",");
     let session = load(model, opts)?;
     let load_s = t0.elapsed().as_secs_f64();
     let feeds = feeds(&session, inputs, dims)?;
@@ -315,14 +322,15 @@ fn cmd_compile(model: &Path, output: &Path) -> anyhow::Result<()> {
 
 fn cmd_bench(
     model: Option<&Path>,
-    backend: &str,
+    opts: SessionOptions,
     inputs: &[String],
     dims: &[String],
     warmup: usize,
     iterations: usize,
     json: bool,
 ) -> anyhow::Result<()> {
-    let session = load(model, options(backend, false))?;
+    let backend = opts.backends.join(",");
+    let session = load(model, opts)?;
     let feeds = feeds(&session, inputs, dims)?;
     let refs: Vec<(&str, Value)> = feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     for _ in 0..warmup {

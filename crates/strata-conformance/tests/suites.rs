@@ -1,4 +1,4 @@
-//! Runs the conformance suites on the reference backend and checks every
+//! Runs the conformance suites on every backend (reference, cpu, gpu) and checks every
 //! case against the backend's expectation manifest: a listed-passing case
 //! that fails, or a listed-failing case that passes, fails the test. Missing
 //! test data fails loudly (run `cargo xtask fetch-data`).
@@ -75,4 +75,26 @@ fn onnx_models_suite_on_gpu_matches_manifest() -> anyhow::Result<()> {
 #[test]
 fn onnx_models_suite_on_gpu_strict_matches_manifest() -> anyhow::Result<()> {
     run_suite_with(SuiteKind::OnnxModels, "gpu", true)
+}
+
+// The optimised CPU backend, with reference fallback and strict.
+
+#[test]
+fn onnx_node_suite_on_cpu_with_fallback_matches_manifest() -> anyhow::Result<()> {
+    run_suite_with(SuiteKind::OnnxNode, "cpu", false)
+}
+
+#[test]
+fn onnx_node_suite_on_cpu_strict_matches_manifest() -> anyhow::Result<()> {
+    run_suite_with(SuiteKind::OnnxNode, "cpu", true)
+}
+
+#[test]
+fn onnx_models_suite_on_cpu_matches_manifest() -> anyhow::Result<()> {
+    run_suite_with(SuiteKind::OnnxModels, "cpu", false)
+}
+
+#[test]
+fn onnx_models_suite_on_cpu_strict_matches_manifest() -> anyhow::Result<()> {
+    run_suite_with(SuiteKind::OnnxModels, "cpu", true)
 }

@@ -17,6 +17,7 @@ pub mod ops;
 pub mod passes;
 pub mod tensor;
 pub mod value;
+pub mod window;
 
 pub use attr::{AttrReader, AttrValue};
 pub use dtype::DType;

@@ -17,6 +17,8 @@
 //! ```
 
 mod backend;
+#[cfg(feature = "cpu")]
+mod cpu;
 mod error;
 pub mod examples;
 #[cfg(feature = "gpu")]
@@ -25,6 +27,8 @@ pub mod npy;
 mod session;
 
 pub use backend::{Backend, CompiledPartition, DeviceValue, ReferenceBackend, Support, block_on};
+#[cfg(feature = "cpu")]
+pub use cpu::CpuBackendAdapter;
 pub use error::Error;
 #[cfg(feature = "gpu")]
 pub use gpu::GpuBackendAdapter;
@@ -42,21 +46,38 @@ pub use strata_ir as ir;
 /// Names of the backends this build knows, in default preference order.
 pub fn backend_names() -> Vec<&'static str> {
     let mut names = vec!["reference"];
+    if cfg!(feature = "cpu") {
+        names.push("cpu");
+    }
     if cfg!(feature = "gpu") {
         names.push("gpu");
     }
     names
 }
 
-/// Create a backend by its stable name.
+/// Create a backend by its stable name, with default options.
 pub fn create_backend(name: &str) -> Result<std::sync::Arc<dyn Backend>, Error> {
+    create_backend_with(name, &SessionOptions::default())
+}
+
+/// Create a backend by its stable name, configured from session options
+/// (thread count and resource limits).
+pub fn create_backend_with(name: &str, options: &SessionOptions) -> Result<std::sync::Arc<dyn Backend>, Error> {
+    let _ = options;
     match name {
         "reference" => Ok(std::sync::Arc::new(ReferenceBackend)),
+        #[cfg(feature = "cpu")]
+        "cpu" => Ok(std::sync::Arc::new(CpuBackendAdapter::new(
+            options.threads,
+            options.max_tensor_elements,
+            options.max_memory_bytes,
+        ))),
+        #[cfg(not(feature = "cpu"))]
+        "cpu" => Err(Error::Backend("backend 'cpu' is not in this build (enable the `cpu` feature)".into())),
         #[cfg(feature = "gpu")]
         "gpu" => Ok(std::sync::Arc::new(GpuBackendAdapter::new()?)),
         #[cfg(not(feature = "gpu"))]
         "gpu" => Err(Error::Backend("backend 'gpu' is not in this build (enable the `gpu` feature)".into())),
-        "cpu" => Err(Error::Backend(format!("backend '{name}' is not available in this build yet"))),
         other => Err(Error::Backend(format!("unknown backend '{other}' (known: reference, cpu, gpu)"))),
     }
 }

@@ -42,6 +42,9 @@ pub struct SessionOptions {
     /// at the node that would pass the limit; one tensor is bounded by
     /// `max_tensor_elements`). Device memory is not counted. Default: no limit.
     pub max_memory_bytes: u64,
+    /// Threads the `cpu` backend's kernels use (0, the default: one per
+    /// core). Results are the same for every thread count.
+    pub threads: usize,
 }
 
 impl Default for SessionOptions {
@@ -56,6 +59,7 @@ impl Default for SessionOptions {
             dims: Vec::new(),
             target_nodes: None,
             max_memory_bytes: u64::MAX,
+            threads: 0,
         }
     }
 }
@@ -131,7 +135,7 @@ impl Session {
     pub fn from_model(model: Model, options: SessionOptions) -> Result<Session, Error> {
         let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
         for name in &options.backends {
-            backends.push(crate::create_backend(name)?);
+            backends.push(crate::create_backend_with(name, &options)?);
         }
         Session::from_model_with_backends(model, backends, options)
     }

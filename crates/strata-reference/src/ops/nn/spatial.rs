@@ -10,9 +10,10 @@
 use strata_ir::ops::NnOp;
 
 use crate::bail;
-use crate::error::KResult;
+use crate::error::{KResult, KernelError};
 use crate::ops::{Args, Ctx};
 use crate::value::{Tensor, Value};
+use strata_ir::window;
 
 mod conv;
 mod matmul;
@@ -137,137 +138,32 @@ struct PoolAttrs<'a> {
     strides: &'a Option<Vec<i64>>,
 }
 
-/// A per-spatial-axis attribute of `n` values that must each be at least 1
-/// (strides, dilations, kernel sizes); `default` when absent.
+/// [`window::axis_attr`] as a kernel error.
 fn axis_attr(v: &Option<Vec<i64>>, n: usize, default: i64, what: &str) -> KResult<Vec<usize>> {
-    match v {
-        None => Ok(vec![default as usize; n]),
-        Some(v) => positive(v, n, what),
-    }
+    window::axis_attr(v, n, default, what).map_err(KernelError::new)
 }
 
-/// Largest stride, dilation, kernel size or padding accepted. Far beyond
-/// any real model, it keeps all window index arithmetic inside `i64`.
-const MAX_GEOMETRY: i64 = 1 << 32;
-
-/// Check that `v` has `n` values, each at least 1 (and at most
-/// [`MAX_GEOMETRY`]).
+/// [`window::positive`] as a kernel error.
 fn positive(v: &[i64], n: usize, what: &str) -> KResult<Vec<usize>> {
-    if v.len() != n {
-        bail!("{what} has {} values, expected {n} (one per spatial axis)", v.len());
-    }
-    v.iter()
-        .map(|&d| {
-            if !(1..=MAX_GEOMETRY).contains(&d) {
-                bail!("{what} must be positive (and at most {MAX_GEOMETRY}), got {v:?}");
-            }
-            Ok(d as usize)
-        })
-        .collect()
+    window::positive(v, n, what).map_err(KernelError::new)
 }
 
-/// The `pads` attribute as (begin, end) per spatial axis; zeros when absent.
+/// [`window::pads_attr`] as a kernel error.
 fn pads_attr(pads: &Option<Vec<i64>>, n: usize) -> KResult<(Vec<i64>, Vec<i64>)> {
-    match pads {
-        None => Ok((vec![0; n], vec![0; n])),
-        Some(p) => {
-            if p.len() != 2 * n {
-                bail!("pads has {} values, expected {} (begin and end per spatial axis)", p.len(), 2 * n);
-            }
-            if p.iter().any(|&v| !(0..=MAX_GEOMETRY).contains(&v)) {
-                bail!("pads must not be negative (nor above {MAX_GEOMETRY}), got {p:?}");
-            }
-            Ok((p[..n].to_vec(), p[n..].to_vec()))
-        }
-    }
+    window::pads_attr(pads, n).map_err(KernelError::new)
 }
 
-/// Where a sliding window (kernel) sits over the spatial axes: output size
-/// and the padding before and after the input, per spatial axis.
-struct Window {
+/// [`window::Window::new`] (geometry shared with every backend) as a kernel error.
+fn window(
+    input: &[usize],
     kernel: Vec<usize>,
     strides: Vec<usize>,
     dilations: Vec<usize>,
-    pad_begin: Vec<i64>,
-    pad_end: Vec<i64>,
-    out: Vec<usize>,
-}
-
-impl Window {
-    /// Work out the window geometry for spatial input sizes `input`.
-    ///
-    /// `auto_pad` is NOTSET (explicit `pads`), VALID (no padding) or
-    /// SAME_UPPER / SAME_LOWER (output size `ceil(input / stride)`, the
-    /// padding split evenly with the odd one at the end / at the start).
-    /// With `ceil_mode` the output size is rounded up, dropping a last
-    /// window that would start in the end padding.
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        input: &[usize],
-        kernel: Vec<usize>,
-        strides: Vec<usize>,
-        dilations: Vec<usize>,
-        pads: &Option<Vec<i64>>,
-        auto_pad: &str,
-        ceil_mode: bool,
-    ) -> KResult<Window> {
-        let n = input.len();
-        let (mut pad_begin, mut pad_end) = pads_attr(pads, n)?;
-        let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            // i128 keeps every product of attribute values from overflowing.
-            let (len, k, s, d) = (input[i] as i128, kernel[i] as i128, strides[i] as i128, dilations[i] as i128);
-            let extent = (k - 1) * d + 1;
-            let size = match auto_pad {
-                "NOTSET" | "" => {
-                    let span = len + pad_begin[i] as i128 + pad_end[i] as i128 - extent;
-                    if span < 0 {
-                        bail!("kernel extent {extent} is larger than padded input size along spatial axis {i}");
-                    }
-                    if ceil_mode {
-                        let mut size = (span + s - 1) / s + 1;
-                        // The last window must start inside the input or the begin padding.
-                        if (size - 1) * s >= len + pad_begin[i] as i128 {
-                            size -= 1;
-                        }
-                        size
-                    } else {
-                        span / s + 1
-                    }
-                }
-                "VALID" => {
-                    pad_begin[i] = 0;
-                    pad_end[i] = 0;
-                    let span = len - extent;
-                    if span < 0 {
-                        bail!("kernel extent {extent} is larger than input size {len} along spatial axis {i}");
-                    }
-                    span / s + 1
-                }
-                "SAME_UPPER" | "SAME_LOWER" => {
-                    let size = (len + s - 1) / s;
-                    let total = ((size - 1) * s + extent - len).max(0);
-                    let small = total / 2;
-                    let (b, e) = if auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
-                    pad_begin[i] = i64::try_from(b).map_err(|_| crate::error::KernelError::new("padding too large"))?;
-                    pad_end[i] = i64::try_from(e).map_err(|_| crate::error::KernelError::new("padding too large"))?;
-                    size
-                }
-                other => bail!("unknown auto_pad '{other}'"),
-            };
-            match usize::try_from(size) {
-                Ok(v) => out.push(v),
-                Err(_) => bail!("output size {size} along spatial axis {i} is out of range"),
-            }
-        }
-        Ok(Window { kernel, strides, dilations, pad_begin, pad_end, out })
-    }
-
-    /// Input coordinate along axis `i` of kernel tap `k` of output position
-    /// `o` (negative or past the end when it falls in the padding).
-    fn input_pos(&self, i: usize, o: usize, k: usize) -> i64 {
-        o as i64 * self.strides[i] as i64 - self.pad_begin[i] + k as i64 * self.dilations[i] as i64
-    }
+    pads: &Option<Vec<i64>>,
+    auto_pad: &str,
+    ceil_mode: bool,
+) -> KResult<window::Window> {
+    window::Window::new(input, kernel, strides, dilations, pads, auto_pad, ceil_mode).map_err(KernelError::new)
 }
 
 /// Advance a row-major multi-index over `shape`; false once it wraps back

@@ -10,7 +10,7 @@ use crate::ops::{Args, one};
 use crate::util::{check_numel, strides as row_strides};
 use crate::value::{Tensor, Value};
 
-use super::{ConvAttrs, Window, axis_attr, next_index, pads_attr, positive, split_nc};
+use super::{ConvAttrs, axis_attr, next_index, pads_attr, positive, split_nc};
 
 /// The kernel's spatial shape from the weights, checked against the
 /// `kernel_shape` attribute when present.
@@ -54,7 +54,7 @@ fn bias_values(b: Option<&Tensor>, m: usize) -> KResult<Vec<f64>> {
 
 /// Kernel taps of the window at output position `opos` that land inside
 /// the input: (flat kernel index, flat spatial input index) pairs.
-fn conv_taps(win: &Window, in_sp: &[usize], opos: &[usize]) -> Vec<(usize, usize)> {
+fn conv_taps(win: &strata_ir::window::Window, in_sp: &[usize], opos: &[usize]) -> Vec<(usize, usize)> {
     let n = in_sp.len();
     let in_strides = row_strides(in_sp);
     let mut taps = Vec::new();
@@ -97,7 +97,7 @@ pub(super) fn conv(args: &Args, a: &ConvAttrs, group: i64) -> KResult<Vec<Value>
         bail!("weights have {cg} channels per group, input has {c} channels in {g} group(s)");
     }
     let bias = bias_values(args.opt_tensor(2)?, m)?;
-    let win = Window::new(
+    let win = super::window(
         &in_sp,
         kernel,
         axis_attr(a.strides, nsp, 1, "strides")?,
@@ -323,7 +323,7 @@ pub(super) fn deform_conv(args: &Args, a: &ConvAttrs, group: i64, offset_group: 
     }
     let og = groups(offset_group, c, c)?;
     let bias = bias_values(args.opt_tensor(3)?, m)?;
-    let win = Window::new(
+    let win = super::window(
         &in_sp,
         kernel,
         axis_attr(a.strides, nsp, 1, "strides")?,
@@ -430,7 +430,7 @@ pub(super) fn col2im(
         Some(k) if k > 0 && x.shape[1] % k == 0 => k,
         _ => bail!("input dimension 1 ({}) is not a multiple of prod(block_shape) {block:?}", x.shape[1]),
     };
-    let win = Window::new(
+    let win = super::window(
         &image,
         block,
         axis_attr(strides, nsp, 1, "strides")?,

@@ -7,7 +7,7 @@ use crate::ops::{Args, one};
 use crate::util::{check_numel, strides as row_strides};
 use crate::value::{Data, Tensor, Value};
 
-use super::{PoolAttrs, Window, axis_attr, next_index, pads_attr, positive, split_nc};
+use super::{PoolAttrs, axis_attr, next_index, pads_attr, positive, split_nc};
 
 /// How a pooling window is reduced to one value.
 #[derive(Clone, Copy)]
@@ -98,7 +98,7 @@ pub(super) fn pool(x: &Tensor, a: &PoolAttrs, how: Reduce) -> KResult<Vec<Value>
     let kernel = positive(a.kernel_shape, nsp, "kernel_shape")?;
     // Every output element visits the whole kernel: bound that work.
     check_numel(&kernel)?;
-    let win = Window::new(
+    let win = super::window(
         &in_sp,
         kernel,
         axis_attr(a.strides, nsp, 1, "strides")?,

@@ -1,0 +1,235 @@
+//! Strata's optimised CPU backend.
+//!
+//! Owns the fast host kernels: a packed, cache-blocked f32 GEMM with a
+//! micro-kernel compiled for AVX2 when the CPU has it (and plain code
+//! elsewhere, which the compiler vectorises for `simd128` on wasm),
+//! im2col and depthwise convolution, pooling, normalisation, elementwise
+//! and data-movement kernels, and a scoped thread pool whose size is the
+//! user's `threads` option.
+//!
+//! Results do not depend on the thread count: work is split into chunks
+//! whose boundaries and summation order are fixed by the shapes alone, and
+//! the AVX2 path uses no fused multiply-add, so 1, 2 or 16 threads (and
+//! AVX2 or not) give the same bits.
+//!
+//! It depends only on `strata-ir` (and `thiserror`, `libm`): it sees the IR,
+//! never the importer or other backends. Nodes it does not support are
+//! reported by [`CpuBackend::supports`] with a reason, and the facade places
+//! them elsewhere.
+
+mod error;
+pub mod gemm;
+mod ops;
+pub mod pool;
+mod tensor;
+
+use std::sync::Arc;
+
+use strata_ir::{GraphId, Model, NodeId, ValueId};
+
+pub use error::CpuError;
+use error::Result;
+use ops::{Ctx, Kernel, NodeInfo};
+pub use pool::Pool;
+pub use tensor::{CpuTensor, Data};
+
+/// The CPU backend: a thread pool and resource limits.
+#[derive(Debug, Clone)]
+pub struct CpuBackend {
+    pool: Arc<Pool>,
+    max_elements: usize,
+    max_live_bytes: u64,
+}
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        CpuBackend::new(0)
+    }
+}
+
+impl CpuBackend {
+    /// A backend running kernels on `threads` threads (0: one per core).
+    pub fn new(threads: usize) -> CpuBackend {
+        CpuBackend { pool: Arc::new(Pool::new(threads)), max_elements: 1 << 28, max_live_bytes: u64::MAX }
+    }
+
+    /// Largest tensor (in elements) a kernel may create.
+    pub fn with_max_elements(mut self, n: usize) -> CpuBackend {
+        self.max_elements = n;
+        self
+    }
+
+    /// Most bytes of tensors a run may hold at once (weights excluded).
+    pub fn with_max_live_bytes(mut self, n: u64) -> CpuBackend {
+        self.max_live_bytes = n;
+        self
+    }
+
+    /// Threads kernels use.
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
+    }
+
+    /// Whether node `node` of graph `graph` runs here, or why not.
+    pub fn supports(&self, model: &Model, graph: GraphId, node: NodeId) -> Result<(), String> {
+        let g = model.graph(graph);
+        let info = NodeInfo { graph: g, node: g.node(node) };
+        ops::build(&info).map(|_| ()).map_err(|e| match e {
+            CpuError::Unsupported(why) => why,
+            other => other.to_string(),
+        })
+    }
+
+    /// Compile the main graph of `model`: every node built into a kernel
+    /// (weights converted and packed once), and the last use of every value
+    /// found so it is released as soon as it is dead.
+    pub fn compile(&self, model: Arc<Model>) -> Result<CompiledGraph> {
+        let g = model.main_graph();
+        let slot = |v: ValueId| v.0 as usize;
+        let mut consts = Vec::with_capacity(g.initializers.len());
+        for (v, t) in &g.initializers {
+            consts.push((slot(*v), CpuTensor::from_host(t)?));
+        }
+        let mut steps = Vec::with_capacity(g.nodes.len());
+        for node in &g.nodes {
+            let info = NodeInfo { graph: g, node };
+            let kernel = ops::build(&info).map_err(|e| named(node, e))?;
+            steps.push(Step {
+                name: node.name.clone(),
+                op: node.op.name().to_string(),
+                kernel,
+                inputs: node.inputs.iter().map(|v| v.map(slot)).collect(),
+                outputs: node.outputs.iter().map(|v| v.map(slot)).collect(),
+                release: Vec::new(),
+            });
+        }
+        // Release each computed value after its last reader (graph outputs
+        // and weights are kept).
+        let mut last = vec![None; g.values.len()];
+        for (i, s) in steps.iter().enumerate() {
+            for v in s.inputs.iter().flatten() {
+                last[*v] = Some(i);
+            }
+        }
+        let keep: std::collections::HashSet<usize> =
+            g.outputs.iter().map(|v| slot(*v)).chain(consts.iter().map(|(v, _)| *v)).collect();
+        for (v, l) in last.iter().enumerate() {
+            if let Some(i) = l
+                && !keep.contains(&v)
+            {
+                steps[*i].release.push(v);
+            }
+        }
+        Ok(CompiledGraph {
+            backend: self.clone(),
+            values: g.values.len(),
+            inputs: g.inputs.iter().map(|v| slot(*v)).collect(),
+            outputs: g.outputs.iter().map(|v| slot(*v)).collect(),
+            consts,
+            steps,
+        })
+    }
+}
+
+fn named(node: &strata_ir::Node, e: CpuError) -> CpuError {
+    match e {
+        CpuError::Node { .. } => e,
+        CpuError::Unsupported(m) => CpuError::Node {
+            node: node.name.clone(),
+            op: node.op.name().to_string(),
+            message: format!("not supported: {m}"),
+        },
+        CpuError::Kernel(m) => CpuError::Node { node: node.name.clone(), op: node.op.name().to_string(), message: m },
+    }
+}
+
+struct Step {
+    name: String,
+    op: String,
+    kernel: Box<dyn Kernel>,
+    inputs: Vec<Option<usize>>,
+    outputs: Vec<Option<usize>>,
+    release: Vec<usize>,
+}
+
+/// A graph compiled for the CPU backend. `Send + Sync`; runs may overlap.
+pub struct CompiledGraph {
+    backend: CpuBackend,
+    values: usize,
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+    consts: Vec<(usize, CpuTensor)>,
+    steps: Vec<Step>,
+}
+
+fn bytes_of(t: &CpuTensor) -> u64 {
+    let per = match t.data {
+        Data::F32(_) | Data::I32(_) => 4,
+        Data::I64(_) => 8,
+        Data::Bool(_) => 1,
+    };
+    t.numel() as u64 * per
+}
+
+impl CompiledGraph {
+    /// Run with the graph inputs in order; returns the graph outputs in order.
+    pub fn run(&self, inputs: &[&CpuTensor]) -> Result<Vec<CpuTensor>> {
+        if inputs.len() != self.inputs.len() {
+            return Err(CpuError::Kernel(format!(
+                "graph takes {} inputs, {} were given",
+                self.inputs.len(),
+                inputs.len()
+            )));
+        }
+        let mut env: Vec<Option<CpuTensor>> = vec![None; self.values];
+        for (v, t) in &self.consts {
+            env[*v] = Some(t.clone());
+        }
+        let mut live = 0u64;
+        for (v, t) in self.inputs.iter().zip(inputs) {
+            env[*v] = Some((*t).clone());
+            live += bytes_of(t);
+        }
+        let ctx = Ctx { pool: &self.backend.pool, max_elements: self.backend.max_elements };
+        for s in &self.steps {
+            let node_err = |message: String| CpuError::Node { node: s.name.clone(), op: s.op.clone(), message };
+            let args: Vec<Option<&CpuTensor>> = s.inputs.iter().map(|v| v.and_then(|v| env[v].as_ref())).collect();
+            if let Some(i) = s.inputs.iter().zip(&args).position(|(v, a)| v.is_some() && a.is_none()) {
+                return Err(node_err(format!("input {i} has not been computed")));
+            }
+            let outs = s.kernel.run(&ctx, &args).map_err(|e| match e {
+                CpuError::Kernel(m) | CpuError::Unsupported(m) => node_err(m),
+                other => other,
+            })?;
+            if outs.len() < s.outputs.iter().flatten().count() {
+                return Err(node_err(format!("kernel produced {} outputs", outs.len())));
+            }
+            for (slot, t) in s.outputs.iter().zip(outs) {
+                if let Some(v) = slot {
+                    live += bytes_of(&t);
+                    env[*v] = Some(t);
+                }
+            }
+            if live > self.backend.max_live_bytes {
+                return Err(node_err(format!(
+                    "live tensors take {live} bytes, more than the memory limit of {} bytes",
+                    self.backend.max_live_bytes
+                )));
+            }
+            for v in &s.release {
+                if let Some(t) = env[*v].take() {
+                    live = live.saturating_sub(bytes_of(&t));
+                }
+            }
+        }
+        self.outputs
+            .iter()
+            .map(|v| env[*v].clone().ok_or_else(|| CpuError::Kernel("a graph output was not computed".into())))
+            .collect()
+    }
+}
+
+/// Convert a host tensor for this backend.
+pub fn upload(t: &strata_ir::TensorData) -> Result<CpuTensor> {
+    CpuTensor::from_host(t)
+}

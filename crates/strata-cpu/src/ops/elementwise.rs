@@ -1,0 +1,696 @@
+//! Elementwise kernels: float activations and arithmetic with numpy
+//! broadcasting, comparisons, `Where`, `Cast`. Transcendental functions come
+//! from `libm`, so results are the same on every target.
+
+use std::sync::Arc;
+
+use strata_ir::DType;
+use strata_ir::ops::ElementwiseOp as E;
+
+use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, unsupported};
+use crate::error::{CpuError, Result, bail};
+use crate::tensor::{CpuTensor, Data};
+
+/// A float activation with its parameters.
+#[derive(Debug, Clone, Copy)]
+enum Unary {
+    Abs,
+    Neg,
+    Relu,
+    Sigmoid,
+    Tanh,
+    Exp,
+    Log,
+    Sqrt,
+    Erf,
+    Reciprocal,
+    Floor,
+    Ceil,
+    Round,
+    Sign,
+    Sin,
+    Cos,
+    Softplus,
+    Softsign,
+    HardSwish,
+    Mish,
+    HardSigmoid(f32, f32),
+    LeakyRelu(f32),
+    Elu(f32),
+    Celu(f32),
+    Selu(f32, f32),
+    ThresholdedRelu(f32),
+    Gelu,
+    GeluTanh,
+    Swish(f32),
+    /// Clip with bounds from attributes (inputs are read at run time).
+    Clip(f32, f32),
+}
+
+fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + libm::expf(-x))
+    } else {
+        let e = libm::expf(x);
+        e / (1.0 + e)
+    }
+}
+
+fn softplus(x: f32) -> f32 {
+    if x > 20.0 { x } else { libm::log1pf(libm::expf(x)) }
+}
+
+/// `min(max(x, lo), hi)`: with `lo > hi` everything becomes `hi`; NaN stays NaN.
+fn clip(x: f32, lo: f32, hi: f32) -> f32 {
+    let t = if x < lo { lo } else { x };
+    if t > hi { hi } else { t }
+}
+
+impl Unary {
+    fn of(op: &E) -> Option<Unary> {
+        use Unary as U;
+        Some(match op {
+            E::Abs {} => U::Abs,
+            E::Neg {} => U::Neg,
+            E::Relu {} => U::Relu,
+            E::Sigmoid {} => U::Sigmoid,
+            E::Tanh {} => U::Tanh,
+            E::Exp {} => U::Exp,
+            E::Log {} => U::Log,
+            E::Sqrt {} => U::Sqrt,
+            E::Erf {} => U::Erf,
+            E::Reciprocal {} => U::Reciprocal,
+            E::Floor {} => U::Floor,
+            E::Ceil {} => U::Ceil,
+            E::Round {} => U::Round,
+            E::Sign {} => U::Sign,
+            E::Sin {} => U::Sin,
+            E::Cos {} => U::Cos,
+            E::Softplus {} => U::Softplus,
+            E::Softsign {} => U::Softsign,
+            E::HardSwish {} => U::HardSwish,
+            E::Mish {} => U::Mish,
+            E::HardSigmoid { alpha, beta } => U::HardSigmoid(*alpha, *beta),
+            E::LeakyRelu { alpha } => U::LeakyRelu(*alpha),
+            E::Elu { alpha } => U::Elu(*alpha),
+            E::Celu { alpha } => U::Celu(*alpha),
+            E::Selu { alpha, gamma } => U::Selu(*alpha, *gamma),
+            E::ThresholdedRelu { alpha } => U::ThresholdedRelu(*alpha),
+            E::Gelu { approximate } if approximate == "none" => U::Gelu,
+            E::Gelu { approximate } if approximate == "tanh" => U::GeluTanh,
+            E::Swish { alpha } => U::Swish(*alpha),
+            E::Clip { min, max } => U::Clip(min.unwrap_or(f32::NEG_INFINITY), max.unwrap_or(f32::INFINITY)),
+            _ => return None,
+        })
+    }
+
+    /// Apply to every element (one monomorphised loop per function).
+    fn apply(self, x: &[f32], out: &mut [f32]) {
+        fn each(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = f(v);
+            }
+        }
+        use Unary as U;
+        match self {
+            U::Abs => each(x, out, f32::abs),
+            U::Neg => each(x, out, |v| -v),
+            U::Relu => each(x, out, |v| if v < 0.0 { 0.0 } else { v }),
+            U::Sigmoid => each(x, out, sigmoid),
+            U::Tanh => each(x, out, libm::tanhf),
+            U::Exp => each(x, out, libm::expf),
+            U::Log => each(x, out, libm::logf),
+            U::Sqrt => each(x, out, f32::sqrt),
+            U::Erf => each(x, out, libm::erff),
+            U::Reciprocal => each(x, out, |v| 1.0 / v),
+            U::Floor => each(x, out, f32::floor),
+            U::Ceil => each(x, out, f32::ceil),
+            U::Round => each(x, out, f32::round_ties_even),
+            U::Sign => each(x, out, |v| {
+                if v > 0.0 {
+                    1.0
+                } else if v < 0.0 {
+                    -1.0
+                } else {
+                    v
+                }
+            }),
+            U::Sin => each(x, out, libm::sinf),
+            U::Cos => each(x, out, libm::cosf),
+            U::Softplus => each(x, out, softplus),
+            U::Softsign => each(x, out, |v| v / (1.0 + v.abs())),
+            U::HardSwish => each(x, out, |v| v * clip(v / 6.0 + 0.5, 0.0, 1.0)),
+            U::Mish => each(x, out, |v| v * libm::tanhf(softplus(v))),
+            U::HardSigmoid(a, b) => each(x, out, |v| clip(a * v + b, 0.0, 1.0)),
+            U::LeakyRelu(a) => each(x, out, |v| if v < 0.0 { a * v } else { v }),
+            U::Elu(a) => each(x, out, |v| if v < 0.0 { a * (libm::expf(v) - 1.0) } else { v }),
+            U::Celu(a) => each(x, out, |v| if v < 0.0 { a * (libm::expf(v / a) - 1.0) } else { v }),
+            U::Selu(a, g) => each(x, out, |v| if v <= 0.0 { g * (a * libm::expf(v) - a) } else { g * v }),
+            U::ThresholdedRelu(a) => each(x, out, |v| if v > a { v } else { 0.0 }),
+            U::Gelu => each(x, out, |v| 0.5 * v * (1.0 + libm::erff(v * std::f32::consts::FRAC_1_SQRT_2))),
+            U::GeluTanh => each(x, out, |v| {
+                let c = (2.0f32 / std::f32::consts::PI).sqrt();
+                0.5 * v * (1.0 + libm::tanhf(c * (v + 0.044_715 * v * v * v)))
+            }),
+            U::Swish(a) => each(x, out, |v| v * sigmoid(a * v)),
+            U::Clip(lo, hi) => each(x, out, |v| clip(v, lo, hi)),
+        }
+    }
+}
+
+struct UnaryKernel(Unary);
+
+/// Read an optional scalar bound input of Clip.
+fn bound(inputs: &[Option<&CpuTensor>], i: usize, default: f32) -> Result<f32> {
+    match inputs.get(i).copied().flatten() {
+        None => Ok(default),
+        Some(t) => match t.as_f32()? {
+            [v] => Ok(*v),
+            _ => bail!("Clip bound must be a scalar, got shape {:?}", t.shape),
+        },
+    }
+}
+
+impl Kernel for UnaryKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let xv = x.as_f32()?;
+        let op = match self.0 {
+            Unary::Clip(lo, hi) => Unary::Clip(bound(inputs, 1, lo)?, bound(inputs, 2, hi)?),
+            op => op,
+        };
+        let mut out = vec![0.0f32; xv.len()];
+        const CHUNK: usize = 1 << 14;
+        ctx.pool.for_each_chunk(&mut out, CHUNK, xv.len() * 8, |i, o| {
+            op.apply(&xv[i * CHUNK..i * CHUNK + o.len()], o);
+        });
+        Ok(vec![CpuTensor::f32(x.shape.clone(), out)])
+    }
+}
+
+/// A binary float operation.
+#[derive(Debug, Clone, Copy)]
+enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Max,
+    Min,
+    PRelu,
+}
+
+fn pow(a: f32, b: f32) -> f32 {
+    if b == 2.0 {
+        a * a
+    } else if b == 1.0 {
+        a
+    } else {
+        libm::powf(a, b)
+    }
+}
+
+impl Binary {
+    #[inline(always)]
+    fn f(self, a: f32, b: f32) -> f32 {
+        match self {
+            Binary::Add => a + b,
+            Binary::Sub => a - b,
+            Binary::Mul => a * b,
+            Binary::Div => a / b,
+            Binary::Pow => pow(a, b),
+            Binary::Max => {
+                if a.is_nan() || b.is_nan() {
+                    f32::NAN
+                } else {
+                    a.max(b)
+                }
+            }
+            Binary::Min => {
+                if a.is_nan() || b.is_nan() {
+                    f32::NAN
+                } else {
+                    a.min(b)
+                }
+            }
+            Binary::PRelu => {
+                if a < 0.0 {
+                    a * b
+                } else {
+                    a
+                }
+            }
+        }
+    }
+}
+
+/// Walk a broadcast: call `f(offset_a, offset_b, out_index_start, len, step_a, step_b)`
+/// for each innermost row of the output.
+fn for_rows(shape: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize, usize, usize, usize, usize, usize)) {
+    let n: usize = shape.iter().product();
+    if n == 0 {
+        return;
+    }
+    let rank = shape.len();
+    if rank == 0 {
+        f(0, 0, 0, 1, 0, 0);
+        return;
+    }
+    let inner = shape[rank - 1];
+    let mut idx = vec![0usize; rank - 1];
+    let mut o = 0;
+    loop {
+        let (mut oa, mut ob) = (0, 0);
+        for (d, &i) in idx.iter().enumerate() {
+            oa += i * sa[d];
+            ob += i * sb[d];
+        }
+        f(oa, ob, o, inner, sa[rank - 1], sb[rank - 1]);
+        o += inner;
+        let mut d = rank - 1;
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+/// Apply `op` with broadcasting to f32 operands.
+fn binary_f32(ctx: &Ctx, op: Binary, a: &CpuTensor, b: &CpuTensor) -> Result<CpuTensor> {
+    let (av, bv) = (a.as_f32()?, b.as_f32()?);
+    let shape = broadcast(&a.shape, &b.shape)?;
+    let n = ctx.check_numel(&shape)?;
+    let mut out = vec![0.0f32; n];
+    if a.shape == b.shape {
+        const CHUNK: usize = 1 << 14;
+        ctx.pool.for_each_chunk(&mut out, CHUNK, n * 4, |i, o| {
+            let s = i * CHUNK;
+            for ((o, &x), &y) in o.iter_mut().zip(&av[s..]).zip(&bv[s..]) {
+                *o = op.f(x, y);
+            }
+        });
+    } else if bv.len() == 1 {
+        let y = bv[0];
+        for (o, &x) in out.iter_mut().zip(av) {
+            *o = op.f(x, y);
+        }
+    } else if av.len() == 1 {
+        let x = av[0];
+        for (o, &y) in out.iter_mut().zip(bv) {
+            *o = op.f(x, y);
+        }
+    } else {
+        let (sa, sb) = (broadcast_strides(&a.shape, &shape), broadcast_strides(&b.shape, &shape));
+        for_rows(&shape, &sa, &sb, |oa, ob, o, len, ta, tb| {
+            let row = &mut out[o..o + len];
+            match (ta, tb) {
+                (1, 1) => {
+                    for ((r, &x), &y) in row.iter_mut().zip(&av[oa..oa + len]).zip(&bv[ob..ob + len]) {
+                        *r = op.f(x, y);
+                    }
+                }
+                (1, 0) => {
+                    let y = bv[ob];
+                    for (r, &x) in row.iter_mut().zip(&av[oa..oa + len]) {
+                        *r = op.f(x, y);
+                    }
+                }
+                (0, 1) => {
+                    let x = av[oa];
+                    for (r, &y) in row.iter_mut().zip(&bv[ob..ob + len]) {
+                        *r = op.f(x, y);
+                    }
+                }
+                _ => {
+                    for (j, r) in row.iter_mut().enumerate() {
+                        *r = op.f(av[oa + j * ta], bv[ob + j * tb]);
+                    }
+                }
+            }
+        });
+    }
+    Ok(CpuTensor::f32(shape, out))
+}
+
+/// Add/Sub/Mul/Div/Pow/PRelu, and variadic Max/Min/Sum/Mean (folded left to right).
+struct BinaryKernel {
+    op: Binary,
+    /// Mean: divide the folded sum by the input count.
+    mean: bool,
+}
+
+impl Kernel for BinaryKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let first = input(inputs, 0)?;
+        let mut acc: Option<CpuTensor> = None;
+        for i in 1..inputs.len() {
+            let b = input(inputs, i)?;
+            acc = Some(binary_f32(ctx, self.op, acc.as_ref().unwrap_or(first), b)?);
+        }
+        let mut out = match acc {
+            Some(t) => t,
+            None => CpuTensor::f32(first.shape.clone(), first.as_f32()?.to_vec()),
+        };
+        if self.mean {
+            let k = inputs.len() as f32;
+            let v: Vec<f32> = out.as_f32()?.iter().map(|x| x / k).collect();
+            out = CpuTensor::f32(out.shape, v);
+        }
+        Ok(vec![out])
+    }
+}
+
+/// A float comparison giving bools.
+#[derive(Debug, Clone, Copy)]
+enum Compare {
+    Eq,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+}
+
+struct CompareKernel(Compare);
+
+impl Kernel for CompareKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
+        let (av, bv) = (a.as_f32()?, b.as_f32()?);
+        let shape = broadcast(&a.shape, &b.shape)?;
+        let n = ctx.check_numel(&shape)?;
+        let (sa, sb) = (broadcast_strides(&a.shape, &shape), broadcast_strides(&b.shape, &shape));
+        let mut out = vec![0u8; n];
+        let c = self.0;
+        for_rows(&shape, &sa, &sb, |oa, ob, o, len, ta, tb| {
+            for j in 0..len {
+                let (x, y) = (av[oa + j * ta], bv[ob + j * tb]);
+                out[o + j] = u8::from(match c {
+                    Compare::Eq => x == y,
+                    Compare::Lt => x < y,
+                    Compare::Gt => x > y,
+                    Compare::Le => x <= y,
+                    Compare::Ge => x >= y,
+                });
+            }
+        });
+        Ok(vec![CpuTensor { dtype: DType::Bool, shape, data: Data::Bool(Arc::new(out)) }])
+    }
+}
+
+/// Apply `f` elementwise with numpy broadcasting (any element types).
+fn zip_broadcast<T: Copy, U: Copy + Default>(
+    ctx: &Ctx,
+    a: (&[T], &[usize]),
+    b: (&[T], &[usize]),
+    f: impl Fn(T, T) -> Result<U>,
+) -> Result<(Vec<usize>, Vec<U>)> {
+    let shape = broadcast(a.1, b.1)?;
+    let n = ctx.check_numel(&shape)?;
+    let (sa, sb) = (broadcast_strides(a.1, &shape), broadcast_strides(b.1, &shape));
+    let mut out = vec![U::default(); n];
+    let mut failed = None;
+    for_rows(&shape, &sa, &sb, |oa, ob, o, len, ta, tb| {
+        for j in 0..len {
+            match f(a.0[oa + j * ta], b.0[ob + j * tb]) {
+                Ok(v) => out[o + j] = v,
+                Err(e) => failed = Some(e),
+            }
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok((shape, out)),
+    }
+}
+
+/// Integer and bool arithmetic, comparisons and logic (shape computations).
+#[derive(Debug, Clone, Copy)]
+enum IntOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Max,
+    Min,
+    Cmp(Compare),
+    And,
+    Or,
+    Xor,
+}
+
+struct IntKernel(IntOp);
+
+fn int_arith(op: IntOp, x: i64, y: i64) -> Result<i64> {
+    Ok(match op {
+        IntOp::Add => x.wrapping_add(y),
+        IntOp::Sub => x.wrapping_sub(y),
+        IntOp::Mul => x.wrapping_mul(y),
+        IntOp::Div if y == 0 => bail!("integer division by zero"),
+        IntOp::Div => x.wrapping_div(y),
+        IntOp::Max => x.max(y),
+        IntOp::Min => x.min(y),
+        _ => bail!("not an arithmetic operation"),
+    })
+}
+
+fn cmp<T: PartialOrd>(c: Compare, x: T, y: T) -> u8 {
+    u8::from(match c {
+        Compare::Eq => x == y,
+        Compare::Lt => x < y,
+        Compare::Gt => x > y,
+        Compare::Le => x <= y,
+        Compare::Ge => x >= y,
+    })
+}
+
+impl Kernel for IntKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
+        let op = self.0;
+        let bools =
+            |(shape, v): (Vec<usize>, Vec<u8>)| CpuTensor { dtype: DType::Bool, shape, data: Data::Bool(Arc::new(v)) };
+        let t = match (&a.data, &b.data, op) {
+            (Data::I64(x), Data::I64(y), IntOp::Cmp(c)) => {
+                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| Ok(cmp(c, p, q)))?)
+            }
+            (Data::I32(x), Data::I32(y), IntOp::Cmp(c)) => {
+                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| Ok(cmp(c, p, q)))?)
+            }
+            (Data::Bool(x), Data::Bool(y), IntOp::Cmp(c)) => {
+                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| Ok(cmp(c, p, q)))?)
+            }
+            (Data::Bool(x), Data::Bool(y), IntOp::And | IntOp::Or | IntOp::Xor) => {
+                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| {
+                    Ok(u8::from(match op {
+                        IntOp::And => p != 0 && q != 0,
+                        IntOp::Or => p != 0 || q != 0,
+                        _ => (p != 0) != (q != 0),
+                    }))
+                })?)
+            }
+            (Data::I64(x), Data::I64(y), _) => {
+                let (shape, v) = zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| int_arith(op, p, q))?;
+                CpuTensor::i64(shape, v)
+            }
+            (Data::I32(x), Data::I32(y), _) => {
+                let (shape, v) = zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| {
+                    Ok(int_arith(op, p.into(), q.into())? as i32)
+                })?;
+                CpuTensor { dtype: DType::I32, shape, data: Data::I32(Arc::new(v)) }
+            }
+            _ => bail!("{op:?} on {} and {}", a.dtype, b.dtype),
+        };
+        Ok(vec![t])
+    }
+}
+
+/// `Not` on bools.
+struct NotKernel;
+
+impl Kernel for NotKernel {
+    fn run(&self, _ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let Data::Bool(v) = &x.data else { bail!("Not takes bool, got {}", x.dtype) };
+        Ok(vec![CpuTensor {
+            dtype: DType::Bool,
+            shape: x.shape.clone(),
+            data: Data::Bool(Arc::new(v.iter().map(|&b| 1 - b.min(1)).collect())),
+        }])
+    }
+}
+
+/// `Where(cond, x, y)` for any native element type.
+struct WhereKernel;
+
+impl Kernel for WhereKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let (c, x, y) = (input(inputs, 0)?, input(inputs, 1)?, input(inputs, 2)?);
+        let Data::Bool(cv) = &c.data else { bail!("Where condition must be bool") };
+        let shape = broadcast(&broadcast(&c.shape, &x.shape)?, &y.shape)?;
+        let n = ctx.check_numel(&shape)?;
+        let (sc, sx, sy) = (
+            broadcast_strides(&c.shape, &shape),
+            broadcast_strides(&x.shape, &shape),
+            broadcast_strides(&y.shape, &shape),
+        );
+        let st = super::strides(&shape);
+        let offs = |i: usize, s: &[usize]| {
+            st.iter().zip(&shape).zip(s).map(|((&t, &d), &k)| (i / t % d.max(1)) * k).sum::<usize>()
+        };
+        fn pick<T: Copy>(n: usize, cv: &[u8], xv: &[T], yv: &[T], offs: &dyn Fn(usize, u8) -> [usize; 3]) -> Vec<T> {
+            (0..n)
+                .map(|i| {
+                    let [oc, ox, oy] = offs(i, 0);
+                    if cv[oc] != 0 { xv[ox] } else { yv[oy] }
+                })
+                .collect()
+        }
+        let offsets = |i: usize, _: u8| [offs(i, &sc), offs(i, &sx), offs(i, &sy)];
+        let data = match (&x.data, &y.data) {
+            (Data::F32(a), Data::F32(b)) => Data::F32(Arc::new(pick(n, cv, a, b, &offsets))),
+            (Data::I64(a), Data::I64(b)) => Data::I64(Arc::new(pick(n, cv, a, b, &offsets))),
+            (Data::I32(a), Data::I32(b)) => Data::I32(Arc::new(pick(n, cv, a, b, &offsets))),
+            (Data::Bool(a), Data::Bool(b)) => Data::Bool(Arc::new(pick(n, cv, a, b, &offsets))),
+            _ => bail!("Where branches have different types"),
+        };
+        Ok(vec![CpuTensor { dtype: x.dtype, shape, data }])
+    }
+}
+
+/// `Cast` between float32, int64, int32 and bool.
+struct CastKernel(DType);
+
+impl Kernel for CastKernel {
+    fn run(&self, _ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let to = self.0;
+        if x.dtype == to {
+            return Ok(vec![x.clone()]);
+        }
+        // Through f64 (exact for f32 and i32, and for i64 up to 2^53) or i64.
+        let data = match (&x.data, to) {
+            (Data::F32(v), DType::I64) => Data::I64(Arc::new(v.iter().map(|&f| f as i64).collect())),
+            (Data::F32(v), DType::I32) => Data::I32(Arc::new(v.iter().map(|&f| f as i32).collect())),
+            (Data::F32(v), DType::Bool) => Data::Bool(Arc::new(v.iter().map(|&f| u8::from(f != 0.0)).collect())),
+            (Data::I64(v), DType::F32) => Data::F32(Arc::new(v.iter().map(|&i| i as f32).collect())),
+            (Data::I64(v), DType::I32) => Data::I32(Arc::new(v.iter().map(|&i| i as i32).collect())),
+            (Data::I64(v), DType::Bool) => Data::Bool(Arc::new(v.iter().map(|&i| u8::from(i != 0)).collect())),
+            (Data::I32(v), DType::F32) => Data::F32(Arc::new(v.iter().map(|&i| i as f32).collect())),
+            (Data::I32(v), DType::I64) => Data::I64(Arc::new(v.iter().map(|&i| i as i64).collect())),
+            (Data::I32(v), DType::Bool) => Data::Bool(Arc::new(v.iter().map(|&i| u8::from(i != 0)).collect())),
+            (Data::Bool(v), DType::F32) => Data::F32(Arc::new(v.iter().map(|&b| f32::from(b)).collect())),
+            (Data::Bool(v), DType::I64) => Data::I64(Arc::new(v.iter().map(|&b| i64::from(b)).collect())),
+            (Data::Bool(v), DType::I32) => Data::I32(Arc::new(v.iter().map(|&b| i32::from(b)).collect())),
+            _ => return Err(CpuError::Kernel(format!("cannot cast {} to {to}", x.dtype))),
+        };
+        Ok(vec![CpuTensor { dtype: to, shape: x.shape.clone(), data }])
+    }
+}
+
+/// Identity (and inference-time Dropout): the same value, no copy.
+pub(crate) struct IdentityKernel;
+
+impl Kernel for IdentityKernel {
+    fn run(&self, _ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        Ok(vec![x.clone()])
+    }
+}
+
+/// The integer / bool form of a binary operator, when its operands are not float.
+fn int_build(op: &E, info: &NodeInfo) -> Option<Result<Box<dyn Kernel>>> {
+    use DType::{Bool, I32, I64};
+    let io = match op {
+        E::Add {} => IntOp::Add,
+        E::Sub {} => IntOp::Sub,
+        E::Mul {} => IntOp::Mul,
+        E::Div {} => IntOp::Div,
+        E::Max {} if info.node.inputs.len() == 2 => IntOp::Max,
+        E::Min {} if info.node.inputs.len() == 2 => IntOp::Min,
+        E::Equal {} => IntOp::Cmp(Compare::Eq),
+        E::Less {} => IntOp::Cmp(Compare::Lt),
+        E::Greater {} => IntOp::Cmp(Compare::Gt),
+        E::LessOrEqual {} => IntOp::Cmp(Compare::Le),
+        E::GreaterOrEqual {} => IntOp::Cmp(Compare::Ge),
+        E::And {} => IntOp::And,
+        E::Or {} => IntOp::Or,
+        E::Xor {} => IntOp::Xor,
+        _ => return None,
+    };
+    let (a, b) = (info.in_dtype(0)?, info.in_dtype(1)?);
+    let ok = a == b
+        && match io {
+            IntOp::Cmp(Compare::Eq) => matches!(a, I64 | I32 | Bool),
+            IntOp::Cmp(_) => matches!(a, I64 | I32),
+            IntOp::And | IntOp::Or | IntOp::Xor => a == Bool,
+            _ => matches!(a, I64 | I32),
+        };
+    ok.then(|| Ok(Box::new(IntKernel(io)) as Box<dyn Kernel>))
+}
+
+pub(crate) fn build(op: &E, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
+    use DType::F32;
+    if let Some(k) = int_build(op, info) {
+        return k;
+    }
+    if let Some(u) = Unary::of(op) {
+        info.require_dtypes(&[F32])?;
+        return Ok(Box::new(UnaryKernel(u)));
+    }
+    let binary = |op: Binary, mean: bool| -> Result<Box<dyn Kernel>> {
+        info.require_dtypes(&[F32])?;
+        Ok(Box::new(BinaryKernel { op, mean }))
+    };
+    let compare = |c: Compare| -> Result<Box<dyn Kernel>> {
+        if info.in_dtype(0) != Some(F32) || info.in_dtype(1) != Some(F32) {
+            return Err(unsupported("comparisons run on float32 operands only"));
+        }
+        Ok(Box::new(CompareKernel(c)))
+    };
+    match op {
+        E::Add {} | E::Sum {} => binary(Binary::Add, false),
+        E::Sub {} => binary(Binary::Sub, false),
+        E::Mul {} => binary(Binary::Mul, false),
+        E::Div {} => binary(Binary::Div, false),
+        E::Pow {} => binary(Binary::Pow, false),
+        E::Max {} => binary(Binary::Max, false),
+        E::Min {} => binary(Binary::Min, false),
+        E::Mean {} => binary(Binary::Add, true),
+        E::PRelu {} => binary(Binary::PRelu, false),
+        E::Equal {} => compare(Compare::Eq),
+        E::Less {} => compare(Compare::Lt),
+        E::Greater {} => compare(Compare::Gt),
+        E::LessOrEqual {} => compare(Compare::Le),
+        E::GreaterOrEqual {} => compare(Compare::Ge),
+        E::Where {} => {
+            info.require_native()?;
+            Ok(Box::new(WhereKernel))
+        }
+        E::Identity {} => {
+            info.require_native()?;
+            Ok(Box::new(IdentityKernel))
+        }
+        E::Cast { to, .. } => {
+            info.require_native()?;
+            Ok(Box::new(CastKernel(*to)))
+        }
+        E::CastLike { .. } => {
+            info.require_native()?;
+            let to = info.in_dtype(1).ok_or_else(|| unsupported("CastLike target has no known type"))?;
+            Ok(Box::new(CastKernel(to)))
+        }
+        E::Not {} => {
+            info.require_dtypes(&[DType::Bool])?;
+            Ok(Box::new(NotKernel))
+        }
+        other => Err(unsupported(format!("no {} kernel", other.name()))),
+    }
+}

@@ -1,0 +1,543 @@
+//! Data movement on every element type this backend holds: reshapes share
+//! storage, everything else is a gather through a computed index list
+//! (strided views for Transpose, Slice and Expand), so it is exact.
+
+use strata_ir::DType;
+use strata_ir::ops::TensorOp as T;
+
+use super::{Ctx, Kernel, NodeInfo, all_native, broadcast, broadcast_strides, input, strides, unsupported};
+use crate::error::{CpuError, Result, bail};
+use crate::tensor::{CpuTensor, Data, map_data};
+
+/// Source offsets of a strided view: element `idx` of `shape` reads
+/// `base + Σ idx[d]·st[d]` (callers guarantee every offset is in range).
+fn strided(shape: &[usize], base: isize, st: &[isize]) -> Vec<usize> {
+    let n: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(n);
+    if n == 0 {
+        return out;
+    }
+    let rank = shape.len();
+    if rank == 0 {
+        out.push(base as usize);
+        return out;
+    }
+    let (last, lst) = (shape[rank - 1], st[rank - 1]);
+    let mut idx = vec![0usize; rank];
+    let mut off = base;
+    loop {
+        for j in 0..last as isize {
+            out.push((off + j * lst) as usize);
+        }
+        // Advance the outer axes.
+        let mut d = rank - 1;
+        loop {
+            if d == 0 {
+                return out;
+            }
+            d -= 1;
+            idx[d] += 1;
+            off += st[d];
+            if idx[d] < shape[d] {
+                break;
+            }
+            off -= st[d] * shape[d] as isize;
+            idx[d] = 0;
+        }
+    }
+}
+
+/// Gather `idx` from `x` into a new tensor of `shape`.
+fn take(x: &CpuTensor, shape: Vec<usize>, idx: &[usize]) -> CpuTensor {
+    CpuTensor { dtype: x.dtype, shape, data: map_data!(&x.data, |v| idx.iter().map(|&i| v[i]).collect::<Vec<_>>()) }
+}
+
+fn istrides(shape: &[usize]) -> Vec<isize> {
+    strides(shape).into_iter().map(|s| s as isize).collect()
+}
+
+/// An integer operand (shape, axes, indices) read as i64.
+fn ints(inputs: &[Option<&CpuTensor>], i: usize) -> Result<Option<Vec<i64>>> {
+    inputs.get(i).copied().flatten().map(|t| t.to_i64()).transpose()
+}
+
+/// Unique, normalised axes.
+fn norm_axes(axes: &[i64], rank: usize) -> Result<Vec<usize>> {
+    let mut out = Vec::with_capacity(axes.len());
+    for &a in axes {
+        let i = super::axis(a, rank)?;
+        if out.contains(&i) {
+            bail!("axis {a} is given twice");
+        }
+        out.push(i);
+    }
+    Ok(out)
+}
+
+enum Move {
+    Reshape { allowzero: bool, attr: Option<Vec<i64>> },
+    Flatten(i64),
+    Squeeze(Option<Vec<i64>>),
+    Unsqueeze(Option<Vec<i64>>),
+    Transpose(Option<Vec<i64>>),
+    Concat(i64),
+    Split { axis: i64, attr: Option<Vec<i64>>, outputs: usize },
+    Slice { starts: Option<Vec<i64>>, ends: Option<Vec<i64>>, axes: Option<Vec<i64>> },
+    Gather(i64),
+    Expand,
+    Tile,
+    Shape { start: i64, end: Option<i64> },
+    Size,
+    Pad { mode: String, attr: Option<Vec<i64>>, value: Option<f32> },
+    ConstantOfShape(CpuTensor),
+}
+
+struct MoveKernel(Move);
+
+impl Kernel for MoveKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let rank = x.shape.len();
+        let one = |t: CpuTensor| Ok(vec![t]);
+        match &self.0 {
+            Move::Reshape { allowzero, attr } => {
+                let spec = match ints(inputs, 1)? {
+                    Some(s) => s,
+                    None => attr.clone().ok_or_else(|| CpuError::Kernel("Reshape has no shape".into()))?,
+                };
+                one(x.reshaped(reshape_target(&x.shape, &spec, *allowzero)?)?)
+            }
+            Move::Flatten(a) => {
+                let ax = if *a == rank as i64 { rank } else { super::axis(*a, rank)? };
+                let outer = x.shape[..ax].iter().product();
+                one(x.reshaped(vec![outer, x.shape[ax..].iter().product()])?)
+            }
+            Move::Squeeze(attr) => {
+                let axes = match ints(inputs, 1)? {
+                    Some(a) => Some(a),
+                    None => attr.clone(),
+                };
+                let shape = match axes {
+                    None => x.shape.iter().copied().filter(|&d| d != 1).collect(),
+                    Some(a) => {
+                        let ax = norm_axes(&a, rank)?;
+                        if let Some(&bad) = ax.iter().find(|&&i| x.shape[i] != 1) {
+                            bail!("cannot squeeze axis {bad} of size {}", x.shape[bad]);
+                        }
+                        (0..rank).filter(|i| !ax.contains(i)).map(|i| x.shape[i]).collect()
+                    }
+                };
+                one(x.reshaped(shape)?)
+            }
+            Move::Unsqueeze(attr) => {
+                let a = match ints(inputs, 1)? {
+                    Some(a) => a,
+                    None => attr.clone().ok_or_else(|| CpuError::Kernel("Unsqueeze has no axes".into()))?,
+                };
+                let out_rank = rank + a.len();
+                let ax = norm_axes(&a, out_rank)?;
+                let mut src = x.shape.iter();
+                let shape =
+                    (0..out_rank).map(|i| if ax.contains(&i) { 1 } else { *src.next().unwrap_or(&1) }).collect();
+                one(x.reshaped(shape)?)
+            }
+            Move::Transpose(perm) => {
+                let perm: Vec<usize> = match perm {
+                    None => (0..rank).rev().collect(),
+                    Some(p) => {
+                        if p.len() != rank {
+                            bail!("perm {p:?} does not match rank {rank}");
+                        }
+                        norm_axes(p, rank)?
+                    }
+                };
+                let st = istrides(&x.shape);
+                let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
+                let pst: Vec<isize> = perm.iter().map(|&p| st[p]).collect();
+                one(take(x, shape.clone(), &strided(&shape, 0, &pst)))
+            }
+            Move::Concat(a) => concat(ctx, inputs, *a),
+            Move::Split { axis, attr, outputs } => split(x, inputs, *axis, attr, *outputs),
+            Move::Slice { starts, ends, axes } => slice(ctx, x, inputs, starts, ends, axes),
+            Move::Gather(a) => gather(ctx, x, input(inputs, 1)?, *a),
+            Move::Expand => {
+                let spec = ints(inputs, 1)?.ok_or_else(|| CpuError::Kernel("Expand has no shape".into()))?;
+                let spec: Vec<usize> = spec
+                    .iter()
+                    .map(|&d| usize::try_from(d).map_err(|_| CpuError::Kernel(format!("negative dimension {d}"))))
+                    .collect::<Result<_>>()?;
+                let shape = broadcast(&x.shape, &spec)?;
+                ctx.check_numel(&shape)?;
+                let st: Vec<isize> = broadcast_strides(&x.shape, &shape).into_iter().map(|s| s as isize).collect();
+                one(take(x, shape.clone(), &strided(&shape, 0, &st)))
+            }
+            Move::Tile => {
+                let reps = ints(inputs, 1)?.ok_or_else(|| CpuError::Kernel("Tile has no repeats".into()))?;
+                if reps.len() != rank || reps.iter().any(|&r| r < 0) {
+                    bail!("repeats {reps:?} must be {rank} non-negative values");
+                }
+                let shape: Vec<usize> =
+                    x.shape.iter().zip(&reps).map(|(&d, &r)| d.saturating_mul(r as usize)).collect();
+                let n = ctx.check_numel(&shape)?;
+                let (os, is) = (strides(&shape), strides(&x.shape));
+                let idx: Vec<usize> =
+                    (0..n).map(|o| (0..rank).map(|d| (o / os[d]) % shape[d] % x.shape[d] * is[d]).sum()).collect();
+                one(take(x, shape, &idx))
+            }
+            Move::Shape { start, end } => {
+                let clamp = |v: i64| -> usize {
+                    let v = if v < 0 { v + rank as i64 } else { v };
+                    v.clamp(0, rank as i64) as usize
+                };
+                let (s, e) = (clamp(*start), clamp(end.unwrap_or(rank as i64)));
+                let dims: Vec<i64> = x.shape[s..e.max(s)].iter().map(|&d| d as i64).collect();
+                one(CpuTensor::i64(vec![dims.len()], dims))
+            }
+            Move::Size => one(CpuTensor::i64(vec![], vec![x.numel() as i64])),
+            Move::Pad { mode, attr, value } => pad(ctx, x, inputs, mode, attr, *value),
+            Move::ConstantOfShape(v) => {
+                let spec = x.to_i64()?;
+                let shape: Vec<usize> = spec
+                    .iter()
+                    .map(|&d| usize::try_from(d).map_err(|_| CpuError::Kernel(format!("negative dimension {d}"))))
+                    .collect::<Result<_>>()?;
+                let n = ctx.check_numel(&shape)?;
+                one(take(v, shape, &vec![0; n]))
+            }
+        }
+    }
+}
+
+/// The output shape of Reshape (`0` copies the input dimension unless
+/// `allowzero`, one `-1` is inferred).
+fn reshape_target(from: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec<usize>> {
+    let total: usize = from.iter().product();
+    let mut out = Vec::with_capacity(spec.len());
+    let mut infer = None;
+    for (i, &d) in spec.iter().enumerate() {
+        match d {
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                out.push(1);
+            }
+            0 if !allowzero => match from.get(i) {
+                Some(&v) => out.push(v),
+                None => bail!("shape {spec:?} copies dimension {i}, which {from:?} does not have"),
+            },
+            d if d >= 0 => out.push(d as usize),
+            _ => bail!("invalid shape {spec:?}"),
+        }
+    }
+    if let Some(i) = infer {
+        let known = strata_ir::tensor::checked_numel(&out).unwrap_or(0);
+        if known == 0 || !total.is_multiple_of(known) {
+            bail!("cannot reshape {from:?} to {spec:?}");
+        }
+        out[i] = total / known;
+    }
+    Ok(out)
+}
+
+fn concat(ctx: &Ctx, inputs: &[Option<&CpuTensor>], a: i64) -> Result<Vec<CpuTensor>> {
+    let xs: Vec<&CpuTensor> = inputs.iter().flatten().copied().collect();
+    let first = xs.first().ok_or_else(|| CpuError::Kernel("Concat has no inputs".into()))?;
+    let rank = first.shape.len();
+    let ax = super::axis(a, rank)?;
+    let mut shape = first.shape.clone();
+    shape[ax] = 0;
+    for t in &xs {
+        if t.shape.len() != rank || t.dtype != first.dtype || (0..rank).any(|d| d != ax && t.shape[d] != first.shape[d])
+        {
+            bail!("Concat inputs {:?} and {:?} do not match off axis {ax}", first.shape, t.shape);
+        }
+        shape[ax] += t.shape[ax];
+    }
+    ctx.check_numel(&shape)?;
+    let outer: usize = shape[..ax].iter().product();
+    let inner: usize = shape[ax + 1..].iter().product();
+    macro_rules! cat {
+        ($var:ident) => {{
+            let mut out = Vec::with_capacity(outer * shape[ax] * inner);
+            for o in 0..outer {
+                for t in &xs {
+                    let Data::$var(v) = &t.data else { bail!("Concat inputs differ in type") };
+                    let len = t.shape[ax] * inner;
+                    out.extend_from_slice(&v[o * len..(o + 1) * len]);
+                }
+            }
+            Data::$var(std::sync::Arc::new(out))
+        }};
+    }
+    let data = match &first.data {
+        Data::F32(_) => cat!(F32),
+        Data::I64(_) => cat!(I64),
+        Data::I32(_) => cat!(I32),
+        Data::Bool(_) => cat!(Bool),
+    };
+    Ok(vec![CpuTensor { dtype: first.dtype, shape, data }])
+}
+
+fn split(
+    x: &CpuTensor,
+    inputs: &[Option<&CpuTensor>],
+    a: i64,
+    attr: &Option<Vec<i64>>,
+    outputs: usize,
+) -> Result<Vec<CpuTensor>> {
+    let rank = x.shape.len();
+    let ax = super::axis(a, rank)?;
+    let dim = x.shape[ax];
+    let sizes: Vec<usize> = match ints(inputs, 1)?.or_else(|| attr.clone()) {
+        Some(s) => {
+            if s.len() != outputs || s.iter().any(|&v| v < 0) || s.iter().sum::<i64>() != dim as i64 {
+                bail!("split {s:?} does not divide axis {ax} of size {dim} into {outputs} parts");
+            }
+            s.iter().map(|&v| v as usize).collect()
+        }
+        None => {
+            // Equal parts, the last one smaller when it does not divide.
+            let part = dim.div_ceil(outputs.max(1));
+            (0..outputs).map(|i| part.min(dim.saturating_sub(i * part))).collect()
+        }
+    };
+    let st = istrides(&x.shape);
+    let mut out = Vec::with_capacity(outputs);
+    let mut start = 0;
+    for s in sizes {
+        let mut shape = x.shape.clone();
+        shape[ax] = s;
+        out.push(take(x, shape.clone(), &strided(&shape, start as isize * st[ax], &st)));
+        start += s;
+    }
+    Ok(out)
+}
+
+fn slice(
+    ctx: &Ctx,
+    x: &CpuTensor,
+    inputs: &[Option<&CpuTensor>],
+    starts: &Option<Vec<i64>>,
+    ends: &Option<Vec<i64>>,
+    axes: &Option<Vec<i64>>,
+) -> Result<Vec<CpuTensor>> {
+    let rank = x.shape.len();
+    let (starts, ends, axes, steps) = match (starts, ends) {
+        (Some(s), Some(e)) => (s.clone(), e.clone(), axes.clone(), None),
+        _ => (
+            ints(inputs, 1)?.ok_or_else(|| CpuError::Kernel("Slice has no starts".into()))?,
+            ints(inputs, 2)?.ok_or_else(|| CpuError::Kernel("Slice has no ends".into()))?,
+            ints(inputs, 3)?,
+            ints(inputs, 4)?,
+        ),
+    };
+    let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        bail!("Slice starts, ends, axes and steps differ in length");
+    }
+    let ax = norm_axes(&axes, rank)?;
+    let st = istrides(&x.shape);
+    let mut shape = x.shape.clone();
+    let mut vst = st.clone();
+    let mut base = 0isize;
+    for i in 0..ax.len() {
+        let (d, step) = (x.shape[ax[i]] as i64, steps[i]);
+        if step == 0 {
+            bail!("Slice step must not be 0");
+        }
+        let fix = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
+        let (s, e) = if step > 0 {
+            (fix(starts[i]).clamp(0, d), fix(ends[i]).clamp(0, d))
+        } else {
+            (fix(starts[i]).clamp(0, d - 1), fix(ends[i]).clamp(-1, d - 1))
+        };
+        let len = if step > 0 {
+            if e > s { (e - s + step - 1) / step } else { 0 }
+        } else if s > e {
+            (s - e + (-step) - 1) / (-step)
+        } else {
+            0
+        };
+        shape[ax[i]] = len as usize;
+        if len > 0 {
+            base += s as isize * st[ax[i]];
+        }
+        vst[ax[i]] = st[ax[i]] * step as isize;
+    }
+    ctx.check_numel(&shape)?;
+    Ok(vec![take(x, shape.clone(), &strided(&shape, base, &vst))])
+}
+
+fn gather(ctx: &Ctx, x: &CpuTensor, ind: &CpuTensor, a: i64) -> Result<Vec<CpuTensor>> {
+    let rank = x.shape.len();
+    let ax = super::axis(a, rank)?;
+    let dim = x.shape[ax] as i64;
+    let idx = ind.to_i64()?;
+    let mut shape = x.shape[..ax].to_vec();
+    shape.extend_from_slice(&ind.shape);
+    shape.extend_from_slice(&x.shape[ax + 1..]);
+    ctx.check_numel(&shape)?;
+    let outer: usize = x.shape[..ax].iter().product();
+    let inner: usize = x.shape[ax + 1..].iter().product();
+    let mut src = Vec::with_capacity(outer * idx.len() * inner);
+    for o in 0..outer {
+        for &i in &idx {
+            let j = if i < 0 { i + dim } else { i };
+            if !(0..dim).contains(&j) {
+                bail!("Gather index {i} is out of range for axis {ax} of size {dim}");
+            }
+            let s = (o * dim as usize + j as usize) * inner;
+            src.extend(s..s + inner);
+        }
+    }
+    Ok(vec![take(x, shape, &src)])
+}
+
+fn pad(
+    ctx: &Ctx,
+    x: &CpuTensor,
+    inputs: &[Option<&CpuTensor>],
+    mode: &str,
+    attr: &Option<Vec<i64>>,
+    value: Option<f32>,
+) -> Result<Vec<CpuTensor>> {
+    let rank = x.shape.len();
+    let pads = match ints(inputs, 1)? {
+        Some(p) => p,
+        None => attr.clone().ok_or_else(|| CpuError::Kernel("Pad has no pads".into()))?,
+    };
+    let axes = match ints(inputs, 3)? {
+        Some(a) => norm_axes(&a, rank)?,
+        None => (0..rank).collect(),
+    };
+    if pads.len() != 2 * axes.len() {
+        bail!("pads has {} values, expected {}", pads.len(), 2 * axes.len());
+    }
+    let (mut before, mut after) = (vec![0i64; rank], vec![0i64; rank]);
+    for (i, &a) in axes.iter().enumerate() {
+        before[a] = pads[i];
+        after[a] = pads[i + axes.len()];
+    }
+    let mut shape = Vec::with_capacity(rank);
+    for d in 0..rank {
+        let s = x.shape[d] as i64 + before[d] + after[d];
+        if s < 0 {
+            bail!("pads {pads:?} remove more than axis {d} holds");
+        }
+        shape.push(s as usize);
+    }
+    let n = ctx.check_numel(&shape)?;
+    let fill = match inputs.get(2).copied().flatten() {
+        Some(t) => *t.as_f32()?.first().unwrap_or(&0.0),
+        None => value.unwrap_or(0.0),
+    };
+    let xv = x.as_f32()?;
+    if x.numel() == 0 && mode != "constant" && n > 0 {
+        bail!("{mode} padding of an empty tensor");
+    }
+    let (os, is) = (strides(&shape), strides(&x.shape));
+    let mut y = Vec::with_capacity(n);
+    for o in 0..n {
+        let mut off = 0usize;
+        let mut inside = true;
+        for d in 0..rank {
+            let len = x.shape[d] as i64;
+            let mut p = ((o / os[d]) % shape[d]) as i64 - before[d];
+            if p < 0 || p >= len {
+                match mode {
+                    "edge" => p = p.clamp(0, len - 1),
+                    "reflect" if len > 1 => {
+                        let period = 2 * (len - 1);
+                        p = p.rem_euclid(period);
+                        if p >= len {
+                            p = period - p;
+                        }
+                    }
+                    "reflect" => p = 0,
+                    "wrap" => p = p.rem_euclid(len),
+                    _ => inside = false,
+                }
+            }
+            off += p.max(0) as usize * is[d];
+        }
+        y.push(if inside { xv[off] } else { fill });
+    }
+    Ok(vec![CpuTensor::f32(shape, y)])
+}
+
+pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
+    let n_in = info.node.inputs.len();
+    let ins: Vec<_> = (0..n_in).filter(|&i| info.has_input(i)).map(|i| info.in_dtype(i)).collect();
+    let outs: Vec<_> =
+        info.node.outputs.iter().enumerate().filter(|(_, o)| o.is_some()).map(|(i, _)| info.out_dtype(i)).collect();
+    if !all_native(&ins) || !all_native(&outs) {
+        return Err(unsupported("element types this backend does not hold"));
+    }
+    let int_operand = |i: usize| -> Result<()> {
+        if info.has_input(i) && !matches!(info.in_dtype(i), Some(DType::I64 | DType::I32)) {
+            return Err(unsupported(format!("input {i} must be an integer tensor")));
+        }
+        Ok(())
+    };
+    let m = match op {
+        T::Reshape { allowzero, shape } => {
+            int_operand(1)?;
+            Move::Reshape { allowzero: *allowzero != 0, attr: shape.clone() }
+        }
+        T::Flatten { axis } => Move::Flatten(*axis),
+        T::Squeeze { axes } => {
+            int_operand(1)?;
+            Move::Squeeze(axes.clone())
+        }
+        T::Unsqueeze { axes } => {
+            int_operand(1)?;
+            Move::Unsqueeze(axes.clone())
+        }
+        T::Transpose { perm } => Move::Transpose(perm.clone()),
+        T::Concat { axis } => Move::Concat(*axis),
+        T::Split { axis, num_outputs: _, split } => {
+            int_operand(1)?;
+            Move::Split { axis: *axis, attr: split.clone(), outputs: info.node.outputs.len() }
+        }
+        T::Slice { starts, ends, axes } => {
+            (1..5).try_for_each(int_operand)?;
+            Move::Slice { starts: starts.clone(), ends: ends.clone(), axes: axes.clone() }
+        }
+        T::Gather { axis } => {
+            int_operand(1)?;
+            Move::Gather(*axis)
+        }
+        T::Expand {} => {
+            int_operand(1)?;
+            Move::Expand
+        }
+        T::Tile {} => {
+            int_operand(1)?;
+            Move::Tile
+        }
+        T::Shape { start, end } => Move::Shape { start: *start, end: *end },
+        T::Size {} => Move::Size,
+        T::Pad { mode, pads, value } => {
+            if info.in_dtype(0) != Some(DType::F32) || (info.has_input(2) && info.in_dtype(2) != Some(DType::F32)) {
+                return Err(unsupported("Pad runs on float32 only"));
+            }
+            if !matches!(mode.as_str(), "constant" | "edge" | "reflect" | "wrap") {
+                return Err(unsupported(format!("Pad mode '{mode}'")));
+            }
+            int_operand(1)?;
+            int_operand(3)?;
+            Move::Pad { mode: mode.clone(), attr: pads.clone(), value: *value }
+        }
+        T::ConstantOfShape { value } => {
+            int_operand(0)?;
+            let v = match value {
+                Some(v) if v.numel() == 1 => CpuTensor::from_host(v)?.reshaped(vec![1])?,
+                Some(_) => return Err(unsupported("ConstantOfShape value must have one element")),
+                None => CpuTensor::f32(vec![1], vec![0.0]),
+            };
+            Move::ConstantOfShape(v)
+        }
+        other => return Err(unsupported(format!("no {} kernel", other.name()))),
+    };
+    Ok(Box::new(MoveKernel(m)))
+}

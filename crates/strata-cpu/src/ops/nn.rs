@@ -1,0 +1,690 @@
+//! Matrix products, convolution, pooling and normalisation on f32.
+//!
+//! MatMul, Gemm and Conv all end in the packed GEMM (`crate::gemm`);
+//! constant right-hand sides (MatMul/Gemm) and convolution weights are
+//! packed once when the node is compiled. Convolution lowers to im2col per
+//! (batch, group) except depthwise convolution, which runs directly. Spatial
+//! operators of rank 1–3 are all handled as 3-D (missing axes have size 1).
+
+use strata_ir::ops::NnOp as N;
+use strata_ir::window::{Window, axis_attr, positive};
+use strata_ir::{DType, TensorData};
+
+use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, strides, unsupported};
+use crate::error::{CpuError, Result, bail};
+use crate::gemm::{PackedA, PackedB, gemm};
+use crate::tensor::CpuTensor;
+
+fn kerr(e: String) -> CpuError {
+    CpuError::Kernel(e)
+}
+
+/// The f32 values of a weight known at compile time.
+fn const_f32(t: &TensorData) -> Result<Vec<f32>> {
+    Ok(CpuTensor::from_host(t)?.as_f32()?.to_vec())
+}
+
+// ---------------------------------------------------------------- MatMul
+
+/// `MatMul` with numpy batch broadcasting; a constant 2-D right operand is
+/// packed at compile time.
+struct MatMulKernel {
+    packed_b: Option<(Vec<usize>, PackedB)>,
+}
+
+/// Split a MatMul operand shape into (batch dims, rows, cols) with the ONNX
+/// 1-D promotion rules.
+fn mat_dims(shape: &[usize], left: bool) -> (Vec<usize>, usize, usize) {
+    match shape.len() {
+        0 => (vec![], 1, 1),
+        1 if left => (vec![], 1, shape[0]),
+        1 => (vec![], shape[0], 1),
+        r => (shape[..r - 2].to_vec(), shape[r - 2], shape[r - 1]),
+    }
+}
+
+impl Kernel for MatMulKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let a = input(inputs, 0)?;
+        let b = input(inputs, 1)?;
+        if a.shape.is_empty() || b.shape.is_empty() {
+            bail!("MatMul operands must have rank at least 1, got {:?} and {:?}", a.shape, b.shape);
+        }
+        let (ab, m, k) = mat_dims(&a.shape, true);
+        let (bb, k2, n) = mat_dims(&b.shape, false);
+        if k != k2 {
+            bail!("MatMul inner dimensions differ: {:?} × {:?}", a.shape, b.shape);
+        }
+        let batch = broadcast(&ab, &bb)?;
+        let mut out_shape = batch.clone();
+        if a.shape.len() > 1 {
+            out_shape.push(m);
+        }
+        if b.shape.len() > 1 {
+            out_shape.push(n);
+        }
+        ctx.check_numel(&out_shape)?;
+        let (av, bv) = (a.as_f32()?, b.as_f32()?);
+        let nb: usize = batch.iter().product();
+        let (sa, sb) = (broadcast_strides(&ab, &batch), broadcast_strides(&bb, &batch));
+        let bs = strides(&batch);
+        let mut out = vec![0.0f32; nb * m * n];
+        let mut packed_cache: Option<(usize, PackedB)> = None;
+        for bi in 0..nb {
+            let (mut oa, mut ob) = (0, 0);
+            for d in 0..batch.len() {
+                let idx = (bi / bs[d]) % batch[d];
+                oa += idx * sa[d];
+                ob += idx * sb[d];
+            }
+            let pa = PackedA::pack(&av[oa * m * k..], m, k, k, 1);
+            let c = &mut out[bi * m * n..(bi + 1) * m * n];
+            match &self.packed_b {
+                Some((shape, pb)) if *shape == b.shape => gemm(ctx.pool, &pa, pb, c, n),
+                _ => {
+                    if packed_cache.as_ref().is_none_or(|(o, _)| *o != ob) {
+                        packed_cache = Some((ob, PackedB::pack(&bv[ob * k * n..], k, n, n, 1)));
+                    }
+                    if let Some((_, pb)) = &packed_cache {
+                        gemm(ctx.pool, &pa, pb, c, n);
+                    }
+                }
+            }
+        }
+        Ok(vec![CpuTensor::f32(out_shape, out)])
+    }
+}
+
+// ------------------------------------------------------------------ Gemm
+
+/// `Y = alpha · op(A) · op(B) + beta · C`.
+struct GemmKernel {
+    alpha: f32,
+    beta: f32,
+    trans_a: bool,
+    trans_b: bool,
+    packed_b: Option<(Vec<usize>, PackedB)>,
+}
+
+fn pack_gemm_b(bv: &[f32], shape: &[usize], trans: bool) -> Result<PackedB> {
+    let [r, c] = shape else { bail!("Gemm B must be 2-D, got shape {shape:?}") };
+    Ok(if trans { PackedB::pack(bv, *c, *r, 1, *c) } else { PackedB::pack(bv, *r, *c, *c, 1) })
+}
+
+impl Kernel for GemmKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let a = input(inputs, 0)?;
+        let b = input(inputs, 1)?;
+        let [ar, ac] = a.shape[..] else { bail!("Gemm A must be 2-D, got shape {:?}", a.shape) };
+        let [br, bc] = b.shape[..] else { bail!("Gemm B must be 2-D, got shape {:?}", b.shape) };
+        let (m, k) = if self.trans_a { (ac, ar) } else { (ar, ac) };
+        let (k2, n) = if self.trans_b { (bc, br) } else { (br, bc) };
+        if k != k2 {
+            bail!("Gemm inner dimensions differ: A {:?}, B {:?}", a.shape, b.shape);
+        }
+        ctx.check_numel(&[m, n])?;
+        let av = a.as_f32()?;
+        let pa = if self.trans_a { PackedA::pack(av, m, k, 1, m) } else { PackedA::pack(av, m, k, k, 1) };
+        let mut y = vec![0.0f32; m * n];
+        match &self.packed_b {
+            Some((shape, pb)) if *shape == b.shape => gemm(ctx.pool, &pa, pb, &mut y, n),
+            _ => gemm(ctx.pool, &pa, &pack_gemm_b(b.as_f32()?, &b.shape, self.trans_b)?, &mut y, n),
+        }
+        if self.alpha != 1.0 {
+            y.iter_mut().for_each(|v| *v *= self.alpha);
+        }
+        if let Some(c) = inputs.get(2).copied().flatten() {
+            let cv = c.as_f32()?;
+            let shape = [m, n];
+            if broadcast(&c.shape, &shape)? != shape {
+                bail!("Gemm C of shape {:?} does not broadcast to [{m}, {n}]", c.shape);
+            }
+            let cs = broadcast_strides(&c.shape, &shape);
+            for i in 0..m {
+                for j in 0..n {
+                    y[i * n + j] += self.beta * cv[i * cs[0] + j * cs[1]];
+                }
+            }
+        }
+        Ok(vec![CpuTensor::f32(vec![m, n], y)])
+    }
+}
+
+// ------------------------------------------------------------------ Conv
+
+/// The geometry attributes of a convolution or pooling node.
+#[derive(Debug, Clone)]
+struct Geometry {
+    auto_pad: String,
+    ceil_mode: bool,
+    kernel: Option<Vec<i64>>,
+    strides: Option<Vec<i64>>,
+    dilations: Option<Vec<i64>>,
+    pads: Option<Vec<i64>>,
+}
+
+/// A window over 3 spatial axes (rank-1 and rank-2 geometry padded with
+/// leading unit axes), with the input and output sizes.
+struct Win3 {
+    input: [usize; 3],
+    out: [usize; 3],
+    kernel: [usize; 3],
+    strides: [usize; 3],
+    dilations: [usize; 3],
+    pad_begin: [i64; 3],
+    pad_end: [i64; 3],
+    rank: usize,
+}
+
+impl Geometry {
+    fn window(&self, in_sp: &[usize], kernel: Vec<usize>) -> Result<Win3> {
+        let n = in_sp.len();
+        if !(1..=3).contains(&n) {
+            return Err(unsupported(format!("{n} spatial axes (this backend takes 1 to 3)")));
+        }
+        let w = Window::new(
+            in_sp,
+            kernel,
+            axis_attr(&self.strides, n, 1, "strides").map_err(kerr)?,
+            axis_attr(&self.dilations, n, 1, "dilations").map_err(kerr)?,
+            &self.pads,
+            &self.auto_pad,
+            self.ceil_mode,
+        )
+        .map_err(kerr)?;
+        let lead = 3 - n;
+        let mut r = Win3 {
+            input: [1; 3],
+            out: [1; 3],
+            kernel: [1; 3],
+            strides: [1; 3],
+            dilations: [1; 3],
+            pad_begin: [0; 3],
+            pad_end: [0; 3],
+            rank: n,
+        };
+        for i in 0..n {
+            r.input[lead + i] = in_sp[i];
+            r.out[lead + i] = w.out[i];
+            r.kernel[lead + i] = w.kernel[i];
+            r.strides[lead + i] = w.strides[i];
+            r.dilations[lead + i] = w.dilations[i];
+            r.pad_begin[lead + i] = w.pad_begin[i];
+            r.pad_end[lead + i] = w.pad_end[i];
+        }
+        Ok(r)
+    }
+}
+
+impl Win3 {
+    fn out_size(&self) -> usize {
+        self.out.iter().product()
+    }
+    fn in_size(&self) -> usize {
+        self.input.iter().product()
+    }
+    fn taps(&self) -> usize {
+        self.kernel.iter().product()
+    }
+    /// Input coordinate on axis `i` for output `o` and tap `k` (maybe outside).
+    #[inline(always)]
+    fn pos(&self, i: usize, o: usize, k: usize) -> i64 {
+        o as i64 * self.strides[i] as i64 - self.pad_begin[i] + k as i64 * self.dilations[i] as i64
+    }
+    fn out_spatial(&self) -> &[usize] {
+        &self.out[3 - self.rank..]
+    }
+    fn is_pointwise(&self) -> bool {
+        self.kernel == [1; 3] && self.strides == [1; 3] && self.pad_begin == [0; 3] && self.pad_end == [0; 3]
+    }
+}
+
+/// Fill one im2col row (`kernel tap` of channel slice `x`) over every output position.
+fn im2col_row(w: &Win3, x: &[f32], tap: usize, row: &mut [f32]) {
+    let (kd, kh, kw) = (tap / (w.kernel[1] * w.kernel[2]), (tap / w.kernel[2]) % w.kernel[1], tap % w.kernel[2]);
+    let mut o = 0;
+    for od in 0..w.out[0] {
+        let d = w.pos(0, od, kd);
+        let d_ok = d >= 0 && (d as usize) < w.input[0];
+        for oh in 0..w.out[1] {
+            let h = w.pos(1, oh, kh);
+            let ok = d_ok && h >= 0 && (h as usize) < w.input[1];
+            let base = if ok { (d as usize * w.input[1] + h as usize) * w.input[2] } else { 0 };
+            for ow in 0..w.out[2] {
+                let x_w = w.pos(2, ow, kw);
+                row[o] = if ok && x_w >= 0 && (x_w as usize) < w.input[2] { x[base + x_w as usize] } else { 0.0 };
+                o += 1;
+            }
+        }
+    }
+}
+
+struct ConvKernel {
+    geo: Geometry,
+    group: usize,
+    /// Weights packed per group, with the weight shape they came from.
+    packed_w: Option<(Vec<usize>, Vec<PackedA>)>,
+}
+
+fn pack_weights(wv: &[f32], wshape: &[usize], group: usize) -> Vec<PackedA> {
+    let m = wshape[0];
+    let kk: usize = wshape[1..].iter().product();
+    let mg = m / group.max(1);
+    (0..group).map(|g| PackedA::pack(&wv[g * mg * kk..], mg, kk, kk, 1)).collect()
+}
+
+impl Kernel for ConvKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let wt = input(inputs, 1)?;
+        if x.shape.len() < 3 || wt.shape.len() != x.shape.len() {
+            bail!("Conv needs X of rank ≥ 3 and W of the same rank, got {:?} and {:?}", x.shape, wt.shape);
+        }
+        let (n, c) = (x.shape[0], x.shape[1]);
+        let (m, cg) = (wt.shape[0], wt.shape[1]);
+        let g = self.group;
+        if g == 0 || c != cg * g || m % g != 0 {
+            bail!("Conv channels do not match: X has {c}, W {:?} with group {g}", wt.shape);
+        }
+        let kernel = wt.shape[2..].to_vec();
+        if let Some(ks) = &self.geo.kernel
+            && positive(ks, kernel.len(), "kernel_shape").map_err(kerr)? != kernel
+        {
+            bail!("kernel_shape {ks:?} does not match W of shape {:?}", wt.shape);
+        }
+        let w = self.geo.window(&x.shape[2..], kernel)?;
+        let mut out_shape = vec![n, m];
+        out_shape.extend_from_slice(w.out_spatial());
+        ctx.check_numel(&out_shape)?;
+        let (rows, cols) = (cg * w.taps(), w.out_size());
+        let mg = m / g;
+        let bias = match inputs.get(2).copied().flatten() {
+            Some(b) if b.shape == [m] => Some(b.as_f32()?),
+            Some(b) => bail!("Conv bias must have shape [{m}], got {:?}", b.shape),
+            None => None,
+        };
+        let xv = x.as_f32()?;
+        let wv = wt.as_f32()?;
+        let in_size = w.in_size();
+        let mut y = vec![0.0f32; n * m * cols];
+        if cg == 1 && mg == 1 {
+            // Depthwise: one kernel per channel, run directly.
+            let taps = w.taps();
+            ctx.pool.for_each_chunk(&mut y, cols, n * m * cols * taps * 2, |i, out| {
+                let ch = i % m;
+                let xs = &xv[i * in_size..(i + 1) * in_size];
+                let ws = &wv[ch * taps..(ch + 1) * taps];
+                depthwise(&w, xs, ws, out);
+            });
+        } else {
+            ctx.check_numel(&[rows, cols])?;
+            let runtime_w;
+            let packed: &[PackedA] = match &self.packed_w {
+                Some((shape, p)) if *shape == wt.shape => p,
+                _ => {
+                    runtime_w = pack_weights(wv, &wt.shape, g);
+                    &runtime_w
+                }
+            };
+            let mut col = vec![0.0f32; if w.is_pointwise() { 0 } else { rows * cols }];
+            for b in 0..n {
+                for (gi, pa) in packed.iter().enumerate() {
+                    let xs = &xv[(b * c + gi * cg) * in_size..(b * c + (gi + 1) * cg) * in_size];
+                    let pb = if w.is_pointwise() {
+                        PackedB::pack(xs, rows, cols, cols, 1)
+                    } else {
+                        let taps = w.taps();
+                        ctx.pool.for_each_chunk(&mut col, cols, rows * cols * 4, |r, row| {
+                            let (ci, tap) = (r / taps, r % taps);
+                            im2col_row(&w, &xs[ci * in_size..(ci + 1) * in_size], tap, row);
+                        });
+                        PackedB::pack(&col, rows, cols, cols, 1)
+                    };
+                    let ys = &mut y[(b * m + gi * mg) * cols..(b * m + (gi + 1) * mg) * cols];
+                    gemm(ctx.pool, pa, &pb, ys, cols);
+                }
+            }
+        }
+        if let Some(bias) = bias {
+            for (i, plane) in y.chunks_exact_mut(cols.max(1)).enumerate() {
+                let bv = bias[i % m];
+                plane.iter_mut().for_each(|v| *v += bv);
+            }
+        }
+        Ok(vec![CpuTensor::f32(out_shape, y)])
+    }
+}
+
+/// One channel of a depthwise convolution.
+fn depthwise(w: &Win3, x: &[f32], k: &[f32], out: &mut [f32]) {
+    let mut o = 0;
+    for od in 0..w.out[0] {
+        for oh in 0..w.out[1] {
+            for ow in 0..w.out[2] {
+                let mut acc = 0.0f32;
+                for kd in 0..w.kernel[0] {
+                    let d = w.pos(0, od, kd);
+                    if d < 0 || d as usize >= w.input[0] {
+                        continue;
+                    }
+                    for kh in 0..w.kernel[1] {
+                        let h = w.pos(1, oh, kh);
+                        if h < 0 || h as usize >= w.input[1] {
+                            continue;
+                        }
+                        let row = (d as usize * w.input[1] + h as usize) * w.input[2];
+                        let krow = (kd * w.kernel[1] + kh) * w.kernel[2];
+                        for kw in 0..w.kernel[2] {
+                            let xw = w.pos(2, ow, kw);
+                            if xw >= 0 && (xw as usize) < w.input[2] {
+                                acc += x[row + xw as usize] * k[krow + kw];
+                            }
+                        }
+                    }
+                }
+                out[o] = acc;
+                o += 1;
+            }
+        }
+    }
+}
+
+// --------------------------------------------------------------- Pooling
+
+#[derive(Debug, Clone, Copy)]
+enum PoolKind {
+    Max,
+    Avg { count_include_pad: bool },
+}
+
+struct PoolKernel {
+    geo: Geometry,
+    kind: PoolKind,
+}
+
+impl Kernel for PoolKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        if x.shape.len() < 3 {
+            bail!("pooling needs X of rank ≥ 3 (N, C, spatial...), got {:?}", x.shape);
+        }
+        let nsp = x.shape.len() - 2;
+        let ks = self.geo.kernel.as_deref().unwrap_or(&[]);
+        let kernel = positive(ks, nsp, "kernel_shape").map_err(kerr)?;
+        ctx.check_numel(&kernel)?;
+        let w = self.geo.window(&x.shape[2..], kernel)?;
+        let mut out_shape = x.shape[..2].to_vec();
+        out_shape.extend_from_slice(w.out_spatial());
+        ctx.check_numel(&out_shape)?;
+        let xv = x.as_f32()?;
+        let (in_size, cols) = (w.in_size(), w.out_size());
+        let mut y = vec![0.0f32; x.shape[0] * x.shape[1] * cols];
+        let kind = self.kind;
+        let work = y.len() * w.taps();
+        ctx.pool.for_each_chunk(&mut y, cols, work, |i, out| {
+            pool_plane(&w, kind, &xv[i * in_size..(i + 1) * in_size], out);
+        });
+        Ok(vec![CpuTensor::f32(out_shape, y)])
+    }
+}
+
+fn pool_plane(w: &Win3, kind: PoolKind, x: &[f32], out: &mut [f32]) {
+    let mut o = 0;
+    for od in 0..w.out[0] {
+        for oh in 0..w.out[1] {
+            for ow in 0..w.out[2] {
+                let (mut max, mut sum, mut taps, mut covered) = (f32::NEG_INFINITY, 0.0f32, 0usize, 0usize);
+                let mut nan = false;
+                for kd in 0..w.kernel[0] {
+                    let d = w.pos(0, od, kd);
+                    let d_pad = d >= -w.pad_begin[0] && d < w.input[0] as i64 + w.pad_end[0];
+                    let d_in = d >= 0 && (d as usize) < w.input[0];
+                    for kh in 0..w.kernel[1] {
+                        let h = w.pos(1, oh, kh);
+                        let h_pad = h >= -w.pad_begin[1] && h < w.input[1] as i64 + w.pad_end[1];
+                        let h_in = h >= 0 && (h as usize) < w.input[1];
+                        for kw in 0..w.kernel[2] {
+                            let xw = w.pos(2, ow, kw);
+                            let w_pad = xw >= -w.pad_begin[2] && xw < w.input[2] as i64 + w.pad_end[2];
+                            if d_pad && h_pad && w_pad {
+                                covered += 1;
+                            }
+                            if d_in && h_in && xw >= 0 && (xw as usize) < w.input[2] {
+                                let v = x[(d as usize * w.input[1] + h as usize) * w.input[2] + xw as usize];
+                                nan |= v.is_nan();
+                                if v > max {
+                                    max = v;
+                                }
+                                sum += v;
+                                taps += 1;
+                            }
+                        }
+                    }
+                }
+                out[o] = match kind {
+                    PoolKind::Max if nan => f32::NAN,
+                    PoolKind::Max => max,
+                    PoolKind::Avg { count_include_pad } => {
+                        let count = if count_include_pad { covered } else { taps };
+                        sum / count as f32
+                    }
+                };
+                o += 1;
+            }
+        }
+    }
+}
+
+struct GlobalPoolKernel {
+    max: bool,
+}
+
+impl Kernel for GlobalPoolKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        if x.shape.len() < 2 {
+            bail!("global pooling needs X of rank ≥ 2, got {:?}", x.shape);
+        }
+        let xv = x.as_f32()?;
+        let plane: usize = x.shape[2..].iter().product();
+        let planes = x.shape[0] * x.shape[1];
+        let mut y = vec![0.0f32; planes];
+        let max = self.max;
+        ctx.pool.for_each_chunk(&mut y, 64, xv.len(), |i, out| {
+            for (j, o) in out.iter_mut().enumerate() {
+                let p = &xv[(i * 64 + j) * plane..(i * 64 + j + 1) * plane];
+                *o = if max {
+                    p.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m || v.is_nan() { v } else { m })
+                } else {
+                    p.iter().sum::<f32>() / plane as f32
+                };
+            }
+        });
+        let mut shape = x.shape[..2].to_vec();
+        shape.extend(std::iter::repeat_n(1, x.shape.len() - 2));
+        Ok(vec![CpuTensor::f32(shape, y)])
+    }
+}
+
+// --------------------------------------------------------- Normalisation
+
+/// Inference-mode BatchNormalization: `y = x · a[c] + b[c]`.
+struct BatchNormKernel {
+    epsilon: f32,
+}
+
+impl Kernel for BatchNormKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        if x.shape.len() < 2 {
+            bail!("BatchNormalization needs X of rank ≥ 2, got {:?}", x.shape);
+        }
+        let c = x.shape[1];
+        let mut p = Vec::with_capacity(4);
+        for (i, name) in [(1, "scale"), (2, "B"), (3, "input_mean"), (4, "input_var")] {
+            let t = input(inputs, i)?;
+            if t.shape != [c] {
+                bail!("BatchNormalization {name} must have shape [{c}], got {:?}", t.shape);
+            }
+            p.push(t.as_f32()?);
+        }
+        let a: Vec<f32> = (0..c).map(|i| p[0][i] / (p[3][i] + self.epsilon).sqrt()).collect();
+        let b: Vec<f32> = (0..c).map(|i| p[1][i] - p[2][i] * a[i]).collect();
+        let xv = x.as_f32()?;
+        let plane: usize = x.shape[2..].iter().product();
+        let mut y = vec![0.0f32; xv.len()];
+        ctx.pool.for_each_chunk(&mut y, plane, xv.len() * 2, |i, out| {
+            let ch = i % c;
+            for (o, &v) in out.iter_mut().zip(&xv[i * plane..]) {
+                *o = v * a[ch] + b[ch];
+            }
+        });
+        Ok(vec![CpuTensor::f32(x.shape.clone(), y)])
+    }
+}
+
+/// LayerNormalization over the trailing axes from `axis`.
+struct LayerNormKernel {
+    axis: i64,
+    epsilon: f32,
+}
+
+impl Kernel for LayerNormKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let ax = super::axis(self.axis, x.shape.len())?;
+        let inner: usize = x.shape[ax..].iter().product();
+        let xv = x.as_f32()?;
+        let norm_shape = &x.shape[ax..];
+        let read = |i: usize| -> Result<Option<(&[f32], Vec<usize>)>> {
+            match inputs.get(i).copied().flatten() {
+                None => Ok(None),
+                Some(t) => {
+                    if broadcast(&t.shape, norm_shape)? != norm_shape {
+                        bail!(
+                            "LayerNormalization parameter of shape {:?} does not broadcast to {norm_shape:?}",
+                            t.shape
+                        );
+                    }
+                    Ok(Some((t.as_f32()?, broadcast_strides(&t.shape, norm_shape))))
+                }
+            }
+        };
+        let scale = read(1)?.ok_or_else(|| CpuError::Kernel("LayerNormalization needs Scale".into()))?;
+        let bias = read(2)?;
+        // Parameters expanded to the normalised shape once.
+        let expand = |(v, s): &(&[f32], Vec<usize>)| -> Vec<f32> {
+            let st = strides(norm_shape);
+            (0..inner)
+                .map(|j| {
+                    let off: usize = (0..st.len()).map(|d| (j / st[d]) % norm_shape[d] * s[d]).sum();
+                    v[off]
+                })
+                .collect()
+        };
+        let sc = expand(&scale);
+        let bi = bias.as_ref().map(expand);
+        let eps = self.epsilon;
+        let mut y = vec![0.0f32; xv.len()];
+        ctx.pool.for_each_chunk(&mut y, inner.max(1), xv.len() * 4, |i, out| {
+            let row = &xv[i * inner..i * inner + out.len()];
+            let mean = row.iter().sum::<f32>() / inner as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / inner as f32;
+            let inv = 1.0 / (var + eps).sqrt();
+            for (j, (o, &v)) in out.iter_mut().zip(row).enumerate() {
+                *o = (v - mean) * inv * sc[j] + bi.as_ref().map_or(0.0, |b| b[j]);
+            }
+        });
+        Ok(vec![CpuTensor::f32(x.shape.clone(), y)])
+    }
+}
+
+pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
+    let f32_only = || info.require_dtypes(&[DType::F32]);
+    let outputs = info.node.outputs.iter().flatten().count();
+    let geo = |auto_pad: &str,
+               ceil_mode: bool,
+               kernel: Option<Vec<i64>>,
+               s: &Option<Vec<i64>>,
+               d: &Option<Vec<i64>>,
+               p: &Option<Vec<i64>>| Geometry {
+        auto_pad: auto_pad.to_string(),
+        ceil_mode,
+        kernel,
+        strides: s.clone(),
+        dilations: d.clone(),
+        pads: p.clone(),
+    };
+    Ok(match op {
+        N::MatMul {} => {
+            f32_only()?;
+            let packed_b = match info.constant(1) {
+                Some(t) if t.shape().len() == 2 => {
+                    let (k, n) = (t.shape()[0], t.shape()[1]);
+                    Some((t.shape().to_vec(), PackedB::pack(&const_f32(t)?, k, n, n, 1)))
+                }
+                _ => None,
+            };
+            Box::new(MatMulKernel { packed_b })
+        }
+        N::Gemm { alpha, beta, transA, transB, .. } => {
+            f32_only()?;
+            let packed_b = match info.constant(1) {
+                Some(t) => Some((t.shape().to_vec(), pack_gemm_b(&const_f32(t)?, t.shape(), *transB != 0)?)),
+                None => None,
+            };
+            Box::new(GemmKernel { alpha: *alpha, beta: *beta, trans_a: *transA != 0, trans_b: *transB != 0, packed_b })
+        }
+        N::Conv { auto_pad, dilations, group, kernel_shape, pads, strides } => {
+            f32_only()?;
+            let group = usize::try_from(*group).ok().filter(|&g| g >= 1).ok_or_else(|| unsupported("group < 1"))?;
+            let packed_w = match info.constant(1) {
+                Some(t) if t.shape().len() >= 3 && group > 0 && t.shape()[0] % group == 0 => {
+                    Some((t.shape().to_vec(), pack_weights(&const_f32(t)?, t.shape(), group)))
+                }
+                _ => None,
+            };
+            let geo = geo(auto_pad, false, kernel_shape.clone(), strides, dilations, pads);
+            Box::new(ConvKernel { geo, group, packed_w })
+        }
+        N::MaxPool { auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_order: _, strides } => {
+            f32_only()?;
+            if outputs > 1 {
+                return Err(unsupported("MaxPool with the Indices output"));
+            }
+            let geo = geo(auto_pad, *ceil_mode != 0, Some(kernel_shape.clone()), strides, dilations, pads);
+            Box::new(PoolKernel { geo, kind: PoolKind::Max })
+        }
+        N::AveragePool { auto_pad, ceil_mode, count_include_pad, dilations, kernel_shape, pads, strides } => {
+            f32_only()?;
+            let geo = geo(auto_pad, *ceil_mode != 0, Some(kernel_shape.clone()), strides, dilations, pads);
+            Box::new(PoolKernel { geo, kind: PoolKind::Avg { count_include_pad: *count_include_pad != 0 } })
+        }
+        N::GlobalAveragePool {} | N::GlobalMaxPool {} => {
+            f32_only()?;
+            Box::new(GlobalPoolKernel { max: matches!(op, N::GlobalMaxPool {}) })
+        }
+        N::BatchNormalization { epsilon, training_mode, .. } => {
+            f32_only()?;
+            if *training_mode != 0 || outputs > 1 {
+                return Err(unsupported("BatchNormalization in training mode"));
+            }
+            Box::new(BatchNormKernel { epsilon: *epsilon })
+        }
+        N::LayerNormalization { axis, epsilon, .. } => {
+            f32_only()?;
+            if outputs > 1 {
+                return Err(unsupported("LayerNormalization with Mean / InvStdDev outputs"));
+            }
+            Box::new(LayerNormKernel { axis: *axis, epsilon: *epsilon })
+        }
+        N::Dropout { .. } => {
+            info.require_native()?;
+            if outputs > 1 || info.has_input(2) {
+                return Err(unsupported("Dropout with a mask output or training_mode input"));
+            }
+            Box::new(super::elementwise::IdentityKernel)
+        }
+        other => return Err(unsupported(format!("no {} kernel", other.name()))),
+    })
+}

@@ -1,0 +1,175 @@
+//! Sliding-window geometry shared by convolution and pooling on every
+//! backend: attribute checks, output sizes and padding for each `auto_pad`
+//! mode and `ceil_mode`. Pure arithmetic on attribute values, so every
+//! backend agrees on shapes by construction.
+
+/// Largest stride, dilation, kernel size or padding accepted. Far beyond
+/// any real model, it keeps all window index arithmetic inside `i64`.
+pub const MAX_GEOMETRY: i64 = 1 << 32;
+
+/// Check that `v` has `n` values, each at least 1 (and at most [`MAX_GEOMETRY`]).
+pub fn positive(v: &[i64], n: usize, what: &str) -> Result<Vec<usize>, String> {
+    if v.len() != n {
+        return Err(format!("{what} has {} values, expected {n} (one per spatial axis)", v.len()));
+    }
+    v.iter()
+        .map(|&d| {
+            if !(1..=MAX_GEOMETRY).contains(&d) {
+                return Err(format!("{what} must be positive (and at most {MAX_GEOMETRY}), got {v:?}"));
+            }
+            Ok(d as usize)
+        })
+        .collect()
+}
+
+/// A per-spatial-axis attribute of `n` values that must each be at least 1
+/// (strides, dilations, kernel sizes); `default` when absent.
+pub fn axis_attr(v: &Option<Vec<i64>>, n: usize, default: i64, what: &str) -> Result<Vec<usize>, String> {
+    match v {
+        None => Ok(vec![default.max(1) as usize; n]),
+        Some(v) => positive(v, n, what),
+    }
+}
+
+/// The `pads` attribute as (begin, end) per spatial axis; zeros when absent.
+pub fn pads_attr(pads: &Option<Vec<i64>>, n: usize) -> Result<(Vec<i64>, Vec<i64>), String> {
+    match pads {
+        None => Ok((vec![0; n], vec![0; n])),
+        Some(p) => {
+            if p.len() != 2 * n {
+                return Err(format!(
+                    "pads has {} values, expected {} (begin and end per spatial axis)",
+                    p.len(),
+                    2 * n
+                ));
+            }
+            if p.iter().any(|&v| !(0..=MAX_GEOMETRY).contains(&v)) {
+                return Err(format!("pads must not be negative (nor above {MAX_GEOMETRY}), got {p:?}"));
+            }
+            Ok((p[..n].to_vec(), p[n..].to_vec()))
+        }
+    }
+}
+
+/// Where a sliding window (kernel) sits over the spatial axes: output size
+/// and the padding before and after the input, per spatial axis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub kernel: Vec<usize>,
+    pub strides: Vec<usize>,
+    pub dilations: Vec<usize>,
+    pub pad_begin: Vec<i64>,
+    pub pad_end: Vec<i64>,
+    pub out: Vec<usize>,
+}
+
+impl Window {
+    /// Work out the window geometry for spatial input sizes `input`.
+    ///
+    /// `auto_pad` is NOTSET (explicit `pads`), VALID (no padding) or
+    /// SAME_UPPER / SAME_LOWER (output size `ceil(input / stride)`, the
+    /// padding split evenly with the odd one at the end / at the start).
+    /// With `ceil_mode` the output size is rounded up, dropping a last
+    /// window that would start in the end padding.
+    pub fn new(
+        input: &[usize],
+        kernel: Vec<usize>,
+        strides: Vec<usize>,
+        dilations: Vec<usize>,
+        pads: &Option<Vec<i64>>,
+        auto_pad: &str,
+        ceil_mode: bool,
+    ) -> Result<Window, String> {
+        let n = input.len();
+        if kernel.len() != n || strides.len() != n || dilations.len() != n {
+            return Err(format!("window attributes do not match the {n} spatial axes"));
+        }
+        let (mut pad_begin, mut pad_end) = pads_attr(pads, n)?;
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            // i128 keeps every product of attribute values from overflowing.
+            let (len, k, s, d) = (input[i] as i128, kernel[i] as i128, strides[i] as i128, dilations[i] as i128);
+            let extent = (k - 1) * d + 1;
+            let size = match auto_pad {
+                "NOTSET" | "" => {
+                    let span = len + pad_begin[i] as i128 + pad_end[i] as i128 - extent;
+                    if span < 0 {
+                        return Err(format!(
+                            "kernel extent {extent} is larger than padded input size along spatial axis {i}"
+                        ));
+                    }
+                    if ceil_mode {
+                        let mut size = (span + s - 1) / s + 1;
+                        // The last window must start inside the input or the begin padding.
+                        if (size - 1) * s >= len + pad_begin[i] as i128 {
+                            size -= 1;
+                        }
+                        size
+                    } else {
+                        span / s + 1
+                    }
+                }
+                "VALID" => {
+                    pad_begin[i] = 0;
+                    pad_end[i] = 0;
+                    let span = len - extent;
+                    if span < 0 {
+                        return Err(format!(
+                            "kernel extent {extent} is larger than input size {len} along spatial axis {i}"
+                        ));
+                    }
+                    span / s + 1
+                }
+                "SAME_UPPER" | "SAME_LOWER" => {
+                    let size = (len + s - 1) / s;
+                    let total = ((size - 1) * s + extent - len).max(0);
+                    let small = total / 2;
+                    let (b, e) = if auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                    pad_begin[i] = i64::try_from(b).map_err(|_| "padding too large".to_string())?;
+                    pad_end[i] = i64::try_from(e).map_err(|_| "padding too large".to_string())?;
+                    size
+                }
+                other => return Err(format!("unknown auto_pad '{other}'")),
+            };
+            match usize::try_from(size) {
+                Ok(v) => out.push(v),
+                Err(_) => return Err(format!("output size {size} along spatial axis {i} is out of range")),
+            }
+        }
+        Ok(Window { kernel, strides, dilations, pad_begin, pad_end, out })
+    }
+
+    /// Input coordinate along axis `i` of kernel tap `k` of output position
+    /// `o` (negative or past the end when it falls in the padding).
+    pub fn input_pos(&self, i: usize, o: usize, k: usize) -> i64 {
+        o as i64 * self.strides[i] as i64 - self.pad_begin[i] + k as i64 * self.dilations[i] as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_upper_and_lower_split_odd_padding() {
+        let up = Window::new(&[5], vec![4], vec![1], vec![1], &None, "SAME_UPPER", false).unwrap();
+        assert_eq!((up.out[0], up.pad_begin[0], up.pad_end[0]), (5, 1, 2));
+        let lo = Window::new(&[5], vec![4], vec![1], vec![1], &None, "SAME_LOWER", false).unwrap();
+        assert_eq!((lo.pad_begin[0], lo.pad_end[0]), (2, 1));
+    }
+
+    #[test]
+    fn ceil_mode_drops_a_window_starting_in_end_padding() {
+        let w = Window::new(&[4], vec![2], vec![2], vec![1], &Some(vec![0, 1]), "NOTSET", true).unwrap();
+        assert_eq!(w.out, vec![2]);
+        let w = Window::new(&[5], vec![2], vec![2], vec![1], &None, "NOTSET", true).unwrap();
+        assert_eq!(w.out, vec![3]);
+    }
+
+    #[test]
+    fn hostile_geometry_is_an_error() {
+        assert!(Window::new(&[3], vec![9], vec![1], vec![1], &None, "NOTSET", false).is_err());
+        assert!(pads_attr(&Some(vec![-1, 0]), 1).is_err());
+        assert!(axis_attr(&Some(vec![0]), 1, 1, "strides").is_err());
+    }
+}
