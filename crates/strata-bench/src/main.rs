@@ -3,7 +3,10 @@
 //! package, timed by `tests/scripts/bench_ort.py`) in one run, with the same
 //! inputs, and print latencies and ratios.
 //!
-//! Usage: strata-bench [--backend NAME] [--iterations N] [--filter SUBSTRING]
+//! Usage: strata-bench [--backend NAME] [--threads N] [--iterations N] [--filter SUBSTRING]
+//!
+//! `--threads` sets Strata's `cpu` backend kernel threads (0: one per core,
+//! as onnxruntime and tract use by default).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,6 +63,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1).cloned());
     let backend = get("--backend").unwrap_or_else(|| "reference".into());
+    let threads: usize = get("--threads").map(|s| s.parse()).transpose()?.unwrap_or(0);
     let iterations: usize = get("--iterations").map(|s| s.parse()).transpose()?.unwrap_or(5);
     let filter = get("--filter");
     let root = data_root();
@@ -87,7 +91,7 @@ fn main() -> anyhow::Result<()> {
         }
         let ds = &case.data_sets[0];
         let model_path = case.dir.join("model.onnx");
-        let session = Session::from_path(&model_path, SessionOptions { backends: vec![backend.clone()], ..Default::default() })?;
+        let session = Session::from_path(&model_path, SessionOptions { backends: vec![backend.clone()], threads, ..Default::default() })?;
         let mut feeds = Vec::new();
         for (k, f) in numbered(ds, "input").iter().enumerate() {
             let info = &session.inputs()[k];
@@ -132,5 +136,6 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!("(median latency over {iterations} runs after one warm-up; ratio = strata / anchor, lower is better)");
+    println!("(strata --threads {threads}, 0 = one per core; {} cores here)", std::thread::available_parallelism().map_or(1, |n| n.get()));
     Ok(())
 }

@@ -338,9 +338,13 @@ fn data_dir() -> std::path::PathBuf {
 
 /// A real model of the `onnx-models` suite and its first recorded input.
 fn real_model(case: &str) -> anyhow::Result<(Session, Vec<(String, Value)>)> {
+    real_model_with(case, SessionOptions::default())
+}
+
+fn real_model_with(case: &str, options: SessionOptions) -> anyhow::Result<(Session, Vec<(String, Value)>)> {
     let dir = data_dir().join("onnx-models").join(case);
     anyhow::ensure!(dir.join("model.onnx").exists(), "missing {}: run `cargo xtask fetch-data`", dir.display());
-    let s = Session::from_path(dir.join("model.onnx"), SessionOptions::default())?;
+    let s = Session::from_path(dir.join("model.onnx"), options)?;
     let mut inputs = Vec::new();
     for (i, info) in s.inputs().iter().enumerate() {
         let bytes = std::fs::read(dir.join("test_data_set_0").join(format!("input_{i}.pb")))?;
@@ -349,11 +353,11 @@ fn real_model(case: &str) -> anyhow::Result<(Session, Vec<(String, Value)>)> {
     Ok((s, inputs))
 }
 
-#[test]
-fn one_session_runs_from_eight_threads_with_identical_results() -> anyhow::Result<()> {
+/// 8 threads × 100 runs of one session all give the single-threaded result.
+fn eight_threads_share_one_session(options: SessionOptions) -> anyhow::Result<()> {
     const THREADS: usize = 8;
     const RUNS: usize = 100;
-    let (s, inputs) = real_model("ppocr_mobile_v2_cls")?;
+    let (s, inputs) = real_model_with("ppocr_mobile_v2_cls", options)?;
     let named: Vec<(&str, Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     let want = s.run(&named)?;
     std::thread::scope(|scope| {
@@ -371,6 +375,47 @@ fn one_session_runs_from_eight_threads_with_identical_results() -> anyhow::Resul
             .collect();
         handles.into_iter().try_for_each(|h| h.join().expect("no panic"))
     })
+}
+
+#[test]
+fn one_session_runs_from_eight_threads_with_identical_results() -> anyhow::Result<()> {
+    eight_threads_share_one_session(SessionOptions::default())
+}
+
+#[test]
+fn one_cpu_session_with_kernel_threads_runs_from_eight_threads_with_identical_results() -> anyhow::Result<()> {
+    let opts = SessionOptions { backends: vec!["cpu".into()], threads: 2, ..Default::default() };
+    eight_threads_share_one_session(opts)
+}
+
+#[test]
+fn cpu_results_do_not_depend_on_the_thread_count() -> anyhow::Result<()> {
+    assert_eq!(strata::CpuBackendAdapter::new(3, 1 << 20, u64::MAX).threads(), 3);
+    let root = data_dir().join("onnx-models");
+    let mut cases: Vec<String> = std::fs::read_dir(&root)
+        .map_err(|e| anyhow::anyhow!("{}: {e}: run `cargo xtask fetch-data`", root.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("model.onnx").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    cases.sort();
+    anyhow::ensure!(!cases.is_empty(), "no models in {}: run `cargo xtask fetch-data`", root.display());
+    for case in &cases {
+        let mut first: Option<Vec<(String, Value)>> = None;
+        for threads in [1, 2, 3, 4] {
+            let opts = SessionOptions { backends: vec!["cpu".into()], threads, ..Default::default() };
+            let (s, inputs) = real_model_with(case, opts)?;
+            let on_cpu = s.placement().iter().filter(|p| p.backend == "cpu").count();
+            anyhow::ensure!(on_cpu > 0, "{case}: no node placed on the cpu backend");
+            let named: Vec<(&str, Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+            let got = s.run(&named)?;
+            match &first {
+                None => first = Some(got),
+                Some(want) => anyhow::ensure!(&got == want, "{case}: {threads} threads differ from 1 thread"),
+            }
+        }
+    }
+    Ok(())
 }
 
 #[test]

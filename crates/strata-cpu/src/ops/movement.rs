@@ -346,7 +346,9 @@ fn slice(
             bail!("Slice step must not be 0");
         }
         let fix = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
-        let (s, e) = if step > 0 {
+        let (s, e) = if d == 0 {
+            (0, 0)
+        } else if step > 0 {
             (fix(starts[i]).clamp(0, d), fix(ends[i]).clamp(0, d))
         } else {
             (fix(starts[i]).clamp(0, d - 1), fix(ends[i]).clamp(-1, d - 1))
@@ -418,13 +420,20 @@ fn pad(
         before[a] = pads[i];
         after[a] = pads[i + axes.len()];
     }
+    // Negative amounts crop first; the kept part is then padded by `mode`.
     let mut shape = Vec::with_capacity(rank);
+    let (mut crop, mut kept, mut pad_before) = (vec![0i64; rank], vec![0i64; rank], vec![0i64; rank]);
     for d in 0..rank {
-        let s = x.shape[d] as i64 + before[d] + after[d];
-        if s < 0 {
-            bail!("pads {pads:?} remove more than axis {d} holds");
+        let len = x.shape[d] as i64;
+        let (cb, ce) = (before[d].saturating_neg().max(0), after[d].saturating_neg().max(0));
+        if cb.saturating_add(ce) > len {
+            bail!("pads {pads:?} crop more than the {len} elements of axis {d}");
         }
-        shape.push(s as usize);
+        (crop[d], kept[d], pad_before[d]) = (cb, len - cb - ce, before[d].max(0));
+        if kept[d] == 0 && mode != "constant" && (before[d] > 0 || after[d] > 0) {
+            bail!("cannot pad an empty axis {d} in {mode} mode");
+        }
+        shape.push(kept[d].saturating_add(pad_before[d]).saturating_add(after[d].max(0)) as usize);
     }
     let n = ctx.check_numel(&shape)?;
     let fill = match inputs.get(2).copied().flatten() {
@@ -432,17 +441,14 @@ fn pad(
         None => value.unwrap_or(0.0),
     };
     let xv = x.as_f32()?;
-    if x.numel() == 0 && mode != "constant" && n > 0 {
-        bail!("{mode} padding of an empty tensor");
-    }
     let (os, is) = (strides(&shape), strides(&x.shape));
     let mut y = Vec::with_capacity(n);
     for o in 0..n {
         let mut off = 0usize;
         let mut inside = true;
         for d in 0..rank {
-            let len = x.shape[d] as i64;
-            let mut p = ((o / os[d]) % shape[d]) as i64 - before[d];
+            let len = kept[d];
+            let mut p = ((o / os[d]) % shape[d]) as i64 - pad_before[d];
             if p < 0 || p >= len {
                 match mode {
                     "edge" => p = p.clamp(0, len - 1),
@@ -458,7 +464,7 @@ fn pad(
                     _ => inside = false,
                 }
             }
-            off += p.max(0) as usize * is[d];
+            off += (crop[d] + p.max(0)) as usize * is[d];
         }
         y.push(if inside { xv[off] } else { fill });
     }

@@ -1,0 +1,350 @@
+//! Differential tests of the CPU backend against the reference backend:
+//! small one-node models over the geometry and broadcasting corners
+//! (groups, pads, strides, dilations, auto_pad, ceil_mode, batch
+//! broadcasting, negative steps and indices). Float outputs must agree
+//! within a bound that grows with the reduction length; data movement must
+//! be exact; bad inputs must fail with an error naming the node.
+
+use std::sync::Arc;
+
+use strata_cpu::{CpuBackend, CpuTensor};
+use strata_ir::ops::{ElementwiseOp as E, NnOp as N, ReduceOp as R, TensorOp as T};
+use strata_ir::{DType, Dim, Graph, GraphId, HostValue, Model, Node, NodeId, Op, TensorData, ValueType};
+
+fn exact(t: &TensorData) -> ValueType {
+    ValueType::Tensor { dtype: t.dtype(), shape: Some(t.shape().iter().map(|&d| Dim::Known(d as u64)).collect()) }
+}
+
+/// Deterministic pseudo-random floats in [lo, hi).
+fn data(shape: &[usize], seed: u32, lo: f32, hi: f32) -> TensorData {
+    let n: usize = shape.iter().product();
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            lo + (hi - lo) * ((s >> 8) as f32 / (1u32 << 24) as f32)
+        })
+        .collect();
+    TensorData::from_f32(shape.to_vec(), &v).expect("valid")
+}
+
+fn ints(shape: &[usize], v: &[i64]) -> TensorData {
+    TensorData::from_i64(shape.to_vec(), v).expect("valid")
+}
+
+/// One node over graph inputs `ins` and weights; outputs typed `outs`.
+fn model(
+    op: Op,
+    ins: &[(&str, &TensorData)],
+    weights: &[(&str, TensorData)],
+    node_ins: &[&str],
+    outs: &[(&str, DType)],
+) -> Model {
+    let mut g = Graph { name: "t".into(), ..Default::default() };
+    for (name, t) in ins {
+        let v = g.add_value(*name, exact(t));
+        g.inputs.push(v);
+    }
+    for (name, t) in weights {
+        let v = g.add_value(*name, exact(t));
+        g.initializers.push((v, t.clone()));
+    }
+    for (name, dt) in outs {
+        g.add_value(*name, ValueType::Tensor { dtype: *dt, shape: None });
+    }
+    let val = |g: &mut Graph, n: &str| g.find_value(n).unwrap_or_else(|| g.add_value(n, ValueType::Unknown));
+    let inputs = node_ins.iter().map(|n| if n.is_empty() { None } else { Some(val(&mut g, n)) }).collect();
+    let outputs: Vec<_> = outs.iter().map(|(n, _)| Some(val(&mut g, n))).collect();
+    g.outputs = outputs.iter().flatten().copied().collect();
+    g.add_node(Node { name: "n0".into(), op, inputs, outputs });
+    let mut m = Model {
+        graphs: vec![g],
+        main: GraphId(0),
+        opsets: vec![(String::new(), 21)],
+        producer: "t".into(),
+        metadata: vec![],
+    };
+    strata_ir::infer::infer_types(&mut m).expect("types infer");
+    m
+}
+
+/// Run on the CPU backend (with `threads`) and on the reference; floats must
+/// agree to `tol_per_term · k + 1e-6 · |ref|` where `k` is the reduction
+/// length, everything else bit for bit.
+fn check_with(m: Model, inputs: &[TensorData], k: usize, threads: usize) -> Vec<TensorData> {
+    let b = CpuBackend::new(threads);
+    for i in 0..m.main_graph().nodes.len() {
+        if let Err(r) = b.supports(&m, m.main, NodeId(i as u32)) {
+            panic!("node {} not supported: {r}", m.main_graph().nodes[i].op.name());
+        }
+    }
+    let host: Vec<HostValue> = inputs.iter().cloned().map(HostValue::Tensor).collect();
+    let want = strata_reference::run_model(&m, &host).expect("reference runs");
+    let compiled = b.compile(Arc::new(m)).expect("compiles");
+    let ins: Vec<CpuTensor> = inputs.iter().map(|t| CpuTensor::from_host(t).expect("uploads")).collect();
+    let refs: Vec<&CpuTensor> = ins.iter().collect();
+    let got: Vec<TensorData> =
+        compiled.run(&refs).expect("runs").iter().map(|t| t.to_host().expect("downloads")).collect();
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let w = w.as_tensor().expect("tensor output");
+        assert_eq!(g.shape(), w.shape(), "output {i} shape");
+        assert_eq!(g.dtype(), w.dtype(), "output {i} type");
+        if g.dtype() == DType::F32 {
+            let (gv, wv) = (g.to_f64_vec(), w.to_f64_vec());
+            for (j, (a, e)) in gv.iter().zip(&wv).enumerate() {
+                let tol = 2e-7 * k.max(1) as f64 + 1e-6 * e.abs();
+                assert!(
+                    (a - e).abs() <= tol || (a.is_nan() && e.is_nan()),
+                    "output {i} element {j}: {a} vs reference {e} (tolerance {tol:e})"
+                );
+            }
+        } else {
+            assert_eq!(g, w, "output {i} must match exactly");
+        }
+    }
+    got
+}
+
+fn check(m: Model, inputs: &[TensorData], k: usize) {
+    check_with(m, inputs, k, 2);
+}
+
+fn conv(
+    auto_pad: &str,
+    group: i64,
+    pads: Option<Vec<i64>>,
+    strides: Option<Vec<i64>>,
+    dilations: Option<Vec<i64>>,
+) -> Op {
+    Op::Nn(N::Conv { auto_pad: auto_pad.into(), dilations, group, kernel_shape: None, pads, strides })
+}
+
+#[test]
+fn conv_geometries_match_the_reference() {
+    // (input shape, weight shape, group, auto_pad, pads, strides, dilations)
+    type Case = (Vec<usize>, Vec<usize>, i64, &'static str, Option<Vec<i64>>, Option<Vec<i64>>, Option<Vec<i64>>);
+    let cases: Vec<Case> = vec![
+        (vec![1, 3, 9, 9], vec![8, 3, 3, 3], 1, "NOTSET", Some(vec![1, 1, 1, 1]), None, None),
+        (vec![2, 4, 10, 7], vec![6, 2, 3, 2], 2, "NOTSET", Some(vec![0, 1, 2, 0]), Some(vec![2, 1]), Some(vec![1, 2])),
+        (vec![1, 6, 11, 11], vec![6, 1, 3, 3], 6, "SAME_UPPER", None, Some(vec![2, 2]), None),
+        (vec![1, 6, 8, 8], vec![6, 1, 5, 5], 6, "SAME_LOWER", None, None, Some(vec![2, 2])),
+        (vec![1, 5, 6, 6], vec![7, 5, 1, 1], 1, "NOTSET", None, None, None),
+        (vec![1, 5, 6, 6], vec![7, 5, 1, 1], 1, "NOTSET", None, Some(vec![2, 2]), None),
+        (vec![1, 3, 8, 8], vec![4, 3, 4, 4], 1, "VALID", None, Some(vec![3, 3]), None),
+        (vec![2, 4, 17], vec![5, 4, 3], 1, "NOTSET", Some(vec![2, 1]), Some(vec![2]), None),
+        (vec![1, 2, 5, 6, 4], vec![3, 2, 2, 3, 2], 1, "NOTSET", Some(vec![1, 0, 1, 0, 1, 0]), None, None),
+    ];
+    for (i, (xs, ws, g, ap, pads, strides, dil)) in cases.into_iter().enumerate() {
+        let x = data(&xs, i as u32, -1.0, 1.0);
+        let w = data(&ws, 100 + i as u32, -1.0, 1.0);
+        let b = data(&[ws[0]], 200 + i as u32, -1.0, 1.0);
+        let k: usize = ws[1..].iter().product();
+        let op = conv(ap, g, pads, strides, dil);
+        // Weights constant (packed at compile time) and with a bias...
+        let m = model(
+            op.clone(),
+            &[("x", &x)],
+            &[("w", w.clone()), ("b", b.clone())],
+            &["x", "w", "b"],
+            &[("y", DType::F32)],
+        );
+        check(m, std::slice::from_ref(&x), k);
+        // ...and weights as a run-time input, without a bias.
+        let m = model(op, &[("x", &x), ("w", &w)], &[], &["x", "w"], &[("y", DType::F32)]);
+        check(m, &[x, w], k);
+    }
+}
+
+#[test]
+fn pooling_matches_the_reference() {
+    let x = data(&[2, 3, 9, 8], 7, -2.0, 2.0);
+    for (ceil, cip, pads, strides) in [
+        (0, 0, Some(vec![1, 1, 1, 1]), Some(vec![2, 2])),
+        (1, 0, Some(vec![0, 0, 1, 1]), Some(vec![2, 3])),
+        (1, 1, Some(vec![1, 0, 1, 0]), Some(vec![2, 2])),
+        (0, 1, None, None),
+    ] {
+        let avg = Op::Nn(N::AveragePool {
+            auto_pad: "NOTSET".into(),
+            ceil_mode: ceil,
+            count_include_pad: cip,
+            dilations: None,
+            kernel_shape: vec![3, 3],
+            pads: pads.clone(),
+            strides: strides.clone(),
+        });
+        check(model(avg, &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 9);
+        let max = Op::Nn(N::MaxPool {
+            auto_pad: "NOTSET".into(),
+            ceil_mode: ceil,
+            dilations: Some(vec![1, 2]),
+            kernel_shape: vec![3, 2],
+            pads,
+            storage_order: 0,
+            strides,
+        });
+        check(model(max, &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 1);
+    }
+    for op in [N::GlobalAveragePool {}, N::GlobalMaxPool {}] {
+        check(model(Op::Nn(op), &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 72);
+    }
+}
+
+#[test]
+fn matrix_products_match_the_reference() {
+    for (a, b) in [
+        (vec![2, 1, 5, 7], vec![3, 7, 4]),
+        (vec![7], vec![2, 7, 3]),
+        (vec![3, 5, 7], vec![7]),
+        (vec![70, 130], vec![130, 90]),
+    ] {
+        let (x, y) = (data(&a, 1, -1.0, 1.0), data(&b, 2, -1.0, 1.0));
+        let k = *a.last().unwrap_or(&1);
+        let m = model(Op::Nn(N::MatMul {}), &[("a", &x), ("b", &y)], &[], &["a", "b"], &[("y", DType::F32)]);
+        check(m, &[x.clone(), y.clone()], k);
+        if b.len() == 2 {
+            let m = model(Op::Nn(N::MatMul {}), &[("a", &x)], &[("b", y)], &["a", "b"], &[("y", DType::F32)]);
+            check(m, &[x], k);
+        }
+    }
+    let (a, b, c) = (data(&[6, 4], 3, -1.0, 1.0), data(&[5, 6], 4, -1.0, 1.0), data(&[5], 5, -1.0, 1.0));
+    let gemm = Op::Nn(N::Gemm { alpha: 0.5, beta: 2.0, transA: 1, transB: 1, broadcast: None });
+    check(model(gemm, &[("a", &a)], &[("b", b), ("c", c)], &["a", "b", "c"], &[("y", DType::F32)]), &[a], 6);
+}
+
+#[test]
+fn normalisation_and_softmax_match_the_reference() {
+    let x = data(&[2, 3, 4, 5], 9, -3.0, 3.0);
+    let p = |s| data(&[3], s, 0.5, 1.5);
+    let bn = Op::Nn(N::BatchNormalization { epsilon: 1e-5, momentum: 0.9, training_mode: 0, spatial: None });
+    let m = model(
+        bn,
+        &[("x", &x)],
+        &[("s", p(1)), ("b", p(2)), ("m", p(3)), ("v", p(4))],
+        &["x", "s", "b", "m", "v"],
+        &[("y", DType::F32)],
+    );
+    check(m, std::slice::from_ref(&x), 4);
+    let ln = Op::Nn(N::LayerNormalization { axis: -2, epsilon: 1e-5, stash_type: 1 });
+    let m = model(
+        ln,
+        &[("x", &x)],
+        &[("s", data(&[4, 5], 5, 0.5, 1.5)), ("b", data(&[5], 6, -1.0, 1.0))],
+        &["x", "s", "b"],
+        &[("y", DType::F32)],
+    );
+    check(m, std::slice::from_ref(&x), 40);
+    for axis in [-1, 1, 0] {
+        for op in [R::Softmax { axis }, R::LogSoftmax { axis }] {
+            check(model(Op::Reduce(op), &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 8);
+        }
+    }
+    for keepdims in [0, 1] {
+        let axes = Some(vec![1, -1]);
+        for op in [
+            R::ReduceMean { axes: axes.clone(), keepdims, noop_with_empty_axes: 0 },
+            R::ReduceSum { axes: axes.clone(), keepdims, noop_with_empty_axes: 0 },
+            R::ReduceMax { axes: axes.clone(), keepdims, noop_with_empty_axes: 0 },
+        ] {
+            check(model(Op::Reduce(op), &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 15);
+        }
+    }
+}
+
+#[test]
+fn data_movement_is_exact() {
+    let x = data(&[2, 3, 4], 11, -5.0, 5.0);
+    let one = |op: T, extra: Vec<(&str, TensorData)>, names: &[&str]| {
+        check(model(Op::Tensor(op), &[("x", &x)], &extra, names, &[("y", DType::F32)]), std::slice::from_ref(&x), 0);
+    };
+    one(T::Transpose { perm: Some(vec![2, 0, 1]) }, vec![], &["x"]);
+    one(
+        T::Slice { starts: None, ends: None, axes: None },
+        vec![
+            ("s", ints(&[2], &[-1, 3])),
+            ("e", ints(&[2], &[-100, 0])),
+            ("a", ints(&[2], &[2, 1])),
+            ("st", ints(&[2], &[-2, -1])),
+        ],
+        &["x", "s", "e", "a", "st"],
+    );
+    one(T::Gather { axis: 1 }, vec![("i", ints(&[2, 2], &[2, -3, 0, 1]))], &["x", "i"]);
+    one(T::Expand {}, vec![("s", ints(&[4], &[3, 2, 1, 4]))], &["x", "s"]);
+    one(T::Tile {}, vec![("r", ints(&[3], &[2, 1, 3]))], &["x", "r"]);
+    for mode in ["constant", "edge", "reflect", "wrap"] {
+        one(
+            T::Pad { mode: mode.into(), pads: None, value: None },
+            vec![("p", ints(&[6], &[0, 2, 1, 1, -1, 2]))],
+            &["x", "p"],
+        );
+    }
+    one(T::Reshape { allowzero: 0, shape: None }, vec![("s", ints(&[3], &[0, -1, 2]))], &["x", "s"]);
+    let concat = model(
+        Op::Tensor(T::Concat { axis: -2 }),
+        &[("x", &x)],
+        &[("w", data(&[2, 2, 4], 3, 0.0, 1.0))],
+        &["x", "w", "x"],
+        &[("y", DType::F32)],
+    );
+    check(concat, std::slice::from_ref(&x), 0);
+    let split = Op::Tensor(T::Split { axis: 2, num_outputs: None, split: None });
+    check(
+        model(split, &[("x", &x)], &[("s", ints(&[2], &[1, 3]))], &["x", "s"], &[("a", DType::F32), ("b", DType::F32)]),
+        std::slice::from_ref(&x),
+        0,
+    );
+    let sh = model(Op::Tensor(T::Shape { start: -2, end: None }), &[("x", &x)], &[], &["x"], &[("y", DType::I64)]);
+    check(sh, std::slice::from_ref(&x), 0);
+    let (i, j) = (ints(&[2, 3], &[1, -2, 3, 4, 5, 6]), ints(&[3], &[2, 2, 0]));
+    for op in [E::Add {}, E::Mul {}, E::Sub {}] {
+        check(
+            model(Op::Elementwise(op), &[("i", &i), ("j", &j)], &[], &["i", "j"], &[("y", DType::I64)]),
+            &[i.clone(), j.clone()],
+            0,
+        );
+    }
+    check(
+        model(Op::Elementwise(E::Equal {}), &[("i", &i), ("j", &j)], &[], &["i", "j"], &[("y", DType::Bool)]),
+        &[i.clone(), j.clone()],
+        0,
+    );
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let x = data(&[1, 16, 40, 40], 21, -1.0, 1.0);
+    let w = data(&[32, 16, 3, 3], 22, -1.0, 1.0);
+    let op = conv("SAME_UPPER", 1, None, None, None);
+    let mk = || model(op.clone(), &[("x", &x)], &[("w", w.clone())], &["x", "w"], &[("y", DType::F32)]);
+    let one = check_with(mk(), std::slice::from_ref(&x), 144, 1);
+    for threads in [2, 3, 8] {
+        assert_eq!(check_with(mk(), std::slice::from_ref(&x), 144, threads), one, "{threads} threads");
+    }
+}
+
+#[test]
+fn bad_inputs_fail_with_the_node_named() {
+    let x = data(&[2, 3], 1, 0.0, 1.0);
+    let run = |m: Model, inputs: &[TensorData]| -> String {
+        let b = CpuBackend::new(2).with_max_elements(1 << 20);
+        let compiled = b.compile(Arc::new(m)).expect("compiles");
+        let ins: Vec<CpuTensor> = inputs.iter().map(|t| CpuTensor::from_host(t).expect("uploads")).collect();
+        let refs: Vec<&CpuTensor> = ins.iter().collect();
+        compiled.run(&refs).err().expect("fails").to_string()
+    };
+    let idx = ints(&[1], &[7]);
+    let m = model(Op::Tensor(T::Gather { axis: 1 }), &[("x", &x), ("i", &idx)], &[], &["x", "i"], &[("y", DType::F32)]);
+    let e = run(m, &[x.clone(), idx]);
+    assert!(e.contains("'n0'") && e.contains("out of range"), "{e}");
+    let huge = ints(&[4], &[1 << 20, 1 << 20, 1, 3]);
+    let m = model(Op::Tensor(T::Expand {}), &[("x", &x), ("s", &huge)], &[], &["x", "s"], &[("y", DType::F32)]);
+    let e = run(m, &[x.clone(), huge]);
+    assert!(e.contains("'n0'") && e.contains("limit"), "{e}");
+    let w = data(&[4, 5, 3, 3], 2, 0.0, 1.0);
+    let x4 = data(&[1, 3, 8, 8], 3, 0.0, 1.0);
+    let m =
+        model(conv("NOTSET", 1, None, None, None), &[("x", &x4), ("w", &w)], &[], &["x", "w"], &[("y", DType::F32)]);
+    let e = run(m, &[x4, w]);
+    assert!(e.contains("'n0'") && e.contains("channels"), "{e}");
+}
