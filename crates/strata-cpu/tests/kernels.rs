@@ -331,7 +331,7 @@ fn bad_inputs_fail_with_the_node_named() {
         let compiled = b.compile(Arc::new(m)).expect("compiles");
         let ins: Vec<CpuTensor> = inputs.iter().map(|t| CpuTensor::from_host(t).expect("uploads")).collect();
         let refs: Vec<&CpuTensor> = ins.iter().collect();
-        compiled.run(&refs).err().expect("fails").to_string()
+        compiled.run(&refs).expect_err("fails").to_string()
     };
     let idx = ints(&[1], &[7]);
     let m = model(Op::Tensor(T::Gather { axis: 1 }), &[("x", &x), ("i", &idx)], &[], &["x", "i"], &[("y", DType::F32)]);

@@ -337,10 +337,6 @@ fn data_dir() -> std::path::PathBuf {
 }
 
 /// A real model of the `onnx-models` suite and its first recorded input.
-fn real_model(case: &str) -> anyhow::Result<(Session, Vec<(String, Value)>)> {
-    real_model_with(case, SessionOptions::default())
-}
-
 fn real_model_with(case: &str, options: SessionOptions) -> anyhow::Result<(Session, Vec<(String, Value)>)> {
     let dir = data_dir().join("onnx-models").join(case);
     anyhow::ensure!(dir.join("model.onnx").exists(), "missing {}: run `cargo xtask fetch-data`", dir.display());
