@@ -348,3 +348,73 @@ fn bad_inputs_fail_with_the_node_named() {
     let e = run(m, &[x4, w]);
     assert!(e.contains("'n0'") && e.contains("channels"), "{e}");
 }
+
+#[test]
+fn conv_transpose_matches_the_reference() {
+    // (input, weight, group, strides, pads, output_padding, dilations)
+    type Case = (Vec<usize>, Vec<usize>, i64, Vec<i64>, Option<Vec<i64>>, Option<Vec<i64>>, Option<Vec<i64>>);
+    let cases: Vec<Case> = vec![
+        (vec![1, 4, 5, 5], vec![4, 3, 3, 3], 1, vec![2, 2], Some(vec![1, 1, 1, 1]), Some(vec![1, 1]), None),
+        (vec![2, 4, 4, 6], vec![4, 2, 2, 2], 2, vec![2, 2], None, None, None),
+        (vec![1, 3, 7], vec![3, 2, 4], 1, vec![3], Some(vec![1, 2]), None, Some(vec![2])),
+    ];
+    for (i, (xs, ws, g, strides, pads, out_pad, dil)) in cases.into_iter().enumerate() {
+        let x = data(&xs, 30 + i as u32, -1.0, 1.0);
+        let w = data(&ws, 40 + i as u32, -1.0, 1.0);
+        let b = data(&[ws[1] * g as usize], 50 + i as u32, -1.0, 1.0);
+        let op = Op::Nn(N::ConvTranspose {
+            auto_pad: "NOTSET".into(),
+            dilations: dil,
+            group: g,
+            kernel_shape: None,
+            output_padding: out_pad,
+            output_shape: None,
+            pads,
+            strides: Some(strides),
+        });
+        let k = ws[0] * ws[2..].iter().product::<usize>();
+        let m = model(op.clone(), &[("x", &x)], &[("w", w.clone()), ("b", b)], &["x", "w", "b"], &[("y", DType::F32)]);
+        check(m, std::slice::from_ref(&x), k);
+        let m = model(op, &[("x", &x), ("w", &w)], &[], &["x", "w"], &[("y", DType::F32)]);
+        check(m, &[x, w], k);
+    }
+}
+
+#[test]
+fn resize_matches_the_reference() {
+    let x = data(&[1, 2, 5, 7], 60, -1.0, 1.0);
+    let scales = TensorData::from_f32(vec![4], &[1.0, 1.0, 2.0, 0.6]).expect("valid");
+    let sizes = ints(&[2], &[9, 4]);
+    for (mode, coord) in [
+        ("nearest", "half_pixel"),
+        ("nearest", "asymmetric"),
+        ("linear", "half_pixel"),
+        ("linear", "align_corners"),
+        ("linear", "pytorch_half_pixel"),
+        ("cubic", "half_pixel"),
+    ] {
+        let op = |axes: Option<Vec<i64>>, antialias: i64| {
+            Op::Nn(N::Resize {
+                antialias,
+                axes,
+                coordinate_transformation_mode: coord.into(),
+                cubic_coeff_a: -0.75,
+                exclude_outside: 0,
+                extrapolation_value: 0.0,
+                keep_aspect_ratio_policy: "stretch".into(),
+                mode: mode.into(),
+                nearest_mode: "round_prefer_floor".into(),
+            })
+        };
+        let m = model(op(None, 0), &[("x", &x)], &[("s", scales.clone())], &["x", "", "s"], &[("y", DType::F32)]);
+        check(m, std::slice::from_ref(&x), 16);
+        let m = model(
+            op(Some(vec![-2, -1]), 1),
+            &[("x", &x)],
+            &[("z", sizes.clone())],
+            &["x", "", "", "z"],
+            &[("y", DType::F32)],
+        );
+        check(m, std::slice::from_ref(&x), 16);
+    }
+}

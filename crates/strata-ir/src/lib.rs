@@ -15,6 +15,7 @@ pub mod graph;
 pub mod infer;
 pub mod ops;
 pub mod passes;
+pub mod resample;
 pub mod tensor;
 pub mod value;
 pub mod window;

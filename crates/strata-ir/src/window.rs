@@ -146,6 +146,80 @@ impl Window {
     }
 }
 
+/// ConvTranspose geometry: output spatial sizes and the padding removed at
+/// the start of each axis, from `pads` / `auto_pad`, `output_padding` and
+/// `output_shape` (which some exporters write with the batch and channel
+/// axes, and `output_padding` with begin and end values).
+#[allow(clippy::too_many_arguments)]
+pub fn transpose_geometry(
+    in_sp: &[usize],
+    kernel: &[usize],
+    strides: &[usize],
+    dilations: &[usize],
+    pads: &Option<Vec<i64>>,
+    auto_pad: &str,
+    output_padding: &Option<Vec<i64>>,
+    output_shape: &Option<Vec<i64>>,
+) -> Result<(Vec<usize>, Vec<i64>), String> {
+    let nsp = in_sp.len();
+    if kernel.len() != nsp || strides.len() != nsp || dilations.len() != nsp {
+        return Err(format!("window attributes do not match the {nsp} spatial axes"));
+    }
+    let out_pad: Vec<i64> = match output_padding {
+        None => vec![0; nsp],
+        // Some exporters write begin and end values; only the first half counts.
+        Some(p) if p.len() == nsp || p.len() == 2 * nsp => p[..nsp].to_vec(),
+        Some(p) => return Err(format!("output_padding has {} values, expected {nsp}", p.len())),
+    };
+    if out_pad.iter().any(|&p| p < 0) {
+        return Err(format!("output_padding must not be negative, got {out_pad:?}"));
+    }
+    let requested: Option<Vec<i64>> = match output_shape {
+        None if matches!(auto_pad, "SAME_UPPER" | "SAME_LOWER") => {
+            Some(in_sp.iter().zip(strides).map(|(&i, &s)| i as i64 * s as i64).collect())
+        }
+        None => None,
+        // Some exporters include the batch and channel axes.
+        Some(s) if s.len() == nsp + 2 => Some(s[2..].to_vec()),
+        Some(s) if s.len() == nsp => Some(s.clone()),
+        Some(s) => return Err(format!("output_shape has {} values, expected {nsp}", s.len())),
+    };
+
+    // Natural output size without padding, and the begin padding per axis.
+    let mut pad_begin = vec![0i64; nsp];
+    let mut out_sp = vec![0usize; nsp];
+    let (pb_attr, pe_attr) = match auto_pad {
+        "NOTSET" | "" => pads_attr(pads, nsp)?,
+        "VALID" | "SAME_UPPER" | "SAME_LOWER" => (vec![0; nsp], vec![0; nsp]),
+        other => return Err(format!("unknown auto_pad '{other}'")),
+    };
+    for i in 0..nsp {
+        let full = strides[i] as i128 * (in_sp[i] as i128 - 1)
+            + out_pad[i] as i128
+            + (kernel[i] as i128 - 1) * dilations[i] as i128
+            + 1;
+        let (size, begin) = match &requested {
+            Some(req) => {
+                // The total padding that gives the requested size, split
+                // with the odd one at the end (SAME_UPPER) or the start.
+                let total = full - req[i] as i128;
+                let half = total.div_euclid(2);
+                (req[i] as i128, if auto_pad == "SAME_UPPER" { half } else { total - half })
+            }
+            None => (full - pb_attr[i] as i128 - pe_attr[i] as i128, pb_attr[i] as i128),
+        };
+        out_sp[i] = match usize::try_from(size) {
+            Ok(v) => v,
+            Err(_) => return Err(format!("output size {size} along spatial axis {i} is out of range")),
+        };
+        pad_begin[i] = match i64::try_from(begin) {
+            Ok(v) => v,
+            Err(_) => return Err(format!("padding {begin} along spatial axis {i} is out of range")),
+        };
+    }
+    Ok((out_sp, pad_begin))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -230,7 +230,7 @@ impl Session {
                 continue;
             }
             if let strata_ir::ops::Op::Control(strata_ir::ops::ControlOp::If { then_branch, else_branch }) = &n.op
-                && backends.iter().take(candidates).any(|b| b.is_device())
+                && backends.iter().take(candidates).any(|b| b.name() != "reference")
             {
                 let mut branches = Vec::with_capacity(2);
                 for (label, gid) in [("then_branch", *then_branch), ("else_branch", *else_branch)] {

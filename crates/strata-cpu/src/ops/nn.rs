@@ -389,6 +389,222 @@ fn depthwise(w: &Win3, x: &[f32], k: &[f32], out: &mut [f32]) {
     }
 }
 
+// --------------------------------------------------------- ConvTranspose
+
+/// Transposed convolution: per (batch, group) `col = Wᵀ · X` on the GEMM,
+/// then every column scattered into the output (col2im).
+struct ConvTransposeKernel {
+    geo: Geometry,
+    group: usize,
+    output_padding: Option<Vec<i64>>,
+    output_shape: Option<Vec<i64>>,
+    packed_w: Option<(Vec<usize>, Vec<PackedA>)>,
+}
+
+/// Per group, `Wᵀ` (rows: output channel × tap, columns: input channel).
+fn pack_weights_t(wv: &[f32], wshape: &[usize], group: usize) -> Vec<PackedA> {
+    let c = wshape[0];
+    let mk: usize = wshape[1..].iter().product();
+    let cg = c / group.max(1);
+    (0..group).map(|g| PackedA::pack(&wv[g * cg * mk..], mk, cg, 1, mk)).collect()
+}
+
+/// Pad a per-axis list to 3 axes (leading unit axes).
+fn to3<T: Copy>(v: &[T], fill: T) -> [T; 3] {
+    let mut r = [fill; 3];
+    r[3 - v.len()..].copy_from_slice(v);
+    r
+}
+
+impl Kernel for ConvTransposeKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let wt = input(inputs, 1)?;
+        if x.shape.len() < 3 || x.shape.len() > 5 || wt.shape.len() != x.shape.len() {
+            bail!("ConvTranspose needs X of rank 3 to 5 and W of the same rank, got {:?} and {:?}", x.shape, wt.shape);
+        }
+        let (n, c) = (x.shape[0], x.shape[1]);
+        let g = self.group;
+        if wt.shape[0] != c || c % g != 0 {
+            bail!("ConvTranspose channels do not match: X has {c}, W {:?} with group {g}", wt.shape);
+        }
+        let (mg, cg) = (wt.shape[1], c / g);
+        let m = mg * g;
+        let in_sp = &x.shape[2..];
+        let nsp = in_sp.len();
+        let kernel = wt.shape[2..].to_vec();
+        if let Some(ks) = &self.geo.kernel
+            && positive(ks, nsp, "kernel_shape").map_err(kerr)? != kernel
+        {
+            bail!("kernel_shape {ks:?} does not match W of shape {:?}", wt.shape);
+        }
+        let strides = axis_attr(&self.geo.strides, nsp, 1, "strides").map_err(kerr)?;
+        let dilations = axis_attr(&self.geo.dilations, nsp, 1, "dilations").map_err(kerr)?;
+        let (out_sp, pad_begin) = strata_ir::window::transpose_geometry(
+            in_sp,
+            &kernel,
+            &strides,
+            &dilations,
+            &self.geo.pads,
+            &self.geo.auto_pad,
+            &self.output_padding,
+            &self.output_shape,
+        )
+        .map_err(kerr)?;
+        let mut out_shape = vec![n, m];
+        out_shape.extend_from_slice(&out_sp);
+        ctx.check_numel(&out_shape)?;
+        let bias = match inputs.get(2).copied().flatten() {
+            Some(b) if b.shape == [m] => Some(b.as_f32()?),
+            Some(b) => bail!("ConvTranspose bias must have shape [{m}], got {:?}", b.shape),
+            None => None,
+        };
+        let taps: usize = kernel.iter().product();
+        let in_size: usize = in_sp.iter().product();
+        let out_size: usize = out_sp.iter().product();
+        ctx.check_numel(&[mg * taps, in_size])?;
+        let runtime_w;
+        let packed: &[PackedA] = match &self.packed_w {
+            Some((shape, p)) if *shape == wt.shape => p,
+            _ => {
+                runtime_w = pack_weights_t(wt.as_f32()?, &wt.shape, g);
+                &runtime_w
+            }
+        };
+        let (i3, o3, k3) = (to3(in_sp, 1), to3(&out_sp, 1), to3(&kernel, 1));
+        let (s3, d3, p3) = (to3(&strides, 1), to3(&dilations, 1), to3(&pad_begin, 0));
+        let xv = x.as_f32()?;
+        let mut y = vec![0.0f32; n * m * out_size];
+        let mut col = vec![0.0f32; mg * taps * in_size];
+        for b in 0..n {
+            for (gi, pa) in packed.iter().enumerate() {
+                let xs = &xv[(b * c + gi * cg) * in_size..(b * c + (gi + 1) * cg) * in_size];
+                gemm(ctx.pool, pa, &PackedB::pack(xs, cg, in_size, in_size, 1), &mut col, in_size);
+                let ys = &mut y[(b * m + gi * mg) * out_size..(b * m + (gi + 1) * mg) * out_size];
+                let col = &col;
+                ctx.pool.for_each_chunk(ys, out_size.max(1), mg * taps * in_size, |oc, plane| {
+                    for t in 0..taps {
+                        let (kd, kh, kw) = (t / (k3[1] * k3[2]), (t / k3[2]) % k3[1], t % k3[2]);
+                        let row = &col[(oc * taps + t) * in_size..(oc * taps + t + 1) * in_size];
+                        let mut i = 0;
+                        for id in 0..i3[0] {
+                            let od = (id * s3[0] + kd * d3[0]) as i64 - p3[0];
+                            for ih in 0..i3[1] {
+                                let oh = (ih * s3[1] + kh * d3[1]) as i64 - p3[1];
+                                let ok = od >= 0 && (od as usize) < o3[0] && oh >= 0 && (oh as usize) < o3[1];
+                                for iw in 0..i3[2] {
+                                    let ow = (iw * s3[2] + kw * d3[2]) as i64 - p3[2];
+                                    if ok && ow >= 0 && (ow as usize) < o3[2] {
+                                        plane[(od as usize * o3[1] + oh as usize) * o3[2] + ow as usize] += row[i];
+                                    }
+                                    i += 1;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        }
+        if let Some(bias) = bias {
+            for (i, plane) in y.chunks_exact_mut(out_size.max(1)).enumerate() {
+                let bv = bias[i % m];
+                plane.iter_mut().for_each(|v| *v += bv);
+            }
+        }
+        Ok(vec![CpuTensor::f32(out_shape, y)])
+    }
+}
+
+// ---------------------------------------------------------------- Resize
+
+/// Resize (opset 11+) on f32: the shared per-axis tables applied one axis
+/// at a time; nearest mode moves values exactly.
+struct ResizeKernel {
+    antialias: bool,
+    axes: Option<Vec<i64>>,
+    coordinate_transformation_mode: String,
+    cubic_coeff_a: f32,
+    exclude_outside: bool,
+    extrapolation_value: f32,
+    keep_aspect_ratio_policy: String,
+    mode: String,
+    nearest_mode: String,
+}
+
+impl ResizeKernel {
+    fn attrs(&self) -> strata_ir::resample::ResizeAttrs<'_> {
+        strata_ir::resample::ResizeAttrs {
+            antialias: self.antialias,
+            axes: self.axes.as_deref(),
+            coordinate_transformation_mode: &self.coordinate_transformation_mode,
+            cubic_coeff_a: self.cubic_coeff_a as f64,
+            exclude_outside: self.exclude_outside,
+            extrapolation_value: self.extrapolation_value as f64,
+            keep_aspect_ratio_policy: &self.keep_aspect_ratio_policy,
+            mode: &self.mode,
+            nearest_mode: &self.nearest_mode,
+        }
+    }
+}
+
+impl Kernel for ResizeKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let a = self.attrs();
+        let plan = strata_ir::resample::plan(&a).map_err(kerr)?;
+        let floats = |i: usize| -> Result<Option<Vec<f64>>> {
+            match inputs.get(i).copied().flatten() {
+                Some(t) => Ok(Some(t.as_f32()?.iter().map(|&v| v as f64).collect())),
+                None => Ok(None),
+            }
+        };
+        let (roi, scales) = (floats(1)?, floats(2)?);
+        let sizes = inputs.get(3).copied().flatten().map(|t| t.to_i64()).transpose()?;
+        let geo =
+            strata_ir::resample::geometry(&x.shape, &a, &plan, roi.as_deref(), scales.as_deref(), sizes.as_deref())
+                .map_err(kerr)?;
+        ctx.check_numel(&geo.out_dims)?;
+        let tables =
+            strata_ir::resample::axis_tables(&x.shape, &geo.out_dims, &geo.scales, &geo.roi, &plan).map_err(kerr)?;
+        let mut shape = x.shape.clone();
+        let mut data = x.as_f32()?.to_vec();
+        let extrapolate = plan.extrapolation_value as f32;
+        for (axis, table) in &tables {
+            let len_in = shape[*axis];
+            let outer: usize = shape[..*axis].iter().product();
+            let inner: usize = shape[axis + 1..].iter().product();
+            let block = table.len() * inner;
+            let mut out = vec![0.0f32; outer * block];
+            let src = &data;
+            ctx.pool.for_each_chunk(&mut out, block.max(1), outer * block * 4, |o, chunk| {
+                let base = o * len_in * inner;
+                for (e, entry) in table.iter().enumerate() {
+                    let dst = &mut chunk[e * inner..(e + 1) * inner];
+                    match entry {
+                        None => dst.fill(extrapolate),
+                        Some(taps) => {
+                            dst.fill(0.0);
+                            for &(j, w) in taps {
+                                let (row, w) = (&src[base + j * inner..base + (j + 1) * inner], w as f32);
+                                if taps.len() == 1 && w == 1.0 {
+                                    dst.copy_from_slice(row);
+                                } else {
+                                    for (d, &v) in dst.iter_mut().zip(row) {
+                                        *d += w * v;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+            shape[*axis] = table.len();
+            data = out;
+        }
+        Ok(vec![CpuTensor::f32(shape, data)])
+    }
+}
+
 // --------------------------------------------------------------- Pooling
 
 #[derive(Debug, Clone, Copy)]
@@ -646,6 +862,60 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             };
             let geo = geo(auto_pad, false, kernel_shape.clone(), strides, dilations, pads);
             Box::new(ConvKernel { geo, group, packed_w })
+        }
+        N::ConvTranspose { auto_pad, dilations, group, kernel_shape, output_padding, output_shape, pads, strides } => {
+            f32_only()?;
+            let group = usize::try_from(*group).ok().filter(|&g| g >= 1).ok_or_else(|| unsupported("group < 1"))?;
+            let packed_w = match info.constant(1) {
+                Some(t) if t.shape().len() >= 3 && t.shape()[0] % group == 0 => {
+                    Some((t.shape().to_vec(), pack_weights_t(&const_f32(t)?, t.shape(), group)))
+                }
+                _ => None,
+            };
+            let geo = geo(auto_pad, false, kernel_shape.clone(), strides, dilations, pads);
+            Box::new(ConvTransposeKernel {
+                geo,
+                group,
+                output_padding: output_padding.clone(),
+                output_shape: output_shape.clone(),
+                packed_w,
+            })
+        }
+        N::Resize {
+            antialias,
+            axes,
+            coordinate_transformation_mode,
+            cubic_coeff_a,
+            exclude_outside,
+            extrapolation_value,
+            keep_aspect_ratio_policy,
+            mode,
+            nearest_mode,
+        } => {
+            if info.in_dtype(0) != Some(DType::F32) || info.out_dtype(0) != Some(DType::F32) {
+                return Err(unsupported("Resize runs on float32 data only"));
+            }
+            for i in [1, 2] {
+                if info.has_input(i) && info.in_dtype(i) != Some(DType::F32) {
+                    return Err(unsupported(format!("Resize input {i} must be float32")));
+                }
+            }
+            if info.has_input(3) && info.in_dtype(3) != Some(DType::I64) {
+                return Err(unsupported("Resize sizes must be int64"));
+            }
+            let k = ResizeKernel {
+                antialias: *antialias != 0,
+                axes: axes.clone(),
+                coordinate_transformation_mode: coordinate_transformation_mode.clone(),
+                cubic_coeff_a: *cubic_coeff_a,
+                exclude_outside: *exclude_outside != 0,
+                extrapolation_value: *extrapolation_value,
+                keep_aspect_ratio_policy: keep_aspect_ratio_policy.clone(),
+                mode: mode.clone(),
+                nearest_mode: nearest_mode.clone(),
+            };
+            strata_ir::resample::plan(&k.attrs()).map_err(unsupported)?;
+            Box::new(k)
         }
         N::MaxPool { auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_order: _, strides } => {
             f32_only()?;

@@ -101,7 +101,7 @@ pub fn run(op: &NnOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             mode,
             nearest_mode,
         } => {
-            let attrs = resample::ResizeAttrs {
+            let attrs = strata_ir::resample::ResizeAttrs {
                 antialias: *antialias != 0,
                 axes: axes.as_deref(),
                 coordinate_transformation_mode,

@@ -10,7 +10,7 @@ use crate::ops::{Args, one};
 use crate::util::{check_numel, strides as row_strides};
 use crate::value::{Tensor, Value};
 
-use super::{ConvAttrs, axis_attr, next_index, pads_attr, positive, split_nc};
+use super::{ConvAttrs, axis_attr, next_index, positive, split_nc};
 
 /// The kernel's spatial shape from the weights, checked against the
 /// `kernel_shape` attribute when present.
@@ -167,58 +167,17 @@ pub(super) fn conv_transpose(
     let bias = bias_values(args.opt_tensor(2)?, m)?;
     let strides = axis_attr(a.strides, nsp, 1, "strides")?;
     let dilations = axis_attr(a.dilations, nsp, 1, "dilations")?;
-    let out_pad: Vec<i64> = match output_padding {
-        None => vec![0; nsp],
-        // Some exporters write begin and end values; only the first half counts.
-        Some(p) if p.len() == nsp || p.len() == 2 * nsp => p[..nsp].to_vec(),
-        Some(p) => bail!("output_padding has {} values, expected {nsp}", p.len()),
-    };
-    if out_pad.iter().any(|&p| p < 0) {
-        bail!("output_padding must not be negative, got {out_pad:?}");
-    }
-    let requested: Option<Vec<i64>> = match output_shape {
-        None if matches!(a.auto_pad, "SAME_UPPER" | "SAME_LOWER") => {
-            Some(in_sp.iter().zip(&strides).map(|(&i, &s)| i as i64 * s as i64).collect())
-        }
-        None => None,
-        // Some exporters include the batch and channel axes.
-        Some(s) if s.len() == nsp + 2 => Some(s[2..].to_vec()),
-        Some(s) if s.len() == nsp => Some(s.clone()),
-        Some(s) => bail!("output_shape has {} values, expected {nsp}", s.len()),
-    };
-
-    // Natural output size without padding, and the begin padding per axis.
-    let mut pad_begin = vec![0i64; nsp];
-    let mut out_sp = vec![0usize; nsp];
-    let (pb_attr, pe_attr) = match a.auto_pad {
-        "NOTSET" | "" => pads_attr(a.pads, nsp)?,
-        "VALID" | "SAME_UPPER" | "SAME_LOWER" => (vec![0; nsp], vec![0; nsp]),
-        other => bail!("unknown auto_pad '{other}'"),
-    };
-    for i in 0..nsp {
-        let full = strides[i] as i128 * (in_sp[i] as i128 - 1)
-            + out_pad[i] as i128
-            + (kernel[i] as i128 - 1) * dilations[i] as i128
-            + 1;
-        let (size, begin) = match &requested {
-            Some(req) => {
-                // The total padding that gives the requested size, split
-                // with the odd one at the end (SAME_UPPER) or the start.
-                let total = full - req[i] as i128;
-                let half = total.div_euclid(2);
-                (req[i] as i128, if a.auto_pad == "SAME_UPPER" { half } else { total - half })
-            }
-            None => (full - pb_attr[i] as i128 - pe_attr[i] as i128, pb_attr[i] as i128),
-        };
-        out_sp[i] = match usize::try_from(size) {
-            Ok(v) => v,
-            Err(_) => bail!("output size {size} along spatial axis {i} is out of range"),
-        };
-        pad_begin[i] = match i64::try_from(begin) {
-            Ok(v) => v,
-            Err(_) => bail!("padding {begin} along spatial axis {i} is out of range"),
-        };
-    }
+    let (out_sp, pad_begin) = strata_ir::window::transpose_geometry(
+        &in_sp,
+        &kernel,
+        &strides,
+        &dilations,
+        a.pads,
+        a.auto_pad,
+        output_padding,
+        output_shape,
+    )
+    .map_err(crate::error::KernelError::new)?;
     let mut out_shape = vec![n, m];
     out_shape.extend(&out_sp);
     check_numel(&out_shape)?;

@@ -5,226 +5,15 @@
 //! sum of source elements (nearest, linear or cubic weights, optionally
 //! widened for antialiasing). Intermediate results stay in f64.
 
+use strata_ir::resample::{self, AxisPlan, AxisTable, Coord, Interp, Nearest, ResizeAttrs, axis_tables, cubic_kernel};
+
 use crate::bail;
-use crate::error::KResult;
+use crate::error::{KResult, KernelError};
 use crate::ops::{Args, one};
-use crate::util::{check_numel, norm_axes, strides as row_strides};
+use crate::util::{check_numel, strides as row_strides};
 use crate::value::{Tensor, Value, data_class};
 
 use super::{all_indices, next_index, split_nc};
-
-/// Attributes of Resize (each field is the ONNX attribute of that name).
-pub(super) struct ResizeAttrs<'a> {
-    pub antialias: bool,
-    pub axes: Option<&'a [i64]>,
-    pub coordinate_transformation_mode: &'a str,
-    pub cubic_coeff_a: f64,
-    pub exclude_outside: bool,
-    pub extrapolation_value: f64,
-    pub keep_aspect_ratio_policy: &'a str,
-    pub mode: &'a str,
-    pub nearest_mode: &'a str,
-}
-
-/// How an output coordinate maps back to a source coordinate.
-#[derive(Clone, Copy, PartialEq)]
-enum Coord {
-    HalfPixel,
-    HalfPixelSymmetric,
-    PytorchHalfPixel,
-    AlignCorners,
-    Asymmetric,
-    TfCropAndResize,
-    /// Resize-11 only.
-    TfHalfPixelForNn,
-}
-
-/// Rounding of a source coordinate in nearest mode.
-#[derive(Clone, Copy, PartialEq)]
-enum Nearest {
-    RoundPreferFloor,
-    RoundPreferCeil,
-    Floor,
-    Ceil,
-    /// Upsample and Resize-10: floor when enlarging, ceil when shrinking.
-    Simple,
-}
-
-/// Interpolation along one axis.
-#[derive(Clone, Copy, PartialEq)]
-enum Interp {
-    Nearest(Nearest),
-    Linear,
-    Cubic(f64),
-}
-
-/// Everything that decides how one axis is resampled.
-struct AxisPlan {
-    interp: Interp,
-    coord: Coord,
-    antialias: bool,
-    exclude_outside: bool,
-    extrapolation_value: f64,
-}
-
-/// Source coordinate of output index `y` along an axis of `len_in`
-/// elements resized by `scale` to `len_out` elements. `roi` is the
-/// (start, end) crop for tf_crop_and_resize.
-fn source_coord(coord: Coord, y: usize, scale: f64, len_in: usize, len_out: usize, roi: (f64, f64)) -> f64 {
-    let y = y as f64;
-    let len_in_f = len_in as f64;
-    // The resized length before rounding to whole elements.
-    let len_resized = scale * len_in_f;
-    match coord {
-        Coord::HalfPixel => (y + 0.5) / scale - 0.5,
-        Coord::HalfPixelSymmetric => {
-            let adjustment = len_out as f64 / len_resized;
-            let offset = len_in_f / 2.0 * (1.0 - adjustment);
-            offset + (y + 0.5) / scale - 0.5
-        }
-        Coord::PytorchHalfPixel => {
-            if len_resized == 1.0 {
-                -0.5
-            } else {
-                (y + 0.5) / scale - 0.5
-            }
-        }
-        Coord::AlignCorners => {
-            if len_resized == 1.0 {
-                0.0
-            } else {
-                y * (len_in_f - 1.0) / (len_resized - 1.0)
-            }
-        }
-        Coord::Asymmetric => y / scale,
-        Coord::TfHalfPixelForNn => (y + 0.5) / scale,
-        Coord::TfCropAndResize => {
-            let (start, end) = roi;
-            let x = if len_resized == 1.0 {
-                (end - start) * (len_in_f - 1.0) / 2.0
-            } else {
-                y * (end - start) * (len_in_f - 1.0) / (len_resized - 1.0)
-            };
-            x + start * (len_in_f - 1.0)
-        }
-    }
-}
-
-/// Keys' cubic convolution kernel with parameter `a` at distance `d`.
-fn cubic_kernel(d: f64, a: f64) -> f64 {
-    let d = d.abs();
-    if d <= 1.0 {
-        ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
-    } else if d < 2.0 {
-        ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a
-    } else {
-        0.0
-    }
-}
-
-/// The source elements (index, possibly outside `[0, len_in)`) and weights
-/// that make up output index `y`, or `None` when it takes the
-/// extrapolation value.
-fn axis_weights(
-    plan: &AxisPlan,
-    y: usize,
-    scale: f64,
-    len_in: usize,
-    len_out: usize,
-    roi: (f64, f64),
-) -> Option<Vec<(i64, f64)>> {
-    let x = source_coord(plan.coord, y, scale, len_in, len_out, roi);
-    if plan.coord == Coord::TfCropAndResize && (x < 0.0 || x > len_in as f64 - 1.0) {
-        return None;
-    }
-    let fl = libm::floor(x);
-    let base = fl as i64;
-    let frac = x - fl;
-    let mut taps: Vec<(i64, f64)> = match plan.interp {
-        Interp::Nearest(rounding) => {
-            let up = match rounding {
-                _ if frac == 0.0 => false,
-                Nearest::RoundPreferFloor => frac > 0.5,
-                Nearest::RoundPreferCeil => frac >= 0.5,
-                Nearest::Floor => false,
-                Nearest::Ceil => true,
-                Nearest::Simple => scale < 1.0,
-            };
-            vec![(base.saturating_add(up as i64), 1.0)]
-        }
-        // Antialiasing when shrinking widens the kernel by 1/scale and
-        // renormalises it; otherwise the plain kernel is used.
-        Interp::Linear | Interp::Cubic(_) => {
-            let (support, kernel): (f64, Box<dyn Fn(f64) -> f64>) = match plan.interp {
-                Interp::Cubic(a) => (2.0, Box::new(move |d| cubic_kernel(d, a))),
-                _ => (1.0, Box::new(|d: f64| (1.0 - d.abs()).max(0.0))),
-            };
-            let k_scale = if plan.antialias { scale.min(1.0) } else { 1.0 };
-            let reach = libm::ceil(support / k_scale) as i64;
-            let mut taps = Vec::new();
-            for j in base.saturating_sub(reach)..=base.saturating_add(reach + 1) {
-                let w = kernel((j as f64 - x) * k_scale);
-                if w != 0.0 {
-                    taps.push((j, w));
-                }
-            }
-            if plan.antialias {
-                let total: f64 = taps.iter().map(|t| t.1).sum();
-                if total != 0.0 {
-                    taps.iter_mut().for_each(|t| t.1 /= total);
-                }
-            }
-            taps
-        }
-    };
-    if plan.exclude_outside && !matches!(plan.interp, Interp::Nearest(_)) {
-        taps.retain(|&(j, _)| j >= 0 && j < len_in as i64);
-        let total: f64 = taps.iter().map(|t| t.1).sum();
-        if total != 0.0 {
-            taps.iter_mut().for_each(|t| t.1 /= total);
-        }
-    }
-    Some(taps)
-}
-
-/// For each output index along one axis: the source elements (index
-/// clamped into the input, so the edge repeats) and weights to combine, or
-/// `None` for the extrapolation value.
-type AxisTable = Vec<Option<Vec<(usize, f64)>>>;
-
-/// The tables of every axis that changes, in increasing axis order.
-fn axis_tables(
-    shape: &[usize],
-    out_dims: &[usize],
-    scales: &[f64],
-    roi: &[(f64, f64)],
-    plan: &AxisPlan,
-) -> KResult<Vec<(usize, AxisTable)>> {
-    let mut tables = Vec::new();
-    for axis in 0..shape.len() {
-        let (len_in, len_out) = (shape[axis], out_dims[axis]);
-        let identity = (scales[axis] - 1.0).abs() <= 1e-9
-            && len_out == len_in
-            && (plan.coord != Coord::TfCropAndResize || roi[axis] == (0.0, 1.0));
-        if identity || len_out == 0 {
-            if len_out != len_in {
-                tables.push((axis, Vec::new()));
-            }
-            continue;
-        }
-        if len_in == 0 {
-            bail!("cannot resize the empty axis {axis} to {len_out} elements");
-        }
-        let table = (0..len_out)
-            .map(|y| {
-                axis_weights(plan, y, scales[axis], len_in, len_out, roi[axis])
-                    .map(|taps| taps.into_iter().map(|(j, w)| (j.clamp(0, len_in as i64 - 1) as usize, w)).collect())
-            })
-            .collect();
-        tables.push((axis, table));
-    }
-    Ok(tables)
-}
 
 /// Apply one axis table to `data` of shape `shape` (updated in place).
 fn apply_table<T: Copy>(
@@ -258,7 +47,7 @@ fn apply_table<T: Copy>(
 /// saturated).
 fn resample(x: &Tensor, out_dims: &[usize], scales: &[f64], roi: &[(f64, f64)], plan: &AxisPlan) -> KResult<Tensor> {
     check_numel(out_dims)?;
-    let tables = axis_tables(&x.shape, out_dims, scales, roi, plan)?;
+    let tables = axis_tables(&x.shape, out_dims, scales, roi, plan).map_err(KernelError::new)?;
     let nearest = matches!(plan.interp, Interp::Nearest(_));
     if nearest && tables.iter().all(|(_, t)| t.iter().all(|e| e.is_some())) {
         // Follow the flat source index of every element through the axes.
@@ -305,111 +94,18 @@ fn given(args: &Args, i: usize) -> KResult<Option<&Tensor>> {
 /// Resize (opset 11+): inputs X, roi, scales, sizes.
 pub(super) fn resize(args: &Args, a: &ResizeAttrs) -> KResult<Vec<Value>> {
     let x = args.tensor(0)?;
-    let r = x.rank();
-    let axes: Vec<usize> = match a.axes {
-        Some(ax) => norm_axes(ax, r)?,
-        None => (0..r).collect(),
-    };
-    let coord = match a.coordinate_transformation_mode {
-        "half_pixel" => Coord::HalfPixel,
-        "half_pixel_symmetric" => Coord::HalfPixelSymmetric,
-        "pytorch_half_pixel" => Coord::PytorchHalfPixel,
-        "align_corners" => Coord::AlignCorners,
-        "asymmetric" => Coord::Asymmetric,
-        "tf_crop_and_resize" => Coord::TfCropAndResize,
-        "tf_half_pixel_for_nn" => Coord::TfHalfPixelForNn,
-        other => bail!("unknown coordinate_transformation_mode '{other}'"),
-    };
-    let interp = match a.mode {
-        "nearest" => Interp::Nearest(match a.nearest_mode {
-            "round_prefer_floor" => Nearest::RoundPreferFloor,
-            "round_prefer_ceil" => Nearest::RoundPreferCeil,
-            "floor" => Nearest::Floor,
-            "ceil" => Nearest::Ceil,
-            other => bail!("unknown nearest_mode '{other}'"),
-        }),
-        "linear" => Interp::Linear,
-        "cubic" => Interp::Cubic(a.cubic_coeff_a),
-        other => bail!("unknown mode '{other}'"),
-    };
-
-    // Region of interest per axis (only tf_crop_and_resize reads it).
-    let mut roi = vec![(0.0, 1.0); r];
-    if coord == Coord::TfCropAndResize {
-        let Some(t) = given(args, 1)? else { bail!("tf_crop_and_resize needs the roi input") };
-        let v = t.to_f64()?;
-        if v.len() != 2 * axes.len() {
-            bail!("roi has {} values, expected {}", v.len(), 2 * axes.len());
-        }
-        for (i, &ax) in axes.iter().enumerate() {
-            roi[ax] = (v[i], v[axes.len() + i]);
-        }
-    }
-
-    let mut scales = vec![1.0; r];
-    let mut out_dims = x.shape.clone();
-    match (given(args, 2)?, given(args, 3)?) {
-        (Some(s), None) => {
-            let s = s.to_f64()?;
-            if s.len() != axes.len() {
-                bail!("scales has {} values, expected {}", s.len(), axes.len());
-            }
-            for (&ax, &sc) in axes.iter().zip(&s) {
-                out_dims[ax] = scaled_len(x.shape[ax], sc)?;
-                scales[ax] = sc;
-            }
-        }
-        (None, Some(sz)) => {
-            let sz = crate::util::to_dims(&sz.to_i64()?, "sizes")?;
-            if sz.len() != axes.len() {
-                bail!("sizes has {} values, expected {}", sz.len(), axes.len());
-            }
-            for (&ax, &d) in axes.iter().zip(&sz) {
-                if x.shape[ax] == 0 {
-                    bail!("cannot resize the empty axis {ax}");
-                }
-                scales[ax] = d as f64 / x.shape[ax] as f64;
-                out_dims[ax] = d;
-            }
-            let pick = match a.keep_aspect_ratio_policy {
-                "stretch" => None,
-                "not_larger" => Some(f64::min as fn(f64, f64) -> f64),
-                "not_smaller" => Some(f64::max as fn(f64, f64) -> f64),
-                other => bail!("unknown keep_aspect_ratio_policy '{other}'"),
-            };
-            if let Some(pick) = pick
-                && let Some(common) = axes.iter().map(|&ax| scales[ax]).reduce(pick)
-            {
-                // One scale for all axes; sizes rounded half up.
-                for &ax in &axes {
-                    scales[ax] = common;
-                    out_dims[ax] = libm::floor(common * x.shape[ax] as f64 + 0.5) as usize;
-                }
-            }
-        }
-        (Some(_), Some(_)) => bail!("only one of scales and sizes may be given"),
-        (None, None) => bail!("one of scales and sizes must be given"),
-    }
-    let plan = AxisPlan {
-        interp,
-        coord,
-        antialias: a.antialias && !matches!(interp, Interp::Nearest(_)),
-        exclude_outside: a.exclude_outside,
-        extrapolation_value: a.extrapolation_value,
-    };
-    one(resample(x, &out_dims, &scales, &roi, &plan)?)
+    let plan = resample::plan(a).map_err(KernelError::new)?;
+    let roi = given(args, 1)?.map(|t| t.to_f64()).transpose()?;
+    let scales = given(args, 2)?.map(|t| t.to_f64()).transpose()?;
+    let sizes = given(args, 3)?.map(|t| t.to_i64()).transpose()?;
+    let g = resample::geometry(&x.shape, a, &plan, roi.as_deref(), scales.as_deref(), sizes.as_deref())
+        .map_err(KernelError::new)?;
+    one(resample(x, &g.out_dims, &g.scales, &g.roi, &plan)?)
 }
 
-/// Output length `floor(len * scale)`, checking the scale.
+/// [`resample::scaled_len`] as a kernel error.
 fn scaled_len(len: usize, scale: f64) -> KResult<usize> {
-    if !(scale > 0.0 && scale.is_finite()) {
-        bail!("scales must be positive, got {scale}");
-    }
-    let v = libm::floor(len as f64 * scale);
-    if v >= 9.0e15 {
-        bail!("scaled size {v} is too large");
-    }
-    Ok(v as usize)
+    resample::scaled_len(len, scale).map_err(KernelError::new)
 }
 
 /// Upsample (and Resize-10): scale every axis by `scales` (an input, or
