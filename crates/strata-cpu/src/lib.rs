@@ -1,16 +1,17 @@
 //! Strata's optimised CPU backend.
 //!
 //! Owns the fast host kernels: a packed, cache-blocked f32 GEMM with a
-//! micro-kernel compiled for AVX2 when the CPU has it (and plain code
-//! elsewhere, which the compiler vectorises for `simd128` on wasm),
+//! micro-kernel compiled for AVX-512 or AVX2 with FMA when the CPU has them
+//! (and plain code elsewhere, which the compiler vectorises, e.g. for
+//! `simd128` on wasm),
 //! im2col and depthwise convolution, pooling, normalisation, elementwise
 //! and data-movement kernels, and a scoped thread pool whose size is the
 //! user's `threads` option.
 //!
 //! Results do not depend on the thread count: work is split into chunks
-//! whose boundaries and summation order are fixed by the shapes alone, and
-//! the AVX2 path uses no fused multiply-add, so 1, 2 or 16 threads (and
-//! AVX2 or not) give the same bits.
+//! whose boundaries and summation order are fixed by the shapes alone, so
+//! 1, 2 or 16 threads give the same bits. Between machines only the GEMM's
+//! rounding may differ: with FMA each step is rounded once ([`gemm::fused`]).
 //!
 //! It depends only on `strata-ir` (and `thiserror`, `libm`): it sees the IR,
 //! never the importer or other backends. Nodes it does not support are

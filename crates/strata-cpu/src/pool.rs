@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Floating-point operations below which a kernel runs on one thread.
-pub const MIN_PARALLEL_WORK: usize = 1 << 17;
+pub const MIN_PARALLEL_WORK: usize = 1 << 20;
 
 /// How many threads kernels may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

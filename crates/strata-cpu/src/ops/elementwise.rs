@@ -247,9 +247,22 @@ impl Binary {
 
 /// Walk a broadcast: call `f(offset_a, offset_b, out_index_start, len, step_a, step_b)`
 /// for each innermost row of the output.
-fn for_rows(shape: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize, usize, usize, usize, usize, usize)) {
+fn for_rows(shape: &[usize], sa: &[usize], sb: &[usize], f: impl FnMut(usize, usize, usize, usize, usize, usize)) {
+    let rows: usize = shape[..shape.len().saturating_sub(1)].iter().product();
+    for_rows_range(shape, sa, sb, 0, rows, f);
+}
+
+/// [`for_rows`] for output rows `r0..r1` only (a row is one innermost run).
+fn for_rows_range(
+    shape: &[usize],
+    sa: &[usize],
+    sb: &[usize],
+    r0: usize,
+    r1: usize,
+    mut f: impl FnMut(usize, usize, usize, usize, usize, usize),
+) {
     let n: usize = shape.iter().product();
-    if n == 0 {
+    if n == 0 || r0 >= r1 {
         return;
     }
     let rank = shape.len();
@@ -258,9 +271,15 @@ fn for_rows(shape: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize
         return;
     }
     let inner = shape[rank - 1];
+    // Multi-index of row r0 over the outer axes.
     let mut idx = vec![0usize; rank - 1];
-    let mut o = 0;
-    loop {
+    let mut rem = r0;
+    for d in (0..rank - 1).rev() {
+        idx[d] = rem % shape[d];
+        rem /= shape[d];
+    }
+    let mut o = r0 * inner;
+    for _ in r0..r1 {
         let (mut oa, mut ob) = (0, 0);
         for (d, &i) in idx.iter().enumerate() {
             oa += i * sa[d];
@@ -268,12 +287,7 @@ fn for_rows(shape: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize
         }
         f(oa, ob, o, inner, sa[rank - 1], sb[rank - 1]);
         o += inner;
-        let mut d = rank - 1;
-        loop {
-            if d == 0 {
-                return;
-            }
-            d -= 1;
+        for d in (0..rank - 1).rev() {
             idx[d] += 1;
             if idx[d] < shape[d] {
                 break;
@@ -281,6 +295,11 @@ fn for_rows(shape: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize
             idx[d] = 0;
         }
     }
+}
+
+/// Rows per parallel chunk of a broadcast over rows of `inner` elements.
+fn rows_per_chunk(inner: usize) -> usize {
+    (1usize << 14).div_ceil(inner.max(1)).max(1)
 }
 
 /// Apply `op` with broadcasting to f32 operands.
@@ -297,44 +316,55 @@ fn binary_f32(ctx: &Ctx, op: Binary, a: &CpuTensor, b: &CpuTensor) -> Result<Cpu
                 *o = op.f(x, y);
             }
         });
-    } else if bv.len() == 1 {
+    } else if bv.len() == 1 && av.len() == n {
         let y = bv[0];
-        for (o, &x) in out.iter_mut().zip(av) {
-            *o = op.f(x, y);
-        }
-    } else if av.len() == 1 {
+        const CHUNK: usize = 1 << 14;
+        ctx.pool.for_each_chunk(&mut out, CHUNK, n * 4, |i, o| {
+            for (o, &x) in o.iter_mut().zip(&av[i * CHUNK..]) {
+                *o = op.f(x, y);
+            }
+        });
+    } else if av.len() == 1 && bv.len() == n {
         let x = av[0];
-        for (o, &y) in out.iter_mut().zip(bv) {
-            *o = op.f(x, y);
-        }
+        const CHUNK: usize = 1 << 14;
+        ctx.pool.for_each_chunk(&mut out, CHUNK, n * 4, |i, o| {
+            for (o, &y) in o.iter_mut().zip(&bv[i * CHUNK..]) {
+                *o = op.f(x, y);
+            }
+        });
     } else {
         let (sa, sb) = (broadcast_strides(&a.shape, &shape), broadcast_strides(&b.shape, &shape));
-        for_rows(&shape, &sa, &sb, |oa, ob, o, len, ta, tb| {
-            let row = &mut out[o..o + len];
-            match (ta, tb) {
-                (1, 1) => {
-                    for ((r, &x), &y) in row.iter_mut().zip(&av[oa..oa + len]).zip(&bv[ob..ob + len]) {
-                        *r = op.f(x, y);
+        let inner = *shape.last().unwrap_or(&1);
+        let rpc = rows_per_chunk(inner);
+        ctx.pool.for_each_chunk(&mut out, rpc * inner.max(1), n * 4, |ci, chunk| {
+            let (r0, base) = (ci * rpc, ci * rpc * inner);
+            for_rows_range(&shape, &sa, &sb, r0, r0 + chunk.len() / inner.max(1), |oa, ob, o, len, ta, tb| {
+                let row = &mut chunk[o - base..o - base + len];
+                match (ta, tb) {
+                    (1, 1) => {
+                        for ((r, &x), &y) in row.iter_mut().zip(&av[oa..oa + len]).zip(&bv[ob..ob + len]) {
+                            *r = op.f(x, y);
+                        }
+                    }
+                    (1, 0) => {
+                        let y = bv[ob];
+                        for (r, &x) in row.iter_mut().zip(&av[oa..oa + len]) {
+                            *r = op.f(x, y);
+                        }
+                    }
+                    (0, 1) => {
+                        let x = av[oa];
+                        for (r, &y) in row.iter_mut().zip(&bv[ob..ob + len]) {
+                            *r = op.f(x, y);
+                        }
+                    }
+                    _ => {
+                        for (j, r) in row.iter_mut().enumerate() {
+                            *r = op.f(av[oa + j * ta], bv[ob + j * tb]);
+                        }
                     }
                 }
-                (1, 0) => {
-                    let y = bv[ob];
-                    for (r, &x) in row.iter_mut().zip(&av[oa..oa + len]) {
-                        *r = op.f(x, y);
-                    }
-                }
-                (0, 1) => {
-                    let x = av[oa];
-                    for (r, &y) in row.iter_mut().zip(&bv[ob..ob + len]) {
-                        *r = op.f(x, y);
-                    }
-                }
-                _ => {
-                    for (j, r) in row.iter_mut().enumerate() {
-                        *r = op.f(av[oa + j * ta], bv[ob + j * tb]);
-                    }
-                }
-            }
+            });
         });
     }
     Ok(CpuTensor::f32(shape, out))

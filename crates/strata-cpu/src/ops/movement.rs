@@ -9,9 +9,10 @@ use super::{Ctx, Kernel, NodeInfo, all_native, broadcast, broadcast_strides, inp
 use crate::error::{CpuError, Result, bail};
 use crate::tensor::{CpuTensor, Data, map_data};
 
-/// Source offsets of a strided view: element `idx` of `shape` reads
-/// `base + Σ idx[d]·st[d]` (callers guarantee every offset is in range).
-fn strided(shape: &[usize], base: isize, st: &[isize]) -> Vec<usize> {
+/// Copy a strided view: element `idx` of `shape` reads
+/// `v[base + Σ idx[d]·st[d]]` (callers guarantee every offset is in range).
+/// Contiguous innermost rows are copied whole.
+fn gather_strided<T: Copy>(v: &[T], shape: &[usize], base: isize, st: &[isize]) -> Vec<T> {
     let n: usize = shape.iter().product();
     let mut out = Vec::with_capacity(n);
     if n == 0 {
@@ -19,15 +20,19 @@ fn strided(shape: &[usize], base: isize, st: &[isize]) -> Vec<usize> {
     }
     let rank = shape.len();
     if rank == 0 {
-        out.push(base as usize);
+        out.push(v[base as usize]);
         return out;
     }
     let (last, lst) = (shape[rank - 1], st[rank - 1]);
     let mut idx = vec![0usize; rank];
     let mut off = base;
     loop {
-        for j in 0..last as isize {
-            out.push((off + j * lst) as usize);
+        if lst == 1 {
+            out.extend_from_slice(&v[off as usize..off as usize + last]);
+        } else if lst == 0 {
+            out.extend(std::iter::repeat_n(v[off as usize], last));
+        } else {
+            out.extend((0..last as isize).map(|j| v[(off + j * lst) as usize]));
         }
         // Advance the outer axes.
         let mut d = rank - 1;
@@ -45,6 +50,12 @@ fn strided(shape: &[usize], base: isize, st: &[isize]) -> Vec<usize> {
             idx[d] = 0;
         }
     }
+}
+
+/// A strided view of `x`, copied into a new tensor of `shape`.
+fn view(x: &CpuTensor, shape: Vec<usize>, base: isize, st: &[isize]) -> CpuTensor {
+    let data = map_data!(&x.data, |v| gather_strided(v, &shape, base, st));
+    CpuTensor { dtype: x.dtype, shape, data }
 }
 
 /// Gather `idx` from `x` into a new tensor of `shape`.
@@ -154,7 +165,7 @@ impl Kernel for MoveKernel {
                 let st = istrides(&x.shape);
                 let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
                 let pst: Vec<isize> = perm.iter().map(|&p| st[p]).collect();
-                one(take(x, shape.clone(), &strided(&shape, 0, &pst)))
+                one(view(x, shape, 0, &pst))
             }
             Move::Concat(a) => concat(ctx, inputs, *a),
             Move::Split { axis, attr, outputs } => split(x, inputs, *axis, attr, *outputs),
@@ -169,7 +180,7 @@ impl Kernel for MoveKernel {
                 let shape = broadcast(&x.shape, &spec)?;
                 ctx.check_numel(&shape)?;
                 let st: Vec<isize> = broadcast_strides(&x.shape, &shape).into_iter().map(|s| s as isize).collect();
-                one(take(x, shape.clone(), &strided(&shape, 0, &st)))
+                one(view(x, shape, 0, &st))
             }
             Move::Tile => {
                 let reps = ints(inputs, 1)?.ok_or_else(|| CpuError::Kernel("Tile has no repeats".into()))?;
@@ -306,7 +317,7 @@ fn split(
     for s in sizes {
         let mut shape = x.shape.clone();
         shape[ax] = s;
-        out.push(take(x, shape.clone(), &strided(&shape, start as isize * st[ax], &st)));
+        out.push(view(x, shape, start as isize * st[ax], &st));
         start += s;
     }
     Ok(out)
@@ -367,7 +378,7 @@ fn slice(
         vst[ax[i]] = st[ax[i]] * step as isize;
     }
     ctx.check_numel(&shape)?;
-    Ok(vec![take(x, shape.clone(), &strided(&shape, base, &vst))])
+    Ok(vec![view(x, shape, base, &vst)])
 }
 
 fn gather(ctx: &Ctx, x: &CpuTensor, ind: &CpuTensor, a: i64) -> Result<Vec<CpuTensor>> {

@@ -12,7 +12,7 @@ use strata_ir::{DType, TensorData};
 
 use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, strides, unsupported};
 use crate::error::{CpuError, Result, bail};
-use crate::gemm::{PackedA, PackedB, gemm};
+use crate::gemm::{NR, PackedA, PackedB, gemm};
 use crate::tensor::CpuTensor;
 
 fn kerr(e: String) -> CpuError {
@@ -239,24 +239,46 @@ impl Win3 {
     }
 }
 
-/// Fill one im2col row (`kernel tap` of channel slice `x`) over every output position.
-fn im2col_row(w: &Win3, x: &[f32], tap: usize, row: &mut [f32]) {
-    let (kd, kh, kw) = (tap / (w.kernel[1] * w.kernel[2]), (tap / w.kernel[2]) % w.kernel[1], tap % w.kernel[2]);
-    let mut o = 0;
-    for od in 0..w.out[0] {
-        let d = w.pos(0, od, kd);
-        let d_ok = d >= 0 && (d as usize) < w.input[0];
-        for oh in 0..w.out[1] {
-            let h = w.pos(1, oh, kh);
-            let ok = d_ok && h >= 0 && (h as usize) < w.input[1];
-            let base = if ok { (d as usize * w.input[1] + h as usize) * w.input[2] } else { 0 };
-            for ow in 0..w.out[2] {
-                let x_w = w.pos(2, ow, kw);
-                row[o] = if ok && x_w >= 0 && (x_w as usize) < w.input[2] { x[base + x_w as usize] } else { 0.0 };
-                o += 1;
+/// im2col straight into the GEMM's packed layout: row `ci · taps + tap`,
+/// column = output position; each panel (`NR` output positions) is filled
+/// by one worker.
+fn im2col_packed(pool: &crate::pool::Pool, w: &Win3, x: &[f32], channels: usize) -> PackedB {
+    let (taps, cols, in_size) = (w.taps(), w.out_size(), w.in_size());
+    let rows = channels * taps;
+    let mut pb = PackedB::zeros(rows, cols);
+    let panel_len = NR * rows;
+    pool.for_each_chunk(pb.data_mut(), panel_len.max(1), rows * cols * 2, |p, panel| {
+        let width = NR.min(cols - p * NR);
+        // Output coordinates of this panel's columns.
+        let mut at = [[0i64; 3]; NR];
+        for (c, o) in at.iter_mut().enumerate().take(width) {
+            let j = p * NR + c;
+            let (od, oh, ow) = (j / (w.out[1] * w.out[2]), (j / w.out[2]) % w.out[1], j % w.out[2]);
+            *o = [w.pos(0, od, 0), w.pos(1, oh, 0), w.pos(2, ow, 0)];
+        }
+        for r in 0..rows {
+            let (ci, tap) = (r / taps, r % taps);
+            let (kd, kh, kw) = (tap / (w.kernel[1] * w.kernel[2]), (tap / w.kernel[2]) % w.kernel[1], tap % w.kernel[2]);
+            let off = [(kd * w.dilations[0]) as i64, (kh * w.dilations[1]) as i64, (kw * w.dilations[2]) as i64];
+            let xs = &x[ci * in_size..(ci + 1) * in_size];
+            let dst = &mut panel[r * NR..r * NR + width];
+            for (d, o) in dst.iter_mut().zip(&at) {
+                let (pd, ph, pw) = (o[0] + off[0], o[1] + off[1], o[2] + off[2]);
+                *d = if pd >= 0
+                    && (pd as usize) < w.input[0]
+                    && ph >= 0
+                    && (ph as usize) < w.input[1]
+                    && pw >= 0
+                    && (pw as usize) < w.input[2]
+                {
+                    xs[(pd as usize * w.input[1] + ph as usize) * w.input[2] + pw as usize]
+                } else {
+                    0.0
+                };
             }
         }
-    }
+    });
+    pb
 }
 
 struct ConvKernel {
@@ -326,19 +348,13 @@ impl Kernel for ConvKernel {
                     &runtime_w
                 }
             };
-            let mut col = vec![0.0f32; if w.is_pointwise() { 0 } else { rows * cols }];
             for b in 0..n {
                 for (gi, pa) in packed.iter().enumerate() {
                     let xs = &xv[(b * c + gi * cg) * in_size..(b * c + (gi + 1) * cg) * in_size];
                     let pb = if w.is_pointwise() {
                         PackedB::pack(xs, rows, cols, cols, 1)
                     } else {
-                        let taps = w.taps();
-                        ctx.pool.for_each_chunk(&mut col, cols, rows * cols * 4, |r, row| {
-                            let (ci, tap) = (r / taps, r % taps);
-                            im2col_row(&w, &xs[ci * in_size..(ci + 1) * in_size], tap, row);
-                        });
-                        PackedB::pack(&col, rows, cols, cols, 1)
+                        im2col_packed(ctx.pool, &w, xs, cg)
                     };
                     let ys = &mut y[(b * m + gi * mg) * cols..(b * m + (gi + 1) * mg) * cols];
                     gemm(ctx.pool, pa, &pb, ys, cols);
@@ -355,35 +371,54 @@ impl Kernel for ConvKernel {
     }
 }
 
-/// One channel of a depthwise convolution.
+/// One channel of a depthwise convolution. Row by row: for each kernel tap
+/// the range of output columns whose input lies inside the image is added
+/// in one pass (contiguous, so it vectorises, when the stride is 1). Each
+/// output still sums its taps in kernel order.
 fn depthwise(w: &Win3, x: &[f32], k: &[f32], out: &mut [f32]) {
-    let mut o = 0;
+    out.fill(0.0);
+    let (ow_n, iw_n) = (w.out[2] as i64, w.input[2] as i64);
+    let (s, d, p) = (w.strides[2] as i64, w.dilations[2] as i64, w.pad_begin[2]);
+    // Output column range [lo, hi) reading inside the input for tap `kw`.
+    let range = |kw: usize| -> (usize, usize) {
+        let off = kw as i64 * d - p;
+        let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+        let hi = if iw_n - 1 - off < 0 { 0 } else { ((iw_n - 1 - off) / s + 1).min(ow_n) };
+        (lo.min(ow_n) as usize, hi.max(lo.min(ow_n)) as usize)
+    };
+    let ranges: Vec<(usize, usize)> = (0..w.kernel[2]).map(range).collect();
     for od in 0..w.out[0] {
-        for oh in 0..w.out[1] {
-            for ow in 0..w.out[2] {
-                let mut acc = 0.0f32;
-                for kd in 0..w.kernel[0] {
-                    let d = w.pos(0, od, kd);
-                    if d < 0 || d as usize >= w.input[0] {
+        for kd in 0..w.kernel[0] {
+            let id = w.pos(0, od, kd);
+            if id < 0 || id as usize >= w.input[0] {
+                continue;
+            }
+            for oh in 0..w.out[1] {
+                let orow = &mut out[(od * w.out[1] + oh) * w.out[2]..(od * w.out[1] + oh + 1) * w.out[2]];
+                for kh in 0..w.kernel[1] {
+                    let ih = w.pos(1, oh, kh);
+                    if ih < 0 || ih as usize >= w.input[1] {
                         continue;
                     }
-                    for kh in 0..w.kernel[1] {
-                        let h = w.pos(1, oh, kh);
-                        if h < 0 || h as usize >= w.input[1] {
+                    let irow = &x[(id as usize * w.input[1] + ih as usize) * w.input[2]..][..w.input[2]];
+                    let krow = &k[(kd * w.kernel[1] + kh) * w.kernel[2]..][..w.kernel[2]];
+                    for (kw, &kv) in krow.iter().enumerate() {
+                        let (lo, hi) = ranges[kw];
+                        if lo >= hi {
                             continue;
                         }
-                        let row = (d as usize * w.input[1] + h as usize) * w.input[2];
-                        let krow = (kd * w.kernel[1] + kh) * w.kernel[2];
-                        for kw in 0..w.kernel[2] {
-                            let xw = w.pos(2, ow, kw);
-                            if xw >= 0 && (xw as usize) < w.input[2] {
-                                acc += x[row + xw as usize] * k[krow + kw];
+                        let start = (lo as i64 * s + kw as i64 * d - p) as usize;
+                        if s == 1 {
+                            for (o, &v) in orow[lo..hi].iter_mut().zip(&irow[start..start + (hi - lo)]) {
+                                *o += v * kv;
+                            }
+                        } else {
+                            for (j, o) in orow[lo..hi].iter_mut().enumerate() {
+                                *o += irow[start + j * s as usize] * kv;
                             }
                         }
                     }
                 }
-                out[o] = acc;
-                o += 1;
             }
         }
     }

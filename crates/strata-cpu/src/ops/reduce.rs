@@ -107,31 +107,58 @@ impl Kernel for ReduceKernel {
             How::Min => f32::INFINITY,
             _ => 0.0,
         };
-        let mut acc = vec![init; n_out];
-        let os = strides(&out_kept);
-        // Input is walked in order; each element lands in its output slot.
-        let mut idx = vec![0usize; rank];
-        for &v in xv.iter() {
-            let mut o = 0;
-            for d in 0..rank {
-                if !reduced[d] {
-                    o += idx[d] * os[d];
-                }
+        let how = self.how;
+        let step = |a: f32, v: f32| -> f32 {
+            match how {
+                How::Sum | How::Mean => a + v,
+                How::SumSquare => a + v * v,
+                How::Max if !a.is_nan() && (v.is_nan() || v > a) => v,
+                How::Min if !a.is_nan() && (v.is_nan() || v < a) => v,
+                How::Max | How::Min => a,
             }
-            let a = &mut acc[o];
-            *a = match self.how {
-                How::Sum | How::Mean => *a + v,
-                How::SumSquare => *a + v * v,
-                How::Max if !a.is_nan() && (v.is_nan() || v > *a) => v,
-                How::Min if !a.is_nan() && (v.is_nan() || v < *a) => v,
-                How::Max | How::Min => *a,
-            };
-            for d in (0..rank).rev() {
-                idx[d] += 1;
-                if idx[d] < x.shape[d] {
-                    break;
+        };
+        let mut acc = vec![init; n_out];
+        let lo = reduced.iter().position(|&r| r);
+        let hi = reduced.iter().rposition(|&r| r);
+        match (lo, hi) {
+            (Some(lo), Some(hi)) if reduced[lo..=hi].iter().all(|&r| r) => {
+                // One contiguous block of axes: out[o][i] = fold over r of x[o][r][i],
+                // in the same order as the general walk below.
+                let r: usize = x.shape[lo..=hi].iter().product();
+                let inner: usize = x.shape[hi + 1..].iter().product();
+                ctx.pool.for_each_chunk(&mut acc, inner.max(1), xv.len(), |o, out| {
+                    let xs = &xv[o * r * inner..(o + 1) * r * inner];
+                    if inner == 1 {
+                        out[0] = xs.iter().fold(init, |a, &v| step(a, v));
+                    } else {
+                        for row in xs.chunks_exact(inner) {
+                            for (a, &v) in out.iter_mut().zip(row) {
+                                *a = step(*a, v);
+                            }
+                        }
+                    }
+                });
+            }
+            _ => {
+                let os = strides(&out_kept);
+                // Input is walked in order; each element lands in its output slot.
+                let mut idx = vec![0usize; rank];
+                for &v in xv.iter() {
+                    let mut o = 0;
+                    for d in 0..rank {
+                        if !reduced[d] {
+                            o += idx[d] * os[d];
+                        }
+                    }
+                    acc[o] = step(acc[o], v);
+                    for d in (0..rank).rev() {
+                        idx[d] += 1;
+                        if idx[d] < x.shape[d] {
+                            break;
+                        }
+                        idx[d] = 0;
+                    }
                 }
-                idx[d] = 0;
             }
         }
         if let How::Mean = self.how {
