@@ -20,6 +20,7 @@
 
 mod error;
 pub mod gemm;
+mod math;
 mod ops;
 pub mod pool;
 mod tensor;

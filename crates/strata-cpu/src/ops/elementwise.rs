@@ -47,13 +47,11 @@ enum Unary {
     Clip(f32, f32),
 }
 
+/// Logistic function without overflow: `e^{-|x|}` is at most 1.
 fn sigmoid(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + libm::expf(-x))
-    } else {
-        let e = libm::expf(x);
-        e / (1.0 + e)
-    }
+    let e = crate::math::exp(-x.abs());
+    let s = 1.0 / (1.0 + e);
+    if x >= 0.0 { s } else { e * s }
 }
 
 fn softplus(x: f32) -> f32 {
@@ -117,8 +115,8 @@ impl Unary {
             U::Neg => each(x, out, |v| -v),
             U::Relu => each(x, out, |v| if v < 0.0 { 0.0 } else { v }),
             U::Sigmoid => each(x, out, sigmoid),
-            U::Tanh => each(x, out, libm::tanhf),
-            U::Exp => each(x, out, libm::expf),
+            U::Tanh => each(x, out, crate::math::tanh),
+            U::Exp => each(x, out, crate::math::exp),
             U::Log => each(x, out, libm::logf),
             U::Sqrt => each(x, out, f32::sqrt),
             U::Erf => each(x, out, libm::erff),
@@ -140,7 +138,7 @@ impl Unary {
             U::Softplus => each(x, out, softplus),
             U::Softsign => each(x, out, |v| v / (1.0 + v.abs())),
             U::HardSwish => each(x, out, |v| v * clip(v / 6.0 + 0.5, 0.0, 1.0)),
-            U::Mish => each(x, out, |v| v * libm::tanhf(softplus(v))),
+            U::Mish => each(x, out, |v| v * crate::math::tanh(softplus(v))),
             U::HardSigmoid(a, b) => each(x, out, |v| clip(a * v + b, 0.0, 1.0)),
             U::LeakyRelu(a) => each(x, out, |v| if v < 0.0 { a * v } else { v }),
             U::Elu(a) => each(x, out, |v| if v < 0.0 { a * (libm::expf(v) - 1.0) } else { v }),
@@ -150,7 +148,7 @@ impl Unary {
             U::Gelu => each(x, out, |v| 0.5 * v * (1.0 + libm::erff(v * std::f32::consts::FRAC_1_SQRT_2))),
             U::GeluTanh => each(x, out, |v| {
                 let c = (2.0f32 / std::f32::consts::PI).sqrt();
-                0.5 * v * (1.0 + libm::tanhf(c * (v + 0.044_715 * v * v * v)))
+                0.5 * v * (1.0 + crate::math::tanh(c * (v + 0.044_715 * v * v * v)))
             }),
             U::Swish(a) => each(x, out, |v| v * sigmoid(a * v)),
             U::Clip(lo, hi) => each(x, out, |v| clip(v, lo, hi)),
@@ -302,8 +300,24 @@ fn rows_per_chunk(inner: usize) -> usize {
     (1usize << 14).div_ceil(inner.max(1)).max(1)
 }
 
-/// Apply `op` with broadcasting to f32 operands.
+/// Apply `op` with broadcasting to f32 operands (dispatched once, so each
+/// operation's loops are compiled, and vectorised, on their own).
 fn binary_f32(ctx: &Ctx, op: Binary, a: &CpuTensor, b: &CpuTensor) -> Result<CpuTensor> {
+    match op {
+        Binary::Add => binary_with(ctx, |x, y| x + y, a, b),
+        Binary::Sub => binary_with(ctx, |x, y| x - y, a, b),
+        Binary::Mul => binary_with(ctx, |x, y| x * y, a, b),
+        Binary::Div => binary_with(ctx, |x, y| x / y, a, b),
+        other => binary_with(ctx, move |x, y| other.f(x, y), a, b),
+    }
+}
+
+fn binary_with(
+    ctx: &Ctx,
+    f: impl Fn(f32, f32) -> f32 + Sync + Copy,
+    a: &CpuTensor,
+    b: &CpuTensor,
+) -> Result<CpuTensor> {
     let (av, bv) = (a.as_f32()?, b.as_f32()?);
     let shape = broadcast(&a.shape, &b.shape)?;
     let n = ctx.check_numel(&shape)?;
@@ -313,7 +327,7 @@ fn binary_f32(ctx: &Ctx, op: Binary, a: &CpuTensor, b: &CpuTensor) -> Result<Cpu
         ctx.pool.for_each_chunk(&mut out, CHUNK, n * 4, |i, o| {
             let s = i * CHUNK;
             for ((o, &x), &y) in o.iter_mut().zip(&av[s..]).zip(&bv[s..]) {
-                *o = op.f(x, y);
+                *o = f(x, y);
             }
         });
     } else if bv.len() == 1 && av.len() == n {
@@ -321,7 +335,7 @@ fn binary_f32(ctx: &Ctx, op: Binary, a: &CpuTensor, b: &CpuTensor) -> Result<Cpu
         const CHUNK: usize = 1 << 14;
         ctx.pool.for_each_chunk(&mut out, CHUNK, n * 4, |i, o| {
             for (o, &x) in o.iter_mut().zip(&av[i * CHUNK..]) {
-                *o = op.f(x, y);
+                *o = f(x, y);
             }
         });
     } else if av.len() == 1 && bv.len() == n {
@@ -329,7 +343,7 @@ fn binary_f32(ctx: &Ctx, op: Binary, a: &CpuTensor, b: &CpuTensor) -> Result<Cpu
         const CHUNK: usize = 1 << 14;
         ctx.pool.for_each_chunk(&mut out, CHUNK, n * 4, |i, o| {
             for (o, &y) in o.iter_mut().zip(&bv[i * CHUNK..]) {
-                *o = op.f(x, y);
+                *o = f(x, y);
             }
         });
     } else {
@@ -343,24 +357,24 @@ fn binary_f32(ctx: &Ctx, op: Binary, a: &CpuTensor, b: &CpuTensor) -> Result<Cpu
                 match (ta, tb) {
                     (1, 1) => {
                         for ((r, &x), &y) in row.iter_mut().zip(&av[oa..oa + len]).zip(&bv[ob..ob + len]) {
-                            *r = op.f(x, y);
+                            *r = f(x, y);
                         }
                     }
                     (1, 0) => {
                         let y = bv[ob];
                         for (r, &x) in row.iter_mut().zip(&av[oa..oa + len]) {
-                            *r = op.f(x, y);
+                            *r = f(x, y);
                         }
                     }
                     (0, 1) => {
                         let x = av[oa];
                         for (r, &y) in row.iter_mut().zip(&bv[ob..ob + len]) {
-                            *r = op.f(x, y);
+                            *r = f(x, y);
                         }
                     }
                     _ => {
                         for (j, r) in row.iter_mut().enumerate() {
-                            *r = op.f(av[oa + j * ta], bv[ob + j * tb]);
+                            *r = f(av[oa + j * ta], bv[ob + j * tb]);
                         }
                     }
                 }
@@ -436,26 +450,35 @@ impl Kernel for CompareKernel {
 }
 
 /// Apply `f` elementwise with numpy broadcasting (any element types).
-fn zip_broadcast<T: Copy, U: Copy + Default>(
+fn zip_broadcast<T: Copy + Sync, U: Copy + Default + Send>(
     ctx: &Ctx,
     a: (&[T], &[usize]),
     b: (&[T], &[usize]),
-    f: impl Fn(T, T) -> Result<U>,
+    f: impl Fn(T, T) -> Result<U> + Sync,
 ) -> Result<(Vec<usize>, Vec<U>)> {
     let shape = broadcast(a.1, b.1)?;
     let n = ctx.check_numel(&shape)?;
     let (sa, sb) = (broadcast_strides(a.1, &shape), broadcast_strides(b.1, &shape));
     let mut out = vec![U::default(); n];
-    let mut failed = None;
-    for_rows(&shape, &sa, &sb, |oa, ob, o, len, ta, tb| {
-        for j in 0..len {
-            match f(a.0[oa + j * ta], b.0[ob + j * tb]) {
-                Ok(v) => out[o + j] = v,
-                Err(e) => failed = Some(e),
+    let failed = std::sync::Mutex::new(None);
+    let inner = *shape.last().unwrap_or(&1);
+    let rpc = rows_per_chunk(inner);
+    ctx.pool.for_each_chunk(&mut out, rpc * inner.max(1), n * 4, |ci, chunk| {
+        let (r0, base) = (ci * rpc, ci * rpc * inner);
+        for_rows_range(&shape, &sa, &sb, r0, r0 + chunk.len() / inner.max(1), |oa, ob, o, len, ta, tb| {
+            for (j, slot) in chunk[o - base..o - base + len].iter_mut().enumerate() {
+                match f(a.0[oa + j * ta], b.0[ob + j * tb]) {
+                    Ok(v) => *slot = v,
+                    Err(e) => {
+                        if let Ok(mut g) = failed.lock() {
+                            g.get_or_insert(e);
+                        }
+                    }
+                }
             }
-        }
+        });
     });
-    match failed {
+    match failed.into_inner().ok().flatten() {
         Some(e) => Err(e),
         None => Ok((shape, out)),
     }
@@ -595,30 +618,41 @@ impl Kernel for WhereKernel {
     }
 }
 
+/// `f` over every element, in parallel chunks for large inputs.
+fn par_map<T: Copy + Sync, U: Copy + Default + Send>(ctx: &Ctx, v: &[T], f: impl Fn(T) -> U + Sync) -> Vec<U> {
+    const CHUNK: usize = 1 << 14;
+    let mut out = vec![U::default(); v.len()];
+    ctx.pool.for_each_chunk(&mut out, CHUNK, v.len() * 2, |i, o| {
+        for (o, &x) in o.iter_mut().zip(&v[i * CHUNK..]) {
+            *o = f(x);
+        }
+    });
+    out
+}
+
 /// `Cast` between float32, int64, int32 and bool.
 struct CastKernel(DType);
 
 impl Kernel for CastKernel {
-    fn run(&self, _ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
         let x = input(inputs, 0)?;
         let to = self.0;
         if x.dtype == to {
             return Ok(vec![x.clone()]);
         }
-        // Through f64 (exact for f32 and i32, and for i64 up to 2^53) or i64.
         let data = match (&x.data, to) {
-            (Data::F32(v), DType::I64) => Data::I64(Arc::new(v.iter().map(|&f| f as i64).collect())),
-            (Data::F32(v), DType::I32) => Data::I32(Arc::new(v.iter().map(|&f| f as i32).collect())),
-            (Data::F32(v), DType::Bool) => Data::Bool(Arc::new(v.iter().map(|&f| u8::from(f != 0.0)).collect())),
-            (Data::I64(v), DType::F32) => Data::F32(Arc::new(v.iter().map(|&i| i as f32).collect())),
-            (Data::I64(v), DType::I32) => Data::I32(Arc::new(v.iter().map(|&i| i as i32).collect())),
-            (Data::I64(v), DType::Bool) => Data::Bool(Arc::new(v.iter().map(|&i| u8::from(i != 0)).collect())),
-            (Data::I32(v), DType::F32) => Data::F32(Arc::new(v.iter().map(|&i| i as f32).collect())),
-            (Data::I32(v), DType::I64) => Data::I64(Arc::new(v.iter().map(|&i| i as i64).collect())),
-            (Data::I32(v), DType::Bool) => Data::Bool(Arc::new(v.iter().map(|&i| u8::from(i != 0)).collect())),
-            (Data::Bool(v), DType::F32) => Data::F32(Arc::new(v.iter().map(|&b| f32::from(b)).collect())),
-            (Data::Bool(v), DType::I64) => Data::I64(Arc::new(v.iter().map(|&b| i64::from(b)).collect())),
-            (Data::Bool(v), DType::I32) => Data::I32(Arc::new(v.iter().map(|&b| i32::from(b)).collect())),
+            (Data::F32(v), DType::I64) => Data::I64(Arc::new(par_map(ctx, v, |f| f as i64))),
+            (Data::F32(v), DType::I32) => Data::I32(Arc::new(par_map(ctx, v, |f| f as i32))),
+            (Data::F32(v), DType::Bool) => Data::Bool(Arc::new(par_map(ctx, v, |f| u8::from(f != 0.0)))),
+            (Data::I64(v), DType::F32) => Data::F32(Arc::new(par_map(ctx, v, |i| i as f32))),
+            (Data::I64(v), DType::I32) => Data::I32(Arc::new(par_map(ctx, v, |i| i as i32))),
+            (Data::I64(v), DType::Bool) => Data::Bool(Arc::new(par_map(ctx, v, |i| u8::from(i != 0)))),
+            (Data::I32(v), DType::F32) => Data::F32(Arc::new(par_map(ctx, v, |i| i as f32))),
+            (Data::I32(v), DType::I64) => Data::I64(Arc::new(par_map(ctx, v, i64::from))),
+            (Data::I32(v), DType::Bool) => Data::Bool(Arc::new(par_map(ctx, v, |i| u8::from(i != 0)))),
+            (Data::Bool(v), DType::F32) => Data::F32(Arc::new(par_map(ctx, v, f32::from))),
+            (Data::Bool(v), DType::I64) => Data::I64(Arc::new(par_map(ctx, v, i64::from))),
+            (Data::Bool(v), DType::I32) => Data::I32(Arc::new(par_map(ctx, v, i32::from))),
             _ => return Err(CpuError::Kernel(format!("cannot cast {} to {to}", x.dtype))),
         };
         Ok(vec![CpuTensor { dtype: to, shape: x.shape.clone(), data }])

@@ -54,8 +54,34 @@ fn gather_strided<T: Copy>(v: &[T], shape: &[usize], base: isize, st: &[isize]) 
 
 /// A strided view of `x`, copied into a new tensor of `shape`.
 fn view(x: &CpuTensor, shape: Vec<usize>, base: isize, st: &[isize]) -> CpuTensor {
-    let data = map_data!(&x.data, |v| gather_strided(v, &shape, base, st));
+    let (cs, cst) = coalesce(&shape, st);
+    let data = map_data!(&x.data, |v| gather_strided(v, &cs, base, &cst));
     CpuTensor { dtype: x.dtype, shape, data }
+}
+
+/// The same view with unit axes dropped and axes merged where one steps
+/// exactly over the next (so contiguous runs are as long as possible).
+fn coalesce(shape: &[usize], st: &[isize]) -> (Vec<usize>, Vec<isize>) {
+    let (mut s, mut t): (Vec<usize>, Vec<isize>) = (Vec::new(), Vec::new());
+    for (&d, &k) in shape.iter().zip(st) {
+        if d == 1 {
+            continue;
+        }
+        match (s.last_mut(), t.last_mut()) {
+            (Some(pd), Some(pk)) if *pk == k * d as isize => {
+                *pd *= d;
+                *pk = k;
+            }
+            _ => {
+                s.push(d);
+                t.push(k);
+            }
+        }
+    }
+    if shape.contains(&0) {
+        return (vec![0], vec![1]);
+    }
+    (s, t)
 }
 
 /// Gather `idx` from `x` into a new tensor of `shape`.

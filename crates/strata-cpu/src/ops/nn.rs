@@ -258,7 +258,8 @@ fn im2col_packed(pool: &crate::pool::Pool, w: &Win3, x: &[f32], channels: usize)
         }
         for r in 0..rows {
             let (ci, tap) = (r / taps, r % taps);
-            let (kd, kh, kw) = (tap / (w.kernel[1] * w.kernel[2]), (tap / w.kernel[2]) % w.kernel[1], tap % w.kernel[2]);
+            let (kd, kh, kw) =
+                (tap / (w.kernel[1] * w.kernel[2]), (tap / w.kernel[2]) % w.kernel[1], tap % w.kernel[2]);
             let off = [(kd * w.dilations[0]) as i64, (kh * w.dilations[1]) as i64, (kw * w.dilations[2]) as i64];
             let xs = &x[ci * in_size..(ci + 1) * in_size];
             let dst = &mut panel[r * NR..r * NR + width];
@@ -745,7 +746,12 @@ impl Kernel for GlobalPoolKernel {
             for (j, o) in out.iter_mut().enumerate() {
                 let p = &xv[(i * 64 + j) * plane..(i * 64 + j + 1) * plane];
                 *o = if max {
-                    p.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m || v.is_nan() { v } else { m })
+                    let (mut m, mut nan) = (f32::NEG_INFINITY, false);
+                    for &v in p {
+                        m = if v > m { v } else { m };
+                        nan |= v.is_nan();
+                    }
+                    if nan { f32::NAN } else { m }
                 } else {
                     p.iter().sum::<f32>() / plane as f32
                 };

@@ -40,7 +40,7 @@ impl Kernel for SoftmaxKernel {
                 let max = (0..len).map(|j| xs[j * inner + i]).fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0f32;
                 for j in 0..len {
-                    let e = libm::expf(xs[j * inner + i] - max);
+                    let e = crate::math::exp(xs[j * inner + i] - max);
                     out[j * inner + i] = e;
                     sum += e;
                 }
