@@ -418,3 +418,42 @@ fn resize_matches_the_reference() {
         check(m, std::slice::from_ref(&x), 16);
     }
 }
+
+#[test]
+fn lstm_matches_the_reference() {
+    let (seq, batch, input, hidden) = (5, 3, 4, 6);
+    for (direction, layout, input_forget) in
+        [("forward", 0, 0), ("reverse", 1, 0), ("bidirectional", 0, 1), ("bidirectional", 1, 0)]
+    {
+        let nd = if direction == "bidirectional" { 2 } else { 1 };
+        let xs = if layout == 0 { vec![seq, batch, input] } else { vec![batch, seq, input] };
+        let st = if layout == 0 { vec![nd, batch, hidden] } else { vec![batch, nd, hidden] };
+        let x = data(&xs, 70, -1.0, 1.0);
+        let weights = vec![
+            ("w", data(&[nd, 4 * hidden, input], 71, -0.5, 0.5)),
+            ("r", data(&[nd, 4 * hidden, hidden], 72, -0.5, 0.5)),
+            ("b", data(&[nd, 8 * hidden], 73, -0.5, 0.5)),
+            ("h0", data(&st, 74, -1.0, 1.0)),
+            ("c0", data(&st, 75, -1.0, 1.0)),
+            ("p", data(&[nd, 3 * hidden], 76, -0.5, 0.5)),
+        ];
+        let op = Op::Nn(N::LSTM {
+            activation_alpha: None,
+            activation_beta: None,
+            activations: None,
+            clip: None,
+            direction: direction.into(),
+            hidden_size: Some(hidden as i64),
+            layout,
+            input_forget,
+        });
+        let m = model(
+            op,
+            &[("x", &x)],
+            &weights,
+            &["x", "w", "r", "b", "", "h0", "c0", "p"],
+            &[("y", DType::F32), ("yh", DType::F32), ("yc", DType::F32)],
+        );
+        check(m, std::slice::from_ref(&x), 64);
+    }
+}

@@ -14,6 +14,7 @@ use crate::tensor::{CpuTensor, is_native};
 pub(crate) mod elementwise;
 pub(crate) mod movement;
 pub(crate) mod nn;
+pub(crate) mod recurrent;
 pub(crate) mod reduce;
 
 /// What a kernel gets besides its inputs.

@@ -989,6 +989,28 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             }
             Box::new(LayerNormKernel { axis: *axis, epsilon: *epsilon })
         }
+        N::LSTM {
+            activation_alpha,
+            activation_beta,
+            activations,
+            clip,
+            direction,
+            hidden_size,
+            layout,
+            input_forget,
+        } => {
+            return super::recurrent::build_lstm(
+                info,
+                activation_alpha,
+                activation_beta,
+                activations,
+                clip,
+                direction,
+                hidden_size,
+                *layout,
+                *input_forget,
+            );
+        }
         N::Dropout { .. } => {
             info.require_native()?;
             if outputs > 1 || info.has_input(2) {

@@ -1,0 +1,194 @@
+//! LSTM on f32 (part of the `nn` family): the input projection of every
+//! time step in one GEMM per direction, then per step the recurrent GEMM
+//! and the cell update. Default activations (sigmoid, tanh, tanh) without
+//! `clip` or `sequence_lens`; other forms fall back to another backend.
+
+use strata_ir::DType;
+
+use super::{Ctx, Kernel, NodeInfo, input, unsupported};
+use crate::error::{Result, bail};
+use crate::gemm::{PackedA, PackedB, gemm};
+use crate::math;
+use crate::tensor::CpuTensor;
+
+fn sigmoid(x: f32) -> f32 {
+    let e = math::exp(-x.abs());
+    let s = 1.0 / (1.0 + e);
+    if x >= 0.0 { s } else { e * s }
+}
+
+pub(crate) struct LstmKernel {
+    directions: usize,
+    reverse: bool,
+    batch_major: bool,
+    input_forget: bool,
+    hidden_size: Option<i64>,
+}
+
+/// `Wᵀ` of direction `d` packed as the right operand: `[k, gates·hidden]`.
+fn pack_t(v: &[f32], d: usize, rows: usize, k: usize) -> PackedB {
+    PackedB::pack(&v[d * rows * k..], k, rows, 1, k)
+}
+
+impl Kernel for LstmKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let (x, w, r) = (input(inputs, 0)?, input(inputs, 1)?, input(inputs, 2)?);
+        let nd = self.directions;
+        let [a0, a1, input_len] = x.shape[..] else { bail!("X must have rank 3, got shape {:?}", x.shape) };
+        let (seq, batch) = if self.batch_major { (a1, a0) } else { (a0, a1) };
+        let [rd, rg, hidden] = r.shape[..] else { bail!("R must have rank 3, got shape {:?}", r.shape) };
+        if rd != nd || rg != 4 * hidden {
+            bail!("R must have shape [{nd}, 4·hidden, hidden], got {:?}", r.shape);
+        }
+        if self.hidden_size.is_some_and(|h| h != hidden as i64) {
+            bail!("hidden_size does not match R of shape {:?}", r.shape);
+        }
+        if w.shape != [nd, 4 * hidden, input_len] {
+            bail!("W must have shape [{nd}, {}, {input_len}], got {:?}", 4 * hidden, w.shape);
+        }
+        let g = 4 * hidden;
+        let opt = |i: usize, shape: &[usize], what: &str| -> Result<Option<&[f32]>> {
+            match inputs.get(i).copied().flatten() {
+                None => Ok(None),
+                Some(t) if t.shape == shape => Ok(Some(t.as_f32()?)),
+                Some(t) => bail!("{what} must have shape {shape:?}, got {:?}", t.shape),
+            }
+        };
+        let bias = opt(3, &[nd, 2 * g], "B")?;
+        let state_shape = if self.batch_major { [batch, nd, hidden] } else { [nd, batch, hidden] };
+        let (h0, c0) = (opt(5, &state_shape, "initial_h")?, opt(6, &state_shape, "initial_c")?);
+        let peep = opt(7, &[nd, 3 * hidden], "P")?;
+        let y_shape = if self.batch_major { vec![batch, seq, nd, hidden] } else { vec![seq, nd, batch, hidden] };
+        ctx.check_numel(&y_shape)?;
+        ctx.check_numel(&[seq * batch, g])?;
+        let (xv, wv, rv) = (x.as_f32()?, w.as_f32()?, r.as_f32()?);
+        // X as [seq · batch, input] in time-major order.
+        let x0: Vec<f32> = if self.batch_major {
+            (0..seq * batch)
+                .flat_map(|tb| {
+                    let (t, b) = (tb / batch, tb % batch);
+                    xv[(b * seq + t) * input_len..(b * seq + t + 1) * input_len].iter().copied()
+                })
+                .collect()
+        } else {
+            xv.to_vec()
+        };
+        let pa_x = PackedA::pack(&x0, seq * batch, input_len, input_len, 1);
+        let state_at = |d: usize, b: usize| if self.batch_major { b * nd + d } else { d * batch + b };
+        let mut y = vec![0.0f32; seq * nd * batch * hidden];
+        let mut yh = vec![0.0f32; nd * batch * hidden];
+        let mut yc = vec![0.0f32; nd * batch * hidden];
+        for d in 0..nd {
+            let reverse = self.reverse || d == 1;
+            // Input projections of every step, plus both biases.
+            let mut gx = vec![0.0f32; seq * batch * g];
+            gemm(ctx.pool, &pa_x, &pack_t(wv, d, g, input_len), &mut gx, g);
+            if let Some(bv) = bias {
+                let (wb, rb) = (&bv[d * 2 * g..d * 2 * g + g], &bv[d * 2 * g + g..(d + 1) * 2 * g]);
+                for row in gx.chunks_exact_mut(g) {
+                    for ((v, a), b) in row.iter_mut().zip(wb).zip(rb) {
+                        *v += a + b;
+                    }
+                }
+            }
+            let pr = pack_t(rv, d, g, hidden);
+            let (mut h, mut c) = (vec![0.0f32; batch * hidden], vec![0.0f32; batch * hidden]);
+            for b in 0..batch {
+                let at = state_at(d, b) * hidden;
+                if let Some(v) = h0 {
+                    h[b * hidden..(b + 1) * hidden].copy_from_slice(&v[at..at + hidden]);
+                }
+                if let Some(v) = c0 {
+                    c[b * hidden..(b + 1) * hidden].copy_from_slice(&v[at..at + hidden]);
+                }
+            }
+            let zeros = vec![0.0f32; 3 * hidden];
+            let p = peep.map_or(&zeros[..], |p| &p[d * 3 * hidden..(d + 1) * 3 * hidden]);
+            let mut gh = vec![0.0f32; batch * g];
+            for s in 0..seq {
+                let t = if reverse { seq - 1 - s } else { s };
+                gemm(ctx.pool, &PackedA::pack(&h, batch, hidden, hidden, 1), &pr, &mut gh, g);
+                for b in 0..batch {
+                    let pre = |gate: usize, j: usize| {
+                        gx[(t * batch + b) * g + gate * hidden + j] + gh[b * g + gate * hidden + j]
+                    };
+                    for j in 0..hidden {
+                        let cj = c[b * hidden + j];
+                        let i = sigmoid(pre(0, j) + p[j] * cj);
+                        let f = if self.input_forget { 1.0 - i } else { sigmoid(pre(2, j) + p[2 * hidden + j] * cj) };
+                        let c_new = f * cj + i * math::tanh(pre(3, j));
+                        let o = sigmoid(pre(1, j) + p[hidden + j] * c_new);
+                        c[b * hidden + j] = c_new;
+                        h[b * hidden + j] = o * math::tanh(c_new);
+                    }
+                    let at = if self.batch_major {
+                        ((b * seq + t) * nd + d) * hidden
+                    } else {
+                        ((t * nd + d) * batch + b) * hidden
+                    };
+                    y[at..at + hidden].copy_from_slice(&h[b * hidden..(b + 1) * hidden]);
+                }
+            }
+            for b in 0..batch {
+                let at = state_at(d, b) * hidden;
+                yh[at..at + hidden].copy_from_slice(&h[b * hidden..(b + 1) * hidden]);
+                yc[at..at + hidden].copy_from_slice(&c[b * hidden..(b + 1) * hidden]);
+            }
+        }
+        Ok(vec![
+            CpuTensor::f32(y_shape, y),
+            CpuTensor::f32(state_shape.to_vec(), yh),
+            CpuTensor::f32(state_shape.to_vec(), yc),
+        ])
+    }
+}
+
+/// Build an LSTM kernel, or say which form is not supported here.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_lstm(
+    info: &NodeInfo,
+    activation_alpha: &Option<Vec<f32>>,
+    activation_beta: &Option<Vec<f32>>,
+    activations: &Option<Vec<String>>,
+    clip: &Option<f32>,
+    direction: &str,
+    hidden_size: &Option<i64>,
+    layout: i64,
+    input_forget: i64,
+) -> Result<Box<dyn Kernel>> {
+    let ins: Vec<usize> = (0..info.node.inputs.len()).filter(|&i| info.has_input(i) && i != 4).collect();
+    for i in ins {
+        if info.in_dtype(i) != Some(DType::F32) {
+            return Err(unsupported(format!("LSTM input {i} must be float32")));
+        }
+    }
+    if info.has_input(4) {
+        return Err(unsupported("LSTM with sequence_lens"));
+    }
+    if clip.is_some() || activation_alpha.is_some() || activation_beta.is_some() {
+        return Err(unsupported("LSTM with clip or activation parameters"));
+    }
+    let directions = match direction {
+        "forward" | "reverse" => 1,
+        "bidirectional" => 2,
+        d => return Err(unsupported(format!("LSTM direction '{d}'"))),
+    };
+    if let Some(a) = activations {
+        let default = ["sigmoid", "tanh", "tanh"];
+        let ok = (a.len() == 3 || a.len() == 3 * directions)
+            && a.iter().enumerate().all(|(i, n)| n.eq_ignore_ascii_case(default[i % 3]));
+        if !ok {
+            return Err(unsupported("LSTM with non-default activations"));
+        }
+    }
+    if !matches!(layout, 0 | 1) {
+        return Err(unsupported(format!("LSTM layout {layout}")));
+    }
+    Ok(Box::new(LstmKernel {
+        directions,
+        reverse: direction == "reverse",
+        batch_major: layout == 1,
+        input_forget: input_forget != 0,
+        hidden_size: *hidden_size,
+    }))
+}
