@@ -221,3 +221,41 @@ fn real_model_passes_and_names_an_injected_fault() -> anyhow::Result<()> {
     println!("fault in {x}: first divergence {:?}", r.summary.first_divergence);
     Ok(())
 }
+
+/// The optimised CPU backend brought up on every real model: each node run
+/// alone on carved reference activations must pass its tolerance rule (only
+/// nodes with subgraphs may stay elsewhere), and every stage must agree.
+#[test]
+fn every_real_model_passes_per_operator_and_staged_on_the_cpu_backend() -> anyhow::Result<()> {
+    let root = strata_conformance::data_root().join("onnx-models");
+    let mut cases: Vec<String> = std::fs::read_dir(&root)
+        .with_context(|| format!("{}: run `cargo xtask fetch-data`", root.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("model.onnx").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    cases.sort();
+    ensure!(!cases.is_empty(), "no models in {}: run `cargo xtask fetch-data`", root.display());
+    let cpu = strata::create_backend("cpu")?;
+    for case in &cases {
+        let (model, inputs) = real_model(case)?;
+        let inputs: Vec<(&str, Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+        let carved = carve(&model, &inputs)?;
+        let ops = per_operator(&model, &carved, cpu.as_ref());
+        let g = model.main_graph();
+        for r in &ops {
+            let node = g.nodes.iter().find(|n| n.name == r.node).context("report names an unknown node")?;
+            match r.status {
+                Status::Pass | Status::Host => {}
+                Status::Unsupported if !node.op.subgraphs().is_empty() => {}
+                other => bail!("{case}: node '{}' ({}) is {other:?} on cpu", r.node, node.op.name()),
+            }
+        }
+        let stages = staged_with(&model, &inputs, &carved, cpu.clone(), &StagePlan::Ranges(3), &mut |_| {})?;
+        for st in &stages {
+            ensure!(st.pass(), "{case}: stage {} diverges: {:?} {:?}", st.index, st.first_divergence, st.error);
+        }
+        println!("{case}: {} nodes pass per operator and in 3 stages on cpu", ops.len());
+    }
+    Ok(())
+}

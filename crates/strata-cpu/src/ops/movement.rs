@@ -127,12 +127,16 @@ enum Move {
     Size,
     Pad { mode: String, attr: Option<Vec<i64>>, value: Option<f32> },
     ConstantOfShape(CpuTensor),
+    Constant(CpuTensor),
 }
 
 struct MoveKernel(Move);
 
 impl Kernel for MoveKernel {
     fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        if let Move::Constant(v) = &self.0 {
+            return Ok(vec![v.clone()]);
+        }
         let x = input(inputs, 0)?;
         let rank = x.shape.len();
         let one = |t: CpuTensor| Ok(vec![t]);
@@ -232,6 +236,7 @@ impl Kernel for MoveKernel {
             }
             Move::Size => one(CpuTensor::i64(vec![], vec![x.numel() as i64])),
             Move::Pad { mode, attr, value } => pad(ctx, x, inputs, mode, attr, *value),
+            Move::Constant(v) => one(v.clone()),
             Move::ConstantOfShape(v) => {
                 let spec = x.to_i64()?;
                 let shape: Vec<usize> = spec
@@ -580,6 +585,7 @@ pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             };
             Move::ConstantOfShape(v)
         }
+        T::Constant { value } => Move::Constant(CpuTensor::from_host(value)?),
         other => return Err(unsupported(format!("no {} kernel", other.name()))),
     };
     Ok(Box::new(MoveKernel(m)))

@@ -765,7 +765,7 @@ impl Kernel for GlobalPoolKernel {
 
 // --------------------------------------------------------- Normalisation
 
-/// Inference-mode BatchNormalization: `y = x · a[c] + b[c]`.
+/// Inference-mode BatchNormalization: `y = (x - mean[c]) · a[c] + B[c]`.
 struct BatchNormKernel {
     epsilon: f32,
 }
@@ -785,15 +785,17 @@ impl Kernel for BatchNormKernel {
             }
             p.push(t.as_f32()?);
         }
+        // y = (x - mean) · a + B: subtracting the mean first keeps the
+        // result accurate where x · a and the bias would cancel.
         let a: Vec<f32> = (0..c).map(|i| p[0][i] / (p[3][i] + self.epsilon).sqrt()).collect();
-        let b: Vec<f32> = (0..c).map(|i| p[1][i] - p[2][i] * a[i]).collect();
+        let (mean, bias) = (p[2], p[1]);
         let xv = x.as_f32()?;
         let plane: usize = x.shape[2..].iter().product();
         let mut y = vec![0.0f32; xv.len()];
         ctx.pool.for_each_chunk(&mut y, plane, xv.len() * 2, |i, out| {
             let ch = i % c;
             for (o, &v) in out.iter_mut().zip(&xv[i * plane..]) {
-                *o = v * a[ch] + b[ch];
+                *o = (v - mean[ch]) * a[ch] + bias[ch];
             }
         });
         Ok(vec![CpuTensor::f32(x.shape.clone(), y)])
