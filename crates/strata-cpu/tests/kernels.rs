@@ -457,3 +457,52 @@ fn lstm_matches_the_reference() {
         check(m, std::slice::from_ref(&x), 64);
     }
 }
+
+#[test]
+fn more_reductions_normalisations_and_indexing_match_the_reference() {
+    let x = data(&[2, 3, 4], 80, -2.0, 2.0);
+    for op in [
+        R::ReduceProd { axes: Some(vec![1]), keepdims: 1, noop_with_empty_axes: 0 },
+        R::ReduceL1 { axes: Some(vec![0, 2]), keepdims: 0, noop_with_empty_axes: 0 },
+        R::ReduceL2 { axes: None, keepdims: 1, noop_with_empty_axes: 0 },
+    ] {
+        check(model(Op::Reduce(op), &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 24);
+    }
+    for (axis, last) in [(1, 0), (-1, 1), (0, 0)] {
+        for op in [
+            R::ArgMax { axis, keepdims: 1, select_last_index: last },
+            R::ArgMin { axis, keepdims: 0, select_last_index: last },
+        ] {
+            check(model(Op::Reduce(op), &[("x", &x)], &[], &["x"], &[("y", DType::I64)]), std::slice::from_ref(&x), 0);
+        }
+    }
+    let s = data(&[4], 81, 0.5, 1.5);
+    let ln = Op::Nn(N::LayerNormalization { axis: -1, epsilon: 1e-5, stash_type: 1 });
+    let outs = [("y", DType::F32), ("mean", DType::F32), ("inv", DType::F32)];
+    check(model(ln, &[("x", &x)], &[("s", s.clone())], &["x", "s"], &outs), std::slice::from_ref(&x), 8);
+    let rms = Op::Nn(N::RMSNormalization { axis: 1, epsilon: 1e-5, stash_type: 1 });
+    check(
+        model(rms, &[("x", &x)], &[("s", data(&[3, 4], 82, 0.5, 1.5))], &["x", "s"], &[("y", DType::F32)]),
+        std::slice::from_ref(&x),
+        24,
+    );
+    for (upper, k) in [(1, 0), (0, -1), (1, 2)] {
+        let m = model(
+            Op::Tensor(T::Trilu { upper }),
+            &[("x", &x)],
+            &[("k", ints(&[], &[k]))],
+            &["x", "k"],
+            &[("y", DType::F32)],
+        );
+        check(m, std::slice::from_ref(&x), 0);
+    }
+    let idx = ints(&[2, 2, 4], &[0, 1, 2, -1, 2, 0, 0, 1, 1, 1, -3, 0, 2, 2, 1, 0]);
+    let m = model(
+        Op::Tensor(T::GatherElements { axis: 1 }),
+        &[("x", &x), ("i", &idx)],
+        &[],
+        &["x", "i"],
+        &[("y", DType::F32)],
+    );
+    check(m, &[x.clone(), idx], 0);
+}

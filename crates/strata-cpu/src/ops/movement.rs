@@ -128,6 +128,8 @@ enum Move {
     Pad { mode: String, attr: Option<Vec<i64>>, value: Option<f32> },
     ConstantOfShape(CpuTensor),
     Constant(CpuTensor),
+    Trilu(bool),
+    GatherElements(i64),
 }
 
 struct MoveKernel(Move);
@@ -237,6 +239,56 @@ impl Kernel for MoveKernel {
             Move::Size => one(CpuTensor::i64(vec![], vec![x.numel() as i64])),
             Move::Pad { mode, attr, value } => pad(ctx, x, inputs, mode, attr, *value),
             Move::Constant(v) => one(v.clone()),
+            Move::Trilu(upper) => {
+                if rank < 2 {
+                    bail!("Trilu input must have rank at least 2, got shape {:?}", x.shape);
+                }
+                let k = match ints(inputs, 1)? {
+                    Some(v) if v.len() == 1 => v[0],
+                    Some(v) => bail!("k must be a scalar, got {} values", v.len()),
+                    None => 0,
+                };
+                let (rows, cols) = (x.shape[rank - 2], x.shape[rank - 1]);
+                let upper = *upper;
+                let keep = move |i: usize| {
+                    let (r, c) = ((i / cols.max(1)) % rows.max(1), i % cols.max(1));
+                    let diff = c as i128 - r as i128;
+                    if upper { diff >= k as i128 } else { diff <= k as i128 }
+                };
+                let data = map_data!(&x.data, |v| v
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &e)| if keep(i) { e } else { Default::default() })
+                    .collect::<Vec<_>>());
+                one(CpuTensor { dtype: x.dtype, shape: x.shape.clone(), data })
+            }
+            Move::GatherElements(a) => {
+                let ind = input(inputs, 1)?;
+                let ax = super::axis(*a, rank)?;
+                if ind.shape.len() != rank {
+                    bail!("indices of shape {:?} must have the rank of data {:?}", ind.shape, x.shape);
+                }
+                let idx = ind.to_i64()?;
+                let (is, ds) = (strides(&ind.shape), strides(&x.shape));
+                let dim = x.shape[ax] as i64;
+                let mut src = Vec::with_capacity(idx.len());
+                for (o, &j) in idx.iter().enumerate() {
+                    let j = if j < 0 { j + dim } else { j };
+                    if !(0..dim).contains(&j) {
+                        bail!("GatherElements index {} is out of range for axis {ax} of size {dim}", idx[o]);
+                    }
+                    let mut off = 0;
+                    for d in 0..rank {
+                        let c = if d == ax { j as usize } else { (o / is[d]) % ind.shape[d] };
+                        if c >= x.shape[d] {
+                            bail!("indices of shape {:?} exceed data of shape {:?}", ind.shape, x.shape);
+                        }
+                        off += c * ds[d];
+                    }
+                    src.push(off);
+                }
+                one(take(x, ind.shape.clone(), &src))
+            }
             Move::ConstantOfShape(v) => {
                 let spec = x.to_i64()?;
                 let shape: Vec<usize> = spec
@@ -586,6 +638,14 @@ pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             Move::ConstantOfShape(v)
         }
         T::Constant { value } => Move::Constant(CpuTensor::from_host(value)?),
+        T::Trilu { upper } => {
+            int_operand(1)?;
+            Move::Trilu(*upper != 0)
+        }
+        T::GatherElements { axis } => {
+            int_operand(1)?;
+            Move::GatherElements(*axis)
+        }
         other => return Err(unsupported(format!("no {} kernel", other.name()))),
     };
     Ok(Box::new(MoveKernel(m)))

@@ -802,10 +802,13 @@ impl Kernel for BatchNormKernel {
     }
 }
 
-/// LayerNormalization over the trailing axes from `axis`.
+/// LayerNormalization (and RMSNormalization: no mean, no bias) over the
+/// trailing axes from `axis`; LayerNormalization also gives the Mean and
+/// InvStdDev outputs.
 struct LayerNormKernel {
     axis: i64,
     epsilon: f32,
+    rms: bool,
 }
 
 impl Kernel for LayerNormKernel {
@@ -813,6 +816,7 @@ impl Kernel for LayerNormKernel {
         let x = input(inputs, 0)?;
         let ax = super::axis(self.axis, x.shape.len())?;
         let inner: usize = x.shape[ax..].iter().product();
+        let outer: usize = x.shape[..ax].iter().product();
         let xv = x.as_f32()?;
         let norm_shape = &x.shape[ax..];
         let read = |i: usize| -> Result<Option<(&[f32], Vec<usize>)>> {
@@ -820,17 +824,14 @@ impl Kernel for LayerNormKernel {
                 None => Ok(None),
                 Some(t) => {
                     if broadcast(&t.shape, norm_shape)? != norm_shape {
-                        bail!(
-                            "LayerNormalization parameter of shape {:?} does not broadcast to {norm_shape:?}",
-                            t.shape
-                        );
+                        bail!("normalisation parameter of shape {:?} does not broadcast to {norm_shape:?}", t.shape);
                     }
                     Ok(Some((t.as_f32()?, broadcast_strides(&t.shape, norm_shape))))
                 }
             }
         };
-        let scale = read(1)?.ok_or_else(|| CpuError::Kernel("LayerNormalization needs Scale".into()))?;
-        let bias = read(2)?;
+        let scale = read(1)?.ok_or_else(|| CpuError::Kernel("the normalisation needs a scale".into()))?;
+        let bias = if self.rms { None } else { read(2)? };
         // Parameters expanded to the normalised shape once.
         let expand = |(v, s): &(&[f32], Vec<usize>)| -> Vec<f32> {
             let st = strides(norm_shape);
@@ -843,18 +844,30 @@ impl Kernel for LayerNormKernel {
         };
         let sc = expand(&scale);
         let bi = bias.as_ref().map(expand);
-        let eps = self.epsilon;
+        let (eps, rms) = (self.epsilon, self.rms);
         let mut y = vec![0.0f32; xv.len()];
-        ctx.pool.for_each_chunk(&mut y, inner.max(1), xv.len() * 4, |i, out| {
+        // Per row: (mean, 1 / std).
+        let stats: Vec<(f32, f32)> = ctx.pool.map(outer, xv.len() * 4, |i| {
+            let row = &xv[i * inner..(i + 1) * inner];
+            let n = inner as f32;
+            let mean = if rms { 0.0 } else { row.iter().sum::<f32>() / n };
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+            (mean, 1.0 / (var + eps).sqrt())
+        });
+        ctx.pool.for_each_chunk(&mut y, inner.max(1), xv.len() * 2, |i, out| {
             let row = &xv[i * inner..i * inner + out.len()];
-            let mean = row.iter().sum::<f32>() / inner as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / inner as f32;
-            let inv = 1.0 / (var + eps).sqrt();
+            let (mean, inv) = stats[i];
             for (j, (o, &v)) in out.iter_mut().zip(row).enumerate() {
                 *o = (v - mean) * inv * sc[j] + bi.as_ref().map_or(0.0, |b| b[j]);
             }
         });
-        Ok(vec![CpuTensor::f32(x.shape.clone(), y)])
+        let mut stat_shape = x.shape[..ax].to_vec();
+        stat_shape.extend(std::iter::repeat_n(1, x.shape.len() - ax));
+        Ok(vec![
+            CpuTensor::f32(x.shape.clone(), y),
+            CpuTensor::f32(stat_shape.clone(), stats.iter().map(|s| s.0).collect()),
+            CpuTensor::f32(stat_shape, stats.iter().map(|s| s.1).collect()),
+        ])
     }
 }
 
@@ -984,12 +997,19 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             }
             Box::new(BatchNormKernel { epsilon: *epsilon })
         }
-        N::LayerNormalization { axis, epsilon, .. } => {
+        N::LayerNormalization { axis, epsilon, stash_type } => {
             f32_only()?;
-            if outputs > 1 {
-                return Err(unsupported("LayerNormalization with Mean / InvStdDev outputs"));
+            if *stash_type != 1 {
+                return Err(unsupported(format!("stash_type {stash_type}")));
             }
-            Box::new(LayerNormKernel { axis: *axis, epsilon: *epsilon })
+            Box::new(LayerNormKernel { axis: *axis, epsilon: *epsilon, rms: false })
+        }
+        N::RMSNormalization { axis, epsilon, stash_type } => {
+            f32_only()?;
+            if *stash_type != 1 || outputs > 1 {
+                return Err(unsupported(format!("stash_type {stash_type}")));
+            }
+            Box::new(LayerNormKernel { axis: *axis, epsilon: *epsilon, rms: true })
         }
         N::LSTM {
             activation_alpha,

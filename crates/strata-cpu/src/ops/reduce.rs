@@ -69,6 +69,10 @@ enum How {
     Max,
     Min,
     SumSquare,
+    Prod,
+    L1,
+    L2,
+    LogSum,
 }
 
 struct ReduceKernel {
@@ -105,13 +109,16 @@ impl Kernel for ReduceKernel {
         let init = match self.how {
             How::Max => f32::NEG_INFINITY,
             How::Min => f32::INFINITY,
+            How::Prod => 1.0,
             _ => 0.0,
         };
         let how = self.how;
         let step = |a: f32, v: f32| -> f32 {
             match how {
-                How::Sum | How::Mean => a + v,
-                How::SumSquare => a + v * v,
+                How::Sum | How::Mean | How::LogSum => a + v,
+                How::SumSquare | How::L2 => a + v * v,
+                How::L1 => a + v.abs(),
+                How::Prod => a * v,
                 How::Max if !a.is_nan() && (v.is_nan() || v > a) => v,
                 How::Min if !a.is_nan() && (v.is_nan() || v < a) => v,
                 How::Max | How::Min => a,
@@ -161,12 +168,82 @@ impl Kernel for ReduceKernel {
                 }
             }
         }
-        if let How::Mean = self.how {
-            acc.iter_mut().for_each(|a| *a /= count as f32);
+        match self.how {
+            How::Mean => acc.iter_mut().for_each(|a| *a /= count as f32),
+            How::L2 => acc.iter_mut().for_each(|a| *a = a.sqrt()),
+            How::LogSum => acc.iter_mut().for_each(|a| *a = libm::logf(*a)),
+            _ => {}
         }
         let shape =
             if self.keepdims { out_kept } else { (0..rank).filter(|&i| !reduced[i]).map(|i| x.shape[i]).collect() };
         Ok(vec![CpuTensor::f32(shape, acc)])
+    }
+}
+
+// ------------------------------------------------------- ArgMax / ArgMin
+
+/// Index of the first (or last) largest / smallest element along an axis;
+/// NaN counts as larger than every number.
+struct ArgKernel {
+    axis: i64,
+    keepdims: bool,
+    last: bool,
+    max: bool,
+}
+
+/// Total order key: NaN above +∞.
+fn key(v: f32) -> (bool, f32) {
+    (v.is_nan(), if v.is_nan() { 0.0 } else { v })
+}
+
+impl Kernel for ArgKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        if x.shape.is_empty() {
+            bail!("input must have rank >= 1");
+        }
+        let ax = super::axis(self.axis, x.shape.len())?;
+        let (outer, len, inner) =
+            (x.shape[..ax].iter().product::<usize>(), x.shape[ax], x.shape[ax + 1..].iter().product::<usize>());
+        if len == 0 {
+            bail!("cannot take the arg-extreme over an empty axis {ax}");
+        }
+        let better = |c: std::cmp::Ordering| {
+            use std::cmp::Ordering::*;
+            match c {
+                Greater => self.max,
+                Less => !self.max,
+                Equal => self.last,
+            }
+        };
+        let cmp_at = |i: usize, j: usize| -> std::cmp::Ordering {
+            match &x.data {
+                crate::tensor::Data::F32(v) => key(v[i]).partial_cmp(&key(v[j])).unwrap_or(std::cmp::Ordering::Equal),
+                crate::tensor::Data::I64(v) => v[i].cmp(&v[j]),
+                crate::tensor::Data::I32(v) => v[i].cmp(&v[j]),
+                crate::tensor::Data::Bool(v) => v[i].cmp(&v[j]),
+            }
+        };
+        let mut out = vec![0i64; outer * inner];
+        ctx.pool.for_each_chunk(&mut out, inner.max(1), outer * len * inner, |o, row| {
+            for (i, slot) in row.iter_mut().enumerate() {
+                let at = |j: usize| (o * len + j) * inner + i;
+                let mut best = 0;
+                for j in 1..len {
+                    if better(cmp_at(at(j), at(best))) {
+                        best = j;
+                    }
+                }
+                *slot = best as i64;
+            }
+        });
+        let mut shape = x.shape.clone();
+        if self.keepdims {
+            shape[ax] = 1;
+        } else {
+            shape.remove(ax);
+        }
+        Ok(vec![CpuTensor::i64(shape, out)])
     }
 }
 
@@ -208,6 +285,26 @@ pub(crate) fn build(op: &R, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         }
         R::ReduceSumSquare { axes, keepdims, noop_with_empty_axes } => {
             reduce(How::SumSquare, axes, *keepdims, *noop_with_empty_axes)
+        }
+        R::ReduceProd { axes, keepdims, noop_with_empty_axes } => {
+            reduce(How::Prod, axes, *keepdims, *noop_with_empty_axes)
+        }
+        R::ReduceL1 { axes, keepdims, noop_with_empty_axes } => reduce(How::L1, axes, *keepdims, *noop_with_empty_axes),
+        R::ReduceL2 { axes, keepdims, noop_with_empty_axes } => reduce(How::L2, axes, *keepdims, *noop_with_empty_axes),
+        R::ReduceLogSum { axes, keepdims, noop_with_empty_axes } => {
+            reduce(How::LogSum, axes, *keepdims, *noop_with_empty_axes)
+        }
+        R::ArgMax { axis, keepdims, select_last_index } | R::ArgMin { axis, keepdims, select_last_index } => {
+            info.require_native()?;
+            if info.out_dtype(0) != Some(DType::I64) {
+                return Err(unsupported("ArgMax / ArgMin output must be int64"));
+            }
+            Ok(Box::new(ArgKernel {
+                axis: *axis,
+                keepdims: *keepdims != 0,
+                last: *select_last_index != 0,
+                max: matches!(op, R::ArgMax { .. }),
+            }))
         }
         other => Err(unsupported(format!("no {} kernel", other.name()))),
     }
