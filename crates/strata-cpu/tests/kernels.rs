@@ -506,3 +506,37 @@ fn more_reductions_normalisations_and_indexing_match_the_reference() {
     );
     check(m, &[x.clone(), idx], 0);
 }
+
+#[test]
+fn group_norms_topk_and_block_moves_match_the_reference() {
+    let x = data(&[2, 6, 3, 4], 90, -2.0, 2.0);
+    let inst = Op::Nn(N::InstanceNormalization { epsilon: 1e-5 });
+    let p = |seed| data(&[6], seed, 0.5, 1.5);
+    check(
+        model(inst, &[("x", &x)], &[("s", p(91)), ("b", p(92))], &["x", "s", "b"], &[("y", DType::F32)]),
+        std::slice::from_ref(&x),
+        12,
+    );
+    let gn = Op::Nn(N::GroupNormalization { epsilon: 1e-5, num_groups: 3, stash_type: 1 });
+    check(
+        model(gn, &[("x", &x)], &[("s", p(93)), ("b", p(94))], &["x", "s", "b"], &[("y", DType::F32)]),
+        std::slice::from_ref(&x),
+        24,
+    );
+    for (axis, largest) in [(-1, 1), (1, 0)] {
+        let op = Op::Reduce(R::TopK { axis, largest, sorted: 1, k: None });
+        let m =
+            model(op, &[("x", &x)], &[("k", ints(&[1], &[3]))], &["x", "k"], &[("v", DType::F32), ("i", DType::I64)]);
+        check(m, std::slice::from_ref(&x), 0);
+    }
+    let y = data(&[1, 8, 2, 3], 95, -1.0, 1.0);
+    for mode in ["DCR", "CRD"] {
+        let op = Op::Tensor(T::DepthToSpace { blocksize: 2, mode: mode.into() });
+        check(model(op, &[("x", &y)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&y), 0);
+    }
+    let z = data(&[1, 2, 4, 6], 96, -1.0, 1.0);
+    for mode in ["DCR", "CRD"] {
+        let op = Op::Tensor(T::SpaceToDepth { blocksize: 2, mode: mode.into() });
+        check(model(op, &[("x", &z)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&z), 0);
+    }
+}

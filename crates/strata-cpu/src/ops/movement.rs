@@ -112,24 +112,48 @@ fn norm_axes(axes: &[i64], rank: usize) -> Result<Vec<usize>> {
 }
 
 enum Move {
-    Reshape { allowzero: bool, attr: Option<Vec<i64>> },
+    Reshape {
+        allowzero: bool,
+        attr: Option<Vec<i64>>,
+    },
     Flatten(i64),
     Squeeze(Option<Vec<i64>>),
     Unsqueeze(Option<Vec<i64>>),
     Transpose(Option<Vec<i64>>),
     Concat(i64),
-    Split { axis: i64, attr: Option<Vec<i64>>, outputs: usize },
-    Slice { starts: Option<Vec<i64>>, ends: Option<Vec<i64>>, axes: Option<Vec<i64>> },
+    Split {
+        axis: i64,
+        attr: Option<Vec<i64>>,
+        outputs: usize,
+    },
+    Slice {
+        starts: Option<Vec<i64>>,
+        ends: Option<Vec<i64>>,
+        axes: Option<Vec<i64>>,
+    },
     Gather(i64),
     Expand,
     Tile,
-    Shape { start: i64, end: Option<i64> },
+    Shape {
+        start: i64,
+        end: Option<i64>,
+    },
     Size,
-    Pad { mode: String, attr: Option<Vec<i64>>, value: Option<f32> },
+    Pad {
+        mode: String,
+        attr: Option<Vec<i64>>,
+        value: Option<f32>,
+    },
     ConstantOfShape(CpuTensor),
     Constant(CpuTensor),
     Trilu(bool),
     GatherElements(i64),
+    /// DepthToSpace (`crd`: CRD mode) or SpaceToDepth (`to_depth`).
+    Blocks {
+        block: usize,
+        crd: bool,
+        to_depth: bool,
+    },
 }
 
 struct MoveKernel(Move);
@@ -261,6 +285,36 @@ impl Kernel for MoveKernel {
                     .map(|(i, &e)| if keep(i) { e } else { Default::default() })
                     .collect::<Vec<_>>());
                 one(CpuTensor { dtype: x.dtype, shape: x.shape.clone(), data })
+            }
+            Move::Blocks { block, crd, to_depth } => {
+                let b = *block;
+                let [n, c, h, w] = x.shape[..] else { bail!("input must have rank 4, got {:?}", x.shape) };
+                if b > (1 << 16) || h.checked_mul(b).is_none() || w.checked_mul(b).is_none() {
+                    bail!("blocksize {b} is too large");
+                }
+                // Reshape to 6-D and read through a permutation.
+                let (six, perm, out): ([usize; 6], [usize; 6], Vec<usize>) = if *to_depth {
+                    if h % b != 0 || w % b != 0 {
+                        bail!("spatial size {h}x{w} is not a multiple of blocksize {b}");
+                    }
+                    let perm = if *crd { [0, 1, 3, 5, 2, 4] } else { [0, 3, 5, 1, 2, 4] };
+                    ([n, c, h / b, b, w / b, b], perm, vec![n, c * b * b, h / b, w / b])
+                } else {
+                    if c % (b * b) != 0 {
+                        bail!("{c} channels are not a multiple of blocksize² ({})", b * b);
+                    }
+                    let out = vec![n, c / (b * b), h * b, w * b];
+                    if *crd {
+                        ([n, c / (b * b), b, b, h, w], [0, 1, 4, 2, 5, 3], out)
+                    } else {
+                        ([n, b, b, c / (b * b), h, w], [0, 3, 4, 1, 5, 2], out)
+                    }
+                };
+                let st = istrides(&six);
+                let pshape: Vec<usize> = perm.iter().map(|&p| six[p]).collect();
+                let pst: Vec<isize> = perm.iter().map(|&p| st[p]).collect();
+                let t = view(x, pshape, 0, &pst);
+                one(t.reshaped(out)?)
             }
             Move::GatherElements(a) => {
                 let ind = input(inputs, 1)?;
@@ -638,6 +692,17 @@ pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             Move::ConstantOfShape(v)
         }
         T::Constant { value } => Move::Constant(CpuTensor::from_host(value)?),
+        T::DepthToSpace { blocksize, mode } | T::SpaceToDepth { blocksize, mode } => {
+            let block =
+                usize::try_from(*blocksize).ok().filter(|&b| b >= 1).ok_or_else(|| unsupported("blocksize < 1"))?;
+            let to_depth = matches!(op, T::SpaceToDepth { .. });
+            let crd = match mode.as_str() {
+                "CRD" => true,
+                "DCR" => false,
+                m => return Err(unsupported(format!("mode '{m}'"))),
+            };
+            Move::Blocks { block, crd, to_depth }
+        }
         T::Trilu { upper } => {
             int_operand(1)?;
             Move::Trilu(*upper != 0)

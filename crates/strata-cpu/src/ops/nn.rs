@@ -871,6 +871,60 @@ impl Kernel for LayerNormKernel {
     }
 }
 
+/// GroupNormalization, and InstanceNormalization as one group per channel:
+/// statistics over (channels of the group × spatial), then a per-channel
+/// scale and bias.
+struct GroupNormKernel {
+    epsilon: f32,
+    /// `None`: one group per channel (InstanceNormalization).
+    groups: Option<usize>,
+}
+
+impl Kernel for GroupNormKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        if x.shape.len() < 2 {
+            bail!("normalisation input must have rank ≥ 2, got {:?}", x.shape);
+        }
+        let c = x.shape[1];
+        let g = self.groups.unwrap_or(c);
+        if g == 0 || c % g != 0 {
+            bail!("num_groups {g} must be positive and divide the {c} channels");
+        }
+        let per_group = c / g;
+        let per_channel = |i: usize, what: &str| -> Result<Vec<f32>> {
+            let t = input(inputs, i)?;
+            let v = t.as_f32()?;
+            if v.len() == c {
+                Ok(v.to_vec())
+            } else if v.len() == g && self.groups.is_some() {
+                Ok((0..c).map(|k| v[k / per_group]).collect())
+            } else {
+                bail!("{what} must have one value per channel ({c}), got shape {:?}", t.shape)
+            }
+        };
+        let (scale, bias) = (per_channel(1, "scale")?, per_channel(2, "bias")?);
+        let plane: usize = x.shape[2..].iter().product();
+        let block = per_group * plane;
+        let xv = x.as_f32()?;
+        let mut y = vec![0.0f32; xv.len()];
+        let eps = self.epsilon;
+        ctx.pool.for_each_chunk(&mut y, block.max(1), xv.len() * 4, |i, out| {
+            let xs = &xv[i * block..i * block + out.len()];
+            let n = block as f32;
+            let mean = xs.iter().sum::<f32>() / n;
+            let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+            let inv = 1.0 / (var + eps).sqrt();
+            let c0 = (i % g) * per_group;
+            for (j, (o, &v)) in out.iter_mut().zip(xs).enumerate() {
+                let k = c0 + j / plane.max(1);
+                *o = (v - mean) * inv * scale[k] + bias[k];
+            }
+        });
+        Ok(vec![CpuTensor::f32(x.shape.clone(), y)])
+    }
+}
+
 pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     let f32_only = || info.require_dtypes(&[DType::F32]);
     let outputs = info.node.outputs.iter().flatten().count();
@@ -1003,6 +1057,18 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
                 return Err(unsupported(format!("stash_type {stash_type}")));
             }
             Box::new(LayerNormKernel { axis: *axis, epsilon: *epsilon, rms: false })
+        }
+        N::InstanceNormalization { epsilon } => {
+            f32_only()?;
+            Box::new(GroupNormKernel { epsilon: *epsilon, groups: None })
+        }
+        N::GroupNormalization { epsilon, num_groups, stash_type } => {
+            f32_only()?;
+            if *stash_type != 1 {
+                return Err(unsupported(format!("stash_type {stash_type}")));
+            }
+            let groups = usize::try_from(*num_groups).map_err(|_| unsupported("num_groups < 0"))?;
+            Box::new(GroupNormKernel { epsilon: *epsilon, groups: Some(groups) })
         }
         N::RMSNormalization { axis, epsilon, stash_type } => {
             f32_only()?;

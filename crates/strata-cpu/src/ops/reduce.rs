@@ -247,6 +247,65 @@ impl Kernel for ArgKernel {
     }
 }
 
+// ------------------------------------------------------------------ TopK
+
+/// The `k` largest (or smallest) elements along an axis, in order, and
+/// their indices; equal elements keep index order; NaN above every number.
+struct TopKKernel {
+    axis: i64,
+    largest: bool,
+    attr_k: Option<i64>,
+}
+
+impl Kernel for TopKKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let k = match inputs.get(1).copied().flatten() {
+            Some(t) => match t.to_i64()?[..] {
+                [k] => k,
+                _ => bail!("k must hold one value, got shape {:?}", t.shape),
+            },
+            None => self.attr_k.ok_or_else(|| crate::error::CpuError::Kernel("k is missing".into()))?,
+        };
+        if x.shape.is_empty() {
+            bail!("input must have rank >= 1");
+        }
+        let ax = super::axis(self.axis, x.shape.len())?;
+        let (outer, len, inner) =
+            (x.shape[..ax].iter().product::<usize>(), x.shape[ax], x.shape[ax + 1..].iter().product::<usize>());
+        if k < 0 || k as u64 > len as u64 {
+            bail!("k = {k} is out of range for axis {ax} of size {len}");
+        }
+        let k = k as usize;
+        let mut shape = x.shape.clone();
+        shape[ax] = k;
+        let n = ctx.check_numel(&shape)?;
+        let xv = x.as_f32()?;
+        let mut vals = vec![0.0f32; n];
+        let mut idx = vec![0i64; n];
+        let largest = self.largest;
+        let mut pos: Vec<usize> = Vec::with_capacity(len);
+        for o in 0..outer {
+            for i in 0..inner {
+                let at = |j: usize| xv[(o * len + j) * inner + i];
+                pos.clear();
+                pos.extend(0..len);
+                // A stable sort keeps equal elements in index order.
+                pos.sort_by(|&a, &b| {
+                    let c = key(at(a)).partial_cmp(&key(at(b))).unwrap_or(std::cmp::Ordering::Equal);
+                    if largest { c.reverse() } else { c }
+                });
+                for (r, &p) in pos.iter().take(k).enumerate() {
+                    let dst = (o * k + r) * inner + i;
+                    vals[dst] = at(p);
+                    idx[dst] = p as i64;
+                }
+            }
+        }
+        Ok(vec![CpuTensor::f32(shape.clone(), vals), CpuTensor::i64(shape, idx)])
+    }
+}
+
 pub(crate) fn build(op: &R, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     let softmax = |axis: i64, log: bool, legacy: bool| -> Result<Box<dyn Kernel>> {
         info.require_dtypes(&[DType::F32])?;
@@ -293,6 +352,12 @@ pub(crate) fn build(op: &R, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         R::ReduceL2 { axes, keepdims, noop_with_empty_axes } => reduce(How::L2, axes, *keepdims, *noop_with_empty_axes),
         R::ReduceLogSum { axes, keepdims, noop_with_empty_axes } => {
             reduce(How::LogSum, axes, *keepdims, *noop_with_empty_axes)
+        }
+        R::TopK { axis, largest, sorted: _, k } => {
+            if info.in_dtype(0) != Some(DType::F32) || (info.has_input(1) && info.in_dtype(1) != Some(DType::I64)) {
+                return Err(unsupported("TopK runs on float32 values with an int64 k"));
+            }
+            Ok(Box::new(TopKKernel { axis: *axis, largest: *largest != 0, attr_k: *k }))
         }
         R::ArgMax { axis, keepdims, select_last_index } | R::ArgMin { axis, keepdims, select_last_index } => {
             info.require_native()?;
