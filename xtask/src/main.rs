@@ -103,9 +103,19 @@ fn lint() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The IR and the reference backend must build for the browser target.
+/// The IR, the reference and the CPU backend must build for the browser target.
 fn check_wasm() -> anyhow::Result<()> {
-    run(cargo().args(["check", "-p", "strata-ir", "-p", "strata-reference", "--target", "wasm32-unknown-unknown"]))
+    run(cargo().args([
+        "check",
+        "-p",
+        "strata-ir",
+        "-p",
+        "strata-reference",
+        "-p",
+        "strata-cpu",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]))
 }
 
 fn test() -> anyhow::Result<()> {

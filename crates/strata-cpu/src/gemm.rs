@@ -125,6 +125,7 @@ fn block_generic(k: usize, a: &[f32], b: &[f32], acc_io: &mut Block) {
 }
 
 /// [`block_generic`] with fused multiply-adds (one rounding per step).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn block_fused(k: usize, a: &[f32], b: &[f32], acc_io: &mut Block) {
     let mut acc = *acc_io;
