@@ -256,3 +256,57 @@ fn limits_from_options_apply() {
         strata_options_free(opts);
     }
 }
+
+#[test]
+fn cpu_backend_thread_count_does_not_change_results() {
+    let bytes = tiny_mlp_bytes();
+    let x: [f32; 8] = [1.0, -2.0, 0.5, 3.0, 0.0, 1.0, 2.0, -1.0];
+    let run_with = |threads: u32| -> Vec<f32> {
+        unsafe {
+            let mut opts = null_mut();
+            assert_eq!(strata_options_create(&mut opts), StrataStatus::Ok);
+            let backend = CString::new("cpu").unwrap();
+            assert_eq!(strata_options_set_backend(opts, backend.as_ptr()), StrataStatus::Ok);
+            assert_eq!(strata_options_set_strict(opts, true), StrataStatus::Ok);
+            assert_eq!(strata_options_set_threads(opts, threads), StrataStatus::Ok);
+            let mut s = null_mut();
+            let st = strata_session_create_from_bytes(bytes.as_ptr(), bytes.len(), opts, &mut s);
+            assert_eq!(st, StrataStatus::Ok, "{}", last_error());
+            strata_options_free(opts);
+            let mut t = null_mut();
+            let shape = [2i64, 4];
+            assert_eq!(
+                strata_tensor_create(StrataDtype::Float, shape.as_ptr(), 2, x.as_ptr().cast(), 32, &mut t),
+                StrataStatus::Ok
+            );
+            let xname = CString::new("x").unwrap();
+            let mut outs = [null_mut(); 1];
+            let st =
+                strata_session_run(s, [xname.as_ptr()].as_ptr(), [t as *const _].as_ptr(), 1, outs.as_mut_ptr(), 1);
+            assert_eq!(st, StrataStatus::Ok, "{}", last_error());
+            let (mut data, mut len) = (null(), 0usize);
+            assert_eq!(strata_tensor_data(outs[0], &mut data, &mut len), StrataStatus::Ok);
+            let v = std::slice::from_raw_parts(data.cast::<f32>(), len / 4).to_vec();
+            strata_tensor_free(outs[0]);
+            strata_tensor_free(t);
+            strata_session_free(s);
+            v
+        }
+    };
+    let one = run_with(1);
+    for threads in [0, 2, 7] {
+        assert_eq!(run_with(threads), one, "{threads} threads");
+    }
+    // And it agrees with the reference backend.
+    let want = strata::Session::from_model(strata::examples::tiny_mlp(), Default::default())
+        .unwrap()
+        .run(&[("x", strata::Value::Tensor(strata::Tensor::from_f32(vec![2, 4], &x).unwrap()))])
+        .unwrap();
+    let want = want[0].1.as_tensor().unwrap().to_f64_vec();
+    for (a, b) in one.iter().zip(&want) {
+        assert!((*a as f64 - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    unsafe {
+        assert_eq!(strata_options_set_threads(null_mut(), 2), StrataStatus::InvalidArgument);
+    }
+}
