@@ -57,6 +57,14 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
+/// Logistic function without overflow: `e^{-|x|}` is at most 1.
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    let e = exp(-x.abs());
+    let s = 1.0 / (1.0 + e);
+    if x >= 0.0 { s } else { e * s }
+}
+
 /// `tanh(x)`, within a few ULP of the correctly rounded value.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {

@@ -47,12 +47,7 @@ enum Unary {
     Clip(f32, f32),
 }
 
-/// Logistic function without overflow: `e^{-|x|}` is at most 1.
-fn sigmoid(x: f32) -> f32 {
-    let e = crate::math::exp(-x.abs());
-    let s = 1.0 / (1.0 + e);
-    if x >= 0.0 { s } else { e * s }
-}
+use crate::math::sigmoid;
 
 fn softplus(x: f32) -> f32 {
     if x > 20.0 { x } else { libm::log1pf(libm::expf(x)) }

@@ -11,12 +11,6 @@ use crate::gemm::{PackedA, PackedB, gemm};
 use crate::math;
 use crate::tensor::CpuTensor;
 
-fn sigmoid(x: f32) -> f32 {
-    let e = math::exp(-x.abs());
-    let s = 1.0 / (1.0 + e);
-    if x >= 0.0 { s } else { e * s }
-}
-
 pub(crate) struct LstmKernel {
     directions: usize,
     reverse: bool,
@@ -114,10 +108,11 @@ impl Kernel for LstmKernel {
                     };
                     for j in 0..hidden {
                         let cj = c[b * hidden + j];
-                        let i = sigmoid(pre(0, j) + p[j] * cj);
-                        let f = if self.input_forget { 1.0 - i } else { sigmoid(pre(2, j) + p[2 * hidden + j] * cj) };
+                        let i = math::sigmoid(pre(0, j) + p[j] * cj);
+                        let f =
+                            if self.input_forget { 1.0 - i } else { math::sigmoid(pre(2, j) + p[2 * hidden + j] * cj) };
                         let c_new = f * cj + i * math::tanh(pre(3, j));
-                        let o = sigmoid(pre(1, j) + p[hidden + j] * c_new);
+                        let o = math::sigmoid(pre(1, j) + p[hidden + j] * c_new);
                         c[b * hidden + j] = c_new;
                         h[b * hidden + j] = o * math::tanh(c_new);
                     }
