@@ -85,6 +85,12 @@ enum Cmd {
         iterations: usize,
         #[arg(long)]
         json: bool,
+        /// Print where the time goes: per op kind and the slowest nodes.
+        #[arg(long)]
+        profile: bool,
+        /// With --profile: how many of the slowest nodes to list.
+        #[arg(long, default_value_t = 15)]
+        top: usize,
     },
 }
 
@@ -104,9 +110,10 @@ fn main() {
         Cmd::Compile { model, output } => cmd_compile(&model, &output),
         Cmd::Conformance(a) => conformance::run(a),
         Cmd::Migrate(a) => migrate::run(a),
-        Cmd::Bench { model, backend, threads, inputs, dims, warmup, iterations, json } => {
-            let opts = SessionOptions { threads, ..options(&backend, false) };
-            cmd_bench(model.as_deref(), opts, &inputs, &dims, warmup, iterations, json)
+        Cmd::Bench { model, backend, threads, inputs, dims, warmup, iterations, json, profile, top } => {
+            let opts = SessionOptions { threads, profile, ..options(&backend, false) };
+            let report = Report { json, top };
+            cmd_bench(model.as_deref(), opts, &inputs, &dims, warmup, iterations, report)
         }
     };
     if let Err(e) = result {
@@ -323,6 +330,13 @@ fn cmd_compile(model: &Path, output: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How `strata bench` reports: JSON or text, and (with `--profile`) how
+/// many of the slowest nodes to list.
+struct Report {
+    json: bool,
+    top: usize,
+}
+
 fn cmd_bench(
     model: Option<&Path>,
     opts: SessionOptions,
@@ -330,9 +344,10 @@ fn cmd_bench(
     dims: &[String],
     warmup: usize,
     iterations: usize,
-    json: bool,
+    Report { json, top }: Report,
 ) -> anyhow::Result<()> {
     let backend = opts.backends.join(",");
+    let profile = opts.profile;
     let session = load(model, opts)?;
     let feeds = feeds(&session, inputs, dims)?;
     let refs: Vec<(&str, Value)> = feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
@@ -340,6 +355,7 @@ fn cmd_bench(
         session.run(&refs)?;
     }
     let mut times = Vec::with_capacity(iterations);
+    let prof0 = session.profile();
     let (up0, down0) = session.transfer_counts();
     let counters0 = session.backend_counters();
     for _ in 0..iterations.max(1) {
@@ -364,14 +380,43 @@ fn cmd_bench(
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let (min, median) = (times[0], times[times.len() / 2]);
     let (uploads, downloads) = (per_run(up0, up1), per_run(down0, down1));
+    // Time per run of each node (or partition), warm-up runs excluded.
+    let prof: Vec<(String, String, String, f64)> = session
+        .profile()
+        .into_iter()
+        .zip(prof0)
+        .map(|(p1, p0)| {
+            let ms = (p1.total.saturating_sub(p0.total)).as_secs_f64() * 1e3 / runs;
+            (p1.node, p1.op, p1.backend, ms)
+        })
+        .collect();
+    let total_ms: f64 = prof.iter().map(|p| p.3).sum::<f64>().max(1e-12);
+    let mut by_op: Vec<(String, usize, f64)> = Vec::new();
+    for (_, op, _, ms) in &prof {
+        match by_op.iter_mut().find(|e| e.0 == *op) {
+            Some(e) => {
+                e.1 += 1;
+                e.2 += ms;
+            }
+            None => by_op.push((op.clone(), 1, *ms)),
+        }
+    }
+    by_op.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let mut slowest: Vec<&(String, String, String, f64)> = prof.iter().collect();
+    slowest.sort_by(|a, b| b.3.total_cmp(&a.3));
+    slowest.truncate(top);
     if json {
         let c: serde_json::Map<String, serde_json::Value> =
             counters.iter().map(|(k, v)| (format!("{k} per run"), serde_json::json!(v))).collect();
         println!(
             "{}",
             serde_json::json!({"backend": backend, "iterations": times.len(), "min_ms": min * 1e3, "median_ms": median * 1e3,
-                "throughput_per_s": 1.0 / median, "uploads_per_run": uploads, "downloads_per_run": downloads,
-                "placement": placed, "counters": c})
+            "throughput_per_s": 1.0 / median, "uploads_per_run": uploads, "downloads_per_run": downloads,
+            "placement": placed, "counters": c,
+            "profile": profile.then(|| serde_json::json!({
+                "by_op": by_op.iter().map(|(op, n, ms)| serde_json::json!({"op": op, "nodes": n, "ms_per_run": ms})).collect::<Vec<_>>(),
+                "slowest": slowest.iter().map(|(node, op, b, ms)| serde_json::json!({"node": node, "op": op, "backend": b, "ms_per_run": ms})).collect::<Vec<_>>(),
+            }))})
         );
     } else {
         println!("backend {backend}: {} iterations after {warmup} warm-up", times.len());
@@ -383,6 +428,20 @@ fn cmd_bench(
         println!("host->device transfers per run: {uploads:.1}, device->host per run: {downloads:.1}");
         for (k, v) in &counters {
             println!("{k} per run: {v:.1}");
+        }
+        if profile {
+            println!();
+            println!("time per op kind (ms per run; partitions of backends that do not time nodes count as one):");
+            println!("  {:<28} {:>6} {:>10} {:>7}", "op", "nodes", "ms/run", "share");
+            for (op, n, ms) in &by_op {
+                println!("  {op:<28} {n:>6} {ms:>10.3} {:>6.1}%", 100.0 * ms / total_ms);
+            }
+            println!("slowest {} nodes:", slowest.len());
+            println!("  {:<36} {:<20} {:<10} {:>10} {:>7}", "node", "op", "backend", "ms/run", "share");
+            for (node, op, b, ms) in &slowest {
+                println!("  {node:<36} {op:<20} {b:<10} {ms:>10.3} {:>6.1}%", 100.0 * ms / total_ms);
+            }
+            println!("(sum of timed work {total_ms:.3} ms per run, against a median run of {:.3} ms)", median * 1e3);
         }
     }
     Ok(())

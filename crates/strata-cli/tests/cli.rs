@@ -174,3 +174,27 @@ fn migrate_to_gpu_names_an_injected_fault_in_both_phases() -> anyhow::Result<()>
     assert!(text.lines().any(|l| l.starts_with("first divergence: stage") && l.ends_with(" Conv@22 (Conv)")), "{text}");
     Ok(())
 }
+
+/// `strata bench --profile` accounts for every node of the model: per op
+/// kind (node counts add up to the model's) and the slowest nodes by name.
+#[test]
+fn bench_profile_lists_time_per_op_kind_and_per_node() -> anyhow::Result<()> {
+    let out = ok(strata().args(["bench", "--profile", "--iterations", "3", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(out.trim())?;
+    assert_eq!(v["backend"], "cpu", "{out}");
+    let by_op = v["profile"]["by_op"].as_array().expect("by_op");
+    let ops: Vec<&str> = by_op.iter().filter_map(|e| e["op"].as_str()).collect();
+    assert!(ops.contains(&"Gemm") && ops.contains(&"Relu"), "{out}");
+    let nodes: u64 = by_op.iter().filter_map(|e| e["nodes"].as_u64()).sum();
+    assert_eq!(nodes, 3, "the example MLP has 3 nodes: {out}");
+    assert!(by_op.iter().all(|e| e["ms_per_run"].as_f64().is_some_and(|t| t >= 0.0)), "{out}");
+    let slowest: Vec<&str> =
+        v["profile"]["slowest"].as_array().expect("slowest").iter().filter_map(|e| e["node"].as_str()).collect();
+    assert_eq!(slowest.len(), 3);
+    for n in ["fc1", "fc2", "relu"] {
+        assert!(slowest.contains(&n), "{out}");
+    }
+    let text = ok(strata().args(["bench", "--profile", "--iterations", "2", "--top", "1"]));
+    assert!(text.contains("time per op kind") && text.contains("slowest 1 nodes"), "{text}");
+    Ok(())
+}

@@ -41,6 +41,7 @@ pub struct CpuBackend {
     pool: Arc<Pool>,
     max_elements: usize,
     max_live_bytes: u64,
+    profile: bool,
 }
 
 impl Default for CpuBackend {
@@ -52,7 +53,12 @@ impl Default for CpuBackend {
 impl CpuBackend {
     /// A backend running kernels on `threads` threads (0: one per core).
     pub fn new(threads: usize) -> CpuBackend {
-        CpuBackend { pool: Arc::new(Pool::new(threads)), max_elements: 1 << 28, max_live_bytes: u64::MAX }
+        CpuBackend {
+            pool: Arc::new(Pool::new(threads)),
+            max_elements: 1 << 28,
+            max_live_bytes: u64::MAX,
+            profile: false,
+        }
     }
 
     /// Largest tensor (in elements) a kernel may create.
@@ -64,6 +70,13 @@ impl CpuBackend {
     /// Most bytes of tensors a run may hold at once (weights excluded).
     pub fn with_max_live_bytes(mut self, n: u64) -> CpuBackend {
         self.max_live_bytes = n;
+        self
+    }
+
+    /// Time every node of every run (read with [`CompiledGraph::profile`]).
+    /// Ignored on wasm, which has no clock in browsers.
+    pub fn with_profiling(mut self, on: bool) -> CpuBackend {
+        self.profile = on && !cfg!(target_family = "wasm");
         self
     }
 
@@ -134,8 +147,10 @@ impl CpuBackend {
                 steps[*i].release.push(v);
             }
         }
+        let times = if self.profile { (0..steps.len()).map(|_| Default::default()).collect() } else { Vec::new() };
         Ok(CompiledGraph {
             backend: self.clone(),
+            times,
             values: g.values.len(),
             inputs: g.inputs.iter().map(|v| slot(*v)).collect(),
             outputs: g.outputs.iter().map(|v| slot(*v)).collect(),
@@ -169,6 +184,8 @@ struct Step {
 /// A graph compiled for the CPU backend. `Send + Sync`; runs may overlap.
 pub struct CompiledGraph {
     backend: CpuBackend,
+    /// Per step, when profiling: (nanoseconds, runs).
+    times: Vec<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
     values: usize,
     inputs: Vec<usize>,
     outputs: Vec<usize>,
@@ -186,6 +203,17 @@ fn bytes_of(t: &CpuTensor) -> u64 {
 }
 
 impl CompiledGraph {
+    /// Time spent in each node so far, when compiled with profiling:
+    /// (node name, op name, nanoseconds, runs), in graph order.
+    pub fn profile(&self) -> Vec<(String, String, u64, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.steps
+            .iter()
+            .zip(&self.times)
+            .map(|(s, (ns, runs))| (s.name.clone(), s.op.clone(), ns.load(Relaxed), runs.load(Relaxed)))
+            .collect()
+    }
+
     /// Run with the graph inputs in order; returns the graph outputs in order.
     pub fn run(&self, inputs: &[&CpuTensor]) -> Result<Vec<CpuTensor>> {
         if inputs.len() != self.inputs.len() {
@@ -205,7 +233,8 @@ impl CompiledGraph {
             live += bytes_of(t);
         }
         let ctx = Ctx { pool: &self.backend.pool, max_elements: self.backend.max_elements };
-        for s in &self.steps {
+        for (si, s) in self.steps.iter().enumerate() {
+            let started = (!self.times.is_empty()).then(std::time::Instant::now);
             let node_err = |message: String| CpuError::Node { node: s.name.clone(), op: s.op.clone(), message };
             let args: Vec<Option<&CpuTensor>> = s.inputs.iter().map(|v| v.and_then(|v| env[v].as_ref())).collect();
             if let Some(i) = s.inputs.iter().zip(&args).position(|(v, a)| v.is_some() && a.is_none()) {
@@ -215,6 +244,11 @@ impl CompiledGraph {
                 CpuError::Kernel(m) | CpuError::Unsupported(m) => node_err(m),
                 other => other,
             })?;
+            if let (Some(t0), Some((ns, runs))) = (started, self.times.get(si)) {
+                use std::sync::atomic::Ordering::Relaxed;
+                ns.fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
+                runs.fetch_add(1, Relaxed);
+            }
             if outs.len() < s.outputs.iter().flatten().count() {
                 return Err(node_err(format!("kernel produced {} outputs", outs.len())));
             }

@@ -32,6 +32,12 @@ pub struct DeviceValue {
 pub trait CompiledPartition: Send + Sync {
     /// Run with device inputs (in the order given at compile time).
     fn run<'a>(&'a self, inputs: Vec<&'a DeviceValue>) -> BoxFuture<'a, Result<Vec<DeviceValue>, Error>>;
+    /// Time spent per node so far, if the backend measures it (compiled
+    /// with profiling): (node, op, nanoseconds, runs). Empty otherwise; the
+    /// session then times the partition as a whole.
+    fn profile(&self) -> Vec<(String, String, u64, u64)> {
+        Vec::new()
+    }
 }
 
 /// A place to run IR nodes: it reports what it supports, compiles
@@ -55,6 +61,26 @@ pub trait Backend: Send + Sync {
     /// Cumulative counters for benchmarks, e.g. `("dispatches", n)`.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
+    }
+}
+
+/// A monotonic clock for profiling: `std::time::Instant` where the platform
+/// has one; on wasm32 in a browser (no `Instant`) profiling reads zero.
+#[derive(Clone, Copy)]
+pub(crate) struct Clock(#[cfg(not(target_family = "wasm"))] std::time::Instant);
+
+impl Clock {
+    pub(crate) fn now() -> Clock {
+        Clock(
+            #[cfg(not(target_family = "wasm"))]
+            std::time::Instant::now(),
+        )
+    }
+    pub(crate) fn elapsed_nanos(&self) -> u64 {
+        #[cfg(not(target_family = "wasm"))]
+        return self.0.elapsed().as_nanos() as u64;
+        #[cfg(target_family = "wasm")]
+        0
     }
 }
 

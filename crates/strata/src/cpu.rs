@@ -30,6 +30,11 @@ impl CpuBackendAdapter {
         }
     }
 
+    /// Time every node of every run ([`crate::Session::profile`]).
+    pub fn with_profiling(self, on: bool) -> Self {
+        CpuBackendAdapter { inner: self.inner.with_profiling(on) }
+    }
+
     /// Threads the kernels use.
     pub fn threads(&self) -> usize {
         self.inner.threads()
@@ -56,6 +61,9 @@ impl CompiledPartition for CpuPartition {
             let ins = inputs.iter().map(|v| tensor_of(v)).collect::<Result<Vec<_>, _>>()?;
             Ok(self.compiled.run(&ins).map_err(err)?.into_iter().map(wrap).collect())
         })
+    }
+    fn profile(&self) -> Vec<(String, String, u64, u64)> {
+        self.compiled.profile()
     }
 }
 

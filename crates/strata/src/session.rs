@@ -47,6 +47,10 @@ pub struct SessionOptions {
     /// Threads the `cpu` backend's kernels use (0, the default: one per
     /// core). Results are the same for every thread count.
     pub threads: usize,
+    /// Measure where the time goes ([`Session::profile`]): per node on
+    /// backends that time their nodes (`cpu`), per partition elsewhere.
+    /// Off by default (timing costs a clock read per node).
+    pub profile: bool,
 }
 
 impl Default for SessionOptions {
@@ -62,6 +66,7 @@ impl Default for SessionOptions {
             target_nodes: None,
             max_memory_bytes: u64::MAX,
             threads: 0,
+            profile: false,
         }
     }
 }
@@ -87,6 +92,25 @@ struct Partition {
     work: Work,
     inputs: Vec<ValueId>,
     outputs: Vec<ValueId>,
+    /// With `profile`: (nanoseconds, runs) of the whole partition.
+    time: (std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64),
+    /// What the partition is, for the profile: (label, op kind).
+    label: (String, String),
+}
+
+/// Time spent in one node (or one partition, where its backend does not
+/// time nodes) over the runs of a session created with
+/// [`SessionOptions::profile`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileEntry {
+    /// Node name, or a partition label such as `"12 nodes from 'conv1'"`.
+    pub node: String,
+    /// Operator name (`"(partition)"` for a partition, `"If"` for host control flow).
+    pub op: String,
+    pub backend: String,
+    /// Total time over `runs` runs.
+    pub total: std::time::Duration,
+    pub runs: u64,
 }
 
 /// What a partition runs.
@@ -102,6 +126,17 @@ enum Work {
 
 /// One branch of a host-run `If`: its session and the outer values it reads.
 type Branch = (Box<Session>, Vec<ValueId>);
+
+impl Partition {
+    /// Add one run's time (when profiling).
+    fn record(&self, started: Option<crate::backend::Clock>) {
+        if let Some(t0) = started {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.time.0.fetch_add(t0.elapsed_nanos(), Relaxed);
+            self.time.1.fetch_add(1, Relaxed);
+        }
+    }
+}
 
 /// `assign` marker for a node the host runs as control flow.
 const HOST_CONTROL: usize = usize::MAX;
@@ -329,7 +364,13 @@ impl Session {
                     return Err(Error::Placement(format!("node '{}' (If) needs two branches", n.name)));
                 };
                 let outputs = n.outputs.iter().flatten().copied().collect();
-                partitions.push(Partition { work: Work::If { branches: [t, e] }, inputs, outputs });
+                partitions.push(Partition {
+                    work: Work::If { branches: [t, e] },
+                    inputs,
+                    outputs,
+                    time: Default::default(),
+                    label: (n.name.clone(), n.op.name().to_string()),
+                });
                 start += 1;
                 continue;
             }
@@ -339,7 +380,17 @@ impl Session {
             }
             let (sub, inputs, outputs) = extract(&model, start..end);
             let compiled = backends[assign[start]].compile(Arc::new(sub))?;
-            partitions.push(Partition { work: Work::Compiled { backend: assign[start], compiled }, inputs, outputs });
+            let label = match end - start {
+                1 => (g.nodes[start].name.clone(), g.nodes[start].op.name().to_string()),
+                n => (format!("{n} nodes from '{}'", g.nodes[start].name), "(partition)".to_string()),
+            };
+            partitions.push(Partition {
+                work: Work::Compiled { backend: assign[start], compiled },
+                inputs,
+                outputs,
+                time: Default::default(),
+                label,
+            });
             start = end;
         }
         // Branch nodes follow their `If` in the placement report.
@@ -365,6 +416,44 @@ impl Session {
             placement,
             options,
         })
+    }
+
+    /// Where the time went in the runs so far, in graph order (empty unless
+    /// the session was created with [`SessionOptions::profile`]): per node
+    /// for backends that time their nodes, per partition otherwise; a host
+    /// `If` counts as one entry (its branch's time included).
+    pub fn profile(&self) -> Vec<ProfileEntry> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.options.profile {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for p in &self.partitions {
+            let (backend, nodes) = match &p.work {
+                Work::Compiled { backend, compiled } => {
+                    (self.backends[*backend].name().to_string(), compiled.profile())
+                }
+                Work::If { .. } => ("host".to_string(), Vec::new()),
+            };
+            if nodes.is_empty() {
+                out.push(ProfileEntry {
+                    node: p.label.0.clone(),
+                    op: p.label.1.clone(),
+                    backend,
+                    total: std::time::Duration::from_nanos(p.time.0.load(Relaxed)),
+                    runs: p.time.1.load(Relaxed),
+                });
+            } else {
+                out.extend(nodes.into_iter().map(|(node, op, ns, runs)| ProfileEntry {
+                    node,
+                    op,
+                    backend: backend.clone(),
+                    total: std::time::Duration::from_nanos(ns),
+                    runs,
+                }));
+            }
+        }
+        out
     }
 
     /// The model's inputs.
@@ -461,6 +550,7 @@ impl Session {
         // Values currently on a device: id -> (backend index, value).
         let mut device: HashMap<ValueId, (usize, DeviceValue)> = HashMap::new();
         for p in &self.partitions {
+            let started = self.options.profile.then(crate::backend::Clock::now);
             let (backend, compiled) = match &p.work {
                 Work::Compiled { backend, compiled } => (*backend, compiled),
                 Work::If { branches } => {
@@ -499,6 +589,7 @@ impl Session {
                     for (&id, (_, v)) in p.outputs.iter().zip(outs) {
                         host.insert(id, v);
                     }
+                    p.record(started);
                     continue;
                 }
             };
@@ -537,6 +628,7 @@ impl Session {
             for (&id, dv) in p.outputs.iter().zip(outs) {
                 device.insert(id, (backend, dv));
             }
+            p.record(started);
         }
         let mut result = Vec::with_capacity(g.outputs.len());
         for (info, &id) in self.outputs.iter().zip(&g.outputs) {

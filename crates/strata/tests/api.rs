@@ -813,3 +813,28 @@ fn the_default_backend_is_cpu_and_a_model_with_uint8_and_float16_tensors_runs_th
     assert!(e.contains("cannot run") && e.contains("cpu"), "{e}");
     Ok(())
 }
+
+#[test]
+fn profile_times_cpu_nodes_one_by_one_and_other_partitions_whole() -> anyhow::Result<()> {
+    let m = mixed_dtype_model();
+    let q = Value::Tensor(Tensor::from_bytes(DType::U8, vec![4], strata::ir::Buffer::from_vec(vec![1, 2, 3, 4]))?);
+    let feeds = [("x", f32s(vec![4], &[1.0, 2.0, 3.0, 4.0])), ("q", q)];
+    let plain = Session::from_bytes(&m, SessionOptions::default())?;
+    plain.run(&feeds)?;
+    assert!(plain.profile().is_empty(), "profiling is off by default");
+    let s = Session::from_bytes(&m, SessionOptions { profile: true, ..Default::default() })?;
+    for _ in 0..3 {
+        s.run(&feeds)?;
+    }
+    let p = s.profile();
+    // Every cpu node is its own entry; reference partitions are timed whole.
+    for node in ["Add_node", "Relu_node", "Mul_node"] {
+        let e = p.iter().find(|e| e.node == node).unwrap_or_else(|| panic!("{node} in {p:?}"));
+        assert_eq!((e.backend.as_str(), e.runs), ("cpu", 3), "{e:?}");
+    }
+    assert!(p.iter().any(|e| e.backend == "reference" && e.runs == 3), "{p:?}");
+    // Entries cover every node once: cpu nodes by name, the rest in partitions.
+    let cpu = p.iter().filter(|e| e.backend == "cpu").count();
+    assert_eq!(cpu, s.placement().iter().filter(|pl| pl.backend == "cpu").count());
+    Ok(())
+}
