@@ -42,11 +42,13 @@
 //! [`strata_ir::Model`] it keeps ([`CompiledGraph::model`]). Tensors of the
 //! old device are rejected with `DeviceLost` and must be uploaded again.
 
+mod ctx;
 mod device;
 mod error;
 mod graph;
 mod kernels;
-mod support;
+mod ops;
+mod shape;
 
 use std::sync::{Arc, RwLock};
 
@@ -106,7 +108,7 @@ impl GpuBackend {
     /// `Ok(())` if node `node` of graph `graph` can run on the GPU, else the
     /// reason (operator, element type, attribute, non-constant shape input...).
     pub fn supports(&self, model: &Model, graph: GraphId, node: NodeId) -> std::result::Result<(), String> {
-        support::check(model, graph, node, true).map(|_| ())
+        ops::plan(model, graph, node, true, &mut ops::Kernels::new(None)).map(|_| ())
     }
 
     /// Compile a partition: pipelines are created and weights uploaded now.
