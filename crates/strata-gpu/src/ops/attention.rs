@@ -184,31 +184,21 @@ impl Exec<'_> {
     }
 
     fn attention(&self, ctx: &mut Ctx, copy: &Kernel, attend: &Kernel, a: &Attrs) -> Result<Vec<GpuTensor>> {
-        let Attrs {
-            is_causal,
-            kv_num_heads,
-            q_num_heads,
-            qk_matmul_output_mode,
-            scale,
-            softcap,
-            left_window_size,
-            right_window_size,
-        } = a;
         let (q, k, v) = (self.input(0)?, self.input(1)?, self.input(2)?);
         let rank = q.shape.len();
         if k.shape.len() != rank || v.shape.len() != rank {
             return Err(GpuError::Shape("Q, K and V must have the same rank".into()));
         }
-        let q4 = Bhsd::new(q, *q_num_heads, "Q")?;
-        let k4 = Bhsd::new(k, *kv_num_heads, "K")?;
-        let v4 = Bhsd::new(v, *kv_num_heads, "V")?;
+        let q4 = Bhsd::new(q, a.q_num_heads, "Q")?;
+        let k4 = Bhsd::new(k, a.kv_num_heads, "K")?;
+        let v4 = Bhsd::new(v, a.kv_num_heads, "V")?;
         if k4.b != q4.b || v4.b != q4.b || k4.h != v4.h || k4.s != v4.s || k4.d != q4.d {
             return Err(GpuError::Shape(format!("Q {:?}, K {:?} and V {:?} do not agree", q.shape, k.shape, v.shape)));
         }
         if k4.h == 0 || q4.h % k4.h != 0 {
             return Err(GpuError::Shape("query heads must be a multiple of key/value heads".into()));
         }
-        if !(0..=3).contains(qk_matmul_output_mode) || *left_window_size < -1 || *right_window_size < -1 {
+        if !(0..=3).contains(&a.qk_matmul_output_mode) || a.left_window_size < -1 || a.right_window_size < -1 {
             return Err(GpuError::Shape("invalid qk_matmul_output_mode or window size".into()));
         }
         let mask = self.opt_input(3);
@@ -311,12 +301,12 @@ impl Exec<'_> {
             put(&mut p, 20, &st)?;
             p[23] = u32c(ms[3])?;
         }
-        let sqrt_scale = (scale.map_or(1.0 / (q4.d as f64).sqrt(), f64::from)).sqrt() as f32;
+        let sqrt_scale = (a.scale.map_or(1.0 / (q4.d as f64).sqrt(), f64::from)).sqrt() as f32;
         p[24] = f32w(sqrt_scale);
-        p[25] = f32w(*softcap);
-        p[26] = u32::from(*is_causal);
-        p[27] = *left_window_size as i32 as u32;
-        p[28] = *right_window_size as i32 as u32;
+        p[25] = f32w(a.softcap);
+        p[26] = u32::from(a.is_causal);
+        p[27] = a.left_window_size as i32 as u32;
+        p[28] = a.right_window_size as i32 as u32;
         p[29] = u32c(past_len)?;
         if let Some(n) = nonpad {
             if n.numel() != b {
@@ -324,7 +314,7 @@ impl Exec<'_> {
             }
             p[30] = 1;
         }
-        p[31] = if want(3) { *qk_matmul_output_mode as u32 } else { 4 };
+        p[31] = if want(3) { a.qk_matmul_output_mode as u32 } else { 4 };
         let mbuf = mask.unwrap_or(q);
         let nbuf = nonpad.unwrap_or(q);
         if rows > 0 {

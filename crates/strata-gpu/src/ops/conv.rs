@@ -24,6 +24,21 @@ pub(crate) struct WindowAttrs {
 }
 
 impl WindowAttrs {
+    /// The attributes as the IR holds them.
+    pub(crate) fn new(
+        auto_pad: &str,
+        strides: &Option<Vec<i64>>,
+        dilations: &Option<Vec<i64>>,
+        pads: &Option<Vec<i64>>,
+    ) -> WindowAttrs {
+        WindowAttrs {
+            auto_pad: auto_pad.to_string(),
+            strides: strides.clone(),
+            dilations: dilations.clone(),
+            pads: pads.clone(),
+        }
+    }
+
     /// The geometry of `kernel` over spatial input sizes `input`.
     pub(crate) fn window(&self, input: &[usize], kernel: Vec<usize>, ceil_mode: bool) -> Result<Window> {
         let n = input.len();
@@ -61,12 +76,7 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
         NnOp::Conv { auto_pad, dilations, group, kernel_shape, pads, strides } => {
             auto_pad_ok(auto_pad)?;
             spatial_rank(v, kernel_shape.as_ref().map(Vec::len))?;
-            let w = WindowAttrs {
-                auto_pad: auto_pad.clone(),
-                strides: strides.clone(),
-                dilations: dilations.clone(),
-                pads: pads.clone(),
-            };
+            let w = WindowAttrs::new(auto_pad, strides, dilations, pads);
             Ok(Plan::Conv { k: k.get(Shader::Conv, "conv2d", &[]), w, group: *group })
         }
         NnOp::ConvTranspose {
@@ -86,12 +96,7 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
                 return Err("ConvTranspose with output_shape is not supported on the GPU".into());
             }
             spatial_rank(v, kernel_shape.as_ref().map(Vec::len))?;
-            let w = WindowAttrs {
-                auto_pad: auto_pad.clone(),
-                strides: strides.clone(),
-                dilations: dilations.clone(),
-                pads: pads.clone(),
-            };
+            let w = WindowAttrs::new(auto_pad, strides, dilations, pads);
             Ok(Plan::ConvTranspose {
                 k: k.get(Shader::Conv, "conv_transpose2d", &[]),
                 w,

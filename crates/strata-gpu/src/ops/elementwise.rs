@@ -58,6 +58,10 @@ fn int_check_code(d: DType) -> u32 {
 
 /// Plan an elementwise operator.
 pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    if let Some(op) = math_code(e) {
+        v.float(0)?;
+        return Ok(Plan::Math { k: k.get(Shader::Math, "unary_math", &[("OP", op)]) });
+    }
     match e {
         E::Identity {} => {
             v.dev(0)?;
@@ -124,11 +128,6 @@ pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<
             v.host(2, "Clip max")?;
             let k = if is_float_word(d) { float_unary(k, unary::CLIP, 0) } else { int_unary(k, unary::CLIP, d) };
             Ok(Plan::Clip { k, min: *min, max: *max })
-        }
-        _ if math_code(e).is_some() => {
-            let op = math_code(e).unwrap_or_default();
-            v.float(0)?;
-            Ok(Plan::Math { k: k.get(Shader::Math, "unary_math", &[("OP", op)]) })
         }
         _ => {
             if let Some((op, a, b)) = unary_code(e) {
@@ -404,7 +403,7 @@ fn binary_code(op: &E) -> Option<u32> {
 
 /// Cast plan: `None` = same words (alias with a new dtype), `Some(op)` = a
 /// unary conversion of `elementwise.wgsl` (the result is then narrowed to
-/// `to`, see [`narrow_params`]). Casts whose results could leave the 32-bit
+/// `to`, see `narrow::narrow_params`). Casts whose results could leave the 32-bit
 /// storage of int64 / uint64 are refused.
 fn cast_code(from: DType, to: DType) -> std::result::Result<Option<u32>, String> {
     let (Some(wf), Some(wt)) = (word_class(from), word_class(to)) else {
@@ -447,28 +446,17 @@ fn cast_code(from: DType, to: DType) -> std::result::Result<Option<u32>, String>
 /// The `integer.wgsl` binary op code of an elementwise op on integers.
 fn int_binary_code(e: &E) -> Option<u32> {
     use binary::*;
-    Some(match e {
-        E::Add {} | E::Sum {} => ADD,
-        E::Sub {} => SUB,
-        E::Mul {} => MUL,
-        E::Div {} => DIV,
-        E::Pow {} => POW,
-        E::Max {} => MAX,
-        E::Min {} => MIN,
-        E::Equal {} => EQ,
-        E::Greater {} => GT,
-        E::GreaterOrEqual {} => GE,
-        E::Less {} => LT,
-        E::LessOrEqual {} => LE,
-        E::Mod { fmod: 1 } => FMOD,
-        E::Mod { .. } => MOD,
-        E::BitwiseAnd {} => BIT_AND,
-        E::BitwiseOr {} => BIT_OR,
-        E::BitwiseXor {} => BIT_XOR,
-        E::BitShift { direction } if direction == "LEFT" => SHIFT_LEFT,
-        E::BitShift { direction } if direction == "RIGHT" => SHIFT_RIGHT,
-        _ => return None,
-    })
+    match e {
+        E::Mod { fmod } if *fmod != 1 => Some(MOD),
+        E::BitwiseAnd {} => Some(BIT_AND),
+        E::BitwiseOr {} => Some(BIT_OR),
+        E::BitwiseXor {} => Some(BIT_XOR),
+        E::BitShift { direction } if direction == "LEFT" => Some(SHIFT_LEFT),
+        E::BitShift { direction } if direction == "RIGHT" => Some(SHIFT_RIGHT),
+        // Float-only (or bool-only) binaries.
+        E::Mean {} | E::PRelu {} | E::And {} | E::Or {} | E::Xor {} => None,
+        _ => binary_code(e),
+    }
 }
 
 /// `OP` override of `math.wgsl`'s `unary_math`.

@@ -651,20 +651,7 @@ impl Exec<'_> {
                     Some(crate::device::Word::U32) => (cv as i64).clamp(0, u32::MAX as i64) as u32,
                     _ => (cv as i64).clamp(i32::MIN as i64, i32::MAX as i64) as i32 as u32,
                 };
-                let y = ctx.alloc(out, shape.clone())?;
-                let n = y.numel();
-                let mut p = vec![0u32; 36];
-                p[0] = u32c(n)?;
-                p[1] = r as u32;
-                p[2] = word;
-                put(&mut p, 4, &shape)?;
-                put(&mut p, 12, &x.shape)?;
-                for i in 0..r {
-                    p[20 + i] = i32::try_from(begin[i]).map_err(|_| GpuError::Limit("pad exceeds i32".into()))? as u32;
-                }
-                put(&mut p, 28, &contiguous(&x.shape))?;
-                ctx.dispatch_n(k, &p, &y, &[x], n)?;
-                Ok(vec![y])
+                Ok(vec![pad(ctx, k, x, out, shape, &begin, word)?])
             }
             Plan::CenterCropPad { k, axes } => self.center_crop_pad(ctx, k, axes),
         }
@@ -691,18 +678,35 @@ impl Exec<'_> {
             shape[a] = t;
             begin[a] = if t < d { -(((d - t) / 2) as i64) } else { ((t - d) / 2) as i64 };
         }
-        let y = ctx.alloc(x.dtype, shape.clone())?;
-        let n = y.numel();
-        let mut p = vec![0u32; 36];
-        p[0] = u32c(n)?;
-        p[1] = r as u32;
-        put(&mut p, 4, &shape)?;
-        put(&mut p, 12, &x.shape)?;
-        for i in 0..r {
-            p[20 + i] = i32::try_from(begin[i]).map_err(|_| GpuError::Limit("offset exceeds i32".into()))? as u32;
-        }
-        put(&mut p, 28, &contiguous(&x.shape))?;
-        ctx.dispatch_n(k, &p, &y, &[x], n)?;
-        Ok(vec![y])
+        Ok(vec![pad(ctx, k, x, x.dtype, shape, &begin, 0)?])
     }
+}
+
+/// `pad` of `x` into a new tensor of `shape`: the input starts at offset
+/// `begin` per axis (negative: cropped); elements outside it are `word`
+/// (constant mode) or taken from the edge / reflected.
+fn pad(
+    ctx: &mut Ctx,
+    k: &Kernel,
+    x: &GpuTensor,
+    dtype: DType,
+    shape: Vec<usize>,
+    begin: &[i64],
+    word: u32,
+) -> Result<GpuTensor> {
+    let r = x.shape.len();
+    let mut p = vec![0u32; 36];
+    p[1] = r as u32;
+    p[2] = word;
+    put(&mut p, 4, &shape)?;
+    put(&mut p, 12, &x.shape)?;
+    for i in 0..r {
+        p[20 + i] = i32::try_from(begin[i]).map_err(|_| GpuError::Limit("pad exceeds i32".into()))? as u32;
+    }
+    put(&mut p, 28, &contiguous(&x.shape))?;
+    let y = ctx.alloc(dtype, shape)?;
+    let n = y.numel();
+    p[0] = u32c(n)?;
+    ctx.dispatch_n(k, &p, &y, &[x], n)?;
+    Ok(y)
 }

@@ -17,48 +17,61 @@ pub(crate) enum PoolMode {
     Lp { p: i64 },
 }
 
+/// A pooling node's attributes.
+#[derive(Debug)]
+pub(crate) struct PoolAttrs {
+    w: WindowAttrs,
+    kernel: Vec<i64>,
+    ceil: bool,
+    mode: PoolMode,
+}
+
 /// How a pooling node runs.
 #[derive(Debug)]
 pub(crate) enum Plan {
     /// `pool2d` (max or average by its override) over 1 or 2 spatial axes.
-    Pool2d { k: Kernel, w: WindowAttrs, kernel: Vec<i64>, ceil: bool, count_include_pad: bool },
+    Pool2d { k: Kernel, a: PoolAttrs },
     /// `pool_nd` over 1 to 3 spatial axes, with MaxPool's indices when wanted.
-    PoolNd { k: Kernel, w: WindowAttrs, kernel: Vec<i64>, ceil: bool, mode: PoolMode },
+    PoolNd { k: Kernel, a: PoolAttrs },
     /// `col2im`, image and block shapes read on the host.
     Col2Im { k: Kernel, w: WindowAttrs },
 }
 
 /// Plan MaxPool, AveragePool, LpPool or Col2Im.
 pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
-    let window =
-        |auto_pad: &String, strides: &Option<Vec<i64>>, dilations: &Option<Vec<i64>>, pads: &Option<Vec<i64>>| {
-            WindowAttrs {
-                auto_pad: auto_pad.clone(),
-                strides: strides.clone(),
-                dilations: dilations.clone(),
-                pads: pads.clone(),
-            }
-        };
     match o {
         NnOp::MaxPool { auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_order, strides } => {
-            let w = window(auto_pad, strides, dilations, pads);
-            let mode = PoolMode::Max { storage_col: *storage_order != 0 };
-            pool(v, k, w, kernel_shape, *ceil_mode != 0, mode)
+            let a = PoolAttrs {
+                w: WindowAttrs::new(auto_pad, strides, dilations, pads),
+                kernel: kernel_shape.clone(),
+                ceil: *ceil_mode != 0,
+                mode: PoolMode::Max { storage_col: *storage_order != 0 },
+            };
+            pool(v, k, a)
         }
         NnOp::AveragePool { auto_pad, ceil_mode, count_include_pad, dilations, kernel_shape, pads, strides } => {
-            let w = window(auto_pad, strides, dilations, pads);
-            let mode = PoolMode::Average { count_include_pad: *count_include_pad != 0 };
-            pool(v, k, w, kernel_shape, *ceil_mode != 0, mode)
+            let a = PoolAttrs {
+                w: WindowAttrs::new(auto_pad, strides, dilations, pads),
+                kernel: kernel_shape.clone(),
+                ceil: *ceil_mode != 0,
+                mode: PoolMode::Average { count_include_pad: *count_include_pad != 0 },
+            };
+            pool(v, k, a)
         }
         NnOp::LpPool { auto_pad, ceil_mode, dilations, kernel_shape, p, pads, strides } => {
-            let w = window(auto_pad, strides, dilations, pads);
-            pool_nd(v, k, w, kernel_shape, *ceil_mode != 0, PoolMode::Lp { p: *p })
+            let a = PoolAttrs {
+                w: WindowAttrs::new(auto_pad, strides, dilations, pads),
+                kernel: kernel_shape.clone(),
+                ceil: *ceil_mode != 0,
+                mode: PoolMode::Lp { p: *p },
+            };
+            pool_nd(v, k, a)
         }
         NnOp::Col2Im { dilations, pads, strides } => {
             v.float(0)?;
             v.host(1, "image_shape")?;
             v.host(2, "block_shape")?;
-            let w = window(&"NOTSET".to_string(), strides, dilations, pads);
+            let w = WindowAttrs::new("NOTSET", strides, dilations, pads);
             Ok(Plan::Col2Im { k: k.get(Shader::PoolNd, "col2im", &[]), w })
         }
         other => not_implemented(other.name()),
@@ -67,59 +80,41 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
 
 /// MaxPool / AveragePool: `pool.wgsl` unless the input is 3-D (rank 5) or
 /// MaxPool's indices are wanted.
-fn pool(
-    v: &NodeView,
-    k: &mut Kernels,
-    w: WindowAttrs,
-    kernel: &[i64],
-    ceil: bool,
-    mode: PoolMode,
-) -> std::result::Result<Plan, String> {
+fn pool(v: &NodeView, k: &mut Kernels, a: PoolAttrs) -> std::result::Result<Plan, String> {
     if v.rank(0) == Some(5) || v.n.outputs.iter().skip(1).any(|o| o.is_some()) {
-        return pool_nd(v, k, w, kernel, ceil, mode);
+        return pool_nd(v, k, a);
     }
     v.float(0)?;
     v.only_first_output()?;
-    auto_pad_ok(&w.auto_pad)?;
-    spatial_rank(v, Some(kernel.len()))?;
-    let (average, count_include_pad) = match mode {
-        PoolMode::Average { count_include_pad } => (1, count_include_pad),
-        _ => (0, false),
-    };
-    let k = k.get(Shader::Pool, "pool2d", &[("MODE", average)]);
-    Ok(Plan::Pool2d { k, w, kernel: kernel.to_vec(), ceil, count_include_pad })
+    auto_pad_ok(&a.w.auto_pad)?;
+    spatial_rank(v, Some(a.kernel.len()))?;
+    let average = u32::from(matches!(a.mode, PoolMode::Average { .. }));
+    Ok(Plan::Pool2d { k: k.get(Shader::Pool, "pool2d", &[("MODE", average)]), a })
 }
 
 /// Pooling with `poolnd.wgsl` (1 to 3 spatial axes).
-fn pool_nd(
-    v: &NodeView,
-    k: &mut Kernels,
-    w: WindowAttrs,
-    kernel: &[i64],
-    ceil: bool,
-    mode: PoolMode,
-) -> std::result::Result<Plan, String> {
+fn pool_nd(v: &NodeView, k: &mut Kernels, a: PoolAttrs) -> std::result::Result<Plan, String> {
     v.float(0)?;
     match v.rank(0) {
         Some(3..=5) => {}
         Some(r) => return Err(format!("pooling of a rank-{r} input")),
         None => return Err("input rank unknown".into()),
     }
-    auto_pad_ok(&w.auto_pad)?;
-    Ok(Plan::PoolNd { k: k.get(Shader::PoolNd, "pool_nd", &[]), w, kernel: kernel.to_vec(), ceil, mode })
+    auto_pad_ok(&a.w.auto_pad)?;
+    Ok(Plan::PoolNd { k: k.get(Shader::PoolNd, "pool_nd", &[]), a })
 }
 
 impl Exec<'_> {
     pub(super) fn pool(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
         match plan {
-            Plan::Pool2d { k, w, kernel, ceil, count_include_pad } => {
+            Plan::Pool2d { k, a } => {
                 let x = self.input(0)?;
                 let r = x.shape.len();
                 if !(r == 3 || r == 4) {
                     return Err(GpuError::Unsupported(format!("pooling of rank {r} input")));
                 }
-                let kernel = positive(kernel, r - 2, "kernel_shape").map_err(GpuError::Shape)?;
-                let win = w.window(&x.shape[2..], kernel, *ceil)?;
+                let kernel = positive(&a.kernel, r - 2, "kernel_shape").map_err(GpuError::Shape)?;
+                let win = a.w.window(&x.shape[2..], kernel, a.ceil)?;
                 let sp = Grid2::new(&x.shape[2..], &win)?;
                 let mut shape = x.shape[..2].to_vec();
                 shape.extend_from_slice(&win.out);
@@ -127,27 +122,19 @@ impl Exec<'_> {
                 let n = y.numel();
                 let mut p = vec![0u32; 16];
                 put(&mut p, 0, &[n, sp.inp[0], sp.inp[1], sp.out[0], sp.out[1], sp.k[0], sp.k[1], sp.s[0], sp.s[1]])?;
-                let include = usize::from(*count_include_pad);
+                let include = usize::from(matches!(a.mode, PoolMode::Average { count_include_pad: true }));
                 put(&mut p, 9, &[sp.d[0], sp.d[1], sp.pb[0], sp.pb[1], include, sp.pe[0], sp.pe[1]])?;
                 ctx.dispatch_n(k, &p, &y, &[x], n)?;
                 Ok(vec![y])
             }
-            Plan::PoolNd { k, w, kernel, ceil, mode } => self.pool_nd(ctx, k, w, kernel, *ceil, *mode),
+            Plan::PoolNd { k, a } => self.pool_nd(ctx, k, a),
             Plan::Col2Im { k, w } => self.col2im(ctx, k, w),
         }
     }
 
     /// Max (mode 0), average (1) or Lp (2) pooling with `poolnd.wgsl`.
-    fn pool_nd(
-        &self,
-        ctx: &mut Ctx,
-        k: &Kernel,
-        w: &WindowAttrs,
-        kernel: &[i64],
-        ceil: bool,
-        mode: PoolMode,
-    ) -> Result<Vec<GpuTensor>> {
-        let (code, include, p, col) = match mode {
+    fn pool_nd(&self, ctx: &mut Ctx, k: &Kernel, a: &PoolAttrs) -> Result<Vec<GpuTensor>> {
+        let (code, include, p, col) = match a.mode {
             PoolMode::Max { storage_col } => (0, false, 1, storage_col),
             PoolMode::Average { count_include_pad } => (1, count_include_pad, 1, false),
             PoolMode::Lp { p } => (2, false, p, false),
@@ -161,8 +148,8 @@ impl Exec<'_> {
             return Err(GpuError::Shape(format!("LpPool p must be positive, got {p}")));
         }
         let nsp = r - 2;
-        let kernel = positive(kernel, nsp, "kernel_shape").map_err(GpuError::Shape)?;
-        let win = w.window(&x.shape[2..], kernel, ceil)?;
+        let kernel = positive(&a.kernel, nsp, "kernel_shape").map_err(GpuError::Shape)?;
+        let win = a.w.window(&x.shape[2..], kernel, a.ceil)?;
         let mut shape = x.shape[..2].to_vec();
         shape.extend_from_slice(&win.out);
         let y = ctx.alloc(DType::F32, shape.clone())?;
