@@ -216,17 +216,9 @@ impl Exec<'_> {
             Plan::Binary { k } => Ok(vec![self.binary(ctx, k, self.input(0)?, self.input(1)?, out)?]),
             Plan::Where { k } => {
                 let (c, a, b) = (self.input(0)?, self.input(1)?, self.input(2)?);
-                let shape = broadcast(&[&c.shape, &a.shape, &b.shape])?;
-                check_rank(&shape)?;
-                let y = ctx.alloc(out, shape.clone())?;
+                let (p, shape) = broadcast_params(&[&c.shape, &a.shape, &b.shape])?;
+                let y = ctx.alloc(out, shape)?;
                 let n = y.numel();
-                let mut p = vec![0u32; 34];
-                p[0] = u32c(n)?;
-                p[1] = shape.len() as u32;
-                put(&mut p, 2, &shape)?;
-                put(&mut p, 10, &bstrides(&c.shape, &shape))?;
-                put(&mut p, 18, &bstrides(&a.shape, &shape))?;
-                put(&mut p, 26, &bstrides(&b.shape, &shape))?;
                 ctx.dispatch_n(k, &p, &y, &[c, a, b], n)?;
                 Ok(vec![y])
             }
@@ -312,16 +304,9 @@ impl Exec<'_> {
     }
 
     fn binary(&self, ctx: &mut Ctx, k: &Kernel, a: &GpuTensor, b: &GpuTensor, out: DType) -> Result<GpuTensor> {
-        let shape = broadcast(&[&a.shape, &b.shape])?;
-        check_rank(&shape)?;
-        let y = ctx.alloc(out, shape.clone())?;
+        let (mut p, shape) = broadcast_params(&[&a.shape, &b.shape])?;
+        let y = ctx.alloc(out, shape)?;
         let n = y.numel();
-        let mut p = vec![0u32; 34];
-        p[0] = u32c(n)?;
-        p[1] = shape.len() as u32;
-        put(&mut p, 2, &shape)?;
-        put(&mut p, 10, &bstrides(&a.shape, &shape))?;
-        put(&mut p, 18, &bstrides(&b.shape, &shape))?;
         if k.checked {
             p[26] = a.dtype.bits() as u32;
             p[27] = self.node;
@@ -399,6 +384,23 @@ fn binary_code(op: &E) -> Option<u32> {
         E::Xor {} => XOR,
         _ => return None,
     })
+}
+
+/// Parameters of the broadcasting kernels (`binary`, `where_select`) for
+/// two or three operands: element count, rank, output shape, then each
+/// operand's broadcast strides; and the output shape.
+fn broadcast_params(operands: &[&[usize]]) -> Result<(Vec<u32>, Vec<usize>)> {
+    let shape = broadcast(operands)?;
+    check_rank(&shape)?;
+    let n = strata_ir::tensor::checked_numel(&shape).ok_or_else(|| GpuError::Limit("shape overflows".into()))?;
+    let mut p = vec![0u32; 34];
+    p[0] = u32c(n)?;
+    p[1] = shape.len() as u32;
+    put(&mut p, 2, &shape)?;
+    for (i, s) in operands.iter().enumerate() {
+        put(&mut p, 10 + 8 * i, &bstrides(s, &shape))?;
+    }
+    Ok((p, shape))
 }
 
 /// Cast plan: `None` = same words (alias with a new dtype), `Some(op)` = a

@@ -10,55 +10,12 @@ use crate::shape::{broadcast, bstrides, check_rank, contiguous, f32w, norm_axis,
 /// How a data-movement node runs.
 #[derive(Debug)]
 pub(crate) enum Plan {
-    /// The constant uploaded at compile time.
-    Constant,
-    /// Views of the input's buffer under a new shape.
-    Reshape {
-        allowzero: i64,
-        shape: Option<Vec<i64>>,
-    },
-    Flatten {
-        axis: i64,
-    },
-    Squeeze {
-        axes: Option<Vec<i64>>,
-    },
-    Unsqueeze {
-        axes: Option<Vec<i64>>,
-    },
-    /// Strided copies.
-    Transpose {
+    /// A view of the input's buffer (or the constant uploaded at compile time).
+    View(View),
+    /// A strided copy with `copy_strided`.
+    Strided {
         copy: Kernel,
-        perm: Option<Vec<i64>>,
-    },
-    Concat {
-        copy: Kernel,
-        axis: i64,
-    },
-    Slice {
-        copy: Kernel,
-        starts: Option<Vec<i64>>,
-        ends: Option<Vec<i64>>,
-        axes: Option<Vec<i64>>,
-    },
-    Split {
-        copy: Kernel,
-        axis: i64,
-        num_outputs: Option<i64>,
-        split: Option<Vec<i64>>,
-    },
-    Expand {
-        copy: Kernel,
-    },
-    Tile {
-        copy: Kernel,
-    },
-    /// DepthToSpace (`to_space`) or SpaceToDepth, in CRD or DCR order.
-    SpaceDepth {
-        copy: Kernel,
-        blocksize: i64,
-        crd: bool,
-        to_space: bool,
+        op: Strided,
     },
     Gather {
         k: Kernel,
@@ -85,12 +42,51 @@ pub(crate) enum Plan {
     },
 }
 
+/// Operators whose output shares the input's buffer.
+#[derive(Debug)]
+pub(crate) enum View {
+    Constant,
+    Reshape { allowzero: i64, shape: Option<Vec<i64>> },
+    Flatten { axis: i64 },
+    Squeeze { axes: Option<Vec<i64>> },
+    Unsqueeze { axes: Option<Vec<i64>> },
+}
+
+/// Operators that are strided copies.
+#[derive(Debug)]
+pub(crate) enum Strided {
+    Transpose {
+        perm: Option<Vec<i64>>,
+    },
+    Concat {
+        axis: i64,
+    },
+    Slice {
+        starts: Option<Vec<i64>>,
+        ends: Option<Vec<i64>>,
+        axes: Option<Vec<i64>>,
+    },
+    Split {
+        axis: i64,
+        num_outputs: Option<i64>,
+        split: Option<Vec<i64>>,
+    },
+    Expand,
+    Tile,
+    /// DepthToSpace (`to_space`) or SpaceToDepth, in CRD or DCR order.
+    SpaceDepth {
+        blocksize: i64,
+        crd: bool,
+        to_space: bool,
+    },
+}
+
 /// Plan a data-movement operator.
 pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<Plan, String> {
     match t {
         T::Constant { value } => {
             if gpu_dtype(value.dtype()) {
-                Ok(Plan::Constant)
+                Ok(Plan::View(View::Constant))
             } else {
                 Err(format!("constant of type {}", value.dtype()))
             }
@@ -98,7 +94,7 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
         T::Reshape { allowzero, shape } => {
             v.dev(0)?;
             v.host(1, "shape")?;
-            Ok(Plan::Reshape { allowzero: *allowzero, shape: shape.clone() })
+            Ok(Plan::View(View::Reshape { allowzero: *allowzero, shape: shape.clone() }))
         }
         T::Expand {} => {
             v.dev(0)?;
@@ -106,25 +102,25 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
                 return Err("Expand without a shape".into());
             }
             v.host(1, "shape")?;
-            Ok(Plan::Expand { copy: k.copy() })
+            Ok(Plan::Strided { copy: k.copy(), op: Strided::Expand })
         }
         T::Flatten { axis } => {
             v.dev(0)?;
-            Ok(Plan::Flatten { axis: *axis })
+            Ok(Plan::View(View::Flatten { axis: *axis }))
         }
         T::Squeeze { axes } => {
             v.dev(0)?;
             v.host(1, "axes")?;
-            Ok(Plan::Squeeze { axes: axes.clone() })
+            Ok(Plan::View(View::Squeeze { axes: axes.clone() }))
         }
         T::Unsqueeze { axes } => {
             v.dev(0)?;
             v.host(1, "axes")?;
-            Ok(Plan::Unsqueeze { axes: axes.clone() })
+            Ok(Plan::View(View::Unsqueeze { axes: axes.clone() }))
         }
         T::Transpose { perm } => {
             v.dev(0)?;
-            Ok(Plan::Transpose { copy: k.copy(), perm: perm.clone() })
+            Ok(Plan::Strided { copy: k.copy(), op: Strided::Transpose { perm: perm.clone() } })
         }
         T::Concat { axis } => {
             let d = v.dev(0)?;
@@ -133,19 +129,25 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
                     return Err("Concat inputs differ in type".into());
                 }
             }
-            Ok(Plan::Concat { copy: k.copy(), axis: *axis })
+            Ok(Plan::Strided { copy: k.copy(), op: Strided::Concat { axis: *axis } })
         }
         T::Slice { starts, ends, axes } => {
             v.dev(0)?;
             for (i, w) in [(1, "starts"), (2, "ends"), (3, "axes"), (4, "steps")] {
                 v.host(i, w)?;
             }
-            Ok(Plan::Slice { copy: k.copy(), starts: starts.clone(), ends: ends.clone(), axes: axes.clone() })
+            Ok(Plan::Strided {
+                copy: k.copy(),
+                op: Strided::Slice { starts: starts.clone(), ends: ends.clone(), axes: axes.clone() },
+            })
         }
         T::Split { axis, num_outputs, split } => {
             v.dev(0)?;
             v.host(1, "split")?;
-            Ok(Plan::Split { copy: k.copy(), axis: *axis, num_outputs: *num_outputs, split: split.clone() })
+            Ok(Plan::Strided {
+                copy: k.copy(),
+                op: Strided::Split { axis: *axis, num_outputs: *num_outputs, split: split.clone() },
+            })
         }
         T::Gather { axis } => {
             v.dev(0)?;
@@ -158,12 +160,15 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
                 return Err(format!("{} mode '{mode}'", t.name()));
             }
             let to_space = matches!(t, T::DepthToSpace { .. });
-            Ok(Plan::SpaceDepth { copy: k.copy(), blocksize: *blocksize, crd: mode == "CRD", to_space })
+            Ok(Plan::Strided {
+                copy: k.copy(),
+                op: Strided::SpaceDepth { blocksize: *blocksize, crd: mode == "CRD", to_space },
+            })
         }
         T::Tile {} => {
             v.dev(0)?;
             v.host(1, "repeats")?;
-            Ok(Plan::Tile { copy: k.copy() })
+            Ok(Plan::Strided { copy: k.copy(), op: Strided::Tile })
         }
         T::Trilu { upper } => {
             v.dev(0)?;
@@ -230,244 +235,8 @@ impl Exec<'_> {
     pub(super) fn movement(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
         let out = self.out_dtype(0)?;
         match plan {
-            Plan::Constant => {
-                let v = self.n.outputs[0].ok_or_else(|| GpuError::Shape("Constant without output".into()))?;
-                let c = self.g.consts.get(&v).cloned();
-                c.map(|c| vec![c]).ok_or_else(|| {
-                    GpuError::Value(
-                        self.g.not_uploaded.get(&v).cloned().unwrap_or_else(|| "constant not uploaded".into()),
-                    )
-                })
-            }
-            Plan::Reshape { allowzero, shape } => {
-                let x = self.input(0)?;
-                let spec = match self.host_i64(1)? {
-                    Some(s) => s,
-                    None => shape.clone().ok_or_else(|| GpuError::Shape("Reshape without a shape".into()))?,
-                };
-                let mut dims = Vec::with_capacity(spec.len());
-                let mut infer = None;
-                for (i, &d) in spec.iter().enumerate() {
-                    if d == -1 {
-                        if infer.replace(i).is_some() {
-                            return Err(GpuError::Shape("more than one -1 in Reshape".into()));
-                        }
-                        dims.push(1);
-                    } else if d == 0 && *allowzero == 0 {
-                        dims.push(
-                            *x.shape.get(i).ok_or_else(|| GpuError::Shape("0 in Reshape beyond input rank".into()))?,
-                        );
-                    } else if d < 0 {
-                        return Err(GpuError::Shape(format!("invalid Reshape dimension {d}")));
-                    } else {
-                        dims.push(usize::try_from(d).map_err(|_| GpuError::Shape("dimension too large".into()))?);
-                    }
-                }
-                let known =
-                    strata_ir::tensor::checked_numel(&dims).ok_or_else(|| GpuError::Shape("shape overflows".into()))?;
-                if let Some(i) = infer {
-                    if known == 0 || x.numel() % known != 0 {
-                        return Err(GpuError::Shape(format!("cannot reshape {:?} to {spec:?}", x.shape)));
-                    }
-                    dims[i] = x.numel() / known;
-                }
-                if strata_ir::tensor::checked_numel(&dims) != Some(x.numel()) {
-                    return Err(GpuError::Shape(format!("cannot reshape {:?} to {spec:?}", x.shape)));
-                }
-                Ok(vec![x.view(out, dims)])
-            }
-            Plan::Flatten { axis } => {
-                let x = self.input(0)?;
-                let r = x.shape.len() as i64;
-                let a = if *axis < 0 { axis + r } else { *axis };
-                if !(0..=r).contains(&a) {
-                    return Err(GpuError::Shape(format!("Flatten axis {axis} out of range")));
-                }
-                let a = a as usize;
-                let outer: usize = x.shape[..a].iter().product();
-                let inner: usize = x.shape[a..].iter().product();
-                Ok(vec![x.view(out, vec![outer, inner])])
-            }
-            Plan::Squeeze { axes } => {
-                let x = self.input(0)?;
-                let axes = match self.host_i64(1)? {
-                    Some(a) => Some(a),
-                    None => axes.clone(),
-                };
-                let r = x.shape.len();
-                let drop: Vec<usize> = match axes {
-                    Some(a) => a.iter().map(|&a| norm_axis(a, r)).collect::<Result<_>>()?,
-                    None => (0..r).filter(|&i| x.shape[i] == 1).collect(),
-                };
-                for &d in &drop {
-                    if x.shape[d] != 1 {
-                        return Err(GpuError::Shape(format!("cannot squeeze axis {d} of size {}", x.shape[d])));
-                    }
-                }
-                let dims = (0..r).filter(|i| !drop.contains(i)).map(|i| x.shape[i]).collect();
-                Ok(vec![x.view(out, dims)])
-            }
-            Plan::Unsqueeze { axes } => {
-                let x = self.input(0)?;
-                let axes = match self.host_i64(1)? {
-                    Some(a) => a,
-                    None => axes.clone().ok_or_else(|| GpuError::Shape("Unsqueeze without axes".into()))?,
-                };
-                let r = x.shape.len() + axes.len();
-                let mut ins: Vec<usize> = axes.iter().map(|&a| norm_axis(a, r)).collect::<Result<_>>()?;
-                ins.sort_unstable();
-                ins.dedup();
-                if ins.len() != axes.len() {
-                    return Err(GpuError::Shape("repeated Unsqueeze axis".into()));
-                }
-                let mut src = x.shape.iter();
-                let dims = (0..r).map(|i| if ins.contains(&i) { 1 } else { *src.next().unwrap_or(&1) }).collect();
-                Ok(vec![x.view(out, dims)])
-            }
-            Plan::Transpose { copy, perm } => {
-                let x = self.input(0)?;
-                let r = x.shape.len();
-                let perm: Vec<usize> = match perm {
-                    Some(p) => p.iter().map(|&a| norm_axis(a, r)).collect::<Result<_>>()?,
-                    None => (0..r).rev().collect(),
-                };
-                let mut seen = vec![false; r];
-                if perm.len() != r || perm.iter().any(|&p| std::mem::replace(&mut seen[p], true)) {
-                    return Err(GpuError::Shape(format!("invalid permutation {perm:?}")));
-                }
-                let cs = contiguous(&x.shape);
-                let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
-                let is: Vec<i64> = perm.iter().map(|&p| cs[p] as i64).collect();
-                let y = ctx.alloc(out, shape.clone())?;
-                self.copy(ctx, copy, &y, x, &shape, 0, &is, 0, &contiguous(&shape))?;
-                Ok(vec![y])
-            }
-            Plan::Concat { copy, axis } => {
-                let first = self.input(0)?;
-                let r = first.shape.len();
-                let a = norm_axis(*axis, r)?;
-                let mut shape = first.shape.clone();
-                shape[a] = 0;
-                for i in 0..self.n.inputs.len() {
-                    let t = self.input(i)?;
-                    if t.shape.len() != r || (0..r).any(|k| k != a && t.shape[k] != first.shape[k]) {
-                        return Err(GpuError::Shape(format!(
-                            "Concat shapes {:?} and {:?} differ",
-                            first.shape, t.shape
-                        )));
-                    }
-                    shape[a] += t.shape[a];
-                }
-                let y = ctx.alloc(out, shape.clone())?;
-                let os = contiguous(&shape);
-                let mut at = 0usize;
-                for i in 0..self.n.inputs.len() {
-                    let t = self.input(i)?;
-                    let is: Vec<i64> = contiguous(&t.shape).iter().map(|&s| s as i64).collect();
-                    self.copy(ctx, copy, &y, t, &t.shape, 0, &is, at * os[a], &os)?;
-                    at += t.shape[a];
-                }
-                Ok(vec![y])
-            }
-            Plan::Slice { copy, starts, ends, axes } => {
-                let x = self.input(0)?;
-                let r = x.shape.len();
-                let starts = self
-                    .host_i64(1)?
-                    .or_else(|| starts.clone())
-                    .ok_or_else(|| GpuError::Shape("Slice without starts".into()))?;
-                let ends = self
-                    .host_i64(2)?
-                    .or_else(|| ends.clone())
-                    .ok_or_else(|| GpuError::Shape("Slice without ends".into()))?;
-                let axes =
-                    self.host_i64(3)?.or_else(|| axes.clone()).unwrap_or_else(|| (0..starts.len() as i64).collect());
-                let steps = self.host_i64(4)?.unwrap_or_else(|| vec![1; starts.len()]);
-                if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
-                    return Err(GpuError::Shape("Slice starts/ends/axes/steps differ in length".into()));
-                }
-                let cs = contiguous(&x.shape);
-                let mut shape = x.shape.clone();
-                let mut is: Vec<i64> = cs.iter().map(|&s| s as i64).collect();
-                let mut off = 0i64;
-                for k in 0..starts.len() {
-                    let a = norm_axis(axes[k], r)?;
-                    let dim = x.shape[a] as i64;
-                    let step = steps[k];
-                    if step == 0 {
-                        return Err(GpuError::Shape("Slice step 0".into()));
-                    }
-                    let fix = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
-                    let (s, e) = if step > 0 {
-                        (fix(starts[k]).clamp(0, dim), fix(ends[k]).clamp(0, dim))
-                    } else {
-                        (fix(starts[k]).clamp(0, dim - 1), fix(ends[k]).clamp(-1, dim - 1))
-                    };
-                    let len = if step > 0 {
-                        if e > s { (e - s + step - 1) / step } else { 0 }
-                    } else if s > e {
-                        (s - e + (-step) - 1) / (-step)
-                    } else {
-                        0
-                    };
-                    shape[a] = len as usize;
-                    if len > 0 {
-                        off += s * cs[a] as i64;
-                    }
-                    is[a] = cs[a] as i64 * step;
-                }
-                let y = ctx.alloc(out, shape.clone())?;
-                self.copy(ctx, copy, &y, x, &shape, off, &is, 0, &contiguous(&shape))?;
-                Ok(vec![y])
-            }
-            Plan::Split { copy, axis, num_outputs, split } => {
-                let x = self.input(0)?;
-                let a = norm_axis(*axis, x.shape.len())?;
-                let dim = x.shape[a];
-                let k = self.n.outputs.len();
-                let sizes: Vec<usize> = match self.host_i64(1)?.or_else(|| split.clone()) {
-                    Some(s) => s
-                        .iter()
-                        .map(|&v| usize::try_from(v).map_err(|_| GpuError::Shape("negative split".into())))
-                        .collect::<Result<_>>()?,
-                    None => {
-                        let parts = num_outputs.map(|n| n as usize).unwrap_or(k).max(1);
-                        let each = dim.div_ceil(parts);
-                        (0..parts).map(|i| each.min(dim.saturating_sub(i * each))).collect()
-                    }
-                };
-                if sizes.iter().sum::<usize>() != dim || sizes.len() != k {
-                    return Err(GpuError::Shape(format!(
-                        "split {sizes:?} does not match axis size {dim} and {k} outputs"
-                    )));
-                }
-                let cs = contiguous(&x.shape);
-                let is: Vec<i64> = cs.iter().map(|&s| s as i64).collect();
-                let mut res = Vec::with_capacity(k);
-                let mut at = 0usize;
-                for &sz in &sizes {
-                    let mut shape = x.shape.clone();
-                    shape[a] = sz;
-                    let y = ctx.alloc(x.dtype, shape.clone())?;
-                    self.copy(ctx, copy, &y, x, &shape, (at * cs[a]) as i64, &is, 0, &contiguous(&shape))?;
-                    at += sz;
-                    res.push(y);
-                }
-                Ok(res)
-            }
-            Plan::Expand { copy } => {
-                let x = self.input(0)?;
-                let spec = self.host_i64(1)?.ok_or_else(|| GpuError::Shape("Expand without shape".into()))?;
-                let spec: Vec<usize> = spec
-                    .iter()
-                    .map(|&d| usize::try_from(d).map_err(|_| GpuError::Shape("negative dimension".into())))
-                    .collect::<Result<_>>()?;
-                let shape = broadcast(&[&x.shape, &spec])?;
-                let is: Vec<i64> = bstrides(&x.shape, &shape).iter().map(|&s| s as i64).collect();
-                let y = ctx.alloc(out, shape.clone())?;
-                self.copy(ctx, copy, &y, x, &shape, 0, &is, 0, &contiguous(&shape))?;
-                Ok(vec![y])
-            }
+            Plan::View(v) => self.view(v),
+            Plan::Strided { copy, op } => self.strided(ctx, copy, op),
             Plan::Gather { k, axis } => {
                 let x = self.input(0)?;
                 let idx = self.input(1)?;
@@ -491,76 +260,6 @@ impl Exec<'_> {
                 let inner: usize = x.shape[a + 1..].iter().product();
                 let p = [u32c(n)?, u32c(dim)?, u32c(inner.max(1))?, u32c(idx.numel().max(1))?];
                 ctx.dispatch_n(k, &p, &y, &[x, idx], n)?;
-                Ok(vec![y])
-            }
-            Plan::SpaceDepth { copy, blocksize, crd, to_space } => {
-                let x = self.input(0)?;
-                if x.shape.len() != 4 {
-                    let name = if *to_space { "DepthToSpace" } else { "SpaceToDepth" };
-                    return Err(GpuError::Shape(format!("{name} needs a 4-D input")));
-                }
-                let b = usize::try_from(*blocksize)
-                    .ok()
-                    .filter(|&b| b > 0)
-                    .ok_or_else(|| GpuError::Shape("bad blocksize".into()))?;
-                let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-                let (view, perm, shape) = if *to_space {
-                    if c % (b * b) != 0 {
-                        return Err(GpuError::Shape(format!("channels {c} not divisible by blocksize^2")));
-                    }
-                    let cc = c / (b * b);
-                    let shape = vec![n, cc, h * b, w * b];
-                    if *crd {
-                        (vec![n, cc, b, b, h, w], [0, 1, 4, 2, 5, 3], shape)
-                    } else {
-                        (vec![n, b, b, cc, h, w], [0, 3, 4, 1, 5, 2], shape)
-                    }
-                } else {
-                    if h % b != 0 || w % b != 0 {
-                        return Err(GpuError::Shape(format!("spatial size {h}x{w} not divisible by blocksize {b}")));
-                    }
-                    let perm = if *crd { [0, 1, 3, 5, 2, 4] } else { [0, 3, 5, 1, 2, 4] };
-                    (vec![n, c, h / b, b, w / b, b], perm, vec![n, c * b * b, h / b, w / b])
-                };
-                let cs = contiguous(&view);
-                let oshape: Vec<usize> = perm.iter().map(|&p| view[p]).collect();
-                let is: Vec<i64> = perm.iter().map(|&p| cs[p] as i64).collect();
-                let y = ctx.alloc(out, shape)?;
-                self.copy(ctx, copy, &y, x, &oshape, 0, &is, 0, &contiguous(&oshape))?;
-                Ok(vec![y])
-            }
-            Plan::Tile { copy } => {
-                let x = self.input(0)?;
-                let r = x.shape.len();
-                let reps = self.host_i64(1)?.ok_or_else(|| GpuError::Shape("Tile without repeats".into()))?;
-                if reps.len() != r {
-                    return Err(GpuError::Shape(format!("Tile repeats has {} entries for rank {r}", reps.len())));
-                }
-                if 2 * r > MAX_RANK {
-                    return Err(GpuError::Unsupported(format!(
-                        "Tile of rank {r} (at most {} on the GPU)",
-                        MAX_RANK / 2
-                    )));
-                }
-                let reps: Vec<usize> = reps
-                    .iter()
-                    .map(|&v| usize::try_from(v).map_err(|_| GpuError::Shape(format!("negative repeat {v}"))))
-                    .collect::<Result<_>>()?;
-                let cs = contiguous(&x.shape);
-                let mut view = Vec::with_capacity(2 * r);
-                let mut is = Vec::with_capacity(2 * r);
-                let mut shape = Vec::with_capacity(r);
-                for k in 0..r {
-                    view.extend([reps[k], x.shape[k]]);
-                    is.extend([0, cs[k] as i64]);
-                    shape.push(
-                        reps[k]
-                            .checked_mul(x.shape[k])
-                            .ok_or_else(|| GpuError::Limit("Tile output overflows".into()))?,
-                    );
-                }
-                let y = ctx.alloc(out, shape)?;
-                self.copy(ctx, copy, &y, x, &view, 0, &is, 0, &contiguous(&view))?;
                 Ok(vec![y])
             }
             Plan::Trilu { k: kern, upper } => {
@@ -654,6 +353,328 @@ impl Exec<'_> {
                 Ok(vec![pad(ctx, k, x, out, shape, &begin, word)?])
             }
             Plan::CenterCropPad { k, axes } => self.center_crop_pad(ctx, k, axes),
+        }
+    }
+
+    /// Views of the input's buffer: no dispatch.
+    fn view(&self, v: &View) -> Result<Vec<GpuTensor>> {
+        let out = self.out_dtype(0)?;
+        match v {
+            View::Constant => {
+                let v = self.n.outputs[0].ok_or_else(|| GpuError::Shape("Constant without output".into()))?;
+                let c = self.g.consts.get(&v).cloned();
+                c.map(|c| vec![c]).ok_or_else(|| {
+                    GpuError::Value(
+                        self.g.not_uploaded.get(&v).cloned().unwrap_or_else(|| "constant not uploaded".into()),
+                    )
+                })
+            }
+            View::Reshape { allowzero, shape } => {
+                let x = self.input(0)?;
+                let spec = match self.host_i64(1)? {
+                    Some(s) => s,
+                    None => shape.clone().ok_or_else(|| GpuError::Shape("Reshape without a shape".into()))?,
+                };
+                let mut dims = Vec::with_capacity(spec.len());
+                let mut infer = None;
+                for (i, &d) in spec.iter().enumerate() {
+                    if d == -1 {
+                        if infer.replace(i).is_some() {
+                            return Err(GpuError::Shape("more than one -1 in Reshape".into()));
+                        }
+                        dims.push(1);
+                    } else if d == 0 && *allowzero == 0 {
+                        dims.push(
+                            *x.shape.get(i).ok_or_else(|| GpuError::Shape("0 in Reshape beyond input rank".into()))?,
+                        );
+                    } else if d < 0 {
+                        return Err(GpuError::Shape(format!("invalid Reshape dimension {d}")));
+                    } else {
+                        dims.push(usize::try_from(d).map_err(|_| GpuError::Shape("dimension too large".into()))?);
+                    }
+                }
+                let known =
+                    strata_ir::tensor::checked_numel(&dims).ok_or_else(|| GpuError::Shape("shape overflows".into()))?;
+                if let Some(i) = infer {
+                    if known == 0 || x.numel() % known != 0 {
+                        return Err(GpuError::Shape(format!("cannot reshape {:?} to {spec:?}", x.shape)));
+                    }
+                    dims[i] = x.numel() / known;
+                }
+                if strata_ir::tensor::checked_numel(&dims) != Some(x.numel()) {
+                    return Err(GpuError::Shape(format!("cannot reshape {:?} to {spec:?}", x.shape)));
+                }
+                Ok(vec![x.view(out, dims)])
+            }
+            View::Flatten { axis } => {
+                let x = self.input(0)?;
+                let r = x.shape.len() as i64;
+                let a = if *axis < 0 { axis + r } else { *axis };
+                if !(0..=r).contains(&a) {
+                    return Err(GpuError::Shape(format!("Flatten axis {axis} out of range")));
+                }
+                let a = a as usize;
+                let outer: usize = x.shape[..a].iter().product();
+                let inner: usize = x.shape[a..].iter().product();
+                Ok(vec![x.view(out, vec![outer, inner])])
+            }
+            View::Squeeze { axes } => {
+                let x = self.input(0)?;
+                let axes = match self.host_i64(1)? {
+                    Some(a) => Some(a),
+                    None => axes.clone(),
+                };
+                let r = x.shape.len();
+                let drop: Vec<usize> = match axes {
+                    Some(a) => a.iter().map(|&a| norm_axis(a, r)).collect::<Result<_>>()?,
+                    None => (0..r).filter(|&i| x.shape[i] == 1).collect(),
+                };
+                for &d in &drop {
+                    if x.shape[d] != 1 {
+                        return Err(GpuError::Shape(format!("cannot squeeze axis {d} of size {}", x.shape[d])));
+                    }
+                }
+                let dims = (0..r).filter(|i| !drop.contains(i)).map(|i| x.shape[i]).collect();
+                Ok(vec![x.view(out, dims)])
+            }
+            View::Unsqueeze { axes } => {
+                let x = self.input(0)?;
+                let axes = match self.host_i64(1)? {
+                    Some(a) => a,
+                    None => axes.clone().ok_or_else(|| GpuError::Shape("Unsqueeze without axes".into()))?,
+                };
+                let r = x.shape.len() + axes.len();
+                let mut ins: Vec<usize> = axes.iter().map(|&a| norm_axis(a, r)).collect::<Result<_>>()?;
+                ins.sort_unstable();
+                ins.dedup();
+                if ins.len() != axes.len() {
+                    return Err(GpuError::Shape("repeated Unsqueeze axis".into()));
+                }
+                let mut src = x.shape.iter();
+                let dims = (0..r).map(|i| if ins.contains(&i) { 1 } else { *src.next().unwrap_or(&1) }).collect();
+                Ok(vec![x.view(out, dims)])
+            }
+        }
+    }
+
+    /// Strided copies with `copy_strided`.
+    fn strided(&self, ctx: &mut Ctx, copy: &Kernel, op: &Strided) -> Result<Vec<GpuTensor>> {
+        let out = self.out_dtype(0)?;
+        match op {
+            Strided::Transpose { perm } => {
+                let x = self.input(0)?;
+                let r = x.shape.len();
+                let perm: Vec<usize> = match perm {
+                    Some(p) => p.iter().map(|&a| norm_axis(a, r)).collect::<Result<_>>()?,
+                    None => (0..r).rev().collect(),
+                };
+                let mut seen = vec![false; r];
+                if perm.len() != r || perm.iter().any(|&p| std::mem::replace(&mut seen[p], true)) {
+                    return Err(GpuError::Shape(format!("invalid permutation {perm:?}")));
+                }
+                let cs = contiguous(&x.shape);
+                let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
+                let is: Vec<i64> = perm.iter().map(|&p| cs[p] as i64).collect();
+                let y = ctx.alloc(out, shape.clone())?;
+                self.copy(ctx, copy, &y, x, &shape, 0, &is, 0, &contiguous(&shape))?;
+                Ok(vec![y])
+            }
+            Strided::Concat { axis } => {
+                let first = self.input(0)?;
+                let r = first.shape.len();
+                let a = norm_axis(*axis, r)?;
+                let mut shape = first.shape.clone();
+                shape[a] = 0;
+                for i in 0..self.n.inputs.len() {
+                    let t = self.input(i)?;
+                    if t.shape.len() != r || (0..r).any(|k| k != a && t.shape[k] != first.shape[k]) {
+                        return Err(GpuError::Shape(format!(
+                            "Concat shapes {:?} and {:?} differ",
+                            first.shape, t.shape
+                        )));
+                    }
+                    shape[a] += t.shape[a];
+                }
+                let y = ctx.alloc(out, shape.clone())?;
+                let os = contiguous(&shape);
+                let mut at = 0usize;
+                for i in 0..self.n.inputs.len() {
+                    let t = self.input(i)?;
+                    let is: Vec<i64> = contiguous(&t.shape).iter().map(|&s| s as i64).collect();
+                    self.copy(ctx, copy, &y, t, &t.shape, 0, &is, at * os[a], &os)?;
+                    at += t.shape[a];
+                }
+                Ok(vec![y])
+            }
+            Strided::Slice { starts, ends, axes } => {
+                let x = self.input(0)?;
+                let r = x.shape.len();
+                let starts = self
+                    .host_i64(1)?
+                    .or_else(|| starts.clone())
+                    .ok_or_else(|| GpuError::Shape("Slice without starts".into()))?;
+                let ends = self
+                    .host_i64(2)?
+                    .or_else(|| ends.clone())
+                    .ok_or_else(|| GpuError::Shape("Slice without ends".into()))?;
+                let axes =
+                    self.host_i64(3)?.or_else(|| axes.clone()).unwrap_or_else(|| (0..starts.len() as i64).collect());
+                let steps = self.host_i64(4)?.unwrap_or_else(|| vec![1; starts.len()]);
+                if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+                    return Err(GpuError::Shape("Slice starts/ends/axes/steps differ in length".into()));
+                }
+                let cs = contiguous(&x.shape);
+                let mut shape = x.shape.clone();
+                let mut is: Vec<i64> = cs.iter().map(|&s| s as i64).collect();
+                let mut off = 0i64;
+                for k in 0..starts.len() {
+                    let a = norm_axis(axes[k], r)?;
+                    let dim = x.shape[a] as i64;
+                    let step = steps[k];
+                    if step == 0 {
+                        return Err(GpuError::Shape("Slice step 0".into()));
+                    }
+                    let fix = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+                    let (s, e) = if step > 0 {
+                        (fix(starts[k]).clamp(0, dim), fix(ends[k]).clamp(0, dim))
+                    } else {
+                        (fix(starts[k]).clamp(0, dim - 1), fix(ends[k]).clamp(-1, dim - 1))
+                    };
+                    let len = if step > 0 {
+                        if e > s { (e - s + step - 1) / step } else { 0 }
+                    } else if s > e {
+                        (s - e + (-step) - 1) / (-step)
+                    } else {
+                        0
+                    };
+                    shape[a] = len as usize;
+                    if len > 0 {
+                        off += s * cs[a] as i64;
+                    }
+                    is[a] = cs[a] as i64 * step;
+                }
+                let y = ctx.alloc(out, shape.clone())?;
+                self.copy(ctx, copy, &y, x, &shape, off, &is, 0, &contiguous(&shape))?;
+                Ok(vec![y])
+            }
+            Strided::Split { axis, num_outputs, split } => {
+                let x = self.input(0)?;
+                let a = norm_axis(*axis, x.shape.len())?;
+                let dim = x.shape[a];
+                let k = self.n.outputs.len();
+                let sizes: Vec<usize> = match self.host_i64(1)?.or_else(|| split.clone()) {
+                    Some(s) => s
+                        .iter()
+                        .map(|&v| usize::try_from(v).map_err(|_| GpuError::Shape("negative split".into())))
+                        .collect::<Result<_>>()?,
+                    None => {
+                        let parts = num_outputs.map(|n| n as usize).unwrap_or(k).max(1);
+                        let each = dim.div_ceil(parts);
+                        (0..parts).map(|i| each.min(dim.saturating_sub(i * each))).collect()
+                    }
+                };
+                if sizes.iter().sum::<usize>() != dim || sizes.len() != k {
+                    return Err(GpuError::Shape(format!(
+                        "split {sizes:?} does not match axis size {dim} and {k} outputs"
+                    )));
+                }
+                let cs = contiguous(&x.shape);
+                let is: Vec<i64> = cs.iter().map(|&s| s as i64).collect();
+                let mut res = Vec::with_capacity(k);
+                let mut at = 0usize;
+                for &sz in &sizes {
+                    let mut shape = x.shape.clone();
+                    shape[a] = sz;
+                    let y = ctx.alloc(x.dtype, shape.clone())?;
+                    self.copy(ctx, copy, &y, x, &shape, (at * cs[a]) as i64, &is, 0, &contiguous(&shape))?;
+                    at += sz;
+                    res.push(y);
+                }
+                Ok(res)
+            }
+            Strided::Expand => {
+                let x = self.input(0)?;
+                let spec = self.host_i64(1)?.ok_or_else(|| GpuError::Shape("Expand without shape".into()))?;
+                let spec: Vec<usize> = spec
+                    .iter()
+                    .map(|&d| usize::try_from(d).map_err(|_| GpuError::Shape("negative dimension".into())))
+                    .collect::<Result<_>>()?;
+                let shape = broadcast(&[&x.shape, &spec])?;
+                let is: Vec<i64> = bstrides(&x.shape, &shape).iter().map(|&s| s as i64).collect();
+                let y = ctx.alloc(out, shape.clone())?;
+                self.copy(ctx, copy, &y, x, &shape, 0, &is, 0, &contiguous(&shape))?;
+                Ok(vec![y])
+            }
+            Strided::SpaceDepth { blocksize, crd, to_space } => {
+                let x = self.input(0)?;
+                if x.shape.len() != 4 {
+                    let name = if *to_space { "DepthToSpace" } else { "SpaceToDepth" };
+                    return Err(GpuError::Shape(format!("{name} needs a 4-D input")));
+                }
+                let b = usize::try_from(*blocksize)
+                    .ok()
+                    .filter(|&b| b > 0)
+                    .ok_or_else(|| GpuError::Shape("bad blocksize".into()))?;
+                let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+                let (view, perm, shape) = if *to_space {
+                    if c % (b * b) != 0 {
+                        return Err(GpuError::Shape(format!("channels {c} not divisible by blocksize^2")));
+                    }
+                    let cc = c / (b * b);
+                    let shape = vec![n, cc, h * b, w * b];
+                    if *crd {
+                        (vec![n, cc, b, b, h, w], [0, 1, 4, 2, 5, 3], shape)
+                    } else {
+                        (vec![n, b, b, cc, h, w], [0, 3, 4, 1, 5, 2], shape)
+                    }
+                } else {
+                    if h % b != 0 || w % b != 0 {
+                        return Err(GpuError::Shape(format!("spatial size {h}x{w} not divisible by blocksize {b}")));
+                    }
+                    let perm = if *crd { [0, 1, 3, 5, 2, 4] } else { [0, 3, 5, 1, 2, 4] };
+                    (vec![n, c, h / b, b, w / b, b], perm, vec![n, c * b * b, h / b, w / b])
+                };
+                let cs = contiguous(&view);
+                let oshape: Vec<usize> = perm.iter().map(|&p| view[p]).collect();
+                let is: Vec<i64> = perm.iter().map(|&p| cs[p] as i64).collect();
+                let y = ctx.alloc(out, shape)?;
+                self.copy(ctx, copy, &y, x, &oshape, 0, &is, 0, &contiguous(&oshape))?;
+                Ok(vec![y])
+            }
+            Strided::Tile => {
+                let x = self.input(0)?;
+                let r = x.shape.len();
+                let reps = self.host_i64(1)?.ok_or_else(|| GpuError::Shape("Tile without repeats".into()))?;
+                if reps.len() != r {
+                    return Err(GpuError::Shape(format!("Tile repeats has {} entries for rank {r}", reps.len())));
+                }
+                if 2 * r > MAX_RANK {
+                    return Err(GpuError::Unsupported(format!(
+                        "Tile of rank {r} (at most {} on the GPU)",
+                        MAX_RANK / 2
+                    )));
+                }
+                let reps: Vec<usize> = reps
+                    .iter()
+                    .map(|&v| usize::try_from(v).map_err(|_| GpuError::Shape(format!("negative repeat {v}"))))
+                    .collect::<Result<_>>()?;
+                let cs = contiguous(&x.shape);
+                let mut view = Vec::with_capacity(2 * r);
+                let mut is = Vec::with_capacity(2 * r);
+                let mut shape = Vec::with_capacity(r);
+                for k in 0..r {
+                    view.extend([reps[k], x.shape[k]]);
+                    is.extend([0, cs[k] as i64]);
+                    shape.push(
+                        reps[k]
+                            .checked_mul(x.shape[k])
+                            .ok_or_else(|| GpuError::Limit("Tile output overflows".into()))?,
+                    );
+                }
+                let y = ctx.alloc(out, shape)?;
+                self.copy(ctx, copy, &y, x, &view, 0, &is, 0, &contiguous(&view))?;
+                Ok(vec![y])
+            }
         }
     }
 
