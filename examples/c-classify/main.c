@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
   const char *input_name;
   /* Each call returns a status; the message of a failure is strata_last_error(). */
   if (strata_options_create(&options) != STRATA_STATUS_OK ||
-      strata_options_set_backend(options, "reference") != STRATA_STATUS_OK ||
+      strata_options_set_backend(options, "cpu") /* the default; "reference" is the oracle */ != STRATA_STATUS_OK ||
       strata_session_create_from_file(argv[1], options, &session) != STRATA_STATUS_OK ||
       strata_session_input_name(session, 0, &input_name) != STRATA_STATUS_OK ||
       strata_session_output_count(session, &n_outputs) != STRATA_STATUS_OK)

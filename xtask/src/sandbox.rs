@@ -74,7 +74,7 @@ fn cli_matches_native() -> anyhow::Result<()> {
         let mut c = cargo();
         c.args(["run", "-q", "-p", "strata-cli", "--features", "sandbox", "--", "run"])
             .arg(&model)
-            .args(["--input", &input, "--output-dir"])
+            .args(["--backend", "reference", "--input", &input, "--output-dir"])
             .arg(dir.join(name));
         if sandboxed {
             c.args(["--sandbox", "--memory-limit-mib", "512", "--deadline", "60"]);

@@ -78,8 +78,9 @@ const char *strata_last_error(void);
 // The version of this library, such as "0.1.0" (a static string).
 const char *strata_version(void);
 
-// Create options with the defaults (backend "reference", not strict,
-// default limits). Free with `strata_options_free`.
+// Create options with the defaults (backend "cpu", the optimised CPU
+// backend, with per-node fallback to "reference"; not strict; default
+// limits). Free with `strata_options_free`.
 //
 // # Safety
 // `out` must be valid for writes.
@@ -91,7 +92,7 @@ StrataStatus strata_options_create(StrataOptions **out);
 // `options` is `NULL` or was created by `strata_options_create` and not yet freed.
 void strata_options_free(StrataOptions *options);
 
-// Prefer the backend `name` ("reference"; "cpu" and "gpu" when built).
+// Prefer the backend `name` ("cpu", the default, and "reference"; "gpu" when built).
 // Nodes it cannot run fall back to the reference backend unless strict.
 //
 // # Safety

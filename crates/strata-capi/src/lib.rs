@@ -239,8 +239,9 @@ pub extern "C" fn strata_version() -> *const c_char {
 // ---------------------------------------------------------------------------
 // Options
 
-/// Create options with the defaults (backend "reference", not strict,
-/// default limits). Free with `strata_options_free`.
+/// Create options with the defaults (backend "cpu", the optimised CPU
+/// backend, with per-node fallback to "reference"; not strict; default
+/// limits). Free with `strata_options_free`.
 ///
 /// # Safety
 /// `out` must be valid for writes.
@@ -267,7 +268,7 @@ pub unsafe extern "C" fn strata_options_free(options: *mut StrataOptions) {
     }));
 }
 
-/// Prefer the backend `name` ("reference"; "cpu" and "gpu" when built).
+/// Prefer the backend `name` ("cpu", the default, and "reference"; "gpu" when built).
 /// Nodes it cannot run fall back to the reference backend unless strict.
 ///
 /// # Safety
@@ -877,3 +878,20 @@ pub unsafe extern "C" fn strata_tensor_data(
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 mod readme {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_options_prefer_the_cpu_backend() {
+        let mut o = std::ptr::null_mut();
+        // SAFETY: `o` is valid for writes; the handle is freed once.
+        unsafe {
+            assert_eq!(strata_options_create(&mut o), StrataStatus::Ok);
+            assert_eq!((*o).options.backends, vec!["cpu".to_string()]);
+            assert!(!(*o).options.strict);
+            strata_options_free(o);
+        }
+    }
+}

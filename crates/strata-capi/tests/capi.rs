@@ -72,7 +72,8 @@ fn load_inspect_run_and_free() {
         // Borrowed and copied inputs give the same outputs as the Rust API.
         let x: [f32; 8] = [1.0, -2.0, 0.5, 3.0, 0.0, 1.0, 2.0, -1.0];
         let shape = [2i64, 4];
-        let want = strata::Session::from_model(strata::examples::tiny_mlp(), Default::default())
+        let reference = strata::SessionOptions { backends: vec!["reference".into()], ..Default::default() };
+        let want = strata::Session::from_model(strata::examples::tiny_mlp(), reference)
             .unwrap()
             .run(&[("x", strata::Value::Tensor(strata::Tensor::from_f32(vec![2, 4], &x).unwrap()))])
             .unwrap();
@@ -298,7 +299,8 @@ fn cpu_backend_thread_count_does_not_change_results() {
         assert_eq!(run_with(threads), one, "{threads} threads");
     }
     // And it agrees with the reference backend.
-    let want = strata::Session::from_model(strata::examples::tiny_mlp(), Default::default())
+    let reference = strata::SessionOptions { backends: vec!["reference".into()], ..Default::default() };
+    let want = strata::Session::from_model(strata::examples::tiny_mlp(), reference)
         .unwrap()
         .run(&[("x", strata::Value::Tensor(strata::Tensor::from_f32(vec![2, 4], &x).unwrap()))])
         .unwrap();

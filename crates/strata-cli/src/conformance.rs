@@ -15,7 +15,7 @@ pub struct Args {
     /// onnx-node, onnx-models or all.
     #[arg(long, default_value = "onnx-node")]
     suite: String,
-    #[arg(long, default_value = "reference")]
+    #[arg(long, default_value = strata::DEFAULT_BACKEND)]
     backend: String,
     /// Every compute node must run on the backend (no fallback).
     #[arg(long)]

@@ -28,8 +28,9 @@ enum Cmd {
     /// Run a model (.onnx or .strata); without MODEL, runs the built-in example MLP.
     Run {
         model: Option<PathBuf>,
-        #[arg(long, default_value = "reference")]
-        backend: String,
+        /// Backend to prefer (default: cpu; reference under --sandbox).
+        #[arg(long)]
+        backend: Option<String>,
         /// Fail instead of falling back to another backend.
         #[arg(long)]
         strict: bool,
@@ -69,7 +70,7 @@ enum Cmd {
     /// Benchmark a model: warm-up, then min/median latency and throughput.
     Bench {
         model: Option<PathBuf>,
-        #[arg(long, default_value = "reference")]
+        #[arg(long, default_value = strata::DEFAULT_BACKEND)]
         backend: String,
         /// Threads for the cpu backend's kernels (0: one per core).
         #[arg(long, default_value_t = 0)]
@@ -91,10 +92,12 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Run { model, backend, inputs, dims, output_dir, json, sandbox, .. } if sandbox.sandbox => {
-            sandbox::run(model.as_deref(), &backend, &inputs, &dims, output_dir.as_deref(), json, &sandbox)
+            let backend = backend.as_deref().unwrap_or("reference");
+            sandbox::run(model.as_deref(), backend, &inputs, &dims, output_dir.as_deref(), json, &sandbox)
         }
         Cmd::Run { model, backend, strict, threads, inputs, dims, output_dir, json, .. } => {
-            let opts = SessionOptions { threads, ..options(&backend, strict) };
+            let backend = backend.as_deref().unwrap_or(strata::DEFAULT_BACKEND);
+            let opts = SessionOptions { threads, ..options(backend, strict) };
             cmd_run(model.as_deref(), opts, &inputs, &dims, output_dir.as_deref(), json)
         }
         Cmd::Inspect { model, backend } => cmd_inspect(&model, backend.as_deref()),

@@ -49,18 +49,18 @@ fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     (0..).map(|i| dir.join(format!("{prefix}_{i}.pb"))).take_while(|p| p.exists()).collect()
 }
 
-/// Every real model runs through `strata run` (ONNX and compiled `.strata`)
-/// and matches onnxruntime's outputs, except those the reference manifest
-/// lists as expected failures.
+/// Every real model runs through `strata run` (ONNX and compiled `.strata`,
+/// on the default backend) and matches onnxruntime's outputs, except those
+/// the default backend's manifest lists as expected failures.
 #[test]
 fn real_models_match_onnxruntime_through_the_cli() -> anyhow::Result<()> {
     let cases = load_suite(SuiteKind::OnnxModels, &data_root())?;
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/expectations");
-    let exp = Expectations::load(&Expectations::path_for(&manifest, "onnx-models", "reference"))?;
+    let exp = Expectations::load(&Expectations::path_for(&manifest, "onnx-models", strata::DEFAULT_BACKEND))?;
     let mut checked = 0;
     for case in &cases {
         if let Some(reason) = exp.failing.get(&case.name) {
-            println!("{}: expected to fail on reference ({reason})", case.name);
+            println!("{}: expected to fail on {} ({reason})", case.name, strata::DEFAULT_BACKEND);
             continue;
         }
         let model = strata_onnx::import_path(&case.dir.join("model.onnx"))?;

@@ -88,9 +88,21 @@ impl CpuBackend {
     pub fn compile(&self, model: Arc<Model>) -> Result<CompiledGraph> {
         let g = model.main_graph();
         let slot = |v: ValueId| v.0 as usize;
-        let mut consts = Vec::with_capacity(g.initializers.len());
+        // Only the weights this graph's nodes (or outputs) read are
+        // converted: a partition shares the model's initializer table, which
+        // may hold tensors of types this backend does not hold (they belong
+        // to nodes placed elsewhere).
+        let mut read = vec![false; g.values.len()];
+        for v in g.nodes.iter().flat_map(|n| n.inputs.iter().flatten()).chain(&g.outputs) {
+            if let Some(r) = read.get_mut(slot(*v)) {
+                *r = true;
+            }
+        }
+        let mut consts = Vec::new();
         for (v, t) in &g.initializers {
-            consts.push((slot(*v), CpuTensor::from_host(t)?));
+            if read.get(slot(*v)).copied().unwrap_or(false) {
+                consts.push((slot(*v), CpuTensor::from_host(t)?));
+            }
         }
         let mut steps = Vec::with_capacity(g.nodes.len());
         for node in &g.nodes {

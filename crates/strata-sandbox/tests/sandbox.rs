@@ -19,6 +19,12 @@ use strata_sandbox::{GuestOptions, Sandbox, SandboxError, SandboxOptions};
 use strata_wasi::ErrorStage;
 
 /// One compiled guest for every test of this binary.
+/// Native sessions compared with the guest run the reference backend, as
+/// the guest does (the default native backend is `cpu`).
+fn native_options() -> SessionOptions {
+    SessionOptions { backends: vec!["reference".into()], ..Default::default() }
+}
+
 fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
     SANDBOX.get_or_init(|| {
@@ -120,7 +126,7 @@ fn good_model() -> Vec<u8> {
 fn host_keeps_working(sb: &Sandbox) {
     let m = good_model();
     let x = f32s(vec![2, 3], &[0.1, -2.5, 3.0, 1e-3, 7.25, -0.0]);
-    let native = Session::from_bytes(&m, SessionOptions::default()).unwrap().run(&[("x", x.clone())]).unwrap();
+    let native = Session::from_bytes(&m, native_options()).unwrap().run(&[("x", x.clone())]).unwrap();
     assert_eq!(sb.run(&m, &[("x", x)]).expect("the good model runs after a failure"), native);
 }
 
@@ -159,7 +165,7 @@ fn real_models_are_bit_identical_to_native() -> anyhow::Result<()> {
     let sb = sandbox();
     for case in &suite {
         let bytes = std::fs::read(case.dir.join("model.onnx"))?;
-        let session = Session::from_bytes(&bytes, SessionOptions::default())?;
+        let session = Session::from_bytes(&bytes, native_options())?;
         for ds in &case.data_sets {
             let inputs = read_inputs(&session, ds)?;
             let t = Instant::now();
@@ -221,7 +227,7 @@ fn huge_declared_tensor_is_a_model_error() {
     eprintln!("huge declared tensor: {e} ({} ms)", elapsed.as_millis());
     // Natively it is refused too; the wording may differ (on wasm32 the
     // element count already overflows the 32-bit size type).
-    let native = Session::from_bytes(&m, SessionOptions::default()).err().expect("native refuses it too").to_string();
+    let native = Session::from_bytes(&m, native_options()).err().expect("native refuses it too").to_string();
     eprintln!("  (native: {native})");
     assert!(native.contains("'w'"), "{native}");
     assert!(matches!(&e, SandboxError::Model { stage: ErrorStage::Load, .. }), "{e}");
@@ -335,7 +341,7 @@ fn deep_graphs_fail_clearly_or_match_native() {
     let t = Instant::now();
     let wasm = sb.run(&m, &[("x", x.clone())]).expect("the 10^5-node chain runs in the sandbox");
     eprintln!("10^5-node chain within limits: ran in {} ms", t.elapsed().as_millis());
-    assert_eq!(wasm, native_outputs(&m, &[("x", x)], SessionOptions::default()).unwrap());
+    assert_eq!(wasm, native_outputs(&m, &[("x", x)], native_options()).unwrap());
     // Subgraphs nested 2,000 deep (building a deeper one costs quadratic
     // time here): refused by the parser's recursion limit.
     let m = nested_if_model(2_000);
@@ -389,7 +395,7 @@ fn a_loop_that_never_ends_is_stopped_by_the_deadline() {
     };
     // A bounded trip count finishes, as natively.
     let m = endless_loop_model();
-    assert_eq!(sb.run(&m, &inputs(100)).unwrap(), native_outputs(&m, &inputs(100), SessionOptions::default()).unwrap());
+    assert_eq!(sb.run(&m, &inputs(100)).unwrap(), native_outputs(&m, &inputs(100), native_options()).unwrap());
     let t = Instant::now();
     let e = expect_err(sb.run(&m, &inputs(i64::MAX)));
     let elapsed = t.elapsed();
@@ -415,7 +421,7 @@ fn allocation_past_the_memory_cap_is_stopped() {
     );
     // Below the cap it runs, as natively.
     let small = [("shape", i64s(vec![1], &[1 << 20]))];
-    assert_eq!(sb.run(&m, &small).unwrap(), native_outputs(&m, &small, SessionOptions::default()).unwrap());
+    assert_eq!(sb.run(&m, &small).unwrap(), native_outputs(&m, &small, native_options()).unwrap());
     let t = Instant::now();
     let e = expect_err(sb.run(&m, &[("shape", i64s(vec![1], &[1 << 28]))]));
     let elapsed = t.elapsed();
@@ -450,8 +456,7 @@ fn garbage_model_bytes_are_a_model_error() {
     let sb = sandbox();
     for bytes in [&b"\xff\xff\xff\xff garbage"[..], &good_model()[..10], b""] {
         let e = expect_err(sb.run(bytes, &[]));
-        let native =
-            Session::from_bytes(bytes, SessionOptions::default()).err().expect("native refuses it").to_string();
+        let native = Session::from_bytes(bytes, native_options()).err().expect("native refuses it").to_string();
         assert!(matches!(&e, SandboxError::Model { stage: ErrorStage::Load, message } if *message == native), "{e}");
     }
     host_keeps_working(sb);
@@ -541,7 +546,7 @@ fn first_difference(native: &[(String, Value)], wasm: &[(String, Value)]) -> Str
 
 fn compare_case(sb: &Sandbox, case: &strata_conformance::Case) -> anyhow::Result<CaseCompare> {
     let bytes = std::fs::read(case.dir.join("model.onnx"))?;
-    let opts = SessionOptions::default();
+    let opts = native_options();
     let session = match Session::from_bytes(&bytes, opts.clone()) {
         Ok(s) => s,
         Err(native) => {

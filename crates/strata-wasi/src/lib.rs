@@ -108,8 +108,10 @@ impl GuestOptions {
 
     /// The session options the guest runs with.
     pub fn session_options(&self) -> SessionOptions {
-        // Backends default to the reference only, `strict` and `target_nodes` to off.
+        // The guest runs the reference backend only (the same bits on every
+        // target); `strict` and `target_nodes` stay off.
         SessionOptions {
+            backends: vec!["reference".into()],
             max_tensor_elements: usize::try_from(self.max_tensor_elements).unwrap_or(usize::MAX),
             max_nodes: usize::try_from(self.max_nodes).unwrap_or(usize::MAX),
             max_loop_iterations: self.max_loop_iterations,

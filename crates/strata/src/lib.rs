@@ -43,12 +43,20 @@ pub use strata_ir::{DType, Dim, HostValue as Value, Model, TensorData as Tensor,
 /// Re-export of the IR crate for tools that need the graph itself.
 pub use strata_ir as ir;
 
-/// Names of the backends this build knows, in default preference order.
+/// The backend sessions use unless told otherwise: the optimised `cpu`
+/// backend when it is built (the `cpu` feature, on by default), else the
+/// `reference` backend. Nodes it cannot run fall back to the reference,
+/// visibly in [`Session::placement`], unless `strict` is set.
+pub const DEFAULT_BACKEND: &str = if cfg!(feature = "cpu") { "cpu" } else { "reference" };
+
+/// Names of the backends this build knows: the default first, then the
+/// reference (the oracle), then device backends.
 pub fn backend_names() -> Vec<&'static str> {
-    let mut names = vec!["reference"];
+    let mut names = Vec::new();
     if cfg!(feature = "cpu") {
         names.push("cpu");
     }
+    names.push("reference");
     if cfg!(feature = "gpu") {
         names.push("gpu");
     }

@@ -14,6 +14,8 @@ use crate::error::Error;
 pub struct SessionOptions {
     /// Backends by stable name, in order of preference. Nodes no listed
     /// backend supports fall back to `reference` unless `strict` is set.
+    /// Default: [`crate::DEFAULT_BACKEND`] (`cpu` when the `cpu` feature is
+    /// on, as it is by default; `reference` otherwise).
     pub backends: Vec<String>,
     /// Fail instead of falling back to the reference backend.
     pub strict: bool,
@@ -50,7 +52,7 @@ pub struct SessionOptions {
 impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
-            backends: vec!["reference".into()],
+            backends: vec![crate::DEFAULT_BACKEND.into()],
             strict: false,
             max_tensor_elements: 1 << 28,
             max_nodes: 1 << 20,

@@ -573,7 +573,7 @@ fn total_memory_limit_stops_a_run_at_the_node_that_passes_it() -> anyhow::Result
     let limit = 1_000_000u64;
     let s = Session::from_bytes(
         &many_live_tiles_model(),
-        SessionOptions { max_memory_bytes: limit, ..Default::default() },
+        SessionOptions { backends: vec!["reference".into()], max_memory_bytes: limit, ..Default::default() },
     )?;
     let run = |r: i64| {
         s.run(&[
@@ -592,6 +592,30 @@ fn total_memory_limit_stops_a_run_at_the_node_that_passes_it() -> anyhow::Result
     }
     assert!(run(20).is_err());
     assert_eq!(run(10)?[9].1.as_tensor().unwrap().shape(), &[10_000]);
+    Ok(())
+}
+
+#[test]
+fn total_memory_limit_stops_a_cpu_run_at_the_node_that_passes_it() -> anyhow::Result<()> {
+    // The cpu backend holds float32 as 4 bytes: each Tile output is 80,000
+    // bytes; with the 4,008 bytes of inputs, the seventh output passes 500 KB.
+    let s = Session::from_bytes(
+        &many_live_tiles_model(),
+        SessionOptions { max_memory_bytes: 500_000, strict: true, ..Default::default() },
+    )?;
+    assert!(s.placement().iter().all(|p| p.backend == "cpu"));
+    let run = |r: i64| {
+        s.run(&[
+            ("x", f32s(vec![1_000], &[1.0; 1_000])),
+            ("reps", Value::Tensor(Tensor::from_i64(vec![1], &[r]).unwrap())),
+        ])
+    };
+    let e = run(20).unwrap_err().to_string();
+    assert!(e.contains("(Tile)") && e.contains("564008 bytes"), "{e}");
+    assert!(e.contains("memory limit of 500000 bytes"), "{e}");
+    for _ in 0..3 {
+        assert_eq!(run(10)?.len(), 10);
+    }
     Ok(())
 }
 
@@ -731,5 +755,61 @@ fn hostile_subgraph_structure_in_an_artifact_is_rejected() -> anyhow::Result<()>
     assert!(e.contains("subgraph"), "{e}");
     let e = run(nested_if_ir(100_000, false)).unwrap_err();
     assert!(e.contains("deep"), "{e}");
+    Ok(())
+}
+
+/// A model mixing uint8 and float16 tensors with float32 compute:
+/// `z = y * y` where `y = float(float16(relu(x + float(q))) + h)`, with `q` a
+/// uint8 input and `h` a float16 weight; also returns the float16 sum.
+fn mixed_dtype_model() -> Vec<u8> {
+    let to = |t: i64| AttributeProto { name: "to".into(), r#type: 2, i: t, ..Default::default() };
+    let h: Vec<u8> = [0x3800u16, 0x3E00, 0xC000, 0x4200].iter().flat_map(|b| b.to_le_bytes()).collect();
+    model(
+        vec![
+            node("Cast", &["q"], &["qf"], vec![to(1)]),
+            node("Add", &["x", "qf"], &["a"], vec![]),
+            node("Relu", &["a"], &["r"], vec![]),
+            node("Cast", &["r"], &["b16"], vec![to(10)]),
+            NodeProto { name: "add16".into(), ..node("Add", &["b16", "h"], &["c16"], vec![]) },
+            NodeProto { name: "back".into(), ..node("Cast", &["c16"], &["y"], vec![to(1)]) },
+            node("Mul", &["y", "y"], &["z"], vec![]),
+        ],
+        vec![vi("x", 1, &[4]), vi("q", 2, &[4])],
+        vec![vi("z", 1, &[4]), vi("c16", 10, &[4])],
+        vec![TensorProto { dims: vec![4], data_type: 10, name: "h".into(), raw_data: Some(h), ..Default::default() }],
+    )
+}
+
+#[test]
+fn the_default_backend_is_cpu_and_a_model_with_uint8_and_float16_tensors_runs_there_with_fallback() -> anyhow::Result<()>
+{
+    assert_eq!(SessionOptions::default().backends, vec!["cpu".to_string()]);
+    assert_eq!(strata::DEFAULT_BACKEND, "cpu");
+    assert_eq!(strata::backend_names()[0], "cpu");
+    let m = mixed_dtype_model();
+    let x = f32s(vec![4], &[-300.0, 0.25, 1.0, 2.5]);
+    let q = Value::Tensor(Tensor::from_bytes(DType::U8, vec![4], strata::ir::Buffer::from_vec(vec![1, 2, 3, 250]))?);
+    let feeds = [("x", x), ("q", q)];
+    let s = Session::from_bytes(&m, SessionOptions::default())?;
+    let on = |node: &str| s.placement().iter().find(|p| p.node == node).map(|p| p.backend.clone());
+    // float32 compute runs on cpu; the uint8/float16 nodes fall back visibly.
+    assert_eq!(on("Add_node").as_deref(), Some("cpu"));
+    assert_eq!(on("Relu_node").as_deref(), Some("cpu"));
+    assert_eq!(on("Mul_node").as_deref(), Some("cpu"));
+    let add16 = s.placement().iter().find(|p| p.node == "add16").expect("placed");
+    assert_eq!(add16.backend, "reference");
+    assert!(add16.reason.contains("cpu:") && add16.reason.contains("float16"), "{}", add16.reason);
+    let got = s.run(&feeds)?;
+    let reference = SessionOptions { backends: vec!["reference".into()], ..Default::default() };
+    let want = Session::from_bytes(&m, reference)?.run(&feeds)?;
+    assert_eq!(got, want, "cpu with fallback must equal the reference");
+    // y = [0+0.5, 2.25+1.5, 4-2, 252.5+3] (float16 rounds 252.5 to 252.5), z = y*y.
+    let z = got[0].1.as_tensor().expect("tensor").to_f64_vec();
+    assert_eq!(z, vec![0.25, 14.0625, 4.0, 255.5 * 255.5]);
+    assert_eq!(got[1].1.as_tensor().expect("tensor").dtype(), DType::F16);
+    // Strict placement on cpu names a node it cannot run.
+    let strict = SessionOptions { strict: true, ..Default::default() };
+    let e = Session::from_bytes(&m, strict).err().expect("strict cpu refuses float16 nodes").to_string();
+    assert!(e.contains("cannot run") && e.contains("cpu"), "{e}");
     Ok(())
 }
