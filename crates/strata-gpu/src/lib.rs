@@ -9,6 +9,16 @@
 //! ([`CompiledGraph`]). It sees only the IR and does not depend on the
 //! `strata` facade (which wraps it as the `gpu` backend).
 //!
+//! Operators live in one module per family (`src/ops/`: elementwise,
+//! movement, matmul, conv, pool, norm, reduce, resize, attention,
+//! recurrent, ...). A family's planning function is the only place that
+//! decides whether a node runs here: it returns the node's typed plan (the
+//! pipelines it dispatches, by name, and its decoded attributes) or the
+//! reason it cannot run. The support query is that planning step without a
+//! device; compiling is the same step with the device's pipelines; running
+//! a node matches on its plan. Convolution and pooling geometry comes from
+//! `strata_ir::window`, shared with the other backends.
+//!
 //! Tensors on the device are arrays of 32-bit words, one per element, in
 //! one of four storage classes ([`Word`], [`word_class`]): `f32` for
 //! float32 and, widened, float16, bfloat16, the float8 kinds (e4m3fn,
@@ -42,11 +52,13 @@
 //! [`strata_ir::Model`] it keeps ([`CompiledGraph::model`]). Tensors of the
 //! old device are rejected with `DeviceLost` and must be uploaded again.
 
+mod ctx;
 mod device;
 mod error;
 mod graph;
 mod kernels;
-mod support;
+mod ops;
+mod shape;
 
 use std::sync::{Arc, RwLock};
 
@@ -106,7 +118,7 @@ impl GpuBackend {
     /// `Ok(())` if node `node` of graph `graph` can run on the GPU, else the
     /// reason (operator, element type, attribute, non-constant shape input...).
     pub fn supports(&self, model: &Model, graph: GraphId, node: NodeId) -> std::result::Result<(), String> {
-        support::check(model, graph, node, true).map(|_| ())
+        ops::plan(model, graph, node, true, &mut ops::Kernels::new(None)).map(|_| ())
     }
 
     /// Compile a partition: pipelines are created and weights uploaded now.

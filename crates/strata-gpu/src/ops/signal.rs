@@ -2,17 +2,43 @@
 //! inverse, one-sided (rfft) and one-sided inverse (irfft).
 
 use super::*;
+use crate::kernels::MAX_RANK;
+use crate::shape::{contiguous, norm_axis, put};
+
+/// How a DFT runs: one `dft` dispatch.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    k: Kernel,
+    /// The attribute axis (opsets 17-19); opset 20 gives it as input 2.
+    axis: Option<i64>,
+    inverse: bool,
+    onesided: bool,
+}
+
+/// Plan a DFT (float input; `dft_length` and `axis` inputs read on the host).
+pub(super) fn plan(v: &NodeView, s: &SignalOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    match s {
+        SignalOp::DFT { axis, inverse, onesided } => {
+            v.float(0)?;
+            v.host(1, "dft_length")?;
+            v.host(2, "axis")?;
+            Ok(Plan {
+                k: k.get(Shader::Dft, "dft", &[]),
+                axis: *axis,
+                inverse: *inverse != 0,
+                onesided: *onesided != 0,
+            })
+        }
+        other => not_implemented(other.name()),
+    }
+}
 
 impl Exec<'_> {
     /// `DFT` (axis from the attribute, opsets 17-19, or input 2, opset 20;
     /// `dft_length` from input 1; both read on the host).
-    pub(super) fn dft(
-        &self,
-        ctx: &mut Ctx,
-        axis_attr: Option<i64>,
-        inverse: bool,
-        onesided: bool,
-    ) -> Result<Vec<GpuTensor>> {
+    pub(super) fn signal(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        let Plan { k, axis: axis_attr, inverse, onesided } = plan;
+        let (axis_attr, inverse, onesided) = (*axis_attr, *inverse, *onesided);
         let x = self.input(0)?;
         let r = x.shape.len();
         if r < 2 || !matches!(x.shape[r - 1], 1 | 2) || r - 1 > MAX_RANK {
@@ -58,7 +84,7 @@ impl Exec<'_> {
         put(&mut p, 16, &shape[..r - 1])?;
         put(&mut p, 24, &is[..r - 1])?;
         put(&mut p, 32, &os[..r - 1])?;
-        ctx.dispatch_n(&self.pipes[0], &p, &y, &[x], n)?;
+        ctx.dispatch_n(k, &p, &y, &[x], n)?;
         Ok(vec![y])
     }
 }

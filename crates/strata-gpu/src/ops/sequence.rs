@@ -3,15 +3,71 @@
 //! the sequence.
 
 use super::*;
+use crate::shape::{f32w, put, u32c};
+
+/// How a sequence operator runs: one dispatch.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// `causal_conv`, with a SiLU activation or none.
+    CausalConv { k: Kernel, silu: bool },
+    /// `linear_attention` with the update rule's gating and delta terms.
+    LinearAttention { k: Kernel, kv_num_heads: i64, q_num_heads: i64, scale: f32, gating: bool, delta: bool },
+}
+
+/// Plan CausalConvWithState or LinearAttention (float operands).
+pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    match o {
+        NnOp::CausalConvWithState { activation } => {
+            for i in [0, 1, 2, 3] {
+                if i < 2 || v.input(i).is_some() {
+                    v.float(i)?;
+                }
+            }
+            let silu = match activation.as_str() {
+                "none" => false,
+                "silu" | "swish" => true,
+                _ => return Err(format!("activation '{activation}'")),
+            };
+            Ok(Plan::CausalConv { k: k.get(Shader::Sequence, "causal_conv", &[]), silu })
+        }
+        NnOp::LinearAttention { kv_num_heads, q_num_heads, scale, update_rule, .. } => {
+            for i in 0..6 {
+                if i < 3 || v.input(i).is_some() {
+                    v.float(i)?;
+                }
+            }
+            let (gating, delta) = match update_rule.as_str() {
+                "linear" => (false, false),
+                "gated" => (true, false),
+                "delta" => (false, true),
+                "gated_delta" => (true, true),
+                _ => return Err(format!("update_rule '{update_rule}'")),
+            };
+            Ok(Plan::LinearAttention {
+                k: k.get(Shader::LinearAttention, "linear_attention", &[]),
+                kv_num_heads: *kv_num_heads,
+                q_num_heads: *q_num_heads,
+                scale: *scale,
+                gating,
+                delta,
+            })
+        }
+        other => not_implemented(other.name()),
+    }
+}
 
 impl Exec<'_> {
+    pub(super) fn sequence(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        match plan {
+            Plan::CausalConv { k, silu } => self.causal_conv(ctx, k, *silu),
+            Plan::LinearAttention { k, kv_num_heads, q_num_heads, scale, gating, delta } => {
+                self.linear_attention(ctx, k, *kv_num_heads, *q_num_heads, *scale, *gating, *delta)
+            }
+        }
+    }
+
     /// `CausalConvWithState`: outputs `output` and `present_state`.
-    pub(super) fn causal_conv(&self, ctx: &mut Ctx, activation: &str) -> Result<Vec<GpuTensor>> {
-        let silu = match activation {
-            "none" => false,
-            "silu" | "swish" => true,
-            other => return Err(GpuError::Unsupported(format!("activation '{other}'"))),
-        };
+    fn causal_conv(&self, ctx: &mut Ctx, kern: &Kernel, silu: bool) -> Result<Vec<GpuTensor>> {
         let (x, w) = (self.input(0)?, self.input(1)?);
         let (bias, past) = (self.opt_input(2), self.opt_input(3));
         let &[b, c, l] = x.shape.as_slice() else {
@@ -30,32 +86,32 @@ impl Exec<'_> {
         let mut p = [0u32; 8];
         put(&mut p, 0, &[n_out, n_state, c, l, k, usize::from(bias.is_some()), usize::from(past.is_some())])?;
         p[7] = u32::from(silu);
-        ctx.dispatch_n(&self.pipes[0], &p, &y, &[&st, x, w, bias.unwrap_or(w), past.unwrap_or(w)], n_out + n_state)?;
+        ctx.dispatch_n(kern, &p, &y, &[&st, x, w, bias.unwrap_or(w), past.unwrap_or(w)], n_out + n_state)?;
         Ok(vec![y, st])
     }
 }
 
 impl Exec<'_> {
     /// `LinearAttention` (`linear_attention.wgsl`): outputs `output` and `present_state`.
-    pub(super) fn linear_attention(&self, ctx: &mut Ctx, o: &NnOp) -> Result<Vec<GpuTensor>> {
-        let NnOp::LinearAttention { kv_num_heads, q_num_heads, scale, update_rule, .. } = o else {
-            return Err(GpuError::Unsupported(format!("operator {}", o.name())));
-        };
-        let (gating, delta) = match update_rule.as_str() {
-            "linear" => (false, false),
-            "gated" => (true, false),
-            "delta" => (false, true),
-            "gated_delta" => (true, true),
-            other => return Err(GpuError::Unsupported(format!("update_rule '{other}'"))),
-        };
-        if *q_num_heads <= 0 || *kv_num_heads <= 0 || q_num_heads % kv_num_heads != 0 {
+    #[allow(clippy::too_many_arguments)]
+    fn linear_attention(
+        &self,
+        ctx: &mut Ctx,
+        kern: &Kernel,
+        kv_num_heads: i64,
+        q_num_heads: i64,
+        scale: f32,
+        gating: bool,
+        delta: bool,
+    ) -> Result<Vec<GpuTensor>> {
+        if q_num_heads <= 0 || kv_num_heads <= 0 || q_num_heads % kv_num_heads != 0 {
             return Err(GpuError::Shape("q_num_heads must be a positive multiple of kv_num_heads".into()));
         }
-        let (hq, hkv) = (*q_num_heads as usize, *kv_num_heads as usize);
+        let (hq, hkv) = (q_num_heads as usize, kv_num_heads as usize);
         let (q, k, v) = (self.input(0)?, self.input(1)?, self.input(2)?);
         let (past, decay, beta) = (self.opt_input(3), self.opt_input(4), self.opt_input(5));
         if gating != decay.is_some() || delta != beta.is_some() {
-            return Err(GpuError::Shape(format!("update_rule '{update_rule}' does not match the decay/beta inputs")));
+            return Err(GpuError::Shape("the update rule does not match the decay/beta inputs".into()));
         }
         let (&[b, t, qh], &[kb, kt, kh], &[vb, vt, vh]) = (q.shape.as_slice(), k.shape.as_slice(), v.shape.as_slice())
         else {
@@ -96,7 +152,7 @@ impl Exec<'_> {
         if past.is_some_and(|p| p.shape != sshape) {
             return Err(GpuError::Shape(format!("past_state must have shape {sshape:?}")));
         }
-        let scale = if *scale == 0.0 { 1.0 / (dk as f32).sqrt() } else { *scale };
+        let scale = if scale == 0.0 { 1.0 / (dk as f32).sqrt() } else { scale };
         let y = ctx.alloc(q.dtype, vec![b, t, hq * dv])?;
         let st = ctx.alloc(past.map_or(q.dtype, |p| p.dtype), sshape)?;
         let n = b * hkv * dv;
@@ -104,13 +160,7 @@ impl Exec<'_> {
         put(&mut p, 0, &[n, hkv, t, dk, dv, hq / hkv, glast, blast, usize::from(past.is_some())])?;
         p[9] = f32w(scale);
         p[10] = u32c(hq)?;
-        ctx.dispatch_n(
-            &self.pipes[0],
-            &p,
-            &y,
-            &[&st, q, k, v, past.unwrap_or(q), decay.unwrap_or(q), beta.unwrap_or(q)],
-            n,
-        )?;
+        ctx.dispatch_n(kern, &p, &y, &[&st, q, k, v, past.unwrap_or(q), decay.unwrap_or(q), beta.unwrap_or(q)], n)?;
         Ok(vec![y, st])
     }
 }

@@ -1,12 +1,46 @@
-//! Index-driven copies: `GatherND` and `ReverseSequence` (`index.wgsl`),
-//! and `CenterCropPad` (`movement.wgsl`'s constant `pad` with negative pads
-//! for cropping).
+//! Index-driven copies: `GatherND` and `ReverseSequence` (`index.wgsl`).
 
 use super::*;
+use crate::kernels::MAX_RANK;
+use crate::shape::{contiguous, norm_axis, put};
+
+/// How an index-driven copy runs.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    GatherNd { k: Kernel, batch_dims: i64 },
+    ReverseSequence { k: Kernel, batch_axis: i64, time_axis: i64 },
+}
+
+/// Plan `GatherND` or `ReverseSequence`.
+pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    match t {
+        T::GatherND { batch_dims } => {
+            v.dev(0)?;
+            v.int(1, "indices")?;
+            Ok(Plan::GatherNd { k: k.get(Shader::Index, "gather_nd", &[]), batch_dims: *batch_dims })
+        }
+        T::ReverseSequence { batch_axis, time_axis } => {
+            v.dev(0)?;
+            v.int(1, "sequence_lens")?;
+            let k = k.get(Shader::Index, "reverse_sequence", &[]);
+            Ok(Plan::ReverseSequence { k, batch_axis: *batch_axis, time_axis: *time_axis })
+        }
+        other => not_implemented(other.name()),
+    }
+}
 
 impl Exec<'_> {
+    pub(super) fn index(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        match plan {
+            Plan::GatherNd { k, batch_dims } => self.gather_nd(ctx, k, *batch_dims),
+            Plan::ReverseSequence { k, batch_axis, time_axis } => {
+                self.reverse_sequence(ctx, k, *batch_axis, *time_axis)
+            }
+        }
+    }
+
     /// `GatherND`.
-    pub(super) fn gather_nd(&self, ctx: &mut Ctx, batch_dims: i64) -> Result<Vec<GpuTensor>> {
+    fn gather_nd(&self, ctx: &mut Ctx, kern: &Kernel, batch_dims: i64) -> Result<Vec<GpuTensor>> {
         let (x, ind) = (self.input(0)?, self.input(1)?);
         let q = ind.shape.len();
         let b = usize::try_from(batch_dims).map_err(|_| GpuError::Shape("negative batch_dims".into()))?;
@@ -32,12 +66,12 @@ impl Exec<'_> {
         put(&mut p, 0, &[n, k, slice.max(1), per_batch.max(1), batch_stride])?;
         put(&mut p, 8, &x.shape[b..b + k])?;
         put(&mut p, 16, &cs[b..b + k])?;
-        ctx.dispatch_n(&self.pipes[0], &p, &y, &[x, ind], n)?;
+        ctx.dispatch_n(kern, &p, &y, &[x, ind], n)?;
         Ok(vec![y])
     }
 
     /// `ReverseSequence`.
-    pub(super) fn reverse_sequence(&self, ctx: &mut Ctx, batch_axis: i64, time_axis: i64) -> Result<Vec<GpuTensor>> {
+    fn reverse_sequence(&self, ctx: &mut Ctx, k: &Kernel, batch_axis: i64, time_axis: i64) -> Result<Vec<GpuTensor>> {
         let (x, lens) = (self.input(0)?, self.input(1)?);
         let r = x.shape.len();
         if r < 2 {
@@ -52,43 +86,7 @@ impl Exec<'_> {
         let n = y.numel();
         let mut p = [0u32; 5];
         put(&mut p, 0, &[n, cs[ba], x.shape[ba], cs[ta], x.shape[ta]])?;
-        ctx.dispatch_n(&self.pipes[0], &p, &y, &[x, lens], n)?;
-        Ok(vec![y])
-    }
-
-    /// `CenterCropPad` (target shape read on the host).
-    pub(super) fn center_crop_pad(&self, ctx: &mut Ctx, axes: &Option<Vec<i64>>) -> Result<Vec<GpuTensor>> {
-        let x = self.input(0)?;
-        let r = x.shape.len();
-        check_rank(&x.shape)?;
-        let target = self.host_i64(1)?.ok_or_else(|| GpuError::Shape("CenterCropPad without a shape".into()))?;
-        let axes: Vec<usize> = match axes {
-            Some(a) => a.iter().map(|&a| norm_axis(a, r)).collect::<Result<_>>()?,
-            None => (0..r).collect(),
-        };
-        if axes.len() != target.len() {
-            return Err(GpuError::Shape(format!("{} sizes for {} axes", target.len(), axes.len())));
-        }
-        let mut shape = x.shape.clone();
-        let mut begin = vec![0i64; r];
-        for (&a, &t) in axes.iter().zip(&target) {
-            let t = usize::try_from(t).map_err(|_| GpuError::Shape(format!("negative size {t}")))?;
-            let d = x.shape[a];
-            shape[a] = t;
-            begin[a] = if t < d { -(((d - t) / 2) as i64) } else { ((t - d) / 2) as i64 };
-        }
-        let y = ctx.alloc(x.dtype, shape.clone())?;
-        let n = y.numel();
-        let mut p = vec![0u32; 36];
-        p[0] = u32c(n)?;
-        p[1] = r as u32;
-        put(&mut p, 4, &shape)?;
-        put(&mut p, 12, &x.shape)?;
-        for i in 0..r {
-            p[20 + i] = i32::try_from(begin[i]).map_err(|_| GpuError::Limit("offset exceeds i32".into()))? as u32;
-        }
-        put(&mut p, 28, &contiguous(&x.shape))?;
-        ctx.dispatch_n(&self.pipes[0], &p, &y, &[x], n)?;
+        ctx.dispatch_n(k, &p, &y, &[x, lens], n)?;
         Ok(vec![y])
     }
 }

@@ -1,10 +1,46 @@
 //! `GridSample` on the GPU (`sample.wgsl`): 1 to 3 spatial axes, nearest,
-//! linear and cubic modes, zeros/border/reflection padding.
+//! linear and cubic modes, zeros/border/reflection padding; and
+//! `AffineGrid`, which makes such grids.
 
 use super::*;
+use crate::shape::{put, u32c};
+
+/// How a sampling node runs.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// `grid_sample` with the `sample.wgsl` mode and padding codes.
+    GridSample { k: Kernel, align_corners: bool, mode: u32, padding: u32 },
+    /// `affine_grid`, the size read on the host.
+    AffineGrid { k: Kernel, align_corners: bool },
+}
+
+/// Plan GridSample or AffineGrid.
+pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    match o {
+        NnOp::GridSample { align_corners, mode, padding_mode } => {
+            v.float(0)?;
+            v.float(1)?;
+            let mode = grid_mode_code(mode)?;
+            let padding = grid_padding_code(padding_mode)?;
+            match v.rank(0) {
+                Some(3..=5) => {}
+                Some(r) => return Err(format!("GridSample of a rank-{r} input")),
+                None => return Err("input rank unknown".into()),
+            }
+            let k = k.get(Shader::Sample, "grid_sample", &[]);
+            Ok(Plan::GridSample { k, align_corners: *align_corners != 0, mode, padding })
+        }
+        NnOp::AffineGrid { align_corners } => {
+            v.float(0)?;
+            v.host(1, "size")?;
+            Ok(Plan::AffineGrid { k: k.get(Shader::Sample, "affine_grid", &[]), align_corners: *align_corners != 0 })
+        }
+        other => not_implemented(other.name()),
+    }
+}
 
 /// `MODE` code of `sample.wgsl` for a GridSample mode.
-pub(crate) fn grid_mode_code(mode: &str) -> std::result::Result<u32, String> {
+fn grid_mode_code(mode: &str) -> std::result::Result<u32, String> {
     match mode {
         "nearest" => Ok(0),
         "linear" | "bilinear" => Ok(1),
@@ -14,7 +50,7 @@ pub(crate) fn grid_mode_code(mode: &str) -> std::result::Result<u32, String> {
 }
 
 /// Padding code of `sample.wgsl` for a GridSample padding mode.
-pub(crate) fn grid_padding_code(mode: &str) -> std::result::Result<u32, String> {
+fn grid_padding_code(mode: &str) -> std::result::Result<u32, String> {
     match mode {
         "zeros" => Ok(0),
         "border" => Ok(1),
@@ -24,8 +60,17 @@ pub(crate) fn grid_padding_code(mode: &str) -> std::result::Result<u32, String> 
 }
 
 impl Exec<'_> {
+    pub(super) fn sample(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        match plan {
+            Plan::GridSample { k, align_corners, mode, padding } => {
+                self.grid_sample(ctx, k, *align_corners, *mode, *padding)
+            }
+            Plan::AffineGrid { k, align_corners } => self.affine_grid(ctx, k, *align_corners),
+        }
+    }
+
     /// `GridSample`.
-    pub(super) fn grid_sample(&self, ctx: &mut Ctx, align: i64, mode: &str, padding: &str) -> Result<Vec<GpuTensor>> {
+    fn grid_sample(&self, ctx: &mut Ctx, k: &Kernel, align: bool, mode: u32, pad: u32) -> Result<Vec<GpuTensor>> {
         let x = self.input(0)?;
         let grid = self.input(1)?;
         let r = x.shape.len();
@@ -37,8 +82,6 @@ impl Exec<'_> {
         if grid.shape.len() != r || grid.shape[0] != n || grid.shape[r - 1] != nsp {
             return Err(GpuError::Shape(format!("grid {:?} does not match X {:?}", grid.shape, x.shape)));
         }
-        let mode = grid_mode_code(mode).map_err(GpuError::Unsupported)?;
-        let pad = grid_padding_code(padding).map_err(GpuError::Unsupported)?;
         let out_sp = &grid.shape[1..=nsp];
         let mut shape = vec![n, c];
         shape.extend_from_slice(out_sp);
@@ -49,17 +92,17 @@ impl Exec<'_> {
         }
         let out_size: usize = out_sp.iter().product();
         let mut p = vec![0u32; 10];
-        put(&mut p, 0, &[total, c, nsp, usize::from(align != 0), mode as usize, pad as usize])?;
+        put(&mut p, 0, &[total, c, nsp, usize::from(align), mode as usize, pad as usize])?;
         put(&mut p, 6, &x.shape[2..])?;
         p[9] = u32c(out_size.max(1))?;
-        ctx.dispatch_n(&self.pipes[0], &p, &y, &[x, grid], total)?;
+        ctx.dispatch_n(k, &p, &y, &[x, grid], total)?;
         Ok(vec![y])
     }
 }
 
 impl Exec<'_> {
     /// `AffineGrid` (size read on the host; theta on the device).
-    pub(super) fn affine_grid(&self, ctx: &mut Ctx, align: i64) -> Result<Vec<GpuTensor>> {
+    fn affine_grid(&self, ctx: &mut Ctx, k: &Kernel, align: bool) -> Result<Vec<GpuTensor>> {
         let theta = self.input(0)?;
         let size = self.host_i64(1)?.ok_or_else(|| GpuError::Shape("AffineGrid without a size".into()))?;
         let size: Vec<usize> = size
@@ -84,9 +127,9 @@ impl Exec<'_> {
             return Ok(vec![y]);
         }
         let mut p = vec![0u32; 8];
-        put(&mut p, 0, &[total, nsp, usize::from(align != 0)])?;
+        put(&mut p, 0, &[total, nsp, usize::from(align)])?;
         put(&mut p, 4, &size[2..])?;
-        ctx.dispatch_n(&self.pipes[0], &p, &y, &[theta], total)?;
+        ctx.dispatch_n(k, &p, &y, &[theta], total)?;
         Ok(vec![y])
     }
 }

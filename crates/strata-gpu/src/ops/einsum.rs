@@ -6,6 +6,32 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::kernels::MAX_RANK;
+use crate::shape::{broadcast, contiguous, put, u32c};
+
+/// How an Einsum runs: one `einsum` contraction; the equation is resolved
+/// against the operand shapes at run time.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    k: Kernel,
+    equation: String,
+}
+
+/// Plan an Einsum of 1 to 4 float operands of one type.
+pub(super) fn plan(v: &NodeView, equation: &str, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    let n = v.n.inputs.len();
+    if n == 0 || n > MAX_OPERANDS {
+        return Err(format!("Einsum of {n} operands (the GPU kernel takes 1 to 4)"));
+    }
+    let d = v.dt(0)?;
+    for i in 0..n {
+        v.float(i)?;
+        if v.dt(i)? != d {
+            return Err("Einsum operands differ in type".into());
+        }
+    }
+    Ok(Plan { k: k.get(Shader::Einsum, "einsum", &[]), equation: equation.to_string() })
+}
 
 /// A subscript of an einsum term.
 #[derive(Clone, Copy, PartialEq)]
@@ -39,7 +65,8 @@ const MAX_OPERANDS: usize = 4;
 
 impl Exec<'_> {
     /// `Einsum` on up to four float operands.
-    pub(super) fn einsum(&self, ctx: &mut Ctx, equation: &str) -> Result<Vec<GpuTensor>> {
+    pub(super) fn einsum(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        let equation = plan.equation.as_str();
         let inputs: Vec<&GpuTensor> = (0..self.n.inputs.len()).map(|i| self.input(i)).collect::<Result<_>>()?;
         if inputs.is_empty() || inputs.len() > MAX_OPERANDS {
             return Err(GpuError::Unsupported(format!("Einsum of {} operands", inputs.len())));
@@ -158,7 +185,7 @@ impl Exec<'_> {
         while ins.len() < MAX_OPERANDS {
             ins.push(inputs[0]);
         }
-        ctx.dispatch_n(&self.pipes[0], &p, &y, &ins, n)?;
+        ctx.dispatch_n(&plan.k, &p, &y, &ins, n)?;
         Ok(vec![y])
     }
 }

@@ -1,11 +1,103 @@
 //! `ScatterElements`, `ScatterND` (with reductions) and `OneHot` on the GPU
 //! (`scatter.wgsl`). The scatters copy the data into the output first
-//! (`copy_strided`, pipeline 0) and then apply the updates (pipeline 1).
+//! (`copy_strided`) and then apply the updates; `TensorScatter` writes an
+//! update into a KV cache the same way.
 
 use super::*;
+use crate::kernels::MAX_RANK;
+use crate::shape::{check_rank, contiguous, norm_axis, put, u32c};
+
+/// How a scatter node runs: `copy` the data into the output, then `k`.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// `ScatterElements` and the legacy `Scatter`.
+    Elements {
+        copy: Kernel,
+        k: Kernel,
+        axis: i64,
+    },
+    Nd {
+        copy: Kernel,
+        k: Kernel,
+    },
+    TensorScatter {
+        copy: Kernel,
+        k: Kernel,
+        axis: i64,
+        circular: bool,
+    },
+    OneHot {
+        k: Kernel,
+        axis: i64,
+    },
+}
+
+/// Plan a scatter or `OneHot`.
+pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    match t {
+        T::ScatterElements { reduction, axis } => {
+            let (copy, kern) = scatter(v, reduction, "scatter_elements", k)?;
+            Ok(Plan::Elements { copy, k: kern, axis: *axis })
+        }
+        T::Scatter { axis } => {
+            let (copy, kern) = scatter(v, "none", "scatter_elements", k)?;
+            Ok(Plan::Elements { copy, k: kern, axis: *axis })
+        }
+        T::ScatterND { reduction } => {
+            let (copy, kern) = scatter(v, reduction, "scatter_nd", k)?;
+            Ok(Plan::Nd { copy, k: kern })
+        }
+        T::TensorScatter { mode, axis } => {
+            let d = v.dev(0)?;
+            if v.dev(1)? != d {
+                return Err("update and cache differ in type".into());
+            }
+            if v.input(2).is_some() {
+                v.int(2, "write_indices")?;
+            }
+            let circular = match mode.as_str() {
+                "linear" => false,
+                "circular" => true,
+                _ => return Err(format!("TensorScatter mode '{mode}'")),
+            };
+            let (copy, kern) = (k.copy(), k.get(Shader::Scatter, "tensor_scatter", &[]));
+            Ok(Plan::TensorScatter { copy, k: kern, axis: *axis, circular })
+        }
+        T::OneHot { axis } => {
+            let d = v.dev(0)?;
+            if !matches!(dt_code(d), 0 | 1) {
+                return Err(format!("OneHot indices of type {d}"));
+            }
+            v.host(1, "depth")?;
+            v.dev(2)?;
+            Ok(Plan::OneHot { k: k.get(Shader::Scatter, "one_hot", &[]), axis: *axis })
+        }
+        other => not_implemented(other.name()),
+    }
+}
+
+/// ScatterElements / ScatterND: data and updates of one type, int indices.
+fn scatter(
+    v: &NodeView,
+    reduction: &str,
+    entry: &'static str,
+    k: &mut Kernels,
+) -> std::result::Result<(Kernel, Kernel), String> {
+    let d = v.dev(0)?;
+    if v.dev(2)? != d {
+        return Err("updates and data differ in type".into());
+    }
+    v.int(1, "indices")?;
+    let red = reduction_code(reduction)?;
+    let dt = dt_code(d);
+    if red != 0 && (!matches!(dt, 0 | 1) || matches!(d, DType::I64 | DType::U64)) {
+        return Err(format!("scatter reduction '{reduction}' on {d}"));
+    }
+    Ok((k.copy(), k.get(Shader::Scatter, entry, &[("DT", dt), ("RED", red)])))
+}
 
 /// `RED` override of `scatter.wgsl` for a reduction attribute.
-pub(crate) fn reduction_code(r: &str) -> std::result::Result<u32, String> {
+fn reduction_code(r: &str) -> std::result::Result<u32, String> {
     match r {
         "none" => Ok(0),
         "add" => Ok(1),
@@ -17,20 +109,29 @@ pub(crate) fn reduction_code(r: &str) -> std::result::Result<u32, String> {
 }
 
 impl Exec<'_> {
+    pub(super) fn scatter(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        match plan {
+            Plan::Elements { copy, k, axis } => self.scatter_elements(ctx, copy, k, *axis),
+            Plan::Nd { copy, k } => self.scatter_nd(ctx, copy, k),
+            Plan::TensorScatter { copy, k, axis, circular } => self.tensor_scatter(ctx, copy, k, *axis, *circular),
+            Plan::OneHot { k, axis } => self.one_hot(ctx, k, *axis),
+        }
+    }
+
     /// A contiguous copy of input 0 (the data to scatter into).
-    fn scatter_base(&self, ctx: &mut Ctx) -> Result<GpuTensor> {
+    fn scatter_base(&self, ctx: &mut Ctx, copy: &Kernel) -> Result<GpuTensor> {
         let x = self.input(0)?;
         let y = ctx.alloc(x.dtype, x.shape.clone())?;
         let cs = contiguous(&x.shape);
         let is: Vec<i64> = cs.iter().map(|&s| s as i64).collect();
         if x.numel() > 0 {
-            self.copy(ctx, &y, x, &x.shape, 0, &is, 0, &cs)?;
+            self.copy(ctx, copy, &y, x, &x.shape, 0, &is, 0, &cs)?;
         }
         Ok(y)
     }
 
     /// `ScatterElements` (and the legacy `Scatter`).
-    pub(super) fn scatter_elements(&self, ctx: &mut Ctx, axis: i64) -> Result<Vec<GpuTensor>> {
+    fn scatter_elements(&self, ctx: &mut Ctx, copy: &Kernel, k: &Kernel, axis: i64) -> Result<Vec<GpuTensor>> {
         let x = self.input(0)?;
         let (ind, upd) = (self.input(1)?, self.input(2)?);
         let r = x.shape.len();
@@ -49,7 +150,7 @@ impl Exec<'_> {
             return Err(GpuError::Shape("scatter into an empty axis".into()));
         }
         self.check_indices(1, x.shape[a])?;
-        let y = self.scatter_base(ctx)?;
+        let y = self.scatter_base(ctx, copy)?;
         let mut lines_shape = ind.shape.clone();
         lines_shape[a] = 1;
         let lines: usize = lines_shape.iter().product();
@@ -59,13 +160,13 @@ impl Exec<'_> {
             put(&mut p, 8, &lines_shape)?;
             put(&mut p, 16, &contiguous(&x.shape))?;
             put(&mut p, 24, &contiguous(&ind.shape))?;
-            ctx.dispatch_n(&self.pipes[1], &p, &y, &[ind, upd], lines)?;
+            ctx.dispatch_n(k, &p, &y, &[ind, upd], lines)?;
         }
         Ok(vec![y])
     }
 
     /// `ScatterND`.
-    pub(super) fn scatter_nd(&self, ctx: &mut Ctx) -> Result<Vec<GpuTensor>> {
+    fn scatter_nd(&self, ctx: &mut Ctx, copy: &Kernel, kern: &Kernel) -> Result<Vec<GpuTensor>> {
         let x = self.input(0)?;
         let (ind, upd) = (self.input(1)?, self.input(2)?);
         let q = ind.shape.len();
@@ -93,7 +194,7 @@ impl Exec<'_> {
                 }
             }
         }
-        let y = self.scatter_base(ctx)?;
+        let y = self.scatter_base(ctx, copy)?;
         let slice: usize = x.shape[k..].iter().product();
         let tuples: usize = ind.shape[..q - 1].iter().product();
         if slice > 0 && tuples > 0 {
@@ -101,7 +202,7 @@ impl Exec<'_> {
             put(&mut p, 0, &[slice, tuples, k])?;
             put(&mut p, 4, &x.shape[..k])?;
             put(&mut p, 12, &contiguous(&x.shape)[..k])?;
-            ctx.dispatch_n(&self.pipes[1], &p, &y, &[ind, upd], slice)?;
+            ctx.dispatch_n(kern, &p, &y, &[ind, upd], slice)?;
         }
         Ok(vec![y])
     }
@@ -118,7 +219,7 @@ impl Exec<'_> {
     }
 
     /// `OneHot` (depth read on the host, values on the device).
-    pub(super) fn one_hot(&self, ctx: &mut Ctx, axis: i64) -> Result<Vec<GpuTensor>> {
+    fn one_hot(&self, ctx: &mut Ctx, k: &Kernel, axis: i64) -> Result<Vec<GpuTensor>> {
         let ind = self.input(0)?;
         let depth = match self.host(1) {
             Some(t) if t.numel() == 1 => t.to_f64_vec()[0],
@@ -142,20 +243,22 @@ impl Exec<'_> {
         let inner: usize = ind.shape[a..].iter().product();
         let y = ctx.alloc(vals.dtype, shape)?;
         let n = y.numel();
-        let p = [u32c(n)?, u32c(depth)?, u32c(inner.max(1))?, u32::from(support::is_float_word(ind.dtype))];
-        ctx.dispatch_n(&self.pipes[0], &p, &y, &[ind, vals], n)?;
+        let p = [u32c(n)?, u32c(depth)?, u32c(inner.max(1))?, u32::from(is_float_word(ind.dtype))];
+        ctx.dispatch_n(k, &p, &y, &[ind, vals], n)?;
         Ok(vec![y])
     }
 }
 
 impl Exec<'_> {
     /// `TensorScatter`: inputs past cache, update, optional write indices.
-    pub(super) fn tensor_scatter(&self, ctx: &mut Ctx, axis: i64, mode: &str) -> Result<Vec<GpuTensor>> {
-        let circular = match mode {
-            "linear" => false,
-            "circular" => true,
-            other => return Err(GpuError::Unsupported(format!("TensorScatter mode '{other}'"))),
-        };
+    fn tensor_scatter(
+        &self,
+        ctx: &mut Ctx,
+        copy: &Kernel,
+        k: &Kernel,
+        axis: i64,
+        circular: bool,
+    ) -> Result<Vec<GpuTensor>> {
         let (past, upd) = (self.input(0)?, self.input(1)?);
         let wi = self.opt_input(2);
         let r = past.shape.len();
@@ -182,14 +285,14 @@ impl Exec<'_> {
         {
             return Err(GpuError::Shape("write index out of range of the cache".into()));
         }
-        let y = self.scatter_base(ctx)?;
+        let y = self.scatter_base(ctx, copy)?;
         let n = upd.numel();
         if n > 0 {
             let mut p = vec![0u32; 24];
             put(&mut p, 0, &[n, r, a, max_len, usize::from(circular), usize::from(wi.is_some())])?;
             put(&mut p, 8, &upd.shape)?;
             put(&mut p, 16, &contiguous(&past.shape))?;
-            ctx.dispatch_n(&self.pipes[1], &p, &y, &[wi.unwrap_or(upd), upd], n)?;
+            ctx.dispatch_n(k, &p, &y, &[wi.unwrap_or(upd), upd], n)?;
         }
         Ok(vec![y])
     }

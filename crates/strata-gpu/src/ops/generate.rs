@@ -1,7 +1,65 @@
 //! Tensors generated from host parameters on the GPU (`generate.wgsl`):
-//! `ConstantOfShape`, `Range` and `EyeLike`.
+//! `ConstantOfShape`, `Range`, `EyeLike`, and `Dropout` in inference mode
+//! (its input, and an all-true mask).
 
 use super::*;
+use crate::shape::{f32w, u32c};
+
+/// How a generating node runs.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// A `fill` with `value` (zero when absent) over the shape of input 0.
+    ConstantOfShape { fill: Kernel, value: Option<TensorData> },
+    /// `range` from the host scalars start, limit, delta.
+    Range { k: Kernel },
+    /// `eye` of input 0's shape, diagonal `k`.
+    EyeLike { eye: Kernel, k: i64 },
+    /// The input itself; the mask, when wanted, a `fill`.
+    Dropout { fill: Option<Kernel> },
+}
+
+/// Plan `ConstantOfShape`, `Range` or `EyeLike`.
+pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    match t {
+        T::ConstantOfShape { value } => {
+            v.host(0, "shape")?;
+            if let Some(c) = value
+                && !gpu_dtype(c.dtype())
+            {
+                return Err(format!("ConstantOfShape value of type {}", c.dtype()));
+            }
+            Ok(Plan::ConstantOfShape { fill: k.get(Shader::Generate, "fill", &[]), value: value.clone() })
+        }
+        T::Range {} => {
+            let d = v.dev(0)?;
+            if !matches!(dt_code(d), 0 | 1) {
+                return Err(format!("Range on {d}"));
+            }
+            for (i, w) in [(0, "start"), (1, "limit"), (2, "delta")] {
+                v.host(i, w)?;
+            }
+            Ok(Plan::Range { k: k.get(Shader::Generate, "range", &[("DT", dt_code(d))]) })
+        }
+        T::EyeLike { k: diag, .. } => {
+            v.dev(0)?;
+            Ok(Plan::EyeLike { eye: k.get(Shader::Generate, "eye", &[]), k: *diag })
+        }
+        other => not_implemented(other.name()),
+    }
+}
+
+/// Plan `Dropout`: inference mode only (no `training_mode` input, or a constant false one).
+pub(super) fn plan_dropout(v: &NodeView, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    v.dev(0)?;
+    if let Some(t) = v.input(2) {
+        match v.g.initializer(t) {
+            Some(c) if c.to_i64_vec().iter().all(|&x| x == 0) => {}
+            None if !v.need_const => {}
+            _ => return Err("Dropout in training mode (training_mode input not a constant false)".into()),
+        }
+    }
+    Ok(Plan::Dropout { fill: v.wants(1).then(|| k.get(Shader::Generate, "fill", &[])) })
+}
 
 /// The 32-bit device word of a one-element host tensor (f32 bits, i32 for
 /// integers, 0/1 for bool), or why it cannot be represented.
@@ -9,14 +67,14 @@ fn scalar_word(t: &TensorData) -> Result<u32> {
     if t.numel() != 1 {
         return Err(GpuError::Shape(format!("expected one element, got shape {:?}", t.shape())));
     }
-    Ok(match crate::device::word_class(t.dtype()) {
-        Some(crate::device::Word::F32) => f32w(t.to_f64_vec()[0] as f32),
-        Some(crate::device::Word::Bool) => u32::from(t.to_f64_vec()[0] != 0.0),
-        Some(crate::device::Word::I32) => {
+    Ok(match word_class(t.dtype()) {
+        Some(Word::F32) => f32w(t.to_f64_vec()[0] as f32),
+        Some(Word::Bool) => u32::from(t.to_f64_vec()[0] != 0.0),
+        Some(Word::I32) => {
             let v = t.to_i64_vec()[0];
             i32::try_from(v).map_err(|_| GpuError::Value(format!("{v} does not fit in i32")))? as u32
         }
-        Some(crate::device::Word::U32) => {
+        Some(Word::U32) => {
             let v = t.to_i64_vec()[0];
             u32::try_from(v).map_err(|_| GpuError::Value(format!("{v} does not fit in u32")))?
         }
@@ -25,25 +83,27 @@ fn scalar_word(t: &TensorData) -> Result<u32> {
 }
 
 impl Exec<'_> {
-    /// `Dropout` in inference mode: the input itself and, when asked for,
-    /// an all-true mask (a fill, pipeline 0).
-    pub(super) fn dropout_inference(&self, ctx: &mut Ctx) -> Result<Vec<GpuTensor>> {
-        let x = self.input(0)?;
-        let mut outs = vec![x.clone()];
-        if self.n.outputs.get(1).copied().flatten().is_some() {
-            let mask = ctx.alloc(DType::Bool, x.shape.clone())?;
-            let n = mask.numel();
-            ctx.dispatch_n(&self.pipes[0], &[u32c(n)?, 1], &mask, &[], n)?;
-            outs.push(mask);
-        }
-        Ok(outs)
-    }
-
-    /// `ConstantOfShape`, `Range`, `EyeLike` (one pipeline each).
-    pub(super) fn generate(&self, ctx: &mut Ctx, t: &T) -> Result<Vec<GpuTensor>> {
+    pub(super) fn generate(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
         let out = self.out_dtype(0)?;
-        match t {
-            T::ConstantOfShape { value } => {
+        match plan {
+            Plan::Dropout { fill } => {
+                if self.has_input(2) {
+                    match self.host(2) {
+                        Some(t) if t.to_i64_vec().iter().all(|&x| x == 0) => {}
+                        _ => return Err(GpuError::Unsupported("Dropout in training mode".into())),
+                    }
+                }
+                let x = self.input(0)?;
+                let mut outs = vec![x.clone()];
+                if let Some(fill) = fill {
+                    let mask = ctx.alloc(DType::Bool, x.shape.clone())?;
+                    let n = mask.numel();
+                    ctx.dispatch_n(fill, &[u32c(n)?, 1], &mask, &[], n)?;
+                    outs.push(mask);
+                }
+                Ok(outs)
+            }
+            Plan::ConstantOfShape { fill, value } => {
                 let dims =
                     self.host_i64(0)?.ok_or_else(|| GpuError::Shape("ConstantOfShape without a shape".into()))?;
                 let shape: Vec<usize> = dims
@@ -56,10 +116,10 @@ impl Exec<'_> {
                 };
                 let y = ctx.alloc(out, shape)?;
                 let n = y.numel();
-                ctx.dispatch_n(&self.pipes[0], &[u32c(n)?, word], &y, &[], n)?;
+                ctx.dispatch_n(fill, &[u32c(n)?, word], &y, &[], n)?;
                 Ok(vec![y])
             }
-            T::Range {} => {
+            Plan::Range { k } => {
                 let vals: Vec<&TensorData> = (0..3)
                     .map(|i| {
                         self.host(i)
@@ -69,7 +129,7 @@ impl Exec<'_> {
                 if vals.iter().any(|v| v.numel() != 1) {
                     return Err(GpuError::Shape("Range inputs must be scalars".into()));
                 }
-                let (n, p1, p2) = if support::is_float_word(out) {
+                let (n, p1, p2) = if is_float_word(out) {
                     let [s, l, d] = [0, 1, 2].map(|i| vals[i].to_f64_vec()[0]);
                     if d == 0.0 || !d.is_finite() || !s.is_finite() || !l.is_finite() {
                         return Err(GpuError::Shape("Range needs finite values and a non-zero delta".into()));
@@ -97,22 +157,21 @@ impl Exec<'_> {
                     )
                 };
                 let y = ctx.alloc(out, vec![n])?;
-                ctx.dispatch_n(&self.pipes[0], &[u32c(n)?, p1, p2], &y, &[], n)?;
+                ctx.dispatch_n(k, &[u32c(n)?, p1, p2], &y, &[], n)?;
                 Ok(vec![y])
             }
-            T::EyeLike { k, .. } => {
+            Plan::EyeLike { eye, k } => {
                 let x = self.input(0)?;
                 if x.shape.len() != 2 {
                     return Err(GpuError::Shape(format!("EyeLike input must be 2-D, got {:?}", x.shape)));
                 }
-                let one = if support::is_float_word(out) { f32w(1.0) } else { 1 };
+                let one = if is_float_word(out) { f32w(1.0) } else { 1 };
                 let k = i32::try_from(*k).unwrap_or(if *k < 0 { i32::MIN } else { i32::MAX });
                 let y = ctx.alloc(out, x.shape.clone())?;
                 let n = y.numel();
-                ctx.dispatch_n(&self.pipes[0], &[u32c(n)?, u32c(x.shape[1].max(1))?, k as u32, one], &y, &[], n)?;
+                ctx.dispatch_n(eye, &[u32c(n)?, u32c(x.shape[1].max(1))?, k as u32, one], &y, &[], n)?;
                 Ok(vec![y])
             }
-            other => Err(GpuError::Unsupported(format!("operator {}", other.name()))),
         }
     }
 }

@@ -1,0 +1,393 @@
+//! `Attention` (opsets 23-24) on the GPU: the host resolves layouts (3-D or
+//! 4-D inputs, grouped-query heads, the KV cache, the mask's broadcast) and
+//! `attention.wgsl` computes one query row per invocation. With
+//! `past_key`/`past_value` the caches are concatenated with K and V into
+//! `present_key`/`present_value` by strided copies first, and the scores
+//! read those. Float masks of any float type are read as the f32 words
+//! they are stored in.
+
+use super::*;
+use crate::shape::{contiguous, f32w, put, u32c};
+
+/// How an attention-family node runs.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// `Attention`, and `FlexAttention` without modifiers (plain scaled
+    /// dot-product attention of 4-D inputs): caches concatenated by
+    /// `copy`, then one `attend` dispatch.
+    Attention { copy: Kernel, attend: Kernel, attrs: Attrs, flex: bool },
+    /// `RotaryEmbedding` (`rotary.wgsl`).
+    Rotary { k: Kernel, interleaved: bool, num_heads: Option<i64>, dim: i64 },
+}
+
+/// Attention's attributes.
+#[derive(Debug, Clone)]
+pub(crate) struct Attrs {
+    is_causal: bool,
+    kv_num_heads: Option<i64>,
+    q_num_heads: Option<i64>,
+    qk_matmul_output_mode: i64,
+    scale: Option<f32>,
+    softcap: f32,
+    left_window_size: i64,
+    right_window_size: i64,
+}
+
+fn softmax_precision_ok(op: &str, p: Option<i64>) -> std::result::Result<(), String> {
+    match p {
+        Some(p) if !matches!(p, 1 | 11) => {
+            Err(format!("{op} softmax_precision {p} (the GPU computes the softmax in float32)"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Plan `Attention`, `FlexAttention` or `RotaryEmbedding`.
+pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    match o {
+        NnOp::Attention {
+            is_causal,
+            kv_num_heads,
+            q_num_heads,
+            qk_matmul_output_mode,
+            scale,
+            softcap,
+            softmax_precision,
+            left_window_size,
+            right_window_size,
+        } => {
+            for i in 0..3 {
+                v.float(i)?;
+            }
+            if v.dt(0)? == DType::BF16 {
+                // The ONNX function rounds every step to bfloat16; the fused
+                // kernel keeps f32 intermediates, a bfloat16 ulp apart.
+                return Err("Attention in bfloat16 (the fused kernel keeps float32 intermediates)".into());
+            }
+            if v.input(3).is_some() {
+                match v.dt(3)? {
+                    DType::Bool => {}
+                    d if is_float_word(d) => {}
+                    d => return Err(format!("attn_mask of type {d}")),
+                }
+            }
+            for i in [4, 5] {
+                if v.input(i).is_some() {
+                    v.float(i)?;
+                }
+            }
+            if v.input(6).is_some() {
+                v.int(6, "nonpad_kv_seqlen")?;
+            }
+            softmax_precision_ok("Attention", *softmax_precision)?;
+            let attrs = Attrs {
+                is_causal: *is_causal != 0,
+                kv_num_heads: *kv_num_heads,
+                q_num_heads: *q_num_heads,
+                qk_matmul_output_mode: *qk_matmul_output_mode,
+                scale: *scale,
+                softcap: *softcap,
+                left_window_size: *left_window_size,
+                right_window_size: *right_window_size,
+            };
+            Ok(Plan::Attention {
+                copy: k.copy(),
+                attend: k.get(Shader::Attention, "attention", &[]),
+                attrs,
+                flex: false,
+            })
+        }
+        NnOp::FlexAttention { score_mod, prob_mod, softmax_precision, scale } => {
+            if score_mod.is_some() || prob_mod.is_some() {
+                return Err("FlexAttention with score_mod/prob_mod subgraphs is not run on the GPU".into());
+            }
+            for i in 0..3 {
+                v.float(i)?;
+            }
+            softmax_precision_ok("FlexAttention", *softmax_precision)?;
+            let attrs = Attrs {
+                is_causal: false,
+                kv_num_heads: None,
+                q_num_heads: None,
+                qk_matmul_output_mode: 0,
+                scale: *scale,
+                softcap: 0.0,
+                left_window_size: -1,
+                right_window_size: -1,
+            };
+            Ok(Plan::Attention {
+                copy: k.copy(),
+                attend: k.get(Shader::Attention, "attention", &[]),
+                attrs,
+                flex: true,
+            })
+        }
+        NnOp::RotaryEmbedding { interleaved, num_heads, rotary_embedding_dim } => {
+            for i in 0..3 {
+                v.float(i)?;
+            }
+            if v.input(3).is_some() {
+                v.int(3, "position_ids")?;
+            }
+            Ok(Plan::Rotary {
+                k: k.get(Shader::Rotary, "rotary", &[]),
+                interleaved: *interleaved != 0,
+                num_heads: *num_heads,
+                dim: *rotary_embedding_dim,
+            })
+        }
+        other => not_implemented(other.name()),
+    }
+}
+
+/// `(batch, heads, seq, size)` view of a Q/K/V-like tensor: sizes and the
+/// strides of the first three axes (the size axis is contiguous).
+struct Bhsd {
+    b: usize,
+    h: usize,
+    s: usize,
+    d: usize,
+    st: [usize; 3],
+}
+
+impl Bhsd {
+    fn new(t: &GpuTensor, heads: Option<i64>, what: &str) -> Result<Bhsd> {
+        match t.shape.as_slice() {
+            &[b, h, s, d] => Ok(Bhsd { b, h, s, d, st: [h * s * d, s * d, d] }),
+            &[b, s, hidden] => {
+                let h = match heads {
+                    Some(h) if h > 0 => h as usize,
+                    _ => return Err(GpuError::Shape(format!("{what}: 3-D input needs a positive head count"))),
+                };
+                if hidden % h != 0 {
+                    return Err(GpuError::Shape(format!("{what}: {hidden} is not divisible by {h} heads")));
+                }
+                let d = hidden / h;
+                Ok(Bhsd { b, h, s, d, st: [s * hidden, d, hidden] })
+            }
+            other => Err(GpuError::Shape(format!("{what} must have rank 3 or 4, got shape {other:?}"))),
+        }
+    }
+}
+
+impl Exec<'_> {
+    pub(super) fn attention_family(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        match plan {
+            Plan::Attention { copy, attend, attrs, flex } => {
+                if *flex && self.input(0)?.shape.len() != 4 {
+                    return Err(GpuError::Shape("FlexAttention inputs must have rank 4".into()));
+                }
+                self.attention(ctx, copy, attend, attrs)
+            }
+            Plan::Rotary { k, interleaved, num_heads, dim } => self.rotary(ctx, k, *interleaved, *num_heads, *dim),
+        }
+    }
+
+    fn attention(&self, ctx: &mut Ctx, copy: &Kernel, attend: &Kernel, a: &Attrs) -> Result<Vec<GpuTensor>> {
+        let (q, k, v) = (self.input(0)?, self.input(1)?, self.input(2)?);
+        let rank = q.shape.len();
+        if k.shape.len() != rank || v.shape.len() != rank {
+            return Err(GpuError::Shape("Q, K and V must have the same rank".into()));
+        }
+        let q4 = Bhsd::new(q, a.q_num_heads, "Q")?;
+        let k4 = Bhsd::new(k, a.kv_num_heads, "K")?;
+        let v4 = Bhsd::new(v, a.kv_num_heads, "V")?;
+        if k4.b != q4.b || v4.b != q4.b || k4.h != v4.h || k4.s != v4.s || k4.d != q4.d {
+            return Err(GpuError::Shape(format!("Q {:?}, K {:?} and V {:?} do not agree", q.shape, k.shape, v.shape)));
+        }
+        if k4.h == 0 || q4.h % k4.h != 0 {
+            return Err(GpuError::Shape("query heads must be a multiple of key/value heads".into()));
+        }
+        if !(0..=3).contains(&a.qk_matmul_output_mode) || a.left_window_size < -1 || a.right_window_size < -1 {
+            return Err(GpuError::Shape("invalid qk_matmul_output_mode or window size".into()));
+        }
+        let mask = self.opt_input(3);
+        let past = (self.opt_input(4), self.opt_input(5));
+        let nonpad = self.opt_input(6);
+        let want = |i: usize| self.wants(i);
+
+        // Keys and values: K/V themselves, or the present caches.
+        let (batch, hk) = (k4.b, k4.h);
+        let (mut kst, mut vst) = (k4.st, v4.st);
+        let mut kbuf = k.clone();
+        let mut vbuf = v.clone();
+        let mut past_len = 0usize;
+        let mut outs_kv: Vec<GpuTensor> = Vec::new();
+        match past {
+            (Some(pk), Some(pv)) => {
+                if nonpad.is_some() {
+                    return Err(GpuError::Shape("nonpad_kv_seqlen cannot be combined with a past cache".into()));
+                }
+                if pk.shape.len() != 4 || pv.shape.len() != 4 || pk.shape[2] != pv.shape[2] {
+                    return Err(GpuError::Shape("past_key and past_value must be rank 4 of equal length".into()));
+                }
+                past_len = pk.shape[2];
+                for (cache, new, nb, which) in [(pk, k, &k4, 0), (pv, v, &v4, 1)] {
+                    if cache.shape[0] != batch || cache.shape[1] != hk || cache.shape[3] != nb.d {
+                        return Err(GpuError::Shape(format!(
+                            "past cache {:?} does not match the new entries",
+                            cache.shape
+                        )));
+                    }
+                    let total = past_len + nb.s;
+                    let shape = vec![batch, hk, total, nb.d];
+                    let pres = ctx.alloc(DType::F32, shape.clone())?;
+                    let os = contiguous(&shape);
+                    let pshape = [batch, hk, past_len, nb.d];
+                    let ps = contiguous(&pshape);
+                    let is: Vec<i64> = ps.iter().map(|&x| x as i64).collect();
+                    self.copy(ctx, copy, &pres, cache, &pshape, 0, &is, 0, &os)?;
+                    let nshape = [batch, hk, nb.s, nb.d];
+                    let is: Vec<i64> = [nb.st[0], nb.st[1], nb.st[2], 1].iter().map(|&x| x as i64).collect();
+                    self.copy(ctx, copy, &pres, new, &nshape, 0, &is, past_len * nb.d, &os)?;
+                    let st = [os[0], os[1], os[2]];
+                    if which == 0 {
+                        kst = st;
+                        kbuf = pres.clone();
+                    } else {
+                        vst = st;
+                        vbuf = pres.clone();
+                    }
+                    outs_kv.push(pres);
+                }
+            }
+            (None, None) => {
+                for (new, nb) in [(k, &k4), (v, &v4)] {
+                    let shape = vec![batch, hk, nb.s, nb.d];
+                    if rank == 4 {
+                        outs_kv.push(new.clone());
+                    } else {
+                        let pres = ctx.alloc(DType::F32, shape.clone())?;
+                        if want(1) || want(2) {
+                            let is: Vec<i64> = [nb.st[0], nb.st[1], nb.st[2], 1].iter().map(|&x| x as i64).collect();
+                            self.copy(ctx, copy, &pres, new, &shape, 0, &is, 0, &contiguous(&shape))?;
+                        }
+                        outs_kv.push(pres);
+                    }
+                }
+            }
+            _ => return Err(GpuError::Shape("past_key and past_value must be given together".into())),
+        }
+        let kv = past_len + k4.s;
+        let (b, h, sq, dv) = (q4.b, q4.h, q4.s, v4.d);
+
+        let yshape = if rank == 3 { vec![b, sq, h * dv] } else { vec![b, h, sq, dv] };
+        let yst = if rank == 3 { [sq * h * dv, dv, h * dv] } else { [h * sq * dv, sq * dv, dv] };
+        let y = ctx.alloc(DType::F32, yshape)?;
+        let rows = b * h * sq;
+        let scratch = ctx.alloc(DType::F32, vec![rows, kv])?;
+        let qk = ctx.alloc(DType::F32, if want(3) { vec![b, h, sq, kv] } else { vec![1] })?;
+
+        let mut p = vec![0u32; 32];
+        put(&mut p, 0, &[rows, h, sq, kv, q4.d, dv, h / hk])?;
+        put(&mut p, 7, &q4.st)?;
+        put(&mut p, 10, &kst)?;
+        put(&mut p, 13, &vst)?;
+        put(&mut p, 16, &yst)?;
+        if let Some(m) = mask {
+            let mr = m.shape.len();
+            if mr == 0 || mr > 4 {
+                return Err(GpuError::Shape(format!("attn_mask must have rank 1 to 4, got {:?}", m.shape)));
+            }
+            let mut ms = [1usize; 4];
+            ms[4 - mr..].copy_from_slice(&m.shape);
+            let target = [b, h, sq, kv];
+            if (0..3).any(|a| ms[a] != 1 && ms[a] != target[a]) || ms[3] > kv {
+                return Err(GpuError::Shape(format!("attn_mask {:?} does not broadcast to {target:?}", m.shape)));
+            }
+            let cs = contiguous(&ms);
+            let st: Vec<usize> = (0..3).map(|a| if ms[a] == 1 { 0 } else { cs[a] }).collect();
+            p[19] = if m.dtype == DType::Bool { 2 } else { 1 };
+            put(&mut p, 20, &st)?;
+            p[23] = u32c(ms[3])?;
+        }
+        let sqrt_scale = (a.scale.map_or(1.0 / (q4.d as f64).sqrt(), f64::from)).sqrt() as f32;
+        p[24] = f32w(sqrt_scale);
+        p[25] = f32w(a.softcap);
+        p[26] = u32::from(a.is_causal);
+        p[27] = a.left_window_size as i32 as u32;
+        p[28] = a.right_window_size as i32 as u32;
+        p[29] = u32c(past_len)?;
+        if let Some(n) = nonpad {
+            if n.numel() != b {
+                return Err(GpuError::Shape(format!("nonpad_kv_seqlen must have {b} elements")));
+            }
+            p[30] = 1;
+        }
+        p[31] = if want(3) { a.qk_matmul_output_mode as u32 } else { 4 };
+        let mbuf = mask.unwrap_or(q);
+        let nbuf = nonpad.unwrap_or(q);
+        if rows > 0 {
+            let g = ctx.groups(rows)?;
+            ctx.dispatch(attend, &p, &y, &[&scratch, &qk, q, &kbuf, &vbuf, mbuf, nbuf], g)?;
+        }
+        ctx.release(scratch);
+        let mut outs = vec![y];
+        outs.extend(outs_kv);
+        outs.push(qk);
+        outs.truncate(self.n.outputs.len().max(1));
+        Ok(outs)
+    }
+}
+
+impl Exec<'_> {
+    /// `RotaryEmbedding` (`rotary.wgsl`).
+    fn rotary(
+        &self,
+        ctx: &mut Ctx,
+        k: &Kernel,
+        interleaved: bool,
+        num_heads: Option<i64>,
+        dim: i64,
+    ) -> Result<Vec<GpuTensor>> {
+        let x = self.input(0)?;
+        let (cos, sin) = (self.input(1)?, self.input(2)?);
+        let pos = self.opt_input(3);
+        let (b, h, s, d, three) = match *x.shape.as_slice() {
+            [b, h, s, d] => (b, h, s, d, false),
+            [b, s, hidden] => {
+                let h = match num_heads {
+                    Some(h) if h > 0 && hidden % h as usize == 0 => h as usize,
+                    _ => return Err(GpuError::Shape("3-D RotaryEmbedding input needs num_heads dividing it".into())),
+                };
+                (b, h, s, hidden / h, true)
+            }
+            _ => return Err(GpuError::Shape(format!("RotaryEmbedding input {:?} must be 3-D or 4-D", x.shape))),
+        };
+        let rot = match dim {
+            0 => d,
+            n if n > 0 && n as usize <= d && n % 2 == 0 => n as usize,
+            n => return Err(GpuError::Shape(format!("rotary_embedding_dim {n} does not fit head size {d}"))),
+        };
+        if rot % 2 != 0 {
+            return Err(GpuError::Shape(format!("rotated size {rot} must be even")));
+        }
+        let half = rot / 2;
+        if cos.shape != sin.shape || cos.shape.last() != Some(&half) {
+            return Err(GpuError::Shape(format!("caches {:?} / {:?} must end in {half}", cos.shape, sin.shape)));
+        }
+        match pos {
+            Some(p) => {
+                if p.shape != [b, s] || cos.shape.len() != 2 {
+                    return Err(GpuError::Shape("position_ids must be [batch, seq] with 2-D caches".into()));
+                }
+                if let Some(ids) = self.host(3)
+                    && ids.to_i64_vec().iter().any(|&id| id < 0 || id as u64 >= cos.shape[0] as u64)
+                {
+                    return Err(GpuError::Shape("position id out of range of the caches".into()));
+                }
+            }
+            None => {
+                if cos.shape != [b, s, half] {
+                    return Err(GpuError::Shape(format!("caches must have shape [{b}, {s}, {half}]")));
+                }
+            }
+        }
+        let y = ctx.alloc(x.dtype, x.shape.clone())?;
+        let n = y.numel();
+        let mut p = [0u32; 8];
+        put(&mut p, 0, &[n, h, s, d, rot, usize::from(interleaved), usize::from(three), usize::from(pos.is_some())])?;
+        ctx.dispatch_n(k, &p, &y, &[x, cos, sin, pos.unwrap_or(x)], n)?;
+        Ok(vec![y])
+    }
+}

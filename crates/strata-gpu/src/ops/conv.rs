@@ -1,0 +1,239 @@
+//! Direct convolution and transposed convolution over 1 or 2 spatial axes
+//! (`conv.wgsl`). Window geometry comes from `strata_ir::window`, as on
+//! every backend.
+
+use strata_ir::window::{Window, axis_attr, transpose_geometry};
+
+use super::*;
+use crate::shape::put;
+
+/// How a convolution runs: one dispatch of `k` over the output.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    Conv { k: Kernel, w: WindowAttrs, group: i64 },
+    ConvTranspose { k: Kernel, w: WindowAttrs, group: i64, output_padding: Option<Vec<i64>> },
+}
+
+/// The window attributes of a convolution or pooling node.
+#[derive(Debug, Clone)]
+pub(crate) struct WindowAttrs {
+    pub(crate) auto_pad: String,
+    pub(crate) strides: Option<Vec<i64>>,
+    pub(crate) dilations: Option<Vec<i64>>,
+    pub(crate) pads: Option<Vec<i64>>,
+}
+
+impl WindowAttrs {
+    /// The attributes as the IR holds them.
+    pub(crate) fn new(
+        auto_pad: &str,
+        strides: &Option<Vec<i64>>,
+        dilations: &Option<Vec<i64>>,
+        pads: &Option<Vec<i64>>,
+    ) -> WindowAttrs {
+        WindowAttrs {
+            auto_pad: auto_pad.to_string(),
+            strides: strides.clone(),
+            dilations: dilations.clone(),
+            pads: pads.clone(),
+        }
+    }
+
+    /// The geometry of `kernel` over spatial input sizes `input`.
+    pub(crate) fn window(&self, input: &[usize], kernel: Vec<usize>, ceil_mode: bool) -> Result<Window> {
+        let n = input.len();
+        let strides = axis_attr(&self.strides, n, 1, "strides").map_err(GpuError::Shape)?;
+        let dilations = axis_attr(&self.dilations, n, 1, "dilations").map_err(GpuError::Shape)?;
+        Window::new(input, kernel, strides, dilations, &self.pads, &self.auto_pad, ceil_mode).map_err(GpuError::Shape)
+    }
+}
+
+/// `auto_pad` values of `strata_ir::window`.
+pub(crate) fn auto_pad_ok(a: &str) -> std::result::Result<(), String> {
+    match a {
+        "NOTSET" | "VALID" | "SAME_UPPER" | "SAME_LOWER" => Ok(()),
+        other => Err(format!("auto_pad '{other}'")),
+    }
+}
+
+/// The 2-D kernels take 1-D (rank-3) and 2-D (rank-4) problems.
+pub(crate) fn spatial_rank(v: &NodeView, kernel_rank: Option<usize>) -> std::result::Result<(), String> {
+    match v.rank(0).or_else(|| v.rank(1)).or(kernel_rank.map(|k| k + 2)) {
+        Some(3 | 4) => Ok(()),
+        Some(r) => Err(format!("only 1-D and 2-D spatial kernels run on the GPU (input rank {r})")),
+        None => Err("input rank unknown".into()),
+    }
+}
+
+/// Plan `Conv` or `ConvTranspose` (float operands, 1 or 2 spatial axes).
+pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    v.float(0)?;
+    v.float(1)?;
+    if v.input(2).is_some() {
+        v.float(2)?;
+    }
+    match o {
+        NnOp::Conv { auto_pad, dilations, group, kernel_shape, pads, strides } => {
+            auto_pad_ok(auto_pad)?;
+            spatial_rank(v, kernel_shape.as_ref().map(Vec::len))?;
+            let w = WindowAttrs::new(auto_pad, strides, dilations, pads);
+            Ok(Plan::Conv { k: k.get(Shader::Conv, "conv2d", &[]), w, group: *group })
+        }
+        NnOp::ConvTranspose {
+            auto_pad,
+            dilations,
+            group,
+            kernel_shape,
+            output_padding,
+            output_shape,
+            pads,
+            strides,
+        } => {
+            if auto_pad != "NOTSET" && auto_pad != "VALID" {
+                return Err(format!("ConvTranspose auto_pad '{auto_pad}' is not supported on the GPU"));
+            }
+            if output_shape.is_some() {
+                return Err("ConvTranspose with output_shape is not supported on the GPU".into());
+            }
+            spatial_rank(v, kernel_shape.as_ref().map(Vec::len))?;
+            let w = WindowAttrs::new(auto_pad, strides, dilations, pads);
+            Ok(Plan::ConvTranspose {
+                k: k.get(Shader::Conv, "conv_transpose2d", &[]),
+                w,
+                group: *group,
+                output_padding: output_padding.clone(),
+            })
+        }
+        other => not_implemented(other.name()),
+    }
+}
+
+/// Per-axis geometry as the 2-D kernels take it (a 1-D problem gets a
+/// leading unit axis): input, output, kernel, stride, dilation, pad begin,
+/// pad end.
+pub(crate) struct Grid2 {
+    pub(crate) inp: [usize; 2],
+    pub(crate) out: [usize; 2],
+    pub(crate) k: [usize; 2],
+    pub(crate) s: [usize; 2],
+    pub(crate) d: [usize; 2],
+    pub(crate) pb: [usize; 2],
+    pub(crate) pe: [usize; 2],
+}
+
+impl Grid2 {
+    /// `w` over spatial input sizes `inp` (1 or 2 axes).
+    pub(crate) fn new(inp: &[usize], w: &Window) -> Result<Grid2> {
+        let r = inp.len();
+        if !(1..=2).contains(&r) {
+            return Err(GpuError::Unsupported(format!("{r} spatial axes (the kernel takes 1 or 2)")));
+        }
+        let pad = |p: i64| usize::try_from(p).map_err(|_| GpuError::Shape(format!("negative padding {p}")));
+        let mut g = Grid2 { inp: [1; 2], out: [1; 2], k: [1; 2], s: [1; 2], d: [1; 2], pb: [0; 2], pe: [0; 2] };
+        for i in 0..r {
+            let j = i + 2 - r;
+            g.inp[j] = inp[i];
+            g.out[j] = w.out[i];
+            g.k[j] = w.kernel[i];
+            g.s[j] = w.strides[i];
+            g.d[j] = w.dilations[i];
+            g.pb[j] = pad(w.pad_begin[i])?;
+            g.pe[j] = pad(w.pad_end[i])?;
+        }
+        Ok(g)
+    }
+}
+
+fn group_of(group: i64) -> Result<usize> {
+    usize::try_from(group).ok().filter(|&g| g > 0).ok_or_else(|| GpuError::Shape("bad group".into()))
+}
+
+impl Exec<'_> {
+    pub(super) fn conv(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        match plan {
+            Plan::Conv { k, w: attrs, group } => {
+                let (x, w) = (self.input(0)?, self.input(1)?);
+                let r = x.shape.len();
+                if !(r == 3 || r == 4) || w.shape.len() != r {
+                    return Err(GpuError::Unsupported(format!(
+                        "Conv of rank {r} input and rank {} weights",
+                        w.shape.len()
+                    )));
+                }
+                let g = group_of(*group)?;
+                let (nb, c) = (x.shape[0], x.shape[1]);
+                let m = w.shape[0];
+                if c % g != 0 || m % g != 0 || w.shape[1] * g != c {
+                    return Err(GpuError::Shape(format!("Conv channels: input {c}, weights {:?}, group {g}", w.shape)));
+                }
+                let win = attrs.window(&x.shape[2..], w.shape[2..].to_vec(), false)?;
+                let sp = Grid2::new(&x.shape[2..], &win)?;
+                let bias = self.opt_input(2);
+                if let Some(b) = bias
+                    && b.numel() != m
+                {
+                    return Err(GpuError::Shape(format!("Conv bias has {} elements, expected {m}", b.numel())));
+                }
+                let mut shape = vec![nb, m];
+                shape.extend_from_slice(&win.out);
+                let y = ctx.alloc(DType::F32, shape)?;
+                let n = y.numel();
+                let mut p = vec![0u32; 17];
+                put(&mut p, 0, &[n, c, sp.inp[0], sp.inp[1], m, sp.out[0], sp.out[1], sp.k[0], sp.k[1]])?;
+                put(&mut p, 9, &[sp.s[0], sp.s[1], sp.d[0], sp.d[1], sp.pb[0], sp.pb[1], g])?;
+                p[16] = u32::from(bias.is_some());
+                ctx.dispatch_n(k, &p, &y, &[x, w, bias.unwrap_or(w)], n)?;
+                Ok(vec![y])
+            }
+            Plan::ConvTranspose { k, w: attrs, group, output_padding } => {
+                let (x, w) = (self.input(0)?, self.input(1)?);
+                let r = x.shape.len();
+                if !(r == 3 || r == 4) || w.shape.len() != r {
+                    return Err(GpuError::Unsupported(format!("ConvTranspose of rank {r}")));
+                }
+                let g = group_of(*group)?;
+                let (nb, c) = (x.shape[0], x.shape[1]);
+                if w.shape[0] != c || c % g != 0 {
+                    return Err(GpuError::Shape(format!("ConvTranspose channels: input {c}, weights {:?}", w.shape)));
+                }
+                let m = w.shape[1] * g;
+                let nsp = r - 2;
+                let kernel = &w.shape[2..];
+                let s = axis_attr(&attrs.strides, nsp, 1, "strides").map_err(GpuError::Shape)?;
+                let d = axis_attr(&attrs.dilations, nsp, 1, "dilations").map_err(GpuError::Shape)?;
+                let (out_sp, pad_begin) = transpose_geometry(
+                    &x.shape[2..],
+                    kernel,
+                    &s,
+                    &d,
+                    &attrs.pads,
+                    &attrs.auto_pad,
+                    output_padding,
+                    &None,
+                )
+                .map_err(GpuError::Shape)?;
+                // in, out, kernel, stride, pad_begin, dilation per axis (1-D: a leading unit axis).
+                let mut geo = [[1usize, 1, 1, 1, 0, 1]; 2];
+                for i in 0..nsp {
+                    let pb = usize::try_from(pad_begin[i])
+                        .map_err(|_| GpuError::Shape(format!("negative padding {}", pad_begin[i])))?;
+                    geo[i + 2 - nsp] = [x.shape[2 + i], out_sp[i], kernel[i], s[i], pb, d[i]];
+                }
+                let bias = self.opt_input(2);
+                if bias.is_some_and(|b| b.numel() != m) {
+                    return Err(GpuError::Shape(format!("ConvTranspose bias must have {m} elements")));
+                }
+                let mut shape = vec![nb, m];
+                shape.extend_from_slice(&out_sp);
+                let y = ctx.alloc(DType::F32, shape)?;
+                let n = y.numel();
+                let mut prm = vec![0u32; 17];
+                put(&mut prm, 0, &[n, c, geo[0][0], geo[1][0], m, geo[0][1], geo[1][1], geo[0][2], geo[1][2]])?;
+                put(&mut prm, 9, &[geo[0][3], geo[1][3], geo[0][5], geo[1][5], geo[0][4], geo[1][4], g])?;
+                prm[16] = u32::from(bias.is_some());
+                ctx.dispatch_n(k, &prm, &y, &[x, w, bias.unwrap_or(w)], n)?;
+                Ok(vec![y])
+            }
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! Elementwise operators: unary and broadcasting binary float functions,
+//! Where and casts (`elementwise.wgsl`), integer arithmetic with overflow
+//! and division checks (`integer.wgsl`), the functions of `math.wgsl`
+//! (inverse and hyperbolic trigonometry) and SwiGLU.
+
+use super::*;
+use crate::kernels::unary;
+use crate::shape::{broadcast, bstrides, check_rank, f32w, put, u32c};
+
+/// How an elementwise node runs.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// The input itself (Identity).
+    Identity,
+    /// The input's words under the output's type (a Cast that changes no word).
+    Retype,
+    /// One `unary` dispatch with its two parameter words (attribute values
+    /// of the activation, IsInf's flags).
+    Unary { k: Kernel, a: u32, b: u32 },
+    /// `unary` with Clip's bounds: inputs 1 and 2 read on the host when
+    /// given, else the attributes.
+    Clip { k: Kernel, min: Option<f32>, max: Option<f32> },
+    /// One broadcasting `binary` dispatch.
+    Binary { k: Kernel },
+    /// Max/Min/Sum/Mean folded pairwise with `binary`; Mean then scales by
+    /// 1/n with `scale`.
+    Variadic { k: Kernel, scale: Option<Kernel> },
+    /// `where_select` over three broadcast operands.
+    Where { k: Kernel },
+    /// A `math.wgsl` function.
+    Math { k: Kernel },
+    /// `SwiGLU`: `A * sigmoid(alpha * A) * B`.
+    SwiGlu { k: Kernel, alpha: f32 },
+}
+
+fn float_unary(k: &mut Kernels, op: u32, dt: u32) -> Kernel {
+    k.get(Shader::Elementwise, "unary", &[("OP", op), ("DT", dt)])
+}
+fn float_binary(k: &mut Kernels, op: u32, dt: u32) -> Kernel {
+    k.get(Shader::Elementwise, "binary", &[("OP", op), ("DT", dt)])
+}
+fn int_unary(k: &mut Kernels, op: u32, d: DType) -> Kernel {
+    k.get(Shader::Integer, "unary", &[("OP", op), ("DT", dt_code(d)), ("CHECK", int_check_code(d))])
+}
+fn int_binary(k: &mut Kernels, op: u32, d: DType) -> Kernel {
+    k.get(Shader::Integer, "binary", &[("OP", op), ("DT", dt_code(d)), ("CHECK", int_check_code(d))])
+}
+
+/// `CHECK` override of `integer.wgsl`: results of int64 (stored as i32) and
+/// uint64 (stored as u32) arithmetic must fit their 32-bit storage.
+fn int_check_code(d: DType) -> u32 {
+    match d {
+        DType::I64 => 1,
+        DType::U64 => 2,
+        _ => 0,
+    }
+}
+
+/// Plan an elementwise operator.
+pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    if let Some(op) = math_code(e) {
+        v.float(0)?;
+        return Ok(Plan::Math { k: k.get(Shader::Math, "unary_math", &[("OP", op)]) });
+    }
+    match e {
+        E::Identity {} => {
+            v.dev(0)?;
+            Ok(Plan::Identity)
+        }
+        E::Cast { to, .. } => cast_plan(k, v.dev(0)?, *to),
+        E::CastLike { .. } => cast_plan(k, v.dev(0)?, v.dt(1)?),
+        E::Not {} => match v.dt(0)? {
+            DType::Bool => Ok(Plan::Unary { k: float_unary(k, unary::NOT, 2), a: 0, b: 0 }),
+            d => Err(format!("Not on {d}")),
+        },
+        E::BitwiseNot {} => {
+            let d = v.dev(0)?;
+            if !is_int_word(d) {
+                return Err(format!("BitwiseNot on {d}"));
+            }
+            if d == DType::U64 {
+                return Err("BitwiseNot on uint64 (results exceed the GPU's 32-bit storage)".into());
+            }
+            Ok(Plan::Unary { k: int_unary(k, unary::BITWISE_NOT, d), a: 0, b: 0 })
+        }
+        E::IsNaN {} => {
+            v.float(0)?;
+            Ok(Plan::Unary { k: float_unary(k, unary::IS_NAN, 0), a: 0, b: 0 })
+        }
+        E::IsInf { detect_negative, detect_positive } => {
+            v.float(0)?;
+            let (a, b) = (u32::from(*detect_negative != 0), u32::from(*detect_positive != 0));
+            Ok(Plan::Unary { k: float_unary(k, unary::IS_INF, 0), a, b })
+        }
+        E::Where {} => {
+            if v.dt(0)? != DType::Bool {
+                return Err("Where condition must be bool".into());
+            }
+            let (a, b) = (v.dev(1)?, v.dev(2)?);
+            if a != b {
+                return Err(format!("Where branches differ in type ({a}, {b})"));
+            }
+            Ok(Plan::Where { k: k.get(Shader::Elementwise, "where_select", &[]) })
+        }
+        E::Max {} | E::Min {} | E::Sum {} | E::Mean {} => {
+            let d = v.dev(0)?;
+            for i in 0..v.n.inputs.len() {
+                if v.dev(i)? != d {
+                    return Err("inputs differ in type".into());
+                }
+            }
+            if is_float_word(d) {
+                let op = binary_code(e).ok_or_else(|| format!("{} has no binary kernel", e.name()))?;
+                let scale = matches!(e, E::Mean {}).then(|| float_unary(k, unary::SCALE, 0));
+                return Ok(Plan::Variadic { k: float_binary(k, op, 0), scale });
+            }
+            match int_binary_code(e) {
+                Some(op) if is_int_word(d) => Ok(Plan::Variadic { k: int_binary(k, op, d), scale: None }),
+                _ => Err(format!("{} on {d}", e.name())),
+            }
+        }
+        E::Clip { min, max } => {
+            let d = v.dev(0)?;
+            if d == DType::Bool {
+                return Err("Clip on bool".into());
+            }
+            v.host(1, "Clip min")?;
+            v.host(2, "Clip max")?;
+            let k = if is_float_word(d) { float_unary(k, unary::CLIP, 0) } else { int_unary(k, unary::CLIP, d) };
+            Ok(Plan::Clip { k, min: *min, max: *max })
+        }
+        _ => {
+            if let Some((op, a, b)) = unary_code(e) {
+                let d = v.dev(0)?;
+                let (a, b) = (f32w(a), f32w(b));
+                if is_float_word(d) {
+                    return Ok(Plan::Unary { k: float_unary(k, op, 0), a, b });
+                }
+                let int_ok = matches!(e, E::Abs {} | E::Neg {} | E::Relu {} | E::Sign {});
+                if int_ok && is_int_word(d) {
+                    return Ok(Plan::Unary { k: int_unary(k, op, d), a, b });
+                }
+                return Err(format!("{} on {d} is not supported on the GPU (floats only)", e.name()));
+            }
+            binary_plan(v, e, k)
+        }
+    }
+}
+
+/// A two-input elementwise operator.
+fn binary_plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    let (a, b) = (v.dev(0)?, v.dev(1)?);
+    if matches!(e, E::Pow {}) && is_float_word(a) && is_int_word(b) {
+        // A float base with an integer exponent (converted to f32 in the kernel).
+        let k = k.get(Shader::Elementwise, "binary", &[("OP", binary::POW), ("DT", 0), ("DTB", dt_code(b))]);
+        return Ok(Plan::Binary { k });
+    }
+    if a != b {
+        return Err(format!("inputs differ in type ({a}, {b})"));
+    }
+    let cmp = matches!(e, E::Equal {} | E::Greater {} | E::GreaterOrEqual {} | E::Less {} | E::LessOrEqual {});
+    if is_int_word(a) {
+        return match int_binary_code(e) {
+            Some(op) => Ok(Plan::Binary { k: int_binary(k, op, a) }),
+            None => Err(format!("{} on {a} is not supported on the GPU", e.name())),
+        };
+    }
+    let float_code = match e {
+        E::Mod { fmod: 0 } => Some(binary::MOD),
+        _ => binary_code(e),
+    };
+    let Some(op) = float_code else {
+        return not_implemented(e.name());
+    };
+    let logic = matches!(e, E::And {} | E::Or {} | E::Xor {});
+    let ok = if logic {
+        a == DType::Bool
+    } else if cmp {
+        a != DType::Bool || matches!(e, E::Equal {})
+    } else {
+        is_float_word(a)
+    };
+    if !ok {
+        return Err(format!("{} on {a} is not supported on the GPU", e.name()));
+    }
+    Ok(Plan::Binary { k: float_binary(k, op, dt_code(a)) })
+}
+
+fn cast_plan(k: &mut Kernels, from: DType, to: DType) -> std::result::Result<Plan, String> {
+    Ok(match cast_code(from, to)? {
+        None => Plan::Retype,
+        Some(op) => Plan::Unary { k: float_unary(k, op, 0), a: 0, b: 0 },
+    })
+}
+
+/// Plan `SwiGLU` (two float inputs of one type).
+pub(super) fn plan_swiglu(v: &NodeView, alpha: f32, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    v.float(0)?;
+    v.float(1)?;
+    if v.dt(0)? != v.dt(1)? {
+        return Err("SwiGLU inputs differ in type".into());
+    }
+    Ok(Plan::SwiGlu { k: k.get(Shader::Math, "swiglu", &[]), alpha })
+}
+
+impl Exec<'_> {
+    pub(super) fn elementwise(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        let out = self.out_dtype(0)?;
+        match plan {
+            Plan::Identity => Ok(vec![self.input(0)?.clone()]),
+            Plan::Retype => {
+                let x = self.input(0)?;
+                Ok(vec![x.view(out, x.shape.clone())])
+            }
+            Plan::Unary { k, a, b } => Ok(vec![self.unary(ctx, k, self.input(0)?, *a, *b, out)?]),
+            Plan::Binary { k } => Ok(vec![self.binary(ctx, k, self.input(0)?, self.input(1)?, out)?]),
+            Plan::Where { k } => {
+                let (c, a, b) = (self.input(0)?, self.input(1)?, self.input(2)?);
+                let (p, shape) = broadcast_params(&[&c.shape, &a.shape, &b.shape])?;
+                let y = ctx.alloc(out, shape)?;
+                let n = y.numel();
+                ctx.dispatch_n(k, &p, &y, &[c, a, b], n)?;
+                Ok(vec![y])
+            }
+            Plan::Variadic { k, scale } => {
+                let n = self.n.inputs.len();
+                let mut acc = self.input(0)?.clone();
+                for i in 1..n {
+                    let next = self.binary(ctx, k, &acc, self.input(i)?, out)?;
+                    if i > 1 {
+                        ctx.release(acc);
+                    }
+                    acc = next;
+                }
+                if let (Some(scale), true) = (scale, n > 1) {
+                    let m = self.unary(ctx, scale, &acc, f32w(1.0 / n as f32), 0, out)?;
+                    ctx.release(acc);
+                    acc = m;
+                }
+                Ok(vec![acc])
+            }
+            Plan::Clip { k, min, max } => {
+                let x = self.input(0)?;
+                let (a, b) = self.clip_bounds(x.dtype, *min, *max)?;
+                Ok(vec![self.unary(ctx, k, x, a, b, out)?])
+            }
+            Plan::Math { k } => {
+                let x = self.input(0)?;
+                let y = ctx.alloc(x.dtype, x.shape.clone())?;
+                let n = y.numel();
+                ctx.dispatch_n(k, &[u32c(n)?], &y, &[x], n)?;
+                Ok(vec![y])
+            }
+            Plan::SwiGlu { k, alpha } => {
+                let (a, b) = (self.input(0)?, self.input(1)?);
+                if a.shape != b.shape {
+                    return Err(GpuError::Shape(format!("SwiGLU inputs {:?} and {:?} differ", a.shape, b.shape)));
+                }
+                let y = ctx.alloc(a.dtype, a.shape.clone())?;
+                let n = y.numel();
+                ctx.dispatch_n(k, &[u32c(n)?, f32w(*alpha)], &y, &[a, b], n)?;
+                Ok(vec![y])
+            }
+        }
+    }
+
+    /// Clip's two parameter words for input words of type `d`.
+    fn clip_bounds(&self, d: DType, min: Option<f32>, max: Option<f32>) -> Result<(u32, u32)> {
+        let scalar = |i: usize| -> Result<Option<f64>> {
+            match self.host(i) {
+                None if self.has_input(i) => Err(GpuError::Unsupported(format!("Clip input {i} must be a constant"))),
+                None => Ok(None),
+                Some(t) if t.numel() == 1 => Ok(Some(t.to_f64_vec()[0])),
+                Some(_) => Err(GpuError::Shape(format!("Clip input {i} must be a scalar"))),
+            }
+        };
+        let lo = scalar(1)?;
+        let hi = scalar(2)?;
+        Ok(if is_float_word(d) {
+            let lo = lo.map(|v| v as f32).or(min).unwrap_or(f32::NEG_INFINITY);
+            let hi = hi.map(|v| v as f32).or(max).unwrap_or(f32::INFINITY);
+            (f32w(lo), f32w(hi))
+        } else if word_class(d) == Some(Word::U32) {
+            let lo = lo.map(|v| v as i64).unwrap_or(0).clamp(0, u32::MAX as i64);
+            let hi = hi.map(|v| v as i64).unwrap_or(u32::MAX as i64).clamp(0, u32::MAX as i64);
+            (lo as u32, hi as u32)
+        } else {
+            let lo = lo.map(|v| v as i64).unwrap_or(i64::from(i32::MIN)).clamp(i32::MIN as i64, i32::MAX as i64);
+            let hi = hi.map(|v| v as i64).unwrap_or(i64::from(i32::MAX)).clamp(i32::MIN as i64, i32::MAX as i64);
+            ((lo as i32) as u32, (hi as i32) as u32)
+        })
+    }
+
+    fn unary(&self, ctx: &mut Ctx, k: &Kernel, x: &GpuTensor, a: u32, b: u32, out: DType) -> Result<GpuTensor> {
+        let y = ctx.alloc(out, x.shape.clone())?;
+        let n = x.numel();
+        if k.checked {
+            let st = ctx.status()?;
+            ctx.dispatch_n(k, &[u32c(n)?, a, b, self.node], &y, &[&st, x], n)?;
+        } else {
+            ctx.dispatch_n(k, &[u32c(n)?, a, b], &y, &[x], n)?;
+        }
+        Ok(y)
+    }
+
+    fn binary(&self, ctx: &mut Ctx, k: &Kernel, a: &GpuTensor, b: &GpuTensor, out: DType) -> Result<GpuTensor> {
+        let (mut p, shape) = broadcast_params(&[&a.shape, &b.shape])?;
+        let y = ctx.alloc(out, shape)?;
+        let n = y.numel();
+        if k.checked {
+            p[26] = a.dtype.bits() as u32;
+            p[27] = self.node;
+            let st = ctx.status()?;
+            ctx.dispatch_n(k, &p, &y, &[&st, a, b], n)?;
+        } else {
+            ctx.dispatch_n(k, &p, &y, &[a, b], n)?;
+        }
+        Ok(y)
+    }
+}
+
+/// The unary op code and its two float parameters for a float activation
+/// (Clip's bounds come from inputs at run time when not attributes).
+fn unary_code(op: &E) -> Option<(u32, f32, f32)> {
+    use unary::*;
+    Some(match op {
+        E::Abs {} => (ABS, 0.0, 0.0),
+        E::Neg {} => (NEG, 0.0, 0.0),
+        E::Relu {} => (RELU, 0.0, 0.0),
+        E::Sigmoid {} => (SIGMOID, 0.0, 0.0),
+        E::Tanh {} => (TANH, 0.0, 0.0),
+        E::Exp {} => (EXP, 0.0, 0.0),
+        E::Log {} => (LOG, 0.0, 0.0),
+        E::Sqrt {} => (SQRT, 0.0, 0.0),
+        E::Erf {} => (ERF, 0.0, 0.0),
+        E::Gelu { approximate } if approximate == "none" => (GELU, 0.0, 0.0),
+        E::Gelu { approximate } if approximate == "tanh" => (GELU_TANH, 0.0, 0.0),
+        E::LeakyRelu { alpha } => (LEAKY_RELU, *alpha, 0.0),
+        E::HardSigmoid { alpha, beta } => (HARD_SIGMOID, *alpha, *beta),
+        E::HardSwish {} => (HARD_SWISH, 0.0, 0.0),
+        E::Clip { min, max } => (CLIP, min.unwrap_or(f32::NEG_INFINITY), max.unwrap_or(f32::INFINITY)),
+        E::Softplus {} => (SOFTPLUS, 0.0, 0.0),
+        E::Reciprocal {} => (RECIPROCAL, 0.0, 0.0),
+        E::Floor {} => (FLOOR, 0.0, 0.0),
+        E::Ceil {} => (CEIL, 0.0, 0.0),
+        E::Round {} => (ROUND, 0.0, 0.0),
+        E::Sin {} => (SIN, 0.0, 0.0),
+        E::Cos {} => (COS, 0.0, 0.0),
+        E::Tan {} => (TAN, 0.0, 0.0),
+        E::Atan {} => (ATAN, 0.0, 0.0),
+        E::Elu { alpha } => (ELU, *alpha, 0.0),
+        E::Selu { alpha, gamma } => (SELU, *alpha, *gamma),
+        E::Softsign {} => (SOFTSIGN, 0.0, 0.0),
+        E::Sign {} => (SIGN, 0.0, 0.0),
+        E::Mish {} => (MISH, 0.0, 0.0),
+        E::Swish { alpha } => (SWISH, *alpha, 0.0),
+        E::Celu { alpha } => (CELU, *alpha, 0.0),
+        E::ThresholdedRelu { alpha } => (THRESHOLDED_RELU, *alpha, 0.0),
+        E::Shrink { bias, lambd } => (SHRINK, *bias, *lambd),
+        _ => return None,
+    })
+}
+
+/// The binary op code of a two-input elementwise op.
+fn binary_code(op: &E) -> Option<u32> {
+    use binary::*;
+    Some(match op {
+        E::Add {} | E::Sum {} | E::Mean {} => ADD,
+        E::Sub {} => SUB,
+        E::Mul {} => MUL,
+        E::Div {} => DIV,
+        E::Pow {} => POW,
+        E::Max {} => MAX,
+        E::Min {} => MIN,
+        E::Equal {} => EQ,
+        E::Greater {} => GT,
+        E::GreaterOrEqual {} => GE,
+        E::Less {} => LT,
+        E::LessOrEqual {} => LE,
+        E::Mod { fmod: 1 } => FMOD,
+        E::PRelu {} => PRELU,
+        E::And {} => AND,
+        E::Or {} => OR,
+        E::Xor {} => XOR,
+        _ => return None,
+    })
+}
+
+/// Parameters of the broadcasting kernels (`binary`, `where_select`) for
+/// two or three operands: element count, rank, output shape, then each
+/// operand's broadcast strides; and the output shape.
+fn broadcast_params(operands: &[&[usize]]) -> Result<(Vec<u32>, Vec<usize>)> {
+    let shape = broadcast(operands)?;
+    check_rank(&shape)?;
+    let n = strata_ir::tensor::checked_numel(&shape).ok_or_else(|| GpuError::Limit("shape overflows".into()))?;
+    let mut p = vec![0u32; 34];
+    p[0] = u32c(n)?;
+    p[1] = shape.len() as u32;
+    put(&mut p, 2, &shape)?;
+    for (i, s) in operands.iter().enumerate() {
+        put(&mut p, 10 + 8 * i, &bstrides(s, &shape))?;
+    }
+    Ok((p, shape))
+}
+
+/// Cast plan: `None` = same words (alias with a new dtype), `Some(op)` = a
+/// unary conversion of `elementwise.wgsl` (the result is then narrowed to
+/// `to`, see `narrow::narrow_params`). Casts whose results could leave the 32-bit
+/// storage of int64 / uint64 are refused.
+fn cast_code(from: DType, to: DType) -> std::result::Result<Option<u32>, String> {
+    let (Some(wf), Some(wt)) = (word_class(from), word_class(to)) else {
+        return Err(format!("Cast {from} -> {to} is not supported on the GPU"));
+    };
+    if from == to {
+        return Ok(None);
+    }
+    let copy_or_alias = |exact: bool| if exact { None } else { Some(unary::COPY) };
+    Ok(match (wf, wt) {
+        (Word::F32, Word::F32) => copy_or_alias(to == DType::F32),
+        (Word::F32, Word::Bool) => Some(unary::F32_TO_BOOL),
+        (Word::F32, _) => {
+            if matches!(to, DType::I64 | DType::U64) {
+                return Err(format!("Cast {from} -> {to} is not done on the GPU (results could exceed 32 bits)"));
+            }
+            Some(unary::F32_TO_I32)
+        }
+        (Word::I32, Word::F32) => Some(unary::I32_TO_F32),
+        (Word::U32, Word::F32) => Some(unary::U32_TO_F32),
+        (Word::Bool, Word::F32) => Some(unary::BOOL_TO_F32),
+        (Word::I32 | Word::U32, Word::Bool) => Some(unary::WORD_TO_BOOL),
+        (Word::Bool, _) => None,
+        (Word::I32 | Word::U32, Word::I32 | Word::U32) => {
+            // Words hold the value (i32) or its bits (u32): the same words
+            // serve when every value of `from` is a value of `to`, or when
+            // `to` is 32 bits wide and wraps (int32, uint32).
+            let (lo, hi) = from.int_range().unwrap_or((0, 0));
+            let (tlo, thi) = to.int_range().unwrap_or((0, 0));
+            let contained = tlo <= lo && hi <= thi;
+            let wraps32 = matches!(to, DType::I32 | DType::U32);
+            if matches!(to, DType::I64 | DType::U64) && !contained {
+                return Err(format!("Cast {from} -> {to} is not done on the GPU (results could leave 32-bit storage)"));
+            }
+            copy_or_alias(contained || wraps32)
+        }
+    })
+}
+
+/// The `integer.wgsl` binary op code of an elementwise op on integers.
+fn int_binary_code(e: &E) -> Option<u32> {
+    use binary::*;
+    match e {
+        E::Mod { fmod } if *fmod != 1 => Some(MOD),
+        E::BitwiseAnd {} => Some(BIT_AND),
+        E::BitwiseOr {} => Some(BIT_OR),
+        E::BitwiseXor {} => Some(BIT_XOR),
+        E::BitShift { direction } if direction == "LEFT" => Some(SHIFT_LEFT),
+        E::BitShift { direction } if direction == "RIGHT" => Some(SHIFT_RIGHT),
+        // Float-only (or bool-only) binaries.
+        E::Mean {} | E::PRelu {} | E::And {} | E::Or {} | E::Xor {} => None,
+        _ => binary_code(e),
+    }
+}
+
+/// `OP` override of `math.wgsl`'s `unary_math`.
+fn math_code(e: &E) -> Option<u32> {
+    Some(match e {
+        E::Acos {} => 0,
+        E::Acosh {} => 1,
+        E::Asin {} => 2,
+        E::Asinh {} => 3,
+        E::Atanh {} => 4,
+        E::Sinh {} => 5,
+        E::Cosh {} => 6,
+        _ => return None,
+    })
+}

@@ -1,0 +1,184 @@
+//! Normalisations along axes: BatchNormalization, LayerNormalization and
+//! RMSNormalization, Softmax / LogSoftmax (`norm.wgsl`), LpNormalization and
+//! Hardmax (`rowwise.wgsl`).
+
+use super::*;
+use crate::shape::{f32w, lines, norm_axis, u32c};
+
+/// How a normalisation runs.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// `batch_norm` (inference: running mean and variance).
+    Batch { k: Kernel, epsilon: f32 },
+    /// `layer_norm` (RMS by its override); `stats` computes the optional
+    /// Mean and InvStdDev outputs.
+    Layer { k: Kernel, stats: Kernel, axis: i64, epsilon: f32 },
+    /// `softmax` (log-softmax by its override); `legacy`: the opset < 13
+    /// form over all axes from `axis` on.
+    Softmax { k: Kernel, axis: i64, legacy: bool },
+    /// `hardmax`; `legacy` as for softmax.
+    Hardmax { k: Kernel, axis: i64, legacy: bool },
+    /// `lp_norm` with p = 1 or 2.
+    Lp { k: Kernel, axis: i64, p: i64 },
+}
+
+/// Plan BatchNormalization, LayerNormalization, RMSNormalization or LpNormalization.
+pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    match o {
+        NnOp::BatchNormalization { training_mode, epsilon, .. } => {
+            if *training_mode != 0 {
+                return Err("BatchNormalization in training mode".into());
+            }
+            v.only_first_output()?;
+            for i in 0..5 {
+                v.float(i)?;
+            }
+            Ok(Plan::Batch { k: k.get(Shader::Norm, "batch_norm", &[]), epsilon: *epsilon })
+        }
+        NnOp::LayerNormalization { axis, epsilon, .. } | NnOp::RMSNormalization { axis, epsilon, .. } => {
+            v.float(0)?;
+            v.float(1)?;
+            if v.input(2).is_some() {
+                v.float(2)?;
+            }
+            let rms = u32::from(matches!(o, NnOp::RMSNormalization { .. }));
+            Ok(Plan::Layer {
+                k: k.get(Shader::Norm, "layer_norm", &[("MODE", rms)]),
+                stats: k.get(Shader::Norm, "row_stats", &[("MODE", rms)]),
+                axis: *axis,
+                epsilon: *epsilon,
+            })
+        }
+        NnOp::LpNormalization { axis, p } => {
+            v.float(0)?;
+            if !matches!(p, 1 | 2) {
+                return Err(format!("LpNormalization p = {p}"));
+            }
+            Ok(Plan::Lp { k: k.get(Shader::Rowwise, "lp_norm", &[]), axis: *axis, p: *p })
+        }
+        other => not_implemented(other.name()),
+    }
+}
+
+/// Plan Softmax, LogSoftmax or Hardmax (float input).
+pub(super) fn plan_rowwise(v: &NodeView, r: &R, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    v.float(0)?;
+    let softmax = |k: &mut Kernels, mode: u32| k.get(Shader::Norm, "softmax", &[("MODE", mode)]);
+    match r {
+        R::Softmax { axis } => Ok(Plan::Softmax { k: softmax(k, 0), axis: *axis, legacy: false }),
+        R::SoftmaxLegacy { axis } => Ok(Plan::Softmax { k: softmax(k, 0), axis: *axis, legacy: true }),
+        R::LogSoftmax { axis } => Ok(Plan::Softmax { k: softmax(k, 1), axis: *axis, legacy: false }),
+        R::LogSoftmaxLegacy { axis } => Ok(Plan::Softmax { k: softmax(k, 1), axis: *axis, legacy: true }),
+        R::Hardmax { axis } => {
+            Ok(Plan::Hardmax { k: k.get(Shader::Rowwise, "hardmax", &[]), axis: *axis, legacy: false })
+        }
+        R::HardmaxLegacy { axis } => {
+            Ok(Plan::Hardmax { k: k.get(Shader::Rowwise, "hardmax", &[]), axis: *axis, legacy: true })
+        }
+        other => not_implemented(other.name()),
+    }
+}
+
+impl Exec<'_> {
+    pub(super) fn norm(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        match plan {
+            Plan::Batch { k, epsilon } => {
+                let x = self.input(0)?;
+                if x.shape.len() < 2 {
+                    return Err(GpuError::Shape("BatchNormalization input of rank < 2".into()));
+                }
+                let c = x.shape[1];
+                let ps: Vec<&GpuTensor> = (1..5).map(|i| self.input(i)).collect::<Result<_>>()?;
+                if ps.iter().any(|t| t.numel() != c) {
+                    return Err(GpuError::Shape(format!("BatchNormalization parameters must have {c} elements")));
+                }
+                let inner: usize = x.shape[2..].iter().product();
+                let y = ctx.alloc(DType::F32, x.shape.clone())?;
+                let n = y.numel();
+                let p = [u32c(n)?, u32c(c)?, u32c(inner.max(1))?, f32w(*epsilon)];
+                ctx.dispatch_n(k, &p, &y, &[x, ps[0], ps[1], ps[2], ps[3]], n)?;
+                Ok(vec![y])
+            }
+            Plan::Layer { k, stats, axis, epsilon } => {
+                let x = self.input(0)?;
+                let a = norm_axis(*axis, x.shape.len())?;
+                let l: usize = x.shape[a..].iter().product();
+                let rows: usize = x.shape[..a].iter().product();
+                let s = self.input(1)?;
+                let b = self.opt_input(2);
+                if s.numel() != l || b.is_some_and(|b| b.numel() != l) {
+                    return Err(GpuError::Unsupported("normalisation with broadcast scale or bias".into()));
+                }
+                let y = ctx.alloc(DType::F32, x.shape.clone())?;
+                let p = [u32c(rows)?, u32c(l)?, f32w(*epsilon), u32::from(b.is_some()), 0];
+                if l > 0 {
+                    ctx.dispatch_n(k, &p, &y, &[x, s, b.unwrap_or(s)], rows)?;
+                }
+                let mut outs = vec![y];
+                // Optional Mean and InvStdDev outputs: shape [d0..d(axis-1), 1, ..., 1].
+                for o in 1..self.n.outputs.len() {
+                    let mut shape = x.shape[..a].to_vec();
+                    shape.resize(x.shape.len(), 1);
+                    let st = ctx.alloc(DType::F32, shape)?;
+                    if self.wants(o) && l > 0 {
+                        let mut p2 = p;
+                        p2[4] = u32::from(o == 2);
+                        ctx.dispatch_n(stats, &p2, &st, &[x], rows)?;
+                    }
+                    outs.push(st);
+                }
+                Ok(outs)
+            }
+            Plan::Softmax { k, axis, legacy } => {
+                let x = self.input(0)?;
+                let rank = x.shape.len();
+                let y = ctx.alloc(DType::F32, x.shape.clone())?;
+                if rank == 0 {
+                    return Err(GpuError::Shape("softmax of a scalar".into()));
+                }
+                let a = norm_axis(*axis, rank)?;
+                let (l, inner) = if *legacy {
+                    (x.shape[a..].iter().product::<usize>(), 1usize)
+                } else {
+                    (x.shape[a], x.shape[a + 1..].iter().product::<usize>())
+                };
+                if l == 0 || inner == 0 {
+                    return Ok(vec![y]);
+                }
+                let rows = x.numel() / l;
+                ctx.dispatch_n(k, &[u32c(rows)?, u32c(l)?, u32c(inner)?], &y, &[x], rows)?;
+                Ok(vec![y])
+            }
+            Plan::Hardmax { k, axis, legacy } => {
+                let x = self.input(0)?;
+                let rank = x.shape.len();
+                let (rows, l, inner) = if *legacy {
+                    let r = rank as i64;
+                    let a = if *axis < 0 { axis + r } else { *axis };
+                    if !(0..=r).contains(&a) {
+                        return Err(GpuError::Shape(format!("axis {axis} out of range for rank {rank}")));
+                    }
+                    let a = a as usize;
+                    (x.shape[..a].iter().product(), x.shape[a..].iter().product(), 1)
+                } else {
+                    lines(&x.shape, norm_axis(*axis, rank)?)
+                };
+                let y = ctx.alloc(DType::F32, x.shape.clone())?;
+                if inner > 0 {
+                    ctx.dispatch_n(k, &[u32c(rows)?, u32c(l)?, u32c(inner)?], &y, &[x], rows)?;
+                }
+                Ok(vec![y])
+            }
+            Plan::Lp { k, axis, p } => {
+                let x = self.input(0)?;
+                let (rows, l, inner) = lines(&x.shape, norm_axis(*axis, x.shape.len())?);
+                let y = ctx.alloc(DType::F32, x.shape.clone())?;
+                if inner > 0 {
+                    let p = [u32c(rows)?, u32c(l)?, u32c(inner)?, if *p == 1 { 1 } else { 2 }];
+                    ctx.dispatch_n(k, &p, &y, &[x], rows)?;
+                }
+                Ok(vec![y])
+            }
+        }
+    }
+}

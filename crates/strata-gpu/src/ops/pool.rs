@@ -1,0 +1,239 @@
+//! Pooling: `MaxPool` / `AveragePool` over 1 or 2 spatial axes with
+//! `pool.wgsl`; over 3 axes, with MaxPool's indices output, and `LpPool`
+//! with `poolnd.wgsl`; and `Col2Im`, which shares the window geometry.
+//! Geometry comes from `strata_ir::window`, as on every backend.
+
+use strata_ir::window::{Window, axis_attr, positive};
+
+use super::conv::{Grid2, WindowAttrs, auto_pad_ok, spatial_rank};
+use super::*;
+use crate::shape::{put, u32c};
+
+/// Pooling function of `poolnd.wgsl` (`mode` parameter).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PoolMode {
+    Max { storage_col: bool },
+    Average { count_include_pad: bool },
+    Lp { p: i64 },
+}
+
+/// A pooling node's attributes.
+#[derive(Debug)]
+pub(crate) struct PoolAttrs {
+    w: WindowAttrs,
+    kernel: Vec<i64>,
+    ceil: bool,
+    mode: PoolMode,
+}
+
+/// How a pooling node runs.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// `pool2d` (max or average by its override) over 1 or 2 spatial axes.
+    Pool2d { k: Kernel, a: PoolAttrs },
+    /// `pool_nd` over 1 to 3 spatial axes, with MaxPool's indices when wanted.
+    PoolNd { k: Kernel, a: PoolAttrs },
+    /// `col2im`, image and block shapes read on the host.
+    Col2Im { k: Kernel, w: WindowAttrs },
+}
+
+/// Plan MaxPool, AveragePool, LpPool or Col2Im.
+pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    match o {
+        NnOp::MaxPool { auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_order, strides } => {
+            let a = PoolAttrs {
+                w: WindowAttrs::new(auto_pad, strides, dilations, pads),
+                kernel: kernel_shape.clone(),
+                ceil: *ceil_mode != 0,
+                mode: PoolMode::Max { storage_col: *storage_order != 0 },
+            };
+            pool(v, k, a)
+        }
+        NnOp::AveragePool { auto_pad, ceil_mode, count_include_pad, dilations, kernel_shape, pads, strides } => {
+            let a = PoolAttrs {
+                w: WindowAttrs::new(auto_pad, strides, dilations, pads),
+                kernel: kernel_shape.clone(),
+                ceil: *ceil_mode != 0,
+                mode: PoolMode::Average { count_include_pad: *count_include_pad != 0 },
+            };
+            pool(v, k, a)
+        }
+        NnOp::LpPool { auto_pad, ceil_mode, dilations, kernel_shape, p, pads, strides } => {
+            let a = PoolAttrs {
+                w: WindowAttrs::new(auto_pad, strides, dilations, pads),
+                kernel: kernel_shape.clone(),
+                ceil: *ceil_mode != 0,
+                mode: PoolMode::Lp { p: *p },
+            };
+            pool_nd(v, k, a)
+        }
+        NnOp::Col2Im { dilations, pads, strides } => {
+            v.float(0)?;
+            v.host(1, "image_shape")?;
+            v.host(2, "block_shape")?;
+            let w = WindowAttrs::new("NOTSET", strides, dilations, pads);
+            Ok(Plan::Col2Im { k: k.get(Shader::PoolNd, "col2im", &[]), w })
+        }
+        other => not_implemented(other.name()),
+    }
+}
+
+/// MaxPool / AveragePool: `pool.wgsl` unless the input is 3-D (rank 5) or
+/// MaxPool's indices are wanted.
+fn pool(v: &NodeView, k: &mut Kernels, a: PoolAttrs) -> std::result::Result<Plan, String> {
+    if v.rank(0) == Some(5) || v.n.outputs.iter().skip(1).any(|o| o.is_some()) {
+        return pool_nd(v, k, a);
+    }
+    v.float(0)?;
+    v.only_first_output()?;
+    auto_pad_ok(&a.w.auto_pad)?;
+    spatial_rank(v, Some(a.kernel.len()))?;
+    let average = u32::from(matches!(a.mode, PoolMode::Average { .. }));
+    Ok(Plan::Pool2d { k: k.get(Shader::Pool, "pool2d", &[("MODE", average)]), a })
+}
+
+/// Pooling with `poolnd.wgsl` (1 to 3 spatial axes).
+fn pool_nd(v: &NodeView, k: &mut Kernels, a: PoolAttrs) -> std::result::Result<Plan, String> {
+    v.float(0)?;
+    match v.rank(0) {
+        Some(3..=5) => {}
+        Some(r) => return Err(format!("pooling of a rank-{r} input")),
+        None => return Err("input rank unknown".into()),
+    }
+    auto_pad_ok(&a.w.auto_pad)?;
+    Ok(Plan::PoolNd { k: k.get(Shader::PoolNd, "pool_nd", &[]), a })
+}
+
+impl Exec<'_> {
+    pub(super) fn pool(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        match plan {
+            Plan::Pool2d { k, a } => {
+                let x = self.input(0)?;
+                let r = x.shape.len();
+                if !(r == 3 || r == 4) {
+                    return Err(GpuError::Unsupported(format!("pooling of rank {r} input")));
+                }
+                let kernel = positive(&a.kernel, r - 2, "kernel_shape").map_err(GpuError::Shape)?;
+                let win = a.w.window(&x.shape[2..], kernel, a.ceil)?;
+                let sp = Grid2::new(&x.shape[2..], &win)?;
+                let mut shape = x.shape[..2].to_vec();
+                shape.extend_from_slice(&win.out);
+                let y = ctx.alloc(DType::F32, shape)?;
+                let n = y.numel();
+                let mut p = vec![0u32; 16];
+                put(&mut p, 0, &[n, sp.inp[0], sp.inp[1], sp.out[0], sp.out[1], sp.k[0], sp.k[1], sp.s[0], sp.s[1]])?;
+                let include = usize::from(matches!(a.mode, PoolMode::Average { count_include_pad: true }));
+                put(&mut p, 9, &[sp.d[0], sp.d[1], sp.pb[0], sp.pb[1], include, sp.pe[0], sp.pe[1]])?;
+                ctx.dispatch_n(k, &p, &y, &[x], n)?;
+                Ok(vec![y])
+            }
+            Plan::PoolNd { k, a } => self.pool_nd(ctx, k, a),
+            Plan::Col2Im { k, w } => self.col2im(ctx, k, w),
+        }
+    }
+
+    /// Max (mode 0), average (1) or Lp (2) pooling with `poolnd.wgsl`.
+    fn pool_nd(&self, ctx: &mut Ctx, k: &Kernel, a: &PoolAttrs) -> Result<Vec<GpuTensor>> {
+        let (code, include, p, col) = match a.mode {
+            PoolMode::Max { storage_col } => (0, false, 1, storage_col),
+            PoolMode::Average { count_include_pad } => (1, count_include_pad, 1, false),
+            PoolMode::Lp { p } => (2, false, p, false),
+        };
+        let x = self.input(0)?;
+        let r = x.shape.len();
+        if !(3..=5).contains(&r) {
+            return Err(GpuError::Unsupported(format!("pooling of a rank-{r} input")));
+        }
+        if p <= 0 {
+            return Err(GpuError::Shape(format!("LpPool p must be positive, got {p}")));
+        }
+        let nsp = r - 2;
+        let kernel = positive(&a.kernel, nsp, "kernel_shape").map_err(GpuError::Shape)?;
+        let win = a.w.window(&x.shape[2..], kernel, a.ceil)?;
+        let mut shape = x.shape[..2].to_vec();
+        shape.extend_from_slice(&win.out);
+        let y = ctx.alloc(DType::F32, shape.clone())?;
+        let want_idx = self.wants(1);
+        let idx =
+            ctx.alloc(if want_idx { self.out_dtype(1)? } else { DType::I32 }, if want_idx { shape } else { vec![1] })?;
+        let total = y.numel();
+        let out_size: usize = y.shape[2..].iter().product();
+        let in_size: usize = x.shape[2..].iter().product();
+        if want_idx && x.numel() > i32::MAX as usize {
+            return Err(GpuError::Limit("MaxPool indices exceed i32".into()));
+        }
+        let mut prm = vec![0u32; 30];
+        put(
+            &mut prm,
+            0,
+            &[total, nsp, code, usize::from(include), p as usize, out_size.max(1), in_size, usize::from(want_idx)],
+        )?;
+        for a in 0..nsp {
+            put(&mut prm, 8 + a, &[x.shape[2 + a]])?;
+            put(&mut prm, 11 + a, &[win.out[a]])?;
+            put(&mut prm, 14 + a, &[win.kernel[a]])?;
+            put(&mut prm, 17 + a, &[win.strides[a]])?;
+            put(&mut prm, 20 + a, &[win.dilations[a]])?;
+            prm[23 + a] = pad_word(win.pad_begin[a])?;
+            prm[26 + a] = pad_word(win.pad_end[a])?;
+        }
+        prm[29] = u32::from(col);
+        ctx.dispatch_n(k, &prm, &y, &[x, &idx], total)?;
+        let mut outs = vec![y];
+        if want_idx {
+            outs.push(idx);
+        }
+        Ok(outs)
+    }
+
+    /// `Col2Im` (image and block shapes read on the host), up to 4 spatial axes.
+    fn col2im(&self, ctx: &mut Ctx, k: &Kernel, w: &WindowAttrs) -> Result<Vec<GpuTensor>> {
+        let x = self.input(0)?;
+        let dims = |i: usize, what: &str| -> Result<Vec<usize>> {
+            self.host_i64(i)?
+                .ok_or_else(|| GpuError::Shape(format!("Col2Im without {what}")))?
+                .iter()
+                .map(|&d| usize::try_from(d).map_err(|_| GpuError::Shape(format!("negative {what} {d}"))))
+                .collect()
+        };
+        let image = dims(1, "image_shape")?;
+        let block = dims(2, "block_shape")?;
+        let nsp = image.len();
+        if nsp == 0 || nsp > 4 || block.len() != nsp || block.contains(&0) || x.shape.len() != 3 {
+            return Err(GpuError::Shape(format!("Col2Im of {:?} with image {image:?}, block {block:?}", x.shape)));
+        }
+        let kk: usize = block.iter().product();
+        if x.shape[1] % kk != 0 {
+            return Err(GpuError::Shape(format!("{} channels are not a multiple of {kk}", x.shape[1])));
+        }
+        let s = axis_attr(&w.strides, nsp, 1, "strides").map_err(GpuError::Shape)?;
+        let d = axis_attr(&w.dilations, nsp, 1, "dilations").map_err(GpuError::Shape)?;
+        let win = Window::new(&image, block.clone(), s, d, &w.pads, "NOTSET", false).map_err(GpuError::Shape)?;
+        let l: usize = win.out.iter().product();
+        if l != x.shape[2] {
+            return Err(GpuError::Shape(format!("input has {} blocks, the geometry gives {l}", x.shape[2])));
+        }
+        let (n, c) = (x.shape[0], x.shape[1] / kk);
+        let mut shape = vec![n, c];
+        shape.extend_from_slice(&image);
+        let y = ctx.alloc(x.dtype, shape)?;
+        let total = y.numel();
+        let mut p = vec![0u32; 32];
+        put(&mut p, 0, &[total, nsp, c, kk, l])?;
+        for a in 0..nsp {
+            put(&mut p, 8 + a, &[image[a]])?;
+            put(&mut p, 12 + a, &[block[a]])?;
+            put(&mut p, 16 + a, &[win.strides[a]])?;
+            put(&mut p, 20 + a, &[win.dilations[a]])?;
+            p[24 + a] = pad_word(win.pad_begin[a])?;
+            put(&mut p, 28 + a, &[win.out[a]])?;
+        }
+        ctx.dispatch_n(k, &p, &y, &[x], total)?;
+        Ok(vec![y])
+    }
+}
+
+/// A (non-negative) padding as a kernel parameter.
+fn pad_word(p: i64) -> Result<u32> {
+    u32c(usize::try_from(p).map_err(|_| GpuError::Shape(format!("negative padding {p}")))?)
+}

@@ -1,0 +1,387 @@
+//! RNN, GRU and LSTM on the GPU (`recurrent.wgsl`), their attributes
+//! decoded once by the planning step ([`Recurrent::parse`]).
+//!
+//! The input projection of every time step is one batched matrix product
+//! (`matmul.wgsl`, one batch entry per direction); then each step is one
+//! dispatch of `recurrent_step` (GRU: two, the reset and update gates
+//! first), both directions together, with the state ping-ponging between
+//! two slots of one state buffer. Initial states are copied into the
+//! first slot and final states out of the last one with `copy_strided`,
+//! which also converts between the internal `[dir, batch, hidden]` order
+//! and layout 1's `[batch, dir, hidden]`.
+
+use super::*;
+use crate::kernels::TILE;
+use crate::shape::{contiguous, f32w, put, u32c};
+
+/// How a recurrent layer runs.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// Initial states in, final states out (and layout changes).
+    copy: Kernel,
+    /// The input projection of every time step.
+    matmul: Kernel,
+    /// One time step.
+    step: Kernel,
+    rec: Recurrent,
+}
+
+/// Which cell a recurrent node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    Rnn,
+    Gru { linear_before_reset: bool },
+    Lstm { input_forget: bool },
+}
+
+impl Cell {
+    /// Gate blocks stacked in `W` and `R` (RNN `i`, GRU `z r h`, LSTM `i o f c`).
+    fn gates(self) -> usize {
+        match self {
+            Cell::Rnn => 1,
+            Cell::Gru { .. } => 3,
+            Cell::Lstm { .. } => 4,
+        }
+    }
+
+    fn default_activations(self) -> &'static [&'static str] {
+        match self {
+            Cell::Rnn => &["Tanh"],
+            Cell::Gru { .. } => &["Sigmoid", "Tanh"],
+            Cell::Lstm { .. } => &["Sigmoid", "Tanh", "Tanh"],
+        }
+    }
+}
+
+/// A recurrent node's attributes, checked.
+#[derive(Debug, Clone)]
+struct Recurrent {
+    cell: Cell,
+    /// 1 or 2 (bidirectional).
+    dirs: usize,
+    /// `direction` is "reverse" (a bidirectional layer's second direction
+    /// always runs in reverse).
+    reverse: bool,
+    /// `layout` 1: batch-major inputs and outputs.
+    batch_major: bool,
+    clip: Option<f32>,
+    hidden_size: Option<i64>,
+    /// Per direction, per activation slot (f, g, h as the cell uses them):
+    /// the `recurrent.wgsl` code and its alpha and beta.
+    acts: Vec<[(u32, f32, f32); 3]>,
+}
+
+impl Recurrent {
+    /// Resolve the attributes of an RNN, GRU or LSTM node. Activation names
+    /// are matched case-insensitively; `activation_alpha` /
+    /// `activation_beta` values are consumed in order by the functions
+    /// that take them, the ONNX defaults filling in when a list runs out;
+    /// a bidirectional layer given one direction's list uses it for both.
+    fn parse(o: &NnOp) -> std::result::Result<Recurrent, String> {
+        let (cell, alphas, betas, names, clip, direction, hidden_size, layout) = match o {
+            NnOp::RNN { activation_alpha, activation_beta, activations, clip, direction, hidden_size, layout } => {
+                (Cell::Rnn, activation_alpha, activation_beta, activations, clip, direction, hidden_size, layout)
+            }
+            NnOp::GRU {
+                activation_alpha,
+                activation_beta,
+                activations,
+                clip,
+                direction,
+                hidden_size,
+                layout,
+                linear_before_reset,
+            } => (
+                Cell::Gru { linear_before_reset: *linear_before_reset != 0 },
+                activation_alpha,
+                activation_beta,
+                activations,
+                clip,
+                direction,
+                hidden_size,
+                layout,
+            ),
+            NnOp::LSTM {
+                activation_alpha,
+                activation_beta,
+                activations,
+                clip,
+                direction,
+                hidden_size,
+                layout,
+                input_forget,
+            } => (
+                Cell::Lstm { input_forget: *input_forget != 0 },
+                activation_alpha,
+                activation_beta,
+                activations,
+                clip,
+                direction,
+                hidden_size,
+                layout,
+            ),
+            other => return Err(format!("{} is not a recurrent layer", other.name())),
+        };
+        let (dirs, reverse) = match direction.as_str() {
+            "forward" => (1, false),
+            "reverse" => (1, true),
+            "bidirectional" => (2, false),
+            d => return Err(format!("unknown direction '{d}'")),
+        };
+        let batch_major = match layout {
+            0 => false,
+            1 => true,
+            l => return Err(format!("layout must be 0 or 1, got {l}")),
+        };
+        if let Some(c) = clip
+            && (c.is_nan() || *c < 0.0)
+        {
+            return Err(format!("clip must be non-negative, got {c}"));
+        }
+        let per_dir = cell.default_activations().len();
+        let mut list: Vec<String> = match names {
+            Some(n) => n.clone(),
+            None => cell.default_activations().iter().map(|s| s.to_string()).collect(),
+        };
+        if list.len() == per_dir && dirs == 2 {
+            list = [list.clone(), list].concat();
+        }
+        if list.len() != per_dir * dirs {
+            return Err(format!("expected {} activation functions, got {}", per_dir * dirs, list.len()));
+        }
+        let mut alphas = alphas.as_deref().unwrap_or(&[]).iter().copied();
+        let mut betas = betas.as_deref().unwrap_or(&[]).iter().copied();
+        let mut codes = Vec::with_capacity(list.len());
+        for name in &list {
+            let mut alpha = |default: f32| alphas.next().unwrap_or(default);
+            let code = match name.to_ascii_lowercase().as_str() {
+                "relu" => (0, 0.0, 0.0),
+                "tanh" => (1, 0.0, 0.0),
+                "sigmoid" => (2, 0.0, 0.0),
+                "affine" => {
+                    let a = alpha(1.0);
+                    (3, a, betas.next().unwrap_or(0.0))
+                }
+                "leakyrelu" => (4, alpha(0.01), 0.0),
+                "thresholdedrelu" => (5, alpha(1.0), 0.0),
+                "scaledtanh" => {
+                    let a = alpha(1.0);
+                    (6, a, betas.next().unwrap_or(1.0))
+                }
+                "hardsigmoid" => {
+                    let a = alpha(0.2);
+                    (7, a, betas.next().unwrap_or(0.5))
+                }
+                "elu" => (8, alpha(1.0), 0.0),
+                "softsign" => (9, 0.0, 0.0),
+                "softplus" => (10, 0.0, 0.0),
+                other => return Err(format!("activation function '{other}' is not supported on the GPU")),
+            };
+            codes.push(code);
+        }
+        let acts = codes
+            .chunks(per_dir)
+            .map(|c| {
+                let mut a = [(0, 0.0, 0.0); 3];
+                a[..c.len()].copy_from_slice(c);
+                a
+            })
+            .collect();
+        Ok(Recurrent { cell, dirs, reverse, batch_major, clip: *clip, hidden_size: *hidden_size, acts })
+    }
+}
+
+/// RNN, GRU and LSTM: float inputs (X, W, R, B, initial_h, initial_c, P),
+/// integer sequence_lens.
+pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    let rec = Recurrent::parse(o)?;
+    for (i, what) in [(0, "X"), (1, "W"), (2, "R")] {
+        v.float(i).map_err(|e| format!("{what}: {e}"))?;
+    }
+    let lstm = matches!(rec.cell, Cell::Lstm { .. });
+    let mut optional = vec![(3, "B"), (5, "initial_h")];
+    if lstm {
+        optional.extend([(6, "initial_c"), (7, "P")]);
+    }
+    for (i, what) in optional {
+        if v.input(i).is_some() {
+            v.float(i).map_err(|e| format!("{what}: {e}"))?;
+        }
+    }
+    if v.input(4).is_some() {
+        match v.dt(4)? {
+            DType::I32 | DType::I64 => {}
+            d => return Err(format!("sequence_lens of type {d}")),
+        }
+    }
+    for i in 0..3 {
+        match v.rank(i) {
+            Some(3) | None => {}
+            Some(r) => return Err(format!("input {i} of rank {r}; RNN/GRU/LSTM inputs X, W, R have rank 3")),
+        }
+    }
+    Ok(Plan {
+        copy: k.copy(),
+        matmul: k.get(Shader::Matmul, "matmul", &[]),
+        step: k.get(Shader::Recurrent, "recurrent_step", &[]),
+        rec,
+    })
+}
+
+/// Mode codes of `recurrent_step`.
+const RNN: u32 = 0;
+const GRU_GATES: u32 = 1;
+const GRU_UPDATE: u32 = 2;
+const LSTM: u32 = 3;
+
+impl Exec<'_> {
+    /// Check that input `i` (when present) has shape `want`.
+    fn rec_shape(&self, i: usize, what: &str, want: &[usize]) -> Result<Option<&GpuTensor>> {
+        match self.opt_input(i) {
+            Some(t) if t.shape != want => {
+                Err(GpuError::Shape(format!("{what} must have shape {want:?}, got {:?}", t.shape)))
+            }
+            t => Ok(t),
+        }
+    }
+
+    /// Run an RNN, GRU or LSTM node.
+    pub(super) fn recurrent(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        let rec = &plan.rec;
+        let lstm = matches!(rec.cell, Cell::Lstm { .. });
+        let (x, w, r) = (self.input(0)?, self.input(1)?, self.input(2)?);
+        if x.shape.len() != 3 || r.shape.len() != 3 {
+            return Err(GpuError::Shape(format!("X {:?} and R {:?} must have rank 3", x.shape, r.shape)));
+        }
+        let (seq, batch) = if rec.batch_major { (x.shape[1], x.shape[0]) } else { (x.shape[0], x.shape[1]) };
+        let input = x.shape[2];
+        let hidden = r.shape[2];
+        if let Some(h) = rec.hidden_size
+            && usize::try_from(h).ok() != Some(hidden)
+        {
+            return Err(GpuError::Shape(format!("hidden_size {h} does not match R of shape {:?}", r.shape)));
+        }
+        let (dirs, g) = (rec.dirs, rec.cell.gates());
+        let gh = g * hidden;
+        if r.shape != [dirs, gh, hidden] {
+            return Err(GpuError::Shape(format!("R must have shape {:?}, got {:?}", [dirs, gh, hidden], r.shape)));
+        }
+        if w.shape != [dirs, gh, input] {
+            return Err(GpuError::Shape(format!("W must have shape {:?}, got {:?}", [dirs, gh, input], w.shape)));
+        }
+        let bias = self.rec_shape(3, "B", &[dirs, 2 * gh])?;
+        let lens = self.rec_shape(4, "sequence_lens", &[batch])?;
+        let state_shape = if rec.batch_major { vec![batch, dirs, hidden] } else { vec![dirs, batch, hidden] };
+        let h0 = self.rec_shape(5, "initial_h", &state_shape)?;
+        let (c0, peep) = if lstm {
+            (self.rec_shape(6, "initial_c", &state_shape)?, self.rec_shape(7, "P", &[dirs, 3 * hidden])?)
+        } else {
+            (None, None)
+        };
+        if let Some(t) = self.host(4)
+            && let Some(l) = t.to_i64_vec().into_iter().find(|&l| l < 0 || l as u64 > seq as u64)
+        {
+            return Err(GpuError::Value(format!("sequence_lens value {l} is outside [0, {seq}]")));
+        }
+
+        // Input projection: xw[d] = X (as [rows, input] . W[d]^T.
+        let rows = seq * batch;
+        let xw = ctx.alloc(DType::F32, vec![dirs, rows, gh])?;
+        if rows > 0 && gh > 0 {
+            let p = self.mm_params(rows, gh, input, dirs, &[dirs], &[0], &[gh * input], false, true, None, 1.0, 0.0)?;
+            let max = ctx.dev.limits.max_compute_workgroups_per_dimension as usize;
+            let (gx, gy) = (gh.div_ceil(TILE as usize), rows.div_ceil(TILE as usize));
+            if gx > max || gy > max || dirs > max {
+                return Err(GpuError::Limit(format!(
+                    "input projection {dirs}x{rows}x{gh} exceeds the dispatch limit of {max} workgroups per dimension"
+                )));
+            }
+            ctx.dispatch(&plan.matmul, &p, &xw, &[x, w, x], [gx as u32, gy as u32, dirs as u32])?;
+        }
+
+        // State: h and c of slots 0 and 1, then the GRU gates z and r.
+        let ss = dirs * batch * hidden;
+        let regions = if matches!(rec.cell, Cell::Gru { .. }) { 6 } else { 4 };
+        let state = ctx.alloc(DType::F32, vec![regions * ss])?;
+        // Internal order [dir, batch, hidden]; the strides of the same
+        // coordinates in a state tensor of the node's layout.
+        let internal = [vec![dirs, batch, hidden], contiguous(&[dirs, batch, hidden])];
+        let outer: Vec<usize> =
+            if rec.batch_major { vec![hidden, dirs * hidden, 1] } else { contiguous(&[dirs, batch, hidden]) };
+        let signed = |s: &[usize]| -> Vec<i64> { s.iter().map(|&v| v as i64).collect() };
+        for (init, region) in [(h0, 0), (c0, 1)] {
+            if let Some(t) = init {
+                self.copy(ctx, &plan.copy, &state, t, &internal[0], 0, &signed(&outer), region * ss, &internal[1])?;
+            }
+        }
+
+        let y_shape = if rec.batch_major { vec![batch, seq, dirs, hidden] } else { vec![seq, dirs, batch, hidden] };
+        let want_y = self.wants(0);
+        let y = ctx.alloc(DType::F32, if want_y { y_shape } else { vec![1] })?;
+
+        let mut p = vec![0u32; 38];
+        put(&mut p, 0, &[ss, 0, 0, seq, dirs, batch, hidden, usize::from(rec.batch_major)])?;
+        p[8] = u32::from(bias.is_some());
+        p[9] = u32::from(peep.is_some());
+        p[10] = u32::from(lens.is_some());
+        p[11] = u32::from(h0.is_none());
+        p[12] = u32::from(c0.is_none());
+        p[13] = u32::from(rec.reverse);
+        p[14] = u32::from(rec.clip.is_some());
+        p[15] = f32w(rec.clip.unwrap_or(0.0));
+        match rec.cell {
+            Cell::Lstm { input_forget } => p[16] = u32::from(input_forget),
+            Cell::Gru { linear_before_reset } => p[17] = u32::from(linear_before_reset),
+            Cell::Rnn => {}
+        }
+        p[18] = g as u32;
+        p[19] = u32::from(want_y);
+        for (d, acts) in rec.acts.iter().enumerate() {
+            for (a, &(code, alpha, beta)) in acts.iter().enumerate() {
+                let at = 20 + (d * 3 + a) * 3;
+                p[at] = code;
+                p[at + 1] = f32w(alpha);
+                p[at + 2] = f32w(beta);
+            }
+        }
+        let modes: &[u32] = match rec.cell {
+            Cell::Rnn => &[RNN],
+            Cell::Gru { .. } => &[GRU_GATES, GRU_UPDATE],
+            Cell::Lstm { .. } => &[LSTM],
+        };
+        // Absent optional operands are bound as R (never read).
+        let ins = [&xw, r, bias.unwrap_or(r), peep.unwrap_or(r), lens.unwrap_or(r)];
+        // At least one step: with seq 0 it sets the (zero-length) final states to zero.
+        let steps = seq.max(1);
+        for k in 0..steps {
+            for &mode in modes {
+                p[1] = mode;
+                p[2] = u32c(k)?;
+                let mut bind = vec![&y];
+                bind.extend(ins);
+                ctx.dispatch_n(&plan.step, &p, &state, &bind, ss)?;
+            }
+        }
+        ctx.release(xw);
+
+        let last = steps % 2;
+        let mut outs = vec![y];
+        let wanted = self.n.outputs.len().min(if lstm { 3 } else { 2 });
+        for (k, region) in [(1, 0), (2, 1)].into_iter().take(wanted.saturating_sub(1)) {
+            if !self.wants(k) {
+                // Not wanted: any tensor fills the position.
+                outs.push(state.clone());
+                continue;
+            }
+            let t = ctx.alloc(DType::F32, state_shape.clone())?;
+            let off = ((2 * last + region) * ss) as i64;
+            self.copy(ctx, &plan.copy, &t, &state, &internal[0], off, &signed(&internal[1]), 0, &outer)?;
+            outs.push(t);
+        }
+        if !want_y {
+            ctx.release(outs[0].clone());
+        }
+        ctx.release(state);
+        Ok(outs)
+    }
+}

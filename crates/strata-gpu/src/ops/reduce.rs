@@ -1,0 +1,200 @@
+//! Reductions (`reduce.wgsl`): the `Reduce*` operators, global pooling,
+//! ArgMax / ArgMin; and the scans and selections along one axis of
+//! `rowwise.wgsl`: CumSum / CumProd and TopK.
+
+use super::*;
+use crate::shape::{check_rank, contiguous, lines, norm_axis, put};
+
+/// How a reduction runs.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// `reduce` over `axes` (input 1 when given, read on the host).
+    Reduce { k: Kernel, axes: Option<Vec<i64>>, keepdims: bool, noop_with_empty_axes: bool },
+    /// `reduce` over every spatial axis, kept.
+    GlobalPool { k: Kernel },
+    /// `arg_reduce` (ArgMin by its override).
+    Arg { k: Kernel, axis: i64, keepdims: bool, select_last_index: bool },
+    /// `cumulate` along the axis of input 1.
+    Cumulate { k: Kernel, product: bool, exclusive: bool, reverse: bool },
+    /// `top_k`, k from input 1: values and indices.
+    TopK { k: Kernel, axis: i64, largest: bool },
+}
+
+/// Reduce op code of `reduce.wgsl` for a reduction operator.
+fn reduce_code(r: &R) -> Option<u32> {
+    Some(match r {
+        R::ReduceSum { .. } => 0,
+        R::ReduceMean { .. } => 1,
+        R::ReduceMax { .. } => 2,
+        R::ReduceMin { .. } => 3,
+        R::ReduceProd { .. } => 4,
+        R::ReduceSumSquare { .. } => 5,
+        R::ReduceL1 { .. } => 6,
+        R::ReduceL2 { .. } => 7,
+        R::ReduceLogSum { .. } => 8,
+        R::ReduceLogSumExp { .. } => 9,
+        _ => return None,
+    })
+}
+
+/// Plan a reduction, ArgMax/ArgMin, CumSum/CumProd or TopK.
+pub(super) fn plan(v: &NodeView, r: &R, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    if let (Some(code), Some(p)) = (reduce_code(r), r.reduce_params()) {
+        v.float(0)?;
+        v.host(1, "axes")?;
+        return Ok(Plan::Reduce {
+            k: k.get(Shader::Reduce, "reduce", &[("OP", code)]),
+            axes: p.axes.map(<[i64]>::to_vec),
+            keepdims: p.keepdims,
+            noop_with_empty_axes: p.noop_with_empty_axes,
+        });
+    }
+    match r {
+        R::ArgMax { axis, keepdims, select_last_index } | R::ArgMin { axis, keepdims, select_last_index } => {
+            v.float(0)?;
+            let op = u32::from(matches!(r, R::ArgMin { .. }));
+            Ok(Plan::Arg {
+                k: k.get(Shader::Reduce, "arg_reduce", &[("OP", op)]),
+                axis: *axis,
+                keepdims: *keepdims != 0,
+                select_last_index: *select_last_index != 0,
+            })
+        }
+        R::CumSum { exclusive, reverse } | R::CumProd { exclusive, reverse } => {
+            let d = v.dev(0)?;
+            if !matches!(dt_code(d), 0 | 1) || matches!(d, DType::I64 | DType::U64) {
+                return Err(format!("{} on {d} (the GPU accumulates float32 or 32-bit integers)", r.name()));
+            }
+            v.host(1, "axis")?;
+            Ok(Plan::Cumulate {
+                k: k.get(Shader::Rowwise, "cumulate", &[("DT", dt_code(d))]),
+                product: matches!(r, R::CumProd { .. }),
+                exclusive: *exclusive != 0,
+                reverse: *reverse != 0,
+            })
+        }
+        R::TopK { axis, largest, .. } => {
+            let d = v.dev(0)?;
+            if !matches!(dt_code(d), 0 | 1) {
+                return Err(format!("TopK on {d}"));
+            }
+            v.host(1, "k")?;
+            let k = k.get(Shader::Rowwise, "top_k", &[("DT", dt_code(d))]);
+            Ok(Plan::TopK { k, axis: *axis, largest: *largest != 0 })
+        }
+        other => not_implemented(other.name()),
+    }
+}
+
+/// Plan GlobalAveragePool or GlobalMaxPool (a reduction over the spatial axes).
+pub(super) fn plan_global_pool(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    v.float(0)?;
+    let op = if matches!(o, NnOp::GlobalAveragePool {}) { 1 } else { 2 };
+    Ok(Plan::GlobalPool { k: k.get(Shader::Reduce, "reduce", &[("OP", op)]) })
+}
+
+impl Exec<'_> {
+    pub(super) fn reduce_family(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        let x = self.input(0)?;
+        let rank = x.shape.len();
+        match plan {
+            Plan::Reduce { k, axes, keepdims, noop_with_empty_axes } => {
+                let ax = self.host_i64(1)?.or_else(|| axes.clone()).unwrap_or_default();
+                let list: Vec<usize> = if ax.is_empty() {
+                    if *noop_with_empty_axes {
+                        return Ok(vec![x.clone()]);
+                    }
+                    (0..rank).collect()
+                } else {
+                    ax.iter().map(|&a| norm_axis(a, rank)).collect::<Result<_>>()?
+                };
+                Ok(vec![self.reduce(ctx, k, x, &list, *keepdims)?])
+            }
+            Plan::GlobalPool { k } => {
+                let axes: Vec<usize> = (2..rank).collect();
+                Ok(vec![self.reduce(ctx, k, x, &axes, true)?])
+            }
+            Plan::Arg { k, axis, keepdims, select_last_index } => {
+                check_rank(&x.shape)?;
+                let a = norm_axis(*axis, rank)?;
+                if x.shape[a] == 0 {
+                    return Err(GpuError::Shape("arg reduction over an empty axis".into()));
+                }
+                let cs = contiguous(&x.shape);
+                let keep: Vec<usize> = (0..rank).map(|i| if i == a { 1 } else { x.shape[i] }).collect();
+                let red: Vec<usize> = (0..rank).map(|i| if i == a { x.shape[i] } else { 1 }).collect();
+                let shape: Vec<usize> =
+                    if *keepdims { keep.clone() } else { (0..rank).filter(|&i| i != a).map(|i| x.shape[i]).collect() };
+                let y = ctx.alloc(self.out_dtype(0)?, shape)?;
+                let n = y.numel();
+                let mut p = vec![0u32; 36];
+                put(&mut p, 0, &[n, rank, x.shape[a], usize::from(*select_last_index)])?;
+                put(&mut p, 4, &keep)?;
+                put(&mut p, 12, &cs)?;
+                put(&mut p, 20, &red)?;
+                put(&mut p, 28, &cs)?;
+                ctx.dispatch_n(k, &p, &y, &[x], n)?;
+                Ok(vec![y])
+            }
+            Plan::Cumulate { k, product, exclusive, reverse } => {
+                let a = self.host_i64(1)?.ok_or_else(|| GpuError::Shape("missing axis".into()))?;
+                if a.len() != 1 || x.shape.is_empty() {
+                    return Err(GpuError::Shape("axis must be a scalar and the input of rank >= 1".into()));
+                }
+                let (rows, l, inner) = lines(&x.shape, norm_axis(a[0], rank)?);
+                let y = ctx.alloc(x.dtype, x.shape.clone())?;
+                if inner > 0 {
+                    let mut w = [0u32; 6];
+                    let flags = [usize::from(*product), usize::from(*exclusive), usize::from(*reverse)];
+                    put(&mut w, 0, &[rows, l, inner])?;
+                    put(&mut w, 3, &flags)?;
+                    ctx.dispatch_n(k, &w, &y, &[x], rows)?;
+                }
+                Ok(vec![y])
+            }
+            Plan::TopK { k: kern, axis, largest } => {
+                let k = match self.host_i64(1)? {
+                    Some(k) if k.len() == 1 => k[0],
+                    _ => return Err(GpuError::Shape("TopK needs a scalar k".into())),
+                };
+                let a = norm_axis(*axis, rank)?;
+                let k = usize::try_from(k).ok().filter(|&k| k <= x.shape[a]).ok_or_else(|| {
+                    GpuError::Shape(format!("k = {k} is out of range for axis length {}", x.shape[a]))
+                })?;
+                let (rows, l, inner) = lines(&x.shape, a);
+                let mut shape = x.shape.clone();
+                shape[a] = k;
+                let vals = ctx.alloc(x.dtype, shape.clone())?;
+                let idx = ctx.alloc(self.out_dtype(1)?, shape)?;
+                if inner > 0 && k > 0 {
+                    let mut w = [0u32; 5];
+                    put(&mut w, 0, &[rows, l, inner, k, usize::from(*largest)])?;
+                    ctx.dispatch_n(kern, &w, &vals, &[x, &idx], rows)?;
+                }
+                Ok(vec![vals, idx])
+            }
+        }
+    }
+
+    /// `reduce` of `x` over `axes`.
+    fn reduce(&self, ctx: &mut Ctx, k: &Kernel, x: &GpuTensor, axes: &[usize], keepdims: bool) -> Result<GpuTensor> {
+        check_rank(&x.shape)?;
+        let r = x.shape.len();
+        let cs = contiguous(&x.shape);
+        let keep: Vec<usize> = (0..r).map(|i| if axes.contains(&i) { 1 } else { x.shape[i] }).collect();
+        let red: Vec<usize> = (0..r).map(|i| if axes.contains(&i) { x.shape[i] } else { 1 }).collect();
+        let red_n: usize = red.iter().product();
+        let shape: Vec<usize> =
+            if keepdims { keep.clone() } else { (0..r).filter(|i| !axes.contains(i)).map(|i| x.shape[i]).collect() };
+        let y = ctx.alloc(DType::F32, shape)?;
+        let n = y.numel();
+        let mut p = vec![0u32; 36];
+        put(&mut p, 0, &[n, r, red_n])?;
+        put(&mut p, 4, &keep)?;
+        put(&mut p, 12, &cs)?;
+        put(&mut p, 20, &red)?;
+        put(&mut p, 28, &cs)?;
+        ctx.dispatch_n(k, &p, &y, &[x], n)?;
+        Ok(y)
+    }
+}

@@ -1,0 +1,235 @@
+//! Resize and Upsample of the last two axes: nearest and linear with
+//! `resize.wgsl`, cubic and antialiased with `resize_taps.wgsl` (which
+//! takes the same parameters).
+
+use super::*;
+use crate::shape::{f32w, norm_axis, put};
+
+/// How a resize runs: one dispatch of `k` (`resize2d` or `resize_taps`)
+/// with the coordinate transformation and nearest rounding codes.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    k: Kernel,
+    coord: u32,
+    near: u32,
+    source: Source,
+}
+
+/// Where the output size comes from.
+#[derive(Debug)]
+enum Source {
+    /// Resize: inputs 2 (scales) and 3 (sizes), over `axes` or every axis.
+    Resize { axes: Option<Vec<i64>> },
+    /// Upsample: input 1, or the opset-7 `scales` attribute.
+    Upsample { scales: Option<Vec<f32>> },
+}
+
+/// Plan Resize or Upsample.
+pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    match o {
+        NnOp::Resize {
+            antialias,
+            axes,
+            coordinate_transformation_mode,
+            cubic_coeff_a,
+            exclude_outside,
+            keep_aspect_ratio_policy,
+            mode,
+            nearest_mode,
+            ..
+        } => {
+            v.float(0)?;
+            let taps = mode == "cubic" || *antialias != 0;
+            let kind = match (taps, mode.as_str()) {
+                (false, m) => resize_mode_code(m)?,
+                (true, "linear") => 1,
+                (true, "cubic") => 2,
+                (true, other) => return Err(format!("Resize mode '{other}' with antialias")),
+            };
+            if keep_aspect_ratio_policy != "stretch" {
+                return Err(format!("Resize keep_aspect_ratio_policy '{keep_aspect_ratio_policy}'"));
+            }
+            let coord = resize_coord_code(coordinate_transformation_mode)?;
+            let near = resize_nearest_code(nearest_mode)?;
+            v.host(2, "scales")?;
+            v.host(3, "sizes")?;
+            let k = if taps {
+                k.get(
+                    Shader::ResizeTaps,
+                    "resize_taps",
+                    &[
+                        ("KIND", kind),
+                        ("A_BITS", cubic_coeff_a.to_bits()),
+                        ("EXCLUDE_OUTSIDE", u32::from(*exclude_outside != 0)),
+                        ("ANTIALIAS", u32::from(*antialias != 0)),
+                    ],
+                )
+            } else {
+                k.get(Shader::Resize, "resize2d", &[("MODE", kind)])
+            };
+            Ok(Plan { k, coord, near, source: Source::Resize { axes: axes.clone() } })
+        }
+        NnOp::Upsample { mode, scales } => {
+            v.float(0)?;
+            v.host(1, "scales")?;
+            let k = k.get(Shader::Resize, "resize2d", &[("MODE", resize_mode_code(mode)?)]);
+            // asymmetric coordinates, floor rounding
+            Ok(Plan { k, coord: 1, near: 2, source: Source::Upsample { scales: scales.clone() } })
+        }
+        other => not_implemented(other.name()),
+    }
+}
+
+/// `MODE` override of `resize.wgsl`.
+fn resize_mode_code(mode: &str) -> std::result::Result<u32, String> {
+    match mode {
+        "nearest" => Ok(0),
+        "linear" | "bilinear" => Ok(1),
+        other => Err(format!("Resize mode '{other}' is not supported on the GPU")),
+    }
+}
+
+/// Coordinate transformation code of `resize.wgsl`.
+fn resize_coord_code(mode: &str) -> std::result::Result<u32, String> {
+    match mode {
+        "half_pixel" => Ok(0),
+        "asymmetric" => Ok(1),
+        "align_corners" => Ok(2),
+        "pytorch_half_pixel" => Ok(3),
+        "tf_half_pixel_for_nn" => Ok(4),
+        "half_pixel_symmetric" => Ok(5),
+        other => Err(format!("Resize coordinate_transformation_mode '{other}' is not supported on the GPU")),
+    }
+}
+
+/// Nearest rounding code of `resize.wgsl`.
+fn resize_nearest_code(mode: &str) -> std::result::Result<u32, String> {
+    match mode {
+        "round_prefer_floor" => Ok(0),
+        "round_prefer_ceil" => Ok(1),
+        "floor" => Ok(2),
+        "ceil" => Ok(3),
+        other => Err(format!("Resize nearest_mode '{other}' is not supported on the GPU")),
+    }
+}
+
+impl Exec<'_> {
+    pub(super) fn resize(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
+        let Plan { k, coord, near, source } = plan;
+        let (scales, sizes) = match source {
+            Source::Upsample { scales } => {
+                let sc = match self.host(1) {
+                    Some(t) => Some(t.to_f64_vec()),
+                    None => scales.as_ref().map(|v| v.iter().map(|&x| f64::from(x)).collect()),
+                };
+                (sc, None)
+            }
+            Source::Resize { axes } => {
+                let scales = self.host(2).filter(|t| t.numel() > 0).map(|t| t.to_f64_vec());
+                let sizes = self.host(3).filter(|t| t.numel() > 0).map(|t| t.to_i64_vec());
+                if self.has_input(2) && scales.is_none() && self.host(2).is_none()
+                    || self.has_input(3) && sizes.is_none() && self.host(3).is_none()
+                {
+                    return Err(GpuError::Unsupported("Resize scales/sizes must be constants".into()));
+                }
+                // With `axes`, scales/sizes cover only those axes: expand them to every axis.
+                match axes {
+                    None => (scales, sizes),
+                    Some(ax) => {
+                        let x = self.input(0)?;
+                        let r = x.shape.len();
+                        let ax: Vec<usize> = ax.iter().map(|&a| norm_axis(a, r)).collect::<Result<_>>()?;
+                        let expand_f = |v: Vec<f64>| -> Result<Vec<f64>> {
+                            if v.len() != ax.len() {
+                                return Err(GpuError::Shape("Resize scales do not match axes".into()));
+                            }
+                            let mut full = vec![1.0; r];
+                            ax.iter().zip(v).for_each(|(&a, s)| full[a] = s);
+                            Ok(full)
+                        };
+                        let expand_i = |v: Vec<i64>| -> Result<Vec<i64>> {
+                            if v.len() != ax.len() {
+                                return Err(GpuError::Shape("Resize sizes do not match axes".into()));
+                            }
+                            let mut full: Vec<i64> = x.shape.iter().map(|&d| d as i64).collect();
+                            ax.iter().zip(v).for_each(|(&a, s)| full[a] = s);
+                            Ok(full)
+                        };
+                        (scales.map(expand_f).transpose()?, sizes.map(expand_i).transpose()?)
+                    }
+                }
+            }
+        };
+        self.resize2d(ctx, k, scales, sizes, *coord, *near)
+    }
+
+    /// Resize the last two axes of input 0 to `sizes` (or by `scales`).
+    fn resize2d(
+        &self,
+        ctx: &mut Ctx,
+        k: &Kernel,
+        scales: Option<Vec<f64>>,
+        sizes: Option<Vec<i64>>,
+        coord: u32,
+        near: u32,
+    ) -> Result<Vec<GpuTensor>> {
+        let x = self.input(0)?;
+        let r = x.shape.len();
+        if r < 2 {
+            return Err(GpuError::Unsupported("Resize of rank < 2".into()));
+        }
+        let (shape, sc): (Vec<usize>, Vec<f64>) = match (sizes, scales) {
+            (Some(sz), _) => {
+                if sz.len() != r {
+                    return Err(GpuError::Shape(format!("Resize sizes has {} entries for rank {r}", sz.len())));
+                }
+                let shape: Vec<usize> = sz
+                    .iter()
+                    .map(|&v| usize::try_from(v).map_err(|_| GpuError::Shape(format!("negative size {v}"))))
+                    .collect::<Result<_>>()?;
+                let sc =
+                    shape.iter().zip(&x.shape).map(|(&o, &i)| if i == 0 { 1.0 } else { o as f64 / i as f64 }).collect();
+                (shape, sc)
+            }
+            (None, Some(sc)) => {
+                if sc.len() != r || sc.iter().any(|&v| !(v > 0.0 && v.is_finite())) {
+                    return Err(GpuError::Shape(format!("invalid Resize scales {sc:?}")));
+                }
+                let shape = sc
+                    .iter()
+                    .zip(&x.shape)
+                    .map(|(&s, &i)| {
+                        let o = (i as f64 * s).floor();
+                        if o > u32::MAX as f64 {
+                            Err(GpuError::Limit("Resize output too large".into()))
+                        } else {
+                            Ok(o as usize)
+                        }
+                    })
+                    .collect::<Result<_>>()?;
+                (shape, sc)
+            }
+            (None, None) => return Err(GpuError::Shape("Resize needs scales or sizes".into())),
+        };
+        if (0..r - 2).any(|i| shape[i] != x.shape[i]) {
+            return Err(GpuError::Unsupported("Resize of axes other than the last two".into()));
+        }
+        let y = ctx.alloc(DType::F32, shape.clone())?;
+        let n = y.numel();
+        if n > 0 && x.numel() == 0 {
+            return Err(GpuError::Shape("Resize of an empty tensor".into()));
+        }
+        let mut p = vec![0u32; 12];
+        put(&mut p, 0, &[n, x.shape[r - 2], x.shape[r - 1], shape[r - 2], shape[r - 1]])?;
+        let (rh, rw) = (sc[r - 2] * x.shape[r - 2] as f64, sc[r - 1] * x.shape[r - 1] as f64);
+        p[7] = u32::from(rh == 1.0) | (u32::from(rw == 1.0) << 1);
+        p[10] = f32w(rh as f32);
+        p[11] = f32w(rw as f32);
+        p[5] = coord;
+        p[6] = near;
+        p[8] = f32w(sc[r - 2] as f32);
+        p[9] = f32w(sc[r - 1] as f32);
+        ctx.dispatch_n(k, &p, &y, &[x], n)?;
+        Ok(vec![y])
+    }
+}

@@ -1,0 +1,290 @@
+//! Matrix products, convolutions, pooling, resizing, reductions and normalisations.
+
+use super::*;
+
+#[test]
+fn matmul_batched_broadcast() {
+    let cases: [(&[usize], &[usize]); 5] = [
+        (&[5, 7], &[7, 4]),
+        (&[2, 1, 5, 7], &[3, 7, 4]),
+        (&[7], &[3, 7, 4]),
+        (&[2, 5, 7], &[7]),
+        (&[33, 70], &[70, 19]),
+    ];
+    for (sa, sb) in cases {
+        let m = Builder::new()
+            .input("a", DType::F32)
+            .input("b", DType::F32)
+            .node(Op::Nn(NnOp::MatMul {}), &["a", "b"], &["y"])
+            .output("y")
+            .build();
+        let k = sa[sa.len() - 1];
+        check(m, vec![data(sa, 8, -1.0, 1.0), data(sb, 9, -1.0, 1.0)], reduction(k));
+    }
+}
+
+#[test]
+fn gemm_transposed_with_bias() {
+    let m = Builder::new()
+        .input("a", DType::F32)
+        .weight("b", data(&[6, 9], 10, -1.0, 1.0))
+        .weight("c", data(&[6], 11, -1.0, 1.0))
+        .node(
+            Op::Nn(NnOp::Gemm { alpha: 0.5, beta: 2.0, transA: 1, transB: 1, broadcast: None }),
+            &["a", "b", "c"],
+            &["y"],
+        )
+        .output("y")
+        .build();
+    check(m, vec![data(&[9, 5], 12, -1.0, 1.0)], reduction(9));
+}
+
+#[test]
+fn conv_groups_pads_strides_dilations() {
+    let conv = |pads: Vec<i64>, strides: Vec<i64>, dil: Vec<i64>, group: i64| {
+        Op::Nn(NnOp::Conv {
+            auto_pad: "NOTSET".into(),
+            dilations: Some(dil),
+            group,
+            kernel_shape: None,
+            pads: Some(pads),
+            strides: Some(strides),
+        })
+    };
+    let m = Builder::new()
+        .input("x", DType::F32)
+        .weight("w", data(&[6, 2, 3, 3], 13, -1.0, 1.0))
+        .weight("b", data(&[6], 14, -1.0, 1.0))
+        .node(conv(vec![1, 2, 0, 1], vec![2, 1], vec![1, 2], 2), &["x", "w", "b"], &["y"])
+        .output("y")
+        .build();
+    check(m, vec![data(&[2, 4, 9, 11], 15, -1.0, 1.0)], reduction(2 * 9 + 1));
+    // 1-D convolution with SAME_UPPER padding and no bias.
+    let m = Builder::new()
+        .input("x", DType::F32)
+        .weight("w", data(&[3, 2, 4], 16, -1.0, 1.0))
+        .node(
+            Op::Nn(NnOp::Conv {
+                auto_pad: "SAME_UPPER".into(),
+                dilations: None,
+                group: 1,
+                kernel_shape: None,
+                pads: None,
+                strides: Some(vec![2]),
+            }),
+            &["x", "w"],
+            &["y"],
+        )
+        .output("y")
+        .build();
+    check(m, vec![data(&[1, 2, 13], 17, -1.0, 1.0)], reduction(8));
+    // Rank known from the input alone.
+    let m = Builder::new()
+        .input_rank("x", DType::F32, 4)
+        .input("w", DType::F32)
+        .node(conv(vec![0, 0, 0, 0], vec![1, 1], vec![1, 1], 1), &["x", "w"], &["y"])
+        .output("y")
+        .build();
+    check(m, vec![data(&[1, 3, 5, 5], 31, -1.0, 1.0), data(&[2, 3, 2, 2], 32, -1.0, 1.0)], reduction(12));
+}
+
+#[test]
+fn pooling() {
+    let x = data(&[2, 3, 8, 7], 18, -1.0, 1.0);
+    let mp = Op::Nn(NnOp::MaxPool {
+        auto_pad: "NOTSET".into(),
+        ceil_mode: 1,
+        dilations: None,
+        kernel_shape: vec![3, 2],
+        pads: Some(vec![1, 0, 1, 1]),
+        storage_order: 0,
+        strides: Some(vec![2, 2]),
+    });
+    check(pool_model(mp), vec![x.clone()], EXACT);
+    for include in [0, 1] {
+        let ap = Op::Nn(NnOp::AveragePool {
+            auto_pad: "NOTSET".into(),
+            ceil_mode: 0,
+            count_include_pad: include,
+            dilations: None,
+            kernel_shape: vec![3, 3],
+            pads: Some(vec![1, 1, 1, 1]),
+            strides: Some(vec![1, 2]),
+        });
+        check(pool_model(ap), vec![x.clone()], reduction(9));
+    }
+    check(pool_model(Op::Nn(NnOp::GlobalAveragePool {})), vec![x], reduction(56));
+}
+
+#[test]
+fn conv_transpose() {
+    let m = Builder::new()
+        .input("x", DType::F32)
+        .weight("w", data(&[4, 3, 3, 2], 34, -1.0, 1.0))
+        .weight("b", data(&[6], 35, -1.0, 1.0))
+        .node(
+            Op::Nn(NnOp::ConvTranspose {
+                auto_pad: "NOTSET".into(),
+                dilations: Some(vec![1, 2]),
+                group: 2,
+                kernel_shape: None,
+                output_padding: Some(vec![1, 0]),
+                output_shape: None,
+                pads: Some(vec![1, 0, 0, 1]),
+                strides: Some(vec![2, 3]),
+            }),
+            &["x", "w", "b"],
+            &["y"],
+        )
+        .output("y")
+        .build();
+    check(m, vec![data(&[2, 4, 5, 4], 36, -1.0, 1.0)], reduction(2 * 6 + 1));
+}
+
+#[test]
+fn resize_modes() {
+    let x = data(&[1, 2, 5, 4], 37, -1.0, 1.0);
+    for (mode, coord, nearest, scales) in [
+        ("nearest", "asymmetric", "floor", [1.0f32, 1.0, 2.0, 3.0]),
+        ("nearest", "half_pixel", "round_prefer_floor", [1.0, 1.0, 0.6, 1.7]),
+        ("nearest", "tf_half_pixel_for_nn", "round_prefer_ceil", [1.0, 1.0, 2.0, 2.0]),
+        ("nearest", "half_pixel_symmetric", "ceil", [1.0, 1.0, 1.3, 0.7]),
+        ("linear", "pytorch_half_pixel", "round_prefer_floor", [1.0, 1.0, 0.2, 1.0]),
+        ("linear", "half_pixel", "round_prefer_floor", [1.0, 1.0, 2.0, 2.0]),
+        ("linear", "align_corners", "round_prefer_floor", [1.0, 1.0, 1.6, 2.5]),
+        ("linear", "pytorch_half_pixel", "round_prefer_floor", [1.0, 1.0, 0.5, 1.5]),
+        ("linear", "asymmetric", "round_prefer_floor", [1.0, 1.0, 3.0, 0.75]),
+    ] {
+        eprintln!("{mode} {coord} {nearest}");
+        let op = Op::Nn(NnOp::Resize {
+            antialias: 0,
+            axes: None,
+            coordinate_transformation_mode: coord.into(),
+            cubic_coeff_a: -0.75,
+            exclude_outside: 0,
+            extrapolation_value: 0.0,
+            keep_aspect_ratio_policy: "stretch".into(),
+            mode: mode.into(),
+            nearest_mode: nearest.into(),
+        });
+        let m = Builder::new()
+            .input("x", DType::F32)
+            .weight("scales", TensorData::from_f32(vec![4], &scales).expect("scales"))
+            .node(op, &["x", "", "scales"], &["y"])
+            .output("y")
+            .build();
+        check(m, vec![x.clone()], Tol { atol: 1e-6, rtol: 1e-6 });
+    }
+    // `sizes` for the two spatial axes only.
+    let op = Op::Nn(NnOp::Resize {
+        antialias: 0,
+        axes: Some(vec![-2, -1]),
+        coordinate_transformation_mode: "half_pixel".into(),
+        cubic_coeff_a: -0.75,
+        exclude_outside: 0,
+        extrapolation_value: 0.0,
+        keep_aspect_ratio_policy: "stretch".into(),
+        mode: "linear".into(),
+        nearest_mode: "round_prefer_floor".into(),
+    });
+    let m = Builder::new()
+        .input("x", DType::F32)
+        .weight("sizes", i64s(vec![2], &[7, 3]))
+        .node(op, &["x", "", "", "sizes"], &["y"])
+        .output("y")
+        .build();
+    check(m, vec![x], Tol { atol: 1e-6, rtol: 1e-6 });
+}
+
+// ---------------------------------------------------------------- reductions, normalisation
+
+#[test]
+fn reductions_and_softmax() {
+    let x = data(&[3, 4, 5], 19, -2.0, 2.0);
+    let axes = Some(vec![0, 2]);
+    for (op, tol) in [
+        (R::ReduceSum { axes: axes.clone(), keepdims: 1, noop_with_empty_axes: 0 }, reduction(15)),
+        (R::ReduceMean { axes: axes.clone(), keepdims: 0, noop_with_empty_axes: 0 }, reduction(15)),
+        (R::ReduceMax { axes: Some(vec![-1]), keepdims: 1, noop_with_empty_axes: 0 }, EXACT),
+        (R::ReduceMin { axes: None, keepdims: 0, noop_with_empty_axes: 0 }, EXACT),
+        (R::ReduceLogSumExp { axes: Some(vec![1]), keepdims: 1, noop_with_empty_axes: 0 }, TRANSC),
+        (R::Softmax { axis: 1 }, TRANSC),
+        (R::LogSoftmax { axis: -1 }, TRANSC),
+    ] {
+        eprintln!("{}", op.name());
+        check(unary_model(Op::Reduce(op)), vec![x.clone()], tol);
+    }
+}
+
+#[test]
+fn arg_reductions() {
+    // Ties included: values on a coarse grid.
+    let v: Vec<f32> = (0..60).map(|i| ((i * 7) % 5) as f32).collect();
+    let x = TensorData::from_f32(vec![3, 4, 5], &v).expect("valid");
+    for (axis, keepdims, last) in [(0, 1, 0), (1, 0, 1), (-1, 1, 1), (2, 0, 0)] {
+        for op in [
+            R::ArgMax { axis, keepdims, select_last_index: last },
+            R::ArgMin { axis, keepdims, select_last_index: last },
+        ] {
+            check(unary_model(Op::Reduce(op)), vec![x.clone()], EXACT);
+        }
+    }
+}
+
+#[test]
+fn trilu_upper_lower() {
+    let x = data(&[2, 4, 5], 40, -1.0, 1.0);
+    for (upper, k) in [(1, 0), (0, 1), (1, -2), (0, -1)] {
+        let m = Builder::new()
+            .input("x", DType::F32)
+            .weight("k", i64s(vec![], &[k]))
+            .node(Op::Tensor(T::Trilu { upper }), &["x", "k"], &["y"])
+            .output("y")
+            .build();
+        check(m, vec![x.clone()], EXACT);
+    }
+}
+
+#[test]
+fn layer_and_batch_norm() {
+    let m = Builder::new()
+        .input("x", DType::F32)
+        .weight("s", data(&[4, 6], 20, 0.5, 1.5))
+        .weight("b", data(&[4, 6], 21, -1.0, 1.0))
+        .node(Op::Nn(NnOp::LayerNormalization { axis: -2, epsilon: 1e-5, stash_type: 1 }), &["x", "s", "b"], &["y"])
+        .output("y")
+        .build();
+    check(m, vec![data(&[3, 4, 6], 22, -2.0, 2.0)], Tol { atol: 1e-5, rtol: 1e-5 });
+    // With the optional Mean and InvStdDev outputs, and RMSNormalization.
+    let m = Builder::new()
+        .input("x", DType::F32)
+        .weight("s", data(&[6], 41, 0.5, 1.5))
+        .typed("mean", DType::F32)
+        .typed("inv", DType::F32)
+        .node(
+            Op::Nn(NnOp::LayerNormalization { axis: -1, epsilon: 1e-5, stash_type: 1 }),
+            &["x", "s"],
+            &["y", "mean", "inv"],
+        )
+        .node(Op::Nn(NnOp::RMSNormalization { axis: -1, epsilon: 1e-5, stash_type: 1 }), &["x", "s"], &["r"])
+        .output("y")
+        .output("mean")
+        .output("inv")
+        .output("r")
+        .build();
+    check(m, vec![data(&[3, 4, 6], 42, -2.0, 2.0)], Tol { atol: 1e-5, rtol: 1e-5 });
+    let m = Builder::new()
+        .input("x", DType::F32)
+        .weight("s", data(&[3], 23, 0.5, 1.5))
+        .weight("b", data(&[3], 24, -1.0, 1.0))
+        .weight("mean", data(&[3], 25, -1.0, 1.0))
+        .weight("var", data(&[3], 26, 0.5, 2.0))
+        .node(
+            Op::Nn(NnOp::BatchNormalization { epsilon: 1e-5, momentum: 0.9, training_mode: 0, spatial: None }),
+            &["x", "s", "b", "mean", "var"],
+            &["y"],
+        )
+        .output("y")
+        .build();
+    check(m, vec![data(&[2, 3, 4, 5], 27, -2.0, 2.0)], Tol { atol: 1e-6, rtol: 2e-6 });
+}
