@@ -1395,7 +1395,7 @@ impl Exec<'_> {
                     return Err(GpuError::Shape(format!("Conv channels: input {c}, weights {:?}, group {g}", w.shape)));
                 }
                 let kernel = &w.shape[2..];
-                let sp = Spatial::new(&x.shape[2..], kernel, strides, dilations, pads, auto_pad, false)?;
+                let sp = Spatial::new(&x.shape[2..], kernel, strides, dilations, pads, auto_pad.as_str(), false)?;
                 let bias = self.opt_input(2);
                 if let Some(b) = bias
                     && b.numel() != m
@@ -1476,9 +1476,9 @@ impl Exec<'_> {
                 Ok(vec![y])
             }
             NnOp::Resize { axes, coordinate_transformation_mode, nearest_mode, .. } => {
-                let coord =
-                    support::resize_coord_code(coordinate_transformation_mode).map_err(GpuError::Unsupported)?;
-                let near = support::resize_nearest_code(nearest_mode).map_err(GpuError::Unsupported)?;
+                let coord = support::resize_coord_code(coordinate_transformation_mode.as_str())
+                    .map_err(GpuError::Unsupported)?;
+                let near = support::resize_nearest_code(nearest_mode.as_str()).map_err(GpuError::Unsupported)?;
                 let scales = self.host(2).filter(|t| t.numel() > 0).map(|t| t.to_f64_vec());
                 let sizes = self.host(3).filter(|t| t.numel() > 0).map(|t| t.to_i64_vec());
                 if self.n.inputs.get(2).copied().flatten().is_some() && scales.is_none() && self.host(2).is_none()
@@ -1535,8 +1535,8 @@ impl Exec<'_> {
                     .iter()
                     .map(|&k| usize::try_from(k).map_err(|_| GpuError::Shape("bad kernel".into())))
                     .collect::<Result<_>>()?;
-                let sp = Spatial::new(&x.shape[2..], &kernel, strides, dilations, pads, auto_pad, *ceil_mode != 0)?;
-                let include = matches!(o, NnOp::AveragePool { count_include_pad: 1, .. });
+                let sp = Spatial::new(&x.shape[2..], &kernel, strides, dilations, pads, auto_pad.as_str(), *ceil_mode)?;
+                let include = matches!(o, NnOp::AveragePool { count_include_pad: true, .. });
                 let mut shape = x.shape[..2].to_vec();
                 shape.extend_from_slice(&sp.out[2 - sp.rank..]);
                 let y = ctx.alloc(DType::F32, shape)?;

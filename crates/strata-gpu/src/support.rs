@@ -703,7 +703,7 @@ fn check_nn(v: &NodeView, o: &NnOp) -> Result<Vec<Spec>, String> {
             if v.input(2).is_some() {
                 v.float(2)?;
             }
-            auto_pad_ok(auto_pad)?;
+            auto_pad_ok(auto_pad.as_str())?;
             spatial_rank(v, kernel_shape.as_ref().map(Vec::len))?;
             Ok(vec![(Shader::Conv, "conv2d", vec![])])
         }
@@ -713,7 +713,7 @@ fn check_nn(v: &NodeView, o: &NnOp) -> Result<Vec<Spec>, String> {
             if v.input(2).is_some() {
                 v.float(2)?;
             }
-            if auto_pad != "NOTSET" && auto_pad != "VALID" {
+            if auto_pad.as_str() != "NOTSET" && auto_pad.as_str() != "VALID" {
                 return Err(format!("ConvTranspose auto_pad '{auto_pad}' is not supported on the GPU"));
             }
             if output_shape.is_some() {
@@ -730,21 +730,21 @@ fn check_nn(v: &NodeView, o: &NnOp) -> Result<Vec<Spec>, String> {
             nearest_mode,
             ..
         } => {
-            if mode == "cubic" || *antialias != 0 {
+            if mode.as_str() == "cubic" || *antialias {
                 return ext::resize_taps(v, o);
             }
             v.float(0)?;
-            if *antialias != 0 {
+            if *antialias {
                 return Err("Resize with antialias".into());
             }
-            if keep_aspect_ratio_policy != "stretch" {
+            if keep_aspect_ratio_policy.as_str() != "stretch" {
                 return Err(format!("Resize keep_aspect_ratio_policy '{keep_aspect_ratio_policy}'"));
             }
-            resize_coord_code(coordinate_transformation_mode)?;
-            resize_nearest_code(nearest_mode)?;
+            resize_coord_code(coordinate_transformation_mode.as_str())?;
+            resize_nearest_code(nearest_mode.as_str())?;
             v.host(2, "scales")?;
             v.host(3, "sizes")?;
-            Ok(vec![(Shader::Resize, "resize2d", vec![("MODE", resize_mode_code(mode)?)])])
+            Ok(vec![(Shader::Resize, "resize2d", vec![("MODE", resize_mode_code(mode.as_str())?)])])
         }
         NnOp::Upsample { mode, .. } => {
             v.float(0)?;
@@ -757,7 +757,7 @@ fn check_nn(v: &NodeView, o: &NnOp) -> Result<Vec<Spec>, String> {
             }
             v.float(0)?;
             v.only_first_output()?;
-            auto_pad_ok(auto_pad)?;
+            auto_pad_ok(auto_pad.as_str())?;
             spatial_rank(v, Some(kernel_shape.len()))?;
             let mode = u32::from(matches!(o, NnOp::AveragePool { .. }));
             Ok(vec![(Shader::Pool, "pool2d", vec![("MODE", mode)])])

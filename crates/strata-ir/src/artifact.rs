@@ -26,10 +26,13 @@ use crate::tensor::{Buffer, TensorData};
 
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"STRATA\0\0";
-/// The format version this build writes.
-pub const VERSION: u32 = 1;
-/// The oldest format version this build reads.
-pub const MIN_VERSION: u32 = 1;
+/// The format version this build writes. Version 2: operator attributes
+/// hold decoded semantics (mode enums, `bool` flags, Einsum equations as
+/// text checked when read), which changes the encoded layout of the ops.
+pub const VERSION: u32 = 2;
+/// The oldest format version this build reads (version 1 encoded raw
+/// attribute strings and integers where version 2 has enums and flags).
+pub const MIN_VERSION: u32 = 2;
 /// The deepest nesting of subgraphs (`If`, `Loop`, `Scan` bodies) an
 /// artifact may have. Deeper or cyclic nesting is refused when reading, so
 /// a hostile file cannot exhaust the stack of code that walks subgraphs.

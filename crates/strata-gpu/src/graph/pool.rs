@@ -86,9 +86,18 @@ impl Exec<'_> {
             NnOp::MaxPool { auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_order, strides } => {
                 (0, auto_pad, ceil_mode, dilations, kernel_shape, pads, strides, 0, 1, *storage_order != 0)
             }
-            NnOp::AveragePool { auto_pad, ceil_mode, count_include_pad, dilations, kernel_shape, pads, strides } => {
-                (1, auto_pad, ceil_mode, dilations, kernel_shape, pads, strides, *count_include_pad, 1, false)
-            }
+            NnOp::AveragePool { auto_pad, ceil_mode, count_include_pad, dilations, kernel_shape, pads, strides } => (
+                1,
+                auto_pad,
+                ceil_mode,
+                dilations,
+                kernel_shape,
+                pads,
+                strides,
+                i64::from(*count_include_pad),
+                1,
+                false,
+            ),
             NnOp::LpPool { auto_pad, ceil_mode, dilations, kernel_shape, p, pads, strides } => {
                 (2, auto_pad, ceil_mode, dilations, kernel_shape, pads, strides, 0, *p, false)
             }
@@ -106,7 +115,7 @@ impl Exec<'_> {
         let kernel = positive(&Some(kernel_shape.clone()), nsp, "kernel_shape")?;
         let s = positive(strides, nsp, "strides")?;
         let d = positive(dilations, nsp, "dilations")?;
-        let win = window(&x.shape[2..], &kernel, &s, &d, pads, auto_pad, *ceil_mode != 0)?;
+        let win = window(&x.shape[2..], &kernel, &s, &d, pads, auto_pad.as_str(), *ceil_mode)?;
         let mut shape = x.shape[..2].to_vec();
         shape.extend(win.iter().map(|w| w.0));
         let y = ctx.alloc(DType::F32, shape.clone())?;

@@ -90,11 +90,11 @@ pub(super) fn resize_taps(v: &NodeView, o: &NnOp) -> Result<Vec<Spec>, String> {
         "cubic" => 2,
         other => return Err(format!("Resize mode '{other}' with antialias")),
     };
-    if keep_aspect_ratio_policy != "stretch" {
+    if keep_aspect_ratio_policy.as_str() != "stretch" {
         return Err(format!("Resize keep_aspect_ratio_policy '{keep_aspect_ratio_policy}'"));
     }
-    resize_coord_code(coordinate_transformation_mode)?;
-    resize_nearest_code(nearest_mode)?;
+    resize_coord_code(coordinate_transformation_mode.as_str())?;
+    resize_nearest_code(nearest_mode.as_str())?;
     v.host(2, "scales")?;
     v.host(3, "sizes")?;
     Ok(vec![(
@@ -103,8 +103,8 @@ pub(super) fn resize_taps(v: &NodeView, o: &NnOp) -> Result<Vec<Spec>, String> {
         vec![
             ("KIND", kind),
             ("A_BITS", cubic_coeff_a.to_bits()),
-            ("EXCLUDE_OUTSIDE", u32::from(*exclude_outside != 0)),
-            ("ANTIALIAS", u32::from(*antialias != 0)),
+            ("EXCLUDE_OUTSIDE", u32::from(*exclude_outside)),
+            ("ANTIALIAS", u32::from(*antialias)),
         ],
     )])
 }
