@@ -15,7 +15,8 @@ use crate::error::{CpuError, Result, bail};
 use crate::gemm::{NR, PackedA, PackedB, gemm};
 use crate::tensor::CpuTensor;
 
-fn kerr(e: String) -> CpuError {
+/// A message from the IR's shared geometry as a kernel error.
+pub(crate) fn kerr(e: String) -> CpuError {
     CpuError::Kernel(e)
 }
 

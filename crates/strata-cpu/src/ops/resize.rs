@@ -7,13 +7,10 @@ use strata_ir::DType;
 use strata_ir::ops::NnOp;
 use strata_ir::resample::{self, AxisPlan};
 
+use super::nn::kerr;
 use super::{Ctx, Kernel, NodeInfo, input, unsupported};
-use crate::error::{CpuError, Result};
+use crate::error::Result;
 use crate::tensor::CpuTensor;
-
-fn kerr(e: String) -> CpuError {
-    CpuError::Kernel(e)
-}
 
 struct ResizeKernel {
     /// The node's operator (a Resize).

@@ -221,49 +221,35 @@ impl NnOp {
     /// The decoded attributes of RNN, GRU or LSTM (an error for any other
     /// operator, or for attributes that do not fit together).
     pub fn recurrent_attrs(&self) -> Result<RecurrentAttrs, String> {
-        let (cell, alphas, betas, names, clip, direction, hidden_size, layout) = match self {
-            NnOp::RNN { activation_alpha, activation_beta, activations, clip, direction, hidden_size, layout } => {
-                (Cell::Rnn, activation_alpha, activation_beta, activations, clip, direction, hidden_size, layout)
-            }
-            NnOp::GRU {
-                activation_alpha,
-                activation_beta,
-                activations,
-                clip,
-                direction,
-                hidden_size,
-                layout,
-                linear_before_reset,
-            } => (
-                Cell::Gru { linear_before_reset: *linear_before_reset },
-                activation_alpha,
-                activation_beta,
-                activations,
-                clip,
-                direction,
-                hidden_size,
-                layout,
-            ),
-            NnOp::LSTM {
-                activation_alpha,
-                activation_beta,
-                activations,
-                clip,
-                direction,
-                hidden_size,
-                layout,
-                input_forget,
-            } => (
-                Cell::Lstm { input_forget: *input_forget },
-                activation_alpha,
-                activation_beta,
-                activations,
-                clip,
-                direction,
-                hidden_size,
-                layout,
-            ),
+        let cell = match self {
+            NnOp::RNN { .. } => Cell::Rnn,
+            NnOp::GRU { linear_before_reset, .. } => Cell::Gru { linear_before_reset: *linear_before_reset },
+            NnOp::LSTM { input_forget, .. } => Cell::Lstm { input_forget: *input_forget },
             other => return Err(format!("{} is not a recurrent layer", other.name())),
+        };
+        let (NnOp::RNN { activation_alpha, activation_beta, activations: names, clip, direction, hidden_size, layout }
+        | NnOp::GRU {
+            activation_alpha,
+            activation_beta,
+            activations: names,
+            clip,
+            direction,
+            hidden_size,
+            layout,
+            ..
+        }
+        | NnOp::LSTM {
+            activation_alpha,
+            activation_beta,
+            activations: names,
+            clip,
+            direction,
+            hidden_size,
+            layout,
+            ..
+        }) = self
+        else {
+            return Err(format!("{} is not a recurrent layer", self.name()));
         };
         let batch_major = match layout {
             0 => false,
@@ -279,8 +265,13 @@ impl NnOp {
             None => None,
             Some(h) => Some(usize::try_from(*h).map_err(|_| format!("hidden_size must not be negative, got {h}"))?),
         };
-        let activations =
-            activations(cell, direction.num_directions(), names.as_deref(), alphas.as_deref(), betas.as_deref())?;
+        let activations = activations(
+            cell,
+            direction.num_directions(),
+            names.as_deref(),
+            activation_alpha.as_deref(),
+            activation_beta.as_deref(),
+        )?;
         Ok(RecurrentAttrs { cell, direction: *direction, hidden_size, batch_major, clip: *clip, activations })
     }
 }

@@ -185,11 +185,11 @@ pub(super) fn einsum(args: &Args, equation: &Equation) -> KResult<Vec<Value>> {
     let data = match &first.data {
         Data::F(_) => {
             let ops = inputs.iter().map(|t| t.f()).collect::<KResult<Vec<_>>>()?;
-            Data::F(einsum_loop(&ops, &steps, &out_steps, &order, &ordered_sizes, n_out))
+            Data::F(einsum_loop(&ops, steps, &out_steps, &order, &ordered_sizes, n_out))
         }
         Data::I(_) => {
             let ops = inputs.iter().map(|t| t.i()).collect::<KResult<Vec<_>>>()?;
-            Data::I(einsum_loop(&ops, &steps, &out_steps, &order, &ordered_sizes, n_out))
+            Data::I(einsum_loop(&ops, steps, &out_steps, &order, &ordered_sizes, n_out))
         }
         _ => bail!("Einsum needs numeric inputs, got {}", first.dtype),
     };
