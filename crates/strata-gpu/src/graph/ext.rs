@@ -34,7 +34,7 @@ impl Exec<'_> {
             NnOp::CausalConvWithState { activation } => self.causal_conv(ctx, activation),
             NnOp::LinearAttention { .. } => self.linear_attention(ctx, o),
             NnOp::AffineGrid { align_corners } => self.affine_grid(ctx, *align_corners),
-            NnOp::Einsum { equation } => self.einsum(ctx, equation.as_str()),
+            NnOp::Einsum { equation } => self.einsum(ctx, equation),
             NnOp::Col2Im { dilations, pads, strides } => self.col2im(ctx, dilations, pads, strides),
             NnOp::RotaryEmbedding { interleaved, num_heads, rotary_embedding_dim } => {
                 self.rotary(ctx, *interleaved, *num_heads, *rotary_embedding_dim)
