@@ -188,7 +188,7 @@ impl RecurrentAttrs {
 /// `activation_beta` values are consumed in order by the functions that
 /// take them, the ONNX defaults filling in when a list runs out; a
 /// bidirectional layer given one direction's list uses it for both.
-fn activations(
+fn decode_activations(
     cell: Cell,
     dirs: usize,
     names: Option<&[Activation]>,
@@ -227,26 +227,12 @@ impl NnOp {
             NnOp::LSTM { input_forget, .. } => Cell::Lstm { input_forget: *input_forget },
             other => return Err(format!("{} is not a recurrent layer", other.name())),
         };
-        let (NnOp::RNN { activation_alpha, activation_beta, activations: names, clip, direction, hidden_size, layout }
+        let (NnOp::RNN { activation_alpha, activation_beta, activations, clip, direction, hidden_size, layout }
         | NnOp::GRU {
-            activation_alpha,
-            activation_beta,
-            activations: names,
-            clip,
-            direction,
-            hidden_size,
-            layout,
-            ..
+            activation_alpha, activation_beta, activations, clip, direction, hidden_size, layout, ..
         }
         | NnOp::LSTM {
-            activation_alpha,
-            activation_beta,
-            activations: names,
-            clip,
-            direction,
-            hidden_size,
-            layout,
-            ..
+            activation_alpha, activation_beta, activations, clip, direction, hidden_size, layout, ..
         }) = self
         else {
             return Err(format!("{} is not a recurrent layer", self.name()));
@@ -265,10 +251,10 @@ impl NnOp {
             None => None,
             Some(h) => Some(usize::try_from(*h).map_err(|_| format!("hidden_size must not be negative, got {h}"))?),
         };
-        let activations = activations(
+        let activations = decode_activations(
             cell,
             direction.num_directions(),
-            names.as_deref(),
+            activations.as_deref(),
             activation_alpha.as_deref(),
             activation_beta.as_deref(),
         )?;
