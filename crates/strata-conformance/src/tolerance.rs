@@ -651,7 +651,7 @@ mod tests {
         let (a, b, o) = (t(vec![2, 3, 5]), t(vec![5, 7]), t(vec![2, 3, 7]));
         assert_eq!(reduction_length(&Op::Nn(NnOp::MatMul {}), &[Some(&a), Some(&b)], &[Some(&o)]), 5);
         let conv = Op::Nn(NnOp::Conv {
-            auto_pad: "NOTSET".into(),
+            auto_pad: strata_ir::window::AutoPad::NotSet,
             dilations: None,
             group: 1,
             kernel_shape: None,

@@ -8,7 +8,10 @@
 use std::sync::Arc;
 
 use strata_cpu::{CpuBackend, CpuTensor};
+use strata_ir::ops::recurrent::Direction;
 use strata_ir::ops::{ElementwiseOp as E, NnOp as N, ReduceOp as R, TensorOp as T};
+use strata_ir::resample::{AspectRatioPolicy, Coord, NearestMode, ResizeMode};
+use strata_ir::window::AutoPad;
 use strata_ir::{DType, Dim, Graph, GraphId, HostValue, Model, Node, NodeId, Op, TensorData, ValueType};
 
 fn exact(t: &TensorData) -> ValueType {
@@ -117,7 +120,14 @@ fn conv(
     strides: Option<Vec<i64>>,
     dilations: Option<Vec<i64>>,
 ) -> Op {
-    Op::Nn(N::Conv { auto_pad: auto_pad.into(), dilations, group, kernel_shape: None, pads, strides })
+    Op::Nn(N::Conv {
+        auto_pad: AutoPad::from_name(auto_pad).expect("auto_pad"),
+        dilations,
+        group,
+        kernel_shape: None,
+        pads,
+        strides,
+    })
 }
 
 #[test]
@@ -166,9 +176,9 @@ fn pooling_matches_the_reference() {
         (0, 1, None, None),
     ] {
         let avg = Op::Nn(N::AveragePool {
-            auto_pad: "NOTSET".into(),
-            ceil_mode: ceil,
-            count_include_pad: cip,
+            auto_pad: AutoPad::NotSet,
+            ceil_mode: ceil != 0,
+            count_include_pad: cip != 0,
             dilations: None,
             kernel_shape: vec![3, 3],
             pads: pads.clone(),
@@ -176,8 +186,8 @@ fn pooling_matches_the_reference() {
         });
         check(model(avg, &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 9);
         let max = Op::Nn(N::MaxPool {
-            auto_pad: "NOTSET".into(),
-            ceil_mode: ceil,
+            auto_pad: AutoPad::NotSet,
+            ceil_mode: ceil != 0,
             dilations: Some(vec![1, 2]),
             kernel_shape: vec![3, 2],
             pads,
@@ -363,7 +373,7 @@ fn conv_transpose_matches_the_reference() {
         let w = data(&ws, 40 + i as u32, -1.0, 1.0);
         let b = data(&[ws[1] * g as usize], 50 + i as u32, -1.0, 1.0);
         let op = Op::Nn(N::ConvTranspose {
-            auto_pad: "NOTSET".into(),
+            auto_pad: AutoPad::NotSet,
             dilations: dil,
             group: g,
             kernel_shape: None,
@@ -395,15 +405,15 @@ fn resize_matches_the_reference() {
     ] {
         let op = |axes: Option<Vec<i64>>, antialias: i64| {
             Op::Nn(N::Resize {
-                antialias,
+                antialias: antialias != 0,
                 axes,
-                coordinate_transformation_mode: coord.into(),
+                coordinate_transformation_mode: Coord::from_name(coord).expect("mode"),
                 cubic_coeff_a: -0.75,
-                exclude_outside: 0,
+                exclude_outside: false,
                 extrapolation_value: 0.0,
-                keep_aspect_ratio_policy: "stretch".into(),
-                mode: mode.into(),
-                nearest_mode: "round_prefer_floor".into(),
+                keep_aspect_ratio_policy: AspectRatioPolicy::Stretch,
+                mode: ResizeMode::from_name(mode).expect("mode"),
+                nearest_mode: NearestMode::RoundPreferFloor,
             })
         };
         let m = model(op(None, 0), &[("x", &x)], &[("s", scales.clone())], &["x", "", "s"], &[("y", DType::F32)]);
@@ -442,10 +452,10 @@ fn lstm_matches_the_reference() {
             activation_beta: None,
             activations: None,
             clip: None,
-            direction: direction.into(),
+            direction: Direction::from_name(direction).expect("direction"),
             hidden_size: Some(hidden as i64),
             layout,
-            input_forget,
+            input_forget: input_forget != 0,
         });
         let m = model(
             op,

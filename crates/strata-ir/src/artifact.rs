@@ -26,10 +26,13 @@ use crate::tensor::{Buffer, TensorData};
 
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"STRATA\0\0";
-/// The format version this build writes.
-pub const VERSION: u32 = 1;
-/// The oldest format version this build reads.
-pub const MIN_VERSION: u32 = 1;
+/// The format version this build writes. Version 2: operator attributes
+/// hold decoded semantics (mode enums, `bool` flags, Einsum equations as
+/// text checked when read), which changes the encoded layout of the ops.
+pub const VERSION: u32 = 2;
+/// The oldest format version this build reads (version 1 encoded raw
+/// attribute strings and integers where version 2 has enums and flags).
+pub const MIN_VERSION: u32 = 2;
 /// The deepest nesting of subgraphs (`If`, `Loop`, `Scan` bodies) an
 /// artifact may have. Deeper or cyclic nesting is refused when reading, so
 /// a hostile file cannot exhaust the stack of code that walks subgraphs.
@@ -215,4 +218,62 @@ fn check_subgraph_nesting(model: &Model) -> Result<(), IrError> {
 /// Read from a shared owner of bytes such as a memory map.
 pub fn read_owner(owner: Arc<dyn AsRef<[u8]> + Send + Sync>) -> Result<Model, IrError> {
     read_shared(Buffer::from_owner(owner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attr::AttrReader;
+    use crate::graph::{Graph, GraphId, Node, ValueType};
+    use crate::{AttrValue, Op};
+
+    /// One node of `name` with `attrs`, reading `n_in` inputs.
+    fn one_node(name: &str, attrs: Vec<(&str, AttrValue)>, n_in: usize) -> Model {
+        let attrs = attrs.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+        let op = Op::parse(name, AttrReader::new(attrs)).expect("valid op");
+        let mut g = Graph::default();
+        let inputs: Vec<_> = (0..n_in).map(|i| g.add_value(format!("x{i}"), ValueType::tensor(DType::F32))).collect();
+        let y = g.add_value("y", ValueType::tensor(DType::F32));
+        g.add_node(Node {
+            name: "n".into(),
+            op,
+            inputs: inputs.iter().map(|&v| Some(v)).collect(),
+            outputs: vec![Some(y)],
+        });
+        g.inputs = inputs;
+        g.outputs = vec![y];
+        Model { graphs: vec![g], main: GraphId(0), opsets: vec![], producer: String::new(), metadata: vec![] }
+    }
+
+    #[test]
+    fn typed_attributes_survive_a_round_trip() {
+        let s = |v: &str| AttrValue::String(v.into());
+        for m in [
+            one_node("Einsum", vec![("equation", s("ij,jk->ik"))], 2),
+            one_node("LSTM", vec![("direction", s("bidirectional")), ("input_forget", AttrValue::Int(1))], 3),
+            one_node("Resize", vec![("mode", s("cubic")), ("coordinate_transformation_mode", s("asymmetric"))], 1),
+            one_node("MaxPool", vec![("kernel_shape", AttrValue::Ints(vec![2])), ("auto_pad", s("SAME_LOWER"))], 1),
+        ] {
+            let back = read(&write(&m).unwrap()).unwrap();
+            assert_eq!(back.graphs[0].nodes, m.graphs[0].nodes);
+        }
+    }
+
+    #[test]
+    fn reading_checks_attributes_that_span_several_fields() {
+        use crate::ops::NnOp;
+        use crate::ops::recurrent::{Activation, Direction};
+        let mut m = one_node("RNN", vec![], 3);
+        m.graphs[0].nodes[0].op = Op::Nn(NnOp::RNN {
+            activation_alpha: None,
+            activation_beta: None,
+            activations: Some(vec![Activation::Relu, Activation::Tanh]),
+            clip: None,
+            direction: Direction::Forward,
+            hidden_size: None,
+            layout: 0,
+        });
+        let e = read(&write(&m).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("node 'n' (RNN): expected 1 activation functions, got 2"), "{e}");
+    }
 }

@@ -171,3 +171,57 @@ impl AttrReader {
 /// Marker so serde derives on op families stay in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoAttrs;
+
+/// Declares an enum for a string-valued mode attribute: one variant per
+/// spelling the operator accepts (extra spellings after `|` are aliases),
+/// with [`AttrType`] (so an unknown spelling is an import error naming the
+/// accepted ones), serde, `as_str` (the canonical spelling) and `Display`.
+macro_rules! attr_enum {
+    (
+        $(#[$m:meta])*
+        pub enum $Name:ident {
+            $( $(#[$vm:meta])* $Var:ident = $s:literal $(| $alias:literal)* ),+ $(,)?
+        }
+    ) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $Name {
+            $( $(#[$vm])* $Var ),+
+        }
+
+        impl $Name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$Name] = &[$($Name::$Var),+];
+
+            /// The attribute's canonical spelling.
+            pub fn as_str(&self) -> &'static str {
+                match self { $( $Name::$Var => $s ),+ }
+            }
+
+            /// The value spelled `s` (exactly as the operator defines it), if any.
+            pub fn from_name(s: &str) -> Option<Self> {
+                match s {
+                    $( $s $(| $alias)* => Some($Name::$Var), )+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $Name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl $crate::attr::AttrType for $Name {
+            fn from_attr(v: &$crate::attr::AttrValue) -> Result<Self, String> {
+                let s = <String as $crate::attr::AttrType>::from_attr(v)?;
+                $Name::from_name(&s).ok_or_else(|| {
+                    let known: Vec<&str> = $Name::ALL.iter().map(|m| m.as_str()).collect();
+                    format!("unknown value '{s}' (expected one of: {})", known.join(", "))
+                })
+            }
+        }
+    };
+}
+pub(crate) use attr_enum;

@@ -217,6 +217,7 @@ impl Model {
                 define(&mut defined, *inner, "capture")?;
             }
             for n in &g.nodes {
+                n.op.check().map_err(|e| IrError::Graph(format!("node '{}' ({}): {e}", n.name, n.op.name())))?;
                 for sg in n.op.subgraphs() {
                     if sg.0 as usize >= self.graphs.len() || sg.0 as usize == gi {
                         return Err(IrError::Graph(format!(

@@ -212,7 +212,7 @@ fn infer_node(node: &Node, ins: &[In]) -> Result<Vec<Option<ValueType>>, String>
                 | N::LSTM { direction, hidden_size, layout, .. } => {
                     // Y, Y_h (and Y_c for LSTM), from X [seq, batch, input]
                     // (layout 0) or [batch, seq, input] (layout 1).
-                    let dirs = Dim::Known(if direction == "bidirectional" { 2 } else { 1 });
+                    let dirs = Dim::Known(direction.num_directions() as u64);
                     let h = hidden_size.filter(|h| *h > 0).map_or(Dim::Unknown, |h| Dim::Known(h as u64));
                     let x = s0.filter(|s| s.len() == 3);
                     let (y, yh) = match (x, *layout) {

@@ -10,6 +10,7 @@
 pub mod artifact;
 pub mod attr;
 pub mod dtype;
+pub mod einsum;
 pub mod error;
 pub mod graph;
 pub mod infer;

@@ -5,30 +5,62 @@
 //! arithmetic on attribute and operand values: backends only apply the
 //! tables to their data, one axis at a time.
 
-/// Attributes of Resize (each field is the ONNX attribute of that name).
+/// Attributes of Resize (each field is the ONNX attribute of that name),
+/// decoded at import; see [`crate::ops::NnOp::resize_attrs`].
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ResizeAttrs<'a> {
     pub antialias: bool,
     pub axes: Option<&'a [i64]>,
-    pub coordinate_transformation_mode: &'a str,
+    pub coordinate_transformation_mode: Coord,
     pub cubic_coeff_a: f64,
     pub exclude_outside: bool,
     pub extrapolation_value: f64,
-    pub keep_aspect_ratio_policy: &'a str,
-    pub mode: &'a str,
-    pub nearest_mode: &'a str,
+    pub keep_aspect_ratio_policy: AspectRatioPolicy,
+    pub mode: ResizeMode,
+    pub nearest_mode: NearestMode,
 }
 
-/// How an output coordinate maps back to a source coordinate.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Coord {
-    HalfPixel,
-    HalfPixelSymmetric,
-    PytorchHalfPixel,
-    AlignCorners,
-    Asymmetric,
-    TfCropAndResize,
-    /// Resize-11 only.
-    TfHalfPixelForNn,
+crate::attr::attr_enum! {
+    /// How an output coordinate maps back to a source coordinate (Resize's
+    /// `coordinate_transformation_mode`).
+    pub enum Coord {
+        HalfPixel = "half_pixel",
+        HalfPixelSymmetric = "half_pixel_symmetric",
+        PytorchHalfPixel = "pytorch_half_pixel",
+        AlignCorners = "align_corners",
+        Asymmetric = "asymmetric",
+        TfCropAndResize = "tf_crop_and_resize",
+        /// Resize-11 only.
+        TfHalfPixelForNn = "tf_half_pixel_for_nn",
+    }
+}
+
+crate::attr::attr_enum! {
+    /// Resize's interpolation `mode`.
+    pub enum ResizeMode {
+        Nearest = "nearest",
+        Linear = "linear",
+        Cubic = "cubic",
+    }
+}
+
+crate::attr::attr_enum! {
+    /// Resize's `nearest_mode`: rounding of a source coordinate in nearest mode.
+    pub enum NearestMode {
+        RoundPreferFloor = "round_prefer_floor",
+        RoundPreferCeil = "round_prefer_ceil",
+        Floor = "floor",
+        Ceil = "ceil",
+    }
+}
+
+crate::attr::attr_enum! {
+    /// Resize's `keep_aspect_ratio_policy` (applies when `sizes` is given).
+    pub enum AspectRatioPolicy {
+        Stretch = "stretch",
+        NotLarger = "not_larger",
+        NotSmaller = "not_smaller",
+    }
 }
 
 /// Rounding of a source coordinate in nearest mode.
@@ -219,40 +251,25 @@ pub fn axis_tables(
     Ok(tables)
 }
 
-/// Parse Resize's mode attributes into a plan.
-pub fn plan(a: &ResizeAttrs) -> Result<AxisPlan, String> {
-    let coord = match a.coordinate_transformation_mode {
-        "half_pixel" => Coord::HalfPixel,
-        "half_pixel_symmetric" => Coord::HalfPixelSymmetric,
-        "pytorch_half_pixel" => Coord::PytorchHalfPixel,
-        "align_corners" => Coord::AlignCorners,
-        "asymmetric" => Coord::Asymmetric,
-        "tf_crop_and_resize" => Coord::TfCropAndResize,
-        "tf_half_pixel_for_nn" => Coord::TfHalfPixelForNn,
-        other => return Err(format!("unknown coordinate_transformation_mode '{other}'")),
-    };
+/// Resize's decoded mode attributes as a per-axis plan.
+pub fn plan(a: &ResizeAttrs) -> AxisPlan {
     let interp = match a.mode {
-        "nearest" => Interp::Nearest(match a.nearest_mode {
-            "round_prefer_floor" => Nearest::RoundPreferFloor,
-            "round_prefer_ceil" => Nearest::RoundPreferCeil,
-            "floor" => Nearest::Floor,
-            "ceil" => Nearest::Ceil,
-            other => return Err(format!("unknown nearest_mode '{other}'")),
+        ResizeMode::Nearest => Interp::Nearest(match a.nearest_mode {
+            NearestMode::RoundPreferFloor => Nearest::RoundPreferFloor,
+            NearestMode::RoundPreferCeil => Nearest::RoundPreferCeil,
+            NearestMode::Floor => Nearest::Floor,
+            NearestMode::Ceil => Nearest::Ceil,
         }),
-        "linear" => Interp::Linear,
-        "cubic" => Interp::Cubic(a.cubic_coeff_a),
-        other => return Err(format!("unknown mode '{other}'")),
+        ResizeMode::Linear => Interp::Linear,
+        ResizeMode::Cubic => Interp::Cubic(a.cubic_coeff_a),
     };
-    if !matches!(a.keep_aspect_ratio_policy, "stretch" | "not_larger" | "not_smaller") {
-        return Err(format!("unknown keep_aspect_ratio_policy '{}'", a.keep_aspect_ratio_policy));
-    }
-    Ok(AxisPlan {
+    AxisPlan {
         interp,
-        coord,
+        coord: a.coordinate_transformation_mode,
         antialias: a.antialias && !matches!(interp, Interp::Nearest(_)),
         exclude_outside: a.exclude_outside,
         extrapolation_value: a.extrapolation_value,
-    })
+    }
 }
 
 /// Output length `floor(len * scale)`, checking the scale.
@@ -335,9 +352,9 @@ pub fn geometry(
                 g.out_dims[ax] = d;
             }
             let pick = match a.keep_aspect_ratio_policy {
-                "not_larger" => Some(f64::min as fn(f64, f64) -> f64),
-                "not_smaller" => Some(f64::max as fn(f64, f64) -> f64),
-                _ => None,
+                AspectRatioPolicy::NotLarger => Some(f64::min as fn(f64, f64) -> f64),
+                AspectRatioPolicy::NotSmaller => Some(f64::max as fn(f64, f64) -> f64),
+                AspectRatioPolicy::Stretch => None,
             };
             if let Some(pick) = pick
                 && let Some(common) = axes.iter().map(|&ax| g.scales[ax]).reduce(pick)

@@ -3,6 +3,26 @@
 //! mode and `ceil_mode`. Pure arithmetic on attribute values, so every
 //! backend agrees on shapes by construction.
 
+crate::attr::attr_enum! {
+    /// The `auto_pad` attribute of convolution and pooling: explicit `pads`
+    /// (`NOTSET`, also spelled as an empty string), no padding (`VALID`), or
+    /// an output size of `ceil(input / stride)` with the odd padding at the
+    /// end (`SAME_UPPER`) or the start (`SAME_LOWER`).
+    pub enum AutoPad {
+        NotSet = "NOTSET" | "",
+        Valid = "VALID",
+        SameUpper = "SAME_UPPER",
+        SameLower = "SAME_LOWER",
+    }
+}
+
+impl AutoPad {
+    /// `SAME_UPPER` or `SAME_LOWER`.
+    pub fn is_same(&self) -> bool {
+        matches!(self, AutoPad::SameUpper | AutoPad::SameLower)
+    }
+}
+
 /// Largest stride, dilation, kernel size or padding accepted. Far beyond
 /// any real model, it keeps all window index arithmetic inside `i64`.
 pub const MAX_GEOMETRY: i64 = 1 << 32;
@@ -77,7 +97,7 @@ impl Window {
         strides: Vec<usize>,
         dilations: Vec<usize>,
         pads: &Option<Vec<i64>>,
-        auto_pad: &str,
+        auto_pad: AutoPad,
         ceil_mode: bool,
     ) -> Result<Window, String> {
         let n = input.len();
@@ -91,7 +111,7 @@ impl Window {
             let (len, k, s, d) = (input[i] as i128, kernel[i] as i128, strides[i] as i128, dilations[i] as i128);
             let extent = (k - 1) * d + 1;
             let size = match auto_pad {
-                "NOTSET" | "" => {
+                AutoPad::NotSet => {
                     let span = len + pad_begin[i] as i128 + pad_end[i] as i128 - extent;
                     if span < 0 {
                         return Err(format!(
@@ -109,7 +129,7 @@ impl Window {
                         span / s + 1
                     }
                 }
-                "VALID" => {
+                AutoPad::Valid => {
                     pad_begin[i] = 0;
                     pad_end[i] = 0;
                     let span = len - extent;
@@ -120,16 +140,16 @@ impl Window {
                     }
                     span / s + 1
                 }
-                "SAME_UPPER" | "SAME_LOWER" => {
+                AutoPad::SameUpper | AutoPad::SameLower => {
                     let size = (len + s - 1) / s;
                     let total = ((size - 1) * s + extent - len).max(0);
                     let small = total / 2;
-                    let (b, e) = if auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                    let (b, e) =
+                        if auto_pad == AutoPad::SameUpper { (small, total - small) } else { (total - small, small) };
                     pad_begin[i] = i64::try_from(b).map_err(|_| "padding too large".to_string())?;
                     pad_end[i] = i64::try_from(e).map_err(|_| "padding too large".to_string())?;
                     size
                 }
-                other => return Err(format!("unknown auto_pad '{other}'")),
             };
             match usize::try_from(size) {
                 Ok(v) => out.push(v),
@@ -157,7 +177,7 @@ pub fn transpose_geometry(
     strides: &[usize],
     dilations: &[usize],
     pads: &Option<Vec<i64>>,
-    auto_pad: &str,
+    auto_pad: AutoPad,
     output_padding: &Option<Vec<i64>>,
     output_shape: &Option<Vec<i64>>,
 ) -> Result<(Vec<usize>, Vec<i64>), String> {
@@ -175,9 +195,7 @@ pub fn transpose_geometry(
         return Err(format!("output_padding must not be negative, got {out_pad:?}"));
     }
     let requested: Option<Vec<i64>> = match output_shape {
-        None if matches!(auto_pad, "SAME_UPPER" | "SAME_LOWER") => {
-            Some(in_sp.iter().zip(strides).map(|(&i, &s)| i as i64 * s as i64).collect())
-        }
+        None if auto_pad.is_same() => Some(in_sp.iter().zip(strides).map(|(&i, &s)| i as i64 * s as i64).collect()),
         None => None,
         // Some exporters include the batch and channel axes.
         Some(s) if s.len() == nsp + 2 => Some(s[2..].to_vec()),
@@ -189,9 +207,8 @@ pub fn transpose_geometry(
     let mut pad_begin = vec![0i64; nsp];
     let mut out_sp = vec![0usize; nsp];
     let (pb_attr, pe_attr) = match auto_pad {
-        "NOTSET" | "" => pads_attr(pads, nsp)?,
-        "VALID" | "SAME_UPPER" | "SAME_LOWER" => (vec![0; nsp], vec![0; nsp]),
-        other => return Err(format!("unknown auto_pad '{other}'")),
+        AutoPad::NotSet => pads_attr(pads, nsp)?,
+        AutoPad::Valid | AutoPad::SameUpper | AutoPad::SameLower => (vec![0; nsp], vec![0; nsp]),
     };
     for i in 0..nsp {
         let full = strides[i] as i128 * (in_sp[i] as i128 - 1)
@@ -204,7 +221,7 @@ pub fn transpose_geometry(
                 // with the odd one at the end (SAME_UPPER) or the start.
                 let total = full - req[i] as i128;
                 let half = total.div_euclid(2);
-                (req[i] as i128, if auto_pad == "SAME_UPPER" { half } else { total - half })
+                (req[i] as i128, if auto_pad == AutoPad::SameUpper { half } else { total - half })
             }
             None => (full - pb_attr[i] as i128 - pe_attr[i] as i128, pb_attr[i] as i128),
         };
@@ -226,23 +243,23 @@ mod tests {
 
     #[test]
     fn same_upper_and_lower_split_odd_padding() {
-        let up = Window::new(&[5], vec![4], vec![1], vec![1], &None, "SAME_UPPER", false).unwrap();
+        let up = Window::new(&[5], vec![4], vec![1], vec![1], &None, AutoPad::SameUpper, false).unwrap();
         assert_eq!((up.out[0], up.pad_begin[0], up.pad_end[0]), (5, 1, 2));
-        let lo = Window::new(&[5], vec![4], vec![1], vec![1], &None, "SAME_LOWER", false).unwrap();
+        let lo = Window::new(&[5], vec![4], vec![1], vec![1], &None, AutoPad::SameLower, false).unwrap();
         assert_eq!((lo.pad_begin[0], lo.pad_end[0]), (2, 1));
     }
 
     #[test]
     fn ceil_mode_drops_a_window_starting_in_end_padding() {
-        let w = Window::new(&[4], vec![2], vec![2], vec![1], &Some(vec![0, 1]), "NOTSET", true).unwrap();
+        let w = Window::new(&[4], vec![2], vec![2], vec![1], &Some(vec![0, 1]), AutoPad::NotSet, true).unwrap();
         assert_eq!(w.out, vec![2]);
-        let w = Window::new(&[5], vec![2], vec![2], vec![1], &None, "NOTSET", true).unwrap();
+        let w = Window::new(&[5], vec![2], vec![2], vec![1], &None, AutoPad::NotSet, true).unwrap();
         assert_eq!(w.out, vec![3]);
     }
 
     #[test]
     fn hostile_geometry_is_an_error() {
-        assert!(Window::new(&[3], vec![9], vec![1], vec![1], &None, "NOTSET", false).is_err());
+        assert!(Window::new(&[3], vec![9], vec![1], vec![1], &None, AutoPad::NotSet, false).is_err());
         assert!(pads_attr(&Some(vec![-1, 0]), 1).is_err());
         assert!(axis_attr(&Some(vec![0]), 1, 1, "strides").is_err());
     }

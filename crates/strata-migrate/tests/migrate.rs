@@ -43,7 +43,7 @@ fn conv_mlp() -> Model {
     let w2 = weight(&mut g, "w2", vec![2, 4, 3, 3], 5);
     let conv = || {
         Op::Nn(NnOp::Conv {
-            auto_pad: "NOTSET".into(),
+            auto_pad: strata_ir::window::AutoPad::NotSet,
             dilations: None,
             group: 1,
             kernel_shape: Some(vec![3, 3]),

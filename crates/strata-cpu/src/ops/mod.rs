@@ -16,6 +16,7 @@ pub(crate) mod movement;
 pub(crate) mod nn;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
+pub(crate) mod resize;
 
 /// What a kernel gets besides its inputs.
 pub(crate) struct Ctx<'a> {

@@ -7,7 +7,7 @@
 //! operators of rank 1–3 are all handled as 3-D (missing axes have size 1).
 
 use strata_ir::ops::NnOp as N;
-use strata_ir::window::{Window, axis_attr, positive};
+use strata_ir::window::{AutoPad, Window, axis_attr, positive};
 use strata_ir::{DType, TensorData};
 
 use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, strides, unsupported};
@@ -15,7 +15,8 @@ use crate::error::{CpuError, Result, bail};
 use crate::gemm::{NR, PackedA, PackedB, gemm};
 use crate::tensor::CpuTensor;
 
-fn kerr(e: String) -> CpuError {
+/// A message from the IR's shared geometry as a kernel error.
+pub(crate) fn kerr(e: String) -> CpuError {
     CpuError::Kernel(e)
 }
 
@@ -155,7 +156,7 @@ impl Kernel for GemmKernel {
 /// The geometry attributes of a convolution or pooling node.
 #[derive(Debug, Clone)]
 struct Geometry {
-    auto_pad: String,
+    auto_pad: AutoPad,
     ceil_mode: bool,
     kernel: Option<Vec<i64>>,
     strides: Option<Vec<i64>>,
@@ -188,7 +189,7 @@ impl Geometry {
             axis_attr(&self.strides, n, 1, "strides").map_err(kerr)?,
             axis_attr(&self.dilations, n, 1, "dilations").map_err(kerr)?,
             &self.pads,
-            &self.auto_pad,
+            self.auto_pad,
             self.ceil_mode,
         )
         .map_err(kerr)?;
@@ -482,7 +483,7 @@ impl Kernel for ConvTransposeKernel {
             &strides,
             &dilations,
             &self.geo.pads,
-            &self.geo.auto_pad,
+            self.geo.auto_pad,
             &self.output_padding,
             &self.output_shape,
         )
@@ -548,96 +549,6 @@ impl Kernel for ConvTransposeKernel {
             }
         }
         Ok(vec![CpuTensor::f32(out_shape, y)])
-    }
-}
-
-// ---------------------------------------------------------------- Resize
-
-/// Resize (opset 11+) on f32: the shared per-axis tables applied one axis
-/// at a time; nearest mode moves values exactly.
-struct ResizeKernel {
-    antialias: bool,
-    axes: Option<Vec<i64>>,
-    coordinate_transformation_mode: String,
-    cubic_coeff_a: f32,
-    exclude_outside: bool,
-    extrapolation_value: f32,
-    keep_aspect_ratio_policy: String,
-    mode: String,
-    nearest_mode: String,
-}
-
-impl ResizeKernel {
-    fn attrs(&self) -> strata_ir::resample::ResizeAttrs<'_> {
-        strata_ir::resample::ResizeAttrs {
-            antialias: self.antialias,
-            axes: self.axes.as_deref(),
-            coordinate_transformation_mode: &self.coordinate_transformation_mode,
-            cubic_coeff_a: self.cubic_coeff_a as f64,
-            exclude_outside: self.exclude_outside,
-            extrapolation_value: self.extrapolation_value as f64,
-            keep_aspect_ratio_policy: &self.keep_aspect_ratio_policy,
-            mode: &self.mode,
-            nearest_mode: &self.nearest_mode,
-        }
-    }
-}
-
-impl Kernel for ResizeKernel {
-    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
-        let x = input(inputs, 0)?;
-        let a = self.attrs();
-        let plan = strata_ir::resample::plan(&a).map_err(kerr)?;
-        let floats = |i: usize| -> Result<Option<Vec<f64>>> {
-            match inputs.get(i).copied().flatten() {
-                Some(t) => Ok(Some(t.as_f32()?.iter().map(|&v| v as f64).collect())),
-                None => Ok(None),
-            }
-        };
-        let (roi, scales) = (floats(1)?, floats(2)?);
-        let sizes = inputs.get(3).copied().flatten().map(|t| t.to_i64()).transpose()?;
-        let geo =
-            strata_ir::resample::geometry(&x.shape, &a, &plan, roi.as_deref(), scales.as_deref(), sizes.as_deref())
-                .map_err(kerr)?;
-        ctx.check_numel(&geo.out_dims)?;
-        let tables =
-            strata_ir::resample::axis_tables(&x.shape, &geo.out_dims, &geo.scales, &geo.roi, &plan).map_err(kerr)?;
-        let mut shape = x.shape.clone();
-        let mut data = x.as_f32()?.to_vec();
-        let extrapolate = plan.extrapolation_value as f32;
-        for (axis, table) in &tables {
-            let len_in = shape[*axis];
-            let outer: usize = shape[..*axis].iter().product();
-            let inner: usize = shape[axis + 1..].iter().product();
-            let block = table.len() * inner;
-            let mut out = vec![0.0f32; outer * block];
-            let src = &data;
-            ctx.pool.for_each_chunk(&mut out, block.max(1), outer * block * 4, |o, chunk| {
-                let base = o * len_in * inner;
-                for (e, entry) in table.iter().enumerate() {
-                    let dst = &mut chunk[e * inner..(e + 1) * inner];
-                    match entry {
-                        None => dst.fill(extrapolate),
-                        Some(taps) => {
-                            dst.fill(0.0);
-                            for &(j, w) in taps {
-                                let (row, w) = (&src[base + j * inner..base + (j + 1) * inner], w as f32);
-                                if taps.len() == 1 && w == 1.0 {
-                                    dst.copy_from_slice(row);
-                                } else {
-                                    for (d, &v) in dst.iter_mut().zip(row) {
-                                        *d += w * v;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            });
-            shape[*axis] = table.len();
-            data = out;
-        }
-        Ok(vec![CpuTensor::f32(shape, data)])
     }
 }
 
@@ -928,13 +839,13 @@ impl Kernel for GroupNormKernel {
 pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     let f32_only = || info.require_dtypes(&[DType::F32]);
     let outputs = info.node.outputs.iter().flatten().count();
-    let geo = |auto_pad: &str,
+    let geo = |auto_pad: &AutoPad,
                ceil_mode: bool,
                kernel: Option<Vec<i64>>,
                s: &Option<Vec<i64>>,
                d: &Option<Vec<i64>>,
                p: &Option<Vec<i64>>| Geometry {
-        auto_pad: auto_pad.to_string(),
+        auto_pad: *auto_pad,
         ceil_mode,
         kernel,
         strides: s.clone(),
@@ -991,54 +902,19 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
                 packed_w,
             })
         }
-        N::Resize {
-            antialias,
-            axes,
-            coordinate_transformation_mode,
-            cubic_coeff_a,
-            exclude_outside,
-            extrapolation_value,
-            keep_aspect_ratio_policy,
-            mode,
-            nearest_mode,
-        } => {
-            if info.in_dtype(0) != Some(DType::F32) || info.out_dtype(0) != Some(DType::F32) {
-                return Err(unsupported("Resize runs on float32 data only"));
-            }
-            for i in [1, 2] {
-                if info.has_input(i) && info.in_dtype(i) != Some(DType::F32) {
-                    return Err(unsupported(format!("Resize input {i} must be float32")));
-                }
-            }
-            if info.has_input(3) && info.in_dtype(3) != Some(DType::I64) {
-                return Err(unsupported("Resize sizes must be int64"));
-            }
-            let k = ResizeKernel {
-                antialias: *antialias != 0,
-                axes: axes.clone(),
-                coordinate_transformation_mode: coordinate_transformation_mode.clone(),
-                cubic_coeff_a: *cubic_coeff_a,
-                exclude_outside: *exclude_outside != 0,
-                extrapolation_value: *extrapolation_value,
-                keep_aspect_ratio_policy: keep_aspect_ratio_policy.clone(),
-                mode: mode.clone(),
-                nearest_mode: nearest_mode.clone(),
-            };
-            strata_ir::resample::plan(&k.attrs()).map_err(unsupported)?;
-            Box::new(k)
-        }
+        N::Resize { .. } => return super::resize::build(op, info),
         N::MaxPool { auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_order: _, strides } => {
             f32_only()?;
             if outputs > 1 {
                 return Err(unsupported("MaxPool with the Indices output"));
             }
-            let geo = geo(auto_pad, *ceil_mode != 0, Some(kernel_shape.clone()), strides, dilations, pads);
+            let geo = geo(auto_pad, *ceil_mode, Some(kernel_shape.clone()), strides, dilations, pads);
             Box::new(PoolKernel { geo, kind: PoolKind::Max })
         }
         N::AveragePool { auto_pad, ceil_mode, count_include_pad, dilations, kernel_shape, pads, strides } => {
             f32_only()?;
-            let geo = geo(auto_pad, *ceil_mode != 0, Some(kernel_shape.clone()), strides, dilations, pads);
-            Box::new(PoolKernel { geo, kind: PoolKind::Avg { count_include_pad: *count_include_pad != 0 } })
+            let geo = geo(auto_pad, *ceil_mode, Some(kernel_shape.clone()), strides, dilations, pads);
+            Box::new(PoolKernel { geo, kind: PoolKind::Avg { count_include_pad: *count_include_pad } })
         }
         N::GlobalAveragePool {} | N::GlobalMaxPool {} => {
             f32_only()?;
@@ -1077,27 +953,9 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             }
             Box::new(LayerNormKernel { axis: *axis, epsilon: *epsilon, rms: true })
         }
-        N::LSTM {
-            activation_alpha,
-            activation_beta,
-            activations,
-            clip,
-            direction,
-            hidden_size,
-            layout,
-            input_forget,
-        } => {
-            return super::recurrent::build_lstm(
-                info,
-                activation_alpha,
-                activation_beta,
-                activations,
-                clip,
-                direction,
-                hidden_size,
-                *layout,
-                *input_forget,
-            );
+        N::LSTM { .. } => {
+            let attrs = op.recurrent_attrs().map_err(unsupported)?;
+            return super::recurrent::build_lstm(info, &attrs);
         }
         N::Dropout { .. } => {
             info.require_native()?;

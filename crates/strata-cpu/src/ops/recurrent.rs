@@ -4,6 +4,7 @@
 //! `clip` or `sequence_lens`; other forms fall back to another backend.
 
 use strata_ir::DType;
+use strata_ir::ops::recurrent::{Cell, Direction, RecurrentAttrs};
 
 use super::{Ctx, Kernel, NodeInfo, input, unsupported};
 use crate::error::{Result, bail};
@@ -16,7 +17,7 @@ pub(crate) struct LstmKernel {
     reverse: bool,
     batch_major: bool,
     input_forget: bool,
-    hidden_size: Option<i64>,
+    hidden_size: Option<usize>,
 }
 
 /// `Wᵀ` of direction `d` packed as the right operand: `[k, gates·hidden]`.
@@ -34,7 +35,7 @@ impl Kernel for LstmKernel {
         if rd != nd || rg != 4 * hidden {
             bail!("R must have shape [{nd}, 4·hidden, hidden], got {:?}", r.shape);
         }
-        if self.hidden_size.is_some_and(|h| h != hidden as i64) {
+        if self.hidden_size.is_some_and(|h| h != hidden) {
             bail!("hidden_size does not match R of shape {:?}", r.shape);
         }
         if w.shape != [nd, 4 * hidden, input_len] {
@@ -138,19 +139,9 @@ impl Kernel for LstmKernel {
     }
 }
 
-/// Build an LSTM kernel, or say which form is not supported here.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn build_lstm(
-    info: &NodeInfo,
-    activation_alpha: &Option<Vec<f32>>,
-    activation_beta: &Option<Vec<f32>>,
-    activations: &Option<Vec<String>>,
-    clip: &Option<f32>,
-    direction: &str,
-    hidden_size: &Option<i64>,
-    layout: i64,
-    input_forget: i64,
-) -> Result<Box<dyn Kernel>> {
+/// Build an LSTM kernel from its decoded attributes, or say which form is
+/// not supported here.
+pub(crate) fn build_lstm(info: &NodeInfo, attrs: &RecurrentAttrs) -> Result<Box<dyn Kernel>> {
     let ins: Vec<usize> = (0..info.node.inputs.len()).filter(|&i| info.has_input(i) && i != 4).collect();
     for i in ins {
         if info.in_dtype(i) != Some(DType::F32) {
@@ -160,30 +151,17 @@ pub(crate) fn build_lstm(
     if info.has_input(4) {
         return Err(unsupported("LSTM with sequence_lens"));
     }
-    if clip.is_some() || activation_alpha.is_some() || activation_beta.is_some() {
-        return Err(unsupported("LSTM with clip or activation parameters"));
-    }
-    let directions = match direction {
-        "forward" | "reverse" => 1,
-        "bidirectional" => 2,
-        d => return Err(unsupported(format!("LSTM direction '{d}'"))),
+    let Cell::Lstm { input_forget } = attrs.cell else {
+        return Err(unsupported("only LSTM among the recurrent layers"));
     };
-    if let Some(a) = activations {
-        let default = ["sigmoid", "tanh", "tanh"];
-        let ok = (a.len() == 3 || a.len() == 3 * directions)
-            && a.iter().enumerate().all(|(i, n)| n.eq_ignore_ascii_case(default[i % 3]));
-        if !ok {
-            return Err(unsupported("LSTM with non-default activations"));
-        }
-    }
-    if !matches!(layout, 0 | 1) {
-        return Err(unsupported(format!("LSTM layout {layout}")));
+    if attrs.clip.is_some() || !attrs.default_activations() {
+        return Err(unsupported("LSTM with clip or non-default activations"));
     }
     Ok(Box::new(LstmKernel {
-        directions,
-        reverse: direction == "reverse",
-        batch_major: layout == 1,
-        input_forget: input_forget != 0,
-        hidden_size: *hidden_size,
+        directions: attrs.num_directions(),
+        reverse: attrs.direction == Direction::Reverse,
+        batch_major: attrs.batch_major,
+        input_forget,
+        hidden_size: attrs.hidden_size,
     }))
 }

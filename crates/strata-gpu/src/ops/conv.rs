@@ -6,6 +6,7 @@ use strata_ir::window::{Window, axis_attr, transpose_geometry};
 
 use super::*;
 use crate::shape::put;
+use strata_ir::window::AutoPad;
 
 /// How a convolution runs: one dispatch of `k` over the output.
 #[derive(Debug)]
@@ -17,7 +18,7 @@ pub(crate) enum Plan {
 /// The window attributes of a convolution or pooling node.
 #[derive(Debug, Clone)]
 pub(crate) struct WindowAttrs {
-    pub(crate) auto_pad: String,
+    pub(crate) auto_pad: AutoPad,
     pub(crate) strides: Option<Vec<i64>>,
     pub(crate) dilations: Option<Vec<i64>>,
     pub(crate) pads: Option<Vec<i64>>,
@@ -26,17 +27,12 @@ pub(crate) struct WindowAttrs {
 impl WindowAttrs {
     /// The attributes as the IR holds them.
     pub(crate) fn new(
-        auto_pad: &str,
+        auto_pad: AutoPad,
         strides: &Option<Vec<i64>>,
         dilations: &Option<Vec<i64>>,
         pads: &Option<Vec<i64>>,
     ) -> WindowAttrs {
-        WindowAttrs {
-            auto_pad: auto_pad.to_string(),
-            strides: strides.clone(),
-            dilations: dilations.clone(),
-            pads: pads.clone(),
-        }
+        WindowAttrs { auto_pad, strides: strides.clone(), dilations: dilations.clone(), pads: pads.clone() }
     }
 
     /// The geometry of `kernel` over spatial input sizes `input`.
@@ -44,15 +40,7 @@ impl WindowAttrs {
         let n = input.len();
         let strides = axis_attr(&self.strides, n, 1, "strides").map_err(GpuError::Shape)?;
         let dilations = axis_attr(&self.dilations, n, 1, "dilations").map_err(GpuError::Shape)?;
-        Window::new(input, kernel, strides, dilations, &self.pads, &self.auto_pad, ceil_mode).map_err(GpuError::Shape)
-    }
-}
-
-/// `auto_pad` values of `strata_ir::window`.
-pub(crate) fn auto_pad_ok(a: &str) -> std::result::Result<(), String> {
-    match a {
-        "NOTSET" | "VALID" | "SAME_UPPER" | "SAME_LOWER" => Ok(()),
-        other => Err(format!("auto_pad '{other}'")),
+        Window::new(input, kernel, strides, dilations, &self.pads, self.auto_pad, ceil_mode).map_err(GpuError::Shape)
     }
 }
 
@@ -74,9 +62,8 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
     }
     match o {
         NnOp::Conv { auto_pad, dilations, group, kernel_shape, pads, strides } => {
-            auto_pad_ok(auto_pad)?;
             spatial_rank(v, kernel_shape.as_ref().map(Vec::len))?;
-            let w = WindowAttrs::new(auto_pad, strides, dilations, pads);
+            let w = WindowAttrs::new(*auto_pad, strides, dilations, pads);
             Ok(Plan::Conv { k: k.get(Shader::Conv, "conv2d", &[]), w, group: *group })
         }
         NnOp::ConvTranspose {
@@ -89,14 +76,14 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
             pads,
             strides,
         } => {
-            if auto_pad != "NOTSET" && auto_pad != "VALID" {
-                return Err(format!("ConvTranspose auto_pad '{auto_pad}' is not supported on the GPU"));
+            if auto_pad.is_same() {
+                return Err(format!("ConvTranspose auto_pad '{}' is not supported on the GPU", auto_pad.as_str()));
             }
             if output_shape.is_some() {
                 return Err("ConvTranspose with output_shape is not supported on the GPU".into());
             }
             spatial_rank(v, kernel_shape.as_ref().map(Vec::len))?;
-            let w = WindowAttrs::new(auto_pad, strides, dilations, pads);
+            let w = WindowAttrs::new(*auto_pad, strides, dilations, pads);
             Ok(Plan::ConvTranspose {
                 k: k.get(Shader::Conv, "conv_transpose2d", &[]),
                 w,
@@ -207,7 +194,7 @@ impl Exec<'_> {
                     &s,
                     &d,
                     &attrs.pads,
-                    &attrs.auto_pad,
+                    attrs.auto_pad,
                     output_padding,
                     &None,
                 )

@@ -5,9 +5,10 @@
 
 use strata_ir::window::{Window, axis_attr, positive};
 
-use super::conv::{Grid2, WindowAttrs, auto_pad_ok, spatial_rank};
+use super::conv::{Grid2, WindowAttrs, spatial_rank};
 use super::*;
 use crate::shape::{put, u32c};
+use strata_ir::window::AutoPad;
 
 /// Pooling function of `poolnd.wgsl` (`mode` parameter).
 #[derive(Debug, Clone, Copy)]
@@ -42,27 +43,27 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
     match o {
         NnOp::MaxPool { auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_order, strides } => {
             let a = PoolAttrs {
-                w: WindowAttrs::new(auto_pad, strides, dilations, pads),
+                w: WindowAttrs::new(*auto_pad, strides, dilations, pads),
                 kernel: kernel_shape.clone(),
-                ceil: *ceil_mode != 0,
+                ceil: *ceil_mode,
                 mode: PoolMode::Max { storage_col: *storage_order != 0 },
             };
             pool(v, k, a)
         }
         NnOp::AveragePool { auto_pad, ceil_mode, count_include_pad, dilations, kernel_shape, pads, strides } => {
             let a = PoolAttrs {
-                w: WindowAttrs::new(auto_pad, strides, dilations, pads),
+                w: WindowAttrs::new(*auto_pad, strides, dilations, pads),
                 kernel: kernel_shape.clone(),
-                ceil: *ceil_mode != 0,
-                mode: PoolMode::Average { count_include_pad: *count_include_pad != 0 },
+                ceil: *ceil_mode,
+                mode: PoolMode::Average { count_include_pad: *count_include_pad },
             };
             pool(v, k, a)
         }
         NnOp::LpPool { auto_pad, ceil_mode, dilations, kernel_shape, p, pads, strides } => {
             let a = PoolAttrs {
-                w: WindowAttrs::new(auto_pad, strides, dilations, pads),
+                w: WindowAttrs::new(*auto_pad, strides, dilations, pads),
                 kernel: kernel_shape.clone(),
-                ceil: *ceil_mode != 0,
+                ceil: *ceil_mode,
                 mode: PoolMode::Lp { p: *p },
             };
             pool_nd(v, k, a)
@@ -71,7 +72,7 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
             v.float(0)?;
             v.host(1, "image_shape")?;
             v.host(2, "block_shape")?;
-            let w = WindowAttrs::new("NOTSET", strides, dilations, pads);
+            let w = WindowAttrs::new(AutoPad::NotSet, strides, dilations, pads);
             Ok(Plan::Col2Im { k: k.get(Shader::PoolNd, "col2im", &[]), w })
         }
         other => not_implemented(other.name()),
@@ -86,7 +87,6 @@ fn pool(v: &NodeView, k: &mut Kernels, a: PoolAttrs) -> std::result::Result<Plan
     }
     v.float(0)?;
     v.only_first_output()?;
-    auto_pad_ok(&a.w.auto_pad)?;
     spatial_rank(v, Some(a.kernel.len()))?;
     let average = u32::from(matches!(a.mode, PoolMode::Average { .. }));
     Ok(Plan::Pool2d { k: k.get(Shader::Pool, "pool2d", &[("MODE", average)]), a })
@@ -100,7 +100,6 @@ fn pool_nd(v: &NodeView, k: &mut Kernels, a: PoolAttrs) -> std::result::Result<P
         Some(r) => return Err(format!("pooling of a rank-{r} input")),
         None => return Err("input rank unknown".into()),
     }
-    auto_pad_ok(&a.w.auto_pad)?;
     Ok(Plan::PoolNd { k: k.get(Shader::PoolNd, "pool_nd", &[]), a })
 }
 
@@ -208,7 +207,7 @@ impl Exec<'_> {
         }
         let s = axis_attr(&w.strides, nsp, 1, "strides").map_err(GpuError::Shape)?;
         let d = axis_attr(&w.dilations, nsp, 1, "dilations").map_err(GpuError::Shape)?;
-        let win = Window::new(&image, block.clone(), s, d, &w.pads, "NOTSET", false).map_err(GpuError::Shape)?;
+        let win = Window::new(&image, block.clone(), s, d, &w.pads, AutoPad::NotSet, false).map_err(GpuError::Shape)?;
         let l: usize = win.out.iter().product();
         if l != x.shape[2] {
             return Err(GpuError::Shape(format!("input has {} blocks, the geometry gives {l}", x.shape[2])));

@@ -1,5 +1,6 @@
 //! RNN, GRU and LSTM on the GPU (`recurrent.wgsl`), their attributes
-//! decoded once by the planning step ([`Recurrent::parse`]).
+//! decoded once by the IR (`NnOp::recurrent_attrs`) and turned into kernel
+//! codes by the planning step ([`Recurrent::parse`]).
 //!
 //! The input projection of every time step is one batched matrix product
 //! (`matmul.wgsl`, one batch entry per direction); then each step is one
@@ -13,6 +14,7 @@
 use super::*;
 use crate::kernels::TILE;
 use crate::shape::{contiguous, f32w, put, u32c};
+use strata_ir::ops::recurrent::{Activation, Cell, Direction};
 
 /// How a recurrent layer runs.
 #[derive(Debug)]
@@ -24,33 +26,6 @@ pub(crate) struct Plan {
     /// One time step.
     step: Kernel,
     rec: Recurrent,
-}
-
-/// Which cell a recurrent node runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cell {
-    Rnn,
-    Gru { linear_before_reset: bool },
-    Lstm { input_forget: bool },
-}
-
-impl Cell {
-    /// Gate blocks stacked in `W` and `R` (RNN `i`, GRU `z r h`, LSTM `i o f c`).
-    fn gates(self) -> usize {
-        match self {
-            Cell::Rnn => 1,
-            Cell::Gru { .. } => 3,
-            Cell::Lstm { .. } => 4,
-        }
-    }
-
-    fn default_activations(self) -> &'static [&'static str] {
-        match self {
-            Cell::Rnn => &["Tanh"],
-            Cell::Gru { .. } => &["Sigmoid", "Tanh"],
-            Cell::Lstm { .. } => &["Sigmoid", "Tanh", "Tanh"],
-        }
-    }
 }
 
 /// A recurrent node's attributes, checked.
@@ -72,122 +47,43 @@ struct Recurrent {
 }
 
 impl Recurrent {
-    /// Resolve the attributes of an RNN, GRU or LSTM node. Activation names
-    /// are matched case-insensitively; `activation_alpha` /
-    /// `activation_beta` values are consumed in order by the functions
-    /// that take them, the ONNX defaults filling in when a list runs out;
-    /// a bidirectional layer given one direction's list uses it for both.
+    /// The attributes of an RNN, GRU or LSTM node, decoded once by the IR
+    /// (`NnOp::recurrent_attrs`), as `recurrent.wgsl` codes.
     fn parse(o: &NnOp) -> std::result::Result<Recurrent, String> {
-        let (cell, alphas, betas, names, clip, direction, hidden_size, layout) = match o {
-            NnOp::RNN { activation_alpha, activation_beta, activations, clip, direction, hidden_size, layout } => {
-                (Cell::Rnn, activation_alpha, activation_beta, activations, clip, direction, hidden_size, layout)
-            }
-            NnOp::GRU {
-                activation_alpha,
-                activation_beta,
-                activations,
-                clip,
-                direction,
-                hidden_size,
-                layout,
-                linear_before_reset,
-            } => (
-                Cell::Gru { linear_before_reset: *linear_before_reset != 0 },
-                activation_alpha,
-                activation_beta,
-                activations,
-                clip,
-                direction,
-                hidden_size,
-                layout,
-            ),
-            NnOp::LSTM {
-                activation_alpha,
-                activation_beta,
-                activations,
-                clip,
-                direction,
-                hidden_size,
-                layout,
-                input_forget,
-            } => (
-                Cell::Lstm { input_forget: *input_forget != 0 },
-                activation_alpha,
-                activation_beta,
-                activations,
-                clip,
-                direction,
-                hidden_size,
-                layout,
-            ),
-            other => return Err(format!("{} is not a recurrent layer", other.name())),
+        let a = o.recurrent_attrs()?;
+        let code = |k: Activation| match k {
+            Activation::Relu => 0,
+            Activation::Tanh => 1,
+            Activation::Sigmoid => 2,
+            Activation::Affine => 3,
+            Activation::LeakyRelu => 4,
+            Activation::ThresholdedRelu => 5,
+            Activation::ScaledTanh => 6,
+            Activation::HardSigmoid => 7,
+            Activation::Elu => 8,
+            Activation::Softsign => 9,
+            Activation::Softplus => 10,
         };
-        let (dirs, reverse) = match direction.as_str() {
-            "forward" => (1, false),
-            "reverse" => (1, true),
-            "bidirectional" => (2, false),
-            d => return Err(format!("unknown direction '{d}'")),
-        };
-        let batch_major = match layout {
-            0 => false,
-            1 => true,
-            l => return Err(format!("layout must be 0 or 1, got {l}")),
-        };
-        if let Some(c) = clip
-            && (c.is_nan() || *c < 0.0)
-        {
-            return Err(format!("clip must be non-negative, got {c}"));
-        }
-        let per_dir = cell.default_activations().len();
-        let mut list: Vec<String> = match names {
-            Some(n) => n.clone(),
-            None => cell.default_activations().iter().map(|s| s.to_string()).collect(),
-        };
-        if list.len() == per_dir && dirs == 2 {
-            list = [list.clone(), list].concat();
-        }
-        if list.len() != per_dir * dirs {
-            return Err(format!("expected {} activation functions, got {}", per_dir * dirs, list.len()));
-        }
-        let mut alphas = alphas.as_deref().unwrap_or(&[]).iter().copied();
-        let mut betas = betas.as_deref().unwrap_or(&[]).iter().copied();
-        let mut codes = Vec::with_capacity(list.len());
-        for name in &list {
-            let mut alpha = |default: f32| alphas.next().unwrap_or(default);
-            let code = match name.to_ascii_lowercase().as_str() {
-                "relu" => (0, 0.0, 0.0),
-                "tanh" => (1, 0.0, 0.0),
-                "sigmoid" => (2, 0.0, 0.0),
-                "affine" => {
-                    let a = alpha(1.0);
-                    (3, a, betas.next().unwrap_or(0.0))
+        let acts = a
+            .activations
+            .iter()
+            .map(|fns| {
+                let mut slots = [(0, 0.0, 0.0); 3];
+                for (slot, f) in slots.iter_mut().zip(fns) {
+                    *slot = (code(f.kind), f.alpha as f32, f.beta as f32);
                 }
-                "leakyrelu" => (4, alpha(0.01), 0.0),
-                "thresholdedrelu" => (5, alpha(1.0), 0.0),
-                "scaledtanh" => {
-                    let a = alpha(1.0);
-                    (6, a, betas.next().unwrap_or(1.0))
-                }
-                "hardsigmoid" => {
-                    let a = alpha(0.2);
-                    (7, a, betas.next().unwrap_or(0.5))
-                }
-                "elu" => (8, alpha(1.0), 0.0),
-                "softsign" => (9, 0.0, 0.0),
-                "softplus" => (10, 0.0, 0.0),
-                other => return Err(format!("activation function '{other}' is not supported on the GPU")),
-            };
-            codes.push(code);
-        }
-        let acts = codes
-            .chunks(per_dir)
-            .map(|c| {
-                let mut a = [(0, 0.0, 0.0); 3];
-                a[..c.len()].copy_from_slice(c);
-                a
+                slots
             })
             .collect();
-        Ok(Recurrent { cell, dirs, reverse, batch_major, clip: *clip, hidden_size: *hidden_size, acts })
+        Ok(Recurrent {
+            cell: a.cell,
+            dirs: a.num_directions(),
+            reverse: a.direction == Direction::Reverse,
+            batch_major: a.batch_major,
+            clip: a.clip,
+            hidden_size: a.hidden_size.map(|h| h as i64),
+            acts,
+        })
     }
 }
 

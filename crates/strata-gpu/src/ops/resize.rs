@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::shape::{f32w, norm_axis, put};
+use strata_ir::resample::{AspectRatioPolicy, Coord, NearestMode, ResizeMode};
 
 /// How a resize runs: one dispatch of `k` (`resize2d` or `resize_taps`)
 /// with the coordinate transformation and nearest rounding codes.
@@ -39,18 +40,18 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
             ..
         } => {
             v.float(0)?;
-            let taps = mode == "cubic" || *antialias != 0;
-            let kind = match (taps, mode.as_str()) {
-                (false, m) => resize_mode_code(m)?,
-                (true, "linear") => 1,
-                (true, "cubic") => 2,
-                (true, other) => return Err(format!("Resize mode '{other}' with antialias")),
+            let taps = *mode == ResizeMode::Cubic || *antialias;
+            let kind = match mode {
+                ResizeMode::Nearest if taps => return Err("Resize mode 'nearest' with antialias".into()),
+                ResizeMode::Nearest => 0,
+                ResizeMode::Linear => 1,
+                ResizeMode::Cubic => 2,
             };
-            if keep_aspect_ratio_policy != "stretch" {
-                return Err(format!("Resize keep_aspect_ratio_policy '{keep_aspect_ratio_policy}'"));
+            if *keep_aspect_ratio_policy != AspectRatioPolicy::Stretch {
+                return Err(format!("Resize keep_aspect_ratio_policy '{}'", keep_aspect_ratio_policy.as_str()));
             }
-            let coord = resize_coord_code(coordinate_transformation_mode)?;
-            let near = resize_nearest_code(nearest_mode)?;
+            let coord = resize_coord_code(*coordinate_transformation_mode)?;
+            let near = resize_nearest_code(*nearest_mode);
             v.host(2, "scales")?;
             v.host(3, "sizes")?;
             let k = if taps {
@@ -60,8 +61,8 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
                     &[
                         ("KIND", kind),
                         ("A_BITS", cubic_coeff_a.to_bits()),
-                        ("EXCLUDE_OUTSIDE", u32::from(*exclude_outside != 0)),
-                        ("ANTIALIAS", u32::from(*antialias != 0)),
+                        ("EXCLUDE_OUTSIDE", u32::from(*exclude_outside)),
+                        ("ANTIALIAS", u32::from(*antialias)),
                     ],
                 )
             } else {
@@ -80,36 +81,37 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
     }
 }
 
-/// `MODE` override of `resize.wgsl`.
+/// `MODE` override of `resize.wgsl` for Upsample's (raw) `mode`.
 fn resize_mode_code(mode: &str) -> std::result::Result<u32, String> {
     match mode {
         "nearest" => Ok(0),
         "linear" | "bilinear" => Ok(1),
-        other => Err(format!("Resize mode '{other}' is not supported on the GPU")),
+        other => Err(format!("Upsample mode '{other}' is not supported on the GPU")),
     }
 }
 
 /// Coordinate transformation code of `resize.wgsl`.
-fn resize_coord_code(mode: &str) -> std::result::Result<u32, String> {
+fn resize_coord_code(mode: Coord) -> std::result::Result<u32, String> {
     match mode {
-        "half_pixel" => Ok(0),
-        "asymmetric" => Ok(1),
-        "align_corners" => Ok(2),
-        "pytorch_half_pixel" => Ok(3),
-        "tf_half_pixel_for_nn" => Ok(4),
-        "half_pixel_symmetric" => Ok(5),
-        other => Err(format!("Resize coordinate_transformation_mode '{other}' is not supported on the GPU")),
+        Coord::HalfPixel => Ok(0),
+        Coord::Asymmetric => Ok(1),
+        Coord::AlignCorners => Ok(2),
+        Coord::PytorchHalfPixel => Ok(3),
+        Coord::TfHalfPixelForNn => Ok(4),
+        Coord::HalfPixelSymmetric => Ok(5),
+        Coord::TfCropAndResize => {
+            Err("Resize coordinate_transformation_mode 'tf_crop_and_resize' is not supported on the GPU".into())
+        }
     }
 }
 
 /// Nearest rounding code of `resize.wgsl`.
-fn resize_nearest_code(mode: &str) -> std::result::Result<u32, String> {
+fn resize_nearest_code(mode: NearestMode) -> u32 {
     match mode {
-        "round_prefer_floor" => Ok(0),
-        "round_prefer_ceil" => Ok(1),
-        "floor" => Ok(2),
-        "ceil" => Ok(3),
-        other => Err(format!("Resize nearest_mode '{other}' is not supported on the GPU")),
+        NearestMode::RoundPreferFloor => 0,
+        NearestMode::RoundPreferCeil => 1,
+        NearestMode::Floor => 2,
+        NearestMode::Ceil => 3,
     }
 }
 

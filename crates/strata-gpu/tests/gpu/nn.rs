@@ -43,7 +43,7 @@ fn gemm_transposed_with_bias() {
 fn conv_groups_pads_strides_dilations() {
     let conv = |pads: Vec<i64>, strides: Vec<i64>, dil: Vec<i64>, group: i64| {
         Op::Nn(NnOp::Conv {
-            auto_pad: "NOTSET".into(),
+            auto_pad: strata_ir::window::AutoPad::NotSet,
             dilations: Some(dil),
             group,
             kernel_shape: None,
@@ -65,7 +65,7 @@ fn conv_groups_pads_strides_dilations() {
         .weight("w", data(&[3, 2, 4], 16, -1.0, 1.0))
         .node(
             Op::Nn(NnOp::Conv {
-                auto_pad: "SAME_UPPER".into(),
+                auto_pad: strata_ir::window::AutoPad::SameUpper,
                 dilations: None,
                 group: 1,
                 kernel_shape: None,
@@ -92,8 +92,8 @@ fn conv_groups_pads_strides_dilations() {
 fn pooling() {
     let x = data(&[2, 3, 8, 7], 18, -1.0, 1.0);
     let mp = Op::Nn(NnOp::MaxPool {
-        auto_pad: "NOTSET".into(),
-        ceil_mode: 1,
+        auto_pad: strata_ir::window::AutoPad::NotSet,
+        ceil_mode: true,
         dilations: None,
         kernel_shape: vec![3, 2],
         pads: Some(vec![1, 0, 1, 1]),
@@ -101,10 +101,10 @@ fn pooling() {
         strides: Some(vec![2, 2]),
     });
     check(pool_model(mp), vec![x.clone()], EXACT);
-    for include in [0, 1] {
+    for include in [false, true] {
         let ap = Op::Nn(NnOp::AveragePool {
-            auto_pad: "NOTSET".into(),
-            ceil_mode: 0,
+            auto_pad: strata_ir::window::AutoPad::NotSet,
+            ceil_mode: false,
             count_include_pad: include,
             dilations: None,
             kernel_shape: vec![3, 3],
@@ -124,7 +124,7 @@ fn conv_transpose() {
         .weight("b", data(&[6], 35, -1.0, 1.0))
         .node(
             Op::Nn(NnOp::ConvTranspose {
-                auto_pad: "NOTSET".into(),
+                auto_pad: strata_ir::window::AutoPad::NotSet,
                 dilations: Some(vec![1, 2]),
                 group: 2,
                 kernel_shape: None,
@@ -157,15 +157,15 @@ fn resize_modes() {
     ] {
         eprintln!("{mode} {coord} {nearest}");
         let op = Op::Nn(NnOp::Resize {
-            antialias: 0,
+            antialias: false,
             axes: None,
-            coordinate_transformation_mode: coord.into(),
+            coordinate_transformation_mode: strata_ir::resample::Coord::from_name(coord).expect("mode"),
             cubic_coeff_a: -0.75,
-            exclude_outside: 0,
+            exclude_outside: false,
             extrapolation_value: 0.0,
-            keep_aspect_ratio_policy: "stretch".into(),
-            mode: mode.into(),
-            nearest_mode: nearest.into(),
+            keep_aspect_ratio_policy: strata_ir::resample::AspectRatioPolicy::Stretch,
+            mode: strata_ir::resample::ResizeMode::from_name(mode).expect("mode"),
+            nearest_mode: strata_ir::resample::NearestMode::from_name(nearest).expect("mode"),
         });
         let m = Builder::new()
             .input("x", DType::F32)
@@ -177,15 +177,15 @@ fn resize_modes() {
     }
     // `sizes` for the two spatial axes only.
     let op = Op::Nn(NnOp::Resize {
-        antialias: 0,
+        antialias: false,
         axes: Some(vec![-2, -1]),
-        coordinate_transformation_mode: "half_pixel".into(),
+        coordinate_transformation_mode: strata_ir::resample::Coord::HalfPixel,
         cubic_coeff_a: -0.75,
-        exclude_outside: 0,
+        exclude_outside: false,
         extrapolation_value: 0.0,
-        keep_aspect_ratio_policy: "stretch".into(),
-        mode: "linear".into(),
-        nearest_mode: "round_prefer_floor".into(),
+        keep_aspect_ratio_policy: strata_ir::resample::AspectRatioPolicy::Stretch,
+        mode: strata_ir::resample::ResizeMode::Linear,
+        nearest_mode: strata_ir::resample::NearestMode::RoundPreferFloor,
     });
     let m = Builder::new()
         .input("x", DType::F32)

@@ -110,7 +110,13 @@ fn einsum_patterns() {
             shapes.iter().enumerate().map(|(i, s)| data(s, i as u32 + 1, -1.0, 1.0)).collect();
         let ins: Vec<(&str, &TensorData)> = names.iter().map(String::as_str).zip(&inputs).collect();
         let node_ins: Vec<&str> = names.iter().map(String::as_str).collect();
-        let m = model(Op::Nn(NnOp::Einsum { equation: eq.into() }), &ins, vec![], &node_ins, &[("y", DType::F32)]);
+        let m = model(
+            Op::Nn(NnOp::Einsum { equation: strata_ir::einsum::Equation::parse(eq).expect("equation") }),
+            &ins,
+            vec![],
+            &node_ins,
+            &[("y", DType::F32)],
+        );
         check(m, inputs, 1e-5, 1e-5);
     }
 }
@@ -191,8 +197,8 @@ fn pooling_over_three_axes_with_indices() {
     let x = data(&[1, 2, 5, 6, 7], 1, -1.0, 1.0);
     let m = model(
         Op::Nn(NnOp::MaxPool {
-            auto_pad: "NOTSET".into(),
-            ceil_mode: 1,
+            auto_pad: strata_ir::window::AutoPad::NotSet,
+            ceil_mode: true,
             dilations: Some(vec![1, 2, 1]),
             kernel_shape: vec![2, 2, 3],
             pads: Some(vec![0, 1, 1, 1, 0, 1]),
@@ -208,8 +214,8 @@ fn pooling_over_three_axes_with_indices() {
     let x = data(&[2, 3, 7, 6], 2, -1.0, 1.0);
     let m = model(
         Op::Nn(NnOp::LpPool {
-            auto_pad: "SAME_UPPER".into(),
-            ceil_mode: 0,
+            auto_pad: strata_ir::window::AutoPad::SameUpper,
+            ceil_mode: false,
             dilations: None,
             kernel_shape: vec![3, 2],
             p: 3,

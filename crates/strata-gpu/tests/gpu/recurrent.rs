@@ -102,10 +102,10 @@ fn lstm(direction: &str, layout: i64, clip: Option<f32>, input_forget: i64) -> N
         activation_beta: None,
         activations: None,
         clip,
-        direction: direction.into(),
+        direction: strata_ir::ops::recurrent::Direction::from_name(direction).expect("direction"),
         hidden_size: Some(5),
         layout,
-        input_forget,
+        input_forget: input_forget != 0,
     }
 }
 
@@ -173,12 +173,17 @@ fn gru_linear_before_reset_layouts_and_activations() {
             let op = NnOp::GRU {
                 activation_alpha: Some(vec![0.3]),
                 activation_beta: Some(vec![0.4, 0.9]),
-                activations: Some(vec!["HardSigmoid".into(), "ScaledTanh".into(), "Sigmoid".into(), "Softsign".into()]),
+                activations: Some(vec![
+                    strata_ir::ops::recurrent::Activation::HardSigmoid,
+                    strata_ir::ops::recurrent::Activation::ScaledTanh,
+                    strata_ir::ops::recurrent::Activation::Sigmoid,
+                    strata_ir::ops::recurrent::Activation::Softsign,
+                ]),
                 clip: None,
-                direction: "bidirectional".into(),
+                direction: strata_ir::ops::recurrent::Direction::Bidirectional,
                 hidden_size: Some(5),
                 layout,
-                linear_before_reset: lbr,
+                linear_before_reset: lbr != 0,
             };
             let ops = operands(3, 2, 4, 3, layout, &[2, 4, 0], false);
             let (m, ins) = model(op, ops, &[true, true]);
@@ -195,9 +200,12 @@ fn rnn_activations_with_alpha_and_beta() {
         let op = NnOp::RNN {
             activation_alpha: Some(vec![0.2, 0.5]),
             activation_beta: Some(vec![0.1]),
-            activations: Some(vec![a.into(), b.into()]),
+            activations: Some(vec![
+                strata_ir::ops::recurrent::Activation::from_name(a).expect("name"),
+                strata_ir::ops::recurrent::Activation::from_name(b).expect("name"),
+            ]),
             clip: Some(2.5),
-            direction: "bidirectional".into(),
+            direction: strata_ir::ops::recurrent::Direction::Bidirectional,
             hidden_size: None,
             layout: 0,
         };
@@ -216,18 +224,21 @@ fn empty_sequence_gives_zero_states() {
 }
 
 #[test]
-fn unsupported_activation_has_a_reason() {
+fn inconsistent_activations_have_a_reason() {
     let Some(b) = backend() else { return };
     let op = NnOp::RNN {
         activation_alpha: None,
         activation_beta: None,
-        activations: Some(vec!["Gelu".into()]),
+        activations: Some(vec![
+            strata_ir::ops::recurrent::Activation::Relu,
+            strata_ir::ops::recurrent::Activation::Tanh,
+        ]),
         clip: None,
-        direction: "forward".into(),
+        direction: strata_ir::ops::recurrent::Direction::Forward,
         hidden_size: None,
         layout: 0,
     };
     let (m, _) = model(op, operands(1, 1, 2, 1, 0, &[2], false), &[true, true]);
     let why = b.supports(&m, m.main, NodeId(0)).expect_err("refused");
-    assert!(why.contains("activation function 'gelu'"), "{why}");
+    assert!(why.contains("expected 1 activation functions, got 2"), "{why}");
 }

@@ -5,6 +5,15 @@
 //! means adding one variant here and one kernel in each backend that runs it.
 //! Variant names are the operator names of the IR; importers map their own
 //! operator names (and opset versions) onto them.
+//!
+//! Fields hold decoded semantics, not raw ONNX values: string modes are
+//! enums (for example [`crate::window::AutoPad`], [`recurrent::Direction`],
+//! the Resize modes of [`crate::resample`]), 0/1 flags are `bool`, an
+//! Einsum equation is a parsed [`crate::einsum::Equation`]. Each is
+//! decoded and checked by its [`crate::attr::AttrType`] when the operator
+//! is parsed, and checks that span several attributes (the recurrent
+//! layers' [`RecurrentAttrs`]) run in [`Op::check`], so an invalid
+//! attribute is an import error naming the node.
 
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +85,7 @@ pub mod elementwise;
 pub mod ml;
 pub mod nn;
 pub mod quant;
+pub mod recurrent;
 pub mod reduce;
 pub mod signal;
 pub mod tensor;
@@ -86,6 +96,7 @@ pub use elementwise::ElementwiseOp;
 pub use ml::MlOp;
 pub use nn::NnOp;
 pub use quant::QuantOp;
+pub use recurrent::RecurrentAttrs;
 pub use reduce::ReduceOp;
 pub use signal::SignalOp;
 pub use tensor::TensorOp;
@@ -154,7 +165,18 @@ impl Op {
         if !unused.is_empty() {
             return Err(format!("unsupported attribute(s) {unused:?} for operator '{name}'"));
         }
+        op.check()?;
         Ok(op)
+    }
+
+    /// Checks between attributes that their types alone cannot express
+    /// (each field is already decoded and checked on its own): run by
+    /// [`Op::parse`] at import and by [`crate::Model::validate`].
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Op::Nn(o) => o.check(),
+            _ => Ok(()),
+        }
     }
 
     /// Subgraphs held by this operator (bodies of control flow).

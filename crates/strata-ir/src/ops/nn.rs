@@ -2,23 +2,27 @@
 //! products, attention, resampling, recurrent layers, detection helpers
 //! and training optimisers.
 
+use super::recurrent::{Activation, Direction};
+use crate::einsum::Equation;
 use crate::graph::GraphId;
+use crate::resample::{AspectRatioPolicy, Coord, NearestMode, ResizeAttrs, ResizeMode};
+use crate::window::AutoPad;
 
 crate::op_family! {
     /// Neural-network operators.
     pub enum NnOp {
-        Conv { auto_pad: String = "NOTSET".into(), dilations: Option<Vec<i64>>, group: i64 = 1,
+        Conv { auto_pad: AutoPad = AutoPad::NotSet, dilations: Option<Vec<i64>>, group: i64 = 1,
                kernel_shape: Option<Vec<i64>>, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
-        ConvTranspose { auto_pad: String = "NOTSET".into(), dilations: Option<Vec<i64>>, group: i64 = 1,
+        ConvTranspose { auto_pad: AutoPad = AutoPad::NotSet, dilations: Option<Vec<i64>>, group: i64 = 1,
                kernel_shape: Option<Vec<i64>>, output_padding: Option<Vec<i64>>, output_shape: Option<Vec<i64>>,
                pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
         DeformConv { dilations: Option<Vec<i64>>, group: i64 = 1, kernel_shape: Option<Vec<i64>>,
                offset_group: i64 = 1, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
-        MaxPool { auto_pad: String = "NOTSET".into(), ceil_mode: i64 = 0, dilations: Option<Vec<i64>>,
+        MaxPool { auto_pad: AutoPad = AutoPad::NotSet, ceil_mode: bool = false, dilations: Option<Vec<i64>>,
                kernel_shape: Vec<i64>, pads: Option<Vec<i64>>, storage_order: i64 = 0, strides: Option<Vec<i64>> },
-        AveragePool { auto_pad: String = "NOTSET".into(), ceil_mode: i64 = 0, count_include_pad: i64 = 0,
+        AveragePool { auto_pad: AutoPad = AutoPad::NotSet, ceil_mode: bool = false, count_include_pad: bool = false,
                dilations: Option<Vec<i64>>, kernel_shape: Vec<i64>, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
-        LpPool { auto_pad: String = "NOTSET".into(), ceil_mode: i64 = 0, dilations: Option<Vec<i64>>,
+        LpPool { auto_pad: AutoPad = AutoPad::NotSet, ceil_mode: bool = false, dilations: Option<Vec<i64>>,
                kernel_shape: Vec<i64>, p: i64 = 2, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
         GlobalAveragePool {}, GlobalMaxPool {},
         GlobalLpPool { p: i64 = 2 },
@@ -39,14 +43,14 @@ crate::op_family! {
         Dropout { seed: Option<i64>, ratio: Option<f32>, is_test: Option<i64> },
         Gemm { alpha: f32 = 1.0, beta: f32 = 1.0, transA: i64 = 0, transB: i64 = 0, broadcast: Option<i64> },
         MatMul {},
-        Einsum { equation: String },
+        Einsum { equation: Equation },
         Det {},
         GridSample { align_corners: i64 = 0, mode: String = "linear".into(), padding_mode: String = "zeros".into() },
         AffineGrid { align_corners: i64 = 0 },
-        Resize { antialias: i64 = 0, axes: Option<Vec<i64>>, coordinate_transformation_mode: String = "half_pixel".into(),
-               cubic_coeff_a: f32 = -0.75, exclude_outside: i64 = 0, extrapolation_value: f32 = 0.0,
-               keep_aspect_ratio_policy: String = "stretch".into(), mode: String = "nearest".into(),
-               nearest_mode: String = "round_prefer_floor".into() },
+        Resize { antialias: bool = false, axes: Option<Vec<i64>>, coordinate_transformation_mode: Coord = Coord::HalfPixel,
+               cubic_coeff_a: f32 = -0.75, exclude_outside: bool = false, extrapolation_value: f32 = 0.0,
+               keep_aspect_ratio_policy: AspectRatioPolicy = AspectRatioPolicy::Stretch, mode: ResizeMode = ResizeMode::Nearest,
+               nearest_mode: NearestMode = NearestMode::RoundPreferFloor },
         /// Upsample (and Resize-10): `scales` attribute is the opset-7 form.
         Upsample { mode: String = "nearest".into(), scales: Option<Vec<f32>> },
         Attention { is_causal: i64 = 0, kv_num_heads: Option<i64>, q_num_heads: Option<i64>,
@@ -62,14 +66,14 @@ crate::op_family! {
         FlexAttention { prob_mod: Option<GraphId>, scale: Option<f32>, score_mod: Option<GraphId>,
                softmax_precision: Option<i64> },
         NonMaxSuppression { center_point_box: i64 = 0 },
-        RNN { activation_alpha: Option<Vec<f32>>, activation_beta: Option<Vec<f32>>, activations: Option<Vec<String>>,
-               clip: Option<f32>, direction: String = "forward".into(), hidden_size: Option<i64>, layout: i64 = 0 },
-        GRU { activation_alpha: Option<Vec<f32>>, activation_beta: Option<Vec<f32>>, activations: Option<Vec<String>>,
-               clip: Option<f32>, direction: String = "forward".into(), hidden_size: Option<i64>, layout: i64 = 0,
-               linear_before_reset: i64 = 0 },
-        LSTM { activation_alpha: Option<Vec<f32>>, activation_beta: Option<Vec<f32>>, activations: Option<Vec<String>>,
-               clip: Option<f32>, direction: String = "forward".into(), hidden_size: Option<i64>, layout: i64 = 0,
-               input_forget: i64 = 0 },
+        RNN { activation_alpha: Option<Vec<f32>>, activation_beta: Option<Vec<f32>>, activations: Option<Vec<Activation>>,
+               clip: Option<f32>, direction: Direction = Direction::Forward, hidden_size: Option<i64>, layout: i64 = 0 },
+        GRU { activation_alpha: Option<Vec<f32>>, activation_beta: Option<Vec<f32>>, activations: Option<Vec<Activation>>,
+               clip: Option<f32>, direction: Direction = Direction::Forward, hidden_size: Option<i64>, layout: i64 = 0,
+               linear_before_reset: bool = false },
+        LSTM { activation_alpha: Option<Vec<f32>>, activation_beta: Option<Vec<f32>>, activations: Option<Vec<Activation>>,
+               clip: Option<f32>, direction: Direction = Direction::Forward, hidden_size: Option<i64>, layout: i64 = 0,
+               input_forget: bool = false },
         Adagrad { decay_factor: f32 = 0.0, epsilon: f32 = 1e-6, norm_coefficient: f32 = 0.0 },
         Adam { alpha: f32 = 0.9, beta: f32 = 0.999, epsilon: f32 = 1e-6, norm_coefficient: f32 = 0.0, norm_coefficient_post: f32 = 0.0 },
         Momentum { alpha: f32, beta: f32, mode: String, norm_coefficient: f32 },
@@ -84,6 +88,43 @@ impl NnOp {
                 prob_mod.iter().chain(score_mod.iter()).copied().collect()
             }
             _ => vec![],
+        }
+    }
+
+    /// Resize's decoded attributes; `None` for any other operator.
+    pub fn resize_attrs(&self) -> Option<ResizeAttrs<'_>> {
+        match self {
+            NnOp::Resize {
+                antialias,
+                axes,
+                coordinate_transformation_mode,
+                cubic_coeff_a,
+                exclude_outside,
+                extrapolation_value,
+                keep_aspect_ratio_policy,
+                mode,
+                nearest_mode,
+            } => Some(ResizeAttrs {
+                antialias: *antialias,
+                axes: axes.as_deref(),
+                coordinate_transformation_mode: *coordinate_transformation_mode,
+                cubic_coeff_a: *cubic_coeff_a as f64,
+                exclude_outside: *exclude_outside,
+                extrapolation_value: *extrapolation_value as f64,
+                keep_aspect_ratio_policy: *keep_aspect_ratio_policy,
+                mode: *mode,
+                nearest_mode: *nearest_mode,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Checks between attributes that their types alone cannot express
+    /// (run at import and when an artifact is read).
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            NnOp::RNN { .. } | NnOp::GRU { .. } | NnOp::LSTM { .. } => self.recurrent_attrs().map(drop),
+            _ => Ok(()),
         }
     }
 }

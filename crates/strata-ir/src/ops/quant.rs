@@ -1,6 +1,7 @@
 //! Quantisation operators and integer convolution / matrix products.
 
 use crate::dtype::DType;
+use crate::window::AutoPad;
 
 crate::op_family! {
     /// Quantisation operators.
@@ -8,9 +9,9 @@ crate::op_family! {
         QuantizeLinear { axis: i64 = 1, block_size: i64 = 0, output_dtype: Option<DType>, saturate: i64 = 1, precision: Option<DType> },
         DequantizeLinear { axis: i64 = 1, block_size: i64 = 0, output_dtype: Option<DType> },
         DynamicQuantizeLinear {},
-        QLinearConv { auto_pad: String = "NOTSET".into(), dilations: Option<Vec<i64>>, group: i64 = 1,
+        QLinearConv { auto_pad: AutoPad = AutoPad::NotSet, dilations: Option<Vec<i64>>, group: i64 = 1,
                kernel_shape: Option<Vec<i64>>, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
-        ConvInteger { auto_pad: String = "NOTSET".into(), dilations: Option<Vec<i64>>, group: i64 = 1,
+        ConvInteger { auto_pad: AutoPad = AutoPad::NotSet, dilations: Option<Vec<i64>>, group: i64 = 1,
                kernel_shape: Option<Vec<i64>>, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
         QLinearMatMul {},
         MatMulInteger {},

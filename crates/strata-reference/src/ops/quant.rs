@@ -10,6 +10,7 @@
 use strata_ir::DType;
 use strata_ir::dtype::{decode_float_bits, encode_float_bits};
 use strata_ir::ops::QuantOp;
+use strata_ir::window::AutoPad;
 
 use super::{Args, Ctx, one};
 use crate::bail;
@@ -30,11 +31,11 @@ pub fn run(op: &QuantOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         QuantOp::MatMulInteger {} => one(matmul_integer(args)?),
         QuantOp::QLinearMatMul {} => one(qlinear_matmul(args)?),
         QuantOp::ConvInteger { auto_pad, dilations, group, kernel_shape, pads, strides } => {
-            let attrs = ConvAttrs { auto_pad, dilations, group: *group, kernel_shape, pads, strides };
+            let attrs = ConvAttrs { auto_pad: *auto_pad, dilations, group: *group, kernel_shape, pads, strides };
             one(conv_integer(args, &attrs)?)
         }
         QuantOp::QLinearConv { auto_pad, dilations, group, kernel_shape, pads, strides } => {
-            let attrs = ConvAttrs { auto_pad, dilations, group: *group, kernel_shape, pads, strides };
+            let attrs = ConvAttrs { auto_pad: *auto_pad, dilations, group: *group, kernel_shape, pads, strides };
             one(qlinear_conv(args, &attrs)?)
         }
     }
@@ -398,7 +399,7 @@ fn qlinear_matmul(args: &Args) -> KResult<Tensor> {
 
 /// Convolution attributes shared by ConvInteger and QLinearConv.
 struct ConvAttrs<'a> {
-    auto_pad: &'a str,
+    auto_pad: AutoPad,
     dilations: &'a Option<Vec<i64>>,
     group: i64,
     kernel_shape: &'a Option<Vec<i64>>,
@@ -458,7 +459,7 @@ fn int_conv(
     let mut pad_begin = vec![0usize; nsp];
     let mut out_sp = vec![0usize; nsp];
     match a.auto_pad {
-        "NOTSET" => {
+        AutoPad::NotSet => {
             let pads = match a.pads {
                 None => vec![0; 2 * nsp],
                 Some(p) if p.len() == 2 * nsp && p.iter().all(|&v| v >= 0) => p.iter().map(|&v| v as usize).collect(),
@@ -470,20 +471,19 @@ fn int_conv(
                 out_sp[i] = if padded >= eff_k[i] { (padded - eff_k[i]) / st[i] + 1 } else { 0 };
             }
         }
-        "VALID" => {
+        AutoPad::Valid => {
             for i in 0..nsp {
                 out_sp[i] = if in_sp[i] >= eff_k[i] { (in_sp[i] - eff_k[i]) / st[i] + 1 } else { 0 };
             }
         }
-        "SAME_UPPER" | "SAME_LOWER" => {
+        AutoPad::SameUpper | AutoPad::SameLower => {
             for i in 0..nsp {
                 out_sp[i] = in_sp[i].div_ceil(st[i]);
                 let need = (out_sp[i].max(1) - 1) * st[i] + eff_k[i];
                 let total = need.saturating_sub(in_sp[i]);
-                pad_begin[i] = if a.auto_pad == "SAME_UPPER" { total / 2 } else { total.div_ceil(2) };
+                pad_begin[i] = if a.auto_pad == AutoPad::SameUpper { total / 2 } else { total.div_ceil(2) };
             }
         }
-        other => bail!("unknown auto_pad '{other}'"),
     }
     if let Some(b) = bias
         && b.len() != c_out

@@ -13,7 +13,7 @@ use crate::bail;
 use crate::error::{KResult, KernelError};
 use crate::ops::{Args, Ctx};
 use crate::value::{Tensor, Value};
-use strata_ir::window;
+use strata_ir::window::{self, AutoPad};
 
 mod conv;
 mod matmul;
@@ -25,7 +25,7 @@ pub fn run(op: &NnOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     use pool::Reduce;
     match op {
         NnOp::Conv { auto_pad, dilations, group, kernel_shape, pads, strides } => {
-            let geo = ConvAttrs { auto_pad, dilations, kernel_shape, pads, strides };
+            let geo = ConvAttrs { auto_pad: *auto_pad, dilations, kernel_shape, pads, strides };
             conv::conv(args, &geo, *group)
         }
         NnOp::ConvTranspose {
@@ -38,25 +38,27 @@ pub fn run(op: &NnOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             pads,
             strides,
         } => {
-            let geo = ConvAttrs { auto_pad, dilations, kernel_shape, pads, strides };
+            let geo = ConvAttrs { auto_pad: *auto_pad, dilations, kernel_shape, pads, strides };
             conv::conv_transpose(args, &geo, *group, output_padding, output_shape)
         }
         NnOp::DeformConv { dilations, group, kernel_shape, offset_group, pads, strides } => {
-            let notset = String::from("NOTSET");
-            let geo = ConvAttrs { auto_pad: &notset, dilations, kernel_shape, pads, strides };
+            let geo = ConvAttrs { auto_pad: AutoPad::NotSet, dilations, kernel_shape, pads, strides };
             conv::deform_conv(args, &geo, *group, *offset_group)
         }
         NnOp::Col2Im { dilations, pads, strides } => conv::col2im(args, dilations, pads, strides),
         NnOp::MaxPool { auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_order, strides } => {
-            let attrs = PoolAttrs { auto_pad, ceil_mode: *ceil_mode != 0, dilations, kernel_shape, pads, strides };
+            let attrs =
+                PoolAttrs { auto_pad: *auto_pad, ceil_mode: *ceil_mode, dilations, kernel_shape, pads, strides };
             pool::pool(args.tensor(0)?, &attrs, Reduce::Max { column_major: *storage_order != 0 })
         }
         NnOp::AveragePool { auto_pad, ceil_mode, count_include_pad, dilations, kernel_shape, pads, strides } => {
-            let attrs = PoolAttrs { auto_pad, ceil_mode: *ceil_mode != 0, dilations, kernel_shape, pads, strides };
-            pool::pool(args.tensor(0)?, &attrs, Reduce::Avg { count_include_pad: *count_include_pad != 0 })
+            let attrs =
+                PoolAttrs { auto_pad: *auto_pad, ceil_mode: *ceil_mode, dilations, kernel_shape, pads, strides };
+            pool::pool(args.tensor(0)?, &attrs, Reduce::Avg { count_include_pad: *count_include_pad })
         }
         NnOp::LpPool { auto_pad, ceil_mode, dilations, kernel_shape, p, pads, strides } => {
-            let attrs = PoolAttrs { auto_pad, ceil_mode: *ceil_mode != 0, dilations, kernel_shape, pads, strides };
+            let attrs =
+                PoolAttrs { auto_pad: *auto_pad, ceil_mode: *ceil_mode, dilations, kernel_shape, pads, strides };
             pool::pool(args.tensor(0)?, &attrs, Reduce::Lp { p: *p })
         }
         NnOp::GlobalAveragePool {} => pool::global_pool(args.tensor(0)?, Reduce::Avg { count_include_pad: false }),
@@ -90,30 +92,10 @@ pub fn run(op: &NnOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             resample::grid_sample(args, *align_corners != 0, mode, padding_mode)
         }
         NnOp::AffineGrid { align_corners } => resample::affine_grid(args, *align_corners != 0),
-        NnOp::Resize {
-            antialias,
-            axes,
-            coordinate_transformation_mode,
-            cubic_coeff_a,
-            exclude_outside,
-            extrapolation_value,
-            keep_aspect_ratio_policy,
-            mode,
-            nearest_mode,
-        } => {
-            let attrs = strata_ir::resample::ResizeAttrs {
-                antialias: *antialias != 0,
-                axes: axes.as_deref(),
-                coordinate_transformation_mode,
-                cubic_coeff_a: *cubic_coeff_a as f64,
-                exclude_outside: *exclude_outside != 0,
-                extrapolation_value: *extrapolation_value as f64,
-                keep_aspect_ratio_policy,
-                mode,
-                nearest_mode,
-            };
-            resample::resize(args, &attrs)
-        }
+        NnOp::Resize { .. } => match op.resize_attrs() {
+            Some(attrs) => resample::resize(args, &attrs),
+            None => bail!("Resize without Resize attributes"),
+        },
         NnOp::Upsample { mode, scales } => resample::upsample(args, mode, scales.as_deref()),
         other => bail!("no reference kernel for {}", other.name()),
     }
@@ -121,7 +103,7 @@ pub fn run(op: &NnOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
 
 /// The geometry attributes shared by the convolution operators.
 struct ConvAttrs<'a> {
-    auto_pad: &'a str,
+    auto_pad: AutoPad,
     dilations: &'a Option<Vec<i64>>,
     kernel_shape: &'a Option<Vec<i64>>,
     pads: &'a Option<Vec<i64>>,
@@ -130,7 +112,7 @@ struct ConvAttrs<'a> {
 
 /// The geometry attributes shared by the pooling operators.
 struct PoolAttrs<'a> {
-    auto_pad: &'a str,
+    auto_pad: AutoPad,
     ceil_mode: bool,
     dilations: &'a Option<Vec<i64>>,
     kernel_shape: &'a [i64],
@@ -160,7 +142,7 @@ fn window(
     strides: Vec<usize>,
     dilations: Vec<usize>,
     pads: &Option<Vec<i64>>,
-    auto_pad: &str,
+    auto_pad: AutoPad,
     ceil_mode: bool,
 ) -> KResult<window::Window> {
     window::Window::new(input, kernel, strides, dilations, pads, auto_pad, ceil_mode).map_err(KernelError::new)

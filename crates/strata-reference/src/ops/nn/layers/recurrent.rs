@@ -14,154 +14,56 @@
 //! stored cell state is not clipped.
 
 use strata_ir::ops::NnOp;
+use strata_ir::ops::recurrent::{Activation, ActivationFn, Cell};
 
 use super::{float_input, opt_float_input};
 use crate::bail;
-use crate::error::KResult;
+use crate::error::{KResult, KernelError};
 use crate::ops::Args;
 use crate::util::check_numel;
 use crate::value::{Tensor, Value};
 
-/// Which cell is being run.
-#[derive(Clone, Copy)]
-enum Cell {
-    Rnn,
-    Gru { linear_before_reset: bool },
-    Lstm { input_forget: bool },
-}
-
-impl Cell {
-    /// Gate blocks stacked in `W` and `R`.
-    fn gates(self) -> usize {
-        match self {
-            Cell::Rnn => 1,
-            Cell::Gru { .. } => 3,
-            Cell::Lstm { .. } => 4,
+/// Apply an activation function (parameters decoded in the IR).
+fn apply(f: &ActivationFn, x: f64) -> f64 {
+    use crate::ops::elementwise::sigmoid;
+    let (a, b) = (f.alpha, f.beta);
+    match f.kind {
+        Activation::Relu => x.max(0.0),
+        Activation::Tanh => libm::tanh(x),
+        Activation::Sigmoid => sigmoid(x),
+        Activation::Affine => a * x + b,
+        Activation::LeakyRelu => {
+            if x >= 0.0 {
+                x
+            } else {
+                a * x
+            }
         }
-    }
-    /// Activation functions per direction and their defaults.
-    fn default_activations(self) -> &'static [&'static str] {
-        match self {
-            Cell::Rnn => &["Tanh"],
-            Cell::Gru { .. } => &["Sigmoid", "Tanh"],
-            Cell::Lstm { .. } => &["Sigmoid", "Tanh", "Tanh"],
+        Activation::ThresholdedRelu => {
+            if x >= a {
+                x
+            } else {
+                0.0
+            }
         }
-    }
-}
-
-/// An activation function with its parameters.
-#[derive(Clone, Copy)]
-enum Act {
-    Relu,
-    Tanh,
-    Sigmoid,
-    Affine(f64, f64),
-    LeakyRelu(f64),
-    ThresholdedRelu(f64),
-    ScaledTanh(f64, f64),
-    HardSigmoid(f64, f64),
-    Elu(f64),
-    Softsign,
-    Softplus,
-}
-
-impl Act {
-    fn apply(self, x: f64) -> f64 {
-        use crate::ops::elementwise::sigmoid;
-        match self {
-            Act::Relu => x.max(0.0),
-            Act::Tanh => libm::tanh(x),
-            Act::Sigmoid => sigmoid(x),
-            Act::Affine(a, b) => a * x + b,
-            Act::LeakyRelu(a) => {
-                if x >= 0.0 {
-                    x
-                } else {
-                    a * x
-                }
+        Activation::ScaledTanh => a * libm::tanh(b * x),
+        Activation::HardSigmoid => (a * x + b).clamp(0.0, 1.0),
+        Activation::Elu => {
+            if x >= 0.0 {
+                x
+            } else {
+                a * (libm::exp(x) - 1.0)
             }
-            Act::ThresholdedRelu(a) => {
-                if x >= a {
-                    x
-                } else {
-                    0.0
-                }
-            }
-            Act::ScaledTanh(a, b) => a * libm::tanh(b * x),
-            Act::HardSigmoid(a, b) => (a * x + b).clamp(0.0, 1.0),
-            Act::Elu(a) => {
-                if x >= 0.0 {
-                    x
-                } else {
-                    a * (libm::exp(x) - 1.0)
-                }
-            }
-            Act::Softsign => x / (1.0 + x.abs()),
-            Act::Softplus => {
-                if x > 30.0 {
-                    x
-                } else {
-                    libm::log1p(libm::exp(x))
-                }
+        }
+        Activation::Softsign => x / (1.0 + x.abs()),
+        Activation::Softplus => {
+            if x > 30.0 {
+                x
+            } else {
+                libm::log1p(libm::exp(x))
             }
         }
     }
-}
-
-/// Build the activation list. Names are matched case-insensitively;
-/// `activation_alpha` / `activation_beta` values are consumed in order by
-/// the functions that take them, the ONNX defaults filling in when a list
-/// runs out. A bidirectional layer given one direction's list uses it for
-/// both.
-fn activations(
-    names: Option<&Vec<String>>,
-    alphas: Option<&Vec<f32>>,
-    betas: Option<&Vec<f32>>,
-    cell: Cell,
-    num_dir: usize,
-) -> KResult<Vec<Act>> {
-    let per_dir = cell.default_activations().len();
-    let mut list: Vec<String> = match names {
-        Some(n) => n.clone(),
-        None => cell.default_activations().iter().map(|s| s.to_string()).collect(),
-    };
-    if list.len() == per_dir && num_dir == 2 {
-        list = [list.clone(), list].concat();
-    }
-    if list.len() != per_dir * num_dir {
-        bail!("expected {} activation functions, got {}", per_dir * num_dir, list.len());
-    }
-    let mut alphas = alphas.map_or(&[][..], |v| &v[..]).iter().map(|&a| a as f64);
-    let mut betas = betas.map_or(&[][..], |v| &v[..]).iter().map(|&b| b as f64);
-    let mut out = Vec::with_capacity(list.len());
-    for name in &list {
-        let mut alpha = |default: f64| alphas.next().unwrap_or(default);
-        let act = match name.to_ascii_lowercase().as_str() {
-            "relu" => Act::Relu,
-            "tanh" => Act::Tanh,
-            "sigmoid" => Act::Sigmoid,
-            "affine" => {
-                let a = alpha(1.0);
-                Act::Affine(a, betas.next().unwrap_or(0.0))
-            }
-            "leakyrelu" => Act::LeakyRelu(alpha(0.01)),
-            "thresholdedrelu" => Act::ThresholdedRelu(alpha(1.0)),
-            "scaledtanh" => {
-                let a = alpha(1.0);
-                Act::ScaledTanh(a, betas.next().unwrap_or(1.0))
-            }
-            "hardsigmoid" => {
-                let a = alpha(0.2);
-                Act::HardSigmoid(a, betas.next().unwrap_or(0.5))
-            }
-            "elu" => Act::Elu(alpha(1.0)),
-            "softsign" => Act::Softsign,
-            "softplus" => Act::Softplus,
-            other => bail!("unknown activation function '{other}'"),
-        };
-        out.push(act);
-    }
-    Ok(out)
 }
 
 /// The weights of one direction.
@@ -176,7 +78,7 @@ struct Dir<'a> {
     /// LSTM peepholes `[3 * hidden]` (i, o, f).
     p: &'a [f64],
     /// Activations of this direction (f, g, h as the cell uses them).
-    acts: &'a [Act],
+    acts: &'a [ActivationFn],
     input: usize,
     hidden: usize,
     clip: Option<f64>,
@@ -205,7 +107,7 @@ impl Dir<'_> {
             Some(c) => v.max(-c).min(c),
             None => v,
         };
-        self.acts[k].apply(v)
+        apply(&self.acts[k], v)
     }
 
     /// One step: new hidden state (and new cell state for LSTM).
@@ -261,68 +163,12 @@ fn expect_shape(t: &Tensor, shape: &[usize], what: &str) -> KResult<()> {
 
 /// Run RNN, GRU or LSTM.
 pub fn run(op: &NnOp, args: &Args) -> KResult<Vec<Value>> {
-    let (cell, alphas, betas, names, clip, direction, hidden_size, layout) = match op {
-        NnOp::RNN { activation_alpha, activation_beta, activations, clip, direction, hidden_size, layout } => {
-            (Cell::Rnn, activation_alpha, activation_beta, activations, clip, direction, hidden_size, layout)
-        }
-        NnOp::GRU {
-            activation_alpha,
-            activation_beta,
-            activations,
-            clip,
-            direction,
-            hidden_size,
-            layout,
-            linear_before_reset,
-        } => (
-            Cell::Gru { linear_before_reset: *linear_before_reset != 0 },
-            activation_alpha,
-            activation_beta,
-            activations,
-            clip,
-            direction,
-            hidden_size,
-            layout,
-        ),
-        NnOp::LSTM {
-            activation_alpha,
-            activation_beta,
-            activations,
-            clip,
-            direction,
-            hidden_size,
-            layout,
-            input_forget,
-        } => (
-            Cell::Lstm { input_forget: *input_forget != 0 },
-            activation_alpha,
-            activation_beta,
-            activations,
-            clip,
-            direction,
-            hidden_size,
-            layout,
-        ),
-        other => bail!("{} is not a recurrent layer", other.name()),
-    };
+    let attrs = op.recurrent_attrs().map_err(KernelError::new)?;
+    let cell = attrs.cell;
     let is_lstm = matches!(cell, Cell::Lstm { .. });
-    let num_dir = match direction.as_str() {
-        "forward" | "reverse" => 1,
-        "bidirectional" => 2,
-        d => bail!("unknown direction '{d}'"),
-    };
-    let batch_major = match layout {
-        0 => false,
-        1 => true,
-        l => bail!("layout must be 0 or 1, got {l}"),
-    };
-    let clip = match clip {
-        Some(c) if c.is_nan() || *c < 0.0 => bail!("clip must be non-negative, got {c}"),
-        Some(c) => Some(*c as f64),
-        None => None,
-    };
-    let acts = activations(names.as_ref(), alphas.as_ref(), betas.as_ref(), cell, num_dir)?;
-    let n_acts = cell.default_activations().len();
+    let num_dir = attrs.num_directions();
+    let batch_major = attrs.batch_major;
+    let clip = attrs.clip.map(f64::from);
     let g = cell.gates();
 
     let x = float_input(args, 0, "X")?;
@@ -336,8 +182,8 @@ pub fn run(op: &NnOp, args: &Args) -> KResult<Vec<Value>> {
         bail!("R must have rank 3, got shape {:?}", r_t.shape);
     }
     let hidden = r_t.shape[2];
-    if let Some(hsz) = hidden_size
-        && *hsz != hidden as i64
+    if let Some(hsz) = attrs.hidden_size
+        && hsz != hidden
     {
         bail!("hidden_size {hsz} does not match R of shape {:?}", r_t.shape);
     }
@@ -410,12 +256,12 @@ pub fn run(op: &NnOp, args: &Args) -> KResult<Vec<Value>> {
             wb: &bias[d * 2 * gh..d * 2 * gh + gh],
             rb: &bias[d * 2 * gh + gh..(d + 1) * 2 * gh],
             p: &peep[d * 3 * hidden..(d + 1) * 3 * hidden],
-            acts: &acts[d * n_acts..(d + 1) * n_acts],
+            acts: &attrs.activations[d],
             input,
             hidden,
             clip,
         };
-        let reverse = direction == "reverse" || d == 1;
+        let reverse = attrs.direction.runs_reverse(d);
         for b in 0..batch {
             let state = (d * batch + b) * hidden;
             let mut h = h0[state..state + hidden].to_vec();

@@ -9,6 +9,7 @@ use crate::error::KResult;
 use crate::ops::{Args, one};
 use crate::util::{check_numel, strides as row_strides};
 use crate::value::{Tensor, Value};
+use strata_ir::window::AutoPad;
 
 use super::{ConvAttrs, axis_attr, next_index, positive, split_nc};
 
@@ -288,7 +289,7 @@ pub(super) fn deform_conv(args: &Args, a: &ConvAttrs, group: i64, offset_group: 
         axis_attr(a.strides, nsp, 1, "strides")?,
         axis_attr(a.dilations, nsp, 1, "dilations")?,
         a.pads,
-        "NOTSET",
+        AutoPad::NotSet,
         false,
     )?;
     let k_size: usize = win.kernel.iter().product();
@@ -395,7 +396,7 @@ pub(super) fn col2im(
         axis_attr(strides, nsp, 1, "strides")?,
         axis_attr(dilations, nsp, 1, "dilations")?,
         pads,
-        "NOTSET",
+        AutoPad::NotSet,
         false,
     )?;
     let l_size = win.out.iter().try_fold(1usize, |a, &d| a.checked_mul(d));

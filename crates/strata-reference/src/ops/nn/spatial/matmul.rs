@@ -4,10 +4,10 @@
 //! the output type when the tensor is built); sums run over the reduced
 //! index in increasing order.
 
-use std::collections::BTreeMap;
+use strata_ir::einsum::Equation;
 
 use crate::bail;
-use crate::error::KResult;
+use crate::error::{KResult, KernelError};
 use crate::ops::{Args, one};
 use crate::util::{broadcast_map, broadcast_shapes, check_numel, strides as row_strides};
 use crate::value::{Data, Tensor, Value};
@@ -160,157 +160,21 @@ pub(super) fn matmul(a: &Tensor, b: &Tensor) -> KResult<Vec<Value>> {
     one(Tensor::new(a.dtype, out_shape, data)?)
 }
 
-/// One subscript of an einsum term: a letter or the ellipsis.
-#[derive(Clone, Copy, PartialEq)]
-enum Sub {
-    Letter(char),
-    Ellipsis,
-}
-
-/// Parse one einsum term ("ij", "...k", "b...").
-fn parse_term(t: &str) -> KResult<Vec<Sub>> {
-    let mut out = Vec::new();
-    let mut rest = t;
-    while let Some(ch) = rest.chars().next() {
-        if rest.starts_with("...") {
-            if out.contains(&Sub::Ellipsis) {
-                bail!("term '{t}' has more than one ellipsis");
-            }
-            out.push(Sub::Ellipsis);
-            rest = &rest[3..];
-        } else if ch.is_ascii_alphabetic() {
-            out.push(Sub::Letter(ch));
-            rest = &rest[1..];
-        } else {
-            bail!("invalid character '{ch}' in einsum term '{t}'");
-        }
-    }
-    Ok(out)
-}
-
 /// Einsum: sum of products of the operands over every index not in the
-/// output. Supports implicit output (ellipsis axes, then the letters seen
-/// once, alphabetically), repeated letters (diagonals) and broadcasting
-/// ellipsis axes.
-pub(super) fn einsum(args: &Args, equation: &str) -> KResult<Vec<Value>> {
+/// output. The equation was parsed at import; [`Equation::resolve`] gives
+/// the index variables and each operand's steps against these shapes.
+pub(super) fn einsum(args: &Args, equation: &Equation) -> KResult<Vec<Value>> {
     let inputs = args.tensors()?;
-    let eq: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
-    let (lhs, rhs) = match eq.split_once("->") {
-        Some((l, r)) => (l, Some(r)),
-        None => (eq.as_str(), None),
-    };
-    let terms: Vec<Vec<Sub>> = lhs.split(',').map(parse_term).collect::<KResult<_>>()?;
-    if terms.len() != inputs.len() {
-        bail!("equation '{equation}' has {} operand terms, got {} inputs", terms.len(), inputs.len());
-    }
-    let first = inputs[0];
-
-    // Size of every letter, and the broadcast shape of the ellipsis axes.
-    let mut letters: BTreeMap<char, usize> = BTreeMap::new();
-    let mut counts: BTreeMap<char, usize> = BTreeMap::new();
-    let mut ell_shapes: Vec<&[usize]> = Vec::new();
-    let mut any_ellipsis = false;
-    for (term, t) in terms.iter().zip(&inputs) {
-        let n_letters = term.iter().filter(|s| **s != Sub::Ellipsis).count();
-        let has_ell = term.contains(&Sub::Ellipsis);
-        if t.rank() < n_letters || (!has_ell && t.rank() != n_letters) {
-            bail!("operand of shape {:?} does not match its einsum term", t.shape);
-        }
-        let ell_rank = t.rank() - n_letters;
-        let mut axis = 0;
-        for s in term {
-            match s {
-                Sub::Ellipsis => {
-                    any_ellipsis = true;
-                    ell_shapes.push(&t.shape[axis..axis + ell_rank]);
-                    axis += ell_rank;
-                }
-                Sub::Letter(l) => {
-                    let d = t.shape[axis];
-                    if let Some(&prev) = letters.get(l)
-                        && prev != d
-                    {
-                        bail!("subscript '{l}' has sizes {prev} and {d}");
-                    }
-                    letters.insert(*l, d);
-                    *counts.entry(*l).or_insert(0) += 1;
-                    axis += 1;
-                }
-            }
-        }
-    }
-    let ell_shape = broadcast_shapes(&ell_shapes)?;
-    let ne = ell_shape.len();
-
-    let out_term: Vec<Sub> = match rhs {
-        Some(r) => {
-            let t = parse_term(r)?;
-            for (i, s) in t.iter().enumerate() {
-                if let Sub::Letter(l) = s {
-                    if !letters.contains_key(l) {
-                        bail!("output subscript '{l}' does not appear in the inputs");
-                    }
-                    if t[..i].contains(s) {
-                        bail!("output subscript '{l}' appears more than once");
-                    }
-                }
-            }
-            t
-        }
-        None => {
-            let mut t = if any_ellipsis { vec![Sub::Ellipsis] } else { vec![] };
-            t.extend(counts.iter().filter(|(_, n)| **n == 1).map(|(l, _)| Sub::Letter(*l)));
-            t
-        }
-    };
-
-    // Index variables: the ellipsis axes first, then one per letter.
-    let letter_var = |l: char| ne + letters.keys().position(|&k| k == l).unwrap_or(0);
-    let mut sizes: Vec<usize> = ell_shape.clone();
-    sizes.extend(letters.values());
-    let mut out_vars = Vec::new();
-    for s in &out_term {
-        match s {
-            Sub::Ellipsis => out_vars.extend(0..ne),
-            Sub::Letter(l) => out_vars.push(letter_var(*l)),
-        }
-    }
-    let sum_vars: Vec<usize> = (0..sizes.len()).filter(|v| !out_vars.contains(v)).collect();
-    let order: Vec<usize> = out_vars.iter().chain(&sum_vars).copied().collect();
-    let out_shape: Vec<usize> = out_vars.iter().map(|&v| sizes[v]).collect();
-    check_numel(&out_shape)?;
-
-    // Per operand, the flat-index step of each variable; repeated letters
-    // add their strides (walking a diagonal) and broadcast axes step 0.
-    let mut steps: Vec<Vec<usize>> = Vec::new();
-    for (term, t) in terms.iter().zip(&inputs) {
-        let st = row_strides(&t.shape);
-        let mut step = vec![0usize; sizes.len()];
-        let ell_rank = t.rank() - term.iter().filter(|s| **s != Sub::Ellipsis).count();
-        let mut axis = 0;
-        for s in term {
-            match s {
-                Sub::Ellipsis => {
-                    for e in 0..ell_rank {
-                        let var = ne - ell_rank + e;
-                        if t.shape[axis] != 1 {
-                            step[var] += st[axis];
-                        }
-                        axis += 1;
-                    }
-                }
-                Sub::Letter(l) => {
-                    step[letter_var(*l)] += st[axis];
-                    axis += 1;
-                }
-            }
-        }
-        steps.push(step);
-    }
+    let shapes: Vec<&[usize]> = inputs.iter().map(|t| &t.shape[..]).collect();
+    let c = equation.resolve(&shapes).map_err(KernelError::new)?;
+    let Some(&first) = inputs.first() else { bail!("Einsum needs at least one input") };
+    check_numel(&c.out_shape)?;
+    let (sizes, steps, out_shape) = (&c.sizes, &c.steps, c.out_shape.clone());
+    let order: Vec<usize> = c.out_vars.iter().chain(&c.sum_vars).copied().collect();
     let out_steps = {
         let st = row_strides(&out_shape);
         let mut step = vec![0usize; sizes.len()];
-        for (i, &v) in out_vars.iter().enumerate() {
+        for (i, &v) in c.out_vars.iter().enumerate() {
             step[v] = st[i];
         }
         step
@@ -321,11 +185,11 @@ pub(super) fn einsum(args: &Args, equation: &str) -> KResult<Vec<Value>> {
     let data = match &first.data {
         Data::F(_) => {
             let ops = inputs.iter().map(|t| t.f()).collect::<KResult<Vec<_>>>()?;
-            Data::F(einsum_loop(&ops, &steps, &out_steps, &order, &ordered_sizes, n_out))
+            Data::F(einsum_loop(&ops, steps, &out_steps, &order, &ordered_sizes, n_out))
         }
         Data::I(_) => {
             let ops = inputs.iter().map(|t| t.i()).collect::<KResult<Vec<_>>>()?;
-            Data::I(einsum_loop(&ops, &steps, &out_steps, &order, &ordered_sizes, n_out))
+            Data::I(einsum_loop(&ops, steps, &out_steps, &order, &ordered_sizes, n_out))
         }
         _ => bail!("Einsum needs numeric inputs, got {}", first.dtype),
     };

@@ -94,7 +94,7 @@ fn given(args: &Args, i: usize) -> KResult<Option<&Tensor>> {
 /// Resize (opset 11+): inputs X, roi, scales, sizes.
 pub(super) fn resize(args: &Args, a: &ResizeAttrs) -> KResult<Vec<Value>> {
     let x = args.tensor(0)?;
-    let plan = resample::plan(a).map_err(KernelError::new)?;
+    let plan = resample::plan(a);
     let roi = given(args, 1)?.map(|t| t.to_f64()).transpose()?;
     let scales = given(args, 2)?.map(|t| t.to_f64()).transpose()?;
     let sizes = given(args, 3)?.map(|t| t.to_i64()).transpose()?;
