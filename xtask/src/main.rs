@@ -6,8 +6,10 @@
 //!   real-model suite from pip wheels (nothing large is committed).
 //! - `test`: fetch data if missing, check formatting and lints, run every test.
 //! - `lint`: `cargo fmt --check` and `cargo clippy --all-targets -D warnings`.
-//! - `bench`: the real models on Strata, onnxruntime and tract in one run,
-//!   reported as latency ratios (`crates/strata-bench`, its own workspace).
+//! - `bench`: the real models on Strata, onnxruntime and tract in one run
+//!   (a worker process per runtime, interleaved rounds, 1 and 2 threads),
+//!   reported as latency ratios, peak RSS and load times
+//!   (`crates/strata-bench`, its own workspace).
 //! - `web [VARIANT...]`: build the npm package in `web/` (wasm variants,
 //!   sizes vs budget, written to `web/pkg/sizes.json`; default all variants).
 //! - `examples`: build and run the Rust and C examples, compare their
@@ -362,7 +364,7 @@ fn main() -> anyhow::Result<()> {
         Some("fuzz") => fuzz(args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(60)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <fetch-data | test | lint | examples | sandbox | web [VARIANT...] | serve [--port N] | fuzz [SECONDS] | bench [--backend NAME] [--iterations N] [--filter S]>"
+                "usage: cargo xtask <fetch-data | test | lint | examples | sandbox | web [VARIANT...] | serve [--port N] | fuzz [SECONDS] | bench [--backend NAME] [--threads 1,2] [--rounds N] [--filter S]>"
             );
             std::process::exit(2);
         }

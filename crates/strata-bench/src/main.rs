@@ -1,16 +1,26 @@
-//! Benchmark: run each real model of the `onnx-models` suite on Strata, on
-//! tract (the `tract-onnx` crate, used only here) and on onnxruntime (the pip
-//! package, timed by `tests/scripts/bench_ort.py`) in one run, with the same
-//! inputs, and print latencies and ratios.
+//! Benchmark: every real model of the `onnx-models` suite on Strata, on
+//! onnxruntime (the pip package, `tests/scripts/bench_ort_worker.py`) and on
+//! tract (the `tract-onnx` crate, used only here), side by side.
 //!
-//! Usage: strata-bench [--backend NAME] [--threads N] [--iterations N] [--filter SUBSTRING]
+//! Usage: strata-bench [--backend NAME] [--threads 1,2] [--rounds N] [--filter SUBSTRING]
 //!
-//! `--threads` sets Strata's `cpu` backend kernel threads (0: one per core,
-//! as onnxruntime and tract use by default).
+//! Per model and thread count, each runtime is its own worker process (so
+//! its load time and peak memory are its own): the worker loads the model,
+//! runs it once to warm up, then runs it once per request. The driver
+//! interleaves the requests (one run of each runtime per round, the order
+//! rotating between rounds, with a short pause between runs so no runtime's
+//! spinning threads steal the next one's cores), and prints median
+//! latencies, Strata/anchor ratios and their geometric means, peak RSS and
+//! load times. The same inputs (`test_data_set_0`) are given to all three.
+//!
+//! Threads: Strata's `cpu` backend kernel threads, onnxruntime's intra-op
+//! threads, tract's matrix-product executor (the only part tract runs on
+//! several threads).
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use strata::{Session, SessionOptions, Value};
@@ -22,20 +32,23 @@ fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
 
-fn time<F: FnMut() -> anyhow::Result<()>>(iterations: usize, mut f: F) -> anyhow::Result<(f64, f64)> {
-    f()?; // warm-up
-    let mut t = Vec::new();
-    for _ in 0..iterations {
-        let s = Instant::now();
-        f()?;
-        t.push(s.elapsed().as_secs_f64() * 1e3);
-    }
-    let min = t.iter().cloned().fold(f64::INFINITY, f64::min);
-    Ok((min, median(t)))
+/// Resident-set figures of this process from `/proc/self/status`, in KiB:
+/// (current, peak). Zero where the system has no such file.
+fn rss_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 fn to_tract(v: &Value) -> anyhow::Result<TValue> {
@@ -46,10 +59,7 @@ fn to_tract(v: &Value) -> anyhow::Result<TValue> {
             let v: Vec<f32> = t.to_f64_vec().into_iter().map(|x| x as f32).collect();
             tract_ndarray::ArrayD::from_shape_vec(shape, v)?.into()
         }
-        strata::DType::I64 => {
-            let v: Vec<i64> = t.to_i64_vec();
-            tract_ndarray::ArrayD::from_shape_vec(shape, v)?.into()
-        }
+        strata::DType::I64 => tract_ndarray::ArrayD::from_shape_vec(shape, t.to_i64_vec())?.into(),
         strata::DType::I32 => {
             let v: Vec<i32> = t.to_i64_vec().into_iter().map(|x| x as i32).collect();
             tract_ndarray::ArrayD::from_shape_vec(shape, v)?.into()
@@ -59,83 +69,324 @@ fn to_tract(v: &Value) -> anyhow::Result<TValue> {
     Ok(tensor.into_tvalue())
 }
 
-fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1).cloned());
-    let backend = get("--backend").unwrap_or_else(|| "reference".into());
-    let threads: usize = get("--threads").map(|s| s.parse()).transpose()?.unwrap_or(0);
-    let iterations: usize = get("--iterations").map(|s| s.parse()).transpose()?.unwrap_or(5);
-    let filter = get("--filter");
-    let root = data_root();
-    let cases = load_suite(SuiteKind::OnnxModels, &root)?;
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    // onnxruntime timings, from the same input files.
-    let py = root.join("venv").join("bin").join("python");
-    let ort_out = Command::new(&py)
-        .arg(repo.join("tests/scripts/bench_ort.py"))
-        .arg(root.join("onnx-models"))
-        .arg(iterations.to_string())
-        .output()
-        .context("running tests/scripts/bench_ort.py (run `cargo xtask fetch-data` first)")?;
-    if !ort_out.status.success() {
-        bail!("bench_ort.py failed: {}", String::from_utf8_lossy(&ort_out.stderr));
+/// The inputs of a case, decoded with the types the model declares.
+fn case_inputs(model: &Path, ds: &Path) -> anyhow::Result<Vec<(String, Value)>> {
+    let m = strata_onnx::import_path(model)?;
+    let g = m.main_graph();
+    let mut feeds = Vec::new();
+    for (k, f) in numbered(ds, "input").iter().enumerate() {
+        let v = g.value(*g.inputs.get(k).context("more input files than model inputs")?);
+        feeds.push((v.name.clone(), strata_onnx::decode_value(&std::fs::read(f)?, &v.ty)?));
     }
-    let ort: serde_json::Value = serde_json::from_slice(&ort_out.stdout)?;
-    println!(
-        "{:<24} {:>14} {:>14} {:>14} {:>12} {:>12}",
-        "model", format!("strata-{backend}"), "onnxruntime", "tract", "vs ort", "vs tract"
-    );
-    for case in &cases {
-        if filter.as_ref().is_some_and(|f| !case.name.contains(f.as_str())) {
-            continue;
+    Ok(feeds)
+}
+
+/// Worker side: load, warm up, say `ready LOAD_MS BASE_KIB`, then answer
+/// `run` with the run's milliseconds and `quit` with `rss PEAK_KIB`.
+/// Inputs come as `input_K.npy` files in `npy_dir` (written by the driver),
+/// so no worker imports the model twice.
+fn worker(runtime: &str, model: &Path, npy_dir: &Path, threads: usize, backend: &str) -> anyhow::Result<()> {
+    let (base_kib, _) = rss_kib();
+    let mut feeds: Vec<Value> = Vec::new();
+    for k in 0.. {
+        let f = npy_dir.join(format!("input_{k}.npy"));
+        if !f.exists() {
+            break;
         }
-        let ds = &case.data_sets[0];
-        let model_path = case.dir.join("model.onnx");
-        let session = Session::from_path(&model_path, SessionOptions { backends: vec![backend.clone()], threads, ..Default::default() })?;
-        let mut feeds = Vec::new();
-        for (k, f) in numbered(ds, "input").iter().enumerate() {
-            let info = &session.inputs()[k];
-            feeds.push((info.name.clone(), strata_onnx::decode_value(&std::fs::read(f)?, &info.ty)?));
+        feeds.push(Value::Tensor(strata::npy::read(&std::fs::read(&f)?)?));
+    }
+    let start = Instant::now();
+    let mut run: Box<dyn FnMut() -> anyhow::Result<()>> = match runtime {
+        "strata" => {
+            let opts = SessionOptions { backends: vec![backend.to_string()], threads, ..Default::default() };
+            let session = Session::from_path(model, opts)?;
+            let refs: Vec<(String, Value)> =
+                session.inputs().iter().map(|i| i.name.clone()).zip(feeds.iter().cloned()).collect();
+            Box::new(move || {
+                let r: Vec<(&str, Value)> = refs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+                session.run(&r)?;
+                Ok(())
+            })
         }
-        let refs: Vec<(&str, Value)> = feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
-        let strata_ms = time(iterations, || {
-            session.run(&refs)?;
-            Ok(())
-        });
-        let tract_ms = (|| -> anyhow::Result<(f64, f64)> {
-            let mut m = tract_onnx::onnx().model_for_path(&model_path)?;
-            for (k, (_, v)) in feeds.iter().enumerate() {
+        "tract" => {
+            if threads > 1 {
+                tract_linalg::multithread::set_default_executor(tract_linalg::multithread::Executor::multithread(
+                    threads,
+                ));
+            }
+            let mut m = tract_onnx::onnx().model_for_path(model)?;
+            for (k, v) in feeds.iter().enumerate() {
                 // Type and shape only: a value fact would let tract fold the whole graph away.
                 let t = to_tract(v)?.into_tensor();
                 m = m.with_input_fact(k, InferenceFact::dt_shape(t.datum_type(), t.shape()))?;
             }
             let plan = m.into_optimized()?.into_runnable()?;
-            let inputs: TVec<TValue> = feeds.iter().map(|(_, v)| to_tract(v)).collect::<anyhow::Result<_>>()?;
-            time(iterations, || {
+            let inputs: TVec<TValue> = feeds.iter().map(to_tract).collect::<anyhow::Result<_>>()?;
+            Box::new(move || {
                 plan.run(inputs.clone())?;
                 Ok(())
             })
-        })();
-        let ort_ms = ort[&case.name]["median_ms"].as_f64();
-        let fmt = |r: &anyhow::Result<(f64, f64)>| match r {
-            Ok((_, med)) => format!("{med:.2} ms"),
-            Err(e) => format!("err: {}", e.to_string().chars().take(20).collect::<String>()),
+        }
+        other => bail!("unknown runtime {other}"),
+    };
+    run()?;
+    let load_ms = start.elapsed().as_secs_f64() * 1e3;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready {load_ms:.3} {base_kib}")?;
+    out.flush()?;
+    for line in std::io::stdin().lock().lines() {
+        match line?.trim() {
+            "run" => {
+                let s = Instant::now();
+                run()?;
+                writeln!(out, "{:.6}", s.elapsed().as_secs_f64() * 1e3)?;
+            }
+            _ => {
+                writeln!(out, "rss {}", rss_kib().1)?;
+                out.flush()?;
+                return Ok(());
+            }
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// A running worker process (driver side).
+struct Worker {
+    name: &'static str,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    load_ms: f64,
+    base_kib: u64,
+    times: Vec<f64>,
+    peak_kib: u64,
+}
+
+impl Worker {
+    fn start(name: &'static str, mut cmd: Command) -> Result<Worker, String> {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("no pipes".into());
         };
-        let ratio = |other: Option<f64>| match (&strata_ms, other) {
-            (Ok((_, s)), Some(o)) if o > 0.0 => format!("{:.2}x", s / o),
-            _ => "-".into(),
-        };
+        let mut stdout = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if parts.first() != Some(&"ready") {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            let _ = child.wait();
+            let msg = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("exited").to_string();
+            return Err(msg);
+        }
+        let load_ms = parts.get(1).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+        let base_kib = parts.get(2).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(Worker { name, child, stdin, stdout, load_ms, base_kib, times: Vec::new(), peak_kib: 0 })
+    }
+
+    fn run_once(&mut self) -> anyhow::Result<()> {
+        writeln!(self.stdin, "run")?;
+        self.stdin.flush()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        self.times.push(line.trim().parse().with_context(|| format!("{}: bad answer {line:?}", self.name))?);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        writeln!(self.stdin, "quit")?;
+        self.stdin.flush()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        self.peak_kib = line.trim().strip_prefix("rss ").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let _ = self.child.wait();
+        Ok(())
+    }
+}
+
+/// One runtime's figures on one model at one thread count.
+#[derive(Clone)]
+struct Figures {
+    median_ms: f64,
+    load_ms: f64,
+    peak_mib: f64,
+    model_mib: f64,
+}
+
+fn geomean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1).cloned());
+    let backend = get("--backend").unwrap_or_else(|| "cpu".into());
+    if let Some(rt) = get("--worker") {
+        let model = PathBuf::from(get("--model").context("--model")?);
+        let ds = PathBuf::from(get("--data").context("--data")?);
+        let threads = get("--threads").map(|s| s.parse()).transpose()?.unwrap_or(1);
+        return worker(&rt, &model, &ds, threads, &backend);
+    }
+    let threads: Vec<usize> = get("--threads")
+        .unwrap_or_else(|| "1,2".into())
+        .split(',')
+        .map(|s| s.trim().parse().context("--threads takes a list such as 1,2"))
+        .collect::<anyhow::Result<_>>()?;
+    let rounds: usize = get("--rounds").or_else(|| get("--iterations")).map(|s| s.parse()).transpose()?.unwrap_or(10);
+    let filter = get("--filter");
+    let root = data_root();
+    let cases = load_suite(SuiteKind::OnnxModels, &root)?;
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let py = root.join("venv").join("bin").join("python");
+    let me = std::env::current_exe()?;
+    let tmp = std::env::temp_dir().join(format!("strata-bench-{}", std::process::id()));
+    // results[thread index] = (model, strata, ort, tract)
+    type Row = (String, Option<Figures>, Option<Figures>, Option<Figures>);
+    let mut results: Vec<Vec<Row>> = vec![Vec::new(); threads.len()];
+    for case in &cases {
+        if filter.as_ref().is_some_and(|f| !case.name.contains(f.as_str())) {
+            continue;
+        }
+        let model = case.dir.join("model.onnx");
+        let ds = case.data_sets[0].clone();
+        // onnxruntime reads the same inputs as .npy files.
+        let npy_dir = tmp.join(&case.name);
+        std::fs::create_dir_all(&npy_dir)?;
+        for (k, (_, v)) in case_inputs(&model, &ds)?.iter().enumerate() {
+            let Value::Tensor(t) = v else { bail!("{}: only tensor inputs are benchmarked", case.name) };
+            std::fs::write(npy_dir.join(format!("input_{k}.npy")), strata::npy::write(t)?)?;
+        }
+        for (ti, &t) in threads.iter().enumerate() {
+            let rust = |rt: &str| {
+                let mut c = Command::new(&me);
+                c.args(["--worker", rt, "--backend", &backend, "--threads", &t.to_string(), "--model"])
+                    .arg(&model)
+                    .arg("--data")
+                    .arg(&npy_dir);
+                c
+            };
+            let mut ort = Command::new(&py);
+            ort.arg(repo.join("tests/scripts/bench_ort_worker.py")).arg(&model).arg(&npy_dir).arg(t.to_string());
+            let mut workers: Vec<Option<Worker>> = Vec::new();
+            for (name, cmd) in [("strata", rust("strata")), ("onnxruntime", ort), ("tract", rust("tract"))] {
+                match Worker::start(name, cmd) {
+                    Ok(w) => workers.push(Some(w)),
+                    Err(e) => {
+                        println!("  {} {name} ({t} threads): cannot run: {e}", case.name);
+                        workers.push(None);
+                    }
+                }
+            }
+            for r in 0..rounds {
+                for k in 0..workers.len() {
+                    let i = (k + r) % workers.len();
+                    if let Some(w) = workers[i].as_mut() {
+                        std::thread::sleep(Duration::from_millis(5));
+                        if let Err(e) = w.run_once() {
+                            println!("  {} {} failed: {e:#}", case.name, w.name);
+                            workers[i] = None;
+                        }
+                    }
+                }
+            }
+            let mut figs: Vec<Option<Figures>> = Vec::new();
+            for w in workers.iter_mut() {
+                figs.push(match w {
+                    Some(w) if !w.times.is_empty() => {
+                        w.finish()?;
+                        Some(Figures {
+                            median_ms: median(w.times.clone()),
+                            load_ms: w.load_ms,
+                            peak_mib: w.peak_kib as f64 / 1024.0,
+                            model_mib: w.peak_kib.saturating_sub(w.base_kib) as f64 / 1024.0,
+                        })
+                    }
+                    _ => None,
+                });
+            }
+            results[ti].push((case.name.clone(), figs[0].clone(), figs[1].clone(), figs[2].clone()));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    let ms = |f: &Option<Figures>| f.as_ref().map_or("-".into(), |f| format!("{:.2}", f.median_ms));
+    let ratio = |a: &Option<Figures>, b: &Option<Figures>| match (a, b) {
+        (Some(a), Some(b)) if b.median_ms > 0.0 => Some(a.median_ms / b.median_ms),
+        _ => None,
+    };
+    let show = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}x"));
+    let mem = |f: &Option<Figures>| f.as_ref().map_or("-".into(), |f| format!("{:.0}/{:.0}", f.peak_mib, f.model_mib));
+    let load = |f: &Option<Figures>| f.as_ref().map_or("-".into(), |f| format!("{:.0}", f.load_ms));
+    for (ti, t) in threads.iter().enumerate() {
+        println!();
+        println!("## {t} thread(s), strata --backend {backend}, median of {rounds} interleaved rounds");
         println!(
-            "{:<24} {:>14} {:>14} {:>14} {:>12} {:>12}",
-            case.name,
-            fmt(&strata_ms),
-            ort_ms.map(|v| format!("{v:.2} ms")).unwrap_or_else(|| "-".into()),
-            fmt(&tract_ms),
-            ratio(ort_ms),
-            ratio(tract_ms.as_ref().ok().map(|t| t.1)),
+            "{:<22} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11} {:>11} {:>11} {:>7} {:>7}",
+            "model",
+            "strata",
+            "ort",
+            "tract",
+            "/ort",
+            "/tract",
+            "RSS strata",
+            "RSS ort",
+            "RSS tract",
+            "load s",
+            "load o"
+        );
+        let (mut vs_ort, mut vs_tract) = (Vec::new(), Vec::new());
+        for (name, s, o, tr) in &results[ti] {
+            let (ro, rt) = (ratio(s, o), ratio(s, tr));
+            vs_ort.extend(ro);
+            vs_tract.extend(rt);
+            println!(
+                "{:<22} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11} {:>11} {:>11} {:>7} {:>7}",
+                name,
+                ms(s),
+                ms(o),
+                ms(tr),
+                show(ro),
+                show(rt),
+                mem(s),
+                mem(o),
+                mem(tr),
+                load(s),
+                load(o)
+            );
+        }
+        println!(
+            "geometric mean: strata/onnxruntime {} over {} models, strata/tract {} over {} models",
+            show(geomean(&vs_ort)),
+            vs_ort.len(),
+            show(geomean(&vs_tract)),
+            vs_tract.len()
         );
     }
-    println!("(median latency over {iterations} runs after one warm-up; ratio = strata / anchor, lower is better)");
-    println!("(strata --threads {threads}, 0 = one per core; {} cores here)", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads.len() >= 2 {
+        println!();
+        println!("## speed-up from {} to {} threads (latency ratio)", threads[0], threads[threads.len() - 1]);
+        let last = threads.len() - 1;
+        for (k, (name, s, o, _)) in results[0].iter().enumerate() {
+            let (s2, o2) = (&results[last][k].1, &results[last][k].2);
+            let up = |a: &Option<Figures>, b: &Option<Figures>| match (a, b) {
+                (Some(a), Some(b)) if b.median_ms > 0.0 => format!("{:.2}x", a.median_ms / b.median_ms),
+                _ => "-".into(),
+            };
+            println!("{name:<22} strata {:>7}  onnxruntime {:>7}", up(s, s2), up(o, o2));
+        }
+    }
+    println!();
+    println!(
+        "(times in ms; RSS in MiB as peak/peak minus the worker's RSS before loading; load = load + first run, ms)"
+    );
+    println!("({} cores here)", std::thread::available_parallelism().map_or(1, |n| n.get()));
     Ok(())
 }
