@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::kernels::MAX_RANK;
-use crate::shape::{contiguous, norm_axis, put};
+use crate::shape::{contiguous, put};
 
 /// How a DFT runs: one `dft` dispatch.
 #[derive(Debug)]
@@ -45,35 +45,22 @@ impl Exec<'_> {
             return Err(GpuError::Shape(format!("DFT input {:?} must end in 1 or 2", x.shape)));
         }
         let axis = match (axis_attr, self.host_i64(2)?) {
-            (Some(a), _) => a,
-            (None, Some(t)) if t.len() == 1 => t[0],
+            (Some(a), _) => Some(a),
+            (None, Some(t)) if t.len() == 1 => Some(t[0]),
             (None, Some(_)) => return Err(GpuError::Shape("DFT axis must be a scalar".into())),
-            (None, None) => -2,
+            (None, None) => None,
         };
-        let ax = norm_axis(axis, r)?;
-        if ax == r - 1 {
-            return Err(GpuError::Shape("DFT axis must not be the last axis".into()));
-        }
-        let n_in = x.shape[ax];
-        let len = match self.host_i64(1)? {
-            Some(t) if t.len() == 1 && t[0] >= 1 => t[0] as usize,
-            Some(_) => return Err(GpuError::Shape("dft_length must be a positive scalar".into())),
-            None if inverse && onesided => 2 * n_in.saturating_sub(1),
-            None => n_in,
+        let dft_length = match self.host_i64(1)? {
+            Some(t) if t.len() == 1 => Some(t[0]),
+            Some(_) => return Err(GpuError::Shape("dft_length must be a scalar".into())),
+            None => None,
         };
-        if len == 0 || u32::try_from(len).is_err() {
+        let geo = strata_ir::ops::signal::dft_geometry(&x.shape, axis, dft_length, inverse, onesided)
+            .map_err(GpuError::Shape)?;
+        let strata_ir::ops::signal::DftGeometry { axis: ax, n_in, len, out_shape: shape, .. } = geo;
+        if u32::try_from(len).is_err() {
             return Err(GpuError::Shape("invalid DFT length".into()));
         }
-        let (out_len, complex_out) = if inverse && onesided {
-            (len, false)
-        } else if onesided {
-            (len / 2 + 1, true)
-        } else {
-            (len, true)
-        };
-        let mut shape = x.shape.clone();
-        shape[ax] = out_len;
-        shape[r - 1] = if complex_out { 2 } else { 1 };
         let y = ctx.alloc(x.dtype, shape.clone())?;
         let n = y.numel();
         let (is, os) = (contiguous(&x.shape), contiguous(&shape));

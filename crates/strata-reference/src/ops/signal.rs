@@ -12,7 +12,7 @@ use strata_ir::ops::SignalOp;
 use super::{Args, Ctx, one};
 use crate::bail;
 use crate::error::KResult;
-use crate::util::{check_numel, norm_axis, strides, unravel};
+use crate::util::{check_numel, strides, unravel};
 use crate::value::{Tensor, Value};
 
 /// Run one operator of this family.
@@ -103,50 +103,16 @@ fn dft(args: &Args, axis_attr: Option<i64>, inverse: bool, onesided: bool) -> KR
         bail!("input must be a float tensor, got {}", x.dtype);
     }
     let r = x.rank();
-    if r < 2 || !matches!(x.shape[r - 1], 1 | 2) {
-        bail!("input must have rank >= 2 and a last dimension of 1 (real) or 2 (complex), got shape {:?}", x.shape);
-    }
     // Opset 17-19: attribute; opset 20: optional input (default -2).
     let axis = match (axis_attr, args.opt_tensor(2)?) {
-        (Some(a), _) => a,
-        (None, Some(t)) => t.scalar_i64()?,
-        (None, None) => -2,
+        (Some(a), _) => Some(a),
+        (None, Some(t)) => Some(t.scalar_i64()?),
+        (None, None) => None,
     };
-    let ax = norm_axis(axis, r)?;
-    if ax == r - 1 {
-        bail!("axis {axis} must not be the last (real/imaginary) dimension");
-    }
-    let n_in = x.shape[ax];
-    let len = match args.opt_tensor(1)? {
-        Some(t) => {
-            let l = t.scalar_i64()?;
-            if l < 1 {
-                bail!("dft_length must be positive, got {l}");
-            }
-            l as usize
-        }
-        None if inverse && onesided => {
-            if n_in < 1 {
-                bail!("cannot infer dft_length from an empty axis");
-            }
-            2 * (n_in - 1)
-        }
-        None => n_in,
-    };
-    if len == 0 {
-        bail!("dft_length must be positive (axis {ax} of shape {:?} is too short)", x.shape);
-    }
-    let complex_in = x.shape[r - 1] == 2;
-    let (out_len, complex_out) = if inverse && onesided {
-        (len, false)
-    } else if onesided {
-        (len / 2 + 1, true)
-    } else {
-        (len, true)
-    };
-    let mut out_shape = x.shape.clone();
-    out_shape[ax] = out_len;
-    out_shape[r - 1] = if complex_out { 2 } else { 1 };
+    let dft_length = args.opt_tensor(1)?.map(|t| t.scalar_i64()).transpose()?;
+    let geo = strata_ir::ops::signal::dft_geometry(&x.shape, axis, dft_length, inverse, onesided)
+        .map_err(crate::KernelError::new)?;
+    let strata_ir::ops::signal::DftGeometry { axis: ax, n_in, len, out_len, complex_in, out_shape, .. } = geo;
     check_numel(&out_shape)?;
 
     let xv = x.f()?;
