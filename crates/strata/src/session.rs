@@ -686,6 +686,24 @@ fn branch_session(
     let outer_g = model.main_graph();
     let mut sub = model.clone();
     sub.main = gid;
+    // Only the branch and the graphs nested in it belong to the branch's
+    // model: the others are emptied (ids stay valid), so the branch's
+    // passes neither walk nor copy them (a model with many `If`s would
+    // otherwise fold every graph once per branch).
+    let mut keep = vec![false; sub.graphs.len()];
+    let mut todo = vec![gid];
+    while let Some(id) = todo.pop() {
+        match keep.get_mut(id.0 as usize) {
+            Some(k) if !*k => *k = true,
+            _ => continue,
+        }
+        todo.extend(sub.graph(id).nodes.iter().flat_map(|n| n.op.subgraphs()));
+    }
+    for (i, g) in sub.graphs.iter_mut().enumerate() {
+        if !keep[i] {
+            *g = strata_ir::Graph { name: std::mem::take(&mut g.name), ..Default::default() };
+        }
+    }
     let g = sub.graph_mut(gid);
     let caps = std::mem::take(&mut g.captures);
     let mut inputs = Vec::new();
