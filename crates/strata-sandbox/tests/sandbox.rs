@@ -16,6 +16,7 @@ use prost::Message;
 use strata::{DType, Session, SessionOptions, Tensor, Value};
 use strata_onnx::proto::*;
 use strata_sandbox::{GuestOptions, Sandbox, SandboxError, SandboxOptions};
+use strata_test_support::onnx::{endless_loop_model, f32s, i64s, model, nested_if_model, node, vi};
 use strata_wasi::ErrorStage;
 
 /// One compiled guest for every test of this binary.
@@ -43,74 +44,7 @@ fn data_dir() -> PathBuf {
     strata_conformance::data_root()
 }
 
-// ---- model building (prost structs of strata-onnx) ----
-
-fn tensor_type(elem: i32, dims: &[i64]) -> TypeProto {
-    TypeProto {
-        value: Some(TypeValue::TensorType(TypeTensor {
-            elem_type: elem,
-            shape: Some(TensorShapeProto {
-                dim: dims
-                    .iter()
-                    .map(|&d| Dimension {
-                        value: Some(if d < 0 {
-                            DimensionValue::DimParam("n".into())
-                        } else {
-                            DimensionValue::DimValue(d)
-                        }),
-                        denotation: String::new(),
-                    })
-                    .collect(),
-            }),
-        })),
-        denotation: String::new(),
-    }
-}
-
-fn vi(name: &str, elem: i32, dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto { name: name.into(), r#type: Some(tensor_type(elem, dims)), doc_string: String::new() }
-}
-
-fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
-    NodeProto {
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        name: format!("{op}_{}", outputs.first().copied().unwrap_or("node")),
-        op_type: op.into(),
-        attribute: attrs,
-        ..Default::default()
-    }
-}
-
-fn model(
-    nodes: Vec<NodeProto>,
-    inputs: Vec<ValueInfoProto>,
-    outputs: Vec<ValueInfoProto>,
-    inits: Vec<TensorProto>,
-) -> Vec<u8> {
-    ModelProto {
-        ir_version: 10,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 21 }],
-        graph: Some(GraphProto {
-            node: nodes,
-            name: "g".into(),
-            initializer: inits,
-            input: inputs,
-            output: outputs,
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
-
-fn f32s(shape: Vec<usize>, v: &[f32]) -> Value {
-    Value::Tensor(Tensor::from_f32(shape, v).unwrap())
-}
-
-fn i64s(shape: Vec<usize>, v: &[i64]) -> Value {
-    Value::Tensor(Tensor::from_i64(shape, v).unwrap())
-}
+// ---- models (built with strata-test-support's ONNX builders) ----
 
 /// y = x * x + x, x: float32[n, 3]: a good model to run after every failure.
 fn good_model() -> Vec<u8> {
@@ -262,62 +196,6 @@ fn chain_model(n: usize) -> Vec<u8> {
     model(nodes, vec![vi("x", 1, &[4])], vec![vi("y", 1, &[4])], vec![])
 }
 
-/// Protobuf field `field` (length-delimited) holding `bytes`.
-fn pb_field(field: u32, bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 12);
-    prost::encoding::encode_key(field, prost::encoding::WireType::LengthDelimited, &mut out);
-    prost::encoding::encode_varint(bytes.len() as u64, &mut out);
-    out.extend_from_slice(bytes);
-    out
-}
-
-/// An ONNX model whose `If` nodes nest `depth` levels deep through their
-/// then-branches, encoded level by level (building it needs no recursion).
-fn nested_if_model(depth: usize) -> Vec<u8> {
-    let if_node = |out: &str, then_graph: &[u8]| {
-        let else_graph = GraphProto {
-            node: vec![node("Identity", &["x"], &["e"], vec![])],
-            name: "else".into(),
-            output: vec![vi("e", 1, &[1])],
-            ..Default::default()
-        };
-        let else_attr =
-            AttributeProto { name: "else_branch".into(), r#type: 5, g: Some(else_graph), ..Default::default() };
-        let then_attr = AttributeProto { name: "then_branch".into(), r#type: 5, ..Default::default() };
-        let mut n = node("If", &["c"], &[out], vec![else_attr]).encode_to_vec();
-        // NodeProto.attribute = 5, AttributeProto.g = 6.
-        n.extend(pb_field(5, &[then_attr.encode_to_vec(), pb_field(6, then_graph)].concat()));
-        n
-    };
-    let mut graph = GraphProto {
-        node: vec![node("Identity", &["x"], &["t"], vec![])],
-        name: "leaf".into(),
-        output: vec![vi("t", 1, &[1])],
-        ..Default::default()
-    }
-    .encode_to_vec();
-    for level in 1..depth {
-        let out = format!("o{level}");
-        let wrapper = GraphProto { name: format!("g{level}"), output: vec![vi(&out, 1, &[1])], ..Default::default() };
-        // GraphProto.node = 1.
-        graph = [wrapper.encode_to_vec(), pb_field(1, &if_node(&out, &graph))].concat();
-    }
-    let top = GraphProto {
-        name: "main".into(),
-        input: vec![vi("c", 9, &[]), vi("x", 1, &[1])],
-        output: vec![vi("y", 1, &[1])],
-        ..Default::default()
-    };
-    let top = [top.encode_to_vec(), pb_field(1, &if_node("y", &graph))].concat();
-    let m = ModelProto {
-        ir_version: 10,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 21 }],
-        ..Default::default()
-    };
-    // ModelProto.graph = 7.
-    [m.encode_to_vec(), pb_field(7, &top)].concat()
-}
-
 #[test]
 fn deep_graphs_fail_clearly_or_match_native() {
     const N: usize = 100_000;
@@ -356,28 +234,6 @@ fn deep_graphs_fail_clearly_or_match_native() {
     );
     assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
     host_keeps_working(&sb);
-}
-
-/// `Loop(M, cond, v)` whose body passes its condition and value through
-/// unchanged, so it runs until its trip count `M`.
-fn endless_loop_model() -> Vec<u8> {
-    let body = GraphProto {
-        name: "body".into(),
-        node: vec![
-            node("Identity", &["cond_in"], &["cond_out"], vec![]),
-            node("Identity", &["v_in"], &["v_out"], vec![]),
-        ],
-        input: vec![vi("i", 7, &[]), vi("cond_in", 9, &[]), vi("v_in", 1, &[1])],
-        output: vec![vi("cond_out", 9, &[]), vi("v_out", 1, &[1])],
-        ..Default::default()
-    };
-    let body_attr = AttributeProto { name: "body".into(), r#type: 5, g: Some(body), ..Default::default() };
-    model(
-        vec![node("Loop", &["m", "cond", "v"], &["y"], vec![body_attr])],
-        vec![vi("m", 7, &[]), vi("cond", 9, &[]), vi("v", 1, &[1])],
-        vec![vi("y", 1, &[1])],
-        vec![],
-    )
 }
 
 #[test]
