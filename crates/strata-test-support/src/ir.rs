@@ -138,16 +138,28 @@ impl Builder {
         self
     }
 
+    /// Name the main graph (`t` unless set).
+    pub fn graph_name(&mut self, name: &str) -> &mut Self {
+        self.g.name = name.into();
+        self
+    }
+
     /// The model (main graph only), its types inferred.
     pub fn build(&mut self) -> Model {
-        let mut m = Model {
+        let mut m = self.build_as_declared();
+        strata_ir::infer::infer_types(&mut m).expect("types infer");
+        m
+    }
+
+    /// The model (main graph only) with the types as declared, nothing
+    /// inferred.
+    pub fn build_as_declared(&mut self) -> Model {
+        Model {
             graphs: vec![std::mem::take(&mut self.g)],
             main: GraphId(0),
             opsets: vec![(String::new(), self.opset)],
             producer: "strata tests".into(),
             metadata: vec![],
-        };
-        strata_ir::infer::infer_types(&mut m).expect("types infer");
-        m
+        }
     }
 }
