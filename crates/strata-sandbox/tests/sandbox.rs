@@ -16,7 +16,10 @@ use prost::Message;
 use strata::{DType, Session, SessionOptions, Tensor, Value};
 use strata_onnx::proto::*;
 use strata_sandbox::{GuestOptions, Sandbox, SandboxError, SandboxOptions};
-use strata_test_support::onnx::{endless_loop_model, f32s, i64s, model, nested_if_model, node, vi};
+use strata_test_support::onnx::{
+    chain_model, constant_of_shape_model, endless_loop_model, f32s, huge_declared_tensor_model, i64s, model,
+    nested_if_model, node, vi,
+};
 use strata_wasi::ErrorStage;
 
 /// One compiled guest for every test of this binary.
@@ -142,19 +145,7 @@ fn expect_err(r: Result<Vec<(String, Value)>, SandboxError>) -> SandboxError {
 #[test]
 fn huge_declared_tensor_is_a_model_error() {
     let sb = with(256 << 20, Duration::from_secs(20), GuestOptions::default());
-    let big = TensorProto {
-        dims: vec![1_000_000, 1_000_000],
-        data_type: 1,
-        name: "w".into(),
-        raw_data: Some(vec![0; 16]),
-        ..Default::default()
-    };
-    let m = model(
-        vec![node("Add", &["x", "w"], &["y"], vec![])],
-        vec![vi("x", 1, &[1])],
-        vec![vi("y", 1, &[1])],
-        vec![big],
-    );
+    let m = huge_declared_tensor_model();
     let t = Instant::now();
     let e = expect_err(sb.run(&m, &[("x", f32s(vec![1], &[1.0]))]));
     let elapsed = t.elapsed();
@@ -168,12 +159,7 @@ fn huge_declared_tensor_is_a_model_error() {
     assert!(e.to_string().starts_with("model error: ") && e.to_string().contains("'w'"), "{e}");
     assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
     // A 10^12-element tensor computed at run time is refused by the engine's limit.
-    let m = model(
-        vec![node("ConstantOfShape", &["shape"], &["y"], vec![])],
-        vec![vi("shape", 7, &[2])],
-        vec![vi("y", 1, &[-1, -1])],
-        vec![],
-    );
+    let m = constant_of_shape_model();
     let t = Instant::now();
     let e = expect_err(sb.run(&m, &[("shape", i64s(vec![2], &[1_000_000, 1_000_000]))]));
     eprintln!("huge runtime tensor: {e} ({} ms)", t.elapsed().as_millis());
@@ -184,22 +170,10 @@ fn huge_declared_tensor_is_a_model_error() {
     host_keeps_working(&sb);
 }
 
-/// A chain of `n` Neg nodes from x to y.
-fn chain_model(n: usize) -> Vec<u8> {
-    let nodes: Vec<NodeProto> = (0..n)
-        .map(|i| {
-            let a = if i == 0 { "x".to_string() } else { format!("v{i}") };
-            let b = if i + 1 == n { "y".to_string() } else { format!("v{}", i + 1) };
-            NodeProto { input: vec![a], output: vec![b], op_type: "Neg".into(), ..Default::default() }
-        })
-        .collect();
-    model(nodes, vec![vi("x", 1, &[4])], vec![vi("y", 1, &[4])], vec![])
-}
-
 #[test]
 fn deep_graphs_fail_clearly_or_match_native() {
     const N: usize = 100_000;
-    let m = chain_model(N);
+    let m = chain_model("Neg", N, &[4]);
     let x = f32s(vec![4], &[1.5, -2.0, 0.0, 3.25]);
     // Over the node limit given to the engine in the sandbox: a load error.
     let limited = GuestOptions { max_nodes: 50_000, ..GuestOptions::default() };

@@ -166,3 +166,40 @@ pub fn endless_loop_model() -> Vec<u8> {
         vec![],
     )
 }
+
+/// `y = Add(x, w)` whose initializer `w` declares 10^12 float32 elements
+/// but holds 16 bytes: refused at load, without allocating.
+pub fn huge_declared_tensor_model() -> Vec<u8> {
+    let big = TensorProto {
+        dims: vec![1_000_000, 1_000_000],
+        data_type: 1,
+        name: "w".into(),
+        raw_data: Some(vec![0; 16]),
+        ..Default::default()
+    };
+    model(vec![node("Add", &["x", "w"], &["y"], vec![])], vec![vi("x", 1, &[1])], vec![vi("y", 1, &[1])], vec![big])
+}
+
+/// `y = ConstantOfShape(shape)`, `shape` an int64[2] input: a tensor as large
+/// as its input asks, computed at run time.
+pub fn constant_of_shape_model() -> Vec<u8> {
+    model(
+        vec![node("ConstantOfShape", &["shape"], &["y"], vec![])],
+        vec![vi("shape", 7, &[2])],
+        vec![vi("y", 1, &[-1, -1])],
+        vec![],
+    )
+}
+
+/// A chain of `n` unnamed `op` nodes from `x` to `y`, both float32 of
+/// dimensions `dims`.
+pub fn chain_model(op: &str, n: usize, dims: &[i64]) -> Vec<u8> {
+    let nodes: Vec<NodeProto> = (0..n)
+        .map(|i| {
+            let a = if i == 0 { "x".to_string() } else { format!("v{i}") };
+            let b = if i + 1 == n { "y".to_string() } else { format!("v{}", i + 1) };
+            NodeProto { input: vec![a], output: vec![b], op_type: op.into(), ..Default::default() }
+        })
+        .collect();
+    model(nodes, vec![vi("x", 1, dims)], vec![vi("y", 1, dims)], vec![])
+}

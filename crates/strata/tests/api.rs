@@ -4,7 +4,10 @@
 use prost::Message;
 use strata::{DType, Error, Session, SessionOptions, Tensor, Value};
 use strata_onnx::proto::*;
-use strata_test_support::onnx::{endless_loop_model, f32s, model, nested_if_model, node, vi};
+use strata_test_support::onnx::{
+    chain_model, constant_of_shape_model, endless_loop_model, f32s, huge_declared_tensor_model, model, nested_if_model,
+    node, vi,
+};
 
 /// y = x + x, x: float32[n, 3]
 fn add_model() -> Vec<u8> {
@@ -65,19 +68,7 @@ fn truncated_and_corrupt_protobuf_give_errors() {
 
 #[test]
 fn huge_declared_tensor_is_rejected_without_allocating() {
-    let big = TensorProto {
-        dims: vec![1_000_000, 1_000_000],
-        data_type: 1,
-        name: "w".into(),
-        raw_data: Some(vec![0; 16]),
-        ..Default::default()
-    };
-    let m = model(
-        vec![node("Add", &["x", "w"], &["y"], vec![])],
-        vec![vi("x", 1, &[1])],
-        vec![vi("y", 1, &[1])],
-        vec![big],
-    );
+    let m = huge_declared_tensor_model();
     let e = load_err(&m);
     assert!(e.contains("'w'") && e.contains("needs"), "{e}");
     // Declared in typed fields, without data.
@@ -94,12 +85,7 @@ fn huge_declared_tensor_is_rejected_without_allocating() {
 #[test]
 fn huge_runtime_tensor_is_rejected() {
     // ConstantOfShape with a 10^12-element shape computed at run time.
-    let m = model(
-        vec![node("ConstantOfShape", &["shape"], &["y"], vec![])],
-        vec![vi("shape", 7, &[2])],
-        vec![vi("y", 1, &[-1, -1])],
-        vec![],
-    );
+    let m = constant_of_shape_model();
     let s = Session::from_bytes(&m, SessionOptions::default()).unwrap();
     let shape = Value::Tensor(Tensor::from_i64(vec![2], &[1_000_000, 1_000_000]).unwrap());
     let e = s.run(&[("shape", shape)]).unwrap_err().to_string();
@@ -355,14 +341,7 @@ fn cpu_results_do_not_depend_on_the_thread_count() -> anyhow::Result<()> {
 #[test]
 fn a_million_node_graph_is_rejected_by_max_nodes() {
     const N: usize = 1_000_000;
-    let nodes: Vec<NodeProto> = (0..N)
-        .map(|i| {
-            let a = if i == 0 { "x".to_string() } else { format!("v{i}") };
-            let b = if i + 1 == N { "y".to_string() } else { format!("v{}", i + 1) };
-            NodeProto { input: vec![a], output: vec![b], op_type: "Identity".into(), ..Default::default() }
-        })
-        .collect();
-    let m = model(nodes, vec![vi("x", 1, &[1])], vec![vi("y", 1, &[1])], vec![]);
+    let m = chain_model("Identity", N, &[1]);
     let opts = SessionOptions { max_nodes: 100_000, ..Default::default() };
     let e = Session::from_bytes(&m, opts).err().expect("over the node limit").to_string();
     assert!(e.contains("1000000 nodes") && e.contains("limit of 100000"), "{e}");
