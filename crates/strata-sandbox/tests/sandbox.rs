@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use prost::Message;
 use strata::{DType, Session, SessionOptions, Tensor, Value};
-use strata_onnx::proto::*;
 use strata_sandbox::{GuestOptions, Sandbox, SandboxError, SandboxOptions};
 use strata_test_support::onnx::{
     chain_model, constant_of_shape_model, endless_loop_model, f32s, huge_declared_tensor_model, i64s, model,
