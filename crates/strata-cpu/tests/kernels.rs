@@ -12,11 +12,9 @@ use strata_ir::ops::recurrent::Direction;
 use strata_ir::ops::{ElementwiseOp as E, NnOp as N, ReduceOp as R, TensorOp as T};
 use strata_ir::resample::{AspectRatioPolicy, Coord, NearestMode, ResizeMode};
 use strata_ir::window::AutoPad;
-use strata_ir::{DType, Dim, Graph, GraphId, HostValue, Model, Node, NodeId, Op, TensorData, ValueType};
-
-fn exact(t: &TensorData) -> ValueType {
-    ValueType::Tensor { dtype: t.dtype(), shape: Some(t.shape().iter().map(|&d| Dim::Known(d as u64)).collect()) }
-}
+use strata_ir::{DType, Model, NodeId, Op, TensorData};
+use strata_test_support::harness::{Floats, Target, Tol, check_against_reference, reason};
+use strata_test_support::ir::Builder;
 
 /// Deterministic pseudo-random floats in [lo, hi).
 fn data(shape: &[usize], seed: u32, lo: f32, hi: f32) -> TensorData {
@@ -43,70 +41,31 @@ fn model(
     node_ins: &[&str],
     outs: &[(&str, DType)],
 ) -> Model {
-    let mut g = Graph { name: "t".into(), ..Default::default() };
-    for (name, t) in ins {
-        let v = g.add_value(*name, exact(t));
-        g.inputs.push(v);
-    }
-    for (name, t) in weights {
-        let v = g.add_value(*name, exact(t));
-        g.initializers.push((v, t.clone()));
-    }
-    for (name, dt) in outs {
-        g.add_value(*name, ValueType::Tensor { dtype: *dt, shape: None });
-    }
-    let val = |g: &mut Graph, n: &str| g.find_value(n).unwrap_or_else(|| g.add_value(n, ValueType::Unknown));
-    let inputs = node_ins.iter().map(|n| if n.is_empty() { None } else { Some(val(&mut g, n)) }).collect();
-    let outputs: Vec<_> = outs.iter().map(|(n, _)| Some(val(&mut g, n))).collect();
-    g.outputs = outputs.iter().flatten().copied().collect();
-    g.add_node(Node { name: "n0".into(), op, inputs, outputs });
-    let mut m = Model {
-        graphs: vec![g],
-        main: GraphId(0),
-        opsets: vec![(String::new(), 21)],
-        producer: "t".into(),
-        metadata: vec![],
-    };
-    strata_ir::infer::infer_types(&mut m).expect("types infer");
-    m
+    Builder::one_node(op, ins, weights, node_ins, outs, None).build()
 }
 
-/// Run on the CPU backend (with `threads`) and on the reference; floats must
-/// agree to `tol_per_term · k + 1e-6 · |ref|` where `k` is the reduction
-/// length, everything else bit for bit.
+/// The CPU backend under test (with its thread count), run once.
+struct Cpu(CpuBackend);
+
+impl Target for Cpu {
+    const NAME: &'static str = "cpu";
+    fn supports(&self, m: &Model, node: NodeId) -> Result<(), String> {
+        reason(self.0.supports(m, m.main, node))
+    }
+    fn runs(&self, m: Model, inputs: &[TensorData]) -> Vec<Vec<TensorData>> {
+        let compiled = self.0.compile(Arc::new(m)).expect("compiles");
+        let ins: Vec<CpuTensor> = inputs.iter().map(|t| CpuTensor::from_host(t).expect("uploads")).collect();
+        let refs: Vec<&CpuTensor> = ins.iter().collect();
+        vec![compiled.run(&refs).expect("runs").iter().map(|t| t.to_host().expect("downloads")).collect()]
+    }
+}
+
+/// Run on the CPU backend (with `threads`) and on the reference; float32
+/// outputs must agree to `2e-7 · k + 1e-6 · |ref|` where `k` is the
+/// reduction length, everything else bit for bit.
 fn check_with(m: Model, inputs: &[TensorData], k: usize, threads: usize) -> Vec<TensorData> {
-    let b = CpuBackend::new(threads);
-    for i in 0..m.main_graph().nodes.len() {
-        if let Err(r) = b.supports(&m, m.main, NodeId(i as u32)) {
-            panic!("node {} not supported: {r}", m.main_graph().nodes[i].op.name());
-        }
-    }
-    let host: Vec<HostValue> = inputs.iter().cloned().map(HostValue::Tensor).collect();
-    let want = strata_reference::run_model(&m, &host).expect("reference runs");
-    let compiled = b.compile(Arc::new(m)).expect("compiles");
-    let ins: Vec<CpuTensor> = inputs.iter().map(|t| CpuTensor::from_host(t).expect("uploads")).collect();
-    let refs: Vec<&CpuTensor> = ins.iter().collect();
-    let got: Vec<TensorData> =
-        compiled.run(&refs).expect("runs").iter().map(|t| t.to_host().expect("downloads")).collect();
-    assert_eq!(got.len(), want.len());
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        let w = w.as_tensor().expect("tensor output");
-        assert_eq!(g.shape(), w.shape(), "output {i} shape");
-        assert_eq!(g.dtype(), w.dtype(), "output {i} type");
-        if g.dtype() == DType::F32 {
-            let (gv, wv) = (g.to_f64_vec(), w.to_f64_vec());
-            for (j, (a, e)) in gv.iter().zip(&wv).enumerate() {
-                let tol = 2e-7 * k.max(1) as f64 + 1e-6 * e.abs();
-                assert!(
-                    (a - e).abs() <= tol || (a.is_nan() && e.is_nan()),
-                    "output {i} element {j}: {a} vs reference {e} (tolerance {tol:e})"
-                );
-            }
-        } else {
-            assert_eq!(g, w, "output {i} must match exactly");
-        }
-    }
-    got
+    let tol = Tol { atol: 2e-7 * k.max(1) as f64, rtol: 1e-6 };
+    check_against_reference(&Cpu(CpuBackend::new(threads)), m, inputs, tol, Floats::F32Only)
 }
 
 fn check(m: Model, inputs: &[TensorData], k: usize) {

@@ -9,7 +9,9 @@ use std::sync::{Arc, OnceLock};
 
 use strata_gpu::{GpuBackend, GpuError, Shader};
 use strata_ir::ops::{ElementwiseOp as E, NnOp, ReduceOp as R, TensorOp as T};
-use strata_ir::{DType, Dim, Graph, GraphId, HostValue, Model, Node, NodeId, Op, TensorData, ValueType};
+use strata_ir::{DType, Model, NodeId, Op, TensorData};
+use strata_test_support::harness::{Floats, Target, Tol, check_against_reference, reason};
+use strata_test_support::ir::Builder;
 
 // ---------------------------------------------------------------- shaders
 
@@ -101,68 +103,6 @@ fn backend() -> Option<&'static GpuBackend> {
     .as_ref()
 }
 
-/// A model under construction: named values, nodes, inputs and weights.
-struct Builder {
-    g: Graph,
-}
-
-impl Builder {
-    fn new() -> Self {
-        Builder { g: Graph { name: "t".into(), ..Default::default() } }
-    }
-    fn val(&mut self, name: &str) -> strata_ir::ValueId {
-        match self.g.find_value(name) {
-            Some(v) => v,
-            None => self.g.add_value(name, ValueType::Unknown),
-        }
-    }
-    fn input(&mut self, name: &str, dtype: DType) -> &mut Self {
-        let v = self.g.add_value(name, ValueType::tensor(dtype));
-        self.g.inputs.push(v);
-        self
-    }
-    /// Declare the element type of an intermediate or output value.
-    fn typed(&mut self, name: &str, dtype: DType) -> &mut Self {
-        self.g.add_value(name, ValueType::tensor(dtype));
-        self
-    }
-    /// An input of known rank (dimensions named, sizes left symbolic).
-    fn input_rank(&mut self, name: &str, dtype: DType, rank: usize) -> &mut Self {
-        let shape = (0..rank).map(|i| Dim::Sym(format!("{name}{i}"))).collect();
-        let v = self.g.add_value(name, ValueType::Tensor { dtype, shape: Some(shape) });
-        self.g.inputs.push(v);
-        self
-    }
-    fn weight(&mut self, name: &str, t: TensorData) -> &mut Self {
-        let shape = t.shape().iter().map(|&d| Dim::Known(d as u64)).collect();
-        let v = self.g.add_value(name, ValueType::Tensor { dtype: t.dtype(), shape: Some(shape) });
-        self.g.initializers.push((v, t));
-        self
-    }
-    fn node(&mut self, op: Op, ins: &[&str], outs: &[&str]) -> &mut Self {
-        let inputs = ins.iter().map(|n| if n.is_empty() { None } else { Some(self.val(n)) }).collect();
-        let outputs = outs.iter().map(|n| Some(self.val(n))).collect();
-        self.g.add_node(Node { name: format!("n{}", self.g.nodes.len()), op, inputs, outputs });
-        self
-    }
-    fn output(&mut self, name: &str) -> &mut Self {
-        let v = self.val(name);
-        self.g.outputs.push(v);
-        self
-    }
-    fn build(&mut self) -> Model {
-        let mut m = Model {
-            graphs: vec![std::mem::take(&mut self.g)],
-            main: GraphId(0),
-            opsets: vec![(String::new(), 21)],
-            producer: "strata-gpu tests".into(),
-            metadata: vec![],
-        };
-        strata_ir::infer::infer_types(&mut m).expect("types infer");
-        m
-    }
-}
-
 /// Deterministic pseudo-random floats in [lo, hi).
 fn data(shape: &[usize], seed: u32, lo: f32, hi: f32) -> TensorData {
     let n: usize = shape.iter().product();
@@ -178,58 +118,52 @@ fn data(shape: &[usize], seed: u32, lo: f32, hi: f32) -> TensorData {
     TensorData::from_f32(shape.to_vec(), &v).expect("valid")
 }
 
-/// Comparison rule for float outputs: |gpu - ref| <= atol + rtol * |ref|.
-#[derive(Clone, Copy)]
-struct Tol {
-    atol: f64,
-    rtol: f64,
-}
-
-const EXACT: Tol = Tol { atol: 0.0, rtol: 0.0 };
 /// A few ULP (f32 epsilon is 1.19e-7).
 const ULPS: Tol = Tol { atol: 1e-7, rtol: 6e-7 };
 /// Transcendentals (GPU exp/log/tanh are not correctly rounded).
 const TRANSC: Tol = Tol { atol: 2e-6, rtol: 4e-6 };
+const EXACT: Tol = Tol::EXACT;
 
 /// Error bound of an f32 sum of `k` products of magnitude <= 1.
 fn reduction(k: usize) -> Tol {
     Tol { atol: 2.0 * k as f64 * 1.2e-7, rtol: 1e-6 }
 }
 
-/// Run `model` on the GPU and on the reference, compare every output.
-fn check(model: Model, inputs: Vec<TensorData>, tol: Tol) {
+/// The GPU backend under test: a model compiled once and run `runs` times
+/// (a second run reuses pooled buffers).
+struct Gpu {
+    b: &'static GpuBackend,
+    runs: usize,
+}
+
+impl Target for Gpu {
+    const NAME: &'static str = "gpu";
+    fn supports(&self, m: &Model, node: NodeId) -> Result<(), String> {
+        reason(self.b.supports(m, m.main, node))
+    }
+    fn runs(&self, m: Model, inputs: &[TensorData]) -> Vec<Vec<TensorData>> {
+        let compiled = self.b.compile(Arc::new(m)).expect("compiles");
+        let dev: Vec<_> = inputs.iter().map(|t| self.b.upload(t).expect("uploads")).collect();
+        let refs: Vec<_> = dev.iter().collect();
+        (0..self.runs)
+            .map(|_| {
+                let outs = pollster::block_on(compiled.run(&refs)).expect("runs");
+                outs.iter().map(|o| pollster::block_on(self.b.download(o)).expect("downloads")).collect()
+            })
+            .collect()
+    }
+}
+
+/// Run `model` on the GPU `runs` times and on the reference; every float
+/// output must agree within `tol`, everything else exactly.
+fn check_runs(model: Model, inputs: &[TensorData], tol: Tol, runs: usize) {
     let Some(b) = backend() else { return };
-    let g = model.main_graph();
-    for i in 0..g.nodes.len() {
-        if let Err(r) = b.supports(&model, model.main, NodeId(i as u32)) {
-            panic!("node {} ({}) not supported: {r}", g.nodes[i].name, g.nodes[i].op.name());
-        }
-    }
-    let host: Vec<HostValue> = inputs.iter().cloned().map(HostValue::Tensor).collect();
-    let want = strata_reference::run_model(&model, &host).expect("reference runs");
-    let compiled = b.compile(Arc::new(model)).expect("compiles");
-    let dev: Vec<_> = inputs.iter().map(|t| b.upload(t).expect("uploads")).collect();
-    let refs: Vec<_> = dev.iter().collect();
-    // Run twice: the second run reuses pooled buffers.
-    for _ in 0..2 {
-        let outs = pollster::block_on(compiled.run(&refs)).expect("runs");
-        assert_eq!(outs.len(), want.len());
-        for (k, (o, w)) in outs.iter().zip(&want).enumerate() {
-            let got = pollster::block_on(b.download(o)).expect("downloads");
-            let w = w.as_tensor().expect("tensor");
-            assert_eq!(got.dtype(), w.dtype(), "output {k} dtype");
-            assert_eq!(got.shape(), w.shape(), "output {k} shape");
-            if w.dtype().is_float() {
-                let (gv, wv) = (got.to_f64_vec(), w.to_f64_vec());
-                for (i, (x, y)) in gv.iter().zip(&wv).enumerate() {
-                    let ok = (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= tol.atol + tol.rtol * y.abs();
-                    assert!(ok, "output {k} element {i}: gpu {x} vs reference {y} (diff {:e})", (x - y).abs());
-                }
-            } else {
-                assert_eq!(got.to_i64_vec(), w.to_i64_vec(), "output {k}");
-            }
-        }
-    }
+    check_against_reference(&Gpu { b, runs }, model, inputs, tol, Floats::All);
+}
+
+/// Run `model` on the GPU (twice) and on the reference, compare every output.
+fn check(model: Model, inputs: Vec<TensorData>, tol: Tol) {
+    check_runs(model, &inputs, tol, 2);
 }
 
 fn i64s(shape: Vec<usize>, v: &[i64]) -> TensorData {

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail, ensure};
 use strata::ir::ops::{ElementwiseOp, NnOp};
-use strata::ir::{DType, Dim, Graph, GraphId, Model, Node, Op, ValueType};
+use strata::ir::{DType, Model, Op};
 use strata::{Backend, Tensor, Value};
 use strata_migrate::fault::FaultInjector;
 use strata_migrate::{Report, StagePlan, Status, carve, per_operator, staged, staged_with};
+use strata_test_support::ir::Builder;
 
 /// Deterministic data in [-1, 1).
 fn data(n: usize, seed: u64) -> Vec<f32> {
@@ -25,22 +26,20 @@ fn data(n: usize, seed: u64) -> Vec<f32> {
 
 /// x[1,2,8,8] → conv1 → relu1 → mm1 (·W[8,8]) → add1 (+b[8]) → relu2 → conv2 → add2 (+x) → y.
 fn conv_mlp() -> Model {
-    let mut g = Graph { name: "conv_mlp".into(), ..Default::default() };
-    let f =
-        |s: &[u64]| ValueType::Tensor { dtype: DType::F32, shape: Some(s.iter().map(|&d| Dim::Known(d)).collect()) };
-    let x = g.add_value("x", f(&[1, 2, 8, 8]));
-    g.inputs.push(x);
-    let weight = |g: &mut Graph, name: &str, shape: Vec<usize>, seed: u64| {
+    let mut b = Builder::new();
+    b.graph_name("conv_mlp");
+    let x = Tensor::from_f32(vec![1, 2, 8, 8], &[0.0; 128]).expect("input shape");
+    b.input_exact("x", &x);
+    for (name, shape, seed) in [
+        ("w1", vec![4, 2, 3, 3], 1),
+        ("b1", vec![4], 2),
+        ("wm", vec![8, 8], 3),
+        ("bm", vec![8], 4),
+        ("w2", vec![2, 4, 3, 3], 5),
+    ] {
         let n = shape.iter().product();
-        let id = g.add_value(name, f(&shape.iter().map(|&d| d as u64).collect::<Vec<_>>()));
-        g.initializers.push((id, Tensor::from_f32(shape, &data(n, seed)).expect("weight")));
-        id
-    };
-    let w1 = weight(&mut g, "w1", vec![4, 2, 3, 3], 1);
-    let b1 = weight(&mut g, "b1", vec![4], 2);
-    let wm = weight(&mut g, "wm", vec![8, 8], 3);
-    let bm = weight(&mut g, "bm", vec![8], 4);
-    let w2 = weight(&mut g, "w2", vec![2, 4, 3, 3], 5);
+        b.weight(name, Tensor::from_f32(shape, &data(n, seed)).expect("weight"));
+    }
     let conv = || {
         Op::Nn(NnOp::Conv {
             auto_pad: strata_ir::window::AutoPad::NotSet,
@@ -51,30 +50,22 @@ fn conv_mlp() -> Model {
             strides: None,
         })
     };
-    let mut prev = x;
-    let mut layer = |g: &mut Graph, name: &str, op: Op, extra: Vec<_>| {
-        let out = g.add_value(format!("{name}_out"), ValueType::tensor(DType::F32));
-        let mut inputs = vec![Some(prev)];
-        inputs.extend(extra.into_iter().map(Some));
-        g.add_node(Node { name: name.into(), op, inputs, outputs: vec![Some(out)] });
+    let mut prev = "x".to_string();
+    for (name, op, extra) in [
+        ("conv1", conv(), &["w1", "b1"][..]),
+        ("relu1", Op::Elementwise(ElementwiseOp::Relu {}), &[]),
+        ("mm1", Op::Nn(NnOp::MatMul {}), &["wm"]),
+        ("add1", Op::Elementwise(ElementwiseOp::Add {}), &["bm"]),
+        ("relu2", Op::Elementwise(ElementwiseOp::Relu {}), &[]),
+        ("conv2", conv(), &["w2"]),
+        ("add2", Op::Elementwise(ElementwiseOp::Add {}), &["x"]),
+    ] {
+        let out = format!("{name}_out");
+        let ins: Vec<&str> = std::iter::once(prev.as_str()).chain(extra.iter().copied()).collect();
+        b.typed(&out, DType::F32).node_named(name, op, &ins, &[&out]);
         prev = out;
-        out
-    };
-    layer(&mut g, "conv1", conv(), vec![w1, b1]);
-    layer(&mut g, "relu1", Op::Elementwise(ElementwiseOp::Relu {}), vec![]);
-    layer(&mut g, "mm1", Op::Nn(NnOp::MatMul {}), vec![wm]);
-    layer(&mut g, "add1", Op::Elementwise(ElementwiseOp::Add {}), vec![bm]);
-    layer(&mut g, "relu2", Op::Elementwise(ElementwiseOp::Relu {}), vec![]);
-    layer(&mut g, "conv2", conv(), vec![w2]);
-    let y = layer(&mut g, "add2", Op::Elementwise(ElementwiseOp::Add {}), vec![x]);
-    g.outputs.push(y);
-    Model {
-        graphs: vec![g],
-        main: GraphId(0),
-        opsets: vec![(String::new(), 21)],
-        producer: "test".into(),
-        metadata: vec![],
     }
+    b.output(&prev).build_as_declared()
 }
 
 fn conv_mlp_inputs() -> Vec<(&'static str, Value)> {

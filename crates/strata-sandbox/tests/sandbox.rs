@@ -12,10 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use prost::Message;
 use strata::{DType, Session, SessionOptions, Tensor, Value};
-use strata_onnx::proto::*;
 use strata_sandbox::{GuestOptions, Sandbox, SandboxError, SandboxOptions};
+use strata_test_support::onnx::{
+    chain_model, constant_of_shape_model, endless_loop_model, f32s, huge_declared_tensor_model, i64s, model,
+    nested_if_model, node, vi,
+};
 use strata_wasi::ErrorStage;
 
 /// One compiled guest for every test of this binary.
@@ -43,74 +45,7 @@ fn data_dir() -> PathBuf {
     strata_conformance::data_root()
 }
 
-// ---- model building (prost structs of strata-onnx) ----
-
-fn tensor_type(elem: i32, dims: &[i64]) -> TypeProto {
-    TypeProto {
-        value: Some(TypeValue::TensorType(TypeTensor {
-            elem_type: elem,
-            shape: Some(TensorShapeProto {
-                dim: dims
-                    .iter()
-                    .map(|&d| Dimension {
-                        value: Some(if d < 0 {
-                            DimensionValue::DimParam("n".into())
-                        } else {
-                            DimensionValue::DimValue(d)
-                        }),
-                        denotation: String::new(),
-                    })
-                    .collect(),
-            }),
-        })),
-        denotation: String::new(),
-    }
-}
-
-fn vi(name: &str, elem: i32, dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto { name: name.into(), r#type: Some(tensor_type(elem, dims)), doc_string: String::new() }
-}
-
-fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
-    NodeProto {
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        name: format!("{op}_{}", outputs.first().copied().unwrap_or("node")),
-        op_type: op.into(),
-        attribute: attrs,
-        ..Default::default()
-    }
-}
-
-fn model(
-    nodes: Vec<NodeProto>,
-    inputs: Vec<ValueInfoProto>,
-    outputs: Vec<ValueInfoProto>,
-    inits: Vec<TensorProto>,
-) -> Vec<u8> {
-    ModelProto {
-        ir_version: 10,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 21 }],
-        graph: Some(GraphProto {
-            node: nodes,
-            name: "g".into(),
-            initializer: inits,
-            input: inputs,
-            output: outputs,
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
-
-fn f32s(shape: Vec<usize>, v: &[f32]) -> Value {
-    Value::Tensor(Tensor::from_f32(shape, v).unwrap())
-}
-
-fn i64s(shape: Vec<usize>, v: &[i64]) -> Value {
-    Value::Tensor(Tensor::from_i64(shape, v).unwrap())
-}
+// ---- models (built with strata-test-support's ONNX builders) ----
 
 /// y = x * x + x, x: float32[n, 3]: a good model to run after every failure.
 fn good_model() -> Vec<u8> {
@@ -208,19 +143,7 @@ fn expect_err(r: Result<Vec<(String, Value)>, SandboxError>) -> SandboxError {
 #[test]
 fn huge_declared_tensor_is_a_model_error() {
     let sb = with(256 << 20, Duration::from_secs(20), GuestOptions::default());
-    let big = TensorProto {
-        dims: vec![1_000_000, 1_000_000],
-        data_type: 1,
-        name: "w".into(),
-        raw_data: Some(vec![0; 16]),
-        ..Default::default()
-    };
-    let m = model(
-        vec![node("Add", &["x", "w"], &["y"], vec![])],
-        vec![vi("x", 1, &[1])],
-        vec![vi("y", 1, &[1])],
-        vec![big],
-    );
+    let m = huge_declared_tensor_model();
     let t = Instant::now();
     let e = expect_err(sb.run(&m, &[("x", f32s(vec![1], &[1.0]))]));
     let elapsed = t.elapsed();
@@ -234,12 +157,7 @@ fn huge_declared_tensor_is_a_model_error() {
     assert!(e.to_string().starts_with("model error: ") && e.to_string().contains("'w'"), "{e}");
     assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
     // A 10^12-element tensor computed at run time is refused by the engine's limit.
-    let m = model(
-        vec![node("ConstantOfShape", &["shape"], &["y"], vec![])],
-        vec![vi("shape", 7, &[2])],
-        vec![vi("y", 1, &[-1, -1])],
-        vec![],
-    );
+    let m = constant_of_shape_model();
     let t = Instant::now();
     let e = expect_err(sb.run(&m, &[("shape", i64s(vec![2], &[1_000_000, 1_000_000]))]));
     eprintln!("huge runtime tensor: {e} ({} ms)", t.elapsed().as_millis());
@@ -250,78 +168,10 @@ fn huge_declared_tensor_is_a_model_error() {
     host_keeps_working(&sb);
 }
 
-/// A chain of `n` Neg nodes from x to y.
-fn chain_model(n: usize) -> Vec<u8> {
-    let nodes: Vec<NodeProto> = (0..n)
-        .map(|i| {
-            let a = if i == 0 { "x".to_string() } else { format!("v{i}") };
-            let b = if i + 1 == n { "y".to_string() } else { format!("v{}", i + 1) };
-            NodeProto { input: vec![a], output: vec![b], op_type: "Neg".into(), ..Default::default() }
-        })
-        .collect();
-    model(nodes, vec![vi("x", 1, &[4])], vec![vi("y", 1, &[4])], vec![])
-}
-
-/// Protobuf field `field` (length-delimited) holding `bytes`.
-fn pb_field(field: u32, bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 12);
-    prost::encoding::encode_key(field, prost::encoding::WireType::LengthDelimited, &mut out);
-    prost::encoding::encode_varint(bytes.len() as u64, &mut out);
-    out.extend_from_slice(bytes);
-    out
-}
-
-/// An ONNX model whose `If` nodes nest `depth` levels deep through their
-/// then-branches, encoded level by level (building it needs no recursion).
-fn nested_if_model(depth: usize) -> Vec<u8> {
-    let if_node = |out: &str, then_graph: &[u8]| {
-        let else_graph = GraphProto {
-            node: vec![node("Identity", &["x"], &["e"], vec![])],
-            name: "else".into(),
-            output: vec![vi("e", 1, &[1])],
-            ..Default::default()
-        };
-        let else_attr =
-            AttributeProto { name: "else_branch".into(), r#type: 5, g: Some(else_graph), ..Default::default() };
-        let then_attr = AttributeProto { name: "then_branch".into(), r#type: 5, ..Default::default() };
-        let mut n = node("If", &["c"], &[out], vec![else_attr]).encode_to_vec();
-        // NodeProto.attribute = 5, AttributeProto.g = 6.
-        n.extend(pb_field(5, &[then_attr.encode_to_vec(), pb_field(6, then_graph)].concat()));
-        n
-    };
-    let mut graph = GraphProto {
-        node: vec![node("Identity", &["x"], &["t"], vec![])],
-        name: "leaf".into(),
-        output: vec![vi("t", 1, &[1])],
-        ..Default::default()
-    }
-    .encode_to_vec();
-    for level in 1..depth {
-        let out = format!("o{level}");
-        let wrapper = GraphProto { name: format!("g{level}"), output: vec![vi(&out, 1, &[1])], ..Default::default() };
-        // GraphProto.node = 1.
-        graph = [wrapper.encode_to_vec(), pb_field(1, &if_node(&out, &graph))].concat();
-    }
-    let top = GraphProto {
-        name: "main".into(),
-        input: vec![vi("c", 9, &[]), vi("x", 1, &[1])],
-        output: vec![vi("y", 1, &[1])],
-        ..Default::default()
-    };
-    let top = [top.encode_to_vec(), pb_field(1, &if_node("y", &graph))].concat();
-    let m = ModelProto {
-        ir_version: 10,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 21 }],
-        ..Default::default()
-    };
-    // ModelProto.graph = 7.
-    [m.encode_to_vec(), pb_field(7, &top)].concat()
-}
-
 #[test]
 fn deep_graphs_fail_clearly_or_match_native() {
     const N: usize = 100_000;
-    let m = chain_model(N);
+    let m = chain_model("Neg", N, &[4]);
     let x = f32s(vec![4], &[1.5, -2.0, 0.0, 3.25]);
     // Over the node limit given to the engine in the sandbox: a load error.
     let limited = GuestOptions { max_nodes: 50_000, ..GuestOptions::default() };
@@ -356,28 +206,6 @@ fn deep_graphs_fail_clearly_or_match_native() {
     );
     assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
     host_keeps_working(&sb);
-}
-
-/// `Loop(M, cond, v)` whose body passes its condition and value through
-/// unchanged, so it runs until its trip count `M`.
-fn endless_loop_model() -> Vec<u8> {
-    let body = GraphProto {
-        name: "body".into(),
-        node: vec![
-            node("Identity", &["cond_in"], &["cond_out"], vec![]),
-            node("Identity", &["v_in"], &["v_out"], vec![]),
-        ],
-        input: vec![vi("i", 7, &[]), vi("cond_in", 9, &[]), vi("v_in", 1, &[1])],
-        output: vec![vi("cond_out", 9, &[]), vi("v_out", 1, &[1])],
-        ..Default::default()
-    };
-    let body_attr = AttributeProto { name: "body".into(), r#type: 5, g: Some(body), ..Default::default() };
-    model(
-        vec![node("Loop", &["m", "cond", "v"], &["y"], vec![body_attr])],
-        vec![vi("m", 7, &[]), vi("cond", 9, &[]), vi("v", 1, &[1])],
-        vec![vi("y", 1, &[1])],
-        vec![],
-    )
 }
 
 #[test]

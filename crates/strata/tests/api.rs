@@ -4,65 +4,10 @@
 use prost::Message;
 use strata::{DType, Error, Session, SessionOptions, Tensor, Value};
 use strata_onnx::proto::*;
-
-fn tensor_type(elem: i32, dims: &[i64]) -> TypeProto {
-    TypeProto {
-        value: Some(TypeValue::TensorType(TypeTensor {
-            elem_type: elem,
-            shape: Some(TensorShapeProto {
-                dim: dims
-                    .iter()
-                    .map(|&d| Dimension {
-                        value: Some(if d < 0 {
-                            DimensionValue::DimParam("n".into())
-                        } else {
-                            DimensionValue::DimValue(d)
-                        }),
-                        denotation: String::new(),
-                    })
-                    .collect(),
-            }),
-        })),
-        denotation: String::new(),
-    }
-}
-
-fn vi(name: &str, elem: i32, dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto { name: name.into(), r#type: Some(tensor_type(elem, dims)), doc_string: String::new() }
-}
-
-fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
-    NodeProto {
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        name: format!("{op}_node"),
-        op_type: op.into(),
-        attribute: attrs,
-        ..Default::default()
-    }
-}
-
-fn model(
-    nodes: Vec<NodeProto>,
-    inputs: Vec<ValueInfoProto>,
-    outputs: Vec<ValueInfoProto>,
-    inits: Vec<TensorProto>,
-) -> Vec<u8> {
-    ModelProto {
-        ir_version: 10,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 21 }],
-        graph: Some(GraphProto {
-            node: nodes,
-            name: "g".into(),
-            initializer: inits,
-            input: inputs,
-            output: outputs,
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
+use strata_test_support::onnx::{
+    chain_model, constant_of_shape_model, endless_loop_model, f32s, huge_declared_tensor_model, model, nested_if_model,
+    node, vi,
+};
 
 /// y = x + x, x: float32[n, 3]
 fn add_model() -> Vec<u8> {
@@ -72,10 +17,6 @@ fn add_model() -> Vec<u8> {
         vec![vi("y", 1, &[-1, 3])],
         vec![],
     )
-}
-
-fn f32s(shape: Vec<usize>, v: &[f32]) -> Value {
-    Value::Tensor(Tensor::from_f32(shape, v).unwrap())
 }
 
 #[test]
@@ -127,19 +68,7 @@ fn truncated_and_corrupt_protobuf_give_errors() {
 
 #[test]
 fn huge_declared_tensor_is_rejected_without_allocating() {
-    let big = TensorProto {
-        dims: vec![1_000_000, 1_000_000],
-        data_type: 1,
-        name: "w".into(),
-        raw_data: Some(vec![0; 16]),
-        ..Default::default()
-    };
-    let m = model(
-        vec![node("Add", &["x", "w"], &["y"], vec![])],
-        vec![vi("x", 1, &[1])],
-        vec![vi("y", 1, &[1])],
-        vec![big],
-    );
+    let m = huge_declared_tensor_model();
     let e = load_err(&m);
     assert!(e.contains("'w'") && e.contains("needs"), "{e}");
     // Declared in typed fields, without data.
@@ -156,12 +85,7 @@ fn huge_declared_tensor_is_rejected_without_allocating() {
 #[test]
 fn huge_runtime_tensor_is_rejected() {
     // ConstantOfShape with a 10^12-element shape computed at run time.
-    let m = model(
-        vec![node("ConstantOfShape", &["shape"], &["y"], vec![])],
-        vec![vi("shape", 7, &[2])],
-        vec![vi("y", 1, &[-1, -1])],
-        vec![],
-    );
+    let m = constant_of_shape_model();
     let s = Session::from_bytes(&m, SessionOptions::default()).unwrap();
     let shape = Value::Tensor(Tensor::from_i64(vec![2], &[1_000_000, 1_000_000]).unwrap());
     let e = s.run(&[("shape", shape)]).unwrap_err().to_string();
@@ -417,75 +341,10 @@ fn cpu_results_do_not_depend_on_the_thread_count() -> anyhow::Result<()> {
 #[test]
 fn a_million_node_graph_is_rejected_by_max_nodes() {
     const N: usize = 1_000_000;
-    let nodes: Vec<NodeProto> = (0..N)
-        .map(|i| {
-            let a = if i == 0 { "x".to_string() } else { format!("v{i}") };
-            let b = if i + 1 == N { "y".to_string() } else { format!("v{}", i + 1) };
-            NodeProto { input: vec![a], output: vec![b], op_type: "Identity".into(), ..Default::default() }
-        })
-        .collect();
-    let m = model(nodes, vec![vi("x", 1, &[1])], vec![vi("y", 1, &[1])], vec![]);
+    let m = chain_model("Identity", N, &[1]);
     let opts = SessionOptions { max_nodes: 100_000, ..Default::default() };
     let e = Session::from_bytes(&m, opts).err().expect("over the node limit").to_string();
     assert!(e.contains("1000000 nodes") && e.contains("limit of 100000"), "{e}");
-}
-
-/// Protobuf field `field` (length-delimited) holding `bytes`.
-fn pb_field(field: u32, bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 12);
-    prost::encoding::encode_key(field, prost::encoding::WireType::LengthDelimited, &mut out);
-    prost::encoding::encode_varint(bytes.len() as u64, &mut out);
-    out.extend_from_slice(bytes);
-    out
-}
-
-/// Encoded `If` node (cond `c`, output `out`) whose then-branch is the
-/// encoded graph `then_graph` and whose else-branch is `Identity(x)`.
-fn if_node_bytes(out: &str, then_graph: &[u8]) -> Vec<u8> {
-    let else_graph = GraphProto {
-        node: vec![node("Identity", &["x"], &["e"], vec![])],
-        name: "else".into(),
-        output: vec![vi("e", 1, &[1])],
-        ..Default::default()
-    };
-    let else_attr = AttributeProto { name: "else_branch".into(), r#type: 5, g: Some(else_graph), ..Default::default() };
-    let then_attr = AttributeProto { name: "then_branch".into(), r#type: 5, ..Default::default() };
-    let mut n = node("If", &["c"], &[out], vec![else_attr]).encode_to_vec();
-    // NodeProto.attribute = 5, AttributeProto.g = 6.
-    n.extend(pb_field(5, &[then_attr.encode_to_vec(), pb_field(6, then_graph)].concat()));
-    n
-}
-
-/// An ONNX model whose `If` nodes nest `depth` levels deep through their
-/// then-branches, encoded level by level (building it needs no recursion).
-fn nested_if_onnx(depth: usize) -> Vec<u8> {
-    let mut graph = GraphProto {
-        node: vec![node("Identity", &["x"], &["t"], vec![])],
-        name: "leaf".into(),
-        output: vec![vi("t", 1, &[1])],
-        ..Default::default()
-    }
-    .encode_to_vec();
-    for level in 1..depth {
-        let out = format!("o{level}");
-        let wrapper = GraphProto { name: format!("g{level}"), output: vec![vi(&out, 1, &[1])], ..Default::default() };
-        // GraphProto.node = 1.
-        graph = [wrapper.encode_to_vec(), pb_field(1, &if_node_bytes(&out, &graph))].concat();
-    }
-    let top = GraphProto {
-        name: "main".into(),
-        input: vec![vi("c", 9, &[]), vi("x", 1, &[1])],
-        output: vec![vi("y", 1, &[1])],
-        ..Default::default()
-    };
-    let top = [top.encode_to_vec(), pb_field(1, &if_node_bytes("y", &graph))].concat();
-    let m = ModelProto {
-        ir_version: 10,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 21 }],
-        ..Default::default()
-    };
-    // ModelProto.graph = 7.
-    [m.encode_to_vec(), pb_field(7, &top)].concat()
 }
 
 /// Values captured across several graph levels (the innermost branch reads
@@ -493,7 +352,7 @@ fn nested_if_onnx(depth: usize) -> Vec<u8> {
 #[test]
 fn nested_if_subgraphs_capture_values_across_levels() -> anyhow::Result<()> {
     for depth in [1, 2, 3, 8] {
-        let s = Session::from_bytes(&nested_if_onnx(depth), SessionOptions::default())?;
+        let s = Session::from_bytes(&nested_if_model(depth), SessionOptions::default())?;
         for cond in [1.0, 0.0] {
             let c = Value::Tensor(Tensor::from_f64(DType::Bool, vec![], &[cond])?);
             let out = s.run(&[("c", c), ("x", f32s(vec![1], &[5.0]))])?;
@@ -506,31 +365,9 @@ fn nested_if_subgraphs_capture_values_across_levels() -> anyhow::Result<()> {
 #[test]
 fn deeply_nested_if_subgraphs_are_a_clear_error() {
     for depth in [200, 2_000] {
-        let e = load_err(&nested_if_onnx(depth));
+        let e = load_err(&nested_if_model(depth));
         assert!(e.contains("cannot") && e.contains("recursion"), "depth {depth}: {e}");
     }
-}
-
-/// `Loop(M, cond, v)` whose body passes its condition and value through
-/// unchanged, so it runs until its trip count `M`.
-fn endless_loop_model() -> Vec<u8> {
-    let body = GraphProto {
-        name: "body".into(),
-        node: vec![
-            node("Identity", &["cond_in"], &["cond_out"], vec![]),
-            node("Identity", &["v_in"], &["v_out"], vec![]),
-        ],
-        input: vec![vi("i", 7, &[]), vi("cond_in", 9, &[]), vi("v_in", 1, &[1])],
-        output: vec![vi("cond_out", 9, &[]), vi("v_out", 1, &[1])],
-        ..Default::default()
-    };
-    let body_attr = AttributeProto { name: "body".into(), r#type: 5, g: Some(body), ..Default::default() };
-    model(
-        vec![node("Loop", &["m", "cond", "v"], &["y"], vec![body_attr])],
-        vec![vi("m", 7, &[]), vi("cond", 9, &[]), vi("v", 1, &[1])],
-        vec![vi("y", 1, &[1])],
-        vec![],
-    )
 }
 
 #[test]

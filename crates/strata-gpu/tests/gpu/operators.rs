@@ -6,21 +6,15 @@
 //! Without a GPU adapter the tests fail when `CI` is set and are skipped
 //! with a loud message otherwise.
 
-use std::sync::Arc;
-
-use super::{backend, data};
+use super::{Builder, Tol, check_runs, data};
 
 use strata_ir::ops::{NnOp, ReduceOp as R, TensorOp as T};
-use strata_ir::{DType, Dim, Graph, GraphId, HostValue, Model, Node, NodeId, Op, TensorData, ValueType};
-
-/// A value type with the exact shape of `t`.
-fn exact(t: &TensorData) -> ValueType {
-    ValueType::Tensor { dtype: t.dtype(), shape: Some(t.shape().iter().map(|&d| Dim::Known(d as u64)).collect()) }
-}
+use strata_ir::{DType, Model, Op, TensorData};
 
 /// One node over graph inputs `ins` (typed like the tensors they will
 /// receive) and constant operands `weights`; every output (with its
-/// element type) is a graph output.
+/// element type) is a graph output, of the first input's rank (dimensions
+/// unknown), so integer outputs are not taken for shape metadata.
 fn model(
     op: Op,
     ins: &[(&str, &TensorData)],
@@ -28,70 +22,14 @@ fn model(
     node_ins: &[&str],
     outs: &[(&str, DType)],
 ) -> Model {
-    let mut g = Graph { name: "t".into(), ..Default::default() };
-    for (name, t) in ins {
-        let v = g.add_value(*name, exact(t));
-        g.inputs.push(v);
-    }
-    for (name, t) in weights {
-        let v = g.add_value(name, exact(&t));
-        g.initializers.push((v, t));
-    }
-    // Outputs keep the first input's rank (dimensions unknown), so integer
-    // outputs are not taken for shape metadata.
     let rank = ins.first().map_or(0, |(_, t)| t.shape().len());
-    for (name, dt) in outs {
-        g.add_value(*name, ValueType::Tensor { dtype: *dt, shape: Some(vec![Dim::Unknown; rank]) });
-    }
-    let val = |g: &mut Graph, n: &str| match g.find_value(n) {
-        Some(v) => v,
-        None => g.add_value(n, ValueType::Unknown),
-    };
-    let inputs = node_ins.iter().map(|n| if n.is_empty() { None } else { Some(val(&mut g, n)) }).collect();
-    let outputs: Vec<_> = outs.iter().map(|(n, _)| Some(val(&mut g, n))).collect();
-    g.outputs = outputs.iter().flatten().copied().collect();
-    g.add_node(Node { name: "n0".into(), op, inputs, outputs });
-    let mut m = Model {
-        graphs: vec![g],
-        main: GraphId(0),
-        opsets: vec![(String::new(), 24)],
-        producer: "t".into(),
-        metadata: vec![],
-    };
-    strata_ir::infer::infer_types(&mut m).expect("types infer");
-    m
+    Builder::one_node(op, ins, &weights, node_ins, outs, Some(rank)).opset(24).build()
 }
 
-/// Run on both backends; floats must agree to `atol + rtol * |ref|`,
+/// Run once on both backends; floats must agree to `atol + rtol * |ref|`,
 /// everything else exactly.
 fn check(m: Model, inputs: Vec<TensorData>, atol: f64, rtol: f64) {
-    let Some(b) = backend() else { return };
-    let g = m.main_graph();
-    for i in 0..g.nodes.len() {
-        if let Err(r) = b.supports(&m, m.main, NodeId(i as u32)) {
-            panic!("node {} not supported: {r}", g.nodes[i].op.name());
-        }
-    }
-    let host: Vec<HostValue> = inputs.iter().cloned().map(HostValue::Tensor).collect();
-    let want = strata_reference::run_model(&m, &host).expect("reference runs");
-    let compiled = b.compile(Arc::new(m)).expect("compiles");
-    let dev: Vec<_> = inputs.iter().map(|t| b.upload(t).expect("uploads")).collect();
-    let refs: Vec<_> = dev.iter().collect();
-    let outs = pollster::block_on(compiled.run(&refs)).expect("runs");
-    assert_eq!(outs.len(), want.len());
-    for (k, (o, w)) in outs.iter().zip(&want).enumerate() {
-        let got = pollster::block_on(b.download(o)).expect("downloads");
-        let w = w.as_tensor().expect("tensor");
-        assert_eq!(got.shape(), w.shape(), "output {k} shape");
-        if w.dtype().is_float() {
-            for (i, (x, y)) in got.to_f64_vec().iter().zip(&w.to_f64_vec()).enumerate() {
-                let ok = (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= atol + rtol * y.abs();
-                assert!(ok, "output {k} element {i}: gpu {x} vs reference {y}");
-            }
-        } else {
-            assert_eq!(got.to_i64_vec(), w.to_i64_vec(), "output {k}");
-        }
-    }
+    check_runs(m, &inputs, Tol { atol, rtol }, 1);
 }
 
 #[test]

@@ -7,12 +7,10 @@
 //! Without a GPU adapter the tests fail when `CI` is set and are skipped
 //! with a loud message otherwise.
 
-use std::sync::Arc;
-
-use super::{backend, data};
+use super::{Builder, Tol, backend, check_runs, data};
 
 use strata_ir::ops::NnOp;
-use strata_ir::{DType, Graph, GraphId, HostValue, Model, Node, NodeId, Op, TensorData, ValueType};
+use strata_ir::{DType, Model, NodeId, Op, TensorData, ValueType};
 
 /// Where an operand of the node comes from.
 enum Src {
@@ -25,71 +23,41 @@ enum Src {
 
 /// One recurrent node: operands in ONNX order, outputs wanted (Y, Y_h, Y_c).
 fn model(op: NnOp, operands: Vec<Src>, wanted: &[bool]) -> (Model, Vec<TensorData>) {
-    let mut g = Graph { name: "t".into(), ..Default::default() };
+    let mut b = Builder::new();
     let mut inputs = Vec::new();
     let mut node_ins = Vec::new();
     for (i, s) in operands.into_iter().enumerate() {
+        let name = format!("in{i}");
         match s {
             Src::Input(t) => {
-                let v = g.add_value(format!("in{i}"), ValueType::tensor(t.dtype()));
-                g.inputs.push(v);
+                b.input(&name, t.dtype());
                 inputs.push(t);
-                node_ins.push(Some(v));
             }
             Src::Weight(t) => {
-                let v = g.add_value(format!("in{i}"), ValueType::tensor(t.dtype()));
-                g.initializers.push((v, t));
-                node_ins.push(Some(v));
+                b.weight_typed(&name, ValueType::tensor(t.dtype()), t);
             }
-            Src::Absent => node_ins.push(None),
+            Src::Absent => {
+                node_ins.push(String::new());
+                continue;
+            }
         }
+        node_ins.push(name);
     }
-    let mut outs = Vec::new();
-    for (k, &w) in wanted.iter().enumerate() {
-        if w {
-            let v = g.add_value(format!("out{k}"), ValueType::Unknown);
-            g.outputs.push(v);
-            outs.push(Some(v));
-        } else {
-            outs.push(None);
-        }
+    let outs: Vec<String> =
+        wanted.iter().enumerate().map(|(k, &w)| if w { format!("out{k}") } else { String::new() }).collect();
+    let ins: Vec<&str> = node_ins.iter().map(String::as_str).collect();
+    let out_names: Vec<&str> = outs.iter().map(String::as_str).collect();
+    b.node_named("rec", Op::Nn(op), &ins, &out_names);
+    for name in out_names.iter().filter(|n| !n.is_empty()) {
+        b.output(name);
     }
-    g.add_node(Node { name: "rec".into(), op: Op::Nn(op), inputs: node_ins, outputs: outs });
-    let mut m = Model {
-        graphs: vec![g],
-        main: GraphId(0),
-        opsets: vec![(String::new(), 22)],
-        producer: "strata-gpu tests".into(),
-        metadata: vec![],
-    };
-    strata_ir::infer::infer_types(&mut m).expect("types infer");
-    (m, inputs)
+    (b.opset(22).build(), inputs)
 }
 
 /// Run on the GPU (twice: the second run reuses pooled buffers) and on
 /// the reference; every output must agree within `atol + rtol * |ref|`.
 fn check(model: Model, inputs: Vec<TensorData>, atol: f64, rtol: f64) {
-    let Some(b) = backend() else { return };
-    if let Err(r) = b.supports(&model, model.main, NodeId(0)) {
-        panic!("not supported: {r}");
-    }
-    let host: Vec<HostValue> = inputs.iter().cloned().map(HostValue::Tensor).collect();
-    let want = strata_reference::run_model(&model, &host).expect("reference runs");
-    let compiled = b.compile(Arc::new(model)).expect("compiles");
-    let dev: Vec<_> = inputs.iter().map(|t| b.upload(t).expect("uploads")).collect();
-    let refs: Vec<_> = dev.iter().collect();
-    for _ in 0..2 {
-        let outs = pollster::block_on(compiled.run(&refs)).expect("runs");
-        assert_eq!(outs.len(), want.len());
-        for (k, (o, w)) in outs.iter().zip(&want).enumerate() {
-            let got = pollster::block_on(b.download(o)).expect("downloads");
-            let w = w.as_tensor().expect("tensor");
-            assert_eq!(got.shape(), w.shape(), "output {k} shape");
-            for (i, (x, y)) in got.to_f64_vec().iter().zip(&w.to_f64_vec()).enumerate() {
-                assert!((x - y).abs() <= atol + rtol * y.abs(), "output {k} element {i}: gpu {x} vs reference {y}");
-            }
-        }
-    }
+    check_runs(model, &inputs, Tol { atol, rtol }, 2);
 }
 
 fn i32s(v: &[i128]) -> TensorData {
