@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::error::{Error, Result};
+
 /// The expected failures of one suite on one backend.
 #[derive(Debug, Default, Clone)]
 pub struct Expectations {
@@ -21,10 +23,10 @@ impl Expectations {
     }
 
     /// Load a manifest; a missing file means "nothing is expected to fail".
-    pub fn load(path: &Path) -> anyhow::Result<Expectations> {
+    pub fn load(path: &Path) -> Result<Expectations> {
         let mut failing = BTreeMap::new();
         if path.exists() {
-            for line in std::fs::read_to_string(path)?.lines() {
+            for line in std::fs::read_to_string(path).map_err(Error::read(path))?.lines() {
                 let line = line.trim();
                 if line.is_empty() || line.starts_with('#') {
                     continue;
@@ -40,9 +42,9 @@ impl Expectations {
     }
 
     /// Write the manifest.
-    pub fn save(&self, header: &str) -> anyhow::Result<()> {
+    pub fn save(&self, header: &str) -> Result<()> {
         if let Some(d) = self.path.parent() {
-            std::fs::create_dir_all(d)?;
+            std::fs::create_dir_all(d).map_err(Error::write(d))?;
         }
         let mut s = String::new();
         for l in header.lines() {
@@ -54,7 +56,7 @@ impl Expectations {
             let reason: String = reason.chars().filter(|c| *c != '\n' && *c != '\r').take(200).collect();
             s.push_str(&format!("{name}  # {reason}\n"));
         }
-        std::fs::write(&self.path, s)?;
+        std::fs::write(&self.path, s).map_err(Error::write(&self.path))?;
         Ok(())
     }
 }

@@ -7,12 +7,14 @@
 //! per-backend expectation manifests (which cases are known to fail, and why).
 
 pub mod compare;
+pub mod error;
 pub mod expectations;
 pub mod runner;
 pub mod suite;
 pub mod tolerance;
 
 pub use compare::{Tolerance, compare_values};
+pub use error::{Error, Result};
 pub use expectations::Expectations;
 pub use runner::{Check, Ran, check, run_cases};
 pub use suite::{Case, CaseResult, Outcome, SuiteKind, data_root, load_suite, op_of_case, run_case};

@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
 use strata::{Session, SessionOptions, Value};
 
 use crate::compare::{Tolerance, compare_values};
+use crate::error::{Error, Result};
 
 /// The suites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,23 +87,20 @@ pub fn data_root() -> PathBuf {
 }
 
 /// List a suite's cases. A missing or incomplete data set is an error.
-pub fn load_suite(kind: SuiteKind, root: &Path) -> anyhow::Result<Vec<Case>> {
+pub fn load_suite(kind: SuiteKind, root: &Path) -> Result<Vec<Case>> {
     let dir = root.join(kind.name());
     if !dir.join("COMPLETE").exists() {
-        bail!(
-            "test data for suite '{}' is missing or incomplete at {} — run `cargo xtask fetch-data` first",
-            kind.name(),
-            dir.display()
-        );
+        return Err(Error::MissingData { suite: kind.name(), dir });
     }
     let mut cases = Vec::new();
-    for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-        let p = e?.path();
+    for e in std::fs::read_dir(&dir).map_err(Error::read(&dir))? {
+        let p = e.map_err(Error::read(&dir))?.path();
         if !p.is_dir() {
             continue;
         }
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        let mut data_sets: Vec<PathBuf> = std::fs::read_dir(&p)?
+        let mut data_sets: Vec<PathBuf> = std::fs::read_dir(&p)
+            .map_err(Error::read(&p))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|d| d.is_dir() && d.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_")))
             .collect();
@@ -111,14 +108,10 @@ pub fn load_suite(kind: SuiteKind, root: &Path) -> anyhow::Result<Vec<Case>> {
         cases.push(Case { name, dir: p, data_sets });
     }
     cases.sort_by(|a, b| a.name.cmp(&b.name));
-    let expected: usize = std::fs::read_to_string(dir.join("COMPLETE"))?.trim().parse().unwrap_or(0);
+    let marker = dir.join("COMPLETE");
+    let expected: usize = std::fs::read_to_string(&marker).map_err(Error::read(&marker))?.trim().parse().unwrap_or(0);
     if cases.len() != expected {
-        bail!(
-            "suite '{}' at {} has {} cases, its COMPLETE marker says {expected}",
-            kind.name(),
-            dir.display(),
-            cases.len()
-        );
+        return Err(Error::CaseCount { suite: kind.name(), dir, found: cases.len(), expected });
     }
     Ok(cases)
 }

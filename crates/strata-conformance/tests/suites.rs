@@ -98,3 +98,58 @@ fn onnx_models_suite_on_cpu_matches_manifest() -> anyhow::Result<()> {
 fn onnx_models_suite_on_cpu_strict_matches_manifest() -> anyhow::Result<()> {
     run_suite_with(SuiteKind::OnnxModels, "cpu", true)
 }
+
+/// The names of the dependency tables of a manifest that a library's users
+/// link (`[dependencies]` and `[target.'cfg(..)'.dependencies]`); dev- and
+/// build-dependencies are not among them.
+fn is_linked_dependency_table(header: &str) -> bool {
+    header == "dependencies" || (header.starts_with("target.") && header.ends_with(".dependencies"))
+}
+
+/// The crates under `crates/` whose manifest names `anyhow` as a linked
+/// dependency, read line by line: a `[dependencies]` key `anyhow` (plain,
+/// dotted or inline table) or a `[dependencies.anyhow]` table.
+fn library_crates_linking_anyhow() -> Vec<String> {
+    let crates = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut offenders = Vec::new();
+    let mut libraries = 0;
+    for entry in std::fs::read_dir(&crates).expect("reading crates/") {
+        let dir = entry.expect("reading crates/").path();
+        // A library crate has a `src/lib.rs`; binary-only crates (the CLI,
+        // the benchmark) are edges, as are xtask and the examples, which
+        // live outside `crates/`.
+        if !dir.join("src/lib.rs").exists() {
+            continue;
+        }
+        libraries += 1;
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("reading a crate manifest");
+        let mut table = String::new();
+        for line in manifest.lines().map(str::trim) {
+            if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                table = header.trim().to_string();
+                if table.strip_suffix(".anyhow").is_some_and(is_linked_dependency_table) {
+                    offenders.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+                }
+                continue;
+            }
+            let key = line.split(['=', '.', ' ']).next().unwrap_or("");
+            if is_linked_dependency_table(&table) && key.trim_matches('"') == "anyhow" {
+                offenders.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    assert!(libraries >= 10, "found only {libraries} library crates under {}", crates.display());
+    offenders.sort();
+    offenders.dedup();
+    offenders
+}
+
+#[test]
+fn library_crates_do_not_link_anyhow() {
+    let offenders = library_crates_linking_anyhow();
+    assert!(
+        offenders.is_empty(),
+        "library crates use typed errors; `anyhow` belongs in binaries, xtask and tests (dev-dependencies) only, \
+         but these name it under [dependencies]: {offenders:?}"
+    );
+}

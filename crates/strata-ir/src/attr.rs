@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dtype::DType;
-use crate::graph::{GraphId, ValueType};
 use crate::tensor::TensorData;
+use crate::types::{GraphId, ValueType};
 
 /// An untyped attribute value, produced by an importer.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,6 +18,7 @@ pub mod ops;
 pub mod passes;
 pub mod resample;
 pub mod tensor;
+pub mod types;
 pub mod value;
 pub mod window;
 

@@ -1,7 +1,7 @@
 //! Runtime values exchanged with a session: tensors, sequences and optionals.
 
-use crate::graph::ValueType;
 use crate::tensor::TensorData;
+use crate::types::ValueType;
 
 /// A value on the host: what a session takes as input and gives as output.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,6 +6,13 @@ use std::fmt::Write;
 
 use crate::report::{NodeReport, Report, Status};
 
+impl Report {
+    /// The report as a self-contained HTML page (inline CSS, SVG and JS).
+    pub fn to_html(&self) -> String {
+        render(self)
+    }
+}
+
 fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -171,7 +178,7 @@ pub(crate) fn render(r: &Report) -> String {
     let verdict = if r.pass() { "<span class=\"ok\">PASS</span>" } else { "<span class=\"bad\">DIVERGES</span>" };
     let _ =
         write!(o, "<h1>Bring-up of <code>{}</code> on <code>{}</code>: {verdict}</h1>", esc(&r.model), esc(&r.target));
-    let div = |d: &Option<crate::Divergence>| match d {
+    let div = |d: &Option<crate::report::Divergence>| match d {
         None => "none".to_string(),
         Some(d) => format!(
             "{}node #{} <code>{}</code> ({})",

@@ -23,6 +23,7 @@
 
 pub mod fault;
 mod html;
+mod output;
 pub mod report;
 
 use std::collections::{BTreeSet, HashMap};

@@ -1,7 +1,6 @@
 //! Results of the per-operator and staged phases, and the combined
-//! [`Report`] written as JSON and as a self-contained HTML page.
-
-use std::path::Path;
+//! [`Report`] (serialised as JSON here; its HTML page is `html.rs`, writing
+//! both to disk `output.rs`).
 
 use serde::{Deserialize, Serialize};
 use strata_conformance::tolerance::Comparison;
@@ -238,21 +237,5 @@ impl Report {
     /// The report as pretty-printed JSON.
     pub fn to_json(&self) -> Result<String, MigrateError> {
         serde_json::to_string_pretty(self).map_err(|e| MigrateError::Io(format!("serialising the report: {e}")))
-    }
-
-    /// The report as a self-contained HTML page (inline CSS, SVG and JS).
-    pub fn to_html(&self) -> String {
-        crate::html::render(self)
-    }
-
-    /// Write `report.json` and `report.html` into `dir` (created if missing).
-    pub fn write(&self, dir: &Path) -> Result<(), MigrateError> {
-        let io = |p: &Path, e: std::io::Error| MigrateError::Io(format!("{}: {e}", p.display()));
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let json = dir.join("report.json");
-        std::fs::write(&json, self.to_json()?).map_err(|e| io(&json, e))?;
-        let html = dir.join("report.html");
-        std::fs::write(&html, self.to_html()).map_err(|e| io(&html, e))?;
-        Ok(())
     }
 }

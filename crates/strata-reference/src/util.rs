@@ -6,9 +6,14 @@ use std::cell::Cell;
 use crate::bail;
 use crate::error::KResult;
 
+/// The default for the most iterations a `Loop` may run (lowered per thread
+/// with [`set_max_loop_iterations`]). A loop whose trip count and condition
+/// would let it go further is treated as runaway and fails.
+pub const MAX_LOOP_ITERATIONS: i64 = 1 << 24;
+
 thread_local! {
     static MAX_ELEMENTS: Cell<usize> = const { Cell::new(1 << 28) };
-    static MAX_LOOP_ITERATIONS: Cell<u64> = const { Cell::new(crate::ops::control::MAX_LOOP_ITERATIONS as u64) };
+    static LOOP_ITERATION_LIMIT: Cell<u64> = const { Cell::new(MAX_LOOP_ITERATIONS as u64) };
     static MAX_LIVE_BYTES: Cell<u64> = const { Cell::new(u64::MAX) };
     static LIVE_BYTES: Cell<u64> = const { Cell::new(0) };
 }
@@ -54,14 +59,14 @@ pub fn set_max_elements(n: usize) {
 }
 
 /// Set the most iterations one `Loop` may run on this thread (default
-/// [`crate::ops::control::MAX_LOOP_ITERATIONS`]); a longer loop fails as runaway.
+/// [`MAX_LOOP_ITERATIONS`]); a longer loop fails as runaway.
 pub fn set_max_loop_iterations(n: u64) {
-    MAX_LOOP_ITERATIONS.with(|c| c.set(n));
+    LOOP_ITERATION_LIMIT.with(|c| c.set(n));
 }
 
 /// The current per-thread `Loop` iteration limit.
 pub fn max_loop_iterations() -> u64 {
-    MAX_LOOP_ITERATIONS.with(|c| c.get())
+    LOOP_ITERATION_LIMIT.with(|c| c.get())
 }
 
 /// Element count of `shape`, failing on overflow or when it exceeds the

@@ -199,210 +199,14 @@ impl Session {
         meta_inputs: std::collections::HashSet<ValueId>,
     ) -> Result<Session, Error> {
         model.validate()?;
-        let total_nodes: usize = model.graphs.iter().map(|g| g.nodes.len()).sum();
-        if total_nodes > options.max_nodes {
-            return Err(Error::Load(format!(
-                "model has {total_nodes} nodes, more than the limit of {}",
-                options.max_nodes
-            )));
-        }
-        let weight_bytes: u64 = model
-            .graphs
-            .iter()
-            .flat_map(|g| g.initializers.iter())
-            .map(|(_, t)| {
-                t.bytes().map_or(0, |b| b.len() as u64)
-                    + t.strings().map_or(0, |s| s.iter().map(|x| x.len() as u64).sum())
-            })
-            .sum();
-        if weight_bytes > options.max_memory_bytes {
-            return Err(Error::Load(format!(
-                "model weights take {weight_bytes} bytes, more than the memory limit of {} bytes",
-                options.max_memory_bytes
-            )));
-        }
-        if options.fold_constants || !options.dims.is_empty() {
-            use strata_ir::passes::{BindDims, DeadCode, FoldConstants, PassManager};
-            let ev = strata_reference::ConstEvaluator;
-            strata_reference::util::set_max_elements(options.max_tensor_elements);
-            let mut pm = PassManager::new();
-            if !options.dims.is_empty() {
-                pm = pm.with(BindDims(options.dims.iter().cloned().collect()));
-            }
-            if options.fold_constants {
-                pm = pm.with(FoldConstants { evaluator: &ev, max_elements: 1 << 20 }).with(DeadCode);
-            }
-            pm.run(&mut model)?;
-        }
-        if !options.strict && !backends.iter().any(|b| b.name() == "reference") {
-            backends.push(crate::create_backend("reference")?);
-        }
-        // Backends a node may be placed on (the reference added below for
-        // `target_nodes` under `strict` is not a fallback).
-        let candidates = backends.len();
-        let mut reference = backends.iter().position(|b| b.name() == "reference");
-        if options.target_nodes.is_some() && reference.is_none() {
-            backends.push(crate::create_backend("reference")?);
-            reference = Some(backends.len() - 1);
-        }
+        check_limits(&model, &options)?;
+        fold_and_bind(&mut model, &options)?;
+        let (candidates, reference) = add_reference_backend(&mut backends, &options)?;
         let model = Arc::new(model);
+        let placed = place(&model, &mut backends, candidates, reference, &options, meta_inputs)?;
+        let partitions = partition(&model, &backends, &placed.assign, placed.host_ifs)?;
+        let placement = nest_branch_placement(placed.placement, placed.nested);
         let g = model.main_graph();
-        // Place each node on the first backend that supports it.
-        let mut assign = Vec::with_capacity(g.nodes.len());
-        let mut placement = Vec::with_capacity(g.nodes.len());
-        let mut meta: std::collections::HashSet<ValueId> = meta_inputs;
-        let mut host_ifs: HashMap<usize, Vec<Branch>> = HashMap::new();
-        let mut placement_nested: Vec<(usize, String, Placement)> = Vec::new();
-        for (i, n) in g.nodes.iter().enumerate() {
-            if let (Some(targets), Some(ri)) = (&options.target_nodes, reference)
-                && !targets.contains(&n.name)
-            {
-                assign.push(ri);
-                placement.push(Placement {
-                    node: n.name.clone(),
-                    op: n.op.name().to_string(),
-                    backend: backends[ri].name().to_string(),
-                    reason: "not a target node".into(),
-                });
-                continue;
-            }
-            if let strata_ir::ops::Op::Control(strata_ir::ops::ControlOp::If { then_branch, else_branch }) = &n.op
-                && backends.iter().take(candidates).any(|b| b.name() != "reference")
-            {
-                let mut branches = Vec::with_capacity(2);
-                for (label, gid) in [("then_branch", *then_branch), ("else_branch", *else_branch)] {
-                    let (s, caps) = branch_session(&model, gid, &backends[..candidates], &options, &meta)
-                        .map_err(|e| Error::Placement(format!("node '{}' (If) {label}: {e}", n.name)))?;
-                    for p in &s.placement {
-                        placement_nested.push((i, format!("{}/{label}/{}", n.name, p.node), p.clone()));
-                    }
-                    branches.push((Box::new(s), caps));
-                }
-                assign.push(HOST_CONTROL);
-                host_ifs.insert(i, branches);
-                placement.push(Placement {
-                    node: n.name.clone(),
-                    op: n.op.name().to_string(),
-                    backend: "host".into(),
-                    reason: "control flow: the host reads the condition and runs the chosen branch, \
-                             whose nodes are placed on their own (listed as NODE/BRANCH/...)"
-                        .into(),
-                });
-                continue;
-            }
-            let mut reasons = Vec::new();
-            let mut chosen = None;
-            for (bi, b) in backends.iter().enumerate().take(candidates) {
-                match b.supports(&model, model.main, NodeId(i as u32)) {
-                    Support::Yes => {
-                        chosen = Some(bi);
-                        break;
-                    }
-                    Support::No(r) => reasons.push(format!("{}: {r}", b.name())),
-                }
-            }
-            let bookkeeping = is_bookkeeping(g, n, &meta);
-            if bookkeeping {
-                meta.extend(n.outputs.iter().flatten().copied());
-            }
-            if chosen.is_none() && options.strict && bookkeeping {
-                // Shape metadata is not compute: even strict placement keeps it
-                // on the host, and says so in the placement report.
-                let ri = match backends.iter().position(|b| b.name() == "reference") {
-                    Some(ri) => ri,
-                    None => {
-                        backends.push(crate::create_backend("reference")?);
-                        backends.len() - 1
-                    }
-                };
-                assign.push(ri);
-                placement.push(Placement {
-                    node: n.name.clone(),
-                    op: n.op.name().to_string(),
-                    backend: backends[ri].name().to_string(),
-                    reason: format!("host bookkeeping (shape metadata, not compute); {}", reasons.join("; ")),
-                });
-                continue;
-            }
-            let Some(bi) = chosen else {
-                return Err(Error::Placement(format!(
-                    "node '{}' ({}) cannot run: {}",
-                    n.name,
-                    n.op.name(),
-                    reasons.join("; ")
-                )));
-            };
-            assign.push(bi);
-            placement.push(Placement {
-                node: n.name.clone(),
-                op: n.op.name().to_string(),
-                backend: backends[bi].name().to_string(),
-                reason: reasons.join("; "),
-            });
-        }
-        // Contiguous runs on one backend become partitions.
-        let mut partitions = Vec::new();
-        let mut start = 0;
-        while start < g.nodes.len() {
-            if let Some(mut branches) = host_ifs.remove(&start) {
-                let n = &g.nodes[start];
-                let cond = n
-                    .inputs
-                    .first()
-                    .copied()
-                    .flatten()
-                    .ok_or_else(|| Error::Placement(format!("node '{}' (If) has no condition input", n.name)))?;
-                let mut inputs = vec![cond];
-                for (_, caps) in &branches {
-                    for v in caps {
-                        if !inputs.contains(v) {
-                            inputs.push(*v);
-                        }
-                    }
-                }
-                let (Some(e), Some(t)) = (branches.pop(), branches.pop()) else {
-                    return Err(Error::Placement(format!("node '{}' (If) needs two branches", n.name)));
-                };
-                let outputs = n.outputs.iter().flatten().copied().collect();
-                partitions.push(Partition {
-                    work: Work::If { branches: [t, e] },
-                    inputs,
-                    outputs,
-                    time: Default::default(),
-                    label: (n.name.clone(), n.op.name().to_string()),
-                });
-                start += 1;
-                continue;
-            }
-            let mut end = start + 1;
-            while end < g.nodes.len() && assign[end] == assign[start] && !host_ifs.contains_key(&end) {
-                end += 1;
-            }
-            let (sub, inputs, outputs) = extract(&model, start..end);
-            let compiled = backends[assign[start]].compile(Arc::new(sub))?;
-            let label = match end - start {
-                1 => (g.nodes[start].name.clone(), g.nodes[start].op.name().to_string()),
-                n => (format!("{n} nodes from '{}'", g.nodes[start].name), "(partition)".to_string()),
-            };
-            partitions.push(Partition {
-                work: Work::Compiled { backend: assign[start], compiled },
-                inputs,
-                outputs,
-                time: Default::default(),
-                label,
-            });
-            start = end;
-        }
-        // Branch nodes follow their `If` in the placement report.
-        let mut nested: HashMap<usize, Vec<Placement>> = HashMap::new();
-        for (i, name, p) in placement_nested {
-            nested.entry(i).or_default().push(Placement { node: name, ..p });
-        }
-        let placement: Vec<Placement> = placement
-            .into_iter()
-            .enumerate()
-            .flat_map(|(i, p)| std::iter::once(p).chain(nested.remove(&i).unwrap_or_default()))
-            .collect();
         let io = |ids: &[ValueId]| {
             ids.iter().map(|&v| IoInfo { name: g.value(v).name.clone(), ty: g.value(v).ty.clone() }).collect()
         };
@@ -670,6 +474,273 @@ pub fn host_side_nodes(model: &Model) -> Vec<Option<String>> {
             }
             None
         })
+        .collect()
+}
+
+/// Session building, step 1: refuse models over the node-count or weight-memory limits.
+fn check_limits(model: &Model, options: &SessionOptions) -> Result<(), Error> {
+    let total_nodes: usize = model.graphs.iter().map(|g| g.nodes.len()).sum();
+    if total_nodes > options.max_nodes {
+        return Err(Error::Load(format!(
+            "model has {total_nodes} nodes, more than the limit of {}",
+            options.max_nodes
+        )));
+    }
+    let weight_bytes: u64 = model
+        .graphs
+        .iter()
+        .flat_map(|g| g.initializers.iter())
+        .map(|(_, t)| {
+            t.bytes().map_or(0, |b| b.len() as u64) + t.strings().map_or(0, |s| s.iter().map(|x| x.len() as u64).sum())
+        })
+        .sum();
+    if weight_bytes > options.max_memory_bytes {
+        return Err(Error::Load(format!(
+            "model weights take {weight_bytes} bytes, more than the memory limit of {} bytes",
+            options.max_memory_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// Session building, step 2: bind the given symbolic dimensions and fold
+/// constant subgraphs (the reference kernels evaluate them), as the options ask.
+fn fold_and_bind(model: &mut Model, options: &SessionOptions) -> Result<(), Error> {
+    if options.fold_constants || !options.dims.is_empty() {
+        use strata_ir::passes::{BindDims, DeadCode, FoldConstants, PassManager};
+        let ev = strata_reference::ConstEvaluator;
+        strata_reference::util::set_max_elements(options.max_tensor_elements);
+        let mut pm = PassManager::new();
+        if !options.dims.is_empty() {
+            pm = pm.with(BindDims(options.dims.iter().cloned().collect()));
+        }
+        if options.fold_constants {
+            pm = pm.with(FoldConstants { evaluator: &ev, max_elements: 1 << 20 }).with(DeadCode);
+        }
+        pm.run(model)?;
+    }
+    Ok(())
+}
+
+/// Session building, step 3: add the reference backend where it is needed
+/// (as the fallback unless `strict`; for the nodes outside `target_nodes`).
+/// Returns how many backends a node may be placed on and the reference's
+/// index, if any.
+fn add_reference_backend(
+    backends: &mut Vec<Arc<dyn Backend>>,
+    options: &SessionOptions,
+) -> Result<(usize, Option<usize>), Error> {
+    if !options.strict && !backends.iter().any(|b| b.name() == "reference") {
+        backends.push(crate::create_backend("reference")?);
+    }
+    // Backends a node may be placed on (the reference added below for
+    // `target_nodes` under `strict` is not a fallback).
+    let candidates = backends.len();
+    let mut reference = backends.iter().position(|b| b.name() == "reference");
+    if options.target_nodes.is_some() && reference.is_none() {
+        backends.push(crate::create_backend("reference")?);
+        reference = Some(backends.len() - 1);
+    }
+    Ok((candidates, reference))
+}
+
+/// The outcome of placing the main graph's nodes.
+struct Placed {
+    /// Each node's backend index ([`HOST_CONTROL`] for an `If` the host runs).
+    assign: Vec<usize>,
+    /// Each node's placement, in node order.
+    placement: Vec<Placement>,
+    /// The branch sessions of the `If` nodes the host runs, by node index.
+    host_ifs: HashMap<usize, Vec<Branch>>,
+    /// The placement of branch nodes: the `If`'s index, the nested name, the placement.
+    nested: Vec<(usize, String, Placement)>,
+}
+
+/// Session building, step 4: place each node of the main graph on the first
+/// backend that supports it (an `If` as host control flow with branch
+/// sessions, shape bookkeeping on the host under `strict`).
+fn place(
+    model: &Arc<Model>,
+    backends: &mut Vec<Arc<dyn Backend>>,
+    candidates: usize,
+    reference: Option<usize>,
+    options: &SessionOptions,
+    meta_inputs: std::collections::HashSet<ValueId>,
+) -> Result<Placed, Error> {
+    let g = model.main_graph();
+    // Place each node on the first backend that supports it.
+    let mut assign = Vec::with_capacity(g.nodes.len());
+    let mut placement = Vec::with_capacity(g.nodes.len());
+    let mut meta: std::collections::HashSet<ValueId> = meta_inputs;
+    let mut host_ifs: HashMap<usize, Vec<Branch>> = HashMap::new();
+    let mut placement_nested: Vec<(usize, String, Placement)> = Vec::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        if let (Some(targets), Some(ri)) = (&options.target_nodes, reference)
+            && !targets.contains(&n.name)
+        {
+            assign.push(ri);
+            placement.push(Placement {
+                node: n.name.clone(),
+                op: n.op.name().to_string(),
+                backend: backends[ri].name().to_string(),
+                reason: "not a target node".into(),
+            });
+            continue;
+        }
+        if let strata_ir::ops::Op::Control(strata_ir::ops::ControlOp::If { then_branch, else_branch }) = &n.op
+            && backends.iter().take(candidates).any(|b| b.name() != "reference")
+        {
+            let mut branches = Vec::with_capacity(2);
+            for (label, gid) in [("then_branch", *then_branch), ("else_branch", *else_branch)] {
+                let (s, caps) = branch_session(model, gid, &backends[..candidates], options, &meta)
+                    .map_err(|e| Error::Placement(format!("node '{}' (If) {label}: {e}", n.name)))?;
+                for p in &s.placement {
+                    placement_nested.push((i, format!("{}/{label}/{}", n.name, p.node), p.clone()));
+                }
+                branches.push((Box::new(s), caps));
+            }
+            assign.push(HOST_CONTROL);
+            host_ifs.insert(i, branches);
+            placement.push(Placement {
+                node: n.name.clone(),
+                op: n.op.name().to_string(),
+                backend: "host".into(),
+                reason: "control flow: the host reads the condition and runs the chosen branch, \
+                         whose nodes are placed on their own (listed as NODE/BRANCH/...)"
+                    .into(),
+            });
+            continue;
+        }
+        let mut reasons = Vec::new();
+        let mut chosen = None;
+        for (bi, b) in backends.iter().enumerate().take(candidates) {
+            match b.supports(model, model.main, NodeId(i as u32)) {
+                Support::Yes => {
+                    chosen = Some(bi);
+                    break;
+                }
+                Support::No(r) => reasons.push(format!("{}: {r}", b.name())),
+            }
+        }
+        let bookkeeping = is_bookkeeping(g, n, &meta);
+        if bookkeeping {
+            meta.extend(n.outputs.iter().flatten().copied());
+        }
+        if chosen.is_none() && options.strict && bookkeeping {
+            // Shape metadata is not compute: even strict placement keeps it
+            // on the host, and says so in the placement report.
+            let ri = match backends.iter().position(|b| b.name() == "reference") {
+                Some(ri) => ri,
+                None => {
+                    backends.push(crate::create_backend("reference")?);
+                    backends.len() - 1
+                }
+            };
+            assign.push(ri);
+            placement.push(Placement {
+                node: n.name.clone(),
+                op: n.op.name().to_string(),
+                backend: backends[ri].name().to_string(),
+                reason: format!("host bookkeeping (shape metadata, not compute); {}", reasons.join("; ")),
+            });
+            continue;
+        }
+        let Some(bi) = chosen else {
+            return Err(Error::Placement(format!(
+                "node '{}' ({}) cannot run: {}",
+                n.name,
+                n.op.name(),
+                reasons.join("; ")
+            )));
+        };
+        assign.push(bi);
+        placement.push(Placement {
+            node: n.name.clone(),
+            op: n.op.name().to_string(),
+            backend: backends[bi].name().to_string(),
+            reason: reasons.join("; "),
+        });
+    }
+    Ok(Placed { assign, placement, host_ifs, nested: placement_nested })
+}
+
+/// Session building, step 5: cut the main graph into contiguous runs of
+/// nodes on one backend and compile each; a host-run `If` is a partition of its own.
+fn partition(
+    model: &Arc<Model>,
+    backends: &[Arc<dyn Backend>],
+    assign: &[usize],
+    mut host_ifs: HashMap<usize, Vec<Branch>>,
+) -> Result<Vec<Partition>, Error> {
+    let g = model.main_graph();
+    let mut partitions = Vec::new();
+    let mut start = 0;
+    while start < g.nodes.len() {
+        if let Some(mut branches) = host_ifs.remove(&start) {
+            let n = &g.nodes[start];
+            let cond = n
+                .inputs
+                .first()
+                .copied()
+                .flatten()
+                .ok_or_else(|| Error::Placement(format!("node '{}' (If) has no condition input", n.name)))?;
+            let mut inputs = vec![cond];
+            for (_, caps) in &branches {
+                for v in caps {
+                    if !inputs.contains(v) {
+                        inputs.push(*v);
+                    }
+                }
+            }
+            let (Some(e), Some(t)) = (branches.pop(), branches.pop()) else {
+                return Err(Error::Placement(format!("node '{}' (If) needs two branches", n.name)));
+            };
+            let outputs = n.outputs.iter().flatten().copied().collect();
+            partitions.push(Partition {
+                work: Work::If { branches: [t, e] },
+                inputs,
+                outputs,
+                time: Default::default(),
+                label: (n.name.clone(), n.op.name().to_string()),
+            });
+            start += 1;
+            continue;
+        }
+        let mut end = start + 1;
+        while end < g.nodes.len() && assign[end] == assign[start] && !host_ifs.contains_key(&end) {
+            end += 1;
+        }
+        let (sub, inputs, outputs) = extract(model, start..end);
+        let compiled = backends[assign[start]].compile(Arc::new(sub))?;
+        let label = match end - start {
+            1 => (g.nodes[start].name.clone(), g.nodes[start].op.name().to_string()),
+            n => (format!("{n} nodes from '{}'", g.nodes[start].name), "(partition)".to_string()),
+        };
+        partitions.push(Partition {
+            work: Work::Compiled { backend: assign[start], compiled },
+            inputs,
+            outputs,
+            time: Default::default(),
+            label,
+        });
+        start = end;
+    }
+    Ok(partitions)
+}
+
+/// Session building, step 6: list branch nodes right after their `If` in the placement report.
+fn nest_branch_placement(
+    placement: Vec<Placement>,
+    placement_nested: Vec<(usize, String, Placement)>,
+) -> Vec<Placement> {
+    let mut nested: HashMap<usize, Vec<Placement>> = HashMap::new();
+    for (i, name, p) in placement_nested {
+        nested.entry(i).or_default().push(Placement { node: name, ..p });
+    }
+    placement
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, p)| std::iter::once(p).chain(nested.remove(&i).unwrap_or_default()))
         .collect()
 }
 

@@ -1,7 +1,7 @@
 //! Control flow (If, Loop, Scan), sequences and optionals.
 
 use crate::dtype::DType;
-use crate::graph::{GraphId, ValueType};
+use crate::types::{GraphId, ValueType};
 
 crate::op_family! {
     /// Control-flow, sequence and optional operators.

@@ -18,7 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::attr::AttrReader;
-use crate::graph::GraphId;
+use crate::types::GraphId;
 
 /// Declares an op family enum with typed attributes and its parser.
 ///

@@ -4,8 +4,8 @@
 
 use super::recurrent::{Activation, Direction};
 use crate::einsum::Equation;
-use crate::graph::GraphId;
 use crate::resample::{AspectRatioPolicy, Coord, NearestMode, ResizeAttrs, ResizeMode};
+use crate::types::GraphId;
 use crate::window::AutoPad;
 
 crate::op_family! {

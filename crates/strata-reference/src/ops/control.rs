@@ -14,10 +14,9 @@ use crate::error::{KResult, KernelError};
 use crate::util::{check_numel, norm_axis};
 use crate::value::{Data, Tensor, Value};
 
-/// The default for the most iterations a Loop may run (lowered per thread
-/// with [`crate::util::set_max_loop_iterations`]). A loop whose trip count
-/// and condition would let it go further is treated as runaway and fails.
-pub const MAX_LOOP_ITERATIONS: i64 = 1 << 24;
+/// The default for the most iterations a Loop may run; it lives with the
+/// other per-thread limits in [`crate::util`].
+pub use crate::util::MAX_LOOP_ITERATIONS;
 
 /// Run one operator of this family.
 pub fn run(op: &C, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
