@@ -271,7 +271,10 @@ mod tests {
         let x = Tensor::from_f32(vec![1, 4], &[1.0, -2.0, 0.5, 3.0]).unwrap();
         let bytes = serve(&request(&model, vec![("x".into(), WireValue::Tensor(x.clone()))]));
         let Response::Outputs(outs) = decode_response(&bytes).unwrap() else { panic!("expected outputs") };
-        let native = Session::from_bytes(&model, SessionOptions::default()).unwrap().run(&[("x", Value::Tensor(x))]);
+        // The guest runs the reference backend (native sessions default to cpu).
+        let native = Session::from_bytes(&model, GuestOptions::default().session_options())
+            .unwrap()
+            .run(&[("x", Value::Tensor(x))]);
         let native: Vec<(String, WireValue)> =
             native.unwrap().iter().map(|(n, v)| (n.clone(), WireValue::from_value(v).unwrap())).collect();
         assert_eq!(outs, native);
