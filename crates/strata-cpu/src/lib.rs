@@ -160,6 +160,29 @@ impl CpuBackend {
     }
 }
 
+/// A clock for profiling. On wasm it is never read (profiling is off
+/// there) and does not reference the system clock, so the wasm32-wasip1
+/// engine imports no clock.
+mod clock {
+    #[derive(Clone, Copy)]
+    pub struct Clock(#[cfg(not(target_family = "wasm"))] std::time::Instant);
+
+    impl Clock {
+        pub fn now() -> Clock {
+            Clock(
+                #[cfg(not(target_family = "wasm"))]
+                std::time::Instant::now(),
+            )
+        }
+        pub fn elapsed_nanos(&self) -> u64 {
+            #[cfg(not(target_family = "wasm"))]
+            return self.0.elapsed().as_nanos() as u64;
+            #[cfg(target_family = "wasm")]
+            0
+        }
+    }
+}
+
 fn named(node: &strata_ir::Node, e: CpuError) -> CpuError {
     match e {
         CpuError::Node { .. } => e,
@@ -234,7 +257,7 @@ impl CompiledGraph {
         }
         let ctx = Ctx { pool: &self.backend.pool, max_elements: self.backend.max_elements };
         for (si, s) in self.steps.iter().enumerate() {
-            let started = (!self.times.is_empty()).then(std::time::Instant::now);
+            let started = (!self.times.is_empty()).then(clock::Clock::now);
             let node_err = |message: String| CpuError::Node { node: s.name.clone(), op: s.op.clone(), message };
             let args: Vec<Option<&CpuTensor>> = s.inputs.iter().map(|v| v.and_then(|v| env[v].as_ref())).collect();
             if let Some(i) = s.inputs.iter().zip(&args).position(|(v, a)| v.is_some() && a.is_none()) {
@@ -246,7 +269,7 @@ impl CompiledGraph {
             })?;
             if let (Some(t0), Some((ns, runs))) = (started, self.times.get(si)) {
                 use std::sync::atomic::Ordering::Relaxed;
-                ns.fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
+                ns.fetch_add(t0.elapsed_nanos(), Relaxed);
                 runs.fetch_add(1, Relaxed);
             }
             if outs.len() < s.outputs.iter().flatten().count() {
