@@ -103,6 +103,24 @@ fn conv_geometries_match_the_reference() {
         (vec![1, 3, 8, 8], vec![4, 3, 4, 4], 1, "VALID", None, Some(vec![3, 3]), None),
         (vec![2, 4, 17], vec![5, 4, 3], 1, "NOTSET", Some(vec![2, 1]), Some(vec![2]), None),
         (vec![1, 2, 5, 6, 4], vec![3, 2, 2, 3, 2], 1, "NOTSET", Some(vec![1, 0, 1, 0, 1, 0]), None, None),
+        // Depthwise, channel-blocked (13 channels: one partial block of 8),
+        // with strides and dilations, in 1-D, 2-D and 3-D...
+        (vec![2, 13, 7, 9], vec![13, 1, 3, 3], 13, "NOTSET", Some(vec![1, 1, 1, 1]), None, None),
+        (
+            vec![1, 13, 9, 10],
+            vec![13, 1, 5, 3],
+            13,
+            "NOTSET",
+            Some(vec![2, 0, 1, 2]),
+            Some(vec![2, 3]),
+            Some(vec![1, 2]),
+        ),
+        (vec![1, 9, 20], vec![9, 1, 5], 9, "SAME_UPPER", None, None, None),
+        (vec![1, 10, 3, 5, 6], vec![10, 1, 2, 3, 3], 10, "NOTSET", Some(vec![1, 1, 1, 0, 1, 1]), None, None),
+        // ...and row by row (long rows).
+        (vec![1, 3, 4, 70], vec![3, 1, 3, 3], 3, "SAME_LOWER", None, None, Some(vec![1, 2])),
+        // Many column segments and row blocks of the GEMM, and an edge panel.
+        (vec![1, 96, 9, 70], vec![100, 96, 3, 3], 1, "NOTSET", Some(vec![1, 1, 1, 1]), None, None),
     ];
     for (i, (xs, ws, g, ap, pads, strides, dil)) in cases.into_iter().enumerate() {
         let x = data(&xs, i as u32, -1.0, 1.0);
@@ -289,6 +307,26 @@ fn results_do_not_depend_on_the_thread_count() {
     let one = check_with(mk(), std::slice::from_ref(&x), 144, 1);
     for threads in [2, 3, 8] {
         assert_eq!(check_with(mk(), std::slice::from_ref(&x), 144, threads), one, "{threads} threads");
+    }
+    // Depthwise, both channel-blocked (short rows) and row by row.
+    for shape in [[1, 21, 12, 16], [1, 5, 6, 80]] {
+        let x = data(&shape, 23, -1.0, 1.0);
+        let w = data(&[shape[1], 1, 3, 3], 24, -1.0, 1.0);
+        let b = data(&[shape[1]], 25, -1.0, 1.0);
+        let op = conv("SAME_UPPER", shape[1] as i64, None, None, None);
+        let mk = || {
+            model(
+                op.clone(),
+                &[("x", &x)],
+                &[("w", w.clone()), ("b", b.clone())],
+                &["x", "w", "b"],
+                &[("y", DType::F32)],
+            )
+        };
+        let one = check_with(mk(), std::slice::from_ref(&x), 9, 1);
+        for threads in [2, 3] {
+            assert_eq!(check_with(mk(), std::slice::from_ref(&x), 9, threads), one, "{shape:?} on {threads} threads");
+        }
     }
 }
 
