@@ -547,3 +547,75 @@ fn group_norms_topk_and_block_moves_match_the_reference() {
         check(model(op, &[("x", &z)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&z), 0);
     }
 }
+
+/// A Conv whose output feeds HardSwish written out (`y * clip(y + 3, 0, 6) / 6`,
+/// a diamond), a per-channel affine and a residual Add of the graph input;
+/// `tap` also makes the Clip's result a graph output.
+fn conv_block(tap: bool) -> (Model, TensorData) {
+    let x = data(&[2, 4, 6, 7], 31, -4.0, 4.0);
+    let mut b = Builder::new();
+    b.input_exact("x", &x)
+        .weight("w", data(&[4, 4, 3, 3], 32, -0.5, 0.5))
+        .weight("bias", data(&[4], 33, -1.0, 1.0))
+        .weight("three", TensorData::from_f32(vec![], &[3.0]).expect("scalar"))
+        .weight("zero", TensorData::from_f32(vec![], &[0.0]).expect("scalar"))
+        .weight("six", TensorData::from_f32(vec![], &[6.0]).expect("scalar"))
+        .weight("scale", data(&[4, 1, 1], 34, 0.5, 1.5));
+    let conv = conv("NOTSET", 1, Some(vec![1, 1, 1, 1]), None, None);
+    b.node_named("conv", conv, &["x", "w", "bias"], &["y"])
+        .node_named("add3", Op::Elementwise(E::Add {}), &["y", "three"], &["a"])
+        .node_named("clip", Op::Elementwise(E::Clip { min: None, max: None }), &["a", "zero", "six"], &["c"])
+        .node_named("mul", Op::Elementwise(E::Mul {}), &["y", "c"], &["m"])
+        .node_named("div", Op::Elementwise(E::Div {}), &["m", "six"], &["d"])
+        .node_named("scale", Op::Elementwise(E::Mul {}), &["d", "scale"], &["e"])
+        .node_named("residual", Op::Elementwise(E::Add {}), &["e", "x"], &["out"])
+        .output("out");
+    if tap {
+        b.output("c");
+    }
+    (b.build(), x)
+}
+
+#[test]
+fn fused_groups_give_the_bits_of_the_unfused_nodes() {
+    let run = |m: Model, x: &TensorData, optimize: bool, threads: usize| {
+        let backend = CpuBackend::new(threads).with_optimize(optimize).with_profiling(true);
+        let compiled = backend.compile(Arc::new(m)).expect("compiles");
+        let ins = [CpuTensor::from_host(x).expect("uploads")];
+        let outs: Vec<TensorData> =
+            compiled.run(&[&ins[0]]).expect("runs").iter().map(|t| t.to_host().expect("downloads")).collect();
+        let steps: Vec<String> = compiled.profile().into_iter().map(|(name, ..)| name).collect();
+        (outs, steps)
+    };
+    for tap in [false, true] {
+        let (m, x) = conv_block(tap);
+        let (plain, plain_steps) = run(m.clone(), &x, false, 1);
+        assert_eq!(plain_steps.len(), 7);
+        let (fused, steps) = run(m.clone(), &x, true, 1);
+        assert_eq!(fused, plain, "tap {tap}");
+        if tap {
+            // `c` is read outside: conv..clip and mul..residual cannot hide it.
+            assert!(steps.len() > 1 && steps.iter().any(|s| s.ends_with("clip")), "{steps:?}");
+        } else {
+            assert_eq!(steps, ["conv+add3+clip+mul+div+scale+residual"]);
+        }
+        for threads in [2, 3] {
+            assert_eq!(run(m.clone(), &x, true, threads).0, plain, "{threads} threads");
+        }
+        check(m, &[x], 36);
+    }
+}
+
+#[test]
+fn the_reference_runs_a_fused_node_exactly_as_the_nodes_it_replaces() {
+    let (m, x) = conv_block(false);
+    let mut fused = m.clone();
+    let yes = |_: &strata_ir::Graph, _: &strata_ir::Node| true;
+    let rules = strata_ir::passes::FuseRules { producer: &yes, step: &yes, max_steps: 16 };
+    assert_eq!(strata_ir::passes::fuse(&mut fused, &rules), 1);
+    fused.validate().expect("valid");
+    let host = [strata_ir::HostValue::Tensor(x)];
+    let want = strata_reference::run_model(&m, &host).expect("runs");
+    let got = strata_reference::run_model(&fused, &host).expect("runs");
+    assert_eq!(got, want);
+}

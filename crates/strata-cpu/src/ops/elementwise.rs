@@ -13,7 +13,7 @@ use crate::tensor::{CpuTensor, Data};
 
 /// A float activation with its parameters.
 #[derive(Debug, Clone, Copy)]
-enum Unary {
+pub(super) enum Unary {
     Abs,
     Neg,
     Relu,
@@ -60,7 +60,7 @@ fn clip(x: f32, lo: f32, hi: f32) -> f32 {
 }
 
 impl Unary {
-    fn of(op: &E) -> Option<Unary> {
+    pub(super) fn of(op: &E) -> Option<Unary> {
         use Unary as U;
         Some(match op {
             E::Abs {} => U::Abs,
@@ -98,7 +98,9 @@ impl Unary {
     }
 
     /// Apply to every element (one monomorphised loop per function).
-    fn apply(self, x: &[f32], out: &mut [f32]) {
+    #[inline(always)]
+    pub(super) fn apply(self, x: &[f32], out: &mut [f32]) {
+        #[inline(always)]
         fn each(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
             for (o, &v) in out.iter_mut().zip(x) {
                 *o = f(v);
@@ -154,7 +156,7 @@ impl Unary {
 struct UnaryKernel(Unary);
 
 /// Read an optional scalar bound input of Clip.
-fn bound(inputs: &[Option<&CpuTensor>], i: usize, default: f32) -> Result<f32> {
+pub(super) fn bound(inputs: &[Option<&CpuTensor>], i: usize, default: f32) -> Result<f32> {
     match inputs.get(i).copied().flatten() {
         None => Ok(default),
         Some(t) => match t.as_f32()? {
@@ -175,15 +177,23 @@ impl Kernel for UnaryKernel {
         let mut out = vec![0.0f32; xv.len()];
         const CHUNK: usize = 1 << 14;
         ctx.pool.for_each_chunk(&mut out, CHUNK, xv.len() * 8, |i, o| {
-            op.apply(&xv[i * CHUNK..i * CHUNK + o.len()], o);
+            crate::simd::vectorized(|| op.apply(&xv[i * CHUNK..i * CHUNK + o.len()], o));
         });
         Ok(vec![CpuTensor::f32(x.shape.clone(), out)])
     }
 }
 
+/// An operand of a lane-wise operation: one value per lane, or one value
+/// for all lanes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Arg<'a> {
+    Slice(&'a [f32]),
+    Scalar(f32),
+}
+
 /// A binary float operation.
 #[derive(Debug, Clone, Copy)]
-enum Binary {
+pub(super) enum Binary {
     Add,
     Sub,
     Mul,
@@ -205,6 +215,55 @@ fn pow(a: f32, b: f32) -> f32 {
 }
 
 impl Binary {
+    /// The binary operation of a two-input elementwise operator.
+    pub(super) fn of(op: &E) -> Option<Binary> {
+        Some(match op {
+            E::Add {} | E::Sum {} => Binary::Add,
+            E::Sub {} => Binary::Sub,
+            E::Mul {} => Binary::Mul,
+            E::Div {} => Binary::Div,
+            E::Pow {} => Binary::Pow,
+            E::Max {} => Binary::Max,
+            E::Min {} => Binary::Min,
+            E::PRelu {} => Binary::PRelu,
+            _ => return None,
+        })
+    }
+
+    /// `out[i] = f(a[i], b[i])`, where either side may be one value for
+    /// all `i`; one monomorphised loop per operation and form.
+    #[inline(always)]
+    pub(super) fn apply(self, a: Arg, b: Arg, out: &mut [f32]) {
+        #[inline(always)]
+        fn each(a: Arg, b: Arg, out: &mut [f32], f: impl Fn(f32, f32) -> f32) {
+            match (a, b) {
+                (Arg::Slice(a), Arg::Slice(b)) => {
+                    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                        *o = f(x, y);
+                    }
+                }
+                (Arg::Slice(a), Arg::Scalar(y)) => {
+                    for (o, &x) in out.iter_mut().zip(a) {
+                        *o = f(x, y);
+                    }
+                }
+                (Arg::Scalar(x), Arg::Slice(b)) => {
+                    for (o, &y) in out.iter_mut().zip(b) {
+                        *o = f(x, y);
+                    }
+                }
+                (Arg::Scalar(x), Arg::Scalar(y)) => out.fill(f(x, y)),
+            }
+        }
+        match self {
+            Binary::Add => each(a, b, out, |x, y| x + y),
+            Binary::Sub => each(a, b, out, |x, y| x - y),
+            Binary::Mul => each(a, b, out, |x, y| x * y),
+            Binary::Div => each(a, b, out, |x, y| x / y),
+            other => each(a, b, out, |x, y| other.f(x, y)),
+        }
+    }
+
     #[inline(always)]
     fn f(self, a: f32, b: f32) -> f32 {
         match self {
@@ -321,25 +380,31 @@ fn binary_with(
         const CHUNK: usize = 1 << 14;
         ctx.pool.for_each_chunk(&mut out, CHUNK, n * 4, |i, o| {
             let s = i * CHUNK;
-            for ((o, &x), &y) in o.iter_mut().zip(&av[s..]).zip(&bv[s..]) {
-                *o = f(x, y);
-            }
+            crate::simd::vectorized(|| {
+                for ((o, &x), &y) in o.iter_mut().zip(&av[s..]).zip(&bv[s..]) {
+                    *o = f(x, y);
+                }
+            })
         });
     } else if bv.len() == 1 && av.len() == n {
         let y = bv[0];
         const CHUNK: usize = 1 << 14;
         ctx.pool.for_each_chunk(&mut out, CHUNK, n * 4, |i, o| {
-            for (o, &x) in o.iter_mut().zip(&av[i * CHUNK..]) {
-                *o = f(x, y);
-            }
+            crate::simd::vectorized(|| {
+                for (o, &x) in o.iter_mut().zip(&av[i * CHUNK..]) {
+                    *o = f(x, y);
+                }
+            })
         });
     } else if av.len() == 1 && bv.len() == n {
         let x = av[0];
         const CHUNK: usize = 1 << 14;
         ctx.pool.for_each_chunk(&mut out, CHUNK, n * 4, |i, o| {
-            for (o, &y) in o.iter_mut().zip(&bv[i * CHUNK..]) {
-                *o = f(x, y);
-            }
+            crate::simd::vectorized(|| {
+                for (o, &y) in o.iter_mut().zip(&bv[i * CHUNK..]) {
+                    *o = f(x, y);
+                }
+            })
         });
     } else {
         let (sa, sb) = (broadcast_strides(&a.shape, &shape), broadcast_strides(&b.shape, &shape));
@@ -714,16 +779,11 @@ pub(crate) fn build(op: &E, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         }
         Ok(Box::new(CompareKernel(c)))
     };
+    if let Some(b) = Binary::of(op) {
+        return binary(b, false);
+    }
     match op {
-        E::Add {} | E::Sum {} => binary(Binary::Add, false),
-        E::Sub {} => binary(Binary::Sub, false),
-        E::Mul {} => binary(Binary::Mul, false),
-        E::Div {} => binary(Binary::Div, false),
-        E::Pow {} => binary(Binary::Pow, false),
-        E::Max {} => binary(Binary::Max, false),
-        E::Min {} => binary(Binary::Min, false),
         E::Mean {} => binary(Binary::Add, true),
-        E::PRelu {} => binary(Binary::PRelu, false),
         E::Equal {} => compare(Compare::Eq),
         E::Less {} => compare(Compare::Lt),
         E::Greater {} => compare(Compare::Gt),

@@ -13,6 +13,7 @@ use crate::tensor::{CpuTensor, is_native};
 
 pub(crate) mod conv;
 pub(crate) mod elementwise;
+pub(crate) mod fused;
 pub(crate) mod movement;
 pub(crate) mod nn;
 pub(crate) mod recurrent;
@@ -110,6 +111,7 @@ pub(crate) fn build(info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         Op::Nn(op) => nn::build(op, info)?,
         Op::Tensor(op) => movement::build(op, info)?,
         Op::Reduce(op) => reduce::build(op, info)?,
+        Op::Fused(op) => fused::build(op, info)?,
         other => return Err(unsupported(format!("no {} kernel", other.name()))),
     };
     Ok(k)
