@@ -40,6 +40,9 @@ pub(super) struct Win3 {
     pub(super) pad_begin: [i64; 3],
     pub(super) pad_end: [i64; 3],
     pub(super) rank: usize,
+    /// The output's spatial sizes as the operator defines them (the axes
+    /// above may be rotated, see [`Win3::innermost_nontrivial`]).
+    spatial_out: [usize; 3],
 }
 
 impl Geometry {
@@ -68,6 +71,7 @@ impl Geometry {
             pad_begin: [0; 3],
             pad_end: [0; 3],
             rank: n,
+            spatial_out: [1; 3],
         };
         for i in 0..n {
             r.input[lead + i] = in_sp[i];
@@ -78,6 +82,8 @@ impl Geometry {
             r.pad_begin[lead + i] = w.pad_begin[i];
             r.pad_end[lead + i] = w.pad_end[i];
         }
+        r.spatial_out = r.out;
+        r.innermost_nontrivial();
         Ok(r)
     }
 }
@@ -98,7 +104,36 @@ impl Win3 {
         o as i64 * self.strides[i] as i64 - self.pad_begin[i] + k as i64 * self.dilations[i] as i64
     }
     pub(super) fn out_spatial(&self) -> &[usize] {
-        &self.out[3 - self.rank..]
+        &self.spatial_out[3 - self.rank..]
+    }
+    /// Move trailing axes where nothing happens (size 1 in and out, kernel
+    /// 1, no padding) to the front, so the innermost axis is one the window
+    /// slides along (e.g. a `k × 1` kernel over `H × 1`): kernels walk rows
+    /// of the innermost axis, and a size-1 axis would make every row one
+    /// element long. Moving size-1 axes leaves the memory layout unchanged.
+    fn innermost_nontrivial(&mut self) {
+        for _ in 0..2 {
+            let trivial = |i: usize| {
+                self.input[i] == 1
+                    && self.out[i] == 1
+                    && self.kernel[i] == 1
+                    && self.pad_begin[i] == 0
+                    && self.pad_end[i] == 0
+            };
+            if !trivial(2) || (trivial(0) && trivial(1)) {
+                return;
+            }
+            fn rot<T: Copy>(a: &mut [T; 3]) {
+                *a = [a[2], a[0], a[1]];
+            }
+            rot(&mut self.input);
+            rot(&mut self.out);
+            rot(&mut self.kernel);
+            rot(&mut self.strides);
+            rot(&mut self.dilations);
+            rot(&mut self.pad_begin);
+            rot(&mut self.pad_end);
+        }
     }
     pub(super) fn is_pointwise(&self) -> bool {
         self.kernel == [1; 3] && self.strides == [1; 3] && self.pad_begin == [0; 3] && self.pad_end == [0; 3]
