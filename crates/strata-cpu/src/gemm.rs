@@ -76,7 +76,7 @@ impl PackedA {
         }
         PackedA { m, k, data }
     }
-    fn panel(&self, p: usize) -> &[f32] {
+    pub(crate) fn panel(&self, p: usize) -> &[f32] {
         &self.data[p * MR * self.k..(p + 1) * MR * self.k]
     }
 }
@@ -181,8 +181,17 @@ pub struct Epilogue<'a> {
 }
 
 impl Epilogue<'_> {
-    fn is_identity(&self) -> bool {
+    pub(crate) fn is_identity(&self) -> bool {
         self.row_bias.is_none() && self.activation == Activation::None
+    }
+
+    /// Finish (part of) row `r` of `C`.
+    pub(crate) fn apply(&self, r: usize, row: &mut [f32]) {
+        if let Some(bias) = self.row_bias {
+            let bv = bias[r];
+            row.iter_mut().for_each(|v| *v += bv);
+        }
+        self.activation.apply(row);
     }
 }
 
@@ -420,11 +429,7 @@ fn block(
         for r in r0..r1 {
             // SAFETY: as above.
             let row = unsafe { std::slice::from_raw_parts_mut(out.ptr.add(r * out.ldc + j0), w) };
-            if let Some(bias) = epi.row_bias {
-                let bv = bias[r];
-                row.iter_mut().for_each(|v| *v += bv);
-            }
-            epi.activation.apply(row);
+            epi.apply(r, row);
         }
     }
 }
