@@ -18,6 +18,19 @@ pub(crate) struct LstmKernel {
     batch_major: bool,
     input_forget: bool,
     hidden_size: Option<usize>,
+    /// `Wᵀ` and `Rᵀ` per direction, packed at compile time when they are
+    /// weights, with the shapes they came from.
+    packed_w: Option<(Vec<usize>, Vec<PackedB>)>,
+    packed_r: Option<(Vec<usize>, Vec<PackedB>)>,
+}
+
+/// Per direction, `Vᵀ` packed, for a weight `V` of shape `[dirs, rows, k]`.
+fn pack_all(info: &NodeInfo, i: usize) -> Result<Option<(Vec<usize>, Vec<PackedB>)>> {
+    let Some(t) = info.constant(i) else { return Ok(None) };
+    let &[dirs, rows, k] = t.shape() else { return Ok(None) };
+    let v = CpuTensor::from_host(t)?;
+    let v = v.as_f32()?;
+    Ok(Some((t.shape().to_vec(), (0..dirs).map(|d| pack_t(v, d, rows, k)).collect())))
 }
 
 /// `Wᵀ` of direction `d` packed as the right operand: `[k, gates·hidden]`.
@@ -77,7 +90,15 @@ impl Kernel for LstmKernel {
             let reverse = self.reverse || d == 1;
             // Input projections of every step, plus both biases.
             let mut gx = vec![0.0f32; seq * batch * g];
-            gemm(ctx.pool, &pa_x, &pack_t(wv, d, g, input_len), &mut gx, g);
+            let runtime_w;
+            let pw = match &self.packed_w {
+                Some((shape, p)) if *shape == w.shape => &p[d],
+                _ => {
+                    runtime_w = pack_t(wv, d, g, input_len);
+                    &runtime_w
+                }
+            };
+            gemm(ctx.pool, &pa_x, pw, &mut gx, g);
             if let Some(bv) = bias {
                 let (wb, rb) = (&bv[d * 2 * g..d * 2 * g + g], &bv[d * 2 * g + g..(d + 1) * 2 * g]);
                 for row in gx.chunks_exact_mut(g) {
@@ -86,7 +107,14 @@ impl Kernel for LstmKernel {
                     }
                 }
             }
-            let pr = pack_t(rv, d, g, hidden);
+            let runtime_r;
+            let pr = match &self.packed_r {
+                Some((shape, p)) if *shape == r.shape => &p[d],
+                _ => {
+                    runtime_r = pack_t(rv, d, g, hidden);
+                    &runtime_r
+                }
+            };
             let (mut h, mut c) = (vec![0.0f32; batch * hidden], vec![0.0f32; batch * hidden]);
             for b in 0..batch {
                 let at = state_at(d, b) * hidden;
@@ -102,7 +130,7 @@ impl Kernel for LstmKernel {
             let mut gh = vec![0.0f32; batch * g];
             for s in 0..seq {
                 let t = if reverse { seq - 1 - s } else { s };
-                gemm(ctx.pool, &PackedA::pack(&h, batch, hidden, hidden, 1), &pr, &mut gh, g);
+                gemm(ctx.pool, &PackedA::pack(&h, batch, hidden, hidden, 1), pr, &mut gh, g);
                 for b in 0..batch {
                     let pre = |gate: usize, j: usize| {
                         gx[(t * batch + b) * g + gate * hidden + j] + gh[b * g + gate * hidden + j]
@@ -163,5 +191,7 @@ pub(crate) fn build_lstm(info: &NodeInfo, attrs: &RecurrentAttrs) -> Result<Box<
         batch_major: attrs.batch_major,
         input_forget,
         hidden_size: attrs.hidden_size,
+        packed_w: pack_all(info, 1)?,
+        packed_r: pack_all(info, 2)?,
     }))
 }
