@@ -95,8 +95,10 @@ enum Source<'a> {
     /// Same shape as the output.
     Full(&'a [f32]),
     Scalar(f32),
-    /// Broadcast: element at `Σ index_d · strides[d]`.
-    Strided(&'a [f32], Vec<usize>),
+    /// Broadcast: element at `Σ index_d · strides[d]`; constant over each
+    /// aligned run of `period` output positions (the trailing axes it is
+    /// broadcast along, e.g. `H·W` for a per-channel `[1, C, 1, 1]`).
+    Strided(&'a [f32], Vec<usize>, usize),
 }
 
 impl Source<'_> {
@@ -106,7 +108,26 @@ impl Source<'_> {
         } else if v.len() == 1 {
             Source::Scalar(v[0])
         } else {
-            Source::Strided(v, broadcast_strides(shape, out))
+            let st = broadcast_strides(shape, out);
+            let period = out.iter().zip(&st).rev().take_while(|(_, s)| **s == 0).map(|(d, _)| *d).product();
+            Source::Strided(v, st, period)
+        }
+    }
+
+    /// The one value of output positions `s .. s + len`, if they all read
+    /// the same element.
+    fn constant(&self, out: &[usize], s: usize, len: usize) -> Option<f32> {
+        match self {
+            Source::Scalar(x) => Some(*x),
+            Source::Strided(v, st, period) if *period > 1 && len > 0 && s / period == (s + len - 1) / period => {
+                let (mut rem, mut off) = (s, 0);
+                for d in (0..out.len()).rev() {
+                    off += (rem % out[d].max(1)) * st[d];
+                    rem /= out[d].max(1);
+                }
+                Some(v[off])
+            }
+            _ => None,
         }
     }
 
@@ -119,7 +140,7 @@ impl Source<'_> {
                 buf.fill(*x);
                 buf
             }
-            Source::Strided(v, st) => {
+            Source::Strided(v, st, _) => {
                 gather(v, st, out, s, buf);
                 buf
             }
@@ -177,6 +198,10 @@ struct Env<'a> {
     in_place: bool,
     producer: Option<Source<'a>>,
     externals: Vec<Option<Source<'a>>>,
+    /// Programs run over pieces that do not cross a multiple of this (the
+    /// shortest period of a broadcast operand), so such operands are one
+    /// value per piece.
+    split: usize,
 }
 
 impl Env<'_> {
@@ -198,8 +223,10 @@ impl Env<'_> {
             Operand::Absent => None,
         };
         match src {
-            Some(Source::Scalar(x)) => Arg::Scalar(*x),
-            Some(src) => Arg::Slice(src.read(self.shape, s, buf)),
+            Some(src) => match src.constant(self.shape, s, len) {
+                Some(x) => Arg::Scalar(x),
+                None => Arg::Slice(src.read(self.shape, s, buf)),
+            },
             None => Arg::Slice(buf),
         }
     }
@@ -210,6 +237,24 @@ impl Env<'_> {
 /// `scratch` holds at least `nsteps + 3` chunks.
 #[inline(always)]
 fn program_chunk(
+    env: &Env,
+    steps: &[(Lane, &[Operand])],
+    in_place: bool,
+    s: usize,
+    scratch: &mut [f32],
+    chunk: &mut [f32],
+) {
+    let mut t = 0;
+    while t < chunk.len() {
+        let end = chunk.len().min(t.saturating_add(env.split - (s + t) % env.split));
+        program_piece(env, steps, in_place, s + t, scratch, &mut chunk[t..end]);
+        t = end;
+    }
+}
+
+/// [`program_chunk`] for a piece within one period of every broadcast operand.
+#[inline(always)]
+fn program_piece(
     env: &Env,
     steps: &[(Lane, &[Operand])],
     in_place: bool,
@@ -335,7 +380,16 @@ impl Kernel for FusedKernel {
             });
         }
         let nsteps = steps.len();
-        let env = Env { shape: &shape, in_place, producer: prod_source, externals: ext_sources };
+        let split = prod_source
+            .iter()
+            .chain(ext_sources.iter().flatten())
+            .filter_map(|src| match src {
+                Source::Strided(_, _, p) if *p > 1 => Some(*p),
+                _ => None,
+            })
+            .min()
+            .unwrap_or(usize::MAX);
+        let env = Env { shape: &shape, in_place, producer: prod_source, externals: ext_sources, split };
         ctx.pool.for_each_chunk(&mut out, CHUNK, n * nsteps * 2, |ci, chunk| {
             let (s, len) = (ci * CHUNK, chunk.len());
             SCRATCH.with(|scratch| {
