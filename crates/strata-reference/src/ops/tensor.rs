@@ -22,7 +22,10 @@ mod index;
 mod layout;
 mod pad;
 
-/// Run one operator of this family.
+/// Run one operator of this family: every operator is named here, routed
+/// to the submodule holding its kernel (whose own match names only its
+/// operators).
+#[deny(clippy::wildcard_enum_match_arm)]
 pub fn run(op: &TensorOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     use TensorOp::*;
     match op {
@@ -57,7 +60,16 @@ pub fn run(op: &TensorOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         ImageDecoder { .. } => {
             bail!("ImageDecoder is not supported by the reference backend (it has no image codecs)")
         }
-        _ => create::run(op, args, ctx),
+        Constant { .. }
+        | ConstantOfShape { .. }
+        | Range { .. }
+        | EyeLike { .. }
+        | RandomNormal { .. }
+        | RandomUniform { .. }
+        | RandomNormalLike { .. }
+        | RandomUniformLike { .. }
+        | Bernoulli { .. }
+        | Multinomial { .. } => create::run(op, args, ctx),
     }
 }
 

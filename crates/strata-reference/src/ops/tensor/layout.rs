@@ -175,6 +175,7 @@ pub fn run(op: &TensorOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             one(Tensor::i64s(vec![dims.len()], dims)?)
         }
         Size {} => one(Tensor::i64s(vec![], vec![x.numel() as i64])?),
+        // Routed here only by `tensor.rs`, whose match names every operator.
         other => bail!("internal: {} is not a layout operator", other.name()),
     }
 }
