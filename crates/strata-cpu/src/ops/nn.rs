@@ -836,6 +836,7 @@ impl Kernel for GroupNormKernel {
     }
 }
 
+#[deny(clippy::wildcard_enum_match_arm)]
 pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     let f32_only = || info.require_dtypes(&[DType::F32]);
     let outputs = info.node.outputs.iter().flatten().count();
@@ -964,6 +965,33 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             }
             Box::new(super::elementwise::IdentityKernel)
         }
-        other => return Err(unsupported(format!("no {} kernel", other.name()))),
+        // not supported here
+        N::DeformConv { .. }
+        | N::LpPool { .. }
+        | N::GlobalLpPool { .. }
+        | N::MaxUnpool { .. }
+        | N::MaxRoiPool { .. }
+        | N::RoiAlign { .. }
+        | N::Col2Im { .. }
+        | N::LpNormalization { .. }
+        | N::MeanVarianceNormalization { .. }
+        | N::LRN { .. }
+        | N::Einsum { .. }
+        | N::Det { .. }
+        | N::GridSample { .. }
+        | N::AffineGrid { .. }
+        | N::Upsample { .. }
+        | N::Attention { .. }
+        | N::RotaryEmbedding { .. }
+        | N::SwiGLU { .. }
+        | N::CausalConvWithState { .. }
+        | N::LinearAttention { .. }
+        | N::FlexAttention { .. }
+        | N::NonMaxSuppression { .. }
+        | N::RNN { .. }
+        | N::GRU { .. }
+        | N::Adagrad { .. }
+        | N::Adam { .. }
+        | N::Momentum { .. } => return Err(unsupported(format!("no {} kernel", op.name()))),
     })
 }
