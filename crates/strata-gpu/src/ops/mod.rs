@@ -21,7 +21,8 @@ use crate::ctx::Ctx;
 use crate::device::{GpuDevice, GpuTensor, Word, gpu_dtype, word_class};
 use crate::error::{GpuError, Result};
 use crate::graph::CompiledGraph;
-use crate::kernels::{Shader, binary};
+use crate::kernels::Shader;
+use elementwise::binary;
 
 mod attention;
 mod conv;
