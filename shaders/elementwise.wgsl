@@ -146,6 +146,7 @@ fn unary_f32(x: f32, alpha: f32, beta: f32) -> f32 {
         case 24u: { return beta * select(x, alpha * (exp(x) - 1.0), x <= 0.0); }
         case 25u: { return x / (1.0 + abs(x)); }
         case 26u: { return sign(x); }
+        case 27u: { return x * tanh_f(softplus_f(x)); }
         case 28u: { return x * sigmoid_f(alpha * x); }
         case 29u: { return max(0.0, x) + min(0.0, alpha * (exp(x / alpha) - 1.0)); }
         case 30u: { return select(0.0, x, x > alpha); }

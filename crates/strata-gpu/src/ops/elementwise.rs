@@ -34,6 +34,7 @@ pub(crate) mod unary {
     pub const SELU: u32 = 24;
     pub const SOFTSIGN: u32 = 25;
     pub const SIGN: u32 = 26;
+    pub const MISH: u32 = 27;
     pub const SWISH: u32 = 28;
     pub const CELU: u32 = 29;
     pub const THRESHOLDED_RELU: u32 = 30;
@@ -238,6 +239,7 @@ pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<
         | E::Softplus { .. }
         | E::Softsign { .. }
         | E::HardSwish { .. }
+        | E::Mish { .. }
         | E::Elu { .. }
         | E::Celu { .. }
         | E::Selu { .. }
@@ -490,6 +492,7 @@ fn unary_code(op: &E) -> Option<(u32, f32, f32)> {
         E::Selu { alpha, gamma } => (SELU, *alpha, *gamma),
         E::Softsign {} => (SOFTSIGN, 0.0, 0.0),
         E::Sign {} => (SIGN, 0.0, 0.0),
+        E::Mish {} => (MISH, 0.0, 0.0),
         E::Swish { alpha } => (SWISH, *alpha, 0.0),
         E::Celu { alpha } => (CELU, *alpha, 0.0),
         E::ThresholdedRelu { alpha } => (THRESHOLDED_RELU, *alpha, 0.0),
@@ -593,6 +596,7 @@ fn binary_code(op: &E) -> Option<u32> {
         | E::Softplus { .. }
         | E::Softsign { .. }
         | E::HardSwish { .. }
+        | E::Mish { .. }
         | E::Elu { .. }
         | E::Celu { .. }
         | E::Selu { .. }
@@ -721,6 +725,7 @@ fn int_binary_code(e: &E) -> Option<u32> {
         | E::Softplus { .. }
         | E::Softsign { .. }
         | E::HardSwish { .. }
+        | E::Mish { .. }
         | E::Elu { .. }
         | E::Celu { .. }
         | E::Selu { .. }

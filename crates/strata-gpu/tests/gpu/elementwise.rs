@@ -28,6 +28,7 @@ fn unary_activations() {
         (Op::Elementwise(E::Softplus {}), TRANSC),
         (Op::Elementwise(E::Elu { alpha: 1.0 }), TRANSC),
         (Op::Elementwise(E::Selu { alpha: 1.67, gamma: 1.05 }), TRANSC),
+        (Op::Elementwise(E::Mish {}), TRANSC),
         (Op::Elementwise(E::Swish { alpha: 1.0 }), TRANSC),
     ];
     for (op, tol) in cases {
@@ -36,11 +37,13 @@ fn unary_activations() {
     }
     // Small arguments, where naive tanh/softplus formulas cancel.
     let small = data(&[64], 3, -0.01, 0.01);
-    for op in [E::Tanh {}, E::Gelu { approximate: "tanh".into() }, E::Sigmoid {}] {
+    for op in [E::Tanh {}, E::Mish {}, E::Gelu { approximate: "tanh".into() }, E::Sigmoid {}] {
         check(unary_model(Op::Elementwise(op)), vec![small.clone()], TRANSC);
     }
     let neg = data(&[64], 4, -12.0, -6.0);
-    check(unary_model(Op::Elementwise(E::Softplus {})), vec![neg], TRANSC);
+    for op in [E::Mish {}, E::Softplus {}] {
+        check(unary_model(Op::Elementwise(op)), vec![neg.clone()], TRANSC);
+    }
     let pos = data(&[4, 9], 2, 0.01, 50.0);
     check(unary_model(Op::Elementwise(E::Log {})), vec![pos.clone()], TRANSC);
     check(unary_model(Op::Elementwise(E::Sqrt {})), vec![pos], ULPS);

@@ -12,7 +12,7 @@ crate::op_family! {
         Sqrt {}, Tan {}, Tanh {}, Not {}, BitwiseNot {}, IsNaN {},
         IsInf { detect_negative: i64 = 1, detect_positive: i64 = 1 },
         // activations
-        Relu {}, Sigmoid {}, Softplus {}, Softsign {}, HardSwish {},
+        Relu {}, Sigmoid {}, Softplus {}, Softsign {}, HardSwish {}, Mish {},
         Elu { alpha: f32 = 1.0 },
         Celu { alpha: f32 = 1.0 },
         Selu { alpha: f32 = 1.673_263_2, gamma: f32 = 1.050_701 },
@@ -83,6 +83,7 @@ impl ElementwiseOp {
             | E::Softplus {}
             | E::Softsign {}
             | E::HardSwish {}
+            | E::Mish {}
             | E::Elu { .. }
             | E::Celu { .. }
             | E::Selu { .. }
@@ -187,7 +188,15 @@ impl ElementwiseOp {
             | E::Asinh {}
             | E::Acosh {}
             | E::Atanh {} => 16,
-            E::Pow {} | E::Gelu { .. } | E::Sin {} | E::Cos {} | E::Tan {} | E::Asin {} | E::Acos {} | E::Atan {} => 64,
+            E::Pow {}
+            | E::Gelu { .. }
+            | E::Mish {}
+            | E::Sin {}
+            | E::Cos {}
+            | E::Tan {}
+            | E::Asin {}
+            | E::Acos {}
+            | E::Atan {} => 64,
         })
     }
 }

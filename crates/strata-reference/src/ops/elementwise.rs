@@ -77,6 +77,7 @@ pub fn run(op: &E, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         E::Softplus {} => float_unary(x()?, |v| if v > 30.0 { v } else { m::log1p(m::exp(v)) }),
         E::Softsign {} => float_unary(x()?, |v| v / (1.0 + v.abs())),
         E::HardSwish {} => float_unary(x()?, |v| v * (v / 6.0 + 0.5).clamp(0.0, 1.0)),
+        E::Mish {} => float_unary(x()?, |v| v * m::tanh(if v > 30.0 { v } else { m::log1p(m::exp(v)) })),
         E::Elu { alpha } => {
             let a = *alpha as f64;
             float_unary(x()?, move |v| if v < 0.0 { a * (m::exp(v) - 1.0) } else { v })
