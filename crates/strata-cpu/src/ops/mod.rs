@@ -15,6 +15,7 @@ use crate::tensor::{CpuTensor, is_native};
 pub(crate) mod elementwise;
 pub(crate) mod movement;
 pub(crate) mod nn;
+pub(crate) mod norm;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod resize;
