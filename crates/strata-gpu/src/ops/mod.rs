@@ -351,46 +351,7 @@ pub(crate) fn plan(
     }
     let op = match &n.op {
         Op::Elementwise(e) => Plan::Elementwise(elementwise::plan(&v, e, k)?),
-        Op::Tensor(t) => match t {
-            T::ConstantOfShape { .. } | T::Range {} | T::EyeLike { .. } => Plan::Generate(generate::plan(&v, t, k)?),
-            T::GatherND { .. } | T::ReverseSequence { .. } => Plan::Index(index::plan(&v, t, k)?),
-            T::ScatterElements { .. }
-            | T::ScatterND { .. }
-            | T::Scatter { .. }
-            | T::TensorScatter { .. }
-            | T::OneHot { .. } => Plan::Scatter(scatter::plan(&v, t, k)?),
-            T::Reshape { .. }
-            | T::Flatten { .. }
-            | T::Squeeze { .. }
-            | T::Unsqueeze { .. }
-            | T::Transpose { .. }
-            | T::Concat { .. }
-            | T::Split { .. }
-            | T::Slice { .. }
-            | T::Gather { .. }
-            | T::GatherElements { .. }
-            | T::Expand { .. }
-            | T::Tile { .. }
-            | T::Pad { .. }
-            | T::CenterCropPad { .. }
-            | T::Constant { .. }
-            | T::DepthToSpace { .. }
-            | T::SpaceToDepth { .. }
-            | T::Trilu { .. } => Plan::Movement(movement::plan(&v, t, k)?),
-            // not supported here
-            T::Shape { .. }
-            | T::Size { .. }
-            | T::NonZero { .. }
-            | T::Compress { .. }
-            | T::Unique { .. }
-            | T::RandomNormal { .. }
-            | T::RandomUniform { .. }
-            | T::RandomNormalLike { .. }
-            | T::RandomUniformLike { .. }
-            | T::Bernoulli { .. }
-            | T::Multinomial { .. }
-            | T::ImageDecoder { .. } => return not_implemented(t.name()),
-        },
+        Op::Tensor(t) => movement::plan(&v, t, k)?,
         Op::Nn(o) => match o {
             NnOp::MatMul {} | NnOp::Gemm { .. } => Plan::MatMul(matmul::plan(&v, o, k)?),
             NnOp::Einsum { equation } => Plan::Einsum(einsum::plan(&v, equation, k)?),
