@@ -63,10 +63,12 @@ fn per_op_dispatch_names_every_operator() {
     for f in ["mod", "elementwise", "movement", "nn", "reduce"] {
         checks.push((r.join(format!("crates/strata-cpu/src/ops/{f}.rs")), "pub(crate) fn build("));
     }
-    // The GPU backend: `plan`, the `TensorOp` planner (movement.rs) and the
+    // The GPU backend: `plan`, the planners it hands a whole family
+    // (`TensorOp` to movement.rs, `SignalOp` to signal.rs) and the
     // elementwise planner with its code tables.
     checks.push((r.join("crates/strata-gpu/src/ops/mod.rs"), "pub(crate) fn plan("));
     checks.push((r.join("crates/strata-gpu/src/ops/movement.rs"), "pub(super) fn plan("));
+    checks.push((r.join("crates/strata-gpu/src/ops/signal.rs"), "pub(super) fn plan("));
     for sig in ["pub(super) fn plan(", "fn unary_code(", "fn binary_code(", "fn int_binary_code("] {
         checks.push((r.join("crates/strata-gpu/src/ops/elementwise.rs"), sig));
     }
