@@ -2,7 +2,7 @@
 //! onnxruntime (the pip package, `tests/scripts/bench_ort_worker.py`) and on
 //! tract (the `tract-onnx` crate, used only here), side by side.
 //!
-//! Usage: strata-bench [--backend NAME] [--threads 1,2] [--rounds N] [--filter SUBSTRING]
+//! Usage: strata-bench [--backend NAME] [--threads 1,2] [--rounds N] [--filter SUBSTRING] [--pause-ms MS]
 //!
 //! Per model and thread count, each runtime is its own worker process (so
 //! its load time and peak memory are its own): the worker loads the model,
@@ -222,6 +222,10 @@ struct Figures {
     model_mib: f64,
 }
 
+/// Default pause before each run, so that threads another runtime left
+/// spinning after its run have gone to sleep.
+const PAUSE_MS: u64 = 5;
+
 fn geomean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp())
 }
@@ -243,6 +247,7 @@ fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     let rounds: usize = get("--rounds").or_else(|| get("--iterations")).map(|s| s.parse()).transpose()?.unwrap_or(10);
     let filter = get("--filter");
+    let pause = Duration::from_millis(get("--pause-ms").map(|s| s.parse()).transpose()?.unwrap_or(PAUSE_MS));
     let root = data_root();
     let cases = load_suite(SuiteKind::OnnxModels, &root)?;
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -290,7 +295,7 @@ fn main() -> anyhow::Result<()> {
                 for k in 0..workers.len() {
                     let i = (k + r) % workers.len();
                     if let Some(w) = workers[i].as_mut() {
-                        std::thread::sleep(Duration::from_millis(5));
+                        std::thread::sleep(pause);
                         if let Err(e) = w.run_once() {
                             println!("  {} {} failed: {e:#}", case.name, w.name);
                             workers[i] = None;

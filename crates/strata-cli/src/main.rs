@@ -48,6 +48,9 @@ enum Cmd {
         /// Print a JSON summary.
         #[arg(long)]
         json: bool,
+        /// Run the model as written: no fusion of nodes by the backend.
+        #[arg(long)]
+        no_optimize: bool,
         #[command(flatten)]
         sandbox: sandbox::Args,
     },
@@ -56,6 +59,9 @@ enum Cmd {
         model: PathBuf,
         #[arg(long)]
         backend: Option<String>,
+        /// Run the model as written: no fusion of nodes by the backend.
+        #[arg(long)]
+        no_optimize: bool,
     },
     /// Compile a model to a .strata artifact.
     Compile {
@@ -91,6 +97,9 @@ enum Cmd {
         /// With --profile: how many of the slowest nodes to list.
         #[arg(long, default_value_t = 15)]
         top: usize,
+        /// Run the model as written: no fusion of nodes by the backend.
+        #[arg(long)]
+        no_optimize: bool,
     },
 }
 
@@ -101,17 +110,17 @@ fn main() {
             let backend = backend.as_deref().unwrap_or("reference");
             sandbox::run(model.as_deref(), backend, &inputs, &dims, output_dir.as_deref(), json, &sandbox)
         }
-        Cmd::Run { model, backend, strict, threads, inputs, dims, output_dir, json, .. } => {
+        Cmd::Run { model, backend, strict, threads, inputs, dims, output_dir, json, no_optimize, .. } => {
             let backend = backend.as_deref().unwrap_or(strata::DEFAULT_BACKEND);
-            let opts = SessionOptions { threads, ..options(backend, strict) };
+            let opts = SessionOptions { threads, optimize: !no_optimize, ..options(backend, strict) };
             cmd_run(model.as_deref(), opts, &inputs, &dims, output_dir.as_deref(), json)
         }
-        Cmd::Inspect { model, backend } => cmd_inspect(&model, backend.as_deref()),
+        Cmd::Inspect { model, backend, no_optimize } => cmd_inspect(&model, backend.as_deref(), !no_optimize),
         Cmd::Compile { model, output } => cmd_compile(&model, &output),
         Cmd::Conformance(a) => conformance::run(a),
         Cmd::Migrate(a) => migrate::run(a),
-        Cmd::Bench { model, backend, threads, inputs, dims, warmup, iterations, json, profile, top } => {
-            let opts = SessionOptions { threads, profile, ..options(&backend, false) };
+        Cmd::Bench { model, backend, threads, inputs, dims, warmup, iterations, json, profile, top, no_optimize } => {
+            let opts = SessionOptions { threads, profile, optimize: !no_optimize, ..options(&backend, false) };
             let report = Report { json, top };
             cmd_bench(model.as_deref(), opts, &inputs, &dims, warmup, iterations, report)
         }
@@ -271,7 +280,7 @@ fn cmd_run(
     Ok(())
 }
 
-fn cmd_inspect(model: &Path, backend: Option<&str>) -> anyhow::Result<()> {
+fn cmd_inspect(model: &Path, backend: Option<&str>, optimize: bool) -> anyhow::Result<()> {
     let m = strata::ir::Model::clone(Session::from_path(model, SessionOptions::default())?.model());
     let g = m.main_graph();
     println!("model: {}", model.display());
@@ -307,13 +316,21 @@ fn cmd_inspect(model: &Path, backend: Option<&str>) -> anyhow::Result<()> {
     for b in names {
         match Session::from_model(
             m.clone(),
-            SessionOptions { backends: vec![b.clone()], strict: false, ..Default::default() },
+            SessionOptions { backends: vec![b.clone()], strict: false, optimize, ..Default::default() },
         ) {
             Ok(s) => {
                 let off: Vec<_> = s.placement().iter().filter(|p| p.backend != b).collect();
                 println!("backend {b}: {} of {} nodes placed", s.placement().len() - off.len(), s.placement().len());
                 for p in off {
                     println!("  {} ({}) -> {}: {}", p.node, p.op, p.backend, p.reason);
+                }
+                let fused = s.fused_groups();
+                if !fused.is_empty() {
+                    let nodes: usize = fused.iter().map(|f| f.nodes.len()).sum();
+                    println!("  fused: {nodes} nodes into {} groups", fused.len());
+                    for f in fused {
+                        println!("    {} [{}]: {}", f.ops, f.backend, f.nodes.join(", "));
+                    }
                 }
             }
             Err(e) => println!("backend {b}: unavailable: {e}"),

@@ -179,7 +179,7 @@ fn migrate_to_gpu_names_an_injected_fault_in_both_phases() -> anyhow::Result<()>
 /// kind (node counts add up to the model's) and the slowest nodes by name.
 #[test]
 fn bench_profile_lists_time_per_op_kind_and_per_node() -> anyhow::Result<()> {
-    let out = ok(strata().args(["bench", "--profile", "--iterations", "3", "--json"]));
+    let out = ok(strata().args(["bench", "--profile", "--iterations", "3", "--json", "--no-optimize"]));
     let v: serde_json::Value = serde_json::from_str(out.trim())?;
     assert_eq!(v["backend"], "cpu", "{out}");
     let by_op = v["profile"]["by_op"].as_array().expect("by_op");
@@ -196,5 +196,23 @@ fn bench_profile_lists_time_per_op_kind_and_per_node() -> anyhow::Result<()> {
     }
     let text = ok(strata().args(["bench", "--profile", "--iterations", "2", "--top", "1"]));
     assert!(text.contains("time per op kind") && text.contains("slowest 1 nodes"), "{text}");
+    // Optimised (the default), the first Gemm and its Relu run as one fused node.
+    let out = ok(strata().args(["bench", "--profile", "--iterations", "2", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(out.trim())?;
+    let slowest: Vec<&str> =
+        v["profile"]["slowest"].as_array().expect("slowest").iter().filter_map(|e| e["node"].as_str()).collect();
+    assert!(slowest.contains(&"fc1+relu") && slowest.contains(&"fc2") && slowest.len() == 2, "{out}");
+    Ok(())
+}
+
+/// `strata inspect` lists the groups the cpu backend fuses, and none with
+/// `--no-optimize`.
+#[test]
+fn inspect_shows_the_fused_groups() -> anyhow::Result<()> {
+    let model = data_root().join("onnx-models").join("ppocr_mobile_v2_cls").join("model.onnx");
+    let out = ok(strata().arg("inspect").arg(&model).args(["--backend", "cpu"]));
+    assert!(out.contains("fused:") && out.contains("Conv+"), "{out}");
+    let plain = ok(strata().arg("inspect").arg(&model).args(["--backend", "cpu", "--no-optimize"]));
+    assert!(plain.contains("backend cpu:") && !plain.contains("fused:"), "{plain}");
     Ok(())
 }

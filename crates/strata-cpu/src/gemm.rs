@@ -2,27 +2,42 @@
 //!
 //! `C = A · B` with `A` packed in panels of [`MR`] rows and `B` in panels of
 //! [`NR`] columns (each panel `K` deep, interleaved so the micro-kernel reads
-//! both sequentially). The micro-kernel keeps an `MR × NR` block of `C` in
-//! registers; it is plain Rust that the compiler vectorises (SSE2 or AVX2 on
-//! x86-64, chosen at run time; NEON on arm64; simd128 in browsers). Every
-//! element of `C` is the sum over `k = 0, 1, …, K-1` in that order, on every
-//! target and for every thread count, and products are never fused with
-//! adds: results are bit-identical across machines and thread counts.
+//! both sequentially). The micro-kernel keeps up to `MR × NR` elements of `C`
+//! in registers (on x86-64 with AVX2 and FMA: twelve 8-lane registers,
+//! written with intrinsics; elsewhere plain Rust that the compiler
+//! vectorises: AVX-512 when present, NEON on arm64, simd128 in browsers).
+//! Every element of `C` is the sum over `k = 0, 1, …, K-1` in that order, on
+//! every target and for every thread count and work split (passes over `k`
+//! carry the partial sums through `C` itself), so results are
+//! bit-identical across thread counts. With FMA every step is rounded once,
+//! without it twice ([`fused`]).
 //!
-//! Work is split into tiles of at most [`TILE_ROWS`] rows × [`TILE_COLS`]
-//! columns; threads compute tiles into their own buffers, which are then
-//! copied into `C`.
+//! The right operand is either packed once ([`Rhs::Packed`], e.g. constant
+//! weights) or produced segment by segment by a fill function
+//! ([`Rhs::Fill`], e.g. convolution's im2col): a segment is a few panels of
+//! columns sized to stay in the L2 cache, filled into a per-thread buffer,
+//! so the whole expanded matrix never exists. Work is split into (row
+//! block, column segment) items run on the pool; each item writes its own
+//! region of `C` and applies the [`Epilogue`] (bias, activation) to it while
+//! it is still in cache.
+
+use std::cell::RefCell;
 
 use crate::pool::Pool;
 
 /// Rows of a packed `A` panel (and of the register block).
-pub const MR: usize = 4;
+pub const MR: usize = 6;
 /// Columns of a packed `B` panel (and of the register block).
 pub const NR: usize = 16;
-/// Rows of one unit of parallel work.
-const TILE_ROWS: usize = 64;
-/// Columns of one unit of parallel work (a multiple of `NR`).
-const TILE_COLS: usize = 256;
+/// Depth of one pass over `k`: an A panel (`MR × KC`) and a B panel
+/// (`KC × NR`) stay in the L1 cache while a block is computed.
+const KC: usize = 256;
+/// Bytes of one filled right-hand segment (stays in the L2 cache).
+const SEGMENT_BYTES: usize = 128 * 1024;
+/// Most columns in one segment.
+const MAX_SEGMENT: usize = 512;
+/// Rows of a row block when rows are split between items (multiple of `MR`).
+const ROW_BLOCK: usize = 8 * MR;
 
 /// The left operand, packed: panel `p` holds rows `p·MR .. p·MR+MR` as
 /// `K` groups of `MR` values (rows past `m` are zero).
@@ -42,8 +57,14 @@ impl PackedA {
             let dst = &mut data[p * MR * k..(p + 1) * MR * k];
             for r in 0..MR.min(m - p * MR) {
                 let i = p * MR + r;
-                for kk in 0..k {
-                    dst[kk * MR + r] = src[i * rs + kk * cs];
+                if cs == 1 {
+                    for (kk, &v) in src[i * rs..i * rs + k].iter().enumerate() {
+                        dst[kk * MR + r] = v;
+                    }
+                } else {
+                    for kk in 0..k {
+                        dst[kk * MR + r] = src[i * rs + kk * cs];
+                    }
                 }
             }
         }
@@ -63,94 +84,100 @@ pub struct PackedB {
     data: Vec<f32>,
 }
 
+/// Fill the panels of columns `j0 .. j0 + width` of a `k × n` matrix whose
+/// element `(kk, j)` is `src[kk·rs + j·cs]` into `dst` (panel after panel,
+/// each `k × NR`, lanes past the last column zero).
+pub fn fill_strided(src: &[f32], k: usize, rs: usize, cs: usize, j0: usize, width: usize, dst: &mut [f32]) {
+    if k == 0 {
+        return;
+    }
+    for (q, panel) in dst.chunks_exact_mut(k * NR).take(width.div_ceil(NR)).enumerate() {
+        let c0 = j0 + q * NR;
+        let w = NR.min(j0 + width - c0);
+        for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+            if cs == 1 {
+                let s = kk * rs + c0;
+                row[..w].copy_from_slice(&src[s..s + w]);
+            } else {
+                for (c, x) in row[..w].iter_mut().enumerate() {
+                    *x = src[kk * rs + (c0 + c) * cs];
+                }
+            }
+            row[w..].fill(0.0);
+        }
+    }
+}
+
 impl PackedB {
     /// Pack `k × n` values where element `(kk, j)` is `src[kk·rs + j·cs]`.
     pub fn pack(src: &[f32], k: usize, n: usize, rs: usize, cs: usize) -> PackedB {
-        let mut b = PackedB::zeros(k, n);
-        let panels = n.div_ceil(NR);
-        for p in 0..panels {
-            let dst = &mut b.data[p * NR * k..(p + 1) * NR * k];
-            let width = NR.min(n - p * NR);
-            for kk in 0..k {
-                let row = &mut dst[kk * NR..kk * NR + width];
-                if cs == 1 {
-                    let s = kk * rs + p * NR;
-                    row.copy_from_slice(&src[s..s + width]);
-                } else {
-                    for (c, x) in row.iter_mut().enumerate() {
-                        *x = src[kk * rs + (p * NR + c) * cs];
-                    }
-                }
-            }
+        let mut data = vec![0.0; n.div_ceil(NR) * NR * k];
+        if k > 0 {
+            fill_strided(src, k, rs, cs, 0, n, &mut data);
         }
-        b
-    }
-    /// A zeroed packed operand, to be filled through [`PackedB::data_mut`].
-    pub fn zeros(k: usize, n: usize) -> PackedB {
-        PackedB { k, n, data: vec![0.0; n.div_ceil(NR) * NR * k] }
-    }
-    /// The panels' storage, for filling in place: panel `p` is the
-    /// `k × NR` row-major chunk at `p · k · NR` (columns past `n` stay zero).
-    pub fn data_mut(&mut self) -> &mut [f32] {
-        &mut self.data
-    }
-    fn panel(&self, p: usize) -> &[f32] {
-        &self.data[p * NR * self.k..(p + 1) * NR * self.k]
+        PackedB { k, n, data }
     }
 }
 
-/// An `MR × NR` block of accumulators.
-type Block = [[f32; NR]; MR];
+/// Fills the panels of columns `j0 .. j0 + width` (`width` a multiple of
+/// [`NR`] except at the last column) into the slice: panel after panel,
+/// each `k × NR` row-major, lanes past the last column zero.
+pub type FillFn<'a> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'a;
 
-/// Depth of one pass over `k`: an A panel (`MR × KC`) and a B panel
-/// (`KC × NR`) stay in the L1 cache while a block is computed.
-const KC: usize = 256;
+/// The right operand of a product.
+pub enum Rhs<'a> {
+    /// Packed once, e.g. constant weights.
+    Packed(&'a PackedB),
+    /// Produced segment by segment (`k` rows, `n` columns).
+    Fill { k: usize, n: usize, fill: &'a FillFn<'a> },
+}
 
-/// One `MR × NR` block: add the sum over `k` of `a[kk] ⊗ b[kk]`, in order,
-/// to the accumulators (carried across passes over `k`, so every element is
-/// still one sequential sum).
-#[inline(always)]
-fn block_generic(k: usize, a: &[f32], b: &[f32], acc_io: &mut Block) {
-    let mut acc = *acc_io;
-    for (av, bv) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(k) {
-        let av: &[f32; MR] = av.try_into().unwrap_or(&[0.0; MR]);
-        let bv: &[f32; NR] = bv.try_into().unwrap_or(&[0.0; NR]);
-        for r in 0..MR {
-            for c in 0..NR {
-                acc[r][c] += av[r] * bv[c];
-            }
+impl Rhs<'_> {
+    fn dims(&self) -> (usize, usize) {
+        match self {
+            Rhs::Packed(b) => (b.k, b.n),
+            Rhs::Fill { k, n, .. } => (*k, *n),
         }
     }
-    *acc_io = acc;
 }
 
-/// [`block_generic`] with fused multiply-adds (one rounding per step).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn block_fused(k: usize, a: &[f32], b: &[f32], acc_io: &mut Block) {
-    let mut acc = *acc_io;
-    for (av, bv) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(k) {
-        let av: &[f32; MR] = av.try_into().unwrap_or(&[0.0; MR]);
-        let bv: &[f32; NR] = bv.try_into().unwrap_or(&[0.0; NR]);
-        for r in 0..MR {
-            for c in 0..NR {
-                acc[r][c] = av[r].mul_add(bv[c], acc[r][c]);
-            }
+/// Element-wise activation applied to finished outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Activation {
+    #[default]
+    None,
+    Relu,
+    /// `min(max(x, lo), hi)`.
+    Clip {
+        lo: f32,
+        hi: f32,
+    },
+}
+
+impl Activation {
+    #[inline(always)]
+    fn apply(self, row: &mut [f32]) {
+        match self {
+            Activation::None => {}
+            Activation::Relu => row.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Clip { lo, hi } => row.iter_mut().for_each(|v| *v = v.max(lo).min(hi)),
         }
     }
-    *acc_io = acc;
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn block_avx2_fma(k: usize, a: &[f32], b: &[f32], acc: &mut Block) {
-    block_fused(k, a, b, acc)
+/// What happens to each element of `C` once its sum is complete: add a
+/// per-row bias, then an activation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    /// `bias[i]` is added to row `i`.
+    pub row_bias: Option<&'a [f32]>,
+    pub activation: Activation,
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-fn block_avx512_fma(k: usize, a: &[f32], b: &[f32], acc: &mut Block) {
-    block_fused(k, a, b, acc)
+impl Epilogue<'_> {
+    fn is_identity(&self) -> bool {
+        self.row_bias.is_none() && self.activation == Activation::None
+    }
 }
 
 /// Whether this CPU's micro-kernel fuses multiply and add (x86-64 with
@@ -169,80 +196,281 @@ pub fn fused() -> bool {
     }
 }
 
-/// The micro-kernel, on the widest vector unit this CPU has.
-#[inline]
-fn block(k: usize, a: &[f32], b: &[f32], acc: &mut Block) {
+/// The micro-kernel variants.
+#[derive(Clone, Copy, PartialEq)]
+enum Isa {
+    Generic,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+fn isa() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX-512F and FMA (checked just above).
-            return unsafe { block_avx512_fma(k, a, b, acc) };
+        if std::is_x86_feature_detected!("avx512f") && fused() {
+            return Isa::Avx512;
         }
         if fused() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked by `fused`).
-            return unsafe { block_avx2_fma(k, a, b, acc) };
+            return Isa::Avx2;
         }
     }
-    block_generic(k, a, b, acc)
+    Isa::Generic
+}
+
+/// `c[r·ldc + j] (+)= Σ_kk a[kk·MR + r] · b[kk·NR + j]` for `r < R` rows and
+/// all `NR` columns, in order over `kk`; `load` continues sums already in `c`.
+///
+/// # Safety
+/// `a` holds `kc·MR` values, `b` holds `kc·NR`, and `c` is valid for rows
+/// `0..R` of `NR` values at stride `ldc`.
+#[inline(always)]
+unsafe fn micro_portable<const R: usize, const FMA: bool>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
+    let mut acc = [[0.0f32; NR]; R];
+    if load {
+        for (r, row) in acc.iter_mut().enumerate() {
+            // SAFETY: row r of c is valid for NR values (caller).
+            row.copy_from_slice(unsafe { std::slice::from_raw_parts(c.add(r * ldc), NR) });
+        }
+    }
+    // SAFETY: a and b hold kc panels' steps (caller).
+    let (a, b) = unsafe { (std::slice::from_raw_parts(a, kc * MR), std::slice::from_raw_parts(b, kc * NR)) };
+    for (av, bv) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        for r in 0..R {
+            for j in 0..NR {
+                acc[r][j] = if FMA { av[r].mul_add(bv[j], acc[r][j]) } else { acc[r][j] + av[r] * bv[j] };
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        // SAFETY: as above.
+        unsafe { std::slice::from_raw_parts_mut(c.add(r * ldc), NR) }.copy_from_slice(row);
+    }
+}
+
+/// [`micro_portable`] with fused multiply-adds on AVX-512 (one 16-lane
+/// register per row).
+///
+/// # Safety
+/// As [`micro_portable`], on a CPU with AVX-512F and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn micro_avx512<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load: bool) {
+    // SAFETY: forwarded contract.
+    unsafe { micro_portable::<R, true>(kc, a, b, c, ldc, load) }
+}
+
+/// The AVX2 + FMA micro-kernel: `R ≤ 6` rows × 16 columns in `2·R`
+/// registers, one broadcast of `a` and two loads of `b` per step.
+///
+/// # Safety
+/// As [`micro_portable`], on a CPU with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn micro_avx2<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load: bool) {
+    use std::arch::x86_64::*;
+    // SAFETY: all pointer offsets stay within the ranges the caller vouches for.
+    unsafe {
+        let mut lo = [_mm256_setzero_ps(); MR];
+        let mut hi = [_mm256_setzero_ps(); MR];
+        if load {
+            for r in 0..R {
+                lo[r] = _mm256_loadu_ps(c.add(r * ldc));
+                hi[r] = _mm256_loadu_ps(c.add(r * ldc + 8));
+            }
+        }
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..kc {
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for r in 0..R {
+                let av = _mm256_broadcast_ss(&*ap.add(r));
+                lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
+                hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+        for r in 0..R {
+            _mm256_storeu_ps(c.add(r * ldc), lo[r]);
+            _mm256_storeu_ps(c.add(r * ldc + 8), hi[r]);
+        }
+    }
+}
+
+/// One register block: `rows ≤ MR` rows and `NR` columns of `c`.
+///
+/// # Safety
+/// As [`micro_portable`] with `R = rows`; the CPU supports `isa`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro(isa: Isa, rows: usize, kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load: bool) {
+    macro_rules! by_rows {
+        ($f:ident $(, $extra:tt)?) => {
+            match rows {
+                1 => $f::<1 $(, $extra)?>(kc, a, b, c, ldc, load),
+                2 => $f::<2 $(, $extra)?>(kc, a, b, c, ldc, load),
+                3 => $f::<3 $(, $extra)?>(kc, a, b, c, ldc, load),
+                4 => $f::<4 $(, $extra)?>(kc, a, b, c, ldc, load),
+                5 => $f::<5 $(, $extra)?>(kc, a, b, c, ldc, load),
+                _ => $f::<6 $(, $extra)?>(kc, a, b, c, ldc, load),
+            }
+        };
+    }
+    // SAFETY: forwarded contract; the ISA was detected at run time.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => by_rows!(micro_avx2),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => by_rows!(micro_avx512),
+            Isa::Generic => by_rows!(micro_portable, false),
+        }
+    }
+}
+
+/// A raw view of `C` shared by the items of one product; items write
+/// disjoint regions.
+#[derive(Clone, Copy)]
+struct Out {
+    ptr: *mut f32,
+    ldc: usize,
+}
+// SAFETY: items write disjoint regions, and `gemm_with` does not return
+// before every item is done.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+thread_local! {
+    /// Per-thread buffer for filled segments of the right operand.
+    static SEGMENT: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Rows `r0 .. r1` (whole panels, or up to `m`) × columns `j0 .. j0 + w`.
+#[allow(clippy::too_many_arguments)]
+fn block(
+    isa: Isa,
+    a: &PackedA,
+    panels: &[f32],
+    k: usize,
+    r0: usize,
+    r1: usize,
+    j0: usize,
+    w: usize,
+    out: Out,
+    epi: &Epilogue,
+) {
+    let mut edge = [0.0f32; MR * NR];
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        for (q, panel) in panels.chunks_exact(k * NR).take(w.div_ceil(NR)).enumerate() {
+            let bp = panel[k0 * NR..].as_ptr();
+            let cols = NR.min(w - q * NR);
+            for pa in r0 / MR..r1.div_ceil(MR) {
+                let ap = a.panel(pa)[k0 * MR..].as_ptr();
+                let rows = MR.min(r1 - pa * MR);
+                // SAFETY: the region is inside C (checked by `gemm_with`) and
+                // belongs to this item alone; panels hold k steps.
+                unsafe {
+                    let cp = out.ptr.add(pa * MR * out.ldc + j0 + q * NR);
+                    if cols == NR {
+                        micro(isa, rows, kc, ap, bp, cp, out.ldc, k0 > 0);
+                    } else {
+                        let e = edge.as_mut_ptr();
+                        if k0 > 0 {
+                            for r in 0..rows {
+                                std::ptr::copy_nonoverlapping(cp.add(r * out.ldc), e.add(r * NR), cols);
+                            }
+                        }
+                        micro(isa, rows, kc, ap, bp, e, NR, k0 > 0);
+                        for r in 0..rows {
+                            std::ptr::copy_nonoverlapping(e.add(r * NR), cp.add(r * out.ldc), cols);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if k == 0 {
+        for r in r0..r1 {
+            // SAFETY: as above.
+            unsafe { std::slice::from_raw_parts_mut(out.ptr.add(r * out.ldc + j0), w) }.fill(0.0);
+        }
+    }
+    if !epi.is_identity() {
+        for r in r0..r1 {
+            // SAFETY: as above.
+            let row = unsafe { std::slice::from_raw_parts_mut(out.ptr.add(r * out.ldc + j0), w) };
+            if let Some(bias) = epi.row_bias {
+                let bv = bias[r];
+                row.iter_mut().for_each(|v| *v += bv);
+            }
+            epi.activation.apply(row);
+        }
+    }
 }
 
 /// `C = A · B` into `c` (row-major, row stride `ldc`, `m` rows and `n`
 /// columns written; other elements untouched).
 pub fn gemm(pool: &Pool, a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
-    let (m, n, k) = (a.m, b.n, a.k);
-    debug_assert_eq!(a.k, b.k);
+    gemm_with(pool, a, Rhs::Packed(b), c, ldc, &Epilogue::default());
+}
+
+/// `C = epilogue(A · B)`; see the module documentation.
+///
+/// # Panics
+/// If the operands' depths differ or `c` is too short for `m` rows of
+/// stride `ldc` (callers size `C` from the same shapes).
+pub fn gemm_with(pool: &Pool, a: &PackedA, b: Rhs, c: &mut [f32], ldc: usize, epi: &Epilogue) {
+    let (k, n) = b.dims();
+    let m = a.m;
+    assert_eq!(a.k, k, "gemm operands of different depth");
     if m == 0 || n == 0 {
         return;
     }
-    let row_tiles = m.div_ceil(TILE_ROWS);
-    let col_tiles = n.div_ceil(TILE_COLS);
-    let tile = |t: usize| -> Vec<f32> {
-        let (r0, c0) = ((t / col_tiles) * TILE_ROWS, (t % col_tiles) * TILE_COLS);
-        let (rows, cols) = (TILE_ROWS.min(m - r0), TILE_COLS.min(n - c0));
-        let (pa0, pa1) = (r0 / MR, (r0 + rows).div_ceil(MR));
-        let (pb0, pb1) = (c0 / NR, (c0 + cols).div_ceil(NR));
-        let mut blocks = vec![[[0.0f32; NR]; MR]; (pa1 - pa0) * (pb1 - pb0)];
-        for k0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - k0);
-            for pb in pb0..pb1 {
-                let bp = &b.panel(pb)[k0 * NR..(k0 + kc) * NR];
-                for pa in pa0..pa1 {
-                    let ap = &a.panel(pa)[k0 * MR..(k0 + kc) * MR];
-                    block(kc, ap, bp, &mut blocks[(pb - pb0) * (pa1 - pa0) + (pa - pa0)]);
-                }
-            }
-        }
-        let mut out = vec![0.0f32; rows * cols];
-        for pb in pb0..pb1 {
-            for pa in pa0..pa1 {
-                let acc = &blocks[(pb - pb0) * (pa1 - pa0) + (pa - pa0)];
-                for r in 0..MR.min(m - pa * MR) {
-                    let i = pa * MR + r - r0;
-                    let j0 = pb * NR - c0;
-                    let w = NR.min(cols - j0);
-                    out[i * cols + j0..i * cols + j0 + w].copy_from_slice(&acc[r][..w]);
-                }
-            }
-        }
-        out
+    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "gemm output too small");
+    if let Some(bias) = epi.row_bias {
+        assert!(bias.len() >= m, "gemm bias too short");
+    }
+    let isa = isa();
+    let seg = match b {
+        Rhs::Packed(_) => MAX_SEGMENT,
+        Rhs::Fill { .. } => (SEGMENT_BYTES / 4 / k.max(1) / NR * NR).clamp(NR, MAX_SEGMENT),
     };
-    let work = 2 * m * n * k;
-    if row_tiles * col_tiles == 1 {
-        let out = tile(0);
-        for i in 0..m {
-            c[i * ldc..i * ldc + n].copy_from_slice(&out[i * n..(i + 1) * n]);
+    let segments = n.div_ceil(seg);
+    // Split rows too when there are too few column segments to share.
+    let row_blocks = if segments >= 2 * pool.threads() { 1 } else { m.div_ceil(ROW_BLOCK) };
+    let rows_per = if row_blocks == 1 { m.div_ceil(MR) * MR } else { ROW_BLOCK };
+    let out = Out { ptr: c.as_mut_ptr(), ldc };
+    let item = |i: usize| {
+        let (rb, s) = (i / segments, i % segments);
+        let (r0, r1) = (rb * rows_per, ((rb + 1) * rows_per).min(m));
+        let (j0, w) = (s * seg, seg.min(n - s * seg));
+        match &b {
+            Rhs::Packed(pb) => {
+                let panels = &pb.data[(j0 / NR) * NR * k..];
+                block(isa, a, panels, k, r0, r1, j0, w, out, epi);
+            }
+            Rhs::Fill { fill, .. } => SEGMENT.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                let len = w.div_ceil(NR) * NR * k;
+                if buf.len() < len {
+                    buf.resize(len, 0.0);
+                }
+                fill(j0, w, &mut buf[..len]);
+                block(isa, a, &buf[..len], k, r0, r1, j0, w, out, epi);
+            }),
         }
-        return;
-    }
-    let tiles = pool.map(row_tiles * col_tiles, work, tile);
-    for (t, out) in tiles.iter().enumerate() {
-        let (r0, c0) = ((t / col_tiles) * TILE_ROWS, (t % col_tiles) * TILE_COLS);
-        let cols = TILE_COLS.min(n - c0);
-        for (i, row) in out.chunks_exact(cols).enumerate() {
-            let s = (r0 + i) * ldc + c0;
-            c[s..s + cols].copy_from_slice(row);
-        }
-    }
+    };
+    pool.for_each_index(row_blocks * segments, 2 * m * n * k.max(1), item);
 }
 
 #[cfg(test)]
@@ -267,6 +495,10 @@ mod tests {
         c
     }
 
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
     #[test]
     fn matches_the_naive_order_bit_for_bit_for_any_shape_and_thread_count_fused_or_not() {
         let mut seed = 1u32;
@@ -274,20 +506,58 @@ mod tests {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
         };
-        for &(m, n, k) in
-            &[(1, 1, 1), (3, 17, 5), (4, 16, 8), (67, 300, 33), (130, 5, 70), (5, 513, 2), (2, 3, 0), (9, 40, 600)]
-        {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (3, 17, 5),
+            (4, 16, 8),
+            (6, 16, 300),
+            (67, 300, 33),
+            (130, 5, 70),
+            (5, 513, 2),
+            (2, 3, 0),
+            (9, 40, 600),
+            (1, 1000, 64),
+            (100, 1100, 20),
+        ] {
             let a: Vec<f32> = (0..m * k).map(|_| rnd()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rnd()).collect();
             let want = naive(m, n, k, &a, &b);
+            let pa = PackedA::pack(&a, m, k, k, 1);
             for threads in [1, 2, 5] {
+                let pool = Pool::new(threads);
                 let mut c = vec![f32::NAN; m * n];
-                gemm(&Pool::new(threads), &PackedA::pack(&a, m, k, k, 1), &PackedB::pack(&b, k, n, n, 1), &mut c, n);
-                assert_eq!(
-                    c.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                    want.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                    "{m}x{n}x{k} on {threads} threads"
-                );
+                gemm(&pool, &pa, &PackedB::pack(&b, k, n, n, 1), &mut c, n);
+                assert_eq!(bits(&c), bits(&want), "{m}x{n}x{k} on {threads} threads, packed");
+                let fill = |j0: usize, w: usize, dst: &mut [f32]| fill_strided(&b, k, n, 1, j0, w, dst);
+                let mut c = vec![f32::NAN; m * n];
+                gemm_with(&pool, &pa, Rhs::Fill { k, n, fill: &fill }, &mut c, n, &Epilogue::default());
+                assert_eq!(bits(&c), bits(&want), "{m}x{n}x{k} on {threads} threads, filled");
+            }
+        }
+    }
+
+    #[test]
+    fn the_epilogue_adds_the_row_bias_then_activates_and_leaves_other_columns_alone() {
+        let (m, n, k) = (7, 21, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| i as f32 * 0.25 - 2.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 - 2.0).collect();
+        let bias: Vec<f32> = (0..m).map(|i| i as f32 - 3.0).collect();
+        let plain = naive(m, n, k, &a, &b);
+        let ldc = n + 2;
+        let mut c = vec![9.0f32; m * ldc];
+        let epi = Epilogue { row_bias: Some(&bias), activation: Activation::Clip { lo: -1.0, hi: 4.0 } };
+        gemm_with(
+            &Pool::new(2),
+            &PackedA::pack(&a, m, k, k, 1),
+            Rhs::Packed(&PackedB::pack(&b, k, n, n, 1)),
+            &mut c,
+            ldc,
+            &epi,
+        );
+        for i in 0..m {
+            for j in 0..ldc {
+                let want = if j < n { (plain[i * n + j] + bias[i]).clamp(-1.0, 4.0) } else { 9.0 };
+                assert_eq!(c[i * ldc + j], want, "({i}, {j})");
             }
         }
     }

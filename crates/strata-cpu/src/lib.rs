@@ -23,6 +23,7 @@ pub mod gemm;
 mod math;
 mod ops;
 pub mod pool;
+mod simd;
 mod tensor;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub struct CpuBackend {
     max_elements: usize,
     max_live_bytes: u64,
     profile: bool,
+    optimize: bool,
 }
 
 impl Default for CpuBackend {
@@ -58,6 +60,7 @@ impl CpuBackend {
             max_elements: 1 << 28,
             max_live_bytes: u64::MAX,
             profile: false,
+            optimize: true,
         }
     }
 
@@ -80,6 +83,33 @@ impl CpuBackend {
         self
     }
 
+    /// Whether compiling fuses nodes (on by default): a producer (Conv,
+    /// Gemm, MatMul, ...) and the float elementwise nodes after it, or an
+    /// elementwise chain, become one node (`strata_ir::passes::fuse`) that
+    /// runs in one pass and gives the same bits as the nodes it replaces.
+    pub fn with_optimize(mut self, on: bool) -> CpuBackend {
+        self.optimize = on;
+        self
+    }
+
+    /// Most elementwise steps in one fused node.
+    const MAX_FUSED_STEPS: usize = 16;
+
+    /// The model this backend runs for `model`: fused unless optimisation
+    /// is off (then the same).
+    pub fn optimized(&self, model: Arc<Model>) -> Arc<Model> {
+        if !self.optimize {
+            return model;
+        }
+        let mut m = (*model).clone();
+        let rules = strata_ir::passes::FuseRules {
+            producer: &ops::fused::can_produce,
+            step: &ops::fused::can_step,
+            max_steps: Self::MAX_FUSED_STEPS,
+        };
+        if strata_ir::passes::fuse(&mut m, &rules) > 0 { Arc::new(m) } else { model }
+    }
+
     /// Threads kernels use.
     pub fn threads(&self) -> usize {
         self.pool.threads()
@@ -95,10 +125,12 @@ impl CpuBackend {
         })
     }
 
-    /// Compile the main graph of `model`: every node built into a kernel
+    /// Compile the main graph of `model`: nodes fused (see
+    /// [`CpuBackend::with_optimize`]), every node built into a kernel
     /// (weights converted and packed once), and the last use of every value
     /// found so it is released as soon as it is dead.
     pub fn compile(&self, model: Arc<Model>) -> Result<CompiledGraph> {
+        let model = self.optimized(model);
         let g = model.main_graph();
         let slot = |v: ValueId| v.0 as usize;
         // Only the weights this graph's nodes (or outputs) read are
@@ -123,7 +155,14 @@ impl CpuBackend {
             let kernel = ops::build(&info).map_err(|e| named(node, e))?;
             steps.push(Step {
                 name: node.name.clone(),
-                op: node.op.name().to_string(),
+                op: match &node.op {
+                    strata_ir::Op::Fused(f) => f.kinds(),
+                    op => op.name().to_string(),
+                },
+                members: match &node.op {
+                    strata_ir::Op::Fused(f) => f.members.clone(),
+                    _ => Vec::new(),
+                },
                 kernel,
                 inputs: node.inputs.iter().map(|v| v.map(slot)).collect(),
                 outputs: node.outputs.iter().map(|v| v.map(slot)).collect(),
@@ -198,6 +237,8 @@ fn named(node: &strata_ir::Node, e: CpuError) -> CpuError {
 struct Step {
     name: String,
     op: String,
+    /// The nodes a fused step stands for (empty otherwise).
+    members: Vec<String>,
     kernel: Box<dyn Kernel>,
     inputs: Vec<Option<usize>>,
     outputs: Vec<Option<usize>>,
@@ -235,6 +276,12 @@ impl CompiledGraph {
             .zip(&self.times)
             .map(|(s, (ns, runs))| (s.name.clone(), s.op.clone(), ns.load(Relaxed), runs.load(Relaxed)))
             .collect()
+    }
+
+    /// The fused nodes: (operator names joined by `+`, the names of the
+    /// nodes each replaces), in graph order.
+    pub fn fused_groups(&self) -> Vec<(String, Vec<String>)> {
+        self.steps.iter().filter(|s| !s.members.is_empty()).map(|s| (s.op.clone(), s.members.clone())).collect()
     }
 
     /// Run with the graph inputs in order; returns the graph outputs in order.

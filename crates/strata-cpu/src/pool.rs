@@ -255,6 +255,25 @@ impl Pool {
         });
     }
 
+    /// `f(i)` for every `i` in `0..items`, each exactly once, on any thread.
+    /// `work` as above.
+    pub fn for_each_index(&self, items: usize, work: usize, f: impl Fn(usize) + Sync) {
+        if self.workers(items, work) <= 1 {
+            (0..items).for_each(f);
+            return;
+        }
+        let next = AtomicUsize::new(0);
+        self.run(&|| {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= items {
+                    break;
+                }
+                f(i);
+            }
+        });
+    }
+
     /// `f(i)` for `i` in `0..items`, results in order. `work` as above.
     pub fn map<R: Send>(&self, items: usize, work: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
         if self.workers(items, work) <= 1 {

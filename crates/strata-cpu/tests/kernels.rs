@@ -103,6 +103,24 @@ fn conv_geometries_match_the_reference() {
         (vec![1, 3, 8, 8], vec![4, 3, 4, 4], 1, "VALID", None, Some(vec![3, 3]), None),
         (vec![2, 4, 17], vec![5, 4, 3], 1, "NOTSET", Some(vec![2, 1]), Some(vec![2]), None),
         (vec![1, 2, 5, 6, 4], vec![3, 2, 2, 3, 2], 1, "NOTSET", Some(vec![1, 0, 1, 0, 1, 0]), None, None),
+        // Depthwise, channel-blocked (13 channels: one partial block of 8),
+        // with strides and dilations, in 1-D, 2-D and 3-D...
+        (vec![2, 13, 7, 9], vec![13, 1, 3, 3], 13, "NOTSET", Some(vec![1, 1, 1, 1]), None, None),
+        (
+            vec![1, 13, 9, 10],
+            vec![13, 1, 5, 3],
+            13,
+            "NOTSET",
+            Some(vec![2, 0, 1, 2]),
+            Some(vec![2, 3]),
+            Some(vec![1, 2]),
+        ),
+        (vec![1, 9, 20], vec![9, 1, 5], 9, "SAME_UPPER", None, None, None),
+        (vec![1, 10, 3, 5, 6], vec![10, 1, 2, 3, 3], 10, "NOTSET", Some(vec![1, 1, 1, 0, 1, 1]), None, None),
+        // ...and row by row (long rows).
+        (vec![1, 3, 4, 70], vec![3, 1, 3, 3], 3, "SAME_LOWER", None, None, Some(vec![1, 2])),
+        // Many column segments and row blocks of the GEMM, and an edge panel.
+        (vec![1, 96, 9, 70], vec![100, 96, 3, 3], 1, "NOTSET", Some(vec![1, 1, 1, 1]), None, None),
     ];
     for (i, (xs, ws, g, ap, pads, strides, dil)) in cases.into_iter().enumerate() {
         let x = data(&xs, i as u32, -1.0, 1.0);
@@ -289,6 +307,26 @@ fn results_do_not_depend_on_the_thread_count() {
     let one = check_with(mk(), std::slice::from_ref(&x), 144, 1);
     for threads in [2, 3, 8] {
         assert_eq!(check_with(mk(), std::slice::from_ref(&x), 144, threads), one, "{threads} threads");
+    }
+    // Depthwise, both channel-blocked (short rows) and row by row.
+    for shape in [[1, 21, 12, 16], [1, 5, 6, 80]] {
+        let x = data(&shape, 23, -1.0, 1.0);
+        let w = data(&[shape[1], 1, 3, 3], 24, -1.0, 1.0);
+        let b = data(&[shape[1]], 25, -1.0, 1.0);
+        let op = conv("SAME_UPPER", shape[1] as i64, None, None, None);
+        let mk = || {
+            model(
+                op.clone(),
+                &[("x", &x)],
+                &[("w", w.clone()), ("b", b.clone())],
+                &["x", "w", "b"],
+                &[("y", DType::F32)],
+            )
+        };
+        let one = check_with(mk(), std::slice::from_ref(&x), 9, 1);
+        for threads in [2, 3] {
+            assert_eq!(check_with(mk(), std::slice::from_ref(&x), 9, threads), one, "{shape:?} on {threads} threads");
+        }
     }
 }
 
@@ -508,4 +546,76 @@ fn group_norms_topk_and_block_moves_match_the_reference() {
         let op = Op::Tensor(T::SpaceToDepth { blocksize: 2, mode: mode.into() });
         check(model(op, &[("x", &z)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&z), 0);
     }
+}
+
+/// A Conv whose output feeds HardSwish written out (`y * clip(y + 3, 0, 6) / 6`,
+/// a diamond), a per-channel affine and a residual Add of the graph input;
+/// `tap` also makes the Clip's result a graph output.
+fn conv_block(tap: bool) -> (Model, TensorData) {
+    let x = data(&[2, 4, 6, 7], 31, -4.0, 4.0);
+    let mut b = Builder::new();
+    b.input_exact("x", &x)
+        .weight("w", data(&[4, 4, 3, 3], 32, -0.5, 0.5))
+        .weight("bias", data(&[4], 33, -1.0, 1.0))
+        .weight("three", TensorData::from_f32(vec![], &[3.0]).expect("scalar"))
+        .weight("zero", TensorData::from_f32(vec![], &[0.0]).expect("scalar"))
+        .weight("six", TensorData::from_f32(vec![], &[6.0]).expect("scalar"))
+        .weight("scale", data(&[4, 1, 1], 34, 0.5, 1.5));
+    let conv = conv("NOTSET", 1, Some(vec![1, 1, 1, 1]), None, None);
+    b.node_named("conv", conv, &["x", "w", "bias"], &["y"])
+        .node_named("add3", Op::Elementwise(E::Add {}), &["y", "three"], &["a"])
+        .node_named("clip", Op::Elementwise(E::Clip { min: None, max: None }), &["a", "zero", "six"], &["c"])
+        .node_named("mul", Op::Elementwise(E::Mul {}), &["y", "c"], &["m"])
+        .node_named("div", Op::Elementwise(E::Div {}), &["m", "six"], &["d"])
+        .node_named("scale", Op::Elementwise(E::Mul {}), &["d", "scale"], &["e"])
+        .node_named("residual", Op::Elementwise(E::Add {}), &["e", "x"], &["out"])
+        .output("out");
+    if tap {
+        b.output("c");
+    }
+    (b.build(), x)
+}
+
+#[test]
+fn fused_groups_give_the_bits_of_the_unfused_nodes() {
+    let run = |m: Model, x: &TensorData, optimize: bool, threads: usize| {
+        let backend = CpuBackend::new(threads).with_optimize(optimize).with_profiling(true);
+        let compiled = backend.compile(Arc::new(m)).expect("compiles");
+        let ins = [CpuTensor::from_host(x).expect("uploads")];
+        let outs: Vec<TensorData> =
+            compiled.run(&[&ins[0]]).expect("runs").iter().map(|t| t.to_host().expect("downloads")).collect();
+        let steps: Vec<String> = compiled.profile().into_iter().map(|(name, ..)| name).collect();
+        (outs, steps)
+    };
+    for tap in [false, true] {
+        let (m, x) = conv_block(tap);
+        let (plain, plain_steps) = run(m.clone(), &x, false, 1);
+        assert_eq!(plain_steps.len(), 7);
+        let (fused, steps) = run(m.clone(), &x, true, 1);
+        assert_eq!(fused, plain, "tap {tap}");
+        if tap {
+            // `c` is read outside: conv..clip and mul..residual cannot hide it.
+            assert!(steps.len() > 1 && steps.iter().any(|s| s.ends_with("clip")), "{steps:?}");
+        } else {
+            assert_eq!(steps, ["conv+add3+clip+mul+div+scale+residual"]);
+        }
+        for threads in [2, 3] {
+            assert_eq!(run(m.clone(), &x, true, threads).0, plain, "{threads} threads");
+        }
+        check(m, &[x], 36);
+    }
+}
+
+#[test]
+fn the_reference_runs_a_fused_node_exactly_as_the_nodes_it_replaces() {
+    let (m, x) = conv_block(false);
+    let mut fused = m.clone();
+    let yes = |_: &strata_ir::Graph, _: &strata_ir::Node| true;
+    let rules = strata_ir::passes::FuseRules { producer: &yes, step: &yes, max_steps: 16 };
+    assert_eq!(strata_ir::passes::fuse(&mut fused, &rules), 1);
+    fused.validate().expect("valid");
+    let host = [strata_ir::HostValue::Tensor(x)];
+    let want = strata_reference::run_model(&m, &host).expect("runs");
+    let got = strata_reference::run_model(&fused, &host).expect("runs");
+    assert_eq!(got, want);
 }

@@ -141,6 +141,9 @@ impl Model {
             }
             for n in &g.nodes {
                 n.op.check().map_err(|e| IrError::Graph(format!("node '{}' ({}): {e}", n.name, n.op.name())))?;
+                if let crate::ops::Op::Fused(f) = &n.op {
+                    f.check(n.inputs.len()).map_err(|e| IrError::Graph(format!("node '{}': {e}", n.name)))?;
+                }
                 for sg in n.op.subgraphs() {
                     if sg.0 as usize >= self.graphs.len() || sg.0 as usize == gi {
                         return Err(IrError::Graph(format!(

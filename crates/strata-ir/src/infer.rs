@@ -30,6 +30,9 @@ fn infer_op(op: &Op, n_outputs: usize, ins: &[In]) -> Outs {
         Op::Text(o) => o.infer(ins),
         Op::Signal(o) => o.infer(ins),
         Op::Ml(o) => o.infer(ins),
+        // Made by `passes::fuse` after inference, from nodes whose outputs
+        // are already typed.
+        Op::Fused(_) => Ok(vec![None]),
     }
 }
 

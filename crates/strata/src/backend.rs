@@ -38,6 +38,11 @@ pub trait CompiledPartition: Send + Sync {
     fn profile(&self) -> Vec<(String, String, u64, u64)> {
         Vec::new()
     }
+    /// Groups of nodes compiled into one fused node: (operator names joined
+    /// by `+`, node names in graph order). Empty where nothing was fused.
+    fn fused_groups(&self) -> Vec<(String, Vec<String>)> {
+        Vec::new()
+    }
 }
 
 /// A place to run IR nodes: it reports what it supports, compiles

@@ -35,6 +35,11 @@ impl CpuBackendAdapter {
         CpuBackendAdapter { inner: self.inner.with_profiling(on) }
     }
 
+    /// Fuse nodes when compiling ([`crate::SessionOptions::optimize`]).
+    pub fn with_optimize(self, on: bool) -> Self {
+        CpuBackendAdapter { inner: self.inner.with_optimize(on) }
+    }
+
     /// Threads the kernels use.
     pub fn threads(&self) -> usize {
         self.inner.threads()
@@ -64,6 +69,9 @@ impl CompiledPartition for CpuPartition {
     }
     fn profile(&self) -> Vec<(String, String, u64, u64)> {
         self.compiled.profile()
+    }
+    fn fused_groups(&self) -> Vec<(String, Vec<String>)> {
+        self.compiled.fused_groups()
     }
 }
 

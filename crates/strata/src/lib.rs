@@ -32,7 +32,7 @@ pub use cpu::CpuBackendAdapter;
 pub use error::Error;
 #[cfg(feature = "gpu")]
 pub use gpu::GpuBackendAdapter;
-pub use session::{IoInfo, Placement, ProfileEntry, Session, SessionOptions, host_side_nodes};
+pub use session::{FusedGroup, IoInfo, Placement, ProfileEntry, Session, SessionOptions, host_side_nodes};
 /// Test-only: make the GPU backend's kernels corrupt one node's outputs (see
 /// `strata_gpu::inject_fault`), for proving bring-up reports.
 #[cfg(feature = "gpu")]
@@ -77,7 +77,8 @@ pub fn create_backend_with(name: &str, options: &SessionOptions) -> Result<std::
         #[cfg(feature = "cpu")]
         "cpu" => Ok(std::sync::Arc::new(
             CpuBackendAdapter::new(options.threads, options.max_tensor_elements, options.max_memory_bytes)
-                .with_profiling(options.profile),
+                .with_profiling(options.profile)
+                .with_optimize(options.optimize),
         )),
         #[cfg(not(feature = "cpu"))]
         "cpu" => Err(Error::Backend("backend 'cpu' is not in this build (enable the `cpu` feature)".into())),

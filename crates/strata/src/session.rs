@@ -51,6 +51,11 @@ pub struct SessionOptions {
     /// backends that time their nodes (`cpu`), per partition elsewhere.
     /// Off by default (timing costs a clock read per node).
     pub profile: bool,
+    /// Let backends optimise the partitions they compile (on by default):
+    /// the `cpu` backend fuses producers (Conv, Gemm, MatMul, ...) with the
+    /// float elementwise nodes after them, and elementwise chains, into one
+    /// node each ([`Session::fused_groups`]), with the same results.
+    pub optimize: bool,
 }
 
 impl Default for SessionOptions {
@@ -67,6 +72,7 @@ impl Default for SessionOptions {
             max_memory_bytes: u64::MAX,
             threads: 0,
             profile: false,
+            optimize: true,
         }
     }
 }
@@ -111,6 +117,16 @@ pub struct ProfileEntry {
     /// Total time over `runs` runs.
     pub total: std::time::Duration,
     pub runs: u64,
+}
+
+/// Nodes a backend runs as one fused node ([`Session::fused_groups`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FusedGroup {
+    pub backend: String,
+    /// Operator names joined by `+`, e.g. `Conv+Add+Clip+Mul+Div`.
+    pub ops: String,
+    /// The nodes' names, in graph order.
+    pub nodes: Vec<String>,
 }
 
 /// What a partition runs.
@@ -220,6 +236,24 @@ impl Session {
             placement,
             options,
         })
+    }
+
+    /// The groups of nodes backends fused into one node when compiling
+    /// their partitions (empty with [`SessionOptions::optimize`] off), in
+    /// graph order.
+    pub fn fused_groups(&self) -> Vec<FusedGroup> {
+        let mut out = Vec::new();
+        for p in &self.partitions {
+            if let Work::Compiled { backend, compiled } = &p.work {
+                let name = self.backends[*backend].name();
+                out.extend(compiled.fused_groups().into_iter().map(|(ops, nodes)| FusedGroup {
+                    backend: name.to_string(),
+                    ops,
+                    nodes,
+                }));
+            }
+        }
+        out
     }
 
     /// Where the time went in the runs so far, in graph order (empty unless

@@ -659,7 +659,8 @@ fn profile_times_cpu_nodes_one_by_one_and_other_partitions_whole() -> anyhow::Re
     let plain = Session::from_bytes(&m, SessionOptions::default())?;
     plain.run(&feeds)?;
     assert!(plain.profile().is_empty(), "profiling is off by default");
-    let s = Session::from_bytes(&m, SessionOptions { profile: true, ..Default::default() })?;
+    let s = Session::from_bytes(&m, SessionOptions { profile: true, optimize: false, ..Default::default() })?;
+    assert!(s.fused_groups().is_empty(), "nothing is fused with optimize off");
     for _ in 0..3 {
         s.run(&feeds)?;
     }
@@ -673,5 +674,16 @@ fn profile_times_cpu_nodes_one_by_one_and_other_partitions_whole() -> anyhow::Re
     // Entries cover every node once: cpu nodes by name, the rest in partitions.
     let cpu = p.iter().filter(|e| e.backend == "cpu").count();
     assert_eq!(cpu, s.placement().iter().filter(|pl| pl.backend == "cpu").count());
+    // Fused (the default), a group is one entry named after its nodes, with the same outputs.
+    let f = Session::from_bytes(&m, SessionOptions { profile: true, ..Default::default() })?;
+    assert_eq!(f.run(&feeds)?, s.run(&feeds)?);
+    let groups = f.fused_groups();
+    assert!(!groups.is_empty(), "the cpu float chain is fused");
+    let p = f.profile();
+    for g in &groups {
+        assert_eq!(g.backend, "cpu");
+        let e = p.iter().find(|e| e.node == g.nodes.join("+")).unwrap_or_else(|| panic!("{g:?} in {p:?}"));
+        assert_eq!((e.op.as_str(), e.runs), (g.ops.as_str(), 1), "{e:?}");
+    }
     Ok(())
 }

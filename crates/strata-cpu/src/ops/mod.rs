@@ -12,7 +12,10 @@ use crate::error::{CpuError, Result};
 use crate::pool::Pool;
 use crate::tensor::{CpuTensor, is_native};
 
+pub(crate) mod conv;
 pub(crate) mod elementwise;
+pub(crate) mod fused;
+pub(crate) mod logic;
 pub(crate) mod movement;
 pub(crate) mod nn;
 pub(crate) mod norm;
@@ -115,6 +118,7 @@ pub(crate) fn build(info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         Op::Nn(op) => nn::build(op, info)?,
         Op::Tensor(op) => movement::build(op, info)?,
         Op::Reduce(op) => reduce::build(op, info)?,
+        Op::Fused(op) => fused::build(op, info)?,
         // not supported here
         Op::Quant(
             QuantOp::QuantizeLinear { .. }

@@ -36,27 +36,84 @@ impl Kernel for SoftmaxKernel {
         let block = (len * inner).max(1);
         ctx.pool.for_each_chunk(&mut y, block, xv.len() * 8, |o, out| {
             let xs = &xv[o * block..o * block + out.len()];
-            for i in 0..inner {
-                let max = (0..len).map(|j| xs[j * inner + i]).fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0f32;
-                for j in 0..len {
-                    let e = crate::math::exp(xs[j * inner + i] - max);
-                    out[j * inner + i] = e;
-                    sum += e;
-                }
-                if log {
-                    let ls = libm::logf(sum);
-                    for j in 0..len {
-                        out[j * inner + i] = xs[j * inner + i] - max - ls;
-                    }
-                } else {
-                    for j in 0..len {
-                        out[j * inner + i] /= sum;
-                    }
-                }
-            }
+            crate::simd::vectorized(|| {
+                if inner == 1 { softmax_row(xs, out, log) } else { softmax_strided(xs, out, len, inner, log) }
+            })
         });
         Ok(vec![CpuTensor::f32(x.shape.clone(), y)])
+    }
+}
+
+/// Lanes of the partial maxima and sums of [`softmax_row`].
+const LANES: usize = 8;
+
+/// Softmax (or log-softmax) of one contiguous row: the maximum and the sum
+/// of exponentials each kept in `LANES` partial results (combined in a
+/// fixed order), so every pass vectorises.
+#[inline(always)]
+fn softmax_row(xs: &[f32], out: &mut [f32], log: bool) {
+    let mut m = [f32::NEG_INFINITY; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            m[l] = m[l].max(c[l]);
+        }
+    }
+    let max = chunks.remainder().iter().fold(m.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)), |a, &b| a.max(b));
+    for (o, &x) in out.iter_mut().zip(xs) {
+        *o = crate::math::exp(x - max);
+    }
+    let mut s = [0.0f32; LANES];
+    let mut chunks = out.chunks_exact(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            s[l] += c[l];
+        }
+    }
+    let sum = chunks.remainder().iter().fold(s.iter().sum::<f32>(), |a, &b| a + b);
+    if log {
+        let ls = libm::logf(sum);
+        for (o, &x) in out.iter_mut().zip(xs) {
+            *o = x - max - ls;
+        }
+    } else {
+        for o in out.iter_mut() {
+            *o /= sum;
+        }
+    }
+}
+
+/// Softmax along an axis with `inner` elements after it: `len` rows of
+/// `inner` lanes, each lane normalised on its own (vectorised across lanes).
+#[inline(always)]
+fn softmax_strided(xs: &[f32], out: &mut [f32], len: usize, inner: usize, log: bool) {
+    let mut max = vec![f32::NEG_INFINITY; inner];
+    for row in xs.chunks_exact(inner).take(len) {
+        for (m, &x) in max.iter_mut().zip(row) {
+            *m = m.max(x);
+        }
+    }
+    let mut sum = vec![0.0f32; inner];
+    for (orow, row) in out.chunks_exact_mut(inner).zip(xs.chunks_exact(inner)) {
+        for (((o, &x), &m), s) in orow.iter_mut().zip(row).zip(&max).zip(sum.iter_mut()) {
+            let e = crate::math::exp(x - m);
+            *o = e;
+            *s += e;
+        }
+    }
+    if log {
+        let ls: Vec<f32> = sum.iter().map(|&s| libm::logf(s)).collect();
+        for (orow, row) in out.chunks_exact_mut(inner).zip(xs.chunks_exact(inner)) {
+            for (((o, &x), &m), &l) in orow.iter_mut().zip(row).zip(&max).zip(&ls) {
+                *o = x - m - l;
+            }
+        }
+    } else {
+        for orow in out.chunks_exact_mut(inner) {
+            for (o, &s) in orow.iter_mut().zip(&sum) {
+                *o /= s;
+            }
+        }
     }
 }
 

@@ -36,7 +36,7 @@ impl Kernel for ResizeKernel {
         ctx.check_numel(&geo.out_dims)?;
         let tables = resample::axis_tables(&x.shape, &geo.out_dims, &geo.scales, &geo.roi, &plan).map_err(kerr)?;
         let mut shape = x.shape.clone();
-        let mut data = x.as_f32()?.to_vec();
+        let mut data: std::borrow::Cow<[f32]> = std::borrow::Cow::Borrowed(x.as_f32()?);
         let extrapolate = plan.extrapolation_value as f32;
         for (axis, table) in &tables {
             let len_in = shape[*axis];
@@ -44,9 +44,21 @@ impl Kernel for ResizeKernel {
             let inner: usize = shape[axis + 1..].iter().product();
             let block = table.len() * inner;
             let mut out = vec![0.0f32; outer * block];
-            let src = &data;
+            let src = &data[..];
             ctx.pool.for_each_chunk(&mut out, block.max(1), outer * block * 4, |o, chunk| {
                 let base = o * len_in * inner;
+                if inner == 1 {
+                    // The innermost axis: one sum per output element.
+                    let row = &src[base..base + len_in];
+                    for (d, entry) in chunk.iter_mut().zip(table) {
+                        *d = match entry.as_deref() {
+                            None => extrapolate,
+                            Some(&[(j, 1.0)]) => row[j],
+                            Some(taps) => taps.iter().fold(0.0f32, |acc, &(j, w)| acc + w as f32 * row[j]),
+                        };
+                    }
+                    return;
+                }
                 for (e, entry) in table.iter().enumerate() {
                     let dst = &mut chunk[e * inner..(e + 1) * inner];
                     match entry {
@@ -68,8 +80,9 @@ impl Kernel for ResizeKernel {
                 }
             });
             shape[*axis] = table.len();
-            data = out;
+            data = std::borrow::Cow::Owned(out);
         }
+        let data = data.into_owned();
         Ok(vec![CpuTensor::f32(shape, data)])
     }
 }

@@ -461,7 +461,8 @@ pub(crate) fn plan(
             | MlOp::TreeEnsemble { .. }
             | MlOp::Normalizer { .. }
             | MlOp::Scaler { .. },
-        ) => return not_implemented(n.op.name()),
+        )
+        | Op::Fused(_) => return not_implemented(n.op.name()),
     };
     Ok(NodePlan { op, narrow: narrow::plan(g, n) })
 }

@@ -82,6 +82,7 @@ macro_rules! op_field {
 
 pub mod control;
 pub mod elementwise;
+pub mod fused;
 pub mod ml;
 pub mod nn;
 pub mod quant;
@@ -93,6 +94,7 @@ pub mod text;
 
 pub use control::ControlOp;
 pub use elementwise::ElementwiseOp;
+pub use fused::FusedOp;
 pub use ml::MlOp;
 pub use nn::NnOp;
 pub use quant::QuantOp;
@@ -121,6 +123,8 @@ pub enum Op {
     Text(TextOp),
     Signal(SignalOp),
     Ml(MlOp),
+    /// A group of nodes fused by an optimisation pass (never imported).
+    Fused(FusedOp),
 }
 
 impl Op {
@@ -136,6 +140,7 @@ impl Op {
             Op::Text(o) => o.name(),
             Op::Signal(o) => o.name(),
             Op::Ml(o) => o.name(),
+            Op::Fused(_) => "Fused",
         }
     }
 

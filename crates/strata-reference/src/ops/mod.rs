@@ -7,6 +7,7 @@ use crate::value::{Tensor, Value};
 
 pub mod control;
 pub mod elementwise;
+pub mod fused;
 pub mod ml;
 pub mod nn;
 pub mod quant;
@@ -98,5 +99,6 @@ pub fn run(op: &Op, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         Op::Text(o) => text::run(o, args, ctx),
         Op::Signal(o) => signal::run(o, args, ctx),
         Op::Ml(o) => ml::run(o, args, ctx),
+        Op::Fused(f) => fused::run_fused(f, args, ctx),
     }
 }

@@ -1,12 +1,17 @@
 //! Graph passes and a small pass manager.
 //!
 //! Passes: dead-code elimination, constant folding (through an
-//! [`Evaluator`] supplied by a backend, since the IR has no kernels), and
+//! [`Evaluator`] supplied by a backend, since the IR has no kernels),
 //! shape-subgraph folding once input dimensions are known (bind symbolic
 //! dimensions, re-infer shapes, replace `Shape`/`Size` of fully known tensors
-//! by constants, then fold what depends on them).
+//! by constants, then fold what depends on them), and fusion of producers
+//! with the elementwise nodes after them ([`fuse`], run by the backends that
+//! can execute fused nodes, on the partitions they compile).
 
 use std::collections::HashMap;
+
+pub mod fuse;
+pub use fuse::{FuseRules, fuse};
 
 use crate::error::IrError;
 use crate::graph::{Dim, Model, Node, ValueId, ValueType};

@@ -1,0 +1,569 @@
+//! Convolution and transposed convolution on f32 (part of the `nn`
+//! family), and the 3-D window geometry they share with pooling.
+//!
+//! Convolution runs on the packed GEMM with im2col produced segment by
+//! segment straight into the GEMM's panels (`gemm::Rhs::Fill`; pointwise
+//! convolutions read the input directly), bias added in the GEMM's
+//! epilogue. Depthwise convolution runs directly, eight channels at a time
+//! in channel-blocked layout. Spatial operators of rank 1–3 are all handled
+//! as 3-D (missing axes have size 1).
+
+use strata_ir::window::{AutoPad, Window, axis_attr, positive};
+
+use super::nn::kerr;
+use super::{Ctx, Kernel, input, unsupported};
+use crate::error::{Result, bail};
+use crate::gemm::{Epilogue, NR, PackedA, PackedB, Rhs, fill_strided, gemm, gemm_with};
+use crate::tensor::CpuTensor;
+
+// ------------------------------------------------------------------ Conv
+
+/// The geometry attributes of a convolution or pooling node.
+#[derive(Debug, Clone)]
+pub(super) struct Geometry {
+    pub(super) auto_pad: AutoPad,
+    pub(super) ceil_mode: bool,
+    pub(super) kernel: Option<Vec<i64>>,
+    pub(super) strides: Option<Vec<i64>>,
+    pub(super) dilations: Option<Vec<i64>>,
+    pub(super) pads: Option<Vec<i64>>,
+}
+
+/// A window over 3 spatial axes (rank-1 and rank-2 geometry padded with
+/// leading unit axes), with the input and output sizes.
+pub(super) struct Win3 {
+    pub(super) input: [usize; 3],
+    pub(super) out: [usize; 3],
+    pub(super) kernel: [usize; 3],
+    pub(super) strides: [usize; 3],
+    pub(super) dilations: [usize; 3],
+    pub(super) pad_begin: [i64; 3],
+    pub(super) pad_end: [i64; 3],
+    pub(super) rank: usize,
+}
+
+impl Geometry {
+    pub(super) fn window(&self, in_sp: &[usize], kernel: Vec<usize>) -> Result<Win3> {
+        let n = in_sp.len();
+        if !(1..=3).contains(&n) {
+            return Err(unsupported(format!("{n} spatial axes (this backend takes 1 to 3)")));
+        }
+        let w = Window::new(
+            in_sp,
+            kernel,
+            axis_attr(&self.strides, n, 1, "strides").map_err(kerr)?,
+            axis_attr(&self.dilations, n, 1, "dilations").map_err(kerr)?,
+            &self.pads,
+            self.auto_pad,
+            self.ceil_mode,
+        )
+        .map_err(kerr)?;
+        let lead = 3 - n;
+        let mut r = Win3 {
+            input: [1; 3],
+            out: [1; 3],
+            kernel: [1; 3],
+            strides: [1; 3],
+            dilations: [1; 3],
+            pad_begin: [0; 3],
+            pad_end: [0; 3],
+            rank: n,
+        };
+        for i in 0..n {
+            r.input[lead + i] = in_sp[i];
+            r.out[lead + i] = w.out[i];
+            r.kernel[lead + i] = w.kernel[i];
+            r.strides[lead + i] = w.strides[i];
+            r.dilations[lead + i] = w.dilations[i];
+            r.pad_begin[lead + i] = w.pad_begin[i];
+            r.pad_end[lead + i] = w.pad_end[i];
+        }
+        Ok(r)
+    }
+}
+
+impl Win3 {
+    pub(super) fn out_size(&self) -> usize {
+        self.out.iter().product()
+    }
+    pub(super) fn in_size(&self) -> usize {
+        self.input.iter().product()
+    }
+    pub(super) fn taps(&self) -> usize {
+        self.kernel.iter().product()
+    }
+    /// Input coordinate on axis `i` for output `o` and tap `k` (maybe outside).
+    #[inline(always)]
+    pub(super) fn pos(&self, i: usize, o: usize, k: usize) -> i64 {
+        o as i64 * self.strides[i] as i64 - self.pad_begin[i] + k as i64 * self.dilations[i] as i64
+    }
+    pub(super) fn out_spatial(&self) -> &[usize] {
+        &self.out[3 - self.rank..]
+    }
+    pub(super) fn is_pointwise(&self) -> bool {
+        self.kernel == [1; 3] && self.strides == [1; 3] && self.pad_begin == [0; 3] && self.pad_end == [0; 3]
+    }
+}
+
+/// im2col for the columns `j0 .. j0 + width` (output positions), straight
+/// into the GEMM's packed panels: row `ci · taps + tap`, one panel of `NR`
+/// output positions after another. Output positions are walked as runs
+/// along the innermost axis, so rows are copied in contiguous pieces.
+fn im2col_fill(w: &Win3, x: &[f32], channels: usize, j0: usize, width: usize, dst: &mut [f32]) {
+    let (taps, in_size) = (w.taps(), w.in_size());
+    let rows = channels * taps;
+    if rows == 0 {
+        return;
+    }
+    let (ow_n, iw_n) = (w.out[2], w.input[2] as i64);
+    let (s, d, p) = (w.strides[2] as i64, w.dilations[2] as i64, w.pad_begin[2]);
+    // Per tap: (kd, kh, kw) and the output columns [lo, hi) reading inside the row.
+    let tap_at: Vec<([usize; 3], usize, usize)> = (0..taps)
+        .map(|t| {
+            let k3 = [t / (w.kernel[1] * w.kernel[2]), (t / w.kernel[2]) % w.kernel[1], t % w.kernel[2]];
+            let off = k3[2] as i64 * d - p;
+            let lo = if off >= 0 { 0 } else { ((-off + s - 1) / s).min(ow_n as i64) };
+            let hi = if iw_n - 1 - off < 0 { 0 } else { ((iw_n - 1 - off) / s + 1).min(ow_n as i64) };
+            (k3, lo as usize, (hi.max(lo)) as usize)
+        })
+        .collect();
+    for (q, panel) in dst.chunks_exact_mut(rows * NR).take(width.div_ceil(NR)).enumerate() {
+        let c0 = j0 + q * NR;
+        let pw = NR.min(j0 + width - c0);
+        // Runs of this panel's columns along the innermost axis: (lane, od, oh, ow0, len).
+        let mut runs = [(0usize, 0usize, 0usize, 0usize, 0usize); NR];
+        let mut nruns = 0;
+        let mut lane = 0;
+        while lane < pw {
+            let j = c0 + lane;
+            let (od, oh, ow) = (j / (w.out[1] * ow_n), (j / ow_n) % w.out[1], j % ow_n);
+            let len = (ow_n - ow).min(pw - lane);
+            runs[nruns] = (lane, od, oh, ow, len);
+            nruns += 1;
+            lane += len;
+        }
+        for ci in 0..channels {
+            let xs = &x[ci * in_size..(ci + 1) * in_size];
+            for (t, &(k3, lo, hi)) in tap_at.iter().enumerate() {
+                let r = ci * taps + t;
+                let row = &mut panel[r * NR..(r + 1) * NR];
+                row[pw..].fill(0.0);
+                for &(lane, od, oh, ow0, len) in &runs[..nruns] {
+                    let dst = &mut row[lane..lane + len];
+                    let id = w.pos(0, od, k3[0]);
+                    let ih = w.pos(1, oh, k3[1]);
+                    if id < 0 || id as usize >= w.input[0] || ih < 0 || ih as usize >= w.input[1] {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let src = &xs[(id as usize * w.input[1] + ih as usize) * w.input[2]..][..w.input[2]];
+                    // Inside: output columns [a, b) of this run.
+                    let (a, b) = (lo.clamp(ow0, ow0 + len), hi.clamp(ow0, ow0 + len));
+                    if s == 1 && len == NR && a == ow0 && b == ow0 + NR {
+                        // A whole panel row from one input row (fixed size: no call to memcpy).
+                        let start = (a as i64 + k3[2] as i64 * d - p) as usize;
+                        if let (Ok(to), Ok(from)) =
+                            (<&mut [f32; NR]>::try_from(&mut *dst), <&[f32; NR]>::try_from(&src[start..start + NR]))
+                        {
+                            *to = *from;
+                            continue;
+                        }
+                    }
+                    dst[..a - ow0].fill(0.0);
+                    dst[b - ow0..].fill(0.0);
+                    if a < b {
+                        let start = (a as i64 * s + k3[2] as i64 * d - p) as usize;
+                        let out = &mut dst[a - ow0..b - ow0];
+                        if s == 1 {
+                            out.copy_from_slice(&src[start..start + (b - a)]);
+                        } else {
+                            for (i, o) in out.iter_mut().enumerate() {
+                                *o = src[start + i * s as usize];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) struct ConvKernel {
+    pub(super) geo: Geometry,
+    pub(super) group: usize,
+    /// Weights packed per group, with the weight shape they came from.
+    pub(super) packed_w: Option<(Vec<usize>, Vec<PackedA>)>,
+}
+
+pub(super) fn pack_weights(wv: &[f32], wshape: &[usize], group: usize) -> Vec<PackedA> {
+    let m = wshape[0];
+    let kk: usize = wshape[1..].iter().product();
+    let mg = m / group.max(1);
+    (0..group).map(|g| PackedA::pack(&wv[g * mg * kk..], mg, kk, kk, 1)).collect()
+}
+
+impl Kernel for ConvKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let wt = input(inputs, 1)?;
+        if x.shape.len() < 3 || wt.shape.len() != x.shape.len() {
+            bail!("Conv needs X of rank ≥ 3 and W of the same rank, got {:?} and {:?}", x.shape, wt.shape);
+        }
+        let (n, c) = (x.shape[0], x.shape[1]);
+        let (m, cg) = (wt.shape[0], wt.shape[1]);
+        let g = self.group;
+        if g == 0 || c != cg * g || m % g != 0 {
+            bail!("Conv channels do not match: X has {c}, W {:?} with group {g}", wt.shape);
+        }
+        let kernel = wt.shape[2..].to_vec();
+        if let Some(ks) = &self.geo.kernel
+            && positive(ks, kernel.len(), "kernel_shape").map_err(kerr)? != kernel
+        {
+            bail!("kernel_shape {ks:?} does not match W of shape {:?}", wt.shape);
+        }
+        let w = self.geo.window(&x.shape[2..], kernel)?;
+        let mut out_shape = vec![n, m];
+        out_shape.extend_from_slice(w.out_spatial());
+        ctx.check_numel(&out_shape)?;
+        let (rows, cols) = (cg * w.taps(), w.out_size());
+        let mg = m / g;
+        let bias = match inputs.get(2).copied().flatten() {
+            Some(b) if b.shape == [m] => Some(b.as_f32()?),
+            Some(b) => bail!("Conv bias must have shape [{m}], got {:?}", b.shape),
+            None => None,
+        };
+        let xv = x.as_f32()?;
+        let wv = wt.as_f32()?;
+        let in_size = w.in_size();
+        let mut y = vec![0.0f32; n * m * cols];
+        if cg == 1 && mg == 1 && blocked_depthwise(&w) {
+            // Depthwise, eight channels at a time.
+            let work = n * m * cols * w.taps() * 2;
+            for (b, yb) in y.chunks_exact_mut(m * cols).enumerate() {
+                let xb = &xv[b * m * in_size..(b + 1) * m * in_size];
+                ctx.pool.for_each_chunk(yb, CB * cols, work / n.max(1), |blk, out| {
+                    depthwise_block(&w, xb, wv, bias, blk * CB, out);
+                });
+            }
+        } else if cg == 1 && mg == 1 {
+            // Depthwise: one kernel per channel, run directly.
+            let taps = w.taps();
+            ctx.pool.for_each_chunk(&mut y, cols, n * m * cols * taps * 2, |i, out| {
+                let ch = i % m;
+                let xs = &xv[i * in_size..(i + 1) * in_size];
+                let ws = &wv[ch * taps..(ch + 1) * taps];
+                depthwise(&w, xs, ws, out);
+                if let Some(bias) = bias {
+                    out.iter_mut().for_each(|v| *v += bias[ch]);
+                }
+            });
+        } else {
+            let runtime_w;
+            let packed: &[PackedA] = match &self.packed_w {
+                Some((shape, p)) if *shape == wt.shape => p,
+                _ => {
+                    runtime_w = pack_weights(wv, &wt.shape, g);
+                    &runtime_w
+                }
+            };
+            let pointwise = w.is_pointwise();
+            for b in 0..n {
+                for (gi, pa) in packed.iter().enumerate() {
+                    let xs = &xv[(b * c + gi * cg) * in_size..(b * c + (gi + 1) * cg) * in_size];
+                    let fill = |j0: usize, width: usize, dst: &mut [f32]| {
+                        if pointwise {
+                            fill_strided(xs, rows, cols, 1, j0, width, dst)
+                        } else {
+                            im2col_fill(&w, xs, cg, j0, width, dst)
+                        }
+                    };
+                    let ys = &mut y[(b * m + gi * mg) * cols..(b * m + (gi + 1) * mg) * cols];
+                    let epi = Epilogue { row_bias: bias.map(|bv| &bv[gi * mg..(gi + 1) * mg]), ..Default::default() };
+                    gemm_with(ctx.pool, pa, Rhs::Fill { k: rows, n: cols, fill: &fill }, ys, cols, &epi);
+                }
+            }
+        }
+        Ok(vec![CpuTensor::f32(out_shape, y)])
+    }
+}
+
+/// Channels per block of the channel-blocked depthwise convolution.
+const CB: usize = 8;
+
+/// Whether a depthwise convolution runs channel-blocked ([`depthwise_block`]):
+/// when rows are short or strided, so that per-row vectors would be short.
+fn blocked_depthwise(w: &Win3) -> bool {
+    w.out[2] < 64 || w.strides[2] != 1
+}
+
+/// Depthwise convolution of channels `c0 .. c0 + out.len() / out_size` of
+/// one image (`x`: all its channels; `k`: all weights, `taps` per channel):
+/// the channels are transposed into a channel-blocked copy (`CB` lanes per
+/// position), so every output position is one `CB`-lane sum over its taps,
+/// in kernel order, then the bias; the same sums as [`depthwise`].
+fn depthwise_block(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { depthwise_block_avx2(w, x, k, bias, c0, out) };
+    }
+    depthwise_block_body(w, x, k, bias, c0, out)
+}
+
+/// [`depthwise_block_body`] compiled for AVX2 (no FMA: the same bits).
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn depthwise_block_avx2(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0: usize, out: &mut [f32]) {
+    depthwise_block_body(w, x, k, bias, c0, out)
+}
+
+#[inline(always)]
+fn depthwise_block_body(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0: usize, out: &mut [f32]) {
+    let (in_size, out_size, taps) = (w.in_size(), w.out_size(), w.taps());
+    let nch = out.len() / out_size.max(1);
+    if nch == 0 {
+        return;
+    }
+    let mut xb = vec![[0.0f32; CB]; in_size];
+    for l in 0..nch {
+        let plane = &x[(c0 + l) * in_size..(c0 + l + 1) * in_size];
+        for (v, &s) in xb.iter_mut().zip(plane) {
+            v[l] = s;
+        }
+    }
+    let mut kb = vec![[0.0f32; CB]; taps];
+    for l in 0..nch {
+        for (t, v) in kb.iter_mut().enumerate() {
+            v[l] = k[(c0 + l) * taps + t];
+        }
+    }
+    let mut bb = [0.0f32; CB];
+    if let Some(bias) = bias {
+        bb[..nch].copy_from_slice(&bias[c0..c0 + nch]);
+    }
+    // Valid tap range on one axis for output coordinate `o`.
+    let range = |axis: usize, o: usize| -> (usize, usize) {
+        let (mut lo, mut hi) = (w.kernel[axis], 0);
+        for kk in 0..w.kernel[axis] {
+            let i = w.pos(axis, o, kk);
+            if i >= 0 && (i as usize) < w.input[axis] {
+                lo = lo.min(kk);
+                hi = kk + 1;
+            }
+        }
+        (lo, hi.max(lo))
+    };
+    let kw_range: Vec<(usize, usize)> = (0..w.out[2]).map(|ow| range(2, ow)).collect();
+    let (s2, d2, p2) = (w.strides[2] as i64, w.dilations[2] as i64, w.pad_begin[2]);
+    let mut opos = 0;
+    for od in 0..w.out[0] {
+        let (kd0, kd1) = range(0, od);
+        for oh in 0..w.out[1] {
+            let (kh0, kh1) = range(1, oh);
+            for (ow, &(kw0, kw1)) in kw_range.iter().enumerate() {
+                let mut acc = [0.0f32; CB];
+                for kd in kd0..kd1 {
+                    let id = w.pos(0, od, kd) as usize;
+                    for kh in kh0..kh1 {
+                        let ih = w.pos(1, oh, kh) as usize;
+                        let row = (id * w.input[1] + ih) * w.input[2];
+                        let trow = (kd * w.kernel[1] + kh) * w.kernel[2];
+                        for kw in kw0..kw1 {
+                            let iw = (ow as i64 * s2 - p2 + kw as i64 * d2) as usize;
+                            let (xv, kv) = (&xb[row + iw], &kb[trow + kw]);
+                            for l in 0..CB {
+                                acc[l] += xv[l] * kv[l];
+                            }
+                        }
+                    }
+                }
+                for l in 0..nch {
+                    out[l * out_size + opos] = if bias.is_some() { acc[l] + bb[l] } else { acc[l] };
+                }
+                opos += 1;
+            }
+        }
+    }
+}
+
+/// One channel of a depthwise convolution. Row by row: for each kernel tap
+/// the range of output columns whose input lies inside the image is added
+/// in one pass (contiguous, so it vectorises, when the stride is 1). Each
+/// output still sums its taps in kernel order.
+fn depthwise(w: &Win3, x: &[f32], k: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    let (ow_n, iw_n) = (w.out[2] as i64, w.input[2] as i64);
+    let (s, d, p) = (w.strides[2] as i64, w.dilations[2] as i64, w.pad_begin[2]);
+    // Output column range [lo, hi) reading inside the input for tap `kw`.
+    let range = |kw: usize| -> (usize, usize) {
+        let off = kw as i64 * d - p;
+        let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+        let hi = if iw_n - 1 - off < 0 { 0 } else { ((iw_n - 1 - off) / s + 1).min(ow_n) };
+        (lo.min(ow_n) as usize, hi.max(lo.min(ow_n)) as usize)
+    };
+    let ranges: Vec<(usize, usize)> = (0..w.kernel[2]).map(range).collect();
+    for od in 0..w.out[0] {
+        for kd in 0..w.kernel[0] {
+            let id = w.pos(0, od, kd);
+            if id < 0 || id as usize >= w.input[0] {
+                continue;
+            }
+            for oh in 0..w.out[1] {
+                let orow = &mut out[(od * w.out[1] + oh) * w.out[2]..(od * w.out[1] + oh + 1) * w.out[2]];
+                for kh in 0..w.kernel[1] {
+                    let ih = w.pos(1, oh, kh);
+                    if ih < 0 || ih as usize >= w.input[1] {
+                        continue;
+                    }
+                    let irow = &x[(id as usize * w.input[1] + ih as usize) * w.input[2]..][..w.input[2]];
+                    let krow = &k[(kd * w.kernel[1] + kh) * w.kernel[2]..][..w.kernel[2]];
+                    for (kw, &kv) in krow.iter().enumerate() {
+                        let (lo, hi) = ranges[kw];
+                        if lo >= hi {
+                            continue;
+                        }
+                        let start = (lo as i64 * s + kw as i64 * d - p) as usize;
+                        if s == 1 {
+                            for (o, &v) in orow[lo..hi].iter_mut().zip(&irow[start..start + (hi - lo)]) {
+                                *o += v * kv;
+                            }
+                        } else {
+                            for (j, o) in orow[lo..hi].iter_mut().enumerate() {
+                                *o += irow[start + j * s as usize] * kv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// --------------------------------------------------------- ConvTranspose
+
+/// Transposed convolution: per (batch, group) `col = Wᵀ · X` on the GEMM,
+/// then every column scattered into the output (col2im).
+pub(super) struct ConvTransposeKernel {
+    pub(super) geo: Geometry,
+    pub(super) group: usize,
+    pub(super) output_padding: Option<Vec<i64>>,
+    pub(super) output_shape: Option<Vec<i64>>,
+    pub(super) packed_w: Option<(Vec<usize>, Vec<PackedA>)>,
+}
+
+/// Per group, `Wᵀ` (rows: output channel × tap, columns: input channel).
+pub(super) fn pack_weights_t(wv: &[f32], wshape: &[usize], group: usize) -> Vec<PackedA> {
+    let c = wshape[0];
+    let mk: usize = wshape[1..].iter().product();
+    let cg = c / group.max(1);
+    (0..group).map(|g| PackedA::pack(&wv[g * cg * mk..], mk, cg, 1, mk)).collect()
+}
+
+/// Pad a per-axis list to 3 axes (leading unit axes).
+fn to3<T: Copy>(v: &[T], fill: T) -> [T; 3] {
+    let mut r = [fill; 3];
+    r[3 - v.len()..].copy_from_slice(v);
+    r
+}
+
+impl Kernel for ConvTransposeKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let wt = input(inputs, 1)?;
+        if x.shape.len() < 3 || x.shape.len() > 5 || wt.shape.len() != x.shape.len() {
+            bail!("ConvTranspose needs X of rank 3 to 5 and W of the same rank, got {:?} and {:?}", x.shape, wt.shape);
+        }
+        let (n, c) = (x.shape[0], x.shape[1]);
+        let g = self.group;
+        if wt.shape[0] != c || c % g != 0 {
+            bail!("ConvTranspose channels do not match: X has {c}, W {:?} with group {g}", wt.shape);
+        }
+        let (mg, cg) = (wt.shape[1], c / g);
+        let m = mg * g;
+        let in_sp = &x.shape[2..];
+        let nsp = in_sp.len();
+        let kernel = wt.shape[2..].to_vec();
+        if let Some(ks) = &self.geo.kernel
+            && positive(ks, nsp, "kernel_shape").map_err(kerr)? != kernel
+        {
+            bail!("kernel_shape {ks:?} does not match W of shape {:?}", wt.shape);
+        }
+        let strides = axis_attr(&self.geo.strides, nsp, 1, "strides").map_err(kerr)?;
+        let dilations = axis_attr(&self.geo.dilations, nsp, 1, "dilations").map_err(kerr)?;
+        let (out_sp, pad_begin) = strata_ir::window::transpose_geometry(
+            in_sp,
+            &kernel,
+            &strides,
+            &dilations,
+            &self.geo.pads,
+            self.geo.auto_pad,
+            &self.output_padding,
+            &self.output_shape,
+        )
+        .map_err(kerr)?;
+        let mut out_shape = vec![n, m];
+        out_shape.extend_from_slice(&out_sp);
+        ctx.check_numel(&out_shape)?;
+        let bias = match inputs.get(2).copied().flatten() {
+            Some(b) if b.shape == [m] => Some(b.as_f32()?),
+            Some(b) => bail!("ConvTranspose bias must have shape [{m}], got {:?}", b.shape),
+            None => None,
+        };
+        let taps: usize = kernel.iter().product();
+        let in_size: usize = in_sp.iter().product();
+        let out_size: usize = out_sp.iter().product();
+        ctx.check_numel(&[mg * taps, in_size])?;
+        let runtime_w;
+        let packed: &[PackedA] = match &self.packed_w {
+            Some((shape, p)) if *shape == wt.shape => p,
+            _ => {
+                runtime_w = pack_weights_t(wt.as_f32()?, &wt.shape, g);
+                &runtime_w
+            }
+        };
+        let (i3, o3, k3) = (to3(in_sp, 1), to3(&out_sp, 1), to3(&kernel, 1));
+        let (s3, d3, p3) = (to3(&strides, 1), to3(&dilations, 1), to3(&pad_begin, 0));
+        let xv = x.as_f32()?;
+        let mut y = vec![0.0f32; n * m * out_size];
+        let mut col = vec![0.0f32; mg * taps * in_size];
+        for b in 0..n {
+            for (gi, pa) in packed.iter().enumerate() {
+                let xs = &xv[(b * c + gi * cg) * in_size..(b * c + (gi + 1) * cg) * in_size];
+                gemm(ctx.pool, pa, &PackedB::pack(xs, cg, in_size, in_size, 1), &mut col, in_size);
+                let ys = &mut y[(b * m + gi * mg) * out_size..(b * m + (gi + 1) * mg) * out_size];
+                let col = &col;
+                ctx.pool.for_each_chunk(ys, out_size.max(1), mg * taps * in_size, |oc, plane| {
+                    for t in 0..taps {
+                        let (kd, kh, kw) = (t / (k3[1] * k3[2]), (t / k3[2]) % k3[1], t % k3[2]);
+                        let row = &col[(oc * taps + t) * in_size..(oc * taps + t + 1) * in_size];
+                        let mut i = 0;
+                        for id in 0..i3[0] {
+                            let od = (id * s3[0] + kd * d3[0]) as i64 - p3[0];
+                            for ih in 0..i3[1] {
+                                let oh = (ih * s3[1] + kh * d3[1]) as i64 - p3[1];
+                                let ok = od >= 0 && (od as usize) < o3[0] && oh >= 0 && (oh as usize) < o3[1];
+                                for iw in 0..i3[2] {
+                                    let ow = (iw * s3[2] + kw * d3[2]) as i64 - p3[2];
+                                    if ok && ow >= 0 && (ow as usize) < o3[2] {
+                                        plane[(od as usize * o3[1] + oh as usize) * o3[2] + ow as usize] += row[i];
+                                    }
+                                    i += 1;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        }
+        if let Some(bias) = bias {
+            for (i, plane) in y.chunks_exact_mut(out_size.max(1)).enumerate() {
+                let bv = bias[i % m];
+                plane.iter_mut().for_each(|v| *v += bv);
+            }
+        }
+        Ok(vec![CpuTensor::f32(out_shape, y)])
+    }
+}

@@ -1,0 +1,30 @@
+//! Running a kernel's inner loops compiled for the widest vector unit this
+//! CPU has (AVX2 on x86-64), chosen at run time; elsewhere (and on x86-64
+//! without AVX2) the same code compiled for the baseline (SSE2, NEON, or
+//! wasm `simd128` when the build enables it).
+//!
+//! Only the instruction set changes, never the operations: no fused
+//! multiply-add is enabled here, so results are the same bits either way.
+
+/// Run `f` compiled for AVX2 when the CPU has it. `f` and what it calls
+/// must be inlinable into it (closures, `#[inline(always)]` helpers) for
+/// the wider instructions to reach the loops.
+#[inline(always)]
+pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { with_avx2(f) };
+        }
+    }
+    f()
+}
+
+/// # Safety
+/// The CPU supports AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
