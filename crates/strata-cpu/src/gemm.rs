@@ -32,8 +32,14 @@ pub const NR: usize = 16;
 /// Depth of one pass over `k`: an A panel (`MR × KC`) and a B panel
 /// (`KC × NR`) stay in the L1 cache while a block is computed.
 const KC: usize = 256;
-/// Bytes of one filled right-hand segment (stays in the L2 cache).
-const SEGMENT_BYTES: usize = 128 * 1024;
+/// Rows of A per block of one pass over `k` (multiple of `MR`): an
+/// `MC × KC` slice of A (120 KiB) stays in the L2 cache.
+const MC: usize = 20 * MR;
+/// Bytes of one filled right-hand segment (mostly in the L2 cache; one
+/// `KC`-deep slice of it is what a pass reads).
+const SEGMENT_BYTES: usize = 256 * 1024;
+/// Fewest columns in a filled segment, so A is read once per few panels.
+const MIN_SEGMENT: usize = 3 * NR;
 /// Most columns in one segment.
 const MAX_SEGMENT: usize = 512;
 /// Rows of a row block when rows are split between items (multiple of `MR`).
@@ -70,7 +76,7 @@ impl PackedA {
         }
         PackedA { m, k, data }
     }
-    fn panel(&self, p: usize) -> &[f32] {
+    pub(crate) fn panel(&self, p: usize) -> &[f32] {
         &self.data[p * MR * self.k..(p + 1) * MR * self.k]
     }
 }
@@ -175,8 +181,17 @@ pub struct Epilogue<'a> {
 }
 
 impl Epilogue<'_> {
-    fn is_identity(&self) -> bool {
+    pub(crate) fn is_identity(&self) -> bool {
         self.row_bias.is_none() && self.activation == Activation::None
+    }
+
+    /// Finish (part of) row `r` of `C`.
+    pub(crate) fn apply(&self, r: usize, row: &mut [f32]) {
+        if let Some(bias) = self.row_bias {
+            let bv = bias[r];
+            row.iter_mut().for_each(|v| *v += bv);
+        }
+        self.activation.apply(row);
     }
 }
 
@@ -371,28 +386,33 @@ fn block(
     let mut edge = [0.0f32; MR * NR];
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
-        for (q, panel) in panels.chunks_exact(k * NR).take(w.div_ceil(NR)).enumerate() {
-            let bp = panel[k0 * NR..].as_ptr();
-            let cols = NR.min(w - q * NR);
-            for pa in r0 / MR..r1.div_ceil(MR) {
-                let ap = a.panel(pa)[k0 * MR..].as_ptr();
-                let rows = MR.min(r1 - pa * MR);
-                // SAFETY: the region is inside C (checked by `gemm_with`) and
-                // belongs to this item alone; panels hold k steps.
-                unsafe {
-                    let cp = out.ptr.add(pa * MR * out.ldc + j0 + q * NR);
-                    if cols == NR {
-                        micro(isa, rows, kc, ap, bp, cp, out.ldc, k0 > 0);
-                    } else {
-                        let e = edge.as_mut_ptr();
-                        if k0 > 0 {
-                            for r in 0..rows {
-                                std::ptr::copy_nonoverlapping(cp.add(r * out.ldc), e.add(r * NR), cols);
+        // Rows in blocks of MC (an `MC × KC` slice of A stays in L2 while
+        // every B panel of the segment passes over it).
+        for m0 in (r0 / MR..r1.div_ceil(MR)).step_by(MC / MR) {
+            let m1 = (m0 + MC / MR).min(r1.div_ceil(MR));
+            for (q, panel) in panels.chunks_exact(k * NR).take(w.div_ceil(NR)).enumerate() {
+                let bp = panel[k0 * NR..].as_ptr();
+                let cols = NR.min(w - q * NR);
+                for pa in m0..m1 {
+                    let ap = a.panel(pa)[k0 * MR..].as_ptr();
+                    let rows = MR.min(r1 - pa * MR);
+                    // SAFETY: the region is inside C (checked by `gemm_with`) and
+                    // belongs to this item alone; panels hold k steps.
+                    unsafe {
+                        let cp = out.ptr.add(pa * MR * out.ldc + j0 + q * NR);
+                        if cols == NR {
+                            micro(isa, rows, kc, ap, bp, cp, out.ldc, k0 > 0);
+                        } else {
+                            let e = edge.as_mut_ptr();
+                            if k0 > 0 {
+                                for r in 0..rows {
+                                    std::ptr::copy_nonoverlapping(cp.add(r * out.ldc), e.add(r * NR), cols);
+                                }
                             }
-                        }
-                        micro(isa, rows, kc, ap, bp, e, NR, k0 > 0);
-                        for r in 0..rows {
-                            std::ptr::copy_nonoverlapping(e.add(r * NR), cp.add(r * out.ldc), cols);
+                            micro(isa, rows, kc, ap, bp, e, NR, k0 > 0);
+                            for r in 0..rows {
+                                std::ptr::copy_nonoverlapping(e.add(r * NR), cp.add(r * out.ldc), cols);
+                            }
                         }
                     }
                 }
@@ -409,11 +429,7 @@ fn block(
         for r in r0..r1 {
             // SAFETY: as above.
             let row = unsafe { std::slice::from_raw_parts_mut(out.ptr.add(r * out.ldc + j0), w) };
-            if let Some(bias) = epi.row_bias {
-                let bv = bias[r];
-                row.iter_mut().for_each(|v| *v += bv);
-            }
-            epi.activation.apply(row);
+            epi.apply(r, row);
         }
     }
 }
@@ -443,7 +459,7 @@ pub fn gemm_with(pool: &Pool, a: &PackedA, b: Rhs, c: &mut [f32], ldc: usize, ep
     let isa = isa();
     let seg = match b {
         Rhs::Packed(_) => MAX_SEGMENT,
-        Rhs::Fill { .. } => (SEGMENT_BYTES / 4 / k.max(1) / NR * NR).clamp(NR, MAX_SEGMENT),
+        Rhs::Fill { .. } => (SEGMENT_BYTES / 4 / k.max(1) / NR * NR).clamp(MIN_SEGMENT, MAX_SEGMENT),
     };
     let segments = n.div_ceil(seg);
     // Split rows too when there are too few column segments to share.

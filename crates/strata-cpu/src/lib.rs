@@ -18,6 +18,7 @@
 //! reported by [`CpuBackend::supports`] with a reason, and the facade places
 //! them elsewhere.
 
+mod direct;
 mod error;
 pub mod gemm;
 mod math;

@@ -6,9 +6,11 @@
 //! Only the instruction set changes, never the operations: no fused
 //! multiply-add is enabled here, so results are the same bits either way.
 
-/// Run `f` compiled for AVX2 when the CPU has it. `f` and what it calls
-/// must be inlinable into it (closures, `#[inline(always)]` helpers) for
-/// the wider instructions to reach the loops.
+/// Run `f` compiled for AVX2 when the CPU has it. The wider instructions
+/// reach only code inlined into it: pass a closure marked
+/// `#[inline(always)]` whose loops are in it or in `#[inline(always)]`
+/// helpers (an unmarked closure that grows large is kept out of line and
+/// compiled for the baseline).
 #[inline(always)]
 pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]

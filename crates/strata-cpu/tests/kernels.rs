@@ -119,6 +119,10 @@ fn conv_geometries_match_the_reference() {
         (vec![1, 10, 3, 5, 6], vec![10, 1, 2, 3, 3], 10, "NOTSET", Some(vec![1, 1, 1, 0, 1, 1]), None, None),
         // ...and row by row (long rows).
         (vec![1, 3, 4, 70], vec![3, 1, 3, 3], 3, "SAME_LOWER", None, None, Some(vec![1, 2])),
+        // A k × 1 kernel over H × 1 (the unit axis moves out of the way), and 1 × k over 1 × W.
+        (vec![2, 4, 12, 1], vec![6, 4, 5, 1], 1, "NOTSET", Some(vec![2, 0, 1, 0]), Some(vec![2, 1]), None),
+        (vec![1, 9, 11, 1], vec![9, 1, 3, 1], 9, "SAME_UPPER", None, None, None),
+        (vec![1, 3, 1, 10], vec![2, 3, 1, 3], 1, "NOTSET", None, None, Some(vec![1, 2])),
         // Many column segments and row blocks of the GEMM, and an edge panel.
         (vec![1, 96, 9, 70], vec![100, 96, 3, 3], 1, "NOTSET", Some(vec![1, 1, 1, 1]), None, None),
     ];

@@ -40,6 +40,9 @@ pub(super) struct Win3 {
     pub(super) pad_begin: [i64; 3],
     pub(super) pad_end: [i64; 3],
     pub(super) rank: usize,
+    /// The output's spatial sizes as the operator defines them (the axes
+    /// above may be rotated, see [`Win3::innermost_nontrivial`]).
+    spatial_out: [usize; 3],
 }
 
 impl Geometry {
@@ -68,6 +71,7 @@ impl Geometry {
             pad_begin: [0; 3],
             pad_end: [0; 3],
             rank: n,
+            spatial_out: [1; 3],
         };
         for i in 0..n {
             r.input[lead + i] = in_sp[i];
@@ -78,6 +82,8 @@ impl Geometry {
             r.pad_begin[lead + i] = w.pad_begin[i];
             r.pad_end[lead + i] = w.pad_end[i];
         }
+        r.spatial_out = r.out;
+        r.innermost_nontrivial();
         Ok(r)
     }
 }
@@ -98,7 +104,36 @@ impl Win3 {
         o as i64 * self.strides[i] as i64 - self.pad_begin[i] + k as i64 * self.dilations[i] as i64
     }
     pub(super) fn out_spatial(&self) -> &[usize] {
-        &self.out[3 - self.rank..]
+        &self.spatial_out[3 - self.rank..]
+    }
+    /// Move trailing axes where nothing happens (size 1 in and out, kernel
+    /// 1, no padding) to the front, so the innermost axis is one the window
+    /// slides along (e.g. a `k × 1` kernel over `H × 1`): kernels walk rows
+    /// of the innermost axis, and a size-1 axis would make every row one
+    /// element long. Moving size-1 axes leaves the memory layout unchanged.
+    fn innermost_nontrivial(&mut self) {
+        for _ in 0..2 {
+            let trivial = |i: usize| {
+                self.input[i] == 1
+                    && self.out[i] == 1
+                    && self.kernel[i] == 1
+                    && self.pad_begin[i] == 0
+                    && self.pad_end[i] == 0
+            };
+            if !trivial(2) || (trivial(0) && trivial(1)) {
+                return;
+            }
+            fn rot<T: Copy>(a: &mut [T; 3]) {
+                *a = [a[2], a[0], a[1]];
+            }
+            rot(&mut self.input);
+            rot(&mut self.out);
+            rot(&mut self.kernel);
+            rot(&mut self.strides);
+            rot(&mut self.dilations);
+            rot(&mut self.pad_begin);
+            rot(&mut self.pad_end);
+        }
     }
     pub(super) fn is_pointwise(&self) -> bool {
         self.kernel == [1; 3] && self.strides == [1; 3] && self.pad_begin == [0; 3] && self.pad_end == [0; 3]
@@ -267,9 +302,27 @@ impl Kernel for ConvKernel {
                 }
             };
             let pointwise = w.is_pointwise();
+            let direct = !pointwise && w.strides[2] == 1 && crate::direct::available();
+            let offsets = if direct { direct_offsets(&w, cg) } else { Vec::new() };
             for b in 0..n {
                 for (gi, pa) in packed.iter().enumerate() {
                     let xs = &xv[(b * c + gi * cg) * in_size..(b * c + (gi + 1) * cg) * in_size];
+                    if direct {
+                        let ys = &mut y[(b * m + gi * mg) * cols..(b * m + (gi + 1) * mg) * cols];
+                        let epi =
+                            Epilogue { row_bias: bias.map(|bv| &bv[gi * mg..(gi + 1) * mg]), ..Default::default() };
+                        let (xp, hp, wp) = padded(&w, xs, cg);
+                        let d = crate::direct::Direct {
+                            xp: &xp,
+                            offsets: &offsets,
+                            out: w.out,
+                            stride: [w.strides[0], w.strides[1]],
+                            hp,
+                            wp,
+                        };
+                        crate::direct::conv(ctx.pool, pa, &d, ys, cols, &epi);
+                        continue;
+                    }
                     let fill = |j0: usize, width: usize, dst: &mut [f32]| {
                         if pointwise {
                             fill_strided(xs, rows, cols, 1, j0, width, dst)
@@ -285,6 +338,48 @@ impl Kernel for ConvKernel {
         }
         Ok(vec![CpuTensor::f32(out_shape, y)])
     }
+}
+
+/// The input of `channels` channels copied into a zero-padded buffer (the
+/// padding of every axis added, plus `NR` zeros at the end), with its
+/// padded height and width.
+fn padded(w: &Win3, x: &[f32], channels: usize) -> (Vec<f32>, usize, usize) {
+    let pad = |i: usize| (w.pad_begin[i].max(0) as usize, w.pad_end[i].max(0) as usize);
+    let dims: Vec<usize> = (0..3).map(|i| w.input[i] + pad(i).0 + pad(i).1).collect();
+    let (dp, hp, wp) = (dims[0], dims[1], dims[2]);
+    let mut xp = vec![0.0f32; channels * dp * hp * wp + NR];
+    let [d, h, wd] = w.input;
+    for ci in 0..channels {
+        for z in 0..d {
+            for y in 0..h {
+                let src = &x[((ci * d + z) * h + y) * wd..][..wd];
+                let at = ((ci * dp + z + pad(0).0) * hp + y + pad(1).0) * wp + pad(2).0;
+                xp[at..at + wd].copy_from_slice(src);
+            }
+        }
+    }
+    (xp, hp, wp)
+}
+
+/// For the direct convolution: the offset in the padded input of reduction
+/// index `k = ci · taps + tap` from a run's base position.
+fn direct_offsets(w: &Win3, channels: usize) -> Vec<usize> {
+    let pad = |i: usize| (w.pad_begin[i].max(0) + w.pad_end[i].max(0)) as usize;
+    let (hp, wp) = (w.input[1] + pad(1), w.input[2] + pad(2));
+    let plane = (w.input[0] + pad(0)) * hp * wp;
+    let mut offs = Vec::with_capacity(channels * w.taps());
+    for ci in 0..channels {
+        for kd in 0..w.kernel[0] {
+            for kh in 0..w.kernel[1] {
+                for kw in 0..w.kernel[2] {
+                    offs.push(
+                        ci * plane + kd * w.dilations[0] * hp * wp + kh * w.dilations[1] * wp + kw * w.dilations[2],
+                    );
+                }
+            }
+        }
+    }
+    offs
 }
 
 /// Channels per block of the channel-blocked depthwise convolution.
@@ -565,5 +660,65 @@ impl Kernel for ConvTransposeKernel {
             }
         }
         Ok(vec![CpuTensor::f32(out_shape, y)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::Pool;
+
+    #[test]
+    fn direct_convolution_gives_the_bits_of_im2col() {
+        if !crate::direct::available() {
+            return;
+        }
+        // (input spatial, kernel, strides, dilations, pads begin+end)
+        type Case = ([usize; 2], [usize; 2], [i64; 2], [i64; 2], [i64; 4]);
+        let cases: [Case; 4] = [
+            ([9, 21], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
+            ([7, 40], [5, 3], [2, 1], [1, 2], [2, 0, 1, 2]),
+            ([12, 1], [5, 1], [1, 1], [1, 1], [0, 0, 0, 0]),
+            ([4, 17], [1, 4], [1, 1], [1, 1], [0, 2, 0, 1]),
+        ];
+        for (sp, ks, st, dil, pads) in cases {
+            let geo = Geometry {
+                auto_pad: AutoPad::NotSet,
+                ceil_mode: false,
+                kernel: None,
+                strides: Some(st.to_vec()),
+                dilations: Some(dil.to_vec()),
+                pads: Some(pads.to_vec()),
+            };
+            let w = geo.window(&sp, ks.to_vec()).expect("window");
+            let (ch, m) = (5, 13);
+            let k = ch * w.taps();
+            let x: Vec<f32> = (0..ch * w.in_size()).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect();
+            let wv: Vec<f32> = (0..m * k).map(|i| ((i * 53 % 89) as f32 - 44.0) / 23.0).collect();
+            let a = PackedA::pack(&wv, m, k, k, 1);
+            let cols = w.out_size();
+            let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.1).collect();
+            let epi = Epilogue { row_bias: Some(&bias), ..Default::default() };
+            for threads in [1, 2] {
+                let pool = Pool::new(threads);
+                let fill = |j0: usize, width: usize, dst: &mut [f32]| im2col_fill(&w, &x, ch, j0, width, dst);
+                let mut want = vec![f32::NAN; m * cols];
+                gemm_with(&pool, &a, Rhs::Fill { k, n: cols, fill: &fill }, &mut want, cols, &epi);
+                let (xp, hp, wp) = padded(&w, &x, ch);
+                let offsets = direct_offsets(&w, ch);
+                let d = crate::direct::Direct {
+                    xp: &xp,
+                    offsets: &offsets,
+                    out: w.out,
+                    stride: [w.strides[0], w.strides[1]],
+                    hp,
+                    wp,
+                };
+                let mut got = vec![f32::NAN; m * cols];
+                crate::direct::conv(&pool, &a, &d, &mut got, cols, &epi);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{sp:?} {ks:?} on {threads} threads");
+            }
+        }
     }
 }

@@ -141,31 +141,39 @@ impl Unary {
         })
     }
 
-    /// Apply to every element (one monomorphised loop per function).
+    /// Apply to every element (one loop per function, written out by a
+    /// macro so the function's body sits inside the loop and vectorises;
+    /// a closure or function item passed in may stay an out-of-line call).
     #[inline(always)]
     pub(super) fn apply(self, x: &[f32], out: &mut [f32]) {
-        #[inline(always)]
-        fn each(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = f(v);
-            }
+        macro_rules! each {
+            ($x:expr, $out:expr, |$v:ident| $body:expr) => {
+                for (o, &$v) in $out.iter_mut().zip($x) {
+                    *o = $body;
+                }
+            };
+            ($x:expr, $out:expr, $f:path) => {
+                for (o, &v) in $out.iter_mut().zip($x) {
+                    *o = $f(v);
+                }
+            };
         }
         use Unary as U;
         match self {
-            U::Abs => each(x, out, f32::abs),
-            U::Neg => each(x, out, |v| -v),
-            U::Relu => each(x, out, |v| if v < 0.0 { 0.0 } else { v }),
-            U::Sigmoid => each(x, out, sigmoid),
-            U::Tanh => each(x, out, crate::math::tanh),
-            U::Exp => each(x, out, crate::math::exp),
-            U::Log => each(x, out, libm::logf),
-            U::Sqrt => each(x, out, f32::sqrt),
-            U::Erf => each(x, out, libm::erff),
-            U::Reciprocal => each(x, out, |v| 1.0 / v),
-            U::Floor => each(x, out, f32::floor),
-            U::Ceil => each(x, out, f32::ceil),
-            U::Round => each(x, out, f32::round_ties_even),
-            U::Sign => each(x, out, |v| {
+            U::Abs => each!(x, out, f32::abs),
+            U::Neg => each!(x, out, |v| -v),
+            U::Relu => each!(x, out, |v| if v < 0.0 { 0.0 } else { v }),
+            U::Sigmoid => each!(x, out, sigmoid),
+            U::Tanh => each!(x, out, crate::math::tanh),
+            U::Exp => each!(x, out, crate::math::exp),
+            U::Log => each!(x, out, libm::logf),
+            U::Sqrt => each!(x, out, f32::sqrt),
+            U::Erf => each!(x, out, libm::erff),
+            U::Reciprocal => each!(x, out, |v| 1.0 / v),
+            U::Floor => each!(x, out, f32::floor),
+            U::Ceil => each!(x, out, f32::ceil),
+            U::Round => each!(x, out, f32::round_ties_even),
+            U::Sign => each!(x, out, |v| {
                 if v > 0.0 {
                     1.0
                 } else if v < 0.0 {
@@ -174,25 +182,25 @@ impl Unary {
                     v
                 }
             }),
-            U::Sin => each(x, out, libm::sinf),
-            U::Cos => each(x, out, libm::cosf),
-            U::Softplus => each(x, out, softplus),
-            U::Softsign => each(x, out, |v| v / (1.0 + v.abs())),
-            U::HardSwish => each(x, out, |v| v * clip(v / 6.0 + 0.5, 0.0, 1.0)),
-            U::Mish => each(x, out, |v| v * crate::math::tanh(softplus(v))),
-            U::HardSigmoid(a, b) => each(x, out, |v| clip(a * v + b, 0.0, 1.0)),
-            U::LeakyRelu(a) => each(x, out, |v| if v < 0.0 { a * v } else { v }),
-            U::Elu(a) => each(x, out, |v| if v < 0.0 { a * (libm::expf(v) - 1.0) } else { v }),
-            U::Celu(a) => each(x, out, |v| if v < 0.0 { a * (libm::expf(v / a) - 1.0) } else { v }),
-            U::Selu(a, g) => each(x, out, |v| if v <= 0.0 { g * (a * libm::expf(v) - a) } else { g * v }),
-            U::ThresholdedRelu(a) => each(x, out, |v| if v > a { v } else { 0.0 }),
-            U::Gelu => each(x, out, |v| 0.5 * v * (1.0 + libm::erff(v * std::f32::consts::FRAC_1_SQRT_2))),
-            U::GeluTanh => each(x, out, |v| {
+            U::Sin => each!(x, out, libm::sinf),
+            U::Cos => each!(x, out, libm::cosf),
+            U::Softplus => each!(x, out, softplus),
+            U::Softsign => each!(x, out, |v| v / (1.0 + v.abs())),
+            U::HardSwish => each!(x, out, |v| v * clip(v / 6.0 + 0.5, 0.0, 1.0)),
+            U::Mish => each!(x, out, |v| v * crate::math::tanh(softplus(v))),
+            U::HardSigmoid(a, b) => each!(x, out, |v| clip(a * v + b, 0.0, 1.0)),
+            U::LeakyRelu(a) => each!(x, out, |v| if v < 0.0 { a * v } else { v }),
+            U::Elu(a) => each!(x, out, |v| if v < 0.0 { a * (libm::expf(v) - 1.0) } else { v }),
+            U::Celu(a) => each!(x, out, |v| if v < 0.0 { a * (libm::expf(v / a) - 1.0) } else { v }),
+            U::Selu(a, g) => each!(x, out, |v| if v <= 0.0 { g * (a * libm::expf(v) - a) } else { g * v }),
+            U::ThresholdedRelu(a) => each!(x, out, |v| if v > a { v } else { 0.0 }),
+            U::Gelu => each!(x, out, |v| 0.5 * v * (1.0 + libm::erff(v * std::f32::consts::FRAC_1_SQRT_2))),
+            U::GeluTanh => each!(x, out, |v| {
                 let c = (2.0f32 / std::f32::consts::PI).sqrt();
                 0.5 * v * (1.0 + crate::math::tanh(c * (v + 0.044_715 * v * v * v)))
             }),
-            U::Swish(a) => each(x, out, |v| v * sigmoid(a * v)),
-            U::Clip(lo, hi) => each(x, out, |v| clip(v, lo, hi)),
+            U::Swish(a) => each!(x, out, |v| v * sigmoid(a * v)),
+            U::Clip(lo, hi) => each!(x, out, |v| clip(v, lo, hi)),
         }
     }
 }
@@ -221,7 +229,10 @@ impl Kernel for UnaryKernel {
         let mut out = vec![0.0f32; xv.len()];
         const CHUNK: usize = 1 << 14;
         ctx.pool.for_each_chunk(&mut out, CHUNK, xv.len() * 8, |i, o| {
-            crate::simd::vectorized(|| op.apply(&xv[i * CHUNK..i * CHUNK + o.len()], o));
+            crate::simd::vectorized(
+                #[inline(always)]
+                || op.apply(&xv[i * CHUNK..i * CHUNK + o.len()], o),
+            );
         });
         Ok(vec![CpuTensor::f32(x.shape.clone(), out)])
     }
@@ -492,31 +503,40 @@ fn binary_with(
         const CHUNK: usize = 1 << 14;
         ctx.pool.for_each_chunk(&mut out, CHUNK, n * 4, |i, o| {
             let s = i * CHUNK;
-            crate::simd::vectorized(|| {
-                for ((o, &x), &y) in o.iter_mut().zip(&av[s..]).zip(&bv[s..]) {
-                    *o = f(x, y);
-                }
-            })
+            crate::simd::vectorized(
+                #[inline(always)]
+                || {
+                    for ((o, &x), &y) in o.iter_mut().zip(&av[s..]).zip(&bv[s..]) {
+                        *o = f(x, y);
+                    }
+                },
+            )
         });
     } else if bv.len() == 1 && av.len() == n {
         let y = bv[0];
         const CHUNK: usize = 1 << 14;
         ctx.pool.for_each_chunk(&mut out, CHUNK, n * 4, |i, o| {
-            crate::simd::vectorized(|| {
-                for (o, &x) in o.iter_mut().zip(&av[i * CHUNK..]) {
-                    *o = f(x, y);
-                }
-            })
+            crate::simd::vectorized(
+                #[inline(always)]
+                || {
+                    for (o, &x) in o.iter_mut().zip(&av[i * CHUNK..]) {
+                        *o = f(x, y);
+                    }
+                },
+            )
         });
     } else if av.len() == 1 && bv.len() == n {
         let x = av[0];
         const CHUNK: usize = 1 << 14;
         ctx.pool.for_each_chunk(&mut out, CHUNK, n * 4, |i, o| {
-            crate::simd::vectorized(|| {
-                for (o, &y) in o.iter_mut().zip(&bv[i * CHUNK..]) {
-                    *o = f(x, y);
-                }
-            })
+            crate::simd::vectorized(
+                #[inline(always)]
+                || {
+                    for (o, &y) in o.iter_mut().zip(&bv[i * CHUNK..]) {
+                        *o = f(x, y);
+                    }
+                },
+            )
         });
     } else {
         let (sa, sb) = (broadcast_strides(&a.shape, &shape), broadcast_strides(&b.shape, &shape));

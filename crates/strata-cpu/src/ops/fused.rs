@@ -205,6 +205,40 @@ impl Env<'_> {
     }
 }
 
+/// The whole program for the output positions `s .. s + chunk.len()`,
+/// written into `chunk` (which holds the producer's values when in place);
+/// `scratch` holds at least `nsteps + 3` chunks.
+#[inline(always)]
+fn program_chunk(
+    env: &Env,
+    steps: &[(Lane, &[Operand])],
+    in_place: bool,
+    s: usize,
+    scratch: &mut [f32],
+    chunk: &mut [f32],
+) {
+    let (len, nsteps) = (chunk.len(), steps.len());
+    // Step results (the last goes straight to the chunk), two buffers for
+    // gathered operands, one for the producer's values.
+    let (regs, tmp) = scratch.split_at_mut(nsteps * len);
+    let (bufs, saved) = tmp.split_at_mut(2 * len);
+    let saved = &mut saved[..len];
+    let (b0, b1) = bufs.split_at_mut(len);
+    for (i, (lane, args)) in steps.iter().enumerate().take(nsteps - 1) {
+        let (done, rest) = regs.split_at_mut(i * len);
+        // In place, the chunk holds the producer's values until the last step.
+        run_step(env, *lane, args, s, b0, b1, done, chunk, &mut rest[..len]);
+    }
+    let (lane, args) = &steps[nsteps - 1];
+    let producer_vals: &[f32] = if in_place && args.contains(&Operand::Producer) {
+        saved.copy_from_slice(chunk);
+        saved
+    } else {
+        &[]
+    };
+    run_step(env, *lane, args, s, b0, b1, &regs[..(nsteps - 1) * len], producer_vals, chunk);
+}
+
 /// One step for `dst.len()` output positions from `s`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -305,31 +339,14 @@ impl Kernel for FusedKernel {
         ctx.pool.for_each_chunk(&mut out, CHUNK, n * nsteps * 2, |ci, chunk| {
             let (s, len) = (ci * CHUNK, chunk.len());
             SCRATCH.with(|scratch| {
-                crate::simd::vectorized(|| {
-                    let mut scratch = scratch.borrow_mut();
-                    if scratch.len() < (nsteps + 3) * len {
-                        scratch.resize((nsteps + 3) * len, 0.0);
-                    }
-                    // Step results (the last goes straight to the chunk), two
-                    // buffers for gathered operands, one for the producer's values.
-                    let (regs, tmp) = scratch.split_at_mut(nsteps * len);
-                    let (bufs, saved) = tmp.split_at_mut(2 * len);
-                    let saved = &mut saved[..len];
-                    let (b0, b1) = bufs.split_at_mut(len);
-                    for (i, (lane, args)) in steps.iter().enumerate().take(nsteps - 1) {
-                        let (done, rest) = regs.split_at_mut(i * len);
-                        // In place, the chunk holds the producer's values until the last step.
-                        run_step(&env, *lane, args, s, b0, b1, done, chunk, &mut rest[..len]);
-                    }
-                    let (lane, args) = &steps[nsteps - 1];
-                    let producer_vals: &[f32] = if in_place && args.contains(&Operand::Producer) {
-                        saved.copy_from_slice(chunk);
-                        saved
-                    } else {
-                        &[]
-                    };
-                    run_step(&env, *lane, args, s, b0, b1, &regs[..(nsteps - 1) * len], producer_vals, chunk);
-                })
+                let mut scratch = scratch.borrow_mut();
+                if scratch.len() < (nsteps + 3) * len {
+                    scratch.resize((nsteps + 3) * len, 0.0);
+                }
+                crate::simd::vectorized(
+                    #[inline(always)]
+                    || program_chunk(&env, &steps, in_place, s, &mut scratch, chunk),
+                );
             });
         });
         Ok(vec![CpuTensor::f32(shape, out)])

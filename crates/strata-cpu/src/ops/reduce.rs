@@ -36,9 +36,12 @@ impl Kernel for SoftmaxKernel {
         let block = (len * inner).max(1);
         ctx.pool.for_each_chunk(&mut y, block, xv.len() * 8, |o, out| {
             let xs = &xv[o * block..o * block + out.len()];
-            crate::simd::vectorized(|| {
-                if inner == 1 { softmax_row(xs, out, log) } else { softmax_strided(xs, out, len, inner, log) }
-            })
+            crate::simd::vectorized(
+                #[inline(always)]
+                || {
+                    if inner == 1 { softmax_row(xs, out, log) } else { softmax_strided(xs, out, len, inner, log) }
+                },
+            )
         });
         Ok(vec![CpuTensor::f32(x.shape.clone(), y)])
     }

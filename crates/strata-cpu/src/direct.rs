@@ -1,0 +1,224 @@
+//! Direct convolution for windows with stride 1 along the innermost axis,
+//! on AVX2 with FMA: no im2col at all.
+//!
+//! The input is copied once into a zero-padded buffer; then, for a run of
+//! 16 consecutive outputs of one output row, the im2col column of reduction
+//! index `k = ci · taps + tap` is 16 *consecutive* padded-input values at
+//! `base(row) + offset[k]`. The micro-kernel reads them straight from the
+//! padded input through the offset table (an indirect GEMM), with the
+//! packed weights as the left operand. Each output is still the sum over
+//! `k` in order with one FMA per step, exactly as the packed GEMM computes
+//! it, so the bits are those of the im2col path.
+
+use crate::gemm::{Epilogue, MR, NR, PackedA};
+use crate::pool::Pool;
+
+/// Depth of one pass over `k` (as the packed GEMM).
+const KC: usize = 256;
+/// Rows of A per block of one pass (multiple of `MR`).
+const MC: usize = 20 * MR;
+
+/// The shape of one direct convolution (one image, one group).
+pub(crate) struct Direct<'a> {
+    /// Padded input: `channels × dp × hp × wp`, plus at least `NR` zeros
+    /// after it (a partial run at the end of a row reads past its row).
+    pub xp: &'a [f32],
+    /// Offset of reduction index `k` from a run's base position.
+    pub offsets: &'a [usize],
+    /// Output sizes (depth, height, width) and strides along depth and
+    /// height (the width stride is 1); padded plane sizes `hp`, `wp`.
+    pub out: [usize; 3],
+    pub stride: [usize; 2],
+    pub hp: usize,
+    pub wp: usize,
+}
+
+/// Whether the direct path runs on this CPU.
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::gemm::fused()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Out {
+    ptr: *mut f32,
+    ldc: usize,
+}
+// SAFETY: items write disjoint regions of C; `conv` returns only after all.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+/// `C = epilogue(A · im2col(x))` for `d` (see the module documentation):
+/// `c` is `a.m` rows of `out` positions each, row stride `ldc`.
+pub(crate) fn conv(pool: &Pool, a: &PackedA, d: &Direct, c: &mut [f32], ldc: usize, epi: &Epilogue) {
+    let (m, k) = (a.m, a.k);
+    let [od, oh, ow] = d.out;
+    let lines = od * oh;
+    let n = lines * ow;
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(available(), "direct convolution needs AVX2 and FMA");
+    assert!(d.offsets.len() == k && c.len() >= (m - 1) * ldc + n, "direct convolution operands");
+    // Output lines per item: about 256 outputs, so items share cores and B stays in L2.
+    let per = 256usize.div_ceil(ow).clamp(1, lines);
+    let items = lines.div_ceil(per);
+    let out = Out { ptr: c.as_mut_ptr(), ldc };
+    pool.for_each_index(items, 2 * m * n * k.max(1), |i| {
+        let (l0, l1) = (i * per, ((i + 1) * per).min(lines));
+        // SAFETY: AVX2 and FMA are present (checked above); the item's
+        // region (all rows, the columns of lines l0..l1) is its own.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            item_avx2(a, d, l0, l1, out, epi)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (l0, l1, out, epi);
+    });
+}
+
+/// Lines `l0 .. l1` (all rows of C).
+///
+/// # Safety
+/// AVX2 and FMA are present; C holds the lines' columns for every row.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn item_avx2(a: &PackedA, d: &Direct, l0: usize, l1: usize, out: Out, epi: &Epilogue) {
+    let (m, k) = (a.m, a.k);
+    let [_, oh, ow] = d.out;
+    let mut edge = [0.0f32; MR * NR];
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        let offs = &d.offsets[k0..k0 + kc];
+        for m0 in (0..m.div_ceil(MR)).step_by(MC / MR) {
+            let m1 = (m0 + MC / MR).min(m.div_ceil(MR));
+            for line in l0..l1 {
+                let (z, y) = (line / oh, line % oh);
+                let row_base = (z * d.stride[0] * d.hp + y * d.stride[1]) * d.wp;
+                for x0 in (0..ow).step_by(NR) {
+                    let cols = NR.min(ow - x0);
+                    let b = d.xp[row_base + x0..].as_ptr();
+                    let j = line * ow + x0;
+                    for pa in m0..m1 {
+                        let ap = a.panel(pa)[k0 * MR..].as_ptr();
+                        let rows = MR.min(m - pa * MR);
+                        // SAFETY: offsets stay inside the padded input plus
+                        // its NR-value tail; C's region is this item's.
+                        unsafe {
+                            let cp = out.ptr.add(pa * MR * out.ldc + j);
+                            if cols == NR {
+                                micro(rows, kc, ap, b, offs, cp, out.ldc, k0 > 0);
+                            } else {
+                                let e = edge.as_mut_ptr();
+                                if k0 > 0 {
+                                    for r in 0..rows {
+                                        std::ptr::copy_nonoverlapping(cp.add(r * out.ldc), e.add(r * NR), cols);
+                                    }
+                                }
+                                micro(rows, kc, ap, b, offs, e, NR, k0 > 0);
+                                for r in 0..rows {
+                                    std::ptr::copy_nonoverlapping(e.add(r * NR), cp.add(r * out.ldc), cols);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if k == 0 {
+        for r in 0..m {
+            // SAFETY: as above.
+            unsafe { std::slice::from_raw_parts_mut(out.ptr.add(r * out.ldc + l0 * ow), (l1 - l0) * ow) }.fill(0.0);
+        }
+    }
+    if !epi.is_identity() {
+        for r in 0..m {
+            // SAFETY: as above.
+            let row = unsafe { std::slice::from_raw_parts_mut(out.ptr.add(r * out.ldc + l0 * ow), (l1 - l0) * ow) };
+            epi.apply(r, row);
+        }
+    }
+}
+
+/// Dispatch on the number of rows (1 to 6).
+///
+/// # Safety
+/// As [`micro_rows`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro(
+    rows: usize,
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    offs: &[usize],
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
+    // SAFETY: forwarded.
+    unsafe {
+        match rows {
+            1 => micro_rows::<1>(kc, a, b, offs, c, ldc, load),
+            2 => micro_rows::<2>(kc, a, b, offs, c, ldc, load),
+            3 => micro_rows::<3>(kc, a, b, offs, c, ldc, load),
+            4 => micro_rows::<4>(kc, a, b, offs, c, ldc, load),
+            5 => micro_rows::<5>(kc, a, b, offs, c, ldc, load),
+            _ => micro_rows::<6>(kc, a, b, offs, c, ldc, load),
+        }
+    }
+}
+
+/// `R` rows × 16 columns: step `kk` adds `a[kk·MR + r] · b[offs[kk] + j]`.
+///
+/// # Safety
+/// AVX2 and FMA; `a` holds `kc·MR` values; `b + offs[kk] .. + 16` is
+/// readable for every `kk < kc`; `c` rows `0..R` hold 16 values at stride `ldc`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn micro_rows<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    offs: &[usize],
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller vouches for every pointer range used below.
+    unsafe {
+        let mut lo = [_mm256_setzero_ps(); MR];
+        let mut hi = [_mm256_setzero_ps(); MR];
+        if load {
+            for r in 0..R {
+                lo[r] = _mm256_loadu_ps(c.add(r * ldc));
+                hi[r] = _mm256_loadu_ps(c.add(r * ldc + 8));
+            }
+        }
+        let mut ap = a;
+        for &off in &offs[..kc] {
+            let bp = b.add(off);
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for r in 0..R {
+                let av = _mm256_broadcast_ss(&*ap.add(r));
+                lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
+                hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+            }
+            ap = ap.add(MR);
+        }
+        for r in 0..R {
+            _mm256_storeu_ps(c.add(r * ldc), lo[r]);
+            _mm256_storeu_ps(c.add(r * ldc + 8), hi[r]);
+        }
+    }
+}
