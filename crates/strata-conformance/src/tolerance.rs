@@ -13,10 +13,11 @@
 //! - **Exact**: data movement (reshape, gather, concat, ...), selection
 //!   (max/min pooling and reductions, arg-max, top-k, relu, clip, ...),
 //!   comparisons, and every op whose output is an integer, bool or string.
-//! - **ULP bound** for elementwise float ops, per op: 2 ULP for
+//! - **ULP bound** for elementwise float ops, per op (declared next to the
+//!   operator, `strata_ir::ops::ElementwiseOp::ulp_budget`): 2 ULP for
 //!   `Add`/`Sub`/`Mul` and similar arithmetic, 4 for `Div`/`Sqrt`/`Reciprocal`,
 //!   16 for `Exp`/`Log`/`Tanh`/`Sigmoid`/`Erf` and other transcendental
-//!   functions, 64 for compositions (`Pow`, `Gelu`, `Mish`, trigonometry).
+//!   functions, 64 for compositions (`Pow`, `Gelu`, trigonometry, ...).
 //!   Elements below 1 in magnitude may instead be off by `max_ulp · eps`
 //!   absolutely (ULP counts explode near zeros of functions such as `sin`).
 //! - **Accumulation bound** for products and reductions (MatMul, Gemm, Conv,
@@ -39,7 +40,7 @@
 use serde::{Deserialize, Serialize};
 use strata::Value;
 use strata_ir::DType;
-use strata_ir::ops::{ElementwiseOp, NnOp, QuantOp, ReduceOp, SignalOp};
+use strata_ir::ops::{NnOp, QuantOp, ReduceOp, SignalOp};
 use strata_ir::{Op, dtype};
 
 /// How the outputs of one operator are compared.
@@ -131,73 +132,6 @@ fn is_narrow_float(d: DType) -> bool {
     d.is_float() && !matches!(d, DType::F32 | DType::F64)
 }
 
-/// ULP budget of an elementwise float operator (f32); `None` if the
-/// operator is exact (selection, sign manipulation, rounding).
-fn elementwise_ulp(op: &ElementwiseOp) -> Option<u64> {
-    use ElementwiseOp as E;
-    Some(match op {
-        E::Abs {}
-        | E::Neg {}
-        | E::Relu {}
-        | E::Ceil {}
-        | E::Floor {}
-        | E::Round {}
-        | E::Sign {}
-        | E::Max {}
-        | E::Min {}
-        | E::Where {}
-        | E::Clip { .. }
-        | E::Identity {}
-        | E::Cast { .. }
-        | E::CastLike { .. }
-        | E::BitCast { .. }
-        | E::IsNaN {}
-        | E::IsInf { .. }
-        | E::Not {}
-        | E::BitwiseNot {}
-        | E::BitShift { .. }
-        | E::BitwiseAnd {}
-        | E::BitwiseOr {}
-        | E::BitwiseXor {}
-        | E::Equal {}
-        | E::Greater {}
-        | E::GreaterOrEqual {}
-        | E::Less {}
-        | E::LessOrEqual {}
-        | E::And {}
-        | E::Or {}
-        | E::Xor {}
-        | E::ThresholdedRelu { .. } => return None,
-        E::Add {} | E::Sub {} | E::Mul {} | E::LeakyRelu { .. } | E::PRelu {} | E::Shrink { .. } => 2,
-        E::HardSigmoid { .. } | E::HardSwish {} | E::Mean {} | E::Sum {} | E::Mod { .. } => 4,
-        E::Div {} | E::Sqrt {} | E::Reciprocal {} | E::Softsign {} => 4,
-        E::Exp {}
-        | E::Log {}
-        | E::Tanh {}
-        | E::Sigmoid {}
-        | E::Erf {}
-        | E::Elu { .. }
-        | E::Celu { .. }
-        | E::Selu { .. }
-        | E::Softplus {}
-        | E::Swish { .. }
-        | E::Sinh {}
-        | E::Cosh {}
-        | E::Asinh {}
-        | E::Acosh {}
-        | E::Atanh {} => 16,
-        E::Pow {}
-        | E::Gelu { .. }
-        | E::Mish {}
-        | E::Sin {}
-        | E::Cos {}
-        | E::Tan {}
-        | E::Asin {}
-        | E::Acos {}
-        | E::Atan {} => 64,
-    })
-}
-
 /// The rule for an operator whose output has element type `dtype` and whose
 /// reduction length is `reduction_len` (1 for elementwise operators).
 pub fn rule_for(op: &Op, dtype: DType, reduction_len: u64) -> Rule {
@@ -214,7 +148,7 @@ pub fn rule_for(op: &Op, dtype: DType, reduction_len: u64) -> Rule {
         Rule::Accumulation { k, atol_per_scale: k as f64 * eps * widen as f64, rtol: 4.0 * eps * widen as f64 }
     };
     match op {
-        Op::Elementwise(e) => match elementwise_ulp(e) {
+        Op::Elementwise(e) => match e.ulp_budget() {
             None => Rule::Exact,
             Some(u) => Rule::Ulp { max_ulp: u * widen },
         },
@@ -594,7 +528,7 @@ pub fn node_rule(op: &Op, out_dtype: DType, inputs: &[Option<&Value>], outputs: 
 mod tests {
     use super::*;
     use strata::Tensor;
-    use strata_ir::ops::TensorOp;
+    use strata_ir::ops::{ElementwiseOp, TensorOp};
 
     fn f32v(v: &[f32]) -> Value {
         Value::Tensor(Tensor::from_f32(vec![v.len()], v).unwrap())

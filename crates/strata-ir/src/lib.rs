@@ -17,6 +17,7 @@ pub mod infer;
 pub mod ops;
 pub mod passes;
 pub mod resample;
+pub mod shape;
 pub mod tensor;
 pub mod types;
 pub mod value;

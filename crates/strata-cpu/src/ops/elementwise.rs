@@ -2,14 +2,14 @@
 //! broadcasting, comparisons, `Where`, `Cast`. Transcendental functions come
 //! from `libm`, so results are the same on every target.
 
-use std::sync::Arc;
-
 use strata_ir::DType;
 use strata_ir::ops::ElementwiseOp as E;
 
+pub(crate) use super::logic::IdentityKernel;
+use super::logic::{CastKernel, Compare, CompareKernel, IntKernel, IntOp, NotKernel, WhereKernel};
 use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, unsupported};
-use crate::error::{CpuError, Result, bail};
-use crate::tensor::{CpuTensor, Data};
+use crate::error::{Result, bail};
+use crate::tensor::CpuTensor;
 
 /// A float activation with its parameters.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +60,7 @@ fn clip(x: f32, lo: f32, hi: f32) -> f32 {
 }
 
 impl Unary {
+    #[deny(clippy::wildcard_enum_match_arm)]
     pub(super) fn of(op: &E) -> Option<Unary> {
         use Unary as U;
         Some(match op {
@@ -93,7 +94,50 @@ impl Unary {
             E::Gelu { approximate } if approximate == "tanh" => U::GeluTanh,
             E::Swish { alpha } => U::Swish(*alpha),
             E::Clip { min, max } => U::Clip(min.unwrap_or(f32::NEG_INFINITY), max.unwrap_or(f32::INFINITY)),
-            _ => return None,
+            // not a float activation
+            E::Acos { .. }
+            | E::Acosh { .. }
+            | E::Asin { .. }
+            | E::Asinh { .. }
+            | E::Atan { .. }
+            | E::Atanh { .. }
+            | E::Cosh { .. }
+            | E::Sinh { .. }
+            | E::Tan { .. }
+            | E::Not { .. }
+            | E::BitwiseNot { .. }
+            | E::IsNaN { .. }
+            | E::IsInf { .. }
+            | E::Shrink { .. }
+            | E::PRelu { .. }
+            | E::Add { .. }
+            | E::Sub { .. }
+            | E::Mul { .. }
+            | E::Div { .. }
+            | E::Pow { .. }
+            | E::Mod { .. }
+            | E::BitShift { .. }
+            | E::BitwiseAnd { .. }
+            | E::BitwiseOr { .. }
+            | E::BitwiseXor { .. }
+            | E::Equal { .. }
+            | E::Greater { .. }
+            | E::GreaterOrEqual { .. }
+            | E::Less { .. }
+            | E::LessOrEqual { .. }
+            | E::And { .. }
+            | E::Or { .. }
+            | E::Xor { .. }
+            | E::Max { .. }
+            | E::Min { .. }
+            | E::Mean { .. }
+            | E::Sum { .. }
+            | E::Where { .. }
+            | E::Identity { .. }
+            | E::Cast { .. }
+            | E::CastLike { .. }
+            | E::BitCast { .. }
+            | E::Gelu { .. } => return None,
         })
     }
 
@@ -227,6 +271,7 @@ fn pow(a: f32, b: f32) -> f32 {
 
 impl Binary {
     /// The binary operation of a two-input elementwise operator.
+    #[deny(clippy::wildcard_enum_match_arm)]
     pub(super) fn of(op: &E) -> Option<Binary> {
         Some(match op {
             E::Add {} | E::Sum {} => Binary::Add,
@@ -237,7 +282,69 @@ impl Binary {
             E::Max {} => Binary::Max,
             E::Min {} => Binary::Min,
             E::PRelu {} => Binary::PRelu,
-            _ => return None,
+            // not a float binary operation
+            E::Abs { .. }
+            | E::Acos { .. }
+            | E::Acosh { .. }
+            | E::Asin { .. }
+            | E::Asinh { .. }
+            | E::Atan { .. }
+            | E::Atanh { .. }
+            | E::Ceil { .. }
+            | E::Cos { .. }
+            | E::Cosh { .. }
+            | E::Erf { .. }
+            | E::Exp { .. }
+            | E::Floor { .. }
+            | E::Log { .. }
+            | E::Neg { .. }
+            | E::Reciprocal { .. }
+            | E::Round { .. }
+            | E::Sign { .. }
+            | E::Sin { .. }
+            | E::Sinh { .. }
+            | E::Sqrt { .. }
+            | E::Tan { .. }
+            | E::Tanh { .. }
+            | E::Not { .. }
+            | E::BitwiseNot { .. }
+            | E::IsNaN { .. }
+            | E::IsInf { .. }
+            | E::Relu { .. }
+            | E::Sigmoid { .. }
+            | E::Softplus { .. }
+            | E::Softsign { .. }
+            | E::HardSwish { .. }
+            | E::Mish { .. }
+            | E::Elu { .. }
+            | E::Celu { .. }
+            | E::Selu { .. }
+            | E::LeakyRelu { .. }
+            | E::ThresholdedRelu { .. }
+            | E::HardSigmoid { .. }
+            | E::Gelu { .. }
+            | E::Shrink { .. }
+            | E::Swish { .. }
+            | E::Clip { .. }
+            | E::Mod { .. }
+            | E::BitShift { .. }
+            | E::BitwiseAnd { .. }
+            | E::BitwiseOr { .. }
+            | E::BitwiseXor { .. }
+            | E::Equal { .. }
+            | E::Greater { .. }
+            | E::GreaterOrEqual { .. }
+            | E::Less { .. }
+            | E::LessOrEqual { .. }
+            | E::And { .. }
+            | E::Or { .. }
+            | E::Xor { .. }
+            | E::Mean { .. }
+            | E::Where { .. }
+            | E::Identity { .. }
+            | E::Cast { .. }
+            | E::CastLike { .. }
+            | E::BitCast { .. } => return None,
         })
     }
 
@@ -310,13 +417,18 @@ impl Binary {
 
 /// Walk a broadcast: call `f(offset_a, offset_b, out_index_start, len, step_a, step_b)`
 /// for each innermost row of the output.
-fn for_rows(shape: &[usize], sa: &[usize], sb: &[usize], f: impl FnMut(usize, usize, usize, usize, usize, usize)) {
+pub(super) fn for_rows(
+    shape: &[usize],
+    sa: &[usize],
+    sb: &[usize],
+    f: impl FnMut(usize, usize, usize, usize, usize, usize),
+) {
     let rows: usize = shape[..shape.len().saturating_sub(1)].iter().product();
     for_rows_range(shape, sa, sb, 0, rows, f);
 }
 
 /// [`for_rows`] for output rows `r0..r1` only (a row is one innermost run).
-fn for_rows_range(
+pub(super) fn for_rows_range(
     shape: &[usize],
     sa: &[usize],
     sb: &[usize],
@@ -361,7 +473,7 @@ fn for_rows_range(
 }
 
 /// Rows per parallel chunk of a broadcast over rows of `inner` elements.
-fn rows_per_chunk(inner: usize) -> usize {
+pub(super) fn rows_per_chunk(inner: usize) -> usize {
     (1usize << 14).div_ceil(inner.max(1)).max(1)
 }
 
@@ -492,264 +604,8 @@ impl Kernel for BinaryKernel {
     }
 }
 
-/// A float comparison giving bools.
-#[derive(Debug, Clone, Copy)]
-enum Compare {
-    Eq,
-    Lt,
-    Gt,
-    Le,
-    Ge,
-}
-
-struct CompareKernel(Compare);
-
-impl Kernel for CompareKernel {
-    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
-        let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
-        let (av, bv) = (a.as_f32()?, b.as_f32()?);
-        let shape = broadcast(&a.shape, &b.shape)?;
-        let n = ctx.check_numel(&shape)?;
-        let (sa, sb) = (broadcast_strides(&a.shape, &shape), broadcast_strides(&b.shape, &shape));
-        let mut out = vec![0u8; n];
-        let c = self.0;
-        for_rows(&shape, &sa, &sb, |oa, ob, o, len, ta, tb| {
-            for j in 0..len {
-                let (x, y) = (av[oa + j * ta], bv[ob + j * tb]);
-                out[o + j] = u8::from(match c {
-                    Compare::Eq => x == y,
-                    Compare::Lt => x < y,
-                    Compare::Gt => x > y,
-                    Compare::Le => x <= y,
-                    Compare::Ge => x >= y,
-                });
-            }
-        });
-        Ok(vec![CpuTensor { dtype: DType::Bool, shape, data: Data::Bool(Arc::new(out)) }])
-    }
-}
-
-/// Apply `f` elementwise with numpy broadcasting (any element types).
-fn zip_broadcast<T: Copy + Sync, U: Copy + Default + Send>(
-    ctx: &Ctx,
-    a: (&[T], &[usize]),
-    b: (&[T], &[usize]),
-    f: impl Fn(T, T) -> Result<U> + Sync,
-) -> Result<(Vec<usize>, Vec<U>)> {
-    let shape = broadcast(a.1, b.1)?;
-    let n = ctx.check_numel(&shape)?;
-    let (sa, sb) = (broadcast_strides(a.1, &shape), broadcast_strides(b.1, &shape));
-    let mut out = vec![U::default(); n];
-    let failed = std::sync::Mutex::new(None);
-    let inner = *shape.last().unwrap_or(&1);
-    let rpc = rows_per_chunk(inner);
-    ctx.pool.for_each_chunk(&mut out, rpc * inner.max(1), n * 4, |ci, chunk| {
-        let (r0, base) = (ci * rpc, ci * rpc * inner);
-        for_rows_range(&shape, &sa, &sb, r0, r0 + chunk.len() / inner.max(1), |oa, ob, o, len, ta, tb| {
-            for (j, slot) in chunk[o - base..o - base + len].iter_mut().enumerate() {
-                match f(a.0[oa + j * ta], b.0[ob + j * tb]) {
-                    Ok(v) => *slot = v,
-                    Err(e) => {
-                        if let Ok(mut g) = failed.lock() {
-                            g.get_or_insert(e);
-                        }
-                    }
-                }
-            }
-        });
-    });
-    match failed.into_inner().ok().flatten() {
-        Some(e) => Err(e),
-        None => Ok((shape, out)),
-    }
-}
-
-/// Integer and bool arithmetic, comparisons and logic (shape computations).
-#[derive(Debug, Clone, Copy)]
-enum IntOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Max,
-    Min,
-    Cmp(Compare),
-    And,
-    Or,
-    Xor,
-}
-
-struct IntKernel(IntOp);
-
-fn int_arith(op: IntOp, x: i64, y: i64) -> Result<i64> {
-    Ok(match op {
-        IntOp::Add => x.wrapping_add(y),
-        IntOp::Sub => x.wrapping_sub(y),
-        IntOp::Mul => x.wrapping_mul(y),
-        IntOp::Div if y == 0 => bail!("integer division by zero"),
-        IntOp::Div => x.wrapping_div(y),
-        IntOp::Max => x.max(y),
-        IntOp::Min => x.min(y),
-        _ => bail!("not an arithmetic operation"),
-    })
-}
-
-fn cmp<T: PartialOrd>(c: Compare, x: T, y: T) -> u8 {
-    u8::from(match c {
-        Compare::Eq => x == y,
-        Compare::Lt => x < y,
-        Compare::Gt => x > y,
-        Compare::Le => x <= y,
-        Compare::Ge => x >= y,
-    })
-}
-
-impl Kernel for IntKernel {
-    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
-        let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
-        let op = self.0;
-        let bools =
-            |(shape, v): (Vec<usize>, Vec<u8>)| CpuTensor { dtype: DType::Bool, shape, data: Data::Bool(Arc::new(v)) };
-        let t = match (&a.data, &b.data, op) {
-            (Data::I64(x), Data::I64(y), IntOp::Cmp(c)) => {
-                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| Ok(cmp(c, p, q)))?)
-            }
-            (Data::I32(x), Data::I32(y), IntOp::Cmp(c)) => {
-                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| Ok(cmp(c, p, q)))?)
-            }
-            (Data::Bool(x), Data::Bool(y), IntOp::Cmp(c)) => {
-                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| Ok(cmp(c, p, q)))?)
-            }
-            (Data::Bool(x), Data::Bool(y), IntOp::And | IntOp::Or | IntOp::Xor) => {
-                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| {
-                    Ok(u8::from(match op {
-                        IntOp::And => p != 0 && q != 0,
-                        IntOp::Or => p != 0 || q != 0,
-                        _ => (p != 0) != (q != 0),
-                    }))
-                })?)
-            }
-            (Data::I64(x), Data::I64(y), _) => {
-                let (shape, v) = zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| int_arith(op, p, q))?;
-                CpuTensor::i64(shape, v)
-            }
-            (Data::I32(x), Data::I32(y), _) => {
-                let (shape, v) = zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| {
-                    Ok(int_arith(op, p.into(), q.into())? as i32)
-                })?;
-                CpuTensor { dtype: DType::I32, shape, data: Data::I32(Arc::new(v)) }
-            }
-            _ => bail!("{op:?} on {} and {}", a.dtype, b.dtype),
-        };
-        Ok(vec![t])
-    }
-}
-
-/// `Not` on bools.
-struct NotKernel;
-
-impl Kernel for NotKernel {
-    fn run(&self, _ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
-        let x = input(inputs, 0)?;
-        let Data::Bool(v) = &x.data else { bail!("Not takes bool, got {}", x.dtype) };
-        Ok(vec![CpuTensor {
-            dtype: DType::Bool,
-            shape: x.shape.clone(),
-            data: Data::Bool(Arc::new(v.iter().map(|&b| 1 - b.min(1)).collect())),
-        }])
-    }
-}
-
-/// `Where(cond, x, y)` for any native element type.
-struct WhereKernel;
-
-impl Kernel for WhereKernel {
-    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
-        let (c, x, y) = (input(inputs, 0)?, input(inputs, 1)?, input(inputs, 2)?);
-        let Data::Bool(cv) = &c.data else { bail!("Where condition must be bool") };
-        let shape = broadcast(&broadcast(&c.shape, &x.shape)?, &y.shape)?;
-        let n = ctx.check_numel(&shape)?;
-        let (sc, sx, sy) = (
-            broadcast_strides(&c.shape, &shape),
-            broadcast_strides(&x.shape, &shape),
-            broadcast_strides(&y.shape, &shape),
-        );
-        let st = super::strides(&shape);
-        let offs = |i: usize, s: &[usize]| {
-            st.iter().zip(&shape).zip(s).map(|((&t, &d), &k)| (i / t % d.max(1)) * k).sum::<usize>()
-        };
-        fn pick<T: Copy>(n: usize, cv: &[u8], xv: &[T], yv: &[T], offs: &dyn Fn(usize, u8) -> [usize; 3]) -> Vec<T> {
-            (0..n)
-                .map(|i| {
-                    let [oc, ox, oy] = offs(i, 0);
-                    if cv[oc] != 0 { xv[ox] } else { yv[oy] }
-                })
-                .collect()
-        }
-        let offsets = |i: usize, _: u8| [offs(i, &sc), offs(i, &sx), offs(i, &sy)];
-        let data = match (&x.data, &y.data) {
-            (Data::F32(a), Data::F32(b)) => Data::F32(Arc::new(pick(n, cv, a, b, &offsets))),
-            (Data::I64(a), Data::I64(b)) => Data::I64(Arc::new(pick(n, cv, a, b, &offsets))),
-            (Data::I32(a), Data::I32(b)) => Data::I32(Arc::new(pick(n, cv, a, b, &offsets))),
-            (Data::Bool(a), Data::Bool(b)) => Data::Bool(Arc::new(pick(n, cv, a, b, &offsets))),
-            _ => bail!("Where branches have different types"),
-        };
-        Ok(vec![CpuTensor { dtype: x.dtype, shape, data }])
-    }
-}
-
-/// `f` over every element, in parallel chunks for large inputs.
-fn par_map<T: Copy + Sync, U: Copy + Default + Send>(ctx: &Ctx, v: &[T], f: impl Fn(T) -> U + Sync) -> Vec<U> {
-    const CHUNK: usize = 1 << 14;
-    let mut out = vec![U::default(); v.len()];
-    ctx.pool.for_each_chunk(&mut out, CHUNK, v.len() * 2, |i, o| {
-        for (o, &x) in o.iter_mut().zip(&v[i * CHUNK..]) {
-            *o = f(x);
-        }
-    });
-    out
-}
-
-/// `Cast` between float32, int64, int32 and bool.
-struct CastKernel(DType);
-
-impl Kernel for CastKernel {
-    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
-        let x = input(inputs, 0)?;
-        let to = self.0;
-        if x.dtype == to {
-            return Ok(vec![x.clone()]);
-        }
-        let data = match (&x.data, to) {
-            (Data::F32(v), DType::I64) => Data::I64(Arc::new(par_map(ctx, v, |f| f as i64))),
-            (Data::F32(v), DType::I32) => Data::I32(Arc::new(par_map(ctx, v, |f| f as i32))),
-            (Data::F32(v), DType::Bool) => Data::Bool(Arc::new(par_map(ctx, v, |f| u8::from(f != 0.0)))),
-            (Data::I64(v), DType::F32) => Data::F32(Arc::new(par_map(ctx, v, |i| i as f32))),
-            (Data::I64(v), DType::I32) => Data::I32(Arc::new(par_map(ctx, v, |i| i as i32))),
-            (Data::I64(v), DType::Bool) => Data::Bool(Arc::new(par_map(ctx, v, |i| u8::from(i != 0)))),
-            (Data::I32(v), DType::F32) => Data::F32(Arc::new(par_map(ctx, v, |i| i as f32))),
-            (Data::I32(v), DType::I64) => Data::I64(Arc::new(par_map(ctx, v, i64::from))),
-            (Data::I32(v), DType::Bool) => Data::Bool(Arc::new(par_map(ctx, v, |i| u8::from(i != 0)))),
-            (Data::Bool(v), DType::F32) => Data::F32(Arc::new(par_map(ctx, v, f32::from))),
-            (Data::Bool(v), DType::I64) => Data::I64(Arc::new(par_map(ctx, v, i64::from))),
-            (Data::Bool(v), DType::I32) => Data::I32(Arc::new(par_map(ctx, v, i32::from))),
-            _ => return Err(CpuError::Kernel(format!("cannot cast {} to {to}", x.dtype))),
-        };
-        Ok(vec![CpuTensor { dtype: to, shape: x.shape.clone(), data }])
-    }
-}
-
-/// Identity (and inference-time Dropout): the same value, no copy.
-pub(crate) struct IdentityKernel;
-
-impl Kernel for IdentityKernel {
-    fn run(&self, _ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
-        let x = input(inputs, 0)?;
-        Ok(vec![x.clone()])
-    }
-}
-
 /// The integer / bool form of a binary operator, when its operands are not float.
+#[deny(clippy::wildcard_enum_match_arm)]
 fn int_build(op: &E, info: &NodeInfo) -> Option<Result<Box<dyn Kernel>>> {
     use DType::{Bool, I32, I64};
     let io = match op {
@@ -767,7 +623,66 @@ fn int_build(op: &E, info: &NodeInfo) -> Option<Result<Box<dyn Kernel>>> {
         E::And {} => IntOp::And,
         E::Or {} => IntOp::Or,
         E::Xor {} => IntOp::Xor,
-        _ => return None,
+        // no integer / bool form
+        E::Abs { .. }
+        | E::Acos { .. }
+        | E::Acosh { .. }
+        | E::Asin { .. }
+        | E::Asinh { .. }
+        | E::Atan { .. }
+        | E::Atanh { .. }
+        | E::Ceil { .. }
+        | E::Cos { .. }
+        | E::Cosh { .. }
+        | E::Erf { .. }
+        | E::Exp { .. }
+        | E::Floor { .. }
+        | E::Log { .. }
+        | E::Neg { .. }
+        | E::Reciprocal { .. }
+        | E::Round { .. }
+        | E::Sign { .. }
+        | E::Sin { .. }
+        | E::Sinh { .. }
+        | E::Sqrt { .. }
+        | E::Tan { .. }
+        | E::Tanh { .. }
+        | E::Not { .. }
+        | E::BitwiseNot { .. }
+        | E::IsNaN { .. }
+        | E::IsInf { .. }
+        | E::Relu { .. }
+        | E::Sigmoid { .. }
+        | E::Softplus { .. }
+        | E::Softsign { .. }
+        | E::HardSwish { .. }
+        | E::Mish { .. }
+        | E::Elu { .. }
+        | E::Celu { .. }
+        | E::Selu { .. }
+        | E::LeakyRelu { .. }
+        | E::ThresholdedRelu { .. }
+        | E::HardSigmoid { .. }
+        | E::Gelu { .. }
+        | E::Shrink { .. }
+        | E::Swish { .. }
+        | E::PRelu { .. }
+        | E::Clip { .. }
+        | E::Pow { .. }
+        | E::Mod { .. }
+        | E::BitShift { .. }
+        | E::BitwiseAnd { .. }
+        | E::BitwiseOr { .. }
+        | E::BitwiseXor { .. }
+        | E::Mean { .. }
+        | E::Sum { .. }
+        | E::Where { .. }
+        | E::Identity { .. }
+        | E::Cast { .. }
+        | E::CastLike { .. }
+        | E::BitCast { .. }
+        | E::Max { .. }
+        | E::Min { .. } => return None,
     };
     let (a, b) = (info.in_dtype(0)?, info.in_dtype(1)?);
     let ok = a == b
@@ -775,11 +690,12 @@ fn int_build(op: &E, info: &NodeInfo) -> Option<Result<Box<dyn Kernel>>> {
             IntOp::Cmp(Compare::Eq) => matches!(a, I64 | I32 | Bool),
             IntOp::Cmp(_) => matches!(a, I64 | I32),
             IntOp::And | IntOp::Or | IntOp::Xor => a == Bool,
-            _ => matches!(a, I64 | I32),
+            IntOp::Add | IntOp::Sub | IntOp::Mul | IntOp::Div | IntOp::Max | IntOp::Min => matches!(a, I64 | I32),
         };
     ok.then(|| Ok(Box::new(IntKernel(io)) as Box<dyn Kernel>))
 }
 
+#[deny(clippy::wildcard_enum_match_arm)]
 pub(crate) fn build(op: &E, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     use DType::F32;
     if let Some(k) = int_build(op, info) {
@@ -830,6 +746,66 @@ pub(crate) fn build(op: &E, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             info.require_dtypes(&[DType::Bool])?;
             Ok(Box::new(NotKernel))
         }
-        other => Err(unsupported(format!("no {} kernel", other.name()))),
+        // handled above (int_build, Unary::of, Binary::of), or not supported here
+        E::Abs { .. }
+        | E::Acos { .. }
+        | E::Acosh { .. }
+        | E::Asin { .. }
+        | E::Asinh { .. }
+        | E::Atan { .. }
+        | E::Atanh { .. }
+        | E::Ceil { .. }
+        | E::Cos { .. }
+        | E::Cosh { .. }
+        | E::Erf { .. }
+        | E::Exp { .. }
+        | E::Floor { .. }
+        | E::Log { .. }
+        | E::Neg { .. }
+        | E::Reciprocal { .. }
+        | E::Round { .. }
+        | E::Sign { .. }
+        | E::Sin { .. }
+        | E::Sinh { .. }
+        | E::Sqrt { .. }
+        | E::Tan { .. }
+        | E::Tanh { .. }
+        | E::BitwiseNot { .. }
+        | E::IsNaN { .. }
+        | E::IsInf { .. }
+        | E::Relu { .. }
+        | E::Sigmoid { .. }
+        | E::Softplus { .. }
+        | E::Softsign { .. }
+        | E::HardSwish { .. }
+        | E::Mish { .. }
+        | E::Elu { .. }
+        | E::Celu { .. }
+        | E::Selu { .. }
+        | E::LeakyRelu { .. }
+        | E::ThresholdedRelu { .. }
+        | E::HardSigmoid { .. }
+        | E::Gelu { .. }
+        | E::Shrink { .. }
+        | E::Swish { .. }
+        | E::PRelu { .. }
+        | E::Clip { .. }
+        | E::Add { .. }
+        | E::Sub { .. }
+        | E::Mul { .. }
+        | E::Div { .. }
+        | E::Pow { .. }
+        | E::Mod { .. }
+        | E::BitShift { .. }
+        | E::BitwiseAnd { .. }
+        | E::BitwiseOr { .. }
+        | E::BitwiseXor { .. }
+        | E::And { .. }
+        | E::Or { .. }
+        | E::Xor { .. }
+        | E::Max { .. }
+        | E::Min { .. }
+        | E::Sum { .. }
+        | E::BitCast { .. } => Err(unsupported(format!("no {} kernel", op.name()))),
     }
 }

@@ -5,6 +5,7 @@
 //! says why this backend does not run it; the same function answers the
 //! support query, so what is reported supported is exactly what compiles.
 
+use strata_ir::ops::{ControlOp, MlOp, QuantOp, SignalOp, TextOp};
 use strata_ir::{DType, Graph, Node, Op, TensorData, ValueId};
 
 use crate::error::{CpuError, Result};
@@ -14,8 +15,10 @@ use crate::tensor::{CpuTensor, is_native};
 pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod fused;
+pub(crate) mod logic;
 pub(crate) mod movement;
 pub(crate) mod nn;
+pub(crate) mod norm;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod resize;
@@ -101,7 +104,11 @@ pub(crate) fn unsupported(why: impl Into<String>) -> CpuError {
     CpuError::Unsupported(why.into())
 }
 
-/// Compile one node, or say why this backend does not run it.
+/// Compile one node, or say why this backend does not run it. Every
+/// operator of the IR is named, here or in its family's `build`, so a new
+/// one is a compile error until it is given a kernel or listed as not
+/// supported.
+#[deny(clippy::wildcard_enum_match_arm)]
 pub(crate) fn build(info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     if !info.node.op.subgraphs().is_empty() {
         return Err(unsupported("operators with subgraphs run elsewhere"));
@@ -112,7 +119,57 @@ pub(crate) fn build(info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         Op::Tensor(op) => movement::build(op, info)?,
         Op::Reduce(op) => reduce::build(op, info)?,
         Op::Fused(op) => fused::build(op, info)?,
-        other => return Err(unsupported(format!("no {} kernel", other.name()))),
+        // not supported here
+        Op::Quant(
+            QuantOp::QuantizeLinear { .. }
+            | QuantOp::DequantizeLinear { .. }
+            | QuantOp::DynamicQuantizeLinear { .. }
+            | QuantOp::QLinearConv { .. }
+            | QuantOp::ConvInteger { .. }
+            | QuantOp::QLinearMatMul { .. }
+            | QuantOp::MatMulInteger { .. },
+        )
+        | Op::Control(
+            ControlOp::If { .. }
+            | ControlOp::Loop { .. }
+            | ControlOp::Scan { .. }
+            | ControlOp::Scan8 { .. }
+            | ControlOp::SequenceMap { .. }
+            | ControlOp::SequenceAt { .. }
+            | ControlOp::SequenceConstruct { .. }
+            | ControlOp::SequenceEmpty { .. }
+            | ControlOp::SequenceErase { .. }
+            | ControlOp::SequenceInsert { .. }
+            | ControlOp::SequenceLength { .. }
+            | ControlOp::SplitToSequence { .. }
+            | ControlOp::ConcatFromSequence { .. }
+            | ControlOp::Optional { .. }
+            | ControlOp::OptionalGetElement { .. }
+            | ControlOp::OptionalHasElement { .. },
+        )
+        | Op::Text(
+            TextOp::StringNormalizer { .. }
+            | TextOp::StringConcat { .. }
+            | TextOp::StringSplit { .. }
+            | TextOp::RegexFullMatch { .. }
+            | TextOp::TfIdfVectorizer { .. },
+        )
+        | Op::Signal(
+            SignalOp::DFT { .. }
+            | SignalOp::STFT { .. }
+            | SignalOp::HannWindow { .. }
+            | SignalOp::HammingWindow { .. }
+            | SignalOp::BlackmanWindow { .. }
+            | SignalOp::MelWeightMatrix { .. },
+        )
+        | Op::Ml(
+            MlOp::ArrayFeatureExtractor { .. }
+            | MlOp::Binarizer { .. }
+            | MlOp::LabelEncoder { .. }
+            | MlOp::TreeEnsemble { .. }
+            | MlOp::Normalizer { .. }
+            | MlOp::Scaler { .. },
+        ) => return Err(unsupported(format!("no {} kernel", info.node.op.name()))),
     };
     Ok(k)
 }

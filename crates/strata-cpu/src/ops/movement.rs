@@ -619,6 +619,7 @@ fn pad(
     Ok(vec![CpuTensor::f32(shape, y)])
 }
 
+#[deny(clippy::wildcard_enum_match_arm)]
 pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     let n_in = info.node.inputs.len();
     let ins: Vec<_> = (0..n_in).filter(|&i| info.has_input(i)).map(|i| info.in_dtype(i)).collect();
@@ -711,7 +712,27 @@ pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             int_operand(1)?;
             Move::GatherElements(*axis)
         }
-        other => return Err(unsupported(format!("no {} kernel", other.name()))),
+        // not supported here
+        T::GatherND { .. }
+        | T::Scatter { .. }
+        | T::ScatterElements { .. }
+        | T::ScatterND { .. }
+        | T::TensorScatter { .. }
+        | T::CenterCropPad { .. }
+        | T::Range { .. }
+        | T::EyeLike { .. }
+        | T::OneHot { .. }
+        | T::NonZero { .. }
+        | T::Compress { .. }
+        | T::ReverseSequence { .. }
+        | T::Unique { .. }
+        | T::RandomNormal { .. }
+        | T::RandomUniform { .. }
+        | T::RandomNormalLike { .. }
+        | T::RandomUniformLike { .. }
+        | T::Bernoulli { .. }
+        | T::Multinomial { .. }
+        | T::ImageDecoder { .. } => return Err(unsupported(format!("no {} kernel", op.name()))),
     };
     Ok(Box::new(MoveKernel(m)))
 }

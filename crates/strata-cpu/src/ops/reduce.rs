@@ -366,6 +366,7 @@ impl Kernel for TopKKernel {
     }
 }
 
+#[deny(clippy::wildcard_enum_match_arm)]
 pub(crate) fn build(op: &R, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     let softmax = |axis: i64, log: bool, legacy: bool| -> Result<Box<dyn Kernel>> {
         info.require_dtypes(&[DType::F32])?;
@@ -431,6 +432,13 @@ pub(crate) fn build(op: &R, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
                 max: matches!(op, R::ArgMax { .. }),
             }))
         }
-        other => Err(unsupported(format!("no {} kernel", other.name()))),
+        // not supported here
+        R::ReduceLogSumExp { .. }
+        | R::CumSum { .. }
+        | R::CumProd { .. }
+        | R::Hardmax { .. }
+        | R::HardmaxLegacy { .. }
+        | R::SoftmaxCrossEntropyLoss { .. }
+        | R::NegativeLogLikelihoodLoss { .. } => Err(unsupported(format!("no {} kernel", op.name()))),
     }
 }

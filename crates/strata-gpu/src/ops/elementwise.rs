@@ -4,8 +4,83 @@
 //! (inverse and hyperbolic trigonometry) and SwiGLU.
 
 use super::*;
-use crate::kernels::unary;
 use crate::shape::{broadcast, bstrides, check_rank, f32w, put, u32c};
+
+/// Unary op codes of `elementwise.wgsl` (`OP` override of `unary`).
+pub(crate) mod unary {
+    pub const ABS: u32 = 1;
+    pub const NEG: u32 = 2;
+    pub const RELU: u32 = 3;
+    pub const SIGMOID: u32 = 4;
+    pub const TANH: u32 = 5;
+    pub const EXP: u32 = 6;
+    pub const LOG: u32 = 7;
+    pub const SQRT: u32 = 8;
+    pub const ERF: u32 = 9;
+    pub const GELU: u32 = 10;
+    pub const GELU_TANH: u32 = 11;
+    pub const LEAKY_RELU: u32 = 12;
+    pub const HARD_SIGMOID: u32 = 13;
+    pub const HARD_SWISH: u32 = 14;
+    pub const CLIP: u32 = 15;
+    pub const SOFTPLUS: u32 = 16;
+    pub const RECIPROCAL: u32 = 17;
+    pub const FLOOR: u32 = 18;
+    pub const CEIL: u32 = 19;
+    pub const ROUND: u32 = 20;
+    pub const SIN: u32 = 21;
+    pub const COS: u32 = 22;
+    pub const ELU: u32 = 23;
+    pub const SELU: u32 = 24;
+    pub const SOFTSIGN: u32 = 25;
+    pub const SIGN: u32 = 26;
+    pub const MISH: u32 = 27;
+    pub const SWISH: u32 = 28;
+    pub const CELU: u32 = 29;
+    pub const THRESHOLDED_RELU: u32 = 30;
+    pub const SCALE: u32 = 31;
+    pub const SHRINK: u32 = 32;
+    pub const ATAN: u32 = 33;
+    pub const TAN: u32 = 34;
+    pub const F32_TO_I32: u32 = 100;
+    pub const I32_TO_F32: u32 = 101;
+    pub const F32_TO_BOOL: u32 = 102;
+    pub const WORD_TO_BOOL: u32 = 103;
+    pub const BOOL_TO_F32: u32 = 104;
+    pub const NOT: u32 = 105;
+    pub const IS_NAN: u32 = 106;
+    pub const IS_INF: u32 = 107;
+    pub const U32_TO_F32: u32 = 108;
+    pub const COPY: u32 = 109;
+    pub const BITWISE_NOT: u32 = 35;
+}
+
+/// Binary op codes of `elementwise.wgsl` (`OP` override of `binary`).
+pub(crate) mod binary {
+    pub const ADD: u32 = 0;
+    pub const SUB: u32 = 1;
+    pub const MUL: u32 = 2;
+    pub const DIV: u32 = 3;
+    pub const POW: u32 = 4;
+    pub const MAX: u32 = 5;
+    pub const MIN: u32 = 6;
+    pub const EQ: u32 = 7;
+    pub const GT: u32 = 8;
+    pub const GE: u32 = 9;
+    pub const LT: u32 = 10;
+    pub const LE: u32 = 11;
+    pub const FMOD: u32 = 12;
+    pub const PRELU: u32 = 13;
+    pub const AND: u32 = 14;
+    pub const OR: u32 = 15;
+    pub const XOR: u32 = 16;
+    pub const MOD: u32 = 17;
+    pub const BIT_AND: u32 = 18;
+    pub const BIT_OR: u32 = 19;
+    pub const BIT_XOR: u32 = 20;
+    pub const SHIFT_LEFT: u32 = 21;
+    pub const SHIFT_RIGHT: u32 = 22;
+}
 
 /// How an elementwise node runs.
 #[derive(Debug)]
@@ -57,22 +132,35 @@ fn int_check_code(d: DType) -> u32 {
 }
 
 /// Plan an elementwise operator.
+#[deny(clippy::wildcard_enum_match_arm)]
 pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<Plan, String> {
-    if let Some(op) = math_code(e) {
+    let math = |k: &mut Kernels, op: u32| -> std::result::Result<Plan, String> {
         v.float(0)?;
-        return Ok(Plan::Math { k: k.get(Shader::Math, "unary_math", &[("OP", op)]) });
-    }
+        Ok(Plan::Math { k: k.get(Shader::Math, "unary_math", &[("OP", op)]) })
+    };
     match e {
+        // `OP` codes of `math.wgsl`'s `unary_math`
+        E::Acos {} => math(k, 0),
+        E::Acosh {} => math(k, 1),
+        E::Asin {} => math(k, 2),
+        E::Asinh {} => math(k, 3),
+        E::Atanh {} => math(k, 4),
+        E::Sinh {} => math(k, 5),
+        E::Cosh {} => math(k, 6),
         E::Identity {} => {
             v.dev(0)?;
             Ok(Plan::Identity)
         }
         E::Cast { to, .. } => cast_plan(k, v.dev(0)?, *to),
         E::CastLike { .. } => cast_plan(k, v.dev(0)?, v.dt(1)?),
-        E::Not {} => match v.dt(0)? {
-            DType::Bool => Ok(Plan::Unary { k: float_unary(k, unary::NOT, 2), a: 0, b: 0 }),
-            d => Err(format!("Not on {d}")),
-        },
+        E::Not {} => {
+            let d = v.dt(0)?;
+            if d == DType::Bool {
+                Ok(Plan::Unary { k: float_unary(k, unary::NOT, 2), a: 0, b: 0 })
+            } else {
+                Err(format!("Not on {d}"))
+            }
+        }
         E::BitwiseNot {} => {
             let d = v.dev(0)?;
             if !is_int_word(d) {
@@ -129,22 +217,76 @@ pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<
             let k = if is_float_word(d) { float_unary(k, unary::CLIP, 0) } else { int_unary(k, unary::CLIP, d) };
             Ok(Plan::Clip { k, min: *min, max: *max })
         }
-        _ => {
-            if let Some((op, a, b)) = unary_code(e) {
-                let d = v.dev(0)?;
-                let (a, b) = (f32w(a), f32w(b));
-                if is_float_word(d) {
-                    return Ok(Plan::Unary { k: float_unary(k, op, 0), a, b });
-                }
-                let int_ok = matches!(e, E::Abs {} | E::Neg {} | E::Relu {} | E::Sign {});
-                if int_ok && is_int_word(d) {
-                    return Ok(Plan::Unary { k: int_unary(k, op, d), a, b });
-                }
-                return Err(format!("{} on {d} is not supported on the GPU (floats only)", e.name()));
-            }
-            binary_plan(v, e, k)
-        }
+        // a `unary` code (float, some integer types), else a two-input kernel
+        E::Abs { .. }
+        | E::Atan { .. }
+        | E::Ceil { .. }
+        | E::Cos { .. }
+        | E::Erf { .. }
+        | E::Exp { .. }
+        | E::Floor { .. }
+        | E::Log { .. }
+        | E::Neg { .. }
+        | E::Reciprocal { .. }
+        | E::Round { .. }
+        | E::Sign { .. }
+        | E::Sin { .. }
+        | E::Sqrt { .. }
+        | E::Tan { .. }
+        | E::Tanh { .. }
+        | E::Relu { .. }
+        | E::Sigmoid { .. }
+        | E::Softplus { .. }
+        | E::Softsign { .. }
+        | E::HardSwish { .. }
+        | E::Mish { .. }
+        | E::Elu { .. }
+        | E::Celu { .. }
+        | E::Selu { .. }
+        | E::LeakyRelu { .. }
+        | E::ThresholdedRelu { .. }
+        | E::HardSigmoid { .. }
+        | E::Gelu { .. }
+        | E::Shrink { .. }
+        | E::Swish { .. }
+        | E::PRelu { .. }
+        | E::Add { .. }
+        | E::Sub { .. }
+        | E::Mul { .. }
+        | E::Div { .. }
+        | E::Pow { .. }
+        | E::Mod { .. }
+        | E::BitShift { .. }
+        | E::BitwiseAnd { .. }
+        | E::BitwiseOr { .. }
+        | E::BitwiseXor { .. }
+        | E::Equal { .. }
+        | E::Greater { .. }
+        | E::GreaterOrEqual { .. }
+        | E::Less { .. }
+        | E::LessOrEqual { .. }
+        | E::And { .. }
+        | E::Or { .. }
+        | E::Xor { .. }
+        | E::BitCast { .. } => coded(v, e, k),
     }
+}
+
+/// An operator with a `unary` code, else a two-input one.
+fn coded(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<Plan, String> {
+    if let Some((op, a, b)) = unary_code(e) {
+        let d = v.dev(0)?;
+        let (a, b) = (f32w(a), f32w(b));
+        if is_float_word(d) {
+            return Ok(Plan::Unary { k: float_unary(k, op, 0), a, b });
+        }
+        let int_ok = matches!(e, E::Abs {} | E::Neg {} | E::Relu {} | E::Sign {});
+        if int_ok && is_int_word(d) {
+            return Ok(Plan::Unary { k: int_unary(k, op, d), a, b });
+        }
+        return Err(format!("{} on {d} is not supported on the GPU (floats only)", e.name()));
+    }
+    binary_plan(v, e, k)
 }
 
 /// A two-input elementwise operator.
@@ -165,10 +307,7 @@ fn binary_plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<Plan
             None => Err(format!("{} on {a} is not supported on the GPU", e.name())),
         };
     }
-    let float_code = match e {
-        E::Mod { fmod: 0 } => Some(binary::MOD),
-        _ => binary_code(e),
-    };
+    let float_code = if matches!(e, E::Mod { fmod: 0 }) { Some(binary::MOD) } else { binary_code(e) };
     let Some(op) = float_code else {
         return not_implemented(e.name());
     };
@@ -321,6 +460,7 @@ impl Exec<'_> {
 
 /// The unary op code and its two float parameters for a float activation
 /// (Clip's bounds come from inputs at run time when not attributes).
+#[deny(clippy::wildcard_enum_match_arm)]
 fn unary_code(op: &E) -> Option<(u32, f32, f32)> {
     use unary::*;
     Some(match op {
@@ -357,11 +497,52 @@ fn unary_code(op: &E) -> Option<(u32, f32, f32)> {
         E::Celu { alpha } => (CELU, *alpha, 0.0),
         E::ThresholdedRelu { alpha } => (THRESHOLDED_RELU, *alpha, 0.0),
         E::Shrink { bias, lambd } => (SHRINK, *bias, *lambd),
-        _ => return None,
+        // no `unary` code
+        E::Acos { .. }
+        | E::Acosh { .. }
+        | E::Asin { .. }
+        | E::Asinh { .. }
+        | E::Atanh { .. }
+        | E::Cosh { .. }
+        | E::Sinh { .. }
+        | E::Not { .. }
+        | E::BitwiseNot { .. }
+        | E::IsNaN { .. }
+        | E::IsInf { .. }
+        | E::PRelu { .. }
+        | E::Add { .. }
+        | E::Sub { .. }
+        | E::Mul { .. }
+        | E::Div { .. }
+        | E::Pow { .. }
+        | E::Mod { .. }
+        | E::BitShift { .. }
+        | E::BitwiseAnd { .. }
+        | E::BitwiseOr { .. }
+        | E::BitwiseXor { .. }
+        | E::Equal { .. }
+        | E::Greater { .. }
+        | E::GreaterOrEqual { .. }
+        | E::Less { .. }
+        | E::LessOrEqual { .. }
+        | E::And { .. }
+        | E::Or { .. }
+        | E::Xor { .. }
+        | E::Max { .. }
+        | E::Min { .. }
+        | E::Mean { .. }
+        | E::Sum { .. }
+        | E::Where { .. }
+        | E::Identity { .. }
+        | E::Cast { .. }
+        | E::CastLike { .. }
+        | E::BitCast { .. }
+        | E::Gelu { .. } => return None,
     })
 }
 
 /// The binary op code of a two-input elementwise op.
+#[deny(clippy::wildcard_enum_match_arm)]
 fn binary_code(op: &E) -> Option<u32> {
     use binary::*;
     Some(match op {
@@ -382,7 +563,60 @@ fn binary_code(op: &E) -> Option<u32> {
         E::And {} => AND,
         E::Or {} => OR,
         E::Xor {} => XOR,
-        _ => return None,
+        // no `binary` code
+        E::Abs { .. }
+        | E::Acos { .. }
+        | E::Acosh { .. }
+        | E::Asin { .. }
+        | E::Asinh { .. }
+        | E::Atan { .. }
+        | E::Atanh { .. }
+        | E::Ceil { .. }
+        | E::Cos { .. }
+        | E::Cosh { .. }
+        | E::Erf { .. }
+        | E::Exp { .. }
+        | E::Floor { .. }
+        | E::Log { .. }
+        | E::Neg { .. }
+        | E::Reciprocal { .. }
+        | E::Round { .. }
+        | E::Sign { .. }
+        | E::Sin { .. }
+        | E::Sinh { .. }
+        | E::Sqrt { .. }
+        | E::Tan { .. }
+        | E::Tanh { .. }
+        | E::Not { .. }
+        | E::BitwiseNot { .. }
+        | E::IsNaN { .. }
+        | E::IsInf { .. }
+        | E::Relu { .. }
+        | E::Sigmoid { .. }
+        | E::Softplus { .. }
+        | E::Softsign { .. }
+        | E::HardSwish { .. }
+        | E::Mish { .. }
+        | E::Elu { .. }
+        | E::Celu { .. }
+        | E::Selu { .. }
+        | E::LeakyRelu { .. }
+        | E::ThresholdedRelu { .. }
+        | E::HardSigmoid { .. }
+        | E::Gelu { .. }
+        | E::Shrink { .. }
+        | E::Swish { .. }
+        | E::Clip { .. }
+        | E::BitShift { .. }
+        | E::BitwiseAnd { .. }
+        | E::BitwiseOr { .. }
+        | E::BitwiseXor { .. }
+        | E::Where { .. }
+        | E::Identity { .. }
+        | E::Cast { .. }
+        | E::CastLike { .. }
+        | E::BitCast { .. }
+        | E::Mod { .. } => return None,
     })
 }
 
@@ -446,6 +680,7 @@ fn cast_code(from: DType, to: DType) -> std::result::Result<Option<u32>, String>
 }
 
 /// The `integer.wgsl` binary op code of an elementwise op on integers.
+#[deny(clippy::wildcard_enum_match_arm)]
 fn int_binary_code(e: &E) -> Option<u32> {
     use binary::*;
     match e {
@@ -457,20 +692,69 @@ fn int_binary_code(e: &E) -> Option<u32> {
         E::BitShift { direction } if direction == "RIGHT" => Some(SHIFT_RIGHT),
         // Float-only (or bool-only) binaries.
         E::Mean {} | E::PRelu {} | E::And {} | E::Or {} | E::Xor {} => None,
-        _ => binary_code(e),
+        // as for floats
+        E::Abs { .. }
+        | E::Acos { .. }
+        | E::Acosh { .. }
+        | E::Asin { .. }
+        | E::Asinh { .. }
+        | E::Atan { .. }
+        | E::Atanh { .. }
+        | E::Ceil { .. }
+        | E::Cos { .. }
+        | E::Cosh { .. }
+        | E::Erf { .. }
+        | E::Exp { .. }
+        | E::Floor { .. }
+        | E::Log { .. }
+        | E::Neg { .. }
+        | E::Reciprocal { .. }
+        | E::Round { .. }
+        | E::Sign { .. }
+        | E::Sin { .. }
+        | E::Sinh { .. }
+        | E::Sqrt { .. }
+        | E::Tan { .. }
+        | E::Tanh { .. }
+        | E::Not { .. }
+        | E::BitwiseNot { .. }
+        | E::IsNaN { .. }
+        | E::IsInf { .. }
+        | E::Relu { .. }
+        | E::Sigmoid { .. }
+        | E::Softplus { .. }
+        | E::Softsign { .. }
+        | E::HardSwish { .. }
+        | E::Mish { .. }
+        | E::Elu { .. }
+        | E::Celu { .. }
+        | E::Selu { .. }
+        | E::LeakyRelu { .. }
+        | E::ThresholdedRelu { .. }
+        | E::HardSigmoid { .. }
+        | E::Gelu { .. }
+        | E::Shrink { .. }
+        | E::Swish { .. }
+        | E::Clip { .. }
+        | E::Add { .. }
+        | E::Sub { .. }
+        | E::Mul { .. }
+        | E::Div { .. }
+        | E::Pow { .. }
+        | E::Equal { .. }
+        | E::Greater { .. }
+        | E::GreaterOrEqual { .. }
+        | E::Less { .. }
+        | E::LessOrEqual { .. }
+        | E::Max { .. }
+        | E::Min { .. }
+        | E::Sum { .. }
+        | E::Where { .. }
+        | E::Identity { .. }
+        | E::Cast { .. }
+        | E::CastLike { .. }
+        | E::BitCast { .. }
+        | E::Mod { .. }
+        | E::BitShift { .. } => binary_code(e),
     }
-}
-
-/// `OP` override of `math.wgsl`'s `unary_math`.
-fn math_code(e: &E) -> Option<u32> {
-    Some(match e {
-        E::Acos {} => 0,
-        E::Acosh {} => 1,
-        E::Asin {} => 2,
-        E::Asinh {} => 3,
-        E::Atanh {} => 4,
-        E::Sinh {} => 5,
-        E::Cosh {} => 6,
-        _ => return None,
-    })
 }

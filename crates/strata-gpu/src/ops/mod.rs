@@ -12,14 +12,17 @@
 
 use std::sync::Arc;
 
-use strata_ir::ops::{ElementwiseOp as E, NnOp, QuantOp, ReduceOp as R, SignalOp, TensorOp as T};
+use strata_ir::ops::{
+    ControlOp, ElementwiseOp as E, MlOp, NnOp, QuantOp, ReduceOp as R, SignalOp, TensorOp as T, TextOp,
+};
 use strata_ir::{DType, Graph, GraphId, Model, Node, NodeId, Op, TensorData, ValueId, ValueType};
 
 use crate::ctx::Ctx;
 use crate::device::{GpuDevice, GpuTensor, Word, gpu_dtype, word_class};
 use crate::error::{GpuError, Result};
 use crate::graph::CompiledGraph;
-use crate::kernels::{Shader, binary};
+use crate::kernels::Shader;
+use elementwise::binary;
 
 mod attention;
 mod conv;
@@ -308,6 +311,7 @@ pub(crate) enum Plan {
 /// Plan node `node` of graph `graph`: the kernels and parameters it runs
 /// with, or why the GPU cannot run it. `k` creates the kernels (with a
 /// device) or only names them (support queries).
+#[deny(clippy::wildcard_enum_match_arm)]
 pub(crate) fn plan(
     model: &Model,
     graph: GraphId,
@@ -322,12 +326,11 @@ pub(crate) fn plan(
         return Err("shape metadata (int64) is left to the CPU".into());
     }
     for o in n.outputs.iter().flatten() {
-        match &g.value(*o).ty {
-            ValueType::Tensor { dtype, .. } if gpu_dtype(*dtype) => {}
-            ValueType::Tensor { dtype, .. } => {
-                return Err(format!("output '{}' is {dtype}; {GPU_TYPES}", g.value(*o).name));
-            }
-            t => return Err(format!("output '{}' has type {t}, not a tensor of known type", g.value(*o).name)),
+        let ty = &g.value(*o).ty;
+        match ty.dtype() {
+            Some(dtype) if gpu_dtype(dtype) => {}
+            Some(dtype) => return Err(format!("output '{}' is {dtype}; {GPU_TYPES}", g.value(*o).name)),
+            None => return Err(format!("output '{}' has type {ty}, not a tensor of known type", g.value(*o).name)),
         }
         if is_small_i64(g, *o)
             && !matches!(
@@ -348,16 +351,7 @@ pub(crate) fn plan(
     }
     let op = match &n.op {
         Op::Elementwise(e) => Plan::Elementwise(elementwise::plan(&v, e, k)?),
-        Op::Tensor(t) => match t {
-            T::ConstantOfShape { .. } | T::Range {} | T::EyeLike { .. } => Plan::Generate(generate::plan(&v, t, k)?),
-            T::GatherND { .. } | T::ReverseSequence { .. } => Plan::Index(index::plan(&v, t, k)?),
-            T::ScatterElements { .. }
-            | T::ScatterND { .. }
-            | T::Scatter { .. }
-            | T::TensorScatter { .. }
-            | T::OneHot { .. } => Plan::Scatter(scatter::plan(&v, t, k)?),
-            _ => Plan::Movement(movement::plan(&v, t, k)?),
-        },
+        Op::Tensor(t) => movement::plan(&v, t, k)?,
         Op::Nn(o) => match o {
             NnOp::MatMul {} | NnOp::Gemm { .. } => Plan::MatMul(matmul::plan(&v, o, k)?),
             NnOp::Einsum { equation } => Plan::Einsum(einsum::plan(&v, equation, k)?),
@@ -381,7 +375,21 @@ pub(crate) fn plan(
             NnOp::RNN { .. } | NnOp::GRU { .. } | NnOp::LSTM { .. } => Plan::Recurrent(recurrent::plan(&v, o, k)?),
             NnOp::SwiGLU { alpha } => Plan::Elementwise(elementwise::plan_swiglu(&v, *alpha, k)?),
             NnOp::Dropout { .. } => Plan::Generate(generate::plan_dropout(&v, k)?),
-            other => return not_implemented(other.name()),
+            // not supported here
+            NnOp::DeformConv { .. }
+            | NnOp::GlobalLpPool { .. }
+            | NnOp::MaxUnpool { .. }
+            | NnOp::MaxRoiPool { .. }
+            | NnOp::RoiAlign { .. }
+            | NnOp::InstanceNormalization { .. }
+            | NnOp::GroupNormalization { .. }
+            | NnOp::MeanVarianceNormalization { .. }
+            | NnOp::LRN { .. }
+            | NnOp::Det { .. }
+            | NnOp::NonMaxSuppression { .. }
+            | NnOp::Adagrad { .. }
+            | NnOp::Adam { .. }
+            | NnOp::Momentum { .. } => return not_implemented(o.name()),
         },
         Op::Reduce(r) => match r {
             R::Softmax { .. }
@@ -393,13 +401,68 @@ pub(crate) fn plan(
             R::SoftmaxCrossEntropyLoss { .. } | R::NegativeLogLikelihoodLoss { .. } => {
                 Plan::Loss(loss::plan(&v, r, k)?)
             }
-            _ => Plan::Reduce(reduce::plan(&v, r, k)?),
+            R::ReduceSum { .. }
+            | R::ReduceMean { .. }
+            | R::ReduceMax { .. }
+            | R::ReduceMin { .. }
+            | R::ReduceProd { .. }
+            | R::ReduceL1 { .. }
+            | R::ReduceL2 { .. }
+            | R::ReduceLogSum { .. }
+            | R::ReduceLogSumExp { .. }
+            | R::ReduceSumSquare { .. }
+            | R::ArgMax { .. }
+            | R::ArgMin { .. }
+            | R::CumSum { .. }
+            | R::CumProd { .. }
+            | R::TopK { .. } => Plan::Reduce(reduce::plan(&v, r, k)?),
         },
         Op::Signal(s) => Plan::Signal(signal::plan(&v, s, k)?),
         Op::Quant(q @ (QuantOp::QuantizeLinear { .. } | QuantOp::DequantizeLinear { .. })) => {
             Plan::Quant(quant::plan(&v, q, k)?)
         }
-        other => return not_implemented(other.name()),
+        // not supported here
+        Op::Quant(
+            QuantOp::DynamicQuantizeLinear { .. }
+            | QuantOp::QLinearConv { .. }
+            | QuantOp::ConvInteger { .. }
+            | QuantOp::QLinearMatMul { .. }
+            | QuantOp::MatMulInteger { .. },
+        )
+        | Op::Control(
+            ControlOp::If { .. }
+            | ControlOp::Loop { .. }
+            | ControlOp::Scan { .. }
+            | ControlOp::Scan8 { .. }
+            | ControlOp::SequenceMap { .. }
+            | ControlOp::SequenceAt { .. }
+            | ControlOp::SequenceConstruct { .. }
+            | ControlOp::SequenceEmpty { .. }
+            | ControlOp::SequenceErase { .. }
+            | ControlOp::SequenceInsert { .. }
+            | ControlOp::SequenceLength { .. }
+            | ControlOp::SplitToSequence { .. }
+            | ControlOp::ConcatFromSequence { .. }
+            | ControlOp::Optional { .. }
+            | ControlOp::OptionalGetElement { .. }
+            | ControlOp::OptionalHasElement { .. },
+        )
+        | Op::Text(
+            TextOp::StringNormalizer { .. }
+            | TextOp::StringConcat { .. }
+            | TextOp::StringSplit { .. }
+            | TextOp::RegexFullMatch { .. }
+            | TextOp::TfIdfVectorizer { .. },
+        )
+        | Op::Ml(
+            MlOp::ArrayFeatureExtractor { .. }
+            | MlOp::Binarizer { .. }
+            | MlOp::LabelEncoder { .. }
+            | MlOp::TreeEnsemble { .. }
+            | MlOp::Normalizer { .. }
+            | MlOp::Scaler { .. },
+        )
+        | Op::Fused(_) => return not_implemented(n.op.name()),
     };
     Ok(NodePlan { op, narrow: narrow::plan(g, n) })
 }

@@ -81,9 +81,34 @@ pub(crate) enum Strided {
     },
 }
 
-/// Plan a data-movement operator.
-pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<Plan, String> {
-    match t {
+/// Plan an operator of the `TensorOp` family: every operator is named
+/// here; generators, indexed reads and scatters go to their own planners,
+/// the rest is data movement planned here.
+#[deny(clippy::wildcard_enum_match_arm)]
+pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<super::Plan, String> {
+    let movement = match t {
+        T::ConstantOfShape { .. } | T::Range {} | T::EyeLike { .. } => {
+            return Ok(super::Plan::Generate(generate::plan(v, t, k)?));
+        }
+        T::GatherND { .. } | T::ReverseSequence { .. } => return Ok(super::Plan::Index(index::plan(v, t, k)?)),
+        T::ScatterElements { .. }
+        | T::ScatterND { .. }
+        | T::Scatter { .. }
+        | T::TensorScatter { .. }
+        | T::OneHot { .. } => return Ok(super::Plan::Scatter(scatter::plan(v, t, k)?)),
+        // not supported here
+        T::Shape { .. }
+        | T::Size { .. }
+        | T::NonZero { .. }
+        | T::Compress { .. }
+        | T::Unique { .. }
+        | T::RandomNormal { .. }
+        | T::RandomUniform { .. }
+        | T::RandomNormalLike { .. }
+        | T::RandomUniformLike { .. }
+        | T::Bernoulli { .. }
+        | T::Multinomial { .. }
+        | T::ImageDecoder { .. } => return not_implemented(t.name()),
         T::Constant { value } => {
             if gpu_dtype(value.dtype()) {
                 Ok(Plan::View(View::Constant))
@@ -199,8 +224,8 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
             v.host(1, "shape")?;
             Ok(Plan::CenterCropPad { k: k.get(Shader::Movement, "pad", &[("PAD_MODE", 0)]), axes: axes.clone() })
         }
-        other => not_implemented(other.name()),
-    }
+    };
+    movement.map(super::Plan::Movement)
 }
 
 impl Exec<'_> {

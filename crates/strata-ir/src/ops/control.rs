@@ -41,3 +41,28 @@ impl ControlOp {
         }
     }
 }
+
+impl ControlOp {
+    /// Shape inference: this family's output types stay unknown (`If` takes the types its branches agree on, in [`crate::infer`]).
+    #[deny(clippy::wildcard_enum_match_arm)]
+    pub fn infer(&self, _ins: &[crate::shape::In]) -> crate::shape::Outs {
+        match self {
+            ControlOp::If { .. }
+            | ControlOp::Loop { .. }
+            | ControlOp::Scan { .. }
+            | ControlOp::Scan8 { .. }
+            | ControlOp::SequenceMap { .. }
+            | ControlOp::SequenceAt { .. }
+            | ControlOp::SequenceConstruct { .. }
+            | ControlOp::SequenceEmpty { .. }
+            | ControlOp::SequenceErase { .. }
+            | ControlOp::SequenceInsert { .. }
+            | ControlOp::SequenceLength { .. }
+            | ControlOp::SplitToSequence { .. }
+            | ControlOp::ConcatFromSequence { .. }
+            | ControlOp::Optional { .. }
+            | ControlOp::OptionalGetElement { .. }
+            | ControlOp::OptionalHasElement { .. } => Ok(vec![None]),
+        }
+    }
+}

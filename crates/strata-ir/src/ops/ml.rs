@@ -20,3 +20,18 @@ crate::op_family! {
         Scaler { offset: Option<Vec<f32>>, scale: Option<Vec<f32>> },
     }
 }
+
+impl MlOp {
+    /// Shape inference: this family's output types stay unknown.
+    #[deny(clippy::wildcard_enum_match_arm)]
+    pub fn infer(&self, _ins: &[crate::shape::In]) -> crate::shape::Outs {
+        match self {
+            MlOp::ArrayFeatureExtractor { .. }
+            | MlOp::Binarizer { .. }
+            | MlOp::LabelEncoder { .. }
+            | MlOp::TreeEnsemble { .. }
+            | MlOp::Normalizer { .. }
+            | MlOp::Scaler { .. } => Ok(vec![None]),
+        }
+    }
+}

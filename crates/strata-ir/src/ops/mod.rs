@@ -105,8 +105,11 @@ pub use tensor::TensorOp;
 pub use text::TextOp;
 
 /// Any operator of the IR.
+///
+/// Not `#[non_exhaustive]`: every crate that dispatches on operators
+/// matches every family (and, inside it, every operator), so adding one is
+/// a compile error wherever it must be handled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
 // Families differ in size; nodes are few compared with tensor data, so
 // boxing variants would only add indirection.
 #[allow(clippy::large_enum_variant)]

@@ -128,3 +128,117 @@ impl NnOp {
         }
     }
 }
+
+use crate::dtype::DType;
+use crate::shape::{In, Outs, broadcast, first, same, t};
+use crate::types::Dim;
+
+impl NnOp {
+    /// Shape inference for matrix products, normalisations, global pooling
+    /// and recurrent layers; the others give the first input's element type
+    /// with an unknown shape.
+    #[deny(clippy::wildcard_enum_match_arm)]
+    pub fn infer(&self, ins: &[In]) -> Outs {
+        use NnOp as N;
+        let (d0, s0) = first(ins);
+        Ok(match self {
+            N::MatMul {} => {
+                let (a, b) = (ins.first().and_then(|i| i.shape()), ins.get(1).and_then(|i| i.shape()));
+                let shape = match (a, b) {
+                    (Some(a), Some(b)) if a.len() >= 2 && b.len() >= 2 => {
+                        let (k1, k2) = (&a[a.len() - 1], &b[b.len() - 2]);
+                        if let (Dim::Known(x), Dim::Known(y)) = (k1, k2)
+                            && x != y
+                        {
+                            return Err(format!("MatMul inner dimensions differ: {x} and {y}"));
+                        }
+                        let batch = broadcast(&[Some(&a[..a.len() - 2]), Some(&b[..b.len() - 2])])?;
+                        batch.map(|mut v| {
+                            v.push(a[a.len() - 2].clone());
+                            v.push(b[b.len() - 1].clone());
+                            v
+                        })
+                    }
+                    _ => None,
+                };
+                same(d0, shape)
+            }
+            N::Gemm { transA, transB, .. } => {
+                let (a, b) = (ins.first().and_then(|i| i.shape()), ins.get(1).and_then(|i| i.shape()));
+                let shape = match (a, b) {
+                    (Some(a), Some(b)) if a.len() == 2 && b.len() == 2 => {
+                        let m = if *transA != 0 { &a[1] } else { &a[0] };
+                        let n = if *transB != 0 { &b[0] } else { &b[1] };
+                        Some(vec![m.clone(), n.clone()])
+                    }
+                    _ => None,
+                };
+                same(d0, shape)
+            }
+            N::BatchNormalization { .. }
+            | N::InstanceNormalization { .. }
+            | N::LpNormalization { .. }
+            | N::MeanVarianceNormalization { .. }
+            | N::LRN { .. }
+            | N::LayerNormalization { .. }
+            | N::GroupNormalization { .. }
+            | N::RMSNormalization { .. } => same(d0, s0),
+            N::Dropout { .. } => vec![d0.map(|d| t(d, s0.clone())), Some(t(DType::Bool, s0))],
+            N::GlobalAveragePool {} | N::GlobalMaxPool {} | N::GlobalLpPool { .. } => same(
+                d0,
+                s0.map(|s| s.iter().enumerate().map(|(i, d)| if i >= 2 { Dim::Known(1) } else { d.clone() }).collect()),
+            ),
+            N::NonMaxSuppression { .. } => vec![Some(t(DType::I64, Some(vec![Dim::Unknown, Dim::Known(3)])))],
+            N::RNN { direction, hidden_size, layout, .. }
+            | N::GRU { direction, hidden_size, layout, .. }
+            | N::LSTM { direction, hidden_size, layout, .. } => {
+                // Y, Y_h (and Y_c for LSTM), from X [seq, batch, input]
+                // (layout 0) or [batch, seq, input] (layout 1).
+                let dirs = Dim::Known(direction.num_directions() as u64);
+                let h = hidden_size.filter(|h| *h > 0).map_or(Dim::Unknown, |h| Dim::Known(h as u64));
+                let x = s0.filter(|s| s.len() == 3);
+                let (y, yh) = match (x, *layout) {
+                    (Some(x), 0) => (
+                        Some(vec![x[0].clone(), dirs.clone(), x[1].clone(), h.clone()]),
+                        Some(vec![dirs, x[1].clone(), h]),
+                    ),
+                    (Some(x), 1) => (
+                        Some(vec![x[0].clone(), x[1].clone(), dirs.clone(), h.clone()]),
+                        Some(vec![x[0].clone(), dirs, h]),
+                    ),
+                    _ => (None, None),
+                };
+                let mut outs = vec![d0.map(|d| t(d, y)), d0.map(|d| t(d, yh.clone()))];
+                if matches!(self, N::LSTM { .. }) {
+                    outs.push(d0.map(|d| t(d, yh)));
+                }
+                outs
+            }
+            N::Conv { .. }
+            | N::ConvTranspose { .. }
+            | N::DeformConv { .. }
+            | N::MaxPool { .. }
+            | N::AveragePool { .. }
+            | N::LpPool { .. }
+            | N::MaxUnpool { .. }
+            | N::MaxRoiPool { .. }
+            | N::RoiAlign { .. }
+            | N::Col2Im { .. }
+            | N::Einsum { .. }
+            | N::Det {}
+            | N::GridSample { .. }
+            | N::AffineGrid { .. }
+            | N::Resize { .. }
+            | N::Upsample { .. }
+            | N::Attention { .. }
+            | N::RotaryEmbedding { .. }
+            | N::SwiGLU { .. }
+            | N::CausalConvWithState { .. }
+            | N::LinearAttention { .. }
+            | N::FlexAttention { .. }
+            | N::Adagrad { .. }
+            | N::Adam { .. }
+            | N::Momentum { .. } => same(d0, None),
+        })
+    }
+}

@@ -17,3 +17,19 @@ crate::op_family! {
         MatMulInteger {},
     }
 }
+
+impl QuantOp {
+    /// Shape inference: this family's output types stay unknown.
+    #[deny(clippy::wildcard_enum_match_arm)]
+    pub fn infer(&self, _ins: &[crate::shape::In]) -> crate::shape::Outs {
+        match self {
+            QuantOp::QuantizeLinear { .. }
+            | QuantOp::DequantizeLinear { .. }
+            | QuantOp::DynamicQuantizeLinear { .. }
+            | QuantOp::QLinearConv { .. }
+            | QuantOp::ConvInteger { .. }
+            | QuantOp::QLinearMatMul { .. }
+            | QuantOp::MatMulInteger { .. } => Ok(vec![None]),
+        }
+    }
+}

@@ -65,3 +65,52 @@ impl ReduceOp {
         }
     }
 }
+
+use crate::dtype::DType;
+use crate::shape::{In, Outs, first, reduce_shape, same, t};
+
+impl ReduceOp {
+    /// Shape inference: the input shape with the reduced axes kept as 1 or
+    /// dropped; scans and normalisations keep it.
+    #[deny(clippy::wildcard_enum_match_arm)]
+    pub fn infer(&self, ins: &[In]) -> Outs {
+        use ReduceOp::*;
+        let (d0, s0) = first(ins);
+        let keep = |k: &i64| *k != 0;
+        Ok(match self {
+            ReduceSum { .. }
+            | ReduceMean { .. }
+            | ReduceMax { .. }
+            | ReduceMin { .. }
+            | ReduceProd { .. }
+            | ReduceL1 { .. }
+            | ReduceL2 { .. }
+            | ReduceLogSum { .. }
+            | ReduceLogSumExp { .. }
+            | ReduceSumSquare { .. } => {
+                let Some(p) = self.reduce_params() else { return Ok(same(d0, None)) };
+                let axes = match ins.get(1).map(|i| i.ints()) {
+                    Some(Some(a)) => Some(a),
+                    Some(None) => return Ok(same(d0, None)),
+                    None => p.axes.map(<[i64]>::to_vec),
+                };
+                same(d0, reduce_shape(s0.as_deref(), axes, p.keepdims, p.noop_with_empty_axes))
+            }
+            ArgMax { axis, keepdims, .. } | ArgMin { axis, keepdims, .. } => {
+                vec![Some(t(DType::I64, reduce_shape(s0.as_deref(), Some(vec![*axis]), keep(keepdims), false)))]
+            }
+            TopK { .. } => vec![d0.map(|d| t(d, None)), Some(t(DType::I64, None))],
+            SoftmaxCrossEntropyLoss { .. } | NegativeLogLikelihoodLoss { .. } => {
+                vec![d0.map(|d| t(d, None)), d0.map(|d| t(d, None))]
+            }
+            CumSum { .. }
+            | CumProd { .. }
+            | Softmax { .. }
+            | LogSoftmax { .. }
+            | Hardmax { .. }
+            | SoftmaxLegacy { .. }
+            | LogSoftmaxLegacy { .. }
+            | HardmaxLegacy { .. } => same(d0, s0),
+        })
+    }
+}

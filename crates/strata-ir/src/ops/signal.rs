@@ -88,3 +88,18 @@ pub fn dft_geometry(
     out_shape[r - 1] = if complex_out { 2 } else { 1 };
     Ok(DftGeometry { axis: ax, n_in, len, out_len, complex_in: shape[r - 1] == 2, complex_out, out_shape })
 }
+
+impl SignalOp {
+    /// Shape inference: this family's output types stay unknown.
+    #[deny(clippy::wildcard_enum_match_arm)]
+    pub fn infer(&self, _ins: &[crate::shape::In]) -> crate::shape::Outs {
+        match self {
+            SignalOp::DFT { .. }
+            | SignalOp::STFT { .. }
+            | SignalOp::HannWindow { .. }
+            | SignalOp::HammingWindow { .. }
+            | SignalOp::BlackmanWindow { .. }
+            | SignalOp::MelWeightMatrix { .. } => Ok(vec![None]),
+        }
+    }
+}

@@ -54,3 +54,193 @@ crate::op_family! {
         ImageDecoder { pixel_format: String = "RGB".into() },
     }
 }
+
+use crate::shape::{In, Outs, first, known, norm, same, t};
+use crate::types::Dim;
+
+impl TensorOp {
+    /// Shape inference (of a node with `n_outputs` outputs): from the input
+    /// shapes, and from constant inputs where the output shape depends on
+    /// values (Reshape's shape, Unsqueeze's axes, ConstantOfShape, ...).
+    #[deny(clippy::wildcard_enum_match_arm)]
+    pub fn infer(&self, n_outputs: usize, ins: &[In]) -> Outs {
+        use TensorOp as T;
+        let (d0, s0) = first(ins);
+        Ok(match self {
+            T::Shape { start, end } => {
+                let len = s0.as_ref().map(|s| {
+                    let r = s.len() as i64;
+                    let c = |v: i64| if v < 0 { (v + r).clamp(0, r) } else { v.clamp(0, r) };
+                    (c(end.unwrap_or(r)) - c(*start)).max(0) as u64
+                });
+                vec![Some(t(DType::I64, Some(vec![len.map(Dim::Known).unwrap_or(Dim::Unknown)])))]
+            }
+            T::Size {} => vec![Some(t(DType::I64, Some(vec![])))],
+            T::Constant { value } => vec![Some(t(value.dtype(), Some(known(value.shape()))))],
+            T::ConstantOfShape { value } => {
+                let d = value.as_ref().map(|v| v.dtype()).unwrap_or(DType::F32);
+                let shape = ins
+                    .first()
+                    .and_then(|i| i.ints())
+                    .map(|v| v.iter().map(|&x| Dim::Known(x.max(0) as u64)).collect());
+                vec![Some(t(d, shape))]
+            }
+            T::Reshape { allowzero, .. } => {
+                let shape = ins.get(1).and_then(|i| i.ints()).and_then(|target| {
+                    let src = s0.as_deref();
+                    let mut out: Vec<Dim> = Vec::with_capacity(target.len());
+                    for (i, &v) in target.iter().enumerate() {
+                        out.push(match v {
+                            0 if *allowzero == 0 => src.and_then(|s| s.get(i)).cloned().unwrap_or(Dim::Unknown),
+                            -1 => Dim::Unknown,
+                            v if v >= 0 => Dim::Known(v as u64),
+                            _ => return None,
+                        });
+                    }
+                    // Resolve a single -1 when every other size is known.
+                    if let (Some(src), Some(pos)) = (src, target.iter().position(|&v| v == -1)) {
+                        let total: Option<u64> =
+                            src.iter().map(|d| if let Dim::Known(n) = d { Some(*n) } else { None }).product();
+                        let rest: Option<u64> = out
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| *i != pos)
+                            .map(|(_, d)| if let Dim::Known(n) = d { Some(*n) } else { None })
+                            .product();
+                        if let (Some(t), Some(r)) = (total, rest)
+                            && r > 0
+                            && t % r == 0
+                        {
+                            out[pos] = Dim::Known(t / r);
+                        }
+                    }
+                    Some(out)
+                });
+                same(d0, shape)
+            }
+            T::Transpose { perm } => same(
+                d0,
+                s0.map(|s| {
+                    let p: Vec<usize> = perm
+                        .clone()
+                        .map(|p| p.iter().map(|&x| x as usize).collect())
+                        .unwrap_or_else(|| (0..s.len()).rev().collect());
+                    p.iter().map(|&i| s.get(i).cloned().unwrap_or(Dim::Unknown)).collect()
+                }),
+            ),
+            T::Unsqueeze { axes } => {
+                let axes = ins.get(1).and_then(|i| i.ints()).or(axes.clone());
+                same(
+                    d0,
+                    s0.zip(axes).and_then(|(s, a)| {
+                        let r = s.len() + a.len();
+                        let a: Vec<usize> = a.iter().map(|&x| norm(x, r)).collect::<Option<_>>()?;
+                        let mut it = s.into_iter();
+                        Some(
+                            (0..r)
+                                .map(|i| if a.contains(&i) { Dim::Known(1) } else { it.next().unwrap_or(Dim::Unknown) })
+                                .collect(),
+                        )
+                    }),
+                )
+            }
+            T::Squeeze { axes } => {
+                let axes = ins.get(1).and_then(|i| i.ints()).or(axes.clone());
+                same(
+                    d0,
+                    s0.and_then(|s| match axes {
+                        Some(a) => {
+                            let a: Vec<usize> = a.iter().map(|&x| norm(x, s.len())).collect::<Option<_>>()?;
+                            Some(s.iter().enumerate().filter(|(i, _)| !a.contains(i)).map(|(_, d)| d.clone()).collect())
+                        }
+                        None if s.iter().all(|d| matches!(d, Dim::Known(_))) => {
+                            Some(s.iter().filter(|d| **d != Dim::Known(1)).cloned().collect())
+                        }
+                        None => None,
+                    }),
+                )
+            }
+            T::Flatten { axis } => same(
+                d0,
+                s0.and_then(|s| {
+                    let r = s.len() as i64;
+                    let a = if *axis < 0 { *axis + r } else { *axis };
+                    let a = usize::try_from(a).ok().filter(|&a| a <= s.len())?;
+                    let prod = |ds: &[Dim]| {
+                        ds.iter()
+                            .map(|d| if let Dim::Known(n) = d { Some(*n) } else { None })
+                            .product::<Option<u64>>()
+                            .map(Dim::Known)
+                            .unwrap_or(Dim::Unknown)
+                    };
+                    Some(vec![prod(&s[..a]), prod(&s[a..])])
+                }),
+            ),
+            T::Concat { axis } => {
+                let shapes: Option<Vec<&[Dim]>> = ins.iter().map(|i| i.shape()).collect();
+                same(
+                    d0,
+                    shapes.and_then(|ss| {
+                        let first = ss.first()?;
+                        let a = norm(*axis, first.len())?;
+                        let mut out = first.to_vec();
+                        let sum: Option<u64> =
+                            ss.iter().map(|s| if let Some(Dim::Known(n)) = s.get(a) { Some(*n) } else { None }).sum();
+                        out[a] = sum.map(Dim::Known).unwrap_or(Dim::Unknown);
+                        Some(out)
+                    }),
+                )
+            }
+            T::Gather { axis } => {
+                let idx = ins.get(1).and_then(|i| i.shape());
+                same(
+                    d0,
+                    s0.zip(idx).and_then(|(s, ix)| {
+                        let a = norm(*axis, s.len())?;
+                        let mut out = s[..a].to_vec();
+                        out.extend_from_slice(ix);
+                        out.extend_from_slice(&s[a + 1..]);
+                        Some(out)
+                    }),
+                )
+            }
+            T::NonZero {} => {
+                vec![Some(t(DType::I64, s0.map(|s| vec![Dim::Known(s.len().max(1) as u64), Dim::Unknown])))]
+            }
+            T::Range {} => same(d0, Some(vec![Dim::Unknown])),
+            T::EyeLike { dtype, .. } => vec![dtype.or(d0).map(|d| t(d, s0))],
+            T::Unique { .. } => vec![
+                d0.map(|d| t(d, None)),
+                Some(t(DType::I64, None)),
+                Some(t(DType::I64, None)),
+                Some(t(DType::I64, None)),
+            ],
+            T::Expand {}
+            | T::Tile {}
+            | T::Pad { .. }
+            | T::Slice { .. }
+            | T::Split { .. }
+            | T::OneHot { .. }
+            | T::Compress { .. }
+            | T::CenterCropPad { .. }
+            | T::GatherND { .. } => (0..n_outputs.max(1)).map(|_| d0.map(|d| t(d, None))).collect(),
+            T::GatherElements { .. } => same(d0, ins.get(1).and_then(|i| i.shape()).map(|s| s.to_vec())),
+            T::Scatter { .. }
+            | T::ScatterElements { .. }
+            | T::ScatterND { .. }
+            | T::Trilu { .. }
+            | T::ReverseSequence { .. } => same(d0, s0),
+            T::RandomNormal { dtype, shape, .. } | T::RandomUniform { dtype, shape, .. } => {
+                vec![Some(t(*dtype, Some(shape.iter().map(|&d| Dim::Known(d.max(0) as u64)).collect())))]
+            }
+            T::TensorScatter { .. }
+            | T::DepthToSpace { .. }
+            | T::SpaceToDepth { .. }
+            | T::RandomNormalLike { .. }
+            | T::RandomUniformLike { .. }
+            | T::Bernoulli { .. }
+            | T::Multinomial { .. }
+            | T::ImageDecoder { .. } => vec![None],
+        })
+    }
+}

@@ -13,3 +13,17 @@ crate::op_family! {
                pool_strings: Option<Vec<String>>, weights: Option<Vec<f32>> },
     }
 }
+
+impl TextOp {
+    /// Shape inference: this family's output types stay unknown.
+    #[deny(clippy::wildcard_enum_match_arm)]
+    pub fn infer(&self, _ins: &[crate::shape::In]) -> crate::shape::Outs {
+        match self {
+            TextOp::StringNormalizer { .. }
+            | TextOp::StringConcat { .. }
+            | TextOp::StringSplit { .. }
+            | TextOp::RegexFullMatch { .. }
+            | TextOp::TfIdfVectorizer { .. } => Ok(vec![None]),
+        }
+    }
+}

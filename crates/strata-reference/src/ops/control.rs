@@ -19,6 +19,7 @@ use crate::value::{Data, Tensor, Value};
 pub use crate::util::MAX_LOOP_ITERATIONS;
 
 /// Run one operator of this family.
+#[deny(clippy::wildcard_enum_match_arm)]
 pub fn run(op: &C, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     match op {
         C::If { then_branch, else_branch } => {
@@ -124,11 +125,17 @@ pub fn run(op: &C, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             (None, Some(ty)) => Ok(vec![Value::Optional { elem: ty.clone(), value: None }]),
             (None, None) => bail!("Optional without an input needs the 'type' attribute"),
         },
-        C::OptionalGetElement {} => match args.value(0)? {
-            Value::Optional { value: Some(v), .. } => Ok(vec![(**v).clone()]),
-            Value::Optional { value: None, .. } => bail!("the optional input has no value"),
-            v => Ok(vec![v.clone()]),
-        },
+        C::OptionalGetElement {} => {
+            let v = args.value(0)?;
+            if let Value::Optional { value, .. } = v {
+                match value {
+                    Some(v) => Ok(vec![(**v).clone()]),
+                    None => bail!("the optional input has no value"),
+                }
+            } else {
+                Ok(vec![v.clone()])
+            }
+        }
         C::OptionalHasElement {} => {
             let has = match args.opt_value(0) {
                 None => false,

@@ -10,6 +10,7 @@ use crate::util::{broadcast_map, broadcast_shapes};
 use crate::value::{Data, Tensor, Value, data_class};
 
 /// Run one operator of this family.
+#[deny(clippy::wildcard_enum_match_arm)]
 pub fn run(op: &E, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     use libm as m;
     let x = || args.tensor(0);

@@ -14,6 +14,7 @@ use crate::util::check_numel;
 use crate::value::{Data, Tensor, Value, data_class};
 
 /// Run one operator of this family.
+#[deny(clippy::wildcard_enum_match_arm)]
 pub fn run(op: &M, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     match op {
         M::ArrayFeatureExtractor {} => array_feature_extractor(args.tensor(0)?, args.tensor(1)?),

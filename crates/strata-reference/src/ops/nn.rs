@@ -14,7 +14,10 @@ mod attention;
 mod layers;
 mod spatial;
 
-/// Run one operator of this family.
+/// Run one operator of this family: every operator is named here, routed
+/// to the submodule holding its kernel (whose own match names only its
+/// operators).
+#[deny(clippy::wildcard_enum_match_arm)]
 pub fn run(op: &NnOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     use NnOp::*;
     match op {
@@ -44,6 +47,22 @@ pub fn run(op: &NnOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         | LinearAttention { .. }
         | CausalConvWithState { .. }
         | SwiGLU { .. } => attention::run(op, args, ctx),
-        _ => layers::run(op, args, ctx),
+        BatchNormalization { .. }
+        | InstanceNormalization { .. }
+        | LayerNormalization { .. }
+        | GroupNormalization { .. }
+        | RMSNormalization { .. }
+        | LpNormalization { .. }
+        | MeanVarianceNormalization { .. }
+        | LRN { .. }
+        | Dropout { .. }
+        | Det { .. }
+        | NonMaxSuppression { .. }
+        | RNN { .. }
+        | GRU { .. }
+        | LSTM { .. }
+        | Adagrad { .. }
+        | Adam { .. }
+        | Momentum { .. } => layers::run(op, args, ctx),
     }
 }

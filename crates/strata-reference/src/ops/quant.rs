@@ -19,6 +19,7 @@ use crate::util::{broadcast_map, broadcast_shapes, check_numel, norm_axis, strid
 use crate::value::{Tensor, Value};
 
 /// Run one operator of this family.
+#[deny(clippy::wildcard_enum_match_arm)]
 pub fn run(op: &QuantOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     match op {
         QuantOp::QuantizeLinear { axis, block_size, output_dtype, saturate, precision } => {

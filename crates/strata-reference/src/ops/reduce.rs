@@ -18,6 +18,7 @@ use crate::util::{check_numel, norm_axes, norm_axis, ravel, unravel};
 use crate::value::{Data, Tensor, Value};
 
 /// Run one operator of this family.
+#[deny(clippy::wildcard_enum_match_arm)]
 pub fn run(op: &ReduceOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     use ReduceOp as R;
     match op {

@@ -16,6 +16,7 @@ use crate::util::{check_numel, strides, unravel};
 use crate::value::{Tensor, Value};
 
 /// Run one operator of this family.
+#[deny(clippy::wildcard_enum_match_arm)]
 pub fn run(op: &SignalOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     match op {
         SignalOp::DFT { axis, inverse, onesided } => one(dft(args, *axis, *inverse != 0, *onesided != 0)?),

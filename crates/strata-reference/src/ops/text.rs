@@ -13,6 +13,7 @@ use crate::util::{broadcast_map, broadcast_shapes, check_numel};
 use crate::value::{Data, Tensor, Value};
 
 /// Run one operator of this family.
+#[deny(clippy::wildcard_enum_match_arm)]
 pub fn run(op: &T, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     match op {
         T::StringNormalizer { case_change_action, is_case_sensitive, locale: _, stopwords } => string_normalizer(

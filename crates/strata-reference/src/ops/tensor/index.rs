@@ -41,6 +41,7 @@ pub fn run(op: &TensorOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             trilu(x, k, *upper != 0)
         }
         Unique { axis, sorted } => unique(x, *axis, *sorted != 0),
+        // Routed here only by `tensor.rs`, whose match names every operator.
         other => bail!("internal: {} is not an indexing operator", other.name()),
     }
 }

@@ -70,6 +70,7 @@ pub fn run(op: &TensorOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             };
             gather_with_fill(x, zero_like(&x.data), out_shape, src)
         }
+        // Routed here only by `tensor.rs`, whose match names every operator.
         other => bail!("internal: {} is not a padding operator", other.name()),
     }
 }
