@@ -24,6 +24,7 @@ pub mod examples;
 #[cfg(feature = "gpu")]
 mod gpu;
 pub mod npy;
+mod options;
 mod session;
 
 pub use backend::{Backend, CompiledPartition, DeviceValue, ReferenceBackend, Support, block_on};
