@@ -59,89 +59,93 @@ unsafe impl Sync for Out {}
 pub(crate) fn conv(pool: &Pool, a: &PackedA, d: &Direct, c: &mut [f32], ldc: usize, epi: &Epilogue) {
     let (m, k) = (a.m, a.k);
     let [od, oh, ow] = d.out;
-    let lines = od * oh;
-    let n = lines * ow;
+    let n = od * oh * ow;
     if m == 0 || n == 0 {
         return;
     }
     assert!(available(), "direct convolution needs AVX2 and FMA");
     assert!(d.offsets.len() == k && c.len() >= (m - 1) * ldc + n, "direct convolution operands");
-    // Output lines per item: about 256 outputs, so items share cores and B stays in L2.
-    let per = 256usize.div_ceil(ow).clamp(1, lines);
-    let items = lines.div_ceil(per);
+    // Items: ranges of about 256 output positions (whole lines when lines
+    // are short) and, when those are too few to share, blocks of rows.
+    let cw = if ow >= 256 { 256 } else { ow * (256 / ow).max(1) };
+    let col_items = n.div_ceil(cw);
+    let row_blocks = if col_items >= 2 * pool.threads() { 1 } else { m.div_ceil(MC) };
+    let rows_per = if row_blocks == 1 { m } else { MC };
     let out = Out { ptr: c.as_mut_ptr(), ldc };
-    pool.for_each_index(items, 2 * m * n * k.max(1), |i| {
-        let (l0, l1) = (i * per, ((i + 1) * per).min(lines));
+    pool.for_each_index(row_blocks * col_items, 2 * m * n * k.max(1), |i| {
+        let (rb, ci) = (i / col_items, i % col_items);
+        let (r0, r1) = (rb * rows_per, ((rb + 1) * rows_per).min(m));
+        let (j0, j1) = (ci * cw, ((ci + 1) * cw).min(n));
         // SAFETY: AVX2 and FMA are present (checked above); the item's
-        // region (all rows, the columns of lines l0..l1) is its own.
+        // region (rows r0..r1, columns j0..j1) is its own.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            item_avx2(a, d, l0, l1, out, epi)
+            item_avx2(a, d, r0, r1, j0, j1, out, epi)
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = (l0, l1, out, epi);
+        let _ = (r0, r1, j0, j1, out, epi);
     });
 }
 
-/// Lines `l0 .. l1` (all rows of C).
+/// Rows `r0 .. r1` (`r0` a multiple of `MR`) × output positions `j0 .. j1`.
 ///
 /// # Safety
-/// AVX2 and FMA are present; C holds the lines' columns for every row.
+/// AVX2 and FMA are present; C holds those rows and columns.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn item_avx2(a: &PackedA, d: &Direct, l0: usize, l1: usize, out: Out, epi: &Epilogue) {
-    let (m, k) = (a.m, a.k);
+#[allow(clippy::too_many_arguments)]
+unsafe fn item_avx2(a: &PackedA, d: &Direct, r0: usize, r1: usize, j0: usize, j1: usize, out: Out, epi: &Epilogue) {
+    let k = a.k;
     let [_, oh, ow] = d.out;
     let mut edge = [0.0f32; MR * NR];
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         let offs = &d.offsets[k0..k0 + kc];
-        for m0 in (0..m.div_ceil(MR)).step_by(MC / MR) {
-            let m1 = (m0 + MC / MR).min(m.div_ceil(MR));
-            for line in l0..l1 {
+        for m0 in (r0 / MR..r1.div_ceil(MR)).step_by(MC / MR) {
+            let m1 = (m0 + MC / MR).min(r1.div_ceil(MR));
+            let mut j = j0;
+            while j < j1 {
+                let (line, x0) = (j / ow, j % ow);
+                let cols = NR.min(ow - x0).min(j1 - j);
                 let (z, y) = (line / oh, line % oh);
-                let row_base = (z * d.stride[0] * d.hp + y * d.stride[1]) * d.wp;
-                for x0 in (0..ow).step_by(NR) {
-                    let cols = NR.min(ow - x0);
-                    let b = d.xp[row_base + x0..].as_ptr();
-                    let j = line * ow + x0;
-                    for pa in m0..m1 {
-                        let ap = a.panel(pa)[k0 * MR..].as_ptr();
-                        let rows = MR.min(m - pa * MR);
-                        // SAFETY: offsets stay inside the padded input plus
-                        // its NR-value tail; C's region is this item's.
-                        unsafe {
-                            let cp = out.ptr.add(pa * MR * out.ldc + j);
-                            if cols == NR {
-                                micro(rows, kc, ap, b, offs, cp, out.ldc, k0 > 0);
-                            } else {
-                                let e = edge.as_mut_ptr();
-                                if k0 > 0 {
-                                    for r in 0..rows {
-                                        std::ptr::copy_nonoverlapping(cp.add(r * out.ldc), e.add(r * NR), cols);
-                                    }
-                                }
-                                micro(rows, kc, ap, b, offs, e, NR, k0 > 0);
+                let b = d.xp[(z * d.stride[0] * d.hp + y * d.stride[1]) * d.wp + x0..].as_ptr();
+                for pa in m0..m1 {
+                    let ap = a.panel(pa)[k0 * MR..].as_ptr();
+                    let rows = MR.min(r1 - pa * MR);
+                    // SAFETY: offsets stay inside the padded input plus its
+                    // NR-value tail; C's region is this item's.
+                    unsafe {
+                        let cp = out.ptr.add(pa * MR * out.ldc + j);
+                        if cols == NR {
+                            micro(rows, kc, ap, b, offs, cp, out.ldc, k0 > 0);
+                        } else {
+                            let e = edge.as_mut_ptr();
+                            if k0 > 0 {
                                 for r in 0..rows {
-                                    std::ptr::copy_nonoverlapping(e.add(r * NR), cp.add(r * out.ldc), cols);
+                                    std::ptr::copy_nonoverlapping(cp.add(r * out.ldc), e.add(r * NR), cols);
                                 }
+                            }
+                            micro(rows, kc, ap, b, offs, e, NR, k0 > 0);
+                            for r in 0..rows {
+                                std::ptr::copy_nonoverlapping(e.add(r * NR), cp.add(r * out.ldc), cols);
                             }
                         }
                     }
                 }
+                j += cols;
             }
         }
     }
     if k == 0 {
-        for r in 0..m {
+        for r in r0..r1 {
             // SAFETY: as above.
-            unsafe { std::slice::from_raw_parts_mut(out.ptr.add(r * out.ldc + l0 * ow), (l1 - l0) * ow) }.fill(0.0);
+            unsafe { std::slice::from_raw_parts_mut(out.ptr.add(r * out.ldc + j0), j1 - j0) }.fill(0.0);
         }
     }
     if !epi.is_identity() {
-        for r in 0..m {
+        for r in r0..r1 {
             // SAFETY: as above.
-            let row = unsafe { std::slice::from_raw_parts_mut(out.ptr.add(r * out.ldc + l0 * ow), (l1 - l0) * ow) };
+            let row = unsafe { std::slice::from_raw_parts_mut(out.ptr.add(r * out.ldc + j0), j1 - j0) };
             epi.apply(r, row);
         }
     }

@@ -294,6 +294,8 @@ impl CompiledGraph {
                 inputs.len()
             )));
         }
+        // Workers stay awake between this run's kernels.
+        let _busy = self.backend.pool.busy();
         let mut env: Vec<Option<CpuTensor>> = vec![None; self.values];
         for (v, t) in &self.consts {
             env[*v] = Some(t.clone());

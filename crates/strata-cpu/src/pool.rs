@@ -23,8 +23,14 @@ use std::thread::JoinHandle;
 /// persistent workers a job costs microseconds, so ~64K multiply-adds pay).
 pub const MIN_PARALLEL_WORK: usize = 1 << 17;
 
-/// Spins of an idle worker (each a pause instruction) before it sleeps.
+/// Spins of an idle worker (each a pause instruction) before it sleeps,
+/// when no run is in progress ([`Pool::busy`]); during a run it keeps
+/// spinning (yielding now and then), so a kernel never waits for a thread
+/// to wake up, and after the run it soon sleeps, leaving the cores to
+/// other work.
 const SPINS_BEFORE_SLEEP: u32 = 1 << 14;
+/// Spins between yields of a worker waiting during a run.
+const SPINS_PER_YIELD: u32 = 1 << 12;
 
 /// A job as the workers see it: the caller's closure with its lifetime
 /// erased. Only dereferenced between a worker's check that the job is open
@@ -48,6 +54,8 @@ struct Shared {
     shutdown: AtomicBool,
     /// A worker's job panicked (re-raised on the caller).
     panicked: AtomicBool,
+    /// Runs in progress (see [`Pool::busy`]).
+    runs: AtomicUsize,
 }
 
 impl Shared {
@@ -76,6 +84,15 @@ impl Shared {
                 let s = self.state.load(Ordering::SeqCst);
                 if s >> 1 != seen || self.shutdown.load(Ordering::SeqCst) {
                     break s;
+                }
+                if self.runs.load(Ordering::Relaxed) > 0 {
+                    spins = spins.wrapping_add(1);
+                    if spins.is_multiple_of(SPINS_PER_YIELD) {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                    continue;
                 }
                 if spins < SPINS_BEFORE_SLEEP {
                     spins += 1;
@@ -125,6 +142,17 @@ impl Drop for Workers {
     }
 }
 
+/// A run in progress on a pool ([`Pool::busy`]).
+pub struct Busy<'a>(&'a Pool);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Some(w) = &self.0.workers {
+            w.shared.runs.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Threads kernels use: the caller plus `threads - 1` persistent workers.
 pub struct Pool {
     threads: usize,
@@ -162,6 +190,7 @@ impl Pool {
             sleepers: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
+            runs: AtomicUsize::new(0),
         });
         let mut handles = Vec::with_capacity(threads - 1);
         for i in 1..threads {
@@ -173,6 +202,22 @@ impl Pool {
         }
         let threads = handles.len() + 1;
         Pool { threads, workers: Some(Workers { shared, submit: Mutex::new(()), handles }) }
+    }
+
+    /// Mark a run in progress until the guard is dropped: sleeping workers
+    /// are woken now (while the caller starts on the run's first nodes) and
+    /// spin between the run's kernels instead of sleeping.
+    pub fn busy(&self) -> Busy<'_> {
+        if let Some(w) = &self.workers {
+            let sh = &w.shared;
+            sh.runs.fetch_add(1, Ordering::SeqCst);
+            if sh.sleepers.load(Ordering::SeqCst) > 0
+                && let Ok(_g) = sh.sleep.lock()
+            {
+                sh.wake.notify_all();
+            }
+        }
+        Busy(self)
     }
 
     /// Number of threads (at least 1).

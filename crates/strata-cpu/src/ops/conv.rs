@@ -691,33 +691,35 @@ mod tests {
                 pads: Some(pads.to_vec()),
             };
             let w = geo.window(&sp, ks.to_vec()).expect("window");
-            let (ch, m) = (5, 13);
-            let k = ch * w.taps();
-            let x: Vec<f32> = (0..ch * w.in_size()).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect();
-            let wv: Vec<f32> = (0..m * k).map(|i| ((i * 53 % 89) as f32 - 44.0) / 23.0).collect();
-            let a = PackedA::pack(&wv, m, k, k, 1);
-            let cols = w.out_size();
-            let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.1).collect();
-            let epi = Epilogue { row_bias: Some(&bias), ..Default::default() };
-            for threads in [1, 2] {
-                let pool = Pool::new(threads);
-                let fill = |j0: usize, width: usize, dst: &mut [f32]| im2col_fill(&w, &x, ch, j0, width, dst);
-                let mut want = vec![f32::NAN; m * cols];
-                gemm_with(&pool, &a, Rhs::Fill { k, n: cols, fill: &fill }, &mut want, cols, &epi);
-                let (xp, hp, wp) = padded(&w, &x, ch);
-                let offsets = direct_offsets(&w, ch);
-                let d = crate::direct::Direct {
-                    xp: &xp,
-                    offsets: &offsets,
-                    out: w.out,
-                    stride: [w.strides[0], w.strides[1]],
-                    hp,
-                    wp,
-                };
-                let mut got = vec![f32::NAN; m * cols];
-                crate::direct::conv(&pool, &a, &d, &mut got, cols, &epi);
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&got), bits(&want), "{sp:?} {ks:?} on {threads} threads");
+            // 130 rows: two row blocks when the columns are few.
+            for (ch, m) in [(5, 13), (3, 130)] {
+                let k = ch * w.taps();
+                let x: Vec<f32> = (0..ch * w.in_size()).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect();
+                let wv: Vec<f32> = (0..m * k).map(|i| ((i * 53 % 89) as f32 - 44.0) / 23.0).collect();
+                let a = PackedA::pack(&wv, m, k, k, 1);
+                let cols = w.out_size();
+                let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.1).collect();
+                let epi = Epilogue { row_bias: Some(&bias), ..Default::default() };
+                for threads in [1, 2] {
+                    let pool = Pool::new(threads);
+                    let fill = |j0: usize, width: usize, dst: &mut [f32]| im2col_fill(&w, &x, ch, j0, width, dst);
+                    let mut want = vec![f32::NAN; m * cols];
+                    gemm_with(&pool, &a, Rhs::Fill { k, n: cols, fill: &fill }, &mut want, cols, &epi);
+                    let (xp, hp, wp) = padded(&w, &x, ch);
+                    let offsets = direct_offsets(&w, ch);
+                    let d = crate::direct::Direct {
+                        xp: &xp,
+                        offsets: &offsets,
+                        out: w.out,
+                        stride: [w.strides[0], w.strides[1]],
+                        hp,
+                        wp,
+                    };
+                    let mut got = vec![f32::NAN; m * cols];
+                    crate::direct::conv(&pool, &a, &d, &mut got, cols, &epi);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{sp:?} {ks:?}, {m} rows on {threads} threads");
+                }
             }
         }
     }
