@@ -10,6 +10,9 @@
 //! `k` in order with one FMA per step, exactly as the packed GEMM computes
 //! it, so the bits are those of the im2col path.
 
+// Off x86-64 the direct path never runs (`available` is false).
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
+
 use crate::gemm::{Epilogue, MR, NR, PackedA};
 use crate::pool::Pool;
 
