@@ -623,3 +623,20 @@ fn the_reference_runs_a_fused_node_exactly_as_the_nodes_it_replaces() {
     let got = strata_reference::run_model(&fused, &host).expect("runs");
     assert_eq!(got, want);
 }
+
+#[test]
+fn clip_bounds_computed_by_a_node_keep_the_clip_out_of_the_group() {
+    // The upper bound is a Constant node's output (no folding here): the Clip
+    // must not join a group whose producer computes its bound.
+    let x = data(&[2, 3, 5], 41, -8.0, 8.0);
+    let mut b = Builder::new();
+    b.input_exact("x", &x).weight("lo", TensorData::from_f32(vec![], &[-1.0]).expect("scalar"));
+    let six = TensorData::from_f32(vec![], &[6.0]).expect("scalar");
+    b.typed("hi", DType::F32)
+        .node_named("k", Op::Tensor(T::Constant { value: six }), &[], &["hi"])
+        .node_named("clip", Op::Elementwise(E::Clip { min: None, max: None }), &["x", "lo", "hi"], &["c"])
+        .node_named("relu", Op::Elementwise(E::Relu {}), &["c"], &["y"])
+        .output("y");
+    let m = b.build();
+    check(m, &[x], 1);
+}

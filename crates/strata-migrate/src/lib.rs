@@ -387,17 +387,50 @@ impl StagePlan {
 /// the original outputs, in topological order). Returns the model and, for
 /// each graph output, its value id.
 pub fn expose_all_values(model: &Model) -> (Model, Vec<ValueId>) {
+    expose_values_except(model, &BTreeSet::new())
+}
+
+/// [`expose_all_values`] except the values in `hidden`.
+pub fn expose_values_except(model: &Model, hidden: &BTreeSet<ValueId>) -> (Model, Vec<ValueId>) {
     let mut m = model.clone();
     let main = m.graph_mut(model.main);
     let mut seen: BTreeSet<ValueId> = main.outputs.iter().copied().collect();
     let extra: Vec<ValueId> = main.nodes.iter().flat_map(|n| n.outputs.iter().flatten().copied()).collect();
     for v in extra {
-        if seen.insert(v) {
+        if !hidden.contains(&v) && seen.insert(v) {
             main.outputs.push(v);
         }
     }
     let outs = main.outputs.clone();
     (m, outs)
+}
+
+/// Nodes that `target` runs inside a fused group, except each group's last
+/// (whose output is the group's): node name → (the group's nodes joined by
+/// `+`, the group's last node). Reads the groups of a session placed like
+/// the stage, on the model as given (only its outputs exposed).
+fn fused_members(
+    model: &Model,
+    target: &Arc<dyn Backend>,
+    options: &SessionOptions,
+) -> HashMap<String, (String, String)> {
+    let Ok(s) = Session::from_model_with_backends(model.clone(), vec![target.clone()], options.clone()) else {
+        return HashMap::new();
+    };
+    let mut members = HashMap::new();
+    for group in s.fused_groups() {
+        let label = group.nodes.join("+");
+        // A group that ends in a node of the target's own (not in the
+        // model) is left exposed.
+        if let Some((last, rest)) = group.nodes.split_last()
+            && model.main_graph().nodes.iter().any(|n| n.name == *last)
+        {
+            for n in rest {
+                members.insert(n.clone(), (label.clone(), last.clone()));
+            }
+        }
+    }
+    members
 }
 
 /// Resolve `target_name` with [`strata::create_backend`], carve a reference
@@ -431,7 +464,6 @@ pub fn staged_with(
     if let Some(n) = g.nodes.iter().find(|n| !names.insert(n.name.as_str())) {
         return Err(MigrateError::Plan(format!("node name '{}' is not unique; placement is by name", n.name)));
     }
-    let (exposed, out_ids) = expose_all_values(model);
     let mut reports = Vec::with_capacity(stages.len());
     for (si, stage) in stages.into_iter().enumerate() {
         let mut report = StageReport {
@@ -447,7 +479,18 @@ pub fn staged_with(
         // No folding: the staged graph must keep the carved graph's nodes one for one.
         let options =
             SessionOptions { target_nodes: Some(stage.nodes.clone()), fold_constants: false, ..Default::default() };
-        let run = Session::from_model_with_backends(exposed.clone(), vec![target.clone()], options)
+        // Values the target fuses away stay unexposed, so the stage runs the
+        // fused kernels a user's session runs; a node inside a fused group is
+        // judged by the group's output, and a fault there names the group.
+        let fused = fused_members(model, &target, &options);
+        let hidden: BTreeSet<ValueId> = g
+            .nodes
+            .iter()
+            .filter(|n| fused.contains_key(n.name.as_str()))
+            .flat_map(|n| n.outputs.iter().flatten().copied())
+            .collect();
+        let (exposed, out_ids) = expose_values_except(model, &hidden);
+        let run = Session::from_model_with_backends(exposed, vec![target.clone()], options)
             .and_then(|s| Ok((s.placement().to_vec(), s.run(inputs)?)));
         match run {
             Err(e) => report.error = Some(e.to_string()),
@@ -460,16 +503,40 @@ pub fn staged_with(
                     let node = g.node(n);
                     let p = &placement[n.0 as usize];
                     let mut r = NodeReport::new(n.0 as usize, &node.name, node.op.name(), &p.backend);
-                    let actual: Vec<Option<Value>> =
-                        node.outputs.iter().map(|o| o.and_then(|id| by_id.get(&id).cloned())).collect();
-                    let carved_in = carved.node_inputs(g, n);
-                    let carved_out = carved.node_outputs(g, n);
-                    r.set_outputs(compare_node(g, n, &carved_in, &carved_out, &actual, true));
-                    if r.status == Status::Fail && report.first_divergence.is_none() {
-                        report.first_divergence = Some(Divergence::at(&r, Some(si)));
+                    if !fused.contains_key(node.name.as_str()) {
+                        let actual: Vec<Option<Value>> =
+                            node.outputs.iter().map(|o| o.and_then(|id| by_id.get(&id).cloned())).collect();
+                        let carved_in = carved.node_inputs(g, n);
+                        let carved_out = carved.node_outputs(g, n);
+                        r.set_outputs(compare_node(g, n, &carved_in, &carved_out, &actual, true));
                     }
                     report.nodes.push(r);
                 }
+                // Members of a fused group take the verdict of its output.
+                for i in 0..report.nodes.len() {
+                    let Some((label, last)) = fused.get(report.nodes[i].node.as_str()) else { continue };
+                    let Some(end) = report.nodes.iter().find(|r| r.node == *last) else { continue };
+                    let outputs: Vec<OutputReport> = g.nodes[i]
+                        .outputs
+                        .iter()
+                        .flatten()
+                        .map(|v| {
+                            let mut comparison =
+                                end.outputs.first().map(|o| o.comparison.clone()).unwrap_or_else(|| {
+                                    missing(Rule::Exact, "the fused group's output was not compared")
+                                });
+                            let judged = format!("inside fused group {label}, judged by its output");
+                            comparison.message = Some(match comparison.message.take() {
+                                Some(m) => format!("{judged}: {m}"),
+                                None => judged,
+                            });
+                            OutputReport { name: g.value(*v).name.clone(), comparison }
+                        })
+                        .collect();
+                    report.nodes[i].set_outputs(outputs);
+                }
+                report.first_divergence =
+                    report.nodes.iter().find(|r| r.status == Status::Fail).map(|r| Divergence::at(r, Some(si)));
                 for (k, &id) in g.outputs.iter().enumerate() {
                     let name = g.value(id).name.clone();
                     let producer = g.nodes.iter().position(|x| x.outputs.contains(&Some(id)));

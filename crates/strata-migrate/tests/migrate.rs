@@ -250,3 +250,34 @@ fn every_real_model_passes_per_operator_and_staged_on_the_cpu_backend() -> anyho
     }
     Ok(())
 }
+
+/// On a backend that fuses (cpu), a stage runs the fused kernels: nodes
+/// inside a fused group are judged by the group's output, and a fault inside
+/// a group is reported at the group, naming it.
+#[test]
+fn a_fault_inside_a_fused_group_is_localised_to_the_group() -> anyhow::Result<()> {
+    let m = conv_mlp();
+    let cpu = strata::create_backend("cpu")?;
+    let carved = carve(&m, &conv_mlp_inputs())?;
+    // Fault-free: every stage passes with the groups fused.
+    let stages = staged_with(&m, &conv_mlp_inputs(), &carved, cpu.clone(), &StagePlan::Ranges(2), &mut |_| {})?;
+    ensure!(stages.iter().all(|s| s.pass()), "{:?}", stages.iter().map(|s| &s.first_divergence).collect::<Vec<_>>());
+    let inside = stages.last().context("stages")?.nodes.iter().find(|n| n.node == "mm1").context("mm1")?;
+    ensure!(
+        inside.reason.is_none()
+            && inside.outputs.iter().all(|o| o
+                .comparison
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("fused group"))),
+        "{inside:?}"
+    );
+    // A fault in MatMul, fused with the Add and Relu after it.
+    let faulty: Arc<dyn Backend> = Arc::new(FaultInjector::new(cpu, "mm1"));
+    let stages = staged_with(&m, &conv_mlp_inputs(), &carved, faulty, &StagePlan::Ranges(1), &mut |_| {})?;
+    let first = stages[0].first_divergence.as_ref().context("the fault is found")?;
+    ensure!(first.node == "mm1", "{first:?}");
+    let node = stages[0].nodes.iter().find(|n| n.node == "mm1").context("mm1")?;
+    ensure!(node.reason.as_deref().is_some_and(|r| r.contains("fused group mm1+")), "{node:?}");
+    Ok(())
+}

@@ -35,7 +35,11 @@ fn lane(op: &E, args: usize) -> Option<Lane> {
 pub(crate) fn can_step(graph: &Graph, node: &Node) -> bool {
     let Op::Elementwise(op) = &node.op else { return false };
     let info = NodeInfo { graph, node };
-    lane(op, node.inputs.len()).is_some() && info.require_dtypes(&[DType::F32]).is_ok()
+    // Clip's bounds are read once per run, so they must come from outside
+    // any group: weights or graph inputs.
+    let bounds_outside = !matches!(op, E::Clip { .. })
+        || node.inputs.iter().skip(1).flatten().all(|v| graph.initializer(*v).is_some() || graph.inputs.contains(v));
+    lane(op, node.inputs.len()).is_some() && bounds_outside && info.require_dtypes(&[DType::F32]).is_ok()
 }
 
 /// Whether `node` can be the producer of a fused group on this backend: a
