@@ -13,7 +13,7 @@
 // Off x86-64 the direct path never runs (`available` is false).
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 
-use crate::gemm::{Epilogue, MR, NR, PackedA};
+use crate::gemm::{Epilogue, MR, NR, PackedA, tile};
 use crate::pool::Pool;
 
 /// Depth of one pass over `k` (as the packed GEMM).
@@ -119,20 +119,9 @@ unsafe fn item_avx2(a: &PackedA, d: &Direct, r0: usize, r1: usize, j0: usize, j1
                     // NR-value tail; C's region is this item's.
                     unsafe {
                         let cp = out.ptr.add(pa * MR * out.ldc + j);
-                        if cols == NR {
-                            micro(rows, kc, ap, b, offs, cp, out.ldc, k0 > 0);
-                        } else {
-                            let e = edge.as_mut_ptr();
-                            if k0 > 0 {
-                                for r in 0..rows {
-                                    std::ptr::copy_nonoverlapping(cp.add(r * out.ldc), e.add(r * NR), cols);
-                                }
-                            }
-                            micro(rows, kc, ap, b, offs, e, NR, k0 > 0);
-                            for r in 0..rows {
-                                std::ptr::copy_nonoverlapping(e.add(r * NR), cp.add(r * out.ldc), cols);
-                            }
-                        }
+                        tile(rows, cols, cp, out.ldc, k0 > 0, &mut edge, |c, ldc| {
+                            micro(rows, kc, ap, b, offs, c, ldc, k0 > 0)
+                        });
                     }
                 }
                 j += cols;

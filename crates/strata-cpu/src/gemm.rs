@@ -352,6 +352,41 @@ unsafe fn micro(isa: Isa, rows: usize, kc: usize, a: *const f32, b: *const f32, 
     }
 }
 
+/// Run a register-block kernel `kernel(c, ldc)` on a tile of `rows × cols`
+/// of C at `cp` (`cols ≤ NR`): in place when the tile is `NR` wide, else
+/// through the full-width scratch block `edge` (the partial sums copied in
+/// first when `load`, the results copied out after).
+///
+/// # Safety
+/// `cp` is valid for `rows` rows of `cols` values at stride `ldc`.
+#[inline(always)]
+pub(crate) unsafe fn tile(
+    rows: usize,
+    cols: usize,
+    cp: *mut f32,
+    ldc: usize,
+    load: bool,
+    edge: &mut [f32; MR * NR],
+    kernel: impl FnOnce(*mut f32, usize),
+) {
+    if cols == NR {
+        return kernel(cp, ldc);
+    }
+    let e = edge.as_mut_ptr();
+    // SAFETY: rows ≤ MR and cols < NR fit the scratch block; cp's range is the caller's.
+    unsafe {
+        if load {
+            for r in 0..rows {
+                std::ptr::copy_nonoverlapping(cp.add(r * ldc), e.add(r * NR), cols);
+            }
+        }
+        kernel(e, NR);
+        for r in 0..rows {
+            std::ptr::copy_nonoverlapping(e.add(r * NR), cp.add(r * ldc), cols);
+        }
+    }
+}
+
 /// A raw view of `C` shared by the items of one product; items write
 /// disjoint regions.
 #[derive(Clone, Copy)]
@@ -400,20 +435,9 @@ fn block(
                     // belongs to this item alone; panels hold k steps.
                     unsafe {
                         let cp = out.ptr.add(pa * MR * out.ldc + j0 + q * NR);
-                        if cols == NR {
-                            micro(isa, rows, kc, ap, bp, cp, out.ldc, k0 > 0);
-                        } else {
-                            let e = edge.as_mut_ptr();
-                            if k0 > 0 {
-                                for r in 0..rows {
-                                    std::ptr::copy_nonoverlapping(cp.add(r * out.ldc), e.add(r * NR), cols);
-                                }
-                            }
-                            micro(isa, rows, kc, ap, bp, e, NR, k0 > 0);
-                            for r in 0..rows {
-                                std::ptr::copy_nonoverlapping(e.add(r * NR), cp.add(r * out.ldc), cols);
-                            }
-                        }
+                        tile(rows, cols, cp, out.ldc, k0 > 0, &mut edge, |c, ldc| {
+                            micro(isa, rows, kc, ap, bp, c, ldc, k0 > 0)
+                        });
                     }
                 }
             }
