@@ -84,10 +84,13 @@ impl CpuBackend {
         self
     }
 
-    /// Whether compiling fuses nodes (on by default): a producer (Conv,
-    /// Gemm, MatMul, ...) and the float elementwise nodes after it, or an
-    /// elementwise chain, become one node (`strata_ir::passes::fuse`) that
-    /// runs in one pass and gives the same bits as the nodes it replaces.
+    /// Whether compiling optimises the graph (on by default): an
+    /// inference-mode BatchNormalization after a Conv is folded into the
+    /// Conv's weights (`strata_ir::passes::fold_batch_norm`; results differ
+    /// by rounding), then a producer (Conv, Gemm, MatMul, ...) and the float
+    /// elementwise nodes after it, or an elementwise chain, become one node
+    /// (`strata_ir::passes::fuse`) that runs in one pass and gives the same
+    /// bits as the nodes it replaces.
     pub fn with_optimize(mut self, on: bool) -> CpuBackend {
         self.optimize = on;
         self
@@ -108,7 +111,8 @@ impl CpuBackend {
             step: &ops::fused::can_step,
             max_steps: Self::MAX_FUSED_STEPS,
         };
-        if strata_ir::passes::fuse(&mut m, &rules) > 0 { Arc::new(m) } else { model }
+        let folded = strata_ir::passes::fold_batch_norm(&mut m);
+        if strata_ir::passes::fuse(&mut m, &rules) + folded > 0 { Arc::new(m) } else { model }
     }
 
     /// Threads kernels use.

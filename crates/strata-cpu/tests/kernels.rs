@@ -640,3 +640,40 @@ fn clip_bounds_computed_by_a_node_keep_the_clip_out_of_the_group() {
     let m = b.build();
     check(m, &[x], 1);
 }
+
+#[test]
+fn batch_norm_after_conv_is_folded_into_its_weights() {
+    let x = data(&[1, 3, 7, 6], 51, -2.0, 2.0);
+    let mk = |tap: bool| {
+        let mut b = Builder::new();
+        b.input_exact("x", &x)
+            .weight("w", data(&[5, 3, 3, 3], 52, -0.5, 0.5))
+            .weight("b", data(&[5], 53, -1.0, 1.0))
+            .weight("scale", data(&[5], 54, 0.5, 2.0))
+            .weight("shift", data(&[5], 55, -1.0, 1.0))
+            .weight("mean", data(&[5], 56, -0.5, 0.5))
+            .weight("var", data(&[5], 57, 0.1, 2.0));
+        let bn = N::BatchNormalization { epsilon: 1e-3, momentum: 0.9, training_mode: 0, spatial: None };
+        b.node_named("conv", conv("SAME_UPPER", 1, None, None, None), &["x", "w", "b"], &["y"])
+            .node_named("bn", Op::Nn(bn), &["y", "scale", "shift", "mean", "var"], &["z"])
+            .node_named("relu", Op::Elementwise(E::Relu {}), &["z"], &["out"])
+            .output("out");
+        if tap {
+            b.output("y");
+        }
+        b.build()
+    };
+    for tap in [false, true] {
+        let m = mk(tap);
+        let backend = CpuBackend::new(2).with_profiling(true);
+        let compiled = backend.compile(Arc::new(m.clone())).expect("compiles");
+        let steps: Vec<String> = compiled.profile().into_iter().map(|(name, ..)| name).collect();
+        if tap {
+            // The Conv's output is read outside: nothing to fold.
+            assert!(steps.iter().any(|s| s.starts_with("bn")), "{steps:?}");
+        } else {
+            assert_eq!(steps, ["conv+relu"]);
+        }
+        check(m, std::slice::from_ref(&x), 27);
+    }
+}

@@ -4,13 +4,16 @@
 //! [`Evaluator`] supplied by a backend, since the IR has no kernels),
 //! shape-subgraph folding once input dimensions are known (bind symbolic
 //! dimensions, re-infer shapes, replace `Shape`/`Size` of fully known tensors
-//! by constants, then fold what depends on them), and fusion of producers
-//! with the elementwise nodes after them ([`fuse`], run by the backends that
-//! can execute fused nodes, on the partitions they compile).
+//! by constants, then fold what depends on them), and, run by the backends
+//! that opt in on the partitions they compile, BatchNormalization folded
+//! into the Conv before it ([`fold_batch_norm`]) and fusion of producers
+//! with the elementwise nodes after them ([`fuse`]).
 
 use std::collections::HashMap;
 
+pub mod fold_bn;
 pub mod fuse;
+pub use fold_bn::fold_batch_norm;
 pub use fuse::{FuseRules, fuse};
 
 use crate::error::IrError;
