@@ -122,7 +122,7 @@ mod tests {
         let mut g = Graph { name: "t".into(), ..Default::default() };
         let f = |g: &mut Graph, n: &str| g.add_value(n, ValueType::tensor(DType::F32));
         let (x, y, z) = (f(&mut g, "x"), f(&mut g, "y"), f(&mut g, "z"));
-        let mut weight = |g: &mut Graph, n: &str, shape: Vec<usize>, v: &[f32]| {
+        let weight = |g: &mut Graph, n: &str, shape: Vec<usize>, v: &[f32]| {
             let id = f(g, n);
             g.initializers.push((id, TensorData::from_f32(shape, v).expect("tensor")));
             id
