@@ -60,7 +60,7 @@ fn clip(x: f32, lo: f32, hi: f32) -> f32 {
 }
 
 impl Unary {
-    #[deny(clippy::wildcard_enum_match_arm)]
+    /// The float function of a one-operand operator, if it is one.
     pub(super) fn of(op: &E) -> Option<Unary> {
         use Unary as U;
         Some(match op {
@@ -94,50 +94,8 @@ impl Unary {
             E::Gelu { approximate } if approximate == "tanh" => U::GeluTanh,
             E::Swish { alpha } => U::Swish(*alpha),
             E::Clip { min, max } => U::Clip(min.unwrap_or(f32::NEG_INFINITY), max.unwrap_or(f32::INFINITY)),
-            // not a float activation
-            E::Acos { .. }
-            | E::Acosh { .. }
-            | E::Asin { .. }
-            | E::Asinh { .. }
-            | E::Atan { .. }
-            | E::Atanh { .. }
-            | E::Cosh { .. }
-            | E::Sinh { .. }
-            | E::Tan { .. }
-            | E::Not { .. }
-            | E::BitwiseNot { .. }
-            | E::IsNaN { .. }
-            | E::IsInf { .. }
-            | E::Shrink { .. }
-            | E::PRelu { .. }
-            | E::Add { .. }
-            | E::Sub { .. }
-            | E::Mul { .. }
-            | E::Div { .. }
-            | E::Pow { .. }
-            | E::Mod { .. }
-            | E::BitShift { .. }
-            | E::BitwiseAnd { .. }
-            | E::BitwiseOr { .. }
-            | E::BitwiseXor { .. }
-            | E::Equal { .. }
-            | E::Greater { .. }
-            | E::GreaterOrEqual { .. }
-            | E::Less { .. }
-            | E::LessOrEqual { .. }
-            | E::And { .. }
-            | E::Or { .. }
-            | E::Xor { .. }
-            | E::Max { .. }
-            | E::Min { .. }
-            | E::Mean { .. }
-            | E::Sum { .. }
-            | E::Where { .. }
-            | E::Identity { .. }
-            | E::Cast { .. }
-            | E::CastLike { .. }
-            | E::BitCast { .. }
-            | E::Gelu { .. } => return None,
+            // not a float function of one operand (`build` names every operator)
+            _ => return None,
         })
     }
 
@@ -271,7 +229,6 @@ fn pow(a: f32, b: f32) -> f32 {
 
 impl Binary {
     /// The binary operation of a two-input elementwise operator.
-    #[deny(clippy::wildcard_enum_match_arm)]
     pub(super) fn of(op: &E) -> Option<Binary> {
         Some(match op {
             E::Add {} | E::Sum {} => Binary::Add,
@@ -282,69 +239,8 @@ impl Binary {
             E::Max {} => Binary::Max,
             E::Min {} => Binary::Min,
             E::PRelu {} => Binary::PRelu,
-            // not a float binary operation
-            E::Abs { .. }
-            | E::Acos { .. }
-            | E::Acosh { .. }
-            | E::Asin { .. }
-            | E::Asinh { .. }
-            | E::Atan { .. }
-            | E::Atanh { .. }
-            | E::Ceil { .. }
-            | E::Cos { .. }
-            | E::Cosh { .. }
-            | E::Erf { .. }
-            | E::Exp { .. }
-            | E::Floor { .. }
-            | E::Log { .. }
-            | E::Neg { .. }
-            | E::Reciprocal { .. }
-            | E::Round { .. }
-            | E::Sign { .. }
-            | E::Sin { .. }
-            | E::Sinh { .. }
-            | E::Sqrt { .. }
-            | E::Tan { .. }
-            | E::Tanh { .. }
-            | E::Not { .. }
-            | E::BitwiseNot { .. }
-            | E::IsNaN { .. }
-            | E::IsInf { .. }
-            | E::Relu { .. }
-            | E::Sigmoid { .. }
-            | E::Softplus { .. }
-            | E::Softsign { .. }
-            | E::HardSwish { .. }
-            | E::Mish { .. }
-            | E::Elu { .. }
-            | E::Celu { .. }
-            | E::Selu { .. }
-            | E::LeakyRelu { .. }
-            | E::ThresholdedRelu { .. }
-            | E::HardSigmoid { .. }
-            | E::Gelu { .. }
-            | E::Shrink { .. }
-            | E::Swish { .. }
-            | E::Clip { .. }
-            | E::Mod { .. }
-            | E::BitShift { .. }
-            | E::BitwiseAnd { .. }
-            | E::BitwiseOr { .. }
-            | E::BitwiseXor { .. }
-            | E::Equal { .. }
-            | E::Greater { .. }
-            | E::GreaterOrEqual { .. }
-            | E::Less { .. }
-            | E::LessOrEqual { .. }
-            | E::And { .. }
-            | E::Or { .. }
-            | E::Xor { .. }
-            | E::Mean { .. }
-            | E::Where { .. }
-            | E::Identity { .. }
-            | E::Cast { .. }
-            | E::CastLike { .. }
-            | E::BitCast { .. } => return None,
+            // not a float binary operation (`build` names every operator)
+            _ => return None,
         })
     }
 
@@ -605,7 +501,6 @@ impl Kernel for BinaryKernel {
 }
 
 /// The integer / bool form of a binary operator, when its operands are not float.
-#[deny(clippy::wildcard_enum_match_arm)]
 fn int_build(op: &E, info: &NodeInfo) -> Option<Result<Box<dyn Kernel>>> {
     use DType::{Bool, I32, I64};
     let io = match op {
@@ -623,66 +518,8 @@ fn int_build(op: &E, info: &NodeInfo) -> Option<Result<Box<dyn Kernel>>> {
         E::And {} => IntOp::And,
         E::Or {} => IntOp::Or,
         E::Xor {} => IntOp::Xor,
-        // no integer / bool form
-        E::Abs { .. }
-        | E::Acos { .. }
-        | E::Acosh { .. }
-        | E::Asin { .. }
-        | E::Asinh { .. }
-        | E::Atan { .. }
-        | E::Atanh { .. }
-        | E::Ceil { .. }
-        | E::Cos { .. }
-        | E::Cosh { .. }
-        | E::Erf { .. }
-        | E::Exp { .. }
-        | E::Floor { .. }
-        | E::Log { .. }
-        | E::Neg { .. }
-        | E::Reciprocal { .. }
-        | E::Round { .. }
-        | E::Sign { .. }
-        | E::Sin { .. }
-        | E::Sinh { .. }
-        | E::Sqrt { .. }
-        | E::Tan { .. }
-        | E::Tanh { .. }
-        | E::Not { .. }
-        | E::BitwiseNot { .. }
-        | E::IsNaN { .. }
-        | E::IsInf { .. }
-        | E::Relu { .. }
-        | E::Sigmoid { .. }
-        | E::Softplus { .. }
-        | E::Softsign { .. }
-        | E::HardSwish { .. }
-        | E::Mish { .. }
-        | E::Elu { .. }
-        | E::Celu { .. }
-        | E::Selu { .. }
-        | E::LeakyRelu { .. }
-        | E::ThresholdedRelu { .. }
-        | E::HardSigmoid { .. }
-        | E::Gelu { .. }
-        | E::Shrink { .. }
-        | E::Swish { .. }
-        | E::PRelu { .. }
-        | E::Clip { .. }
-        | E::Pow { .. }
-        | E::Mod { .. }
-        | E::BitShift { .. }
-        | E::BitwiseAnd { .. }
-        | E::BitwiseOr { .. }
-        | E::BitwiseXor { .. }
-        | E::Mean { .. }
-        | E::Sum { .. }
-        | E::Where { .. }
-        | E::Identity { .. }
-        | E::Cast { .. }
-        | E::CastLike { .. }
-        | E::BitCast { .. }
-        | E::Max { .. }
-        | E::Min { .. } => return None,
+        // no integer / bool form (`build` names every operator)
+        _ => return None,
     };
     let (a, b) = (info.in_dtype(0)?, info.in_dtype(1)?);
     let ok = a == b
@@ -695,36 +532,69 @@ fn int_build(op: &E, info: &NodeInfo) -> Option<Result<Box<dyn Kernel>>> {
     ok.then(|| Ok(Box::new(IntKernel(io)) as Box<dyn Kernel>))
 }
 
+/// Build an elementwise kernel, or say why this backend does not run the
+/// operator. The one match here names every operator.
 #[deny(clippy::wildcard_enum_match_arm)]
 pub(crate) fn build(op: &E, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     use DType::F32;
-    if let Some(k) = int_build(op, info) {
-        return k;
-    }
-    if let Some(u) = Unary::of(op) {
+    let no_kernel = || unsupported(format!("no {} kernel", op.name()));
+    let unary = || -> Result<Box<dyn Kernel>> {
+        let u = Unary::of(op).ok_or_else(no_kernel)?;
         info.require_dtypes(&[F32])?;
-        return Ok(Box::new(UnaryKernel(u)));
-    }
+        Ok(Box::new(UnaryKernel(u)))
+    };
     let binary = |op: Binary, mean: bool| -> Result<Box<dyn Kernel>> {
         info.require_dtypes(&[F32])?;
         Ok(Box::new(BinaryKernel { op, mean }))
     };
+    let float_binary = || binary(Binary::of(op).ok_or_else(no_kernel)?, false);
     let compare = |c: Compare| -> Result<Box<dyn Kernel>> {
         if info.in_dtype(0) != Some(F32) || info.in_dtype(1) != Some(F32) {
             return Err(unsupported("comparisons run on float32 operands only"));
         }
         Ok(Box::new(CompareKernel(c)))
     };
-    if let Some(b) = Binary::of(op) {
-        return binary(b, false);
-    }
+    // Operators with an integer / bool form try it first.
+    let int_or = |float: &dyn Fn() -> Result<Box<dyn Kernel>>| int_build(op, info).unwrap_or_else(float);
     match op {
+        E::Abs {}
+        | E::Neg {}
+        | E::Relu {}
+        | E::Sigmoid {}
+        | E::Tanh {}
+        | E::Exp {}
+        | E::Log {}
+        | E::Sqrt {}
+        | E::Erf {}
+        | E::Reciprocal {}
+        | E::Floor {}
+        | E::Ceil {}
+        | E::Round {}
+        | E::Sign {}
+        | E::Sin {}
+        | E::Cos {}
+        | E::Softplus {}
+        | E::Softsign {}
+        | E::HardSwish {}
+        | E::Mish {}
+        | E::HardSigmoid { .. }
+        | E::LeakyRelu { .. }
+        | E::Elu { .. }
+        | E::Celu { .. }
+        | E::Selu { .. }
+        | E::ThresholdedRelu { .. }
+        | E::Gelu { .. }
+        | E::Swish { .. }
+        | E::Clip { .. } => unary(),
+        E::Add {} | E::Sub {} | E::Mul {} | E::Div {} | E::Max {} | E::Min {} => int_or(&float_binary),
+        E::Sum {} | E::Pow {} | E::PRelu {} => float_binary(),
         E::Mean {} => binary(Binary::Add, true),
-        E::Equal {} => compare(Compare::Eq),
-        E::Less {} => compare(Compare::Lt),
-        E::Greater {} => compare(Compare::Gt),
-        E::LessOrEqual {} => compare(Compare::Le),
-        E::GreaterOrEqual {} => compare(Compare::Ge),
+        E::Equal {} => int_or(&|| compare(Compare::Eq)),
+        E::Less {} => int_or(&|| compare(Compare::Lt)),
+        E::Greater {} => int_or(&|| compare(Compare::Gt)),
+        E::LessOrEqual {} => int_or(&|| compare(Compare::Le)),
+        E::GreaterOrEqual {} => int_or(&|| compare(Compare::Ge)),
+        E::And {} | E::Or {} | E::Xor {} => int_or(&|| Err(no_kernel())),
         E::Where {} => {
             info.require_native()?;
             Ok(Box::new(WhereKernel))
@@ -746,66 +616,25 @@ pub(crate) fn build(op: &E, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             info.require_dtypes(&[DType::Bool])?;
             Ok(Box::new(NotKernel))
         }
-        // handled above (int_build, Unary::of, Binary::of), or not supported here
-        E::Abs { .. }
-        | E::Acos { .. }
-        | E::Acosh { .. }
-        | E::Asin { .. }
-        | E::Asinh { .. }
-        | E::Atan { .. }
-        | E::Atanh { .. }
-        | E::Ceil { .. }
-        | E::Cos { .. }
-        | E::Cosh { .. }
-        | E::Erf { .. }
-        | E::Exp { .. }
-        | E::Floor { .. }
-        | E::Log { .. }
-        | E::Neg { .. }
-        | E::Reciprocal { .. }
-        | E::Round { .. }
-        | E::Sign { .. }
-        | E::Sin { .. }
-        | E::Sinh { .. }
-        | E::Sqrt { .. }
-        | E::Tan { .. }
-        | E::Tanh { .. }
-        | E::BitwiseNot { .. }
-        | E::IsNaN { .. }
+        // not supported here
+        E::Acos {}
+        | E::Acosh {}
+        | E::Asin {}
+        | E::Asinh {}
+        | E::Atan {}
+        | E::Atanh {}
+        | E::Cosh {}
+        | E::Sinh {}
+        | E::Tan {}
+        | E::BitwiseNot {}
+        | E::IsNaN {}
         | E::IsInf { .. }
-        | E::Relu { .. }
-        | E::Sigmoid { .. }
-        | E::Softplus { .. }
-        | E::Softsign { .. }
-        | E::HardSwish { .. }
-        | E::Mish { .. }
-        | E::Elu { .. }
-        | E::Celu { .. }
-        | E::Selu { .. }
-        | E::LeakyRelu { .. }
-        | E::ThresholdedRelu { .. }
-        | E::HardSigmoid { .. }
-        | E::Gelu { .. }
         | E::Shrink { .. }
-        | E::Swish { .. }
-        | E::PRelu { .. }
-        | E::Clip { .. }
-        | E::Add { .. }
-        | E::Sub { .. }
-        | E::Mul { .. }
-        | E::Div { .. }
-        | E::Pow { .. }
         | E::Mod { .. }
         | E::BitShift { .. }
-        | E::BitwiseAnd { .. }
-        | E::BitwiseOr { .. }
-        | E::BitwiseXor { .. }
-        | E::And { .. }
-        | E::Or { .. }
-        | E::Xor { .. }
-        | E::Max { .. }
-        | E::Min { .. }
-        | E::Sum { .. }
-        | E::BitCast { .. } => Err(unsupported(format!("no {} kernel", op.name()))),
+        | E::BitwiseAnd {}
+        | E::BitwiseOr {}
+        | E::BitwiseXor {}
+        | E::BitCast { .. } => Err(no_kernel()),
     }
 }
