@@ -13,13 +13,8 @@
 // Off x86-64 the direct path never runs (`available` is false).
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 
-use crate::gemm::{Epilogue, MR, NR, PackedA, tile};
+use crate::gemm::{Epilogue, KC, MC, MR, NR, PackedA, tile};
 use crate::pool::Pool;
-
-/// Depth of one pass over `k` (as the packed GEMM).
-const KC: usize = 256;
-/// Rows of A per block of one pass (multiple of `MR`).
-const MC: usize = 20 * MR;
 
 /// The shape of one direct convolution (one image, one group).
 pub(crate) struct Direct<'a> {

@@ -31,10 +31,10 @@ pub const MR: usize = 6;
 pub const NR: usize = 16;
 /// Depth of one pass over `k`: an A panel (`MR × KC`) and a B panel
 /// (`KC × NR`) stay in the L1 cache while a block is computed.
-const KC: usize = 256;
+pub(crate) const KC: usize = 256;
 /// Rows of A per block of one pass over `k` (multiple of `MR`): an
 /// `MC × KC` slice of A (120 KiB) stays in the L2 cache.
-const MC: usize = 20 * MR;
+pub(crate) const MC: usize = 20 * MR;
 /// Bytes of one filled right-hand segment (mostly in the L2 cache; one
 /// `KC`-deep slice of it is what a pass reads).
 const SEGMENT_BYTES: usize = 256 * 1024;

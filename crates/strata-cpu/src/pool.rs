@@ -324,18 +324,11 @@ impl Pool {
         if self.workers(items, work) <= 1 {
             return (0..items).map(f).collect();
         }
-        let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items).map(|_| None).collect());
-        self.run(&|| {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= items {
-                    break;
-                }
-                let r = f(i);
-                if let Ok(mut v) = results.lock() {
-                    v[i] = Some(r);
-                }
+        self.for_each_index(items, work, |i| {
+            let r = f(i);
+            if let Ok(mut v) = results.lock() {
+                v[i] = Some(r);
             }
         });
         results.into_inner().unwrap_or_default().into_iter().flatten().collect()
