@@ -24,7 +24,7 @@ export interface ValueMetadata {
 export interface Placement {
   node: string;
   op: string;
-  backend: 'webgpu' | 'cpu';
+  backend: 'webgpu' | 'cpu' | 'reference' | 'host';
   /** Why the preferred backends did not take the node (empty when the first did). */
   reason: string;
 }
@@ -32,11 +32,13 @@ export interface Placement {
 export interface SessionOptions {
   /**
    * In order of preference. Default: ['webgpu', 'cpu'] in the 'webgpu-full'
-   * variant, ['cpu'] otherwise. An unavailable 'webgpu' is skipped and the
-   * reason appears in `placement()` (with `strict`, creation fails instead).
+   * variant, ['cpu'] otherwise. 'cpu' is the optimised wasm (simd128)
+   * backend; 'reference' the readable oracle. An unavailable 'webgpu' is
+   * skipped and the reason appears in `placement()` (with `strict`, creation
+   * fails instead).
    */
-  backends?: ('webgpu' | 'cpu')[];
-  /** Fail instead of falling back to the CPU for nodes a preferred backend cannot run. */
+  backends?: ('webgpu' | 'cpu' | 'reference')[];
+  /** Fail instead of falling back to the reference for nodes no listed backend can run. */
   strict?: boolean;
 }
 
@@ -48,8 +50,13 @@ export class Session {
   readonly outputMetadata: ValueMetadata[];
   run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
   placement(): Placement[];
+  /** Work counters since creation (WebGPU dispatches and submissions, CPU↔GPU transfers). */
+  counters(): { dispatches: number; submits: number; uploads: number; downloads: number };
   release(): void;
 }
+
+/** Nodes of a model (main graph and branches), not counting `Constant` nodes, as loaded. */
+export function modelNodeCount(model: Uint8Array | ArrayBuffer): Promise<number>;
 
 export function init(source?: string | URL | BufferSource | WebAssembly.Module): Promise<unknown>;
 export type Variant = 'cpu-full' | 'cpu-artifact' | 'webgpu-full';

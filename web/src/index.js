@@ -98,7 +98,8 @@ export class Session {
 
   /**
    * Load a model (`.onnx` or `.strata`) from bytes or a URL.
-   * options: `{ backends: ['webgpu', 'cpu'], strict: false }`.
+   * options: `{ backends: ['webgpu', 'cpu'], strict: false }`; backends: 'webgpu',
+   * 'cpu' (the optimised wasm CPU backend) and 'reference' (the oracle).
    */
   static async create(model, options = {}) {
     await init();
@@ -155,11 +156,30 @@ export class Session {
     return this.#inner.placement();
   }
 
+  /**
+   * Work counters since creation, for benchmarks: `{ dispatches, submits,
+   * uploads, downloads }` (WebGPU compute dispatches and queue submissions;
+   * value transfers between the CPU and the GPU).
+   */
+  counters() {
+    return this.#inner.counters();
+  }
+
   /** Free the model's memory now. */
   release() {
     this.#inner.release();
     this.#inner.free();
   }
+}
+
+/**
+ * Nodes of a model (bytes of a `.onnx` or `.strata` file; main graph and
+ * control-flow branches), not counting `Constant` nodes, as loaded (before
+ * folding and fusion).
+ */
+export async function modelNodeCount(bytes) {
+  await init();
+  return wasm.WasmSession.modelNodeCount(bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes);
 }
 
 /**

@@ -10,6 +10,9 @@
 //!   (a worker process per runtime, interleaved rounds, 1 and 2 threads),
 //!   reported as latency ratios, peak RSS and load times
 //!   (`crates/strata-bench`, its own workspace).
+//! - `bench-web`: the real models in headless Chromium, Strata (wasm cpu,
+//!   WebGPU) against onnxruntime-web (wasm, webgpu) in interleaved rounds,
+//!   reported as ratios with WebGPU dispatches per node (`web/bench/`).
 //! - `web [VARIANT...]`: build the npm package in `web/` (wasm variants,
 //!   sizes vs budget, written to `web/pkg/sizes.json`; default all variants).
 //! - `examples`: build and run the Rust and C examples, compare their
@@ -227,6 +230,36 @@ fn bench(extra: &[String]) -> anyhow::Result<()> {
         .env("STRATA_DATA_DIR", data_root()))
 }
 
+/// `cargo xtask bench-web [ARGS]`: the browser benchmark (`web/bench/bench.mjs`):
+/// builds the `cpu-full` and `webgpu-full` variants, installs the benchmark's
+/// own npm dependencies (onnxruntime-web, never a dependency of the package),
+/// serves `web/` and the data, and runs the real models in headless Chromium.
+fn bench_web(extra: &[String]) -> anyhow::Result<()> {
+    fetch_data()?;
+    let root = repo_root();
+    let web_dir = root.join("web");
+    let kinds = extra.iter().position(|a| a == "--kinds").and_then(|i| extra.get(i + 1)).map(String::as_str);
+    let variants: Vec<String> = match kinds {
+        Some("wasm") => vec!["cpu-full".into()],
+        Some("webgpu") => vec!["webgpu-full".into()],
+        _ => vec!["cpu-full".into(), "webgpu-full".into()],
+    };
+    web(&variants)?;
+    let bench_dir = web_dir.join("bench");
+    if !bench_dir.join("node_modules").join("onnxruntime-web").exists() {
+        run(Command::new("npm").current_dir(&bench_dir).args(["ci", "--no-audit", "--no-fund"]))?;
+    }
+    let roots =
+        serve::Roots { web: web_dir.clone(), data: data_root(), expectations: root.join("tests").join("expectations") };
+    let addr = serve::spawn(roots, 0)?;
+    run(Command::new("node")
+        .current_dir(&web_dir)
+        .arg("bench/bench.mjs")
+        .args(extra)
+        .env("STRATA_BENCH_URL", format!("http://{addr}"))
+        .env("STRATA_DATA_DIR", data_root()))
+}
+
 /// Fuzz the model loaders for `seconds` (needs `cargo install cargo-fuzz`;
 /// uses `RUSTC_BOOTSTRAP` so the stable toolchain can build libFuzzer targets).
 fn fuzz(seconds: u64) -> anyhow::Result<()> {
@@ -360,11 +393,12 @@ fn main() -> anyhow::Result<()> {
         Some("examples") => examples(),
         Some("sandbox") => sandbox::sandbox(),
         Some("web") => web(&args[1..]),
+        Some("bench-web") => bench_web(&args[1..]),
         Some("serve") => serve::main(&args[1..]),
         Some("fuzz") => fuzz(args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(60)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <fetch-data | test | lint | examples | sandbox | web [VARIANT...] | serve [--port N] | fuzz [SECONDS] | bench [--backend NAME] [--threads 1,2] [--rounds N] [--filter S]>"
+                "usage: cargo xtask <fetch-data | test | lint | examples | sandbox | web [VARIANT...] | serve [--port N] | fuzz [SECONDS] | bench [--backend NAME] [--threads 1,2] [--rounds N] [--filter S] | bench-web [--kinds wasm,webgpu] [--rounds N] [--gpu-rounds N] [--filter S] [--json PATH]>"
             );
             std::process::exit(2);
         }

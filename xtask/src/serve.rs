@@ -58,8 +58,8 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Start serving `roots` on 127.0.0.1:`port` in a background thread (for tests).
-#[cfg(test)]
+/// Start serving `roots` on 127.0.0.1:`port` in a background thread (for
+/// tests and `cargo xtask bench-web`).
 pub fn spawn(roots: Roots, port: u16) -> anyhow::Result<std::net::SocketAddr> {
     let listener = TcpListener::bind(("127.0.0.1", port))?;
     let addr = listener.local_addr()?;

@@ -219,6 +219,10 @@ enum Isa {
     Avx2,
     #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// wasm32 with simd128 (decided at compile time: wasm has no run-time
+    /// feature detection). No fused multiply-add, so the same bits as `Generic`.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
 }
 
 fn isa() -> Isa {
@@ -231,6 +235,9 @@ fn isa() -> Isa {
             return Isa::Avx2;
         }
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return Isa::Simd128;
+    #[allow(unreachable_code)]
     Isa::Generic
 }
 
@@ -321,6 +328,86 @@ unsafe fn micro_avx2<const R: usize>(kc: usize, a: *const f32, b: *const f32, c:
     }
 }
 
+/// The wasm simd128 micro-kernel: [`micro_portable`] without FMA (the same
+/// bits), `R ≤ 6` rows × 16 columns taken [`SIMD128_ROWS`] rows at a time
+/// so the accumulators (4 vectors a row), the 4 vectors of `b` and the
+/// broadcast of `a` fit the 16 vector registers engines map wasm onto; the
+/// `b` panel is read once per row group, from L1.
+///
+/// # Safety
+/// As [`micro_portable`].
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+unsafe fn micro_simd128<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load: bool) {
+    let mut r0 = 0;
+    while r0 < R {
+        // SAFETY: rows r0.. of a's panel and of c are within the caller's ranges.
+        unsafe {
+            match R - r0 {
+                1 => micro_simd128_rows::<1>(kc, a.add(r0), b, c.add(r0 * ldc), ldc, load),
+                2 => micro_simd128_rows::<2>(kc, a.add(r0), b, c.add(r0 * ldc), ldc, load),
+                _ => micro_simd128_rows::<SIMD128_ROWS>(kc, a.add(r0), b, c.add(r0 * ldc), ldc, load),
+            }
+        }
+        r0 += SIMD128_ROWS;
+    }
+}
+
+/// Rows per pass of the simd128 micro-kernel.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+const SIMD128_ROWS: usize = 3;
+
+/// `G` rows of the simd128 micro-kernel; `a` points at the first of them
+/// inside an `MR`-row panel.
+///
+/// # Safety
+/// As [`micro_portable`] for rows `0..G`.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+unsafe fn micro_simd128_rows<const G: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
+    use core::arch::wasm32::*;
+    // SAFETY: all pointer offsets stay within the ranges the caller vouches for.
+    unsafe {
+        let mut acc = [[f32x4_splat(0.0); 4]; G];
+        if load {
+            for (r, row) in acc.iter_mut().enumerate() {
+                for (q, v) in row.iter_mut().enumerate() {
+                    *v = v128_load(c.add(r * ldc + 4 * q) as *const v128);
+                }
+            }
+        }
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..kc {
+            let bv = [
+                v128_load(bp as *const v128),
+                v128_load(bp.add(4) as *const v128),
+                v128_load(bp.add(8) as *const v128),
+                v128_load(bp.add(12) as *const v128),
+            ];
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = v128_load32_splat(ap.add(r) as *const u32);
+                for (v, bq) in row.iter_mut().zip(bv) {
+                    *v = f32x4_add(*v, f32x4_mul(av, bq));
+                }
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (q, v) in row.iter().enumerate() {
+                v128_store(c.add(r * ldc + 4 * q) as *mut v128, *v);
+            }
+        }
+    }
+}
+
 /// One register block: `rows ≤ MR` rows and `NR` columns of `c`.
 ///
 /// # Safety
@@ -347,6 +434,8 @@ unsafe fn micro(isa: Isa, rows: usize, kc: usize, a: *const f32, b: *const f32, 
             Isa::Avx2 => by_rows!(micro_avx2),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => by_rows!(micro_avx512),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128 => by_rows!(micro_simd128),
             Isa::Generic => by_rows!(micro_portable, false),
         }
     }

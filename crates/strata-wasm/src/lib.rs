@@ -7,8 +7,9 @@
 //! ergonomic JavaScript wrapper (`Session.create`, typed-array `Tensor`s)
 //! lives in `web/src/index.js`.
 //!
-//! Backends: `cpu` is the reference backend compiled with simd128; with the
-//! `webgpu` cargo feature, `webgpu` is the `strata-gpu` backend on the
+//! Backends: `cpu` is the optimised `strata-cpu` backend compiled with
+//! simd128 (nodes it cannot run fall back to the reference unless strict);
+//! `reference` is the oracle, loadable by name; with the `webgpu` cargo feature, `webgpu` is the `strata-gpu` backend on the
 //! browser's WebGPU. The device is requested asynchronously by
 //! [`WasmSession::create`] (nothing blocks the main thread); when WebGPU is
 //! unavailable the backend is skipped and the reason shows in every node's
@@ -91,8 +92,11 @@ fn resolve_backends(
     let mut skipped = Vec::new();
     for b in backends {
         let name = match b.as_str() {
-            // The CPU path is the reference backend compiled with simd128.
-            "cpu" | "wasm" | "reference" => "reference",
+            // The optimised cpu backend (simd128 kernels); nodes it cannot
+            // run fall back to the reference unless `strict`.
+            "cpu" | "wasm" => "cpu",
+            // The oracle, by name.
+            "reference" => "reference",
             "webgpu" | "gpu" => match &gpu {
                 Some(Ok(())) => "gpu",
                 Some(Err(why)) if strict => return Err(JsError::new(&format!("webgpu is unavailable: {why}"))),
@@ -110,7 +114,9 @@ fn resolve_backends(
                     continue;
                 }
             },
-            other => return Err(JsError::new(&format!("unknown backend '{other}' (use 'cpu' or 'webgpu')"))),
+            other => {
+                return Err(JsError::new(&format!("unknown backend '{other}' (use 'cpu', 'webgpu' or 'reference')")));
+            }
         };
         if !names.iter().any(|n| n == name) {
             names.push(name.to_string());
@@ -120,7 +126,7 @@ fn resolve_backends(
         if strict {
             return Err(JsError::new(&format!("no requested backend is available: {}", skipped.join("; "))));
         }
-        names.push("reference".into());
+        names.push("cpu".into());
     }
     Ok((names, skipped))
 }
@@ -155,7 +161,6 @@ async fn gpu_init() -> Option<Result<(), String>> {
 
 fn js_backend_name(engine: &str) -> &str {
     match engine {
-        "reference" => "cpu",
         "gpu" => "webgpu",
         other => other,
     }
@@ -267,6 +272,32 @@ impl WasmSession {
             set(&result, &name, tensor_to_js(&name, &v)?);
         }
         Ok(result.into())
+    }
+
+    /// Cumulative work counters since the session was created, for
+    /// benchmarks: `{dispatches, submits, uploads, downloads}` (GPU compute
+    /// dispatches and queue submissions; host↔device value transfers).
+    pub fn counters(&self) -> Result<Object, JsError> {
+        let session = self.session()?;
+        let o = Object::new();
+        for key in ["dispatches", "submits"] {
+            let n: u64 = session.backend_counters().iter().filter(|(_, k, _)| *k == key).map(|(_, _, v)| v).sum();
+            set(&o, key, n as f64);
+        }
+        let (up, down) = session.transfer_counts();
+        set(&o, "uploads", up as f64);
+        set(&o, "downloads", down as f64);
+        Ok(o)
+    }
+
+    /// Nodes of a model (its main graph and control-flow branches), not
+    /// counting `Constant` nodes, as loaded (before any folding or fusion):
+    /// the denominator of dispatches per node in the browser benchmark.
+    #[wasm_bindgen(js_name = modelNodeCount)]
+    pub fn model_node_count(bytes: &[u8]) -> Result<u32, JsError> {
+        let model = strata::load_model_bytes(bytes).map_err(err)?;
+        let nodes = model.graphs.iter().flat_map(|g| &g.nodes);
+        Ok(nodes.filter(|n| n.op.name() != "Constant").count() as u32)
     }
 
     /// Free the model and its memory now (the object is unusable afterwards).

@@ -33,7 +33,9 @@ pub use cpu::CpuBackendAdapter;
 pub use error::Error;
 #[cfg(feature = "gpu")]
 pub use gpu::GpuBackendAdapter;
-pub use session::{FusedGroup, IoInfo, Placement, ProfileEntry, Session, SessionOptions, host_side_nodes};
+pub use session::{
+    FusedGroup, IoInfo, Placement, ProfileEntry, Session, SessionOptions, host_side_nodes, load_model_bytes,
+};
 /// Test-only: make the GPU backend's kernels corrupt one node's outputs (see
 /// `strata_gpu::inject_fault`), for proving bring-up reports.
 #[cfg(feature = "gpu")]
