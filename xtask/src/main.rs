@@ -4,7 +4,8 @@
 //! - `fetch-data`: make a Python venv outside the repo, install the pinned
 //!   `onnx`, `onnxruntime` and `numpy`, write the ONNX node cases and build the
 //!   real-model suite from pip wheels (nothing large is committed).
-//! - `test`: fetch data if missing, check formatting and lints, run every test.
+//! - `test`: fetch data if missing, check formatting and lints, run every
+//!   test (the cpu backend's also on wasm simd128 under Node's WASI).
 //! - `lint`: `cargo fmt --check` and `cargo clippy --all-targets -D warnings`.
 //! - `bench`: the real models on Strata, onnxruntime and tract in one run
 //!   (a worker process per runtime, interleaved rounds, 1 and 2 threads),
@@ -123,10 +124,24 @@ fn check_wasm() -> anyhow::Result<()> {
     ]))
 }
 
+/// The cpu backend's own tests built for wasm with simd128 (its explicit
+/// simd128 GEMM and convolution kernels, bit for bit against the portable
+/// order), run on V8 through Node's WASI (`tests/scripts/wasi-run.mjs`).
+fn wasm_kernel_tests() -> anyhow::Result<()> {
+    let root = repo_root();
+    let runner = format!("node --no-warnings {}", root.join("tests").join("scripts").join("wasi-run.mjs").display());
+    run(cargo()
+        .args(["test", "--release", "-p", "strata-cpu", "--target", "wasm32-wasip1", "--target-dir"])
+        .arg(root.join("target").join("wasi-test"))
+        .env("CARGO_TARGET_WASM32_WASIP1_RUNNER", runner)
+        .env("RUSTFLAGS", "-C target-feature=+simd128"))
+}
+
 fn test() -> anyhow::Result<()> {
     fetch_data()?;
     lint()?;
     check_wasm()?;
+    wasm_kernel_tests()?;
     check_metal()?;
     run(cargo().args(["test", "--workspace"]).env("STRATA_DATA_DIR", data_root()))?;
     examples()?;

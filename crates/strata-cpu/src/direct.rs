@@ -1,5 +1,5 @@
 //! Direct convolution for windows with stride 1 along the innermost axis,
-//! on AVX2 with FMA: no im2col at all.
+//! on AVX2 with FMA and on wasm simd128: no im2col at all.
 //!
 //! The input is copied once into a zero-padded buffer; then, for a run of
 //! 16 consecutive outputs of one output row, the im2col column of reduction
@@ -7,11 +7,15 @@
 //! `base(row) + offset[k]`. The micro-kernel reads them straight from the
 //! padded input through the offset table (an indirect GEMM), with the
 //! packed weights as the left operand. Each output is still the sum over
-//! `k` in order with one FMA per step, exactly as the packed GEMM computes
-//! it, so the bits are those of the im2col path.
+//! `k` in order with one FMA per step (on wasm, a multiply then an add, as
+//! the wasm GEMM), exactly as the packed GEMM computes it, so the bits are
+//! those of the im2col path.
 
-// Off x86-64 the direct path never runs (`available` is false).
-#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
+// Elsewhere the direct path never runs (`available` is false).
+#![cfg_attr(
+    not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))),
+    allow(dead_code, unused_imports)
+)]
 
 use crate::gemm::{Epilogue, KC, MC, MR, NR, PackedA, tile};
 use crate::pool::Pool;
@@ -37,7 +41,11 @@ pub(crate) fn available() -> bool {
     {
         crate::gemm::fused()
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        true
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
     {
         false
     }
@@ -61,7 +69,7 @@ pub(crate) fn conv(pool: &Pool, a: &PackedA, d: &Direct, c: &mut [f32], ldc: usi
     if m == 0 || n == 0 {
         return;
     }
-    assert!(available(), "direct convolution needs AVX2 and FMA");
+    assert!(available(), "direct convolution needs AVX2 and FMA, or simd128");
     assert!(d.offsets.len() == k && c.len() >= (m - 1) * ldc + n, "direct convolution operands");
     // Items: ranges of about 256 output positions (whole lines when lines
     // are short) and, when those are too few to share, blocks of rows.
@@ -80,12 +88,17 @@ pub(crate) fn conv(pool: &Pool, a: &PackedA, d: &Direct, c: &mut [f32], ldc: usi
         unsafe {
             item_avx2(a, d, r0, r1, j0, j1, out, epi)
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        // SAFETY: simd128 is part of this build; the region is the item's.
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        unsafe {
+            item(a, d, r0, r1, j0, j1, out, epi)
+        }
+        #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
         let _ = (r0, r1, j0, j1, out, epi);
     });
 }
 
-/// Rows `r0 .. r1` (`r0` a multiple of `MR`) × output positions `j0 .. j1`.
+/// [`item`] compiled for AVX2 and FMA.
 ///
 /// # Safety
 /// AVX2 and FMA are present; C holds those rows and columns.
@@ -93,6 +106,18 @@ pub(crate) fn conv(pool: &Pool, a: &PackedA, d: &Direct, c: &mut [f32], ldc: usi
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn item_avx2(a: &PackedA, d: &Direct, r0: usize, r1: usize, j0: usize, j1: usize, out: Out, epi: &Epilogue) {
+    // SAFETY: forwarded.
+    unsafe { item(a, d, r0, r1, j0, j1, out, epi) }
+}
+
+/// Rows `r0 .. r1` (`r0` a multiple of `MR`) × output positions `j0 .. j1`.
+///
+/// # Safety
+/// The micro-kernel's instructions are present; C holds those rows and columns.
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn item(a: &PackedA, d: &Direct, r0: usize, r1: usize, j0: usize, j1: usize, out: Out, epi: &Epilogue) {
     let k = a.k;
     let [_, oh, ow] = d.out;
     let mut edge = [0.0f32; MR * NR];
@@ -142,7 +167,7 @@ unsafe fn item_avx2(a: &PackedA, d: &Direct, r0: usize, r1: usize, j0: usize, j1
 ///
 /// # Safety
 /// As [`micro_rows`].
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn micro(
@@ -210,6 +235,89 @@ unsafe fn micro_rows<const R: usize>(
         for r in 0..R {
             _mm256_storeu_ps(c.add(r * ldc), lo[r]);
             _mm256_storeu_ps(c.add(r * ldc + 8), hi[r]);
+        }
+    }
+}
+
+/// The simd128 variant of [`micro_rows`] (multiply then add, as the wasm
+/// GEMM): `R ≤ 6` rows × 16 columns, three rows at a time so that the
+/// accumulators fit the 16 vector registers engines map wasm onto.
+///
+/// # Safety
+/// As [`micro_rows`], without the AVX2 requirement.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+unsafe fn micro_rows<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    offs: &[usize],
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
+    let mut r0 = 0;
+    while r0 < R {
+        // SAFETY: rows r0.. of a's panel and of c are within the caller's ranges.
+        unsafe {
+            match R - r0 {
+                1 => micro_rows_simd128::<1>(kc, a.add(r0), b, offs, c.add(r0 * ldc), ldc, load),
+                2 => micro_rows_simd128::<2>(kc, a.add(r0), b, offs, c.add(r0 * ldc), ldc, load),
+                _ => micro_rows_simd128::<3>(kc, a.add(r0), b, offs, c.add(r0 * ldc), ldc, load),
+            }
+        }
+        r0 += 3;
+    }
+}
+
+/// `G ≤ 3` rows of [`micro_rows`] on simd128; `a` points at the first of
+/// them inside an `MR`-row panel.
+///
+/// # Safety
+/// As [`micro_rows`] for rows `0..G`.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+unsafe fn micro_rows_simd128<const G: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    offs: &[usize],
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
+    use core::arch::wasm32::*;
+    // SAFETY: the caller vouches for every pointer range used below.
+    unsafe {
+        let mut acc = [[f32x4_splat(0.0); 4]; G];
+        if load {
+            for (r, row) in acc.iter_mut().enumerate() {
+                for (q, v) in row.iter_mut().enumerate() {
+                    *v = v128_load(c.add(r * ldc + 4 * q) as *const v128);
+                }
+            }
+        }
+        let mut ap = a;
+        for &off in &offs[..kc] {
+            let bp = b.add(off);
+            let bv = [
+                v128_load(bp as *const v128),
+                v128_load(bp.add(4) as *const v128),
+                v128_load(bp.add(8) as *const v128),
+                v128_load(bp.add(12) as *const v128),
+            ];
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = v128_load32_splat(ap.add(r) as *const u32);
+                for (v, bq) in row.iter_mut().zip(bv) {
+                    *v = f32x4_add(*v, f32x4_mul(av, bq));
+                }
+            }
+            ap = ap.add(MR);
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (q, v) in row.iter().enumerate() {
+                v128_store(c.add(r * ldc + 4 * q) as *mut v128, *v);
+            }
         }
     }
 }

@@ -272,6 +272,12 @@ fn bytes_of(t: &CpuTensor) -> u64 {
 }
 
 impl CompiledGraph {
+    /// The names of the compiled steps in run order (a fused node's name
+    /// joins its members' names with `+`).
+    pub fn step_names(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.name.clone()).collect()
+    }
+
     /// Time spent in each node so far, when compiled with profiling:
     /// (node name, op name, nanoseconds, runs), in graph order.
     pub fn profile(&self) -> Vec<(String, String, u64, u64)> {

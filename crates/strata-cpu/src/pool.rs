@@ -355,6 +355,8 @@ mod tests {
         }
     }
 
+    // Spawns threads (none on wasm).
+    #[cfg(not(target_family = "wasm"))]
     #[test]
     fn many_jobs_in_a_row_and_from_many_threads_all_complete() {
         let pool = Arc::new(Pool::new(3));
@@ -380,6 +382,8 @@ mod tests {
         });
     }
 
+    // Needs unwinding (wasm builds abort on panic).
+    #[cfg(panic = "unwind")]
     #[test]
     fn a_panicking_item_reaches_the_caller_and_the_pool_keeps_working() {
         let pool = Pool::new(2);

@@ -583,12 +583,12 @@ fn conv_block(tap: bool) -> (Model, TensorData) {
 #[test]
 fn fused_groups_give_the_bits_of_the_unfused_nodes() {
     let run = |m: Model, x: &TensorData, optimize: bool, threads: usize| {
-        let backend = CpuBackend::new(threads).with_optimize(optimize).with_profiling(true);
+        let backend = CpuBackend::new(threads).with_optimize(optimize);
         let compiled = backend.compile(Arc::new(m)).expect("compiles");
         let ins = [CpuTensor::from_host(x).expect("uploads")];
         let outs: Vec<TensorData> =
             compiled.run(&[&ins[0]]).expect("runs").iter().map(|t| t.to_host().expect("downloads")).collect();
-        let steps: Vec<String> = compiled.profile().into_iter().map(|(name, ..)| name).collect();
+        let steps = compiled.step_names();
         (outs, steps)
     };
     for tap in [false, true] {
@@ -665,9 +665,9 @@ fn batch_norm_after_conv_is_folded_into_its_weights() {
     };
     for tap in [false, true] {
         let m = mk(tap);
-        let backend = CpuBackend::new(2).with_profiling(true);
+        let backend = CpuBackend::new(2);
         let compiled = backend.compile(Arc::new(m.clone())).expect("compiles");
-        let steps: Vec<String> = compiled.profile().into_iter().map(|(name, ..)| name).collect();
+        let steps = compiled.step_names();
         if tap {
             // The Conv's output is read outside: nothing to fold.
             assert!(steps.iter().any(|s| s.starts_with("bn")), "{steps:?}");
