@@ -30,3 +30,23 @@ pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
 unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
+
+/// Lanes of the partial sums of [`sum_lanes`].
+pub const LANES: usize = 8;
+
+/// `Σ f(x)` over `xs` in `LANES` partial sums (lane `l` takes the elements
+/// at `l`, `l + LANES`, ...), added together in lane order, then the
+/// remainder in order: a fixed order, so the result depends only on `xs`,
+/// and the loop vectorises (a single running sum would be one long chain of
+/// dependent additions).
+#[inline(always)]
+pub fn sum_lanes(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut s = [0.0f32; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            s[l] += f(c[l]);
+        }
+    }
+    chunks.remainder().iter().fold(s.iter().sum::<f32>(), |a, &v| a + f(v))
+}

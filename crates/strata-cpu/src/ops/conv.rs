@@ -287,10 +287,15 @@ impl Kernel for ConvKernel {
                 let ch = i % m;
                 let xs = &xv[i * in_size..(i + 1) * in_size];
                 let ws = &wv[ch * taps..(ch + 1) * taps];
-                depthwise(&w, xs, ws, out);
-                if let Some(bias) = bias {
-                    out.iter_mut().for_each(|v| *v += bias[ch]);
-                }
+                crate::simd::vectorized(
+                    #[inline(always)]
+                    || {
+                        depthwise(&w, xs, ws, out);
+                        if let Some(bias) = bias {
+                            out.iter_mut().for_each(|v| *v += bias[ch]);
+                        }
+                    },
+                );
             });
         } else {
             let runtime_w;
@@ -488,6 +493,7 @@ fn depthwise_block_body(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0
 /// the range of output columns whose input lies inside the image is added
 /// in one pass (contiguous, so it vectorises, when the stride is 1). Each
 /// output still sums its taps in kernel order.
+#[inline(always)]
 fn depthwise(w: &Win3, x: &[f32], k: &[f32], out: &mut [f32]) {
     out.fill(0.0);
     let (ow_n, iw_n) = (w.out[2] as i64, w.input[2] as i64);

@@ -186,54 +186,95 @@ impl Kernel for PoolKernel {
         let kind = self.kind;
         let work = y.len() * w.taps();
         ctx.pool.for_each_chunk(&mut y, cols, work, |i, out| {
-            pool_plane(&w, kind, &xv[i * in_size..(i + 1) * in_size], out);
+            crate::simd::vectorized(
+                #[inline(always)]
+                || pool_plane(&w, kind, &xv[i * in_size..(i + 1) * in_size], out),
+            );
         });
         Ok(vec![CpuTensor::f32(out_shape, y)])
     }
 }
 
+/// One plane of a pooling window. Row by row: each kernel tap whose input
+/// row exists updates the run of output columns whose input column exists
+/// in one pass (no per-tap bounds tests). Every output still takes its taps
+/// in kernel order, so sums round as a tap-by-tap loop would; a NaN tap
+/// makes a max NaN.
+#[inline(always)]
 fn pool_plane(w: &Win3, kind: PoolKind, x: &[f32], out: &mut [f32]) {
-    let mut o = 0;
+    let max = matches!(kind, PoolKind::Max);
+    // A NaN input makes its windows' max NaN: only then the slower test.
+    let nan_aware = max && x.iter().any(|v| v.is_nan());
+    out.fill(if max { f32::NEG_INFINITY } else { 0.0 });
+    let inside = |axis: usize, o: usize, k: usize| {
+        let p = w.pos(axis, o, k);
+        p >= 0 && (p as usize) < w.input[axis]
+    };
+    let in_pad = |axis: usize, o: usize, k: usize| {
+        let p = w.pos(axis, o, k);
+        p >= -w.pad_begin[axis] && p < w.input[axis] as i64 + w.pad_end[axis]
+    };
+    let count = |axis: usize, o: usize, f: &dyn Fn(usize, usize, usize) -> bool| {
+        (0..w.kernel[axis]).filter(|&k| f(axis, o, k)).count()
+    };
+    let ow_n = w.out[2];
+    // Output columns [lo, hi) whose input column exists, for each tap kw.
+    let cols: Vec<(usize, usize)> = (0..w.kernel[2])
+        .map(|kw| {
+            let mut valid = (0..ow_n).filter(|&ow| inside(2, ow, kw));
+            let lo = valid.next().unwrap_or(0);
+            let hi = valid.next_back().map_or(if inside(2, lo, kw) { lo + 1 } else { lo }, |l| l + 1);
+            (lo, hi)
+        })
+        .collect();
+    // Avg: taps counted along the width axis, per output column.
+    let (w_taps, w_cover): (Vec<usize>, Vec<usize>) = if max {
+        Default::default()
+    } else {
+        (0..ow_n).map(|ow| (count(2, ow, &inside), count(2, ow, &in_pad))).unzip()
+    };
+    let (s2, d2, p2) = (w.strides[2] as i64, w.dilations[2] as i64, w.pad_begin[2]);
     for od in 0..w.out[0] {
         for oh in 0..w.out[1] {
-            for ow in 0..w.out[2] {
-                let (mut max, mut sum, mut taps, mut covered) = (f32::NEG_INFINITY, 0.0f32, 0usize, 0usize);
-                let mut nan = false;
-                for kd in 0..w.kernel[0] {
-                    let d = w.pos(0, od, kd);
-                    let d_pad = d >= -w.pad_begin[0] && d < w.input[0] as i64 + w.pad_end[0];
-                    let d_in = d >= 0 && (d as usize) < w.input[0];
-                    for kh in 0..w.kernel[1] {
-                        let h = w.pos(1, oh, kh);
-                        let h_pad = h >= -w.pad_begin[1] && h < w.input[1] as i64 + w.pad_end[1];
-                        let h_in = h >= 0 && (h as usize) < w.input[1];
-                        for kw in 0..w.kernel[2] {
-                            let xw = w.pos(2, ow, kw);
-                            let w_pad = xw >= -w.pad_begin[2] && xw < w.input[2] as i64 + w.pad_end[2];
-                            if d_pad && h_pad && w_pad {
-                                covered += 1;
-                            }
-                            if d_in && h_in && xw >= 0 && (xw as usize) < w.input[2] {
-                                let v = x[(d as usize * w.input[1] + h as usize) * w.input[2] + xw as usize];
-                                nan |= v.is_nan();
-                                if v > max {
-                                    max = v;
+            let row = &mut out[(od * w.out[1] + oh) * ow_n..][..ow_n];
+            for kd in (0..w.kernel[0]).filter(|&kd| inside(0, od, kd)) {
+                let d = w.pos(0, od, kd) as usize;
+                for kh in (0..w.kernel[1]).filter(|&kh| inside(1, oh, kh)) {
+                    let h = w.pos(1, oh, kh) as usize;
+                    let xrow = &x[(d * w.input[1] + h) * w.input[2]..][..w.input[2]];
+                    for (kw, &(lo, hi)) in cols.iter().enumerate() {
+                        let off = kw as i64 * d2 - p2;
+                        let at = |ow: usize| (ow as i64 * s2 + off) as usize;
+                        if max && nan_aware {
+                            for ow in lo..hi {
+                                let v = xrow[at(ow)];
+                                let m = &mut row[ow];
+                                if v.is_nan() || v > *m {
+                                    *m = v;
                                 }
-                                sum += v;
-                                taps += 1;
+                            }
+                        } else if max {
+                            // Branch-free: the plane holds no NaN.
+                            for ow in lo..hi {
+                                let v = xrow[at(ow)];
+                                let m = &mut row[ow];
+                                *m = if v > *m { v } else { *m };
+                            }
+                        } else {
+                            for ow in lo..hi {
+                                row[ow] += xrow[at(ow)];
                             }
                         }
                     }
                 }
-                out[o] = match kind {
-                    PoolKind::Max if nan => f32::NAN,
-                    PoolKind::Max => max,
-                    PoolKind::Avg { count_include_pad } => {
-                        let count = if count_include_pad { covered } else { taps };
-                        sum / count as f32
-                    }
-                };
-                o += 1;
+            }
+            if let PoolKind::Avg { count_include_pad } = kind {
+                let (dh_taps, dh_cover) =
+                    (count(0, od, &inside) * count(1, oh, &inside), count(0, od, &in_pad) * count(1, oh, &in_pad));
+                for (ow, v) in row.iter_mut().enumerate() {
+                    let n = if count_include_pad { dh_cover * w_cover[ow] } else { dh_taps * w_taps[ow] };
+                    *v /= n as f32;
+                }
             }
         }
     }
@@ -255,19 +296,24 @@ impl Kernel for GlobalPoolKernel {
         let mut y = vec![0.0f32; planes];
         let max = self.max;
         ctx.pool.for_each_chunk(&mut y, 64, xv.len(), |i, out| {
-            for (j, o) in out.iter_mut().enumerate() {
-                let p = &xv[(i * 64 + j) * plane..(i * 64 + j + 1) * plane];
-                *o = if max {
-                    let (mut m, mut nan) = (f32::NEG_INFINITY, false);
-                    for &v in p {
-                        m = if v > m { v } else { m };
-                        nan |= v.is_nan();
+            crate::simd::vectorized(
+                #[inline(always)]
+                || {
+                    for (j, o) in out.iter_mut().enumerate() {
+                        let p = &xv[(i * 64 + j) * plane..(i * 64 + j + 1) * plane];
+                        *o = if max {
+                            let (mut m, mut nan) = (f32::NEG_INFINITY, false);
+                            for &v in p {
+                                m = if v > m { v } else { m };
+                                nan |= v.is_nan();
+                            }
+                            if nan { f32::NAN } else { m }
+                        } else {
+                            crate::simd::sum_lanes(p, |v| v) / plane as f32
+                        };
                     }
-                    if nan { f32::NAN } else { m }
-                } else {
-                    p.iter().sum::<f32>() / plane as f32
-                };
-            }
+                },
+            )
         });
         let mut shape = x.shape[..2].to_vec();
         shape.extend(std::iter::repeat_n(1, x.shape.len() - 2));

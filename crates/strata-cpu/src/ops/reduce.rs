@@ -190,13 +190,30 @@ impl Kernel for ReduceKernel {
         match (lo, hi) {
             (Some(lo), Some(hi)) if reduced[lo..=hi].iter().all(|&r| r) => {
                 // One contiguous block of axes: out[o][i] = fold over r of x[o][r][i],
-                // in the same order as the general walk below.
+                // in the same order as the general walk below (sums over the
+                // innermost axis: in lanes, see `sum_lanes`).
                 let r: usize = x.shape[lo..=hi].iter().product();
                 let inner: usize = x.shape[hi + 1..].iter().product();
                 ctx.pool.for_each_chunk(&mut acc, inner.max(1), xv.len(), |o, out| {
                     let xs = &xv[o * r * inner..(o + 1) * r * inner];
                     if inner == 1 {
-                        out[0] = xs.iter().fold(init, |a, &v| step(a, v));
+                        use crate::simd::{sum_lanes, vectorized};
+                        // Sums in lanes (vectorised); the others in order.
+                        out[0] = match how {
+                            How::Sum | How::Mean | How::LogSum => vectorized(
+                                #[inline(always)]
+                                || sum_lanes(xs, |v| v),
+                            ),
+                            How::SumSquare | How::L2 => vectorized(
+                                #[inline(always)]
+                                || sum_lanes(xs, |v| v * v),
+                            ),
+                            How::L1 => vectorized(
+                                #[inline(always)]
+                                || sum_lanes(xs, f32::abs),
+                            ),
+                            How::Max | How::Min | How::Prod => xs.iter().fold(init, |a, &v| step(a, v)),
+                        };
                     } else {
                         for row in xs.chunks_exact(inner) {
                             for (a, &v) in out.iter_mut().zip(row) {
