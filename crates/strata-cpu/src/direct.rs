@@ -84,12 +84,8 @@ pub(crate) fn conv(pool: &Pool, a: &PackedA, d: &Direct, c: &mut [f32], ldc: usi
         let (j0, j1) = (ci * cw, ((ci + 1) * cw).min(n));
         // SAFETY: AVX2 and FMA are present (checked above); the item's
         // region (rows r0..r1, columns j0..j1) is its own.
-        #[cfg(target_arch = "x86_64")]
-        unsafe {
-            item_avx2(a, d, r0, r1, j0, j1, out, epi)
-        }
-        // SAFETY: simd128 is part of this build; the region is the item's.
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        // (On wasm, simd128 is part of this build.)
+        #[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
         unsafe {
             item(a, d, r0, r1, j0, j1, out, epi)
         }
@@ -98,24 +94,15 @@ pub(crate) fn conv(pool: &Pool, a: &PackedA, d: &Direct, c: &mut [f32], ldc: usi
     });
 }
 
-/// [`item`] compiled for AVX2 and FMA.
-///
-/// # Safety
-/// AVX2 and FMA are present; C holds those rows and columns.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn item_avx2(a: &PackedA, d: &Direct, r0: usize, r1: usize, j0: usize, j1: usize, out: Out, epi: &Epilogue) {
-    // SAFETY: forwarded.
-    unsafe { item(a, d, r0, r1, j0, j1, out, epi) }
-}
-
 /// Rows `r0 .. r1` (`r0` a multiple of `MR`) × output positions `j0 .. j1`.
+///
+/// Compiled for AVX2 and FMA on x86-64 (the closures inside inherit them,
+/// so the micro-kernel's intrinsics inline); simd128 is a build-wide feature.
 ///
 /// # Safety
 /// The micro-kernel's instructions are present; C holds those rows and columns.
 #[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
-#[inline(always)]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
 #[allow(clippy::too_many_arguments)]
 unsafe fn item(a: &PackedA, d: &Direct, r0: usize, r1: usize, j0: usize, j1: usize, out: Out, epi: &Epilogue) {
     let k = a.k;
