@@ -47,38 +47,62 @@ impl Kernel for CompareKernel {
     }
 }
 
-/// Apply `f` elementwise with numpy broadcasting (any element types).
+/// Apply `f` elementwise with numpy broadcasting (any element types). Runs
+/// of the innermost axis where each operand is contiguous or repeated get
+/// a loop of their own (so they vectorise).
 fn zip_broadcast<T: Copy + Sync, U: Copy + Default + Send>(
     ctx: &Ctx,
     a: (&[T], &[usize]),
     b: (&[T], &[usize]),
-    f: impl Fn(T, T) -> Result<U> + Sync,
+    f: impl Fn(T, T) -> U + Sync,
 ) -> Result<(Vec<usize>, Vec<U>)> {
     let shape = broadcast(a.1, b.1)?;
     let n = ctx.check_numel(&shape)?;
     let (sa, sb) = (broadcast_strides(a.1, &shape), broadcast_strides(b.1, &shape));
     let mut out = vec![U::default(); n];
-    let failed = std::sync::Mutex::new(None);
     let inner = *shape.last().unwrap_or(&1);
     let rpc = rows_per_chunk(inner);
     ctx.pool.for_each_chunk(&mut out, rpc * inner.max(1), n * 4, |ci, chunk| {
         let (r0, base) = (ci * rpc, ci * rpc * inner);
         for_rows_range(&shape, &sa, &sb, r0, r0 + chunk.len() / inner.max(1), |oa, ob, o, len, ta, tb| {
-            for (j, slot) in chunk[o - base..o - base + len].iter_mut().enumerate() {
-                match f(a.0[oa + j * ta], b.0[ob + j * tb]) {
-                    Ok(v) => *slot = v,
-                    Err(e) => {
-                        if let Ok(mut g) = failed.lock() {
-                            g.get_or_insert(e);
-                        }
+            let dst = &mut chunk[o - base..o - base + len];
+            match (ta, tb) {
+                (1, 1) => dst.iter_mut().zip(&a.0[oa..oa + len]).zip(&b.0[ob..ob + len]).for_each(|((d, &x), &y)| {
+                    *d = f(x, y);
+                }),
+                (0, 1) => {
+                    let x = a.0[oa];
+                    dst.iter_mut().zip(&b.0[ob..ob + len]).for_each(|(d, &y)| *d = f(x, y));
+                }
+                (1, 0) => {
+                    let y = b.0[ob];
+                    dst.iter_mut().zip(&a.0[oa..oa + len]).for_each(|(d, &x)| *d = f(x, y));
+                }
+                _ => {
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        *d = f(a.0[oa + j * ta], b.0[ob + j * tb]);
                     }
                 }
             }
         });
     });
-    match failed.into_inner().ok().flatten() {
-        Some(e) => Err(e),
-        None => Ok((shape, out)),
+    Ok((shape, out))
+}
+
+/// [`zip_broadcast`] of a comparison, dispatched once (each comparison's
+/// loops compiled on their own).
+fn compare_broadcast<T: Copy + Sync + PartialOrd>(
+    ctx: &Ctx,
+    c: Compare,
+    a: (&[T], &[usize]),
+    b: (&[T], &[usize]),
+) -> Result<(Vec<usize>, Vec<u8>)> {
+    match c {
+        Compare::Eq => zip_broadcast(ctx, a, b, |p, q| u8::from(p == q)),
+        Compare::Lt => zip_broadcast(ctx, a, b, |p, q| u8::from(p < q)),
+        Compare::Gt => zip_broadcast(ctx, a, b, |p, q| u8::from(p > q)),
+        Compare::Le => zip_broadcast(ctx, a, b, |p, q| u8::from(p <= q)),
+        Compare::Ge => zip_broadcast(ctx, a, b, |p, q| u8::from(p >= q)),
     }
 }
 
@@ -99,27 +123,39 @@ pub(super) enum IntOp {
 
 pub(super) struct IntKernel(pub(super) IntOp);
 
-fn int_arith(op: IntOp, x: i64, y: i64) -> Result<i64> {
-    Ok(match op {
-        IntOp::Add => x.wrapping_add(y),
-        IntOp::Sub => x.wrapping_sub(y),
-        IntOp::Mul => x.wrapping_mul(y),
-        IntOp::Div if y == 0 => bail!("integer division by zero"),
-        IntOp::Div => x.wrapping_div(y),
-        IntOp::Max => x.max(y),
-        IntOp::Min => x.min(y),
-        _ => bail!("not an arithmetic operation"),
-    })
+/// Integer arithmetic (wrapping), dispatched once; division by zero is an
+/// error, found before any work.
+fn int_arith<T: Copy + Sync + Default + Send + PartialEq>(
+    ctx: &Ctx,
+    op: IntOp,
+    a: (&[T], &[usize]),
+    b: (&[T], &[usize]),
+    wrap: fn(IntOp, T, T) -> T,
+) -> Result<(Vec<usize>, Vec<T>)> {
+    if matches!(op, IntOp::Div) && b.0.contains(&T::default()) && !a.0.is_empty() {
+        bail!("integer division by zero");
+    }
+    if !matches!(op, IntOp::Add | IntOp::Sub | IntOp::Mul | IntOp::Div | IntOp::Max | IntOp::Min) {
+        bail!("{op:?} is not an arithmetic operation");
+    }
+    zip_broadcast(ctx, a, b, |p, q| wrap(op, p, q))
 }
 
-fn cmp<T: PartialOrd>(c: Compare, x: T, y: T) -> u8 {
-    u8::from(match c {
-        Compare::Eq => x == y,
-        Compare::Lt => x < y,
-        Compare::Gt => x > y,
-        Compare::Le => x <= y,
-        Compare::Ge => x >= y,
-    })
+macro_rules! wrapping {
+    ($t:ty) => {
+        |op: IntOp, x: $t, y: $t| -> $t {
+            match op {
+                IntOp::Add => x.wrapping_add(y),
+                IntOp::Sub => x.wrapping_sub(y),
+                IntOp::Mul => x.wrapping_mul(y),
+                IntOp::Div if y == 0 => 0,
+                IntOp::Div => x.wrapping_div(y),
+                IntOp::Max => x.max(y),
+                IntOp::Min => x.min(y),
+                _ => 0,
+            }
+        }
+    };
 }
 
 impl Kernel for IntKernel {
@@ -130,31 +166,29 @@ impl Kernel for IntKernel {
             |(shape, v): (Vec<usize>, Vec<u8>)| CpuTensor { dtype: DType::Bool, shape, data: Data::Bool(Arc::new(v)) };
         let t = match (&a.data, &b.data, op) {
             (Data::I64(x), Data::I64(y), IntOp::Cmp(c)) => {
-                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| Ok(cmp(c, p, q)))?)
+                bools(compare_broadcast(ctx, c, (x, &a.shape), (y, &b.shape))?)
             }
             (Data::I32(x), Data::I32(y), IntOp::Cmp(c)) => {
-                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| Ok(cmp(c, p, q)))?)
+                bools(compare_broadcast(ctx, c, (x, &a.shape), (y, &b.shape))?)
             }
             (Data::Bool(x), Data::Bool(y), IntOp::Cmp(c)) => {
-                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| Ok(cmp(c, p, q)))?)
+                bools(compare_broadcast(ctx, c, (x, &a.shape), (y, &b.shape))?)
             }
-            (Data::Bool(x), Data::Bool(y), IntOp::And | IntOp::Or | IntOp::Xor) => {
-                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| {
-                    Ok(u8::from(match op {
-                        IntOp::And => p != 0 && q != 0,
-                        IntOp::Or => p != 0 || q != 0,
-                        _ => (p != 0) != (q != 0),
-                    }))
-                })?)
+            (Data::Bool(x), Data::Bool(y), IntOp::And) => {
+                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| u8::from(p != 0 && q != 0))?)
+            }
+            (Data::Bool(x), Data::Bool(y), IntOp::Or) => {
+                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| u8::from(p != 0 || q != 0))?)
+            }
+            (Data::Bool(x), Data::Bool(y), IntOp::Xor) => {
+                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| u8::from((p != 0) != (q != 0)))?)
             }
             (Data::I64(x), Data::I64(y), _) => {
-                let (shape, v) = zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| int_arith(op, p, q))?;
+                let (shape, v) = int_arith(ctx, op, (x, &a.shape), (y, &b.shape), wrapping!(i64))?;
                 CpuTensor::i64(shape, v)
             }
             (Data::I32(x), Data::I32(y), _) => {
-                let (shape, v) = zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| {
-                    Ok(int_arith(op, p.into(), q.into())? as i32)
-                })?;
+                let (shape, v) = int_arith(ctx, op, (x, &a.shape), (y, &b.shape), wrapping!(i32))?;
                 CpuTensor { dtype: DType::I32, shape, data: Data::I32(Arc::new(v)) }
             }
             _ => bail!("{op:?} on {} and {}", a.dtype, b.dtype),
