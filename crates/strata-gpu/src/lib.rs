@@ -130,7 +130,7 @@ impl GpuBackend {
     }
 
     /// Most elementwise steps in one fused group.
-    const MAX_FUSED_STEPS: usize = 8;
+    const MAX_FUSED_STEPS: usize = 16;
 
     /// The model to compile for `model` with optimisation on (the facade's
     /// `SessionOptions::optimize`): an inference BatchNormalization after a
