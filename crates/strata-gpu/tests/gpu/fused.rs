@@ -271,3 +271,31 @@ fn broadcast_beyond_the_producer_runs_the_program_after_it() {
     let Some(d) = fused_agrees(m, inputs, TRANSC) else { return };
     assert_eq!(d, (3, 2, 1));
 }
+
+#[test]
+fn gemm_with_erf_gelu_written_out_is_one_dispatch() {
+    // Gemm, then GELU as exporters write it: x * 0.5 * (1 + erf(x / sqrt 2)).
+    let scalar = |x: f32| TensorData::from_f32(vec![], &[x]).expect("scalar");
+    let m = Builder::new()
+        .input("a", DType::F32)
+        .weight("b", data(&[12, 7], 15, -1.0, 1.0))
+        .weight("c", data(&[12], 16, -1.0, 1.0))
+        .weight("sqrt2", scalar(std::f32::consts::SQRT_2))
+        .weight("one", scalar(1.0))
+        .weight("half", scalar(0.5))
+        .node(
+            Op::Nn(NnOp::Gemm { alpha: 1.0, beta: 1.0, transA: 0, transB: 1, broadcast: None }),
+            &["a", "b", "c"],
+            &["g"],
+        )
+        .node(Op::Elementwise(E::Div {}), &["g", "sqrt2"], &["d"])
+        .node(Op::Elementwise(E::Erf {}), &["d"], &["e"])
+        .node(Op::Elementwise(E::Add {}), &["e", "one"], &["f"])
+        .node(Op::Elementwise(E::Mul {}), &["g", "f"], &["h"])
+        .node(Op::Elementwise(E::Mul {}), &["h", "half"], &["y"])
+        .output("y")
+        .build();
+    let tol = Tol { atol: reduction(7).atol + TRANSC.atol, rtol: TRANSC.rtol };
+    let Some(d) = fused_agrees(m, vec![data(&[6, 7], 17, -1.0, 1.0)], tol) else { return };
+    assert_eq!(d, (6, 1, 1));
+}
