@@ -299,3 +299,21 @@ fn gemm_with_erf_gelu_written_out_is_one_dispatch() {
     let Some(d) = fused_agrees(m, vec![data(&[6, 7], 17, -1.0, 1.0)], tol) else { return };
     assert_eq!(d, (6, 1, 1));
 }
+
+#[test]
+fn a_chain_binding_too_many_operands_is_split_into_groups_that_fit() {
+    // Eight Adds of nine different inputs: one kernel binds at most six
+    // operands, so the chain runs as two groups.
+    let mut b = Builder::new();
+    for i in 0..9 {
+        b.input(&format!("x{i}"), DType::F32);
+    }
+    b.node(Op::Elementwise(E::Add {}), &["x0", "x1"], &["s1"]);
+    for i in 2..9 {
+        b.node(Op::Elementwise(E::Add {}), &[&format!("s{}", i - 1), &format!("x{i}")], &[&format!("s{i}")]);
+    }
+    let m = b.output("s8").build();
+    let inputs: Vec<_> = (0..9).map(|i| data(&[3, 4], 20 + i, -1.0, 1.0)).collect();
+    let Some(d) = fused_agrees(m, inputs, Tol { atol: 8.0 * 1.2e-7, rtol: 8.0 * 1.2e-7 }) else { return };
+    assert_eq!(d, (8, 2, 2));
+}
