@@ -141,28 +141,14 @@ impl GpuBackend {
     /// node each (`strata_ir::passes::fuse` with this backend's rules) that
     /// runs as one generated kernel (conv and matrix products: the program
     /// inside the producer's kernel) or the producer's and one more. A group
-    /// binding more operands than a kernel may is avoided by fusing shorter
-    /// groups. The same model when nothing changes.
+    /// binding more operands than a kernel may goes back to its nodes, which
+    /// are fused again in shorter groups. The same model when nothing
+    /// changes.
     pub fn optimized(model: Arc<Model>) -> Arc<Model> {
         let mut m = (*model).clone();
         let folded = strata_ir::passes::fold_batch_norm(&mut m);
-        let base = m.clone();
-        let producer = |g: &strata_ir::Graph, n: &strata_ir::Node| ops::fused::can_produce(g, n);
-        let step = |g: &strata_ir::Graph, n: &strata_ir::Node| ops::fused::can_step(g, n);
-        for max_steps in (1..=Self::MAX_FUSED_STEPS).rev() {
-            let mut fm = base.clone();
-            let rules = strata_ir::passes::FuseRules { producer: &producer, step: &step, max_steps };
-            let made = strata_ir::passes::fuse(&mut fm, &rules);
-            let g = fm.main_graph();
-            if g.nodes.iter().all(|n| ops::fused::fits(g, n)) {
-                if made + folded == 0 {
-                    return model;
-                }
-                m = fm;
-                break;
-            }
-        }
-        Arc::new(m)
+        let fused = ops::fused::fuse(&mut m, Self::MAX_FUSED_STEPS);
+        if fused + folded == 0 { model } else { Arc::new(m) }
     }
 
     /// Compile a partition: pipelines are created and weights uploaded now.

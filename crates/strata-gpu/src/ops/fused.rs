@@ -119,6 +119,84 @@ pub(crate) fn fits(g: &Graph, n: &Node) -> bool {
     slots.len() + usize::from(f.producer.is_some()) <= MAX_SLOTS.min(STORAGE_BUFFERS - 1)
 }
 
+/// Fuse the main graph of `m` with the GPU's rules, groups of at most
+/// `max_steps` steps; returns how many fused nodes it holds. A group that
+/// binds too many operands ([`fits`]) goes back to its nodes, which are
+/// fused again with one step fewer, until every group fits.
+pub(crate) fn fuse(m: &mut Model, max_steps: usize) -> usize {
+    // Nodes are named by their index while fusing, so a group's members can
+    // be found again (ONNX node names may be empty or repeated).
+    let names: Vec<String> = m.main_graph().nodes.iter().map(|n| n.name.clone()).collect();
+    let main = m.main;
+    for (i, n) in m.graph_mut(main).nodes.iter_mut().enumerate() {
+        n.name = i.to_string();
+    }
+    let base = m.main_graph().nodes.clone();
+    let producer = |g: &Graph, n: &Node| can_produce(g, n);
+    let step = |g: &Graph, n: &Node| can_step(g, n);
+    for max_steps in (1..=max_steps).rev() {
+        let rules = strata_ir::passes::FuseRules { producer: &producer, step: &step, max_steps };
+        strata_ir::passes::fuse(m, &rules);
+        let g = m.main_graph();
+        let mut fit: Vec<bool> = g.nodes.iter().map(|n| fits(g, n)).collect();
+        if fit.iter().all(|f| *f) {
+            break;
+        }
+        // A group reading a value computed inside an undone group may hold
+        // nodes that belong with it: it is undone too.
+        let members = |n: &Node| match &n.op {
+            Op::Fused(f) => f.members.iter().filter_map(|k| k.parse::<usize>().ok()).collect(),
+            _ => Vec::new(),
+        };
+        loop {
+            let undone: std::collections::HashSet<ValueId> = g
+                .nodes
+                .iter()
+                .zip(&fit)
+                .filter(|(_, f)| !**f)
+                .flat_map(|(n, _)| members(n))
+                .flat_map(|k| base[k].outputs.iter().flatten().copied())
+                .collect();
+            let mut changed = false;
+            for (n, f) in g.nodes.iter().zip(fit.iter_mut()) {
+                if *f && matches!(n.op, Op::Fused(_)) && n.inputs.iter().flatten().any(|v| undone.contains(v)) {
+                    *f = false;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        // The members stand where their group stood (its inputs are all
+        // computed before its first member, its output read after it).
+        let nodes = std::mem::take(&mut m.graph_mut(main).nodes);
+        let mut again = Vec::with_capacity(nodes.len());
+        for (n, fit) in nodes.into_iter().zip(fit) {
+            match &n.op {
+                Op::Fused(f) if !fit => {
+                    again.extend(f.members.iter().filter_map(|k| k.parse::<usize>().ok()).map(|k| base[k].clone()));
+                }
+                _ => again.push(n),
+            }
+        }
+        m.graph_mut(main).nodes = again;
+    }
+    let name = |k: &String| k.parse::<usize>().ok().and_then(|k| names.get(k)).cloned().unwrap_or_default();
+    let mut made = 0;
+    for n in &mut m.graph_mut(main).nodes {
+        match &mut n.op {
+            Op::Fused(f) => {
+                f.members = f.members.iter().map(name).collect();
+                n.name = f.members.join("+");
+                made += 1;
+            }
+            _ => n.name = name(&n.name),
+        }
+    }
+    made
+}
+
 /// Storage buffers per shader stage every WebGPU adapter offers.
 const STORAGE_BUFFERS: usize = 8;
 
