@@ -13,6 +13,14 @@ fn P(i: u32) -> u32 {
     return params[i / 4u][i % 4u];
 }
 
+// The fused program applied to each result `v` (flat output index `i`)
+// before it is stored. Unfused it is the identity; for a fused group the
+// GPU backend generates this function (`ops/fused/wgsl.rs`), with the
+// program's operands bound after the kernel's own buffers.
+fn epilogue(v: f32, i: u32) -> f32 {
+    return v;
+}
+
 @compute @workgroup_size(64)
 fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lidx: u32) {
@@ -60,7 +68,7 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
             }
         }
     }
-    out[i] = acc;
+    out[i] = epilogue(acc, i);
 }
 
 // Transposed 2-D convolution (gradient of conv2d), one invocation per output
@@ -121,5 +129,5 @@ fn conv_transpose2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
             }
         }
     }
-    out[i] = acc;
+    out[i] = epilogue(acc, i);
 }

@@ -21,6 +21,14 @@ fn P(i: u32) -> u32 {
     return params[i / 4u][i % 4u];
 }
 
+// The fused program applied to each result `v` (flat output index `i`)
+// before it is stored. Unfused it is the identity; for a fused group the
+// GPU backend generates this function (`ops/fused/wgsl.rs`), with the
+// program's operands bound after the kernel's own buffers.
+fn epilogue(v: f32, i: u32) -> f32 {
+    return v;
+}
+
 @compute @workgroup_size(16, 16)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let M = P(0u);
@@ -68,6 +76,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
         if P(7u) != 0u {
             r = r + bitcast<f32>(P(9u)) * c[row * P(10u) + col * P(11u)];
         }
-        out[(bi * M + row) * N + col] = r;
+        let o = (bi * M + row) * N + col;
+        out[o] = epilogue(r, o);
     }
 }

@@ -153,6 +153,11 @@ impl<'a> Ctx<'a> {
         self.dispatch(k, params, out, ins, g)
     }
 
+    /// Dispatches recorded so far.
+    pub(crate) fn recorded(&self) -> usize {
+        self.cmds.len()
+    }
+
     pub(crate) async fn submit(mut self) -> Result<()> {
         if self.cmds.is_empty() {
             return Ok(());

@@ -207,6 +207,8 @@ pub struct GpuDevice {
     /// adapter (checked at device creation on the web, see [`precompile`]).
     shader_errors: HashMap<Shader, String>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
+    /// Pipelines of generated WGSL (fused programs), by source and entry point.
+    generated: Mutex<HashMap<(String, &'static str), Arc<wgpu::ComputePipeline>>>,
     /// Buffers created (not reused from the pool), for diagnostics.
     created: std::sync::atomic::AtomicU64,
 }
@@ -270,6 +272,7 @@ impl GpuDevice {
             modules: Mutex::new(modules),
             shader_errors,
             pipelines: Mutex::new(HashMap::new()),
+            generated: Mutex::new(HashMap::new()),
             created: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -398,6 +401,43 @@ impl GpuDevice {
         }
         let p = Arc::new(pipeline);
         self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).insert(key, p.clone());
+        Ok(p)
+    }
+
+    /// The compute pipeline of entry point `entry` in generated WGSL
+    /// `source` (a fused program), created once per source and cached.
+    pub(crate) fn generated_pipeline(&self, source: &str, entry: &'static str) -> Result<Arc<wgpu::ComputePipeline>> {
+        let key = (source.to_string(), entry);
+        if let Some(p) = self.generated.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(p.clone());
+        }
+        if let Some([x, y, z]) = workgroup_size(source, entry) {
+            let l = &self.limits;
+            if x > l.max_compute_workgroup_size_x
+                || y > l.max_compute_workgroup_size_y
+                || x * y * z > l.max_compute_invocations_per_workgroup
+            {
+                return Err(GpuError::Limit(format!("generated kernel {entry} needs workgroups of {x}x{y}x{z}")));
+            }
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("fused"),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = block_on_scope(scope.pop()) {
+            return Err(GpuError::Wgpu(format!("creating generated pipeline {entry}: {e}")));
+        }
+        let p = Arc::new(pipeline);
+        self.generated.lock().unwrap_or_else(|e| e.into_inner()).insert(key, p.clone());
         Ok(p)
     }
 

@@ -49,6 +49,8 @@ pub struct CompiledGraph {
     dead_after: Vec<Vec<ValueId>>,
     /// The in-place `narrow` kernel, when some step needs it.
     narrow: Option<Kernel>,
+    /// Dispatches of the last run.
+    last_dispatches: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for CompiledGraph {
@@ -98,7 +100,9 @@ impl CompiledGraph {
             let plan = ops::plan(&model, model.main, NodeId(i as u32), false, &mut kernels)
                 .map_err(|r| GpuError::Unsupported(format!("node '{}' ({}): {r}", n.name, n.op.name())))?;
             let fallible = kernels.finish()?;
-            let fault = crate::fault_node().is_some_and(|f| f == n.name);
+            // A fault injected into a member of a fused group corrupts the group's output.
+            let fault = crate::fault_node()
+                .is_some_and(|f| f == n.name || matches!(&n.op, Op::Fused(fo) if fo.members.contains(&f)));
             steps.push(Step { node: i, plan, fallible, fault });
         }
         let narrow = if steps.iter().any(|s| s.fault || s.plan.narrow.iter().any(Option::is_some)) {
@@ -139,7 +143,17 @@ impl CompiledGraph {
                 dead_after[i].push(v);
             }
         }
-        Ok(CompiledGraph { dev, model, steps, consts, host, not_uploaded, dead_after, narrow })
+        Ok(CompiledGraph {
+            dev,
+            model,
+            steps,
+            consts,
+            host,
+            not_uploaded,
+            dead_after,
+            narrow,
+            last_dispatches: Default::default(),
+        })
     }
 
     /// The device this partition was compiled for.
@@ -150,6 +164,26 @@ impl CompiledGraph {
     /// The model (partition) this was compiled from.
     pub fn model(&self) -> &Arc<Model> {
         &self.model
+    }
+
+    /// Dispatches the last run of this partition recorded (the process-wide
+    /// totals are [`crate::counters`]).
+    pub fn last_dispatches(&self) -> u64 {
+        self.last_dispatches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The fused nodes of this partition: (operator names joined by `+`,
+    /// the names of the nodes each replaces), in graph order.
+    pub fn fused_groups(&self) -> Vec<(String, Vec<String>)> {
+        self.model
+            .main_graph()
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.op {
+                Op::Fused(f) => Some((f.kinds(), f.members.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Run with the main graph's inputs (in order); returns its outputs,
@@ -175,7 +209,7 @@ impl CompiledGraph {
             let n = g.node(NodeId(step.node as u32));
             let ins: Vec<Option<GpuTensor>> =
                 n.inputs.iter().map(|o| o.and_then(|v| env.get(&v).or_else(|| self.consts.get(&v)).cloned())).collect();
-            let ex = Exec { g: self, n, ins: &ins, node: step.node as u32 };
+            let ex = Exec { g: self, n, ins: &ins, node: step.node as u32, epi: None };
             if step.fallible {
                 ctx.read_status = true;
             }
@@ -195,6 +229,7 @@ impl CompiledGraph {
             }
         }
         let status = ctx.status.clone().filter(|_| ctx.read_status);
+        self.last_dispatches.store(ctx.recorded() as u64, std::sync::atomic::Ordering::Relaxed);
         ctx.submit().await?;
         if let Some(st) = status {
             self.check_status(&st).await?;

@@ -19,6 +19,12 @@
 //! a node matches on its plan. Convolution and pooling geometry comes from
 //! `strata_ir::window`, shared with the other backends.
 //!
+//! With optimisation on ([`GpuBackend::optimized`], which the facade runs
+//! before compiling), groups of nodes made by `strata_ir::passes::fuse` run
+//! as generated WGSL: the elementwise program of a group is one kernel, or
+//! the epilogue of the convolution or matrix-product kernel producing its
+//! input, so a group costs one dispatch (`src/ops/fused.rs`).
+//!
 //! Tensors on the device are arrays of 32-bit words, one per element, in
 //! one of four storage classes ([`Word`], [`word_class`]): `f32` for
 //! float32 and, widened, float16, bfloat16, the float8 kinds (e4m3fn,
@@ -68,6 +74,8 @@ pub use device::{GpuDevice, GpuTensor, Word, gpu_dtype, word_class};
 pub use error::{GpuError, Result};
 pub use graph::CompiledGraph;
 pub use kernels::Shader;
+#[doc(hidden)]
+pub use ops::fused::generate as fused_wgsl;
 
 /// The GPU backend: a device (replaceable after a loss) and the operations
 /// the facade needs.
@@ -119,6 +127,28 @@ impl GpuBackend {
     /// reason (operator, element type, attribute, non-constant shape input...).
     pub fn supports(&self, model: &Model, graph: GraphId, node: NodeId) -> std::result::Result<(), String> {
         ops::plan(model, graph, node, true, &mut ops::Kernels::new(None)).map(|_| ())
+    }
+
+    /// Most elementwise steps in one fused group.
+    const MAX_FUSED_STEPS: usize = 16;
+
+    /// The model to compile for `model` with optimisation on (the facade's
+    /// `SessionOptions::optimize`): an inference BatchNormalization after a
+    /// Conv folded into the Conv (`strata_ir::passes::fold_batch_norm`;
+    /// results differ by rounding), then producers (Conv, ConvTranspose,
+    /// MatMul, Gemm, and other float32 Nn / Reduce nodes) and the float32
+    /// elementwise nodes after them, or elementwise chains, fused into one
+    /// node each (`strata_ir::passes::fuse` with this backend's rules) that
+    /// runs as one generated kernel (conv and matrix products: the program
+    /// inside the producer's kernel) or the producer's and one more. A group
+    /// binding more operands than a kernel may goes back to its nodes, which
+    /// are fused again in shorter groups. The same model when nothing
+    /// changes.
+    pub fn optimized(model: Arc<Model>) -> Arc<Model> {
+        let mut m = (*model).clone();
+        let folded = strata_ir::passes::fold_batch_norm(&mut m);
+        let fused = ops::fused::fuse(&mut m, Self::MAX_FUSED_STEPS);
+        if fused + folded == 0 { model } else { Arc::new(m) }
     }
 
     /// Compile a partition: pipelines are created and weights uploaded now.

@@ -1,5 +1,5 @@
-//! GPU backend tests: every WGSL file validates and translates to MSL,
-//! SPIR-V and HLSL; every kernel agrees with the reference backend on small
+//! GPU backend tests: every WGSL file (and the WGSL generated for fused
+//! programs) validates and translates to MSL, SPIR-V and HLSL; every kernel agrees with the reference backend on small
 //! models built in code, within explicit tolerances.
 //!
 //! Without a GPU adapter the differential tests fail when `CI` is set and
@@ -35,38 +35,43 @@ fn every_shader_validates_and_translates() {
     for path in files {
         let name = path.display().to_string();
         let src = std::fs::read_to_string(&path).expect("readable");
-        let module =
-            naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&src)));
-        let mut validator =
-            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty());
-        let info = validator.validate(&module).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&src)));
-        for ep in entry_points(&module) {
-            let constants = naga::back::PipelineConstants::default();
-            let (m, i) = naga::back::pipeline_constants::process_overrides(
-                &module,
-                &info,
-                Some((naga::ShaderStage::Compute, &ep)),
-                &constants,
-            )
-            .unwrap_or_else(|e| panic!("{name}::{ep}: overrides: {e}"));
-            let msl_pipe = naga::back::msl::PipelineOptions {
-                entry_point: Some((naga::ShaderStage::Compute, ep.clone())),
-                ..Default::default()
-            };
-            naga::back::msl::write_string(&m, &i, &naga::back::msl::Options::default(), &msl_pipe)
-                .unwrap_or_else(|e| panic!("{name}::{ep}: MSL: {e}"));
-            let spv_pipe =
-                naga::back::spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: ep.clone() };
-            naga::back::spv::write_vec(&m, &i, &naga::back::spv::Options::default(), Some(&spv_pipe))
-                .unwrap_or_else(|e| panic!("{name}::{ep}: SPIR-V: {e}"));
-            let hlsl_opts = naga::back::hlsl::Options::default();
-            let hlsl_pipe =
-                naga::back::hlsl::PipelineOptions { entry_point: Some((naga::ShaderStage::Compute, ep.clone())) };
-            let mut out = String::new();
-            naga::back::hlsl::Writer::new(&mut out, &hlsl_opts, &hlsl_pipe)
-                .write(&m, &i, None)
-                .unwrap_or_else(|e| panic!("{name}::{ep}: HLSL: {e}"));
-        }
+        validate_wgsl(&name, &src);
+    }
+}
+
+/// WGSL `src` parses, validates, and every entry point translates to MSL,
+/// SPIR-V and HLSL (as naga does for wgpu's backends).
+fn validate_wgsl(name: &str, src: &str) {
+    let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+    let mut validator =
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty());
+    let info = validator.validate(&module).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+    for ep in entry_points(&module) {
+        let constants = naga::back::PipelineConstants::default();
+        let (m, i) = naga::back::pipeline_constants::process_overrides(
+            &module,
+            &info,
+            Some((naga::ShaderStage::Compute, &ep)),
+            &constants,
+        )
+        .unwrap_or_else(|e| panic!("{name}::{ep}: overrides: {e}"));
+        let msl_pipe = naga::back::msl::PipelineOptions {
+            entry_point: Some((naga::ShaderStage::Compute, ep.clone())),
+            ..Default::default()
+        };
+        naga::back::msl::write_string(&m, &i, &naga::back::msl::Options::default(), &msl_pipe)
+            .unwrap_or_else(|e| panic!("{name}::{ep}: MSL: {e}"));
+        let spv_pipe =
+            naga::back::spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: ep.clone() };
+        naga::back::spv::write_vec(&m, &i, &naga::back::spv::Options::default(), Some(&spv_pipe))
+            .unwrap_or_else(|e| panic!("{name}::{ep}: SPIR-V: {e}"));
+        let hlsl_opts = naga::back::hlsl::Options::default();
+        let hlsl_pipe =
+            naga::back::hlsl::PipelineOptions { entry_point: Some((naga::ShaderStage::Compute, ep.clone())) };
+        let mut out = String::new();
+        naga::back::hlsl::Writer::new(&mut out, &hlsl_opts, &hlsl_pipe)
+            .write(&m, &i, None)
+            .unwrap_or_else(|e| panic!("{name}::{ep}: HLSL: {e}"));
     }
 }
 
@@ -75,6 +80,8 @@ fn every_shader_validates_and_translates() {
 mod device;
 #[path = "gpu/elementwise.rs"]
 mod elementwise;
+#[path = "gpu/fused.rs"]
+mod fused;
 #[path = "gpu/movement.rs"]
 mod movement;
 #[path = "gpu/nn.rs"]

@@ -43,12 +43,19 @@ fn shared() -> Result<Arc<GpuBackend>, Error> {
 #[derive(Debug, Clone)]
 pub struct GpuBackendAdapter {
     inner: Arc<GpuBackend>,
+    optimize: bool,
 }
 
 impl GpuBackendAdapter {
     /// The shared GPU backend (creates the device on first use).
     pub fn new() -> Result<Self, Error> {
-        Ok(GpuBackendAdapter { inner: shared()? })
+        Ok(GpuBackendAdapter { inner: shared()?, optimize: true })
+    }
+
+    /// Fold and fuse nodes when compiling ([`crate::SessionOptions::optimize`],
+    /// on by default; see `strata_gpu::GpuBackend::optimized`).
+    pub fn with_optimize(self, on: bool) -> Self {
+        GpuBackendAdapter { optimize: on, ..self }
     }
 
     /// Create the shared device without blocking (required in browsers, where
@@ -101,6 +108,9 @@ impl CompiledPartition for GpuPartition {
             Ok(outs.into_iter().map(|t| DeviceValue { backend: "gpu".into(), payload: Box::new(t) }).collect())
         })
     }
+    fn fused_groups(&self) -> Vec<(String, Vec<String>)> {
+        self.compiled.fused_groups()
+    }
 }
 
 impl Backend for GpuBackendAdapter {
@@ -118,6 +128,7 @@ impl Backend for GpuBackendAdapter {
         }
     }
     fn compile(&self, model: Arc<Model>) -> Result<Box<dyn CompiledPartition>, Error> {
+        let model = if self.optimize { GpuBackend::optimized(model) } else { model };
         Ok(Box::new(GpuPartition { compiled: self.inner.compile(model).map_err(err)? }))
     }
     fn upload(&self, v: &HostValue) -> Result<DeviceValue, Error> {

@@ -86,7 +86,7 @@ pub fn create_backend_with(name: &str, options: &SessionOptions) -> Result<std::
         #[cfg(not(feature = "cpu"))]
         "cpu" => Err(Error::Backend("backend 'cpu' is not in this build (enable the `cpu` feature)".into())),
         #[cfg(feature = "gpu")]
-        "gpu" => Ok(std::sync::Arc::new(GpuBackendAdapter::new()?)),
+        "gpu" => Ok(std::sync::Arc::new(GpuBackendAdapter::new()?.with_optimize(options.optimize))),
         #[cfg(not(feature = "gpu"))]
         "gpu" => Err(Error::Backend("backend 'gpu' is not in this build (enable the `gpu` feature)".into())),
         other => Err(Error::Backend(format!("unknown backend '{other}' (known: reference, cpu, gpu)"))),

@@ -45,7 +45,9 @@ pub struct SessionOptions {
     /// Let backends optimise the partitions they compile (on by default):
     /// the `cpu` backend fuses producers (Conv, Gemm, MatMul, ...) with the
     /// float elementwise nodes after them, and elementwise chains, into one
-    /// node each ([`crate::Session::fused_groups`]), with the same results.
+    /// node each ([`crate::Session::fused_groups`]), with the same results;
+    /// the `gpu` backend fuses the same way and runs each group as generated
+    /// kernels (one dispatch for a conv or matrix product with its program).
     pub optimize: bool,
 }
 

@@ -169,7 +169,10 @@ impl Exec<'_> {
                 put(&mut p, 0, &[n, c, sp.inp[0], sp.inp[1], m, sp.out[0], sp.out[1], sp.k[0], sp.k[1]])?;
                 put(&mut p, 9, &[sp.s[0], sp.s[1], sp.d[0], sp.d[1], sp.pb[0], sp.pb[1], g])?;
                 p[16] = u32::from(bias.is_some());
-                ctx.dispatch_n(k, &p, &y, &[x, w, bias.unwrap_or(w)], n)?;
+                if n > 0 {
+                    let groups = ctx.groups(n)?;
+                    self.dispatch_out(ctx, k, &p, &y, &[x, w, bias.unwrap_or(w)], groups)?;
+                }
                 Ok(vec![y])
             }
             Plan::ConvTranspose { k, w: attrs, group, output_padding } => {
@@ -218,7 +221,10 @@ impl Exec<'_> {
                 put(&mut prm, 0, &[n, c, geo[0][0], geo[1][0], m, geo[0][1], geo[1][1], geo[0][2], geo[1][2]])?;
                 put(&mut prm, 9, &[geo[0][3], geo[1][3], geo[0][5], geo[1][5], geo[0][4], geo[1][4], g])?;
                 prm[16] = u32::from(bias.is_some());
-                ctx.dispatch_n(k, &prm, &y, &[x, w, bias.unwrap_or(w)], n)?;
+                if n > 0 {
+                    let groups = ctx.groups(n)?;
+                    self.dispatch_out(ctx, k, &prm, &y, &[x, w, bias.unwrap_or(w)], groups)?;
+                }
                 Ok(vec![y])
             }
         }

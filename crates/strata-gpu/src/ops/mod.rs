@@ -28,6 +28,7 @@ mod attention;
 mod conv;
 mod einsum;
 mod elementwise;
+pub(crate) mod fused;
 mod generate;
 mod index;
 mod loss;
@@ -94,6 +95,26 @@ impl<'a> Kernels<'a> {
             _ => None,
         };
         Kernel { pipe, checked }
+    }
+
+    /// The pipeline of `entry` in generated WGSL `source` (a fused program).
+    pub(crate) fn generated(&mut self, source: String, entry: &'static str) -> Kernel {
+        let pipe = match self.dev {
+            Some(d) if self.err.is_none() => match d.generated_pipeline(&source, entry) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    self.err = Some(e);
+                    None
+                }
+            },
+            _ => None,
+        };
+        Kernel { pipe, checked: false }
+    }
+
+    /// Storage buffers a kernel may bind (WebGPU's default without a device).
+    pub(crate) fn storage_buffers(&self) -> usize {
+        self.dev.map_or(8, |d| d.limits.max_storage_buffers_per_shader_stage as usize)
     }
 
     /// `copy_strided` of `movement.wgsl`, used by several families.
@@ -306,6 +327,7 @@ pub(crate) enum Plan {
     Signal(signal::Plan),
     Quant(quant::Plan),
     Loss(loss::Plan),
+    Fused(Box<fused::Plan>),
 }
 
 /// Plan node `node` of graph `graph`: the kernels and parameters it runs
@@ -320,7 +342,18 @@ pub(crate) fn plan(
     k: &mut Kernels,
 ) -> std::result::Result<NodePlan, String> {
     let g = model.graph(graph);
-    let n = g.node(node);
+    plan_node(g, g.node(node), need_const, k)
+}
+
+/// [`plan`] for node `n` of graph `g` (which may be a node made for a fused
+/// group's producer, not in the graph).
+#[deny(clippy::wildcard_enum_match_arm)]
+pub(crate) fn plan_node(
+    g: &Graph,
+    n: &Node,
+    need_const: bool,
+    k: &mut Kernels,
+) -> std::result::Result<NodePlan, String> {
     let v = NodeView { g, n, need_const };
     if let Op::Tensor(T::Shape { .. } | T::Size {}) = &n.op {
         return Err("shape metadata (int64) is left to the CPU".into());
@@ -461,8 +494,8 @@ pub(crate) fn plan(
             | MlOp::TreeEnsemble { .. }
             | MlOp::Normalizer { .. }
             | MlOp::Scaler { .. },
-        )
-        | Op::Fused(_) => return not_implemented(n.op.name()),
+        ) => return not_implemented(n.op.name()),
+        Op::Fused(f) => Plan::Fused(Box::new(fused::plan(&v, f, k)?)),
     };
     Ok(NodePlan { op, narrow: narrow::plan(g, n) })
 }
@@ -475,6 +508,9 @@ pub(crate) struct Exec<'a> {
     pub(crate) ins: &'a [Option<GpuTensor>],
     /// Index of the node in the graph.
     pub(crate) node: u32,
+    /// A fused program the node's producer kernel applies before it stores
+    /// (when this node is a fused group's producer).
+    pub(crate) epi: Option<&'a fused::Epilogue<'a>>,
 }
 
 impl Exec<'_> {
@@ -500,6 +536,7 @@ impl Exec<'_> {
             Plan::Signal(p) => self.signal(ctx, p),
             Plan::Quant(p) => self.quant(ctx, p),
             Plan::Loss(p) => self.loss(ctx, p),
+            Plan::Fused(p) => self.fused(ctx, p),
         }
     }
 

@@ -1,0 +1,350 @@
+//! WGSL generated from a fused program: the function
+//! `epilogue(v: f32, i: u32) -> f32` computing the program's steps for
+//! output position `i` (`v` is the producer's value there), the bindings
+//! of its operands and their broadcast indexing. It is either spliced into
+//! a producer kernel that has an `epilogue` hook (`conv.wgsl`,
+//! `matmul.wgsl`) or wrapped into a kernel of its own, one invocation per
+//! output element.
+//!
+//! The scalar functions (sigmoid, tanh, erf, pow...) are taken from
+//! `elementwise.wgsl`'s source, so a fused step computes what its unfused
+//! kernel computes.
+//!
+//! Operand `j` is read at `operand_index(i, j)`: parameters from word
+//! [`EP`] hold the output's rank and dimensions and, per operand, a mode
+//! (0: same shape as the output, read at `i`; 1: broadcast) and its
+//! strides over the output's axes (0 along broadcast axes).
+
+use std::fmt::Write;
+
+use strata_ir::ops::ElementwiseOp as E;
+use strata_ir::ops::fused::{Operand, Step};
+
+use crate::kernels::{MAX_RANK, Shader};
+
+/// First parameter word of the program (the producer kernels use fewer).
+pub(crate) const EP: usize = 64;
+/// Most operands a program binds (the parameter block holds their strides).
+pub(crate) const MAX_SLOTS: usize = (128 - EP - 1 - MAX_RANK) / (1 + MAX_RANK);
+
+/// How the program reads one of the fused node's inputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Arg {
+    /// A scalar constant, written into the source.
+    Literal(f32),
+    /// A tensor bound as operand `j`.
+    Slot(u32),
+}
+
+/// The scalar functions of `elementwise.wgsl` a step may call.
+const HELPERS: [&str; 11] = [
+    "erf_f",
+    "sigmoid_f",
+    "expm1_f",
+    "tanh_f",
+    "log1p_f",
+    "softplus_f",
+    "is_nan_f",
+    "is_inf_f",
+    "pow_f",
+    "log_ieee",
+    "f32_bits",
+];
+
+/// The source of function `name` in `src` (from `fn name(` to the first
+/// closing brace at the start of a line).
+fn function(src: &str, name: &str) -> Option<String> {
+    let start = src.find(&format!("\nfn {name}("))? + 1;
+    let len = src[start..].find("\n}\n")? + 3;
+    Some(src[start..start + len].to_string())
+}
+
+fn helpers() -> Result<String, String> {
+    let src = Shader::Elementwise.source();
+    let mut out = String::new();
+    let c = src.lines().find(|l| l.starts_with("const SQRT_PI_INV2")).ok_or("elementwise.wgsl lost SQRT_PI_INV2")?;
+    out.push_str(c);
+    out.push('\n');
+    for h in HELPERS {
+        out.push_str(&function(src, h).ok_or_else(|| format!("elementwise.wgsl lost fn {h}"))?);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// A float constant, bit-exact (non-finite values through `f32_bits`,
+/// since a constant infinity or NaN is a shader-creation error).
+fn lit(x: f32) -> String {
+    if x.is_finite() {
+        format!("bitcast<f32>(0x{:08x}u)", x.to_bits())
+    } else {
+        format!("f32_bits(0x{:08x}u)", x.to_bits())
+    }
+}
+
+/// The WGSL expression of one step over its argument atoms (`None` for an
+/// absent optional argument), or `None` if the step cannot run fused.
+#[deny(clippy::wildcard_enum_match_arm)]
+fn expr(op: &E, a: &[Option<String>]) -> Option<String> {
+    let x = a.first()?.as_ref()?;
+    let unary = a.len() == 1;
+    let y = if a.len() == 2 { a[1].as_ref() } else { None };
+    let s = match op {
+        E::Identity {} if unary => x.clone(),
+        E::Abs {} if unary => format!("abs({x})"),
+        E::Neg {} if unary => format!("(-{x})"),
+        E::Relu {} if unary => format!("max({x}, 0.0)"),
+        E::Sigmoid {} if unary => format!("sigmoid_f({x})"),
+        E::Tanh {} if unary => format!("tanh_f({x})"),
+        E::Exp {} if unary => format!("exp({x})"),
+        E::Log {} if unary => format!("log_ieee({x})"),
+        E::Sqrt {} if unary => format!("sqrt({x})"),
+        E::Erf {} if unary => format!("erf_f({x})"),
+        E::Gelu { approximate } if unary && approximate == "none" => {
+            format!("(0.5 * {x} * (1.0 + erf_f({x} * 0.7071067811865476)))")
+        }
+        E::Gelu { approximate } if unary && approximate == "tanh" => {
+            format!("(0.5 * {x} * (1.0 + tanh_f(0.7978845608028654 * ({x} + 0.044715 * {x} * {x} * {x}))))")
+        }
+        E::LeakyRelu { alpha } if unary => format!("select({x}, {} * {x}, {x} < 0.0)", lit(*alpha)),
+        E::HardSigmoid { alpha, beta } if unary => {
+            format!("clamp({} * {x} + {}, 0.0, 1.0)", lit(*alpha), lit(*beta))
+        }
+        E::HardSwish {} if unary => format!("({x} * clamp({x} / 6.0 + 0.5, 0.0, 1.0))"),
+        E::Softplus {} if unary => format!("softplus_f({x})"),
+        E::Reciprocal {} if unary => format!("(1.0 / {x})"),
+        E::Floor {} if unary => format!("floor({x})"),
+        E::Ceil {} if unary => format!("ceil({x})"),
+        E::Round {} if unary => format!("round({x})"),
+        E::Sin {} if unary => format!("sin({x})"),
+        E::Cos {} if unary => format!("cos({x})"),
+        E::Elu { alpha } if unary => format!("select({x}, {} * (exp({x}) - 1.0), {x} < 0.0)", lit(*alpha)),
+        E::Selu { alpha, gamma } if unary => {
+            format!("({} * select({x}, {} * (exp({x}) - 1.0), {x} <= 0.0))", lit(*gamma), lit(*alpha))
+        }
+        E::Softsign {} if unary => format!("({x} / (1.0 + abs({x})))"),
+        E::Mish {} if unary => format!("({x} * tanh_f(softplus_f({x})))"),
+        E::Swish { alpha } if unary => format!("({x} * sigmoid_f({} * {x}))", lit(*alpha)),
+        E::Clip { min, max } if a.len() <= 3 => {
+            // Bounds from the inputs, else the attributes; NaN stays NaN.
+            let lo = a.get(1).cloned().flatten().or(min.map(lit));
+            let hi = a.get(2).cloned().flatten().or(max.map(lit));
+            let mut e = x.clone();
+            if let Some(lo) = lo {
+                e = format!("select({e}, {lo}, {e} < {lo})");
+            }
+            if let Some(hi) = hi {
+                e = format!("min_keep_nan({e}, {hi})");
+            }
+            e
+        }
+        E::Add {} => format!("({x} + {})", y?),
+        E::Sub {} => format!("({x} - {})", y?),
+        E::Mul {} => format!("({x} * {})", y?),
+        E::Div {} => format!("({x} / {})", y?),
+        E::Pow {} => format!("pow_f({x}, {})", y?),
+        E::PRelu {} => format!("select({x}, {x} * {y}, {x} < 0.0)", y = y?),
+        E::Max {} => format!("max_nan({x}, {})", y?),
+        E::Min {} => format!("min_nan({x}, {})", y?),
+        // Not fused here (integer, boolean, comparison and the other
+        // operators, or a different number of arguments).
+        E::Abs { .. }
+        | E::Neg { .. }
+        | E::Relu { .. }
+        | E::Sigmoid { .. }
+        | E::Tanh { .. }
+        | E::Exp { .. }
+        | E::Log { .. }
+        | E::Sqrt { .. }
+        | E::Erf { .. }
+        | E::Gelu { .. }
+        | E::LeakyRelu { .. }
+        | E::HardSigmoid { .. }
+        | E::HardSwish { .. }
+        | E::Softplus { .. }
+        | E::Reciprocal { .. }
+        | E::Floor { .. }
+        | E::Ceil { .. }
+        | E::Round { .. }
+        | E::Sin { .. }
+        | E::Cos { .. }
+        | E::Elu { .. }
+        | E::Selu { .. }
+        | E::Softsign { .. }
+        | E::Mish { .. }
+        | E::Swish { .. }
+        | E::Clip { .. }
+        | E::Tan { .. }
+        | E::Atan { .. }
+        | E::Sign { .. }
+        | E::Celu { .. }
+        | E::ThresholdedRelu { .. }
+        | E::Shrink { .. }
+        | E::Acos { .. }
+        | E::Acosh { .. }
+        | E::Asin { .. }
+        | E::Asinh { .. }
+        | E::Atanh { .. }
+        | E::Cosh { .. }
+        | E::Sinh { .. }
+        | E::Not { .. }
+        | E::BitwiseNot { .. }
+        | E::IsNaN { .. }
+        | E::IsInf { .. }
+        | E::Mod { .. }
+        | E::BitShift { .. }
+        | E::BitwiseAnd { .. }
+        | E::BitwiseOr { .. }
+        | E::BitwiseXor { .. }
+        | E::Equal { .. }
+        | E::Greater { .. }
+        | E::GreaterOrEqual { .. }
+        | E::Less { .. }
+        | E::LessOrEqual { .. }
+        | E::And { .. }
+        | E::Or { .. }
+        | E::Xor { .. }
+        | E::Mean { .. }
+        | E::Sum { .. }
+        | E::Identity { .. }
+        | E::Where { .. }
+        | E::Cast { .. }
+        | E::CastLike { .. }
+        | E::BitCast { .. } => return None,
+    };
+    Some(s)
+}
+
+/// Whether `op` with `args` arguments can be a step of a generated program.
+pub(crate) fn supported(op: &E, args: usize) -> bool {
+    let atoms: Vec<Option<String>> = (0..args).map(|k| Some(format!("a{k}"))).collect();
+    expr(op, &atoms).is_some()
+}
+
+/// Small functions the step expressions use besides `elementwise.wgsl`'s.
+const LOCAL: &str = "
+fn max_nan(x: f32, y: f32) -> f32 {
+    return select(max(x, y), f32_bits(0x7fc00000u), is_nan_f(x) || is_nan_f(y));
+}
+
+fn min_nan(x: f32, y: f32) -> f32 {
+    return select(min(x, y), f32_bits(0x7fc00000u), is_nan_f(x) || is_nan_f(y));
+}
+
+fn min_keep_nan(x: f32, hi: f32) -> f32 {
+    return select(x, hi, x > hi);
+}
+";
+
+/// The program's WGSL: operand bindings `first_binding ..`, their indexing,
+/// the scalar functions and `fn epilogue`. `args` says how each
+/// `Operand::Input` is read; `slots` operands are bound.
+pub(crate) fn program(steps: &[Step], args: &[Arg], slots: usize, first_binding: usize) -> Result<String, String> {
+    if steps.is_empty() {
+        return Err("a fused program without steps".into());
+    }
+    if slots > MAX_SLOTS {
+        return Err(format!("{slots} operands; a fused program binds at most {MAX_SLOTS}"));
+    }
+    let mut s = String::new();
+    let w = |s: &mut String, t: std::fmt::Arguments| s.write_fmt(t).map_err(|e| e.to_string());
+    w(&mut s, format_args!("\n// ---- fused program (generated by strata-gpu)\n\nconst EP: u32 = {EP}u;\n"))?;
+    for j in 0..slots {
+        w(&mut s, format_args!("@group(0) @binding({}) var<storage, read> e{j}: array<f32>;\n", first_binding + j))?;
+    }
+    s.push_str(
+        "
+fn operand_index(i: u32, j: u32) -> u32 {
+    let base = EP + 9u + 9u * j;
+    if P(base) == 0u {
+        return i;
+    }
+    var rem = i;
+    var off = 0u;
+    for (var d = P(EP); d > 0u; d = d - 1u) {
+        let k = d - 1u;
+        let dim = P(EP + 1u + k);
+        off = off + (rem % dim) * P(base + 1u + k);
+        rem = rem / dim;
+    }
+    return off;
+}
+
+",
+    );
+    s.push_str(&helpers()?);
+    s.push_str(LOCAL);
+    s.push_str("\nfn epilogue(v: f32, i: u32) -> f32 {\n");
+    for j in 0..slots {
+        w(&mut s, format_args!("    let a{j} = e{j}[operand_index(i, {j}u)];\n"))?;
+    }
+    for (k, step) in steps.iter().enumerate() {
+        let atoms = step
+            .args
+            .iter()
+            .map(|a| match *a {
+                Operand::Producer => Ok(Some("v".to_string())),
+                Operand::Step(j) if (j as usize) < k => Ok(Some(format!("s{j}"))),
+                Operand::Step(j) => Err(format!("step {k} reads step {j}")),
+                Operand::Absent => Ok(None),
+                Operand::Input(n) => match args.get(n as usize) {
+                    Some(Arg::Literal(x)) => Ok(Some(lit(*x))),
+                    Some(Arg::Slot(j)) if (*j as usize) < slots => Ok(Some(format!("a{j}"))),
+                    _ => Err(format!("step {k} reads input {n}, which the program does not bind")),
+                },
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let e = expr(&step.op, &atoms).ok_or_else(|| format!("{} cannot run in a fused program", step.op.name()))?;
+        w(&mut s, format_args!("    let s{k} = {e};\n"))?;
+    }
+    w(&mut s, format_args!("    return s{};\n}}\n", steps.len() - 1))?;
+    Ok(s)
+}
+
+/// The identity epilogue of the producer kernels, replaced by a program.
+const HOOK: &str = "fn epilogue(v: f32, i: u32) -> f32 {\n    return v;\n}\n";
+
+/// A producer kernel's source with `program` (made with first binding 5)
+/// as its epilogue.
+pub(crate) fn with_epilogue(shader: Shader, program: &str) -> Result<String, String> {
+    let src = shader.source();
+    if !src.contains(HOOK) {
+        return Err(format!("{} has no epilogue hook", shader.name()));
+    }
+    Ok(src.replacen(HOOK, program, 1))
+}
+
+/// The bindings the producer kernels with a hook use before the program's.
+pub(crate) const PRODUCER_BINDINGS: usize = 5;
+
+/// A kernel of its own running `program` (made with first binding 2) over
+/// every output element: `out[i] = epilogue(v, i)`, where `v` is operand 0
+/// when the program has a producer (its output, computed before), else 0.
+pub(crate) fn standalone(program: &str, producer_slot: bool) -> String {
+    let v = if producer_slot { "e0[operand_index(i, 0u)]" } else { "0.0" };
+    format!(
+        "// Strata GPU: a fused elementwise program (generated).
+// params [n, ...] ; program parameters from word {EP}
+
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+
+fn P(i: u32) -> u32 {{
+    return params[i / 4u][i % 4u];
+}}
+{program}
+@compute @workgroup_size(64)
+fn fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lidx: u32) {{
+    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
+    if i >= P(0u) {{
+        return;
+    }}
+    out[i] = epilogue({v}, i);
+}}
+"
+    )
+}
+
+/// First binding of a standalone program's operands.
+pub(crate) const STANDALONE_BINDINGS: usize = 2;
