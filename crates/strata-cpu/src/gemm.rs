@@ -385,16 +385,16 @@ unsafe fn micro_simd128_rows<const G: usize>(
         }
         let (mut ap, mut bp) = (a, b);
         for _ in 0..kc {
-            let bv = [
-                v128_load(bp as *const v128),
-                v128_load(bp.add(4) as *const v128),
-                v128_load(bp.add(8) as *const v128),
-                v128_load(bp.add(12) as *const v128),
-            ];
-            for (r, row) in acc.iter_mut().enumerate() {
-                let av = v128_load32_splat(ap.add(r) as *const u32);
-                for (v, bq) in row.iter_mut().zip(bv) {
-                    *v = f32x4_add(*v, f32x4_mul(av, bq));
+            // The G broadcasts of `a` first, then `b` one vector at a time:
+            // 4·G accumulators + G + 1 live vectors (16 for G = 3).
+            let mut av = [f32x4_splat(0.0); G];
+            for (r, v) in av.iter_mut().enumerate() {
+                *v = v128_load32_splat(ap.add(r) as *const u32);
+            }
+            for q in 0..4 {
+                let bq = v128_load(bp.add(4 * q) as *const v128);
+                for r in 0..G {
+                    acc[r][q] = f32x4_add(acc[r][q], f32x4_mul(av[r], bq));
                 }
             }
             ap = ap.add(MR);
