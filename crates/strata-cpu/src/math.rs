@@ -23,14 +23,26 @@ fn expm1_reduced(r: f32) -> f32 {
     r * p
 }
 
+/// 1.5 · 2^23: adding it rounds a float of magnitude below 2^22 to an
+/// integer held in the low mantissa bits.
+const MAGIC: f32 = 12_582_912.0;
+
+/// The integer `n` of `t = n + MAGIC` (|n| < 2^22), read from the bits:
+/// unlike `as i32` (a saturating conversion), integer arithmetic that
+/// vectorises.
+#[inline(always)]
+fn int_of(t: f32) -> i32 {
+    t.to_bits() as i32 - MAGIC.to_bits() as i32
+}
+
 /// `e^x` for `x` in [-87, 88] (callers clamp), about 1 ULP.
 #[inline(always)]
 fn exp_in_range(x: f32) -> f32 {
     // n = round(x / ln 2) by the 1.5 · 2^23 trick (exact for |n| < 2^22).
-    const MAGIC: f32 = 12_582_912.0;
-    let n = (x * LOG2E + MAGIC) - MAGIC;
+    let t = x * LOG2E + MAGIC;
+    let n = t - MAGIC;
     let r = (x - n * LN2_HI) - n * LN2_LO;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let scale = f32::from_bits(((int_of(t) + 127) as u32) << 23);
     (1.0 + expm1_reduced(r)) * scale
 }
 
@@ -38,12 +50,16 @@ fn exp_in_range(x: f32) -> f32 {
 /// underflow through subnormals to zero), about 1 ULP.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0;
-    let c = x.clamp(-104.0, 88.75);
-    let n = (c * LOG2E + MAGIC) - MAGIC;
+    // (Comparisons and selects rather than `clamp`/`min`: LLVM does not
+    // vectorise `minnum`/`maxnum` for wasm simd128. The same values, NaN
+    // included.)
+    let c = if x < -104.0 { -104.0 } else { x };
+    let c = if c > 88.75 { 88.75 } else { c };
+    let t = c * LOG2E + MAGIC;
+    let n = t - MAGIC;
     let r = (c - n * LN2_HI) - n * LN2_LO;
     // 2^n as two factors, each a normal float, so results may be subnormal.
-    let n = n as i32;
+    let n = int_of(t);
     let (n1, n2) = (n / 2, n - n / 2);
     let s1 = f32::from_bits(((n1 + 127) as u32) << 23);
     let s2 = f32::from_bits(((n2 + 127) as u32) << 23);
@@ -65,18 +81,25 @@ pub fn sigmoid(x: f32) -> f32 {
     if x >= 0.0 { s } else { e * s }
 }
 
+/// `a.min(k)` for a non-NaN bound `k` (NaN gives `k`), as a compare and a
+/// select (which vectorise on every target; `f32::min` does not on wasm).
+#[inline(always)]
+fn below(a: f32, k: f32) -> f32 {
+    if a < k { a } else { k }
+}
+
 /// `tanh(x)`, within a few ULP of the correctly rounded value.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
     let a = x.abs();
     // Small |x|: tanh = e / (e + 2) with e = expm1(2|x|), which has no
     // cancellation; 2|x| ≤ 0.7 needs the argument halved once more.
-    let h = a.min(0.35);
+    let h = below(a, 0.35);
     let e1 = expm1_reduced(h);
     let e = e1 * (e1 + 2.0); // expm1(2h) = expm1(h) · (expm1(h) + 2)
     let small = e / (e + 2.0);
     // Larger |x|: 1 - 2 / (e^{2|x|} + 1); beyond 9.1 the result rounds to 1.
-    let big = 1.0 - 2.0 / (exp_in_range(2.0 * a.min(10.0)) + 1.0);
+    let big = 1.0 - 2.0 / (exp_in_range(2.0 * below(a, 10.0)) + 1.0);
     let t = if a <= 0.35 { small } else { big };
     let t = if x.is_nan() { x } else { t };
     f32::copysign(t, x)
