@@ -286,18 +286,23 @@ impl Binary {
             Binary::Mul => a * b,
             Binary::Div => a / b,
             Binary::Pow => pow(a, b),
+            // Compares and selects (they vectorise on wasm too; `f32::max` does not).
             Binary::Max => {
                 if a.is_nan() || b.is_nan() {
                     f32::NAN
+                } else if a > b {
+                    a
                 } else {
-                    a.max(b)
+                    b
                 }
             }
             Binary::Min => {
                 if a.is_nan() || b.is_nan() {
                     f32::NAN
+                } else if a < b {
+                    a
                 } else {
-                    a.min(b)
+                    b
                 }
             }
             Binary::PRelu => {

@@ -59,7 +59,8 @@ fn softmax_row(xs: &[f32], out: &mut [f32], log: bool) {
     let mut chunks = xs.chunks_exact(LANES);
     for c in &mut chunks {
         for l in 0..LANES {
-            m[l] = m[l].max(c[l]);
+            // (A compare and a select: vectorises on wasm too, unlike `f32::max`.)
+            m[l] = if c[l] > m[l] { c[l] } else { m[l] };
         }
     }
     let max = chunks.remainder().iter().fold(m.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)), |a, &b| a.max(b));
@@ -93,7 +94,7 @@ fn softmax_strided(xs: &[f32], out: &mut [f32], len: usize, inner: usize, log: b
     let mut max = vec![f32::NEG_INFINITY; inner];
     for row in xs.chunks_exact(inner).take(len) {
         for (m, &x) in max.iter_mut().zip(row) {
-            *m = m.max(x);
+            *m = if x > *m { x } else { *m };
         }
     }
     let mut sum = vec![0.0f32; inner];
