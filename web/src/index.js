@@ -83,10 +83,11 @@ function fromWire(w) {
   if (w.type === 'string') return new Tensor('string', w.strings, w.dims);
   const C = ARRAYS[w.type];
   if (!C) throw new Error(`output type '${w.type}' has no typed array`);
-  const bytes = w.bytes;
-  const copy = new Uint8Array(bytes.length);
-  copy.set(bytes);
-  return new Tensor(w.type, new C(copy.buffer, 0, bytes.length / C.BYTES_PER_ELEMENT), w.dims);
+  // The engine hands over a fresh JavaScript copy: use its buffer unless it
+  // is misaligned for the element type.
+  let bytes = w.bytes;
+  if (bytes.byteOffset % C.BYTES_PER_ELEMENT !== 0) bytes = bytes.slice();
+  return new Tensor(w.type, new C(bytes.buffer, bytes.byteOffset, bytes.length / C.BYTES_PER_ELEMENT), w.dims);
 }
 
 /** A loaded model. */
