@@ -361,6 +361,37 @@ fn bad_inputs_fail_with_the_node_named() {
 }
 
 #[test]
+fn range_matches_the_reference_and_bad_ranges_fail_with_the_node_named() {
+    let scalar = |t: TensorData| t.reshaped(vec![]).expect("scalar");
+    let range = |a: &TensorData, b: &TensorData, c: &TensorData, dt: DType| {
+        model(Op::Tensor(T::Range {}), &[("s", a), ("l", b), ("d", c)], &[], &["s", "l", "d"], &[("y", dt)])
+    };
+    let f = |v: f32| scalar(TensorData::from_f32(vec![1], &[v]).expect("valid"));
+    for (s, l, d) in [(1.0, 7.5, 0.5), (10.0, 1.0, -3.0), (1.0, 1.0, 1.0), (0.1, 0.35, 0.05), (-2.0, 3.0, 0.3)] {
+        let (a, b, c) = (f(s), f(l), f(d));
+        check(range(&a, &b, &c, DType::F32), &[a.clone(), b.clone(), c.clone()], 1);
+    }
+    let i = |v: i64| scalar(ints(&[1], &[v]));
+    for (s, l, d) in [(0, 10, 3), (5, -7, -2), (3, 3, 1), (-4, 9, 13)] {
+        let (a, b, c) = (i(s), i(l), i(d));
+        check(range(&a, &b, &c, DType::I64), &[a.clone(), b.clone(), c.clone()], 1);
+    }
+    // A zero step and a range past the element limit fail with the node named.
+    let run = |m: Model, inputs: &[TensorData]| -> String {
+        let compiled = CpuBackend::new(1).with_max_elements(1 << 20).compile(Arc::new(m)).expect("compiles");
+        let ins: Vec<CpuTensor> = inputs.iter().map(|t| CpuTensor::from_host(t).expect("uploads")).collect();
+        let refs: Vec<&CpuTensor> = ins.iter().collect();
+        compiled.run(&refs).expect_err("fails").to_string()
+    };
+    let (a, b, c) = (i(0), i(10), i(0));
+    let e = run(range(&a, &b, &c, DType::I64), &[a, b, c]);
+    assert!(e.contains("'n0'") && e.contains("delta"), "{e}");
+    let (a, b, c) = (i(0), i(1 << 40), i(1));
+    let e = run(range(&a, &b, &c, DType::I64), &[a, b, c]);
+    assert!(e.contains("'n0'") && e.contains("limit"), "{e}");
+}
+
+#[test]
 fn conv_transpose_matches_the_reference() {
     // (input, weight, group, strides, pads, output_padding, dilations)
     type Case = (Vec<usize>, Vec<usize>, i64, Vec<i64>, Option<Vec<i64>>, Option<Vec<i64>>, Option<Vec<i64>>);

@@ -146,6 +146,8 @@ enum Move {
     },
     ConstantOfShape(CpuTensor),
     Constant(CpuTensor),
+    /// `start, start + delta, …` before `limit` (float32, int32 or int64).
+    Range,
     Trilu(bool),
     GatherElements(i64),
     /// DepthToSpace (`crd`: CRD mode) or SpaceToDepth (`to_depth`).
@@ -343,6 +345,7 @@ impl Kernel for MoveKernel {
                 }
                 one(take(x, ind.shape.clone(), &src))
             }
+            Move::Range => one(range(ctx, x, input(inputs, 1)?, input(inputs, 2)?)?),
             Move::ConstantOfShape(v) => {
                 let spec = x.to_i64()?;
                 let shape: Vec<usize> = spec
@@ -354,6 +357,44 @@ impl Kernel for MoveKernel {
             }
         }
     }
+}
+
+/// Range: the count is `max(ceil((limit - start) / delta), 0)`; floats are
+/// computed in f64 and rounded once, as the reference does, integers exactly.
+fn range(ctx: &Ctx, start: &CpuTensor, limit: &CpuTensor, delta: &CpuTensor) -> Result<CpuTensor> {
+    for t in [start, limit, delta] {
+        if t.numel() != 1 || t.dtype != start.dtype {
+            bail!("start, limit and delta must be scalars of one type, got {} {:?}", t.dtype, t.shape);
+        }
+    }
+    if let (Data::F32(s), Data::F32(l), Data::F32(d)) = (&start.data, &limit.data, &delta.data) {
+        let (s, l, d) = (f64::from(s[0]), f64::from(l[0]), f64::from(d[0]));
+        if d == 0.0 || !d.is_finite() || !s.is_finite() || !l.is_finite() {
+            bail!("range needs a finite start and limit and a finite, non-zero delta");
+        }
+        let n = libm::ceil((l - s) / d).max(0.0);
+        if n > (usize::MAX / 2) as f64 {
+            bail!("range of {n} elements is too large");
+        }
+        let n = ctx.check_numel(&[n as usize])?;
+        return Ok(CpuTensor::f32(vec![n], (0..n).map(|i| (s + i as f64 * d) as f32).collect()));
+    }
+    let (s, l, d) = (start.to_i64()?[0] as i128, limit.to_i64()?[0] as i128, delta.to_i64()?[0] as i128);
+    if d == 0 {
+        bail!("delta must not be 0");
+    }
+    let (span, step) = if d > 0 { (l - s, d) } else { (s - l, -d) };
+    let n = if span > 0 { (span + step - 1) / step } else { 0 };
+    let n = ctx.check_numel(&[usize::try_from(n).unwrap_or(usize::MAX)])?;
+    let values = (0..n).map(|i| s + i as i128 * d);
+    Ok(match start.dtype {
+        DType::I32 => CpuTensor {
+            dtype: DType::I32,
+            shape: vec![n],
+            data: Data::I32(std::sync::Arc::new(values.map(|v| v as i32).collect())),
+        },
+        _ => CpuTensor::i64(vec![n], values.map(|v| v as i64).collect()),
+    })
 }
 
 /// The output shape of Reshape (`0` copies the input dimension unless
@@ -704,6 +745,10 @@ pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             };
             Move::Blocks { block, crd, to_depth }
         }
+        T::Range {} => {
+            info.require_dtypes(&[DType::F32, DType::I32, DType::I64])?;
+            Move::Range
+        }
         T::Trilu { upper } => {
             int_operand(1)?;
             Move::Trilu(*upper != 0)
@@ -719,7 +764,6 @@ pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | T::ScatterND { .. }
         | T::TensorScatter { .. }
         | T::CenterCropPad { .. }
-        | T::Range { .. }
         | T::EyeLike { .. }
         | T::OneHot { .. }
         | T::NonZero { .. }
