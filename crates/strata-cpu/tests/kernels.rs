@@ -392,6 +392,34 @@ fn range_matches_the_reference_and_bad_ranges_fail_with_the_node_named() {
 }
 
 #[test]
+fn lrn_and_inference_dropout_match_the_reference() {
+    let x = data(&[2, 7, 3, 5], 61, -2.0, 2.0);
+    for size in [1, 2, 3, 5, 9] {
+        let op = Op::Nn(N::LRN { alpha: 2e-3, beta: 0.75, bias: 1.5, size });
+        check(model(op, &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), size as usize);
+    }
+    // Dropout with its mask: the input and all-true, with training_mode
+    // absent or a constant false; with it true the node stays unsupported.
+    let ratio = TensorData::from_f32(vec![], &[0.25]).expect("valid");
+    let dropout = |training: Option<bool>| {
+        let mut weights = vec![("r", ratio.clone())];
+        let mut ins = vec!["x", "r"];
+        if let Some(t) = training {
+            weights.push(("t", TensorData::from_i128(DType::Bool, vec![], &[i128::from(t)]).expect("valid")));
+            ins.push("t");
+        }
+        let op = Op::Nn(N::Dropout { seed: None, ratio: None, is_test: None });
+        model(op, &[("x", &x)], &weights, &ins, &[("y", DType::F32), ("mask", DType::Bool)])
+    };
+    for training in [None, Some(false)] {
+        check(dropout(training), std::slice::from_ref(&x), 1);
+    }
+    let m = dropout(Some(true));
+    let why = CpuBackend::new(1).supports(&m, m.main, NodeId(0)).expect_err("training mode");
+    assert!(why.contains("training"), "{why}");
+}
+
+#[test]
 fn conv_transpose_matches_the_reference() {
     // (input, weight, group, strides, pads, output_padding, dilations)
     type Case = (Vec<usize>, Vec<usize>, i64, Vec<i64>, Option<Vec<i64>>, Option<Vec<i64>>, Option<Vec<i64>>);

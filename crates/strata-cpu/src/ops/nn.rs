@@ -11,7 +11,7 @@ use strata_ir::window::{AutoPad, positive};
 use strata_ir::{DType, TensorData};
 
 use super::conv::{ConvKernel, ConvTransposeKernel, Geometry, Win3, pack_weights, pack_weights_t};
-use super::norm::{BatchNormKernel, GroupNormKernel, LayerNormKernel};
+use super::norm::{BatchNormKernel, DropoutKernel, GroupNormKernel, LayerNormKernel, LrnKernel};
 use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, strides, unsupported};
 use crate::error::{CpuError, Result, bail};
 use crate::gemm::{PackedA, PackedB, gemm};
@@ -445,10 +445,23 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         }
         N::Dropout { .. } => {
             info.require_native()?;
-            if outputs > 1 || info.has_input(2) {
-                return Err(unsupported("Dropout with a mask output or training_mode input"));
+            // Inference only: training_mode absent, or a constant false.
+            if info.has_input(2) {
+                let off = info.constant(2).is_some_and(|t| t.to_f64_vec().iter().all(|&m| m == 0.0));
+                if !off {
+                    return Err(unsupported("Dropout in training mode (or with training_mode computed at run time)"));
+                }
             }
-            Box::new(super::elementwise::IdentityKernel)
+            if outputs > 1 {
+                Box::new(DropoutKernel { mask: true })
+            } else {
+                Box::new(super::elementwise::IdentityKernel)
+            }
+        }
+        N::LRN { alpha, beta, bias, size } => {
+            f32_only()?;
+            let size = usize::try_from(*size).ok().filter(|&s| s > 0).ok_or_else(|| unsupported("LRN size < 1"))?;
+            Box::new(LrnKernel { alpha: *alpha, beta: *beta, bias: *bias, size })
         }
         // not supported here
         N::DeformConv { .. }
@@ -460,7 +473,6 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | N::Col2Im { .. }
         | N::LpNormalization { .. }
         | N::MeanVarianceNormalization { .. }
-        | N::LRN { .. }
         | N::Einsum { .. }
         | N::Det { .. }
         | N::GridSample { .. }

@@ -165,3 +165,71 @@ impl Kernel for GroupNormKernel {
         Ok(vec![CpuTensor::f32(x.shape.clone(), y)])
     }
 }
+
+/// Local response normalisation across channels: each value divided by
+/// `(bias + alpha / size · Σ x²)^beta` over the `size` channels around its
+/// own (clipped at the ends), summed in channel order.
+pub(super) struct LrnKernel {
+    pub(super) alpha: f32,
+    pub(super) beta: f32,
+    pub(super) bias: f32,
+    pub(super) size: usize,
+}
+
+impl Kernel for LrnKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        if x.shape.len() < 2 {
+            bail!("LRN needs X of rank ≥ 2 (N, C, ...), got {:?}", x.shape);
+        }
+        let xv = x.as_f32()?;
+        let c = x.shape[1];
+        let plane: usize = x.shape[2..].iter().product();
+        let (before, after) = ((self.size - 1) / 2, self.size / 2);
+        let scale = self.alpha / self.size as f32;
+        let mut y = vec![0.0f32; xv.len()];
+        // One output plane (image b, channel ch) per item.
+        ctx.pool.for_each_chunk(&mut y, plane.max(1), xv.len() * (self.size + 8), |i, out| {
+            let (b, ch) = (i / c.max(1), i % c.max(1));
+            let (lo, hi) = (ch.saturating_sub(before), (ch + after).min(c - 1));
+            let at = |k: usize| &xv[(b * c + k) * plane..(b * c + k + 1) * plane];
+            crate::simd::vectorized(
+                #[inline(always)]
+                || {
+                    out.fill(0.0);
+                    for k in lo..=hi {
+                        for (o, &v) in out.iter_mut().zip(at(k)) {
+                            *o += v * v;
+                        }
+                    }
+                },
+            );
+            for (o, &v) in out.iter_mut().zip(at(ch)) {
+                *o = v / libm::powf(self.bias + scale * *o, self.beta);
+            }
+        });
+        Ok(vec![CpuTensor::f32(x.shape.clone(), y)])
+    }
+}
+
+/// Dropout at inference: the input unchanged and, when asked for, a mask
+/// of all true.
+pub(super) struct DropoutKernel {
+    pub(super) mask: bool,
+}
+
+impl Kernel for DropoutKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let mut outs = vec![x.clone()];
+        if self.mask {
+            let n = ctx.check_numel(&x.shape)?;
+            outs.push(CpuTensor {
+                dtype: strata_ir::DType::Bool,
+                shape: x.shape.clone(),
+                data: crate::tensor::Data::Bool(std::sync::Arc::new(vec![1; n])),
+            });
+        }
+        Ok(outs)
+    }
+}
