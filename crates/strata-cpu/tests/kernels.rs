@@ -420,6 +420,24 @@ fn lrn_and_inference_dropout_match_the_reference() {
 }
 
 #[test]
+fn cumulative_sums_and_products_match_the_reference() {
+    let x = data(&[3, 4, 5], 71, -1.5, 1.5);
+    let xi = ints(&[2, 6], &[3, -1, 4, 1, -5, 9, 2, -6, 5, 3, -5, 8]);
+    for (exclusive, reverse) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+        for product in [false, true] {
+            let op = if product { R::CumProd { exclusive, reverse } } else { R::CumSum { exclusive, reverse } };
+            for axis in [0i64, 1, -1] {
+                let a = ints(&[], &[axis]);
+                let m = model(Op::Reduce(op.clone()), &[("x", &x), ("a", &a)], &[], &["x", "a"], &[("y", DType::F32)]);
+                check(m, &[x.clone(), a.clone()], 5);
+                let m = model(Op::Reduce(op.clone()), &[("x", &xi), ("a", &a)], &[], &["x", "a"], &[("y", DType::I64)]);
+                check(m, &[xi.clone(), a], 1);
+            }
+        }
+    }
+}
+
+#[test]
 fn conv_transpose_matches_the_reference() {
     // (input, weight, group, strides, pads, output_padding, dilations)
     type Case = (Vec<usize>, Vec<usize>, i64, Vec<i64>, Option<Vec<i64>>, Option<Vec<i64>>, Option<Vec<i64>>);

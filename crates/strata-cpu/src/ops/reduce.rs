@@ -5,7 +5,7 @@ use strata_ir::ops::ReduceOp as R;
 
 use super::{Ctx, Kernel, NodeInfo, input, strides, unsupported};
 use crate::error::{Result, bail};
-use crate::tensor::CpuTensor;
+use crate::tensor::{CpuTensor, Data};
 
 // --------------------------------------------------------------- Softmax
 
@@ -258,6 +258,83 @@ impl Kernel for ReduceKernel {
     }
 }
 
+// ---------------------------------------------------- CumSum / CumProd
+
+/// Running sum (or product) along the axis given by input 1; floats are
+/// accumulated in f64 and each output rounded once (as the reference does),
+/// integers wrap. Lines along the axis are walked `inner` lanes at a time.
+struct CumulativeKernel {
+    exclusive: bool,
+    reverse: bool,
+    product: bool,
+}
+
+impl CumulativeKernel {
+    /// One block (`len` rows of `inner` lanes) of values `x` into `out`.
+    fn block<T: Copy, A: Copy>(
+        &self,
+        x: &[T],
+        out: &mut [T],
+        inner: usize,
+        (zero, one): (A, A),
+        step: impl Fn(A, T, bool) -> A,
+        back: impl Fn(A) -> T,
+    ) {
+        let len = x.len() / inner.max(1);
+        let mut acc = vec![if self.product { one } else { zero }; inner];
+        for r in 0..len {
+            let row = if self.reverse { len - 1 - r } else { r };
+            let (xs, os) = (&x[row * inner..(row + 1) * inner], &mut out[row * inner..(row + 1) * inner]);
+            for ((a, &v), o) in acc.iter_mut().zip(xs).zip(os.iter_mut()) {
+                let next = step(*a, v, self.product);
+                *o = back(if self.exclusive { *a } else { next });
+                *a = next;
+            }
+        }
+    }
+}
+
+impl Kernel for CumulativeKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let a = input(inputs, 1)?.to_i64()?;
+        if x.shape.is_empty() || a.len() != 1 {
+            bail!("CumSum needs an input of rank ≥ 1 and one axis, got {:?} and {} axes", x.shape, a.len());
+        }
+        let ax = super::axis(a[0], x.shape.len())?;
+        let inner: usize = x.shape[ax + 1..].iter().product();
+        let block = (x.shape[ax] * inner).max(1);
+        let data = match &x.data {
+            Data::F32(v) => {
+                let mut out = vec![0.0f32; v.len()];
+                ctx.pool.for_each_chunk(&mut out, block, v.len(), |o, ys| {
+                    let step = |a: f64, v: f32, p: bool| if p { a * f64::from(v) } else { a + f64::from(v) };
+                    self.block(&v[o * block..o * block + ys.len()], ys, inner, (0.0, 1.0), step, |a| a as f32);
+                });
+                Data::F32(std::sync::Arc::new(out))
+            }
+            Data::I64(v) => {
+                let mut out = vec![0i64; v.len()];
+                ctx.pool.for_each_chunk(&mut out, block, v.len(), |o, ys| {
+                    let step = |a: i64, v: i64, p: bool| if p { a.wrapping_mul(v) } else { a.wrapping_add(v) };
+                    self.block(&v[o * block..o * block + ys.len()], ys, inner, (0, 1), step, |a| a);
+                });
+                Data::I64(std::sync::Arc::new(out))
+            }
+            Data::I32(v) => {
+                let mut out = vec![0i32; v.len()];
+                ctx.pool.for_each_chunk(&mut out, block, v.len(), |o, ys| {
+                    let step = |a: i32, v: i32, p: bool| if p { a.wrapping_mul(v) } else { a.wrapping_add(v) };
+                    self.block(&v[o * block..o * block + ys.len()], ys, inner, (0, 1), step, |a| a);
+                });
+                Data::I32(std::sync::Arc::new(out))
+            }
+            Data::Bool(_) => bail!("CumSum of bool"),
+        };
+        Ok(vec![CpuTensor { dtype: x.dtype, shape: x.shape.clone(), data }])
+    }
+}
+
 // ------------------------------------------------------- ArgMax / ArgMin
 
 /// Index of the first (or last) largest / smallest element along an axis;
@@ -450,10 +527,16 @@ pub(crate) fn build(op: &R, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
                 max: matches!(op, R::ArgMax { .. }),
             }))
         }
+        R::CumSum { exclusive, reverse } | R::CumProd { exclusive, reverse } => {
+            info.require_dtypes(&[DType::F32, DType::I64, DType::I32])?;
+            Ok(Box::new(CumulativeKernel {
+                exclusive: *exclusive != 0,
+                reverse: *reverse != 0,
+                product: matches!(op, R::CumProd { .. }),
+            }))
+        }
         // not supported here
         R::ReduceLogSumExp { .. }
-        | R::CumSum { .. }
-        | R::CumProd { .. }
         | R::Hardmax { .. }
         | R::HardmaxLegacy { .. }
         | R::SoftmaxCrossEntropyLoss { .. }
