@@ -341,3 +341,42 @@ fn gemm_tiled_transposes_and_broadcast_c() {
         check(model, vec![data(&a, 44, -1.0, 1.0)], reduction(k + 2));
     }
 }
+
+// Convolutions with at least 8 output channels per group run as an implicit
+// matrix product (`conv2d_gemm`): groups, strides, dilations, pads, 1-D, a
+// long reduction, channel and position counts that are not tile multiples.
+#[test]
+fn conv_implicit_gemm() {
+    let conv = |pads: Vec<i64>, strides: Vec<i64>, dil: Vec<i64>, group: i64| {
+        Op::Nn(NnOp::Conv {
+            auto_pad: strata_ir::window::AutoPad::NotSet,
+            dilations: Some(dil),
+            group,
+            kernel_shape: None,
+            pads: Some(pads),
+            strides: Some(strides),
+        })
+    };
+    // (x, w, pads, strides, dilations, group, bias)
+    type Case = (&'static [usize], &'static [usize], Vec<i64>, Vec<i64>, Vec<i64>, i64, bool);
+    let cases: [Case; 5] = [
+        (&[2, 4, 9, 11], &[18, 2, 3, 3], vec![1, 2, 0, 1], vec![2, 1], vec![1, 2], 2, true),
+        (&[1, 3, 20, 21], &[70, 3, 3, 3], vec![1, 1, 1, 1], vec![1, 1], vec![1, 1], 1, true),
+        (&[2, 40, 37, 1], &[9, 40, 5, 1], vec![0, 0, 0, 0], vec![1, 1], vec![1, 1], 1, false),
+        (&[1, 6, 17], &[24, 2, 4], vec![3, 1], vec![3], vec![2], 3, true),
+        (&[1, 8, 10, 10], &[16, 8, 1, 1], vec![0, 0, 0, 0], vec![2, 2], vec![1, 1], 1, false),
+    ];
+    for (i, (xs, ws, pads, strides, dil, group, bias)) in cases.into_iter().enumerate() {
+        let seed = 50 + 3 * i as u32;
+        let mut b = Builder::new();
+        b.input("x", DType::F32).weight("w", data(ws, seed, -1.0, 1.0));
+        let mut ins = vec!["x", "w"];
+        if bias {
+            b.weight("b", data(&ws[..1], seed + 1, -1.0, 1.0));
+            ins.push("b");
+        }
+        let m = b.node(conv(pads, strides, dil, group), &ins, &["y"]).output("y").build();
+        let k: usize = ws[1..].iter().product();
+        check(m, vec![data(xs, seed + 2, -1.0, 1.0)], reduction(k + 1));
+    }
+}
