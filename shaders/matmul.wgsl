@@ -1,7 +1,11 @@
 // Strata GPU: tiled matrix product with batch broadcasting (MatMul, Gemm).
 //
-// One 16x16 workgroup computes a 16x16 tile of one output matrix; K is walked
-// in 16-wide tiles staged in workgroup memory. Accumulation is f32.
+// One 16x16 workgroup computes a 64x64 tile of one output matrix, each
+// invocation a 4x4 block of it (rows ty + 16r, columns tx + 16c). K is
+// walked in 16-deep slices: a 64x16 slice of A and a 16x64 slice of B are
+// staged in workgroup memory (8 KiB), so every element read from global
+// memory feeds 64 multiply-adds. Accumulation is f32; bounds are checked on
+// loads (zero fill) and stores, so any M, N, K works.
 // params [M, N, K, batch, brank, trans_a, trans_b, has_c, alpha, beta,
 //         c_sm, c_sn, -, -, -, -, bshape[8] @16, a_bstride[8] @24, b_bstride[8] @32]
 // Workgroups: x over N tiles, y over M tiles, z over batch entries.
@@ -12,10 +16,14 @@
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read> c: array<f32>;
 
-const T: u32 = 16u;
+// Output tile edge, K slice depth, invocations per workgroup.
+const TM: u32 = 64u;
+const TK: u32 = 16u;
+const NI: u32 = 256u;
 
-var<workgroup> ta: array<f32, 256>;
-var<workgroup> tb: array<f32, 256>;
+// A slice stored k-major (sa[k * TM + row]), B slice row-major (sb[k * TM + col]).
+var<workgroup> sa: array<f32, 1024>;
+var<workgroup> sb: array<f32, 1024>;
 
 fn P(i: u32) -> u32 {
     return params[i / 4u][i % 4u];
@@ -30,14 +38,15 @@ fn epilogue(v: f32, i: u32) -> f32 {
 }
 
 @compute @workgroup_size(16, 16)
-fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
     let M = P(0u);
     let N = P(1u);
     let K = P(2u);
     let trans_a = P(5u) != 0u;
     let trans_b = P(6u) != 0u;
-    let row = wid.y * T + lid.y;
-    let col = wid.x * T + lid.x;
+    let row0 = wid.y * TM;
+    let col0 = wid.x * TM;
     let bi = wid.z;
     var rem = bi;
     var abase = 0u;
@@ -50,33 +59,58 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
         abase = abase + coord * P(24u + k);
         bbase = bbase + coord * P(32u + k);
     }
-    var acc = 0.0;
-    let ntiles = (K + T - 1u) / T;
-    for (var t = 0u; t < ntiles; t = t + 1u) {
-        let ka = t * T + lid.x;
-        var va = 0.0;
-        if row < M && ka < K {
-            va = a[abase + select(row * K + ka, ka * M + row, trans_a)];
+    // Does this invocation own any valid output? (Whole rows of lanes idle
+    // on thin products, e.g. M = 1.)
+    let busy = row0 + lid.y < M && col0 + lid.x < N;
+    var acc: array<vec4<f32>, 4>;
+    for (var k0 = 0u; k0 < K; k0 = k0 + TK) {
+        for (var r = 0u; r < 4u; r = r + 1u) {
+            let e = li + r * NI;
+            // A: element (row0 + e / TK, k0 + e % TK).
+            let ar = row0 + e / TK;
+            let ak = k0 + e % TK;
+            var va = 0.0;
+            if ar < M && ak < K {
+                va = a[abase + select(ar * K + ak, ak * M + ar, trans_a)];
+            }
+            sa[(e % TK) * TM + e / TK] = va;
+            // B: element (k0 + e / TM, col0 + e % TM).
+            let bk = k0 + e / TM;
+            let bc = col0 + e % TM;
+            var vb = 0.0;
+            if bk < K && bc < N {
+                vb = b[bbase + select(bk * N + bc, bc * K + bk, trans_b)];
+            }
+            sb[e] = vb;
         }
-        ta[lid.y * T + lid.x] = va;
-        let kb = t * T + lid.y;
-        var vb = 0.0;
-        if kb < K && col < N {
-            vb = b[bbase + select(kb * N + col, col * K + kb, trans_b)];
-        }
-        tb[lid.y * T + lid.x] = vb;
         workgroupBarrier();
-        for (var k = 0u; k < T; k = k + 1u) {
-            acc = acc + ta[lid.y * T + k] * tb[k * T + lid.x];
+        if busy {
+            for (var k = 0u; k < TK; k = k + 1u) {
+                let o = k * TM;
+                let bv = vec4<f32>(sb[o + lid.x], sb[o + lid.x + 16u], sb[o + lid.x + 32u], sb[o + lid.x + 48u]);
+                acc[0] = acc[0] + sa[o + lid.y] * bv;
+                acc[1] = acc[1] + sa[o + lid.y + 16u] * bv;
+                acc[2] = acc[2] + sa[o + lid.y + 32u] * bv;
+                acc[3] = acc[3] + sa[o + lid.y + 48u] * bv;
+            }
         }
         workgroupBarrier();
     }
-    if row < M && col < N {
-        var r = bitcast<f32>(P(8u)) * acc;
-        if P(7u) != 0u {
-            r = r + bitcast<f32>(P(9u)) * c[row * P(10u) + col * P(11u)];
+    let alpha = bitcast<f32>(P(8u));
+    let beta = bitcast<f32>(P(9u));
+    let has_c = P(7u) != 0u;
+    for (var r = 0u; r < 4u; r = r + 1u) {
+        let row = row0 + lid.y + r * 16u;
+        for (var q = 0u; q < 4u; q = q + 1u) {
+            let col = col0 + lid.x + q * 16u;
+            if row < M && col < N {
+                var v = alpha * acc[r][q];
+                if has_c {
+                    v = v + beta * c[row * P(10u) + col * P(11u)];
+                }
+                let o = (bi * M + row) * N + col;
+                out[o] = epilogue(v, o);
+            }
         }
-        let o = (bi * M + row) * N + col;
-        out[o] = epilogue(r, o);
     }
 }

@@ -158,5 +158,6 @@ pub(crate) const PARAM_WORDS: usize = 128;
 pub(crate) const MAX_RANK: usize = 8;
 /// Invocations per 1-D workgroup.
 pub(crate) const WG: u32 = 64;
-/// Matmul tile edge.
-pub(crate) const TILE: u32 = 16;
+/// Output tile edge of the tiled products (`matmul.wgsl`'s `TM`, the
+/// implicit-GEMM convolution's too): one workgroup per TILE x TILE outputs.
+pub(crate) const TILE: u32 = 64;

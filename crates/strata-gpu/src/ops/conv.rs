@@ -5,13 +5,15 @@
 use strata_ir::window::{Window, axis_attr, transpose_geometry};
 
 use super::*;
-use crate::shape::put;
+use crate::kernels::TILE;
+use crate::shape::{put, u32c};
 use strata_ir::window::AutoPad;
 
-/// How a convolution runs: one dispatch of `k` over the output.
+/// How a convolution runs: one dispatch over the output, of the implicit
+/// matrix product `gemm` or (few output channels per group) the direct `k`.
 #[derive(Debug)]
 pub(crate) enum Plan {
-    Conv { k: Kernel, w: WindowAttrs, group: i64 },
+    Conv { k: Kernel, gemm: Kernel, w: WindowAttrs, group: i64 },
     ConvTranspose { k: Kernel, w: WindowAttrs, group: i64, output_padding: Option<Vec<i64>> },
 }
 
@@ -44,6 +46,11 @@ impl WindowAttrs {
     }
 }
 
+/// Output channels per group from which a convolution runs as an implicit
+/// matrix product (`conv2d_gemm`, 64-channel tiles); below, the direct kernel
+/// (one output per invocation) wastes less of each tile (depthwise: 1).
+const GEMM_MIN_CHANNELS: usize = 8;
+
 /// The 2-D kernels take 1-D (rank-3) and 2-D (rank-4) problems.
 pub(crate) fn spatial_rank(v: &NodeView, kernel_rank: Option<usize>) -> std::result::Result<(), String> {
     match v.rank(0).or_else(|| v.rank(1)).or(kernel_rank.map(|k| k + 2)) {
@@ -64,7 +71,12 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
         NnOp::Conv { auto_pad, dilations, group, kernel_shape, pads, strides } => {
             spatial_rank(v, kernel_shape.as_ref().map(Vec::len))?;
             let w = WindowAttrs::new(*auto_pad, strides, dilations, pads);
-            Ok(Plan::Conv { k: k.get(Shader::Conv, "conv2d", &[]), w, group: *group })
+            Ok(Plan::Conv {
+                k: k.get(Shader::Conv, "conv2d", &[]),
+                gemm: k.get(Shader::Conv, "conv2d_gemm", &[]),
+                w,
+                group: *group,
+            })
         }
         NnOp::ConvTranspose {
             auto_pad,
@@ -138,7 +150,7 @@ fn group_of(group: i64) -> Result<usize> {
 impl Exec<'_> {
     pub(super) fn conv(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
         match plan {
-            Plan::Conv { k, w: attrs, group } => {
+            Plan::Conv { k, gemm, w: attrs, group } => {
                 let (x, w) = (self.input(0)?, self.input(1)?);
                 let r = x.shape.len();
                 if !(r == 3 || r == 4) || w.shape.len() != r {
@@ -169,9 +181,21 @@ impl Exec<'_> {
                 put(&mut p, 0, &[n, c, sp.inp[0], sp.inp[1], m, sp.out[0], sp.out[1], sp.k[0], sp.k[1]])?;
                 put(&mut p, 9, &[sp.s[0], sp.s[1], sp.d[0], sp.d[1], sp.pb[0], sp.pb[1], g])?;
                 p[16] = u32::from(bias.is_some());
-                if n > 0 {
+                let ins = [x, w, bias.unwrap_or(w)];
+                let mg = m / g;
+                // Position tiles, channel tiles, image x group (the direct
+                // kernel when a dimension is past the dispatch limit).
+                let t = TILE as usize;
+                let grid = [(sp.out[0] * sp.out[1]).div_ceil(t), mg.div_ceil(t), nb * g];
+                let max = ctx.dev.limits.max_compute_workgroups_per_dimension as usize;
+                if n > 0 && mg >= GEMM_MIN_CHANNELS && grid.iter().all(|&d| d <= max) {
+                    // The input planes and weights stay addressable in 32 bits.
+                    u32c(x.numel())?;
+                    u32c(w.numel())?;
+                    self.dispatch_out(ctx, gemm, 1, &p, &y, &ins, grid.map(|d| d as u32))?;
+                } else if n > 0 {
                     let groups = ctx.groups(n)?;
-                    self.dispatch_out(ctx, k, &p, &y, &[x, w, bias.unwrap_or(w)], groups)?;
+                    self.dispatch_out(ctx, k, 0, &p, &y, &ins, groups)?;
                 }
                 Ok(vec![y])
             }
@@ -223,7 +247,7 @@ impl Exec<'_> {
                 prm[16] = u32::from(bias.is_some());
                 if n > 0 {
                     let groups = ctx.groups(n)?;
-                    self.dispatch_out(ctx, k, &prm, &y, &[x, w, bias.unwrap_or(w)], groups)?;
+                    self.dispatch_out(ctx, k, 0, &prm, &y, &[x, w, bias.unwrap_or(w)], groups)?;
                 }
                 Ok(vec![y])
             }

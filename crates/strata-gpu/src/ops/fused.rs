@@ -48,8 +48,10 @@ struct Producer {
     /// and output).
     node: Node,
     plan: Box<NodePlan>,
-    /// The producer's kernel with the program as its epilogue.
-    epilogue: Option<Kernel>,
+    /// The producer's kernels (one per entry point it may dispatch, in the
+    /// order of `dispatch_out`'s `entry`) with the program as their
+    /// epilogue; empty when the program runs after the producer.
+    epilogue: Vec<Kernel>,
 }
 
 /// The value of `v` if it is a float32 constant with one element.
@@ -236,18 +238,19 @@ pub(super) fn plan(v: &NodeView, f: &FusedOp, k: &mut Kernels) -> std::result::R
                 return Err("a fused producer must compute float32".into());
             }
             let hook = match &plan.op {
-                super::Plan::Conv(conv::Plan::Conv { .. }) => Some((Shader::Conv, "conv2d")),
-                super::Plan::Conv(conv::Plan::ConvTranspose { .. }) => Some((Shader::Conv, "conv_transpose2d")),
-                super::Plan::MatMul(_) => Some((Shader::Matmul, "matmul")),
+                super::Plan::Conv(conv::Plan::Conv { .. }) => Some((Shader::Conv, &["conv2d", "conv2d_gemm"][..])),
+                super::Plan::Conv(conv::Plan::ConvTranspose { .. }) => Some((Shader::Conv, &["conv_transpose2d"][..])),
+                super::Plan::MatMul(_) => Some((Shader::Matmul, &["matmul"][..])),
                 _ => None,
             };
             let epilogue = match hook {
                 // The producer kernels bind four storage buffers.
-                Some((shader, entry)) if slots.len() + wgsl::PRODUCER_BINDINGS - 1 <= storage => {
+                Some((shader, entries)) if slots.len() + wgsl::PRODUCER_BINDINGS - 1 <= storage => {
                     let prog = wgsl::program(&f.steps, &args, slots.len(), wgsl::PRODUCER_BINDINGS)?;
-                    Some(k.generated(wgsl::with_epilogue(shader, &prog)?, entry))
+                    let src = wgsl::with_epilogue(shader, &prog)?;
+                    entries.iter().map(|&e| k.generated(src.clone(), e)).collect()
                 }
-                _ => None,
+                _ => Vec::new(),
             };
             Some(Producer { node, plan: Box::new(plan), epilogue })
         }
@@ -311,7 +314,7 @@ pub fn generate(
 
 /// A program attached to a producer's kernel for one run.
 pub(crate) struct Epilogue<'a> {
-    kernel: &'a Kernel,
+    kernels: &'a [Kernel],
     operands: Vec<&'a GpuTensor>,
     literal_shapes: &'a [Vec<usize>],
     /// Set when the producer's dispatch ran the program.
@@ -343,17 +346,21 @@ fn program_params(out: &[usize], ops: &[&GpuTensor], literal_shapes: &[Vec<usize
 impl Exec<'_> {
     /// Record the dispatch of a producer kernel writing `y`: with the
     /// fused program as its epilogue when one is attached and its operands
-    /// broadcast to `y`'s shape, else the plain kernel.
+    /// broadcast to `y`'s shape, else the plain kernel. `entry` says which
+    /// of the producer's entry points `k` is (see [`Producer::epilogue`]).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn dispatch_out(
         &self,
         ctx: &mut Ctx,
         k: &Kernel,
+        entry: usize,
         params: &[u32],
         y: &GpuTensor,
         ins: &[&GpuTensor],
         groups: [u32; 3],
     ) -> Result<()> {
         if let Some(e) = self.epi
+            && let Some(kernel) = e.kernels.get(entry)
             && params.len() <= EP
             && let Some(p) = program_params(&y.shape, &e.operands, e.literal_shapes)?
         {
@@ -363,7 +370,7 @@ impl Exec<'_> {
             let mut bufs = ins.to_vec();
             bufs.extend(e.operands.iter().copied());
             e.applied.set(true);
-            return ctx.dispatch(e.kernel, &all, y, &bufs, groups);
+            return ctx.dispatch(kernel, &all, y, &bufs, groups);
         }
         ctx.dispatch(k, params, y, ins, groups)
     }
@@ -374,8 +381,8 @@ impl Exec<'_> {
         let Some(pr) = &p.producer else {
             return Ok(vec![self.program(ctx, &p.standalone, &ops, &p.literal_shapes)?]);
         };
-        let epi = pr.epilogue.as_ref().map(|kernel| Epilogue {
-            kernel,
+        let epi = (!pr.epilogue.is_empty()).then(|| Epilogue {
+            kernels: &pr.epilogue,
             operands: ops.clone(),
             literal_shapes: &p.literal_shapes,
             applied: Cell::new(false),

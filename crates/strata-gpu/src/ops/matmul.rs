@@ -164,6 +164,6 @@ impl Exec<'_> {
                 "matrix product {nb}x{m}x{n} exceeds the dispatch limit of {max} workgroups per dimension"
             )));
         }
-        self.dispatch_out(ctx, k, p, y, &[a, b, c], [gx as u32, gy as u32, nb as u32])
+        self.dispatch_out(ctx, k, 0, p, y, &[a, b, c], [gx as u32, gy as u32, nb as u32])
     }
 }

@@ -204,6 +204,22 @@ fn conv_bias_relu_is_one_dispatch() {
 }
 
 #[test]
+fn implicit_gemm_conv_bias_relu_is_one_dispatch() {
+    // 20 output channels: the conv runs as `conv2d_gemm`, the program in its epilogue.
+    let m = Builder::new()
+        .input("x", DType::F32)
+        .weight("w", data(&[20, 3, 3, 3], 21, -1.0, 1.0))
+        .weight("b", data(&[1, 20, 1, 1], 22, -1.0, 1.0))
+        .node(conv(), &["x", "w"], &["c"])
+        .node(Op::Elementwise(E::Add {}), &["c", "b"], &["a"])
+        .node(Op::Elementwise(E::Relu {}), &["a"], &["y"])
+        .output("y")
+        .build();
+    let Some(d) = fused_agrees(m, vec![data(&[2, 3, 9, 7], 23, -1.0, 1.0)], reduction(27)) else { return };
+    assert_eq!(d, (3, 1, 1));
+}
+
+#[test]
 fn matmul_add_is_one_dispatch() {
     let m = Builder::new()
         .input("a", DType::F32)

@@ -288,3 +288,95 @@ fn layer_and_batch_norm() {
         .build();
     check(m, vec![data(&[2, 3, 4, 5], 27, -2.0, 2.0)], Tol { atol: 1e-6, rtol: 2e-6 });
 }
+
+// The tiled products (64x64 output tiles, K in slices of 16): sizes that are
+// not multiples of a tile or slice, K = 1, thin products, batch broadcasting.
+#[test]
+fn matmul_tiled_awkward_shapes() {
+    let cases: [(&[usize], &[usize]); 7] = [
+        (&[65, 1], &[1, 70]),
+        (&[1, 300], &[300, 129]),
+        (&[130, 17], &[17, 1]),
+        (&[64, 64], &[64, 64]),
+        (&[2, 3, 67, 33], &[33, 65]),
+        (&[97, 45], &[2, 45, 130]),
+        (&[3, 1, 70, 20], &[1, 2, 20, 66]),
+    ];
+    for (sa, sb) in cases {
+        let m = Builder::new()
+            .input("a", DType::F32)
+            .input("b", DType::F32)
+            .node(Op::Nn(NnOp::MatMul {}), &["a", "b"], &["y"])
+            .output("y")
+            .build();
+        let k = sa[sa.len() - 1];
+        check(m, vec![data(sa, 40, -1.0, 1.0), data(sb, 41, -1.0, 1.0)], reduction(k));
+    }
+}
+
+#[test]
+fn gemm_tiled_transposes_and_broadcast_c() {
+    // (transA, transB, M, N, K, C shape)
+    type Case = (i64, i64, usize, usize, usize, &'static [usize]);
+    let cases: [Case; 4] = [
+        (0, 0, 70, 130, 33, &[130]),
+        (1, 0, 65, 66, 1, &[65, 1]),
+        (0, 1, 129, 3, 200, &[129, 3]),
+        (1, 1, 80, 90, 17, &[1]),
+    ];
+    for (ta, tb, m, n, k, cs) in cases {
+        let a = if ta != 0 { [k, m] } else { [m, k] };
+        let b = if tb != 0 { [n, k] } else { [k, n] };
+        let model = Builder::new()
+            .input("a", DType::F32)
+            .weight("b", data(&b, 42, -1.0, 1.0))
+            .weight("c", data(cs, 43, -1.0, 1.0))
+            .node(
+                Op::Nn(NnOp::Gemm { alpha: 0.75, beta: -1.5, transA: ta, transB: tb, broadcast: None }),
+                &["a", "b", "c"],
+                &["y"],
+            )
+            .output("y")
+            .build();
+        check(model, vec![data(&a, 44, -1.0, 1.0)], reduction(k + 2));
+    }
+}
+
+// Convolutions with at least 8 output channels per group run as an implicit
+// matrix product (`conv2d_gemm`): groups, strides, dilations, pads, 1-D, a
+// long reduction, channel and position counts that are not tile multiples.
+#[test]
+fn conv_implicit_gemm() {
+    let conv = |pads: Vec<i64>, strides: Vec<i64>, dil: Vec<i64>, group: i64| {
+        Op::Nn(NnOp::Conv {
+            auto_pad: strata_ir::window::AutoPad::NotSet,
+            dilations: Some(dil),
+            group,
+            kernel_shape: None,
+            pads: Some(pads),
+            strides: Some(strides),
+        })
+    };
+    // (x, w, pads, strides, dilations, group, bias)
+    type Case = (&'static [usize], &'static [usize], Vec<i64>, Vec<i64>, Vec<i64>, i64, bool);
+    let cases: [Case; 5] = [
+        (&[2, 4, 9, 11], &[18, 2, 3, 3], vec![1, 2, 0, 1], vec![2, 1], vec![1, 2], 2, true),
+        (&[1, 3, 20, 21], &[70, 3, 3, 3], vec![1, 1, 1, 1], vec![1, 1], vec![1, 1], 1, true),
+        (&[2, 40, 37, 1], &[9, 40, 5, 1], vec![0, 0, 0, 0], vec![1, 1], vec![1, 1], 1, false),
+        (&[1, 6, 17], &[24, 2, 4], vec![3, 1], vec![3], vec![2], 3, true),
+        (&[1, 8, 10, 10], &[16, 8, 1, 1], vec![0, 0, 0, 0], vec![2, 2], vec![1, 1], 1, false),
+    ];
+    for (i, (xs, ws, pads, strides, dil, group, bias)) in cases.into_iter().enumerate() {
+        let seed = 50 + 3 * i as u32;
+        let mut b = Builder::new();
+        b.input("x", DType::F32).weight("w", data(ws, seed, -1.0, 1.0));
+        let mut ins = vec!["x", "w"];
+        if bias {
+            b.weight("b", data(&ws[..1], seed + 1, -1.0, 1.0));
+            ins.push("b");
+        }
+        let m = b.node(conv(pads, strides, dil, group), &ins, &["y"]).output("y").build();
+        let k: usize = ws[1..].iter().product();
+        check(m, vec![data(xs, seed + 2, -1.0, 1.0)], reduction(k + 1));
+    }
+}
