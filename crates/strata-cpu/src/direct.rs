@@ -226,9 +226,8 @@ unsafe fn micro_rows<const R: usize>(
     }
 }
 
-/// The simd128 variant of [`micro_rows`] (multiply then add, as the wasm
-/// GEMM): `R ≤ 6` rows × 16 columns, three rows at a time so that the
-/// accumulators fit the 16 vector registers engines map wasm onto.
+/// The simd128 variant of [`micro_rows`]: the GEMM's simd128 kernel
+/// reading step `kk`'s 16 values at `b + offs[kk]`.
 ///
 /// # Safety
 /// As [`micro_rows`], without the AVX2 requirement.
@@ -243,68 +242,8 @@ unsafe fn micro_rows<const R: usize>(
     ldc: usize,
     load: bool,
 ) {
-    let mut r0 = 0;
-    while r0 < R {
-        // SAFETY: rows r0.. of a's panel and of c are within the caller's ranges.
-        unsafe {
-            match R - r0 {
-                1 => micro_rows_simd128::<1>(kc, a.add(r0), b, offs, c.add(r0 * ldc), ldc, load),
-                2 => micro_rows_simd128::<2>(kc, a.add(r0), b, offs, c.add(r0 * ldc), ldc, load),
-                _ => micro_rows_simd128::<3>(kc, a.add(r0), b, offs, c.add(r0 * ldc), ldc, load),
-            }
-        }
-        r0 += 3;
-    }
-}
-
-/// `G ≤ 3` rows of [`micro_rows`] on simd128; `a` points at the first of
-/// them inside an `MR`-row panel.
-///
-/// # Safety
-/// As [`micro_rows`] for rows `0..G`.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[inline(always)]
-unsafe fn micro_rows_simd128<const G: usize>(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    offs: &[usize],
-    c: *mut f32,
-    ldc: usize,
-    load: bool,
-) {
-    use core::arch::wasm32::*;
-    // SAFETY: the caller vouches for every pointer range used below.
-    unsafe {
-        let mut acc = [[f32x4_splat(0.0); 4]; G];
-        if load {
-            for (r, row) in acc.iter_mut().enumerate() {
-                for (q, v) in row.iter_mut().enumerate() {
-                    *v = v128_load(c.add(r * ldc + 4 * q) as *const v128);
-                }
-            }
-        }
-        let mut ap = a;
-        for &off in &offs[..kc] {
-            let bp = b.add(off);
-            // The G broadcasts of `a` first, then `b` one vector at a time:
-            // 4·G accumulators + G + 1 live vectors (16 for G = 3).
-            let mut av = [f32x4_splat(0.0); G];
-            for (r, v) in av.iter_mut().enumerate() {
-                *v = v128_load32_splat(ap.add(r) as *const u32);
-            }
-            for q in 0..4 {
-                let bq = v128_load(bp.add(4 * q) as *const v128);
-                for r in 0..G {
-                    acc[r][q] = f32x4_add(acc[r][q], f32x4_mul(av[r], bq));
-                }
-            }
-            ap = ap.add(MR);
-        }
-        for (r, row) in acc.iter().enumerate() {
-            for (q, v) in row.iter().enumerate() {
-                v128_store(c.add(r * ldc + 4 * q) as *mut v128, *v);
-            }
-        }
-    }
+    let offs = &offs[..kc];
+    // SAFETY: forwarded; the kernel asks for kk < kc = offs.len(), and every
+    // b + offs[kk] .. + 16 is readable (caller).
+    unsafe { crate::gemm::simd128_rows::<R>(kc, a, |kk| b.add(*offs.get_unchecked(kk)), c, ldc, load) }
 }

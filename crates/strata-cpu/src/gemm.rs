@@ -329,45 +329,63 @@ unsafe fn micro_avx2<const R: usize>(kc: usize, a: *const f32, b: *const f32, c:
 }
 
 /// The wasm simd128 micro-kernel: [`micro_portable`] without FMA (the same
-/// bits), `R ≤ 6` rows × 16 columns taken [`SIMD128_ROWS`] rows at a time
-/// so the accumulators (4 vectors a row), the 4 vectors of `b` and the
-/// broadcast of `a` fit the 16 vector registers engines map wasm onto; the
-/// `b` panel is read once per row group, from L1.
+/// bits), `R ≤ 6` rows × 16 columns.
 ///
 /// # Safety
 /// As [`micro_portable`].
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 unsafe fn micro_simd128<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load: bool) {
+    // SAFETY: step kk's 16 values of the packed panel are at b + kk·NR.
+    unsafe { simd128_rows::<R>(kc, a, |kk| b.add(kk * NR), c, ldc, load) }
+}
+
+/// `c[r·ldc + j] (+)= Σ_kk a[kk·MR + r] · b_at(kk)[j]` for `R ≤ 6` rows and
+/// 16 columns on wasm simd128, a multiply then an add per step, in order
+/// over `kk` (the GEMM passes its packed panel, the direct convolution its
+/// offset table). Rows are taken three at a time, so the accumulators (4
+/// vectors a row), the broadcasts of `a` and one vector of `b` fit the 16
+/// vector registers engines map wasm onto; `b` is read once per row group,
+/// from L1.
+///
+/// # Safety
+/// `a` holds `kc·MR` values; `b_at(kk) .. + 16` is readable for `kk < kc`;
+/// `c` rows `0..R` hold 16 values at stride `ldc`.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub(crate) unsafe fn simd128_rows<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    b_at: impl Fn(usize) -> *const f32 + Copy,
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
     let mut r0 = 0;
     while r0 < R {
         // SAFETY: rows r0.. of a's panel and of c are within the caller's ranges.
         unsafe {
             match R - r0 {
-                1 => micro_simd128_rows::<1>(kc, a.add(r0), b, c.add(r0 * ldc), ldc, load),
-                2 => micro_simd128_rows::<2>(kc, a.add(r0), b, c.add(r0 * ldc), ldc, load),
-                _ => micro_simd128_rows::<SIMD128_ROWS>(kc, a.add(r0), b, c.add(r0 * ldc), ldc, load),
+                1 => simd128_group::<1>(kc, a.add(r0), b_at, c.add(r0 * ldc), ldc, load),
+                2 => simd128_group::<2>(kc, a.add(r0), b_at, c.add(r0 * ldc), ldc, load),
+                _ => simd128_group::<3>(kc, a.add(r0), b_at, c.add(r0 * ldc), ldc, load),
             }
         }
-        r0 += SIMD128_ROWS;
+        r0 += 3;
     }
 }
 
-/// Rows per pass of the simd128 micro-kernel.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-const SIMD128_ROWS: usize = 3;
-
-/// `G` rows of the simd128 micro-kernel; `a` points at the first of them
-/// inside an `MR`-row panel.
+/// `G ≤ 3` rows of [`simd128_rows`]; `a` points at the first of them inside
+/// an `MR`-row panel.
 ///
 /// # Safety
-/// As [`micro_portable`] for rows `0..G`.
+/// As [`simd128_rows`] for rows `0..G`.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-unsafe fn micro_simd128_rows<const G: usize>(
+unsafe fn simd128_group<const G: usize>(
     kc: usize,
     a: *const f32,
-    b: *const f32,
+    b_at: impl Fn(usize) -> *const f32,
     c: *mut f32,
     ldc: usize,
     load: bool,
@@ -383,8 +401,9 @@ unsafe fn micro_simd128_rows<const G: usize>(
                 }
             }
         }
-        let (mut ap, mut bp) = (a, b);
-        for _ in 0..kc {
+        let mut ap = a;
+        for kk in 0..kc {
+            let bp = b_at(kk);
             // The G broadcasts of `a` first, then `b` one vector at a time:
             // 4·G accumulators + G + 1 live vectors (16 for G = 3).
             let mut av = [f32x4_splat(0.0); G];
@@ -398,7 +417,6 @@ unsafe fn micro_simd128_rows<const G: usize>(
                 }
             }
             ap = ap.add(MR);
-            bp = bp.add(NR);
         }
         for (r, row) in acc.iter().enumerate() {
             for (q, v) in row.iter().enumerate() {
