@@ -180,7 +180,8 @@ unsafe fn micro(
     }
 }
 
-/// `R` rows × 16 columns: step `kk` adds `a[kk·MR + r] · b[offs[kk] + j]`.
+/// `R` rows × 16 columns: step `kk` adds `a[kk·MR + r] · b[offs[kk] + j]`
+/// (the GEMM's AVX2 kernel reading step `kk`'s values through the table).
 ///
 /// # Safety
 /// AVX2 and FMA; `a` holds `kc·MR` values; `b + offs[kk] .. + 16` is
@@ -196,34 +197,9 @@ unsafe fn micro_rows<const R: usize>(
     ldc: usize,
     load: bool,
 ) {
-    use std::arch::x86_64::*;
-    // SAFETY: the caller vouches for every pointer range used below.
-    unsafe {
-        let mut lo = [_mm256_setzero_ps(); MR];
-        let mut hi = [_mm256_setzero_ps(); MR];
-        if load {
-            for r in 0..R {
-                lo[r] = _mm256_loadu_ps(c.add(r * ldc));
-                hi[r] = _mm256_loadu_ps(c.add(r * ldc + 8));
-            }
-        }
-        let mut ap = a;
-        for &off in &offs[..kc] {
-            let bp = b.add(off);
-            let b0 = _mm256_loadu_ps(bp);
-            let b1 = _mm256_loadu_ps(bp.add(8));
-            for r in 0..R {
-                let av = _mm256_broadcast_ss(&*ap.add(r));
-                lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
-                hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
-            }
-            ap = ap.add(MR);
-        }
-        for r in 0..R {
-            _mm256_storeu_ps(c.add(r * ldc), lo[r]);
-            _mm256_storeu_ps(c.add(r * ldc + 8), hi[r]);
-        }
-    }
+    let offs = &offs[..kc];
+    // SAFETY: forwarded; the kernel asks for kk < kc = offs.len().
+    unsafe { crate::gemm::avx2_rows::<R>(kc, a, |kk| b.add(*offs.get_unchecked(kk)), c, ldc, load) }
 }
 
 /// The simd128 variant of [`micro_rows`]: the GEMM's simd128 kernel

@@ -290,14 +290,36 @@ unsafe fn micro_avx512<const R: usize>(kc: usize, a: *const f32, b: *const f32, 
     unsafe { micro_portable::<R, true>(kc, a, b, c, ldc, load) }
 }
 
-/// The AVX2 + FMA micro-kernel: `R ≤ 6` rows × 16 columns in `2·R`
-/// registers, one broadcast of `a` and two loads of `b` per step.
+/// The AVX2 + FMA micro-kernel on the packed panel.
 ///
 /// # Safety
 /// As [`micro_portable`], on a CPU with AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn micro_avx2<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load: bool) {
+    // SAFETY: step kk's 16 values of the packed panel are at b + kk·NR.
+    unsafe { avx2_rows::<R>(kc, a, |kk| b.add(kk * NR), c, ldc, load) }
+}
+
+/// `c[r·ldc + j] (+)= Σ_kk a[kk·MR + r] · b_at(kk)[j]` for `R ≤ 6` rows and
+/// 16 columns with AVX2 and FMA, in order over `kk` (the GEMM passes its
+/// packed panel, the direct convolution its offset table): `2·R`
+/// accumulator registers, one broadcast of `a` and two loads of `b` per
+/// step. Inlined only into functions compiled for AVX2 and FMA.
+///
+/// # Safety
+/// AVX2 and FMA are present; `a` holds `kc·MR` values; `b_at(kk) .. + 16`
+/// is readable for `kk < kc`; `c` rows `0..R` hold 16 values at stride `ldc`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn avx2_rows<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    b_at: impl Fn(usize) -> *const f32,
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
     use std::arch::x86_64::*;
     // SAFETY: all pointer offsets stay within the ranges the caller vouches for.
     unsafe {
@@ -309,8 +331,9 @@ unsafe fn micro_avx2<const R: usize>(kc: usize, a: *const f32, b: *const f32, c:
                 hi[r] = _mm256_loadu_ps(c.add(r * ldc + 8));
             }
         }
-        let (mut ap, mut bp) = (a, b);
-        for _ in 0..kc {
+        let mut ap = a;
+        for kk in 0..kc {
+            let bp = b_at(kk);
             let b0 = _mm256_loadu_ps(bp);
             let b1 = _mm256_loadu_ps(bp.add(8));
             for r in 0..R {
@@ -319,7 +342,6 @@ unsafe fn micro_avx2<const R: usize>(kc: usize, a: *const f32, b: *const f32, c:
                 hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
             }
             ap = ap.add(MR);
-            bp = bp.add(NR);
         }
         for r in 0..R {
             _mm256_storeu_ps(c.add(r * ldc), lo[r]);
