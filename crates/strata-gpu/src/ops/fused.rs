@@ -255,18 +255,28 @@ pub(super) fn plan(v: &NodeView, f: &FusedOp, k: &mut Kernels) -> std::result::R
             Some(Producer { node, plan: Box::new(plan), epilogue })
         }
     };
-    // Standalone, the producer's output is operand 0.
+    let standalone = k.generated(standalone_source(f, &args, slots.len(), has_producer)?, "fused");
+    Ok(Plan { producer, producer_inputs: p, slots, literal_shapes, standalone })
+}
+
+/// The standalone kernel of program `f` over operands `args` (`slots` of
+/// them bound): with a producer, its output is bound first, as operand 0.
+fn standalone_source(
+    f: &FusedOp,
+    args: &[Arg],
+    slots: usize,
+    has_producer: bool,
+) -> std::result::Result<String, String> {
     let shift = u32::from(has_producer);
-    let sargs: Vec<Arg> = args
+    let shifted: Vec<Arg> = args
         .iter()
         .map(|a| match *a {
             Arg::Slot(j) => Arg::Slot(j + shift),
             lit => lit,
         })
         .collect();
-    let prog = wgsl::program(&f.steps, &sargs, slots.len() + shift as usize, wgsl::STANDALONE_BINDINGS)?;
-    let standalone = k.generated(wgsl::standalone(&prog, has_producer), "fused");
-    Ok(Plan { producer, producer_inputs: p, slots, literal_shapes, standalone })
+    let prog = wgsl::program(&f.steps, &shifted, slots + shift as usize, wgsl::STANDALONE_BINDINGS)?;
+    Ok(wgsl::standalone(&prog, has_producer))
 }
 
 /// The WGSL of a fused program, for shader validation in tests: the
@@ -293,18 +303,7 @@ pub fn generate(
             }
         });
     }
-    let shift = u32::from(f.producer.is_some());
-    let sargs: Vec<Arg> = args
-        .iter()
-        .map(|a| match *a {
-            Arg::Slot(j) => Arg::Slot(j + shift),
-            lit => lit,
-        })
-        .collect();
-    let mut out = vec![wgsl::standalone(
-        &wgsl::program(&f.steps, &sargs, (slots + shift) as usize, wgsl::STANDALONE_BINDINGS)?,
-        f.producer.is_some(),
-    )];
+    let mut out = vec![standalone_source(f, &args, slots as usize, f.producer.is_some())?];
     if let Some(shader) = epilogue_of {
         let prog = wgsl::program(&f.steps, &args, slots as usize, wgsl::PRODUCER_BINDINGS)?;
         out.push(wgsl::with_epilogue(shader, &prog)?);
