@@ -19,14 +19,7 @@ use crate::tensor::TensorData;
 /// returns how many were folded.
 pub fn fold_batch_norm(model: &mut Model) -> usize {
     let main = model.main;
-    let captured: Vec<ValueId> = {
-        let g = model.graph(main);
-        g.nodes
-            .iter()
-            .flat_map(|n| n.op.subgraphs())
-            .flat_map(|sg| model.graph(sg).captures.iter().map(|(outer, _)| *outer).collect::<Vec<_>>())
-            .collect()
-    };
+    let captured = super::captured_values(model, main);
     let g = model.graph_mut(main);
     let mut readers: HashMap<ValueId, usize> = HashMap::new();
     for n in &g.nodes {

@@ -43,14 +43,7 @@ fn single_output(n: &Node) -> Option<ValueId> {
 pub fn fuse(model: &mut Model, rules: &FuseRules) -> usize {
     let main = model.main;
     // Values read from inside subgraphs count as read outside any group.
-    let captured: HashSet<ValueId> = {
-        let g = model.graph(main);
-        g.nodes
-            .iter()
-            .flat_map(|n| n.op.subgraphs())
-            .flat_map(|sg| model.graph(sg).captures.iter().map(|(outer, _)| *outer).collect::<Vec<_>>())
-            .collect()
-    };
+    let captured = super::captured_values(model, main);
     let g = model.graph(main);
     let n = g.nodes.len();
     let mut producer_of: HashMap<ValueId, usize> = HashMap::new();

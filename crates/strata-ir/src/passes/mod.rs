@@ -17,9 +17,21 @@ pub use fold_bn::fold_batch_norm;
 pub use fuse::{FuseRules, fuse};
 
 use crate::error::IrError;
-use crate::graph::{Dim, Model, Node, ValueId, ValueType};
+use crate::graph::{Dim, GraphId, Model, Node, ValueId, ValueType};
 use crate::ops::{Op, TensorOp};
 use crate::tensor::TensorData;
+
+/// Values of graph `graph` that its nodes' subgraphs capture (read from
+/// inside a branch or loop body, so read outside any local rewrite).
+fn captured_values(model: &Model, graph: GraphId) -> std::collections::HashSet<ValueId> {
+    model
+        .graph(graph)
+        .nodes
+        .iter()
+        .flat_map(|n| n.op.subgraphs())
+        .flat_map(|sg| model.graph(sg).captures.iter().map(|(outer, _)| *outer))
+        .collect()
+}
 
 /// Computes a node's outputs from constant inputs (implemented by a backend).
 pub trait Evaluator {
