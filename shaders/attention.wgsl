@@ -18,7 +18,6 @@
 //   29 past length (i32)   30 has nonpad_kv_seqlen
 //   31 qk_matmul_output mode (0 raw, 1 capped, 2 biased, 3 probabilities, 4 none)
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(3) var<storage, read_write> qk: array<f32>;
@@ -27,15 +26,6 @@
 @group(0) @binding(6) var<storage, read> v: array<f32>;
 @group(0) @binding(7) var<storage, read> mask: array<u32>;
 @group(0) @binding(8) var<storage, read> nonpad: array<i32>;
-
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
-
-fn PF(i: u32) -> f32 {
-    return bitcast<f32>(P(i));
-}
 
 fn PI(i: u32) -> i32 {
     return bitcast<i32>(P(i));
@@ -175,9 +165,3 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     }
 }
 
-// Infinity and NaN as runtime values: a WGSL constant expression must not
-// evaluate to them (browsers' WebGPU compilers reject the whole shader), and
-// calls of user functions are never constant expressions.
-fn f32_bits(b: u32) -> f32 {
-    return bitcast<f32>(b);
-}

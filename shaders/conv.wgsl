@@ -7,15 +7,10 @@
 // few output channels per group (depthwise).
 // params [n, C, H, W, M, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL, G, has_bias]
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> w: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
 
 // The fused program applied to each result `v` (flat output index `i`)
 // before it is stored. Unfused it is the identity; for a fused group the

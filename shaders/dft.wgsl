@@ -8,15 +8,10 @@
 //   out_strides[8] @32 (of the full tensors, without the last axis)]
 // Inverse transforms divide by len; irfft rebuilds the Hermitian spectrum.
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 
 const TWO_PI: f32 = 6.283185307179586;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
 
 // (cos, sin) of 2 pi r / len, exact at multiples of a quarter turn (so
 // spectra of real or symmetric signals keep their exact zeros).

@@ -9,16 +9,11 @@
 // (a repeated letter's steps are added, walking a diagonal; broadcast
 // axes step 0).
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> a0: array<f32>;
 @group(0) @binding(3) var<storage, read> a1: array<f32>;
 @group(0) @binding(4) var<storage, read> a2: array<f32>;
 @group(0) @binding(5) var<storage, read> a3: array<f32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
 
 fn operand(k: u32, i: u32) -> f32 {
     switch k {

@@ -8,16 +8,7 @@
 
 override DT: u32 = 0u;
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
-
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * 64u + lidx;
-}
 
 @compute @workgroup_size(64)
 fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

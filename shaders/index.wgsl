@@ -7,18 +7,9 @@
 // reverse_sequence: params [n, batch stride, batch size, time stride, time
 //   size]; the first lens[b] time steps of batch entry b are reversed.
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<storage, read> src: array<u32>;
 @group(0) @binding(3) var<storage, read> idx: array<i32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
-
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * 64u + lidx;
-}
 
 @compute @workgroup_size(64)
 fn gather_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

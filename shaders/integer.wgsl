@@ -19,7 +19,6 @@ override OP: u32 = 0u;
 override DT: u32 = 1u;
 override CHECK: u32 = 0u;
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<storage, read_write> status: array<atomic<u32>>;
 @group(0) @binding(3) var<storage, read> a: array<u32>;
@@ -28,14 +27,6 @@ override CHECK: u32 = 0u;
 const ERR_OVERFLOW: u32 = 1u;
 const ERR_DIV_ZERO: u32 = 2u;
 const I32_MIN: i32 = -2147483647 - 1;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
-
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * 64u + lidx;
-}
 
 // Record an error of node `node`.
 fn fail(code: u32, node: u32) {

@@ -11,7 +11,6 @@
 //   decay last dim (0 = none), beta last dim (0 = none), has_past,
 //   scale (f32), q_heads]
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> state: array<f32>;
 @group(0) @binding(3) var<storage, read> q: array<f32>;
@@ -20,10 +19,6 @@
 @group(0) @binding(6) var<storage, read> past: array<f32>;
 @group(0) @binding(7) var<storage, read> decay: array<f32>;
 @group(0) @binding(8) var<storage, read> beta: array<f32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
 
 @compute @workgroup_size(64)
 fn linear_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

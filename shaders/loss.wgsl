@@ -9,16 +9,11 @@
 // loss_reduce: one workgroup; params [count, mean]. out[0] = sum(src) or
 //   sum(src) / sum(aux) (NaN for a zero total weight, as in the spec).
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> aux: array<f32>;
 @group(0) @binding(3) var<storage, read> src: array<f32>;
 @group(0) @binding(4) var<storage, read> tgt: array<i32>;
 @group(0) @binding(5) var<storage, read> wt: array<f32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
 
 @compute @workgroup_size(64)
 fn loss_elem(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -82,9 +77,3 @@ fn loss_reduce(@builtin(local_invocation_index) lidx: u32) {
     }
 }
 
-// Infinity and NaN as runtime values: a WGSL constant expression must not
-// evaluate to them (browsers' WebGPU compilers reject the whole shader), and
-// calls of user functions are never constant expressions.
-fn f32_bits(b: u32) -> f32 {
-    return bitcast<f32>(b);
-}

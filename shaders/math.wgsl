@@ -6,18 +6,9 @@
 
 override OP: u32 = 0u;
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
-
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * 64u + lidx;
-}
 
 // sinh without cancellation near 0 (series for small |x|).
 fn sinh_f(x: f32) -> f32 {

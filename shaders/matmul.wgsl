@@ -10,7 +10,6 @@
 //         c_sm, c_sn, -, -, -, -, bshape[8] @16, a_bstride[8] @24, b_bstride[8] @32]
 // Workgroups: x over N tiles, y over M tiles, z over batch entries.
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
@@ -24,10 +23,6 @@ const NI: u32 = 256u;
 // A slice stored k-major (sa[k * TM + row]), B slice row-major (sb[k * TM + col]).
 var<workgroup> sa: array<f32, 1024>;
 var<workgroup> sb: array<f32, 1024>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
 
 // The fused program applied to each result `v` (flat output index `i`)
 // before it is stored. Unfused it is the identity; for a fused group the

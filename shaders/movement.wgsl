@@ -4,20 +4,11 @@
 // copies: out[out_off + sum c_k * os_k] = in[in_off + sum c_k * is_k] over
 // the coordinates c of `shape`. Strides are signed (negative Slice steps).
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<storage, read> src: array<u32>;
 @group(0) @binding(3) var<storage, read> idx: array<i32>;
 
 override PAD_MODE: u32 = 0u;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
-
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * 64u + lidx;
-}
 
 // params [n, rank, in_off, out_off, shape[8] @4, in_strides[8] @12, out_strides[8] @20]
 @compute @workgroup_size(64)

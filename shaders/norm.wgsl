@@ -10,17 +10,12 @@
 
 override MODE: u32 = 0u;
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> s: array<f32>;
 @group(0) @binding(4) var<storage, read> b: array<f32>;
 @group(0) @binding(5) var<storage, read> mean: array<f32>;
 @group(0) @binding(6) var<storage, read> variance: array<f32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
 
 @compute @workgroup_size(64)
 fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -115,9 +110,3 @@ fn batch_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     out[i] = (x[i] - mean[c]) / sqrt(variance[c] + eps) * s[c] + b[c];
 }
 
-// Infinity and NaN as runtime values: a WGSL constant expression must not
-// evaluate to them (browsers' WebGPU compilers reject the whole shader), and
-// calls of user functions are never constant expressions.
-fn f32_bits(b: u32) -> f32 {
-    return bitcast<f32>(b);
-}

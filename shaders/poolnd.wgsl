@@ -7,14 +7,9 @@
 //   strides[3] @17, dilations[3] @20, pad_begin[3] @23, pad_end[3] @26,
 //   column-major indices @29]
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> idx: array<i32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
 
 @compute @workgroup_size(64)
 fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -121,13 +116,6 @@ fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     } else {
         out[i] = pow(sum, 1.0 / pf);
     }
-}
-
-// Infinity and NaN as runtime values: a WGSL constant expression must not
-// evaluate to them (browsers' WebGPU compilers reject the whole shader), and
-// calls of user functions are never constant expressions.
-fn f32_bits(b: u32) -> f32 {
-    return bitcast<f32>(b);
 }
 
 // Col2Im: params [n, nsp, C, K (prod block), L (blocks), -, -, -,

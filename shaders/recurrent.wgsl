@@ -32,7 +32,6 @@
 //     5 ThresholdedRelu, 6 ScaledTanh, 7 HardSigmoid, 8 Elu, 9 Softsign,
 //     10 Softplus
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> state: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read> xw: array<f32>;
@@ -40,59 +39,6 @@
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 @group(0) @binding(6) var<storage, read> peep: array<f32>;
 @group(0) @binding(7) var<storage, read> lens: array<i32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
-
-fn PF(i: u32) -> f32 {
-    return bitcast<f32>(P(i));
-}
-
-// Bits as f32 through a function call: never constant-evaluated, so NaN
-// patterns are allowed (a constant NaN expression is a WGSL error).
-fn f32_bits(b: u32) -> f32 {
-    return bitcast<f32>(b);
-}
-
-fn sigmoid_f(x: f32) -> f32 {
-    if x >= 0.0 {
-        return 1.0 / (1.0 + exp(-x));
-    }
-    let e = exp(x);
-    return e / (1.0 + e);
-}
-
-// exp(y) - 1 without cancellation near 0.
-fn expm1_f(y: f32) -> f32 {
-    let u = exp(y);
-    if u == 1.0 {
-        return y;
-    }
-    let um1 = u - 1.0;
-    if um1 == -1.0 {
-        return -1.0;
-    }
-    if abs(y) < 1.0 {
-        return um1 * y / log(u);
-    }
-    return um1;
-}
-
-// tanh through expm1: accurate near 0, saturating cleanly for large |x|.
-fn tanh_f(x: f32) -> f32 {
-    let cx = clamp(x, -15.0, 15.0);
-    let e = expm1_f(2.0 * cx);
-    return e / (e + 2.0);
-}
-
-fn log1p_f(e: f32) -> f32 {
-    let u = 1.0 + e;
-    if u == 1.0 {
-        return e;
-    }
-    return log(u) * e / (u - 1.0);
-}
 
 // Activation a (0 f, 1 g, 2 h) of direction d, its input clipped first.
 fn act(d: u32, a: u32, x: f32) -> f32 {

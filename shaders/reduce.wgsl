@@ -7,14 +7,9 @@
 
 override OP: u32 = 0u;
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 // Output words: f32 bits for reductions, i32 for arg reductions.
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
 
 fn reduced_offset(k: u32, rank: u32) -> u32 {
     var rem = k;
@@ -118,21 +113,3 @@ fn arg_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     out[i] = best_k;
 }
 
-// Infinity and NaN as runtime values: a WGSL constant expression must not
-// evaluate to them (browsers' WebGPU compilers reject the whole shader), and
-// calls of user functions are never constant expressions.
-// log with IEEE results at the edges WGSL leaves undefined (some
-// implementations return ln(FLT_MIN) for 0): -inf at 0, NaN below 0.
-fn log_ieee(x: f32) -> f32 {
-    if x == 0.0 {
-        return f32_bits(0xff800000u);
-    }
-    if x < 0.0 {
-        return f32_bits(0x7fc00000u);
-    }
-    return log(x);
-}
-
-fn f32_bits(b: u32) -> f32 {
-    return bitcast<f32>(b);
-}

@@ -15,13 +15,8 @@ override A_BITS: u32 = 0xbf400000u;
 override EXCLUDE_OUTSIDE: u32 = 0u;
 override ANTIALIAS: u32 = 0u;
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
 
 fn source_coord(o: u32, in_len: u32, out_len: u32, scale: f32, resized: f32, unit: bool) -> f32 {
     let xo = f32(o);

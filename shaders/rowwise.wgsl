@@ -12,14 +12,9 @@
 
 override DT: u32 = 0u;
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<u32>;
 @group(0) @binding(3) var<storage, read_write> idx: array<i32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
 
 fn line_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 64u + lidx;

@@ -5,14 +5,9 @@
 //   padding (0 zeros, 1 border, 2 reflection), in_sp[3] @6, out_size @9]
 // The grid's last axis lists coordinates innermost axis first (x, y, z).
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> grid: array<f32>;
-
-fn P(i: u32) -> u32 {
-    return params[i / 4u][i % 4u];
-}
 
 fn reflect_into(v: f32, lo: f32, hi: f32) -> f32 {
     let range = hi - lo;

@@ -398,6 +398,19 @@ fn web(only: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Rewrite the committed generated files from their Rust sources: the
+/// WGSL parameter structs and op codes of `shaders/generated/` (strata-gpu's
+/// `wgsl` tables) and the C header (`crates/strata-capi/include/strata.h`).
+/// The tests that compare them (run by `cargo xtask test`) fail when stale.
+fn codegen() -> anyhow::Result<()> {
+    let mut c = cargo();
+    c.args(["test", "-p", "strata-gpu", "--lib", "generated_wgsl_is_up_to_date"]).env("STRATA_UPDATE_WGSL", "1");
+    run(&mut c)?;
+    let mut c = cargo();
+    c.args(["test", "-p", "strata-capi", "--test", "capi", "header_is_up_to_date"]).env("STRATA_UPDATE_HEADER", "1");
+    run(&mut c)
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -410,10 +423,11 @@ fn main() -> anyhow::Result<()> {
         Some("web") => web(&args[1..]),
         Some("bench-web") => bench_web(&args[1..]),
         Some("serve") => serve::main(&args[1..]),
+        Some("codegen") => codegen(),
         Some("fuzz") => fuzz(args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(60)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <fetch-data | test | lint | examples | sandbox | web [VARIANT...] | serve [--port N] | fuzz [SECONDS] | bench [--backend NAME] [--threads 1,2] [--rounds N] [--filter S] | bench-web [--kinds wasm,webgpu] [--rounds N] [--gpu-rounds N] [--filter S] [--json PATH]>"
+                "usage: cargo xtask <fetch-data | test | lint | codegen | examples | sandbox | web [VARIANT...] | serve [--port N] | fuzz [SECONDS] | bench [--backend NAME] [--threads 1,2] [--rounds N] [--filter S] | bench-web [--kinds wasm,webgpu] [--rounds N] [--gpu-rounds N] [--filter S] [--json PATH]>"
             );
             std::process::exit(2);
         }

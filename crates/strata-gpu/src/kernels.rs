@@ -3,6 +3,10 @@
 //! codes of `elementwise.wgsl` and `integer.wgsl` live with their planner,
 //! `ops/elementwise.rs`).
 
+use std::sync::OnceLock;
+
+use crate::wgsl::{Codes, Layout, Params};
+
 /// A WGSL source file of `shaders/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Shader {
@@ -119,8 +123,57 @@ impl Shader {
         }
     }
 
-    /// The WGSL source.
+    /// The module's whole WGSL source: `shaders/prelude.wgsl`, the
+    /// family's generated parameter structs and op codes (as committed in
+    /// `shaders/generated/`), then its own file.
     pub fn source(self) -> &'static str {
+        static SOURCES: OnceLock<Vec<String>> = OnceLock::new();
+        let all = SOURCES.get_or_init(|| {
+            Shader::ALL.iter().map(|s| format!("{PRELUDE}\n{}\n{}", s.generated(), s.body())).collect()
+        });
+        let at = Shader::ALL.iter().position(|s| *s == self).expect("every shader is in ALL");
+        &all[at]
+    }
+
+    /// The family's generated WGSL (what `shaders/generated/<name>` holds).
+    pub fn generated(self) -> String {
+        let (codes, layouts) = self.tables();
+        crate::wgsl::generate(codes, layouts)
+    }
+
+    /// The op-code tables and parameter layouts the family's kernels read.
+    pub fn tables(self) -> (&'static [Codes], &'static [Layout]) {
+        match self {
+            Shader::Elementwise => (&[], &[]),
+            Shader::Movement => (&[], &[]),
+            Shader::Matmul => (&[], &[]),
+            Shader::Conv => (&[], &[]),
+            Shader::Pool => (&[], &[crate::ops::pool::Pool2dParams::LAYOUT]),
+            Shader::Reduce => (&[], &[]),
+            Shader::Norm => (&[], &[]),
+            Shader::Resize => (&[], &[]),
+            Shader::Attention => (&[], &[]),
+            Shader::Loss => (&[], &[]),
+            Shader::Generate => (&[], &[]),
+            Shader::Rowwise => (&[], &[]),
+            Shader::Sample => (&[], &[]),
+            Shader::Scatter => (&[], &[]),
+            Shader::Math => (&[], &[]),
+            Shader::Rotary => (&[], &[]),
+            Shader::PoolNd => (&[], &[]),
+            Shader::Index => (&[], &[]),
+            Shader::Sequence => (&[], &[]),
+            Shader::LinearAttention => (&[], &[]),
+            Shader::ResizeTaps => (&[], &[]),
+            Shader::Einsum => (&[], &[]),
+            Shader::Dft => (&[], &[]),
+            Shader::Recurrent => (&[], &[]),
+            Shader::Integer => (&[], &[]),
+        }
+    }
+
+    /// The family's own file in `shaders/`.
+    pub fn body(self) -> &'static str {
         match self {
             Shader::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
             Shader::Movement => include_str!("../../../shaders/movement.wgsl"),
@@ -151,6 +204,9 @@ impl Shader {
     }
 }
 
+/// The start of every kernel module (`shaders/prelude.wgsl`).
+pub const PRELUDE: &str = include_str!("../../../shaders/prelude.wgsl");
+
 /// Words of kernel parameters per dispatch (the uniform block is
 /// `array<vec4<u32>, 32>`).
 pub(crate) const PARAM_WORDS: usize = 128;
@@ -161,3 +217,37 @@ pub(crate) const WG: u32 = 64;
 /// Output tile edge of the tiled products (`matmul.wgsl`'s `TM`, the
 /// implicit-GEMM convolution's too): one workgroup per TILE x TILE outputs.
 pub(crate) const TILE: u32 = 64;
+
+#[cfg(test)]
+mod tests {
+    use super::Shader;
+
+    #[test]
+    fn generated_wgsl_is_up_to_date() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shaders/generated");
+        let update = std::env::var_os("STRATA_UPDATE_WGSL").is_some();
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+        }
+        for s in Shader::ALL {
+            let path = dir.join(s.name());
+            let fresh = s.generated();
+            if update {
+                std::fs::write(&path, &fresh).unwrap();
+                continue;
+            }
+            let old = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                old == fresh,
+                "{} is out of date with strata-gpu's wgsl tables; regenerate with `cargo xtask codegen`",
+                path.display()
+            );
+        }
+        let extra: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !Shader::ALL.iter().any(|s| s.name() == n))
+            .collect();
+        assert!(extra.is_empty(), "files in shaders/generated/ that no kernel family writes: {extra:?}");
+    }
+}

@@ -65,6 +65,7 @@ mod graph;
 mod kernels;
 mod ops;
 mod shape;
+pub mod wgsl;
 
 use std::sync::{Arc, RwLock};
 

@@ -24,27 +24,27 @@ use crate::graph::CompiledGraph;
 use crate::kernels::Shader;
 use elementwise::binary;
 
-mod attention;
-mod conv;
-mod einsum;
-mod elementwise;
+pub(crate) mod attention;
+pub(crate) mod conv;
+pub(crate) mod einsum;
+pub(crate) mod elementwise;
 pub(crate) mod fused;
-mod generate;
-mod index;
-mod loss;
-mod matmul;
-mod movement;
+pub(crate) mod generate;
+pub(crate) mod index;
+pub(crate) mod loss;
+pub(crate) mod matmul;
+pub(crate) mod movement;
 pub(crate) mod narrow;
-mod norm;
-mod pool;
-mod quant;
-mod recurrent;
-mod reduce;
-mod resize;
-mod sample;
-mod scatter;
-mod sequence;
-mod signal;
+pub(crate) mod norm;
+pub(crate) mod pool;
+pub(crate) mod quant;
+pub(crate) mod recurrent;
+pub(crate) mod reduce;
+pub(crate) mod resize;
+pub(crate) mod sample;
+pub(crate) mod scatter;
+pub(crate) mod sequence;
+pub(crate) mod signal;
 
 /// A compute pipeline a plan dispatches. Created when the plan is made for
 /// a device; a plan made for a support query only names it.

@@ -8,6 +8,7 @@ use strata_ir::window::{Window, axis_attr, positive};
 use super::conv::{Grid2, WindowAttrs, spatial_rank};
 use super::*;
 use crate::shape::{put, u32c};
+use crate::wgsl::{Params, wgsl_params};
 use strata_ir::window::AutoPad;
 
 /// Pooling function of `poolnd.wgsl` (`mode` parameter).
@@ -25,6 +26,14 @@ pub(crate) struct PoolAttrs {
     kernel: Vec<i64>,
     ceil: bool,
     mode: PoolMode,
+}
+
+wgsl_params! {
+    /// `pool.wgsl`'s `pool2d`: NCHW planes of `h x w` (1-D as `h = 1`).
+    pub(crate) struct Pool2dParams {
+        n: u32, h: u32, w: u32, oh: u32, ow: u32, kh: u32, kw: u32, sh: u32, sw: u32, dh: u32, dw: u32,
+        pad_top: u32, pad_left: u32, pad_bottom: u32, pad_right: u32, count_include_pad: u32,
+    }
 }
 
 /// How a pooling node runs.
@@ -119,11 +128,25 @@ impl Exec<'_> {
                 shape.extend_from_slice(&win.out);
                 let y = ctx.alloc(DType::F32, shape)?;
                 let n = y.numel();
-                let mut p = vec![0u32; 16];
-                put(&mut p, 0, &[n, sp.inp[0], sp.inp[1], sp.out[0], sp.out[1], sp.k[0], sp.k[1], sp.s[0], sp.s[1]])?;
-                let include = usize::from(matches!(a.mode, PoolMode::Average { count_include_pad: true }));
-                put(&mut p, 9, &[sp.d[0], sp.d[1], sp.pb[0], sp.pb[1], include, sp.pe[0], sp.pe[1]])?;
-                ctx.dispatch_n(k, &p, &y, &[x], n)?;
+                let p = Pool2dParams {
+                    n,
+                    h: sp.inp[0],
+                    w: sp.inp[1],
+                    oh: sp.out[0],
+                    ow: sp.out[1],
+                    kh: sp.k[0],
+                    kw: sp.k[1],
+                    sh: sp.s[0],
+                    sw: sp.s[1],
+                    dh: sp.d[0],
+                    dw: sp.d[1],
+                    pad_top: sp.pb[0],
+                    pad_left: sp.pb[1],
+                    pad_bottom: sp.pe[0],
+                    pad_right: sp.pe[1],
+                    count_include_pad: usize::from(matches!(a.mode, PoolMode::Average { count_include_pad: true })),
+                };
+                ctx.dispatch_n(k, &p.words()?, &y, &[x], n)?;
                 Ok(vec![y])
             }
             Plan::PoolNd { k, a } => self.pool_nd(ctx, k, a),

@@ -6,9 +6,9 @@
 //! `matmul.wgsl`) or wrapped into a kernel of its own, one invocation per
 //! output element.
 //!
-//! The scalar functions (sigmoid, tanh, erf, pow...) are taken from
-//! `elementwise.wgsl`'s source, so a fused step computes what its unfused
-//! kernel computes.
+//! The scalar functions (sigmoid, tanh, erf, pow...) are the prelude's
+//! (`shaders/prelude.wgsl`), which every kernel module starts with, so a
+//! fused step computes what its unfused kernel computes.
 //!
 //! Operand `j` is read at `operand_index(i, j)`: parameters from word
 //! [`EP`] hold the output's rank and dimensions and, per operand, a mode
@@ -20,7 +20,7 @@ use std::fmt::Write;
 use strata_ir::ops::ElementwiseOp as E;
 use strata_ir::ops::fused::{Operand, Step};
 
-use crate::kernels::{MAX_RANK, Shader};
+use crate::kernels::{MAX_RANK, PRELUDE, Shader};
 
 /// First parameter word of the program (the producer kernels use fewer).
 pub(crate) const EP: usize = 64;
@@ -34,42 +34,6 @@ pub(crate) enum Arg {
     Literal(f32),
     /// A tensor bound as operand `j`.
     Slot(u32),
-}
-
-/// The scalar functions of `elementwise.wgsl` a step may call.
-const HELPERS: [&str; 11] = [
-    "erf_f",
-    "sigmoid_f",
-    "expm1_f",
-    "tanh_f",
-    "log1p_f",
-    "softplus_f",
-    "is_nan_f",
-    "is_inf_f",
-    "pow_f",
-    "log_ieee",
-    "f32_bits",
-];
-
-/// The source of function `name` in `src` (from `fn name(` to the first
-/// closing brace at the start of a line).
-fn function(src: &str, name: &str) -> Option<String> {
-    let start = src.find(&format!("\nfn {name}("))? + 1;
-    let len = src[start..].find("\n}\n")? + 3;
-    Some(src[start..start + len].to_string())
-}
-
-fn helpers() -> Result<String, String> {
-    let src = Shader::Elementwise.source();
-    let mut out = String::new();
-    let c = src.lines().find(|l| l.starts_with("const SQRT_PI_INV2")).ok_or("elementwise.wgsl lost SQRT_PI_INV2")?;
-    out.push_str(c);
-    out.push('\n');
-    for h in HELPERS {
-        out.push_str(&function(src, h).ok_or_else(|| format!("elementwise.wgsl lost fn {h}"))?);
-        out.push('\n');
-    }
-    Ok(out)
 }
 
 /// A float constant, bit-exact (non-finite values through `f32_bits`,
@@ -272,7 +236,6 @@ fn operand_index(i: u32, j: u32) -> u32 {
 
 ",
     );
-    s.push_str(&helpers()?);
     s.push_str(LOCAL);
     s.push_str("\nfn epilogue(v: f32, i: u32) -> f32 {\n");
     for j in 0..slots {
@@ -323,15 +286,11 @@ pub(crate) const PRODUCER_BINDINGS: usize = 5;
 pub(crate) fn standalone(program: &str, producer_slot: bool) -> String {
     let v = if producer_slot { "e0[operand_index(i, 0u)]" } else { "0.0" };
     format!(
-        "// Strata GPU: a fused elementwise program (generated).
+        "{PRELUDE}
+// Strata GPU: a fused elementwise program (generated).
 // params [n, ...] ; program parameters from word {EP}
 
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-
-fn P(i: u32) -> u32 {{
-    return params[i / 4u][i % 4u];
-}}
 {program}
 @compute @workgroup_size(64)
 fn fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

@@ -1,0 +1,143 @@
+// Strata GPU: the prelude of every kernel module (`Shader::source` puts it
+// first, then the family's generated parameter structs and op codes from
+// `shaders/generated/`, then the family's own file).
+//
+// Parameters live in one uniform block of 32-bit words; kernels read them
+// through the generated loaders by name, which read words with `P`.
+// Invocations are numbered over a 2-D grid of 64-wide workgroups so that
+// tensors larger than 65,535 * 64 elements stay within dispatch limits.
+
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 32>;
+
+fn P(i: u32) -> u32 {
+    return params[i / 4u][i % 4u];
+}
+
+fn PF(i: u32) -> f32 {
+    return bitcast<f32>(P(i));
+}
+
+fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 64u + lidx;
+}
+
+// Infinity and NaN as runtime values: a WGSL constant expression must not
+// evaluate to them (browsers' WebGPU compilers reject the whole shader), and
+// calls of user functions are never constant expressions.
+fn f32_bits(b: u32) -> f32 {
+    return bitcast<f32>(b);
+}
+
+const SQRT_PI_INV2: f32 = 1.1283791670955126;
+
+fn erf_f(x: f32) -> f32 {
+    let ax = abs(x);
+    if ax < 2.0 {
+        // Maclaurin series: 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1)).
+        let x2 = x * x;
+        var term = x;
+        var sum = x;
+        for (var n = 1u; n < 40u; n = n + 1u) {
+            term = -term * x2 / f32(n);
+            let t = term / f32(2u * n + 1u);
+            sum = sum + t;
+            if abs(t) < 1e-9 * abs(sum) {
+                break;
+            }
+        }
+        return SQRT_PI_INV2 * sum;
+    }
+    // Continued fraction for erfc, evaluated bottom-up (converges fast for |x| >= 2).
+    var f = 0.0;
+    for (var k = 60u; k >= 1u; k = k - 1u) {
+        f = (f32(k) * 0.5) / (ax + f);
+    }
+    let erfc = exp(-ax * ax) / (ax + f) * 0.5641895835477563;
+    return sign(x) * (1.0 - erfc);
+}
+
+fn sigmoid_f(x: f32) -> f32 {
+    if x >= 0.0 {
+        return 1.0 / (1.0 + exp(-x));
+    }
+    let e = exp(x);
+    return e / (1.0 + e);
+}
+
+// exp(y) - 1 without cancellation near 0 (Kahan: the rounding error of
+// exp(y) is cancelled by dividing by log of the rounded value).
+fn expm1_f(y: f32) -> f32 {
+    let u = exp(y);
+    if u == 1.0 {
+        return y;
+    }
+    let um1 = u - 1.0;
+    if um1 == -1.0 {
+        return -1.0;
+    }
+    if abs(y) < 1.0 {
+        return um1 * y / log(u);
+    }
+    return um1;
+}
+
+// tanh(x) = expm1(2x) / (expm1(2x) + 2): accurate for small |x| (the
+// built-in may cancel there) and saturating cleanly for large |x|.
+fn tanh_f(x: f32) -> f32 {
+    let cx = clamp(x, -15.0, 15.0);
+    let e = expm1_f(2.0 * cx);
+    return e / (e + 2.0);
+}
+
+// log(1 + e) without losing small e (the rounding error of 1 + e is
+// cancelled by dividing by the rounded increment).
+fn log1p_f(e: f32) -> f32 {
+    let u = 1.0 + e;
+    if u == 1.0 {
+        return e;
+    }
+    return log(u) * e / (u - 1.0);
+}
+
+fn softplus_f(x: f32) -> f32 {
+    return max(x, 0.0) + log1p_f(exp(-abs(x)));
+}
+
+fn is_nan_f(x: f32) -> bool {
+    let bits = bitcast<u32>(x);
+    return (bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu) != 0u;
+}
+
+fn is_inf_f(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
+}
+
+fn pow_f(x: f32, y: f32) -> f32 {
+    if y == 0.0 {
+        return 1.0;
+    }
+    if x < 0.0 {
+        if y == trunc(y) {
+            let m = pow(-x, y);
+            let odd = abs(y % 2.0) == 1.0;
+            return select(m, -m, odd);
+        }
+        return f32_bits(0x7fc00000u);
+    }
+    if x == 0.0 {
+        return select(0.0, f32_bits(0x7f800000u), y < 0.0);
+    }
+    return pow(x, y);
+}
+
+// log with IEEE results at the edges WGSL leaves undefined (some
+// implementations return ln(FLT_MIN) for 0): -inf at 0, NaN below 0.
+fn log_ieee(x: f32) -> f32 {
+    if x == 0.0 {
+        return f32_bits(0xff800000u);
+    }
+    if x < 0.0 {
+        return f32_bits(0x7fc00000u);
+    }
+    return log(x);
+}
