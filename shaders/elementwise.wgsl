@@ -17,65 +17,6 @@ override DT: u32 = 0u;
 @group(0) @binding(3) var<storage, read> b: array<u32>;
 @group(0) @binding(4) var<storage, read> c: array<u32>;
 
-fn unary_f32(x: f32, alpha: f32, beta: f32) -> f32 {
-    switch OP {
-        case 0u: { return x; }
-        case 1u: { return abs(x); }
-        case 2u: { return -x; }
-        case 3u: { return max(x, 0.0); }
-        case 4u: { return sigmoid_f(x); }
-        case 5u: { return tanh_f(x); }
-        case 6u: { return exp(x); }
-        case 7u: { return log_ieee(x); }
-        case 8u: { return sqrt(x); }
-        case 9u: { return erf_f(x); }
-        case 10u: { return 0.5 * x * (1.0 + erf_f(x * 0.7071067811865476)); }
-        case 11u: {
-            let inner = 0.7978845608028654 * (x + 0.044715 * x * x * x);
-            return 0.5 * x * (1.0 + tanh_f(inner));
-        }
-        case 12u: { return select(x, alpha * x, x < 0.0); }
-        case 13u: { return clamp(alpha * x + beta, 0.0, 1.0); }
-        case 14u: { return x * clamp(x / 6.0 + 0.5, 0.0, 1.0); }
-        case 15u: { return min(max(x, alpha), beta); }
-        case 16u: { return softplus_f(x); }
-        case 17u: { return 1.0 / x; }
-        case 18u: { return floor(x); }
-        case 19u: { return ceil(x); }
-        case 20u: { return round(x); }
-        case 21u: { return sin(x); }
-        case 22u: { return cos(x); }
-        case 23u: { return select(x, alpha * (exp(x) - 1.0), x < 0.0); }
-        case 24u: { return beta * select(x, alpha * (exp(x) - 1.0), x <= 0.0); }
-        case 25u: { return x / (1.0 + abs(x)); }
-        case 26u: { return sign(x); }
-        case 27u: { return x * tanh_f(softplus_f(x)); }
-        case 28u: { return x * sigmoid_f(alpha * x); }
-        case 29u: { return max(0.0, x) + min(0.0, alpha * (exp(x / alpha) - 1.0)); }
-        case 30u: { return select(0.0, x, x > alpha); }
-        case 31u: { return x * alpha; }
-        case 32u: {
-            if x < -beta { return x + alpha; }
-            if x > beta { return x - alpha; }
-            return 0.0;
-        }
-        case 33u: { return atan(x); }
-        case 34u: { return tan(x); }
-        default: { return x; }
-    }
-}
-
-fn unary_i32(x: i32, alpha: i32, beta: i32) -> i32 {
-    switch OP {
-        case 1u: { return abs(x); }
-        case 2u: { return -x; }
-        case 3u: { return max(x, 0); }
-        case 15u: { return min(max(x, alpha), beta); }
-        case 26u: { return sign(x); }
-        default: { return x; }
-    }
-}
-
 // f32 to an integer word: truncate toward zero, then wrap modulo 2^32 (the
 // integer types narrower than 32 bits are wrapped further by `narrow`).
 // NaN gives 0; magnitudes of 2^127 and more (and infinities) give all ones
@@ -105,11 +46,10 @@ fn f32_to_int_bits(x: f32) -> u32 {
     return select(v, 0u - v, neg);
 }
 
-// Unary map: params [n, alpha, beta]. OP >= 100 are conversions and
-// predicates whose output type differs from DT:
-// 100 f32->int (truncate, wrap), 101 i32->f32, 102 f32->bool, 103 i32/bool->bool,
-// 104 bool->f32, 105 logical not, 106 IsNaN, 107 IsInf (alpha: neg, beta: pos),
-// 108 u32->f32, 109 copy the word.
+// Unary map of float words: `unary_f32` (generated from strata-gpu's
+// `UNARY_F32` table) with the operator's two parameters; codes from
+// UNARY_F32_TO_I32 on are conversions and predicates whose output type
+// differs from the input's (IsInf: alpha detects negative, beta positive).
 @compute @workgroup_size(64)
 fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lidx: u32) {
@@ -118,32 +58,28 @@ fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
         return;
     }
     let w = a[i];
-    if OP >= 100u {
+    if OP >= UNARY_F32_TO_I32 {
         var r = 0u;
         switch OP {
-            case 100u: { r = f32_to_int_bits(bitcast<f32>(w)); }
-            case 101u: { r = bitcast<u32>(f32(bitcast<i32>(w))); }
-            case 102u: { r = select(0u, 1u, bitcast<f32>(w) != 0.0); }
-            case 103u: { r = select(0u, 1u, w != 0u); }
-            case 104u: { r = bitcast<u32>(select(0.0, 1.0, w != 0u)); }
-            case 105u: { r = select(1u, 0u, w != 0u); }
-            case 106u: { r = select(0u, 1u, is_nan_f(bitcast<f32>(w))); }
-            case 107u: {
+            case UNARY_F32_TO_I32: { r = f32_to_int_bits(bitcast<f32>(w)); }
+            case UNARY_I32_TO_F32: { r = bitcast<u32>(f32(bitcast<i32>(w))); }
+            case UNARY_F32_TO_BOOL: { r = select(0u, 1u, bitcast<f32>(w) != 0.0); }
+            case UNARY_WORD_TO_BOOL: { r = select(0u, 1u, w != 0u); }
+            case UNARY_BOOL_TO_F32: { r = bitcast<u32>(select(0.0, 1.0, w != 0u)); }
+            case UNARY_NOT: { r = select(1u, 0u, w != 0u); }
+            case UNARY_IS_NAN: { r = select(0u, 1u, is_nan_f(bitcast<f32>(w))); }
+            case UNARY_IS_INF: {
                 let x = bitcast<f32>(w);
                 let hit = is_inf_f(x) && ((x < 0.0 && P(1u) != 0u) || (x > 0.0 && P(2u) != 0u));
                 r = select(0u, 1u, hit);
             }
-            case 108u: { r = bitcast<u32>(f32(w)); }
+            case UNARY_U32_TO_F32: { r = bitcast<u32>(f32(w)); }
             default: { r = w; }
         }
         out[i] = r;
         return;
     }
-    if DT == 0u {
-        out[i] = bitcast<u32>(unary_f32(bitcast<f32>(w), PF(1u), PF(2u)));
-    } else {
-        out[i] = bitcast<u32>(unary_i32(bitcast<i32>(w), bitcast<i32>(P(1u)), bitcast<i32>(P(2u))));
-    }
+    out[i] = bitcast<u32>(unary_f32(bitcast<f32>(w), PF(1u), PF(2u)));
 }
 
 // C's fmod (the remainder takes the dividend's sign); a finite x modulo an
@@ -171,27 +107,27 @@ fn read_b_f32(w: u32) -> f32 {
 // 11 le, 12 fmod, 13 prelu, 14 and, 15 or, 16 xor, 17 mod (Python's).
 fn binary_f32(x: f32, y: f32) -> u32 {
     switch OP {
-        case 0u: { return bitcast<u32>(x + y); }
-        case 1u: { return bitcast<u32>(x - y); }
-        case 2u: { return bitcast<u32>(x * y); }
-        case 3u: { return bitcast<u32>(x / y); }
-        case 4u: { return bitcast<u32>(pow_f(x, y)); }
-        case 5u: {
+        case BINARY_ADD: { return bitcast<u32>(x + y); }
+        case BINARY_SUB: { return bitcast<u32>(x - y); }
+        case BINARY_MUL: { return bitcast<u32>(x * y); }
+        case BINARY_DIV: { return bitcast<u32>(x / y); }
+        case BINARY_POW: { return bitcast<u32>(pow_f(x, y)); }
+        case BINARY_MAX: {
             if is_nan_f(x) || is_nan_f(y) { return 0x7fc00000u; }
             return bitcast<u32>(max(x, y));
         }
-        case 6u: {
+        case BINARY_MIN: {
             if is_nan_f(x) || is_nan_f(y) { return 0x7fc00000u; }
             return bitcast<u32>(min(x, y));
         }
-        case 7u: { return select(0u, 1u, x == y); }
-        case 8u: { return select(0u, 1u, x > y); }
-        case 9u: { return select(0u, 1u, x >= y); }
-        case 10u: { return select(0u, 1u, x < y); }
-        case 11u: { return select(0u, 1u, x <= y); }
-        case 12u: { return bitcast<u32>(fmod_f(x, y)); }
-        case 13u: { return bitcast<u32>(select(x, x * y, x < 0.0)); }
-        case 17u: {
+        case BINARY_EQ: { return select(0u, 1u, x == y); }
+        case BINARY_GT: { return select(0u, 1u, x > y); }
+        case BINARY_GE: { return select(0u, 1u, x >= y); }
+        case BINARY_LT: { return select(0u, 1u, x < y); }
+        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        case BINARY_FMOD: { return bitcast<u32>(fmod_f(x, y)); }
+        case BINARY_PRELU: { return bitcast<u32>(select(x, x * y, x < 0.0)); }
+        case BINARY_MOD: {
             // Python's modulo: the remainder takes the divisor's sign.
             let r = fmod_f(x, y);
             if y == 0.0 || is_nan_f(r) { return bitcast<u32>(r); }
@@ -204,19 +140,19 @@ fn binary_f32(x: f32, y: f32) -> u32 {
 
 fn binary_i32(x: i32, y: i32) -> u32 {
     switch OP {
-        case 0u: { return bitcast<u32>(x + y); }
-        case 1u: { return bitcast<u32>(x - y); }
-        case 2u: { return bitcast<u32>(x * y); }
-        case 5u: { return bitcast<u32>(max(x, y)); }
-        case 6u: { return bitcast<u32>(min(x, y)); }
-        case 7u: { return select(0u, 1u, x == y); }
-        case 8u: { return select(0u, 1u, x > y); }
-        case 9u: { return select(0u, 1u, x >= y); }
-        case 10u: { return select(0u, 1u, x < y); }
-        case 11u: { return select(0u, 1u, x <= y); }
-        case 14u: { return select(0u, 1u, x != 0 && y != 0); }
-        case 15u: { return select(0u, 1u, x != 0 || y != 0); }
-        case 16u: { return select(0u, 1u, (x != 0) != (y != 0)); }
+        case BINARY_ADD: { return bitcast<u32>(x + y); }
+        case BINARY_SUB: { return bitcast<u32>(x - y); }
+        case BINARY_MUL: { return bitcast<u32>(x * y); }
+        case BINARY_MAX: { return bitcast<u32>(max(x, y)); }
+        case BINARY_MIN: { return bitcast<u32>(min(x, y)); }
+        case BINARY_EQ: { return select(0u, 1u, x == y); }
+        case BINARY_GT: { return select(0u, 1u, x > y); }
+        case BINARY_GE: { return select(0u, 1u, x >= y); }
+        case BINARY_LT: { return select(0u, 1u, x < y); }
+        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        case BINARY_AND: { return select(0u, 1u, x != 0 && y != 0); }
+        case BINARY_OR: { return select(0u, 1u, x != 0 || y != 0); }
+        case BINARY_XOR: { return select(0u, 1u, (x != 0) != (y != 0)); }
         default: { return 0u; }
     }
 }

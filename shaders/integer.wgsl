@@ -44,22 +44,22 @@ fn fail(code: u32, node: u32) {
 // [0, bits) give 0, or -1 for a right shift of a negative value).
 fn binary_i32(x: i32, y: i32, bits: u32, node: u32) -> u32 {
     switch OP {
-        case 0u: {
+        case BINARY_ADD: {
             let r = x + y;
             if CHECK == 1u && ((x ^ r) & (y ^ r)) < 0 { fail(ERR_OVERFLOW, node); }
             return bitcast<u32>(r);
         }
-        case 1u: {
+        case BINARY_SUB: {
             let r = x - y;
             if CHECK == 1u && ((x ^ y) & (x ^ r)) < 0 { fail(ERR_OVERFLOW, node); }
             return bitcast<u32>(r);
         }
-        case 2u: {
+        case BINARY_MUL: {
             let r = x * y;
             if CHECK == 1u && x != 0 && (r / x != y || (x == -1 && y == I32_MIN)) { fail(ERR_OVERFLOW, node); }
             return bitcast<u32>(r);
         }
-        case 3u: {
+        case BINARY_DIV: {
             if y == 0 { fail(ERR_DIV_ZERO, node); return 0u; }
             if x == I32_MIN && y == -1 {
                 if CHECK == 1u { fail(ERR_OVERFLOW, node); }
@@ -67,7 +67,7 @@ fn binary_i32(x: i32, y: i32, bits: u32, node: u32) -> u32 {
             }
             return bitcast<u32>(x / y);
         }
-        case 4u: {
+        case BINARY_POW: {
             if y < 0 { return 0u; }
             var r = 1;
             for (var k = 0; k < min(y, 128); k = k + 1) {
@@ -77,24 +77,24 @@ fn binary_i32(x: i32, y: i32, bits: u32, node: u32) -> u32 {
             }
             return bitcast<u32>(r);
         }
-        case 5u: { return bitcast<u32>(max(x, y)); }
-        case 6u: { return bitcast<u32>(min(x, y)); }
-        case 7u: { return select(0u, 1u, x == y); }
-        case 8u: { return select(0u, 1u, x > y); }
-        case 9u: { return select(0u, 1u, x >= y); }
-        case 10u: { return select(0u, 1u, x < y); }
-        case 11u: { return select(0u, 1u, x <= y); }
-        case 12u, 17u: {
+        case BINARY_MAX: { return bitcast<u32>(max(x, y)); }
+        case BINARY_MIN: { return bitcast<u32>(min(x, y)); }
+        case BINARY_EQ: { return select(0u, 1u, x == y); }
+        case BINARY_GT: { return select(0u, 1u, x > y); }
+        case BINARY_GE: { return select(0u, 1u, x >= y); }
+        case BINARY_LT: { return select(0u, 1u, x < y); }
+        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        case BINARY_FMOD, BINARY_MOD: {
             if y == 0 { fail(ERR_DIV_ZERO, node); return 0u; }
             if y == -1 { return 0u; }
             var r = x % y;
-            if OP == 17u && r != 0 && ((r < 0) != (y < 0)) { r = r + y; }
+            if OP == BINARY_MOD && r != 0 && ((r < 0) != (y < 0)) { r = r + y; }
             return bitcast<u32>(r);
         }
-        case 18u: { return bitcast<u32>(x & y); }
-        case 19u: { return bitcast<u32>(x | y); }
-        case 20u: { return bitcast<u32>(x ^ y); }
-        case 21u: {
+        case BINARY_BIT_AND: { return bitcast<u32>(x & y); }
+        case BINARY_BIT_OR: { return bitcast<u32>(x | y); }
+        case BINARY_BIT_XOR: { return bitcast<u32>(x ^ y); }
+        case BINARY_SHIFT_LEFT: {
             if y < 0 || u32(y) >= bits || x == 0 { return 0u; }
             if y >= 32 {
                 if CHECK == 1u { fail(ERR_OVERFLOW, node); }
@@ -104,7 +104,7 @@ fn binary_i32(x: i32, y: i32, bits: u32, node: u32) -> u32 {
             if CHECK == 1u && (r >> u32(y)) != x { fail(ERR_OVERFLOW, node); }
             return bitcast<u32>(r);
         }
-        case 22u: {
+        case BINARY_SHIFT_RIGHT: {
             if y < 0 || u32(y) >= bits || y >= 32 { return select(0u, 0xffffffffu, x < 0); }
             return bitcast<u32>(x >> u32(y));
         }
@@ -114,25 +114,25 @@ fn binary_i32(x: i32, y: i32, bits: u32, node: u32) -> u32 {
 
 fn binary_u32(x: u32, y: u32, bits: u32, node: u32) -> u32 {
     switch OP {
-        case 0u: {
+        case BINARY_ADD: {
             let r = x + y;
             if CHECK == 2u && r < x { fail(ERR_OVERFLOW, node); }
             return r;
         }
-        case 1u: {
+        case BINARY_SUB: {
             if CHECK == 2u && y > x { fail(ERR_OVERFLOW, node); }
             return x - y;
         }
-        case 2u: {
+        case BINARY_MUL: {
             let r = x * y;
             if CHECK == 2u && x != 0u && r / x != y { fail(ERR_OVERFLOW, node); }
             return r;
         }
-        case 3u: {
+        case BINARY_DIV: {
             if y == 0u { fail(ERR_DIV_ZERO, node); return 0u; }
             return x / y;
         }
-        case 4u: {
+        case BINARY_POW: {
             var r = 1u;
             for (var k = 0u; k < min(y, 128u); k = k + 1u) {
                 let p = r * x;
@@ -141,21 +141,21 @@ fn binary_u32(x: u32, y: u32, bits: u32, node: u32) -> u32 {
             }
             return r;
         }
-        case 5u: { return max(x, y); }
-        case 6u: { return min(x, y); }
-        case 7u: { return select(0u, 1u, x == y); }
-        case 8u: { return select(0u, 1u, x > y); }
-        case 9u: { return select(0u, 1u, x >= y); }
-        case 10u: { return select(0u, 1u, x < y); }
-        case 11u: { return select(0u, 1u, x <= y); }
-        case 12u, 17u: {
+        case BINARY_MAX: { return max(x, y); }
+        case BINARY_MIN: { return min(x, y); }
+        case BINARY_EQ: { return select(0u, 1u, x == y); }
+        case BINARY_GT: { return select(0u, 1u, x > y); }
+        case BINARY_GE: { return select(0u, 1u, x >= y); }
+        case BINARY_LT: { return select(0u, 1u, x < y); }
+        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        case BINARY_FMOD, BINARY_MOD: {
             if y == 0u { fail(ERR_DIV_ZERO, node); return 0u; }
             return x % y;
         }
-        case 18u: { return x & y; }
-        case 19u: { return x | y; }
-        case 20u: { return x ^ y; }
-        case 21u: {
+        case BINARY_BIT_AND: { return x & y; }
+        case BINARY_BIT_OR: { return x | y; }
+        case BINARY_BIT_XOR: { return x ^ y; }
+        case BINARY_SHIFT_LEFT: {
             if y >= bits || x == 0u { return 0u; }
             if y >= 32u {
                 if CHECK == 2u { fail(ERR_OVERFLOW, node); }
@@ -165,7 +165,7 @@ fn binary_u32(x: u32, y: u32, bits: u32, node: u32) -> u32 {
             if CHECK == 2u && (r >> y) != x { fail(ERR_OVERFLOW, node); }
             return r;
         }
-        case 22u: {
+        case BINARY_SHIFT_RIGHT: {
             if y >= bits || y >= 32u { return 0u; }
             return x >> y;
         }
@@ -211,27 +211,27 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 // 1 abs, 2 neg, 3 relu, 15 clip (alpha, beta), 26 sign, 35 bitwise not.
 fn unary_i32(x: i32, alpha: i32, beta: i32, node: u32) -> u32 {
     switch OP {
-        case 1u, 2u: {
+        case UNARY_ABS, UNARY_NEG: {
             if CHECK == 1u && x == I32_MIN { fail(ERR_OVERFLOW, node); }
-            return bitcast<u32>(select(-x, abs(x), OP == 1u));
+            return bitcast<u32>(select(-x, abs(x), OP == UNARY_ABS));
         }
-        case 3u: { return bitcast<u32>(max(x, 0)); }
-        case 15u: { return bitcast<u32>(min(max(x, alpha), beta)); }
-        case 26u: { return bitcast<u32>(sign(x)); }
-        case 35u: { return bitcast<u32>(~x); }
+        case UNARY_RELU: { return bitcast<u32>(max(x, 0)); }
+        case UNARY_CLIP: { return bitcast<u32>(min(max(x, alpha), beta)); }
+        case UNARY_SIGN: { return bitcast<u32>(sign(x)); }
+        case UNARY_BITWISE_NOT: { return bitcast<u32>(~x); }
         default: { return bitcast<u32>(x); }
     }
 }
 
 fn unary_u32(x: u32, alpha: u32, beta: u32, node: u32) -> u32 {
     switch OP {
-        case 2u: {
+        case UNARY_NEG: {
             if CHECK == 2u && x != 0u { fail(ERR_OVERFLOW, node); }
             return 0u - x;
         }
-        case 15u: { return min(max(x, alpha), beta); }
-        case 26u: { return select(0u, 1u, x != 0u); }
-        case 35u: {
+        case UNARY_CLIP: { return min(max(x, alpha), beta); }
+        case UNARY_SIGN: { return select(0u, 1u, x != 0u); }
+        case UNARY_BITWISE_NOT: {
             if CHECK == 2u { fail(ERR_OVERFLOW, node); }
             return ~x;
         }

@@ -130,6 +130,37 @@ fn pow_f(x: f32, y: f32) -> f32 {
     return pow(x, y);
 }
 
+// sinh without cancellation near 0 (series for small |x|).
+fn sinh_f(x: f32) -> f32 {
+    if abs(x) < 0.1 {
+        let x2 = x * x;
+        return x * (1.0 + x2 / 6.0 * (1.0 + x2 / 20.0 * (1.0 + x2 / 42.0)));
+    }
+    return sinh(x);
+}
+
+// asinh, odd and accurate for negative and small arguments.
+fn asinh_f(x: f32) -> f32 {
+    let ax = abs(x);
+    var r: f32;
+    if ax < 0.1 {
+        let x2 = ax * ax;
+        r = ax * (1.0 - x2 / 6.0 + 3.0 * x2 * x2 / 40.0);
+    } else {
+        r = log(ax + sqrt(ax * ax + 1.0));
+    }
+    return select(r, -r, x < 0.0);
+}
+
+// atanh, accurate for small arguments.
+fn atanh_f(x: f32) -> f32 {
+    if abs(x) < 0.1 {
+        let x2 = x * x;
+        return x * (1.0 + x2 / 3.0 + x2 * x2 / 5.0);
+    }
+    return 0.5 * log((1.0 + x) / (1.0 - x));
+}
+
 // log with IEEE results at the edges WGSL leaves undefined (some
 // implementations return ln(FLT_MIN) for 0): -inf at 0, NaN below 0.
 fn log_ieee(x: f32) -> f32 {

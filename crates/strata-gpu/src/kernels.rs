@@ -5,6 +5,7 @@
 
 use std::sync::OnceLock;
 
+use crate::ops::elementwise::{binary, unary};
 use crate::wgsl::{Codes, Layout, Params};
 
 /// A WGSL source file of `shaders/`.
@@ -38,7 +39,7 @@ pub enum Shader {
     Sample,
     /// ScatterElements, ScatterND, OneHot (`scatter.wgsl`).
     Scatter,
-    /// Inverse and hyperbolic trigonometry, SwiGLU (`math.wgsl`).
+    /// SwiGLU (`math.wgsl`).
     Math,
     /// RotaryEmbedding (`rotary.wgsl`).
     Rotary,
@@ -138,13 +139,17 @@ impl Shader {
     /// The family's generated WGSL (what `shaders/generated/<name>` holds).
     pub fn generated(self) -> String {
         let (codes, layouts) = self.tables();
-        crate::wgsl::generate(codes, layouts)
+        let mut s = crate::wgsl::generate(codes, layouts);
+        if self == Shader::Elementwise {
+            s.push_str(&crate::ops::elementwise::generated_functions());
+        }
+        s
     }
 
     /// The op-code tables and parameter layouts the family's kernels read.
     pub fn tables(self) -> (&'static [Codes], &'static [Layout]) {
         match self {
-            Shader::Elementwise => (&[], &[]),
+            Shader::Elementwise => (&[unary::TABLE, binary::TABLE], &[]),
             Shader::Movement => (&[], &[]),
             Shader::Matmul => (&[], &[]),
             Shader::Conv => (&[], &[]),
@@ -168,7 +173,7 @@ impl Shader {
             Shader::Einsum => (&[], &[]),
             Shader::Dft => (&[], &[]),
             Shader::Recurrent => (&[], &[]),
-            Shader::Integer => (&[], &[]),
+            Shader::Integer => (&[unary::TABLE, binary::TABLE], &[]),
         }
     }
 

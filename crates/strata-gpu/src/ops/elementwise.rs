@@ -1,85 +1,175 @@
 //! Elementwise operators: unary and broadcasting binary float functions,
 //! Where and casts (`elementwise.wgsl`), integer arithmetic with overflow
-//! and division checks (`integer.wgsl`), the functions of `math.wgsl`
-//! (inverse and hyperbolic trigonometry) and SwiGLU.
+//! and division checks (`integer.wgsl`) and SwiGLU (`math.wgsl`).
+//!
+//! The float unary functions are one table, [`UNARY_F32`]: the WGSL
+//! generator writes it as `elementwise.wgsl`'s `unary_f32` and fused
+//! programs inline its rows. A new float activation is a row there and an
+//! arm of [`unary_code`] (and its name in the planner's groups), all in
+//! this file.
 
 use super::*;
 use crate::shape::{broadcast, bstrides, check_rank, f32w, put, u32c};
+use crate::wgsl::wgsl_codes;
 
-/// Unary op codes of `elementwise.wgsl` (`OP` override of `unary`).
-pub(crate) mod unary {
-    pub const ABS: u32 = 1;
-    pub const NEG: u32 = 2;
-    pub const RELU: u32 = 3;
-    pub const SIGMOID: u32 = 4;
-    pub const TANH: u32 = 5;
-    pub const EXP: u32 = 6;
-    pub const LOG: u32 = 7;
-    pub const SQRT: u32 = 8;
-    pub const ERF: u32 = 9;
-    pub const GELU: u32 = 10;
-    pub const GELU_TANH: u32 = 11;
-    pub const LEAKY_RELU: u32 = 12;
-    pub const HARD_SIGMOID: u32 = 13;
-    pub const HARD_SWISH: u32 = 14;
-    pub const CLIP: u32 = 15;
-    pub const SOFTPLUS: u32 = 16;
-    pub const RECIPROCAL: u32 = 17;
-    pub const FLOOR: u32 = 18;
-    pub const CEIL: u32 = 19;
-    pub const ROUND: u32 = 20;
-    pub const SIN: u32 = 21;
-    pub const COS: u32 = 22;
-    pub const ELU: u32 = 23;
-    pub const SELU: u32 = 24;
-    pub const SOFTSIGN: u32 = 25;
-    pub const SIGN: u32 = 26;
-    pub const MISH: u32 = 27;
-    pub const SWISH: u32 = 28;
-    pub const CELU: u32 = 29;
-    pub const THRESHOLDED_RELU: u32 = 30;
-    pub const SCALE: u32 = 31;
-    pub const SHRINK: u32 = 32;
-    pub const ATAN: u32 = 33;
-    pub const TAN: u32 = 34;
-    pub const F32_TO_I32: u32 = 100;
-    pub const I32_TO_F32: u32 = 101;
-    pub const F32_TO_BOOL: u32 = 102;
-    pub const WORD_TO_BOOL: u32 = 103;
-    pub const BOOL_TO_F32: u32 = 104;
-    pub const NOT: u32 = 105;
-    pub const IS_NAN: u32 = 106;
-    pub const IS_INF: u32 = 107;
-    pub const U32_TO_F32: u32 = 108;
-    pub const COPY: u32 = 109;
-    pub const BITWISE_NOT: u32 = 35;
+wgsl_codes! {
+    /// Unary op codes of `elementwise.wgsl` (`OP` override of `unary`, and
+    /// of `integer.wgsl`'s): below 100 the float functions of
+    /// [`UNARY_F32`] (a few also on integers), from 100 conversions and
+    /// predicates whose output type differs from the input's.
+    pub(crate) mod unary: UNARY {
+        IDENTITY = 0,
+        ABS = 1,
+        NEG = 2,
+        RELU = 3,
+        SIGMOID = 4,
+        TANH = 5,
+        EXP = 6,
+        LOG = 7,
+        SQRT = 8,
+        ERF = 9,
+        GELU = 10,
+        GELU_TANH = 11,
+        LEAKY_RELU = 12,
+        HARD_SIGMOID = 13,
+        HARD_SWISH = 14,
+        CLIP = 15,
+        SOFTPLUS = 16,
+        RECIPROCAL = 17,
+        FLOOR = 18,
+        CEIL = 19,
+        ROUND = 20,
+        SIN = 21,
+        COS = 22,
+        ELU = 23,
+        SELU = 24,
+        SOFTSIGN = 25,
+        SIGN = 26,
+        MISH = 27,
+        SWISH = 28,
+        CELU = 29,
+        THRESHOLDED_RELU = 30,
+        SCALE = 31,
+        SHRINK = 32,
+        ATAN = 33,
+        TAN = 34,
+        BITWISE_NOT = 35,
+        ACOS = 36,
+        ACOSH = 37,
+        ASIN = 38,
+        ASINH = 39,
+        ATANH = 40,
+        SINH = 41,
+        COSH = 42,
+        F32_TO_I32 = 100,
+        I32_TO_F32 = 101,
+        F32_TO_BOOL = 102,
+        WORD_TO_BOOL = 103,
+        BOOL_TO_F32 = 104,
+        NOT = 105,
+        IS_NAN = 106,
+        IS_INF = 107,
+        U32_TO_F32 = 108,
+        COPY = 109,
+    }
+
+    /// Binary op codes of `elementwise.wgsl` and `integer.wgsl` (`OP`
+    /// override of `binary`).
+    pub(crate) mod binary: BINARY {
+        ADD = 0,
+        SUB = 1,
+        MUL = 2,
+        DIV = 3,
+        POW = 4,
+        MAX = 5,
+        MIN = 6,
+        EQ = 7,
+        GT = 8,
+        GE = 9,
+        LT = 10,
+        LE = 11,
+        FMOD = 12,
+        PRELU = 13,
+        AND = 14,
+        OR = 15,
+        XOR = 16,
+        MOD = 17,
+        BIT_AND = 18,
+        BIT_OR = 19,
+        BIT_XOR = 20,
+        SHIFT_LEFT = 21,
+        SHIFT_RIGHT = 22,
+    }
 }
 
-/// Binary op codes of `elementwise.wgsl` (`OP` override of `binary`).
-pub(crate) mod binary {
-    pub const ADD: u32 = 0;
-    pub const SUB: u32 = 1;
-    pub const MUL: u32 = 2;
-    pub const DIV: u32 = 3;
-    pub const POW: u32 = 4;
-    pub const MAX: u32 = 5;
-    pub const MIN: u32 = 6;
-    pub const EQ: u32 = 7;
-    pub const GT: u32 = 8;
-    pub const GE: u32 = 9;
-    pub const LT: u32 = 10;
-    pub const LE: u32 = 11;
-    pub const FMOD: u32 = 12;
-    pub const PRELU: u32 = 13;
-    pub const AND: u32 = 14;
-    pub const OR: u32 = 15;
-    pub const XOR: u32 = 16;
-    pub const MOD: u32 = 17;
-    pub const BIT_AND: u32 = 18;
-    pub const BIT_OR: u32 = 19;
-    pub const BIT_XOR: u32 = 20;
-    pub const SHIFT_LEFT: u32 = 21;
-    pub const SHIFT_RIGHT: u32 = 22;
+/// The float unary functions, one row per `unary` code: its WGSL over
+/// `{x}` and the operator's two parameters `{alpha}` and `{beta}` (see
+/// [`unary_code`]). The generator writes them as `elementwise.wgsl`'s
+/// `unary_f32` switch (parameters from the uniform block), and fused
+/// programs inline them (parameters as literals), so both compute alike.
+pub(crate) const UNARY_F32: [(u32, &str); 42] = [
+    (unary::IDENTITY, "{x}"),
+    (unary::ABS, "abs({x})"),
+    (unary::NEG, "(-{x})"),
+    (unary::RELU, "max({x}, 0.0)"),
+    (unary::SIGMOID, "sigmoid_f({x})"),
+    (unary::TANH, "tanh_f({x})"),
+    (unary::EXP, "exp({x})"),
+    (unary::LOG, "log_ieee({x})"),
+    (unary::SQRT, "sqrt({x})"),
+    (unary::ERF, "erf_f({x})"),
+    (unary::GELU, "(0.5 * {x} * (1.0 + erf_f({x} * 0.7071067811865476)))"),
+    (unary::GELU_TANH, "(0.5 * {x} * (1.0 + tanh_f(0.7978845608028654 * ({x} + 0.044715 * {x} * {x} * {x}))))"),
+    (unary::LEAKY_RELU, "select({x}, {alpha} * {x}, {x} < 0.0)"),
+    (unary::HARD_SIGMOID, "clamp({alpha} * {x} + {beta}, 0.0, 1.0)"),
+    (unary::HARD_SWISH, "({x} * clamp({x} / 6.0 + 0.5, 0.0, 1.0))"),
+    (unary::CLIP, "min(max({x}, {alpha}), {beta})"),
+    (unary::SOFTPLUS, "softplus_f({x})"),
+    (unary::RECIPROCAL, "(1.0 / {x})"),
+    (unary::FLOOR, "floor({x})"),
+    (unary::CEIL, "ceil({x})"),
+    (unary::ROUND, "round({x})"),
+    (unary::SIN, "sin({x})"),
+    (unary::COS, "cos({x})"),
+    (unary::ELU, "select({x}, {alpha} * (exp({x}) - 1.0), {x} < 0.0)"),
+    (unary::SELU, "({beta} * select({x}, {alpha} * (exp({x}) - 1.0), {x} <= 0.0))"),
+    (unary::SOFTSIGN, "({x} / (1.0 + abs({x})))"),
+    (unary::SIGN, "sign({x})"),
+    (unary::MISH, "({x} * tanh_f(softplus_f({x})))"),
+    (unary::SWISH, "({x} * sigmoid_f({alpha} * {x}))"),
+    (unary::CELU, "(max(0.0, {x}) + min(0.0, {alpha} * (exp({x} / {alpha}) - 1.0)))"),
+    (unary::THRESHOLDED_RELU, "select(0.0, {x}, {x} > {alpha})"),
+    (unary::SCALE, "({x} * {alpha})"),
+    (unary::SHRINK, "select(select(0.0, {x} - {alpha}, {x} > {beta}), {x} + {alpha}, {x} < -{beta})"),
+    (unary::ATAN, "atan({x})"),
+    (unary::TAN, "tan({x})"),
+    (unary::ACOS, "acos({x})"),
+    (unary::ACOSH, "log({x} + sqrt({x} * {x} - 1.0))"),
+    (unary::ASIN, "asin({x})"),
+    (unary::ASINH, "asinh_f({x})"),
+    (unary::ATANH, "atanh_f({x})"),
+    (unary::SINH, "sinh_f({x})"),
+    (unary::COSH, "cosh({x})"),
+];
+
+/// The WGSL of float unary function `code` applied to `x` with the
+/// parameters `alpha` and `beta` (expressions), if it is one.
+pub(crate) fn unary_f32_expr(code: u32, x: &str, alpha: &str, beta: &str) -> Option<String> {
+    let (_, t) = UNARY_F32.iter().find(|(c, _)| *c == code)?;
+    Some(t.replace("{x}", x).replace("{alpha}", alpha).replace("{beta}", beta))
+}
+
+/// The generated part of `elementwise.wgsl` besides its codes: the
+/// `unary_f32` switch over [`UNARY_F32`].
+pub(crate) fn generated_functions() -> String {
+    let mut s = String::from("\nfn unary_f32(x: f32, alpha: f32, beta: f32) -> f32 {\n    switch OP {\n");
+    for (code, _) in UNARY_F32 {
+        let name = unary::TABLE.codes.iter().find(|(_, v)| *v == code).map_or("?", |(n, _)| n);
+        let e = unary_f32_expr(code, "x", "alpha", "beta").unwrap_or_default();
+        s.push_str(&format!("        case UNARY_{name}: {{ return {e}; }}\n"));
+    }
+    s.push_str("        default: { return x; }\n    }\n}\n");
+    s
 }
 
 /// How an elementwise node runs.
@@ -102,8 +192,6 @@ pub(crate) enum Plan {
     Variadic { k: Kernel, scale: Option<Kernel> },
     /// `where_select` over three broadcast operands.
     Where { k: Kernel },
-    /// A `math.wgsl` function.
-    Math { k: Kernel },
     /// `SwiGLU`: `A * sigmoid(alpha * A) * B`.
     SwiGlu { k: Kernel, alpha: f32 },
 }
@@ -134,19 +222,7 @@ fn int_check_code(d: DType) -> u32 {
 /// Plan an elementwise operator.
 #[deny(clippy::wildcard_enum_match_arm)]
 pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<Plan, String> {
-    let math = |k: &mut Kernels, op: u32| -> std::result::Result<Plan, String> {
-        v.float(0)?;
-        Ok(Plan::Math { k: k.get(Shader::Math, "unary_math", &[("OP", op)]) })
-    };
     match e {
-        // `OP` codes of `math.wgsl`'s `unary_math`
-        E::Acos {} => math(k, 0),
-        E::Acosh {} => math(k, 1),
-        E::Asin {} => math(k, 2),
-        E::Asinh {} => math(k, 3),
-        E::Atanh {} => math(k, 4),
-        E::Sinh {} => math(k, 5),
-        E::Cosh {} => math(k, 6),
         E::Identity {} => {
             v.dev(0)?;
             Ok(Plan::Identity)
@@ -218,7 +294,14 @@ pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<
             Ok(Plan::Clip { k, min: *min, max: *max })
         }
         // a `unary` code (float, some integer types), else a two-input kernel
-        E::Abs { .. }
+        E::Acos { .. }
+        | E::Acosh { .. }
+        | E::Asin { .. }
+        | E::Asinh { .. }
+        | E::Atanh { .. }
+        | E::Sinh { .. }
+        | E::Cosh { .. }
+        | E::Abs { .. }
         | E::Atan { .. }
         | E::Ceil { .. }
         | E::Cos { .. }
@@ -383,13 +466,6 @@ impl Exec<'_> {
                 let (a, b) = self.clip_bounds(x.dtype, *min, *max)?;
                 Ok(vec![self.unary(ctx, k, x, a, b, out)?])
             }
-            Plan::Math { k } => {
-                let x = self.input(0)?;
-                let y = ctx.alloc(x.dtype, x.shape.clone())?;
-                let n = y.numel();
-                ctx.dispatch_n(k, &[u32c(n)?], &y, &[x], n)?;
-                Ok(vec![y])
-            }
             Plan::SwiGlu { k, alpha } => {
                 let (a, b) = (self.input(0)?, self.input(1)?);
                 if a.shape != b.shape {
@@ -461,7 +537,7 @@ impl Exec<'_> {
 /// The unary op code and its two float parameters for a float activation
 /// (Clip's bounds come from inputs at run time when not attributes).
 #[deny(clippy::wildcard_enum_match_arm)]
-fn unary_code(op: &E) -> Option<(u32, f32, f32)> {
+pub(crate) fn unary_code(op: &E) -> Option<(u32, f32, f32)> {
     use unary::*;
     Some(match op {
         E::Abs {} => (ABS, 0.0, 0.0),
@@ -497,15 +573,15 @@ fn unary_code(op: &E) -> Option<(u32, f32, f32)> {
         E::Celu { alpha } => (CELU, *alpha, 0.0),
         E::ThresholdedRelu { alpha } => (THRESHOLDED_RELU, *alpha, 0.0),
         E::Shrink { bias, lambd } => (SHRINK, *bias, *lambd),
+        E::Acos {} => (ACOS, 0.0, 0.0),
+        E::Acosh {} => (ACOSH, 0.0, 0.0),
+        E::Asin {} => (ASIN, 0.0, 0.0),
+        E::Asinh {} => (ASINH, 0.0, 0.0),
+        E::Atanh {} => (ATANH, 0.0, 0.0),
+        E::Sinh {} => (SINH, 0.0, 0.0),
+        E::Cosh {} => (COSH, 0.0, 0.0),
         // no `unary` code
-        E::Acos { .. }
-        | E::Acosh { .. }
-        | E::Asin { .. }
-        | E::Asinh { .. }
-        | E::Atanh { .. }
-        | E::Cosh { .. }
-        | E::Sinh { .. }
-        | E::Not { .. }
+        E::Not { .. }
         | E::BitwiseNot { .. }
         | E::IsNaN { .. }
         | E::IsInf { .. }

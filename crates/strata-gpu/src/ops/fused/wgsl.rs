@@ -21,6 +21,7 @@ use strata_ir::ops::ElementwiseOp as E;
 use strata_ir::ops::fused::{Operand, Step};
 
 use crate::kernels::{MAX_RANK, PRELUDE, Shader};
+use crate::ops::elementwise;
 
 /// First parameter word of the program (the producer kernels use fewer).
 pub(crate) const EP: usize = 64;
@@ -47,48 +48,21 @@ fn lit(x: f32) -> String {
 }
 
 /// The WGSL expression of one step over its argument atoms (`None` for an
-/// absent optional argument), or `None` if the step cannot run fused.
-#[deny(clippy::wildcard_enum_match_arm)]
+/// absent optional argument), or `None` if the step cannot run fused. The
+/// float unary functions are the elementwise family's table
+/// ([`elementwise::UNARY_F32`]), so the fused and unfused kernels agree.
 fn expr(op: &E, a: &[Option<String>]) -> Option<String> {
     let x = a.first()?.as_ref()?;
     let unary = a.len() == 1;
     let y = if a.len() == 2 { a[1].as_ref() } else { None };
-    let s = match op {
+    if unary
+        && !matches!(op, E::Clip { .. })
+        && let Some((code, alpha, beta)) = elementwise::unary_code(op)
+    {
+        return elementwise::unary_f32_expr(code, x, &lit(alpha), &lit(beta));
+    }
+    Some(match op {
         E::Identity {} if unary => x.clone(),
-        E::Abs {} if unary => format!("abs({x})"),
-        E::Neg {} if unary => format!("(-{x})"),
-        E::Relu {} if unary => format!("max({x}, 0.0)"),
-        E::Sigmoid {} if unary => format!("sigmoid_f({x})"),
-        E::Tanh {} if unary => format!("tanh_f({x})"),
-        E::Exp {} if unary => format!("exp({x})"),
-        E::Log {} if unary => format!("log_ieee({x})"),
-        E::Sqrt {} if unary => format!("sqrt({x})"),
-        E::Erf {} if unary => format!("erf_f({x})"),
-        E::Gelu { approximate } if unary && approximate == "none" => {
-            format!("(0.5 * {x} * (1.0 + erf_f({x} * 0.7071067811865476)))")
-        }
-        E::Gelu { approximate } if unary && approximate == "tanh" => {
-            format!("(0.5 * {x} * (1.0 + tanh_f(0.7978845608028654 * ({x} + 0.044715 * {x} * {x} * {x}))))")
-        }
-        E::LeakyRelu { alpha } if unary => format!("select({x}, {} * {x}, {x} < 0.0)", lit(*alpha)),
-        E::HardSigmoid { alpha, beta } if unary => {
-            format!("clamp({} * {x} + {}, 0.0, 1.0)", lit(*alpha), lit(*beta))
-        }
-        E::HardSwish {} if unary => format!("({x} * clamp({x} / 6.0 + 0.5, 0.0, 1.0))"),
-        E::Softplus {} if unary => format!("softplus_f({x})"),
-        E::Reciprocal {} if unary => format!("(1.0 / {x})"),
-        E::Floor {} if unary => format!("floor({x})"),
-        E::Ceil {} if unary => format!("ceil({x})"),
-        E::Round {} if unary => format!("round({x})"),
-        E::Sin {} if unary => format!("sin({x})"),
-        E::Cos {} if unary => format!("cos({x})"),
-        E::Elu { alpha } if unary => format!("select({x}, {} * (exp({x}) - 1.0), {x} < 0.0)", lit(*alpha)),
-        E::Selu { alpha, gamma } if unary => {
-            format!("({} * select({x}, {} * (exp({x}) - 1.0), {x} <= 0.0))", lit(*gamma), lit(*alpha))
-        }
-        E::Softsign {} if unary => format!("({x} / (1.0 + abs({x})))"),
-        E::Mish {} if unary => format!("({x} * tanh_f(softplus_f({x})))"),
-        E::Swish { alpha } if unary => format!("({x} * sigmoid_f({} * {x}))", lit(*alpha)),
         E::Clip { min, max } if a.len() <= 3 => {
             // Bounds from the inputs, else the attributes; NaN stays NaN.
             let lo = a.get(1).cloned().flatten().or(min.map(lit));
@@ -110,73 +84,10 @@ fn expr(op: &E, a: &[Option<String>]) -> Option<String> {
         E::PRelu {} => format!("select({x}, {x} * {y}, {x} < 0.0)", y = y?),
         E::Max {} => format!("max_nan({x}, {})", y?),
         E::Min {} => format!("min_nan({x}, {})", y?),
-        // Not fused here (integer, boolean, comparison and the other
-        // operators, or a different number of arguments).
-        E::Abs { .. }
-        | E::Neg { .. }
-        | E::Relu { .. }
-        | E::Sigmoid { .. }
-        | E::Tanh { .. }
-        | E::Exp { .. }
-        | E::Log { .. }
-        | E::Sqrt { .. }
-        | E::Erf { .. }
-        | E::Gelu { .. }
-        | E::LeakyRelu { .. }
-        | E::HardSigmoid { .. }
-        | E::HardSwish { .. }
-        | E::Softplus { .. }
-        | E::Reciprocal { .. }
-        | E::Floor { .. }
-        | E::Ceil { .. }
-        | E::Round { .. }
-        | E::Sin { .. }
-        | E::Cos { .. }
-        | E::Elu { .. }
-        | E::Selu { .. }
-        | E::Softsign { .. }
-        | E::Mish { .. }
-        | E::Swish { .. }
-        | E::Clip { .. }
-        | E::Tan { .. }
-        | E::Atan { .. }
-        | E::Sign { .. }
-        | E::Celu { .. }
-        | E::ThresholdedRelu { .. }
-        | E::Shrink { .. }
-        | E::Acos { .. }
-        | E::Acosh { .. }
-        | E::Asin { .. }
-        | E::Asinh { .. }
-        | E::Atanh { .. }
-        | E::Cosh { .. }
-        | E::Sinh { .. }
-        | E::Not { .. }
-        | E::BitwiseNot { .. }
-        | E::IsNaN { .. }
-        | E::IsInf { .. }
-        | E::Mod { .. }
-        | E::BitShift { .. }
-        | E::BitwiseAnd { .. }
-        | E::BitwiseOr { .. }
-        | E::BitwiseXor { .. }
-        | E::Equal { .. }
-        | E::Greater { .. }
-        | E::GreaterOrEqual { .. }
-        | E::Less { .. }
-        | E::LessOrEqual { .. }
-        | E::And { .. }
-        | E::Or { .. }
-        | E::Xor { .. }
-        | E::Mean { .. }
-        | E::Sum { .. }
-        | E::Identity { .. }
-        | E::Where { .. }
-        | E::Cast { .. }
-        | E::CastLike { .. }
-        | E::BitCast { .. } => return None,
-    };
-    Some(s)
+        // Integer, boolean, comparison and the other operators (or another
+        // number of arguments) are not fused.
+        _ => return None,
+    })
 }
 
 /// Whether `op` with `args` arguments can be a step of a generated program.
