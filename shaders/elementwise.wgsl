@@ -54,7 +54,8 @@ fn f32_to_int_bits(x: f32) -> u32 {
 fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = unary_params();
+    if i >= p.n {
         return;
     }
     let w = a[i];
@@ -70,7 +71,7 @@ fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
             case UNARY_IS_NAN: { r = select(0u, 1u, is_nan_f(bitcast<f32>(w))); }
             case UNARY_IS_INF: {
                 let x = bitcast<f32>(w);
-                let hit = is_inf_f(x) && ((x < 0.0 && P(1u) != 0u) || (x > 0.0 && P(2u) != 0u));
+                let hit = is_inf_f(x) && ((x < 0.0 && p.a != 0u) || (x > 0.0 && p.b != 0u));
                 r = select(0u, 1u, hit);
             }
             case UNARY_U32_TO_F32: { r = bitcast<u32>(f32(w)); }
@@ -79,7 +80,7 @@ fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
         out[i] = r;
         return;
     }
-    out[i] = bitcast<u32>(unary_f32(bitcast<f32>(w), PF(1u), PF(2u)));
+    out[i] = bitcast<u32>(unary_f32(bitcast<f32>(w), bitcast<f32>(p.a), bitcast<f32>(p.b)));
 }
 
 // C's fmod (the remainder takes the dividend's sign); a finite x modulo an
@@ -157,31 +158,11 @@ fn binary_i32(x: i32, y: i32) -> u32 {
     }
 }
 
-// Broadcast offsets: params [n, rank, shape[8] @2, a_strides[8] @10,
-// b_strides[8] @18, c_strides[8] @26]; strides are 0 along broadcast axes.
-fn offsets(i: u32) -> vec3<u32> {
-    let rank = P(1u);
-    var rem = i;
-    var oa = 0u;
-    var ob = 0u;
-    var oc = 0u;
-    for (var d = rank; d > 0u; d = d - 1u) {
-        let k = d - 1u;
-        let dim = P(2u + k);
-        let coord = rem % dim;
-        rem = rem / dim;
-        oa = oa + coord * P(10u + k);
-        ob = ob + coord * P(18u + k);
-        oc = oc + coord * P(26u + k);
-    }
-    return vec3<u32>(oa, ob, oc);
-}
-
 @compute @workgroup_size(64)
 fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    if i >= broadcast_params().n {
         return;
     }
     let o = offsets(i);
@@ -197,7 +178,7 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 fn where_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    if i >= broadcast_params().n {
         return;
     }
     let o = offsets(i);
@@ -312,28 +293,26 @@ fn round_e8m0(w: u32, mode: u32, saturate: bool) -> u32 {
     return code << 23u;
 }
 
-// In-place narrowing of computed values to their element type: params
-// [n, kind, k1, k2, k3, k4]. kind 1: wrap integers to k1 bits, signed if
-// k2 != 0; kind 2: round to bfloat16; kind 3: `round_small` with man = k1,
-// emin = k2 (as i32), maxbits = k3, flags = k4; kind 4: `round_e8m0` with
-// mode k1, saturate k2.
+// In-place narrowing of computed values to their element type; what is
+// done is `NarrowParams::kind` (the NARROW_ codes).
 @compute @workgroup_size(64)
 fn narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = narrow_params();
+    if i >= p.n {
         return;
     }
     let w = out[i];
-    switch P(1u) {
-        case 1u: { out[i] = wrap_int(w, P(2u), P(3u) != 0u); }
-        case 2u: { out[i] = round_bf16(w); }
-        case 3u: { out[i] = round_small(w, P(2u), bitcast<i32>(P(3u)), P(4u), P(5u)); }
-        case 4u: { out[i] = round_e8m0(w, P(2u), P(3u) != 0u); }
+    switch p.kind {
+        case NARROW_WRAP: { out[i] = wrap_int(w, p.bits, p.signed != 0u); }
+        case NARROW_BF16: { out[i] = round_bf16(w); }
+        case NARROW_SMALL: { out[i] = round_small(w, p.man, p.emin, p.max_bits, p.flags); }
+        case NARROW_E8M0: { out[i] = round_e8m0(w, p.mode, p.saturate != 0u); }
         // Test-only fault injection (strata_gpu::inject_fault): a deliberate,
         // clearly wrong result (floats moved by 0.5 + 25%, integers' low bit flipped).
-        case 5u: {
-            if P(2u) != 0u {
+        case NARROW_FAULT: {
+            if p.float != 0u {
                 let f = bitcast<f32>(w);
                 out[i] = bitcast<u32>(f + 0.5 + 0.25 * abs(f));
             } else {
@@ -396,16 +375,20 @@ fn round_work(w: u32, wk: u32) -> u32 {
     }
 }
 
-// Index into a scale / zero point for element i of x: params at `at`:
-// [inner, dim, block, outer stride, block stride, inner stride] (x's
-// elements after the axis, the axis' size, the block size; a scalar has
-// all strides 0, per axis only the block stride is 1).
-fn qparam_index(i: u32, at: u32) -> u32 {
-    let inner = P(at);
-    let dim = P(at + 1u);
+// Index into the scale (or the zero point) for element i of x, from
+// `QuantParams`' [inner, dim, block, outer stride, block stride, inner
+// stride] (x's elements after the axis, the axis' size, the block size; a
+// scalar has all strides 0, per axis only the block stride is 1).
+fn qparam_index(i: u32, zero: bool) -> u32 {
+    var q: array<u32, 6>;
+    for (var k = 0u; k < 6u; k = k + 1u) {
+        q[k] = select(quant_params_scale_index(k), quant_params_zero_index(k), zero);
+    }
+    let inner = q[0];
+    let dim = q[1];
     let c = (i / inner) % dim;
     let o = i / (inner * dim);
-    return o * P(at + 3u) + (c / P(at + 2u)) * P(at + 4u) + (i % inner) * P(at + 5u);
+    return o * q[3] + (c / q[2]) * q[4] + (i % inner) * q[5];
 }
 
 // A zero point or quantised value word as f32: DT 1 i32 words, else f32.
@@ -417,26 +400,26 @@ fn q_word_f32(w: u32) -> f32 {
 }
 
 // QuantizeLinear: a = x (f32 words), b = scale, c = zero point (DT says
-// how to read it). Params [n, float out, scale index @2..7, zero point
-// index @8..13, has zero point @14, lo @15, hi @16 (i32), work @17].
+// how to read it). Parameters: `QuantParams`.
 // Integer outputs: round half to even, add the zero point, saturate; float
 // outputs: x / scale + zero point (narrowed to the float8 type afterwards).
 @compute @workgroup_size(64)
 fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = quant_params();
+    if i >= p.n {
         return;
     }
-    let wk = P(17u);
+    let wk = p.work;
     let x = bitcast<f32>(round_work(a[i], wk));
-    let s = bitcast<f32>(round_work(b[qparam_index(i, 2u)], wk));
+    let s = bitcast<f32>(round_work(b[qparam_index(i, false)], wk));
     let v = bitcast<f32>(round_work(bitcast<u32>(div_rn(x, s)), wk));
     var z = 0.0;
-    if P(14u) != 0u {
-        z = q_word_f32(c[qparam_index(i, 8u)]);
+    if p.has_zero != 0u {
+        z = q_word_f32(c[qparam_index(i, true)]);
     }
-    if P(1u) != 0u {
+    if p.float_out != 0u {
         out[i] = round_work(bitcast<u32>(v + z), wk);
         return;
     }
@@ -444,24 +427,25 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     if !is_nan_f(v) {
         r = round(v);
     }
-    let lo = f32(bitcast<i32>(P(15u)));
-    let hi = f32(bitcast<i32>(P(16u)));
+    let lo = f32(p.lo);
+    let hi = f32(p.hi);
     out[i] = bitcast<u32>(i32(clamp(r + z, lo, hi)));
 }
 
 // DequantizeLinear: (x - zero point) * scale in f32. a = x, b = scale,
-// c = zero point (x and the zero point read per DT); params as `quantize`.
+// c = zero point (x and the zero point read per DT).
 @compute @workgroup_size(64)
 fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = quant_params();
+    if i >= p.n {
         return;
     }
     var z = 0.0;
-    if P(14u) != 0u {
-        z = q_word_f32(c[qparam_index(i, 8u)]);
+    if p.has_zero != 0u {
+        z = q_word_f32(c[qparam_index(i, true)]);
     }
-    let s = bitcast<f32>(b[qparam_index(i, 2u)]);
+    let s = bitcast<f32>(b[qparam_index(i, false)]);
     out[i] = bitcast<u32>((q_word_f32(a[i]) - z) * s);
 }

@@ -173,42 +173,24 @@ fn binary_u32(x: u32, y: u32, bits: u32, node: u32) -> u32 {
     }
 }
 
-// Broadcast offsets: params [n, rank, shape[8] @2, a_strides[8] @10,
-// b_strides[8] @18, bits @26, node @27]; strides are 0 along broadcast axes.
-fn offsets(i: u32) -> vec2<u32> {
-    let rank = P(1u);
-    var rem = i;
-    var oa = 0u;
-    var ob = 0u;
-    for (var d = rank; d > 0u; d = d - 1u) {
-        let k = d - 1u;
-        let dim = P(2u + k);
-        let coord = rem % dim;
-        rem = rem / dim;
-        oa = oa + coord * P(10u + k);
-        ob = ob + coord * P(18u + k);
-    }
-    return vec2<u32>(oa, ob);
-}
-
 @compute @workgroup_size(64)
 fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = broadcast_params();
+    if i >= p.n {
         return;
     }
     let o = offsets(i);
     if DT == 3u {
-        out[i] = binary_u32(a[o.x], b[o.y], P(26u), P(27u));
+        out[i] = binary_u32(a[o.x], b[o.y], p.bits, p.node);
     } else {
-        out[i] = binary_i32(bitcast<i32>(a[o.x]), bitcast<i32>(b[o.y]), P(26u), P(27u));
+        out[i] = binary_i32(bitcast<i32>(a[o.x]), bitcast<i32>(b[o.y]), p.bits, p.node);
     }
 }
 
 // ---------------------------------------------------------------- unary
 
-// 1 abs, 2 neg, 3 relu, 15 clip (alpha, beta), 26 sign, 35 bitwise not.
 fn unary_i32(x: i32, alpha: i32, beta: i32, node: u32) -> u32 {
     switch OP {
         case UNARY_ABS, UNARY_NEG: {
@@ -239,17 +221,18 @@ fn unary_u32(x: u32, alpha: u32, beta: u32, node: u32) -> u32 {
     }
 }
 
-// Unary map: params [n, alpha, beta, node].
+// Unary map; `UnaryParams`' a and b are Clip's bounds.
 @compute @workgroup_size(64)
 fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = unary_params();
+    if i >= p.n {
         return;
     }
     if DT == 3u {
-        out[i] = unary_u32(a[i], P(1u), P(2u), P(3u));
+        out[i] = unary_u32(a[i], p.a, p.b, p.node);
     } else {
-        out[i] = unary_i32(bitcast<i32>(a[i]), bitcast<i32>(P(1u)), bitcast<i32>(P(2u)), P(3u));
+        out[i] = unary_i32(bitcast<i32>(a[i]), bitcast<i32>(p.a), bitcast<i32>(p.b), p.node);
     }
 }

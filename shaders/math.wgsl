@@ -1,6 +1,6 @@
 // Strata GPU: SwiGLU.
 //
-// swiglu: params [n, alpha (f32)]; out = a * sigmoid(alpha * a) * b.
+// swiglu: out = a * sigmoid(alpha * a) * b.
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
@@ -10,10 +10,10 @@
 fn swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = swiglu_params();
+    if i >= p.n {
         return;
     }
-    let alpha = bitcast<f32>(P(1u));
     let x = a[i];
-    out[i] = x * sigmoid_f(alpha * x) * b[i];
+    out[i] = x * sigmoid_f(p.alpha * x) * b[i];
 }

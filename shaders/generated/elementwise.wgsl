@@ -78,6 +78,103 @@ const BINARY_BIT_XOR: u32 = 20u;
 const BINARY_SHIFT_LEFT: u32 = 21u;
 const BINARY_SHIFT_RIGHT: u32 = 22u;
 
+const NARROW_WRAP: u32 = 1u;
+const NARROW_BF16: u32 = 2u;
+const NARROW_SMALL: u32 = 3u;
+const NARROW_E8M0: u32 = 4u;
+const NARROW_FAULT: u32 = 5u;
+
+struct UnaryParams {
+    n: u32,
+    a: u32,
+    b: u32,
+    node: u32,
+}
+
+fn unary_params() -> UnaryParams {
+    return UnaryParams(P(0u), P(1u), P(2u), P(3u));
+}
+
+struct BroadcastParams {
+    n: u32,
+    rank: u32,
+    bits: u32,
+    node: u32,
+}
+
+fn broadcast_params() -> BroadcastParams {
+    return BroadcastParams(P(0u), P(1u), P(34u), P(35u));
+}
+
+fn broadcast_params_shape(k: u32) -> u32 {
+    return P(2u + k);
+}
+
+fn broadcast_params_a_strides(k: u32) -> u32 {
+    return P(10u + k);
+}
+
+fn broadcast_params_b_strides(k: u32) -> u32 {
+    return P(18u + k);
+}
+
+fn broadcast_params_c_strides(k: u32) -> u32 {
+    return P(26u + k);
+}
+
+struct NarrowParams {
+    n: u32,
+    kind: u32,
+    bits: u32,
+    signed: u32,
+    man: u32,
+    emin: i32,
+    max_bits: u32,
+    flags: u32,
+    mode: u32,
+    saturate: u32,
+    float: u32,
+}
+
+fn narrow_params() -> NarrowParams {
+    return NarrowParams(P(0u), P(1u), P(2u), P(3u), P(4u), bitcast<i32>(P(5u)), P(6u), P(7u), P(8u), P(9u), P(10u));
+}
+
+struct QuantParams {
+    n: u32,
+    float_out: u32,
+    has_zero: u32,
+    lo: i32,
+    hi: i32,
+    work: u32,
+}
+
+fn quant_params() -> QuantParams {
+    return QuantParams(P(0u), P(1u), P(14u), bitcast<i32>(P(15u)), bitcast<i32>(P(16u)), P(17u));
+}
+
+fn quant_params_scale_index(k: u32) -> u32 {
+    return P(2u + k);
+}
+
+fn quant_params_zero_index(k: u32) -> u32 {
+    return P(8u + k);
+}
+
+fn offsets(i: u32) -> vec3<u32> {
+    let p = broadcast_params();
+    var rem = i;
+    var o = vec3<u32>(0u, 0u, 0u);
+    for (var d = p.rank; d > 0u; d = d - 1u) {
+        let k = d - 1u;
+        let dim = broadcast_params_shape(k);
+        let coord = rem % dim;
+        rem = rem / dim;
+        o = o + coord * vec3<u32>(broadcast_params_a_strides(k), broadcast_params_b_strides(k), broadcast_params_c_strides(k));
+    }
+    return o;
+}
+
 fn unary_f32(x: f32, alpha: f32, beta: f32) -> f32 {
     switch OP {
         case UNARY_IDENTITY: { return x; }

@@ -77,3 +77,55 @@ const BINARY_BIT_OR: u32 = 19u;
 const BINARY_BIT_XOR: u32 = 20u;
 const BINARY_SHIFT_LEFT: u32 = 21u;
 const BINARY_SHIFT_RIGHT: u32 = 22u;
+
+struct UnaryParams {
+    n: u32,
+    a: u32,
+    b: u32,
+    node: u32,
+}
+
+fn unary_params() -> UnaryParams {
+    return UnaryParams(P(0u), P(1u), P(2u), P(3u));
+}
+
+struct BroadcastParams {
+    n: u32,
+    rank: u32,
+    bits: u32,
+    node: u32,
+}
+
+fn broadcast_params() -> BroadcastParams {
+    return BroadcastParams(P(0u), P(1u), P(34u), P(35u));
+}
+
+fn broadcast_params_shape(k: u32) -> u32 {
+    return P(2u + k);
+}
+
+fn broadcast_params_a_strides(k: u32) -> u32 {
+    return P(10u + k);
+}
+
+fn broadcast_params_b_strides(k: u32) -> u32 {
+    return P(18u + k);
+}
+
+fn broadcast_params_c_strides(k: u32) -> u32 {
+    return P(26u + k);
+}
+
+fn offsets(i: u32) -> vec3<u32> {
+    let p = broadcast_params();
+    var rem = i;
+    var o = vec3<u32>(0u, 0u, 0u);
+    for (var d = p.rank; d > 0u; d = d - 1u) {
+        let k = d - 1u;
+        let dim = broadcast_params_shape(k);
+        let coord = rem % dim;
+        rem = rem / dim;
+        o = o + coord * vec3<u32>(broadcast_params_a_strides(k), broadcast_params_b_strides(k), broadcast_params_c_strides(k));
+    }
+    return o;
+}

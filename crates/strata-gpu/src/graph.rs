@@ -18,8 +18,9 @@ use crate::ctx::Ctx;
 use crate::device::{GpuDevice, GpuTensor, word_class};
 use crate::error::{GpuError, Result};
 use crate::kernels::Shader;
+use crate::ops::narrow::{NarrowParams, narrowing};
 use crate::ops::{self, Exec, Kernel, Kernels, NodePlan};
-use crate::shape::u32c;
+use crate::wgsl::Params;
 
 struct Step {
     node: usize,
@@ -276,9 +277,9 @@ impl CompiledGraph {
             // An output sharing an input's buffer holds that input's
             // (already exact) values.
             let aliased = ins.iter().flatten().any(|i| Arc::ptr_eq(&i.buf, &t.buf));
-            if let (Some(p), Some(pipe), false) = (step.plan.narrow.get(k).copied().flatten(), &self.narrow, aliased) {
+            if let (Some(p), Some(pipe), false) = (step.plan.narrow.get(k).cloned().flatten(), &self.narrow, aliased) {
                 let numel = t.numel();
-                ctx.dispatch_n(pipe, &[u32c(numel)?, p[0], p[1], p[2], p[3], p[4]], &t, &[], numel)?;
+                ctx.dispatch_n(pipe, &NarrowParams { n: numel, ..p }.words()?, &t, &[], numel)?;
             }
             if let (true, Some(pipe)) = (step.fault, &self.narrow) {
                 if aliased {
@@ -287,8 +288,9 @@ impl CompiledGraph {
                     ));
                 }
                 let numel = t.numel();
-                let float = u32::from(word_class(t.dtype) == Some(crate::device::Word::F32));
-                ctx.dispatch_n(pipe, &[u32c(numel)?, 5, float, 0, 0, 0], &t, &[], numel)?;
+                let float = usize::from(word_class(t.dtype) == Some(crate::device::Word::F32));
+                let p = NarrowParams { n: numel, kind: narrowing::FAULT as usize, float, ..Default::default() };
+                ctx.dispatch_n(pipe, &p.words()?, &t, &[], numel)?;
             }
             res.push(t);
         }

@@ -5,7 +5,9 @@
 
 use std::sync::OnceLock;
 
-use crate::ops::elementwise::{binary, unary};
+use crate::ops::elementwise::{BroadcastParams, SwigluParams, UnaryParams, binary, unary};
+use crate::ops::narrow::{NarrowParams, narrowing};
+use crate::ops::quant::QuantParams;
 use crate::wgsl::{Codes, Layout, Params};
 
 /// A WGSL source file of `shaders/`.
@@ -140,8 +142,8 @@ impl Shader {
     pub fn generated(self) -> String {
         let (codes, layouts) = self.tables();
         let mut s = crate::wgsl::generate(codes, layouts);
-        if self == Shader::Elementwise {
-            s.push_str(&crate::ops::elementwise::generated_functions());
+        if matches!(self, Shader::Elementwise | Shader::Integer) {
+            s.push_str(&crate::ops::elementwise::generated_functions(self));
         }
         s
     }
@@ -149,7 +151,10 @@ impl Shader {
     /// The op-code tables and parameter layouts the family's kernels read.
     pub fn tables(self) -> (&'static [Codes], &'static [Layout]) {
         match self {
-            Shader::Elementwise => (&[unary::TABLE, binary::TABLE], &[]),
+            Shader::Elementwise => (
+                &[unary::TABLE, binary::TABLE, narrowing::TABLE],
+                &[UnaryParams::LAYOUT, BroadcastParams::LAYOUT, NarrowParams::LAYOUT, QuantParams::LAYOUT],
+            ),
             Shader::Movement => (&[], &[]),
             Shader::Matmul => (&[], &[]),
             Shader::Conv => (&[], &[]),
@@ -163,7 +168,7 @@ impl Shader {
             Shader::Rowwise => (&[], &[]),
             Shader::Sample => (&[], &[]),
             Shader::Scatter => (&[], &[]),
-            Shader::Math => (&[], &[]),
+            Shader::Math => (&[], &[SwigluParams::LAYOUT]),
             Shader::Rotary => (&[], &[]),
             Shader::PoolNd => (&[], &[]),
             Shader::Index => (&[], &[]),
@@ -173,7 +178,7 @@ impl Shader {
             Shader::Einsum => (&[], &[]),
             Shader::Dft => (&[], &[]),
             Shader::Recurrent => (&[], &[]),
-            Shader::Integer => (&[unary::TABLE, binary::TABLE], &[]),
+            Shader::Integer => (&[unary::TABLE, binary::TABLE], &[UnaryParams::LAYOUT, BroadcastParams::LAYOUT]),
         }
     }
 

@@ -9,8 +9,8 @@
 //! this file.
 
 use super::*;
-use crate::shape::{broadcast, bstrides, check_rank, f32w, put, u32c};
-use crate::wgsl::wgsl_codes;
+use crate::shape::{broadcast, bstrides, check_rank, f32w};
+use crate::wgsl::{Params, wgsl_codes, wgsl_params};
 
 wgsl_codes! {
     /// Unary op codes of `elementwise.wgsl` (`OP` override of `unary`, and
@@ -102,6 +102,44 @@ wgsl_codes! {
     }
 }
 
+wgsl_params! {
+    /// `unary` of `elementwise.wgsl` and `integer.wgsl` over `n` words: the
+    /// operator's two parameters as words (f32 bits for the float
+    /// functions, IsInf's flags, integer Clip's bounds), and for
+    /// `integer.wgsl`'s checks the node's index.
+    pub(crate) struct UnaryParams { n: u32, a: u32, b: u32, node: u32 }
+
+    /// The broadcasting kernels (`binary` of both files, `where_select`):
+    /// `n` outputs of `shape` (`rank` axes), each operand's strides over
+    /// the output's axes (0 along broadcast axes); for `integer.wgsl`'s
+    /// checks the operands' `bits` and the node's index.
+    pub(crate) struct BroadcastParams {
+        n: u32, rank: u32, shape: [u32; 8], a_strides: [u32; 8], b_strides: [u32; 8], c_strides: [u32; 8],
+        bits: u32, node: u32,
+    }
+
+    /// `math.wgsl`'s `swiglu`.
+    pub(crate) struct SwigluParams { n: u32, alpha: f32 }
+}
+
+/// The broadcast offsets of output element `i` in operands a, b and c:
+/// generated into `elementwise.wgsl` and `integer.wgsl`.
+const BROADCAST_OFFSETS: &str = "
+fn offsets(i: u32) -> vec3<u32> {
+    let p = broadcast_params();
+    var rem = i;
+    var o = vec3<u32>(0u, 0u, 0u);
+    for (var d = p.rank; d > 0u; d = d - 1u) {
+        let k = d - 1u;
+        let dim = broadcast_params_shape(k);
+        let coord = rem % dim;
+        rem = rem / dim;
+        o = o + coord * vec3<u32>(broadcast_params_a_strides(k), broadcast_params_b_strides(k), broadcast_params_c_strides(k));
+    }
+    return o;
+}
+";
+
 /// The float unary functions, one row per `unary` code: its WGSL over
 /// `{x}` and the operator's two parameters `{alpha}` and `{beta}` (see
 /// [`unary_code`]). The generator writes them as `elementwise.wgsl`'s
@@ -161,8 +199,12 @@ pub(crate) fn unary_f32_expr(code: u32, x: &str, alpha: &str, beta: &str) -> Opt
 
 /// The generated part of `elementwise.wgsl` besides its codes: the
 /// `unary_f32` switch over [`UNARY_F32`].
-pub(crate) fn generated_functions() -> String {
-    let mut s = String::from("\nfn unary_f32(x: f32, alpha: f32, beta: f32) -> f32 {\n    switch OP {\n");
+pub(crate) fn generated_functions(shader: Shader) -> String {
+    if shader == Shader::Integer {
+        return BROADCAST_OFFSETS.into();
+    }
+    let mut s = String::from(BROADCAST_OFFSETS);
+    s.push_str("\nfn unary_f32(x: f32, alpha: f32, beta: f32) -> f32 {\n    switch OP {\n");
     for (code, _) in UNARY_F32 {
         let name = unary::TABLE.codes.iter().find(|(_, v)| *v == code).map_or("?", |(n, _)| n);
         let e = unary_f32_expr(code, "x", "alpha", "beta").unwrap_or_default();
@@ -441,7 +483,7 @@ impl Exec<'_> {
                 let (p, shape) = broadcast_params(&[&c.shape, &a.shape, &b.shape])?;
                 let y = ctx.alloc(out, shape)?;
                 let n = y.numel();
-                ctx.dispatch_n(k, &p, &y, &[c, a, b], n)?;
+                ctx.dispatch_n(k, &p.words()?, &y, &[c, a, b], n)?;
                 Ok(vec![y])
             }
             Plan::Variadic { k, scale } => {
@@ -473,7 +515,7 @@ impl Exec<'_> {
                 }
                 let y = ctx.alloc(a.dtype, a.shape.clone())?;
                 let n = y.numel();
-                ctx.dispatch_n(k, &[u32c(n)?, f32w(*alpha)], &y, &[a, b], n)?;
+                ctx.dispatch_n(k, &SwigluParams { n, alpha: *alpha }.words()?, &y, &[a, b], n)?;
                 Ok(vec![y])
             }
         }
@@ -509,26 +551,26 @@ impl Exec<'_> {
     fn unary(&self, ctx: &mut Ctx, k: &Kernel, x: &GpuTensor, a: u32, b: u32, out: DType) -> Result<GpuTensor> {
         let y = ctx.alloc(out, x.shape.clone())?;
         let n = x.numel();
+        let p = UnaryParams { n, a: a as usize, b: b as usize, node: self.node as usize }.words()?;
         if k.checked {
             let st = ctx.status()?;
-            ctx.dispatch_n(k, &[u32c(n)?, a, b, self.node], &y, &[&st, x], n)?;
+            ctx.dispatch_n(k, &p, &y, &[&st, x], n)?;
         } else {
-            ctx.dispatch_n(k, &[u32c(n)?, a, b], &y, &[x], n)?;
+            ctx.dispatch_n(k, &p, &y, &[x], n)?;
         }
         Ok(y)
     }
 
     fn binary(&self, ctx: &mut Ctx, k: &Kernel, a: &GpuTensor, b: &GpuTensor, out: DType) -> Result<GpuTensor> {
-        let (mut p, shape) = broadcast_params(&[&a.shape, &b.shape])?;
+        let (p, shape) = broadcast_params(&[&a.shape, &b.shape])?;
         let y = ctx.alloc(out, shape)?;
         let n = y.numel();
         if k.checked {
-            p[26] = a.dtype.bits() as u32;
-            p[27] = self.node;
+            let p = BroadcastParams { bits: a.dtype.bits(), node: self.node as usize, ..p };
             let st = ctx.status()?;
-            ctx.dispatch_n(k, &p, &y, &[&st, a, b], n)?;
+            ctx.dispatch_n(k, &p.words()?, &y, &[&st, a, b], n)?;
         } else {
-            ctx.dispatch_n(k, &p, &y, &[a, b], n)?;
+            ctx.dispatch_n(k, &p.words()?, &y, &[a, b], n)?;
         }
         Ok(y)
     }
@@ -697,19 +739,22 @@ fn binary_code(op: &E) -> Option<u32> {
 }
 
 /// Parameters of the broadcasting kernels (`binary`, `where_select`) for
-/// two or three operands: element count, rank, output shape, then each
-/// operand's broadcast strides; and the output shape.
-fn broadcast_params(operands: &[&[usize]]) -> Result<(Vec<u32>, Vec<usize>)> {
+/// two or three operands, and the output shape.
+fn broadcast_params(operands: &[&[usize]]) -> Result<(BroadcastParams, Vec<usize>)> {
     let shape = broadcast(operands)?;
     check_rank(&shape)?;
     let n = strata_ir::tensor::checked_numel(&shape).ok_or_else(|| GpuError::Limit("shape overflows".into()))?;
-    let mut p = vec![0u32; 34];
-    p[0] = u32c(n)?;
-    p[1] = shape.len() as u32;
-    put(&mut p, 2, &shape)?;
-    for (i, s) in operands.iter().enumerate() {
-        put(&mut p, 10 + 8 * i, &bstrides(s, &shape))?;
-    }
+    let strides = |i: usize| operands.get(i).map(|s| bstrides(s, &shape)).unwrap_or_default();
+    let p = BroadcastParams {
+        n,
+        rank: shape.len(),
+        shape: shape.clone(),
+        a_strides: strides(0),
+        b_strides: strides(1),
+        c_strides: strides(2),
+        bits: 0,
+        node: 0,
+    };
     Ok((p, shape))
 }
 

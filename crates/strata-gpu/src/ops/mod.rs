@@ -302,7 +302,7 @@ fn not_implemented<P>(name: &str) -> std::result::Result<P, String> {
 pub(crate) struct NodePlan {
     pub(crate) op: Plan,
     /// Per output: what makes its computed words exact in the output's type.
-    pub(crate) narrow: Vec<Option<[u32; 5]>>,
+    pub(crate) narrow: Vec<Option<narrow::NarrowParams>>,
 }
 
 /// A node's plan, by family.

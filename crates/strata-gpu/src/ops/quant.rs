@@ -2,7 +2,20 @@
 //! `elementwise.wgsl`): per-tensor, per-axis and blocked scales.
 
 use super::*;
-use crate::shape::{norm_axis, put, u32c};
+use crate::shape::norm_axis;
+use crate::wgsl::{Params, wgsl_params};
+
+wgsl_params! {
+    /// `quantize` / `dequantize` of `elementwise.wgsl` over `n` elements:
+    /// where each element's scale and zero point are ([`qindex`]: x's
+    /// elements after the axis, the axis' size, the block size, then the
+    /// outer, block and inner strides), whether there is a zero point, and
+    /// for `quantize` whether the output is a float type, the integer
+    /// output's range and the working precision (0 f32, 1 f16, 2 bf16).
+    pub(crate) struct QuantParams {
+        n: u32, float_out: u32, scale_index: [u32; 6], zero_index: [u32; 6], has_zero: u32, lo: i32, hi: i32, work: u32,
+    }
+}
 
 /// How a (de)quantisation runs: one `quantize` or `dequantize` dispatch.
 #[derive(Debug)]
@@ -99,29 +112,30 @@ impl Exec<'_> {
         let (x, s) = (self.input(0)?, self.input(1)?);
         let z = self.opt_input(2);
         let to = self.out_dtype(0)?;
-        let mut p = vec![0u32; 18];
         let (axis, block) = (plan.axis, plan.block_size);
-        put(&mut p, 2, &qindex(&x.shape, &s.shape, axis, block)?)?;
+        let mut p =
+            QuantParams { scale_index: qindex(&x.shape, &s.shape, axis, block)?.to_vec(), ..Default::default() };
         // Float8 zero points of DequantizeLinear are zero by definition and ignored.
         let z = z.filter(|_| {
             plan.quantize.is_some()
                 || !matches!(x.dtype, DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ)
         });
         if let Some(z) = z {
-            put(&mut p, 8, &qindex(&x.shape, &z.shape, axis, block)?)?;
-            p[14] = 1;
+            p.zero_index = qindex(&x.shape, &z.shape, axis, block)?.to_vec();
+            p.has_zero = 1;
         }
         if let Some(work) = plan.quantize {
-            p[1] = u32::from(to.int_range().is_none());
+            p.float_out = usize::from(to.int_range().is_none());
             let (lo, hi) = to.int_range().unwrap_or((0, 0));
-            p[15] = lo as i32 as u32;
-            p[16] = hi as i32 as u32;
-            p[17] = work;
+            // Quantised types are at most 16 bits wide.
+            p.lo = lo.clamp(i32::MIN.into(), i32::MAX.into()) as i64;
+            p.hi = hi.clamp(i32::MIN.into(), i32::MAX.into()) as i64;
+            p.work = work as usize;
         }
         let y = ctx.alloc(to, x.shape.clone())?;
         let n = y.numel();
-        p[0] = u32c(n)?;
-        ctx.dispatch_n(&plan.k, &p, &y, &[x, s, z.unwrap_or(s)], n)?;
+        p.n = n;
+        ctx.dispatch_n(&plan.k, &p.words()?, &y, &[x, s, z.unwrap_or(s)], n)?;
         Ok(vec![y])
     }
 }
