@@ -509,7 +509,6 @@ fn slice(
     ends: &Option<Vec<i64>>,
     axes: &Option<Vec<i64>>,
 ) -> Result<Vec<CpuTensor>> {
-    let rank = x.shape.len();
     let (starts, ends, axes, steps) = match (starts, ends) {
         (Some(s), Some(e)) => (s.clone(), e.clone(), axes.clone(), None),
         _ => (
@@ -519,41 +518,16 @@ fn slice(
             ints(inputs, 4)?,
         ),
     };
-    let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
-    let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
-    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
-        bail!("Slice starts, ends, axes and steps differ in length");
-    }
-    let ax = norm_axes(&axes, rank)?;
+    let sliced = strata_ir::ops::tensor::slice_axes(&x.shape, &starts, &ends, axes.as_deref(), steps.as_deref())
+        .map_err(CpuError::Kernel)?;
     let st = istrides(&x.shape);
     let mut shape = x.shape.clone();
     let mut vst = st.clone();
     let mut base = 0isize;
-    for i in 0..ax.len() {
-        let (d, step) = (x.shape[ax[i]] as i64, steps[i]);
-        if step == 0 {
-            bail!("Slice step must not be 0");
-        }
-        let fix = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
-        let (s, e) = if d == 0 {
-            (0, 0)
-        } else if step > 0 {
-            (fix(starts[i]).clamp(0, d), fix(ends[i]).clamp(0, d))
-        } else {
-            (fix(starts[i]).clamp(0, d - 1), fix(ends[i]).clamp(-1, d - 1))
-        };
-        let len = if step > 0 {
-            if e > s { (e - s + step - 1) / step } else { 0 }
-        } else if s > e {
-            (s - e + (-step) - 1) / (-step)
-        } else {
-            0
-        };
-        shape[ax[i]] = len as usize;
-        if len > 0 {
-            base += s as isize * st[ax[i]];
-        }
-        vst[ax[i]] = st[ax[i]] * step as isize;
+    for sa in sliced {
+        shape[sa.axis] = sa.len;
+        base += sa.start as isize * st[sa.axis];
+        vst[sa.axis] = st[sa.axis] * sa.step as isize;
     }
     ctx.check_numel(&shape)?;
     Ok(vec![view(x, shape, base, &vst)])

@@ -533,7 +533,6 @@ impl Exec<'_> {
             }
             Strided::Slice { starts, ends, axes } => {
                 let x = self.input(0)?;
-                let r = x.shape.len();
                 let starts = self
                     .host_i64(1)?
                     .or_else(|| starts.clone())
@@ -542,41 +541,19 @@ impl Exec<'_> {
                     .host_i64(2)?
                     .or_else(|| ends.clone())
                     .ok_or_else(|| GpuError::Shape("Slice without ends".into()))?;
-                let axes =
-                    self.host_i64(3)?.or_else(|| axes.clone()).unwrap_or_else(|| (0..starts.len() as i64).collect());
-                let steps = self.host_i64(4)?.unwrap_or_else(|| vec![1; starts.len()]);
-                if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
-                    return Err(GpuError::Shape("Slice starts/ends/axes/steps differ in length".into()));
-                }
+                let axes = self.host_i64(3)?.or_else(|| axes.clone());
+                let steps = self.host_i64(4)?;
+                let sliced =
+                    strata_ir::ops::tensor::slice_axes(&x.shape, &starts, &ends, axes.as_deref(), steps.as_deref())
+                        .map_err(GpuError::Shape)?;
                 let cs = contiguous(&x.shape);
                 let mut shape = x.shape.clone();
                 let mut is: Vec<i64> = cs.iter().map(|&s| s as i64).collect();
                 let mut off = 0i64;
-                for k in 0..starts.len() {
-                    let a = norm_axis(axes[k], r)?;
-                    let dim = x.shape[a] as i64;
-                    let step = steps[k];
-                    if step == 0 {
-                        return Err(GpuError::Shape("Slice step 0".into()));
-                    }
-                    let fix = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
-                    let (s, e) = if step > 0 {
-                        (fix(starts[k]).clamp(0, dim), fix(ends[k]).clamp(0, dim))
-                    } else {
-                        (fix(starts[k]).clamp(0, dim - 1), fix(ends[k]).clamp(-1, dim - 1))
-                    };
-                    let len = if step > 0 {
-                        if e > s { (e - s + step - 1) / step } else { 0 }
-                    } else if s > e {
-                        (s - e + (-step) - 1) / (-step)
-                    } else {
-                        0
-                    };
-                    shape[a] = len as usize;
-                    if len > 0 {
-                        off += s * cs[a] as i64;
-                    }
-                    is[a] = cs[a] as i64 * step;
+                for sa in sliced {
+                    shape[sa.axis] = sa.len;
+                    off += sa.start as i64 * cs[sa.axis] as i64;
+                    is[sa.axis] = cs[sa.axis] as i64 * sa.step;
                 }
                 let y = ctx.alloc(out, shape.clone())?;
                 self.copy(ctx, copy, &y, x, &shape, off, &is, 0, &contiguous(&shape))?;

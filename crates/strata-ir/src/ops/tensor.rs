@@ -244,3 +244,95 @@ impl TensorOp {
         })
     }
 }
+
+/// One sliced axis of a `Slice`: the output holds input indices `start`,
+/// `start + step`, ... (`len` of them) along input axis `axis`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SliceAxis {
+    /// Input axis (normalised).
+    pub axis: usize,
+    /// First input index (0 when `len` is 0).
+    pub start: usize,
+    /// Step, never 0 (negative walks backwards).
+    pub step: i64,
+    /// Output length along the axis.
+    pub len: usize,
+}
+
+/// `Slice`'s semantics over an input of `shape`, read by every backend:
+/// negative starts and ends count from the end of their axis and are then
+/// clamped to it (to `[0, d]` for positive steps, `[-1, d - 1]` for the end
+/// of negative ones); `axes` (distinct, possibly negative) default to the
+/// first `starts.len()` axes and `steps` (never 0) to 1.
+pub fn slice_axes(
+    shape: &[usize],
+    starts: &[i64],
+    ends: &[i64],
+    axes: Option<&[i64]>,
+    steps: Option<&[i64]>,
+) -> Result<Vec<SliceAxis>, String> {
+    let (n, rank) = (starts.len(), shape.len());
+    if n > rank {
+        return Err(format!("{n} slice axes for an input of rank {rank}"));
+    }
+    let default_axes: Vec<i64> = (0..n as i64).collect();
+    let axes = axes.unwrap_or(&default_axes);
+    let ones = vec![1; n];
+    let steps = steps.unwrap_or(&ones);
+    if ends.len() != n || axes.len() != n || steps.len() != n {
+        return Err("starts, ends, axes and steps must have the same length".into());
+    }
+    let mut seen = vec![false; rank];
+    (0..n)
+        .map(|k| {
+            let a = axes[k];
+            let axis = usize::try_from(if a < 0 { a + rank as i64 } else { a })
+                .ok()
+                .filter(|&x| x < rank)
+                .ok_or_else(|| format!("slice axis {a} is out of range for rank {rank}"))?;
+            if std::mem::replace(&mut seen[axis], true) {
+                return Err(format!("slice axis {a} is repeated"));
+            }
+            let (d, s) = (shape[axis] as i128, steps[k] as i128);
+            if s == 0 {
+                return Err(format!("slice step for axis {axis} is 0"));
+            }
+            let from_end = |v: i64| if v < 0 { v as i128 + d } else { v as i128 };
+            let (b, e) = if d == 0 {
+                (0, 0)
+            } else if s > 0 {
+                (from_end(starts[k]).clamp(0, d), from_end(ends[k]).clamp(0, d))
+            } else {
+                (from_end(starts[k]).clamp(0, d - 1), from_end(ends[k]).clamp(-1, d - 1))
+            };
+            let len = if s > 0 && e > b {
+                (e - b + s - 1) / s
+            } else if s < 0 && b > e {
+                (b - e - s - 1) / -s
+            } else {
+                0
+            };
+            let start = if len > 0 { b as usize } else { 0 };
+            Ok(SliceAxis { axis, start, step: steps[k], len: len as usize })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod slice_tests {
+    use super::{SliceAxis, slice_axes};
+
+    #[test]
+    fn slice_axes_clamp_count_and_reject() {
+        let s = |axis, start, step, len| SliceAxis { axis, start, step, len };
+        assert_eq!(slice_axes(&[10], &[2], &[9], None, Some(&[3])).unwrap(), vec![s(0, 2, 3, 3)]);
+        assert_eq!(slice_axes(&[10], &[-1], &[i64::MIN], None, Some(&[-4])).unwrap(), vec![s(0, 9, -4, 3)]);
+        assert_eq!(slice_axes(&[4, 5], &[1], &[100], Some(&[-1]), None).unwrap(), vec![s(1, 1, 1, 4)]);
+        assert_eq!(slice_axes(&[0], &[0], &[5], None, Some(&[-1])).unwrap(), vec![s(0, 0, -1, 0)]);
+        assert_eq!(slice_axes(&[3], &[2], &[1], None, None).unwrap(), vec![s(0, 0, 1, 0)]);
+        assert!(slice_axes(&[3], &[0], &[1], None, Some(&[0])).unwrap_err().contains("step"));
+        assert!(slice_axes(&[3, 3], &[0, 0], &[1, 1], Some(&[1, -1]), None).unwrap_err().contains("repeated"));
+        assert!(slice_axes(&[3], &[0], &[1], Some(&[1]), None).unwrap_err().contains("out of range"));
+        assert!(slice_axes(&[3], &[0], &[1, 2], None, None).is_err());
+    }
+}

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 
 use strata_ir::ops::TensorOp;
 
-use super::{ints, map_indices, norm_index, real_axes, real_axis, take, zero_like};
+use super::{ints, map_indices, norm_index, real_axis, take, zero_like};
 use crate::bail;
 use crate::error::KResult;
 use crate::ops::{Args, Ctx, one};
@@ -66,45 +66,16 @@ fn slice(
             (ints(args.tensor(1)?, "starts")?, ints(args.tensor(2)?, "ends")?, opt(3, "axes")?, opt(4, "steps")?)
         }
     };
-    let n = starts.len();
-    if n > x.rank() {
-        bail!("{n} slice axes for an input of rank {}", x.rank());
-    }
-    let axes = match axes {
-        Some(a) => real_axes(&a, x.rank())?,
-        None => (0..n).collect(),
-    };
-    let steps = steps.unwrap_or_else(|| vec![1; n]);
-    if ends.len() != n || axes.len() != n || steps.len() != n {
-        bail!("starts, ends, axes and steps must have the same length");
-    }
-    // Per input axis: first index and step (i128 avoids overflow).
+    let sliced = strata_ir::ops::tensor::slice_axes(&x.shape, &starts, &ends, axes.as_deref(), steps.as_deref())
+        .map_err(crate::error::KernelError::new)?;
+    // Per input axis: first index and step.
     let mut first = vec![0i128; x.rank()];
     let mut step = vec![1i128; x.rank()];
     let mut out_shape = x.shape.clone();
-    for k in 0..n {
-        let a = axes[k];
-        let d = x.shape[a] as i128;
-        let s = steps[k] as i128;
-        if s == 0 {
-            bail!("slice step for axis {a} is 0");
-        }
-        let norm = |v: i64| if v < 0 { v as i128 + d } else { v as i128 };
-        let (b, e) = if s > 0 {
-            (norm(starts[k]).clamp(0, d), norm(ends[k]).clamp(0, d))
-        } else {
-            (norm(starts[k]).clamp(0, d - 1), norm(ends[k]).clamp(-1, d - 1))
-        };
-        let count = if s > 0 && e > b {
-            (e - b + s - 1) / s
-        } else if s < 0 && b > e {
-            (b - e - s - 1) / -s
-        } else {
-            0
-        };
-        first[a] = b;
-        step[a] = s;
-        out_shape[a] = count as usize;
+    for sa in sliced {
+        first[sa.axis] = sa.start as i128;
+        step[sa.axis] = sa.step as i128;
+        out_shape[sa.axis] = sa.len;
     }
     let idx = map_indices(&out_shape, |o| {
         let src: Vec<usize> = (0..o.len()).map(|a| (first[a] + o[a] as i128 * step[a]) as usize).collect();
