@@ -8,6 +8,7 @@
 
 use super::*;
 use crate::shape::{contiguous, f32w, put, u32c};
+use strata_ir::ops::nn::AttentionAttrs;
 
 /// How an attention-family node runs.
 #[derive(Debug)]
@@ -15,22 +16,9 @@ pub(crate) enum Plan {
     /// `Attention`, and `FlexAttention` without modifiers (plain scaled
     /// dot-product attention of 4-D inputs): caches concatenated by
     /// `copy`, then one `attend` dispatch.
-    Attention { copy: Kernel, attend: Kernel, attrs: Attrs, flex: bool },
+    Attention { copy: Kernel, attend: Kernel, attrs: AttentionAttrs, flex: bool },
     /// `RotaryEmbedding` (`rotary.wgsl`).
     Rotary { k: Kernel, interleaved: bool, num_heads: Option<i64>, dim: i64 },
-}
-
-/// Attention's attributes.
-#[derive(Debug, Clone)]
-pub(crate) struct Attrs {
-    is_causal: bool,
-    kv_num_heads: Option<i64>,
-    q_num_heads: Option<i64>,
-    qk_matmul_output_mode: i64,
-    scale: Option<f32>,
-    softcap: f32,
-    left_window_size: i64,
-    right_window_size: i64,
 }
 
 fn softmax_precision_ok(op: &str, p: Option<i64>) -> std::result::Result<(), String> {
@@ -45,17 +33,7 @@ fn softmax_precision_ok(op: &str, p: Option<i64>) -> std::result::Result<(), Str
 /// Plan `Attention`, `FlexAttention` or `RotaryEmbedding`.
 pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
     match o {
-        NnOp::Attention {
-            is_causal,
-            kv_num_heads,
-            q_num_heads,
-            qk_matmul_output_mode,
-            scale,
-            softcap,
-            softmax_precision,
-            left_window_size,
-            right_window_size,
-        } => {
+        NnOp::Attention { softmax_precision, .. } => {
             for i in 0..3 {
                 v.float(i)?;
             }
@@ -80,16 +58,7 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
                 v.int(6, "nonpad_kv_seqlen")?;
             }
             softmax_precision_ok("Attention", *softmax_precision)?;
-            let attrs = Attrs {
-                is_causal: *is_causal != 0,
-                kv_num_heads: *kv_num_heads,
-                q_num_heads: *q_num_heads,
-                qk_matmul_output_mode: *qk_matmul_output_mode,
-                scale: *scale,
-                softcap: *softcap,
-                left_window_size: *left_window_size,
-                right_window_size: *right_window_size,
-            };
+            let attrs = o.attention_attrs().ok_or("Attention attributes")?;
             Ok(Plan::Attention {
                 copy: k.copy(),
                 attend: k.get(Shader::Attention, "attention", &[]),
@@ -97,7 +66,7 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
                 flex: false,
             })
         }
-        NnOp::FlexAttention { score_mod, prob_mod, softmax_precision, scale } => {
+        NnOp::FlexAttention { score_mod, prob_mod, softmax_precision, .. } => {
             if score_mod.is_some() || prob_mod.is_some() {
                 return Err("FlexAttention with score_mod/prob_mod subgraphs is not run on the GPU".into());
             }
@@ -105,16 +74,7 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
                 v.float(i)?;
             }
             softmax_precision_ok("FlexAttention", *softmax_precision)?;
-            let attrs = Attrs {
-                is_causal: false,
-                kv_num_heads: None,
-                q_num_heads: None,
-                qk_matmul_output_mode: 0,
-                scale: *scale,
-                softcap: 0.0,
-                left_window_size: -1,
-                right_window_size: -1,
-            };
+            let attrs = o.attention_attrs().ok_or("FlexAttention attributes")?;
             Ok(Plan::Attention {
                 copy: k.copy(),
                 attend: k.get(Shader::Attention, "attention", &[]),
@@ -183,7 +143,7 @@ impl Exec<'_> {
         }
     }
 
-    fn attention(&self, ctx: &mut Ctx, copy: &Kernel, attend: &Kernel, a: &Attrs) -> Result<Vec<GpuTensor>> {
+    fn attention(&self, ctx: &mut Ctx, copy: &Kernel, attend: &Kernel, a: &AttentionAttrs) -> Result<Vec<GpuTensor>> {
         let (q, k, v) = (self.input(0)?, self.input(1)?, self.input(2)?);
         let rank = q.shape.len();
         if k.shape.len() != rank || v.shape.len() != rank {

@@ -8,6 +8,30 @@ use crate::resample::{AspectRatioPolicy, Coord, NearestMode, ResizeAttrs, Resize
 use crate::types::GraphId;
 use crate::window::AutoPad;
 
+/// `Attention`'s attributes, decoded once for every backend
+/// ([`NnOp::attention_attrs`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttentionAttrs {
+    /// Mask keys after the query's position.
+    pub is_causal: bool,
+    /// Query heads when the inputs are 3-D.
+    pub q_num_heads: Option<i64>,
+    /// Key/value heads when the inputs are 3-D.
+    pub kv_num_heads: Option<i64>,
+    /// Which intermediate the optional fourth output holds.
+    pub qk_matmul_output_mode: i64,
+    /// Scale of the scores (default `1/sqrt(head size)`).
+    pub scale: Option<f32>,
+    /// Soft cap of the scores (`softcap * tanh(s / softcap)`), 0 for none.
+    pub softcap: f32,
+    /// Precision of the softmax (an ONNX data type), default the input's.
+    pub softmax_precision: Option<i64>,
+    /// Keys visible before the query's position (-1: all).
+    pub left_window_size: i64,
+    /// Keys visible after the query's position (-1: all).
+    pub right_window_size: i64,
+}
+
 crate::op_family! {
     /// Neural-network operators.
     pub enum NnOp {
@@ -92,6 +116,46 @@ impl NnOp {
     }
 
     /// Resize's decoded attributes; `None` for any other operator.
+    /// `Attention`'s attributes, and `FlexAttention`'s in the same form
+    /// (no causal mask, no windows, no softcap, heads from the shapes).
+    pub fn attention_attrs(&self) -> Option<AttentionAttrs> {
+        match self {
+            NnOp::Attention {
+                is_causal,
+                kv_num_heads,
+                q_num_heads,
+                qk_matmul_output_mode,
+                scale,
+                softcap,
+                softmax_precision,
+                left_window_size,
+                right_window_size,
+            } => Some(AttentionAttrs {
+                is_causal: *is_causal != 0,
+                q_num_heads: *q_num_heads,
+                kv_num_heads: *kv_num_heads,
+                qk_matmul_output_mode: *qk_matmul_output_mode,
+                scale: *scale,
+                softcap: *softcap,
+                softmax_precision: *softmax_precision,
+                left_window_size: *left_window_size,
+                right_window_size: *right_window_size,
+            }),
+            NnOp::FlexAttention { scale, softmax_precision, .. } => Some(AttentionAttrs {
+                is_causal: false,
+                q_num_heads: None,
+                kv_num_heads: None,
+                qk_matmul_output_mode: 0,
+                scale: *scale,
+                softcap: 0.0,
+                softmax_precision: *softmax_precision,
+                left_window_size: -1,
+                right_window_size: -1,
+            }),
+            _ => None,
+        }
+    }
+
     pub fn resize_attrs(&self) -> Option<ResizeAttrs<'_>> {
         match self {
             NnOp::Resize {

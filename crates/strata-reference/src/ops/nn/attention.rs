@@ -24,30 +24,10 @@ mod sdpa;
 /// Run one operator of this part of the family.
 pub fn run(op: &NnOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     match op {
-        NnOp::Attention {
-            is_causal,
-            kv_num_heads,
-            q_num_heads,
-            qk_matmul_output_mode,
-            scale,
-            softcap,
-            softmax_precision,
-            left_window_size,
-            right_window_size,
-        } => sdpa::attention(
-            &sdpa::Params {
-                is_causal: *is_causal != 0,
-                q_num_heads: *q_num_heads,
-                kv_num_heads: *kv_num_heads,
-                qk_matmul_output_mode: *qk_matmul_output_mode,
-                scale: *scale,
-                softcap: *softcap,
-                softmax_precision: *softmax_precision,
-                left_window_size: *left_window_size,
-                right_window_size: *right_window_size,
-            },
-            args,
-        ),
+        NnOp::Attention { .. } => {
+            let attrs = op.attention_attrs().ok_or_else(|| crate::error::KernelError::new("Attention attributes"))?;
+            sdpa::attention(&attrs, args)
+        }
         NnOp::FlexAttention { prob_mod, scale, score_mod, softmax_precision } => {
             flex::flex_attention(*scale, *score_mod, *prob_mod, *softmax_precision, args, ctx)
         }

@@ -16,18 +16,8 @@ use crate::ops::Args;
 use crate::util::check_numel;
 use crate::value::{Tensor, Value};
 
-/// The attributes of one `Attention` node.
-pub struct Params {
-    pub is_causal: bool,
-    pub q_num_heads: Option<i64>,
-    pub kv_num_heads: Option<i64>,
-    pub qk_matmul_output_mode: i64,
-    pub scale: Option<f32>,
-    pub softcap: f32,
-    pub softmax_precision: Option<i64>,
-    pub left_window_size: i64,
-    pub right_window_size: i64,
-}
+/// The attention attributes (decoded in the IR).
+pub use strata_ir::ops::nn::AttentionAttrs as Params;
 
 /// The attention mask as an additive bias, with its shape left-padded to
 /// rank 4 for broadcasting against `(batch, q_heads, q_seq, kv_seq)`.
