@@ -634,7 +634,6 @@ pub(crate) fn build(op: &E, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | E::BitwiseNot {}
         | E::IsNaN {}
         | E::IsInf { .. }
-        | E::Shrink { .. }
         | E::Mod { .. }
         | E::BitShift { .. }
         | E::BitwiseAnd {}
