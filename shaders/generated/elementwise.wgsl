@@ -32,6 +32,7 @@ const UNARY_SWISH: u32 = 28u;
 const UNARY_CELU: u32 = 29u;
 const UNARY_THRESHOLDED_RELU: u32 = 30u;
 const UNARY_SCALE: u32 = 31u;
+const UNARY_SHRINK: u32 = 32u;
 const UNARY_ATAN: u32 = 33u;
 const UNARY_TAN: u32 = 34u;
 const UNARY_BITWISE_NOT: u32 = 35u;
@@ -208,6 +209,7 @@ fn unary_f32(x: f32, alpha: f32, beta: f32) -> f32 {
         case UNARY_CELU: { return (max(0.0, x) + min(0.0, alpha * (exp(x / alpha) - 1.0))); }
         case UNARY_THRESHOLDED_RELU: { return select(0.0, x, x > alpha); }
         case UNARY_SCALE: { return (x * alpha); }
+        case UNARY_SHRINK: { return select(select(0.0, x - alpha, x > beta), x + alpha, x < -beta); }
         case UNARY_ATAN: { return atan(x); }
         case UNARY_TAN: { return tan(x); }
         case UNARY_ACOS: { return acos(x); }

@@ -32,6 +32,7 @@ const UNARY_SWISH: u32 = 28u;
 const UNARY_CELU: u32 = 29u;
 const UNARY_THRESHOLDED_RELU: u32 = 30u;
 const UNARY_SCALE: u32 = 31u;
+const UNARY_SHRINK: u32 = 32u;
 const UNARY_ATAN: u32 = 33u;
 const UNARY_TAN: u32 = 34u;
 const UNARY_BITWISE_NOT: u32 = 35u;

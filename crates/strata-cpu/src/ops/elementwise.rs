@@ -43,6 +43,8 @@ pub(super) enum Unary {
     Gelu,
     GeluTanh,
     Swish(f32),
+    /// Shrink(bias, lambd).
+    Shrink(f32, f32),
     /// Clip with bounds from attributes (inputs are read at run time).
     Clip(f32, f32),
 }
@@ -93,6 +95,7 @@ impl Unary {
             E::Gelu { approximate } if approximate == "none" => U::Gelu,
             E::Gelu { approximate } if approximate == "tanh" => U::GeluTanh,
             E::Swish { alpha } => U::Swish(*alpha),
+            E::Shrink { bias, lambd } => U::Shrink(*bias, *lambd),
             E::Clip { min, max } => U::Clip(min.unwrap_or(f32::NEG_INFINITY), max.unwrap_or(f32::INFINITY)),
             // not a float function of one operand (`build` names every operator)
             _ => return None,
@@ -158,6 +161,13 @@ impl Unary {
                 0.5 * v * (1.0 + crate::math::tanh(c * (v + 0.044_715 * v * v * v)))
             }),
             U::Swish(a) => each!(x, out, |v| v * sigmoid(a * v)),
+            U::Shrink(b, l) => each!(x, out, |v| if v < -l {
+                v + b
+            } else if v > l {
+                v - b
+            } else {
+                0.0
+            }),
             U::Clip(lo, hi) => each!(x, out, |v| clip(v, lo, hi)),
         }
     }
@@ -590,6 +600,7 @@ pub(crate) fn build(op: &E, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | E::ThresholdedRelu { .. }
         | E::Gelu { .. }
         | E::Swish { .. }
+        | E::Shrink { .. }
         | E::Clip { .. } => unary(),
         E::Add {} | E::Sub {} | E::Mul {} | E::Div {} | E::Max {} | E::Min {} => int_or(&float_binary),
         E::Sum {} | E::Pow {} | E::PRelu {} => float_binary(),

@@ -50,6 +50,7 @@ wgsl_codes! {
         CELU = 29,
         THRESHOLDED_RELU = 30,
         SCALE = 31,
+        SHRINK = 32,
         ATAN = 33,
         TAN = 34,
         BITWISE_NOT = 35,
@@ -144,7 +145,7 @@ fn offsets(i: u32) -> vec3<u32> {
 /// [`unary_code`]). The generator writes them as `elementwise.wgsl`'s
 /// `unary_f32` switch (parameters from the uniform block), and fused
 /// programs inline them (parameters as literals), so both compute alike.
-pub(crate) const UNARY_F32: [(u32, &str); 41] = [
+pub(crate) const UNARY_F32: [(u32, &str); 42] = [
     (unary::IDENTITY, "{x}"),
     (unary::ABS, "abs({x})"),
     (unary::NEG, "(-{x})"),
@@ -177,6 +178,7 @@ pub(crate) const UNARY_F32: [(u32, &str); 41] = [
     (unary::CELU, "(max(0.0, {x}) + min(0.0, {alpha} * (exp({x} / {alpha}) - 1.0)))"),
     (unary::THRESHOLDED_RELU, "select(0.0, {x}, {x} > {alpha})"),
     (unary::SCALE, "({x} * {alpha})"),
+    (unary::SHRINK, "select(select(0.0, {x} - {alpha}, {x} > {beta}), {x} + {alpha}, {x} < -{beta})"),
     (unary::ATAN, "atan({x})"),
     (unary::TAN, "tan({x})"),
     (unary::ACOS, "acos({x})"),
@@ -370,6 +372,7 @@ pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<
         | E::ThresholdedRelu { .. }
         | E::HardSigmoid { .. }
         | E::Gelu { .. }
+        | E::Shrink { .. }
         | E::Swish { .. }
         | E::PRelu { .. }
         | E::Add { .. }
@@ -611,6 +614,7 @@ pub(crate) fn unary_code(op: &E) -> Option<(u32, f32, f32)> {
         E::Swish { alpha } => (SWISH, *alpha, 0.0),
         E::Celu { alpha } => (CELU, *alpha, 0.0),
         E::ThresholdedRelu { alpha } => (THRESHOLDED_RELU, *alpha, 0.0),
+        E::Shrink { bias, lambd } => (SHRINK, *bias, *lambd),
         E::Acos {} => (ACOS, 0.0, 0.0),
         E::Acosh {} => (ACOSH, 0.0, 0.0),
         E::Asin {} => (ASIN, 0.0, 0.0),
@@ -718,6 +722,7 @@ fn binary_code(op: &E) -> Option<u32> {
         | E::ThresholdedRelu { .. }
         | E::HardSigmoid { .. }
         | E::Gelu { .. }
+        | E::Shrink { .. }
         | E::Swish { .. }
         | E::Clip { .. }
         | E::BitShift { .. }
@@ -849,6 +854,7 @@ fn int_binary_code(e: &E) -> Option<u32> {
         | E::ThresholdedRelu { .. }
         | E::HardSigmoid { .. }
         | E::Gelu { .. }
+        | E::Shrink { .. }
         | E::Swish { .. }
         | E::Clip { .. }
         | E::Add { .. }

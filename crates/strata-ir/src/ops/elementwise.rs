@@ -20,6 +20,7 @@ crate::op_family! {
         ThresholdedRelu { alpha: f32 = 1.0 },
         HardSigmoid { alpha: f32 = 0.2, beta: f32 = 0.5 },
         Gelu { approximate: String = "none".into() },
+        Shrink { bias: f32 = 0.0, lambd: f32 = 0.5 },
         Swish { alpha: f32 = 1.0 },
         PRelu {},
         /// Clip; `min`/`max` attributes are the pre-opset-11 form.
@@ -90,6 +91,7 @@ impl ElementwiseOp {
             | E::ThresholdedRelu { .. }
             | E::HardSigmoid { .. }
             | E::Gelu { .. }
+            | E::Shrink { .. }
             | E::Swish { .. }
             | E::Clip { .. } => same(d0, s0),
             // broadcasting: the first input's element type
@@ -168,7 +170,7 @@ impl ElementwiseOp {
             | E::Or {}
             | E::Xor {}
             | E::ThresholdedRelu { .. } => return None,
-            E::Add {} | E::Sub {} | E::Mul {} | E::LeakyRelu { .. } | E::PRelu {} => 2,
+            E::Add {} | E::Sub {} | E::Mul {} | E::LeakyRelu { .. } | E::PRelu {} | E::Shrink { .. } => 2,
             E::HardSigmoid { .. } | E::HardSwish {} | E::Mean {} | E::Sum {} | E::Mod { .. } => 4,
             E::Div {} | E::Sqrt {} | E::Reciprocal {} | E::Softsign {} => 4,
             E::Exp {}

@@ -110,6 +110,21 @@ pub fn run(op: &E, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             }),
             other => bail!("unknown approximate mode '{other}'"),
         },
+        E::Shrink { bias, lambd } => {
+            let (b, l) = (*bias as f64, *lambd as f64);
+            let t = x()?;
+            let f = |v: f64| {
+                if v < -l {
+                    v + b
+                } else if v > l {
+                    v - b
+                } else {
+                    0.0
+                }
+            };
+            let vals = t.to_f64()?.into_iter().map(f).collect();
+            one(Tensor::from_f64_any(t.dtype, t.shape.clone(), vals)?)
+        }
         E::Swish { alpha } => {
             let a = *alpha as f64;
             float_unary(x()?, move |v| v * sigmoid(a * v))
