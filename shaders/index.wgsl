@@ -24,12 +24,7 @@ fn gather_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let t = i / slice;
     var off = (t / p.per_batch) * p.batch_stride;
     for (var j = 0u; j < k; j = j + 1u) {
-        let dim = i32(gather_nd_params_dims(j));
-        var v = idx[t * k + j];
-        if v < 0 {
-            v = v + dim;
-        }
-        off = off + u32(clamp(v, 0, dim - 1)) * gather_nd_params_strides(j);
+        off = off + norm_index(idx[t * k + j], gather_nd_params_dims(j)) * gather_nd_params_strides(j);
     }
     out[i] = src[off + e];
 }

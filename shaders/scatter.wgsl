@@ -19,14 +19,6 @@ override RED: u32 = 0u;
 @group(0) @binding(2) var<storage, read> idx: array<u32>;
 @group(0) @binding(3) var<storage, read> upd: array<u32>;
 
-fn norm_index(v: i32, dim: u32) -> u32 {
-    var k = v;
-    if k < 0 {
-        k = k + i32(dim);
-    }
-    return u32(clamp(k, 0, i32(dim) - 1));
-}
-
 fn combine(a: u32, b: u32) -> u32 {
     if RED == RED_NONE {
         return b;
