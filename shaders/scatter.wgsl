@@ -1,7 +1,7 @@
 // Strata GPU: ScatterElements, ScatterND (the data is first copied into
 // `out`) and OneHot. DT says how words are read: 0 f32, 1 i32, 2 bool.
-// RED: one of the RED_* codes (none, add, mul, max, min). Updates that hit the same element
-// are applied in index order by one invocation, so results are
+// RED: a RED_* code (none, add, mul, max, min). Updates that hit the same
+// element are applied in index order by one invocation, so results are
 // deterministic. Indices are normalised (negative counts from the end) and
 // clamped (checked on the host when known; never an out-of-bounds write).
 //
