@@ -1,12 +1,8 @@
 // Strata GPU: DFT along one axis (direct O(n^2) sums in f32), one
 // invocation per output value. The last axis holds (re) or (re, im).
 //
-// params [n_out, rank (without the last axis), axis, len (dft_length),
-//   n_in, complex input, irfft, sign (i32: -1 forward, +1 inverse),
-//   out_last (1 or 2), -, -, -, -, -, -, -,
-//   out_shape[8] @16 (without the last axis), in_strides[8] @24,
-//   out_strides[8] @32 (of the full tensors, without the last axis)]
-// Inverse transforms divide by len; irfft rebuilds the Hermitian spectrum.
+// Parameters: `DftParams`. Inverse transforms divide by len; irfft
+// rebuilds the Hermitian spectrum.
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -31,33 +27,34 @@ fn twiddle(r: u32, len: u32) -> vec2<f32> {
 @compute @workgroup_size(64)
 fn dft(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) lidx: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if i >= P(0u) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = dft_params();
+    if i >= p.n {
         return;
     }
-    let rank = P(1u);
-    let axis = P(2u);
-    let len = P(3u);
-    let n_in = P(4u);
-    let complex_in = P(5u) != 0u;
-    let irfft = P(6u) != 0u;
-    let sign = f32(bitcast<i32>(P(7u)));
-    let out_last = P(8u);
+    let rank = p.rank;
+    let axis = p.axis;
+    let len = p.len;
+    let n_in = p.n_in;
+    let complex_in = p.complex_in != 0u;
+    let irfft = p.irfft != 0u;
+    let sign = f32(p.sign);
+    let out_last = p.out_last;
     let comp = i % out_last;
     var rem = i / out_last;
     var base = 0u;
     var k = 0u;
     for (var d = rank; d > 0u; d = d - 1u) {
         let a = d - 1u;
-        let c = rem % P(16u + a);
-        rem = rem / P(16u + a);
+        let c = rem % dft_params_out_shape(a);
+        rem = rem / dft_params_out_shape(a);
         if a == axis {
             k = c;
         } else {
-            base = base + c * P(24u + a);
+            base = base + c * dft_params_in_strides(a);
         }
     }
-    let st = P(24u + axis);
+    let st = dft_params_in_strides(axis);
     var acc = 0.0;
     if irfft {
         // k is the output sample; sum over the one-sided bins.

@@ -2,9 +2,9 @@
 // EyeLike). DT says how words are written: 0 f32, 1 i32 (and int64 as i32),
 // 2 bool (u32 0/1).
 //
-// fill: params [n, word]; every element is `word`.
-// range: params [n, start, delta] (as DT); out[i] = start + i * delta.
-// eye: params [n, cols, k (i32), one word]; 1 where col - row == k, else 0.
+// fill: every element is `word`. Parameters: `FillParams`.
+// range: out[i] = start + i * delta (as DT). Parameters: `RangeParams`.
+// eye: `one` where col - row == k, else 0. Parameters: `EyeParams`.
 
 override DT: u32 = 0u;
 
@@ -14,23 +14,25 @@ override DT: u32 = 0u;
 fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = fill_params();
+    if i >= p.n {
         return;
     }
-    out[i] = P(1u);
+    out[i] = p.word;
 }
 
 @compute @workgroup_size(64)
 fn range(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = range_params();
+    if i >= p.n {
         return;
     }
     if DT == 0u {
-        out[i] = bitcast<u32>(bitcast<f32>(P(1u)) + f32(i) * bitcast<f32>(P(2u)));
+        out[i] = bitcast<u32>(p.start + f32(i) * p.delta);
     } else {
-        out[i] = bitcast<u32>(bitcast<i32>(P(1u)) + i32(i) * bitcast<i32>(P(2u)));
+        out[i] = bitcast<u32>(p.start_int + i32(i) * p.delta_int);
     }
 }
 
@@ -38,11 +40,11 @@ fn range(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 fn eye(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = eye_params();
+    if i >= p.n {
         return;
     }
-    let cols = P(1u);
-    let r = i32(i / cols);
-    let c = i32(i % cols);
-    out[i] = select(0u, P(3u), c - r == bitcast<i32>(P(2u)));
+    let r = i32(i / p.cols);
+    let c = i32(i % p.cols);
+    out[i] = select(0u, p.one, c - r == p.k);
 }

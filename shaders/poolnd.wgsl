@@ -2,10 +2,7 @@
 // invocation per output element: MaxPool (with the optional flat indices),
 // AveragePool and LpPool; and Col2Im, which shares the window geometry.
 //
-// params [n, nsp, mode (0 max, 1 average, 2 Lp), count_include_pad, p,
-//   out_size, in_size, want indices, in[3] @8, out[3] @11, kernel[3] @14,
-//   strides[3] @17, dilations[3] @20, pad_begin[3] @23, pad_end[3] @26,
-//   column-major indices @29]
+// Parameters: `PoolNdParams` (mode POOL_MAX, POOL_AVERAGE or POOL_LP).
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -14,14 +11,15 @@
 @compute @workgroup_size(64)
 fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lidx: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if i >= P(0u) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = pool_nd_params();
+    if i >= p.n {
         return;
     }
-    let nsp = P(1u);
-    let mode = P(2u);
-    let out_size = P(5u);
-    let in_size = P(6u);
+    let nsp = p.nsp;
+    let mode = p.mode;
+    let out_size = p.out_size;
+    let in_size = p.in_size;
     let o_flat = i % out_size;
     let base = (i / out_size) * in_size;
     var opos: array<u32, 3>;
@@ -29,16 +27,16 @@ fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     var taps = 1u;
     for (var k = nsp; k > 0u; k = k - 1u) {
         let a = k - 1u;
-        opos[a] = rem % P(11u + a);
-        rem = rem / P(11u + a);
-        taps = taps * P(14u + a);
+        opos[a] = rem % pool_nd_params_out_shape(a);
+        rem = rem / pool_nd_params_out_shape(a);
+        taps = taps * pool_nd_params_kernel(a);
     }
     var mx = f32_bits(0xff800000u);
     var best = -1;
     var sum = 0.0;
     var count = 0u;
     var covered = 0u;
-    let pf = f32(P(4u));
+    let pf = f32(p.p);
     for (var t = 0u; t < taps; t = t + 1u) {
         var r = t;
         var inside = true;
@@ -48,11 +46,12 @@ fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         var rs = 1u;
         for (var k = nsp; k > 0u; k = k - 1u) {
             let a = k - 1u;
-            let kk = r % P(14u + a);
-            r = r / P(14u + a);
-            let len = i32(P(8u + a));
-            let pos = i32(opos[a] * P(17u + a)) - i32(P(23u + a)) + i32(kk * P(20u + a));
-            if pos < -i32(P(23u + a)) || pos >= len + i32(P(26u + a)) {
+            let kk = r % pool_nd_params_kernel(a);
+            r = r / pool_nd_params_kernel(a);
+            let len = i32(pool_nd_params_shape(a));
+            let pad_begin = i32(pool_nd_params_pad_begin(a));
+            let pos = i32(opos[a] * pool_nd_params_strides(a)) - pad_begin + i32(kk * pool_nd_params_dilations(a));
+            if pos < -pad_begin || pos >= len + i32(pool_nd_params_pad_end(a)) {
                 in_pad = false;
             }
             if pos < 0 || pos >= len {
@@ -69,20 +68,20 @@ fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
             continue;
         }
         let v = x[base + row];
-        if mode == 0u {
+        if mode == POOL_MAX {
             if best < 0 || v > mx {
                 mx = v;
-                if P(29u) != 0u {
+                if p.storage_col != 0u {
                     // Column-major flat index of the same position.
                     var cr = row;
                     col = 0u;
                     for (var k = nsp; k > 0u; k = k - 1u) {
                         let a = k - 1u;
-                        let c = cr % P(8u + a);
-                        cr = cr / P(8u + a);
+                        let c = cr % pool_nd_params_shape(a);
+                        cr = cr / pool_nd_params_shape(a);
                         var st = 1u;
                         for (var b = 0u; b < a; b = b + 1u) {
-                            st = st * P(8u + b);
+                            st = st * pool_nd_params_shape(b);
                         }
                         col = col + c * st;
                     }
@@ -91,57 +90,56 @@ fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
                     best = i32(base + row);
                 }
             }
-        } else if mode == 1u {
+        } else if mode == POOL_AVERAGE {
             sum = sum + v;
-        } else if P(4u) == 2u {
+        } else if p.p == 2u {
             sum = sum + v * v;
         } else {
             sum = sum + pow(abs(v), pf);
         }
         count = count + 1u;
     }
-    if mode == 0u {
+    if mode == POOL_MAX {
         out[i] = mx;
-        if P(7u) != 0u {
+        if p.want_indices != 0u {
             idx[i] = best;
         }
-    } else if mode == 1u {
-        if P(3u) != 0u {
+    } else if mode == POOL_AVERAGE {
+        if p.count_include_pad != 0u {
             out[i] = sum / f32(max(covered, 1u));
         } else {
             out[i] = sum / f32(max(count, 1u));
         }
-    } else if P(4u) == 2u {
+    } else if p.p == 2u {
         out[i] = sqrt(sum);
     } else {
         out[i] = pow(sum, 1.0 / pf);
     }
 }
 
-// Col2Im: params [n, nsp, C, K (prod block), L (blocks), -, -, -,
-//   image[4] @8, block[4] @12, strides[4] @16, dilations[4] @20,
-//   pad_begin[4] @24, blocks per axis[4] @28]; one invocation per image
-//   element sums every (kernel offset, block) pair that lands on it.
+// Col2Im: one invocation per image element sums every (kernel offset,
+// block) pair that lands on it. Parameters: `Col2imParams`.
 @compute @workgroup_size(64)
 fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lidx: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if i >= P(0u) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = col2im_params();
+    if i >= p.n {
         return;
     }
-    let nsp = P(1u);
-    let kk = P(3u);
-    let ll = P(4u);
+    let nsp = p.nsp;
+    let kk = p.block_size;
+    let ll = p.blocks;
     var img_size = 1u;
     for (var a = 0u; a < nsp; a = a + 1u) {
-        img_size = img_size * P(8u + a);
+        img_size = img_size * col2im_params_image(a);
     }
     var pix: array<u32, 4>;
     var rem = i % img_size;
     for (var k = nsp; k > 0u; k = k - 1u) {
         let a = k - 1u;
-        pix[a] = rem % P(8u + a);
-        rem = rem / P(8u + a);
+        pix[a] = rem % col2im_params_image(a);
+        rem = rem / col2im_params_image(a);
     }
     let bc = i / img_size;
     var acc = 0.0;
@@ -152,16 +150,16 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         var ok = true;
         for (var k = nsp; k > 0u; k = k - 1u) {
             let a = k - 1u;
-            let ka = r % P(12u + a);
-            r = r / P(12u + a);
-            let num = i32(pix[a]) + i32(P(24u + a)) - i32(ka * P(20u + a));
-            let s = i32(P(16u + a));
-            if num < 0 || num % s != 0 || u32(num / s) >= P(28u + a) {
+            let ka = r % col2im_params_block(a);
+            r = r / col2im_params_block(a);
+            let num = i32(pix[a]) + i32(col2im_params_pad_begin(a)) - i32(ka * col2im_params_dilations(a));
+            let s = i32(col2im_params_strides(a));
+            if num < 0 || num % s != 0 || u32(num / s) >= col2im_params_blocks_per_axis(a) {
                 ok = false;
             } else {
                 lflat = lflat + u32(num / s) * lstride;
             }
-            lstride = lstride * P(28u + a);
+            lstride = lstride * col2im_params_blocks_per_axis(a);
         }
         if ok {
             acc = acc + x[(bc * kk + kf) * ll + lflat];

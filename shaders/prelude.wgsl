@@ -172,3 +172,13 @@ fn log_ieee(x: f32) -> f32 {
     }
     return log(x);
 }
+
+// An index along an axis of length `dim` (the gathers and scatters):
+// negative counts from the end, then clamped into [0, dim).
+fn norm_index(v: i32, dim: u32) -> u32 {
+    var k = v;
+    if k < 0 {
+        k = k + i32(dim);
+    }
+    return u32(clamp(k, 0, i32(dim) - 1));
+}

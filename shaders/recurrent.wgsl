@@ -20,17 +20,8 @@
 // zero final states) and Y at time k is zero, so every Y word is written
 // exactly once.
 //
-// params
-//   0 n (= ss)   1 mode (0 RNN, 1 GRU gates, 2 GRU update, 3 LSTM)   2 step k
-//   3 seq   4 dirs   5 batch   6 hidden   7 layout (0 or 1)
-//   8 has bias   9 has peepholes   10 has sequence_lens
-//   11 initial_h missing   12 initial_c missing   13 direction "reverse"
-//   14 has clip   15 clip (f32)   16 input_forget   17 linear_before_reset
-//   18 gates   19 write Y
-//   20 + (d * 3 + a) * 3: activation a of direction d: code, alpha (f32), beta (f32)
-//     codes: 0 Relu, 1 Tanh, 2 Sigmoid, 3 Affine, 4 LeakyRelu,
-//     5 ThresholdedRelu, 6 ScaledTanh, 7 HardSigmoid, 8 Elu, 9 Softsign,
-//     10 Softplus
+// Parameters: `RecurrentParams` (mode REC_*; activation a of direction d
+// at index d * 3 + a of act_code (ACT_*), act_alpha and act_beta).
 
 @group(0) @binding(1) var<storage, read_write> state: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -42,40 +33,40 @@
 
 // Activation a (0 f, 1 g, 2 h) of direction d, its input clipped first.
 fn act(d: u32, a: u32, x: f32) -> f32 {
+    let p = recurrent_params();
     var v = x;
-    if P(14u) != 0u {
-        let c = PF(15u);
-        v = min(max(v, -c), c);
+    if p.has_clip != 0u {
+        v = min(max(v, -p.clip), p.clip);
     }
-    let at = 20u + (d * 3u + a) * 3u;
-    let alpha = PF(at + 1u);
-    let beta = PF(at + 2u);
-    switch P(at) {
-        case 0u: { return max(v, 0.0); }
-        case 1u: { return tanh_f(v); }
-        case 2u: { return sigmoid_f(v); }
-        case 3u: { return alpha * v + beta; }
-        case 4u: { return select(alpha * v, v, v >= 0.0); }
-        case 5u: { return select(0.0, v, v >= alpha); }
-        case 6u: { return alpha * tanh_f(beta * v); }
-        case 7u: { return clamp(alpha * v + beta, 0.0, 1.0); }
-        case 8u: { return select(alpha * expm1_f(v), v, v >= 0.0); }
-        case 9u: { return v / (1.0 + abs(v)); }
-        case 10u: { return max(v, 0.0) + log1p_f(exp(-abs(v))); }
+    let at = d * 3u + a;
+    let alpha = recurrent_params_act_alpha(at);
+    let beta = recurrent_params_act_beta(at);
+    switch recurrent_params_act_code(at) {
+        case ACT_RELU: { return max(v, 0.0); }
+        case ACT_TANH: { return tanh_f(v); }
+        case ACT_SIGMOID: { return sigmoid_f(v); }
+        case ACT_AFFINE: { return alpha * v + beta; }
+        case ACT_LEAKY_RELU: { return select(alpha * v, v, v >= 0.0); }
+        case ACT_THRESHOLDED_RELU: { return select(0.0, v, v >= alpha); }
+        case ACT_SCALED_TANH: { return alpha * tanh_f(beta * v); }
+        case ACT_HARD_SIGMOID: { return clamp(alpha * v + beta, 0.0, 1.0); }
+        case ACT_ELU: { return select(alpha * expm1_f(v), v, v >= 0.0); }
+        case ACT_SOFTSIGN: { return v / (1.0 + abs(v)); }
+        case ACT_SOFTPLUS: { return softplus_f(v); }
         default: { return f32_bits(0x7fc00000u); }
     }
 }
 
 // Previous hidden state word `i` (zero at step 0 without initial_h).
 fn h_prev(k: u32, src: u32, ss: u32, i: u32) -> f32 {
-    if k == 0u && P(11u) != 0u {
+    if k == 0u && recurrent_params().no_initial_h != 0u {
         return 0.0;
     }
     return state[src * 2u * ss + i];
 }
 
 fn c_prev(k: u32, src: u32, ss: u32, i: u32) -> f32 {
-    if k == 0u && P(12u) != 0u {
+    if k == 0u && recurrent_params().no_initial_c != 0u {
         return 0.0;
     }
     return state[(src * 2u + 1u) * ss + i];
@@ -83,7 +74,7 @@ fn c_prev(k: u32, src: u32, ss: u32, i: u32) -> f32 {
 
 // R[d][row] . h_prev of row (d, b) starting at word `hrow`.
 fn rdot(rrow: u32, hrow: u32, k: u32, src: u32, ss: u32, hidden: u32) -> f32 {
-    if k == 0u && P(11u) != 0u {
+    if k == 0u && recurrent_params().no_initial_h != 0u {
         return 0.0;
     }
     var s = 0.0;
@@ -96,18 +87,19 @@ fn rdot(rrow: u32, hrow: u32, k: u32, src: u32, ss: u32, hidden: u32) -> f32 {
 
 // Input and recurrence biases of gate row `row` of direction d, summed.
 fn bsum(d: u32, gh: u32, row: u32) -> f32 {
-    if P(8u) == 0u {
+    if recurrent_params().has_bias == 0u {
         return 0.0;
     }
     return bias[d * 2u * gh + row] + bias[d * 2u * gh + gh + row];
 }
 
 fn y_index(t: u32, d: u32, b: u32, j: u32) -> u32 {
-    let dirs = P(4u);
-    let batch = P(5u);
-    let hidden = P(6u);
-    if P(7u) != 0u {
-        return ((b * P(3u) + t) * dirs + d) * hidden + j;
+    let p = recurrent_params();
+    let dirs = p.dirs;
+    let batch = p.batch;
+    let hidden = p.hidden;
+    if p.batch_major != 0u {
+        return ((b * p.seq + t) * dirs + d) * hidden + j;
     }
     return ((t * dirs + d) * batch + b) * hidden + j;
 }
@@ -115,27 +107,28 @@ fn y_index(t: u32, d: u32, b: u32, j: u32) -> u32 {
 @compute @workgroup_size(64)
 fn recurrent_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) lidx: u32) {
-    let e = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    let ss = P(0u);
+    let e = linear_index(wid, nwg, lidx);
+    let p = recurrent_params();
+    let ss = p.n;
     if e >= ss {
         return;
     }
-    let mode = P(1u);
-    let k = P(2u);
-    let seq = P(3u);
-    let batch = P(5u);
-    let hidden = P(6u);
+    let mode = p.mode;
+    let k = p.step;
+    let seq = p.seq;
+    let batch = p.batch;
+    let hidden = p.hidden;
     let j = e % hidden;
     let b = (e / hidden) % batch;
     let d = e / (hidden * batch);
     let src = k % 2u;
     let dst = 1u - src;
     var len = seq;
-    if P(10u) != 0u {
+    if p.has_lens != 0u {
         len = u32(clamp(lens[b], 0, i32(seq)));
     }
     if k >= len {
-        if mode == 1u {
+        if mode == REC_GRU_GATES {
             return;
         }
         var hv = 0.0;
@@ -146,26 +139,26 @@ fn recurrent_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
         }
         state[dst * 2u * ss + e] = hv;
         state[(dst * 2u + 1u) * ss + e] = cv;
-        if k < seq && P(19u) != 0u {
+        if k < seq && p.write_y != 0u {
             y[y_index(k, d, b, j)] = 0.0;
         }
         return;
     }
-    let rev = d == 1u || P(13u) != 0u;
+    let rev = d == 1u || p.reverse != 0u;
     let t = select(k, len - 1u - k, rev);
-    let row = select(t * batch + b, b * seq + t, P(7u) != 0u);
-    let gh = P(18u) * hidden;
+    let row = select(t * batch + b, b * seq + t, p.batch_major != 0u);
+    let gh = p.gates * hidden;
     let xb = (d * seq * batch + row) * gh;
     let rb = d * gh * hidden;
     let hrow = (d * batch + b) * hidden;
     var hn = 0.0;
     var cn = 0.0;
     switch mode {
-        case 0u: {
+        case REC_RNN: {
             let pre = xw[xb + j] + bsum(d, gh, j) + rdot(rb + j * hidden, hrow, k, src, ss, hidden);
             hn = act(d, 0u, pre);
         }
-        case 1u: {
+        case REC_GRU_GATES: {
             let zp = xw[xb + j] + bsum(d, gh, j) + rdot(rb + j * hidden, hrow, k, src, ss, hidden);
             let r_row = hidden + j;
             let rp = xw[xb + r_row] + bsum(d, gh, r_row) + rdot(rb + r_row * hidden, hrow, k, src, ss, hidden);
@@ -173,22 +166,22 @@ fn recurrent_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
             state[5u * ss + e] = act(d, 0u, rp);
             return;
         }
-        case 2u: {
+        case REC_GRU_UPDATE: {
             let z = state[4u * ss + e];
             let r = state[5u * ss + e];
             let h_row = 2u * hidden + j;
             var wbh = 0.0;
             var rbh = 0.0;
-            if P(8u) != 0u {
+            if p.has_bias != 0u {
                 wbh = bias[d * 2u * gh + h_row];
                 rbh = bias[d * 2u * gh + gh + h_row];
             }
             var pre = xw[xb + h_row] + wbh;
-            if P(17u) != 0u {
+            if p.linear_before_reset != 0u {
                 pre = pre + r * (rdot(rb + h_row * hidden, hrow, k, src, ss, hidden) + rbh);
             } else {
                 var s = 0.0;
-                if !(k == 0u && P(11u) != 0u) {
+                if !(k == 0u && p.no_initial_h != 0u) {
                     let hb = src * 2u * ss + hrow;
                     let rr = rb + h_row * hidden;
                     for (var q = 0u; q < hidden; q = q + 1u) {
@@ -206,7 +199,7 @@ fn recurrent_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
             var pi = 0.0;
             var po = 0.0;
             var pf = 0.0;
-            if P(9u) != 0u {
+            if p.has_peepholes != 0u {
                 pi = peep[d * 3u * hidden + j];
                 po = peep[d * 3u * hidden + hidden + j];
                 pf = peep[d * 3u * hidden + 2u * hidden + j];
@@ -218,7 +211,7 @@ fn recurrent_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
             }
             let ig = act(d, 0u, g[0] + pi * cp);
             var fg = 1.0 - ig;
-            if P(16u) == 0u {
+            if p.input_forget == 0u {
                 fg = act(d, 0u, g[2] + pf * cp);
             }
             let cand = act(d, 1u, g[3]);
@@ -229,7 +222,7 @@ fn recurrent_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     }
     state[dst * 2u * ss + e] = hn;
     state[(dst * 2u + 1u) * ss + e] = cn;
-    if P(19u) != 0u {
+    if p.write_y != 0u {
         y[y_index(t, d, b, j)] = hn;
     }
 }

@@ -3,22 +3,19 @@
 // (r / inner) * L * inner + r % inner + j * inner (as in norm.wgsl's softmax).
 // DT says how words are read: 0 f32, 1 i32.
 //
-// hardmax: params [lines, L, inner]; 1 at the first maximum, 0 elsewhere.
-// lp_norm: params [lines, L, inner, p]; x / (sum |x| or sqrt(sum x^2)), 0 for a zero norm.
-// cumulate: params [lines, L, inner, product, exclusive, reverse]; CumSum / CumProd.
-// top_k: params [lines, L, inner, k, largest]; the output lines have `k`
-//   elements (`inner` apart); values go to `out`, indices to `idx`, sorted,
-//   ties broken by the smaller index.
+// hardmax: 1 at the first maximum, 0 elsewhere. Parameters: `HardmaxParams`.
+// lp_norm: x / (sum |x| or sqrt(sum x^2)), 0 for a zero norm. Parameters:
+//   `LpNormParams`.
+// cumulate: CumSum / CumProd. Parameters: `CumulateParams`.
+// top_k: the output lines have `k` elements (`inner` apart); values go to
+//   `out`, indices to `idx`, sorted, ties broken by the smaller index.
+//   Parameters: `TopKParams`.
 
 override DT: u32 = 0u;
 
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<u32>;
 @group(0) @binding(3) var<storage, read_write> idx: array<i32>;
-
-fn line_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * 64u + lidx;
-}
 
 fn base_of(r: u32, l: u32, inner: u32) -> u32 {
     return (r / inner) * l * inner + r % inner;
@@ -31,12 +28,13 @@ fn xf(i: u32) -> f32 {
 @compute @workgroup_size(64)
 fn hardmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lidx: u32) {
-    let r = line_index(wid, nwg, lidx);
-    if r >= P(0u) {
+    let r = linear_index(wid, nwg, lidx);
+    let p = hardmax_params();
+    if r >= p.lines {
         return;
     }
-    let l = P(1u);
-    let inner = P(2u);
+    let l = p.len;
+    let inner = p.inner;
     let base = base_of(r, l, inner);
     var best = 0u;
     for (var j = 1u; j < l; j = j + 1u) {
@@ -52,23 +50,24 @@ fn hardmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 @compute @workgroup_size(64)
 fn lp_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lidx: u32) {
-    let r = line_index(wid, nwg, lidx);
-    if r >= P(0u) {
+    let r = linear_index(wid, nwg, lidx);
+    let p = lp_norm_params();
+    if r >= p.lines {
         return;
     }
-    let l = P(1u);
-    let inner = P(2u);
+    let l = p.len;
+    let inner = p.inner;
     let base = base_of(r, l, inner);
     var acc = 0.0;
     for (var j = 0u; j < l; j = j + 1u) {
         let v = xf(base + j * inner);
-        if P(3u) == 1u {
+        if p.p == 1u {
             acc = acc + abs(v);
         } else {
             acc = acc + v * v;
         }
     }
-    if P(3u) != 1u {
+    if p.p != 1u {
         acc = sqrt(acc);
     }
     for (var j = 0u; j < l; j = j + 1u) {
@@ -80,16 +79,17 @@ fn lp_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 @compute @workgroup_size(64)
 fn cumulate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lidx: u32) {
-    let r = line_index(wid, nwg, lidx);
-    if r >= P(0u) {
+    let r = linear_index(wid, nwg, lidx);
+    let p = cumulate_params();
+    if r >= p.lines {
         return;
     }
-    let l = P(1u);
-    let inner = P(2u);
+    let l = p.len;
+    let inner = p.inner;
     let base = base_of(r, l, inner);
-    let product = P(3u) != 0u;
-    let exclusive = P(4u) != 0u;
-    let reverse = P(5u) != 0u;
+    let product = p.product != 0u;
+    let exclusive = p.exclusive != 0u;
+    let reverse = p.reverse != 0u;
     var accf = select(0.0, 1.0, product);
     var acci = select(0, 1, product);
     for (var t = 0u; t < l; t = t + 1u) {
@@ -138,14 +138,15 @@ fn before(va: u32, ia: u32, vb: u32, ib: u32, largest: bool) -> bool {
 @compute @workgroup_size(64)
 fn top_k(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lidx: u32) {
-    let r = line_index(wid, nwg, lidx);
-    if r >= P(0u) {
+    let r = linear_index(wid, nwg, lidx);
+    let p = top_k_params();
+    if r >= p.lines {
         return;
     }
-    let l = P(1u);
-    let inner = P(2u);
-    let k = P(3u);
-    let largest = P(4u) != 0u;
+    let l = p.len;
+    let inner = p.inner;
+    let k = p.k;
+    let largest = p.largest != 0u;
     let base = base_of(r, l, inner);
     let obase = base_of(r, k, inner);
     var has_prev = false;

@@ -1,8 +1,7 @@
 // Strata GPU: GridSample with 1 to 3 spatial axes. One invocation per
 // output element (batch b, channel c, output position o).
 //
-// params [n, C, nsp, align_corners, mode (0 nearest, 1 linear, 2 cubic),
-//   padding (0 zeros, 1 border, 2 reflection), in_sp[3] @6, out_size @9]
+// Parameters: `GridSampleParams` (mode `GRID_MODE_*`, padding `GRID_PAD_*`).
 // The grid's last axis lists coordinates innermost axis first (x, y, z).
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -44,22 +43,23 @@ fn cubic_w(t: f32) -> f32 {
 @compute @workgroup_size(64)
 fn grid_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lidx: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if i >= P(0u) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = grid_sample_params();
+    if i >= p.n {
         return;
     }
-    let C = P(1u);
-    let nsp = P(2u);
-    let align = P(3u) != 0u;
-    let mode = P(4u);
-    let padding = P(5u);
-    let out_size = P(9u);
+    let C = p.channels;
+    let nsp = p.nsp;
+    let align = p.align_corners != 0u;
+    let mode = p.mode;
+    let padding = p.padding;
+    let out_size = p.out_size;
     let o = i % out_size;
     let bc = i / out_size;
     let b = bc / C;
     var in_size = 1u;
     for (var a = 0u; a < nsp; a = a + 1u) {
-        in_size = in_size * P(6u + a);
+        in_size = in_size * grid_sample_params_in_shape(a);
     }
     let xbase = bc * in_size;
     let gbase = (b * out_size + o) * nsp;
@@ -69,7 +69,7 @@ fn grid_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     var lo_b: array<f32, 3>;
     var hi_b: array<f32, 3>;
     for (var a = 0u; a < nsp; a = a + 1u) {
-        let len = f32(P(6u + a));
+        let len = f32(grid_sample_params_in_shape(a));
         let g = grid[gbase + nsp - 1u - a];
         var v: f32;
         if align {
@@ -81,22 +81,22 @@ fn grid_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
             lo_b[a] = -0.5;
             hi_b[a] = len - 0.5;
         }
-        if mode == 0u {
+        if mode == GRID_MODE_NEAREST {
             v = round(v);
         }
         if v < lo_b[a] || v > hi_b[a] {
-            if padding == 1u {
+            if padding == GRID_PAD_BORDER {
                 v = clamp(v, 0.0, len - 1.0);
-            } else if padding == 2u {
+            } else if padding == GRID_PAD_REFLECTION {
                 v = reflect_into(v, lo_b[a], hi_b[a]);
             }
         }
         coord[a] = v;
     }
     var taps = 1u;
-    if mode == 1u {
+    if mode == GRID_MODE_LINEAR {
         taps = 2u;
-    } else if mode == 2u {
+    } else if mode == GRID_MODE_CUBIC {
         taps = 4u;
     }
     var total = 1u;
@@ -112,16 +112,16 @@ fn grid_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         var stride = 1u;
         for (var k = nsp; k > 0u; k = k - 1u) {
             let a = k - 1u;
-            let dim = i32(P(6u + a));
+            let dim = i32(grid_sample_params_in_shape(a));
             let step = rem % taps;
             rem = rem / taps;
             var pos: i32;
-            if mode == 0u {
+            if mode == GRID_MODE_NEAREST {
                 pos = i32(coord[a]);
             } else {
                 let fl = floor(coord[a]);
                 let f = coord[a] - fl;
-                if mode == 1u {
+                if mode == GRID_MODE_LINEAR {
                     pos = i32(fl) + i32(step);
                     w = w * select(f, 1.0 - f, step == 0u);
                 } else {
@@ -129,11 +129,11 @@ fn grid_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
                     w = w * cubic_w(f - (f32(step) - 1.0));
                 }
             }
-            if padding == 0u {
+            if padding == GRID_PAD_ZEROS {
                 if pos < 0 || pos >= dim {
                     inside = false;
                 }
-            } else if padding == 1u {
+            } else if padding == GRID_PAD_BORDER {
                 pos = clamp(pos, 0, dim - 1);
             } else {
                 pos = clamp(i32(reflect_into(f32(pos), lo_b[a], hi_b[a])), 0, dim - 1);
@@ -148,9 +148,9 @@ fn grid_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     out[i] = acc;
 }
 
-// AffineGrid: params [n, nsp, align_corners, -, sp[3] @4]; one invocation
-// per output value (batch b, point, row): row `row` of theta times the
-// homogeneous base point (x follows the last spatial axis).
+// AffineGrid: one invocation per output value (batch b, point, row): row
+// `row` of theta times the homogeneous base point (x follows the last
+// spatial axis). Parameters: `AffineGridParams`.
 fn base_coord(i: u32, len: u32, align: bool) -> f32 {
     if align {
         if len <= 1u {
@@ -164,15 +164,16 @@ fn base_coord(i: u32, len: u32, align: bool) -> f32 {
 @compute @workgroup_size(64)
 fn affine_grid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lidx: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if i >= P(0u) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = affine_grid_params();
+    if i >= p.n {
         return;
     }
-    let nsp = P(1u);
-    let align = P(2u) != 0u;
+    let nsp = p.nsp;
+    let align = p.align_corners != 0u;
     var points = 1u;
     for (var a = 0u; a < nsp; a = a + 1u) {
-        points = points * P(4u + a);
+        points = points * affine_grid_params_size(a);
     }
     let row = i % nsp;
     let pt = (i / nsp) % points;
@@ -183,7 +184,7 @@ fn affine_grid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     // Axis a (innermost last) supplies homogeneous coordinate nsp - 1 - a.
     for (var k = nsp; k > 0u; k = k - 1u) {
         let a = k - 1u;
-        let len = P(4u + a);
+        let len = affine_grid_params_size(a);
         let c = rem % len;
         rem = rem / len;
         acc = acc + x[tb + (nsp - 1u - a)] * base_coord(c, len, align);

@@ -164,20 +164,51 @@ impl Shader {
             Shader::Resize => (&[], &[]),
             Shader::Attention => (&[], &[]),
             Shader::Loss => (&[], &[]),
-            Shader::Generate => (&[], &[]),
-            Shader::Rowwise => (&[], &[]),
-            Shader::Sample => (&[], &[]),
-            Shader::Scatter => (&[], &[]),
+            Shader::Generate => {
+                use crate::ops::generate::{EyeParams, FillParams, RangeParams};
+                (&[], &[FillParams::LAYOUT, RangeParams::LAYOUT, EyeParams::LAYOUT])
+            }
+            Shader::Rowwise => {
+                use crate::ops::rowwise::{CumulateParams, HardmaxParams, LpNormParams, TopKParams};
+                (&[], &[HardmaxParams::LAYOUT, LpNormParams::LAYOUT, CumulateParams::LAYOUT, TopKParams::LAYOUT])
+            }
+            Shader::Sample => {
+                use crate::ops::sample::{AffineGridParams, GridSampleParams, grid_mode, grid_padding};
+                (&[grid_mode::TABLE, grid_padding::TABLE], &[GridSampleParams::LAYOUT, AffineGridParams::LAYOUT])
+            }
+            Shader::Scatter => {
+                use crate::ops::scatter::{
+                    OneHotParams, ScatterElementsParams, ScatterNdParams, TensorScatterParams, reduction,
+                };
+                (
+                    &[reduction::TABLE],
+                    &[
+                        ScatterElementsParams::LAYOUT,
+                        ScatterNdParams::LAYOUT,
+                        OneHotParams::LAYOUT,
+                        TensorScatterParams::LAYOUT,
+                    ],
+                )
+            }
             Shader::Math => (&[], &[SwigluParams::LAYOUT]),
             Shader::Rotary => (&[], &[]),
-            Shader::PoolNd => (&[], &[]),
-            Shader::Index => (&[], &[]),
-            Shader::Sequence => (&[], &[]),
+            Shader::PoolNd => {
+                use crate::ops::pool::{Col2imParams, PoolNdParams, pool_mode};
+                (&[pool_mode::TABLE], &[PoolNdParams::LAYOUT, Col2imParams::LAYOUT])
+            }
+            Shader::Index => {
+                use crate::ops::index::{GatherNdParams, ReverseSequenceParams};
+                (&[], &[GatherNdParams::LAYOUT, ReverseSequenceParams::LAYOUT])
+            }
+            Shader::Sequence => (&[], &[crate::ops::sequence::CausalConvParams::LAYOUT]),
             Shader::LinearAttention => (&[], &[]),
             Shader::ResizeTaps => (&[], &[]),
-            Shader::Einsum => (&[], &[]),
-            Shader::Dft => (&[], &[]),
-            Shader::Recurrent => (&[], &[]),
+            Shader::Einsum => (&[], &[crate::ops::einsum::EinsumParams::LAYOUT]),
+            Shader::Dft => (&[], &[crate::ops::signal::DftParams::LAYOUT]),
+            Shader::Recurrent => {
+                use crate::ops::recurrent::{RecurrentParams, activation, step_mode};
+                (&[step_mode::TABLE, activation::TABLE], &[RecurrentParams::LAYOUT])
+            }
             Shader::Integer => (&[unary::TABLE, binary::TABLE], &[UnaryParams::LAYOUT, BroadcastParams::LAYOUT]),
         }
     }

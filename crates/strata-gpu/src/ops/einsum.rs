@@ -7,7 +7,18 @@ use strata_ir::einsum::Equation;
 
 use super::*;
 use crate::kernels::MAX_RANK;
-use crate::shape::{put, u32c};
+use crate::wgsl::wgsl_params;
+
+wgsl_params! {
+    /// `einsum.wgsl`: `n` outputs; the output variables' sizes
+    /// (`n_out_vars` of them) and the summed variables' (`n_sum_vars`);
+    /// operand k's steps for the output variables at `out_steps[8 k ..]`
+    /// and for the summed ones at `sum_steps[8 k ..]`.
+    pub(crate) struct EinsumParams {
+        n: u32, n_out_vars: u32, n_sum_vars: u32, n_operands: u32,
+        out_sizes: [u32; 8], sum_sizes: [u32; 8], out_steps: [u32; 32], sum_steps: [u32; 32],
+    }
+}
 
 /// How an Einsum runs: one `einsum` contraction; the equation (parsed at
 /// import) is resolved against the operand shapes at run time.
@@ -50,27 +61,33 @@ impl Exec<'_> {
         if out_vars.len() > MAX_RANK || sum_vars.len() > MAX_RANK {
             return Err(GpuError::Unsupported("Einsum with more than 8 output or summed indices".into()));
         }
-        let mut p = vec![0u32; 20 + 16 * MAX_OPERANDS];
-        for step in &c.steps {
-            let k = p[3] as usize;
-            let o: Vec<usize> = out_vars.iter().map(|&v| step[v]).collect();
-            let s: Vec<usize> = sum_vars.iter().map(|&v| step[v]).collect();
-            put(&mut p, 20 + 16 * k, &o)?;
-            put(&mut p, 28 + 16 * k, &s)?;
-            p[3] += 1;
+        let mut out_steps = vec![0; MAX_RANK * MAX_OPERANDS];
+        let mut sum_steps = vec![0; MAX_RANK * MAX_OPERANDS];
+        for (k, step) in c.steps.iter().enumerate() {
+            for (j, &v) in out_vars.iter().enumerate() {
+                out_steps[MAX_RANK * k + j] = step[v];
+            }
+            for (j, &v) in sum_vars.iter().enumerate() {
+                sum_steps[MAX_RANK * k + j] = step[v];
+            }
         }
         let y = ctx.alloc(inputs[0].dtype, out_shape.clone())?;
         let n = y.numel();
-        p[0] = u32c(n)?;
-        p[1] = out_vars.len() as u32;
-        p[2] = sum_vars.len() as u32;
-        put(&mut p, 4, &out_shape)?;
-        put(&mut p, 12, &sum_vars.iter().map(|&v| sizes[v]).collect::<Vec<_>>())?;
+        let p = EinsumParams {
+            n,
+            n_out_vars: out_vars.len(),
+            n_sum_vars: sum_vars.len(),
+            n_operands: c.steps.len(),
+            out_sizes: out_shape,
+            sum_sizes: sum_vars.iter().map(|&v| sizes[v]).collect(),
+            out_steps,
+            sum_steps,
+        };
         let mut ins = inputs.clone();
         while ins.len() < MAX_OPERANDS {
             ins.push(inputs[0]);
         }
-        ctx.dispatch_n(&plan.k, &p, &y, &ins, n)?;
+        ctx.dispatch_n(&plan.k, &p.words()?, &y, &ins, n)?;
         Ok(vec![y])
     }
 }

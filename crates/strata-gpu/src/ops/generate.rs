@@ -3,7 +3,19 @@
 //! (its input, and an all-true mask).
 
 use super::*;
-use crate::shape::{f32w, u32c};
+use crate::shape::f32w;
+use crate::wgsl::wgsl_params;
+
+wgsl_params! {
+    /// `generate.wgsl`'s `fill`: every element is `word`.
+    pub(crate) struct FillParams { n: u32, word: u32 }
+    /// `generate.wgsl`'s `range`: `start + i * delta`, read as f32 (`DT` 0)
+    /// or as i32 (`start_int`, `delta_int`).
+    pub(crate) struct RangeParams { n: u32, start: f32, delta: f32, start_int: i32, delta_int: i32 }
+    /// `generate.wgsl`'s `eye`: `one` (the output type's bits of 1) where
+    /// column - row == k, else 0.
+    pub(crate) struct EyeParams { n: u32, cols: u32, k: i32, one: u32 }
+}
 
 /// How a generating node runs.
 #[derive(Debug)]
@@ -98,7 +110,7 @@ impl Exec<'_> {
                 if let Some(fill) = fill {
                     let mask = ctx.alloc(DType::Bool, x.shape.clone())?;
                     let n = mask.numel();
-                    ctx.dispatch_n(fill, &[u32c(n)?, 1], &mask, &[], n)?;
+                    ctx.dispatch_n(fill, &FillParams { n, word: 1 }.words()?, &mask, &[], n)?;
                     outs.push(mask);
                 }
                 Ok(outs)
@@ -116,7 +128,7 @@ impl Exec<'_> {
                 };
                 let y = ctx.alloc(out, shape)?;
                 let n = y.numel();
-                ctx.dispatch_n(fill, &[u32c(n)?, word], &y, &[], n)?;
+                ctx.dispatch_n(fill, &FillParams { n, word: word as usize }.words()?, &y, &[], n)?;
                 Ok(vec![y])
             }
             Plan::Range { k } => {
@@ -129,7 +141,7 @@ impl Exec<'_> {
                 if vals.iter().any(|v| v.numel() != 1) {
                     return Err(GpuError::Shape("Range inputs must be scalars".into()));
                 }
-                let (n, p1, p2) = if is_float_word(out) {
+                let p = if is_float_word(out) {
                     let [s, l, d] = [0, 1, 2].map(|i| vals[i].to_f64_vec()[0]);
                     if d == 0.0 || !d.is_finite() || !s.is_finite() || !l.is_finite() {
                         return Err(GpuError::Shape("Range needs finite values and a non-zero delta".into()));
@@ -138,7 +150,7 @@ impl Exec<'_> {
                     if n > u32::MAX as f64 {
                         return Err(GpuError::Limit("Range too long".into()));
                     }
-                    (n as usize, f32w(s as f32), f32w(d as f32))
+                    RangeParams { n: n as usize, start: s as f32, delta: d as f32, ..Default::default() }
                 } else {
                     let [s, l, d] = [0, 1, 2].map(|i| i128::from(vals[i].to_i64_vec()[0]));
                     if d == 0 {
@@ -150,14 +162,15 @@ impl Exec<'_> {
                     if i32::try_from(s).is_err() || i32::try_from(d).is_err() || i32::try_from(last).is_err() {
                         return Err(GpuError::Value("Range values exceed i32".into()));
                     }
-                    (
-                        usize::try_from(n).map_err(|_| GpuError::Limit("Range too long".into()))?,
-                        s as i32 as u32,
-                        d as i32 as u32,
-                    )
+                    RangeParams {
+                        n: usize::try_from(n).map_err(|_| GpuError::Limit("Range too long".into()))?,
+                        start_int: s as i64,
+                        delta_int: d as i64,
+                        ..Default::default()
+                    }
                 };
-                let y = ctx.alloc(out, vec![n])?;
-                ctx.dispatch_n(k, &[u32c(n)?, p1, p2], &y, &[], n)?;
+                let y = ctx.alloc(out, vec![p.n])?;
+                ctx.dispatch_n(k, &p.words()?, &y, &[], p.n)?;
                 Ok(vec![y])
             }
             Plan::EyeLike { eye, k } => {
@@ -166,10 +179,11 @@ impl Exec<'_> {
                     return Err(GpuError::Shape(format!("EyeLike input must be 2-D, got {:?}", x.shape)));
                 }
                 let one = if is_float_word(out) { f32w(1.0) } else { 1 };
-                let k = i32::try_from(*k).unwrap_or(if *k < 0 { i32::MIN } else { i32::MAX });
+                let k = (*k).clamp(i64::from(i32::MIN), i64::from(i32::MAX));
                 let y = ctx.alloc(out, x.shape.clone())?;
                 let n = y.numel();
-                ctx.dispatch_n(eye, &[u32c(n)?, u32c(x.shape[1].max(1))?, k as u32, one], &y, &[], n)?;
+                let p = EyeParams { n, cols: x.shape[1].max(1), k, one: one as usize };
+                ctx.dispatch_n(eye, &p.words()?, &y, &[], n)?;
                 Ok(vec![y])
             }
         }

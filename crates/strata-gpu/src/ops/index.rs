@@ -2,7 +2,22 @@
 
 use super::*;
 use crate::kernels::MAX_RANK;
-use crate::shape::{contiguous, norm_axis, put};
+use crate::shape::{contiguous, norm_axis};
+use crate::wgsl::wgsl_params;
+
+wgsl_params! {
+    /// `gather_nd`: output element i copies element i % `slice` of the
+    /// slice addressed by index tuple i / `slice` (`k` indices into the
+    /// data axes `dims` of `strides`); `per_batch` tuples per batch entry
+    /// of `batch_stride` elements.
+    pub(crate) struct GatherNdParams {
+        n: u32, k: u32, slice: u32, per_batch: u32, batch_stride: u32, dims: [u32; 8], strides: [u32; 8],
+    }
+    /// `reverse_sequence`: batch and time axes of the input.
+    pub(crate) struct ReverseSequenceParams {
+        n: u32, batch_stride: u32, batch_len: u32, time_stride: u32, time_len: u32,
+    }
+}
 
 /// How an index-driven copy runs.
 #[derive(Debug)]
@@ -62,11 +77,16 @@ impl Exec<'_> {
         let y = ctx.alloc(x.dtype, shape)?;
         let n = y.numel();
         let cs = contiguous(&x.shape);
-        let mut p = vec![0u32; 24];
-        put(&mut p, 0, &[n, k, slice.max(1), per_batch.max(1), batch_stride])?;
-        put(&mut p, 8, &x.shape[b..b + k])?;
-        put(&mut p, 16, &cs[b..b + k])?;
-        ctx.dispatch_n(kern, &p, &y, &[x, ind], n)?;
+        let p = GatherNdParams {
+            n,
+            k,
+            slice: slice.max(1),
+            per_batch: per_batch.max(1),
+            batch_stride,
+            dims: x.shape[b..b + k].to_vec(),
+            strides: cs[b..b + k].to_vec(),
+        };
+        ctx.dispatch_n(kern, &p.words()?, &y, &[x, ind], n)?;
         Ok(vec![y])
     }
 
@@ -84,9 +104,14 @@ impl Exec<'_> {
         let cs = contiguous(&x.shape);
         let y = ctx.alloc(x.dtype, x.shape.clone())?;
         let n = y.numel();
-        let mut p = [0u32; 5];
-        put(&mut p, 0, &[n, cs[ba], x.shape[ba], cs[ta], x.shape[ta]])?;
-        ctx.dispatch_n(k, &p, &y, &[x, lens], n)?;
+        let p = ReverseSequenceParams {
+            n,
+            batch_stride: cs[ba],
+            batch_len: x.shape[ba],
+            time_stride: cs[ta],
+            time_len: x.shape[ta],
+        };
+        ctx.dispatch_n(k, &p.words()?, &y, &[x, lens], n)?;
         Ok(vec![y])
     }
 }

@@ -20,6 +20,7 @@ use crate::device::{GpuDevice, GpuTensor, Word, gpu_dtype, word_class};
 use crate::error::{GpuError, Result};
 use crate::graph::CompiledGraph;
 use crate::kernels::Shader;
+use crate::wgsl::Params;
 use elementwise::binary;
 
 pub(crate) mod attention;
@@ -39,6 +40,7 @@ pub(crate) mod quant;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod resize;
+pub(crate) mod rowwise;
 pub(crate) mod sample;
 pub(crate) mod scatter;
 pub(crate) mod sequence;

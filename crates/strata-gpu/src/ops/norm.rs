@@ -165,7 +165,7 @@ impl Exec<'_> {
                 };
                 let y = ctx.alloc(DType::F32, x.shape.clone())?;
                 if inner > 0 {
-                    ctx.dispatch_n(k, &[u32c(rows)?, u32c(l)?, u32c(inner)?], &y, &[x], rows)?;
+                    ctx.dispatch_n(k, &rowwise::HardmaxParams { lines: rows, len: l, inner }.words()?, &y, &[x], rows)?;
                 }
                 Ok(vec![y])
             }
@@ -174,8 +174,8 @@ impl Exec<'_> {
                 let (rows, l, inner) = lines(&x.shape, norm_axis(*axis, x.shape.len())?);
                 let y = ctx.alloc(DType::F32, x.shape.clone())?;
                 if inner > 0 {
-                    let p = [u32c(rows)?, u32c(l)?, u32c(inner)?, if *p == 1 { 1 } else { 2 }];
-                    ctx.dispatch_n(k, &p, &y, &[x], rows)?;
+                    let p = rowwise::LpNormParams { lines: rows, len: l, inner, p: if *p == 1 { 1 } else { 2 } };
+                    ctx.dispatch_n(k, &p.words()?, &y, &[x], rows)?;
                 }
                 Ok(vec![y])
             }

@@ -7,8 +7,7 @@ use strata_ir::window::{Window, axis_attr, positive};
 
 use super::conv::{Grid2, WindowAttrs, spatial_rank};
 use super::*;
-use crate::shape::{put, u32c};
-use crate::wgsl::{Params, wgsl_params};
+use crate::wgsl::{Params, wgsl_codes, wgsl_params};
 use strata_ir::window::AutoPad;
 
 /// Pooling function of `poolnd.wgsl` (`mode` parameter).
@@ -34,6 +33,33 @@ wgsl_params! {
         n: u32, h: u32, w: u32, oh: u32, ow: u32, kh: u32, kw: u32, sh: u32, sw: u32, dh: u32, dw: u32,
         pad_top: u32, pad_left: u32, pad_bottom: u32, pad_right: u32, count_include_pad: u32,
     }
+}
+
+wgsl_params! {
+    /// `poolnd.wgsl`'s `pool_nd`: `n` outputs over `nsp` spatial axes of
+    /// `shape` (`in_size` elements per plane) giving `out_shape`
+    /// (`out_size`); `mode` from [`pool_mode`], `p` LpPool's exponent;
+    /// MaxPool's indices written when `want_indices`, column-major when
+    /// `storage_col` (storage_order 1).
+    pub(crate) struct PoolNdParams {
+        n: u32, nsp: u32, mode: u32, count_include_pad: u32, p: u32, out_size: u32, in_size: u32,
+        want_indices: u32, storage_col: u32,
+        shape: [u32; 3], out_shape: [u32; 3], kernel: [u32; 3], strides: [u32; 3], dilations: [u32; 3],
+        pad_begin: [u32; 3], pad_end: [u32; 3],
+    }
+    /// `poolnd.wgsl`'s `col2im`: `n` image elements over `nsp` spatial axes,
+    /// `block_size` kernel offsets (the product of `block`) and `blocks`
+    /// blocks (`blocks_per_axis`).
+    pub(crate) struct Col2imParams {
+        n: u32, nsp: u32, channels: u32, block_size: u32, blocks: u32,
+        image: [u32; 4], block: [u32; 4], strides: [u32; 4], dilations: [u32; 4], pad_begin: [u32; 4],
+        blocks_per_axis: [u32; 4],
+    }
+}
+
+wgsl_codes! {
+    /// `PoolNdParams::mode`: the pooling function.
+    pub(crate) mod pool_mode: POOL { MAX = 0, AVERAGE = 1, LP = 2 }
 }
 
 /// How a pooling node runs.
@@ -154,12 +180,12 @@ impl Exec<'_> {
         }
     }
 
-    /// Max (mode 0), average (1) or Lp (2) pooling with `poolnd.wgsl`.
+    /// Max, average or Lp pooling with `poolnd.wgsl`.
     fn pool_nd(&self, ctx: &mut Ctx, k: &Kernel, a: &PoolAttrs) -> Result<Vec<GpuTensor>> {
         let (code, include, p, col) = match a.mode {
-            PoolMode::Max { storage_col } => (0, false, 1, storage_col),
-            PoolMode::Average { count_include_pad } => (1, count_include_pad, 1, false),
-            PoolMode::Lp { p } => (2, false, p, false),
+            PoolMode::Max { storage_col } => (pool_mode::MAX, false, 1, storage_col),
+            PoolMode::Average { count_include_pad } => (pool_mode::AVERAGE, count_include_pad, 1, false),
+            PoolMode::Lp { p } => (pool_mode::LP, false, p, false),
         };
         let x = self.input(0)?;
         let r = x.shape.len();
@@ -184,23 +210,25 @@ impl Exec<'_> {
         if want_idx && x.numel() > i32::MAX as usize {
             return Err(GpuError::Limit("MaxPool indices exceed i32".into()));
         }
-        let mut prm = vec![0u32; 30];
-        put(
-            &mut prm,
-            0,
-            &[total, nsp, code, usize::from(include), p as usize, out_size.max(1), in_size, usize::from(want_idx)],
-        )?;
-        for a in 0..nsp {
-            put(&mut prm, 8 + a, &[x.shape[2 + a]])?;
-            put(&mut prm, 11 + a, &[win.out[a]])?;
-            put(&mut prm, 14 + a, &[win.kernel[a]])?;
-            put(&mut prm, 17 + a, &[win.strides[a]])?;
-            put(&mut prm, 20 + a, &[win.dilations[a]])?;
-            prm[23 + a] = pad_word(win.pad_begin[a])?;
-            prm[26 + a] = pad_word(win.pad_end[a])?;
-        }
-        prm[29] = u32::from(col);
-        ctx.dispatch_n(k, &prm, &y, &[x, &idx], total)?;
+        let prm = PoolNdParams {
+            n: total,
+            nsp,
+            mode: code as usize,
+            count_include_pad: usize::from(include),
+            p: p as usize,
+            out_size: out_size.max(1),
+            in_size,
+            want_indices: usize::from(want_idx),
+            storage_col: usize::from(col),
+            shape: x.shape[2..].to_vec(),
+            out_shape: win.out[..nsp].to_vec(),
+            kernel: win.kernel[..nsp].to_vec(),
+            strides: win.strides[..nsp].to_vec(),
+            dilations: win.dilations[..nsp].to_vec(),
+            pad_begin: pads(&win.pad_begin[..nsp])?,
+            pad_end: pads(&win.pad_end[..nsp])?,
+        };
+        ctx.dispatch_n(k, &prm.words()?, &y, &[x, &idx], total)?;
         let mut outs = vec![y];
         if want_idx {
             outs.push(idx);
@@ -240,22 +268,25 @@ impl Exec<'_> {
         shape.extend_from_slice(&image);
         let y = ctx.alloc(x.dtype, shape)?;
         let total = y.numel();
-        let mut p = vec![0u32; 32];
-        put(&mut p, 0, &[total, nsp, c, kk, l])?;
-        for a in 0..nsp {
-            put(&mut p, 8 + a, &[image[a]])?;
-            put(&mut p, 12 + a, &[block[a]])?;
-            put(&mut p, 16 + a, &[win.strides[a]])?;
-            put(&mut p, 20 + a, &[win.dilations[a]])?;
-            p[24 + a] = pad_word(win.pad_begin[a])?;
-            put(&mut p, 28 + a, &[win.out[a]])?;
-        }
-        ctx.dispatch_n(k, &p, &y, &[x], total)?;
+        let p = Col2imParams {
+            n: total,
+            nsp,
+            channels: c,
+            block_size: kk,
+            blocks: l,
+            image: image[..nsp].to_vec(),
+            block: block[..nsp].to_vec(),
+            strides: win.strides[..nsp].to_vec(),
+            dilations: win.dilations[..nsp].to_vec(),
+            pad_begin: pads(&win.pad_begin[..nsp])?,
+            blocks_per_axis: win.out[..nsp].to_vec(),
+        };
+        ctx.dispatch_n(k, &p.words()?, &y, &[x], total)?;
         Ok(vec![y])
     }
 }
 
-/// A (non-negative) padding as a kernel parameter.
-fn pad_word(p: i64) -> Result<u32> {
-    u32c(usize::try_from(p).map_err(|_| GpuError::Shape(format!("negative padding {p}")))?)
+/// (Non-negative) paddings as kernel parameters.
+fn pads(p: &[i64]) -> Result<Vec<usize>> {
+    p.iter().map(|&p| usize::try_from(p).map_err(|_| GpuError::Shape(format!("negative padding {p}")))).collect()
 }

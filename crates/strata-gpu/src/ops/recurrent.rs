@@ -13,8 +13,31 @@
 
 use super::*;
 use crate::kernels::TILE;
-use crate::shape::{contiguous, f32w, put, u32c};
+use crate::shape::contiguous;
+use crate::wgsl::{wgsl_codes, wgsl_params};
 use strata_ir::ops::recurrent::{Activation, Cell, Direction};
+
+wgsl_params! {
+    /// `recurrent_step`: one time step `step` of `mode` ([`step_mode`]) over
+    /// `n` = dirs * batch * hidden units; flags 0 or 1; activation slot a
+    /// (f, g, h) of direction d at `act_*[3 d + a]` ([`activation`] codes).
+    pub(crate) struct RecurrentParams {
+        n: u32, mode: u32, step: u32, seq: u32, dirs: u32, batch: u32, hidden: u32, batch_major: u32,
+        has_bias: u32, has_peepholes: u32, has_lens: u32, no_initial_h: u32, no_initial_c: u32, reverse: u32,
+        has_clip: u32, clip: f32, input_forget: u32, linear_before_reset: u32, gates: u32, write_y: u32,
+        act_code: [u32; 6], act_alpha: [f32; 6], act_beta: [f32; 6],
+    }
+}
+
+wgsl_codes! {
+    /// What one dispatch of `recurrent_step` computes (`RecurrentParams::mode`).
+    pub(crate) mod step_mode: REC { RNN = 0, GRU_GATES = 1, GRU_UPDATE = 2, LSTM = 3 }
+    /// Activation functions (`RecurrentParams::act_code`).
+    pub(crate) mod activation: ACT {
+        RELU = 0, TANH = 1, SIGMOID = 2, AFFINE = 3, LEAKY_RELU = 4, THRESHOLDED_RELU = 5, SCALED_TANH = 6,
+        HARD_SIGMOID = 7, ELU = 8, SOFTSIGN = 9, SOFTPLUS = 10,
+    }
+}
 
 /// How a recurrent layer runs.
 #[derive(Debug)]
@@ -52,17 +75,17 @@ impl Recurrent {
     fn parse(o: &NnOp) -> std::result::Result<Recurrent, String> {
         let a = o.recurrent_attrs()?;
         let code = |k: Activation| match k {
-            Activation::Relu => 0,
-            Activation::Tanh => 1,
-            Activation::Sigmoid => 2,
-            Activation::Affine => 3,
-            Activation::LeakyRelu => 4,
-            Activation::ThresholdedRelu => 5,
-            Activation::ScaledTanh => 6,
-            Activation::HardSigmoid => 7,
-            Activation::Elu => 8,
-            Activation::Softsign => 9,
-            Activation::Softplus => 10,
+            Activation::Relu => activation::RELU,
+            Activation::Tanh => activation::TANH,
+            Activation::Sigmoid => activation::SIGMOID,
+            Activation::Affine => activation::AFFINE,
+            Activation::LeakyRelu => activation::LEAKY_RELU,
+            Activation::ThresholdedRelu => activation::THRESHOLDED_RELU,
+            Activation::ScaledTanh => activation::SCALED_TANH,
+            Activation::HardSigmoid => activation::HARD_SIGMOID,
+            Activation::Elu => activation::ELU,
+            Activation::Softsign => activation::SOFTSIGN,
+            Activation::Softplus => activation::SOFTPLUS,
         };
         let acts = a
             .activations
@@ -123,12 +146,6 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
         rec,
     })
 }
-
-/// Mode codes of `recurrent_step`.
-const RNN: u32 = 0;
-const GRU_GATES: u32 = 1;
-const GRU_UPDATE: u32 = 2;
-const LSTM: u32 = 3;
 
 impl Exec<'_> {
     /// Check that input `i` (when present) has shape `want`.
@@ -215,35 +232,38 @@ impl Exec<'_> {
         let want_y = self.wants(0);
         let y = ctx.alloc(DType::F32, if want_y { y_shape } else { vec![1] })?;
 
-        let mut p = vec![0u32; 38];
-        put(&mut p, 0, &[ss, 0, 0, seq, dirs, batch, hidden, usize::from(rec.batch_major)])?;
-        p[8] = u32::from(bias.is_some());
-        p[9] = u32::from(peep.is_some());
-        p[10] = u32::from(lens.is_some());
-        p[11] = u32::from(h0.is_none());
-        p[12] = u32::from(c0.is_none());
-        p[13] = u32::from(rec.reverse);
-        p[14] = u32::from(rec.clip.is_some());
-        p[15] = f32w(rec.clip.unwrap_or(0.0));
+        let acts = rec.acts.iter().flatten();
+        let mut p = RecurrentParams {
+            n: ss,
+            seq,
+            dirs,
+            batch,
+            hidden,
+            batch_major: usize::from(rec.batch_major),
+            has_bias: usize::from(bias.is_some()),
+            has_peepholes: usize::from(peep.is_some()),
+            has_lens: usize::from(lens.is_some()),
+            no_initial_h: usize::from(h0.is_none()),
+            no_initial_c: usize::from(c0.is_none()),
+            reverse: usize::from(rec.reverse),
+            has_clip: usize::from(rec.clip.is_some()),
+            clip: rec.clip.unwrap_or(0.0),
+            gates: g,
+            write_y: usize::from(want_y),
+            act_code: acts.clone().map(|&(code, _, _)| code as usize).collect(),
+            act_alpha: acts.clone().map(|&(_, alpha, _)| alpha).collect(),
+            act_beta: acts.map(|&(_, _, beta)| beta).collect(),
+            ..Default::default()
+        };
         match rec.cell {
-            Cell::Lstm { input_forget } => p[16] = u32::from(input_forget),
-            Cell::Gru { linear_before_reset } => p[17] = u32::from(linear_before_reset),
+            Cell::Lstm { input_forget } => p.input_forget = usize::from(input_forget),
+            Cell::Gru { linear_before_reset } => p.linear_before_reset = usize::from(linear_before_reset),
             Cell::Rnn => {}
         }
-        p[18] = g as u32;
-        p[19] = u32::from(want_y);
-        for (d, acts) in rec.acts.iter().enumerate() {
-            for (a, &(code, alpha, beta)) in acts.iter().enumerate() {
-                let at = 20 + (d * 3 + a) * 3;
-                p[at] = code;
-                p[at + 1] = f32w(alpha);
-                p[at + 2] = f32w(beta);
-            }
-        }
         let modes: &[u32] = match rec.cell {
-            Cell::Rnn => &[RNN],
-            Cell::Gru { .. } => &[GRU_GATES, GRU_UPDATE],
-            Cell::Lstm { .. } => &[LSTM],
+            Cell::Rnn => &[step_mode::RNN],
+            Cell::Gru { .. } => &[step_mode::GRU_GATES, step_mode::GRU_UPDATE],
+            Cell::Lstm { .. } => &[step_mode::LSTM],
         };
         // Absent optional operands are bound as R (never read).
         let ins = [&xw, r, bias.unwrap_or(r), peep.unwrap_or(r), lens.unwrap_or(r)];
@@ -251,11 +271,11 @@ impl Exec<'_> {
         let steps = seq.max(1);
         for k in 0..steps {
             for &mode in modes {
-                p[1] = mode;
-                p[2] = u32c(k)?;
+                p.mode = mode as usize;
+                p.step = k;
                 let mut bind = vec![&y];
                 bind.extend(ins);
-                ctx.dispatch_n(&plan.step, &p, &state, &bind, ss)?;
+                ctx.dispatch_n(&plan.step, &p.words()?, &state, &bind, ss)?;
             }
         }
         ctx.release(xw);

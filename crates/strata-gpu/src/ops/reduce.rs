@@ -144,11 +144,15 @@ impl Exec<'_> {
                 let (rows, l, inner) = lines(&x.shape, norm_axis(a[0], rank)?);
                 let y = ctx.alloc(x.dtype, x.shape.clone())?;
                 if inner > 0 {
-                    let mut w = [0u32; 6];
-                    let flags = [usize::from(*product), usize::from(*exclusive), usize::from(*reverse)];
-                    put(&mut w, 0, &[rows, l, inner])?;
-                    put(&mut w, 3, &flags)?;
-                    ctx.dispatch_n(k, &w, &y, &[x], rows)?;
+                    let p = rowwise::CumulateParams {
+                        lines: rows,
+                        len: l,
+                        inner,
+                        product: usize::from(*product),
+                        exclusive: usize::from(*exclusive),
+                        reverse: usize::from(*reverse),
+                    };
+                    ctx.dispatch_n(k, &p.words()?, &y, &[x], rows)?;
                 }
                 Ok(vec![y])
             }
@@ -167,9 +171,8 @@ impl Exec<'_> {
                 let vals = ctx.alloc(x.dtype, shape.clone())?;
                 let idx = ctx.alloc(self.out_dtype(1)?, shape)?;
                 if inner > 0 && k > 0 {
-                    let mut w = [0u32; 5];
-                    put(&mut w, 0, &[rows, l, inner, k, usize::from(*largest)])?;
-                    ctx.dispatch_n(kern, &w, &vals, &[x, &idx], rows)?;
+                    let p = rowwise::TopKParams { lines: rows, len: l, inner, k, largest: usize::from(*largest) };
+                    ctx.dispatch_n(kern, &p.words()?, &vals, &[x, &idx], rows)?;
                 }
                 Ok(vec![vals, idx])
             }

@@ -3,7 +3,26 @@
 //! `AffineGrid`, which makes such grids.
 
 use super::*;
-use crate::shape::{put, u32c};
+use crate::wgsl::{wgsl_codes, wgsl_params};
+
+wgsl_params! {
+    /// `sample.wgsl`'s `grid_sample`: `n` outputs of `channels` channels,
+    /// `nsp` spatial axes of `in_shape`, `out_size` points per channel;
+    /// `mode` and `padding` from [`grid_mode`] and [`grid_padding`].
+    pub(crate) struct GridSampleParams {
+        n: u32, channels: u32, nsp: u32, align_corners: u32, mode: u32, padding: u32, out_size: u32,
+        in_shape: [u32; 3],
+    }
+    /// `sample.wgsl`'s `affine_grid`: `n` values, `nsp` spatial axes of `size`.
+    pub(crate) struct AffineGridParams { n: u32, nsp: u32, align_corners: u32, size: [u32; 3] }
+}
+
+wgsl_codes! {
+    /// GridSample's interpolation (`GridSampleParams::mode`).
+    pub(crate) mod grid_mode: GRID_MODE { NEAREST = 0, LINEAR = 1, CUBIC = 2 }
+    /// GridSample's padding (`GridSampleParams::padding`).
+    pub(crate) mod grid_padding: GRID_PAD { ZEROS = 0, BORDER = 1, REFLECTION = 2 }
+}
 
 /// How a sampling node runs.
 #[derive(Debug)]
@@ -42,9 +61,9 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
 /// `MODE` code of `sample.wgsl` for a GridSample mode.
 fn grid_mode_code(mode: &str) -> std::result::Result<u32, String> {
     match mode {
-        "nearest" => Ok(0),
-        "linear" | "bilinear" => Ok(1),
-        "cubic" | "bicubic" => Ok(2),
+        "nearest" => Ok(grid_mode::NEAREST),
+        "linear" | "bilinear" => Ok(grid_mode::LINEAR),
+        "cubic" | "bicubic" => Ok(grid_mode::CUBIC),
         other => Err(format!("GridSample mode '{other}'")),
     }
 }
@@ -52,9 +71,9 @@ fn grid_mode_code(mode: &str) -> std::result::Result<u32, String> {
 /// Padding code of `sample.wgsl` for a GridSample padding mode.
 fn grid_padding_code(mode: &str) -> std::result::Result<u32, String> {
     match mode {
-        "zeros" => Ok(0),
-        "border" => Ok(1),
-        "reflection" => Ok(2),
+        "zeros" => Ok(grid_padding::ZEROS),
+        "border" => Ok(grid_padding::BORDER),
+        "reflection" => Ok(grid_padding::REFLECTION),
         other => Err(format!("GridSample padding_mode '{other}'")),
     }
 }
@@ -91,11 +110,17 @@ impl Exec<'_> {
             return Err(GpuError::Shape("GridSample from an empty spatial axis".into()));
         }
         let out_size: usize = out_sp.iter().product();
-        let mut p = vec![0u32; 10];
-        put(&mut p, 0, &[total, c, nsp, usize::from(align), mode as usize, pad as usize])?;
-        put(&mut p, 6, &x.shape[2..])?;
-        p[9] = u32c(out_size.max(1))?;
-        ctx.dispatch_n(k, &p, &y, &[x, grid], total)?;
+        let p = GridSampleParams {
+            n: total,
+            channels: c,
+            nsp,
+            align_corners: usize::from(align),
+            mode: mode as usize,
+            padding: pad as usize,
+            out_size: out_size.max(1),
+            in_shape: x.shape[2..].to_vec(),
+        };
+        ctx.dispatch_n(k, &p.words()?, &y, &[x, grid], total)?;
         Ok(vec![y])
     }
 }
@@ -126,10 +151,8 @@ impl Exec<'_> {
         if total > 0 && size[2..].contains(&0) {
             return Ok(vec![y]);
         }
-        let mut p = vec![0u32; 8];
-        put(&mut p, 0, &[total, nsp, usize::from(align)])?;
-        put(&mut p, 4, &size[2..])?;
-        ctx.dispatch_n(k, &p, &y, &[theta], total)?;
+        let p = AffineGridParams { n: total, nsp, align_corners: usize::from(align), size: size[2..].to_vec() };
+        ctx.dispatch_n(k, &p.words()?, &y, &[theta], total)?;
         Ok(vec![y])
     }
 }

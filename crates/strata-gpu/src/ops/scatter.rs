@@ -5,7 +5,34 @@
 
 use super::*;
 use crate::kernels::MAX_RANK;
-use crate::shape::{check_rank, contiguous, norm_axis, put, u32c};
+use crate::shape::{check_rank, contiguous, norm_axis};
+use crate::wgsl::{wgsl_codes, wgsl_params};
+
+wgsl_params! {
+    /// `scatter_elements`: one invocation per index line along `axis`
+    /// (`line_shape` is the indices' shape with the axis set to 1).
+    pub(crate) struct ScatterElementsParams {
+        lines: u32, rank: u32, axis: u32, idx_axis_len: u32, data_axis_len: u32,
+        line_shape: [u32; 8], out_strides: [u32; 8], idx_strides: [u32; 8],
+    }
+    /// `scatter_nd`: one invocation per element of a slice; index tuples of
+    /// `k` address the first `k` axes of the data.
+    pub(crate) struct ScatterNdParams { slice: u32, tuples: u32, k: u32, data_shape: [u32; 8], data_strides: [u32; 8] }
+    /// `one_hot`: `depth` classes inserted before `inner` elements; the
+    /// indices are f32 when `float_indices` is 1.
+    pub(crate) struct OneHotParams { n: u32, depth: u32, inner: u32, float_indices: u32 }
+    /// `tensor_scatter`: one invocation per update element.
+    pub(crate) struct TensorScatterParams {
+        n: u32, rank: u32, axis: u32, max_len: u32, circular: u32, has_write_indices: u32,
+        upd_shape: [u32; 8], out_strides: [u32; 8],
+    }
+}
+
+wgsl_codes! {
+    /// `scatter.wgsl`'s `RED` override: how an update combines with the
+    /// element it hits.
+    pub(crate) mod reduction: RED { NONE = 0, ADD = 1, MUL = 2, MAX = 3, MIN = 4 }
+}
 
 /// How a scatter node runs: `copy` the data into the output, then `k`.
 #[derive(Debug)]
@@ -90,7 +117,7 @@ fn scatter(
     v.int(1, "indices")?;
     let red = reduction_code(reduction)?;
     let dt = dt_code(d);
-    if red != 0 && (!matches!(dt, 0 | 1) || matches!(d, DType::I64 | DType::U64)) {
+    if red != reduction::NONE && (!matches!(dt, 0 | 1) || matches!(d, DType::I64 | DType::U64)) {
         return Err(format!("scatter reduction '{reduction}' on {d}"));
     }
     Ok((k.copy(), k.get(Shader::Scatter, entry, &[("DT", dt), ("RED", red)])))
@@ -99,11 +126,11 @@ fn scatter(
 /// `RED` override of `scatter.wgsl` for a reduction attribute.
 fn reduction_code(r: &str) -> std::result::Result<u32, String> {
     match r {
-        "none" => Ok(0),
-        "add" => Ok(1),
-        "mul" => Ok(2),
-        "max" => Ok(3),
-        "min" => Ok(4),
+        "none" => Ok(reduction::NONE),
+        "add" => Ok(reduction::ADD),
+        "mul" => Ok(reduction::MUL),
+        "max" => Ok(reduction::MAX),
+        "min" => Ok(reduction::MIN),
         other => Err(format!("reduction '{other}'")),
     }
 }
@@ -155,12 +182,17 @@ impl Exec<'_> {
         lines_shape[a] = 1;
         let lines: usize = lines_shape.iter().product();
         if ind.numel() > 0 {
-            let mut p = vec![0u32; 32];
-            put(&mut p, 0, &[lines, r, a, ind.shape[a], x.shape[a]])?;
-            put(&mut p, 8, &lines_shape)?;
-            put(&mut p, 16, &contiguous(&x.shape))?;
-            put(&mut p, 24, &contiguous(&ind.shape))?;
-            ctx.dispatch_n(k, &p, &y, &[ind, upd], lines)?;
+            let p = ScatterElementsParams {
+                lines,
+                rank: r,
+                axis: a,
+                idx_axis_len: ind.shape[a],
+                data_axis_len: x.shape[a],
+                line_shape: lines_shape,
+                out_strides: contiguous(&x.shape),
+                idx_strides: contiguous(&ind.shape),
+            };
+            ctx.dispatch_n(k, &p.words()?, &y, &[ind, upd], lines)?;
         }
         Ok(vec![y])
     }
@@ -198,11 +230,14 @@ impl Exec<'_> {
         let slice: usize = x.shape[k..].iter().product();
         let tuples: usize = ind.shape[..q - 1].iter().product();
         if slice > 0 && tuples > 0 {
-            let mut p = vec![0u32; 20];
-            put(&mut p, 0, &[slice, tuples, k])?;
-            put(&mut p, 4, &x.shape[..k])?;
-            put(&mut p, 12, &contiguous(&x.shape)[..k])?;
-            ctx.dispatch_n(kern, &p, &y, &[ind, upd], slice)?;
+            let p = ScatterNdParams {
+                slice,
+                tuples,
+                k,
+                data_shape: x.shape[..k].to_vec(),
+                data_strides: contiguous(&x.shape)[..k].to_vec(),
+            };
+            ctx.dispatch_n(kern, &p.words()?, &y, &[ind, upd], slice)?;
         }
         Ok(vec![y])
     }
@@ -243,8 +278,8 @@ impl Exec<'_> {
         let inner: usize = ind.shape[a..].iter().product();
         let y = ctx.alloc(vals.dtype, shape)?;
         let n = y.numel();
-        let p = [u32c(n)?, u32c(depth)?, u32c(inner.max(1))?, u32::from(is_float_word(ind.dtype))];
-        ctx.dispatch_n(k, &p, &y, &[ind, vals], n)?;
+        let p = OneHotParams { n, depth, inner: inner.max(1), float_indices: usize::from(is_float_word(ind.dtype)) };
+        ctx.dispatch_n(k, &p.words()?, &y, &[ind, vals], n)?;
         Ok(vec![y])
     }
 }
@@ -288,11 +323,17 @@ impl Exec<'_> {
         let y = self.scatter_base(ctx, copy)?;
         let n = upd.numel();
         if n > 0 {
-            let mut p = vec![0u32; 24];
-            put(&mut p, 0, &[n, r, a, max_len, usize::from(circular), usize::from(wi.is_some())])?;
-            put(&mut p, 8, &upd.shape)?;
-            put(&mut p, 16, &contiguous(&past.shape))?;
-            ctx.dispatch_n(k, &p, &y, &[wi.unwrap_or(upd), upd], n)?;
+            let p = TensorScatterParams {
+                n,
+                rank: r,
+                axis: a,
+                max_len,
+                circular: usize::from(circular),
+                has_write_indices: usize::from(wi.is_some()),
+                upd_shape: upd.shape.clone(),
+                out_strides: contiguous(&past.shape),
+            };
+            ctx.dispatch_n(k, &p.words()?, &y, &[wi.unwrap_or(upd), upd], n)?;
         }
         Ok(vec![y])
     }

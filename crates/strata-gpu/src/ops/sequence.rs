@@ -4,6 +4,15 @@
 
 use super::*;
 use crate::shape::{f32w, put, u32c};
+use crate::wgsl::wgsl_params;
+
+wgsl_params! {
+    /// `sequence.wgsl`'s `causal_conv`: `n_out` outputs (batch, `channels`,
+    /// `len`), then `n_state` state values; `k` taps; flags 0 or 1.
+    pub(crate) struct CausalConvParams {
+        n_out: u32, n_state: u32, channels: u32, len: u32, k: u32, has_bias: u32, has_past: u32, silu: u32,
+    }
+}
 
 /// How a sequence operator runs: one dispatch.
 #[derive(Debug)]
@@ -83,10 +92,17 @@ impl Exec<'_> {
         let y = ctx.alloc(x.dtype, x.shape.clone())?;
         let st = ctx.alloc(x.dtype, vec![b, c, k - 1])?;
         let (n_out, n_state) = (y.numel(), st.numel());
-        let mut p = [0u32; 8];
-        put(&mut p, 0, &[n_out, n_state, c, l, k, usize::from(bias.is_some()), usize::from(past.is_some())])?;
-        p[7] = u32::from(silu);
-        ctx.dispatch_n(kern, &p, &y, &[&st, x, w, bias.unwrap_or(w), past.unwrap_or(w)], n_out + n_state)?;
+        let p = CausalConvParams {
+            n_out,
+            n_state,
+            channels: c,
+            len: l,
+            k,
+            has_bias: usize::from(bias.is_some()),
+            has_past: usize::from(past.is_some()),
+            silu: usize::from(silu),
+        };
+        ctx.dispatch_n(kern, &p.words()?, &y, &[&st, x, w, bias.unwrap_or(w), past.unwrap_or(w)], n_out + n_state)?;
         Ok(vec![y, st])
     }
 }

@@ -3,7 +3,20 @@
 
 use super::*;
 use crate::kernels::MAX_RANK;
-use crate::shape::{contiguous, put};
+use crate::shape::contiguous;
+use crate::wgsl::wgsl_params;
+
+wgsl_params! {
+    /// `dft.wgsl`: `n` outputs; the transform of length `len` along `axis`
+    /// of the `rank` leading axes (without the last, which holds (re) or
+    /// (re, im): `complex_in`, `out_last`) reading `n_in` inputs; `sign` -1
+    /// forward, +1 inverse; `irfft` rebuilds the Hermitian spectrum. Shapes
+    /// and strides are of the full tensors, without the last axis.
+    pub(crate) struct DftParams {
+        n: u32, rank: u32, axis: u32, len: u32, n_in: u32, complex_in: u32, irfft: u32, sign: i32, out_last: u32,
+        out_shape: [u32; 8], in_strides: [u32; 8], out_strides: [u32; 8],
+    }
+}
 
 /// How a DFT runs: one `dft` dispatch.
 #[derive(Debug)]
@@ -72,14 +85,21 @@ impl Exec<'_> {
         let y = ctx.alloc(x.dtype, shape.clone())?;
         let n = y.numel();
         let (is, os) = (contiguous(&x.shape), contiguous(&shape));
-        let mut p = vec![0u32; 40];
-        put(&mut p, 0, &[n, r - 1, ax, len, n_in, usize::from(x.shape[r - 1] == 2), usize::from(inverse && onesided)])?;
-        p[7] = if inverse { 1 } else { -1i32 as u32 };
-        p[8] = shape[r - 1] as u32;
-        put(&mut p, 16, &shape[..r - 1])?;
-        put(&mut p, 24, &is[..r - 1])?;
-        put(&mut p, 32, &os[..r - 1])?;
-        ctx.dispatch_n(k, &p, &y, &[x], n)?;
+        let p = DftParams {
+            n,
+            rank: r - 1,
+            axis: ax,
+            len,
+            n_in,
+            complex_in: usize::from(x.shape[r - 1] == 2),
+            irfft: usize::from(inverse && onesided),
+            sign: if inverse { 1 } else { -1 },
+            out_last: shape[r - 1],
+            out_shape: shape[..r - 1].to_vec(),
+            in_strides: is[..r - 1].to_vec(),
+            out_strides: os[..r - 1].to_vec(),
+        };
+        ctx.dispatch_n(k, &p.words()?, &y, &[x], n)?;
         Ok(vec![y])
     }
 }
