@@ -75,3 +75,36 @@ fn per_op_dispatch_names_every_operator() {
     let failures: Vec<String> = checks.iter().filter_map(|(file, sig)| denies_catch_alls(file, sig).err()).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// ARCHITECTURE.md's invariant that no source file in `crates/`, `xtask/`
+/// or `shaders/` is over 1,000 lines (generated files aside).
+#[test]
+fn no_source_file_over_1000_lines() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if p.is_dir() {
+                if !matches!(name.as_str(), "target" | "generated" | "node_modules") && !name.starts_with('.') {
+                    walk(&p, out);
+                }
+            } else if p.extension().is_some_and(|x| x == "rs" || x == "wgsl") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for d in ["crates", "xtask", "shaders"] {
+        walk(&repo().join(d), &mut files);
+    }
+    assert!(files.len() > 100, "found only {} source files", files.len());
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(f).ok()?.lines().count();
+            (n > 1000).then(|| format!("{} ({n} lines)", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "source files over 1,000 lines: {long:?}");
+}
