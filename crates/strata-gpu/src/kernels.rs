@@ -145,7 +145,19 @@ impl Shader {
     pub fn tables(self) -> (&'static [Codes], &'static [Layout]) {
         match self {
             Shader::Elementwise => (&[], &[]),
-            Shader::Movement => (&[], &[]),
+            Shader::Movement => {
+                use crate::ops::movement as m;
+                (
+                    &[],
+                    &[
+                        m::CopyStridedParams::LAYOUT,
+                        m::GatherParams::LAYOUT,
+                        m::PadParams::LAYOUT,
+                        m::TriluParams::LAYOUT,
+                        m::GatherElementsParams::LAYOUT,
+                    ],
+                )
+            }
             Shader::Matmul => (&[], &[]),
             Shader::Conv => (&[], &[]),
             Shader::Pool => (&[], &[crate::ops::pool::Pool2dParams::LAYOUT]),
