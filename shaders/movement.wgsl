@@ -60,7 +60,7 @@ fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     out[i] = src[(o * axis_dim + kk) * inner + r];
 }
 
-// Pad (parameters: `PadParams`). PAD_MODE: 0 constant, 1 edge, 2 reflect.
+// Pad (parameters: `PadParams`). PAD_MODE: PAD_CONSTANT, PAD_EDGE or PAD_REFLECT.
 @compute @workgroup_size(64)
 fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) lidx: u32) {
@@ -81,9 +81,9 @@ fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         let n_in = i32(pad_params_in_shape(k));
         var c = coord - pad_params_pad_begin(k);
         if c < 0 || c >= n_in {
-            if PAD_MODE == 0u {
+            if PAD_MODE == PAD_CONSTANT {
                 inside = false;
-            } else if PAD_MODE == 1u {
+            } else if PAD_MODE == PAD_EDGE {
                 c = clamp(c, 0, n_in - 1);
             } else {
                 let period = max(2 * (n_in - 1), 1);

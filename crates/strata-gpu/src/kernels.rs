@@ -148,7 +148,7 @@ impl Shader {
             Shader::Movement => {
                 use crate::ops::movement as m;
                 (
-                    &[],
+                    &[m::pad_mode::TABLE],
                     &[
                         m::CopyStridedParams::LAYOUT,
                         m::GatherParams::LAYOUT,
@@ -158,25 +158,34 @@ impl Shader {
                     ],
                 )
             }
-            Shader::Matmul => (&[], &[]),
-            Shader::Conv => (&[], &[]),
+            Shader::Matmul => (&[], &[crate::ops::matmul::MatmulParams::LAYOUT]),
+            Shader::Conv => (&[], &[crate::ops::conv::ConvParams::LAYOUT]),
             Shader::Pool => (&[], &[crate::ops::pool::Pool2dParams::LAYOUT]),
-            Shader::Reduce => (&[], &[]),
-            Shader::Norm => (&[], &[]),
-            Shader::Resize => (&[], &[]),
-            Shader::Attention => (&[], &[]),
-            Shader::Loss => (&[], &[]),
+            Shader::Reduce => {
+                use crate::ops::reduce as m;
+                (&[m::reduce_op::TABLE, m::arg_op::TABLE], &[m::ReduceParams::LAYOUT])
+            }
+            Shader::Norm => {
+                use crate::ops::norm as m;
+                (&[], &[m::SoftmaxParams::LAYOUT, m::LayerNormParams::LAYOUT, m::BatchNormParams::LAYOUT])
+            }
+            Shader::Resize => (&[], &[crate::ops::resize::ResizeParams::LAYOUT]),
+            Shader::Attention => (&[], &[crate::ops::attention::AttentionParams::LAYOUT]),
+            Shader::Loss => {
+                use crate::ops::loss as m;
+                (&[], &[m::LossElemParams::LAYOUT, m::LossReduceParams::LAYOUT])
+            }
             Shader::Generate => (&[], &[]),
             Shader::Rowwise => (&[], &[]),
             Shader::Sample => (&[], &[]),
             Shader::Scatter => (&[], &[]),
             Shader::Math => (&[], &[]),
-            Shader::Rotary => (&[], &[]),
+            Shader::Rotary => (&[], &[crate::ops::attention::RotaryParams::LAYOUT]),
             Shader::PoolNd => (&[], &[]),
             Shader::Index => (&[], &[]),
             Shader::Sequence => (&[], &[]),
-            Shader::LinearAttention => (&[], &[]),
-            Shader::ResizeTaps => (&[], &[]),
+            Shader::LinearAttention => (&[], &[crate::ops::sequence::LinearAttentionParams::LAYOUT]),
+            Shader::ResizeTaps => (&[], &[crate::ops::resize::ResizeParams::LAYOUT]),
             Shader::Einsum => (&[], &[]),
             Shader::Dft => (&[], &[]),
             Shader::Recurrent => (&[], &[]),

@@ -6,7 +6,12 @@
 use super::*;
 use crate::kernels::MAX_RANK;
 use crate::shape::{broadcast, bstrides, check_rank, contiguous, f32w, norm_axis};
-use crate::wgsl::{Params, wgsl_params};
+use crate::wgsl::{Params, wgsl_codes, wgsl_params};
+
+wgsl_codes! {
+    /// `PAD_MODE` of `pad`.
+    pub(crate) mod pad_mode: PAD { CONSTANT = 0, EDGE = 1, REFLECT = 2 }
+}
 
 wgsl_params! {
     /// `copy_strided`: `n` elements of `shape` (rank `rank`) from `in_off` +
@@ -233,18 +238,21 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
             v.host(2, "constant_value")?;
             v.host(3, "axes")?;
             let m = match mode.as_str() {
-                "constant" => 0,
-                "edge" => 1,
-                "reflect" => 2,
+                "constant" => pad_mode::CONSTANT,
+                "edge" => pad_mode::EDGE,
+                "reflect" => pad_mode::REFLECT,
                 other => return Err(format!("Pad mode '{other}' is not supported on the GPU")),
             };
             let k = k.get(Shader::Movement, "pad", &[("PAD_MODE", m)]);
-            Ok(Plan::Pad { k, pads: pads.clone(), value: *value, constant: m == 0 })
+            Ok(Plan::Pad { k, pads: pads.clone(), value: *value, constant: m == pad_mode::CONSTANT })
         }
         T::CenterCropPad { axes } => {
             v.dev(0)?;
             v.host(1, "shape")?;
-            Ok(Plan::CenterCropPad { k: k.get(Shader::Movement, "pad", &[("PAD_MODE", 0)]), axes: axes.clone() })
+            Ok(Plan::CenterCropPad {
+                k: k.get(Shader::Movement, "pad", &[("PAD_MODE", pad_mode::CONSTANT)]),
+                axes: axes.clone(),
+            })
         }
     };
     movement.map(super::Plan::Movement)

@@ -3,7 +3,8 @@
 //! takes the same parameters).
 
 use super::*;
-use crate::shape::{f32w, norm_axis, put};
+use crate::shape::norm_axis;
+use crate::wgsl::{Params, wgsl_params};
 use strata_ir::resample::{AspectRatioPolicy, Coord, NearestMode, ResizeMode};
 
 /// How a resize runs: one dispatch of `k` (`resize2d` or `resize_taps`)
@@ -78,6 +79,17 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
             Ok(Plan { k, coord: 1, near: 2, source: Source::Upsample { scales: scales.clone() } })
         }
         other => not_implemented(other.name()),
+    }
+}
+
+wgsl_params! {
+    /// `resize2d` and `resize_taps`: `n` outputs, the last two axes from
+    /// `h x w` to `oh x ow`; `coord_mode` and `nearest_mode` are the codes of
+    /// `resize_coord_code` and `resize_nearest_code`; `resized_*` = scale *
+    /// input length before rounding, bit 0/1 of `unit`: it is exactly 1.
+    pub(crate) struct ResizeParams {
+        n: u32, h: u32, w: u32, oh: u32, ow: u32, coord_mode: u32, nearest_mode: u32, unit: u32,
+        scale_h: f32, scale_w: f32, resized_h: f32, resized_w: f32,
     }
 }
 
@@ -221,17 +233,22 @@ impl Exec<'_> {
         if n > 0 && x.numel() == 0 {
             return Err(GpuError::Shape("Resize of an empty tensor".into()));
         }
-        let mut p = vec![0u32; 12];
-        put(&mut p, 0, &[n, x.shape[r - 2], x.shape[r - 1], shape[r - 2], shape[r - 1]])?;
         let (rh, rw) = (sc[r - 2] * x.shape[r - 2] as f64, sc[r - 1] * x.shape[r - 1] as f64);
-        p[7] = u32::from(rh == 1.0) | (u32::from(rw == 1.0) << 1);
-        p[10] = f32w(rh as f32);
-        p[11] = f32w(rw as f32);
-        p[5] = coord;
-        p[6] = near;
-        p[8] = f32w(sc[r - 2] as f32);
-        p[9] = f32w(sc[r - 1] as f32);
-        ctx.dispatch_n(k, &p, &y, &[x], n)?;
+        let p = ResizeParams {
+            n,
+            h: x.shape[r - 2],
+            w: x.shape[r - 1],
+            oh: shape[r - 2],
+            ow: shape[r - 1],
+            coord_mode: coord as usize,
+            nearest_mode: near as usize,
+            unit: usize::from(rh == 1.0) | (usize::from(rw == 1.0) << 1),
+            scale_h: sc[r - 2] as f32,
+            scale_w: sc[r - 1] as f32,
+            resized_h: rh as f32,
+            resized_w: rw as f32,
+        };
+        ctx.dispatch_n(k, &p.words()?, &y, &[x], n)?;
         Ok(vec![y])
     }
 }
