@@ -1,8 +1,8 @@
 // Strata GPU: row-wise normalisations. One invocation per row.
 // softmax (parameters: `SoftmaxParams`): element j of row r is at
-//   (r / inner) * L * inner + r % inner + j * inner. MODE 0 softmax, 1 log-softmax.
+//   (r / inner) * L * inner + r % inner + j * inner. MODE: SOFTMAX_EXP or SOFTMAX_LOG.
 // layer_norm (parameters: `LayerNormParams`): rows are contiguous, scale and
-//   bias have L elements. MODE 0 LayerNormalization, 1 RMSNormalization.
+//   bias have L elements. MODE: LAYER_LAYER_NORM or LAYER_RMS_NORM.
 // row_stats: layer_norm's parameters, `stat` 0 the row mean, 1 the inverse
 //   standard deviation (LayerNormalization's optional outputs).
 // batch_norm (inference; parameters: `BatchNormParams`): s = scale, b = bias,
@@ -39,7 +39,7 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let lsum = log(sum);
     for (var j = 0u; j < L; j = j + 1u) {
         let v = x[base + j * inner] - mx;
-        if MODE == 0u {
+        if MODE == SOFTMAX_EXP {
             out[base + j * inner] = exp(v) / sum;
         } else {
             out[base + j * inner] = v - lsum;
@@ -54,7 +54,7 @@ fn row_moments(r: u32) -> vec2<f32> {
     let eps = p.eps;
     let base = r * L;
     var mu = 0.0;
-    if MODE == 0u {
+    if MODE == LAYER_LAYER_NORM {
         for (var j = 0u; j < L; j = j + 1u) {
             mu = mu + x[base + j];
         }

@@ -3,8 +3,7 @@
 // Parameters: `ResizeParams` (resized = scale * input length, before
 // rounding; bit 0/1 of `unit`: resized_h/w is exactly 1, decided in f64 on
 // the host); coord_mode as `resize_source_coord` in the prelude.
-// nearest_mode: 0 round_prefer_floor, 1 round_prefer_ceil, 2 floor, 3 ceil
-// MODE: 0 nearest, 1 linear.
+// nearest_mode: a NEAREST_* code. MODE: INTERP_NEAREST or INTERP_LINEAR.
 
 override MODE: u32 = 0u;
 
@@ -14,11 +13,11 @@ override MODE: u32 = 0u;
 fn nearest(c: f32, in_len: u32, mode: u32) -> u32 {
     var r = 0.0;
     switch mode {
-        case 1u: {
+        case NEAREST_ROUND_PREFER_CEIL: {
             r = select(round(c), ceil(c), c - floor(c) == 0.5);
         }
-        case 2u: { r = floor(c); }
-        case 3u: { r = ceil(c); }
+        case NEAREST_FLOOR: { r = floor(c); }
+        case NEAREST_CEIL: { r = ceil(c); }
         default: {
             r = select(round(c), floor(c), c - floor(c) == 0.5);
         }
@@ -45,7 +44,7 @@ fn resize2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let base = (i / (p.ow * p.oh)) * H * W;
     let cy = resize_source_coord(p.coord_mode, oy, H, p.oh, p.scale_h, p.resized_h, (p.unit & 1u) != 0u);
     let cx = resize_source_coord(p.coord_mode, ox, W, p.ow, p.scale_w, p.resized_w, (p.unit & 2u) != 0u);
-    if MODE == 0u {
+    if MODE == INTERP_NEAREST {
         out[i] = x[base + nearest(cy, H, p.nearest_mode) * W + nearest(cx, W, p.nearest_mode)];
         return;
     }

@@ -7,9 +7,9 @@
 // by the kernel at (index - coordinate) * k, where k = min(scale, 1) with
 // ANTIALIAS and 1 otherwise (antialiased weights renormalised to sum 1);
 // EXCLUDE_OUTSIDE drops taps outside the input and renormalises.
-// KIND: 1 linear, 2 cubic (Keys' kernel with A_BITS = bits of the f32 `a`).
+// KIND: INTERP_LINEAR or INTERP_CUBIC (Keys' kernel with A_BITS = bits of the f32 `a`).
 
-override KIND: u32 = 2u;
+override KIND: u32 = INTERP_CUBIC;
 override A_BITS: u32 = 0xbf400000u;
 override EXCLUDE_OUTSIDE: u32 = 0u;
 override ANTIALIAS: u32 = 0u;
@@ -19,7 +19,7 @@ override ANTIALIAS: u32 = 0u;
 
 fn kernel(d0: f32) -> f32 {
     let d = abs(d0);
-    if KIND == 1u {
+    if KIND == INTERP_LINEAR {
         return max(1.0 - d, 0.0);
     }
     let a = bitcast<f32>(A_BITS);
@@ -43,7 +43,7 @@ fn kscale(s: f32) -> f32 {
 // First tap and tap count along an axis for coordinate c.
 fn reach(c: f32, ks: f32) -> vec2<i32> {
     var support = 2.0;
-    if KIND == 1u {
+    if KIND == INTERP_LINEAR {
         support = 1.0;
     }
     let r = i32(ceil(support / ks));

@@ -167,9 +167,15 @@ impl Shader {
             }
             Shader::Norm => {
                 use crate::ops::norm as m;
-                (&[], &[m::SoftmaxParams::LAYOUT, m::LayerNormParams::LAYOUT, m::BatchNormParams::LAYOUT])
+                (
+                    &[m::softmax_mode::TABLE, m::layer_mode::TABLE],
+                    &[m::SoftmaxParams::LAYOUT, m::LayerNormParams::LAYOUT, m::BatchNormParams::LAYOUT],
+                )
             }
-            Shader::Resize => (&[], &[crate::ops::resize::ResizeParams::LAYOUT]),
+            Shader::Resize => {
+                use crate::ops::resize as m;
+                (&[m::interp::TABLE, m::nearest::TABLE], &[m::ResizeParams::LAYOUT])
+            }
             Shader::Attention => (&[], &[crate::ops::attention::AttentionParams::LAYOUT]),
             Shader::Loss => {
                 use crate::ops::loss as m;
@@ -185,7 +191,10 @@ impl Shader {
             Shader::Index => (&[], &[]),
             Shader::Sequence => (&[], &[]),
             Shader::LinearAttention => (&[], &[crate::ops::sequence::LinearAttentionParams::LAYOUT]),
-            Shader::ResizeTaps => (&[], &[crate::ops::resize::ResizeParams::LAYOUT]),
+            Shader::ResizeTaps => {
+                use crate::ops::resize as m;
+                (&[m::interp::TABLE], &[m::ResizeParams::LAYOUT])
+            }
             Shader::Einsum => (&[], &[]),
             Shader::Dft => (&[], &[]),
             Shader::Recurrent => (&[], &[]),

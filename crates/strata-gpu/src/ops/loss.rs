@@ -46,7 +46,7 @@ pub(super) fn plan(v: &NodeView, r: &R, k: &mut Kernels) -> std::result::Result<
         _ => return Err(format!("reduction '{reduction}'")),
     };
     Ok(Plan {
-        log_softmax: sce.then(|| k.get(Shader::Norm, "softmax", &[("MODE", 1)])),
+        log_softmax: sce.then(|| k.get(Shader::Norm, "softmax", &[("MODE", super::norm::softmax_mode::LOG)])),
         elem: k.get(Shader::Loss, "loss_elem", &[]),
         reduce: k.get(Shader::Loss, "loss_reduce", &[]),
         ignore_index: *ignore_index,

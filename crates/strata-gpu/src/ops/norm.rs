@@ -4,7 +4,14 @@
 
 use super::*;
 use crate::shape::{lines, norm_axis, u32c};
-use crate::wgsl::{Params, wgsl_params};
+use crate::wgsl::{Params, wgsl_codes, wgsl_params};
+
+wgsl_codes! {
+    /// `MODE` of `softmax`.
+    pub(crate) mod softmax_mode: SOFTMAX { EXP = 0, LOG = 1 }
+    /// `MODE` of `layer_norm` and `row_stats`.
+    pub(crate) mod layer_mode: LAYER { LAYER_NORM = 0, RMS_NORM = 1 }
+}
 
 wgsl_params! {
     /// `softmax`: `rows` rows of `row_len` elements, `inner` apart.
@@ -52,7 +59,8 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
             if v.input(2).is_some() {
                 v.float(2)?;
             }
-            let rms = u32::from(matches!(o, NnOp::RMSNormalization { .. }));
+            let rms =
+                if matches!(o, NnOp::RMSNormalization { .. }) { layer_mode::RMS_NORM } else { layer_mode::LAYER_NORM };
             Ok(Plan::Layer {
                 k: k.get(Shader::Norm, "layer_norm", &[("MODE", rms)]),
                 stats: k.get(Shader::Norm, "row_stats", &[("MODE", rms)]),
@@ -76,10 +84,12 @@ pub(super) fn plan_rowwise(v: &NodeView, r: &R, k: &mut Kernels) -> std::result:
     v.float(0)?;
     let softmax = |k: &mut Kernels, mode: u32| k.get(Shader::Norm, "softmax", &[("MODE", mode)]);
     match r {
-        R::Softmax { axis } => Ok(Plan::Softmax { k: softmax(k, 0), axis: *axis, legacy: false }),
-        R::SoftmaxLegacy { axis } => Ok(Plan::Softmax { k: softmax(k, 0), axis: *axis, legacy: true }),
-        R::LogSoftmax { axis } => Ok(Plan::Softmax { k: softmax(k, 1), axis: *axis, legacy: false }),
-        R::LogSoftmaxLegacy { axis } => Ok(Plan::Softmax { k: softmax(k, 1), axis: *axis, legacy: true }),
+        R::Softmax { axis } => Ok(Plan::Softmax { k: softmax(k, softmax_mode::EXP), axis: *axis, legacy: false }),
+        R::SoftmaxLegacy { axis } => Ok(Plan::Softmax { k: softmax(k, softmax_mode::EXP), axis: *axis, legacy: true }),
+        R::LogSoftmax { axis } => Ok(Plan::Softmax { k: softmax(k, softmax_mode::LOG), axis: *axis, legacy: false }),
+        R::LogSoftmaxLegacy { axis } => {
+            Ok(Plan::Softmax { k: softmax(k, softmax_mode::LOG), axis: *axis, legacy: true })
+        }
         R::Hardmax { axis } => {
             Ok(Plan::Hardmax { k: k.get(Shader::Rowwise, "hardmax", &[]), axis: *axis, legacy: false })
         }

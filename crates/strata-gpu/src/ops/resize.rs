@@ -4,7 +4,14 @@
 
 use super::*;
 use crate::shape::norm_axis;
-use crate::wgsl::{Params, wgsl_params};
+use crate::wgsl::{Params, wgsl_codes, wgsl_params};
+
+wgsl_codes! {
+    /// `MODE` of `resize2d` (nearest, linear) and `KIND` of `resize_taps` (linear, cubic).
+    pub(crate) mod interp: INTERP { NEAREST = 0, LINEAR = 1, CUBIC = 2 }
+    /// Nearest rounding (`nearest_mode` of `ResizeParams`).
+    pub(crate) mod nearest: NEAREST { ROUND_PREFER_FLOOR = 0, ROUND_PREFER_CEIL = 1, FLOOR = 2, CEIL = 3 }
+}
 use strata_ir::resample::{AspectRatioPolicy, Coord, NearestMode, ResizeMode};
 
 /// How a resize runs: one dispatch of `k` (`resize2d` or `resize_taps`)
@@ -44,9 +51,9 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
             let taps = *mode == ResizeMode::Cubic || *antialias;
             let kind = match mode {
                 ResizeMode::Nearest if taps => return Err("Resize mode 'nearest' with antialias".into()),
-                ResizeMode::Nearest => 0,
-                ResizeMode::Linear => 1,
-                ResizeMode::Cubic => 2,
+                ResizeMode::Nearest => interp::NEAREST,
+                ResizeMode::Linear => interp::LINEAR,
+                ResizeMode::Cubic => interp::CUBIC,
             };
             if *keep_aspect_ratio_policy != AspectRatioPolicy::Stretch {
                 return Err(format!("Resize keep_aspect_ratio_policy '{}'", keep_aspect_ratio_policy.as_str()));
@@ -76,7 +83,7 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
             v.host(1, "scales")?;
             let k = k.get(Shader::Resize, "resize2d", &[("MODE", resize_mode_code(mode)?)]);
             // asymmetric coordinates, floor rounding
-            Ok(Plan { k, coord: 1, near: 2, source: Source::Upsample { scales: scales.clone() } })
+            Ok(Plan { k, coord: 1, near: nearest::FLOOR, source: Source::Upsample { scales: scales.clone() } })
         }
         other => not_implemented(other.name()),
     }
@@ -96,8 +103,8 @@ wgsl_params! {
 /// `MODE` override of `resize.wgsl` for Upsample's (raw) `mode`.
 fn resize_mode_code(mode: &str) -> std::result::Result<u32, String> {
     match mode {
-        "nearest" => Ok(0),
-        "linear" | "bilinear" => Ok(1),
+        "nearest" => Ok(interp::NEAREST),
+        "linear" | "bilinear" => Ok(interp::LINEAR),
         other => Err(format!("Upsample mode '{other}' is not supported on the GPU")),
     }
 }
@@ -120,10 +127,10 @@ fn resize_coord_code(mode: Coord) -> std::result::Result<u32, String> {
 /// Nearest rounding code of `resize.wgsl`.
 fn resize_nearest_code(mode: NearestMode) -> u32 {
     match mode {
-        NearestMode::RoundPreferFloor => 0,
-        NearestMode::RoundPreferCeil => 1,
-        NearestMode::Floor => 2,
-        NearestMode::Ceil => 3,
+        NearestMode::RoundPreferFloor => nearest::ROUND_PREFER_FLOOR,
+        NearestMode::RoundPreferCeil => nearest::ROUND_PREFER_CEIL,
+        NearestMode::Floor => nearest::FLOOR,
+        NearestMode::Ceil => nearest::CEIL,
     }
 }
 
