@@ -7,16 +7,7 @@
 // that 3-D `(batch, seq, heads * size)` and 4-D `(batch, heads, seq, size)`
 // layouts need no copies; the innermost stride is always 1.
 //
-// params:
-//   0 rows (batch * q_heads * q_seq)   1 q_heads   2 q_seq   3 kv (keys)
-//   4 head size (Q, K)   5 head size (V)   6 group (q_heads / kv_heads)
-//   7-9 Q strides (b, h, s)   10-12 K strides   13-15 V strides   16-18 Y strides
-//   19 mask kind (0 none, 1 additive float, 2 bool keep)
-//   20-22 mask strides (b, h, i)   23 mask length along keys (shorter = masked)
-//   24 sqrt(scale) (f32)   25 softcap (f32, 0 = off)   26 is_causal
-//   27 left window (i32, -1 = off)   28 right window (i32, -1 = off)
-//   29 past length (i32)   30 has nonpad_kv_seqlen
-//   31 qk_matmul_output mode (0 raw, 1 capped, 2 biased, 3 probabilities, 4 none)
+// Parameters: `AttentionParams`.
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
@@ -27,50 +18,43 @@
 @group(0) @binding(7) var<storage, read> mask: array<u32>;
 @group(0) @binding(8) var<storage, read> nonpad: array<i32>;
 
-fn PI(i: u32) -> i32 {
-    return bitcast<i32>(P(i));
-}
-
-fn is_nan(x: f32) -> bool {
-    let b = bitcast<u32>(x);
-    return (b & 0x7f800000u) == 0x7f800000u && (b & 0x007fffffu) != 0u;
-}
-
 @compute @workgroup_size(64)
 fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lidx: u32) {
-    let r = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if r >= P(0u) {
+    let r = linear_index(wid, nwg, lidx);
+    let prm = attention_params();
+    if r >= prm.rows {
         return;
     }
-    let hq = P(1u);
-    let sq = P(2u);
-    let kv = P(3u);
-    let dk = P(4u);
-    let dv = P(5u);
+    let hq = prm.q_heads;
+    let sq = prm.q_seq;
+    let kv = prm.kv;
+    let dk = prm.head_size;
+    let dv = prm.v_head_size;
     let i = r % sq;
     let h = (r / sq) % hq;
     let b = r / (sq * hq);
-    let hk = h / P(6u);
-    let qo = b * P(7u) + h * P(8u) + i * P(9u);
-    let ko = b * P(10u) + hk * P(11u);
-    let ks = P(12u);
-    let vo = b * P(13u) + hk * P(14u);
-    let vs = P(15u);
-    let yo = b * P(16u) + h * P(17u) + i * P(18u);
-    let mkind = P(19u);
-    let mo = b * P(20u) + h * P(21u) + i * P(22u);
-    let mlen = P(23u);
-    let ss = PF(24u);
-    let cap = PF(25u);
-    let causal = P(26u) != 0u;
-    let left = PI(27u);
-    let right = PI(28u);
-    let has_nonpad = P(30u) != 0u;
-    let mode = P(31u);
+    let hk = h / prm.group;
+    let qo = b * attention_params_q_strides(0u) + h * attention_params_q_strides(1u) + i * attention_params_q_strides(2u);
+    let ko = b * attention_params_k_strides(0u) + hk * attention_params_k_strides(1u);
+    let ks = attention_params_k_strides(2u);
+    let vo = b * attention_params_v_strides(0u) + hk * attention_params_v_strides(1u);
+    let vs = attention_params_v_strides(2u);
+    let yo = b * attention_params_y_strides(0u) + h * attention_params_y_strides(1u) + i * attention_params_y_strides(2u);
+    let mkind = prm.mask_kind;
+    let mo = b * attention_params_mask_strides(0u) + h * attention_params_mask_strides(1u)
+        + i * attention_params_mask_strides(2u);
+    let mlen = prm.mask_len;
+    let ss = prm.sqrt_scale;
+    let cap = prm.softcap;
+    let causal = prm.is_causal != 0u;
+    let left = prm.left_window;
+    let right = prm.right_window;
+    let has_nonpad = prm.has_nonpad != 0u;
+    let mode = prm.qk_mode;
     let NEG_INF = f32_bits(0xff800000u);
     var valid = i32(kv);
-    var offset = PI(29u);
+    var offset = prm.past_len;
     if has_nonpad {
         valid = nonpad[b];
         offset = valid - i32(sq);
@@ -114,7 +98,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         if has_nonpad && jj >= valid {
             bias = bias + NEG_INF;
         }
-        if is_nan(bias) || bias != NEG_INF {
+        if is_nan_f(bias) || bias != NEG_INF {
             all_masked = false;
         }
         let logit = capped + bias;
@@ -126,7 +110,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         } else if mode == 2u {
             qk[row + j] = logit;
         }
-        if is_nan(logit) {
+        if is_nan_f(logit) {
             saw_nan = true;
         } else {
             mx = max(mx, logit);

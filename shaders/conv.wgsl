@@ -5,7 +5,8 @@
 // [C/G*KH*KW, OH*OW], gathered while staged), tiled like `matmul.wgsl`;
 // `conv2d` is the direct kernel, one invocation per output element, for
 // few output channels per group (depthwise).
-// params [n, C, H, W, M, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL, G, has_bias]
+// Parameters: `ConvParams` (within the first 64 words: a fused epilogue's own
+// parameters start at word 64).
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -18,6 +19,33 @@
 // program's operands bound after the kernel's own buffers.
 fn epilogue(v: f32, i: u32) -> f32 {
     return v;
+}
+
+// The bias of output channel `m`, 0 without one.
+fn conv_bias(m: u32, p: ConvParams) -> f32 {
+    if p.has_bias != 0u {
+        return bias[m];
+    }
+    return 0.0;
+}
+
+// Where a direct kernel's output element is: column, row, output channel,
+// image, its group, input channels per group, output channels per group.
+struct ConvAt {
+    ow: u32,
+    oh: u32,
+    m: u32,
+    nb: u32,
+    g: u32,
+    cg: u32,
+    mg: u32,
+}
+
+fn conv_at(i: u32, p: ConvParams) -> ConvAt {
+    let plane = p.ow * p.oh;
+    let m = (i / plane) % p.m;
+    let mg = p.m / p.groups;
+    return ConvAt(i % p.ow, (i / p.ow) % p.oh, m, i / (plane * p.m), m / mg, p.c / p.groups, mg);
 }
 
 // Output tile edge, K slice depth, invocations per workgroup (as matmul.wgsl).
@@ -36,15 +64,16 @@ var<workgroup> sx: array<f32, 1024>;
 @compute @workgroup_size(16, 16)
 fn conv2d_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
                @builtin(local_invocation_index) li: u32) {
-    let C = P(1u);
-    let H = P(2u);
-    let W = P(3u);
-    let M = P(4u);
-    let OH = P(5u);
-    let OW = P(6u);
-    let KH = P(7u);
-    let KW = P(8u);
-    let G = P(15u);
+    let p = conv_params();
+    let C = p.c;
+    let H = p.h;
+    let W = p.w;
+    let M = p.m;
+    let OH = p.oh;
+    let OW = p.ow;
+    let KH = p.kh;
+    let KW = p.kw;
+    let G = p.groups;
     let cg = C / G;
     let mg = M / G;
     let KK = KH * KW;
@@ -76,8 +105,8 @@ fn conv2d_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             if bk < K && bp < NP {
                 let ci = bk / KK;
                 let t = bk % KK;
-                let ih = i32((bp / OW) * P(9u) + (t / KW) * P(11u)) - i32(P(13u));
-                let iw = i32((bp % OW) * P(10u) + (t % KW) * P(12u)) - i32(P(14u));
+                let ih = i32((bp / OW) * p.sh + (t / KW) * p.dh) - i32(p.pad_top);
+                let iw = i32((bp % OW) * p.sw + (t % KW) * p.dw) - i32(p.pad_left);
                 if ih >= 0 && ih < i32(H) && iw >= 0 && iw < i32(W) {
                     vb = x[xbase + (ci * H + u32(ih)) * W + u32(iw)];
                 }
@@ -97,21 +126,17 @@ fn conv2d_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         }
         workgroupBarrier();
     }
-    let has_bias = P(16u) != 0u;
     for (var r = 0u; r < 4u; r = r + 1u) {
         let mi = m0 + lid.y + r * 16u;
         if mi >= mg {
             continue;
         }
         let m = g * mg + mi;
-        var b0 = 0.0;
-        if has_bias {
-            b0 = bias[m];
-        }
+        let b0 = conv_bias(m, p);
         for (var q = 0u; q < 4u; q = q + 1u) {
-            let p = p0 + lid.x + q * 16u;
-            if p < NP {
-                let o = (nb * M + m) * NP + p;
+            let pos = p0 + lid.x + q * 16u;
+            if pos < NP {
+                let o = (nb * M + m) * NP + pos;
                 out[o] = epilogue(acc[r][q] + b0, o);
             }
         }
@@ -121,43 +146,31 @@ fn conv2d_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 @compute @workgroup_size(64)
 fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lidx: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if i >= P(0u) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = conv_params();
+    if i >= p.n {
         return;
     }
-    let C = P(1u);
-    let H = P(2u);
-    let W = P(3u);
-    let M = P(4u);
-    let OH = P(5u);
-    let OW = P(6u);
-    let KH = P(7u);
-    let KW = P(8u);
-    let G = P(15u);
-    let ow = i % OW;
-    let oh = (i / OW) % OH;
-    let m = (i / (OW * OH)) % M;
-    let nb = i / (OW * OH * M);
-    let cg = C / G;
-    let mg = M / G;
-    let g = m / mg;
-    var acc = 0.0;
-    if P(16u) != 0u {
-        acc = bias[m];
-    }
-    let ih0 = i32(oh * P(9u)) - i32(P(13u));
-    let iw0 = i32(ow * P(10u)) - i32(P(14u));
+    let H = p.h;
+    let W = p.w;
+    let KH = p.kh;
+    let KW = p.kw;
+    let o = conv_at(i, p);
+    let cg = o.cg;
+    var acc = conv_bias(o.m, p);
+    let ih0 = i32(o.oh * p.sh) - i32(p.pad_top);
+    let iw0 = i32(o.ow * p.sw) - i32(p.pad_left);
     for (var ci = 0u; ci < cg; ci = ci + 1u) {
-        let c = g * cg + ci;
-        let xbase = (nb * C + c) * H;
-        let wbase = (m * cg + ci) * KH;
+        let c = o.g * cg + ci;
+        let xbase = (o.nb * p.c + c) * H;
+        let wbase = (o.m * cg + ci) * KH;
         for (var kh = 0u; kh < KH; kh = kh + 1u) {
-            let ih = ih0 + i32(kh * P(11u));
+            let ih = ih0 + i32(kh * p.dh);
             if ih < 0 || ih >= i32(H) {
                 continue;
             }
             for (var kw = 0u; kw < KW; kw = kw + 1u) {
-                let iw = iw0 + i32(kw * P(12u));
+                let iw = iw0 + i32(kw * p.dw);
                 if iw < 0 || iw >= i32(W) {
                     continue;
                 }
@@ -170,41 +183,28 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 
 // Transposed 2-D convolution (gradient of conv2d), one invocation per output
 // element gathering the inputs that scatter into it. Weights are
-// [C, M/G, KH, KW]. Same parameter layout as conv2d (M = output channels).
+// [C, M/G, KH, KW]. Parameters: `ConvParams` as conv2d (M = output channels).
 @compute @workgroup_size(64)
 fn conv_transpose2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_index) lidx: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if i >= P(0u) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = conv_params();
+    if i >= p.n {
         return;
     }
-    let C = P(1u);
-    let H = P(2u);
-    let W = P(3u);
-    let M = P(4u);
-    let OH = P(5u);
-    let OW = P(6u);
-    let KH = P(7u);
-    let KW = P(8u);
-    let SH = i32(P(9u));
-    let SW = i32(P(10u));
-    let G = P(15u);
-    let ow = i % OW;
-    let oh = (i / OW) % OH;
-    let m = (i / (OW * OH)) % M;
-    let nb = i / (OW * OH * M);
-    let cg = C / G;
-    let mg = M / G;
-    let g = m / mg;
-    let mi = m % mg;
-    var acc = 0.0;
-    if P(16u) != 0u {
-        acc = bias[m];
-    }
-    for (var ci = 0u; ci < cg; ci = ci + 1u) {
-        let c = g * cg + ci;
+    let H = p.h;
+    let W = p.w;
+    let KH = p.kh;
+    let KW = p.kw;
+    let SH = i32(p.sh);
+    let SW = i32(p.sw);
+    let o = conv_at(i, p);
+    let mi = o.m % o.mg;
+    var acc = conv_bias(o.m, p);
+    for (var ci = 0u; ci < o.cg; ci = ci + 1u) {
+        let c = o.g * o.cg + ci;
         for (var kh = 0u; kh < KH; kh = kh + 1u) {
-            let th = i32(oh) + i32(P(13u)) - i32(kh * P(11u));
+            let th = i32(o.oh) + i32(p.pad_top) - i32(kh * p.dh);
             if th < 0 || th % SH != 0 {
                 continue;
             }
@@ -213,7 +213,7 @@ fn conv_transpose2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
                 continue;
             }
             for (var kw = 0u; kw < KW; kw = kw + 1u) {
-                let tw = i32(ow) + i32(P(14u)) - i32(kw * P(12u));
+                let tw = i32(o.ow) + i32(p.pad_left) - i32(kw * p.dw);
                 if tw < 0 || tw % SW != 0 {
                     continue;
                 }
@@ -221,8 +221,8 @@ fn conv_transpose2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
                 if iw >= i32(W) {
                     continue;
                 }
-                let xv = x[((nb * C + c) * H + u32(ih)) * W + u32(iw)];
-                acc = acc + xv * w[((c * mg + mi) * KH + kh) * KW + kw];
+                let xv = x[((o.nb * p.c + c) * H + u32(ih)) * W + u32(iw)];
+                acc = acc + xv * w[((c * o.mg + mi) * KH + kh) * KW + kw];
             }
         }
     }

@@ -7,9 +7,7 @@
 // of the group reads o[m] = scale * q^T S[:, m]. The state lives in the
 // `state` output (batch, kv_heads, d_k, d_v) throughout.
 //
-// params [n (batch * kv_heads * d_v), kv_heads, time, d_k, d_v, group,
-//   decay last dim (0 = none), beta last dim (0 = none), has_past,
-//   scale (f32), q_heads]
+// Parameters: `LinearAttentionParams`.
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> state: array<f32>;
@@ -23,26 +21,27 @@
 @compute @workgroup_size(64)
 fn linear_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_index) lidx: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if i >= P(0u) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = linear_attention_params();
+    if i >= p.n {
         return;
     }
-    let hkv = P(1u);
-    let time = P(2u);
-    let dk = P(3u);
-    let dv = P(4u);
-    let group = P(5u);
-    let glast = P(6u);
-    let blast = P(7u);
-    let scale = bitcast<f32>(P(9u));
-    let hq = P(10u);
+    let hkv = p.kv_heads;
+    let time = p.time;
+    let dk = p.d_k;
+    let dv = p.d_v;
+    let group = p.group;
+    let glast = p.decay_last;
+    let blast = p.beta_last;
+    let scale = p.scale;
+    let hq = p.q_heads;
     let m = i % dv;
     let hk = (i / dv) % hkv;
     let b = i / (dv * hkv);
     let s0 = (b * hkv + hk) * dk * dv + m;
     for (var d = 0u; d < dk; d = d + 1u) {
         var s = 0.0;
-        if P(8u) != 0u {
+        if p.has_past != 0u {
             s = past[s0 + d * dv];
         }
         state[s0 + d * dv] = s;

@@ -1,12 +1,11 @@
 // Strata GPU: NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (the
 // log-softmax over the class axis runs first, in `norm.wgsl`).
 //
-// loss_elem: one invocation per target element (n, d); params
-//   [count (N * D), C, D, has_ignore_index, ignore_index (i32), has_weight].
-//   out[e] = -w[t] * logp[(n * C + t) * D + d], aux[e] = w[t]; both 0 when
+// loss_elem: one invocation per target element (n, d); parameters:
+//   `LossElemParams`. out[e] = -w[t] * logp[(n * C + t) * D + d], aux[e] = w[t]; both 0 when
 //   t is the ignore index. A target out of range gives NaN (never an
 //   out-of-bounds read).
-// loss_reduce: one workgroup; params [count, mean]. out[0] = sum(src) or
+// loss_reduce: one workgroup; parameters: `LossReduceParams`. out[0] = sum(src) or
 //   sum(src) / sum(aux) (NaN for a zero total weight, as in the spec).
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -18,16 +17,17 @@
 @compute @workgroup_size(64)
 fn loss_elem(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lidx: u32) {
-    let e = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if e >= P(0u) {
+    let e = linear_index(wid, nwg, lidx);
+    let p = loss_elem_params();
+    if e >= p.count {
         return;
     }
-    let c = P(1u);
-    let dd = P(2u);
+    let c = p.classes;
+    let dd = p.inner;
     let n = e / dd;
     let d = e % dd;
     let t = tgt[e];
-    if P(3u) != 0u && t == bitcast<i32>(P(4u)) {
+    if p.has_ignore_index != 0u && t == p.ignore_index {
         out[e] = 0.0;
         aux[e] = 0.0;
         return;
@@ -39,7 +39,7 @@ fn loss_elem(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     }
     let tt = u32(t);
     var w = 1.0;
-    if P(5u) != 0u {
+    if p.has_weight != 0u {
         w = wt[tt];
     }
     out[e] = -w * src[(n * c + tt) * dd + d];
@@ -51,7 +51,8 @@ var<workgroup> part_w: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn loss_reduce(@builtin(local_invocation_index) lidx: u32) {
-    let count = P(0u);
+    let p = loss_reduce_params();
+    let count = p.count;
     var s = 0.0;
     var w = 0.0;
     for (var i = lidx; i < count; i = i + 64u) {
@@ -69,7 +70,7 @@ fn loss_reduce(@builtin(local_invocation_index) lidx: u32) {
         workgroupBarrier();
     }
     if lidx == 0u {
-        if P(1u) != 0u {
+        if p.mean != 0u {
             out[0] = part_loss[0] / part_w[0];
         } else {
             out[0] = part_loss[0];

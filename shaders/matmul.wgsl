@@ -6,8 +6,8 @@
 // staged in workgroup memory (8 KiB), so every element read from global
 // memory feeds 64 multiply-adds. Accumulation is f32; bounds are checked on
 // loads (zero fill) and stores, so any M, N, K works.
-// params [M, N, K, batch, brank, trans_a, trans_b, has_c, alpha, beta,
-//         c_sm, c_sn, -, -, -, -, bshape[8] @16, a_bstride[8] @24, b_bstride[8] @32]
+// Parameters: `MatmulParams` (within the first 64 words: a fused epilogue's own
+// parameters start at word 64).
 // Workgroups: x over N tiles, y over M tiles, z over batch entries.
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -35,24 +35,25 @@ fn epilogue(v: f32, i: u32) -> f32 {
 @compute @workgroup_size(16, 16)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
-    let M = P(0u);
-    let N = P(1u);
-    let K = P(2u);
-    let trans_a = P(5u) != 0u;
-    let trans_b = P(6u) != 0u;
+    let p = matmul_params();
+    let M = p.m;
+    let N = p.n;
+    let K = p.k;
+    let trans_a = p.trans_a != 0u;
+    let trans_b = p.trans_b != 0u;
     let row0 = wid.y * TM;
     let col0 = wid.x * TM;
     let bi = wid.z;
     var rem = bi;
     var abase = 0u;
     var bbase = 0u;
-    for (var d = P(4u); d > 0u; d = d - 1u) {
+    for (var d = p.batch_rank; d > 0u; d = d - 1u) {
         let k = d - 1u;
-        let dim = P(16u + k);
+        let dim = matmul_params_batch_shape(k);
         let coord = rem % dim;
         rem = rem / dim;
-        abase = abase + coord * P(24u + k);
-        bbase = bbase + coord * P(32u + k);
+        abase = abase + coord * matmul_params_a_batch_stride(k);
+        bbase = bbase + coord * matmul_params_b_batch_stride(k);
     }
     // Does this invocation own any valid output? (Whole rows of lanes idle
     // on thin products, e.g. M = 1.)
@@ -91,9 +92,9 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
         }
         workgroupBarrier();
     }
-    let alpha = bitcast<f32>(P(8u));
-    let beta = bitcast<f32>(P(9u));
-    let has_c = P(7u) != 0u;
+    let alpha = p.alpha;
+    let beta = p.beta;
+    let has_c = p.has_c != 0u;
     for (var r = 0u; r < 4u; r = r + 1u) {
         let row = row0 + lid.y + r * 16u;
         for (var q = 0u; q < 4u; q = q + 1u) {
@@ -101,7 +102,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             if row < M && col < N {
                 var v = alpha * acc[r][q];
                 if has_c {
-                    v = v + beta * c[row * P(10u) + col * P(11u)];
+                    v = v + beta * c[row * p.c_stride_m + col * p.c_stride_n];
                 }
                 let o = (bi * M + row) * N + col;
                 out[o] = epilogue(v, o);

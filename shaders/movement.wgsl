@@ -10,30 +10,31 @@
 
 override PAD_MODE: u32 = 0u;
 
-// params [n, rank, in_off, out_off, shape[8] @4, in_strides[8] @12, out_strides[8] @20]
+// Parameters: `CopyStridedParams`.
 @compute @workgroup_size(64)
 fn copy_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = copy_strided_params();
+    if i >= p.n {
         return;
     }
-    let rank = P(1u);
+    let rank = p.rank;
     var rem = i;
-    var si = i32(P(2u));
-    var so = P(3u);
+    var si = p.in_off;
+    var so = p.out_off;
     for (var d = rank; d > 0u; d = d - 1u) {
         let k = d - 1u;
-        let dim = P(4u + k);
+        let dim = copy_strided_params_shape(k);
         let coord = rem % dim;
         rem = rem / dim;
-        si = si + i32(coord) * bitcast<i32>(P(12u + k));
-        so = so + coord * P(20u + k);
+        si = si + i32(coord) * copy_strided_params_in_strides(k);
+        so = so + coord * copy_strided_params_out_strides(k);
     }
     out[so] = src[u32(si)];
 }
 
-// Gather along one axis: params [n, axis_dim, inner, nidx].
+// Gather along one axis (parameters: `GatherParams`).
 // out[(o * nidx + j) * inner + r] = src[(o * axis_dim + idx[j]) * inner + r];
 // negative indices count from the end; indices are range-checked on the host
 // when constant, clamped here otherwise (never an out-of-bounds read).
@@ -41,12 +42,13 @@ fn copy_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = gather_params();
+    if i >= p.n {
         return;
     }
-    let axis_dim = P(1u);
-    let inner = P(2u);
-    let nidx = P(3u);
+    let axis_dim = p.axis_dim;
+    let inner = p.inner;
+    let nidx = p.nidx;
     let r = i % inner;
     let j = (i / inner) % nidx;
     let o = i / (inner * nidx);
@@ -58,30 +60,30 @@ fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     out[i] = src[(o * axis_dim + kk) * inner + r];
 }
 
-// Pad: params [n, rank, value, pad, out_shape[8] @4, in_shape[8] @12,
-// pad_begin[8] (i32) @20, in_strides[8] @28]. PAD_MODE: 0 constant, 1 edge, 2 reflect.
+// Pad (parameters: `PadParams`). PAD_MODE: PAD_CONSTANT, PAD_EDGE or PAD_REFLECT.
 @compute @workgroup_size(64)
 fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = pad_params();
+    if i >= p.n {
         return;
     }
-    let rank = P(1u);
+    let rank = p.rank;
     var rem = i;
     var off = 0u;
     var inside = true;
     for (var d = rank; d > 0u; d = d - 1u) {
         let k = d - 1u;
-        let dim = P(4u + k);
+        let dim = pad_params_out_shape(k);
         let coord = i32(rem % dim);
         rem = rem / dim;
-        let n_in = i32(P(12u + k));
-        var c = coord - bitcast<i32>(P(20u + k));
+        let n_in = i32(pad_params_in_shape(k));
+        var c = coord - pad_params_pad_begin(k);
         if c < 0 || c >= n_in {
-            if PAD_MODE == 0u {
+            if PAD_MODE == PAD_CONSTANT {
                 inside = false;
-            } else if PAD_MODE == 1u {
+            } else if PAD_MODE == PAD_EDGE {
                 c = clamp(c, 0, n_in - 1);
             } else {
                 let period = max(2 * (n_in - 1), 1);
@@ -93,45 +95,46 @@ fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
                 c = clamp(c, 0, n_in - 1);
             }
         }
-        off = off + u32(max(c, 0)) * P(28u + k);
+        off = off + u32(max(c, 0)) * pad_params_in_strides(k);
     }
-    out[i] = select(P(2u), src[off], inside);
+    out[i] = select(p.value, src[off], inside);
 }
 
-// Trilu: params [n, rows, cols, k (i32), upper]; keeps the upper (or lower)
-// triangle of every trailing matrix, zero elsewhere.
+// Trilu (parameters: `TriluParams`): keeps the upper (or lower) triangle
+// of every trailing matrix, zero elsewhere.
 @compute @workgroup_size(64)
 fn trilu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = trilu_params();
+    if i >= p.n {
         return;
     }
-    let cols = P(2u);
+    let cols = p.cols;
     let c = i32(i % cols);
-    let r = i32((i / cols) % P(1u));
-    let k = bitcast<i32>(P(3u));
+    let r = i32((i / cols) % p.rows);
+    let k = p.k;
     var keep = c - r <= k;
-    if P(4u) != 0u {
+    if p.upper != 0u {
         keep = c - r >= k;
     }
     out[i] = select(0u, src[i], keep);
 }
 
-// GatherElements: params [n, rank, axis, axis_dim, idx_shape[8] @4,
-// data_strides[8] @12]; out has the indices' shape and reads data at the
+// GatherElements (parameters: `GatherElementsParams`): out has the indices' shape and reads data at the
 // same coordinates except along `axis`, where it takes the index (negative
 // counts from the end; clamped like `gather`).
 @compute @workgroup_size(64)
 fn gather_elements(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_index) lidx: u32) {
     let i = linear_index(wid, nwg, lidx);
-    if i >= P(0u) {
+    let p = gather_elements_params();
+    if i >= p.n {
         return;
     }
-    let rank = P(1u);
-    let axis = P(2u);
-    let axis_dim = P(3u);
+    let rank = p.rank;
+    let axis = p.axis;
+    let axis_dim = p.axis_dim;
     var k = idx[i];
     if k < 0 {
         k = k + i32(axis_dim);
@@ -141,10 +144,10 @@ fn gather_elements(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     var off = 0u;
     for (var d = rank; d > 0u; d = d - 1u) {
         let j = d - 1u;
-        let dim = P(4u + j);
+        let dim = gather_elements_params_idx_shape(j);
         let coord = rem % dim;
         rem = rem / dim;
-        off = off + select(coord, kk, j == axis) * P(12u + j);
+        off = off + select(coord, kk, j == axis) * gather_elements_params_data_strides(j);
     }
     out[i] = src[off];
 }

@@ -1,11 +1,11 @@
 // Strata GPU: row-wise normalisations. One invocation per row.
-// softmax: params [rows, L, inner]; element j of row r is at
-//   (r / inner) * L * inner + r % inner + j * inner. MODE 0 softmax, 1 log-softmax.
-// layer_norm: params [rows, L, eps, has_bias]; rows are contiguous, scale and
-//   bias have L elements. MODE 0 LayerNormalization, 1 RMSNormalization.
-// row_stats: layer_norm's parameters plus word 4 (0: row mean, 1: inverse
-//   standard deviation), LayerNormalization's optional outputs.
-// batch_norm (inference): params [n, C, inner, eps]; s = scale, b = bias,
+// softmax (parameters: `SoftmaxParams`): element j of row r is at
+//   (r / inner) * L * inner + r % inner + j * inner. MODE: SOFTMAX_EXP or SOFTMAX_LOG.
+// layer_norm (parameters: `LayerNormParams`): rows are contiguous, scale and
+//   bias have L elements. MODE: LAYER_LAYER_NORM or LAYER_RMS_NORM.
+// row_stats: layer_norm's parameters, `stat` 0 the row mean, 1 the inverse
+//   standard deviation (LayerNormalization's optional outputs).
+// batch_norm (inference; parameters: `BatchNormParams`): s = scale, b = bias,
 //   plus running mean and variance (C elements each).
 
 override MODE: u32 = 0u;
@@ -20,12 +20,13 @@ override MODE: u32 = 0u;
 @compute @workgroup_size(64)
 fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lidx: u32) {
-    let r = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if r >= P(0u) {
+    let r = linear_index(wid, nwg, lidx);
+    let p = softmax_params();
+    if r >= p.rows {
         return;
     }
-    let L = P(1u);
-    let inner = P(2u);
+    let L = p.row_len;
+    let inner = p.inner;
     let base = (r / inner) * L * inner + r % inner;
     var mx = f32_bits(0xff800000u);
     for (var j = 0u; j < L; j = j + 1u) {
@@ -38,7 +39,7 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let lsum = log(sum);
     for (var j = 0u; j < L; j = j + 1u) {
         let v = x[base + j * inner] - mx;
-        if MODE == 0u {
+        if MODE == SOFTMAX_EXP {
             out[base + j * inner] = exp(v) / sum;
         } else {
             out[base + j * inner] = v - lsum;
@@ -48,11 +49,12 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 
 // Mean (0 for RMSNormalization) and 1 / sqrt(variance + eps) of row `r`.
 fn row_moments(r: u32) -> vec2<f32> {
-    let L = P(1u);
-    let eps = bitcast<f32>(P(2u));
+    let p = layer_norm_params();
+    let L = p.row_len;
+    let eps = p.eps;
     let base = r * L;
     var mu = 0.0;
-    if MODE == 0u {
+    if MODE == LAYER_LAYER_NORM {
         for (var j = 0u; j < L; j = j + 1u) {
             mu = mu + x[base + j];
         }
@@ -70,16 +72,17 @@ fn row_moments(r: u32) -> vec2<f32> {
 @compute @workgroup_size(64)
 fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lidx: u32) {
-    let r = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if r >= P(0u) {
+    let r = linear_index(wid, nwg, lidx);
+    let p = layer_norm_params();
+    if r >= p.rows {
         return;
     }
-    let L = P(1u);
+    let L = p.row_len;
     let base = r * L;
     let m = row_moments(r);
     for (var j = 0u; j < L; j = j + 1u) {
         var v = (x[base + j] - m.x) * m.y * s[j];
-        if P(3u) != 0u {
+        if p.has_bias != 0u {
             v = v + b[j];
         }
         out[base + j] = v;
@@ -89,24 +92,25 @@ fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 @compute @workgroup_size(64)
 fn row_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lidx: u32) {
-    let r = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if r >= P(0u) {
+    let r = linear_index(wid, nwg, lidx);
+    let p = layer_norm_params();
+    if r >= p.rows {
         return;
     }
     let m = row_moments(r);
-    out[r] = select(m.x, m.y, P(4u) != 0u);
+    out[r] = select(m.x, m.y, p.stat != 0u);
 }
 
 @compute @workgroup_size(64)
 fn batch_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lidx: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if i >= P(0u) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = batch_norm_params();
+    if i >= p.n {
         return;
     }
-    let C = P(1u);
-    let c = (i / P(2u)) % C;
-    let eps = bitcast<f32>(P(3u));
+    let c = (i / p.inner) % p.channels;
+    let eps = p.eps;
     out[i] = (x[i] - mean[c]) / sqrt(variance[c] + eps) * s[c] + b[c];
 }
 

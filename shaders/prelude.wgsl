@@ -13,10 +13,6 @@ fn P(i: u32) -> u32 {
     return params[i / 4u][i % 4u];
 }
 
-fn PF(i: u32) -> f32 {
-    return bitcast<f32>(P(i));
-}
-
 fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 64u + lidx;
 }
@@ -159,6 +155,37 @@ fn atanh_f(x: f32) -> f32 {
         return x * (1.0 + x2 / 3.0 + x2 * x2 / 5.0);
     }
     return 0.5 * log((1.0 + x) / (1.0 - x));
+}
+
+// Resize's source coordinate of output index `o` along an axis of `in_len`
+// inputs and `out_len` outputs (resize.wgsl and resize_taps.wgsl). `mode`:
+// 0 half_pixel, 1 asymmetric, 2 align_corners, 3 pytorch_half_pixel,
+// 4 tf_half_pixel_for_nn, 5 half_pixel_symmetric. `resized` is scale *
+// in_len before rounding; `unit`: it is exactly 1 (decided in f64 on the host).
+fn resize_source_coord(mode: u32, o: u32, in_len: u32, out_len: u32, scale: f32, resized: f32, unit: bool) -> f32 {
+    let xo = f32(o);
+    switch mode {
+        case 1u: { return xo / scale; }
+        case 2u: {
+            if unit {
+                return 0.0;
+            }
+            return xo * f32(in_len - 1u) / (resized - 1.0);
+        }
+        case 3u: {
+            if unit {
+                return -0.5;
+            }
+            return (xo + 0.5) / scale - 0.5;
+        }
+        case 4u: { return (xo + 0.5) / scale; }
+        case 5u: {
+            let adj = f32(out_len) / resized;
+            let center = f32(in_len) * 0.5;
+            return center * (1.0 - adj) + (xo + 0.5) / scale - 0.5;
+        }
+        default: { return (xo + 0.5) / scale - 0.5; }
+    }
 }
 
 // log with IEEE results at the edges WGSL leaves undefined (some

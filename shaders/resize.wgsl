@@ -1,52 +1,23 @@
 // Strata GPU: Resize of the last two axes (nearest or linear), one
 // invocation per output element.
-// params [n, H, W, OH, OW, coord_mode, nearest_mode, unit, scale_h, scale_w,
-//         resized_h, resized_w] (resized = scale * input length, before rounding;
-//         bit 0/1 of `unit`: resized_h/w is exactly 1, decided in f64 on the host)
-// coord_mode: 0 half_pixel, 1 asymmetric, 2 align_corners, 3 pytorch_half_pixel,
-//             4 tf_half_pixel_for_nn, 5 half_pixel_symmetric
-// nearest_mode: 0 round_prefer_floor, 1 round_prefer_ceil, 2 floor, 3 ceil
-// MODE: 0 nearest, 1 linear.
+// Parameters: `ResizeParams` (resized = scale * input length, before
+// rounding; bit 0/1 of `unit`: resized_h/w is exactly 1, decided in f64 on
+// the host); coord_mode as `resize_source_coord` in the prelude.
+// nearest_mode: a NEAREST_* code. MODE: INTERP_NEAREST or INTERP_LINEAR.
 
 override MODE: u32 = 0u;
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 
-fn source_coord(o: u32, in_len: u32, out_len: u32, scale: f32, resized: f32, unit: bool) -> f32 {
-    let xo = f32(o);
-    switch P(5u) {
-        case 1u: { return xo / scale; }
-        case 2u: {
-            if unit {
-                return 0.0;
-            }
-            return xo * f32(in_len - 1u) / (resized - 1.0);
-        }
-        case 3u: {
-            if unit {
-                return -0.5;
-            }
-            return (xo + 0.5) / scale - 0.5;
-        }
-        case 4u: { return (xo + 0.5) / scale; }
-        case 5u: {
-            let adj = f32(out_len) / resized;
-            let center = f32(in_len) * 0.5;
-            return center * (1.0 - adj) + (xo + 0.5) / scale - 0.5;
-        }
-        default: { return (xo + 0.5) / scale - 0.5; }
-    }
-}
-
-fn nearest(c: f32, in_len: u32) -> u32 {
+fn nearest(c: f32, in_len: u32, mode: u32) -> u32 {
     var r = 0.0;
-    switch P(6u) {
-        case 1u: {
+    switch mode {
+        case NEAREST_ROUND_PREFER_CEIL: {
             r = select(round(c), ceil(c), c - floor(c) == 0.5);
         }
-        case 2u: { r = floor(c); }
-        case 3u: { r = ceil(c); }
+        case NEAREST_FLOOR: { r = floor(c); }
+        case NEAREST_CEIL: { r = ceil(c); }
         default: {
             r = select(round(c), floor(c), c - floor(c) == 0.5);
         }
@@ -61,21 +32,20 @@ fn clampi(v: f32, in_len: u32) -> u32 {
 @compute @workgroup_size(64)
 fn resize2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lidx: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if i >= P(0u) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = resize_params();
+    if i >= p.n {
         return;
     }
-    let H = P(1u);
-    let W = P(2u);
-    let OH = P(3u);
-    let OW = P(4u);
-    let ox = i % OW;
-    let oy = (i / OW) % OH;
-    let base = (i / (OW * OH)) * H * W;
-    let cy = source_coord(oy, H, OH, bitcast<f32>(P(8u)), bitcast<f32>(P(10u)), (P(7u) & 1u) != 0u);
-    let cx = source_coord(ox, W, OW, bitcast<f32>(P(9u)), bitcast<f32>(P(11u)), (P(7u) & 2u) != 0u);
-    if MODE == 0u {
-        out[i] = x[base + nearest(cy, H) * W + nearest(cx, W)];
+    let H = p.h;
+    let W = p.w;
+    let ox = i % p.ow;
+    let oy = (i / p.ow) % p.oh;
+    let base = (i / (p.ow * p.oh)) * H * W;
+    let cy = resize_source_coord(p.coord_mode, oy, H, p.oh, p.scale_h, p.resized_h, (p.unit & 1u) != 0u);
+    let cx = resize_source_coord(p.coord_mode, ox, W, p.ow, p.scale_w, p.resized_w, (p.unit & 2u) != 0u);
+    if MODE == INTERP_NEAREST {
+        out[i] = x[base + nearest(cy, H, p.nearest_mode) * W + nearest(cx, W, p.nearest_mode)];
         return;
     }
     let fy = floor(cy);

@@ -1,16 +1,15 @@
 // Strata GPU: Resize of the last two axes with cubic interpolation or
-// antialiasing (linear or cubic), one invocation per output element. Same
-// parameters as resize.wgsl's `resize2d` (coordinate modes included):
-// params [n, H, W, OH, OW, coord_mode, -, unit, scale_h, scale_w,
-//         resized_h, resized_w].
+// antialiasing (linear or cubic), one invocation per output element.
+// Parameters: `ResizeParams`, as resize.wgsl's `resize2d` (coordinate modes
+// included; nearest_mode unused).
 // Along each axis the taps are the source indices within the kernel's reach
 // of the source coordinate, clamped into the input (edge repeat), weighted
 // by the kernel at (index - coordinate) * k, where k = min(scale, 1) with
 // ANTIALIAS and 1 otherwise (antialiased weights renormalised to sum 1);
 // EXCLUDE_OUTSIDE drops taps outside the input and renormalises.
-// KIND: 1 linear, 2 cubic (Keys' kernel with A_BITS = bits of the f32 `a`).
+// KIND: INTERP_LINEAR or INTERP_CUBIC (Keys' kernel with A_BITS = bits of the f32 `a`).
 
-override KIND: u32 = 2u;
+override KIND: u32 = INTERP_CUBIC;
 override A_BITS: u32 = 0xbf400000u;
 override EXCLUDE_OUTSIDE: u32 = 0u;
 override ANTIALIAS: u32 = 0u;
@@ -18,35 +17,9 @@ override ANTIALIAS: u32 = 0u;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 
-fn source_coord(o: u32, in_len: u32, out_len: u32, scale: f32, resized: f32, unit: bool) -> f32 {
-    let xo = f32(o);
-    switch P(5u) {
-        case 1u: { return xo / scale; }
-        case 2u: {
-            if unit {
-                return 0.0;
-            }
-            return xo * f32(in_len - 1u) / (resized - 1.0);
-        }
-        case 3u: {
-            if unit {
-                return -0.5;
-            }
-            return (xo + 0.5) / scale - 0.5;
-        }
-        case 4u: { return (xo + 0.5) / scale; }
-        case 5u: {
-            let adj = f32(out_len) / resized;
-            let center = f32(in_len) * 0.5;
-            return center * (1.0 - adj) + (xo + 0.5) / scale - 0.5;
-        }
-        default: { return (xo + 0.5) / scale - 0.5; }
-    }
-}
-
 fn kernel(d0: f32) -> f32 {
     let d = abs(d0);
-    if KIND == 1u {
+    if KIND == INTERP_LINEAR {
         return max(1.0 - d, 0.0);
     }
     let a = bitcast<f32>(A_BITS);
@@ -70,7 +43,7 @@ fn kscale(s: f32) -> f32 {
 // First tap and tap count along an axis for coordinate c.
 fn reach(c: f32, ks: f32) -> vec2<i32> {
     var support = 2.0;
-    if KIND == 1u {
+    if KIND == INTERP_LINEAR {
         support = 1.0;
     }
     let r = i32(ceil(support / ks));
@@ -95,21 +68,20 @@ fn weight_sum(c: f32, ks: f32, len: u32) -> f32 {
 @compute @workgroup_size(64)
 fn resize_taps(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lidx: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if i >= P(0u) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = resize_params();
+    if i >= p.n {
         return;
     }
-    let H = P(1u);
-    let W = P(2u);
-    let OH = P(3u);
-    let OW = P(4u);
-    let ox = i % OW;
-    let oy = (i / OW) % OH;
-    let base = (i / (OW * OH)) * H * W;
-    let sh = bitcast<f32>(P(8u));
-    let sw = bitcast<f32>(P(9u));
-    let cy = source_coord(oy, H, OH, sh, bitcast<f32>(P(10u)), (P(7u) & 1u) != 0u);
-    let cx = source_coord(ox, W, OW, sw, bitcast<f32>(P(11u)), (P(7u) & 2u) != 0u);
+    let H = p.h;
+    let W = p.w;
+    let ox = i % p.ow;
+    let oy = (i / p.ow) % p.oh;
+    let base = (i / (p.ow * p.oh)) * H * W;
+    let sh = p.scale_h;
+    let sw = p.scale_w;
+    let cy = resize_source_coord(p.coord_mode, oy, H, p.oh, sh, p.resized_h, (p.unit & 1u) != 0u);
+    let cx = resize_source_coord(p.coord_mode, ox, W, p.ow, sw, p.resized_w, (p.unit & 2u) != 0u);
     let ky = kscale(sh);
     let kx = kscale(sw);
     var ny = 1.0;

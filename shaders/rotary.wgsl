@@ -1,7 +1,6 @@
 // Strata GPU: RotaryEmbedding (opset 23), one invocation per element.
 //
-// params [n, heads, seq, head_size, rotated size, interleaved, 3-D layout,
-//   has position_ids]. 3-D inputs are (batch, seq, heads * head_size),
+// Parameters: `RotaryParams`. 3-D inputs are (batch, seq, heads * head_size),
 //   4-D ones (batch, heads, seq, head_size). The first `rotated` values of
 //   a head form pairs (halves, or even/odd elements when interleaved)
 //   rotated by the cache row of the position: (c x1 - s x2, s x1 + c x2).
@@ -15,18 +14,19 @@
 @compute @workgroup_size(64)
 fn rotary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lidx: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lidx;
-    if i >= P(0u) {
+    let i = linear_index(wid, nwg, lidx);
+    let prm = rotary_params();
+    if i >= prm.n {
         return;
     }
-    let nh = P(1u);
-    let ns = P(2u);
-    let hd = P(3u);
-    let rot = P(4u);
+    let nh = prm.heads;
+    let ns = prm.seq;
+    let hd = prm.head_size;
+    let rot = prm.rotated;
     let d = i % hd;
     var b: u32;
     var s: u32;
-    if P(6u) != 0u {
+    if prm.three_d != 0u {
         s = (i / (hd * nh)) % ns;
         b = i / (hd * nh * ns);
     } else {
@@ -41,7 +41,7 @@ fn rotary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     var p: u32;
     var first: bool;
     var partner: u32;
-    if P(5u) != 0u {
+    if prm.interleaved != 0u {
         p = d / 2u;
         first = d % 2u == 0u;
         partner = select(d - 1u, d + 1u, first);
@@ -51,7 +51,7 @@ fn rotary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         partner = select(d - half, d + half, first);
     }
     var row = b * ns + s;
-    if P(7u) != 0u {
+    if prm.has_position_ids != 0u {
         row = u32(max(pos[b * ns + s], 0));
     }
     let c = cos_cache[row * half + p];

@@ -155,15 +155,42 @@ impl Shader {
                 &[unary::TABLE, binary::TABLE, narrowing::TABLE],
                 &[UnaryParams::LAYOUT, BroadcastParams::LAYOUT, NarrowParams::LAYOUT, QuantParams::LAYOUT],
             ),
-            Shader::Movement => (&[], &[]),
-            Shader::Matmul => (&[], &[]),
-            Shader::Conv => (&[], &[]),
+            Shader::Movement => {
+                use crate::ops::movement as m;
+                (
+                    &[m::pad_mode::TABLE],
+                    &[
+                        m::CopyStridedParams::LAYOUT,
+                        m::GatherParams::LAYOUT,
+                        m::PadParams::LAYOUT,
+                        m::TriluParams::LAYOUT,
+                        m::GatherElementsParams::LAYOUT,
+                    ],
+                )
+            }
+            Shader::Matmul => (&[], &[crate::ops::matmul::MatmulParams::LAYOUT]),
+            Shader::Conv => (&[], &[crate::ops::conv::ConvParams::LAYOUT]),
             Shader::Pool => (&[], &[crate::ops::pool::Pool2dParams::LAYOUT]),
-            Shader::Reduce => (&[], &[]),
-            Shader::Norm => (&[], &[]),
-            Shader::Resize => (&[], &[]),
-            Shader::Attention => (&[], &[]),
-            Shader::Loss => (&[], &[]),
+            Shader::Reduce => {
+                use crate::ops::reduce as m;
+                (&[m::reduce_op::TABLE, m::arg_op::TABLE], &[m::ReduceParams::LAYOUT])
+            }
+            Shader::Norm => {
+                use crate::ops::norm as m;
+                (
+                    &[m::softmax_mode::TABLE, m::layer_mode::TABLE],
+                    &[m::SoftmaxParams::LAYOUT, m::LayerNormParams::LAYOUT, m::BatchNormParams::LAYOUT],
+                )
+            }
+            Shader::Resize => {
+                use crate::ops::resize as m;
+                (&[m::interp::TABLE, m::nearest::TABLE], &[m::ResizeParams::LAYOUT])
+            }
+            Shader::Attention => (&[], &[crate::ops::attention::AttentionParams::LAYOUT]),
+            Shader::Loss => {
+                use crate::ops::loss as m;
+                (&[], &[m::LossElemParams::LAYOUT, m::LossReduceParams::LAYOUT])
+            }
             Shader::Generate => {
                 use crate::ops::generate::{EyeParams, FillParams, RangeParams};
                 (&[], &[FillParams::LAYOUT, RangeParams::LAYOUT, EyeParams::LAYOUT])
@@ -191,7 +218,7 @@ impl Shader {
                 )
             }
             Shader::Math => (&[], &[SwigluParams::LAYOUT]),
-            Shader::Rotary => (&[], &[]),
+            Shader::Rotary => (&[], &[crate::ops::attention::RotaryParams::LAYOUT]),
             Shader::PoolNd => {
                 use crate::ops::pool::{Col2imParams, PoolNdParams, pool_mode};
                 (&[pool_mode::TABLE], &[PoolNdParams::LAYOUT, Col2imParams::LAYOUT])
@@ -201,8 +228,11 @@ impl Shader {
                 (&[], &[GatherNdParams::LAYOUT, ReverseSequenceParams::LAYOUT])
             }
             Shader::Sequence => (&[], &[crate::ops::sequence::CausalConvParams::LAYOUT]),
-            Shader::LinearAttention => (&[], &[]),
-            Shader::ResizeTaps => (&[], &[]),
+            Shader::LinearAttention => (&[], &[crate::ops::sequence::LinearAttentionParams::LAYOUT]),
+            Shader::ResizeTaps => {
+                use crate::ops::resize as m;
+                (&[m::interp::TABLE], &[m::ResizeParams::LAYOUT])
+            }
             Shader::Einsum => (&[], &[crate::ops::einsum::EinsumParams::LAYOUT]),
             Shader::Dft => (&[], &[crate::ops::signal::DftParams::LAYOUT]),
             Shader::Recurrent => {

@@ -7,8 +7,33 @@
 //! they are stored in.
 
 use super::*;
-use crate::shape::{contiguous, f32w, put, u32c};
+use crate::shape::contiguous;
+use crate::wgsl::{Params, wgsl_params};
 use strata_ir::ops::nn::AttentionAttrs;
+
+wgsl_params! {
+    /// `attention`: `rows` (batch * q_heads * q_seq) query rows over `kv`
+    /// keys; head sizes `head_size` (Q, K) and `v_head_size`; `group` query
+    /// heads per KV head; element strides (batch, head, position) of Q, K,
+    /// V and Y. The mask: `mask_kind` (0 none, 1 additive float, 2 bool
+    /// keep), its strides (batch, head, query) and its length along the keys
+    /// (shorter = masked). `sqrt_scale` scales Q and K; `softcap` 0 = off;
+    /// windows -1 = off; `qk_mode` the qk_matmul_output (0 raw, 1 capped,
+    /// 2 biased, 3 probabilities, 4 none).
+    pub(crate) struct AttentionParams {
+        rows: u32, q_heads: u32, q_seq: u32, kv: u32, head_size: u32, v_head_size: u32, group: u32,
+        q_strides: [u32; 3], k_strides: [u32; 3], v_strides: [u32; 3], y_strides: [u32; 3],
+        mask_kind: u32, mask_strides: [u32; 3], mask_len: u32,
+        sqrt_scale: f32, softcap: f32, is_causal: u32, left_window: i32, right_window: i32,
+        past_len: i32, has_nonpad: u32, qk_mode: u32,
+    }
+    /// `rotary`: `n` elements, `heads` heads of `head_size` over `seq`
+    /// positions, the first `rotated` values of a head rotated; `three_d`:
+    /// (batch, seq, heads * head_size) rather than (batch, heads, seq, head_size).
+    pub(crate) struct RotaryParams {
+        n: u32, heads: u32, seq: u32, head_size: u32, rotated: u32, interleaved: u32, three_d: u32, has_position_ids: u32,
+    }
+}
 
 /// How an attention-family node runs.
 #[derive(Debug)]
@@ -238,12 +263,20 @@ impl Exec<'_> {
         let scratch = ctx.alloc(DType::F32, vec![rows, kv])?;
         let qk = ctx.alloc(DType::F32, if want(3) { vec![b, h, sq, kv] } else { vec![1] })?;
 
-        let mut p = vec![0u32; 32];
-        put(&mut p, 0, &[rows, h, sq, kv, q4.d, dv, h / hk])?;
-        put(&mut p, 7, &q4.st)?;
-        put(&mut p, 10, &kst)?;
-        put(&mut p, 13, &vst)?;
-        put(&mut p, 16, &yst)?;
+        let mut p = AttentionParams {
+            rows,
+            q_heads: h,
+            q_seq: sq,
+            kv,
+            head_size: q4.d,
+            v_head_size: dv,
+            group: h / hk,
+            q_strides: q4.st.to_vec(),
+            k_strides: kst.to_vec(),
+            v_strides: vst.to_vec(),
+            y_strides: yst.to_vec(),
+            ..AttentionParams::default()
+        };
         if let Some(m) = mask {
             let mr = m.shape.len();
             if mr == 0 || mr > 4 {
@@ -257,24 +290,26 @@ impl Exec<'_> {
             }
             let cs = contiguous(&ms);
             let st: Vec<usize> = (0..3).map(|a| if ms[a] == 1 { 0 } else { cs[a] }).collect();
-            p[19] = if m.dtype == DType::Bool { 2 } else { 1 };
-            put(&mut p, 20, &st)?;
-            p[23] = u32c(ms[3])?;
+            p.mask_kind = if m.dtype == DType::Bool { 2 } else { 1 };
+            p.mask_strides = st;
+            p.mask_len = ms[3];
         }
         let sqrt_scale = (a.scale.map_or(1.0 / (q4.d as f64).sqrt(), f64::from)).sqrt() as f32;
-        p[24] = f32w(sqrt_scale);
-        p[25] = f32w(a.softcap);
-        p[26] = u32::from(a.is_causal);
-        p[27] = a.left_window_size as i32 as u32;
-        p[28] = a.right_window_size as i32 as u32;
-        p[29] = u32c(past_len)?;
+        p.sqrt_scale = sqrt_scale;
+        p.softcap = a.softcap;
+        p.is_causal = usize::from(a.is_causal);
+        // Windows past i32 are unbounded (never reached by a position).
+        p.left_window = a.left_window_size.min(i64::from(i32::MAX));
+        p.right_window = a.right_window_size.min(i64::from(i32::MAX));
+        p.past_len = past_len as i64;
         if let Some(n) = nonpad {
             if n.numel() != b {
                 return Err(GpuError::Shape(format!("nonpad_kv_seqlen must have {b} elements")));
             }
-            p[30] = 1;
+            p.has_nonpad = 1;
         }
-        p[31] = if want(3) { a.qk_matmul_output_mode as u32 } else { 4 };
+        p.qk_mode = if want(3) { a.qk_matmul_output_mode as usize } else { 4 };
+        let p = p.words()?;
         let mbuf = mask.unwrap_or(q);
         let nbuf = nonpad.unwrap_or(q);
         if rows > 0 {
@@ -345,9 +380,17 @@ impl Exec<'_> {
         }
         let y = ctx.alloc(x.dtype, x.shape.clone())?;
         let n = y.numel();
-        let mut p = [0u32; 8];
-        put(&mut p, 0, &[n, h, s, d, rot, usize::from(interleaved), usize::from(three), usize::from(pos.is_some())])?;
-        ctx.dispatch_n(k, &p, &y, &[x, cos, sin, pos.unwrap_or(x)], n)?;
+        let p = RotaryParams {
+            n,
+            heads: h,
+            seq: s,
+            head_size: d,
+            rotated: rot,
+            interleaved: usize::from(interleaved),
+            three_d: usize::from(three),
+            has_position_ids: usize::from(pos.is_some()),
+        };
+        ctx.dispatch_n(k, &p.words()?, &y, &[x, cos, sin, pos.unwrap_or(x)], n)?;
         Ok(vec![y])
     }
 }

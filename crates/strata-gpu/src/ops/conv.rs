@@ -6,8 +6,22 @@ use strata_ir::window::{Window, axis_attr, transpose_geometry};
 
 use super::*;
 use crate::kernels::TILE;
-use crate::shape::{put, u32c};
+use crate::shape::u32c;
+use crate::wgsl::{Params, wgsl_params};
 use strata_ir::window::AutoPad;
+
+wgsl_params! {
+    /// `conv2d`, `conv2d_gemm` and `conv_transpose2d`: `n` outputs, `c`
+    /// input channels of `h x w`, `m` output channels of `oh x ow`, kernel
+    /// `kh x kw`, strides, dilations, the leading pads, `groups`, and whether
+    /// a bias is bound. 1-D runs as H = 1.
+    pub(crate) struct ConvParams {
+        n: u32, c: u32, h: u32, w: u32, m: u32, oh: u32, ow: u32, kh: u32, kw: u32,
+        sh: u32, sw: u32, dh: u32, dw: u32, pad_top: u32, pad_left: u32, groups: u32, has_bias: u32,
+    }
+}
+// The fused epilogue's parameters start at word `EP`.
+const _: () = assert!(ConvParams::LAYOUT.words() <= super::fused::wgsl::EP);
 
 /// How a convolution runs: one dispatch over the output, of the implicit
 /// matrix product `gemm` or (few output channels per group) the direct `k`.
@@ -177,10 +191,26 @@ impl Exec<'_> {
                 shape.extend_from_slice(&win.out);
                 let y = ctx.alloc(DType::F32, shape)?;
                 let n = y.numel();
-                let mut p = vec![0u32; 17];
-                put(&mut p, 0, &[n, c, sp.inp[0], sp.inp[1], m, sp.out[0], sp.out[1], sp.k[0], sp.k[1]])?;
-                put(&mut p, 9, &[sp.s[0], sp.s[1], sp.d[0], sp.d[1], sp.pb[0], sp.pb[1], g])?;
-                p[16] = u32::from(bias.is_some());
+                let p = ConvParams {
+                    n,
+                    c,
+                    h: sp.inp[0],
+                    w: sp.inp[1],
+                    m,
+                    oh: sp.out[0],
+                    ow: sp.out[1],
+                    kh: sp.k[0],
+                    kw: sp.k[1],
+                    sh: sp.s[0],
+                    sw: sp.s[1],
+                    dh: sp.d[0],
+                    dw: sp.d[1],
+                    pad_top: sp.pb[0],
+                    pad_left: sp.pb[1],
+                    groups: g,
+                    has_bias: usize::from(bias.is_some()),
+                }
+                .words()?;
                 let ins = [x, w, bias.unwrap_or(w)];
                 let mg = m / g;
                 // Position tiles, channel tiles, image x group (the direct
@@ -241,10 +271,26 @@ impl Exec<'_> {
                 shape.extend_from_slice(&out_sp);
                 let y = ctx.alloc(DType::F32, shape)?;
                 let n = y.numel();
-                let mut prm = vec![0u32; 17];
-                put(&mut prm, 0, &[n, c, geo[0][0], geo[1][0], m, geo[0][1], geo[1][1], geo[0][2], geo[1][2]])?;
-                put(&mut prm, 9, &[geo[0][3], geo[1][3], geo[0][5], geo[1][5], geo[0][4], geo[1][4], g])?;
-                prm[16] = u32::from(bias.is_some());
+                let prm = ConvParams {
+                    n,
+                    c,
+                    h: geo[0][0],
+                    w: geo[1][0],
+                    m,
+                    oh: geo[0][1],
+                    ow: geo[1][1],
+                    kh: geo[0][2],
+                    kw: geo[1][2],
+                    sh: geo[0][3],
+                    sw: geo[1][3],
+                    dh: geo[0][5],
+                    dw: geo[1][5],
+                    pad_top: geo[0][4],
+                    pad_left: geo[1][4],
+                    groups: g,
+                    has_bias: usize::from(bias.is_some()),
+                }
+                .words()?;
                 if n > 0 {
                     let groups = ctx.groups(n)?;
                     self.dispatch_out(ctx, k, 0, &prm, &y, &[x, w, bias.unwrap_or(w)], groups)?;

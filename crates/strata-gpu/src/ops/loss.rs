@@ -2,7 +2,18 @@
 //! (`loss.wgsl`; the log-softmax over the class axis is `norm.wgsl`'s).
 
 use super::*;
-use crate::shape::u32c;
+use crate::wgsl::{Params, wgsl_params};
+
+wgsl_params! {
+    /// `loss_elem`: `count` (N * D) target elements, `classes` classes,
+    /// `inner` (D) positions per image; targets equal to `ignore_index`
+    /// (when `has_ignore_index`) count 0; class weights when `has_weight`.
+    pub(crate) struct LossElemParams {
+        count: u32, classes: u32, inner: u32, has_ignore_index: u32, ignore_index: i32, has_weight: u32,
+    }
+    /// `loss_reduce`: the sum of `count` losses, divided by the total weight when `mean`.
+    pub(crate) struct LossReduceParams { count: u32, mean: u32 }
+}
 
 /// How a loss runs: SoftmaxCrossEntropyLoss's `log_softmax` first, then
 /// `elem` per element and, unless `reduction` is none, `reduce`.
@@ -35,7 +46,7 @@ pub(super) fn plan(v: &NodeView, r: &R, k: &mut Kernels) -> std::result::Result<
         _ => return Err(format!("reduction '{reduction}'")),
     };
     Ok(Plan {
-        log_softmax: sce.then(|| k.get(Shader::Norm, "softmax", &[("MODE", 1)])),
+        log_softmax: sce.then(|| k.get(Shader::Norm, "softmax", &[("MODE", super::norm::softmax_mode::LOG)])),
         elem: k.get(Shader::Loss, "loss_elem", &[]),
         reduce: k.get(Shader::Loss, "loss_reduce", &[]),
         ignore_index: *ignore_index,
@@ -67,7 +78,8 @@ impl Exec<'_> {
             let lp = ctx.alloc(DType::F32, x.shape.clone())?;
             let rows = n * d;
             if c > 0 && rows > 0 {
-                ctx.dispatch_n(log_softmax, &[u32c(rows)?, u32c(c)?, u32c(d)?], &lp, &[x], rows)?;
+                let p = super::norm::SoftmaxParams { rows, row_len: c, inner: d };
+                ctx.dispatch_n(log_softmax, &p.words()?, &lp, &[x], rows)?;
             }
             lp
         } else {
@@ -77,15 +89,15 @@ impl Exec<'_> {
         let losses = ctx.alloc(DType::F32, tshape)?;
         let wts = ctx.alloc(DType::F32, vec![count])?;
         let ii = ignore_index.and_then(|v| i32::try_from(v).ok());
-        let p = [
-            u32c(count)?,
-            u32c(c)?,
-            u32c(d.max(1))?,
-            u32::from(ii.is_some()),
-            ii.unwrap_or(0) as u32,
-            u32::from(w.is_some()),
-        ];
-        ctx.dispatch_n(elem, &p, &losses, &[&wts, &logp, t, w.unwrap_or(&logp)], count)?;
+        let p = LossElemParams {
+            count,
+            classes: c,
+            inner: d.max(1),
+            has_ignore_index: usize::from(ii.is_some()),
+            ignore_index: i64::from(ii.unwrap_or(0)),
+            has_weight: usize::from(w.is_some()),
+        };
+        ctx.dispatch_n(elem, &p.words()?, &losses, &[&wts, &logp, t, w.unwrap_or(&logp)], count)?;
         let loss = match reduction {
             None => {
                 ctx.release(wts);
@@ -93,8 +105,8 @@ impl Exec<'_> {
             }
             Some(mean) => {
                 let y = ctx.alloc(DType::F32, vec![])?;
-                let p = [u32c(count)?, u32::from(*mean)];
-                ctx.dispatch(reduce, &p, &y, &[&wts, &losses], [1, 1, 1])?;
+                let p = LossReduceParams { count, mean: usize::from(*mean) };
+                ctx.dispatch(reduce, &p.words()?, &y, &[&wts, &losses], [1, 1, 1])?;
                 ctx.release(wts);
                 ctx.release(losses);
                 y

@@ -3,7 +3,22 @@
 
 use super::*;
 use crate::kernels::TILE;
-use crate::shape::{broadcast, bstrides, check_rank, f32w, put, u32c};
+use crate::shape::{broadcast, bstrides, check_rank, u32c};
+use crate::wgsl::{Params, wgsl_params};
+
+wgsl_params! {
+    /// `matmul`: `batch` products of `m x k` by `k x n` (optionally
+    /// transposed), the batch axes `batch_shape` (rank `batch_rank`) with
+    /// per-operand element strides; `alpha * A B + beta * C` with C read at
+    /// `row * c_stride_m + col * c_stride_n` when `has_c`.
+    pub(crate) struct MatmulParams {
+        m: u32, n: u32, k: u32, batch: u32, batch_rank: u32, trans_a: u32, trans_b: u32, has_c: u32,
+        alpha: f32, beta: f32, c_stride_m: u32, c_stride_n: u32,
+        batch_shape: [u32; 8], a_batch_stride: [u32; 8], b_batch_stride: [u32; 8],
+    }
+}
+// The fused epilogue's parameters start at word `EP`.
+const _: () = assert!(MatmulParams::LAYOUT.words() <= super::fused::wgsl::EP);
 
 /// How a matrix product runs: one `matmul` dispatch.
 #[derive(Debug)]
@@ -119,19 +134,25 @@ impl Exec<'_> {
         alpha: f32,
         beta: f32,
     ) -> Result<Vec<u32>> {
-        let mut p = vec![0u32; 40];
-        put(&mut p, 0, &[m, n, k, nb, batch.len()])?;
-        p[5] = u32::from(ta);
-        p[6] = u32::from(tb);
-        p[7] = u32::from(c.is_some());
-        p[8] = f32w(alpha);
-        p[9] = f32w(beta);
-        if let Some((sm, sn)) = c {
-            put(&mut p, 10, &[sm, sn])?;
+        let (c_stride_m, c_stride_n) = c.unwrap_or((0, 0));
+        let p = MatmulParams {
+            m,
+            n,
+            k,
+            batch: nb,
+            batch_rank: batch.len(),
+            trans_a: usize::from(ta),
+            trans_b: usize::from(tb),
+            has_c: usize::from(c.is_some()),
+            alpha,
+            beta,
+            c_stride_m,
+            c_stride_n,
+            batch_shape: batch.to_vec(),
+            a_batch_stride: bs_a.to_vec(),
+            b_batch_stride: bs_b.to_vec(),
         }
-        put(&mut p, 16, batch)?;
-        put(&mut p, 24, bs_a)?;
-        put(&mut p, 32, bs_b)?;
+        .words()?;
         // Products must stay addressable in 32 bits.
         u32c(nb.saturating_mul(m).saturating_mul(n))?;
         u32c(nb.saturating_mul(m).saturating_mul(k))?;

@@ -5,7 +5,34 @@
 
 use super::*;
 use crate::kernels::MAX_RANK;
-use crate::shape::{broadcast, bstrides, check_rank, contiguous, f32w, norm_axis, put, u32c};
+use crate::shape::{broadcast, bstrides, check_rank, contiguous, f32w, norm_axis};
+use crate::wgsl::{Params, wgsl_codes, wgsl_params};
+
+wgsl_codes! {
+    /// `PAD_MODE` of `pad`.
+    pub(crate) mod pad_mode: PAD { CONSTANT = 0, EDGE = 1, REFLECT = 2 }
+}
+
+wgsl_params! {
+    /// `copy_strided`: `n` elements of `shape` (rank `rank`) from `in_off` +
+    /// coordinates . `in_strides` (signed) to `out_off` + coordinates . `out_strides`.
+    pub(crate) struct CopyStridedParams {
+        n: u32, rank: u32, in_off: i32, out_off: u32, shape: [u32; 8], in_strides: [i32; 8], out_strides: [u32; 8],
+    }
+    /// `gather` along one axis of size `axis_dim`, `inner` elements after it, `nidx` indices.
+    pub(crate) struct GatherParams { n: u32, axis_dim: u32, inner: u32, nidx: u32 }
+    /// `trilu` over trailing `rows` x `cols` matrices, diagonal `k`, `upper` (0/1).
+    pub(crate) struct TriluParams { n: u32, rows: u32, cols: u32, k: i32, upper: u32 }
+    /// `pad`: the input (`in_shape`, `in_strides`) starts at `pad_begin` in
+    /// the output (`out_shape`); `value` is the constant's 32-bit word.
+    pub(crate) struct PadParams {
+        n: u32, rank: u32, value: u32, out_shape: [u32; 8], in_shape: [u32; 8], pad_begin: [i32; 8], in_strides: [u32; 8],
+    }
+    /// `gather_elements` along `axis` (size `axis_dim`) with indices of `idx_shape`.
+    pub(crate) struct GatherElementsParams {
+        n: u32, rank: u32, axis: u32, axis_dim: u32, idx_shape: [u32; 8], data_strides: [u32; 8],
+    }
+}
 
 /// How a data-movement node runs.
 #[derive(Debug)]
@@ -211,18 +238,21 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
             v.host(2, "constant_value")?;
             v.host(3, "axes")?;
             let m = match mode.as_str() {
-                "constant" => 0,
-                "edge" => 1,
-                "reflect" => 2,
+                "constant" => pad_mode::CONSTANT,
+                "edge" => pad_mode::EDGE,
+                "reflect" => pad_mode::REFLECT,
                 other => return Err(format!("Pad mode '{other}' is not supported on the GPU")),
             };
             let k = k.get(Shader::Movement, "pad", &[("PAD_MODE", m)]);
-            Ok(Plan::Pad { k, pads: pads.clone(), value: *value, constant: m == 0 })
+            Ok(Plan::Pad { k, pads: pads.clone(), value: *value, constant: m == pad_mode::CONSTANT })
         }
         T::CenterCropPad { axes } => {
             v.dev(0)?;
             v.host(1, "shape")?;
-            Ok(Plan::CenterCropPad { k: k.get(Shader::Movement, "pad", &[("PAD_MODE", 0)]), axes: axes.clone() })
+            Ok(Plan::CenterCropPad {
+                k: k.get(Shader::Movement, "pad", &[("PAD_MODE", pad_mode::CONSTANT)]),
+                axes: axes.clone(),
+            })
         }
     };
     movement.map(super::Plan::Movement)
@@ -245,17 +275,16 @@ impl Exec<'_> {
     ) -> Result<()> {
         check_rank(shape)?;
         let n = strata_ir::tensor::checked_numel(shape).ok_or_else(|| GpuError::Limit("shape overflows".into()))?;
-        let mut p = vec![0u32; 28];
-        p[0] = u32c(n)?;
-        p[1] = shape.len() as u32;
-        p[2] = i32::try_from(in_off).map_err(|_| GpuError::Limit("offset exceeds i32".into()))? as u32;
-        p[3] = u32c(out_off)?;
-        put(&mut p, 4, shape)?;
-        for (i, s) in in_strides.iter().enumerate() {
-            p[12 + i] = i32::try_from(*s).map_err(|_| GpuError::Limit("stride exceeds i32".into()))? as u32;
-        }
-        put(&mut p, 20, out_strides)?;
-        ctx.dispatch_n(k, &p, dst, &[src], n)
+        let p = CopyStridedParams {
+            n,
+            rank: shape.len(),
+            in_off,
+            out_off,
+            shape: shape.to_vec(),
+            in_strides: in_strides.to_vec(),
+            out_strides: out_strides.to_vec(),
+        };
+        ctx.dispatch_n(k, &p.words()?, dst, &[src], n)
     }
     pub(super) fn movement(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
         let out = self.out_dtype(0)?;
@@ -283,8 +312,8 @@ impl Exec<'_> {
                     return Err(GpuError::Value("Gather from an empty axis".into()));
                 }
                 let inner: usize = x.shape[a + 1..].iter().product();
-                let p = [u32c(n)?, u32c(dim)?, u32c(inner.max(1))?, u32c(idx.numel().max(1))?];
-                ctx.dispatch_n(k, &p, &y, &[x, idx], n)?;
+                let p = GatherParams { n, axis_dim: dim, inner: inner.max(1), nidx: idx.numel().max(1) };
+                ctx.dispatch_n(k, &p.words()?, &y, &[x, idx], n)?;
                 Ok(vec![y])
             }
             Plan::Trilu { k: kern, upper } => {
@@ -300,8 +329,14 @@ impl Exec<'_> {
                 let k = k.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
                 let y = ctx.alloc(out, x.shape.clone())?;
                 let n = y.numel();
-                let p = [u32c(n)?, u32c(x.shape[r - 2])?, u32c(x.shape[r - 1])?, k as u32, u32::from(*upper != 0)];
-                ctx.dispatch_n(kern, &p, &y, &[x], n)?;
+                let p = TriluParams {
+                    n,
+                    rows: x.shape[r - 2],
+                    cols: x.shape[r - 1],
+                    k: i64::from(k),
+                    upper: usize::from(*upper != 0),
+                };
+                ctx.dispatch_n(kern, &p.words()?, &y, &[x], n)?;
                 Ok(vec![y])
             }
             Plan::GatherElements { k, axis } => {
@@ -326,11 +361,15 @@ impl Exec<'_> {
                 if n > 0 && dim == 0 {
                     return Err(GpuError::Value("GatherElements from an empty axis".into()));
                 }
-                let mut p = vec![0u32; 20];
-                put(&mut p, 0, &[n, r, a, dim])?;
-                put(&mut p, 4, &idx.shape)?;
-                put(&mut p, 12, &contiguous(&x.shape))?;
-                ctx.dispatch_n(k, &p, &y, &[x, idx], n)?;
+                let p = GatherElementsParams {
+                    n,
+                    rank: r,
+                    axis: a,
+                    axis_dim: dim,
+                    idx_shape: idx.shape.clone(),
+                    data_strides: contiguous(&x.shape),
+                };
+                ctx.dispatch_n(k, &p.words()?, &y, &[x, idx], n)?;
                 Ok(vec![y])
             }
             Plan::Pad { k, pads, value, constant } => {
@@ -718,18 +757,17 @@ fn pad(
     word: u32,
 ) -> Result<GpuTensor> {
     let r = x.shape.len();
-    let mut p = vec![0u32; 36];
-    p[1] = r as u32;
-    p[2] = word;
-    put(&mut p, 4, &shape)?;
-    put(&mut p, 12, &x.shape)?;
-    for i in 0..r {
-        p[20 + i] = i32::try_from(begin[i]).map_err(|_| GpuError::Limit("pad exceeds i32".into()))? as u32;
-    }
-    put(&mut p, 28, &contiguous(&x.shape))?;
     let y = ctx.alloc(dtype, shape)?;
     let n = y.numel();
-    p[0] = u32c(n)?;
-    ctx.dispatch_n(k, &p, &y, &[x], n)?;
+    let p = PadParams {
+        n,
+        rank: r,
+        value: word as usize,
+        out_shape: y.shape.clone(),
+        in_shape: x.shape.clone(),
+        pad_begin: begin[..r].to_vec(),
+        in_strides: contiguous(&x.shape),
+    };
+    ctx.dispatch_n(k, &p.words()?, &y, &[x], n)?;
     Ok(y)
 }

@@ -3,7 +3,25 @@
 //! Hardmax (`rowwise.wgsl`).
 
 use super::*;
-use crate::shape::{f32w, lines, norm_axis, u32c};
+use crate::shape::{lines, norm_axis};
+use crate::wgsl::{Params, wgsl_codes, wgsl_params};
+
+wgsl_codes! {
+    /// `MODE` of `softmax`.
+    pub(crate) mod softmax_mode: SOFTMAX { EXP = 0, LOG = 1 }
+    /// `MODE` of `layer_norm` and `row_stats`.
+    pub(crate) mod layer_mode: LAYER { LAYER_NORM = 0, RMS_NORM = 1 }
+}
+
+wgsl_params! {
+    /// `softmax`: `rows` rows of `row_len` elements, `inner` apart.
+    pub(crate) struct SoftmaxParams { rows: u32, row_len: u32, inner: u32 }
+    /// `layer_norm` and `row_stats` over `rows` contiguous rows of `row_len`;
+    /// `stat` (row_stats): 0 the row mean, 1 the inverse standard deviation.
+    pub(crate) struct LayerNormParams { rows: u32, row_len: u32, eps: f32, has_bias: u32, stat: u32 }
+    /// `batch_norm` (inference) of `n` elements, `channels` channels of `inner` each.
+    pub(crate) struct BatchNormParams { n: u32, channels: u32, inner: u32, eps: f32 }
+}
 
 /// How a normalisation runs.
 #[derive(Debug)]
@@ -41,7 +59,8 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
             if v.input(2).is_some() {
                 v.float(2)?;
             }
-            let rms = u32::from(matches!(o, NnOp::RMSNormalization { .. }));
+            let rms =
+                if matches!(o, NnOp::RMSNormalization { .. }) { layer_mode::RMS_NORM } else { layer_mode::LAYER_NORM };
             Ok(Plan::Layer {
                 k: k.get(Shader::Norm, "layer_norm", &[("MODE", rms)]),
                 stats: k.get(Shader::Norm, "row_stats", &[("MODE", rms)]),
@@ -65,10 +84,12 @@ pub(super) fn plan_rowwise(v: &NodeView, r: &R, k: &mut Kernels) -> std::result:
     v.float(0)?;
     let softmax = |k: &mut Kernels, mode: u32| k.get(Shader::Norm, "softmax", &[("MODE", mode)]);
     match r {
-        R::Softmax { axis } => Ok(Plan::Softmax { k: softmax(k, 0), axis: *axis, legacy: false }),
-        R::SoftmaxLegacy { axis } => Ok(Plan::Softmax { k: softmax(k, 0), axis: *axis, legacy: true }),
-        R::LogSoftmax { axis } => Ok(Plan::Softmax { k: softmax(k, 1), axis: *axis, legacy: false }),
-        R::LogSoftmaxLegacy { axis } => Ok(Plan::Softmax { k: softmax(k, 1), axis: *axis, legacy: true }),
+        R::Softmax { axis } => Ok(Plan::Softmax { k: softmax(k, softmax_mode::EXP), axis: *axis, legacy: false }),
+        R::SoftmaxLegacy { axis } => Ok(Plan::Softmax { k: softmax(k, softmax_mode::EXP), axis: *axis, legacy: true }),
+        R::LogSoftmax { axis } => Ok(Plan::Softmax { k: softmax(k, softmax_mode::LOG), axis: *axis, legacy: false }),
+        R::LogSoftmaxLegacy { axis } => {
+            Ok(Plan::Softmax { k: softmax(k, softmax_mode::LOG), axis: *axis, legacy: true })
+        }
         R::Hardmax { axis } => {
             Ok(Plan::Hardmax { k: k.get(Shader::Rowwise, "hardmax", &[]), axis: *axis, legacy: false })
         }
@@ -95,8 +116,8 @@ impl Exec<'_> {
                 let inner: usize = x.shape[2..].iter().product();
                 let y = ctx.alloc(DType::F32, x.shape.clone())?;
                 let n = y.numel();
-                let p = [u32c(n)?, u32c(c)?, u32c(inner.max(1))?, f32w(*epsilon)];
-                ctx.dispatch_n(k, &p, &y, &[x, ps[0], ps[1], ps[2], ps[3]], n)?;
+                let p = BatchNormParams { n, channels: c, inner: inner.max(1), eps: *epsilon };
+                ctx.dispatch_n(k, &p.words()?, &y, &[x, ps[0], ps[1], ps[2], ps[3]], n)?;
                 Ok(vec![y])
             }
             Plan::Layer { k, stats, axis, epsilon } => {
@@ -110,9 +131,10 @@ impl Exec<'_> {
                     return Err(GpuError::Unsupported("normalisation with broadcast scale or bias".into()));
                 }
                 let y = ctx.alloc(DType::F32, x.shape.clone())?;
-                let p = [u32c(rows)?, u32c(l)?, f32w(*epsilon), u32::from(b.is_some()), 0];
+                let p =
+                    LayerNormParams { rows, row_len: l, eps: *epsilon, has_bias: usize::from(b.is_some()), stat: 0 };
                 if l > 0 {
-                    ctx.dispatch_n(k, &p, &y, &[x, s, b.unwrap_or(s)], rows)?;
+                    ctx.dispatch_n(k, &p.words()?, &y, &[x, s, b.unwrap_or(s)], rows)?;
                 }
                 let mut outs = vec![y];
                 // Optional Mean and InvStdDev outputs: shape [d0..d(axis-1), 1, ..., 1].
@@ -121,9 +143,8 @@ impl Exec<'_> {
                     shape.resize(x.shape.len(), 1);
                     let st = ctx.alloc(DType::F32, shape)?;
                     if self.wants(o) && l > 0 {
-                        let mut p2 = p;
-                        p2[4] = u32::from(o == 2);
-                        ctx.dispatch_n(stats, &p2, &st, &[x], rows)?;
+                        let p2 = LayerNormParams { stat: usize::from(o == 2), ..p.clone() };
+                        ctx.dispatch_n(stats, &p2.words()?, &st, &[x], rows)?;
                     }
                     outs.push(st);
                 }
@@ -146,7 +167,7 @@ impl Exec<'_> {
                     return Ok(vec![y]);
                 }
                 let rows = x.numel() / l;
-                ctx.dispatch_n(k, &[u32c(rows)?, u32c(l)?, u32c(inner)?], &y, &[x], rows)?;
+                ctx.dispatch_n(k, &SoftmaxParams { rows, row_len: l, inner }.words()?, &y, &[x], rows)?;
                 Ok(vec![y])
             }
             Plan::Hardmax { k, axis, legacy } => {

@@ -3,7 +3,29 @@
 //! `rowwise.wgsl`: CumSum / CumProd and TopK.
 
 use super::*;
-use crate::shape::{check_rank, contiguous, lines, norm_axis, put};
+use crate::shape::{check_rank, contiguous, lines, norm_axis};
+use crate::wgsl::{Params, wgsl_codes, wgsl_params};
+
+wgsl_codes! {
+    /// `OP` of `reduce`.
+    pub(crate) mod reduce_op: REDUCE {
+        SUM = 0, MEAN = 1, MAX = 2, MIN = 3, PROD = 4, SUM_SQUARE = 5, L1 = 6, L2 = 7, LOG_SUM = 8, LOG_SUM_EXP = 9,
+    }
+    /// `OP` of `arg_reduce`.
+    pub(crate) mod arg_op: ARG { MAX = 0, MIN = 1 }
+}
+
+wgsl_params! {
+    /// `reduce` and `arg_reduce`: `n` outputs, each over `red_n` inputs.
+    /// An output's first input is at its coordinates in `keep_shape` (rank
+    /// `rank`) times `in_strides`; the reduced ones add their coordinates in
+    /// `red_shape` times `red_strides`. `select_last` (arg_reduce): ties
+    /// pick the last index.
+    pub(crate) struct ReduceParams {
+        n: u32, rank: u32, red_n: u32, select_last: u32,
+        keep_shape: [u32; 8], in_strides: [u32; 8], red_shape: [u32; 8], red_strides: [u32; 8],
+    }
+}
 
 /// How a reduction runs.
 #[derive(Debug)]
@@ -23,16 +45,16 @@ pub(crate) enum Plan {
 /// Reduce op code of `reduce.wgsl` for a reduction operator.
 fn reduce_code(r: &R) -> Option<u32> {
     Some(match r {
-        R::ReduceSum { .. } => 0,
-        R::ReduceMean { .. } => 1,
-        R::ReduceMax { .. } => 2,
-        R::ReduceMin { .. } => 3,
-        R::ReduceProd { .. } => 4,
-        R::ReduceSumSquare { .. } => 5,
-        R::ReduceL1 { .. } => 6,
-        R::ReduceL2 { .. } => 7,
-        R::ReduceLogSum { .. } => 8,
-        R::ReduceLogSumExp { .. } => 9,
+        R::ReduceSum { .. } => reduce_op::SUM,
+        R::ReduceMean { .. } => reduce_op::MEAN,
+        R::ReduceMax { .. } => reduce_op::MAX,
+        R::ReduceMin { .. } => reduce_op::MIN,
+        R::ReduceProd { .. } => reduce_op::PROD,
+        R::ReduceSumSquare { .. } => reduce_op::SUM_SQUARE,
+        R::ReduceL1 { .. } => reduce_op::L1,
+        R::ReduceL2 { .. } => reduce_op::L2,
+        R::ReduceLogSum { .. } => reduce_op::LOG_SUM,
+        R::ReduceLogSumExp { .. } => reduce_op::LOG_SUM_EXP,
         _ => return None,
     })
 }
@@ -52,7 +74,7 @@ pub(super) fn plan(v: &NodeView, r: &R, k: &mut Kernels) -> std::result::Result<
     match r {
         R::ArgMax { axis, keepdims, select_last_index } | R::ArgMin { axis, keepdims, select_last_index } => {
             v.float(0)?;
-            let op = u32::from(matches!(r, R::ArgMin { .. }));
+            let op = if matches!(r, R::ArgMin { .. }) { arg_op::MIN } else { arg_op::MAX };
             Ok(Plan::Arg {
                 k: k.get(Shader::Reduce, "arg_reduce", &[("OP", op)]),
                 axis: *axis,
@@ -89,7 +111,7 @@ pub(super) fn plan(v: &NodeView, r: &R, k: &mut Kernels) -> std::result::Result<
 /// Plan GlobalAveragePool or GlobalMaxPool (a reduction over the spatial axes).
 pub(super) fn plan_global_pool(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
     v.float(0)?;
-    let op = if matches!(o, NnOp::GlobalAveragePool {}) { 1 } else { 2 };
+    let op = if matches!(o, NnOp::GlobalAveragePool {}) { reduce_op::MEAN } else { reduce_op::MAX };
     Ok(Plan::GlobalPool { k: k.get(Shader::Reduce, "reduce", &[("OP", op)]) })
 }
 
@@ -127,13 +149,17 @@ impl Exec<'_> {
                     if *keepdims { keep.clone() } else { (0..rank).filter(|&i| i != a).map(|i| x.shape[i]).collect() };
                 let y = ctx.alloc(self.out_dtype(0)?, shape)?;
                 let n = y.numel();
-                let mut p = vec![0u32; 36];
-                put(&mut p, 0, &[n, rank, x.shape[a], usize::from(*select_last_index)])?;
-                put(&mut p, 4, &keep)?;
-                put(&mut p, 12, &cs)?;
-                put(&mut p, 20, &red)?;
-                put(&mut p, 28, &cs)?;
-                ctx.dispatch_n(k, &p, &y, &[x], n)?;
+                let p = ReduceParams {
+                    n,
+                    rank,
+                    red_n: x.shape[a],
+                    select_last: usize::from(*select_last_index),
+                    keep_shape: keep,
+                    in_strides: cs.clone(),
+                    red_shape: red,
+                    red_strides: cs,
+                };
+                ctx.dispatch_n(k, &p.words()?, &y, &[x], n)?;
                 Ok(vec![y])
             }
             Plan::Cumulate { k, product, exclusive, reverse } => {
@@ -191,13 +217,17 @@ impl Exec<'_> {
             if keepdims { keep.clone() } else { (0..r).filter(|i| !axes.contains(i)).map(|i| x.shape[i]).collect() };
         let y = ctx.alloc(DType::F32, shape)?;
         let n = y.numel();
-        let mut p = vec![0u32; 36];
-        put(&mut p, 0, &[n, r, red_n])?;
-        put(&mut p, 4, &keep)?;
-        put(&mut p, 12, &cs)?;
-        put(&mut p, 20, &red)?;
-        put(&mut p, 28, &cs)?;
-        ctx.dispatch_n(k, &p, &y, &[x], n)?;
+        let p = ReduceParams {
+            n,
+            rank: r,
+            red_n,
+            select_last: 0,
+            keep_shape: keep,
+            in_strides: cs.clone(),
+            red_shape: red,
+            red_strides: cs,
+        };
+        ctx.dispatch_n(k, &p.words()?, &y, &[x], n)?;
         Ok(y)
     }
 }

@@ -3,7 +3,15 @@
 //! takes the same parameters).
 
 use super::*;
-use crate::shape::{f32w, norm_axis, put};
+use crate::shape::norm_axis;
+use crate::wgsl::{Params, wgsl_codes, wgsl_params};
+
+wgsl_codes! {
+    /// `MODE` of `resize2d` (nearest, linear) and `KIND` of `resize_taps` (linear, cubic).
+    pub(crate) mod interp: INTERP { NEAREST = 0, LINEAR = 1, CUBIC = 2 }
+    /// Nearest rounding (`nearest_mode` of `ResizeParams`).
+    pub(crate) mod nearest: NEAREST { ROUND_PREFER_FLOOR = 0, ROUND_PREFER_CEIL = 1, FLOOR = 2, CEIL = 3 }
+}
 use strata_ir::resample::{AspectRatioPolicy, Coord, NearestMode, ResizeMode};
 
 /// How a resize runs: one dispatch of `k` (`resize2d` or `resize_taps`)
@@ -43,9 +51,9 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
             let taps = *mode == ResizeMode::Cubic || *antialias;
             let kind = match mode {
                 ResizeMode::Nearest if taps => return Err("Resize mode 'nearest' with antialias".into()),
-                ResizeMode::Nearest => 0,
-                ResizeMode::Linear => 1,
-                ResizeMode::Cubic => 2,
+                ResizeMode::Nearest => interp::NEAREST,
+                ResizeMode::Linear => interp::LINEAR,
+                ResizeMode::Cubic => interp::CUBIC,
             };
             if *keep_aspect_ratio_policy != AspectRatioPolicy::Stretch {
                 return Err(format!("Resize keep_aspect_ratio_policy '{}'", keep_aspect_ratio_policy.as_str()));
@@ -75,17 +83,28 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
             v.host(1, "scales")?;
             let k = k.get(Shader::Resize, "resize2d", &[("MODE", resize_mode_code(mode)?)]);
             // asymmetric coordinates, floor rounding
-            Ok(Plan { k, coord: 1, near: 2, source: Source::Upsample { scales: scales.clone() } })
+            Ok(Plan { k, coord: 1, near: nearest::FLOOR, source: Source::Upsample { scales: scales.clone() } })
         }
         other => not_implemented(other.name()),
+    }
+}
+
+wgsl_params! {
+    /// `resize2d` and `resize_taps`: `n` outputs, the last two axes from
+    /// `h x w` to `oh x ow`; `coord_mode` and `nearest_mode` are the codes of
+    /// `resize_coord_code` and `resize_nearest_code`; `resized_*` = scale *
+    /// input length before rounding, bit 0/1 of `unit`: it is exactly 1.
+    pub(crate) struct ResizeParams {
+        n: u32, h: u32, w: u32, oh: u32, ow: u32, coord_mode: u32, nearest_mode: u32, unit: u32,
+        scale_h: f32, scale_w: f32, resized_h: f32, resized_w: f32,
     }
 }
 
 /// `MODE` override of `resize.wgsl` for Upsample's (raw) `mode`.
 fn resize_mode_code(mode: &str) -> std::result::Result<u32, String> {
     match mode {
-        "nearest" => Ok(0),
-        "linear" | "bilinear" => Ok(1),
+        "nearest" => Ok(interp::NEAREST),
+        "linear" | "bilinear" => Ok(interp::LINEAR),
         other => Err(format!("Upsample mode '{other}' is not supported on the GPU")),
     }
 }
@@ -108,10 +127,10 @@ fn resize_coord_code(mode: Coord) -> std::result::Result<u32, String> {
 /// Nearest rounding code of `resize.wgsl`.
 fn resize_nearest_code(mode: NearestMode) -> u32 {
     match mode {
-        NearestMode::RoundPreferFloor => 0,
-        NearestMode::RoundPreferCeil => 1,
-        NearestMode::Floor => 2,
-        NearestMode::Ceil => 3,
+        NearestMode::RoundPreferFloor => nearest::ROUND_PREFER_FLOOR,
+        NearestMode::RoundPreferCeil => nearest::ROUND_PREFER_CEIL,
+        NearestMode::Floor => nearest::FLOOR,
+        NearestMode::Ceil => nearest::CEIL,
     }
 }
 
@@ -221,17 +240,22 @@ impl Exec<'_> {
         if n > 0 && x.numel() == 0 {
             return Err(GpuError::Shape("Resize of an empty tensor".into()));
         }
-        let mut p = vec![0u32; 12];
-        put(&mut p, 0, &[n, x.shape[r - 2], x.shape[r - 1], shape[r - 2], shape[r - 1]])?;
         let (rh, rw) = (sc[r - 2] * x.shape[r - 2] as f64, sc[r - 1] * x.shape[r - 1] as f64);
-        p[7] = u32::from(rh == 1.0) | (u32::from(rw == 1.0) << 1);
-        p[10] = f32w(rh as f32);
-        p[11] = f32w(rw as f32);
-        p[5] = coord;
-        p[6] = near;
-        p[8] = f32w(sc[r - 2] as f32);
-        p[9] = f32w(sc[r - 1] as f32);
-        ctx.dispatch_n(k, &p, &y, &[x], n)?;
+        let p = ResizeParams {
+            n,
+            h: x.shape[r - 2],
+            w: x.shape[r - 1],
+            oh: shape[r - 2],
+            ow: shape[r - 1],
+            coord_mode: coord as usize,
+            nearest_mode: near as usize,
+            unit: usize::from(rh == 1.0) | (usize::from(rw == 1.0) << 1),
+            scale_h: sc[r - 2] as f32,
+            scale_w: sc[r - 1] as f32,
+            resized_h: rh as f32,
+            resized_w: rw as f32,
+        };
+        ctx.dispatch_n(k, &p.words()?, &y, &[x], n)?;
         Ok(vec![y])
     }
 }

@@ -3,7 +3,6 @@
 //! the sequence.
 
 use super::*;
-use crate::shape::{f32w, put, u32c};
 use crate::wgsl::wgsl_params;
 
 wgsl_params! {
@@ -172,11 +171,36 @@ impl Exec<'_> {
         let y = ctx.alloc(q.dtype, vec![b, t, hq * dv])?;
         let st = ctx.alloc(past.map_or(q.dtype, |p| p.dtype), sshape)?;
         let n = b * hkv * dv;
-        let mut p = [0u32; 11];
-        put(&mut p, 0, &[n, hkv, t, dk, dv, hq / hkv, glast, blast, usize::from(past.is_some())])?;
-        p[9] = f32w(scale);
-        p[10] = u32c(hq)?;
-        ctx.dispatch_n(kern, &p, &y, &[&st, q, k, v, past.unwrap_or(q), decay.unwrap_or(q), beta.unwrap_or(q)], n)?;
+        let p = LinearAttentionParams {
+            n,
+            kv_heads: hkv,
+            time: t,
+            d_k: dk,
+            d_v: dv,
+            group: hq / hkv,
+            decay_last: glast,
+            beta_last: blast,
+            has_past: usize::from(past.is_some()),
+            scale,
+            q_heads: hq,
+        };
+        ctx.dispatch_n(
+            kern,
+            &crate::wgsl::Params::words(&p)?,
+            &y,
+            &[&st, q, k, v, past.unwrap_or(q), decay.unwrap_or(q), beta.unwrap_or(q)],
+            n,
+        )?;
         Ok(vec![y, st])
+    }
+}
+
+crate::wgsl::wgsl_params! {
+    /// `linear_attention`: `n` (batch * kv_heads * d_v) state columns, over
+    /// `time` steps, `group` query heads per KV head; the last dimension of
+    /// decay and beta (0 = none), whether a past state is bound.
+    pub(crate) struct LinearAttentionParams {
+        n: u32, kv_heads: u32, time: u32, d_k: u32, d_v: u32, group: u32,
+        decay_last: u32, beta_last: u32, has_past: u32, scale: f32, q_heads: u32,
     }
 }
