@@ -6,6 +6,7 @@
 //! be exact; bad inputs must fail with an error naming the node.
 
 use std::sync::Arc;
+use strata_ir::ops::tensor::{BlockOrder, PadMode};
 
 use strata_cpu::{CpuBackend, CpuTensor};
 use strata_ir::ops::recurrent::Direction;
@@ -263,12 +264,8 @@ fn data_movement_is_exact() {
     one(T::Gather { axis: 1 }, vec![("i", ints(&[2, 2], &[2, -3, 0, 1]))], &["x", "i"]);
     one(T::Expand {}, vec![("s", ints(&[4], &[3, 2, 1, 4]))], &["x", "s"]);
     one(T::Tile {}, vec![("r", ints(&[3], &[2, 1, 3]))], &["x", "r"]);
-    for mode in ["constant", "edge", "reflect", "wrap"] {
-        one(
-            T::Pad { mode: mode.into(), pads: None, value: None },
-            vec![("p", ints(&[6], &[0, 2, 1, 1, -1, 2]))],
-            &["x", "p"],
-        );
+    for mode in PadMode::ALL.iter().copied() {
+        one(T::Pad { mode, pads: None, value: None }, vec![("p", ints(&[6], &[0, 2, 1, 1, -1, 2]))], &["x", "p"]);
     }
     one(T::Reshape { allowzero: 0, shape: None }, vec![("s", ints(&[3], &[0, -1, 2]))], &["x", "s"]);
     let concat = model(
@@ -618,13 +615,13 @@ fn group_norms_topk_and_block_moves_match_the_reference() {
         check(m, std::slice::from_ref(&x), 0);
     }
     let y = data(&[1, 8, 2, 3], 95, -1.0, 1.0);
-    for mode in ["DCR", "CRD"] {
-        let op = Op::Tensor(T::DepthToSpace { blocksize: 2, mode: mode.into() });
+    for mode in BlockOrder::ALL.iter().copied() {
+        let op = Op::Tensor(T::DepthToSpace { blocksize: 2, mode });
         check(model(op, &[("x", &y)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&y), 0);
     }
     let z = data(&[1, 2, 4, 6], 96, -1.0, 1.0);
-    for mode in ["DCR", "CRD"] {
-        let op = Op::Tensor(T::SpaceToDepth { blocksize: 2, mode: mode.into() });
+    for mode in BlockOrder::ALL.iter().copied() {
+        let op = Op::Tensor(T::SpaceToDepth { blocksize: 2, mode });
         check(model(op, &[("x", &z)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&z), 0);
     }
 }

@@ -29,10 +29,12 @@ pub const MAGIC: &[u8; 8] = b"STRATA\0\0";
 /// The format version this build writes. Version 2: operator attributes
 /// hold decoded semantics (mode enums, `bool` flags, Einsum equations as
 /// text checked when read), which changes the encoded layout of the ops.
-pub const VERSION: u32 = 2;
-/// The oldest format version this build reads (version 1 encoded raw
-/// attribute strings and integers where version 2 has enums and flags).
-pub const MIN_VERSION: u32 = 2;
+/// Version 3: Gelu, BitShift, Pad, DepthToSpace/SpaceToDepth, the scatters
+/// and the losses have their modes as enums too.
+pub const VERSION: u32 = 3;
+/// The oldest format version this build reads (earlier versions encoded
+/// raw attribute strings where this one has enums).
+pub const MIN_VERSION: u32 = 3;
 /// The deepest nesting of subgraphs (`If`, `Loop`, `Scan` bodies) an
 /// artifact may have. Deeper or cyclic nesting is refused when reading, so
 /// a hostile file cannot exhaust the stack of code that walks subgraphs.

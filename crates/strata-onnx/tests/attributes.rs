@@ -191,3 +191,67 @@ fn auto_pad_and_pooling_flags_are_typed() {
     assert_eq!((auto_pad, ceil_mode), (AutoPad::SameLower, true));
     rejected(&pool(vec![kernel(), string_attr("auto_pad", "SAME")]), &["attribute 'auto_pad'", "'SAME'", "SAME_UPPER"]);
 }
+
+#[test]
+fn string_modes_of_elementwise_movement_scatter_and_loss_ops_are_enums() {
+    use strata_ir::ops::elementwise::{GeluApprox, ShiftDirection};
+    use strata_ir::ops::reduce::LossReduction;
+    use strata_ir::ops::tensor::{BlockOrder, PadMode, ScatterReduction};
+    use strata_ir::ops::{ElementwiseOp as E, ReduceOp as R, TensorOp as T};
+
+    let op = |t: &str, ins: &[&str], attrs| the_op(&one_node(t, ins, &["y"], attrs));
+    assert_eq!(
+        op("Gelu", &["x"], vec![string_attr("approximate", "tanh")]),
+        Op::Elementwise(E::Gelu { approximate: GeluApprox::Tanh })
+    );
+    assert_eq!(op("Gelu", &["x"], vec![]), Op::Elementwise(E::Gelu { approximate: GeluApprox::None }));
+    assert_eq!(
+        op("BitShift", &["x", "s"], vec![string_attr("direction", "RIGHT")]),
+        Op::Elementwise(E::BitShift { direction: ShiftDirection::Right })
+    );
+    let Op::Tensor(T::Pad { mode, .. }) = op("Pad", &["x", "p"], vec![string_attr("mode", "wrap")]) else {
+        panic!("not Pad")
+    };
+    assert_eq!(mode, PadMode::Wrap);
+    let Op::Tensor(T::DepthToSpace { mode, .. }) =
+        op("DepthToSpace", &["x"], vec![int_attr("blocksize", 2), string_attr("mode", "CRD")])
+    else {
+        panic!("not DepthToSpace")
+    };
+    assert_eq!(mode, BlockOrder::Crd);
+    assert_eq!(
+        op("ScatterND", &["x", "i", "u"], vec![string_attr("reduction", "max")]),
+        Op::Tensor(T::ScatterND { reduction: ScatterReduction::Max })
+    );
+    let Op::Reduce(R::NegativeLogLikelihoodLoss { reduction, .. }) =
+        op("NegativeLogLikelihoodLoss", &["x", "t"], vec![])
+    else {
+        panic!("not NegativeLogLikelihoodLoss")
+    };
+    assert_eq!(reduction, LossReduction::Mean);
+
+    rejected(
+        &one_node("Gelu", &["x"], &["y"], vec![string_attr("approximate", "fast")]),
+        &["attribute 'approximate'", "'fast'", "none, tanh"],
+    );
+    rejected(
+        &one_node("BitShift", &["x", "s"], &["y"], vec![string_attr("direction", "left")]),
+        &["attribute 'direction'", "'left'", "LEFT, RIGHT"],
+    );
+    rejected(
+        &one_node("Pad", &["x", "p"], &["y"], vec![string_attr("mode", "mirror")]),
+        &["attribute 'mode'", "'mirror'", "constant, reflect, edge, wrap"],
+    );
+    rejected(
+        &one_node("ScatterElements", &["x", "i", "u"], &["y"], vec![string_attr("reduction", "sum")]),
+        &["attribute 'reduction'", "'sum'", "none, add, mul, max, min"],
+    );
+    rejected(
+        &one_node("SoftmaxCrossEntropyLoss", &["x", "t"], &["y"], vec![string_attr("reduction", "avg")]),
+        &["attribute 'reduction'", "'avg'", "none, sum, mean"],
+    );
+    rejected(
+        &one_node("SpaceToDepth", &["x"], &["y"], vec![int_attr("blocksize", 2), string_attr("mode", "RDC")]),
+        &["attribute 'mode'", "'RDC'", "DCR, CRD"],
+    );
+}

@@ -4,6 +4,7 @@
 
 use strata_ir::DType;
 use strata_ir::ops::ElementwiseOp as E;
+use strata_ir::ops::elementwise::GeluApprox;
 
 pub(crate) use super::logic::IdentityKernel;
 use super::logic::{CastKernel, Compare, CompareKernel, IntKernel, IntOp, NotKernel, WhereKernel};
@@ -92,8 +93,8 @@ impl Unary {
             E::Celu { alpha } => U::Celu(*alpha),
             E::Selu { alpha, gamma } => U::Selu(*alpha, *gamma),
             E::ThresholdedRelu { alpha } => U::ThresholdedRelu(*alpha),
-            E::Gelu { approximate } if approximate == "none" => U::Gelu,
-            E::Gelu { approximate } if approximate == "tanh" => U::GeluTanh,
+            E::Gelu { approximate: GeluApprox::None } => U::Gelu,
+            E::Gelu { approximate: GeluApprox::Tanh } => U::GeluTanh,
             E::Swish { alpha } => U::Swish(*alpha),
             E::Shrink { bias, lambd } => U::Shrink(*bias, *lambd),
             E::Clip { min, max } => U::Clip(min.unwrap_or(f32::NEG_INFINITY), max.unwrap_or(f32::INFINITY)),

@@ -4,6 +4,7 @@
 
 use strata_ir::DType;
 use strata_ir::ops::TensorOp as T;
+use strata_ir::ops::tensor::{BlockOrder, PadMode};
 
 use super::{Ctx, Kernel, NodeInfo, all_native, broadcast, broadcast_strides, input, strides, unsupported};
 use crate::error::{CpuError, Result, bail};
@@ -140,7 +141,7 @@ enum Move {
     },
     Size,
     Pad {
-        mode: String,
+        mode: PadMode,
         attr: Option<Vec<i64>>,
         value: Option<f32>,
     },
@@ -263,7 +264,7 @@ impl Kernel for MoveKernel {
                 one(CpuTensor::i64(vec![dims.len()], dims))
             }
             Move::Size => one(CpuTensor::i64(vec![], vec![x.numel() as i64])),
-            Move::Pad { mode, attr, value } => pad(ctx, x, inputs, mode, attr, *value),
+            Move::Pad { mode, attr, value } => pad(ctx, x, inputs, *mode, attr, *value),
             Move::Constant(v) => one(v.clone()),
             Move::Trilu(upper) => {
                 if rank < 2 {
@@ -562,7 +563,7 @@ fn pad(
     ctx: &Ctx,
     x: &CpuTensor,
     inputs: &[Option<&CpuTensor>],
-    mode: &str,
+    mode: PadMode,
     attr: &Option<Vec<i64>>,
     value: Option<f32>,
 ) -> Result<Vec<CpuTensor>> {
@@ -593,7 +594,7 @@ fn pad(
             bail!("pads {pads:?} crop more than the {len} elements of axis {d}");
         }
         (crop[d], kept[d], pad_before[d]) = (cb, len - cb - ce, before[d].max(0));
-        if kept[d] == 0 && mode != "constant" && (before[d] > 0 || after[d] > 0) {
+        if kept[d] == 0 && mode != PadMode::Constant && (before[d] > 0 || after[d] > 0) {
             bail!("cannot pad an empty axis {d} in {mode} mode");
         }
         shape.push(kept[d].saturating_add(pad_before[d]).saturating_add(after[d].max(0)) as usize);
@@ -614,17 +615,17 @@ fn pad(
             let mut p = ((o / os[d]) % shape[d]) as i64 - pad_before[d];
             if p < 0 || p >= len {
                 match mode {
-                    "edge" => p = p.clamp(0, len - 1),
-                    "reflect" if len > 1 => {
+                    PadMode::Edge => p = p.clamp(0, len - 1),
+                    PadMode::Reflect if len > 1 => {
                         let period = 2 * (len - 1);
                         p = p.rem_euclid(period);
                         if p >= len {
                             p = period - p;
                         }
                     }
-                    "reflect" => p = 0,
-                    "wrap" => p = p.rem_euclid(len),
-                    _ => inside = false,
+                    PadMode::Reflect => p = 0,
+                    PadMode::Wrap => p = p.rem_euclid(len),
+                    PadMode::Constant => inside = false,
                 }
             }
             off += (crop[d] + p.max(0)) as usize * is[d];
@@ -691,12 +692,9 @@ pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             if info.in_dtype(0) != Some(DType::F32) || (info.has_input(2) && info.in_dtype(2) != Some(DType::F32)) {
                 return Err(unsupported("Pad runs on float32 only"));
             }
-            if !matches!(mode.as_str(), "constant" | "edge" | "reflect" | "wrap") {
-                return Err(unsupported(format!("Pad mode '{mode}'")));
-            }
             int_operand(1)?;
             int_operand(3)?;
-            Move::Pad { mode: mode.clone(), attr: pads.clone(), value: *value }
+            Move::Pad { mode: *mode, attr: pads.clone(), value: *value }
         }
         T::ConstantOfShape { value } => {
             int_operand(0)?;
@@ -712,11 +710,7 @@ pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             let block =
                 usize::try_from(*blocksize).ok().filter(|&b| b >= 1).ok_or_else(|| unsupported("blocksize < 1"))?;
             let to_depth = matches!(op, T::SpaceToDepth { .. });
-            let crd = match mode.as_str() {
-                "CRD" => true,
-                "DCR" => false,
-                m => return Err(unsupported(format!("mode '{m}'"))),
-            };
+            let crd = *mode == BlockOrder::Crd;
             Move::Blocks { block, crd, to_depth }
         }
         T::Range {} => {

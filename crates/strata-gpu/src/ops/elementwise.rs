@@ -11,6 +11,7 @@
 use super::*;
 use crate::shape::{broadcast, bstrides, check_rank, f32w};
 use crate::wgsl::{Params, wgsl_codes, wgsl_params};
+use strata_ir::ops::elementwise::{GeluApprox, ShiftDirection};
 
 wgsl_codes! {
     /// Unary op codes of `elementwise.wgsl` (`OP` override of `unary`, and
@@ -591,8 +592,8 @@ pub(crate) fn unary_code(op: &E) -> Option<(u32, f32, f32)> {
         E::Log {} => (LOG, 0.0, 0.0),
         E::Sqrt {} => (SQRT, 0.0, 0.0),
         E::Erf {} => (ERF, 0.0, 0.0),
-        E::Gelu { approximate } if approximate == "none" => (GELU, 0.0, 0.0),
-        E::Gelu { approximate } if approximate == "tanh" => (GELU_TANH, 0.0, 0.0),
+        E::Gelu { approximate: GeluApprox::None } => (GELU, 0.0, 0.0),
+        E::Gelu { approximate: GeluApprox::Tanh } => (GELU_TANH, 0.0, 0.0),
         E::LeakyRelu { alpha } => (LEAKY_RELU, *alpha, 0.0),
         E::HardSigmoid { alpha, beta } => (HARD_SIGMOID, *alpha, *beta),
         E::HardSwish {} => (HARD_SWISH, 0.0, 0.0),
@@ -654,8 +655,7 @@ pub(crate) fn unary_code(op: &E) -> Option<(u32, f32, f32)> {
         | E::Identity { .. }
         | E::Cast { .. }
         | E::CastLike { .. }
-        | E::BitCast { .. }
-        | E::Gelu { .. } => return None,
+        | E::BitCast { .. } => return None,
     })
 }
 
@@ -809,8 +809,8 @@ fn int_binary_code(e: &E) -> Option<u32> {
         E::BitwiseAnd {} => Some(BIT_AND),
         E::BitwiseOr {} => Some(BIT_OR),
         E::BitwiseXor {} => Some(BIT_XOR),
-        E::BitShift { direction } if direction == "LEFT" => Some(SHIFT_LEFT),
-        E::BitShift { direction } if direction == "RIGHT" => Some(SHIFT_RIGHT),
+        E::BitShift { direction: ShiftDirection::Left } => Some(SHIFT_LEFT),
+        E::BitShift { direction: ShiftDirection::Right } => Some(SHIFT_RIGHT),
         // Float-only (or bool-only) binaries.
         E::Mean {} | E::PRelu {} | E::And {} | E::Or {} | E::Xor {} => None,
         // as for floats
@@ -875,7 +875,6 @@ fn int_binary_code(e: &E) -> Option<u32> {
         | E::Cast { .. }
         | E::CastLike { .. }
         | E::BitCast { .. }
-        | E::Mod { .. }
-        | E::BitShift { .. } => binary_code(e),
+        | E::Mod { .. } => binary_code(e),
     }
 }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::wgsl::{Params, wgsl_params};
+use strata_ir::ops::reduce::LossReduction;
 
 wgsl_params! {
     /// `loss_elem`: `count` (N * D) target elements, `classes` classes,
@@ -39,11 +40,10 @@ pub(super) fn plan(v: &NodeView, r: &R, k: &mut Kernels) -> std::result::Result<
     if v.input(2).is_some() {
         v.float(2)?;
     }
-    let reduction = match reduction.as_str() {
-        "none" => None,
-        "sum" => Some(false),
-        "mean" => Some(true),
-        _ => return Err(format!("reduction '{reduction}'")),
+    let reduction = match reduction {
+        LossReduction::None => None,
+        LossReduction::Sum => Some(false),
+        LossReduction::Mean => Some(true),
     };
     Ok(Plan {
         log_softmax: sce.then(|| k.get(Shader::Norm, "softmax", &[("MODE", super::norm::softmax_mode::LOG)])),

@@ -7,6 +7,7 @@ use super::*;
 use crate::kernels::MAX_RANK;
 use crate::shape::{broadcast, bstrides, check_rank, contiguous, f32w, norm_axis};
 use crate::wgsl::{Params, wgsl_codes, wgsl_params};
+use strata_ir::ops::tensor::{BlockOrder, PadMode};
 
 wgsl_codes! {
     /// `PAD_MODE` of `pad`.
@@ -208,13 +209,10 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
         }
         T::DepthToSpace { blocksize, mode } | T::SpaceToDepth { blocksize, mode } => {
             v.dev(0)?;
-            if mode != "DCR" && mode != "CRD" {
-                return Err(format!("{} mode '{mode}'", t.name()));
-            }
             let to_space = matches!(t, T::DepthToSpace { .. });
             Ok(Plan::Strided {
                 copy: k.copy(),
-                op: Strided::SpaceDepth { blocksize: *blocksize, crd: mode == "CRD", to_space },
+                op: Strided::SpaceDepth { blocksize: *blocksize, crd: *mode == BlockOrder::Crd, to_space },
             })
         }
         T::Tile {} => {
@@ -237,11 +235,11 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
             v.host(1, "pads")?;
             v.host(2, "constant_value")?;
             v.host(3, "axes")?;
-            let m = match mode.as_str() {
-                "constant" => pad_mode::CONSTANT,
-                "edge" => pad_mode::EDGE,
-                "reflect" => pad_mode::REFLECT,
-                other => return Err(format!("Pad mode '{other}' is not supported on the GPU")),
+            let m = match mode {
+                PadMode::Constant => pad_mode::CONSTANT,
+                PadMode::Edge => pad_mode::EDGE,
+                PadMode::Reflect => pad_mode::REFLECT,
+                PadMode::Wrap => return Err("Pad mode 'wrap' is not supported on the GPU".into()),
             };
             let k = k.get(Shader::Movement, "pad", &[("PAD_MODE", m)]);
             Ok(Plan::Pad { k, pads: pads.clone(), value: *value, constant: m == pad_mode::CONSTANT })

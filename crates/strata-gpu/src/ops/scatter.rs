@@ -7,6 +7,7 @@ use super::*;
 use crate::kernels::MAX_RANK;
 use crate::shape::{check_rank, contiguous, norm_axis};
 use crate::wgsl::{wgsl_codes, wgsl_params};
+use strata_ir::ops::tensor::ScatterReduction;
 
 wgsl_params! {
     /// `scatter_elements`: one invocation per index line along `axis`
@@ -67,7 +68,7 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
             Ok(Plan::Elements { copy, k: kern, axis: *axis })
         }
         T::Scatter { axis } => {
-            let (copy, kern) = scatter(v, "none", "scatter_elements", k)?;
+            let (copy, kern) = scatter(v, &ScatterReduction::None, "scatter_elements", k)?;
             Ok(Plan::Elements { copy, k: kern, axis: *axis })
         }
         T::ScatterND { reduction } => {
@@ -106,7 +107,7 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
 /// ScatterElements / ScatterND: data and updates of one type, int indices.
 fn scatter(
     v: &NodeView,
-    reduction: &str,
+    reduction: &ScatterReduction,
     entry: &'static str,
     k: &mut Kernels,
 ) -> std::result::Result<(Kernel, Kernel), String> {
@@ -115,7 +116,7 @@ fn scatter(
         return Err("updates and data differ in type".into());
     }
     v.int(1, "indices")?;
-    let red = reduction_code(reduction)?;
+    let red = reduction_code(*reduction);
     let dt = dt_code(d);
     if red != reduction::NONE && (!matches!(dt, 0 | 1) || matches!(d, DType::I64 | DType::U64)) {
         return Err(format!("scatter reduction '{reduction}' on {d}"));
@@ -124,14 +125,13 @@ fn scatter(
 }
 
 /// `RED` override of `scatter.wgsl` for a reduction attribute.
-fn reduction_code(r: &str) -> std::result::Result<u32, String> {
+fn reduction_code(r: ScatterReduction) -> u32 {
     match r {
-        "none" => Ok(reduction::NONE),
-        "add" => Ok(reduction::ADD),
-        "mul" => Ok(reduction::MUL),
-        "max" => Ok(reduction::MAX),
-        "min" => Ok(reduction::MIN),
-        other => Err(format!("reduction '{other}'")),
+        ScatterReduction::None => reduction::NONE,
+        ScatterReduction::Add => reduction::ADD,
+        ScatterReduction::Mul => reduction::MUL,
+        ScatterReduction::Max => reduction::MAX,
+        ScatterReduction::Min => reduction::MIN,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Elementwise kernels: activations, broadcasting binaries, Where and casts.
 
 use super::*;
+use strata_ir::ops::elementwise::GeluApprox;
 
 #[test]
 fn unary_activations() {
@@ -23,8 +24,8 @@ fn unary_activations() {
         (Op::Elementwise(E::Tanh {}), TRANSC),
         (Op::Elementwise(E::Exp {}), TRANSC),
         (Op::Elementwise(E::Erf {}), TRANSC),
-        (Op::Elementwise(E::Gelu { approximate: "none".into() }), TRANSC),
-        (Op::Elementwise(E::Gelu { approximate: "tanh".into() }), TRANSC),
+        (Op::Elementwise(E::Gelu { approximate: GeluApprox::None }), TRANSC),
+        (Op::Elementwise(E::Gelu { approximate: GeluApprox::Tanh }), TRANSC),
         (Op::Elementwise(E::Softplus {}), TRANSC),
         (Op::Elementwise(E::Elu { alpha: 1.0 }), TRANSC),
         (Op::Elementwise(E::Selu { alpha: 1.67, gamma: 1.05 }), TRANSC),
@@ -37,7 +38,7 @@ fn unary_activations() {
     }
     // Small arguments, where naive tanh/softplus formulas cancel.
     let small = data(&[64], 3, -0.01, 0.01);
-    for op in [E::Tanh {}, E::Mish {}, E::Gelu { approximate: "tanh".into() }, E::Sigmoid {}] {
+    for op in [E::Tanh {}, E::Mish {}, E::Gelu { approximate: GeluApprox::Tanh }, E::Sigmoid {}] {
         check(unary_model(Op::Elementwise(op)), vec![small.clone()], TRANSC);
     }
     let neg = data(&[64], 4, -12.0, -6.0);

@@ -1,6 +1,7 @@
 //! Data movement, exact against the reference.
 
 use super::*;
+use strata_ir::ops::tensor::{BlockOrder, PadMode};
 
 #[test]
 fn reshape_then_split_is_exact() {
@@ -48,21 +49,21 @@ fn movement_ops_one_by_one() {
         (
             "pad-reflect",
             single(
-                Op::Tensor(T::Pad { mode: "reflect".into(), pads: None, value: None }),
+                Op::Tensor(T::Pad { mode: PadMode::Reflect, pads: None, value: None }),
                 vec![("pads", i64s(vec![8], &[0, 1, 0, 2, 1, 0, 2, 1]))],
             ),
         ),
         (
             "pad-edge",
             single(
-                Op::Tensor(T::Pad { mode: "edge".into(), pads: None, value: None }),
+                Op::Tensor(T::Pad { mode: PadMode::Edge, pads: None, value: None }),
                 vec![("pads", i64s(vec![8], &[0, 1, 0, 2, 1, 0, 2, 1]))],
             ),
         ),
         (
             "pad-constant",
             single(
-                Op::Tensor(T::Pad { mode: "constant".into(), pads: None, value: None }),
+                Op::Tensor(T::Pad { mode: PadMode::Constant, pads: None, value: None }),
                 vec![("pads", i64s(vec![8], &[0, 1, 0, 2, 1, 0, 2, 1]))],
             ),
         ),
@@ -70,7 +71,7 @@ fn movement_ops_one_by_one() {
         ("flatten", single(Op::Tensor(T::Flatten { axis: 2 }), vec![])),
         ("expand", single(Op::Tensor(T::Expand {}), vec![("shape", i64s(vec![5], &[2, 1, 3, 4, 5]))])),
         ("gather", single(Op::Tensor(T::Gather { axis: 2 }), vec![("idx", i64s(vec![2, 2], &[0, -1, 2, 1]))])),
-        ("depth-to-space-dcr", single(Op::Tensor(T::DepthToSpace { blocksize: 1, mode: "DCR".into() }), vec![])),
+        ("depth-to-space-dcr", single(Op::Tensor(T::DepthToSpace { blocksize: 1, mode: BlockOrder::Dcr }), vec![])),
         ("tile", single(Op::Tensor(T::Tile {}), vec![("reps", i64s(vec![4], &[2, 1, 3, 1]))])),
         (
             "gather-elements",
@@ -94,7 +95,11 @@ fn movement_ops_one_by_one() {
         let m = Builder::new()
             .input("x", DType::F32)
             .typed("y", DType::F32)
-            .node(Op::Tensor(T::DepthToSpace { blocksize: 2, mode: mode.into() }), &["x"], &["y"])
+            .node(
+                Op::Tensor(T::DepthToSpace { blocksize: 2, mode: BlockOrder::from_name(mode).unwrap() }),
+                &["x"],
+                &["y"],
+            )
             .output("y")
             .build();
         check(m, vec![data(&[2, 8, 3, 2], 44, -1.0, 1.0)], EXACT);
@@ -103,7 +108,11 @@ fn movement_ops_one_by_one() {
         let m = Builder::new()
             .input("x", DType::F32)
             .typed("y", DType::F32)
-            .node(Op::Tensor(T::SpaceToDepth { blocksize: 2, mode: mode.into() }), &["x"], &["y"])
+            .node(
+                Op::Tensor(T::SpaceToDepth { blocksize: 2, mode: BlockOrder::from_name(mode).unwrap() }),
+                &["x"],
+                &["y"],
+            )
             .output("y")
             .build();
         check(m, vec![data(&[2, 3, 4, 6], 45, -1.0, 1.0)], EXACT);

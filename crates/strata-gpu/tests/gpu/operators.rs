@@ -8,6 +8,7 @@
 
 use super::{Builder, Tol, check_runs, data};
 
+use strata_ir::ops::tensor::ScatterReduction;
 use strata_ir::ops::{NnOp, ReduceOp as R, TensorOp as T};
 use strata_ir::{DType, Model, Op, TensorData};
 
@@ -97,7 +98,7 @@ fn scatter_nd_with_duplicate_indices_adds_in_order() {
     let idx = TensorData::from_i64(vec![3, 1], &[1, 1, -1]).expect("valid");
     let (x, u) = (data(&[4, 3], 1, -1.0, 1.0), data(&[3, 3], 2, -1.0, 1.0));
     let m = model(
-        Op::Tensor(T::ScatterND { reduction: "add".into() }),
+        Op::Tensor(T::ScatterND { reduction: ScatterReduction::Add }),
         &[("x", &x), ("u", &u)],
         vec![("i", idx)],
         &["x", "i", "u"],

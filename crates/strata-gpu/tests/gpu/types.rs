@@ -1,6 +1,7 @@
 //! Element types: narrow floats, small and 64-bit integers, quantisation.
 
 use super::*;
+use strata_ir::ops::elementwise::ShiftDirection;
 
 fn cast(to: DType, saturate: i64) -> Op {
     Op::Elementwise(E::Cast { to, saturate, round_mode: "up".into() })
@@ -113,8 +114,8 @@ fn small_and_unsigned_integers_wrap_like_numpy() {
         .node(Op::Elementwise(E::Div {}), &["x", "y"], &["div"])
         .node(Op::Elementwise(E::Mod { fmod: 0 }), &["x", "y"], &["mod"])
         .node(Op::Elementwise(E::Pow {}), &["x", "y"], &["pow"])
-        .node(Op::Elementwise(E::BitShift { direction: "LEFT".into() }), &["x", "y"], &["shl"])
-        .node(Op::Elementwise(E::BitShift { direction: "RIGHT".into() }), &["x", "y"], &["shr"])
+        .node(Op::Elementwise(E::BitShift { direction: ShiftDirection::Left }), &["x", "y"], &["shl"])
+        .node(Op::Elementwise(E::BitShift { direction: ShiftDirection::Right }), &["x", "y"], &["shr"])
         .node(cast(DType::U8, 1), &["x"], &["u"])
         .node(Op::Elementwise(E::Sub {}), &["u", "u"], &["zero"])
         .node(Op::Elementwise(E::Sub {}), &["zero", "u"], &["negu"])

@@ -3,6 +3,22 @@
 
 use crate::dtype::DType;
 
+crate::attr::attr_enum! {
+    /// Gelu's `approximate`: the exact `erf` form or the `tanh` approximation.
+    pub enum GeluApprox {
+        None = "none",
+        Tanh = "tanh",
+    }
+}
+
+crate::attr::attr_enum! {
+    /// BitShift's `direction`.
+    pub enum ShiftDirection {
+        Left = "LEFT",
+        Right = "RIGHT",
+    }
+}
+
 crate::op_family! {
     /// Elementwise operators.
     pub enum ElementwiseOp {
@@ -19,7 +35,7 @@ crate::op_family! {
         LeakyRelu { alpha: f32 = 0.01 },
         ThresholdedRelu { alpha: f32 = 1.0 },
         HardSigmoid { alpha: f32 = 0.2, beta: f32 = 0.5 },
-        Gelu { approximate: String = "none".into() },
+        Gelu { approximate: GeluApprox = GeluApprox::None },
         Shrink { bias: f32 = 0.0, lambd: f32 = 0.5 },
         Swish { alpha: f32 = 1.0 },
         PRelu {},
@@ -28,7 +44,7 @@ crate::op_family! {
         // binary arithmetic
         Add {}, Sub {}, Mul {}, Div {}, Pow {},
         Mod { fmod: i64 = 0 },
-        BitShift { direction: String },
+        BitShift { direction: ShiftDirection },
         BitwiseAnd {}, BitwiseOr {}, BitwiseXor {},
         // comparison / logic
         Equal {}, Greater {}, GreaterOrEqual {}, Less {}, LessOrEqual {}, And {}, Or {}, Xor {},

@@ -1,5 +1,14 @@
 //! Reductions, scans along an axis, softmax-like normalisations, top-k and losses.
 
+crate::attr::attr_enum! {
+    /// The losses' `reduction`: per element, summed, or averaged (weighted).
+    pub enum LossReduction {
+        None = "none",
+        Sum = "sum",
+        Mean = "mean",
+    }
+}
+
 crate::op_family! {
     /// Reductions and related operators.
     pub enum ReduceOp {
@@ -28,8 +37,8 @@ crate::op_family! {
         HardmaxLegacy { axis: i64 = 1 },
         /// `k` attribute is the pre-opset-10 form.
         TopK { axis: i64 = -1, largest: i64 = 1, sorted: i64 = 1, k: Option<i64> },
-        SoftmaxCrossEntropyLoss { ignore_index: Option<i64>, reduction: String = "mean".into() },
-        NegativeLogLikelihoodLoss { ignore_index: Option<i64>, reduction: String = "mean".into() },
+        SoftmaxCrossEntropyLoss { ignore_index: Option<i64>, reduction: LossReduction = LossReduction::Mean },
+        NegativeLogLikelihoodLoss { ignore_index: Option<i64>, reduction: LossReduction = LossReduction::Mean },
     }
 }
 

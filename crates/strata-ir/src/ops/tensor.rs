@@ -4,6 +4,38 @@
 use crate::dtype::DType;
 use crate::tensor::TensorData;
 
+crate::attr::attr_enum! {
+    /// Pad's `mode`: fill with a constant, or read the input reflected
+    /// about its edges, clamped to them, or wrapped around.
+    pub enum PadMode {
+        Constant = "constant",
+        Reflect = "reflect",
+        Edge = "edge",
+        Wrap = "wrap",
+    }
+}
+
+crate::attr::attr_enum! {
+    /// DepthToSpace / SpaceToDepth `mode`: depth-column-row or
+    /// column-row-depth order of the moved channels.
+    pub enum BlockOrder {
+        Dcr = "DCR",
+        Crd = "CRD",
+    }
+}
+
+crate::attr::attr_enum! {
+    /// ScatterElements / ScatterND `reduction`: how an update combines
+    /// with the value it lands on.
+    pub enum ScatterReduction {
+        None = "none",
+        Add = "add",
+        Mul = "mul",
+        Max = "max",
+        Min = "min",
+    }
+}
+
 crate::op_family! {
     /// Data-movement and tensor-construction operators.
     pub enum TensorOp {
@@ -21,14 +53,14 @@ crate::op_family! {
         GatherElements { axis: i64 = 0 },
         GatherND { batch_dims: i64 = 0 },
         Scatter { axis: i64 = 0 },
-        ScatterElements { axis: i64 = 0, reduction: String = "none".into() },
-        ScatterND { reduction: String = "none".into() },
+        ScatterElements { axis: i64 = 0, reduction: ScatterReduction = ScatterReduction::None },
+        ScatterND { reduction: ScatterReduction = ScatterReduction::None },
         /// Inputs: past cache, update, optional write indices (one per batch entry).
         TensorScatter { axis: i64 = -2, mode: String = "linear".into() },
         Expand {},
         Tile {},
         /// `pads`/`value` attributes are the pre-opset-11 form.
-        Pad { mode: String = "constant".into(), pads: Option<Vec<i64>>, value: Option<f32> },
+        Pad { mode: PadMode = PadMode::Constant, pads: Option<Vec<i64>>, value: Option<f32> },
         CenterCropPad { axes: Option<Vec<i64>> },
         Shape { start: i64 = 0, end: Option<i64> },
         Size {},
@@ -41,8 +73,8 @@ crate::op_family! {
         NonZero {},
         Compress { axis: Option<i64> },
         ReverseSequence { batch_axis: i64 = 1, time_axis: i64 = 0 },
-        DepthToSpace { blocksize: i64, mode: String = "DCR".into() },
-        SpaceToDepth { blocksize: i64, mode: String = "DCR".into() },
+        DepthToSpace { blocksize: i64, mode: BlockOrder = BlockOrder::Dcr },
+        SpaceToDepth { blocksize: i64, mode: BlockOrder = BlockOrder::Dcr },
         Trilu { upper: i64 = 1 },
         Unique { axis: Option<i64>, sorted: i64 = 1 },
         RandomNormal { dtype: DType = DType::F32, mean: f32 = 0.0, scale: f32 = 1.0, seed: Option<f32>, shape: Vec<i64> },

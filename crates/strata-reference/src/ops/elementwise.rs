@@ -1,6 +1,7 @@
 //! Reference kernels for `strata_ir::ops::ElementwiseOp`.
 
 use strata_ir::ops::ElementwiseOp as E;
+use strata_ir::ops::elementwise::{GeluApprox, ShiftDirection};
 use strata_ir::{Buffer, DType, TensorData};
 
 use super::{Args, Ctx, one};
@@ -102,13 +103,12 @@ pub fn run(op: &E, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             let (a, b) = (*alpha as f64, *beta as f64);
             float_unary(x()?, move |v| (a * v + b).clamp(0.0, 1.0))
         }
-        E::Gelu { approximate } => match approximate.as_str() {
-            "none" => float_unary(x()?, |v| 0.5 * v * (1.0 + m::erf(v / std::f64::consts::SQRT_2))),
-            "tanh" => float_unary(x()?, |v| {
+        E::Gelu { approximate } => match approximate {
+            GeluApprox::None => float_unary(x()?, |v| 0.5 * v * (1.0 + m::erf(v / std::f64::consts::SQRT_2))),
+            GeluApprox::Tanh => float_unary(x()?, |v| {
                 let k = (2.0 / std::f64::consts::PI).sqrt();
                 0.5 * v * (1.0 + m::tanh(k * (v + 0.044715 * v * v * v)))
             }),
-            other => bail!("unknown approximate mode '{other}'"),
         },
         E::Shrink { bias, lambd } => {
             let (b, l) = (*bias as f64, *lambd as f64);
@@ -166,11 +166,7 @@ pub fn run(op: &E, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             )
         }
         E::BitShift { direction } => {
-            let left = match direction.as_str() {
-                "LEFT" => true,
-                "RIGHT" => false,
-                d => bail!("unknown direction '{d}'"),
-            };
+            let left = *direction == ShiftDirection::Left;
             let bits = x()?.dtype.bits() as i128;
             // Shift amounts outside [0, bits) give 0, except a right shift
             // of a negative signed value, which gives -1 (all sign bits).

@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 
 use strata_ir::DType;
 use strata_ir::ops::ReduceOp;
+use strata_ir::ops::reduce::LossReduction;
 
 use super::{Args, Ctx, one};
 use crate::bail;
@@ -452,7 +453,7 @@ fn top_k(args: &Args, axis: i64, largest: bool, attr_k: Option<i64>) -> KResult<
 /// weights `[C]`. Each element's loss is `-w[t] * logp[n, t, d]` (0 where the
 /// target equals `ignore_index`); "mean" divides the sum by the sum of the
 /// weights used. SCE also returns the log-probabilities.
-fn loss(args: &Args, ignore_index: Option<i64>, reduction: &str, softmax: bool) -> KResult<Vec<Value>> {
+fn loss(args: &Args, ignore_index: Option<i64>, reduction: &LossReduction, softmax: bool) -> KResult<Vec<Value>> {
     let x = args.tensor(0)?;
     let target = args.tensor(1)?;
     let weight = args.opt_tensor(2)?;
@@ -480,9 +481,6 @@ fn loss(args: &Args, ignore_index: Option<i64>, reduction: &str, softmax: bool) 
         }
         None => None,
     };
-    if !matches!(reduction, "none" | "sum" | "mean") {
-        bail!("unknown reduction '{reduction}'");
-    }
 
     // Log-probabilities: the input itself (NLL) or its log-softmax over axis 1.
     let logp: Vec<f64> = if softmax {
@@ -521,10 +519,10 @@ fn loss(args: &Args, ignore_index: Option<i64>, reduction: &str, softmax: bool) 
     }
 
     let loss = match reduction {
-        "none" => Tensor::from_f(x.dtype, target.shape.clone(), losses)?,
-        "sum" => Tensor::from_f(x.dtype, vec![], vec![losses.iter().fold(0.0, |a, v| a + v)])?,
+        LossReduction::None => Tensor::from_f(x.dtype, target.shape.clone(), losses)?,
+        LossReduction::Sum => Tensor::from_f(x.dtype, vec![], vec![losses.iter().fold(0.0, |a, v| a + v)])?,
         // Zero total weight gives 0/0 = NaN, as in the ONNX reference.
-        _ => {
+        LossReduction::Mean => {
             let total = losses.iter().fold(0.0, |a, v| a + v);
             let wsum = weights.iter().fold(0.0, |a, v| a + v);
             Tensor::from_f(x.dtype, vec![], vec![total / wsum])?

@@ -11,6 +11,7 @@
 //! is moved exactly.
 
 use strata_ir::ops::TensorOp;
+use strata_ir::ops::tensor::BlockOrder;
 
 use super::{Args, Ctx, one};
 use crate::bail;
@@ -172,10 +173,9 @@ pub fn run(op: &TensorOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             }
             let c2 = c / (b * b);
             // View as 6-D, move the block axes next to H and W, view as 4-D.
-            let (tmp, perm) = match mode.as_str() {
-                "DCR" => (vec![n, b, b, c2, h, w], [0, 3, 4, 1, 5, 2]),
-                "CRD" => (vec![n, c2, b, b, h, w], [0, 1, 4, 2, 5, 3]),
-                m => bail!("unknown mode '{m}'"),
+            let (tmp, perm) = match mode {
+                BlockOrder::Dcr => (vec![n, b, b, c2, h, w], [0, 3, 4, 1, 5, 2]),
+                BlockOrder::Crd => (vec![n, c2, b, b, h, w], [0, 1, 4, 2, 5, 3]),
             };
             let y = permute(&x.clone().reshape(tmp)?, &perm)?;
             one(y.reshape(vec![n, c2, h * b, w * b])?)
@@ -187,10 +187,9 @@ pub fn run(op: &TensorOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
                 bail!("spatial size {h}x{w} is not divisible by blocksize {b}");
             }
             let tmp = vec![n, c, h / b, b, w / b, b];
-            let perm = match mode.as_str() {
-                "DCR" => [0, 3, 5, 1, 2, 4],
-                "CRD" => [0, 1, 3, 5, 2, 4],
-                m => bail!("unknown mode '{m}'"),
+            let perm = match mode {
+                BlockOrder::Dcr => [0, 3, 5, 1, 2, 4],
+                BlockOrder::Crd => [0, 1, 3, 5, 2, 4],
             };
             let y = permute(&x.clone().reshape(tmp)?, &perm)?;
             one(y.reshape(vec![n, c * b * b, h / b, w / b])?)

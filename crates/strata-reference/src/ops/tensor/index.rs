@@ -22,7 +22,7 @@ pub fn run(op: &TensorOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         Gather { axis } => gather(x, args.tensor(1)?, *axis),
         GatherElements { axis } => gather_elements(x, args.tensor(1)?, *axis),
         GatherND { batch_dims } => gather_nd(x, args.tensor(1)?, *batch_dims),
-        Scatter { axis } => scatter_elements(x, args.tensor(1)?, args.tensor(2)?, *axis, "none"),
+        Scatter { axis } => scatter_elements(x, args.tensor(1)?, args.tensor(2)?, *axis, &Reduction::None),
         ScatterElements { axis, reduction } => scatter_elements(x, args.tensor(1)?, args.tensor(2)?, *axis, reduction),
         ScatterND { reduction } => scatter_nd(x, args.tensor(1)?, args.tensor(2)?, reduction),
         TensorScatter { axis, mode } => tensor_scatter(x, args.tensor(1)?, args.opt_tensor(2)?, *axis, mode),
@@ -190,28 +190,9 @@ fn gather_nd(x: &Tensor, ind: &Tensor, batch_dims: i64) -> KResult<Vec<Value>> {
     one(take(x, out_shape, &idx)?)
 }
 
-/// How scattered values combine with the existing ones.
-#[derive(Clone, Copy, PartialEq)]
-enum Reduction {
-    None,
-    Add,
-    Mul,
-    Max,
-    Min,
-}
-
-impl Reduction {
-    fn parse(s: &str) -> KResult<Reduction> {
-        Ok(match s {
-            "none" => Reduction::None,
-            "add" => Reduction::Add,
-            "mul" => Reduction::Mul,
-            "max" => Reduction::Max,
-            "min" => Reduction::Min,
-            other => bail!("unknown reduction '{other}'"),
-        })
-    }
-}
+/// How scattered values combine with the existing ones (the IR's
+/// decoded `reduction`).
+use strata_ir::ops::tensor::ScatterReduction as Reduction;
 
 /// `dst[i] = reduction(dst[i], src[j])`.
 fn apply(dst: &mut Data, i: usize, src: &Data, j: usize, red: Reduction) -> KResult<()> {
@@ -247,8 +228,8 @@ fn apply(dst: &mut Data, i: usize, src: &Data, j: usize, red: Reduction) -> KRes
 }
 
 /// ScatterElements (and the older Scatter).
-fn scatter_elements(x: &Tensor, ind: &Tensor, upd: &Tensor, axis: i64, red: &str) -> KResult<Vec<Value>> {
-    let red = Reduction::parse(red)?;
+fn scatter_elements(x: &Tensor, ind: &Tensor, upd: &Tensor, axis: i64, red: &Reduction) -> KResult<Vec<Value>> {
+    let red = *red;
     let axis = real_axis(axis, x.rank())?;
     check_elements_shape(x, ind, axis)?;
     if upd.shape != ind.shape || upd.dtype != x.dtype {
@@ -272,8 +253,8 @@ fn scatter_elements(x: &Tensor, ind: &Tensor, upd: &Tensor, axis: i64, red: &str
 }
 
 /// ScatterND: write update slices at the positions given by index tuples.
-fn scatter_nd(x: &Tensor, ind: &Tensor, upd: &Tensor, red: &str) -> KResult<Vec<Value>> {
-    let red = Reduction::parse(red)?;
+fn scatter_nd(x: &Tensor, ind: &Tensor, upd: &Tensor, red: &Reduction) -> KResult<Vec<Value>> {
+    let red = *red;
     let (offsets, m) = nd_offsets(x, ind, 0)?;
     let q = ind.rank();
     let mut want = ind.shape[..q - 1].to_vec();

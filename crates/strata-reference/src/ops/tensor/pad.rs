@@ -6,6 +6,7 @@
 //! output is a single gather.
 
 use strata_ir::ops::TensorOp;
+use strata_ir::ops::tensor::PadMode;
 
 use super::{ints, map_indices, real_axes, zero_like};
 use crate::bail;
@@ -38,7 +39,7 @@ pub fn run(op: &TensorOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
                     (pads, fill, axes)
                 }
             };
-            pad(x, &pads, fill, axes, mode)
+            pad(x, &pads, fill, axes, *mode)
         }
         TensorOp::CenterCropPad { axes } => {
             let shape = to_dims(&ints(args.tensor(1)?, "shape")?, "shape")?;
@@ -102,7 +103,7 @@ fn gather_with_fill(
 /// Pad: `pads` holds all begin amounts then all end amounts for `axes`
 /// (default: every axis). Negative amounts crop first; the remaining part is
 /// then padded according to `mode`.
-fn pad(x: &Tensor, pads: &[i64], fill: Data, axes: Option<Vec<i64>>, mode: &str) -> KResult<Vec<Value>> {
+fn pad(x: &Tensor, pads: &[i64], fill: Data, axes: Option<Vec<i64>>, mode: PadMode) -> KResult<Vec<Value>> {
     let r = x.rank();
     let axes = match axes {
         Some(a) => real_axes(&a, r)?,
@@ -111,9 +112,6 @@ fn pad(x: &Tensor, pads: &[i64], fill: Data, axes: Option<Vec<i64>>, mode: &str)
     let n = axes.len();
     if pads.len() != 2 * n {
         bail!("pads has {} entries, expected {} for {n} axes", pads.len(), 2 * n);
-    }
-    if !matches!(mode, "constant" | "reflect" | "edge" | "wrap") {
-        bail!("unknown mode '{mode}'");
     }
     // Per axis: elements cropped at the start, kept length, padding at the start.
     let mut crop = vec![0usize; r];
@@ -129,7 +127,7 @@ fn pad(x: &Tensor, pads: &[i64], fill: Data, axes: Option<Vec<i64>>, mode: &str)
         }
         let (pb, pe) = (b.max(0), e.max(0));
         let len = d - cb - ce;
-        if len == 0 && pb + pe > 0 && mode != "constant" {
+        if len == 0 && pb + pe > 0 && mode != PadMode::Constant {
             bail!("cannot pad an empty axis {a} in {mode} mode");
         }
         let out = len + pb + pe;
@@ -151,15 +149,15 @@ fn pad(x: &Tensor, pads: &[i64], fill: Data, axes: Option<Vec<i64>>, mode: &str)
                     p
                 } else {
                     match mode {
-                        "edge" => p.clamp(0, d - 1),
-                        "wrap" => p.rem_euclid(d),
-                        "reflect" if d == 1 => 0,
-                        "reflect" => {
+                        PadMode::Edge => p.clamp(0, d - 1),
+                        PadMode::Wrap => p.rem_euclid(d),
+                        PadMode::Reflect if d == 1 => 0,
+                        PadMode::Reflect => {
                             // Mirror without repeating the edge: period 2(d-1).
                             let q = p.rem_euclid(2 * (d - 1));
                             if q >= d { 2 * (d - 1) - q } else { q }
                         }
-                        _ => return None,
+                        PadMode::Constant => return None,
                     }
                 };
                 Some(crop[a] + q as usize)
