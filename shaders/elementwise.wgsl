@@ -1,16 +1,16 @@
 // Strata GPU: elementwise kernels.
 //
 // Every tensor is an array of 32-bit words; the override DT says how to read
-// them (0 = f32, 1 = i32, 2 = bool stored as u32 0/1, 3 = u32). Narrow
+// them (DT_F32, DT_I32, DT_BOOL: u32 0/1, DT_U32). Narrow
 // types live widened in these words (float16, bfloat16 and float8 as f32,
 // int8/16 and uint8/16 as i32); after a kernel computes such an output,
 // `narrow` rounds or wraps it in place to the type. Integer arithmetic is in
-// integer.wgsl. OP selects the operation. Parameters live in a uniform block of u32 words (see `P`).
+// integer.wgsl. OP selects the operation (the UNARY_ / BINARY_ codes).
 // Invocations are numbered over a 2-D grid of 64-wide workgroups so that
 // tensors larger than 65,535 * 64 elements stay within dispatch limits.
 
 override OP: u32 = 0u;
-override DT: u32 = 0u;
+override DT: u32 = DT_F32;
 
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<storage, read> a: array<u32>;
@@ -92,14 +92,14 @@ fn fmod_f(x: f32, y: f32) -> f32 {
     return x - y * trunc(x / y);
 }
 
-// How `binary` reads its second operand when DT is 0 (f32): DTB 0 f32,
-// 1 i32, 3 u32 (Pow with an integer exponent).
-override DTB: u32 = 0u;
+// How `binary` reads its second operand when DT is DT_F32: as f32, or
+// converted from DT_I32 / DT_U32 words (Pow with an integer exponent).
+override DTB: u32 = DT_F32;
 
 fn read_b_f32(w: u32) -> f32 {
     switch DTB {
-        case 1u: { return f32(bitcast<i32>(w)); }
-        case 3u: { return f32(w); }
+        case DT_I32: { return f32(bitcast<i32>(w)); }
+        case DT_U32: { return f32(w); }
         default: { return bitcast<f32>(w); }
     }
 }
@@ -166,7 +166,7 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         return;
     }
     let o = offsets(i);
-    if DT == 0u {
+    if DT == DT_F32 {
         out[i] = binary_f32(bitcast<f32>(a[o.x]), read_b_f32(b[o.y]));
     } else {
         out[i] = binary_i32(bitcast<i32>(a[o.x]), bitcast<i32>(b[o.y]));
@@ -393,7 +393,7 @@ fn qparam_index(i: u32, zero: bool) -> u32 {
 
 // A zero point or quantised value word as f32: DT 1 i32 words, else f32.
 fn q_word_f32(w: u32) -> f32 {
-    if DT == 1u {
+    if DT == DT_I32 {
         return f32(bitcast<i32>(w));
     }
     return bitcast<f32>(w);

@@ -6,7 +6,7 @@
 // range: out[i] = start + i * delta (as DT). Parameters: `RangeParams`.
 // eye: `one` where col - row == k, else 0. Parameters: `EyeParams`.
 
-override DT: u32 = 0u;
+override DT: u32 = DT_F32;
 
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 
@@ -29,7 +29,7 @@ fn range(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     if i >= p.n {
         return;
     }
-    if DT == 0u {
+    if DT == DT_F32 {
         out[i] = bitcast<u32>(p.start + f32(i) * p.delta);
     } else {
         out[i] = bitcast<u32>(p.start_int + i32(i) * p.delta_int);

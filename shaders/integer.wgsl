@@ -16,7 +16,7 @@
 // Parameters live in a uniform block of u32 words (see `P`).
 
 override OP: u32 = 0u;
-override DT: u32 = 1u;
+override DT: u32 = DT_I32;
 override CHECK: u32 = 0u;
 
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
@@ -182,7 +182,7 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         return;
     }
     let o = offsets(i);
-    if DT == 3u {
+    if DT == DT_U32 {
         out[i] = binary_u32(a[o.x], b[o.y], p.bits, p.node);
     } else {
         out[i] = binary_i32(bitcast<i32>(a[o.x]), bitcast<i32>(b[o.y]), p.bits, p.node);
@@ -230,7 +230,7 @@ fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     if i >= p.n {
         return;
     }
-    if DT == 3u {
+    if DT == DT_U32 {
         out[i] = unary_u32(a[i], p.a, p.b, p.node);
     } else {
         out[i] = unary_i32(bitcast<i32>(a[i]), bitcast<i32>(p.a), bitcast<i32>(p.b), p.node);

@@ -11,7 +11,7 @@
 //   `out`, indices to `idx`, sorted, ties broken by the smaller index.
 //   Parameters: `TopKParams`.
 
-override DT: u32 = 0u;
+override DT: u32 = DT_F32;
 
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<u32>;
@@ -98,7 +98,7 @@ fn cumulate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             j = l - 1u - t;
         }
         let i = base + j * inner;
-        if DT == 0u {
+        if DT == DT_F32 {
             var next = accf + xf(i);
             if product {
                 next = accf * xf(i);
@@ -121,7 +121,7 @@ fn cumulate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 fn before(va: u32, ia: u32, vb: u32, ib: u32, largest: bool) -> bool {
     var gt: bool;
     var eq: bool;
-    if DT == 0u {
+    if DT == DT_F32 {
         let a = bitcast<f32>(va);
         let b = bitcast<f32>(vb);
         gt = select((a < b), (a > b), largest);

@@ -12,7 +12,7 @@
 // one_hot: out = values[1] where the index equals the position along the
 //   new axis, values[0] elsewhere. Parameters: `OneHotParams`.
 
-override DT: u32 = 0u;
+override DT: u32 = DT_F32;
 override RED: u32 = 0u;
 
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
@@ -23,7 +23,7 @@ fn combine(a: u32, b: u32) -> u32 {
     if RED == RED_NONE {
         return b;
     }
-    if DT == 0u {
+    if DT == DT_F32 {
         let x = bitcast<f32>(a);
         let y = bitcast<f32>(b);
         if RED == RED_ADD {
@@ -40,7 +40,7 @@ fn combine(a: u32, b: u32) -> u32 {
         }
         return bitcast<u32>(min(x, y));
     }
-    if DT == 2u {
+    if DT == DT_BOOL {
         if RED == RED_ADD || RED == RED_MAX {
             return a | b;
         }

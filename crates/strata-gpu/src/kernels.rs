@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use crate::ops::elementwise::{BroadcastParams, SwigluParams, UnaryParams, binary, unary};
 use crate::ops::narrow::{NarrowParams, narrowing};
 use crate::ops::quant::QuantParams;
+use crate::ops::word_type;
 use crate::wgsl::{Codes, Layout, Params};
 
 /// A WGSL source file of `shaders/`.
@@ -152,7 +153,7 @@ impl Shader {
     pub fn tables(self) -> (&'static [Codes], &'static [Layout]) {
         match self {
             Shader::Elementwise => (
-                &[unary::TABLE, binary::TABLE, narrowing::TABLE],
+                &[word_type::TABLE, unary::TABLE, binary::TABLE, narrowing::TABLE],
                 &[UnaryParams::LAYOUT, BroadcastParams::LAYOUT, NarrowParams::LAYOUT, QuantParams::LAYOUT],
             ),
             Shader::Movement => {
@@ -193,11 +194,14 @@ impl Shader {
             }
             Shader::Generate => {
                 use crate::ops::generate::{EyeParams, FillParams, RangeParams};
-                (&[], &[FillParams::LAYOUT, RangeParams::LAYOUT, EyeParams::LAYOUT])
+                (&[word_type::TABLE], &[FillParams::LAYOUT, RangeParams::LAYOUT, EyeParams::LAYOUT])
             }
             Shader::Rowwise => {
                 use crate::ops::rowwise::{CumulateParams, HardmaxParams, LpNormParams, TopKParams};
-                (&[], &[HardmaxParams::LAYOUT, LpNormParams::LAYOUT, CumulateParams::LAYOUT, TopKParams::LAYOUT])
+                (
+                    &[word_type::TABLE],
+                    &[HardmaxParams::LAYOUT, LpNormParams::LAYOUT, CumulateParams::LAYOUT, TopKParams::LAYOUT],
+                )
             }
             Shader::Sample => {
                 use crate::ops::sample::{AffineGridParams, GridSampleParams, grid_mode, grid_padding};
@@ -208,7 +212,7 @@ impl Shader {
                     OneHotParams, ScatterElementsParams, ScatterNdParams, TensorScatterParams, reduction,
                 };
                 (
-                    &[reduction::TABLE],
+                    &[word_type::TABLE, reduction::TABLE],
                     &[
                         ScatterElementsParams::LAYOUT,
                         ScatterNdParams::LAYOUT,
@@ -239,7 +243,9 @@ impl Shader {
                 use crate::ops::recurrent::{RecurrentParams, activation, step_mode};
                 (&[step_mode::TABLE, activation::TABLE], &[RecurrentParams::LAYOUT])
             }
-            Shader::Integer => (&[unary::TABLE, binary::TABLE], &[UnaryParams::LAYOUT, BroadcastParams::LAYOUT]),
+            Shader::Integer => {
+                (&[word_type::TABLE, unary::TABLE, binary::TABLE], &[UnaryParams::LAYOUT, BroadcastParams::LAYOUT])
+            }
         }
     }
 

@@ -275,7 +275,7 @@ pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<
         E::Not {} => {
             let d = v.dt(0)?;
             if d == DType::Bool {
-                Ok(Plan::Unary { k: float_unary(k, unary::NOT, 2), a: 0, b: 0 })
+                Ok(Plan::Unary { k: float_unary(k, unary::NOT, word_type::BOOL), a: 0, b: 0 })
             } else {
                 Err(format!("Not on {d}"))
             }
@@ -292,12 +292,12 @@ pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<
         }
         E::IsNaN {} => {
             v.float(0)?;
-            Ok(Plan::Unary { k: float_unary(k, unary::IS_NAN, 0), a: 0, b: 0 })
+            Ok(Plan::Unary { k: float_unary(k, unary::IS_NAN, word_type::F32), a: 0, b: 0 })
         }
         E::IsInf { detect_negative, detect_positive } => {
             v.float(0)?;
             let (a, b) = (u32::from(*detect_negative != 0), u32::from(*detect_positive != 0));
-            Ok(Plan::Unary { k: float_unary(k, unary::IS_INF, 0), a, b })
+            Ok(Plan::Unary { k: float_unary(k, unary::IS_INF, word_type::F32), a, b })
         }
         E::Where {} => {
             if v.dt(0)? != DType::Bool {
@@ -318,8 +318,8 @@ pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<
             }
             if is_float_word(d) {
                 let op = binary_code(e).ok_or_else(|| format!("{} has no binary kernel", e.name()))?;
-                let scale = matches!(e, E::Mean {}).then(|| float_unary(k, unary::SCALE, 0));
-                return Ok(Plan::Variadic { k: float_binary(k, op, 0), scale });
+                let scale = matches!(e, E::Mean {}).then(|| float_unary(k, unary::SCALE, word_type::F32));
+                return Ok(Plan::Variadic { k: float_binary(k, op, word_type::F32), scale });
             }
             match int_binary_code(e) {
                 Some(op) if is_int_word(d) => Ok(Plan::Variadic { k: int_binary(k, op, d), scale: None }),
@@ -333,7 +333,11 @@ pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<
             }
             v.host(1, "Clip min")?;
             v.host(2, "Clip max")?;
-            let k = if is_float_word(d) { float_unary(k, unary::CLIP, 0) } else { int_unary(k, unary::CLIP, d) };
+            let k = if is_float_word(d) {
+                float_unary(k, unary::CLIP, word_type::F32)
+            } else {
+                int_unary(k, unary::CLIP, d)
+            };
             Ok(Plan::Clip { k, min: *min, max: *max })
         }
         // a `unary` code (float, some integer types), else a two-input kernel
@@ -404,7 +408,7 @@ fn coded(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<Plan, Stri
         let d = v.dev(0)?;
         let (a, b) = (f32w(a), f32w(b));
         if is_float_word(d) {
-            return Ok(Plan::Unary { k: float_unary(k, op, 0), a, b });
+            return Ok(Plan::Unary { k: float_unary(k, op, word_type::F32), a, b });
         }
         let int_ok = matches!(e, E::Abs {} | E::Neg {} | E::Relu {} | E::Sign {});
         if int_ok && is_int_word(d) {
@@ -420,7 +424,8 @@ fn binary_plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<Plan
     let (a, b) = (v.dev(0)?, v.dev(1)?);
     if matches!(e, E::Pow {}) && is_float_word(a) && is_int_word(b) {
         // A float base with an integer exponent (converted to f32 in the kernel).
-        let k = k.get(Shader::Elementwise, "binary", &[("OP", binary::POW), ("DT", 0), ("DTB", dt_code(b))]);
+        let k =
+            k.get(Shader::Elementwise, "binary", &[("OP", binary::POW), ("DT", word_type::F32), ("DTB", dt_code(b))]);
         return Ok(Plan::Binary { k });
     }
     if a != b {
@@ -454,7 +459,7 @@ fn binary_plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<Plan
 fn cast_plan(k: &mut Kernels, from: DType, to: DType) -> std::result::Result<Plan, String> {
     Ok(match cast_code(from, to)? {
         None => Plan::Retype,
-        Some(op) => Plan::Unary { k: float_unary(k, op, 0), a: 0, b: 0 },
+        Some(op) => Plan::Unary { k: float_unary(k, op, word_type::F32), a: 0, b: 0 },
     })
 }
 

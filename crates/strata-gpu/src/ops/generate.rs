@@ -44,7 +44,7 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
         }
         T::Range {} => {
             let d = v.dev(0)?;
-            if !matches!(dt_code(d), 0 | 1) {
+            if !is_f32_or_i32(dt_code(d)) {
                 return Err(format!("Range on {d}"));
             }
             for (i, w) in [(0, "start"), (1, "limit"), (2, "delta")] {

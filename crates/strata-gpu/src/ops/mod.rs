@@ -144,11 +144,23 @@ fn int_kernel_may_fail(entry: &str, overrides: &[(&'static str, u32)]) -> bool {
 /// 3 u32 (by the element type's storage class, [`word_class`]).
 pub(crate) fn dt_code(d: DType) -> u32 {
     match word_class(d) {
-        Some(Word::F32) => 0,
-        Some(Word::Bool) => 2,
-        Some(Word::U32) => 3,
-        _ => 1,
+        Some(Word::F32) => word_type::F32,
+        Some(Word::Bool) => word_type::BOOL,
+        Some(Word::U32) => word_type::U32,
+        _ => word_type::I32,
     }
+}
+
+/// Whether `dt_code` gave f32 or i32 words (the kinds with arithmetic in
+/// every kernel).
+pub(crate) fn is_f32_or_i32(code: u32) -> bool {
+    code == word_type::F32 || code == word_type::I32
+}
+
+crate::wgsl::wgsl_codes! {
+    /// How a kernel reads its 32-bit words (`DT` / `DTB` overrides): the
+    /// storage classes of [`Word`].
+    pub(crate) mod word_type: DT { F32 = 0, I32 = 1, BOOL = 2, U32 = 3 }
 }
 
 /// Is `d` stored as f32 words (float32 and the narrower float types)?

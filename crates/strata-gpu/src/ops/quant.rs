@@ -45,7 +45,7 @@ pub(super) fn plan(v: &NodeView, q: &QuantOp, k: &mut Kernels) -> std::result::R
             if !float_out && !int_out {
                 return Err(format!("QuantizeLinear to {out}"));
             }
-            let zdt = if v.input(2).is_some() { dt_code(v.dev(2)?) } else { 0 };
+            let zdt = if v.input(2).is_some() { dt_code(v.dev(2)?) } else { word_type::F32 };
             let k = k.get(Shader::Elementwise, "quantize", &[("DT", zdt)]);
             Ok(Plan { k, axis: *axis, block_size: *block_size, quantize: Some(work) })
         }

@@ -84,7 +84,7 @@ pub(super) fn plan(v: &NodeView, r: &R, k: &mut Kernels) -> std::result::Result<
         }
         R::CumSum { exclusive, reverse } | R::CumProd { exclusive, reverse } => {
             let d = v.dev(0)?;
-            if !matches!(dt_code(d), 0 | 1) || matches!(d, DType::I64 | DType::U64) {
+            if !is_f32_or_i32(dt_code(d)) || matches!(d, DType::I64 | DType::U64) {
                 return Err(format!("{} on {d} (the GPU accumulates float32 or 32-bit integers)", r.name()));
             }
             v.host(1, "axis")?;
@@ -97,7 +97,7 @@ pub(super) fn plan(v: &NodeView, r: &R, k: &mut Kernels) -> std::result::Result<
         }
         R::TopK { axis, largest, .. } => {
             let d = v.dev(0)?;
-            if !matches!(dt_code(d), 0 | 1) {
+            if !is_f32_or_i32(dt_code(d)) {
                 return Err(format!("TopK on {d}"));
             }
             v.host(1, "k")?;

@@ -93,7 +93,7 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
         }
         T::OneHot { axis } => {
             let d = v.dev(0)?;
-            if !matches!(dt_code(d), 0 | 1) {
+            if !is_f32_or_i32(dt_code(d)) {
                 return Err(format!("OneHot indices of type {d}"));
             }
             v.host(1, "depth")?;
@@ -118,7 +118,7 @@ fn scatter(
     v.int(1, "indices")?;
     let red = reduction_code(*reduction);
     let dt = dt_code(d);
-    if red != reduction::NONE && (!matches!(dt, 0 | 1) || matches!(d, DType::I64 | DType::U64)) {
+    if red != reduction::NONE && (!is_f32_or_i32(dt) || matches!(d, DType::I64 | DType::U64)) {
         return Err(format!("scatter reduction '{reduction}' on {d}"));
     }
     Ok((k.copy(), k.get(Shader::Scatter, entry, &[("DT", dt), ("RED", red)])))
