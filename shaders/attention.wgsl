@@ -75,12 +75,12 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
             capped = tanh(acc / cap) * cap;
         }
         var bias = 0.0;
-        if mkind != 0u {
+        if mkind != MASK_NONE {
             if j >= mlen {
                 bias = NEG_INF;
             } else {
                 let m = mask[mo + j];
-                if mkind == 2u {
+                if mkind == MASK_BOOL {
                     bias = select(NEG_INF, 0.0, m != 0u);
                 } else {
                     bias = bitcast<f32>(m);
@@ -103,11 +103,11 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         }
         let logit = capped + bias;
         scratch[row + j] = logit;
-        if mode == 0u {
+        if mode == QK_RAW {
             qk[row + j] = acc;
-        } else if mode == 1u {
+        } else if mode == QK_CAPPED {
             qk[row + j] = capped;
-        } else if mode == 2u {
+        } else if mode == QK_BIASED {
             qk[row + j] = logit;
         }
         if is_nan_f(logit) {
@@ -136,7 +136,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
             p = 0.0;
         }
         scratch[row + j] = p;
-        if mode == 3u {
+        if mode == QK_PROBABILITIES {
             qk[row + j] = p;
         }
     }

@@ -187,7 +187,10 @@ impl Shader {
                 use crate::ops::resize as m;
                 (&[m::interp::TABLE, m::nearest::TABLE], &[m::ResizeParams::LAYOUT])
             }
-            Shader::Attention => (&[], &[crate::ops::attention::AttentionParams::LAYOUT]),
+            Shader::Attention => {
+                use crate::ops::attention as m;
+                (&[m::mask_kind::TABLE, m::qk_output::TABLE], &[m::AttentionParams::LAYOUT])
+            }
             Shader::Loss => {
                 use crate::ops::loss as m;
                 (&[], &[m::LossElemParams::LAYOUT, m::LossReduceParams::LAYOUT])

@@ -11,15 +11,24 @@ use crate::shape::contiguous;
 use crate::wgsl::{Params, wgsl_params};
 use strata_ir::ops::nn::AttentionAttrs;
 
+crate::wgsl::wgsl_codes! {
+    /// `AttentionParams::mask_kind`: no mask, an additive float mask, or a
+    /// boolean mask of the keys to keep.
+    pub(crate) mod mask_kind: MASK { NONE = 0, ADDITIVE = 1, BOOL = 2 }
+
+    /// `AttentionParams::qk_mode`: what the optional `qk_matmul_output`
+    /// holds (Attention's `qk_matmul_output_mode` 0 to 3), or nothing.
+    pub(crate) mod qk_output: QK { RAW = 0, CAPPED = 1, BIASED = 2, PROBABILITIES = 3, NONE = 4 }
+}
+
 wgsl_params! {
     /// `attention`: `rows` (batch * q_heads * q_seq) query rows over `kv`
     /// keys; head sizes `head_size` (Q, K) and `v_head_size`; `group` query
     /// heads per KV head; element strides (batch, head, position) of Q, K,
-    /// V and Y. The mask: `mask_kind` (0 none, 1 additive float, 2 bool
-    /// keep), its strides (batch, head, query) and its length along the keys
-    /// (shorter = masked). `sqrt_scale` scales Q and K; `softcap` 0 = off;
-    /// windows -1 = off; `qk_mode` the qk_matmul_output (0 raw, 1 capped,
-    /// 2 biased, 3 probabilities, 4 none).
+    /// V and Y. The mask: `mask_kind` (a [`mask_kind`] code), its strides
+    /// (batch, head, query) and its length along the keys (shorter =
+    /// masked). `sqrt_scale` scales Q and K; `softcap` 0 = off; windows -1
+    /// = off; `qk_mode` a [`qk_output`] code.
     pub(crate) struct AttentionParams {
         rows: u32, q_heads: u32, q_seq: u32, kv: u32, head_size: u32, v_head_size: u32, group: u32,
         q_strides: [u32; 3], k_strides: [u32; 3], v_strides: [u32; 3], y_strides: [u32; 3],
@@ -290,7 +299,7 @@ impl Exec<'_> {
             }
             let cs = contiguous(&ms);
             let st: Vec<usize> = (0..3).map(|a| if ms[a] == 1 { 0 } else { cs[a] }).collect();
-            p.mask_kind = if m.dtype == DType::Bool { 2 } else { 1 };
+            p.mask_kind = (if m.dtype == DType::Bool { mask_kind::BOOL } else { mask_kind::ADDITIVE }) as usize;
             p.mask_strides = st;
             p.mask_len = ms[3];
         }
@@ -308,7 +317,7 @@ impl Exec<'_> {
             }
             p.has_nonpad = 1;
         }
-        p.qk_mode = if want(3) { a.qk_matmul_output_mode as usize } else { 4 };
+        p.qk_mode = if want(3) { a.qk_matmul_output_mode as usize } else { qk_output::NONE as usize };
         let p = p.words()?;
         let mbuf = mask.unwrap_or(q);
         let nbuf = nonpad.unwrap_or(q);
