@@ -257,7 +257,8 @@ macro_rules! wgsl_codes {
     )*) => {$(
         $(#[$m])*
         $vis mod $module {
-            $($(#[$cm])* pub const $c: u32 = $v;)*
+            // A code may be named only by the WGSL side.
+            $($(#[$cm])* #[allow(dead_code)] pub const $c: u32 = $v;)*
             /// These codes, for the WGSL generator.
             pub const TABLE: $crate::wgsl::Codes = $crate::wgsl::Codes {
                 prefix: stringify!($prefix),
