@@ -71,14 +71,20 @@ try {
         continue;
       }
       console.log(`${variant}: WebGPU adapter ${probe.adapter}; max invocations per workgroup ${probe.maxInvocations}; shader-f16 ${probe.f16}`);
-      // Every kernel file must compile with the browser's WGSL compiler
+      // Every kernel module must compile with the browser's WGSL compiler
       // (stricter than naga: e.g. constant infinities are errors), including
-      // kernels the five models do not use.
+      // kernels the five models do not use. A module is composed as
+      // strata-gpu's `Shader::source` does: the prelude, the family's
+      // generated file, then its own file.
       const dir = join(web, '..', 'shaders');
+      const prelude = await readFile(join(dir, 'prelude.wgsl'), 'utf8');
       const shaders = {};
-      for (const f of (await readdir(dir)).filter((f) => f.endsWith('.wgsl'))) shaders[f] = await readFile(join(dir, f), 'utf8');
+      for (const f of (await readdir(dir)).filter((f) => f.endsWith('.wgsl') && f !== 'prelude.wgsl')) {
+        const generated = await readFile(join(dir, 'generated', f), 'utf8');
+        shaders[f] = `${prelude}\n${generated}\n${await readFile(join(dir, f), 'utf8')}`;
+      }
       const errors = await page.evaluate((s) => window.compileShaders(s), shaders);
-      console.log(`webgpu kernels: ${Object.keys(shaders).length} WGSL files, ${errors.length ? 'FAIL' : 'all compile'}`);
+      console.log(`webgpu kernels: ${Object.keys(shaders).length} WGSL modules, ${errors.length ? 'FAIL' : 'all compile'}`);
       for (const e of errors) console.log(`  ${e}`);
       if (errors.length) failures++; else passed++;
     }

@@ -45,6 +45,33 @@ crate::attr::attr_enum! {
 }
 
 crate::attr::attr_enum! {
+    /// GridSample's `mode` (opset 16 spells the last two `bilinear` and
+    /// `bicubic`).
+    pub enum SampleMode {
+        Nearest = "nearest",
+        Linear = "linear" | "bilinear",
+        Cubic = "cubic" | "bicubic",
+    }
+}
+
+crate::attr::attr_enum! {
+    /// GridSample's `padding_mode`: what a grid point outside the input reads.
+    pub enum SamplePadding {
+        Zeros = "zeros",
+        Border = "border",
+        Reflection = "reflection",
+    }
+}
+
+crate::attr::attr_enum! {
+    /// Upsample's `mode` (its first version spelled linear `bilinear`).
+    pub enum UpsampleMode {
+        Nearest = "nearest",
+        Linear = "linear" | "bilinear",
+    }
+}
+
+crate::attr::attr_enum! {
     /// Resize's `nearest_mode`: rounding of a source coordinate in nearest mode.
     pub enum NearestMode {
         RoundPreferFloor = "round_prefer_floor",

@@ -255,3 +255,31 @@ fn string_modes_of_elementwise_movement_scatter_and_loss_ops_are_enums() {
         &["attribute 'mode'", "'RDC'", "DCR, CRD"],
     );
 }
+
+#[test]
+fn grid_sample_and_upsample_modes_are_enums_with_their_old_spellings() {
+    use strata_ir::resample::{SampleMode, SamplePadding, UpsampleMode};
+    let op = |t: &str, ins: &[&str], attrs| the_op(&one_node(t, ins, &["y"], attrs));
+    let Op::Nn(NnOp::GridSample { mode, padding_mode, .. }) =
+        op("GridSample", &["x", "g"], vec![string_attr("mode", "bicubic"), string_attr("padding_mode", "border")])
+    else {
+        panic!("not GridSample")
+    };
+    assert_eq!((mode, padding_mode), (SampleMode::Cubic, SamplePadding::Border));
+    let Op::Nn(NnOp::GridSample { mode, padding_mode, .. }) = op("GridSample", &["x", "g"], vec![]) else {
+        panic!("not GridSample")
+    };
+    assert_eq!((mode, padding_mode), (SampleMode::Linear, SamplePadding::Zeros));
+    rejected(
+        &one_node("GridSample", &["x", "g"], &["y"], vec![string_attr("padding_mode", "wrap")]),
+        &["attribute 'padding_mode'", "'wrap'", "zeros, border, reflection"],
+    );
+    let upsample = |mode: &str| {
+        let mut m = one_node("Upsample", &["x", "s"], &["y"], vec![string_attr("mode", mode)]);
+        m.opset_import[0].version = 9;
+        m
+    };
+    let Op::Nn(NnOp::Upsample { mode, .. }) = the_op(&upsample("bilinear")) else { panic!("not Upsample") };
+    assert_eq!(mode, UpsampleMode::Linear);
+    rejected(&upsample("cubic"), &["attribute 'mode'", "'cubic'", "nearest, linear"]);
+}

@@ -5,6 +5,7 @@
 use super::*;
 use crate::shape::norm_axis;
 use crate::wgsl::{Params, wgsl_codes, wgsl_params};
+use strata_ir::resample::UpsampleMode;
 
 wgsl_codes! {
     /// `MODE` of `resize2d` (nearest, linear) and `KIND` of `resize_taps` (linear, cubic).
@@ -81,7 +82,7 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
         NnOp::Upsample { mode, scales } => {
             v.float(0)?;
             v.host(1, "scales")?;
-            let k = k.get(Shader::Resize, "resize2d", &[("MODE", resize_mode_code(mode)?)]);
+            let k = k.get(Shader::Resize, "resize2d", &[("MODE", resize_mode_code(*mode))]);
             // asymmetric coordinates, floor rounding
             Ok(Plan { k, coord: 1, near: nearest::FLOOR, source: Source::Upsample { scales: scales.clone() } })
         }
@@ -100,12 +101,11 @@ wgsl_params! {
     }
 }
 
-/// `MODE` override of `resize.wgsl` for Upsample's (raw) `mode`.
-fn resize_mode_code(mode: &str) -> std::result::Result<u32, String> {
+/// `MODE` override of `resize.wgsl` for Upsample's `mode`.
+fn resize_mode_code(mode: UpsampleMode) -> u32 {
     match mode {
-        "nearest" => Ok(interp::NEAREST),
-        "linear" | "bilinear" => Ok(interp::LINEAR),
-        other => Err(format!("Upsample mode '{other}' is not supported on the GPU")),
+        UpsampleMode::Nearest => interp::NEAREST,
+        UpsampleMode::Linear => interp::LINEAR,
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::wgsl::{wgsl_codes, wgsl_params};
+use strata_ir::resample::{SampleMode, SamplePadding};
 
 wgsl_params! {
     /// `sample.wgsl`'s `grid_sample`: `n` outputs of `channels` channels,
@@ -39,8 +40,8 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
         NnOp::GridSample { align_corners, mode, padding_mode } => {
             v.float(0)?;
             v.float(1)?;
-            let mode = grid_mode_code(mode)?;
-            let padding = grid_padding_code(padding_mode)?;
+            let mode = grid_mode_code(*mode);
+            let padding = grid_padding_code(*padding_mode);
             match v.rank(0) {
                 Some(3..=5) => {}
                 Some(r) => return Err(format!("GridSample of a rank-{r} input")),
@@ -59,22 +60,20 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
 }
 
 /// `MODE` code of `sample.wgsl` for a GridSample mode.
-fn grid_mode_code(mode: &str) -> std::result::Result<u32, String> {
+fn grid_mode_code(mode: SampleMode) -> u32 {
     match mode {
-        "nearest" => Ok(grid_mode::NEAREST),
-        "linear" | "bilinear" => Ok(grid_mode::LINEAR),
-        "cubic" | "bicubic" => Ok(grid_mode::CUBIC),
-        other => Err(format!("GridSample mode '{other}'")),
+        SampleMode::Nearest => grid_mode::NEAREST,
+        SampleMode::Linear => grid_mode::LINEAR,
+        SampleMode::Cubic => grid_mode::CUBIC,
     }
 }
 
 /// Padding code of `sample.wgsl` for a GridSample padding mode.
-fn grid_padding_code(mode: &str) -> std::result::Result<u32, String> {
+fn grid_padding_code(mode: SamplePadding) -> u32 {
     match mode {
-        "zeros" => Ok(grid_padding::ZEROS),
-        "border" => Ok(grid_padding::BORDER),
-        "reflection" => Ok(grid_padding::REFLECTION),
-        other => Err(format!("GridSample padding_mode '{other}'")),
+        SamplePadding::Zeros => grid_padding::ZEROS,
+        SamplePadding::Border => grid_padding::BORDER,
+        SamplePadding::Reflection => grid_padding::REFLECTION,
     }
 }
 

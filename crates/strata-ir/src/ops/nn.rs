@@ -4,7 +4,9 @@
 
 use super::recurrent::{Activation, Direction};
 use crate::einsum::Equation;
-use crate::resample::{AspectRatioPolicy, Coord, NearestMode, ResizeAttrs, ResizeMode};
+use crate::resample::{
+    AspectRatioPolicy, Coord, NearestMode, ResizeAttrs, ResizeMode, SampleMode, SamplePadding, UpsampleMode,
+};
 use crate::types::GraphId;
 use crate::window::AutoPad;
 
@@ -69,14 +71,14 @@ crate::op_family! {
         MatMul {},
         Einsum { equation: Equation },
         Det {},
-        GridSample { align_corners: i64 = 0, mode: String = "linear".into(), padding_mode: String = "zeros".into() },
+        GridSample { align_corners: i64 = 0, mode: SampleMode = SampleMode::Linear, padding_mode: SamplePadding = SamplePadding::Zeros },
         AffineGrid { align_corners: i64 = 0 },
         Resize { antialias: bool = false, axes: Option<Vec<i64>>, coordinate_transformation_mode: Coord = Coord::HalfPixel,
                cubic_coeff_a: f32 = -0.75, exclude_outside: bool = false, extrapolation_value: f32 = 0.0,
                keep_aspect_ratio_policy: AspectRatioPolicy = AspectRatioPolicy::Stretch, mode: ResizeMode = ResizeMode::Nearest,
                nearest_mode: NearestMode = NearestMode::RoundPreferFloor },
         /// Upsample (and Resize-10): `scales` attribute is the opset-7 form.
-        Upsample { mode: String = "nearest".into(), scales: Option<Vec<f32>> },
+        Upsample { mode: UpsampleMode = UpsampleMode::Nearest, scales: Option<Vec<f32>> },
         Attention { is_causal: i64 = 0, kv_num_heads: Option<i64>, q_num_heads: Option<i64>,
                qk_matmul_output_mode: i64 = 0, scale: Option<f32>, softcap: f32 = 0.0,
                softmax_precision: Option<i64>, left_window_size: i64 = -1, right_window_size: i64 = -1 },

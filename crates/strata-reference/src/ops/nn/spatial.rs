@@ -89,14 +89,14 @@ pub fn run(op: &NnOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         NnOp::MatMul {} => matmul::matmul(args.tensor(0)?, args.tensor(1)?),
         NnOp::Einsum { equation } => matmul::einsum(args, equation),
         NnOp::GridSample { align_corners, mode, padding_mode } => {
-            resample::grid_sample(args, *align_corners != 0, mode, padding_mode)
+            resample::grid_sample(args, *align_corners != 0, *mode, *padding_mode)
         }
         NnOp::AffineGrid { align_corners } => resample::affine_grid(args, *align_corners != 0),
         NnOp::Resize { .. } => match op.resize_attrs() {
             Some(attrs) => resample::resize(args, &attrs),
             None => bail!("Resize without Resize attributes"),
         },
-        NnOp::Upsample { mode, scales } => resample::upsample(args, mode, scales.as_deref()),
+        NnOp::Upsample { mode, scales } => resample::upsample(args, *mode, scales.as_deref()),
         // Routed here only by `nn.rs`, whose match names every operator.
         other => bail!("internal: {} is not an operator of this part of the family", other.name()),
     }

@@ -6,6 +6,7 @@
 //! widened for antialiasing). Intermediate results stay in f64.
 
 use strata_ir::resample::{self, AxisPlan, AxisTable, Coord, Interp, Nearest, ResizeAttrs, axis_tables, cubic_kernel};
+use strata_ir::resample::{SampleMode, SamplePadding as Padding, UpsampleMode};
 
 use crate::bail;
 use crate::error::{KResult, KernelError};
@@ -111,7 +112,7 @@ fn scaled_len(len: usize, scale: f64) -> KResult<usize> {
 /// Upsample (and Resize-10): scale every axis by `scales` (an input, or
 /// the opset-7 attribute) with asymmetric coordinates; `nearest` takes
 /// floor when enlarging and ceil when shrinking, `linear` interpolates.
-pub(super) fn upsample(args: &Args, mode: &str, attr_scales: Option<&[f32]>) -> KResult<Vec<Value>> {
+pub(super) fn upsample(args: &Args, mode: UpsampleMode, attr_scales: Option<&[f32]>) -> KResult<Vec<Value>> {
     let x = args.tensor(0)?;
     let scales: Vec<f64> = match given(args, 1)? {
         Some(t) => t.to_f64()?,
@@ -124,9 +125,8 @@ pub(super) fn upsample(args: &Args, mode: &str, attr_scales: Option<&[f32]>) -> 
         bail!("scales has {} values, expected {}", scales.len(), x.rank());
     }
     let interp = match mode {
-        "nearest" => Interp::Nearest(Nearest::Simple),
-        "linear" | "bilinear" => Interp::Linear,
-        other => bail!("unknown mode '{other}'"),
+        UpsampleMode::Nearest => Interp::Nearest(Nearest::Simple),
+        UpsampleMode::Linear => Interp::Linear,
     };
     let out_dims = x.shape.iter().zip(&scales).map(|(&d, &s)| scaled_len(d, s)).collect::<KResult<Vec<_>>>()?;
     let plan = AxisPlan {
@@ -138,14 +138,6 @@ pub(super) fn upsample(args: &Args, mode: &str, attr_scales: Option<&[f32]>) -> 
     };
     let roi = vec![(0.0, 1.0); x.rank()];
     one(resample(x, &out_dims, &scales, &roi, &plan)?)
-}
-
-/// GridSample padding modes.
-#[derive(Clone, Copy, PartialEq)]
-enum Padding {
-    Zeros,
-    Border,
-    Reflection,
 }
 
 /// Reflect `x` into `[lo, hi]` by bouncing off the borders.
@@ -172,7 +164,7 @@ fn reflect(x: f64, lo: f64, hi: f64) -> f64 {
 /// GridSample: read `X` at the normalised coordinates of `grid` (last
 /// axis ordered x, y, z: innermost spatial axis first) with nearest,
 /// (multi)linear or (bi)cubic interpolation.
-pub(super) fn grid_sample(args: &Args, align_corners: bool, mode: &str, padding_mode: &str) -> KResult<Vec<Value>> {
+pub(super) fn grid_sample(args: &Args, align_corners: bool, mode: SampleMode, padding: Padding) -> KResult<Vec<Value>> {
     let x = args.tensor(0)?;
     let grid = args.tensor(1)?;
     let (n, c, in_sp) = split_nc(x, 1, "X")?;
@@ -180,24 +172,7 @@ pub(super) fn grid_sample(args: &Args, align_corners: bool, mode: &str, padding_
     if grid.rank() != nsp + 2 || grid.shape[0] != n || grid.shape[nsp + 1] != nsp {
         bail!("grid must have shape (N, spatial..., {nsp}) with N = {n}, got {:?}", grid.shape);
     }
-    #[derive(PartialEq)]
-    enum Mode {
-        Nearest,
-        Linear,
-        Cubic,
-    }
-    let mode = match mode {
-        "nearest" => Mode::Nearest,
-        "linear" | "bilinear" => Mode::Linear,
-        "cubic" | "bicubic" => Mode::Cubic,
-        other => bail!("unknown mode '{other}'"),
-    };
-    let padding = match padding_mode {
-        "zeros" => Padding::Zeros,
-        "border" => Padding::Border,
-        "reflection" => Padding::Reflection,
-        other => bail!("unknown padding_mode '{other}'"),
-    };
+    use SampleMode as Mode;
     let out_sp = grid.shape[1..=nsp].to_vec();
     let mut out_shape = vec![n, c];
     out_shape.extend(&out_sp);
