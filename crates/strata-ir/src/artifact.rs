@@ -29,8 +29,10 @@ pub const MAGIC: &[u8; 8] = b"STRATA\0\0";
 /// The format version this build writes. Version 2: operator attributes
 /// hold decoded semantics (mode enums, `bool` flags, Einsum equations as
 /// text checked when read), which changes the encoded layout of the ops.
-/// Version 3: Gelu, BitShift, Pad, DepthToSpace/SpaceToDepth, the scatters
-/// and the losses have their modes as enums too.
+/// Version 3: the remaining string modes are enums too (Gelu, BitShift,
+/// Cast's `round_mode`, Pad, DepthToSpace/SpaceToDepth, the scatters,
+/// TensorScatter, the losses, GridSample, Upsample, CausalConvWithState,
+/// LinearAttention).
 pub const VERSION: u32 = 3;
 /// The oldest format version this build reads (earlier versions encoded
 /// raw attribute strings where this one has enums).

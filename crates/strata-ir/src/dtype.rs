@@ -405,27 +405,16 @@ impl MiniFloat {
     }
 }
 
-/// How a conversion to float8e8m0 (a bare power-of-two exponent) rounds
-/// a value that is not a power of two.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum E8M0Round {
-    /// Towards +infinity in magnitude (the ONNX default).
-    Up,
-    /// Towards zero in magnitude (truncate the mantissa).
-    Down,
-    /// To the nearer power of two, a mantissa of exactly 1.5 rounding up.
-    Nearest,
-}
-
-impl E8M0Round {
-    /// Parse an ONNX `round_mode` attribute value.
-    pub fn parse(s: &str) -> Option<E8M0Round> {
-        match s {
-            "up" => Some(E8M0Round::Up),
-            "down" => Some(E8M0Round::Down),
-            "nearest" => Some(E8M0Round::Nearest),
-            _ => None,
-        }
+crate::attr::attr_enum! {
+    /// How a conversion to float8e8m0 (a bare power-of-two exponent) rounds
+    /// a value that is not a power of two (Cast's `round_mode`).
+    pub enum E8M0Round {
+        /// Towards +infinity in magnitude (the ONNX default).
+        Up = "up",
+        /// Towards zero in magnitude (truncate the mantissa).
+        Down = "down",
+        /// To the nearer power of two, a mantissa of exactly 1.5 rounding up.
+        Nearest = "nearest",
     }
 }
 

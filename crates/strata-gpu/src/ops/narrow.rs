@@ -117,9 +117,7 @@ pub(crate) fn plan(g: &Graph, n: &Node) -> Vec<Option<NarrowParams>> {
         _ => false,
     };
     let e8m0 = match &n.op {
-        Op::Elementwise(E::Cast { round_mode, .. } | E::CastLike { round_mode, .. }) => {
-            E8M0Round::parse(round_mode).unwrap_or(E8M0Round::Nearest)
-        }
+        Op::Elementwise(E::Cast { round_mode, .. } | E::CastLike { round_mode, .. }) => *round_mode,
         _ => E8M0Round::Nearest,
     };
     n.outputs

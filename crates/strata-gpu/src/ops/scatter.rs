@@ -83,11 +83,7 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
             if v.input(2).is_some() {
                 v.int(2, "write_indices")?;
             }
-            let circular = match mode.as_str() {
-                "linear" => false,
-                "circular" => true,
-                _ => return Err(format!("TensorScatter mode '{mode}'")),
-            };
+            let circular = *mode == strata_ir::ops::tensor::CacheMode::Circular;
             let (copy, kern) = (k.copy(), k.get(Shader::Scatter, "tensor_scatter", &[]));
             Ok(Plan::TensorScatter { copy, k: kern, axis: *axis, circular })
         }

@@ -31,11 +31,7 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
                     v.float(i)?;
                 }
             }
-            let silu = match activation.as_str() {
-                "none" => false,
-                "silu" | "swish" => true,
-                _ => return Err(format!("activation '{activation}'")),
-            };
+            let silu = *activation == strata_ir::ops::nn::ConvStateActivation::Silu;
             Ok(Plan::CausalConv { k: k.get(Shader::Sequence, "causal_conv", &[]), silu })
         }
         NnOp::LinearAttention { kv_num_heads, q_num_heads, scale, update_rule, .. } => {
@@ -44,13 +40,7 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
                     v.float(i)?;
                 }
             }
-            let (gating, delta) = match update_rule.as_str() {
-                "linear" => (false, false),
-                "gated" => (true, false),
-                "delta" => (false, true),
-                "gated_delta" => (true, true),
-                _ => return Err(format!("update_rule '{update_rule}'")),
-            };
+            let (gating, delta) = update_rule.gating_and_delta();
             Ok(Plan::LinearAttention {
                 k: k.get(Shader::LinearAttention, "linear_attention", &[]),
                 kv_num_heads: *kv_num_heads,

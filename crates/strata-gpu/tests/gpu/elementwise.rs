@@ -1,6 +1,7 @@
 //! Elementwise kernels: activations, broadcasting binaries, Where and casts.
 
 use super::*;
+use strata_ir::dtype::E8M0Round;
 use strata_ir::ops::elementwise::GeluApprox;
 
 #[test]
@@ -98,8 +99,8 @@ fn where_and_cast() {
         .node(Op::Elementwise(E::Greater {}), &["x", "zero"], &["c"])
         .node(Op::Elementwise(E::Neg {}), &["x"], &["n"])
         .node(Op::Elementwise(E::Where {}), &["c", "x", "n"], &["y"])
-        .node(Op::Elementwise(E::Cast { to: DType::I32, saturate: 1, round_mode: "up".into() }), &["x"], &["i"])
-        .node(Op::Elementwise(E::Cast { to: DType::F32, saturate: 1, round_mode: "up".into() }), &["c"], &["cf"])
+        .node(Op::Elementwise(E::Cast { to: DType::I32, saturate: 1, round_mode: E8M0Round::Up }), &["x"], &["i"])
+        .node(Op::Elementwise(E::Cast { to: DType::F32, saturate: 1, round_mode: E8M0Round::Up }), &["c"], &["cf"])
         .output("y")
         .output("i")
         .output("cf")

@@ -1,10 +1,11 @@
 //! Element types: narrow floats, small and 64-bit integers, quantisation.
 
 use super::*;
+use strata_ir::dtype::E8M0Round;
 use strata_ir::ops::elementwise::ShiftDirection;
 
 fn cast(to: DType, saturate: i64) -> Op {
-    Op::Elementwise(E::Cast { to, saturate, round_mode: "up".into() })
+    Op::Elementwise(E::Cast { to, saturate, round_mode: E8M0Round::Up })
 }
 
 #[test]
@@ -72,7 +73,15 @@ fn casts_round_to_narrow_floats_like_the_reference() {
     }
     for mode in ["down", "nearest"] {
         let y = format!("e8m0_{mode}");
-        b.node(Op::Elementwise(E::Cast { to: DType::F8E8M0, saturate: 1, round_mode: mode.into() }), &["x"], &[&y]);
+        b.node(
+            Op::Elementwise(E::Cast {
+                to: DType::F8E8M0,
+                saturate: 1,
+                round_mode: E8M0Round::from_name(mode).unwrap(),
+            }),
+            &["x"],
+            &[&y],
+        );
         b.output(&y);
     }
     check(b.build(), vec![x], EXACT);

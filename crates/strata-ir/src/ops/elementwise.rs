@@ -1,7 +1,7 @@
 //! Elementwise operators: unary math, activations, binary arithmetic,
 //! comparison and logic, variadic ops, and type conversion.
 
-use crate::dtype::DType;
+use crate::dtype::{DType, E8M0Round};
 
 crate::attr::attr_enum! {
     /// Gelu's `approximate`: the exact `erf` form or the `tanh` approximation.
@@ -53,8 +53,8 @@ crate::op_family! {
         Where {},
         // conversion
         Identity {},
-        Cast { to: DType, saturate: i64 = 1, round_mode: String = "up".into() },
-        CastLike { saturate: i64 = 1, round_mode: String = "up".into() },
+        Cast { to: DType, saturate: i64 = 1, round_mode: E8M0Round = E8M0Round::Up },
+        CastLike { saturate: i64 = 1, round_mode: E8M0Round = E8M0Round::Up },
         BitCast { to: DType },
     }
 }

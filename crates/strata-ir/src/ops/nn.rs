@@ -34,6 +34,37 @@ pub struct AttentionAttrs {
     pub right_window_size: i64,
 }
 
+crate::attr::attr_enum! {
+    /// CausalConvWithState's `activation` after the convolution.
+    pub enum ConvStateActivation {
+        None = "none",
+        Silu = "silu" | "swish",
+    }
+}
+
+crate::attr::attr_enum! {
+    /// LinearAttention's `update_rule`: whether the state decays (gated)
+    /// and whether it is updated by the delta rule.
+    pub enum LinearUpdate {
+        Linear = "linear",
+        Gated = "gated",
+        Delta = "delta",
+        GatedDelta = "gated_delta",
+    }
+}
+
+impl LinearUpdate {
+    /// `(gated, delta)`: which of the decay and beta inputs the rule reads.
+    pub fn gating_and_delta(self) -> (bool, bool) {
+        match self {
+            LinearUpdate::Linear => (false, false),
+            LinearUpdate::Gated => (true, false),
+            LinearUpdate::Delta => (false, true),
+            LinearUpdate::GatedDelta => (true, true),
+        }
+    }
+}
+
 crate::op_family! {
     /// Neural-network operators.
     pub enum NnOp {
@@ -84,10 +115,10 @@ crate::op_family! {
                softmax_precision: Option<i64>, left_window_size: i64 = -1, right_window_size: i64 = -1 },
         RotaryEmbedding { interleaved: i64 = 0, num_heads: Option<i64>, rotary_embedding_dim: i64 = 0 },
         SwiGLU { alpha: f32 = 1.0 },
-        CausalConvWithState { activation: String = "none".into() },
+        CausalConvWithState { activation: ConvStateActivation = ConvStateActivation::None },
         /// `scale` 0.0 means `1/sqrt(d_k)`; `chunk_size` is a tuning hint without effect on results.
         LinearAttention { chunk_size: i64 = 64, kv_num_heads: i64, q_num_heads: i64, scale: f32 = 0.0,
-               update_rule: String = "gated_delta".into() },
+               update_rule: LinearUpdate = LinearUpdate::GatedDelta },
         /// Domain `ai.onnx.preview`.
         FlexAttention { prob_mod: Option<GraphId>, scale: Option<f32>, score_mod: Option<GraphId>,
                softmax_precision: Option<i64> },

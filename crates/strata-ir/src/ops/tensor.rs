@@ -25,6 +25,15 @@ crate::attr::attr_enum! {
 }
 
 crate::attr::attr_enum! {
+    /// TensorScatter's `mode`: write positions past the cache's end are
+    /// out of range (`linear`) or wrap around (`circular`).
+    pub enum CacheMode {
+        Linear = "linear",
+        Circular = "circular",
+    }
+}
+
+crate::attr::attr_enum! {
     /// ScatterElements / ScatterND `reduction`: how an update combines
     /// with the value it lands on.
     pub enum ScatterReduction {
@@ -56,7 +65,7 @@ crate::op_family! {
         ScatterElements { axis: i64 = 0, reduction: ScatterReduction = ScatterReduction::None },
         ScatterND { reduction: ScatterReduction = ScatterReduction::None },
         /// Inputs: past cache, update, optional write indices (one per batch entry).
-        TensorScatter { axis: i64 = -2, mode: String = "linear".into() },
+        TensorScatter { axis: i64 = -2, mode: CacheMode = CacheMode::Linear },
         Expand {},
         Tile {},
         /// `pads`/`value` attributes are the pre-opset-11 form.

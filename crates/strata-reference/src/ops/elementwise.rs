@@ -206,8 +206,8 @@ pub fn run(op: &E, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         }
         E::Where {} => where_op(args),
         E::Identity {} => Ok(vec![args.value(0)?.clone()]),
-        E::Cast { to, saturate, round_mode } => one(cast(x()?, *to, *saturate != 0, round_mode)?),
-        E::CastLike { saturate, round_mode } => one(cast(x()?, args.tensor(1)?.dtype, *saturate != 0, round_mode)?),
+        E::Cast { to, saturate, round_mode } => one(cast(x()?, *to, *saturate != 0, *round_mode)?),
+        E::CastLike { saturate, round_mode } => one(cast(x()?, args.tensor(1)?.dtype, *saturate != 0, *round_mode)?),
         E::BitCast { to } => one(bitcast(x()?, *to)?),
     }
 }
@@ -538,7 +538,7 @@ fn parse_float(s: &str) -> KResult<f64> {
 }
 
 /// Convert a tensor to another element type.
-pub fn cast(t: &Tensor, to: DType, saturate: bool, round_mode: &str) -> KResult<Tensor> {
+pub fn cast(t: &Tensor, to: DType, saturate: bool, round_mode: strata_ir::dtype::E8M0Round) -> KResult<Tensor> {
     let shape = t.shape.clone();
     if to == DType::String {
         let v: Vec<String> = match &t.data {
@@ -592,10 +592,7 @@ pub fn cast(t: &Tensor, to: DType, saturate: bool, round_mode: &str) -> KResult<
 
 /// Round to a float8e8m0 value (a power of two, or NaN) the ONNX way; see
 /// [`strata_ir::dtype::encode_e8m0_bits`].
-fn e8m0_round(x: f64, saturate: bool, mode: &str) -> KResult<f64> {
-    let Some(mode) = strata_ir::dtype::E8M0Round::parse(mode) else {
-        bail!("unknown round_mode '{mode}' (expected up, down or nearest)")
-    };
+fn e8m0_round(x: f64, saturate: bool, mode: strata_ir::dtype::E8M0Round) -> KResult<f64> {
     let bits = strata_ir::dtype::encode_e8m0_bits(x, saturate, mode);
     Ok(strata_ir::dtype::decode_float_bits(DType::F8E8M0, bits))
 }

@@ -32,12 +32,12 @@ pub fn run(op: &NnOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             flex::flex_attention(*scale, *score_mod, *prob_mod, *softmax_precision, args, ctx)
         }
         NnOp::LinearAttention { chunk_size: _, kv_num_heads, q_num_heads, scale, update_rule } => {
-            linear::linear_attention(*q_num_heads, *kv_num_heads, *scale, update_rule, args)
+            linear::linear_attention(*q_num_heads, *kv_num_heads, *scale, *update_rule, args)
         }
         NnOp::RotaryEmbedding { interleaved, num_heads, rotary_embedding_dim } => {
             rotary::rotary_embedding(*interleaved != 0, *num_heads, *rotary_embedding_dim, args)
         }
-        NnOp::CausalConvWithState { activation } => conv_state::causal_conv_with_state(activation, args),
+        NnOp::CausalConvWithState { activation } => conv_state::causal_conv_with_state(*activation, args),
         NnOp::SwiGLU { alpha } => swiglu(*alpha, args),
         // Routed here only by `nn.rs`, whose match names every operator.
         other => bail!("internal: {} is not an operator of this part of the family", other.name()),

@@ -274,12 +274,14 @@ fn scatter_nd(x: &Tensor, ind: &Tensor, upd: &Tensor, red: &Reduction) -> KResul
 
 /// TensorScatter: write `update` into a cache along `axis`, starting for
 /// each batch entry (axis 0) at its write index; `circular` wraps around.
-fn tensor_scatter(past: &Tensor, upd: &Tensor, wi: Option<&Tensor>, axis: i64, mode: &str) -> KResult<Vec<Value>> {
-    let circular = match mode {
-        "linear" => false,
-        "circular" => true,
-        m => bail!("unknown mode '{m}'"),
-    };
+fn tensor_scatter(
+    past: &Tensor,
+    upd: &Tensor,
+    wi: Option<&Tensor>,
+    axis: i64,
+    mode: &strata_ir::ops::tensor::CacheMode,
+) -> KResult<Vec<Value>> {
+    let circular = *mode == strata_ir::ops::tensor::CacheMode::Circular;
     let r = past.rank();
     let axis = real_axis(axis, r)?;
     if axis == 0 {

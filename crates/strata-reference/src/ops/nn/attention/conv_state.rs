@@ -12,14 +12,11 @@ use crate::error::KResult;
 use crate::ops::Args;
 use crate::ops::elementwise::sigmoid;
 use crate::value::{Tensor, Value};
+use strata_ir::ops::nn::ConvStateActivation;
 
 /// Run `CausalConvWithState`; outputs are `output, present_state`.
-pub fn causal_conv_with_state(activation: &str, args: &Args) -> KResult<Vec<Value>> {
-    let silu = match activation {
-        "none" => false,
-        "silu" | "swish" => true,
-        other => bail!("unsupported activation '{other}' (expected none, silu or swish)"),
-    };
+pub fn causal_conv_with_state(activation: ConvStateActivation, args: &Args) -> KResult<Vec<Value>> {
+    let silu = activation == ConvStateActivation::Silu;
     let input = args.tensor(0)?;
     let weight = args.tensor(1)?;
     let bias = args.opt_tensor(2)?;

@@ -21,16 +21,10 @@ pub fn linear_attention(
     q_num_heads: i64,
     kv_num_heads: i64,
     scale: f32,
-    update_rule: &str,
+    update_rule: strata_ir::ops::nn::LinearUpdate,
     args: &Args,
 ) -> KResult<Vec<Value>> {
-    let (gating, delta) = match update_rule {
-        "linear" => (false, false),
-        "gated" => (true, false),
-        "delta" => (false, true),
-        "gated_delta" => (true, true),
-        other => bail!("unsupported update_rule '{other}' (expected linear, gated, delta or gated_delta)"),
-    };
+    let (gating, delta) = update_rule.gating_and_delta();
     if q_num_heads <= 0 || kv_num_heads <= 0 || q_num_heads % kv_num_heads != 0 {
         bail!("q_num_heads ({q_num_heads}) must be a positive multiple of kv_num_heads ({kv_num_heads})");
     }
