@@ -35,6 +35,23 @@ pub struct AttentionAttrs {
 }
 
 crate::attr::attr_enum! {
+    /// RoiAlign's `coordinate_transformation_mode`: whether the box
+    /// corners are shifted by half a pixel.
+    pub enum RoiCoord {
+        HalfPixel = "half_pixel",
+        OutputHalfPixel = "output_half_pixel",
+    }
+}
+
+crate::attr::attr_enum! {
+    /// RoiAlign's `mode`: average or maximum of the samples of a bin.
+    pub enum RoiPool {
+        Avg = "avg",
+        Max = "max",
+    }
+}
+
+crate::attr::attr_enum! {
     /// CausalConvWithState's `activation` after the convolution.
     pub enum ConvStateActivation {
         None = "none",
@@ -85,7 +102,7 @@ crate::op_family! {
         GlobalLpPool { p: i64 = 2 },
         MaxUnpool { kernel_shape: Vec<i64>, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
         MaxRoiPool { pooled_shape: Vec<i64>, spatial_scale: f32 = 1.0 },
-        RoiAlign { coordinate_transformation_mode: String = "half_pixel".into(), mode: String = "avg".into(),
+        RoiAlign { coordinate_transformation_mode: RoiCoord = RoiCoord::HalfPixel, mode: RoiPool = RoiPool::Avg,
                output_height: i64 = 1, output_width: i64 = 1, sampling_ratio: i64 = 0, spatial_scale: f32 = 1.0 },
         Col2Im { dilations: Option<Vec<i64>>, pads: Option<Vec<i64>>, strides: Option<Vec<i64>> },
         BatchNormalization { epsilon: f32 = 1e-5, momentum: f32 = 0.9, training_mode: i64 = 0, spatial: Option<i64> },

@@ -77,8 +77,8 @@ pub fn run(op: &NnOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             spatial_scale,
         } => pool::roi_align(
             args,
-            coordinate_transformation_mode,
-            mode,
+            *coordinate_transformation_mode,
+            *mode,
             (*output_height, *output_width),
             *sampling_ratio,
             *spatial_scale as f64,

@@ -6,6 +6,7 @@ use crate::error::KResult;
 use crate::ops::{Args, one};
 use crate::util::{check_numel, strides as row_strides};
 use crate::value::{Data, Tensor, Value};
+use strata_ir::ops::nn::{RoiCoord, RoiPool};
 
 use super::{PoolAttrs, axis_attr, next_index, pads_attr, positive, split_nc};
 
@@ -363,8 +364,8 @@ fn roi_sample(h: usize, w: usize, y: f64, x: f64) -> Option<Sample> {
 /// the samples, as the reference implementations do.
 pub(super) fn roi_align(
     args: &Args,
-    coordinate_transformation_mode: &str,
-    mode: &str,
+    coordinate_transformation_mode: RoiCoord,
+    mode: RoiPool,
     (output_height, output_width): (i64, i64),
     sampling_ratio: i64,
     spatial_scale: f64,
@@ -383,16 +384,8 @@ pub(super) fn roi_align(
     if batch.shape != [r] {
         bail!("batch_indices must have shape [{r}], got {:?}", batch.shape);
     }
-    let half_pixel = match coordinate_transformation_mode {
-        "half_pixel" => true,
-        "output_half_pixel" => false,
-        other => bail!("unknown coordinate_transformation_mode '{other}'"),
-    };
-    let is_max = match mode {
-        "avg" => false,
-        "max" => true,
-        other => bail!("unknown mode '{other}'"),
-    };
+    let half_pixel = coordinate_transformation_mode == RoiCoord::HalfPixel;
+    let is_max = mode == RoiPool::Max;
     let pooled = positive(&[output_height, output_width], 2, "output_height/output_width")?;
     let (ph, pw) = (pooled[0], pooled[1]);
     if sampling_ratio < 0 {
