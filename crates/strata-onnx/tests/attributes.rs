@@ -282,4 +282,8 @@ fn grid_sample_and_upsample_modes_are_enums_with_their_old_spellings() {
     let Op::Nn(NnOp::Upsample { mode, .. }) = the_op(&upsample("bilinear")) else { panic!("not Upsample") };
     assert_eq!(mode, UpsampleMode::Linear);
     rejected(&upsample("cubic"), &["attribute 'mode'", "'cubic'", "nearest, linear"]);
+    rejected(
+        &one_node("StringNormalizer", &["x"], &["y"], vec![string_attr("case_change_action", "lower")]),
+        &["attribute 'case_change_action'", "'lower'", "NONE, LOWER, UPPER"],
+    );
 }

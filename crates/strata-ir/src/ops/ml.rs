@@ -2,6 +2,16 @@
 
 use crate::tensor::TensorData;
 
+crate::attr::attr_enum! {
+    /// Normalizer's `norm`: divide each row by its largest value, its L1 or
+    /// its L2 norm.
+    pub enum RowNorm {
+        Max = "MAX",
+        L1 = "L1",
+        L2 = "L2",
+    }
+}
+
 crate::op_family! {
     /// `ai.onnx.ml` operators.
     pub enum MlOp {
@@ -16,7 +26,7 @@ crate::op_family! {
                nodes_falsenodeids: Vec<i64>, nodes_featureids: Vec<i64>, nodes_hitrates: Option<TensorData>,
                nodes_missing_value_tracks_true: Option<Vec<i64>>, nodes_modes: TensorData, nodes_splits: TensorData,
                nodes_trueleafs: Vec<i64>, nodes_truenodeids: Vec<i64>, post_transform: i64 = 0, tree_roots: Vec<i64> },
-        Normalizer { norm: String = "MAX".into() },
+        Normalizer { norm: RowNorm = RowNorm::Max },
         Scaler { offset: Option<Vec<f32>>, scale: Option<Vec<f32>> },
     }
 }

@@ -35,6 +35,14 @@ pub struct AttentionAttrs {
 }
 
 crate::attr::attr_enum! {
+    /// Momentum's `mode`: the classic update or Nesterov's.
+    pub enum MomentumMode {
+        Standard = "standard",
+        Nesterov = "nesterov",
+    }
+}
+
+crate::attr::attr_enum! {
     /// RoiAlign's `coordinate_transformation_mode`: whether the box
     /// corners are shifted by half a pixel.
     pub enum RoiCoord {
@@ -150,7 +158,7 @@ crate::op_family! {
                input_forget: bool = false },
         Adagrad { decay_factor: f32 = 0.0, epsilon: f32 = 1e-6, norm_coefficient: f32 = 0.0 },
         Adam { alpha: f32 = 0.9, beta: f32 = 0.999, epsilon: f32 = 1e-6, norm_coefficient: f32 = 0.0, norm_coefficient_post: f32 = 0.0 },
-        Momentum { alpha: f32, beta: f32, mode: String, norm_coefficient: f32 },
+        Momentum { alpha: f32, beta: f32, mode: MomentumMode, norm_coefficient: f32 },
     }
 }
 

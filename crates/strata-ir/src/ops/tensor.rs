@@ -25,6 +25,15 @@ crate::attr::attr_enum! {
 }
 
 crate::attr::attr_enum! {
+    /// ImageDecoder's `pixel_format`.
+    pub enum PixelFormat {
+        Rgb = "RGB",
+        Bgr = "BGR",
+        Grayscale = "Grayscale",
+    }
+}
+
+crate::attr::attr_enum! {
     /// TensorScatter's `mode`: write positions past the cache's end are
     /// out of range (`linear`) or wrap around (`circular`).
     pub enum CacheMode {
@@ -92,7 +101,7 @@ crate::op_family! {
         RandomUniformLike { dtype: Option<DType>, high: f32 = 1.0, low: f32 = 0.0, seed: Option<f32> },
         Bernoulli { dtype: Option<DType>, seed: Option<f32> },
         Multinomial { dtype: DType = DType::I32, sample_size: i64 = 1, seed: Option<f32> },
-        ImageDecoder { pixel_format: String = "RGB".into() },
+        ImageDecoder { pixel_format: PixelFormat = PixelFormat::Rgb },
     }
 }
 

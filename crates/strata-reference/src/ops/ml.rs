@@ -26,7 +26,7 @@ pub fn run(op: &M, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         }
         M::LabelEncoder { .. } => label_encoder(op, args.tensor(0)?),
         M::TreeEnsemble { .. } => tree_ensemble(op, args.tensor(0)?),
-        M::Normalizer { norm } => normalizer(args.tensor(0)?, norm),
+        M::Normalizer { norm } => normalizer(args.tensor(0)?, *norm),
         M::Scaler { offset, scale } => {
             let x = args.tensor(0)?;
             let v = x.to_f64()?;
@@ -436,7 +436,7 @@ fn post(scores: &mut [f64], transform: i64) -> KResult<()> {
 /// Normalizer: scale each row of `[N, C]` (or the one row of `[C]`) by its
 /// max (MAX), sum of absolute values (L1) or Euclidean norm (L2); a zero
 /// divisor leaves the row unchanged. Output is float.
-fn normalizer(x: &Tensor, norm: &str) -> KResult<Vec<Value>> {
+fn normalizer(x: &Tensor, norm: strata_ir::ops::ml::RowNorm) -> KResult<Vec<Value>> {
     let cols = match x.shape.as_slice() {
         [c] | [_, c] => *c,
         s => bail!("input must have shape [C] or [N, C], got {s:?}"),
@@ -445,10 +445,9 @@ fn normalizer(x: &Tensor, norm: &str) -> KResult<Vec<Value>> {
     let mut out = Vec::with_capacity(v.len());
     for row in v.chunks(cols.max(1)) {
         let div = match norm {
-            "MAX" => row.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            "L1" => row.iter().map(|x| x.abs()).sum(),
-            "L2" => libm::sqrt(row.iter().map(|x| x * x).sum()),
-            other => bail!("unknown norm '{other}'"),
+            strata_ir::ops::ml::RowNorm::Max => row.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            strata_ir::ops::ml::RowNorm::L1 => row.iter().map(|x| x.abs()).sum(),
+            strata_ir::ops::ml::RowNorm::L2 => libm::sqrt(row.iter().map(|x| x * x).sum()),
         };
         out.extend(row.iter().map(|&x| if div == 0.0 { x } else { x / div }));
     }

@@ -2,6 +2,7 @@
 //! StringConcat, StringSplit, RegexFullMatch and TfIdfVectorizer.
 
 use std::collections::HashMap;
+use strata_ir::ops::text::{CaseChange, TfIdfMode};
 
 use strata_ir::DType;
 use strata_ir::ops::TextOp as T;
@@ -18,7 +19,7 @@ pub fn run(op: &T, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     match op {
         T::StringNormalizer { case_change_action, is_case_sensitive, locale: _, stopwords } => string_normalizer(
             args.tensor(0)?,
-            case_change_action,
+            *case_change_action,
             *is_case_sensitive != 0,
             stopwords.as_deref().unwrap_or(&[]),
         ),
@@ -59,7 +60,7 @@ pub fn run(op: &T, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
                 max_gram_length: *max_gram_length,
                 max_skip_count: *max_skip_count,
                 min_gram_length: *min_gram_length,
-                mode,
+                mode: *mode,
                 ngram_counts,
                 ngram_indexes,
                 pool_int64s: pool_int64s.as_deref(),
@@ -73,17 +74,21 @@ pub fn run(op: &T, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
 /// StringNormalizer: drop elements equal to a stopword, then change case.
 /// Input is `[C]` or `[1, C]`; if nothing is left the output is a single
 /// empty string of shape `[1]` or `[1, 1]`.
-fn string_normalizer(x: &Tensor, action: &str, case_sensitive: bool, stopwords: &[String]) -> KResult<Vec<Value>> {
+fn string_normalizer(
+    x: &Tensor,
+    action: CaseChange,
+    case_sensitive: bool,
+    stopwords: &[String],
+) -> KResult<Vec<Value>> {
     let two_dim = match x.shape.as_slice() {
         [_] => false,
         [1, _] => true,
         s => bail!("input must have shape [C] or [1, C], got {s:?}"),
     };
     let change: fn(&str) -> String = match action {
-        "LOWER" => str::to_lowercase,
-        "UPPER" => str::to_uppercase,
-        "NONE" => str::to_string,
-        other => bail!("unknown case_change_action '{other}'"),
+        CaseChange::Lower => str::to_lowercase,
+        CaseChange::Upper => str::to_uppercase,
+        CaseChange::None => str::to_string,
     };
     let is_stopword = |w: &str| {
         if case_sensitive {
@@ -240,7 +245,7 @@ struct TfIdf<'a> {
     max_gram_length: i64,
     max_skip_count: i64,
     min_gram_length: i64,
-    mode: &'a str,
+    mode: TfIdfMode,
     ngram_counts: &'a [i64],
     ngram_indexes: &'a [i64],
     pool_int64s: Option<&'a [i64]>,
@@ -355,15 +360,17 @@ fn tfidf(x: &Tensor, a: &TfIdf) -> KResult<Vec<Value>> {
         .map(|(p, &c)| {
             let col = p % out_size.max(1);
             match a.mode {
-                "TF" => Ok(c as f64),
-                "IDF" => Ok(if c > 0 { weight(col) } else { 0.0 }),
-                "TFIDF" => Ok(weight(col) * c as f64),
-                other => bail!("unknown mode '{other}'"),
+                TfIdfMode::Tf => c as f64,
+                TfIdfMode::Idf => {
+                    if c > 0 {
+                        weight(col)
+                    } else {
+                        0.0
+                    }
+                }
+                TfIdfMode::TfIdf => weight(col) * c as f64,
             }
         })
-        .collect::<KResult<_>>()?;
-    if !matches!(a.mode, "TF" | "IDF" | "TFIDF") {
-        bail!("unknown mode '{}'", a.mode);
-    }
+        .collect();
     one(Tensor::from_f(DType::F32, out_shape, out)?)
 }

@@ -50,7 +50,7 @@ pub fn run(op: &NnOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
             *norm_coefficient_post as f64,
         ),
         Momentum { alpha, beta, mode, norm_coefficient } => {
-            training::momentum(args, *alpha as f64, *beta as f64, mode, *norm_coefficient as f64)
+            training::momentum(args, *alpha as f64, *beta as f64, *mode, *norm_coefficient as f64)
         }
         // Routed here only by `nn.rs`, whose match names every operator.
         other => bail!("internal: {} is not an operator of this part of the family", other.name()),

@@ -113,12 +113,14 @@ pub fn adam(
 }
 
 /// Momentum: inputs R, T, X..., G..., V...; outputs X_new..., V_new....
-pub fn momentum(args: &Args, alpha: f64, beta: f64, mode: &str, norm_coefficient: f64) -> KResult<Vec<Value>> {
-    let nesterov = match mode {
-        "standard" => false,
-        "nesterov" => true,
-        other => bail!("unknown Momentum mode '{other}'"),
-    };
+pub fn momentum(
+    args: &Args,
+    alpha: f64,
+    beta: f64,
+    mode: strata_ir::ops::nn::MomentumMode,
+    norm_coefficient: f64,
+) -> KResult<Vec<Value>> {
+    let nesterov = mode == strata_ir::ops::nn::MomentumMode::Nesterov;
     let inp = inputs(args, 3, "Momentum")?;
     // The gradient's coefficient is 1 on the first step.
     let beta = if inp.t > 0 { beta } else { 1.0 };
