@@ -380,15 +380,19 @@ fn round_work(w: u32, wk: u32) -> u32 {
 // stride] (x's elements after the axis, the axis' size, the block size; a
 // scalar has all strides 0, per axis only the block stride is 1).
 fn qparam_index(i: u32, zero: bool) -> u32 {
-    var q: array<u32, 6>;
-    for (var k = 0u; k < 6u; k = k + 1u) {
-        q[k] = select(quant_params_scale_index(k), quant_params_zero_index(k), zero);
-    }
-    let inner = q[0];
-    let dim = q[1];
+    let inner = qparam(0u, zero);
+    let dim = qparam(1u, zero);
     let c = (i / inner) % dim;
     let o = i / (inner * dim);
-    return o * q[3] + (c / q[2]) * q[4] + (i % inner) * q[5];
+    return o * qparam(3u, zero) + (c / qparam(2u, zero)) * qparam(4u, zero) + (i % inner) * qparam(5u, zero);
+}
+
+// Word k of the zero point's index block, or of the scale's.
+fn qparam(k: u32, zero: bool) -> u32 {
+    if zero {
+        return quant_params_zero_index(k);
+    }
+    return quant_params_scale_index(k);
 }
 
 // A zero point or quantised value word as f32: DT 1 i32 words, else f32.

@@ -64,15 +64,15 @@ pub(crate) enum Plan {
 pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<Plan, String> {
     match t {
         T::ScatterElements { reduction, axis } => {
-            let (copy, kern) = scatter(v, reduction, "scatter_elements", k)?;
+            let (copy, kern) = scatter(v, *reduction, "scatter_elements", k)?;
             Ok(Plan::Elements { copy, k: kern, axis: *axis })
         }
         T::Scatter { axis } => {
-            let (copy, kern) = scatter(v, &ScatterReduction::None, "scatter_elements", k)?;
+            let (copy, kern) = scatter(v, ScatterReduction::None, "scatter_elements", k)?;
             Ok(Plan::Elements { copy, k: kern, axis: *axis })
         }
         T::ScatterND { reduction } => {
-            let (copy, kern) = scatter(v, reduction, "scatter_nd", k)?;
+            let (copy, kern) = scatter(v, *reduction, "scatter_nd", k)?;
             Ok(Plan::Nd { copy, k: kern })
         }
         T::TensorScatter { mode, axis } => {
@@ -103,7 +103,7 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
 /// ScatterElements / ScatterND: data and updates of one type, int indices.
 fn scatter(
     v: &NodeView,
-    reduction: &ScatterReduction,
+    reduction: ScatterReduction,
     entry: &'static str,
     k: &mut Kernels,
 ) -> std::result::Result<(Kernel, Kernel), String> {
@@ -112,7 +112,7 @@ fn scatter(
         return Err("updates and data differ in type".into());
     }
     v.int(1, "indices")?;
-    let red = reduction_code(*reduction);
+    let red = reduction_code(reduction);
     let dt = dt_code(d);
     if red != reduction::NONE && (!is_f32_or_i32(dt) || matches!(d, DType::I64 | DType::U64)) {
         return Err(format!("scatter reduction '{reduction}' on {d}"));

@@ -22,9 +22,9 @@ pub fn run(op: &TensorOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         Gather { axis } => gather(x, args.tensor(1)?, *axis),
         GatherElements { axis } => gather_elements(x, args.tensor(1)?, *axis),
         GatherND { batch_dims } => gather_nd(x, args.tensor(1)?, *batch_dims),
-        Scatter { axis } => scatter_elements(x, args.tensor(1)?, args.tensor(2)?, *axis, &Reduction::None),
-        ScatterElements { axis, reduction } => scatter_elements(x, args.tensor(1)?, args.tensor(2)?, *axis, reduction),
-        ScatterND { reduction } => scatter_nd(x, args.tensor(1)?, args.tensor(2)?, reduction),
+        Scatter { axis } => scatter_elements(x, args.tensor(1)?, args.tensor(2)?, *axis, Reduction::None),
+        ScatterElements { axis, reduction } => scatter_elements(x, args.tensor(1)?, args.tensor(2)?, *axis, *reduction),
+        ScatterND { reduction } => scatter_nd(x, args.tensor(1)?, args.tensor(2)?, *reduction),
         TensorScatter { axis, mode } => tensor_scatter(x, args.tensor(1)?, args.opt_tensor(2)?, *axis, mode),
         Compress { axis } => compress(x, args.tensor(1)?, *axis),
         NonZero {} => nonzero(x),
@@ -228,8 +228,7 @@ fn apply(dst: &mut Data, i: usize, src: &Data, j: usize, red: Reduction) -> KRes
 }
 
 /// ScatterElements (and the older Scatter).
-fn scatter_elements(x: &Tensor, ind: &Tensor, upd: &Tensor, axis: i64, red: &Reduction) -> KResult<Vec<Value>> {
-    let red = *red;
+fn scatter_elements(x: &Tensor, ind: &Tensor, upd: &Tensor, axis: i64, red: Reduction) -> KResult<Vec<Value>> {
     let axis = real_axis(axis, x.rank())?;
     check_elements_shape(x, ind, axis)?;
     if upd.shape != ind.shape || upd.dtype != x.dtype {
@@ -253,8 +252,7 @@ fn scatter_elements(x: &Tensor, ind: &Tensor, upd: &Tensor, axis: i64, red: &Red
 }
 
 /// ScatterND: write update slices at the positions given by index tuples.
-fn scatter_nd(x: &Tensor, ind: &Tensor, upd: &Tensor, red: &Reduction) -> KResult<Vec<Value>> {
-    let red = *red;
+fn scatter_nd(x: &Tensor, ind: &Tensor, upd: &Tensor, red: Reduction) -> KResult<Vec<Value>> {
     let (offsets, m) = nd_offsets(x, ind, 0)?;
     let q = ind.rank();
     let mut want = ind.shape[..q - 1].to_vec();
