@@ -9,31 +9,12 @@
 //
 // Parameters: `AttentionParams`.
 
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
-@group(0) @binding(3) var<storage, read_write> qk: array<f32>;
-@group(0) @binding(4) var<storage, read> q: array<f32>;
-@group(0) @binding(5) var<storage, read> k: array<f32>;
-@group(0) @binding(6) var<storage, read> v: array<f32>;
-@group(0) @binding(7) var<storage, read> mask: array<u32>;
-@group(0) @binding(8) var<storage, read> nonpad: array<i32>;
-
-@compute @workgroup_size(64)
-fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lidx: u32) {
-    let r = linear_index(wid, nwg, lidx);
-    let prm = attention_params();
-    if r >= prm.rows {
-        return;
-    }
-    let hq = prm.q_heads;
+fn attention_at(r: u32, prm: AttentionParams) {
     let sq = prm.q_seq;
-    let kv = prm.kv;
-    let dk = prm.head_size;
-    let dv = prm.v_head_size;
     let i = r % sq;
-    let h = (r / sq) % hq;
-    let b = r / (sq * hq);
+    let h = (r / sq) % prm.q_heads;
+    let b = r / (sq * prm.q_heads);
+    let kv = prm.kv;
     let hk = h / prm.group;
     let qo = b * attention_params_q_strides(0u) + h * attention_params_q_strides(1u) + i * attention_params_q_strides(2u);
     let ko = b * attention_params_k_strides(0u) + hk * attention_params_k_strides(1u);
@@ -67,7 +48,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     var all_masked = true;
     for (var j = 0u; j < kv; j = j + 1u) {
         var acc = 0.0;
-        for (var d = 0u; d < dk; d = d + 1u) {
+        for (var d = 0u; d < prm.head_size; d = d + 1u) {
             acc = acc + (q[qo + d] * ss) * (k[ko + j * ks + d] * ss);
         }
         var capped = acc;
@@ -140,7 +121,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
             qk[row + j] = p;
         }
     }
-    for (var e = 0u; e < dv; e = e + 1u) {
+    for (var e = 0u; e < prm.v_head_size; e = e + 1u) {
         var acc = 0.0;
         for (var j = 0u; j < kv; j = j + 1u) {
             acc = acc + scratch[row + j] * v[vo + j * vs + e];

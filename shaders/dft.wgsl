@@ -4,9 +4,6 @@
 // Parameters: `DftParams`. Inverse transforms divide by len; irfft
 // rebuilds the Hermitian spectrum.
 
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-
 const TWO_PI: f32 = 6.283185307179586;
 
 // (cos, sin) of 2 pi r / len, exact at multiples of a quarter turn (so
@@ -24,14 +21,7 @@ fn twiddle(r: u32, len: u32) -> vec2<f32> {
     return vec2<f32>(cos(angle), sin(angle));
 }
 
-@compute @workgroup_size(64)
-fn dft(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-       @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = dft_params();
-    if i >= p.n {
-        return;
-    }
+fn dft_at(i: u32, p: DftParams) {
     let rank = p.rank;
     let axis = p.axis;
     let len = p.len;
@@ -46,8 +36,7 @@ fn dft(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     var k = 0u;
     for (var d = rank; d > 0u; d = d - 1u) {
         let a = d - 1u;
-        let c = rem % dft_params_out_shape(a);
-        rem = rem / dft_params_out_shape(a);
+        let c = next_coord(&rem, dft_params_out_shape(a));
         if a == axis {
             k = c;
         } else {

@@ -7,12 +7,6 @@
 // repeated letter's steps are added, walking a diagonal; broadcast axes
 // step 0).
 
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> a0: array<f32>;
-@group(0) @binding(3) var<storage, read> a1: array<f32>;
-@group(0) @binding(4) var<storage, read> a2: array<f32>;
-@group(0) @binding(5) var<storage, read> a3: array<f32>;
-
 fn operand(k: u32, i: u32) -> f32 {
     switch k {
         case 0u: { return a0[i]; }
@@ -22,22 +16,14 @@ fn operand(k: u32, i: u32) -> f32 {
     }
 }
 
-@compute @workgroup_size(64)
-fn einsum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = einsum_params();
-    if i >= p.n {
-        return;
-    }
+fn einsum_at(i: u32, p: EinsumParams) {
     let no = p.n_out_vars;
     let ns = p.n_sum_vars;
     let nops = p.n_operands;
     var base: array<u32, 4>;
     var rem = i;
     for (var v = no; v > 0u; v = v - 1u) {
-        let c = rem % einsum_params_out_sizes(v - 1u);
-        rem = rem / einsum_params_out_sizes(v - 1u);
+        let c = next_coord(&rem, einsum_params_out_sizes(v - 1u));
         for (var k = 0u; k < nops; k = k + 1u) {
             base[k] = base[k] + c * einsum_params_out_steps(8u * k + v - 1u);
         }

@@ -12,11 +12,6 @@
 override OP: u32 = 0u;
 override DT: u32 = DT_F32;
 
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@group(0) @binding(2) var<storage, read> a: array<u32>;
-@group(0) @binding(3) var<storage, read> b: array<u32>;
-@group(0) @binding(4) var<storage, read> c: array<u32>;
-
 // f32 to an integer word: truncate toward zero, then wrap modulo 2^32 (the
 // integer types narrower than 32 bits are wrapped further by `narrow`).
 // NaN gives 0; magnitudes of 2^127 and more (and infinities) give all ones
@@ -50,14 +45,7 @@ fn f32_to_int_bits(x: f32) -> u32 {
 // `UNARY_F32` table) with the operator's two parameters; codes from
 // UNARY_F32_TO_I32 on are conversions and predicates whose output type
 // differs from the input's (IsInf: alpha detects negative, beta positive).
-@compute @workgroup_size(64)
-fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-         @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = unary_params();
-    if i >= p.n {
-        return;
-    }
+fn unary_at(i: u32, p: UnaryParams) {
     let w = a[i];
     if OP >= UNARY_F32_TO_I32 {
         var r = 0u;
@@ -121,11 +109,7 @@ fn binary_f32(x: f32, y: f32) -> u32 {
             if is_nan_f(x) || is_nan_f(y) { return 0x7fc00000u; }
             return bitcast<u32>(min(x, y));
         }
-        case BINARY_EQ: { return select(0u, 1u, x == y); }
-        case BINARY_GT: { return select(0u, 1u, x > y); }
-        case BINARY_GE: { return select(0u, 1u, x >= y); }
-        case BINARY_LT: { return select(0u, 1u, x < y); }
-        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        case BINARY_EQ, BINARY_GT, BINARY_GE, BINARY_LT, BINARY_LE: { return compare_f32(x, y); }
         case BINARY_FMOD: { return bitcast<u32>(fmod_f(x, y)); }
         case BINARY_PRELU: { return bitcast<u32>(select(x, x * y, x < 0.0)); }
         case BINARY_MOD: {
@@ -146,11 +130,7 @@ fn binary_i32(x: i32, y: i32) -> u32 {
         case BINARY_MUL: { return bitcast<u32>(x * y); }
         case BINARY_MAX: { return bitcast<u32>(max(x, y)); }
         case BINARY_MIN: { return bitcast<u32>(min(x, y)); }
-        case BINARY_EQ: { return select(0u, 1u, x == y); }
-        case BINARY_GT: { return select(0u, 1u, x > y); }
-        case BINARY_GE: { return select(0u, 1u, x >= y); }
-        case BINARY_LT: { return select(0u, 1u, x < y); }
-        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        case BINARY_EQ, BINARY_GT, BINARY_GE, BINARY_LT, BINARY_LE: { return compare_i32(x, y); }
         case BINARY_AND: { return select(0u, 1u, x != 0 && y != 0); }
         case BINARY_OR: { return select(0u, 1u, x != 0 || y != 0); }
         case BINARY_XOR: { return select(0u, 1u, (x != 0) != (y != 0)); }
@@ -158,13 +138,7 @@ fn binary_i32(x: i32, y: i32) -> u32 {
     }
 }
 
-@compute @workgroup_size(64)
-fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    if i >= broadcast_params().n {
-        return;
-    }
+fn binary_at(i: u32, p: BroadcastParams) {
     let o = offsets(i);
     if DT == DT_F32 {
         out[i] = binary_f32(bitcast<f32>(a[o.x]), read_b_f32(b[o.y]));
@@ -174,13 +148,7 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 }
 
 // Where: a = condition (bool words), b = when true, c = when false.
-@compute @workgroup_size(64)
-fn where_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    if i >= broadcast_params().n {
-        return;
-    }
+fn where_select_at(i: u32, p: BroadcastParams) {
     let o = offsets(i);
     out[i] = select(c[o.z], b[o.y], a[o.x] != 0u);
 }
@@ -295,14 +263,7 @@ fn round_e8m0(w: u32, mode: u32, saturate: bool) -> u32 {
 
 // In-place narrowing of computed values to their element type; what is
 // done is `NarrowParams::kind` (the NARROW_ codes).
-@compute @workgroup_size(64)
-fn narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = narrow_params();
-    if i >= p.n {
-        return;
-    }
+fn narrow_at(i: u32, p: NarrowParams) {
     let w = out[i];
     switch p.kind {
         case NARROW_WRAP: { out[i] = wrap_int(w, p.bits, p.signed != 0u); }
@@ -407,14 +368,7 @@ fn q_word_f32(w: u32) -> f32 {
 // how to read it). Parameters: `QuantParams`.
 // Integer outputs: round half to even, add the zero point, saturate; float
 // outputs: x / scale + zero point (narrowed to the float8 type afterwards).
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = quant_params();
-    if i >= p.n {
-        return;
-    }
+fn quantize_at(i: u32, p: QuantParams) {
     let wk = p.work;
     let x = bitcast<f32>(round_work(a[i], wk));
     let s = bitcast<f32>(round_work(b[qparam_index(i, false)], wk));
@@ -438,14 +392,7 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 
 // DequantizeLinear: (x - zero point) * scale in f32. a = x, b = scale,
 // c = zero point (x and the zero point read per DT).
-@compute @workgroup_size(64)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = quant_params();
-    if i >= p.n {
-        return;
-    }
+fn dequantize_at(i: u32, p: QuantParams) {
     var z = 0.0;
     if p.has_zero != 0u {
         z = q_word_f32(c[qparam_index(i, true)]);

@@ -8,27 +8,11 @@
 
 override DT: u32 = DT_F32;
 
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-
-@compute @workgroup_size(64)
-fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = fill_params();
-    if i >= p.n {
-        return;
-    }
+fn fill_at(i: u32, p: FillParams) {
     out[i] = p.word;
 }
 
-@compute @workgroup_size(64)
-fn range(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-         @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = range_params();
-    if i >= p.n {
-        return;
-    }
+fn range_at(i: u32, p: RangeParams) {
     if DT == DT_F32 {
         out[i] = bitcast<u32>(p.start + f32(i) * p.delta);
     } else {
@@ -36,14 +20,7 @@ fn range(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     }
 }
 
-@compute @workgroup_size(64)
-fn eye(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-       @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = eye_params();
-    if i >= p.n {
-        return;
-    }
+fn eye_at(i: u32, p: EyeParams) {
     let r = i32(i / p.cols);
     let c = i32(i % p.cols);
     out[i] = select(0u, p.one, c - r == p.k);

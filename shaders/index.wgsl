@@ -6,18 +6,7 @@
 // reverse_sequence: the first lens[b] time steps of batch entry b are
 //   reversed. Parameters: `ReverseSequenceParams`.
 
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@group(0) @binding(2) var<storage, read> src: array<u32>;
-@group(0) @binding(3) var<storage, read> idx: array<i32>;
-
-@compute @workgroup_size(64)
-fn gather_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = gather_nd_params();
-    if i >= p.n {
-        return;
-    }
+fn gather_nd_at(i: u32, p: GatherNdParams) {
     let k = p.k;
     let slice = p.slice;
     let e = i % slice;
@@ -29,14 +18,7 @@ fn gather_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     out[i] = src[off + e];
 }
 
-@compute @workgroup_size(64)
-fn reverse_sequence(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                    @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = reverse_sequence_params();
-    if i >= p.n {
-        return;
-    }
+fn reverse_sequence_at(i: u32, p: ReverseSequenceParams) {
     let b = (i / p.batch_stride) % p.batch_len;
     let ts = p.time_stride;
     let t = (i / ts) % p.time_len;

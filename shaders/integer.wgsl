@@ -19,11 +19,6 @@ override OP: u32 = 0u;
 override DT: u32 = DT_I32;
 override CHECK: u32 = 0u;
 
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@group(0) @binding(2) var<storage, read_write> status: array<atomic<u32>>;
-@group(0) @binding(3) var<storage, read> a: array<u32>;
-@group(0) @binding(4) var<storage, read> b: array<u32>;
-
 const ERR_OVERFLOW: u32 = 1u;
 const ERR_DIV_ZERO: u32 = 2u;
 const I32_MIN: i32 = -2147483647 - 1;
@@ -79,11 +74,7 @@ fn binary_i32(x: i32, y: i32, bits: u32, node: u32) -> u32 {
         }
         case BINARY_MAX: { return bitcast<u32>(max(x, y)); }
         case BINARY_MIN: { return bitcast<u32>(min(x, y)); }
-        case BINARY_EQ: { return select(0u, 1u, x == y); }
-        case BINARY_GT: { return select(0u, 1u, x > y); }
-        case BINARY_GE: { return select(0u, 1u, x >= y); }
-        case BINARY_LT: { return select(0u, 1u, x < y); }
-        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        case BINARY_EQ, BINARY_GT, BINARY_GE, BINARY_LT, BINARY_LE: { return compare_i32(x, y); }
         case BINARY_FMOD, BINARY_MOD: {
             if y == 0 { fail(ERR_DIV_ZERO, node); return 0u; }
             if y == -1 { return 0u; }
@@ -143,11 +134,7 @@ fn binary_u32(x: u32, y: u32, bits: u32, node: u32) -> u32 {
         }
         case BINARY_MAX: { return max(x, y); }
         case BINARY_MIN: { return min(x, y); }
-        case BINARY_EQ: { return select(0u, 1u, x == y); }
-        case BINARY_GT: { return select(0u, 1u, x > y); }
-        case BINARY_GE: { return select(0u, 1u, x >= y); }
-        case BINARY_LT: { return select(0u, 1u, x < y); }
-        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        case BINARY_EQ, BINARY_GT, BINARY_GE, BINARY_LT, BINARY_LE: { return compare_u32(x, y); }
         case BINARY_FMOD, BINARY_MOD: {
             if y == 0u { fail(ERR_DIV_ZERO, node); return 0u; }
             return x % y;
@@ -173,14 +160,7 @@ fn binary_u32(x: u32, y: u32, bits: u32, node: u32) -> u32 {
     }
 }
 
-@compute @workgroup_size(64)
-fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = broadcast_params();
-    if i >= p.n {
-        return;
-    }
+fn binary_at(i: u32, p: BroadcastParams) {
     let o = offsets(i);
     if DT == DT_U32 {
         out[i] = binary_u32(a[o.x], b[o.y], p.bits, p.node);
@@ -222,14 +202,7 @@ fn unary_u32(x: u32, alpha: u32, beta: u32, node: u32) -> u32 {
 }
 
 // Unary map; `UnaryParams`' a and b are Clip's bounds.
-@compute @workgroup_size(64)
-fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-         @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = unary_params();
-    if i >= p.n {
-        return;
-    }
+fn unary_at(i: u32, p: UnaryParams) {
     if DT == DT_U32 {
         out[i] = unary_u32(a[i], p.a, p.b, p.node);
     } else {

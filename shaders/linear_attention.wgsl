@@ -9,32 +9,11 @@
 //
 // Parameters: `LinearAttentionParams`.
 
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read_write> state: array<f32>;
-@group(0) @binding(3) var<storage, read> q: array<f32>;
-@group(0) @binding(4) var<storage, read> k: array<f32>;
-@group(0) @binding(5) var<storage, read> v: array<f32>;
-@group(0) @binding(6) var<storage, read> past: array<f32>;
-@group(0) @binding(7) var<storage, read> decay: array<f32>;
-@group(0) @binding(8) var<storage, read> beta: array<f32>;
-
-@compute @workgroup_size(64)
-fn linear_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                    @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = linear_attention_params();
-    if i >= p.n {
-        return;
-    }
+fn linear_attention_at(i: u32, p: LinearAttentionParams) {
     let hkv = p.kv_heads;
     let time = p.time;
     let dk = p.d_k;
     let dv = p.d_v;
-    let group = p.group;
-    let glast = p.decay_last;
-    let blast = p.beta_last;
-    let scale = p.scale;
-    let hq = p.q_heads;
     let m = i % dv;
     let hk = (i / dv) % hkv;
     let b = i / (dv * hkv);
@@ -46,6 +25,10 @@ fn linear_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
         }
         state[s0 + d * dv] = s;
     }
+    // Decay and beta words per (batch, time) step: 0 when absent, 1 or
+    // one per head (or per key dimension for the decay) otherwise.
+    let glast = p.decay_last;
+    let blast = p.beta_last;
     for (var t = 0u; t < time; t = t + 1u) {
         let bt = b * time + t;
         let kb = bt * hkv * dk + hk * dk;
@@ -73,13 +56,13 @@ fn linear_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
         for (var d = 0u; d < dk; d = d + 1u) {
             state[s0 + d * dv] = state[s0 + d * dv] + k[kb + d] * w;
         }
-        for (var h = hk * group; h < (hk + 1u) * group; h = h + 1u) {
+        for (var h = hk * p.group; h < (hk + 1u) * p.group; h = h + 1u) {
             var acc = 0.0;
-            let qb = bt * hq * dk + h * dk;
+            let qb = bt * p.q_heads * dk + h * dk;
             for (var d = 0u; d < dk; d = d + 1u) {
                 acc = acc + q[qb + d] * state[s0 + d * dv];
             }
-            out[bt * hq * dv + h * dv + m] = scale * acc;
+            out[bt * p.q_heads * dv + h * dv + m] = p.scale * acc;
         }
     }
 }

@@ -8,20 +8,7 @@
 // loss_reduce: one workgroup; parameters: `LossReduceParams`. out[0] = sum(src) or
 //   sum(src) / sum(aux) (NaN for a zero total weight, as in the spec).
 
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read_write> aux: array<f32>;
-@group(0) @binding(3) var<storage, read> src: array<f32>;
-@group(0) @binding(4) var<storage, read> tgt: array<i32>;
-@group(0) @binding(5) var<storage, read> wt: array<f32>;
-
-@compute @workgroup_size(64)
-fn loss_elem(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lidx: u32) {
-    let e = linear_index(wid, nwg, lidx);
-    let p = loss_elem_params();
-    if e >= p.count {
-        return;
-    }
+fn loss_elem_at(e: u32, p: LossElemParams) {
     let c = p.classes;
     let dd = p.inner;
     let n = e / dd;

@@ -4,21 +4,10 @@
 // copies: out[out_off + sum c_k * os_k] = in[in_off + sum c_k * is_k] over
 // the coordinates c of `shape`. Strides are signed (negative Slice steps).
 
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@group(0) @binding(2) var<storage, read> src: array<u32>;
-@group(0) @binding(3) var<storage, read> idx: array<i32>;
-
 override PAD_MODE: u32 = 0u;
 
 // Parameters: `CopyStridedParams`.
-@compute @workgroup_size(64)
-fn copy_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = copy_strided_params();
-    if i >= p.n {
-        return;
-    }
+fn copy_strided_at(i: u32, p: CopyStridedParams) {
     let rank = p.rank;
     var rem = i;
     var si = p.in_off;
@@ -26,8 +15,7 @@ fn copy_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     for (var d = rank; d > 0u; d = d - 1u) {
         let k = d - 1u;
         let dim = copy_strided_params_shape(k);
-        let coord = rem % dim;
-        rem = rem / dim;
+        let coord = next_coord(&rem, dim);
         si = si + i32(coord) * copy_strided_params_in_strides(k);
         so = so + coord * copy_strided_params_out_strides(k);
     }
@@ -38,20 +26,12 @@ fn copy_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // out[(o * nidx + j) * inner + r] = src[(o * axis_dim + idx[j]) * inner + r];
 // negative indices count from the end; indices are range-checked on the host
 // when constant, clamped here otherwise (never an out-of-bounds read).
-@compute @workgroup_size(64)
-fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = gather_params();
-    if i >= p.n {
-        return;
-    }
-    let axis_dim = p.axis_dim;
+fn gather_at(i: u32, p: GatherParams) {
     let inner = p.inner;
-    let nidx = p.nidx;
     let r = i % inner;
-    let j = (i / inner) % nidx;
-    let o = i / (inner * nidx);
+    let j = (i / inner) % p.nidx;
+    let o = i / (inner * p.nidx);
+    let axis_dim = p.axis_dim;
     var k = idx[j];
     if k < 0 {
         k = k + i32(axis_dim);
@@ -61,14 +41,7 @@ fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 }
 
 // Pad (parameters: `PadParams`). PAD_MODE: PAD_CONSTANT, PAD_EDGE or PAD_REFLECT.
-@compute @workgroup_size(64)
-fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-       @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = pad_params();
-    if i >= p.n {
-        return;
-    }
+fn pad_at(i: u32, p: PadParams) {
     let rank = p.rank;
     var rem = i;
     var off = 0u;
@@ -102,14 +75,7 @@ fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
 // Trilu (parameters: `TriluParams`): keeps the upper (or lower) triangle
 // of every trailing matrix, zero elsewhere.
-@compute @workgroup_size(64)
-fn trilu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-         @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = trilu_params();
-    if i >= p.n {
-        return;
-    }
+fn trilu_at(i: u32, p: TriluParams) {
     let cols = p.cols;
     let c = i32(i % cols);
     let r = i32((i / cols) % p.rows);
@@ -124,14 +90,7 @@ fn trilu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 // GatherElements (parameters: `GatherElementsParams`): out has the indices' shape and reads data at the
 // same coordinates except along `axis`, where it takes the index (negative
 // counts from the end; clamped like `gather`).
-@compute @workgroup_size(64)
-fn gather_elements(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                   @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = gather_elements_params();
-    if i >= p.n {
-        return;
-    }
+fn gather_elements_at(i: u32, p: GatherElementsParams) {
     let rank = p.rank;
     let axis = p.axis;
     let axis_dim = p.axis_dim;
@@ -145,8 +104,7 @@ fn gather_elements(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     for (var d = rank; d > 0u; d = d - 1u) {
         let j = d - 1u;
         let dim = gather_elements_params_idx_shape(j);
-        let coord = rem % dim;
-        rem = rem / dim;
+        let coord = next_coord(&rem, dim);
         off = off + select(coord, kk, j == axis) * gather_elements_params_data_strides(j);
     }
     out[i] = src[off];

@@ -10,21 +10,7 @@
 
 override MODE: u32 = 0u;
 
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> s: array<f32>;
-@group(0) @binding(4) var<storage, read> b: array<f32>;
-@group(0) @binding(5) var<storage, read> mean: array<f32>;
-@group(0) @binding(6) var<storage, read> variance: array<f32>;
-
-@compute @workgroup_size(64)
-fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lidx: u32) {
-    let r = linear_index(wid, nwg, lidx);
-    let p = softmax_params();
-    if r >= p.rows {
-        return;
-    }
+fn softmax_at(r: u32, p: SoftmaxParams) {
     let L = p.row_len;
     let inner = p.inner;
     let base = (r / inner) * L * inner + r % inner;
@@ -69,14 +55,7 @@ fn row_moments(r: u32) -> vec2<f32> {
     return vec2<f32>(mu, 1.0 / sqrt(var_ + eps));
 }
 
-@compute @workgroup_size(64)
-fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lidx: u32) {
-    let r = linear_index(wid, nwg, lidx);
-    let p = layer_norm_params();
-    if r >= p.rows {
-        return;
-    }
+fn layer_norm_at(r: u32, p: LayerNormParams) {
     let L = p.row_len;
     let base = r * L;
     let m = row_moments(r);
@@ -89,26 +68,12 @@ fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
 }
 
-@compute @workgroup_size(64)
-fn row_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lidx: u32) {
-    let r = linear_index(wid, nwg, lidx);
-    let p = layer_norm_params();
-    if r >= p.rows {
-        return;
-    }
+fn row_stats_at(r: u32, p: LayerNormParams) {
     let m = row_moments(r);
     out[r] = select(m.x, m.y, p.stat != 0u);
 }
 
-@compute @workgroup_size(64)
-fn batch_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = batch_norm_params();
-    if i >= p.n {
-        return;
-    }
+fn batch_norm_at(i: u32, p: BatchNormParams) {
     let c = (i / p.inner) % p.channels;
     let eps = p.eps;
     out[i] = (x[i] - mean[c]) / sqrt(variance[c] + eps) * s[c] + b[c];

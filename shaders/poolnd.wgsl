@@ -4,20 +4,8 @@
 //
 // Parameters: `PoolNdParams` (mode POOL_MAX, POOL_AVERAGE or POOL_LP).
 
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> idx: array<i32>;
-
-@compute @workgroup_size(64)
-fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = pool_nd_params();
-    if i >= p.n {
-        return;
-    }
+fn pool_nd_at(i: u32, p: PoolNdParams) {
     let nsp = p.nsp;
-    let mode = p.mode;
     let out_size = p.out_size;
     let in_size = p.in_size;
     let o_flat = i % out_size;
@@ -27,8 +15,7 @@ fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     var taps = 1u;
     for (var k = nsp; k > 0u; k = k - 1u) {
         let a = k - 1u;
-        opos[a] = rem % pool_nd_params_out_shape(a);
-        rem = rem / pool_nd_params_out_shape(a);
+        opos[a] = next_coord(&rem, pool_nd_params_out_shape(a));
         taps = taps * pool_nd_params_kernel(a);
     }
     var mx = f32_bits(0xff800000u);
@@ -46,8 +33,7 @@ fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         var rs = 1u;
         for (var k = nsp; k > 0u; k = k - 1u) {
             let a = k - 1u;
-            let kk = r % pool_nd_params_kernel(a);
-            r = r / pool_nd_params_kernel(a);
+            let kk = next_coord(&r, pool_nd_params_kernel(a));
             let len = i32(pool_nd_params_shape(a));
             let pad_begin = i32(pool_nd_params_pad_begin(a));
             let pos = i32(opos[a] * pool_nd_params_strides(a)) - pad_begin + i32(kk * pool_nd_params_dilations(a));
@@ -68,7 +54,7 @@ fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
             continue;
         }
         let v = x[base + row];
-        if mode == POOL_MAX {
+        if p.mode == POOL_MAX {
             if best < 0 || v > mx {
                 mx = v;
                 if p.storage_col != 0u {
@@ -90,7 +76,7 @@ fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
                     best = i32(base + row);
                 }
             }
-        } else if mode == POOL_AVERAGE {
+        } else if p.mode == POOL_AVERAGE {
             sum = sum + v;
         } else if p.p == 2u {
             sum = sum + v * v;
@@ -99,12 +85,12 @@ fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         }
         count = count + 1u;
     }
-    if mode == POOL_MAX {
+    if p.mode == POOL_MAX {
         out[i] = mx;
         if p.want_indices != 0u {
             idx[i] = best;
         }
-    } else if mode == POOL_AVERAGE {
+    } else if p.mode == POOL_AVERAGE {
         if p.count_include_pad != 0u {
             out[i] = sum / f32(max(covered, 1u));
         } else {
@@ -119,14 +105,7 @@ fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 
 // Col2Im: one invocation per image element sums every (kernel offset,
 // block) pair that lands on it. Parameters: `Col2imParams`.
-@compute @workgroup_size(64)
-fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = col2im_params();
-    if i >= p.n {
-        return;
-    }
+fn col2im_at(i: u32, p: Col2imParams) {
     let nsp = p.nsp;
     let kk = p.block_size;
     let ll = p.blocks;
@@ -138,8 +117,7 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     var rem = i % img_size;
     for (var k = nsp; k > 0u; k = k - 1u) {
         let a = k - 1u;
-        pix[a] = rem % col2im_params_image(a);
-        rem = rem / col2im_params_image(a);
+        pix[a] = next_coord(&rem, col2im_params_image(a));
     }
     let bc = i / img_size;
     var acc = 0.0;

@@ -17,6 +17,15 @@ fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 64u + lidx;
 }
 
+// One step of splitting a flat index into coordinates, innermost axis
+// first: the coordinate along an axis of length `dim`; `rem` keeps the
+// index over the axes outside it.
+fn next_coord(rem: ptr<function, u32>, dim: u32) -> u32 {
+    let c = *rem % dim;
+    *rem = *rem / dim;
+    return c;
+}
+
 // Infinity and NaN as runtime values: a WGSL constant expression must not
 // evaluate to them (browsers' WebGPU compilers reject the whole shader), and
 // calls of user functions are never constant expressions.

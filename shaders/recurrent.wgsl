@@ -23,14 +23,6 @@
 // Parameters: `RecurrentParams` (mode REC_*; activation a of direction d
 // at index d * 3 + a of act_code (ACT_*), act_alpha and act_beta).
 
-@group(0) @binding(1) var<storage, read_write> state: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> xw: array<f32>;
-@group(0) @binding(4) var<storage, read> rec: array<f32>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
-@group(0) @binding(6) var<storage, read> peep: array<f32>;
-@group(0) @binding(7) var<storage, read> lens: array<i32>;
-
 // Activation a (0 f, 1 g, 2 h) of direction d, its input clipped first.
 fn act(d: u32, a: u32, x: f32) -> f32 {
     let p = recurrent_params();
@@ -104,20 +96,13 @@ fn y_index(t: u32, d: u32, b: u32, j: u32) -> u32 {
     return ((t * dirs + d) * batch + b) * hidden + j;
 }
 
-@compute @workgroup_size(64)
-fn recurrent_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                  @builtin(local_invocation_index) lidx: u32) {
-    let e = linear_index(wid, nwg, lidx);
-    let p = recurrent_params();
+fn recurrent_step_at(e: u32, p: RecurrentParams) {
     let ss = p.n;
-    if e >= ss {
-        return;
-    }
-    let mode = p.mode;
     let k = p.step;
     let seq = p.seq;
     let batch = p.batch;
     let hidden = p.hidden;
+    // Element e is hidden unit j of batch entry b in direction d.
     let j = e % hidden;
     let b = (e / hidden) % batch;
     let d = e / (hidden * batch);
@@ -128,7 +113,7 @@ fn recurrent_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
         len = u32(clamp(lens[b], 0, i32(seq)));
     }
     if k >= len {
-        if mode == REC_GRU_GATES {
+        if p.mode == REC_GRU_GATES {
             return;
         }
         var hv = 0.0;
@@ -153,7 +138,7 @@ fn recurrent_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let hrow = (d * batch + b) * hidden;
     var hn = 0.0;
     var cn = 0.0;
-    switch mode {
+    switch p.mode {
         case REC_RNN: {
             let pre = xw[xb + j] + bsum(d, gh, j) + rdot(rb + j * hidden, hrow, k, src, ss, hidden);
             hn = act(d, 0u, pre);

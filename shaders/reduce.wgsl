@@ -6,8 +6,6 @@
 override OP: u32 = 0u;
 
 // Output words: f32 bits for reductions, i32 for arg reductions.
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
 
 // Offset of the `k`-th element of `keep_shape` (by `in_strides`: output
 // k's first input) or, when `reduced`, of `red_shape` (by `red_strides`:
@@ -29,14 +27,7 @@ fn reduced_offset(k: u32, rank: u32) -> u32 {
     return strided_offset(k, rank, true);
 }
 
-@compute @workgroup_size(64)
-fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = reduce_params();
-    if i >= p.n {
-        return;
-    }
+fn reduce_at(i: u32, p: ReduceParams) {
     let rank = p.rank;
     let red_n = p.red_n;
     let base = strided_offset(i, rank, false);
@@ -77,14 +68,7 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 
 // ArgMax (OP = ARG_MAX) / ArgMin (ARG_MIN) along one axis (parameters: `ReduceParams`,
 // with `select_last`); writes the index as an i32 word.
-@compute @workgroup_size(64)
-fn arg_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = reduce_params();
-    if i >= p.n {
-        return;
-    }
+fn arg_reduce_at(i: u32, p: ReduceParams) {
     let rank = p.rank;
     let red_n = p.red_n;
     let last = p.select_last != 0u;

@@ -5,20 +5,7 @@
 //   a head form pairs (halves, or even/odd elements when interleaved)
 //   rotated by the cache row of the position: (c x1 - s x2, s x1 + c x2).
 
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> cos_cache: array<f32>;
-@group(0) @binding(4) var<storage, read> sin_cache: array<f32>;
-@group(0) @binding(5) var<storage, read> pos: array<i32>;
-
-@compute @workgroup_size(64)
-fn rotary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let prm = rotary_params();
-    if i >= prm.n {
-        return;
-    }
+fn rotary_at(i: u32, prm: RotaryParams) {
     let nh = prm.heads;
     let ns = prm.seq;
     let hd = prm.head_size;

@@ -13,10 +13,6 @@
 
 override DT: u32 = DT_F32;
 
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<u32>;
-@group(0) @binding(3) var<storage, read_write> idx: array<i32>;
-
 fn base_of(r: u32, l: u32, inner: u32) -> u32 {
     return (r / inner) * l * inner + r % inner;
 }
@@ -25,14 +21,7 @@ fn xf(i: u32) -> f32 {
     return bitcast<f32>(x[i]);
 }
 
-@compute @workgroup_size(64)
-fn hardmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lidx: u32) {
-    let r = linear_index(wid, nwg, lidx);
-    let p = hardmax_params();
-    if r >= p.lines {
-        return;
-    }
+fn hardmax_at(r: u32, p: HardmaxParams) {
     let l = p.len;
     let inner = p.inner;
     let base = base_of(r, l, inner);
@@ -47,14 +36,7 @@ fn hardmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     }
 }
 
-@compute @workgroup_size(64)
-fn lp_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lidx: u32) {
-    let r = linear_index(wid, nwg, lidx);
-    let p = lp_norm_params();
-    if r >= p.lines {
-        return;
-    }
+fn lp_norm_at(r: u32, p: LpNormParams) {
     let l = p.len;
     let inner = p.inner;
     let base = base_of(r, l, inner);
@@ -76,14 +58,7 @@ fn lp_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     }
 }
 
-@compute @workgroup_size(64)
-fn cumulate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lidx: u32) {
-    let r = linear_index(wid, nwg, lidx);
-    let p = cumulate_params();
-    if r >= p.lines {
-        return;
-    }
+fn cumulate_at(r: u32, p: CumulateParams) {
     let l = p.len;
     let inner = p.inner;
     let base = base_of(r, l, inner);
@@ -135,14 +110,7 @@ fn before(va: u32, ia: u32, vb: u32, ib: u32, largest: bool) -> bool {
     return gt || (eq && ia < ib);
 }
 
-@compute @workgroup_size(64)
-fn top_k(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-         @builtin(local_invocation_index) lidx: u32) {
-    let r = linear_index(wid, nwg, lidx);
-    let p = top_k_params();
-    if r >= p.lines {
-        return;
-    }
+fn top_k_at(r: u32, p: TopKParams) {
     let l = p.len;
     let inner = p.inner;
     let k = p.k;

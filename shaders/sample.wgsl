@@ -4,10 +4,6 @@
 // Parameters: `GridSampleParams` (mode `GRID_MODE_*`, padding `GRID_PAD_*`).
 // The grid's last axis lists coordinates innermost axis first (x, y, z).
 
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> grid: array<f32>;
-
 fn reflect_into(v: f32, lo: f32, hi: f32) -> f32 {
     let range = hi - lo;
     if range <= 0.0 {
@@ -40,14 +36,7 @@ fn cubic_w(t: f32) -> f32 {
     return 0.0;
 }
 
-@compute @workgroup_size(64)
-fn grid_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = grid_sample_params();
-    if i >= p.n {
-        return;
-    }
+fn grid_sample_at(i: u32, p: GridSampleParams) {
     let C = p.channels;
     let nsp = p.nsp;
     let align = p.align_corners != 0u;
@@ -113,8 +102,7 @@ fn grid_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         for (var k = nsp; k > 0u; k = k - 1u) {
             let a = k - 1u;
             let dim = i32(grid_sample_params_in_shape(a));
-            let step = rem % taps;
-            rem = rem / taps;
+            let step = next_coord(&rem, taps);
             var pos: i32;
             if mode == GRID_MODE_NEAREST {
                 pos = i32(coord[a]);
@@ -161,14 +149,7 @@ fn base_coord(i: u32, len: u32, align: bool) -> f32 {
     return -1.0 + f32(2u * i + 1u) / f32(len);
 }
 
-@compute @workgroup_size(64)
-fn affine_grid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = affine_grid_params();
-    if i >= p.n {
-        return;
-    }
+fn affine_grid_at(i: u32, p: AffineGridParams) {
     let nsp = p.nsp;
     let align = p.align_corners != 0u;
     var points = 1u;
@@ -185,8 +166,7 @@ fn affine_grid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     for (var k = nsp; k > 0u; k = k - 1u) {
         let a = k - 1u;
         let len = affine_grid_params_size(a);
-        let c = rem % len;
-        rem = rem / len;
+        let c = next_coord(&rem, len);
         acc = acc + x[tb + (nsp - 1u - a)] * base_coord(c, len, align);
     }
     out[i] = acc + x[tb + nsp];

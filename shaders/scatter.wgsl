@@ -15,10 +15,6 @@
 override DT: u32 = DT_F32;
 override RED: u32 = 0u;
 
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@group(0) @binding(2) var<storage, read> idx: array<u32>;
-@group(0) @binding(3) var<storage, read> upd: array<u32>;
-
 fn combine(a: u32, b: u32) -> u32 {
     if RED == RED_NONE {
         return b;
@@ -60,14 +56,7 @@ fn combine(a: u32, b: u32) -> u32 {
     return bitcast<u32>(min(x, y));
 }
 
-@compute @workgroup_size(64)
-fn scatter_elements(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                    @builtin(local_invocation_index) lidx: u32) {
-    let r = linear_index(wid, nwg, lidx);
-    let p = scatter_elements_params();
-    if r >= p.lines {
-        return;
-    }
+fn scatter_elements_at(r: u32, p: ScatterElementsParams) {
     let rank = p.rank;
     let axis = p.axis;
     let alen = p.idx_axis_len;
@@ -78,8 +67,7 @@ fn scatter_elements(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     for (var d = rank; d > 0u; d = d - 1u) {
         let k = d - 1u;
         let dim = scatter_elements_params_line_shape(k);
-        let c = rem % dim;
-        rem = rem / dim;
+        let c = next_coord(&rem, dim);
         obase = obase + c * scatter_elements_params_out_strides(k);
         ibase = ibase + c * scatter_elements_params_idx_strides(k);
     }
@@ -90,15 +78,8 @@ fn scatter_elements(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     }
 }
 
-@compute @workgroup_size(64)
-fn scatter_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lidx: u32) {
-    let e = linear_index(wid, nwg, lidx);
-    let p = scatter_nd_params();
+fn scatter_nd_at(e: u32, p: ScatterNdParams) {
     let slice = p.slice;
-    if e >= slice {
-        return;
-    }
     let tuples = p.tuples;
     let k = p.k;
     for (var t = 0u; t < tuples; t = t + 1u) {
@@ -112,14 +93,7 @@ fn scatter_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
 }
 
-@compute @workgroup_size(64)
-fn one_hot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = one_hot_params();
-    if i >= p.n {
-        return;
-    }
+fn one_hot_at(i: u32, p: OneHotParams) {
     let depth = p.depth;
     let inner = p.inner;
     let pos = i % inner;
@@ -141,14 +115,7 @@ fn one_hot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 // TensorScatter: the cache is first copied into `out`; one invocation per
 // update element writes it at position write_indices[b] + t along `axis`
 // (modulo the cache length when circular). Parameters: `TensorScatterParams`.
-@compute @workgroup_size(64)
-fn tensor_scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                  @builtin(local_invocation_index) lidx: u32) {
-    let i = linear_index(wid, nwg, lidx);
-    let p = tensor_scatter_params();
-    if i >= p.n {
-        return;
-    }
+fn tensor_scatter_at(i: u32, p: TensorScatterParams) {
     let rank = p.rank;
     let axis = p.axis;
     let max_len = p.max_len;
@@ -158,8 +125,7 @@ fn tensor_scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     var t = 0u;
     for (var d = rank; d > 0u; d = d - 1u) {
         let k = d - 1u;
-        let c = rem % tensor_scatter_params_upd_shape(k);
-        rem = rem / tensor_scatter_params_upd_shape(k);
+        let c = next_coord(&rem, tensor_scatter_params_upd_shape(k));
         if k == 0u {
             b = c;
         }

@@ -5,13 +5,6 @@
 //   next n_state ones the new state (batch, C, K - 1): the last K - 1
 //   positions of the prefixed sequence. Parameters: `CausalConvParams`.
 
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read_write> state: array<f32>;
-@group(0) @binding(3) var<storage, read> x: array<f32>;
-@group(0) @binding(4) var<storage, read> w: array<f32>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
-@group(0) @binding(6) var<storage, read> past: array<f32>;
-
 // Position p of channel row bc of the state-prefixed sequence.
 fn padded(bc: u32, p: u32) -> f32 {
     let prm = causal_conv_params();

@@ -10,6 +10,15 @@ const QK_BIASED: u32 = 2u;
 const QK_PROBABILITIES: u32 = 3u;
 const QK_NONE: u32 = 4u;
 
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
+@group(0) @binding(3) var<storage, read_write> qk: array<f32>;
+@group(0) @binding(4) var<storage, read> q: array<f32>;
+@group(0) @binding(5) var<storage, read> k: array<f32>;
+@group(0) @binding(6) var<storage, read> v: array<f32>;
+@group(0) @binding(7) var<storage, read> mask: array<u32>;
+@group(0) @binding(8) var<storage, read> nonpad: array<i32>;
+
 struct AttentionParams {
     rows: u32,
     q_heads: u32,
@@ -52,4 +61,14 @@ fn attention_params_y_strides(k: u32) -> u32 {
 
 fn attention_params_mask_strides(k: u32) -> u32 {
     return P(20u + k);
+}
+
+@compute @workgroup_size(64)
+fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = attention_params();
+    if i < p.rows {
+        attention_at(i, p);
+    }
 }

@@ -89,6 +89,11 @@ const NARROW_SMALL: u32 = 3u;
 const NARROW_E8M0: u32 = 4u;
 const NARROW_FAULT: u32 = 5u;
 
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<storage, read> a: array<u32>;
+@group(0) @binding(3) var<storage, read> b: array<u32>;
+@group(0) @binding(4) var<storage, read> c: array<u32>;
+
 struct UnaryParams {
     n: u32,
     a: u32,
@@ -166,6 +171,66 @@ fn quant_params_zero_index(k: u32) -> u32 {
     return P(8u + k);
 }
 
+@compute @workgroup_size(64)
+fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = unary_params();
+    if i < p.n {
+        unary_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = broadcast_params();
+    if i < p.n {
+        binary_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn where_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = broadcast_params();
+    if i < p.n {
+        where_select_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = narrow_params();
+    if i < p.n {
+        narrow_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = quant_params();
+    if i < p.n {
+        quantize_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = quant_params();
+    if i < p.n {
+        dequantize_at(i, p);
+    }
+}
+
 fn offsets(i: u32) -> vec3<u32> {
     let p = broadcast_params();
     var rem = i;
@@ -178,6 +243,39 @@ fn offsets(i: u32) -> vec3<u32> {
         o = o + coord * vec3<u32>(broadcast_params_a_strides(k), broadcast_params_b_strides(k), broadcast_params_c_strides(k));
     }
     return o;
+}
+
+fn compare_f32(x: f32, y: f32) -> u32 {
+    switch OP {
+        case BINARY_EQ: { return select(0u, 1u, x == y); }
+        case BINARY_GT: { return select(0u, 1u, x > y); }
+        case BINARY_GE: { return select(0u, 1u, x >= y); }
+        case BINARY_LT: { return select(0u, 1u, x < y); }
+        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        default: { return 0u; }
+    }
+}
+
+fn compare_i32(x: i32, y: i32) -> u32 {
+    switch OP {
+        case BINARY_EQ: { return select(0u, 1u, x == y); }
+        case BINARY_GT: { return select(0u, 1u, x > y); }
+        case BINARY_GE: { return select(0u, 1u, x >= y); }
+        case BINARY_LT: { return select(0u, 1u, x < y); }
+        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        default: { return 0u; }
+    }
+}
+
+fn compare_u32(x: u32, y: u32) -> u32 {
+    switch OP {
+        case BINARY_EQ: { return select(0u, 1u, x == y); }
+        case BINARY_GT: { return select(0u, 1u, x > y); }
+        case BINARY_GE: { return select(0u, 1u, x >= y); }
+        case BINARY_LT: { return select(0u, 1u, x < y); }
+        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        default: { return 0u; }
+    }
 }
 
 fn unary_f32(x: f32, alpha: f32, beta: f32) -> f32 {

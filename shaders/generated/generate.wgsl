@@ -5,6 +5,8 @@ const DT_I32: u32 = 1u;
 const DT_BOOL: u32 = 2u;
 const DT_U32: u32 = 3u;
 
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+
 struct FillParams {
     n: u32,
     word: u32,
@@ -35,4 +37,34 @@ struct EyeParams {
 
 fn eye_params() -> EyeParams {
     return EyeParams(P(0u), P(1u), bitcast<i32>(P(2u)), P(3u));
+}
+
+@compute @workgroup_size(64)
+fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = fill_params();
+    if i < p.n {
+        fill_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn range(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = range_params();
+    if i < p.n {
+        range_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn eye(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = eye_params();
+    if i < p.n {
+        eye_at(i, p);
+    }
 }

@@ -83,6 +83,11 @@ const BINARY_BIT_XOR: u32 = 20u;
 const BINARY_SHIFT_LEFT: u32 = 21u;
 const BINARY_SHIFT_RIGHT: u32 = 22u;
 
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<storage, read_write> status: array<atomic<u32>>;
+@group(0) @binding(3) var<storage, read> a: array<u32>;
+@group(0) @binding(4) var<storage, read> b: array<u32>;
+
 struct UnaryParams {
     n: u32,
     a: u32,
@@ -121,6 +126,26 @@ fn broadcast_params_c_strides(k: u32) -> u32 {
     return P(26u + k);
 }
 
+@compute @workgroup_size(64)
+fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = unary_params();
+    if i < p.n {
+        unary_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = broadcast_params();
+    if i < p.n {
+        binary_at(i, p);
+    }
+}
+
 fn offsets(i: u32) -> vec3<u32> {
     let p = broadcast_params();
     var rem = i;
@@ -133,4 +158,37 @@ fn offsets(i: u32) -> vec3<u32> {
         o = o + coord * vec3<u32>(broadcast_params_a_strides(k), broadcast_params_b_strides(k), broadcast_params_c_strides(k));
     }
     return o;
+}
+
+fn compare_f32(x: f32, y: f32) -> u32 {
+    switch OP {
+        case BINARY_EQ: { return select(0u, 1u, x == y); }
+        case BINARY_GT: { return select(0u, 1u, x > y); }
+        case BINARY_GE: { return select(0u, 1u, x >= y); }
+        case BINARY_LT: { return select(0u, 1u, x < y); }
+        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        default: { return 0u; }
+    }
+}
+
+fn compare_i32(x: i32, y: i32) -> u32 {
+    switch OP {
+        case BINARY_EQ: { return select(0u, 1u, x == y); }
+        case BINARY_GT: { return select(0u, 1u, x > y); }
+        case BINARY_GE: { return select(0u, 1u, x >= y); }
+        case BINARY_LT: { return select(0u, 1u, x < y); }
+        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        default: { return 0u; }
+    }
+}
+
+fn compare_u32(x: u32, y: u32) -> u32 {
+    switch OP {
+        case BINARY_EQ: { return select(0u, 1u, x == y); }
+        case BINARY_GT: { return select(0u, 1u, x > y); }
+        case BINARY_GE: { return select(0u, 1u, x >= y); }
+        case BINARY_LT: { return select(0u, 1u, x < y); }
+        case BINARY_LE: { return select(0u, 1u, x <= y); }
+        default: { return 0u; }
+    }
 }

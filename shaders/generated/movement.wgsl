@@ -4,6 +4,10 @@ const PAD_CONSTANT: u32 = 0u;
 const PAD_EDGE: u32 = 1u;
 const PAD_REFLECT: u32 = 2u;
 
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<storage, read> src: array<u32>;
+@group(0) @binding(3) var<storage, read> idx: array<i32>;
+
 struct CopyStridedParams {
     n: u32,
     rank: u32,
@@ -93,4 +97,54 @@ fn gather_elements_params_idx_shape(k: u32) -> u32 {
 
 fn gather_elements_params_data_strides(k: u32) -> u32 {
     return P(12u + k);
+}
+
+@compute @workgroup_size(64)
+fn copy_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = copy_strided_params();
+    if i < p.n {
+        copy_strided_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = gather_params();
+    if i < p.n {
+        gather_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = pad_params();
+    if i < p.n {
+        pad_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn trilu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = trilu_params();
+    if i < p.n {
+        trilu_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn gather_elements(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = gather_elements_params();
+    if i < p.n {
+        gather_elements_at(i, p);
+    }
 }

@@ -6,6 +6,13 @@ const SOFTMAX_LOG: u32 = 1u;
 const LAYER_LAYER_NORM: u32 = 0u;
 const LAYER_RMS_NORM: u32 = 1u;
 
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> s: array<f32>;
+@group(0) @binding(4) var<storage, read> b: array<f32>;
+@group(0) @binding(5) var<storage, read> mean: array<f32>;
+@group(0) @binding(6) var<storage, read> variance: array<f32>;
+
 struct SoftmaxParams {
     rows: u32,
     row_len: u32,
@@ -37,4 +44,44 @@ struct BatchNormParams {
 
 fn batch_norm_params() -> BatchNormParams {
     return BatchNormParams(P(0u), P(1u), P(2u), bitcast<f32>(P(3u)));
+}
+
+@compute @workgroup_size(64)
+fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = softmax_params();
+    if i < p.rows {
+        softmax_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = layer_norm_params();
+    if i < p.rows {
+        layer_norm_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn row_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = layer_norm_params();
+    if i < p.rows {
+        row_stats_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn batch_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = batch_norm_params();
+    if i < p.n {
+        batch_norm_at(i, p);
+    }
 }

@@ -4,6 +4,10 @@ const POOL_MAX: u32 = 0u;
 const POOL_AVERAGE: u32 = 1u;
 const POOL_LP: u32 = 2u;
 
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> idx: array<i32>;
+
 struct PoolNdParams {
     n: u32,
     nsp: u32,
@@ -82,4 +86,24 @@ fn col2im_params_pad_begin(k: u32) -> u32 {
 
 fn col2im_params_blocks_per_axis(k: u32) -> u32 {
     return P(25u + k);
+}
+
+@compute @workgroup_size(64)
+fn pool_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = pool_nd_params();
+    if i < p.n {
+        pool_nd_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = col2im_params();
+    if i < p.n {
+        col2im_at(i, p);
+    }
 }

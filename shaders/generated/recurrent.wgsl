@@ -17,6 +17,14 @@ const ACT_ELU: u32 = 8u;
 const ACT_SOFTSIGN: u32 = 9u;
 const ACT_SOFTPLUS: u32 = 10u;
 
+@group(0) @binding(1) var<storage, read_write> state: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> xw: array<f32>;
+@group(0) @binding(4) var<storage, read> rec: array<f32>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+@group(0) @binding(6) var<storage, read> peep: array<f32>;
+@group(0) @binding(7) var<storage, read> lens: array<i32>;
+
 struct RecurrentParams {
     n: u32,
     mode: u32,
@@ -54,4 +62,14 @@ fn recurrent_params_act_alpha(k: u32) -> f32 {
 
 fn recurrent_params_act_beta(k: u32) -> f32 {
     return bitcast<f32>(P(32u + k));
+}
+
+@compute @workgroup_size(64)
+fn recurrent_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = recurrent_params();
+    if i < p.n {
+        recurrent_step_at(i, p);
+    }
 }

@@ -14,6 +14,9 @@ const REDUCE_LOG_SUM_EXP: u32 = 9u;
 const ARG_MAX: u32 = 0u;
 const ARG_MIN: u32 = 1u;
 
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+
 struct ReduceParams {
     n: u32,
     rank: u32,
@@ -39,4 +42,24 @@ fn reduce_params_red_shape(k: u32) -> u32 {
 
 fn reduce_params_red_strides(k: u32) -> u32 {
     return P(28u + k);
+}
+
+@compute @workgroup_size(64)
+fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = reduce_params();
+    if i < p.n {
+        reduce_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn arg_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = reduce_params();
+    if i < p.n {
+        arg_reduce_at(i, p);
+    }
 }

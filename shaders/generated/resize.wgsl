@@ -9,6 +9,9 @@ const NEAREST_ROUND_PREFER_CEIL: u32 = 1u;
 const NEAREST_FLOOR: u32 = 2u;
 const NEAREST_CEIL: u32 = 3u;
 
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+
 struct ResizeParams {
     n: u32,
     h: u32,
@@ -26,4 +29,24 @@ struct ResizeParams {
 
 fn resize_params() -> ResizeParams {
     return ResizeParams(P(0u), P(1u), P(2u), P(3u), P(4u), P(5u), P(6u), P(7u), bitcast<f32>(P(8u)), bitcast<f32>(P(9u)), bitcast<f32>(P(10u)), bitcast<f32>(P(11u)));
+}
+
+@compute @workgroup_size(64)
+fn resize2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = resize_params();
+    if i < p.n {
+        resize2d_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn resize_taps(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = resize_params();
+    if i < p.n {
+        resize_taps_at(i, p);
+    }
 }

@@ -5,6 +5,10 @@ const DT_I32: u32 = 1u;
 const DT_BOOL: u32 = 2u;
 const DT_U32: u32 = 3u;
 
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<storage, read> x: array<u32>;
+@group(0) @binding(3) var<storage, read_write> idx: array<i32>;
+
 struct HardmaxParams {
     lines: u32,
     len: u32,
@@ -49,4 +53,44 @@ struct TopKParams {
 
 fn top_k_params() -> TopKParams {
     return TopKParams(P(0u), P(1u), P(2u), P(3u), P(4u));
+}
+
+@compute @workgroup_size(64)
+fn hardmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = hardmax_params();
+    if i < p.lines {
+        hardmax_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn lp_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = lp_norm_params();
+    if i < p.lines {
+        lp_norm_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn cumulate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = cumulate_params();
+    if i < p.lines {
+        cumulate_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn top_k(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = top_k_params();
+    if i < p.lines {
+        top_k_at(i, p);
+    }
 }

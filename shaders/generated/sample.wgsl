@@ -8,6 +8,10 @@ const GRID_PAD_ZEROS: u32 = 0u;
 const GRID_PAD_BORDER: u32 = 1u;
 const GRID_PAD_REFLECTION: u32 = 2u;
 
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> grid: array<f32>;
+
 struct GridSampleParams {
     n: u32,
     channels: u32,
@@ -38,4 +42,24 @@ fn affine_grid_params() -> AffineGridParams {
 
 fn affine_grid_params_size(k: u32) -> u32 {
     return P(3u + k);
+}
+
+@compute @workgroup_size(64)
+fn grid_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = grid_sample_params();
+    if i < p.n {
+        grid_sample_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn affine_grid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = affine_grid_params();
+    if i < p.n {
+        affine_grid_at(i, p);
+    }
 }

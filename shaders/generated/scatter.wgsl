@@ -11,6 +11,10 @@ const RED_MUL: u32 = 2u;
 const RED_MAX: u32 = 3u;
 const RED_MIN: u32 = 4u;
 
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<storage, read> idx: array<u32>;
+@group(0) @binding(3) var<storage, read> upd: array<u32>;
+
 struct ScatterElementsParams {
     lines: u32,
     rank: u32,
@@ -83,4 +87,44 @@ fn tensor_scatter_params_upd_shape(k: u32) -> u32 {
 
 fn tensor_scatter_params_out_strides(k: u32) -> u32 {
     return P(14u + k);
+}
+
+@compute @workgroup_size(64)
+fn scatter_elements(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = scatter_elements_params();
+    if i < p.lines {
+        scatter_elements_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn scatter_nd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = scatter_nd_params();
+    if i < p.slice {
+        scatter_nd_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn one_hot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = one_hot_params();
+    if i < p.n {
+        one_hot_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn tensor_scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = tensor_scatter_params();
+    if i < p.n {
+        tensor_scatter_at(i, p);
+    }
 }

@@ -9,7 +9,7 @@ use crate::ops::elementwise::{BroadcastParams, SwigluParams, UnaryParams, binary
 use crate::ops::narrow::{NarrowParams, narrowing};
 use crate::ops::quant::QuantParams;
 use crate::ops::word_type;
-use crate::wgsl::{Codes, Layout, Params};
+use crate::wgsl::{Family, Params, Part, each, read, tiled, write};
 
 /// A WGSL source file of `shaders/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,7 +28,7 @@ pub enum Shader {
     Reduce,
     /// Softmax, LayerNormalization, BatchNormalization (`norm.wgsl`).
     Norm,
-    /// Resize / Upsample of the last two axes (`resize.wgsl`).
+    /// Resize / Upsample of the last two axes, cubic and antialiased too (`resize.wgsl`).
     Resize,
     /// Scaled dot-product attention (`attention.wgsl`).
     Attention,
@@ -54,8 +54,6 @@ pub enum Shader {
     Sequence,
     /// LinearAttention (`linear_attention.wgsl`).
     LinearAttention,
-    /// Cubic and antialiased Resize (`resize_taps.wgsl`).
-    ResizeTaps,
     /// Einsum as one generic contraction (`einsum.wgsl`).
     Einsum,
     /// DFT along one axis (`dft.wgsl`).
@@ -68,7 +66,7 @@ pub enum Shader {
 
 impl Shader {
     /// Every kernel family.
-    pub const ALL: [Shader; 25] = [
+    pub const ALL: [Shader; 24] = [
         Shader::Elementwise,
         Shader::Movement,
         Shader::Matmul,
@@ -89,7 +87,6 @@ impl Shader {
         Shader::Index,
         Shader::Sequence,
         Shader::LinearAttention,
-        Shader::ResizeTaps,
         Shader::Einsum,
         Shader::Dft,
         Shader::Recurrent,
@@ -119,7 +116,6 @@ impl Shader {
             Shader::Index => "index.wgsl",
             Shader::Sequence => "sequence.wgsl",
             Shader::LinearAttention => "linear_attention.wgsl",
-            Shader::ResizeTaps => "resize_taps.wgsl",
             Shader::Einsum => "einsum.wgsl",
             Shader::Dft => "dft.wgsl",
             Shader::Recurrent => "recurrent.wgsl",
@@ -141,113 +137,440 @@ impl Shader {
 
     /// The family's generated WGSL (what `shaders/generated/<name>` holds).
     pub fn generated(self) -> String {
-        let (codes, layouts) = self.tables();
-        let mut s = crate::wgsl::generate(codes, layouts);
+        let mut s = crate::wgsl::generate(&self.family());
         if matches!(self, Shader::Elementwise | Shader::Integer) {
             s.push_str(&crate::ops::elementwise::generated_functions(self));
         }
         s
     }
 
-    /// The op-code tables and parameter layouts the family's kernels read.
-    pub fn tables(self) -> (&'static [Codes], &'static [Layout]) {
+    /// What the family's WGSL shares with the Rust side: op-code tables,
+    /// parameter layouts, storage bindings (in the order a dispatch passes
+    /// its buffers) and generated entry points.
+    pub fn family(self) -> Family {
         match self {
-            Shader::Elementwise => (
-                &[word_type::TABLE, unary::TABLE, binary::TABLE, narrowing::TABLE],
-                &[UnaryParams::LAYOUT, BroadcastParams::LAYOUT, NarrowParams::LAYOUT, QuantParams::LAYOUT],
-            ),
+            Shader::Elementwise => {
+                const {
+                    Family {
+                        codes: &[word_type::TABLE, unary::TABLE, binary::TABLE, narrowing::TABLE],
+                        layouts: &[
+                            UnaryParams::LAYOUT,
+                            BroadcastParams::LAYOUT,
+                            NarrowParams::LAYOUT,
+                            QuantParams::LAYOUT,
+                        ],
+                        bindings: &[write("out", "u32"), read("a", "u32"), read("b", "u32"), read("c", "u32")],
+                        entries: &[
+                            each("unary", &UnaryParams::LAYOUT, "n"),
+                            each("binary", &BroadcastParams::LAYOUT, "n"),
+                            each("where_select", &BroadcastParams::LAYOUT, "n"),
+                            each("narrow", &NarrowParams::LAYOUT, "n"),
+                            each("quantize", &QuantParams::LAYOUT, "n"),
+                            each("dequantize", &QuantParams::LAYOUT, "n"),
+                        ],
+                        parts: &[],
+                    }
+                }
+            }
             Shader::Movement => {
                 use crate::ops::movement as m;
-                (
-                    &[m::pad_mode::TABLE],
-                    &[
-                        m::CopyStridedParams::LAYOUT,
-                        m::GatherParams::LAYOUT,
-                        m::PadParams::LAYOUT,
-                        m::TriluParams::LAYOUT,
-                        m::GatherElementsParams::LAYOUT,
-                    ],
-                )
+                const {
+                    Family {
+                        codes: &[m::pad_mode::TABLE],
+                        layouts: &[
+                            m::CopyStridedParams::LAYOUT,
+                            m::GatherParams::LAYOUT,
+                            m::PadParams::LAYOUT,
+                            m::TriluParams::LAYOUT,
+                            m::GatherElementsParams::LAYOUT,
+                        ],
+                        bindings: &[write("out", "u32"), read("src", "u32"), read("idx", "i32")],
+                        entries: &[
+                            each("copy_strided", &m::CopyStridedParams::LAYOUT, "n"),
+                            each("gather", &m::GatherParams::LAYOUT, "n"),
+                            each("pad", &m::PadParams::LAYOUT, "n"),
+                            each("trilu", &m::TriluParams::LAYOUT, "n"),
+                            each("gather_elements", &m::GatherElementsParams::LAYOUT, "n"),
+                        ],
+                        parts: &[],
+                    }
+                }
             }
-            Shader::Matmul => (&[], &[crate::ops::matmul::MatmulParams::LAYOUT]),
-            Shader::Conv => (&[], &[crate::ops::conv::ConvParams::LAYOUT]),
-            Shader::Pool => (&[], &[crate::ops::pool::Pool2dParams::LAYOUT]),
+            Shader::Matmul => {
+                const {
+                    Family {
+                        codes: &[],
+                        layouts: &[crate::ops::matmul::MatmulParams::LAYOUT],
+                        bindings: &[write("out", "f32"), read("a", "f32"), read("b", "f32"), read("c", "f32")],
+                        entries: &[tiled("matmul")],
+                        parts: &[TILED],
+                    }
+                }
+            }
+            Shader::Conv => {
+                use crate::ops::conv::ConvParams;
+                const {
+                    Family {
+                        codes: &[],
+                        layouts: &[ConvParams::LAYOUT],
+                        bindings: &[write("out", "f32"), read("x", "f32"), read("w", "f32"), read("bias", "f32")],
+                        entries: &[
+                            tiled("conv2d_gemm"),
+                            each("conv2d", &ConvParams::LAYOUT, "n"),
+                            each("conv_transpose2d", &ConvParams::LAYOUT, "n"),
+                        ],
+                        parts: &[TILED],
+                    }
+                }
+            }
+            Shader::Pool => {
+                use crate::ops::pool::Pool2dParams;
+                const {
+                    Family {
+                        codes: &[],
+                        layouts: &[Pool2dParams::LAYOUT],
+                        bindings: &[write("out", "f32"), read("x", "f32")],
+                        entries: &[each("pool2d", &Pool2dParams::LAYOUT, "n")],
+                        parts: &[],
+                    }
+                }
+            }
             Shader::Reduce => {
                 use crate::ops::reduce as m;
-                (&[m::reduce_op::TABLE, m::arg_op::TABLE], &[m::ReduceParams::LAYOUT])
+                const {
+                    Family {
+                        codes: &[m::reduce_op::TABLE, m::arg_op::TABLE],
+                        layouts: &[m::ReduceParams::LAYOUT],
+                        bindings: &[write("out", "u32"), read("x", "f32")],
+                        entries: &[
+                            each("reduce", &m::ReduceParams::LAYOUT, "n"),
+                            each("arg_reduce", &m::ReduceParams::LAYOUT, "n"),
+                        ],
+                        parts: &[],
+                    }
+                }
             }
             Shader::Norm => {
                 use crate::ops::norm as m;
-                (
-                    &[m::softmax_mode::TABLE, m::layer_mode::TABLE],
-                    &[m::SoftmaxParams::LAYOUT, m::LayerNormParams::LAYOUT, m::BatchNormParams::LAYOUT],
-                )
+                const {
+                    Family {
+                        codes: &[m::softmax_mode::TABLE, m::layer_mode::TABLE],
+                        layouts: &[m::SoftmaxParams::LAYOUT, m::LayerNormParams::LAYOUT, m::BatchNormParams::LAYOUT],
+                        bindings: &[
+                            write("out", "f32"),
+                            read("x", "f32"),
+                            read("s", "f32"),
+                            read("b", "f32"),
+                            read("mean", "f32"),
+                            read("variance", "f32"),
+                        ],
+                        entries: &[
+                            each("softmax", &m::SoftmaxParams::LAYOUT, "rows"),
+                            each("layer_norm", &m::LayerNormParams::LAYOUT, "rows"),
+                            each("row_stats", &m::LayerNormParams::LAYOUT, "rows"),
+                            each("batch_norm", &m::BatchNormParams::LAYOUT, "n"),
+                        ],
+                        parts: &[],
+                    }
+                }
             }
             Shader::Resize => {
                 use crate::ops::resize as m;
-                (&[m::interp::TABLE, m::nearest::TABLE], &[m::ResizeParams::LAYOUT])
+                const {
+                    Family {
+                        codes: &[m::interp::TABLE, m::nearest::TABLE],
+                        layouts: &[m::ResizeParams::LAYOUT],
+                        bindings: &[write("out", "f32"), read("x", "f32")],
+                        entries: &[
+                            each("resize2d", &m::ResizeParams::LAYOUT, "n"),
+                            each("resize_taps", &m::ResizeParams::LAYOUT, "n"),
+                        ],
+                        parts: &[],
+                    }
+                }
             }
             Shader::Attention => {
                 use crate::ops::attention as m;
-                (&[m::mask_kind::TABLE, m::qk_output::TABLE], &[m::AttentionParams::LAYOUT])
+                const {
+                    Family {
+                        codes: &[m::mask_kind::TABLE, m::qk_output::TABLE],
+                        layouts: &[m::AttentionParams::LAYOUT],
+                        bindings: &[
+                            write("out", "f32"),
+                            write("scratch", "f32"),
+                            write("qk", "f32"),
+                            read("q", "f32"),
+                            read("k", "f32"),
+                            read("v", "f32"),
+                            read("mask", "u32"),
+                            read("nonpad", "i32"),
+                        ],
+                        entries: &[each("attention", &m::AttentionParams::LAYOUT, "rows")],
+                        parts: &[],
+                    }
+                }
             }
             Shader::Loss => {
                 use crate::ops::loss as m;
-                (&[], &[m::LossElemParams::LAYOUT, m::LossReduceParams::LAYOUT])
+                const {
+                    Family {
+                        codes: &[],
+                        layouts: &[m::LossElemParams::LAYOUT, m::LossReduceParams::LAYOUT],
+                        bindings: &[
+                            write("out", "f32"),
+                            write("aux", "f32"),
+                            read("src", "f32"),
+                            read("tgt", "i32"),
+                            read("wt", "f32"),
+                        ],
+                        entries: &[each("loss_elem", &m::LossElemParams::LAYOUT, "count")],
+                        parts: &[],
+                    }
+                }
             }
             Shader::Generate => {
                 use crate::ops::generate::{EyeParams, FillParams, RangeParams};
-                (&[word_type::TABLE], &[FillParams::LAYOUT, RangeParams::LAYOUT, EyeParams::LAYOUT])
+                const {
+                    Family {
+                        codes: &[word_type::TABLE],
+                        layouts: &[FillParams::LAYOUT, RangeParams::LAYOUT, EyeParams::LAYOUT],
+                        bindings: &[write("out", "u32")],
+                        entries: &[
+                            each("fill", &FillParams::LAYOUT, "n"),
+                            each("range", &RangeParams::LAYOUT, "n"),
+                            each("eye", &EyeParams::LAYOUT, "n"),
+                        ],
+                        parts: &[],
+                    }
+                }
             }
             Shader::Rowwise => {
                 use crate::ops::rowwise::{CumulateParams, HardmaxParams, LpNormParams, TopKParams};
-                (
-                    &[word_type::TABLE],
-                    &[HardmaxParams::LAYOUT, LpNormParams::LAYOUT, CumulateParams::LAYOUT, TopKParams::LAYOUT],
-                )
+                const {
+                    Family {
+                        codes: &[word_type::TABLE],
+                        layouts: &[
+                            HardmaxParams::LAYOUT,
+                            LpNormParams::LAYOUT,
+                            CumulateParams::LAYOUT,
+                            TopKParams::LAYOUT,
+                        ],
+                        bindings: &[write("out", "u32"), read("x", "u32"), write("idx", "i32")],
+                        entries: &[
+                            each("hardmax", &HardmaxParams::LAYOUT, "lines"),
+                            each("lp_norm", &LpNormParams::LAYOUT, "lines"),
+                            each("cumulate", &CumulateParams::LAYOUT, "lines"),
+                            each("top_k", &TopKParams::LAYOUT, "lines"),
+                        ],
+                        parts: &[],
+                    }
+                }
             }
             Shader::Sample => {
                 use crate::ops::sample::{AffineGridParams, GridSampleParams, grid_mode, grid_padding};
-                (&[grid_mode::TABLE, grid_padding::TABLE], &[GridSampleParams::LAYOUT, AffineGridParams::LAYOUT])
+                const {
+                    Family {
+                        codes: &[grid_mode::TABLE, grid_padding::TABLE],
+                        layouts: &[GridSampleParams::LAYOUT, AffineGridParams::LAYOUT],
+                        bindings: &[write("out", "f32"), read("x", "f32"), read("grid", "f32")],
+                        entries: &[
+                            each("grid_sample", &GridSampleParams::LAYOUT, "n"),
+                            each("affine_grid", &AffineGridParams::LAYOUT, "n"),
+                        ],
+                        parts: &[],
+                    }
+                }
             }
             Shader::Scatter => {
                 use crate::ops::scatter::{
                     OneHotParams, ScatterElementsParams, ScatterNdParams, TensorScatterParams, reduction,
                 };
-                (
-                    &[word_type::TABLE, reduction::TABLE],
-                    &[
-                        ScatterElementsParams::LAYOUT,
-                        ScatterNdParams::LAYOUT,
-                        OneHotParams::LAYOUT,
-                        TensorScatterParams::LAYOUT,
-                    ],
-                )
+                const {
+                    Family {
+                        codes: &[word_type::TABLE, reduction::TABLE],
+                        layouts: &[
+                            ScatterElementsParams::LAYOUT,
+                            ScatterNdParams::LAYOUT,
+                            OneHotParams::LAYOUT,
+                            TensorScatterParams::LAYOUT,
+                        ],
+                        bindings: &[write("out", "u32"), read("idx", "u32"), read("upd", "u32")],
+                        entries: &[
+                            each("scatter_elements", &ScatterElementsParams::LAYOUT, "lines"),
+                            each("scatter_nd", &ScatterNdParams::LAYOUT, "slice"),
+                            each("one_hot", &OneHotParams::LAYOUT, "n"),
+                            each("tensor_scatter", &TensorScatterParams::LAYOUT, "n"),
+                        ],
+                        parts: &[],
+                    }
+                }
             }
-            Shader::Math => (&[], &[SwigluParams::LAYOUT]),
-            Shader::Rotary => (&[], &[crate::ops::attention::RotaryParams::LAYOUT]),
+            Shader::Math => {
+                const {
+                    Family {
+                        codes: &[],
+                        layouts: &[SwigluParams::LAYOUT],
+                        bindings: &[write("out", "f32"), read("a", "f32"), read("b", "f32")],
+                        entries: &[each("swiglu", &SwigluParams::LAYOUT, "n")],
+                        parts: &[],
+                    }
+                }
+            }
+            Shader::Rotary => {
+                use crate::ops::attention::RotaryParams;
+                const {
+                    Family {
+                        codes: &[],
+                        layouts: &[RotaryParams::LAYOUT],
+                        bindings: &[
+                            write("out", "f32"),
+                            read("x", "f32"),
+                            read("cos_cache", "f32"),
+                            read("sin_cache", "f32"),
+                            read("pos", "i32"),
+                        ],
+                        entries: &[each("rotary", &RotaryParams::LAYOUT, "n")],
+                        parts: &[],
+                    }
+                }
+            }
             Shader::PoolNd => {
                 use crate::ops::pool::{Col2imParams, PoolNdParams, pool_mode};
-                (&[pool_mode::TABLE], &[PoolNdParams::LAYOUT, Col2imParams::LAYOUT])
+                const {
+                    Family {
+                        codes: &[pool_mode::TABLE],
+                        layouts: &[PoolNdParams::LAYOUT, Col2imParams::LAYOUT],
+                        bindings: &[write("out", "f32"), read("x", "f32"), write("idx", "i32")],
+                        entries: &[
+                            each("pool_nd", &PoolNdParams::LAYOUT, "n"),
+                            each("col2im", &Col2imParams::LAYOUT, "n"),
+                        ],
+                        parts: &[],
+                    }
+                }
             }
             Shader::Index => {
                 use crate::ops::index::{GatherNdParams, ReverseSequenceParams};
-                (&[], &[GatherNdParams::LAYOUT, ReverseSequenceParams::LAYOUT])
+                const {
+                    Family {
+                        codes: &[],
+                        layouts: &[GatherNdParams::LAYOUT, ReverseSequenceParams::LAYOUT],
+                        bindings: &[write("out", "u32"), read("src", "u32"), read("idx", "i32")],
+                        entries: &[
+                            each("gather_nd", &GatherNdParams::LAYOUT, "n"),
+                            each("reverse_sequence", &ReverseSequenceParams::LAYOUT, "n"),
+                        ],
+                        parts: &[],
+                    }
+                }
             }
-            Shader::Sequence => (&[], &[crate::ops::sequence::CausalConvParams::LAYOUT]),
-            Shader::LinearAttention => (&[], &[crate::ops::sequence::LinearAttentionParams::LAYOUT]),
-            Shader::ResizeTaps => {
-                use crate::ops::resize as m;
-                (&[m::interp::TABLE], &[m::ResizeParams::LAYOUT])
+            Shader::Sequence => {
+                const {
+                    Family {
+                        codes: &[],
+                        layouts: &[crate::ops::sequence::CausalConvParams::LAYOUT],
+                        bindings: &[
+                            write("out", "f32"),
+                            write("state", "f32"),
+                            read("x", "f32"),
+                            read("w", "f32"),
+                            read("bias", "f32"),
+                            read("past", "f32"),
+                        ],
+                        entries: &[],
+                        parts: &[],
+                    }
+                }
             }
-            Shader::Einsum => (&[], &[crate::ops::einsum::EinsumParams::LAYOUT]),
-            Shader::Dft => (&[], &[crate::ops::signal::DftParams::LAYOUT]),
+            Shader::LinearAttention => {
+                use crate::ops::sequence::LinearAttentionParams;
+                const {
+                    Family {
+                        codes: &[],
+                        layouts: &[LinearAttentionParams::LAYOUT],
+                        bindings: &[
+                            write("out", "f32"),
+                            write("state", "f32"),
+                            read("q", "f32"),
+                            read("k", "f32"),
+                            read("v", "f32"),
+                            read("past", "f32"),
+                            read("decay", "f32"),
+                            read("beta", "f32"),
+                        ],
+                        entries: &[each("linear_attention", &LinearAttentionParams::LAYOUT, "n")],
+                        parts: &[],
+                    }
+                }
+            }
+            Shader::Einsum => {
+                use crate::ops::einsum::EinsumParams;
+                const {
+                    Family {
+                        codes: &[],
+                        layouts: &[EinsumParams::LAYOUT],
+                        bindings: &[
+                            write("out", "f32"),
+                            read("a0", "f32"),
+                            read("a1", "f32"),
+                            read("a2", "f32"),
+                            read("a3", "f32"),
+                        ],
+                        entries: &[each("einsum", &EinsumParams::LAYOUT, "n")],
+                        parts: &[],
+                    }
+                }
+            }
+            Shader::Dft => {
+                use crate::ops::signal::DftParams;
+                const {
+                    Family {
+                        codes: &[],
+                        layouts: &[DftParams::LAYOUT],
+                        bindings: &[write("out", "f32"), read("x", "f32")],
+                        entries: &[each("dft", &DftParams::LAYOUT, "n")],
+                        parts: &[],
+                    }
+                }
+            }
             Shader::Recurrent => {
                 use crate::ops::recurrent::{RecurrentParams, activation, step_mode};
-                (&[step_mode::TABLE, activation::TABLE], &[RecurrentParams::LAYOUT])
+                const {
+                    Family {
+                        codes: &[step_mode::TABLE, activation::TABLE],
+                        layouts: &[RecurrentParams::LAYOUT],
+                        bindings: &[
+                            write("state", "f32"),
+                            write("y", "f32"),
+                            read("xw", "f32"),
+                            read("rec", "f32"),
+                            read("bias", "f32"),
+                            read("peep", "f32"),
+                            read("lens", "i32"),
+                        ],
+                        entries: &[each("recurrent_step", &RecurrentParams::LAYOUT, "n")],
+                        parts: &[],
+                    }
+                }
             }
             Shader::Integer => {
-                (&[word_type::TABLE, unary::TABLE, binary::TABLE], &[UnaryParams::LAYOUT, BroadcastParams::LAYOUT])
+                const {
+                    Family {
+                        codes: &[word_type::TABLE, unary::TABLE, binary::TABLE],
+                        layouts: &[UnaryParams::LAYOUT, BroadcastParams::LAYOUT],
+                        bindings: &[
+                            write("out", "u32"),
+                            write("status", "atomic<u32>"),
+                            read("a", "u32"),
+                            read("b", "u32"),
+                        ],
+                        entries: &[
+                            each("unary", &UnaryParams::LAYOUT, "n"),
+                            each("binary", &BroadcastParams::LAYOUT, "n"),
+                        ],
+                        parts: &[],
+                    }
+                }
             }
         }
     }
@@ -275,7 +598,6 @@ impl Shader {
             Shader::Index => include_str!("../../../shaders/index.wgsl"),
             Shader::Sequence => include_str!("../../../shaders/sequence.wgsl"),
             Shader::LinearAttention => include_str!("../../../shaders/linear_attention.wgsl"),
-            Shader::ResizeTaps => include_str!("../../../shaders/resize_taps.wgsl"),
             Shader::Einsum => include_str!("../../../shaders/einsum.wgsl"),
             Shader::Dft => include_str!("../../../shaders/dft.wgsl"),
             Shader::Recurrent => include_str!("../../../shaders/recurrent.wgsl"),
@@ -292,6 +614,12 @@ pub const PRELUDE: &str = include_str!("../../../shaders/prelude.wgsl");
 pub(crate) const PARAM_WORDS: usize = 128;
 /// Highest tensor rank the strided kernels index.
 pub(crate) const MAX_RANK: usize = 8;
+/// The tiled product of `matmul.wgsl` and `conv.wgsl`'s implicit GEMM.
+pub(crate) const TILED: Part = Part {
+    file: "shared/tile.wgsl",
+    text: include_str!("../../../shaders/shared/tile.wgsl"),
+    consts: &[("TM", TILE), ("TK", 16), ("NI", 256)],
+};
 /// Invocations per 1-D workgroup.
 pub(crate) const WG: u32 = 64;
 /// Output tile edge of the tiled products (`matmul.wgsl`'s `TM`, the
@@ -301,6 +629,23 @@ pub(crate) const TILE: u32 = 64;
 #[cfg(test)]
 mod tests {
     use super::Shader;
+    use crate::wgsl::EntryKind;
+
+    #[test]
+    fn family_tables_are_consistent() {
+        for s in Shader::ALL {
+            let f = s.family();
+            f.check().unwrap_or_else(|e| panic!("{}: {e}", s.name()));
+            for e in f.entries {
+                let body = match e.kind {
+                    EntryKind::PerItem { .. } => format!("fn {}_at(", e.entry),
+                    EntryKind::Tile => format!("fn {}_tile(", e.entry),
+                };
+                assert!(s.body().contains(&body), "{} has no `{body}` for its generated entry point", s.name());
+            }
+            assert!(!s.body().contains("@binding("), "{} declares bindings the table should hold", s.name());
+        }
+    }
 
     #[test]
     fn generated_wgsl_is_up_to_date() {

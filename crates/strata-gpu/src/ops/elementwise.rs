@@ -198,13 +198,26 @@ pub(crate) fn unary_f32_expr(code: u32, x: &str, alpha: &str, beta: &str) -> Opt
     Some(t.replace("{x}", x).replace("{alpha}", alpha).replace("{beta}", beta))
 }
 
+/// The comparison ops and their WGSL operators: `compare_<type>(x, y)` in
+/// the elementwise and integer kernels (1 when `x op y`).
+const COMPARISONS: [(u32, &str); 5] =
+    [(binary::EQ, "=="), (binary::GT, ">"), (binary::GE, ">="), (binary::LT, "<"), (binary::LE, "<=")];
+
 /// The generated part of `elementwise.wgsl` besides its codes: the
 /// `unary_f32` switch over [`UNARY_F32`].
 pub(crate) fn generated_functions(shader: Shader) -> String {
-    if shader == Shader::Integer {
-        return BROADCAST_OFFSETS.into();
-    }
     let mut s = String::from(BROADCAST_OFFSETS);
+    for ty in ["f32", "i32", "u32"] {
+        s.push_str(&format!("\nfn compare_{ty}(x: {ty}, y: {ty}) -> u32 {{\n    switch OP {{\n"));
+        for (code, op) in COMPARISONS {
+            let name = binary::TABLE.codes.iter().find(|(_, v)| *v == code).map_or("?", |(n, _)| n);
+            s.push_str(&format!("        case BINARY_{name}: {{ return select(0u, 1u, x {op} y); }}\n"));
+        }
+        s.push_str("        default: { return 0u; }\n    }\n}\n");
+    }
+    if shader == Shader::Integer {
+        return s;
+    }
     s.push_str("\nfn unary_f32(x: f32, alpha: f32, beta: f32) -> f32 {\n    switch OP {\n");
     for (code, _) in UNARY_F32 {
         let name = unary::TABLE.codes.iter().find(|(_, v)| *v == code).map_or("?", |(n, _)| n);

@@ -244,9 +244,8 @@ pub(super) fn plan(v: &NodeView, f: &FusedOp, k: &mut Kernels) -> std::result::R
                 _ => None,
             };
             let epilogue = match hook {
-                // The producer kernels bind four storage buffers.
-                Some((shader, entries)) if slots.len() + wgsl::PRODUCER_BINDINGS - 1 <= storage => {
-                    let prog = wgsl::program(&f.steps, &args, slots.len(), wgsl::PRODUCER_BINDINGS)?;
+                Some((shader, entries)) if slots.len() + wgsl::producer_bindings(shader) - 1 <= storage => {
+                    let prog = wgsl::program(&f.steps, &args, slots.len(), wgsl::producer_bindings(shader))?;
                     let src = wgsl::with_epilogue(shader, &prog)?;
                     entries.iter().map(|&e| k.generated(src.clone(), e)).collect()
                 }
@@ -305,7 +304,7 @@ pub fn generate(
     }
     let mut out = vec![standalone_source(f, &args, slots as usize, f.producer.is_some())?];
     if let Some(shader) = epilogue_of {
-        let prog = wgsl::program(&f.steps, &args, slots as usize, wgsl::PRODUCER_BINDINGS)?;
+        let prog = wgsl::program(&f.steps, &args, slots as usize, wgsl::producer_bindings(shader))?;
         out.push(wgsl::with_epilogue(shader, &prog)?);
     }
     Ok(out)

@@ -1,5 +1,5 @@
 //! Resize and Upsample of the last two axes: nearest and linear with
-//! `resize.wgsl`, cubic and antialiased with `resize_taps.wgsl` (which
+//! `resize.wgsl`'s `resize2d`, cubic and antialiased with its `resize_taps` (which
 //! takes the same parameters).
 
 use super::*;
@@ -65,7 +65,7 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
             v.host(3, "sizes")?;
             let k = if taps {
                 k.get(
-                    Shader::ResizeTaps,
+                    Shader::Resize,
                     "resize_taps",
                     &[
                         ("KIND", kind),

@@ -178,7 +178,8 @@ fn operand_index(i: u32, j: u32) -> u32 {
 /// The identity epilogue of the producer kernels, replaced by a program.
 const HOOK: &str = "fn epilogue(v: f32, i: u32) -> f32 {\n    return v;\n}\n";
 
-/// A producer kernel's source with `program` (made with first binding 5)
+/// A producer kernel's source with `program` (made with first binding
+/// [`producer_bindings`])
 /// as its epilogue.
 pub(crate) fn with_epilogue(shader: Shader, program: &str) -> Result<String, String> {
     let src = shader.source();
@@ -188,8 +189,11 @@ pub(crate) fn with_epilogue(shader: Shader, program: &str) -> Result<String, Str
     Ok(src.replacen(HOOK, program, 1))
 }
 
-/// The bindings the producer kernels with a hook use before the program's.
-pub(crate) const PRODUCER_BINDINGS: usize = 5;
+/// The first binding after a producer kernel family's own (binding 0 is
+/// the parameter block), where a program's operands go.
+pub(crate) fn producer_bindings(shader: Shader) -> usize {
+    shader.family().bindings.len() + 1
+}
 
 /// A kernel of its own running `program` (made with first binding 2) over
 /// every output element: `out[i] = epilogue(v, i)`, where `v` is operand 0
