@@ -368,6 +368,32 @@ pub fn slice_axes(
         .collect()
 }
 
+/// `Slice`'s attributes or inputs resolved over an input of `shape`, read by
+/// every backend: the pre-opset-10 form's `starts`, `ends` and `axes`
+/// attributes (unit steps), or else inputs 1 to 4 (starts, ends, axes,
+/// steps), which `input` reads (`None` when absent); then [`slice_axes`].
+/// `err` turns a message into the caller's error.
+pub fn resolve_slice<E>(
+    shape: &[usize],
+    starts: &Option<Vec<i64>>,
+    ends: &Option<Vec<i64>>,
+    axes: &Option<Vec<i64>>,
+    mut input: impl FnMut(usize) -> Result<Option<Vec<i64>>, E>,
+    err: impl Fn(String) -> E,
+) -> Result<Vec<SliceAxis>, E> {
+    let (starts, ends, axes, steps) = match (starts, ends) {
+        (Some(s), Some(e)) => (s.clone(), e.clone(), axes.clone(), None),
+        (Some(_), None) | (None, Some(_)) => return Err(err("Slice needs both starts and ends".into())),
+        (None, None) => (
+            input(1)?.ok_or_else(|| err("Slice has no starts".into()))?,
+            input(2)?.ok_or_else(|| err("Slice has no ends".into()))?,
+            input(3)?,
+            input(4)?,
+        ),
+    };
+    slice_axes(shape, &starts, &ends, axes.as_deref(), steps.as_deref()).map_err(err)
+}
+
 #[cfg(test)]
 mod slice_tests {
     use super::{SliceAxis, slice_axes};
