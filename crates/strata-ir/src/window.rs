@@ -166,6 +166,35 @@ impl Window {
     }
 }
 
+/// The geometry attributes of a convolution or pooling node as the IR holds
+/// them (`NnOp::window_attrs`), the one place a backend reads them from;
+/// [`WindowAttrs::window`] resolves them for given input sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowAttrs {
+    /// How padding is chosen.
+    pub auto_pad: AutoPad,
+    /// Round output sizes up (pooling; always `false` for convolutions).
+    pub ceil_mode: bool,
+    /// Kernel sizes (required for pooling, else read from the weights).
+    pub kernel_shape: Option<Vec<i64>>,
+    /// Strides, 1 per axis when absent.
+    pub strides: Option<Vec<i64>>,
+    /// Dilations, 1 per axis when absent.
+    pub dilations: Option<Vec<i64>>,
+    /// Explicit pads (begin values, then end values).
+    pub pads: Option<Vec<i64>>,
+}
+
+impl WindowAttrs {
+    /// The geometry of `kernel` over spatial input sizes `input`.
+    pub fn window(&self, input: &[usize], kernel: Vec<usize>) -> Result<Window, String> {
+        let n = input.len();
+        let strides = axis_attr(&self.strides, n, 1, "strides")?;
+        let dilations = axis_attr(&self.dilations, n, 1, "dilations")?;
+        Window::new(input, kernel, strides, dilations, &self.pads, self.auto_pad, self.ceil_mode)
+    }
+}
+
 /// ConvTranspose geometry: output spatial sizes and the padding removed at
 /// the start of each axis, from `pads` / `auto_pad`, `output_padding` and
 /// `output_shape` (which some exporters write with the batch and channel

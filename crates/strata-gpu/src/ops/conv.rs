@@ -2,13 +2,12 @@
 //! (`conv.wgsl`). Window geometry comes from `strata_ir::window`, as on
 //! every backend.
 
-use strata_ir::window::{Window, axis_attr, transpose_geometry};
+use strata_ir::window::{Window, WindowAttrs, axis_attr, transpose_geometry};
 
 use super::*;
 use crate::kernels::TILE;
 use crate::shape::u32c;
 use crate::wgsl::{Params, wgsl_params};
-use strata_ir::window::AutoPad;
 
 wgsl_params! {
     /// `conv2d`, `conv2d_gemm` and `conv_transpose2d`: `n` outputs, `c`
@@ -31,33 +30,14 @@ pub(crate) enum Plan {
     ConvTranspose { k: Kernel, w: WindowAttrs, group: i64, output_padding: Option<Vec<i64>> },
 }
 
-/// The window attributes of a convolution or pooling node.
-#[derive(Debug, Clone)]
-pub(crate) struct WindowAttrs {
-    pub(crate) auto_pad: AutoPad,
-    pub(crate) strides: Option<Vec<i64>>,
-    pub(crate) dilations: Option<Vec<i64>>,
-    pub(crate) pads: Option<Vec<i64>>,
+/// The window attributes of a convolution or pooling node, as the IR gives them.
+pub(crate) fn window_attrs(o: &NnOp) -> std::result::Result<WindowAttrs, String> {
+    o.window_attrs().ok_or_else(|| format!("{} has no window attributes", o.name()))
 }
 
-impl WindowAttrs {
-    /// The attributes as the IR holds them.
-    pub(crate) fn new(
-        auto_pad: AutoPad,
-        strides: &Option<Vec<i64>>,
-        dilations: &Option<Vec<i64>>,
-        pads: &Option<Vec<i64>>,
-    ) -> WindowAttrs {
-        WindowAttrs { auto_pad, strides: strides.clone(), dilations: dilations.clone(), pads: pads.clone() }
-    }
-
-    /// The geometry of `kernel` over spatial input sizes `input`.
-    pub(crate) fn window(&self, input: &[usize], kernel: Vec<usize>, ceil_mode: bool) -> Result<Window> {
-        let n = input.len();
-        let strides = axis_attr(&self.strides, n, 1, "strides").map_err(GpuError::Shape)?;
-        let dilations = axis_attr(&self.dilations, n, 1, "dilations").map_err(GpuError::Shape)?;
-        Window::new(input, kernel, strides, dilations, &self.pads, self.auto_pad, ceil_mode).map_err(GpuError::Shape)
-    }
+/// The geometry of `kernel` over spatial input sizes `input`.
+pub(crate) fn window(a: &WindowAttrs, input: &[usize], kernel: Vec<usize>) -> Result<Window> {
+    a.window(input, kernel).map_err(GpuError::Shape)
 }
 
 /// Output channels per group from which a convolution runs as an implicit
@@ -82,26 +62,16 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
         v.float(2)?;
     }
     match o {
-        NnOp::Conv { auto_pad, dilations, group, kernel_shape, pads, strides } => {
+        NnOp::Conv { group, kernel_shape, .. } => {
             spatial_rank(v, kernel_shape.as_ref().map(Vec::len))?;
-            let w = WindowAttrs::new(*auto_pad, strides, dilations, pads);
             Ok(Plan::Conv {
                 k: k.get(Shader::Conv, "conv2d", &[]),
                 gemm: k.get(Shader::Conv, "conv2d_gemm", &[]),
-                w,
+                w: window_attrs(o)?,
                 group: *group,
             })
         }
-        NnOp::ConvTranspose {
-            auto_pad,
-            dilations,
-            group,
-            kernel_shape,
-            output_padding,
-            output_shape,
-            pads,
-            strides,
-        } => {
+        NnOp::ConvTranspose { auto_pad, group, kernel_shape, output_padding, output_shape, .. } => {
             if auto_pad.is_same() {
                 return Err(format!("ConvTranspose auto_pad '{}' is not supported on the GPU", auto_pad.as_str()));
             }
@@ -109,10 +79,9 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
                 return Err("ConvTranspose with output_shape is not supported on the GPU".into());
             }
             spatial_rank(v, kernel_shape.as_ref().map(Vec::len))?;
-            let w = WindowAttrs::new(*auto_pad, strides, dilations, pads);
             Ok(Plan::ConvTranspose {
                 k: k.get(Shader::Conv, "conv_transpose2d", &[]),
-                w,
+                w: window_attrs(o)?,
                 group: *group,
                 output_padding: output_padding.clone(),
             })
@@ -179,7 +148,7 @@ impl Exec<'_> {
                 if c % g != 0 || m % g != 0 || w.shape[1] * g != c {
                     return Err(GpuError::Shape(format!("Conv channels: input {c}, weights {:?}, group {g}", w.shape)));
                 }
-                let win = attrs.window(&x.shape[2..], w.shape[2..].to_vec(), false)?;
+                let win = window(attrs, &x.shape[2..], w.shape[2..].to_vec())?;
                 let sp = Grid2::new(&x.shape[2..], &win)?;
                 let bias = self.opt_input(2);
                 if let Some(b) = bias
