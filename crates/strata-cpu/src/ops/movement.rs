@@ -729,12 +729,6 @@ pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | T::Compress { .. }
         | T::ReverseSequence { .. }
         | T::Unique { .. }
-        | T::RandomNormal { .. }
-        | T::RandomUniform { .. }
-        | T::RandomNormalLike { .. }
-        | T::RandomUniformLike { .. }
-        | T::Bernoulli { .. }
-        | T::Multinomial { .. }
         | T::ImageDecoder { .. } => return Err(unsupported(format!("no {} kernel", op.name()))),
     };
     Ok(Box::new(MoveKernel(m)))

@@ -130,12 +130,6 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
         | T::NonZero { .. }
         | T::Compress { .. }
         | T::Unique { .. }
-        | T::RandomNormal { .. }
-        | T::RandomUniform { .. }
-        | T::RandomNormalLike { .. }
-        | T::RandomUniformLike { .. }
-        | T::Bernoulli { .. }
-        | T::Multinomial { .. }
         | T::ImageDecoder { .. } => return not_implemented(t.name()),
         T::Constant { value } => {
             if gpu_dtype(value.dtype()) {

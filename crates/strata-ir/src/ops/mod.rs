@@ -86,6 +86,7 @@ pub mod fused;
 pub mod ml;
 pub mod nn;
 pub mod quant;
+pub mod random;
 pub mod recurrent;
 pub mod reduce;
 pub mod signal;
@@ -98,6 +99,7 @@ pub use fused::FusedOp;
 pub use ml::MlOp;
 pub use nn::NnOp;
 pub use quant::QuantOp;
+pub use random::RandomOp;
 pub use recurrent::RecurrentAttrs;
 pub use reduce::ReduceOp;
 pub use signal::SignalOp;
@@ -125,6 +127,7 @@ pub enum Op {
     Ml(MlOp),
     /// A group of nodes fused by an optimisation pass (never imported).
     Fused(FusedOp),
+    Random(RandomOp),
 }
 
 impl Op {
@@ -141,6 +144,7 @@ impl Op {
             Op::Signal(o) => o.name(),
             Op::Ml(o) => o.name(),
             Op::Fused(_) => "Fused",
+            Op::Random(o) => o.name(),
         }
     }
 
@@ -166,6 +170,8 @@ impl Op {
             o.map(Op::Signal)
         } else if let Some(o) = MlOp::parse(name, r) {
             o.map(Op::Ml)
+        } else if let Some(o) = RandomOp::parse(name, r) {
+            o.map(Op::Random)
         } else {
             return Err(format!("unsupported operator '{name}'"));
         }?;
@@ -199,17 +205,7 @@ impl Op {
     /// True if the operator's outputs are pure functions of its inputs
     /// (no randomness), so it may be constant-folded.
     pub fn is_deterministic(&self) -> bool {
-        !matches!(
-            self,
-            Op::Tensor(
-                TensorOp::RandomNormal { .. }
-                    | TensorOp::RandomUniform { .. }
-                    | TensorOp::RandomNormalLike { .. }
-                    | TensorOp::RandomUniformLike { .. }
-                    | TensorOp::Bernoulli { .. }
-                    | TensorOp::Multinomial { .. }
-            )
-        )
+        !matches!(self, Op::Random(_))
     }
 
     /// Every operator name the IR knows.
@@ -224,6 +220,7 @@ impl Op {
             TextOp::NAMES,
             SignalOp::NAMES,
             MlOp::NAMES,
+            RandomOp::NAMES,
         ]
         .concat()
     }

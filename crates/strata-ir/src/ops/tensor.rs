@@ -95,12 +95,6 @@ crate::op_family! {
         SpaceToDepth { blocksize: i64, mode: BlockOrder = BlockOrder::Dcr },
         Trilu { upper: i64 = 1 },
         Unique { axis: Option<i64>, sorted: i64 = 1 },
-        RandomNormal { dtype: DType = DType::F32, mean: f32 = 0.0, scale: f32 = 1.0, seed: Option<f32>, shape: Vec<i64> },
-        RandomUniform { dtype: DType = DType::F32, high: f32 = 1.0, low: f32 = 0.0, seed: Option<f32>, shape: Vec<i64> },
-        RandomNormalLike { dtype: Option<DType>, mean: f32 = 0.0, scale: f32 = 1.0, seed: Option<f32> },
-        RandomUniformLike { dtype: Option<DType>, high: f32 = 1.0, low: f32 = 0.0, seed: Option<f32> },
-        Bernoulli { dtype: Option<DType>, seed: Option<f32> },
-        Multinomial { dtype: DType = DType::I32, sample_size: i64 = 1, seed: Option<f32> },
         ImageDecoder { pixel_format: PixelFormat = PixelFormat::Rgb },
     }
 }
@@ -280,17 +274,9 @@ impl TensorOp {
             | T::ScatterND { .. }
             | T::Trilu { .. }
             | T::ReverseSequence { .. } => same(d0, s0),
-            T::RandomNormal { dtype, shape, .. } | T::RandomUniform { dtype, shape, .. } => {
-                vec![Some(t(*dtype, Some(shape.iter().map(|&d| Dim::Known(d.max(0) as u64)).collect())))]
+            T::TensorScatter { .. } | T::DepthToSpace { .. } | T::SpaceToDepth { .. } | T::ImageDecoder { .. } => {
+                vec![None]
             }
-            T::TensorScatter { .. }
-            | T::DepthToSpace { .. }
-            | T::SpaceToDepth { .. }
-            | T::RandomNormalLike { .. }
-            | T::RandomUniformLike { .. }
-            | T::Bernoulli { .. }
-            | T::Multinomial { .. }
-            | T::ImageDecoder { .. } => vec![None],
         })
     }
 }
