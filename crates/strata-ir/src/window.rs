@@ -166,6 +166,57 @@ impl Window {
     }
 }
 
+/// A [`Window`] as fixed-rank kernels take it: `N` spatial axes, the
+/// problem's axes last and any leading ones of size 1 (unit kernel, stride
+/// and dilation, no padding), with the input sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedWindow<const N: usize> {
+    /// Spatial input sizes.
+    pub input: [usize; N],
+    /// Spatial output sizes.
+    pub out: [usize; N],
+    /// Kernel sizes.
+    pub kernel: [usize; N],
+    /// Strides.
+    pub strides: [usize; N],
+    /// Dilations.
+    pub dilations: [usize; N],
+    /// Padding before the input.
+    pub pad_begin: [i64; N],
+    /// Padding after the input.
+    pub pad_end: [i64; N],
+}
+
+impl Window {
+    /// This window over spatial input sizes `input` as a [`FixedWindow`] of
+    /// `N` axes; `None` if it has more than `N` spatial axes.
+    pub fn fixed<const N: usize>(&self, input: &[usize]) -> Option<FixedWindow<N>> {
+        let n = input.len();
+        if n > N || self.out.len() != n {
+            return None;
+        }
+        let mut f = FixedWindow {
+            input: [1; N],
+            out: [1; N],
+            kernel: [1; N],
+            strides: [1; N],
+            dilations: [1; N],
+            pad_begin: [0; N],
+            pad_end: [0; N],
+        };
+        for (i, j) in (N - n..N).enumerate() {
+            f.input[j] = input[i];
+            f.out[j] = self.out[i];
+            f.kernel[j] = self.kernel[i];
+            f.strides[j] = self.strides[i];
+            f.dilations[j] = self.dilations[i];
+            f.pad_begin[j] = self.pad_begin[i];
+            f.pad_end[j] = self.pad_end[i];
+        }
+        Some(f)
+    }
+}
+
 /// The geometry attributes of a convolution or pooling node as the IR holds
 /// them (`NnOp::window_attrs`), the one place a backend reads them from;
 /// [`WindowAttrs::window`] resolves them for given input sizes.

@@ -8,7 +8,7 @@
 //! in channel-blocked layout. Spatial operators of rank 1–3 are all handled
 //! as 3-D (missing axes have size 1).
 
-use strata_ir::window::{WindowAttrs, axis_attr, positive};
+use strata_ir::window::{FixedWindow, WindowAttrs, axis_attr, positive};
 
 use super::nn::kerr;
 use super::{Ctx, Kernel, input, unsupported};
@@ -19,19 +19,21 @@ use crate::tensor::CpuTensor;
 // ------------------------------------------------------------------ Conv
 
 /// A window over 3 spatial axes (rank-1 and rank-2 geometry padded with
-/// leading unit axes), with the input and output sizes.
+/// leading unit axes, see [`FixedWindow`]), with the number of axes the
+/// operator has.
 pub(super) struct Win3 {
-    pub(super) input: [usize; 3],
-    pub(super) out: [usize; 3],
-    pub(super) kernel: [usize; 3],
-    pub(super) strides: [usize; 3],
-    pub(super) dilations: [usize; 3],
-    pub(super) pad_begin: [i64; 3],
-    pub(super) pad_end: [i64; 3],
+    geo: FixedWindow<3>,
     pub(super) rank: usize,
     /// The output's spatial sizes as the operator defines them (the axes
-    /// above may be rotated, see [`Win3::innermost_nontrivial`]).
+    /// of `geo` may be rotated, see [`Win3::innermost_nontrivial`]).
     spatial_out: [usize; 3],
+}
+
+impl std::ops::Deref for Win3 {
+    type Target = FixedWindow<3>;
+    fn deref(&self) -> &FixedWindow<3> {
+        &self.geo
+    }
 }
 
 impl Win3 {
@@ -43,28 +45,8 @@ impl Win3 {
             return Err(unsupported(format!("{n} spatial axes (this backend takes 1 to 3)")));
         }
         let w = geo.window(in_sp, kernel).map_err(kerr)?;
-        let lead = 3 - n;
-        let mut r = Win3 {
-            input: [1; 3],
-            out: [1; 3],
-            kernel: [1; 3],
-            strides: [1; 3],
-            dilations: [1; 3],
-            pad_begin: [0; 3],
-            pad_end: [0; 3],
-            rank: n,
-            spatial_out: [1; 3],
-        };
-        for i in 0..n {
-            r.input[lead + i] = in_sp[i];
-            r.out[lead + i] = w.out[i];
-            r.kernel[lead + i] = w.kernel[i];
-            r.strides[lead + i] = w.strides[i];
-            r.dilations[lead + i] = w.dilations[i];
-            r.pad_begin[lead + i] = w.pad_begin[i];
-            r.pad_end[lead + i] = w.pad_end[i];
-        }
-        r.spatial_out = r.out;
+        let geo = w.fixed::<3>(in_sp).ok_or_else(|| unsupported("more than 3 spatial axes"))?;
+        let mut r = Win3 { geo, rank: n, spatial_out: geo.out };
         r.innermost_nontrivial();
         Ok(r)
     }
@@ -95,12 +77,9 @@ impl Win3 {
     /// element long. Moving size-1 axes leaves the memory layout unchanged.
     fn innermost_nontrivial(&mut self) {
         for _ in 0..2 {
+            let g = &mut self.geo;
             let trivial = |i: usize| {
-                self.input[i] == 1
-                    && self.out[i] == 1
-                    && self.kernel[i] == 1
-                    && self.pad_begin[i] == 0
-                    && self.pad_end[i] == 0
+                g.input[i] == 1 && g.out[i] == 1 && g.kernel[i] == 1 && g.pad_begin[i] == 0 && g.pad_end[i] == 0
             };
             if !trivial(2) || (trivial(0) && trivial(1)) {
                 return;
@@ -108,13 +87,13 @@ impl Win3 {
             fn rot<T: Copy>(a: &mut [T; 3]) {
                 *a = [a[2], a[0], a[1]];
             }
-            rot(&mut self.input);
-            rot(&mut self.out);
-            rot(&mut self.kernel);
-            rot(&mut self.strides);
-            rot(&mut self.dilations);
-            rot(&mut self.pad_begin);
-            rot(&mut self.pad_end);
+            rot(&mut g.input);
+            rot(&mut g.out);
+            rot(&mut g.kernel);
+            rot(&mut g.strides);
+            rot(&mut g.dilations);
+            rot(&mut g.pad_begin);
+            rot(&mut g.pad_end);
         }
     }
     pub(super) fn is_pointwise(&self) -> bool {

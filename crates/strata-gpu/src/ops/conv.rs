@@ -2,7 +2,7 @@
 //! (`conv.wgsl`). Window geometry comes from `strata_ir::window`, as on
 //! every backend.
 
-use strata_ir::window::{Window, WindowAttrs, axis_attr, transpose_geometry};
+use strata_ir::window::{FixedWindow, Window, WindowAttrs, axis_attr, transpose_geometry};
 
 use super::*;
 use crate::kernels::TILE;
@@ -91,39 +91,21 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
 }
 
 /// Per-axis geometry as the 2-D kernels take it (a 1-D problem gets a
-/// leading unit axis): input, output, kernel, stride, dilation, pad begin,
-/// pad end.
-pub(crate) struct Grid2 {
-    pub(crate) inp: [usize; 2],
-    pub(crate) out: [usize; 2],
-    pub(crate) k: [usize; 2],
-    pub(crate) s: [usize; 2],
-    pub(crate) d: [usize; 2],
-    pub(crate) pb: [usize; 2],
-    pub(crate) pe: [usize; 2],
+/// leading unit axis).
+pub(crate) type Grid2 = FixedWindow<2>;
+
+/// `w` over spatial input sizes `inp` (1 or 2 axes) as a [`Grid2`].
+pub(crate) fn grid2(inp: &[usize], w: &Window) -> Result<Grid2> {
+    let r = inp.len();
+    match w.fixed::<2>(inp) {
+        Some(g) if r >= 1 => Ok(g),
+        _ => Err(GpuError::Unsupported(format!("{r} spatial axes (the kernel takes 1 or 2)"))),
+    }
 }
 
-impl Grid2 {
-    /// `w` over spatial input sizes `inp` (1 or 2 axes).
-    pub(crate) fn new(inp: &[usize], w: &Window) -> Result<Grid2> {
-        let r = inp.len();
-        if !(1..=2).contains(&r) {
-            return Err(GpuError::Unsupported(format!("{r} spatial axes (the kernel takes 1 or 2)")));
-        }
-        let pad = |p: i64| usize::try_from(p).map_err(|_| GpuError::Shape(format!("negative padding {p}")));
-        let mut g = Grid2 { inp: [1; 2], out: [1; 2], k: [1; 2], s: [1; 2], d: [1; 2], pb: [0; 2], pe: [0; 2] };
-        for i in 0..r {
-            let j = i + 2 - r;
-            g.inp[j] = inp[i];
-            g.out[j] = w.out[i];
-            g.k[j] = w.kernel[i];
-            g.s[j] = w.strides[i];
-            g.d[j] = w.dilations[i];
-            g.pb[j] = pad(w.pad_begin[i])?;
-            g.pe[j] = pad(w.pad_end[i])?;
-        }
-        Ok(g)
-    }
+/// A padding of a [`Grid2`] as a kernel parameter.
+pub(crate) fn pad(p: i64) -> Result<usize> {
+    usize::try_from(p).map_err(|_| GpuError::Shape(format!("negative padding {p}")))
 }
 
 fn group_of(group: i64) -> Result<usize> {
@@ -149,7 +131,7 @@ impl Exec<'_> {
                     return Err(GpuError::Shape(format!("Conv channels: input {c}, weights {:?}, group {g}", w.shape)));
                 }
                 let win = window(attrs, &x.shape[2..], w.shape[2..].to_vec())?;
-                let sp = Grid2::new(&x.shape[2..], &win)?;
+                let sp = grid2(&x.shape[2..], &win)?;
                 let bias = self.opt_input(2);
                 if let Some(b) = bias
                     && b.numel() != m
@@ -163,19 +145,19 @@ impl Exec<'_> {
                 let p = ConvParams {
                     n,
                     c,
-                    h: sp.inp[0],
-                    w: sp.inp[1],
+                    h: sp.input[0],
+                    w: sp.input[1],
                     m,
                     oh: sp.out[0],
                     ow: sp.out[1],
-                    kh: sp.k[0],
-                    kw: sp.k[1],
-                    sh: sp.s[0],
-                    sw: sp.s[1],
-                    dh: sp.d[0],
-                    dw: sp.d[1],
-                    pad_top: sp.pb[0],
-                    pad_left: sp.pb[1],
+                    kh: sp.kernel[0],
+                    kw: sp.kernel[1],
+                    sh: sp.strides[0],
+                    sw: sp.strides[1],
+                    dh: sp.dilations[0],
+                    dw: sp.dilations[1],
+                    pad_top: pad(sp.pad_begin[0])?,
+                    pad_left: pad(sp.pad_begin[1])?,
                     groups: g,
                     has_bias: usize::from(bias.is_some()),
                 }

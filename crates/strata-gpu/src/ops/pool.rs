@@ -5,7 +5,7 @@
 
 use strata_ir::window::{WindowAttrs, positive};
 
-use super::conv::{Grid2, spatial_rank, window, window_attrs};
+use super::conv::{grid2, pad, spatial_rank, window, window_attrs};
 use super::*;
 use crate::wgsl::{Params, wgsl_codes, wgsl_params};
 
@@ -131,27 +131,27 @@ impl Exec<'_> {
                 }
                 let kernel = positive(&a.kernel, r - 2, "kernel_shape").map_err(GpuError::Shape)?;
                 let win = window(&a.w, &x.shape[2..], kernel)?;
-                let sp = Grid2::new(&x.shape[2..], &win)?;
+                let sp = grid2(&x.shape[2..], &win)?;
                 let mut shape = x.shape[..2].to_vec();
                 shape.extend_from_slice(&win.out);
                 let y = ctx.alloc(DType::F32, shape)?;
                 let n = y.numel();
                 let p = Pool2dParams {
                     n,
-                    h: sp.inp[0],
-                    w: sp.inp[1],
+                    h: sp.input[0],
+                    w: sp.input[1],
                     oh: sp.out[0],
                     ow: sp.out[1],
-                    kh: sp.k[0],
-                    kw: sp.k[1],
-                    sh: sp.s[0],
-                    sw: sp.s[1],
-                    dh: sp.d[0],
-                    dw: sp.d[1],
-                    pad_top: sp.pb[0],
-                    pad_left: sp.pb[1],
-                    pad_bottom: sp.pe[0],
-                    pad_right: sp.pe[1],
+                    kh: sp.kernel[0],
+                    kw: sp.kernel[1],
+                    sh: sp.strides[0],
+                    sw: sp.strides[1],
+                    dh: sp.dilations[0],
+                    dw: sp.dilations[1],
+                    pad_top: pad(sp.pad_begin[0])?,
+                    pad_left: pad(sp.pad_begin[1])?,
+                    pad_bottom: pad(sp.pad_end[0])?,
+                    pad_right: pad(sp.pad_end[1])?,
                     count_include_pad: usize::from(matches!(a.mode, PoolMode::Average { count_include_pad: true })),
                 };
                 ctx.dispatch_n(k, &p.words()?, &y, &[x], n)?;
