@@ -208,6 +208,37 @@ impl Op {
         !matches!(self, Op::Random(_))
     }
 
+    /// True for the operators known to only move data: each output value
+    /// is an input value (or a constant) copied exactly, never computed —
+    /// layout changes, gathers, padding, Trilu, Identity, Where and
+    /// inference-mode Dropout. A backend that widens narrow element types
+    /// need not round such outputs back. `false` promises nothing.
+    pub fn moves_data(&self) -> bool {
+        matches!(
+            self,
+            Op::Tensor(
+                TensorOp::Constant { .. }
+                    | TensorOp::Reshape { .. }
+                    | TensorOp::Flatten { .. }
+                    | TensorOp::Squeeze { .. }
+                    | TensorOp::Unsqueeze { .. }
+                    | TensorOp::Transpose { .. }
+                    | TensorOp::Concat { .. }
+                    | TensorOp::Slice { .. }
+                    | TensorOp::Split { .. }
+                    | TensorOp::Gather { .. }
+                    | TensorOp::GatherElements { .. }
+                    | TensorOp::Expand {}
+                    | TensorOp::Tile {}
+                    | TensorOp::Pad { .. }
+                    | TensorOp::DepthToSpace { .. }
+                    | TensorOp::SpaceToDepth { .. }
+                    | TensorOp::Trilu { .. }
+            ) | Op::Elementwise(ElementwiseOp::Identity {} | ElementwiseOp::Where {})
+                | Op::Nn(NnOp::Dropout { .. })
+        )
+    }
+
     /// Every operator name the IR knows.
     pub fn all_names() -> Vec<&'static str> {
         [
