@@ -528,7 +528,7 @@ pub fn node_rule(op: &Op, out_dtype: DType, inputs: &[Option<&Value>], outputs: 
 mod tests {
     use super::*;
     use strata::Tensor;
-    use strata_ir::ops::{ElementwiseOp, TensorOp};
+    use strata_ir::ops::{ElementwiseOp, RandomOp, TensorOp};
 
     fn f32v(v: &[f32]) -> Value {
         Value::Tensor(Tensor::from_f32(vec![v.len()], v).unwrap())
@@ -639,7 +639,7 @@ mod tests {
     #[test]
     fn random_ops_are_compared_by_shape_only() {
         let op =
-            Op::Tensor(TensorOp::RandomUniform { dtype: DType::F32, high: 1.0, low: 0.0, seed: None, shape: vec![2] });
+            Op::Random(RandomOp::RandomUniform { dtype: DType::F32, high: 1.0, low: 0.0, seed: None, shape: vec![2] });
         assert_eq!(rule_for(&op, DType::F32, 1), Rule::ShapeOnly);
         assert!(compare_with_rule(&f32v(&[0.1, 0.2]), &f32v(&[0.7, 0.9]), Rule::ShapeOnly, 0.0).pass);
     }

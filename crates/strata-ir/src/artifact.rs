@@ -32,11 +32,13 @@ pub const MAGIC: &[u8; 8] = b"STRATA\0\0";
 /// Version 3: the remaining string modes are enums too (Gelu, BitShift,
 /// Cast's `round_mode`, Pad, DepthToSpace/SpaceToDepth, the scatters,
 /// TensorScatter, the losses, GridSample, Upsample, CausalConvWithState,
-/// LinearAttention).
-pub const VERSION: u32 = 3;
+/// LinearAttention). Version 4: the random generators left `TensorOp` for
+/// their own family, `Op::Random`, which renumbers `TensorOp`'s variants.
+pub const VERSION: u32 = 4;
 /// The oldest format version this build reads (earlier versions encoded
-/// raw attribute strings where this one has enums).
-pub const MIN_VERSION: u32 = 3;
+/// raw attribute strings where this one has enums, or the random
+/// generators among the tensor operators).
+pub const MIN_VERSION: u32 = 4;
 /// The deepest nesting of subgraphs (`If`, `Loop`, `Scan` bodies) an
 /// artifact may have. Deeper or cyclic nesting is refused when reading, so
 /// a hostile file cannot exhaust the stack of code that walks subgraphs.

@@ -33,6 +33,7 @@ fn infer_op(op: &Op, n_outputs: usize, ins: &[In]) -> Outs {
         // Made by `passes::fuse` after inference, from nodes whose outputs
         // are already typed.
         Op::Fused(_) => Ok(vec![None]),
+        Op::Random(o) => o.infer(ins),
     }
 }
 

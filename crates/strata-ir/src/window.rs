@@ -166,6 +166,86 @@ impl Window {
     }
 }
 
+/// A [`Window`] as fixed-rank kernels take it: `N` spatial axes, the
+/// problem's axes last and any leading ones of size 1 (unit kernel, stride
+/// and dilation, no padding), with the input sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedWindow<const N: usize> {
+    /// Spatial input sizes.
+    pub input: [usize; N],
+    /// Spatial output sizes.
+    pub out: [usize; N],
+    /// Kernel sizes.
+    pub kernel: [usize; N],
+    /// Strides.
+    pub strides: [usize; N],
+    /// Dilations.
+    pub dilations: [usize; N],
+    /// Padding before the input.
+    pub pad_begin: [i64; N],
+    /// Padding after the input.
+    pub pad_end: [i64; N],
+}
+
+impl Window {
+    /// This window over spatial input sizes `input` as a [`FixedWindow`] of
+    /// `N` axes; `None` if it has more than `N` spatial axes.
+    pub fn fixed<const N: usize>(&self, input: &[usize]) -> Option<FixedWindow<N>> {
+        let n = input.len();
+        if n > N || self.out.len() != n {
+            return None;
+        }
+        let mut f = FixedWindow {
+            input: [1; N],
+            out: [1; N],
+            kernel: [1; N],
+            strides: [1; N],
+            dilations: [1; N],
+            pad_begin: [0; N],
+            pad_end: [0; N],
+        };
+        for (i, j) in (N - n..N).enumerate() {
+            f.input[j] = input[i];
+            f.out[j] = self.out[i];
+            f.kernel[j] = self.kernel[i];
+            f.strides[j] = self.strides[i];
+            f.dilations[j] = self.dilations[i];
+            f.pad_begin[j] = self.pad_begin[i];
+            f.pad_end[j] = self.pad_end[i];
+        }
+        Some(f)
+    }
+}
+
+/// The geometry attributes of a convolution or pooling node as the IR holds
+/// them (`NnOp::window_attrs`), the one place a backend reads them from;
+/// [`WindowAttrs::window`] resolves them for given input sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowAttrs {
+    /// How padding is chosen.
+    pub auto_pad: AutoPad,
+    /// Round output sizes up (pooling; always `false` for convolutions).
+    pub ceil_mode: bool,
+    /// Kernel sizes (required for pooling, else read from the weights).
+    pub kernel_shape: Option<Vec<i64>>,
+    /// Strides, 1 per axis when absent.
+    pub strides: Option<Vec<i64>>,
+    /// Dilations, 1 per axis when absent.
+    pub dilations: Option<Vec<i64>>,
+    /// Explicit pads (begin values, then end values).
+    pub pads: Option<Vec<i64>>,
+}
+
+impl WindowAttrs {
+    /// The geometry of `kernel` over spatial input sizes `input`.
+    pub fn window(&self, input: &[usize], kernel: Vec<usize>) -> Result<Window, String> {
+        let n = input.len();
+        let strides = axis_attr(&self.strides, n, 1, "strides")?;
+        let dilations = axis_attr(&self.dilations, n, 1, "dilations")?;
+        Window::new(input, kernel, strides, dilations, &self.pads, self.auto_pad, self.ceil_mode)
+    }
+}
+
 /// ConvTranspose geometry: output spatial sizes and the padding removed at
 /// the start of each axis, from `pads` / `auto_pad`, `output_padding` and
 /// `output_shape` (which some exporters write with the batch and channel

@@ -8,7 +8,7 @@
 //! in channel-blocked layout. Spatial operators of rank 1–3 are all handled
 //! as 3-D (missing axes have size 1).
 
-use strata_ir::window::{AutoPad, Window, axis_attr, positive};
+use strata_ir::window::{FixedWindow, WindowAttrs, axis_attr, positive};
 
 use super::nn::kerr;
 use super::{Ctx, Kernel, input, unsupported};
@@ -18,71 +18,35 @@ use crate::tensor::CpuTensor;
 
 // ------------------------------------------------------------------ Conv
 
-/// The geometry attributes of a convolution or pooling node.
-#[derive(Debug, Clone)]
-pub(super) struct Geometry {
-    pub(super) auto_pad: AutoPad,
-    pub(super) ceil_mode: bool,
-    pub(super) kernel: Option<Vec<i64>>,
-    pub(super) strides: Option<Vec<i64>>,
-    pub(super) dilations: Option<Vec<i64>>,
-    pub(super) pads: Option<Vec<i64>>,
-}
-
 /// A window over 3 spatial axes (rank-1 and rank-2 geometry padded with
-/// leading unit axes), with the input and output sizes.
+/// leading unit axes, see [`FixedWindow`]), with the number of axes the
+/// operator has.
 pub(super) struct Win3 {
-    pub(super) input: [usize; 3],
-    pub(super) out: [usize; 3],
-    pub(super) kernel: [usize; 3],
-    pub(super) strides: [usize; 3],
-    pub(super) dilations: [usize; 3],
-    pub(super) pad_begin: [i64; 3],
-    pub(super) pad_end: [i64; 3],
+    geo: FixedWindow<3>,
     pub(super) rank: usize,
     /// The output's spatial sizes as the operator defines them (the axes
-    /// above may be rotated, see [`Win3::innermost_nontrivial`]).
+    /// of `geo` may be rotated, see [`Win3::innermost_nontrivial`]).
     spatial_out: [usize; 3],
 }
 
-impl Geometry {
-    pub(super) fn window(&self, in_sp: &[usize], kernel: Vec<usize>) -> Result<Win3> {
+impl std::ops::Deref for Win3 {
+    type Target = FixedWindow<3>;
+    fn deref(&self) -> &FixedWindow<3> {
+        &self.geo
+    }
+}
+
+impl Win3 {
+    /// The geometry of `kernel` under the attributes `geo` over spatial
+    /// input sizes `in_sp`, as 3-D.
+    pub(super) fn new(geo: &WindowAttrs, in_sp: &[usize], kernel: Vec<usize>) -> Result<Win3> {
         let n = in_sp.len();
         if !(1..=3).contains(&n) {
             return Err(unsupported(format!("{n} spatial axes (this backend takes 1 to 3)")));
         }
-        let w = Window::new(
-            in_sp,
-            kernel,
-            axis_attr(&self.strides, n, 1, "strides").map_err(kerr)?,
-            axis_attr(&self.dilations, n, 1, "dilations").map_err(kerr)?,
-            &self.pads,
-            self.auto_pad,
-            self.ceil_mode,
-        )
-        .map_err(kerr)?;
-        let lead = 3 - n;
-        let mut r = Win3 {
-            input: [1; 3],
-            out: [1; 3],
-            kernel: [1; 3],
-            strides: [1; 3],
-            dilations: [1; 3],
-            pad_begin: [0; 3],
-            pad_end: [0; 3],
-            rank: n,
-            spatial_out: [1; 3],
-        };
-        for i in 0..n {
-            r.input[lead + i] = in_sp[i];
-            r.out[lead + i] = w.out[i];
-            r.kernel[lead + i] = w.kernel[i];
-            r.strides[lead + i] = w.strides[i];
-            r.dilations[lead + i] = w.dilations[i];
-            r.pad_begin[lead + i] = w.pad_begin[i];
-            r.pad_end[lead + i] = w.pad_end[i];
-        }
-        r.spatial_out = r.out;
+        let w = geo.window(in_sp, kernel).map_err(kerr)?;
+        let geo = w.fixed::<3>(in_sp).ok_or_else(|| unsupported("more than 3 spatial axes"))?;
+        let mut r = Win3 { geo, rank: n, spatial_out: geo.out };
         r.innermost_nontrivial();
         Ok(r)
     }
@@ -113,12 +77,9 @@ impl Win3 {
     /// element long. Moving size-1 axes leaves the memory layout unchanged.
     fn innermost_nontrivial(&mut self) {
         for _ in 0..2 {
+            let g = &mut self.geo;
             let trivial = |i: usize| {
-                self.input[i] == 1
-                    && self.out[i] == 1
-                    && self.kernel[i] == 1
-                    && self.pad_begin[i] == 0
-                    && self.pad_end[i] == 0
+                g.input[i] == 1 && g.out[i] == 1 && g.kernel[i] == 1 && g.pad_begin[i] == 0 && g.pad_end[i] == 0
             };
             if !trivial(2) || (trivial(0) && trivial(1)) {
                 return;
@@ -126,13 +87,13 @@ impl Win3 {
             fn rot<T: Copy>(a: &mut [T; 3]) {
                 *a = [a[2], a[0], a[1]];
             }
-            rot(&mut self.input);
-            rot(&mut self.out);
-            rot(&mut self.kernel);
-            rot(&mut self.strides);
-            rot(&mut self.dilations);
-            rot(&mut self.pad_begin);
-            rot(&mut self.pad_end);
+            rot(&mut g.input);
+            rot(&mut g.out);
+            rot(&mut g.kernel);
+            rot(&mut g.strides);
+            rot(&mut g.dilations);
+            rot(&mut g.pad_begin);
+            rot(&mut g.pad_end);
         }
     }
     pub(super) fn is_pointwise(&self) -> bool {
@@ -224,7 +185,7 @@ fn im2col_fill(w: &Win3, x: &[f32], channels: usize, j0: usize, width: usize, ds
 }
 
 pub(super) struct ConvKernel {
-    pub(super) geo: Geometry,
+    pub(super) geo: WindowAttrs,
     pub(super) group: usize,
     /// Weights packed per group, with the weight shape they came from.
     pub(super) packed_w: Option<(Vec<usize>, Vec<PackedA>)>,
@@ -251,12 +212,12 @@ impl Kernel for ConvKernel {
             bail!("Conv channels do not match: X has {c}, W {:?} with group {g}", wt.shape);
         }
         let kernel = wt.shape[2..].to_vec();
-        if let Some(ks) = &self.geo.kernel
+        if let Some(ks) = &self.geo.kernel_shape
             && positive(ks, kernel.len(), "kernel_shape").map_err(kerr)? != kernel
         {
             bail!("kernel_shape {ks:?} does not match W of shape {:?}", wt.shape);
         }
-        let w = self.geo.window(&x.shape[2..], kernel)?;
+        let w = Win3::new(&self.geo, &x.shape[2..], kernel)?;
         let mut out_shape = vec![n, m];
         out_shape.extend_from_slice(w.out_spatial());
         ctx.check_numel(&out_shape)?;
@@ -548,7 +509,7 @@ fn depthwise(w: &Win3, x: &[f32], k: &[f32], out: &mut [f32]) {
 /// Transposed convolution: per (batch, group) `col = Wᵀ · X` on the GEMM,
 /// then every column scattered into the output (col2im).
 pub(super) struct ConvTransposeKernel {
-    pub(super) geo: Geometry,
+    pub(super) geo: WindowAttrs,
     pub(super) group: usize,
     pub(super) output_padding: Option<Vec<i64>>,
     pub(super) output_shape: Option<Vec<i64>>,
@@ -587,7 +548,7 @@ impl Kernel for ConvTransposeKernel {
         let in_sp = &x.shape[2..];
         let nsp = in_sp.len();
         let kernel = wt.shape[2..].to_vec();
-        if let Some(ks) = &self.geo.kernel
+        if let Some(ks) = &self.geo.kernel_shape
             && positive(ks, nsp, "kernel_shape").map_err(kerr)? != kernel
         {
             bail!("kernel_shape {ks:?} does not match W of shape {:?}", wt.shape);
@@ -673,6 +634,7 @@ impl Kernel for ConvTransposeKernel {
 mod tests {
     use super::*;
     use crate::pool::Pool;
+    use strata_ir::window::AutoPad;
 
     #[test]
     fn direct_convolution_gives_the_bits_of_im2col() {
@@ -688,15 +650,15 @@ mod tests {
             ([4, 17], [1, 4], [1, 1], [1, 1], [0, 2, 0, 1]),
         ];
         for (sp, ks, st, dil, pads) in cases {
-            let geo = Geometry {
+            let geo = WindowAttrs {
                 auto_pad: AutoPad::NotSet,
                 ceil_mode: false,
-                kernel: None,
+                kernel_shape: None,
                 strides: Some(st.to_vec()),
                 dilations: Some(dil.to_vec()),
                 pads: Some(pads.to_vec()),
             };
-            let w = geo.window(&sp, ks.to_vec()).expect("window");
+            let w = Win3::new(&geo, &sp, ks.to_vec()).expect("window");
             // 130 rows: two row blocks when the columns are few.
             for (ch, m) in [(5, 13), (3, 130)] {
                 let k = ch * w.taps();

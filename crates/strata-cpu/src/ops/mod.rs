@@ -120,7 +120,7 @@ pub(crate) fn build(info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         Op::Fused(op) => fused::build(op, info)?,
         // Whole families not run here (control flow runs in the session,
         // around the partitions; the others fall back to the reference).
-        Op::Quant(_) | Op::Control(_) | Op::Text(_) | Op::Signal(_) | Op::Ml(_) => {
+        Op::Quant(_) | Op::Control(_) | Op::Text(_) | Op::Signal(_) | Op::Ml(_) | Op::Random(_) => {
             return Err(unsupported(format!("no {} kernel", info.node.op.name())));
         }
     };

@@ -510,17 +510,8 @@ fn slice(
     ends: &Option<Vec<i64>>,
     axes: &Option<Vec<i64>>,
 ) -> Result<Vec<CpuTensor>> {
-    let (starts, ends, axes, steps) = match (starts, ends) {
-        (Some(s), Some(e)) => (s.clone(), e.clone(), axes.clone(), None),
-        _ => (
-            ints(inputs, 1)?.ok_or_else(|| CpuError::Kernel("Slice has no starts".into()))?,
-            ints(inputs, 2)?.ok_or_else(|| CpuError::Kernel("Slice has no ends".into()))?,
-            ints(inputs, 3)?,
-            ints(inputs, 4)?,
-        ),
-    };
-    let sliced = strata_ir::ops::tensor::slice_axes(&x.shape, &starts, &ends, axes.as_deref(), steps.as_deref())
-        .map_err(CpuError::Kernel)?;
+    let sliced =
+        strata_ir::ops::tensor::resolve_slice(&x.shape, starts, ends, axes, |i| ints(inputs, i), CpuError::Kernel)?;
     let st = istrides(&x.shape);
     let mut shape = x.shape.clone();
     let mut vst = st.clone();
@@ -738,12 +729,6 @@ pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | T::Compress { .. }
         | T::ReverseSequence { .. }
         | T::Unique { .. }
-        | T::RandomNormal { .. }
-        | T::RandomUniform { .. }
-        | T::RandomNormalLike { .. }
-        | T::RandomUniformLike { .. }
-        | T::Bernoulli { .. }
-        | T::Multinomial { .. }
         | T::ImageDecoder { .. } => return Err(unsupported(format!("no {} kernel", op.name()))),
     };
     Ok(Box::new(MoveKernel(m)))

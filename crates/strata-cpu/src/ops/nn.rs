@@ -7,10 +7,10 @@
 //! `conv.rs`; pooling shares their 3-D window geometry.
 
 use strata_ir::ops::NnOp as N;
-use strata_ir::window::{AutoPad, positive};
+use strata_ir::window::{WindowAttrs, positive};
 use strata_ir::{DType, TensorData};
 
-use super::conv::{ConvKernel, ConvTransposeKernel, Geometry, Win3, pack_weights, pack_weights_t};
+use super::conv::{ConvKernel, ConvTransposeKernel, Win3, pack_weights, pack_weights_t};
 use super::norm::{BatchNormKernel, DropoutKernel, GroupNormKernel, LayerNormKernel, LrnKernel};
 use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, strides, unsupported};
 use crate::error::{CpuError, Result, bail};
@@ -162,7 +162,7 @@ enum PoolKind {
 }
 
 struct PoolKernel {
-    geo: Geometry,
+    geo: WindowAttrs,
     kind: PoolKind,
 }
 
@@ -173,10 +173,10 @@ impl Kernel for PoolKernel {
             bail!("pooling needs X of rank ≥ 3 (N, C, spatial...), got {:?}", x.shape);
         }
         let nsp = x.shape.len() - 2;
-        let ks = self.geo.kernel.as_deref().unwrap_or(&[]);
+        let ks = self.geo.kernel_shape.as_deref().unwrap_or_default();
         let kernel = positive(ks, nsp, "kernel_shape").map_err(kerr)?;
         ctx.check_numel(&kernel)?;
-        let w = self.geo.window(&x.shape[2..], kernel)?;
+        let w = Win3::new(&self.geo, &x.shape[2..], kernel)?;
         let mut out_shape = x.shape[..2].to_vec();
         out_shape.extend_from_slice(w.out_spatial());
         ctx.check_numel(&out_shape)?;
@@ -325,19 +325,7 @@ impl Kernel for GlobalPoolKernel {
 pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     let f32_only = || info.require_dtypes(&[DType::F32]);
     let outputs = info.node.outputs.iter().flatten().count();
-    let geo = |auto_pad: &AutoPad,
-               ceil_mode: bool,
-               kernel: Option<Vec<i64>>,
-               s: &Option<Vec<i64>>,
-               d: &Option<Vec<i64>>,
-               p: &Option<Vec<i64>>| Geometry {
-        auto_pad: *auto_pad,
-        ceil_mode,
-        kernel,
-        strides: s.clone(),
-        dilations: d.clone(),
-        pads: p.clone(),
-    };
+    let geo = || op.window_attrs().ok_or_else(|| unsupported("no window attributes"));
     Ok(match op {
         N::MatMul {} => {
             f32_only()?;
@@ -358,7 +346,7 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             };
             Box::new(GemmKernel { alpha: *alpha, beta: *beta, trans_a: *transA != 0, trans_b: *transB != 0, packed_b })
         }
-        N::Conv { auto_pad, dilations, group, kernel_shape, pads, strides } => {
+        N::Conv { group, .. } => {
             f32_only()?;
             let group = usize::try_from(*group).ok().filter(|&g| g >= 1).ok_or_else(|| unsupported("group < 1"))?;
             let packed_w = match info.constant(1) {
@@ -367,10 +355,9 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
                 }
                 _ => None,
             };
-            let geo = geo(auto_pad, false, kernel_shape.clone(), strides, dilations, pads);
-            Box::new(ConvKernel { geo, group, packed_w })
+            Box::new(ConvKernel { geo: geo()?, group, packed_w })
         }
-        N::ConvTranspose { auto_pad, dilations, group, kernel_shape, output_padding, output_shape, pads, strides } => {
+        N::ConvTranspose { group, output_padding, output_shape, .. } => {
             f32_only()?;
             let group = usize::try_from(*group).ok().filter(|&g| g >= 1).ok_or_else(|| unsupported("group < 1"))?;
             let packed_w = match info.constant(1) {
@@ -379,9 +366,8 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
                 }
                 _ => None,
             };
-            let geo = geo(auto_pad, false, kernel_shape.clone(), strides, dilations, pads);
             Box::new(ConvTransposeKernel {
-                geo,
+                geo: geo()?,
                 group,
                 output_padding: output_padding.clone(),
                 output_shape: output_shape.clone(),
@@ -389,18 +375,16 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             })
         }
         N::Resize { .. } => return super::resize::build(op, info),
-        N::MaxPool { auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_order: _, strides } => {
+        N::MaxPool { .. } => {
             f32_only()?;
             if outputs > 1 {
                 return Err(unsupported("MaxPool with the Indices output"));
             }
-            let geo = geo(auto_pad, *ceil_mode, Some(kernel_shape.clone()), strides, dilations, pads);
-            Box::new(PoolKernel { geo, kind: PoolKind::Max })
+            Box::new(PoolKernel { geo: geo()?, kind: PoolKind::Max })
         }
-        N::AveragePool { auto_pad, ceil_mode, count_include_pad, dilations, kernel_shape, pads, strides } => {
+        N::AveragePool { count_include_pad, .. } => {
             f32_only()?;
-            let geo = geo(auto_pad, *ceil_mode, Some(kernel_shape.clone()), strides, dilations, pads);
-            Box::new(PoolKernel { geo, kind: PoolKind::Avg { count_include_pad: *count_include_pad } })
+            Box::new(PoolKernel { geo: geo()?, kind: PoolKind::Avg { count_include_pad: *count_include_pad } })
         }
         N::GlobalAveragePool {} | N::GlobalMaxPool {} => {
             f32_only()?;

@@ -2,13 +2,12 @@
 //! (`conv.wgsl`). Window geometry comes from `strata_ir::window`, as on
 //! every backend.
 
-use strata_ir::window::{Window, axis_attr, transpose_geometry};
+use strata_ir::window::{FixedWindow, Window, WindowAttrs, axis_attr, transpose_geometry};
 
 use super::*;
 use crate::kernels::TILE;
 use crate::shape::u32c;
 use crate::wgsl::{Params, wgsl_params};
-use strata_ir::window::AutoPad;
 
 wgsl_params! {
     /// `conv2d`, `conv2d_gemm` and `conv_transpose2d`: `n` outputs, `c`
@@ -31,33 +30,14 @@ pub(crate) enum Plan {
     ConvTranspose { k: Kernel, w: WindowAttrs, group: i64, output_padding: Option<Vec<i64>> },
 }
 
-/// The window attributes of a convolution or pooling node.
-#[derive(Debug, Clone)]
-pub(crate) struct WindowAttrs {
-    pub(crate) auto_pad: AutoPad,
-    pub(crate) strides: Option<Vec<i64>>,
-    pub(crate) dilations: Option<Vec<i64>>,
-    pub(crate) pads: Option<Vec<i64>>,
+/// The window attributes of a convolution or pooling node, as the IR gives them.
+pub(crate) fn window_attrs(o: &NnOp) -> std::result::Result<WindowAttrs, String> {
+    o.window_attrs().ok_or_else(|| format!("{} has no window attributes", o.name()))
 }
 
-impl WindowAttrs {
-    /// The attributes as the IR holds them.
-    pub(crate) fn new(
-        auto_pad: AutoPad,
-        strides: &Option<Vec<i64>>,
-        dilations: &Option<Vec<i64>>,
-        pads: &Option<Vec<i64>>,
-    ) -> WindowAttrs {
-        WindowAttrs { auto_pad, strides: strides.clone(), dilations: dilations.clone(), pads: pads.clone() }
-    }
-
-    /// The geometry of `kernel` over spatial input sizes `input`.
-    pub(crate) fn window(&self, input: &[usize], kernel: Vec<usize>, ceil_mode: bool) -> Result<Window> {
-        let n = input.len();
-        let strides = axis_attr(&self.strides, n, 1, "strides").map_err(GpuError::Shape)?;
-        let dilations = axis_attr(&self.dilations, n, 1, "dilations").map_err(GpuError::Shape)?;
-        Window::new(input, kernel, strides, dilations, &self.pads, self.auto_pad, ceil_mode).map_err(GpuError::Shape)
-    }
+/// The geometry of `kernel` over spatial input sizes `input`.
+pub(crate) fn window(a: &WindowAttrs, input: &[usize], kernel: Vec<usize>) -> Result<Window> {
+    a.window(input, kernel).map_err(GpuError::Shape)
 }
 
 /// Output channels per group from which a convolution runs as an implicit
@@ -82,26 +62,16 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
         v.float(2)?;
     }
     match o {
-        NnOp::Conv { auto_pad, dilations, group, kernel_shape, pads, strides } => {
+        NnOp::Conv { group, kernel_shape, .. } => {
             spatial_rank(v, kernel_shape.as_ref().map(Vec::len))?;
-            let w = WindowAttrs::new(*auto_pad, strides, dilations, pads);
             Ok(Plan::Conv {
                 k: k.get(Shader::Conv, "conv2d", &[]),
                 gemm: k.get(Shader::Conv, "conv2d_gemm", &[]),
-                w,
+                w: window_attrs(o)?,
                 group: *group,
             })
         }
-        NnOp::ConvTranspose {
-            auto_pad,
-            dilations,
-            group,
-            kernel_shape,
-            output_padding,
-            output_shape,
-            pads,
-            strides,
-        } => {
+        NnOp::ConvTranspose { auto_pad, group, kernel_shape, output_padding, output_shape, .. } => {
             if auto_pad.is_same() {
                 return Err(format!("ConvTranspose auto_pad '{}' is not supported on the GPU", auto_pad.as_str()));
             }
@@ -109,10 +79,9 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
                 return Err("ConvTranspose with output_shape is not supported on the GPU".into());
             }
             spatial_rank(v, kernel_shape.as_ref().map(Vec::len))?;
-            let w = WindowAttrs::new(*auto_pad, strides, dilations, pads);
             Ok(Plan::ConvTranspose {
                 k: k.get(Shader::Conv, "conv_transpose2d", &[]),
-                w,
+                w: window_attrs(o)?,
                 group: *group,
                 output_padding: output_padding.clone(),
             })
@@ -122,39 +91,21 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
 }
 
 /// Per-axis geometry as the 2-D kernels take it (a 1-D problem gets a
-/// leading unit axis): input, output, kernel, stride, dilation, pad begin,
-/// pad end.
-pub(crate) struct Grid2 {
-    pub(crate) inp: [usize; 2],
-    pub(crate) out: [usize; 2],
-    pub(crate) k: [usize; 2],
-    pub(crate) s: [usize; 2],
-    pub(crate) d: [usize; 2],
-    pub(crate) pb: [usize; 2],
-    pub(crate) pe: [usize; 2],
+/// leading unit axis).
+pub(crate) type Grid2 = FixedWindow<2>;
+
+/// `w` over spatial input sizes `inp` (1 or 2 axes) as a [`Grid2`].
+pub(crate) fn grid2(inp: &[usize], w: &Window) -> Result<Grid2> {
+    let r = inp.len();
+    match w.fixed::<2>(inp) {
+        Some(g) if r >= 1 => Ok(g),
+        _ => Err(GpuError::Unsupported(format!("{r} spatial axes (the kernel takes 1 or 2)"))),
+    }
 }
 
-impl Grid2 {
-    /// `w` over spatial input sizes `inp` (1 or 2 axes).
-    pub(crate) fn new(inp: &[usize], w: &Window) -> Result<Grid2> {
-        let r = inp.len();
-        if !(1..=2).contains(&r) {
-            return Err(GpuError::Unsupported(format!("{r} spatial axes (the kernel takes 1 or 2)")));
-        }
-        let pad = |p: i64| usize::try_from(p).map_err(|_| GpuError::Shape(format!("negative padding {p}")));
-        let mut g = Grid2 { inp: [1; 2], out: [1; 2], k: [1; 2], s: [1; 2], d: [1; 2], pb: [0; 2], pe: [0; 2] };
-        for i in 0..r {
-            let j = i + 2 - r;
-            g.inp[j] = inp[i];
-            g.out[j] = w.out[i];
-            g.k[j] = w.kernel[i];
-            g.s[j] = w.strides[i];
-            g.d[j] = w.dilations[i];
-            g.pb[j] = pad(w.pad_begin[i])?;
-            g.pe[j] = pad(w.pad_end[i])?;
-        }
-        Ok(g)
-    }
+/// A padding of a [`Grid2`] as a kernel parameter.
+pub(crate) fn pad(p: i64) -> Result<usize> {
+    usize::try_from(p).map_err(|_| GpuError::Shape(format!("negative padding {p}")))
 }
 
 fn group_of(group: i64) -> Result<usize> {
@@ -179,8 +130,8 @@ impl Exec<'_> {
                 if c % g != 0 || m % g != 0 || w.shape[1] * g != c {
                     return Err(GpuError::Shape(format!("Conv channels: input {c}, weights {:?}, group {g}", w.shape)));
                 }
-                let win = attrs.window(&x.shape[2..], w.shape[2..].to_vec(), false)?;
-                let sp = Grid2::new(&x.shape[2..], &win)?;
+                let win = window(attrs, &x.shape[2..], w.shape[2..].to_vec())?;
+                let sp = grid2(&x.shape[2..], &win)?;
                 let bias = self.opt_input(2);
                 if let Some(b) = bias
                     && b.numel() != m
@@ -194,19 +145,19 @@ impl Exec<'_> {
                 let p = ConvParams {
                     n,
                     c,
-                    h: sp.inp[0],
-                    w: sp.inp[1],
+                    h: sp.input[0],
+                    w: sp.input[1],
                     m,
                     oh: sp.out[0],
                     ow: sp.out[1],
-                    kh: sp.k[0],
-                    kw: sp.k[1],
-                    sh: sp.s[0],
-                    sw: sp.s[1],
-                    dh: sp.d[0],
-                    dw: sp.d[1],
-                    pad_top: sp.pb[0],
-                    pad_left: sp.pb[1],
+                    kh: sp.kernel[0],
+                    kw: sp.kernel[1],
+                    sh: sp.strides[0],
+                    sw: sp.strides[1],
+                    dh: sp.dilations[0],
+                    dw: sp.dilations[1],
+                    pad_top: pad(sp.pad_begin[0])?,
+                    pad_left: pad(sp.pad_begin[1])?,
                     groups: g,
                     has_bias: usize::from(bias.is_some()),
                 }

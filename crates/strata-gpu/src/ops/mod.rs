@@ -478,7 +478,8 @@ pub(crate) fn plan_node(
         // around the partitions; the others fall back to the reference).
         | Op::Control(_)
         | Op::Text(_)
-        | Op::Ml(_) => return not_implemented(n.op.name()),
+        | Op::Ml(_)
+        | Op::Random(_) => return not_implemented(n.op.name()),
         Op::Fused(f) => Plan::Fused(Box::new(fused::plan(&v, f, k)?)),
     };
     Ok(NodePlan { op, narrow: narrow::plan(g, n) })

@@ -130,12 +130,6 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
         | T::NonZero { .. }
         | T::Compress { .. }
         | T::Unique { .. }
-        | T::RandomNormal { .. }
-        | T::RandomUniform { .. }
-        | T::RandomNormalLike { .. }
-        | T::RandomUniformLike { .. }
-        | T::Bernoulli { .. }
-        | T::Multinomial { .. }
         | T::ImageDecoder { .. } => return not_implemented(t.name()),
         T::Constant { value } => {
             if gpu_dtype(value.dtype()) {
@@ -570,19 +564,14 @@ impl Exec<'_> {
             }
             Strided::Slice { starts, ends, axes } => {
                 let x = self.input(0)?;
-                let starts = self
-                    .host_i64(1)?
-                    .or_else(|| starts.clone())
-                    .ok_or_else(|| GpuError::Shape("Slice without starts".into()))?;
-                let ends = self
-                    .host_i64(2)?
-                    .or_else(|| ends.clone())
-                    .ok_or_else(|| GpuError::Shape("Slice without ends".into()))?;
-                let axes = self.host_i64(3)?.or_else(|| axes.clone());
-                let steps = self.host_i64(4)?;
-                let sliced =
-                    strata_ir::ops::tensor::slice_axes(&x.shape, &starts, &ends, axes.as_deref(), steps.as_deref())
-                        .map_err(GpuError::Shape)?;
+                let sliced = strata_ir::ops::tensor::resolve_slice(
+                    &x.shape,
+                    starts,
+                    ends,
+                    axes,
+                    |i| self.host_i64(i),
+                    GpuError::Shape,
+                )?;
                 let cs = contiguous(&x.shape);
                 let mut shape = x.shape.clone();
                 let mut is: Vec<i64> = cs.iter().map(|&s| s as i64).collect();

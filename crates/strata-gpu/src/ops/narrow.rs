@@ -2,7 +2,7 @@
 //! computing values of a type narrower than its 32-bit storage word.
 
 use strata_ir::dtype::E8M0Round;
-use strata_ir::ops::{ElementwiseOp as E, NnOp, QuantOp, TensorOp as T};
+use strata_ir::ops::{ElementwiseOp as E, QuantOp};
 use strata_ir::{DType, Graph, Node, Op};
 
 use crate::wgsl::{wgsl_codes, wgsl_params};
@@ -88,29 +88,7 @@ wgsl_params! {
 /// need before they are exact in the output's type. Data movement copies
 /// values that are exact already and needs none.
 pub(crate) fn plan(g: &Graph, n: &Node) -> Vec<Option<NarrowParams>> {
-    let moves = matches!(
-        n.op,
-        Op::Tensor(
-            T::Constant { .. }
-                | T::Reshape { .. }
-                | T::Flatten { .. }
-                | T::Squeeze { .. }
-                | T::Unsqueeze { .. }
-                | T::Transpose { .. }
-                | T::Concat { .. }
-                | T::Slice { .. }
-                | T::Split { .. }
-                | T::Gather { .. }
-                | T::GatherElements { .. }
-                | T::Expand {}
-                | T::Tile {}
-                | T::Pad { .. }
-                | T::DepthToSpace { .. }
-                | T::SpaceToDepth { .. }
-                | T::Trilu { .. }
-        ) | Op::Elementwise(E::Identity {} | E::Where {})
-            | Op::Nn(NnOp::Dropout { .. })
-    );
+    let moves = n.op.moves_data();
     let saturate = match &n.op {
         Op::Elementwise(E::Cast { saturate, .. } | E::CastLike { saturate, .. })
         | Op::Quant(QuantOp::QuantizeLinear { saturate, .. }) => *saturate != 0,

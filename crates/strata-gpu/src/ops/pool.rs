@@ -3,12 +3,11 @@
 //! with `poolnd.wgsl`; and `Col2Im`, which shares the window geometry.
 //! Geometry comes from `strata_ir::window`, as on every backend.
 
-use strata_ir::window::{Window, axis_attr, positive};
+use strata_ir::window::{WindowAttrs, positive};
 
-use super::conv::{Grid2, WindowAttrs, spatial_rank};
+use super::conv::{grid2, pad, spatial_rank, window, window_attrs};
 use super::*;
 use crate::wgsl::{Params, wgsl_codes, wgsl_params};
-use strata_ir::window::AutoPad;
 
 /// Pooling function of `poolnd.wgsl` (`mode` parameter).
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +22,6 @@ pub(crate) enum PoolMode {
 pub(crate) struct PoolAttrs {
     w: WindowAttrs,
     kernel: Vec<i64>,
-    ceil: bool,
     mode: PoolMode,
 }
 
@@ -76,39 +74,23 @@ pub(crate) enum Plan {
 /// Plan MaxPool, AveragePool, LpPool or Col2Im.
 pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
     match o {
-        NnOp::MaxPool { auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_order, strides } => {
-            let a = PoolAttrs {
-                w: WindowAttrs::new(*auto_pad, strides, dilations, pads),
-                kernel: kernel_shape.clone(),
-                ceil: *ceil_mode,
-                mode: PoolMode::Max { storage_col: *storage_order != 0 },
-            };
-            pool(v, k, a)
+        NnOp::MaxPool { kernel_shape, storage_order, .. } => {
+            let mode = PoolMode::Max { storage_col: *storage_order != 0 };
+            pool(v, k, PoolAttrs { w: window_attrs(o)?, kernel: kernel_shape.clone(), mode })
         }
-        NnOp::AveragePool { auto_pad, ceil_mode, count_include_pad, dilations, kernel_shape, pads, strides } => {
-            let a = PoolAttrs {
-                w: WindowAttrs::new(*auto_pad, strides, dilations, pads),
-                kernel: kernel_shape.clone(),
-                ceil: *ceil_mode,
-                mode: PoolMode::Average { count_include_pad: *count_include_pad },
-            };
-            pool(v, k, a)
+        NnOp::AveragePool { count_include_pad, kernel_shape, .. } => {
+            let mode = PoolMode::Average { count_include_pad: *count_include_pad };
+            pool(v, k, PoolAttrs { w: window_attrs(o)?, kernel: kernel_shape.clone(), mode })
         }
-        NnOp::LpPool { auto_pad, ceil_mode, dilations, kernel_shape, p, pads, strides } => {
-            let a = PoolAttrs {
-                w: WindowAttrs::new(*auto_pad, strides, dilations, pads),
-                kernel: kernel_shape.clone(),
-                ceil: *ceil_mode,
-                mode: PoolMode::Lp { p: *p },
-            };
-            pool_nd(v, k, a)
+        NnOp::LpPool { kernel_shape, p, .. } => {
+            let mode = PoolMode::Lp { p: *p };
+            pool_nd(v, k, PoolAttrs { w: window_attrs(o)?, kernel: kernel_shape.clone(), mode })
         }
-        NnOp::Col2Im { dilations, pads, strides } => {
+        NnOp::Col2Im { .. } => {
             v.float(0)?;
             v.host(1, "image_shape")?;
             v.host(2, "block_shape")?;
-            let w = WindowAttrs::new(AutoPad::NotSet, strides, dilations, pads);
-            Ok(Plan::Col2Im { k: k.get(Shader::PoolNd, "col2im", &[]), w })
+            Ok(Plan::Col2Im { k: k.get(Shader::PoolNd, "col2im", &[]), w: window_attrs(o)? })
         }
         other => not_implemented(other.name()),
     }
@@ -148,28 +130,28 @@ impl Exec<'_> {
                     return Err(GpuError::Unsupported(format!("pooling of rank {r} input")));
                 }
                 let kernel = positive(&a.kernel, r - 2, "kernel_shape").map_err(GpuError::Shape)?;
-                let win = a.w.window(&x.shape[2..], kernel, a.ceil)?;
-                let sp = Grid2::new(&x.shape[2..], &win)?;
+                let win = window(&a.w, &x.shape[2..], kernel)?;
+                let sp = grid2(&x.shape[2..], &win)?;
                 let mut shape = x.shape[..2].to_vec();
                 shape.extend_from_slice(&win.out);
                 let y = ctx.alloc(DType::F32, shape)?;
                 let n = y.numel();
                 let p = Pool2dParams {
                     n,
-                    h: sp.inp[0],
-                    w: sp.inp[1],
+                    h: sp.input[0],
+                    w: sp.input[1],
                     oh: sp.out[0],
                     ow: sp.out[1],
-                    kh: sp.k[0],
-                    kw: sp.k[1],
-                    sh: sp.s[0],
-                    sw: sp.s[1],
-                    dh: sp.d[0],
-                    dw: sp.d[1],
-                    pad_top: sp.pb[0],
-                    pad_left: sp.pb[1],
-                    pad_bottom: sp.pe[0],
-                    pad_right: sp.pe[1],
+                    kh: sp.kernel[0],
+                    kw: sp.kernel[1],
+                    sh: sp.strides[0],
+                    sw: sp.strides[1],
+                    dh: sp.dilations[0],
+                    dw: sp.dilations[1],
+                    pad_top: pad(sp.pad_begin[0])?,
+                    pad_left: pad(sp.pad_begin[1])?,
+                    pad_bottom: pad(sp.pad_end[0])?,
+                    pad_right: pad(sp.pad_end[1])?,
                     count_include_pad: usize::from(matches!(a.mode, PoolMode::Average { count_include_pad: true })),
                 };
                 ctx.dispatch_n(k, &p.words()?, &y, &[x], n)?;
@@ -197,7 +179,7 @@ impl Exec<'_> {
         }
         let nsp = r - 2;
         let kernel = positive(&a.kernel, nsp, "kernel_shape").map_err(GpuError::Shape)?;
-        let win = a.w.window(&x.shape[2..], kernel, a.ceil)?;
+        let win = window(&a.w, &x.shape[2..], kernel)?;
         let mut shape = x.shape[..2].to_vec();
         shape.extend_from_slice(&win.out);
         let y = ctx.alloc(DType::F32, shape.clone())?;
@@ -256,9 +238,7 @@ impl Exec<'_> {
         if x.shape[1] % kk != 0 {
             return Err(GpuError::Shape(format!("{} channels are not a multiple of {kk}", x.shape[1])));
         }
-        let s = axis_attr(&w.strides, nsp, 1, "strides").map_err(GpuError::Shape)?;
-        let d = axis_attr(&w.dilations, nsp, 1, "dilations").map_err(GpuError::Shape)?;
-        let win = Window::new(&image, block.clone(), s, d, &w.pads, AutoPad::NotSet, false).map_err(GpuError::Shape)?;
+        let win = window(w, &image, block.clone())?;
         let l: usize = win.out.iter().product();
         if l != x.shape[2] {
             return Err(GpuError::Shape(format!("input has {} blocks, the geometry gives {l}", x.shape[2])));

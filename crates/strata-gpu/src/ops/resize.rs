@@ -37,30 +37,21 @@ enum Source {
 /// Plan Resize or Upsample.
 pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Result<Plan, String> {
     match o {
-        NnOp::Resize {
-            antialias,
-            axes,
-            coordinate_transformation_mode,
-            cubic_coeff_a,
-            exclude_outside,
-            keep_aspect_ratio_policy,
-            mode,
-            nearest_mode,
-            ..
-        } => {
+        NnOp::Resize { .. } => {
+            let Some(a) = o.resize_attrs() else { return not_implemented(o.name()) };
             v.float(0)?;
-            let taps = *mode == ResizeMode::Cubic || *antialias;
-            let kind = match mode {
+            let taps = a.mode == ResizeMode::Cubic || a.antialias;
+            let kind = match a.mode {
                 ResizeMode::Nearest if taps => return Err("Resize mode 'nearest' with antialias".into()),
                 ResizeMode::Nearest => interp::NEAREST,
                 ResizeMode::Linear => interp::LINEAR,
                 ResizeMode::Cubic => interp::CUBIC,
             };
-            if *keep_aspect_ratio_policy != AspectRatioPolicy::Stretch {
-                return Err(format!("Resize keep_aspect_ratio_policy '{}'", keep_aspect_ratio_policy.as_str()));
+            if a.keep_aspect_ratio_policy != AspectRatioPolicy::Stretch {
+                return Err(format!("Resize keep_aspect_ratio_policy '{}'", a.keep_aspect_ratio_policy.as_str()));
             }
-            let coord = resize_coord_code(*coordinate_transformation_mode)?;
-            let near = resize_nearest_code(*nearest_mode);
+            let coord = resize_coord_code(a.coordinate_transformation_mode)?;
+            let near = resize_nearest_code(a.nearest_mode);
             v.host(2, "scales")?;
             v.host(3, "sizes")?;
             let k = if taps {
@@ -69,15 +60,16 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
                     "resize_taps",
                     &[
                         ("KIND", kind),
-                        ("A_BITS", cubic_coeff_a.to_bits()),
-                        ("EXCLUDE_OUTSIDE", u32::from(*exclude_outside)),
-                        ("ANTIALIAS", u32::from(*antialias)),
+                        // Held as f32 by the IR: the same bits.
+                        ("A_BITS", (a.cubic_coeff_a as f32).to_bits()),
+                        ("EXCLUDE_OUTSIDE", u32::from(a.exclude_outside)),
+                        ("ANTIALIAS", u32::from(a.antialias)),
                     ],
                 )
             } else {
                 k.get(Shader::Resize, "resize2d", &[("MODE", kind)])
             };
-            Ok(Plan { k, coord, near, source: Source::Resize { axes: axes.clone() } })
+            Ok(Plan { k, coord, near, source: Source::Resize { axes: a.axes.map(<[i64]>::to_vec) } })
         }
         NnOp::Upsample { mode, scales } => {
             v.float(0)?;

@@ -86,6 +86,7 @@ pub mod fused;
 pub mod ml;
 pub mod nn;
 pub mod quant;
+pub mod random;
 pub mod recurrent;
 pub mod reduce;
 pub mod signal;
@@ -98,6 +99,7 @@ pub use fused::FusedOp;
 pub use ml::MlOp;
 pub use nn::NnOp;
 pub use quant::QuantOp;
+pub use random::RandomOp;
 pub use recurrent::RecurrentAttrs;
 pub use reduce::ReduceOp;
 pub use signal::SignalOp;
@@ -125,6 +127,7 @@ pub enum Op {
     Ml(MlOp),
     /// A group of nodes fused by an optimisation pass (never imported).
     Fused(FusedOp),
+    Random(RandomOp),
 }
 
 impl Op {
@@ -141,6 +144,7 @@ impl Op {
             Op::Signal(o) => o.name(),
             Op::Ml(o) => o.name(),
             Op::Fused(_) => "Fused",
+            Op::Random(o) => o.name(),
         }
     }
 
@@ -166,6 +170,8 @@ impl Op {
             o.map(Op::Signal)
         } else if let Some(o) = MlOp::parse(name, r) {
             o.map(Op::Ml)
+        } else if let Some(o) = RandomOp::parse(name, r) {
+            o.map(Op::Random)
         } else {
             return Err(format!("unsupported operator '{name}'"));
         }?;
@@ -199,16 +205,37 @@ impl Op {
     /// True if the operator's outputs are pure functions of its inputs
     /// (no randomness), so it may be constant-folded.
     pub fn is_deterministic(&self) -> bool {
-        !matches!(
+        !matches!(self, Op::Random(_))
+    }
+
+    /// True for the operators known to only move data: each output value
+    /// is an input value (or a constant) copied exactly, never computed —
+    /// layout changes, gathers, padding, Trilu, Identity, Where and
+    /// inference-mode Dropout. A backend that widens narrow element types
+    /// need not round such outputs back. `false` promises nothing.
+    pub fn moves_data(&self) -> bool {
+        matches!(
             self,
             Op::Tensor(
-                TensorOp::RandomNormal { .. }
-                    | TensorOp::RandomUniform { .. }
-                    | TensorOp::RandomNormalLike { .. }
-                    | TensorOp::RandomUniformLike { .. }
-                    | TensorOp::Bernoulli { .. }
-                    | TensorOp::Multinomial { .. }
-            )
+                TensorOp::Constant { .. }
+                    | TensorOp::Reshape { .. }
+                    | TensorOp::Flatten { .. }
+                    | TensorOp::Squeeze { .. }
+                    | TensorOp::Unsqueeze { .. }
+                    | TensorOp::Transpose { .. }
+                    | TensorOp::Concat { .. }
+                    | TensorOp::Slice { .. }
+                    | TensorOp::Split { .. }
+                    | TensorOp::Gather { .. }
+                    | TensorOp::GatherElements { .. }
+                    | TensorOp::Expand {}
+                    | TensorOp::Tile {}
+                    | TensorOp::Pad { .. }
+                    | TensorOp::DepthToSpace { .. }
+                    | TensorOp::SpaceToDepth { .. }
+                    | TensorOp::Trilu { .. }
+            ) | Op::Elementwise(ElementwiseOp::Identity {} | ElementwiseOp::Where {})
+                | Op::Nn(NnOp::Dropout { .. })
         )
     }
 
@@ -224,6 +251,7 @@ impl Op {
             TextOp::NAMES,
             SignalOp::NAMES,
             MlOp::NAMES,
+            RandomOp::NAMES,
         ]
         .concat()
     }

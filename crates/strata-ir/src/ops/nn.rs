@@ -8,7 +8,7 @@ use crate::resample::{
     AspectRatioPolicy, Coord, NearestMode, ResizeAttrs, ResizeMode, SampleMode, SamplePadding, UpsampleMode,
 };
 use crate::types::GraphId;
-use crate::window::AutoPad;
+use crate::window::{AutoPad, WindowAttrs};
 
 /// `Attention`'s attributes, decoded once for every backend
 /// ([`NnOp::attention_attrs`]).
@@ -237,6 +237,44 @@ impl NnOp {
                 mode: *mode,
                 nearest_mode: *nearest_mode,
             }),
+            _ => None,
+        }
+    }
+
+    /// The window geometry attributes of a convolution (`Conv`,
+    /// `ConvTranspose`, `DeformConv`), pooling (`MaxPool`, `AveragePool`,
+    /// `LpPool`) or `Col2Im` node (whose kernel is its `block_shape` input);
+    /// `None` for any other operator.
+    pub fn window_attrs(&self) -> Option<WindowAttrs> {
+        let attrs = |auto_pad: &AutoPad,
+                     ceil_mode: bool,
+                     kernel_shape: Option<&Vec<i64>>,
+                     strides: &Option<Vec<i64>>,
+                     dilations: &Option<Vec<i64>>,
+                     pads: &Option<Vec<i64>>| WindowAttrs {
+            auto_pad: *auto_pad,
+            ceil_mode,
+            kernel_shape: kernel_shape.cloned(),
+            strides: strides.clone(),
+            dilations: dilations.clone(),
+            pads: pads.clone(),
+        };
+        match self {
+            NnOp::Conv { auto_pad, dilations, kernel_shape, pads, strides, .. }
+            | NnOp::ConvTranspose { auto_pad, dilations, kernel_shape, pads, strides, .. } => {
+                Some(attrs(auto_pad, false, kernel_shape.as_ref(), strides, dilations, pads))
+            }
+            NnOp::DeformConv { dilations, kernel_shape, pads, strides, .. } => {
+                Some(attrs(&AutoPad::NotSet, false, kernel_shape.as_ref(), strides, dilations, pads))
+            }
+            NnOp::Col2Im { dilations, pads, strides } => {
+                Some(attrs(&AutoPad::NotSet, false, None, strides, dilations, pads))
+            }
+            NnOp::MaxPool { auto_pad, ceil_mode, dilations, kernel_shape, pads, strides, .. }
+            | NnOp::AveragePool { auto_pad, ceil_mode, dilations, kernel_shape, pads, strides, .. }
+            | NnOp::LpPool { auto_pad, ceil_mode, dilations, kernel_shape, pads, strides, .. } => {
+                Some(attrs(auto_pad, *ceil_mode, Some(kernel_shape), strides, dilations, pads))
+            }
             _ => None,
         }
     }

@@ -95,12 +95,6 @@ crate::op_family! {
         SpaceToDepth { blocksize: i64, mode: BlockOrder = BlockOrder::Dcr },
         Trilu { upper: i64 = 1 },
         Unique { axis: Option<i64>, sorted: i64 = 1 },
-        RandomNormal { dtype: DType = DType::F32, mean: f32 = 0.0, scale: f32 = 1.0, seed: Option<f32>, shape: Vec<i64> },
-        RandomUniform { dtype: DType = DType::F32, high: f32 = 1.0, low: f32 = 0.0, seed: Option<f32>, shape: Vec<i64> },
-        RandomNormalLike { dtype: Option<DType>, mean: f32 = 0.0, scale: f32 = 1.0, seed: Option<f32> },
-        RandomUniformLike { dtype: Option<DType>, high: f32 = 1.0, low: f32 = 0.0, seed: Option<f32> },
-        Bernoulli { dtype: Option<DType>, seed: Option<f32> },
-        Multinomial { dtype: DType = DType::I32, sample_size: i64 = 1, seed: Option<f32> },
         ImageDecoder { pixel_format: PixelFormat = PixelFormat::Rgb },
     }
 }
@@ -280,17 +274,9 @@ impl TensorOp {
             | T::ScatterND { .. }
             | T::Trilu { .. }
             | T::ReverseSequence { .. } => same(d0, s0),
-            T::RandomNormal { dtype, shape, .. } | T::RandomUniform { dtype, shape, .. } => {
-                vec![Some(t(*dtype, Some(shape.iter().map(|&d| Dim::Known(d.max(0) as u64)).collect())))]
+            T::TensorScatter { .. } | T::DepthToSpace { .. } | T::SpaceToDepth { .. } | T::ImageDecoder { .. } => {
+                vec![None]
             }
-            T::TensorScatter { .. }
-            | T::DepthToSpace { .. }
-            | T::SpaceToDepth { .. }
-            | T::RandomNormalLike { .. }
-            | T::RandomUniformLike { .. }
-            | T::Bernoulli { .. }
-            | T::Multinomial { .. }
-            | T::ImageDecoder { .. } => vec![None],
         })
     }
 }
@@ -366,6 +352,32 @@ pub fn slice_axes(
             Ok(SliceAxis { axis, start, step: steps[k], len: len as usize })
         })
         .collect()
+}
+
+/// `Slice`'s attributes or inputs resolved over an input of `shape`, read by
+/// every backend: the pre-opset-10 form's `starts`, `ends` and `axes`
+/// attributes (unit steps), or else inputs 1 to 4 (starts, ends, axes,
+/// steps), which `input` reads (`None` when absent); then [`slice_axes`].
+/// `err` turns a message into the caller's error.
+pub fn resolve_slice<E>(
+    shape: &[usize],
+    starts: &Option<Vec<i64>>,
+    ends: &Option<Vec<i64>>,
+    axes: &Option<Vec<i64>>,
+    mut input: impl FnMut(usize) -> Result<Option<Vec<i64>>, E>,
+    err: impl Fn(String) -> E,
+) -> Result<Vec<SliceAxis>, E> {
+    let (starts, ends, axes, steps) = match (starts, ends) {
+        (Some(s), Some(e)) => (s.clone(), e.clone(), axes.clone(), None),
+        (Some(_), None) | (None, Some(_)) => return Err(err("Slice needs both starts and ends".into())),
+        (None, None) => (
+            input(1)?.ok_or_else(|| err("Slice has no starts".into()))?,
+            input(2)?.ok_or_else(|| err("Slice has no ends".into()))?,
+            input(3)?,
+            input(4)?,
+        ),
+    };
+    slice_axes(shape, &starts, &ends, axes.as_deref(), steps.as_deref()).map_err(err)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod fused;
 pub mod ml;
 pub mod nn;
 pub mod quant;
+pub mod random;
 pub mod reduce;
 pub mod signal;
 pub mod tensor;
@@ -100,5 +101,6 @@ pub fn run(op: &Op, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         Op::Signal(o) => signal::run(o, args, ctx),
         Op::Ml(o) => ml::run(o, args, ctx),
         Op::Fused(f) => fused::run_fused(f, args, ctx),
+        Op::Random(o) => random::run(o, args, ctx),
     }
 }

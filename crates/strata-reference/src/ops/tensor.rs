@@ -222,16 +222,7 @@ pub fn run(op: &TensorOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         ImageDecoder { .. } => {
             bail!("ImageDecoder is not supported by the reference backend (it has no image codecs)")
         }
-        Constant { .. }
-        | ConstantOfShape { .. }
-        | Range { .. }
-        | EyeLike { .. }
-        | RandomNormal { .. }
-        | RandomUniform { .. }
-        | RandomNormalLike { .. }
-        | RandomUniformLike { .. }
-        | Bernoulli { .. }
-        | Multinomial { .. } => create::run(op, args, ctx),
+        Constant { .. } | ConstantOfShape { .. } | Range { .. } | EyeLike { .. } => create::run(op, args, ctx),
     }
 }
 

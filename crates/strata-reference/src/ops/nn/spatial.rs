@@ -13,7 +13,7 @@ use crate::bail;
 use crate::error::{KResult, KernelError};
 use crate::ops::{Args, Ctx};
 use crate::value::{Tensor, Value};
-use strata_ir::window::{self, AutoPad};
+use strata_ir::window::{self, WindowAttrs};
 
 mod conv;
 mod matmul;
@@ -24,43 +24,21 @@ mod resample;
 pub fn run(op: &NnOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     use pool::Reduce;
     match op {
-        NnOp::Conv { auto_pad, dilations, group, kernel_shape, pads, strides } => {
-            let geo = ConvAttrs { auto_pad: *auto_pad, dilations, kernel_shape, pads, strides };
-            conv::conv(args, &geo, *group)
+        NnOp::Conv { group, .. } => conv::conv(args, &window_attrs(op)?, *group),
+        NnOp::ConvTranspose { group, output_padding, output_shape, .. } => {
+            conv::conv_transpose(args, &window_attrs(op)?, *group, output_padding, output_shape)
         }
-        NnOp::ConvTranspose {
-            auto_pad,
-            dilations,
-            group,
-            kernel_shape,
-            output_padding,
-            output_shape,
-            pads,
-            strides,
-        } => {
-            let geo = ConvAttrs { auto_pad: *auto_pad, dilations, kernel_shape, pads, strides };
-            conv::conv_transpose(args, &geo, *group, output_padding, output_shape)
+        NnOp::DeformConv { group, offset_group, .. } => {
+            conv::deform_conv(args, &window_attrs(op)?, *group, *offset_group)
         }
-        NnOp::DeformConv { dilations, group, kernel_shape, offset_group, pads, strides } => {
-            let geo = ConvAttrs { auto_pad: AutoPad::NotSet, dilations, kernel_shape, pads, strides };
-            conv::deform_conv(args, &geo, *group, *offset_group)
+        NnOp::Col2Im { .. } => conv::col2im(args, &window_attrs(op)?),
+        NnOp::MaxPool { storage_order, .. } => {
+            pool::pool(args.tensor(0)?, &window_attrs(op)?, Reduce::Max { column_major: *storage_order != 0 })
         }
-        NnOp::Col2Im { dilations, pads, strides } => conv::col2im(args, dilations, pads, strides),
-        NnOp::MaxPool { auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_order, strides } => {
-            let attrs =
-                PoolAttrs { auto_pad: *auto_pad, ceil_mode: *ceil_mode, dilations, kernel_shape, pads, strides };
-            pool::pool(args.tensor(0)?, &attrs, Reduce::Max { column_major: *storage_order != 0 })
+        NnOp::AveragePool { count_include_pad, .. } => {
+            pool::pool(args.tensor(0)?, &window_attrs(op)?, Reduce::Avg { count_include_pad: *count_include_pad })
         }
-        NnOp::AveragePool { auto_pad, ceil_mode, count_include_pad, dilations, kernel_shape, pads, strides } => {
-            let attrs =
-                PoolAttrs { auto_pad: *auto_pad, ceil_mode: *ceil_mode, dilations, kernel_shape, pads, strides };
-            pool::pool(args.tensor(0)?, &attrs, Reduce::Avg { count_include_pad: *count_include_pad })
-        }
-        NnOp::LpPool { auto_pad, ceil_mode, dilations, kernel_shape, p, pads, strides } => {
-            let attrs =
-                PoolAttrs { auto_pad: *auto_pad, ceil_mode: *ceil_mode, dilations, kernel_shape, pads, strides };
-            pool::pool(args.tensor(0)?, &attrs, Reduce::Lp { p: *p })
-        }
+        NnOp::LpPool { p, .. } => pool::pool(args.tensor(0)?, &window_attrs(op)?, Reduce::Lp { p: *p }),
         NnOp::GlobalAveragePool {} => pool::global_pool(args.tensor(0)?, Reduce::Avg { count_include_pad: false }),
         NnOp::GlobalMaxPool {} => pool::global_pool(args.tensor(0)?, Reduce::Max { column_major: false }),
         NnOp::GlobalLpPool { p } => pool::global_pool(args.tensor(0)?, Reduce::Lp { p: *p }),
@@ -102,23 +80,18 @@ pub fn run(op: &NnOp, args: &Args, _ctx: &dyn Ctx) -> KResult<Vec<Value>> {
     }
 }
 
-/// The geometry attributes shared by the convolution operators.
-struct ConvAttrs<'a> {
-    auto_pad: AutoPad,
-    dilations: &'a Option<Vec<i64>>,
-    kernel_shape: &'a Option<Vec<i64>>,
-    pads: &'a Option<Vec<i64>>,
-    strides: &'a Option<Vec<i64>>,
+/// The window geometry attributes of a convolution or pooling operator
+/// (`NnOp::window_attrs`).
+fn window_attrs(op: &NnOp) -> KResult<WindowAttrs> {
+    match op.window_attrs() {
+        Some(a) => Ok(a),
+        None => bail!("internal: {} has no window attributes", op.name()),
+    }
 }
 
-/// The geometry attributes shared by the pooling operators.
-struct PoolAttrs<'a> {
-    auto_pad: AutoPad,
-    ceil_mode: bool,
-    dilations: &'a Option<Vec<i64>>,
-    kernel_shape: &'a [i64],
-    pads: &'a Option<Vec<i64>>,
-    strides: &'a Option<Vec<i64>>,
+/// [`WindowAttrs::window`] (geometry shared with every backend) as a kernel error.
+fn attrs_window(a: &WindowAttrs, input: &[usize], kernel: Vec<usize>) -> KResult<window::Window> {
+    a.window(input, kernel).map_err(KernelError::new)
 }
 
 /// [`window::axis_attr`] as a kernel error.
@@ -134,19 +107,6 @@ fn positive(v: &[i64], n: usize, what: &str) -> KResult<Vec<usize>> {
 /// [`window::pads_attr`] as a kernel error.
 fn pads_attr(pads: &Option<Vec<i64>>, n: usize) -> KResult<(Vec<i64>, Vec<i64>)> {
     window::pads_attr(pads, n).map_err(KernelError::new)
-}
-
-/// [`window::Window::new`] (geometry shared with every backend) as a kernel error.
-fn window(
-    input: &[usize],
-    kernel: Vec<usize>,
-    strides: Vec<usize>,
-    dilations: Vec<usize>,
-    pads: &Option<Vec<i64>>,
-    auto_pad: AutoPad,
-    ceil_mode: bool,
-) -> KResult<window::Window> {
-    window::Window::new(input, kernel, strides, dilations, pads, auto_pad, ceil_mode).map_err(KernelError::new)
 }
 
 /// Advance a row-major multi-index over `shape`; false once it wraps back

@@ -8,7 +8,7 @@ use strata_ir::ops::TensorOp;
 
 use super::{ints, map_indices, norm_index, real_axis, take, zero_like};
 use crate::bail;
-use crate::error::KResult;
+use crate::error::{KResult, KernelError};
 use crate::ops::{Args, Ctx, one};
 use crate::util::{check_numel, ravel, strides};
 use crate::value::{Data, Tensor, Value};
@@ -55,19 +55,9 @@ fn slice(
     a_ends: &Option<Vec<i64>>,
     a_axes: &Option<Vec<i64>>,
 ) -> KResult<Vec<Value>> {
-    let (starts, ends, axes, steps) = match (a_starts, a_ends) {
-        // Pre-opset-10 form: attributes, unit steps.
-        (Some(s), Some(e)) => (s.clone(), e.clone(), a_axes.clone(), None),
-        (Some(_), None) | (None, Some(_)) => bail!("Slice needs both starts and ends"),
-        (None, None) => {
-            let opt = |i: usize, what: &str| -> KResult<Option<Vec<i64>>> {
-                args.opt_tensor(i)?.map(|t| ints(t, what)).transpose()
-            };
-            (ints(args.tensor(1)?, "starts")?, ints(args.tensor(2)?, "ends")?, opt(3, "axes")?, opt(4, "steps")?)
-        }
-    };
-    let sliced = strata_ir::ops::tensor::slice_axes(&x.shape, &starts, &ends, axes.as_deref(), steps.as_deref())
-        .map_err(crate::error::KernelError::new)?;
+    let what = ["", "starts", "ends", "axes", "steps"];
+    let input = |i: usize| args.opt_tensor(i)?.map(|t| ints(t, what[i])).transpose();
+    let sliced = strata_ir::ops::tensor::resolve_slice(&x.shape, a_starts, a_ends, a_axes, input, KernelError::new)?;
     // Per input axis: first index and step.
     let mut first = vec![0i128; x.rank()];
     let mut step = vec![1i128; x.rank()];

@@ -9,9 +9,8 @@ use crate::error::KResult;
 use crate::ops::{Args, one};
 use crate::util::{check_numel, strides as row_strides};
 use crate::value::{Tensor, Value};
-use strata_ir::window::AutoPad;
 
-use super::{ConvAttrs, axis_attr, next_index, positive, split_nc};
+use super::{WindowAttrs, attrs_window, axis_attr, next_index, positive, split_nc};
 
 /// The kernel's spatial shape from the weights, checked against the
 /// `kernel_shape` attribute when present.
@@ -83,7 +82,7 @@ fn conv_taps(win: &strata_ir::window::Window, in_sp: &[usize], opos: &[usize]) -
 }
 
 /// Conv: `Y[n, m, o] = B[m] + sum_{c in m's group, k} X[n, c, o*s - pad + k*d] * W[m, c, k]`.
-pub(super) fn conv(args: &Args, a: &ConvAttrs, group: i64) -> KResult<Vec<Value>> {
+pub(super) fn conv(args: &Args, a: &WindowAttrs, group: i64) -> KResult<Vec<Value>> {
     let x = args.tensor(0)?;
     let w = args.tensor(1)?;
     let (n, c, in_sp) = split_nc(x, 1, "X")?;
@@ -92,21 +91,13 @@ pub(super) fn conv(args: &Args, a: &ConvAttrs, group: i64) -> KResult<Vec<Value>
         bail!("weights of shape {:?} do not match input rank {}", w.shape, x.rank());
     }
     let (m, cg) = (w.shape[0], w.shape[1]);
-    let kernel = kernel_of(w, a.kernel_shape)?;
+    let kernel = kernel_of(w, &a.kernel_shape)?;
     let g = groups(group, c, m)?;
     if cg * g != c {
         bail!("weights have {cg} channels per group, input has {c} channels in {g} group(s)");
     }
     let bias = bias_values(args.opt_tensor(2)?, m)?;
-    let win = super::window(
-        &in_sp,
-        kernel,
-        axis_attr(a.strides, nsp, 1, "strides")?,
-        axis_attr(a.dilations, nsp, 1, "dilations")?,
-        a.pads,
-        a.auto_pad,
-        false,
-    )?;
+    let win = attrs_window(a, &in_sp, kernel)?;
     let mut out_shape = vec![n, m];
     out_shape.extend(&win.out);
     check_numel(&out_shape)?;
@@ -145,7 +136,7 @@ pub(super) fn conv(args: &Args, a: &ConvAttrs, group: i64) -> KResult<Vec<Value>
 /// on it.
 pub(super) fn conv_transpose(
     args: &Args,
-    a: &ConvAttrs,
+    a: &WindowAttrs,
     group: i64,
     output_padding: &Option<Vec<i64>>,
     output_shape: &Option<Vec<i64>>,
@@ -160,20 +151,20 @@ pub(super) fn conv_transpose(
     if w.shape[0] != c {
         bail!("weights have {} input channels, X has {c}", w.shape[0]);
     }
-    let kernel = kernel_of(w, a.kernel_shape)?;
+    let kernel = kernel_of(w, &a.kernel_shape)?;
     let g = groups(group, c, c)?;
     let mg = w.shape[1];
     let m = mg * g;
     let cg = c / g;
     let bias = bias_values(args.opt_tensor(2)?, m)?;
-    let strides = axis_attr(a.strides, nsp, 1, "strides")?;
-    let dilations = axis_attr(a.dilations, nsp, 1, "dilations")?;
+    let strides = axis_attr(&a.strides, nsp, 1, "strides")?;
+    let dilations = axis_attr(&a.dilations, nsp, 1, "dilations")?;
     let (out_sp, pad_begin) = strata_ir::window::transpose_geometry(
         &in_sp,
         &kernel,
         &strides,
         &dilations,
-        a.pads,
+        &a.pads,
         a.auto_pad,
         output_padding,
         output_shape,
@@ -266,7 +257,7 @@ fn sample_linear_zeros(plane: &[f64], shape: &[usize], pos: &[f64]) -> f64 {
 /// DeformConv: a convolution whose kernel taps are moved by learned
 /// fractional `offset`s (sampled bilinearly, zero outside the input) and
 /// optionally scaled by a `mask`.
-pub(super) fn deform_conv(args: &Args, a: &ConvAttrs, group: i64, offset_group: i64) -> KResult<Vec<Value>> {
+pub(super) fn deform_conv(args: &Args, a: &WindowAttrs, group: i64, offset_group: i64) -> KResult<Vec<Value>> {
     let x = args.tensor(0)?;
     let w = args.tensor(1)?;
     let offset = args.tensor(2)?;
@@ -276,22 +267,14 @@ pub(super) fn deform_conv(args: &Args, a: &ConvAttrs, group: i64, offset_group: 
         bail!("weights of shape {:?} do not match input rank {}", w.shape, x.rank());
     }
     let (m, cg) = (w.shape[0], w.shape[1]);
-    let kernel = kernel_of(w, a.kernel_shape)?;
+    let kernel = kernel_of(w, &a.kernel_shape)?;
     let g = groups(group, c, m)?;
     if cg * g != c {
         bail!("weights have {cg} channels per group, input has {c} channels in {g} group(s)");
     }
     let og = groups(offset_group, c, c)?;
     let bias = bias_values(args.opt_tensor(3)?, m)?;
-    let win = super::window(
-        &in_sp,
-        kernel,
-        axis_attr(a.strides, nsp, 1, "strides")?,
-        axis_attr(a.dilations, nsp, 1, "dilations")?,
-        a.pads,
-        AutoPad::NotSet,
-        false,
-    )?;
+    let win = attrs_window(a, &in_sp, kernel)?;
     let k_size: usize = win.kernel.iter().product();
     let mut off_shape = vec![n, og * k_size * nsp];
     off_shape.extend(&win.out);
@@ -361,12 +344,7 @@ pub(super) fn deform_conv(args: &Args, a: &ConvAttrs, group: i64, offset_group: 
 
 /// Col2Im: sum sliding blocks (columns) back into an image; the inverse
 /// layout of im2col. Input `(N, C * prod(block), L)`, output `(N, C, image...)`.
-pub(super) fn col2im(
-    args: &Args,
-    dilations: &Option<Vec<i64>>,
-    pads: &Option<Vec<i64>>,
-    strides: &Option<Vec<i64>>,
-) -> KResult<Vec<Value>> {
+pub(super) fn col2im(args: &Args, a: &WindowAttrs) -> KResult<Vec<Value>> {
     let x = args.tensor(0)?;
     let image = args.tensor(1)?.to_i64()?;
     let block = args.tensor(2)?.to_i64()?;
@@ -390,15 +368,7 @@ pub(super) fn col2im(
         Some(k) if k > 0 && x.shape[1] % k == 0 => k,
         _ => bail!("input dimension 1 ({}) is not a multiple of prod(block_shape) {block:?}", x.shape[1]),
     };
-    let win = super::window(
-        &image,
-        block,
-        axis_attr(strides, nsp, 1, "strides")?,
-        axis_attr(dilations, nsp, 1, "dilations")?,
-        pads,
-        AutoPad::NotSet,
-        false,
-    )?;
+    let win = attrs_window(a, &image, block)?;
     let l_size = win.out.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     let l_size = match l_size {
         Some(l) if l == x.shape[2] => l,

@@ -8,7 +8,7 @@ use crate::util::{check_numel, strides as row_strides};
 use crate::value::{Data, Tensor, Value};
 use strata_ir::ops::nn::{RoiCoord, RoiPool};
 
-use super::{PoolAttrs, axis_attr, next_index, pads_attr, positive, split_nc};
+use super::{WindowAttrs, attrs_window, axis_attr, next_index, pads_attr, positive, split_nc};
 
 /// How a pooling window is reduced to one value.
 #[derive(Clone, Copy)]
@@ -88,7 +88,7 @@ fn lowest_of(x: &Tensor) -> f64 {
 
 /// MaxPool, AveragePool and LpPool over a sliding window. MaxPool also
 /// returns the flat index of each maximum (second output).
-pub(super) fn pool(x: &Tensor, a: &PoolAttrs, how: Reduce) -> KResult<Vec<Value>> {
+pub(super) fn pool(x: &Tensor, a: &WindowAttrs, how: Reduce) -> KResult<Vec<Value>> {
     let (n, c, in_sp) = split_nc(x, 1, "X")?;
     let nsp = in_sp.len();
     if let Reduce::Lp { p } = how
@@ -96,18 +96,10 @@ pub(super) fn pool(x: &Tensor, a: &PoolAttrs, how: Reduce) -> KResult<Vec<Value>
     {
         bail!("p must be positive, got {p}");
     }
-    let kernel = positive(a.kernel_shape, nsp, "kernel_shape")?;
+    let kernel = positive(a.kernel_shape.as_deref().unwrap_or_default(), nsp, "kernel_shape")?;
     // Every output element visits the whole kernel: bound that work.
     check_numel(&kernel)?;
-    let win = super::window(
-        &in_sp,
-        kernel,
-        axis_attr(a.strides, nsp, 1, "strides")?,
-        axis_attr(a.dilations, nsp, 1, "dilations")?,
-        a.pads,
-        a.auto_pad,
-        a.ceil_mode,
-    )?;
+    let win = attrs_window(a, &in_sp, kernel)?;
     let mut out_shape = vec![n, c];
     out_shape.extend(&win.out);
     check_numel(&out_shape)?;
