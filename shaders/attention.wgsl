@@ -12,8 +12,9 @@
 fn attention_at(r: u32, prm: AttentionParams) {
     let sq = prm.q_seq;
     let i = r % sq;
-    let h = (r / sq) % prm.q_heads;
-    let b = r / (sq * prm.q_heads);
+    let bh = r / sq;
+    let h = bh % prm.q_heads;
+    let b = bh / prm.q_heads;
     let kv = prm.kv;
     let hk = h / prm.group;
     let qo = b * attention_params_q_strides(0u) + h * attention_params_q_strides(1u) + i * attention_params_q_strides(2u);

@@ -15,8 +15,9 @@ fn linear_attention_at(i: u32, p: LinearAttentionParams) {
     let dk = p.d_k;
     let dv = p.d_v;
     let m = i % dv;
-    let hk = (i / dv) % hkv;
-    let b = i / (dv * hkv);
+    let bh = i / dv;
+    let hk = bh % hkv;
+    let b = bh / hkv;
     let s0 = (b * hkv + hk) * dk * dv + m;
     for (var d = 0u; d < dk; d = d + 1u) {
         var s = 0.0;

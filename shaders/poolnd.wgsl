@@ -29,7 +29,6 @@ fn pool_nd_at(i: u32, p: PoolNdParams) {
         var inside = true;
         var in_pad = true;
         var row = 0u;
-        var col = 0u;
         var rs = 1u;
         for (var k = nsp; k > 0u; k = k - 1u) {
             let a = k - 1u;
@@ -60,11 +59,10 @@ fn pool_nd_at(i: u32, p: PoolNdParams) {
                 if p.storage_col != 0u {
                     // Column-major flat index of the same position.
                     var cr = row;
-                    col = 0u;
+                    var col = 0u;
                     for (var k = nsp; k > 0u; k = k - 1u) {
                         let a = k - 1u;
-                        let c = cr % pool_nd_params_shape(a);
-                        cr = cr / pool_nd_params_shape(a);
+                        let c = next_coord(&cr, pool_nd_params_shape(a));
                         var st = 1u;
                         for (var b = 0u; b < a; b = b + 1u) {
                             st = st * pool_nd_params_shape(b);

@@ -9,7 +9,6 @@ fn rotary_at(i: u32, prm: RotaryParams) {
     let nh = prm.heads;
     let ns = prm.seq;
     let hd = prm.head_size;
-    let rot = prm.rotated;
     let d = i % hd;
     var b: u32;
     var s: u32;
@@ -20,11 +19,11 @@ fn rotary_at(i: u32, prm: RotaryParams) {
         s = (i / hd) % ns;
         b = i / (hd * ns * nh);
     }
-    if d >= rot {
+    if d >= prm.rotated {
         out[i] = x[i];
         return;
     }
-    let half = rot / 2u;
+    let half = prm.rotated / 2u;
     var p: u32;
     var first: bool;
     var partner: u32;

@@ -116,28 +116,21 @@ fn one_hot_at(i: u32, p: OneHotParams) {
 // update element writes it at position write_indices[b] + t along `axis`
 // (modulo the cache length when circular). Parameters: `TensorScatterParams`.
 fn tensor_scatter_at(i: u32, p: TensorScatterParams) {
-    let rank = p.rank;
     let axis = p.axis;
     let max_len = p.max_len;
     var rem = i;
     var off = 0u;
-    var b = 0u;
     var t = 0u;
-    for (var d = rank; d > 0u; d = d - 1u) {
+    for (var d = p.rank; d > 0u; d = d - 1u) {
         let k = d - 1u;
         let c = next_coord(&rem, tensor_scatter_params_upd_shape(k));
-        if k == 0u {
-            b = c;
-        }
-        if k == axis {
-            t = c;
-        } else {
-            off = off + c * tensor_scatter_params_out_strides(k);
-        }
+        // The position along `axis` is chosen below; the other axes index the output.
+        t = select(t, c, k == axis);
+        off = off + select(c * tensor_scatter_params_out_strides(k), 0u, k == axis);
     }
     var w = 0u;
     if p.has_write_indices != 0u {
-        w = u32(max(bitcast<i32>(idx[b]), 0));
+        w = u32(max(bitcast<i32>(idx[i / p.per_batch]), 0));
     }
     var pos = w + t;
     if p.circular != 0u {

@@ -75,18 +75,19 @@ struct TensorScatterParams {
     max_len: u32,
     circular: u32,
     has_write_indices: u32,
+    per_batch: u32,
 }
 
 fn tensor_scatter_params() -> TensorScatterParams {
-    return TensorScatterParams(P(0u), P(1u), P(2u), P(3u), P(4u), P(5u));
+    return TensorScatterParams(P(0u), P(1u), P(2u), P(3u), P(4u), P(5u), P(6u));
 }
 
 fn tensor_scatter_params_upd_shape(k: u32) -> u32 {
-    return P(6u + k);
+    return P(7u + k);
 }
 
 fn tensor_scatter_params_out_strides(k: u32) -> u32 {
-    return P(14u + k);
+    return P(15u + k);
 }
 
 @compute @workgroup_size(64)

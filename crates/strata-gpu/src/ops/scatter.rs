@@ -25,6 +25,8 @@ wgsl_params! {
     /// `tensor_scatter`: one invocation per update element.
     pub(crate) struct TensorScatterParams {
         n: u32, rank: u32, axis: u32, max_len: u32, circular: u32, has_write_indices: u32,
+        /// Update elements per batch entry (the batch axis is axis 0).
+        per_batch: u32,
         upd_shape: [u32; 8], out_strides: [u32; 8],
     }
 }
@@ -326,6 +328,7 @@ impl Exec<'_> {
                 max_len,
                 circular: usize::from(circular),
                 has_write_indices: usize::from(wi.is_some()),
+                per_batch: upd.shape.iter().skip(1).product(),
                 upd_shape: upd.shape.clone(),
                 out_strides: contiguous(&past.shape),
             };
