@@ -50,3 +50,106 @@ pub fn sum_lanes(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     }
     chunks.remainder().iter().fold(s.iter().sum::<f32>(), |a, &v| a + f(v))
 }
+
+/// Eight `f32` lanes, for kernels written once over lane vectors (the
+/// channel-blocked depthwise convolution): a portable array, AVX on
+/// x86-64 ([`Avx8`], only where the CPU has AVX2) or two `simd128`
+/// vectors on wasm. `mul_add` multiplies, then adds (never fused), so
+/// every implementation gives the same bits.
+pub trait Lanes8: Copy {
+    /// All lanes zero.
+    fn zero() -> Self;
+    /// Load eight values.
+    fn load(x: &[f32; 8]) -> Self;
+    /// `self + x * k`, lane by lane.
+    fn mul_add(self, x: Self, k: Self) -> Self;
+    /// Store the lanes.
+    fn store(self, out: &mut [f32; 8]);
+}
+
+impl Lanes8 for [f32; 8] {
+    #[inline(always)]
+    fn zero() -> Self {
+        [0.0; 8]
+    }
+    #[inline(always)]
+    fn load(x: &[f32; 8]) -> Self {
+        *x
+    }
+    #[inline(always)]
+    fn mul_add(mut self, x: Self, k: Self) -> Self {
+        for l in 0..8 {
+            self[l] += x[l] * k[l];
+        }
+        self
+    }
+    #[inline(always)]
+    fn store(self, out: &mut [f32; 8]) {
+        *out = self;
+    }
+}
+
+/// Eight lanes in one AVX register. Use only inside code that runs after
+/// checking the CPU has AVX2 (compiled with it, e.g. under [`vectorized`]).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub struct Avx8(std::arch::x86_64::__m256);
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes8 for Avx8 {
+    #[inline(always)]
+    fn zero() -> Self {
+        // SAFETY: used only where the CPU has AVX2 (see the type's doc).
+        Avx8(unsafe { std::arch::x86_64::_mm256_setzero_ps() })
+    }
+    #[inline(always)]
+    fn load(x: &[f32; 8]) -> Self {
+        // SAFETY: as above; `x` holds eight values.
+        Avx8(unsafe { std::arch::x86_64::_mm256_loadu_ps(x.as_ptr()) })
+    }
+    #[inline(always)]
+    fn mul_add(self, x: Self, k: Self) -> Self {
+        use std::arch::x86_64::{_mm256_add_ps, _mm256_mul_ps};
+        // SAFETY: as above.
+        Avx8(unsafe { _mm256_add_ps(self.0, _mm256_mul_ps(x.0, k.0)) })
+    }
+    #[inline(always)]
+    fn store(self, out: &mut [f32; 8]) {
+        // SAFETY: as above; `out` holds eight values.
+        unsafe { std::arch::x86_64::_mm256_storeu_ps(out.as_mut_ptr(), self.0) }
+    }
+}
+
+/// Eight lanes in two `simd128` vectors.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[derive(Clone, Copy)]
+pub struct Simd8(std::arch::wasm32::v128, std::arch::wasm32::v128);
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl Lanes8 for Simd8 {
+    #[inline(always)]
+    fn zero() -> Self {
+        let z = std::arch::wasm32::f32x4_splat(0.0);
+        Simd8(z, z)
+    }
+    #[inline(always)]
+    fn load(x: &[f32; 8]) -> Self {
+        use std::arch::wasm32::v128_load;
+        // SAFETY: `x` holds eight values (unaligned loads are allowed).
+        unsafe { Simd8(v128_load(x.as_ptr() as *const _), v128_load(x.as_ptr().add(4) as *const _)) }
+    }
+    #[inline(always)]
+    fn mul_add(self, x: Self, k: Self) -> Self {
+        use std::arch::wasm32::{f32x4_add, f32x4_mul};
+        Simd8(f32x4_add(self.0, f32x4_mul(x.0, k.0)), f32x4_add(self.1, f32x4_mul(x.1, k.1)))
+    }
+    #[inline(always)]
+    fn store(self, out: &mut [f32; 8]) {
+        use std::arch::wasm32::v128_store;
+        // SAFETY: `out` holds eight values.
+        unsafe {
+            v128_store(out.as_mut_ptr() as *mut _, self.0);
+            v128_store(out.as_mut_ptr().add(4) as *mut _, self.1);
+        }
+    }
+}

@@ -118,6 +118,10 @@ fn conv_geometries_match_the_reference() {
         ),
         (vec![1, 9, 20], vec![9, 1, 5], 9, "SAME_UPPER", None, None, None),
         (vec![1, 10, 3, 5, 6], vec![10, 1, 2, 3, 3], 10, "NOTSET", Some(vec![1, 1, 1, 0, 1, 1]), None, None),
+        // ...with runs of 8 and of 4 columns that every tap reaches, and
+        // stride and dilation along the width...
+        (vec![1, 11, 6, 30], vec![11, 1, 5, 5], 11, "NOTSET", Some(vec![2, 2, 2, 2]), None, None),
+        (vec![1, 9, 5, 41], vec![9, 1, 3, 3], 9, "NOTSET", Some(vec![1, 1, 1, 1]), Some(vec![1, 2]), Some(vec![1, 2])),
         // ...and row by row (long rows).
         (vec![1, 3, 4, 70], vec![3, 1, 3, 3], 3, "SAME_LOWER", None, None, Some(vec![1, 2])),
         // A k × 1 kernel over H × 1 (the unit axis moves out of the way), and 1 × k over 1 × W.

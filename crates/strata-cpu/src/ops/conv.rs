@@ -14,6 +14,7 @@ use super::nn::kerr;
 use super::{Ctx, Kernel, input, unsupported};
 use crate::error::{Result, bail};
 use crate::gemm::{Epilogue, NR, PackedA, PackedB, Rhs, fill_strided, gemm, gemm_with};
+use crate::simd::Lanes8;
 use crate::tensor::CpuTensor;
 
 // ------------------------------------------------------------------ Conv
@@ -368,21 +369,24 @@ fn depthwise_block(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0: usi
         // SAFETY: the CPU supports AVX2 (checked just above).
         return unsafe { depthwise_block_avx2(w, x, k, bias, c0, out) };
     }
-    depthwise_block_body(w, x, k, bias, c0, out)
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return depthwise_block_body::<crate::simd::Simd8>(w, x, k, bias, c0, out);
+    #[allow(unreachable_code)]
+    depthwise_block_body::<[f32; CB]>(w, x, k, bias, c0, out)
 }
 
-/// [`depthwise_block_body`] compiled for AVX2 (no FMA: the same bits).
+/// [`depthwise_block_body`] on AVX registers (no FMA: the same bits).
 ///
 /// # Safety
 /// The CPU supports AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn depthwise_block_avx2(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0: usize, out: &mut [f32]) {
-    depthwise_block_body(w, x, k, bias, c0, out)
+    depthwise_block_body::<crate::simd::Avx8>(w, x, k, bias, c0, out)
 }
 
 #[inline(always)]
-fn depthwise_block_body(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0: usize, out: &mut [f32]) {
+fn depthwise_block_body<L: Lanes8>(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0: usize, out: &mut [f32]) {
     let (in_size, out_size, taps) = (w.in_size(), w.out_size(), w.taps());
     let nch = out.len() / out_size.max(1);
     if nch == 0 {
@@ -418,36 +422,90 @@ fn depthwise_block_body(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0
         (lo, hi.max(lo))
     };
     let kw_range: Vec<(usize, usize)> = (0..w.out[2]).map(|ow| range(2, ow)).collect();
-    let (s2, d2, p2) = (w.strides[2] as i64, w.dilations[2] as i64, w.pad_begin[2]);
+    let full_kw = (0, w.kernel[2]);
     let mut opos = 0;
     for od in 0..w.out[0] {
         let (kd0, kd1) = range(0, od);
         for oh in 0..w.out[1] {
             let (kh0, kh1) = range(1, oh);
-            for (ow, &(kw0, kw1)) in kw_range.iter().enumerate() {
-                let mut acc = [0.0f32; CB];
-                for kd in kd0..kd1 {
-                    let id = w.pos(0, od, kd) as usize;
-                    for kh in kh0..kh1 {
-                        let ih = w.pos(1, oh, kh) as usize;
-                        let row = (id * w.input[1] + ih) * w.input[2];
-                        let trow = (kd * w.kernel[1] + kh) * w.kernel[2];
-                        for kw in kw0..kw1 {
-                            let iw = (ow as i64 * s2 - p2 + kw as i64 * d2) as usize;
-                            let (xv, kv) = (&xb[row + iw], &kb[trow + kw]);
-                            for l in 0..CB {
-                                acc[l] += xv[l] * kv[l];
-                            }
-                        }
-                    }
-                }
-                for l in 0..nch {
-                    out[l * out_size + opos] = if bias.is_some() { acc[l] + bb[l] } else { acc[l] };
-                }
-                opos += 1;
+            let mut ow = 0;
+            while ow < w.out[2] {
+                // Runs of columns whose every tap is inside the row load each
+                // tap's weights once for all of them, their sums in registers
+                // (eight sums hide the latency of the additions); edge columns
+                // go one by one. Each sum adds its taps in kernel order.
+                let full = |n: usize| ow + n <= w.out[2] && kw_range[ow..ow + n].iter().all(|r| *r == full_kw);
+                let geo = DwRow { w, xb: &xb, kb: &kb, kd: (kd0, kd1), kh: (kh0, kh1), od, oh, ow };
+                let cols = if full(8) {
+                    dw_columns::<L, 8>(&geo, full_kw, &bb, bias.is_some(), nch, out, out_size, opos)
+                } else if full(4) {
+                    dw_columns::<L, 4>(&geo, full_kw, &bb, bias.is_some(), nch, out, out_size, opos)
+                } else {
+                    dw_columns::<L, 1>(&geo, kw_range[ow], &bb, bias.is_some(), nch, out, out_size, opos)
+                };
+                opos += cols;
+                ow += cols;
             }
         }
     }
+}
+
+/// Where a step of [`depthwise_block_body`] is: the channel-blocked input
+/// and weights, the valid depth and height tap ranges, the output row and
+/// its first column.
+struct DwRow<'a> {
+    w: &'a Win3,
+    xb: &'a [[f32; CB]],
+    kb: &'a [[f32; CB]],
+    kd: (usize, usize),
+    kh: (usize, usize),
+    od: usize,
+    oh: usize,
+    ow: usize,
+}
+
+/// `R` consecutive output columns from `g.ow` over the width taps `kw`
+/// (all of them inside the row for every column), written to `out`
+/// (channel-major, `out_size` per channel, from position `opos`); returns `R`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dw_columns<L: Lanes8, const R: usize>(
+    g: &DwRow,
+    kw: (usize, usize),
+    bb: &[f32; CB],
+    has_bias: bool,
+    nch: usize,
+    out: &mut [f32],
+    out_size: usize,
+    opos: usize,
+) -> usize {
+    let w = g.w;
+    let (step, dil) = (w.strides[2], w.dilations[2]);
+    let first = g.ow as i64 * step as i64 - w.pad_begin[2];
+    let mut acc = [L::zero(); R];
+    for kd in g.kd.0..g.kd.1 {
+        let id = w.pos(0, g.od, kd) as usize;
+        for kh in g.kh.0..g.kh.1 {
+            let ih = w.pos(1, g.oh, kh) as usize;
+            let row = &g.xb[(id * w.input[1] + ih) * w.input[2]..][..w.input[2]];
+            let trow = &g.kb[(kd * w.kernel[1] + kh) * w.kernel[2]..][..w.kernel[2]];
+            for (t, kv) in trow.iter().enumerate().take(kw.1).skip(kw.0) {
+                let xs = &row[(first + (t * dil) as i64) as usize..][..(R - 1) * step + 1];
+                let kv = L::load(kv);
+                for (j, a) in acc.iter_mut().enumerate() {
+                    *a = a.mul_add(L::load(&xs[j * step]), kv);
+                }
+            }
+        }
+    }
+    let mut sums = [0.0f32; CB];
+    for (j, a) in acc.iter().enumerate() {
+        a.store(&mut sums);
+        for l in 0..nch {
+            out[l * out_size + opos + j] = if has_bias { sums[l] + bb[l] } else { sums[l] };
+        }
+    }
+    R
 }
 
 /// One channel of a depthwise convolution. Row by row: for each kernel tap
