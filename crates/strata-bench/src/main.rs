@@ -8,8 +8,9 @@
 //! its load time and peak memory are its own): the worker loads the model,
 //! runs it once to warm up, then runs it once per request. The driver
 //! interleaves the requests (one run of each runtime per round, the order
-//! rotating between rounds, with a short pause between runs so no runtime's
-//! spinning threads steal the next one's cores), and prints median
+//! rotating between rounds; before each run a short pause, then a wait until
+//! no worker process uses the CPU, so no runtime's spinning threads steal
+//! the next one's cores), and prints median
 //! latencies, Strata/anchor ratios and their geometric means, peak RSS and
 //! load times. The same inputs (`test_data_set_0`) are given to all three.
 //!
@@ -217,14 +218,49 @@ impl Worker {
 #[derive(Clone)]
 struct Figures {
     median_ms: f64,
+    /// Every run's time, in round order.
+    times: Vec<f64>,
     load_ms: f64,
     peak_mib: f64,
     model_mib: f64,
 }
 
-/// Default pause before each run, so that threads another runtime left
-/// spinning after its run have gone to sleep.
+/// Default pause before each run.
 const PAUSE_MS: u64 = 5;
+/// Longest wait for the workers to go idle before a run.
+const QUIET_TIMEOUT_MS: u64 = 1000;
+
+/// Nanoseconds of CPU time all threads of process `pid` have used, from
+/// `/proc/PID/task/*/schedstat`; `None` where the system has no such files.
+fn cpu_ns(pid: u32) -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
+/// Wait until no worker process uses the CPU (less than 5% of one core
+/// over a 5 ms window), at most [`QUIET_TIMEOUT_MS`]: a runtime whose
+/// threads keep spinning after its run (onnxruntime's intra-op workers spin
+/// for tens of milliseconds) would otherwise take cores from the next
+/// runtime's run. Returns the time waited.
+fn wait_quiet(pids: &[u32]) -> Duration {
+    let start = Instant::now();
+    let window = Duration::from_millis(5);
+    let used = || pids.iter().map(|&p| cpu_ns(p)).sum::<Option<u64>>();
+    let Some(mut before) = used() else { return Duration::ZERO };
+    while start.elapsed() < Duration::from_millis(QUIET_TIMEOUT_MS) {
+        std::thread::sleep(window);
+        let Some(now) = used() else { break };
+        if now.saturating_sub(before) < window.as_nanos() as u64 / 20 {
+            break;
+        }
+        before = now;
+    }
+    start.elapsed()
+}
 
 fn geomean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp())
@@ -291,11 +327,14 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
             }
+            let mut waited = Duration::ZERO;
             for r in 0..rounds {
                 for k in 0..workers.len() {
                     let i = (k + r) % workers.len();
+                    let pids: Vec<u32> = workers.iter().flatten().map(|w| w.child.id()).collect();
                     if let Some(w) = workers[i].as_mut() {
                         std::thread::sleep(pause);
+                        waited += wait_quiet(&pids);
                         if let Err(e) = w.run_once() {
                             println!("  {} {} failed: {e:#}", case.name, w.name);
                             workers[i] = None;
@@ -303,6 +342,12 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
             }
+            let runs = (rounds * workers.iter().flatten().count()).max(1) as u32;
+            println!(
+                "  {} ({t} thread(s)): {:.1} ms per run waited for the workers to go idle",
+                case.name,
+                (waited / runs).as_secs_f64() * 1e3
+            );
             let mut figs: Vec<Option<Figures>> = Vec::new();
             for w in workers.iter_mut() {
                 figs.push(match w {
@@ -310,6 +355,7 @@ fn main() -> anyhow::Result<()> {
                         w.finish()?;
                         Some(Figures {
                             median_ms: median(w.times.clone()),
+                            times: w.times.clone(),
                             load_ms: w.load_ms,
                             peak_mib: w.peak_kib as f64 / 1024.0,
                             model_mib: w.peak_kib.saturating_sub(w.base_kib) as f64 / 1024.0,
@@ -323,7 +369,14 @@ fn main() -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_dir_all(&tmp);
     let ms = |f: &Option<Figures>| f.as_ref().map_or("-".into(), |f| format!("{:.2}", f.median_ms));
+    // The median over rounds of the ratio of the two runs of a round: the
+    // runs of one round are milliseconds apart, so a change of the machine's
+    // speed between rounds (this VM moves by 30% and more over seconds)
+    // cancels out; the ratio of the medians where the rounds do not pair up.
     let ratio = |a: &Option<Figures>, b: &Option<Figures>| match (a, b) {
+        (Some(a), Some(b)) if a.times.len() == b.times.len() && b.times.iter().all(|&t| t > 0.0) => {
+            Some(median(a.times.iter().zip(&b.times).map(|(x, y)| x / y).collect()))
+        }
         (Some(a), Some(b)) if b.median_ms > 0.0 => Some(a.median_ms / b.median_ms),
         _ => None,
     };
@@ -390,7 +443,8 @@ fn main() -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "(times in ms; RSS in MiB as peak/peak minus the worker's RSS before loading; load = load + first run, ms)"
+        "(times in ms, medians; /ort and /tract are medians of per-round ratios; RSS in MiB as peak/peak minus the \
+         worker's RSS before loading; load = load + first run, ms)"
     );
     println!("({} cores here)", std::thread::available_parallelism().map_or(1, |n| n.get()));
     Ok(())

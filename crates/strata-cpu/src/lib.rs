@@ -84,10 +84,13 @@ impl CpuBackend {
         self
     }
 
-    /// Whether compiling optimises the graph (on by default): an
-    /// inference-mode BatchNormalization after a Conv is folded into the
-    /// Conv's weights (`strata_ir::passes::fold_batch_norm`; results differ
-    /// by rounding), then a producer (Conv, Gemm, MatMul, ...) and the float
+    /// Whether compiling optimises the graph (on by default): per-channel
+    /// affine maps after a Conv (an inference-mode BatchNormalization,
+    /// Mul/Add/Sub by per-channel weights) are folded into the Conv's
+    /// weights (`strata_ir::passes::fold_conv_affine`) and decomposed
+    /// hard-sigmoid / hard-swish become one node
+    /// (`strata_ir::passes::recognize_hard_activations`; results differ by
+    /// rounding), then a producer (Conv, Gemm, MatMul, ...) and the float
     /// elementwise nodes after it, or an elementwise chain, become one node
     /// (`strata_ir::passes::fuse`) that runs in one pass and gives the same
     /// bits as the nodes it replaces.
@@ -111,7 +114,8 @@ impl CpuBackend {
             step: &ops::fused::can_step,
             max_steps: Self::MAX_FUSED_STEPS,
         };
-        let folded = strata_ir::passes::fold_batch_norm(&mut m);
+        let folded =
+            strata_ir::passes::fold_conv_affine(&mut m) + strata_ir::passes::recognize_hard_activations(&mut m);
         if strata_ir::passes::fuse(&mut m, &rules) + folded > 0 { Arc::new(m) } else { model }
     }
 

@@ -134,9 +134,12 @@ impl GpuBackend {
     const MAX_FUSED_STEPS: usize = 16;
 
     /// The model to compile for `model` with optimisation on (the facade's
-    /// `SessionOptions::optimize`): an inference BatchNormalization after a
-    /// Conv folded into the Conv (`strata_ir::passes::fold_batch_norm`;
-    /// results differ by rounding), then producers (Conv, ConvTranspose,
+    /// `SessionOptions::optimize`): per-channel affine maps after a Conv
+    /// (an inference BatchNormalization, Mul/Add/Sub by per-channel weights)
+    /// folded into the Conv (`strata_ir::passes::fold_conv_affine`) and
+    /// decomposed hard-sigmoid / hard-swish recognised
+    /// (`strata_ir::passes::recognize_hard_activations`; results differ by
+    /// rounding), then producers (Conv, ConvTranspose,
     /// MatMul, Gemm, and other float32 Nn / Reduce nodes) and the float32
     /// elementwise nodes after them, or elementwise chains, fused into one
     /// node each (`strata_ir::passes::fuse` with this backend's rules) that
@@ -147,7 +150,8 @@ impl GpuBackend {
     /// changes.
     pub fn optimized(model: Arc<Model>) -> Arc<Model> {
         let mut m = (*model).clone();
-        let folded = strata_ir::passes::fold_batch_norm(&mut m);
+        let folded =
+            strata_ir::passes::fold_conv_affine(&mut m) + strata_ir::passes::recognize_hard_activations(&mut m);
         let fused = ops::fused::fuse(&mut m, Self::MAX_FUSED_STEPS);
         if fused + folded == 0 { model } else { Arc::new(m) }
     }

@@ -5,16 +5,20 @@
 //! shape-subgraph folding once input dimensions are known (bind symbolic
 //! dimensions, re-infer shapes, replace `Shape`/`Size` of fully known tensors
 //! by constants, then fold what depends on them), and, run by the backends
-//! that opt in on the partitions they compile, BatchNormalization folded
-//! into the Conv before it ([`fold_batch_norm`]) and fusion of producers
-//! with the elementwise nodes after them ([`fuse`]).
+//! that opt in on the partitions they compile, per-channel affine maps
+//! (BatchNormalization, Mul/Add/Sub by per-channel weights) folded into the
+//! Conv before them ([`fold_conv_affine`]), hard-sigmoid and hard-swish
+//! recognised from their decomposed form ([`recognize_hard_activations`])
+//! and fusion of producers with the elementwise nodes after them ([`fuse`]).
 
 use std::collections::HashMap;
 
-pub mod fold_bn;
+pub mod fold_affine;
 pub mod fuse;
-pub use fold_bn::fold_batch_norm;
+pub mod recognize;
+pub use fold_affine::fold_conv_affine;
 pub use fuse::{FuseRules, fuse};
+pub use recognize::recognize_hard_activations;
 
 use crate::error::IrError;
 use crate::graph::{Dim, GraphId, Model, Node, ValueId, ValueType};
