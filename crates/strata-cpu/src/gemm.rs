@@ -136,13 +136,16 @@ pub enum Rhs<'a> {
     Packed(&'a PackedB),
     /// Produced segment by segment (`k` rows, `n` columns).
     Fill { k: usize, n: usize, fill: &'a FillFn<'a> },
+    /// Every segment of a `Fill`, `width` columns each, filled in turn
+    /// into one buffer (segment `s` at `s · width · k`).
+    Filled { data: &'a [f32], k: usize, n: usize, width: usize },
 }
 
 impl Rhs<'_> {
     fn dims(&self) -> (usize, usize) {
         match self {
             Rhs::Packed(b) => (b.k, b.n),
-            Rhs::Fill { k, n, .. } => (*k, *n),
+            Rhs::Fill { k, n, .. } | Rhs::Filled { k, n, .. } => (*k, *n),
         }
     }
 }
@@ -612,12 +615,33 @@ pub fn gemm_with(pool: &Pool, a: &PackedA, b: Rhs, c: &mut [f32], ldc: usize, ep
     let isa = isa();
     let seg = match b {
         Rhs::Packed(_) => MAX_SEGMENT,
+        Rhs::Filled { width, .. } => {
+            assert!(width > 0 && width % NR == 0, "gemm segment width {width} is not a multiple of {NR}");
+            width
+        }
         Rhs::Fill { .. } => (SEGMENT_BYTES / 4 / k.max(1) / NR * NR).clamp(MIN_SEGMENT, MAX_SEGMENT),
     };
     let segments = n.div_ceil(seg);
     // Split rows too when there are too few column segments to share.
     let row_blocks = if segments >= 2 * pool.threads() { 1 } else { m.div_ceil(ROW_BLOCK) };
     let rows_per = if row_blocks == 1 { m.div_ceil(MR) * MR } else { ROW_BLOCK };
+    // Rows split into blocks would each fill the same segments again: fill
+    // every segment once first (in parallel), then multiply from those
+    // panels. (The same panels, so the same bits.)
+    let filled: Vec<f32>;
+    let b = match b {
+        Rhs::Fill { fill, .. } if row_blocks > 1 => {
+            let per = seg * k;
+            let mut buf = vec![0.0f32; segments * per];
+            pool.for_each_chunk(&mut buf, per.max(1), k * n, |s, dst| {
+                let (j0, w) = (s * seg, seg.min(n - s * seg));
+                fill(j0, w, &mut dst[..w.div_ceil(NR) * NR * k]);
+            });
+            filled = buf;
+            Rhs::Filled { data: &filled, k, n, width: seg }
+        }
+        other => other,
+    };
     let out = Out { ptr: c.as_mut_ptr(), ldc };
     let item = |i: usize| {
         let (rb, s) = (i / segments, i % segments);
@@ -628,6 +652,7 @@ pub fn gemm_with(pool: &Pool, a: &PackedA, b: Rhs, c: &mut [f32], ldc: usize, ep
                 let panels = &pb.data[(j0 / NR) * NR * k..];
                 block(isa, a, panels, k, r0, r1, j0, w, out, epi);
             }
+            Rhs::Filled { data, .. } => block(isa, a, &data[s * seg * k..], k, r0, r1, j0, w, out, epi),
             Rhs::Fill { fill, .. } => SEGMENT.with(|buf| {
                 let mut buf = buf.borrow_mut();
                 let len = w.div_ceil(NR) * NR * k;
