@@ -89,7 +89,8 @@ impl CpuBackend {
     /// Mul/Add/Sub by per-channel weights) are folded into the Conv's
     /// weights (`strata_ir::passes::fold_conv_affine`) and decomposed
     /// hard-sigmoid / hard-swish become one node
-    /// (`strata_ir::passes::recognize_hard_activations`; results differ by
+    /// (`strata_ir::passes::recognize_activations`, with GELU in its erf and
+    /// tanh forms; results differ by
     /// rounding), then a producer (Conv, Gemm, MatMul, ...) and the float
     /// elementwise nodes after it, or an elementwise chain, become one node
     /// (`strata_ir::passes::fuse`) that runs in one pass and gives the same
@@ -114,8 +115,7 @@ impl CpuBackend {
             step: &ops::fused::can_step,
             max_steps: Self::MAX_FUSED_STEPS,
         };
-        let folded =
-            strata_ir::passes::fold_conv_affine(&mut m) + strata_ir::passes::recognize_hard_activations(&mut m);
+        let folded = strata_ir::passes::fold_conv_affine(&mut m) + strata_ir::passes::recognize_activations(&mut m);
         if strata_ir::passes::fuse(&mut m, &rules) + folded > 0 { Arc::new(m) } else { model }
     }
 

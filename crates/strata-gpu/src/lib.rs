@@ -138,7 +138,8 @@ impl GpuBackend {
     /// (an inference BatchNormalization, Mul/Add/Sub by per-channel weights)
     /// folded into the Conv (`strata_ir::passes::fold_conv_affine`) and
     /// decomposed hard-sigmoid / hard-swish recognised
-    /// (`strata_ir::passes::recognize_hard_activations`; results differ by
+    /// (`strata_ir::passes::recognize_activations`, with GELU in its erf and
+    /// tanh forms; results differ by
     /// rounding), then producers (Conv, ConvTranspose,
     /// MatMul, Gemm, and other float32 Nn / Reduce nodes) and the float32
     /// elementwise nodes after them, or elementwise chains, fused into one
@@ -150,8 +151,7 @@ impl GpuBackend {
     /// changes.
     pub fn optimized(model: Arc<Model>) -> Arc<Model> {
         let mut m = (*model).clone();
-        let folded =
-            strata_ir::passes::fold_conv_affine(&mut m) + strata_ir::passes::recognize_hard_activations(&mut m);
+        let folded = strata_ir::passes::fold_conv_affine(&mut m) + strata_ir::passes::recognize_activations(&mut m);
         let fused = ops::fused::fuse(&mut m, Self::MAX_FUSED_STEPS);
         if fused + folded == 0 { model } else { Arc::new(m) }
     }

@@ -18,7 +18,7 @@ pub mod fuse;
 pub mod recognize;
 pub use fold_affine::fold_conv_affine;
 pub use fuse::{FuseRules, fuse};
-pub use recognize::recognize_hard_activations;
+pub use recognize::{recognize_activations, recognize_gelu, recognize_hard_activations};
 
 use crate::error::IrError;
 use crate::graph::{Dim, GraphId, Model, Node, ValueId, ValueType};
