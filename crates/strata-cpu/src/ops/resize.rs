@@ -45,8 +45,30 @@ impl Kernel for ResizeKernel {
             let block = table.len() * inner;
             let mut out = vec![0.0f32; outer * block];
             let src = &data[..];
+            // Nearest sampling (every output reads one input with weight 1)
+            // is a gather of indices: no per-element match on the taps.
+            let picks: Option<Vec<usize>> = table
+                .iter()
+                .map(|e| match e.as_deref() {
+                    Some(&[(j, 1.0)]) => Some(j),
+                    _ => None,
+                })
+                .collect();
             ctx.pool.for_each_chunk(&mut out, block.max(1), outer * block * 4, |o, chunk| {
                 let base = o * len_in * inner;
+                if let Some(picks) = &picks {
+                    if inner == 1 {
+                        let row = &src[base..base + len_in];
+                        for (d, &j) in chunk.iter_mut().zip(picks) {
+                            *d = row[j];
+                        }
+                    } else {
+                        for (dst, &j) in chunk.chunks_exact_mut(inner).zip(picks) {
+                            dst.copy_from_slice(&src[base + j * inner..base + (j + 1) * inner]);
+                        }
+                    }
+                    return;
+                }
                 if inner == 1 {
                     // The innermost axis: one sum per output element.
                     let row = &src[base..base + len_in];
