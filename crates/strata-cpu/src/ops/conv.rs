@@ -364,47 +364,82 @@ fn blocked_depthwise(w: &Win3) -> bool {
 /// position), so every output position is one `CB`-lane sum over its taps,
 /// in kernel order, then the bias; the same sums as [`depthwise`].
 fn depthwise_block(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0: usize, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { depthwise_block_avx2(w, x, k, bias, c0, out) };
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return depthwise_block_body::<crate::simd::Simd8>(w, x, k, bias, c0, out);
-    #[allow(unreachable_code)]
-    depthwise_block_body::<[f32; CB]>(w, x, k, bias, c0, out)
-}
-
-/// [`depthwise_block_body`] on AVX registers (no FMA: the same bits).
-///
-/// # Safety
-/// The CPU supports AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn depthwise_block_avx2(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0: usize, out: &mut [f32]) {
-    depthwise_block_body::<crate::simd::Avx8>(w, x, k, bias, c0, out)
-}
-
-#[inline(always)]
-fn depthwise_block_body<L: Lanes8>(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0: usize, out: &mut [f32]) {
     let (in_size, out_size, taps) = (w.in_size(), w.out_size(), w.taps());
     let nch = out.len() / out_size.max(1);
     if nch == 0 {
         return;
     }
-    let mut xb = vec![[0.0f32; CB]; in_size];
-    for l in 0..nch {
-        let plane = &x[(c0 + l) * in_size..(c0 + l + 1) * in_size];
-        for (v, &s) in xb.iter_mut().zip(plane) {
-            v[l] = s;
+    DW_SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let (xb, kb) = &mut *scratch;
+        // Reused per thread: lanes past `nch` keep stale values, which are
+        // computed with but never stored.
+        if xb.len() < in_size {
+            xb.resize(in_size, [0.0; CB]);
         }
-    }
-    let mut kb = vec![[0.0f32; CB]; taps];
-    for l in 0..nch {
-        for (t, v) in kb.iter_mut().enumerate() {
-            v[l] = k[(c0 + l) * taps + t];
+        if kb.len() < taps {
+            kb.resize(taps, [0.0; CB]);
         }
-    }
+        let (xb, kb) = (&mut xb[..in_size], &mut kb[..taps]);
+        for l in 0..nch {
+            let plane = &x[(c0 + l) * in_size..(c0 + l + 1) * in_size];
+            for (v, &s) in xb.iter_mut().zip(plane) {
+                v[l] = s;
+            }
+        }
+        for l in 0..nch {
+            for (t, v) in kb.iter_mut().enumerate() {
+                v[l] = k[(c0 + l) * taps + t];
+            }
+        }
+        let blocked = Blocked { xb, kb, bias, c0, nch };
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { depthwise_block_avx2(w, &blocked, out) };
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return depthwise_blocked::<crate::simd::Simd8>(w, &blocked, out);
+        #[allow(unreachable_code)]
+        depthwise_blocked::<[f32; CB]>(w, &blocked, out)
+    })
+}
+
+/// Channel-blocked lanes per input position.
+type LaneRows = Vec<[f32; CB]>;
+
+thread_local! {
+    /// Per-thread channel-blocked input and weights of [`depthwise_block`].
+    static DW_SCRATCH: std::cell::RefCell<(LaneRows, LaneRows)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// The channel-blocked operands of one block of channels: input `xb` and
+/// weights `kb` (`nch` channels from `c0` in their lanes), the bias.
+struct Blocked<'a> {
+    xb: &'a [[f32; CB]],
+    kb: &'a [[f32; CB]],
+    bias: Option<&'a [f32]>,
+    c0: usize,
+    nch: usize,
+}
+
+/// [`depthwise_blocked`] on AVX registers (no FMA: the same bits).
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn depthwise_block_avx2(w: &Win3, b: &Blocked, out: &mut [f32]) {
+    depthwise_blocked::<crate::simd::Avx8>(w, b, out)
+}
+
+/// Every output position of the block as one `CB`-lane sum over its taps,
+/// in kernel order, then the bias; the same sums as [`depthwise`].
+#[inline(always)]
+fn depthwise_blocked<L: Lanes8>(w: &Win3, b: &Blocked, out: &mut [f32]) {
+    let Blocked { xb, kb, bias, c0, nch } = *b;
+    let out_size = w.out_size();
     let mut bb = [0.0f32; CB];
     if let Some(bias) = bias {
         bb[..nch].copy_from_slice(&bias[c0..c0 + nch]);
@@ -435,7 +470,7 @@ fn depthwise_block_body<L: Lanes8>(w: &Win3, x: &[f32], k: &[f32], bias: Option<
                 // (eight sums hide the latency of the additions); edge columns
                 // go one by one. Each sum adds its taps in kernel order.
                 let full = |n: usize| ow + n <= w.out[2] && kw_range[ow..ow + n].iter().all(|r| *r == full_kw);
-                let geo = DwRow { w, xb: &xb, kb: &kb, kd: (kd0, kd1), kh: (kh0, kh1), od, oh, ow };
+                let geo = DwRow { w, xb, kb, kd: (kd0, kd1), kh: (kh0, kh1), od, oh, ow };
                 let cols = if full(8) {
                     dw_columns::<L, 8>(&geo, full_kw, &bb, bias.is_some(), nch, out, out_size, opos)
                 } else if full(4) {
@@ -450,7 +485,7 @@ fn depthwise_block_body<L: Lanes8>(w: &Win3, x: &[f32], k: &[f32], bias: Option<
     }
 }
 
-/// Where a step of [`depthwise_block_body`] is: the channel-blocked input
+/// Where a step of [`depthwise_blocked`] is: the channel-blocked input
 /// and weights, the valid depth and height tap ranges, the output row and
 /// its first column.
 struct DwRow<'a> {
