@@ -92,12 +92,18 @@ fn below(a: f32, k: f32) -> f32 {
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
     let a = x.abs();
-    // Small |x|: tanh = e / (e + 2) with e = expm1(2|x|), which has no
-    // cancellation; 2|x| ≤ 0.7 needs the argument halved once more.
+    // Small |x|: the odd Taylor series to x^15 (the next term is below
+    // 1e-10 of the sum for |x| ≤ 0.35), no division.
     let h = below(a, 0.35);
-    let e1 = expm1_reduced(h);
-    let e = e1 * (e1 + 2.0); // expm1(2h) = expm1(h) · (expm1(h) + 2)
-    let small = e / (e + 2.0);
+    let z = h * h;
+    let mut p = -929_569.0 / 638_512_875.0;
+    p = 21_844.0 / 6_081_075.0 + z * p;
+    p = -1_382.0 / 155_925.0 + z * p;
+    p = 62.0 / 2_835.0 + z * p;
+    p = -17.0 / 315.0 + z * p;
+    p = 2.0 / 15.0 + z * p;
+    p = -1.0 / 3.0 + z * p;
+    let small = h + h * (z * p);
     // Larger |x|: 1 - 2 / (e^{2|x|} + 1); beyond 9.1 the result rounds to 1.
     let big = 1.0 - 2.0 / (exp_in_range(2.0 * below(a, 10.0)) + 1.0);
     let t = if a <= 0.35 { small } else { big };
