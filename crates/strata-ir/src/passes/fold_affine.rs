@@ -14,8 +14,6 @@
 //! and that node has its one output; new weights are added (the old ones
 //! may be shared).
 
-use std::collections::HashMap;
-
 use crate::dtype::DType;
 use crate::graph::{Graph, Model, ValueId};
 use crate::ops::{ElementwiseOp, NnOp, Op};
@@ -95,21 +93,8 @@ pub fn fold_conv_affine(model: &mut Model) -> usize {
 }
 
 fn fold_once(model: &mut Model) -> usize {
-    let main = model.main;
-    let captured = super::captured_values(model, main);
-    let g = model.graph_mut(main);
-    let mut readers: HashMap<ValueId, usize> = HashMap::new();
-    for n in &g.nodes {
-        for v in n.inputs.iter().flatten() {
-            *readers.entry(*v).or_default() += 1;
-        }
-    }
-    let mut producer: HashMap<ValueId, usize> = HashMap::new();
-    for (i, n) in g.nodes.iter().enumerate() {
-        for v in n.outputs.iter().flatten() {
-            producer.insert(*v, i);
-        }
-    }
+    let uses = super::Uses::of(model);
+    let g = model.graph_mut(model.main);
     let mut folded = 0;
     let mut remove = vec![false; g.nodes.len()];
     let mut changed = vec![false; g.nodes.len()];
@@ -119,11 +104,11 @@ fn fold_once(model: &mut Model) -> usize {
         let out = *out;
         // The Conv output this node reads (its first input that a Conv makes).
         let Some((y, ci)) = node.inputs.iter().flatten().find_map(|v| {
-            producer.get(v).filter(|&&ci| matches!(g.nodes[ci].op, Op::Nn(NnOp::Conv { .. }))).map(|&ci| (*v, ci))
+            uses.producer(*v).filter(|&ci| matches!(g.nodes[ci].op, Op::Nn(NnOp::Conv { .. }))).map(|ci| (*v, ci))
         }) else {
             continue;
         };
-        if changed[ci] || remove[ci] || readers.get(&y) != Some(&1) || g.outputs.contains(&y) || captured.contains(&y) {
+        if changed[ci] || remove[ci] || !uses.private(g, y) {
             continue;
         }
         let conv = &g.nodes[ci];
@@ -174,12 +159,7 @@ fn fold_once(model: &mut Model) -> usize {
         remove[ai] = true;
         folded += 1;
     }
-    let mut i = 0;
-    g.nodes.retain(|_| {
-        let keep = !remove[i];
-        i += 1;
-        keep
-    });
+    super::remove_marked(g, &remove);
     folded
 }
 

@@ -21,7 +21,7 @@ pub use fuse::{FuseRules, fuse};
 pub use recognize::{recognize_activations, recognize_gelu, recognize_hard_activations};
 
 use crate::error::IrError;
-use crate::graph::{Dim, GraphId, Model, Node, ValueId, ValueType};
+use crate::graph::{Dim, Graph, GraphId, Model, Node, ValueId, ValueType};
 use crate::ops::{Op, TensorOp};
 use crate::tensor::TensorData;
 
@@ -35,6 +35,54 @@ fn captured_values(model: &Model, graph: GraphId) -> std::collections::HashSet<V
         .flat_map(|n| n.op.subgraphs())
         .flat_map(|sg| model.graph(sg).captures.iter().map(|(outer, _)| *outer))
         .collect()
+}
+
+/// Who reads and who makes each value of the main graph, for the local
+/// rewrites (folding into a Conv, recognising activations).
+struct Uses {
+    /// Nodes reading each value (a node reading it twice counts twice).
+    readers: HashMap<ValueId, usize>,
+    /// The node making each value.
+    producer: HashMap<ValueId, usize>,
+    captured: std::collections::HashSet<ValueId>,
+}
+
+impl Uses {
+    fn of(model: &Model) -> Uses {
+        let g = model.main_graph();
+        let mut readers: HashMap<ValueId, usize> = HashMap::new();
+        let mut producer: HashMap<ValueId, usize> = HashMap::new();
+        for (i, n) in g.nodes.iter().enumerate() {
+            for v in n.inputs.iter().flatten() {
+                *readers.entry(*v).or_default() += 1;
+            }
+            for v in n.outputs.iter().flatten() {
+                producer.insert(*v, i);
+            }
+        }
+        Uses { readers, producer, captured: captured_values(model, model.main) }
+    }
+
+    /// Whether `v` is read once, by one node, and is neither an output of
+    /// graph `g` nor read from a subgraph: a rewrite may hide it.
+    fn private(&self, g: &Graph, v: ValueId) -> bool {
+        self.readers.get(&v) == Some(&1) && !g.outputs.contains(&v) && !self.captured.contains(&v)
+    }
+
+    /// The node making `v`.
+    fn producer(&self, v: ValueId) -> Option<usize> {
+        self.producer.get(&v).copied()
+    }
+}
+
+/// Drop the nodes marked in `remove` (one flag per node, in order).
+fn remove_marked(g: &mut Graph, remove: &[bool]) {
+    let mut i = 0;
+    g.nodes.retain(|_| {
+        let keep = !remove[i];
+        i += 1;
+        keep
+    });
 }
 
 /// Computes a node's outputs from constant inputs (implemented by a backend).

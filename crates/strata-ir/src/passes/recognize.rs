@@ -57,24 +57,11 @@ fn clip_0_6(g: &Graph, n: &Node) -> Option<ValueId> {
 /// Recognise every hard-sigmoid and hard-swish of the main graph; returns
 /// how many were rewritten.
 pub fn recognize_hard_activations(model: &mut Model) -> usize {
-    let main = model.main;
-    let captured = super::captured_values(model, main);
-    let g = model.graph_mut(main);
-    let mut readers: HashMap<ValueId, usize> = HashMap::new();
-    for n in &g.nodes {
-        for v in n.inputs.iter().flatten() {
-            *readers.entry(*v).or_default() += 1;
-        }
-    }
-    let mut producer: HashMap<ValueId, usize> = HashMap::new();
-    for (i, n) in g.nodes.iter().enumerate() {
-        for v in n.outputs.iter().flatten() {
-            producer.insert(*v, i);
-        }
-    }
+    let uses = super::Uses::of(model);
+    let g = model.graph_mut(model.main);
     // A value read only by the node that consumes it in the pattern.
-    let private = |v: ValueId| readers.get(&v) == Some(&1) && !g.outputs.contains(&v) && !captured.contains(&v);
-    let made_by = |v: ValueId| producer.get(&v).copied().filter(|&i| g.nodes[i].outputs.len() == 1);
+    let private = |v: ValueId| uses.private(g, v);
+    let made_by = |v: ValueId| uses.producer(v).filter(|&i| g.nodes[i].outputs.len() == 1);
     let mut rewrites: Vec<(usize, ValueId, E, Vec<usize>)> = Vec::new();
     let mut used = vec![false; g.nodes.len()];
     for di in 0..g.nodes.len() {
@@ -134,12 +121,7 @@ pub fn recognize_hard_activations(model: &mut Model) -> usize {
         d.inputs = vec![Some(x)];
         nodes.into_iter().for_each(|i| remove[i] = true);
     }
-    let mut i = 0;
-    g.nodes.retain(|_| {
-        let keep = !remove[i];
-        i += 1;
-        keep
-    });
+    super::remove_marked(g, &remove);
     count
 }
 
@@ -190,21 +172,8 @@ fn gelu(x: f64, approx: GeluApprox) -> f64 {
 /// Recognise every GELU written out in arithmetic nodes of the main graph;
 /// returns how many were rewritten.
 pub fn recognize_gelu(model: &mut Model) -> usize {
-    let main = model.main;
-    let captured = super::captured_values(model, main);
-    let g = model.graph_mut(main);
-    let mut readers: HashMap<ValueId, usize> = HashMap::new();
-    for n in &g.nodes {
-        for v in n.inputs.iter().flatten() {
-            *readers.entry(*v).or_default() += 1;
-        }
-    }
-    let mut producer: HashMap<ValueId, usize> = HashMap::new();
-    for (i, n) in g.nodes.iter().enumerate() {
-        for v in n.outputs.iter().flatten() {
-            producer.insert(*v, i);
-        }
-    }
+    let uses = super::Uses::of(model);
+    let g = model.graph_mut(model.main);
     let arith = |n: &Node| {
         matches!(
             n.op,
@@ -245,8 +214,8 @@ pub fn recognize_gelu(model: &mut Model) -> usize {
                 }
                 // Only values read once, by the cone, are inside it: a value
                 // read more often (x itself, read by several nodes) is a leaf.
-                let single = readers.get(&v) == Some(&1) && !g.outputs.contains(&v) && !captured.contains(&v);
-                match producer.get(&v).copied() {
+                let single = uses.private(g, v);
+                match uses.producer(v) {
                     Some(pi) if single && !used[pi] && arith(&g.nodes[pi]) && cone.len() < 24 => {
                         if !cone.contains(&pi) {
                             cone.push(pi);
@@ -311,12 +280,7 @@ pub fn recognize_gelu(model: &mut Model) -> usize {
         y.inputs = vec![Some(x)];
         nodes.into_iter().for_each(|i| remove[i] = true);
     }
-    let mut i = 0;
-    g.nodes.retain(|_| {
-        let keep = !remove[i];
-        i += 1;
-        keep
-    });
+    super::remove_marked(g, &remove);
     count
 }
 
