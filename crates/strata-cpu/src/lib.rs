@@ -22,6 +22,7 @@ mod direct;
 mod error;
 pub mod gemm;
 mod math;
+mod narrow;
 mod ops;
 pub mod pool;
 mod simd;
@@ -267,12 +268,7 @@ pub struct CompiledGraph {
 }
 
 fn bytes_of(t: &CpuTensor) -> u64 {
-    let per = match t.data {
-        Data::F32(_) | Data::I32(_) => 4,
-        Data::I64(_) => 8,
-        Data::Bool(_) => 1,
-    };
-    t.numel() as u64 * per
+    t.numel() as u64 * t.data.elem_bytes() as u64
 }
 
 impl CompiledGraph {
