@@ -129,7 +129,7 @@ impl CpuBackend {
     pub fn supports(&self, model: &Model, graph: GraphId, node: NodeId) -> Result<(), String> {
         let g = model.graph(graph);
         let info = NodeInfo { graph: g, node: g.node(node) };
-        ops::build(&info).map(|_| ()).map_err(|e| match e {
+        ops::kernel(&info).map(|_| ()).map_err(|e| match e {
             CpuError::Unsupported(why) => why,
             other => other.to_string(),
         })
@@ -162,7 +162,7 @@ impl CpuBackend {
         let mut steps = Vec::with_capacity(g.nodes.len());
         for node in &g.nodes {
             let info = NodeInfo { graph: g, node };
-            let kernel = ops::build(&info).map_err(|e| named(node, e))?;
+            let kernel = ops::kernel(&info).map_err(|e| named(node, e))?;
             steps.push(Step {
                 name: node.name.clone(),
                 op: match &node.op {

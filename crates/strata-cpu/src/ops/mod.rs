@@ -121,13 +121,12 @@ pub(crate) fn unsupported(why: impl Into<String>) -> CpuError {
     CpuError::Unsupported(why.into())
 }
 
-/// Compile one node, or say why this backend does not run it. Every
-/// operator of the IR is named, here or in its family's `build`, so a new
-/// one is a compile error until it is given a kernel or listed as not
-/// supported.
-pub(crate) fn build(info: &NodeInfo) -> Result<Box<dyn Kernel>> {
-    match build_direct(info) {
-        Err(CpuError::Unsupported(_)) if has_half(info) => widen::build(info, build_direct),
+/// Compile one node, or say why this backend does not run it: its kernel
+/// from [`build`], or, for a float16/bfloat16 node no kernel takes
+/// directly, its float32 kernel run through `widen`.
+pub(crate) fn kernel(info: &NodeInfo) -> Result<Box<dyn Kernel>> {
+    match build(info) {
+        Err(CpuError::Unsupported(_)) if has_half(info) => widen::build(info, build),
         other => other,
     }
 }
@@ -138,8 +137,11 @@ fn has_half(info: &NodeInfo) -> bool {
     ids.into_iter().any(|&v| info.graph.value(v).ty.dtype().is_some_and(is_half))
 }
 
+/// The kernel of one node on the types it has. Every operator of the IR is
+/// named, here or in its family's `build`, so a new one is a compile error
+/// until it is given a kernel or listed as not supported.
 #[deny(clippy::wildcard_enum_match_arm)]
-fn build_direct(info: &NodeInfo) -> Result<Box<dyn Kernel>> {
+pub(crate) fn build(info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     if !info.node.op.subgraphs().is_empty() {
         return Err(unsupported("operators with subgraphs run elsewhere"));
     }
