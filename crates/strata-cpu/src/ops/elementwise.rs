@@ -8,7 +8,7 @@ use strata_ir::ops::elementwise::{GeluApprox, ShiftDirection};
 
 use super::cast::{BitCastKernel, CastKernel};
 pub(crate) use super::logic::IdentityKernel;
-use super::logic::{BitNotKernel, Compare, CompareKernel, FloatClassKernel, IntKernel, IntOp, NotKernel, WhereKernel};
+use super::logic::{BitNotKernel, Compare, CompareKernel, FloatClassKernel, IntKernel, IntOp, NotKernel, PowMixedKernel, WhereKernel};
 use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, unsupported};
 use crate::error::{Result, bail};
 use crate::tensor::{CpuTensor, is_held};
@@ -598,7 +598,8 @@ fn int_build(op: &E, info: &NodeInfo) -> Option<Result<Box<dyn Kernel>>> {
             IntOp::Cmp(_) => a != F32 && a != Bool && is_held(a),
             IntOp::And | IntOp::Or | IntOp::Xor => a == Bool,
             IntOp::Add | IntOp::Sub | IntOp::Mul | IntOp::Div | IntOp::Max | IntOp::Min => int || a == F64,
-            IntOp::Mod { .. } | IntOp::Shl | IntOp::Shr | IntOp::BitAnd | IntOp::BitOr | IntOp::BitXor => int,
+            IntOp::Mod { .. } => int || a == F64,
+            IntOp::Shl | IntOp::Shr | IntOp::BitAnd | IntOp::BitOr | IntOp::BitXor => int,
         };
     ok.then(|| Ok(Box::new(IntKernel(io)) as Box<dyn Kernel>))
 }
@@ -675,6 +676,16 @@ pub(crate) fn build(op: &E, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | E::Sinh {}
         | E::Tan {} => unary(),
         E::Add {} | E::Sub {} | E::Mul {} | E::Div {} | E::Max {} | E::Min {} => int_or(&float_binary),
+        E::Pow {} if info.in_dtype(0) != Some(F32) || info.in_dtype(1) != Some(F32) => {
+            use DType::{I32, I64, U32, U64};
+            let (x, y) = (info.in_dtype(0), info.in_dtype(1));
+            let int = |d: Option<DType>| matches!(d, Some(I64 | I32 | U64 | U32));
+            let ok = (x == Some(F32) && int(y)) || (matches!(x, Some(I64 | I32)) && (int(y) || y == Some(F32)));
+            if !ok {
+                return Err(unsupported(format!("Pow of {x:?} and {y:?}")));
+            }
+            Ok(Box::new(PowMixedKernel))
+        }
         E::Sum {} | E::Pow {} | E::PRelu {} => float_binary(),
         E::Mean {} => binary(Binary::Add, true),
         E::Equal {} => int_or(&|| compare(Compare::Eq)),
@@ -684,7 +695,7 @@ pub(crate) fn build(op: &E, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         E::GreaterOrEqual {} => int_or(&|| compare(Compare::Ge)),
         E::And {} | E::Or {} | E::Xor {} => int_or(&|| Err(no_kernel())),
         E::Where {} => {
-            info.require_native()?;
+            info.require_held()?;
             Ok(Box::new(WhereKernel))
         }
         E::Identity {} => {

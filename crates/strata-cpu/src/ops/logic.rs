@@ -207,6 +207,19 @@ fn f64_fn(op: IntOp, x: f64, y: f64) -> f64 {
         IntOp::Max | IntOp::Min if x.is_nan() || y.is_nan() => f64::NAN,
         IntOp::Max => x.max(y),
         IntOp::Min => x.min(y),
+        IntOp::Mod { fmod: true } => libm::fmod(x, y),
+        IntOp::Mod { fmod: false } => {
+            let r = libm::fmod(x, y);
+            if y == 0.0 || r.is_nan() {
+                r
+            } else if r == 0.0 {
+                0f64.copysign(y)
+            } else if (y < 0.0) != (r < 0.0) {
+                r + y
+            } else {
+                r
+            }
+        }
         _ => f64::NAN,
     }
 }
@@ -381,5 +394,50 @@ impl Kernel for IdentityKernel {
     fn run(&self, _ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
         let x = input(inputs, 0)?;
         Ok(vec![x.clone()])
+    }
+}
+
+/// `Pow` with an integer operand: a float32 base with an integer exponent
+/// (float32 `powf`), an integer base with a float exponent (f64 `pow`,
+/// truncated and wrapped) or an integer one (repeated wrapping products,
+/// 0 for negative exponents), as the reference computes it.
+pub(super) struct PowMixedKernel;
+
+impl Kernel for PowMixedKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
+        let ints = |t: &CpuTensor| -> Result<Vec<i64>> {
+            Ok(match &t.data {
+                Data::I64(v) => v.to_vec(),
+                Data::I32(v) => v.iter().map(|&x| x as i64).collect(),
+                Data::U64(v) => v.iter().map(|&x| x as i64).collect(),
+                Data::U32(v) => v.iter().map(|&x| x as i64).collect(),
+                _ => bail!("Pow operand of type {}", t.dtype),
+            })
+        };
+        let (sa, sb) = (&a.shape[..], &b.shape[..]);
+        let (shape, wide): (Vec<usize>, Vec<i64>) = match (&a.data, &b.data) {
+            (Data::F32(x), Data::F32(_)) => bail!("Pow of two float32 tensors has its own kernel ({} elements)", x.len()),
+            (Data::F32(x), _) => {
+                let y: Vec<f32> = ints(b)?.iter().map(|&e| e as f32).collect();
+                let (shape, v) = zip_broadcast(ctx, (x, sa), (&y, sb), libm::powf)?;
+                return Ok(vec![CpuTensor { dtype: a.dtype, shape, data: Data::F32(Arc::new(v)) }]);
+            }
+            (_, Data::F32(y)) => {
+                let x: Vec<f64> = ints(a)?.iter().map(|&v| v as f64).collect();
+                let y: Vec<f64> = y.iter().map(|&e| e as f64).collect();
+                let (shape, v) = zip_broadcast(ctx, (&x, sa), (&y, sb), |p, q| libm::pow(p, q) as i64 as f64)?;
+                (shape, v.into_iter().map(|v| v as i64).collect())
+            }
+            _ => zip_broadcast(ctx, (&ints(a)?, sa), (&ints(b)?, sb), |p, q| {
+                if q < 0 { 0 } else { p.wrapping_pow(q.min(128) as u32) }
+            })?,
+        };
+        let data = match a.dtype {
+            DType::I64 => Data::I64(Arc::new(wide)),
+            DType::I32 => Data::I32(Arc::new(wide.into_iter().map(|v| v as i32).collect())),
+            d => bail!("Pow base of type {d}"),
+        };
+        Ok(vec![CpuTensor { dtype: a.dtype, shape, data }])
     }
 }
