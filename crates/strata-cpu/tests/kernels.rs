@@ -762,3 +762,48 @@ fn batch_norm_after_conv_is_folded_into_its_weights() {
         check(m, std::slice::from_ref(&x), 27);
     }
 }
+
+#[test]
+fn losses_hardmax_and_log_sum_exp_match_the_reference() {
+    use strata_ir::ops::reduce::LossReduction;
+    let x = data(&[3, 5, 2, 2], 90, -3.0, 3.0);
+    let w = data(&[5], 91, 0.2, 2.0);
+    let with_ii = ints(&[3, 2, 2], &[0, 4, 2, -1, 1, 3, 3, 0, -1, 2, 4, 1]);
+    let valid = ints(&[3, 2, 2], &[0, 4, 2, 2, 1, 3, 3, 0, 1, 2, 4, 1]);
+    for reduction in LossReduction::ALL.iter().copied() {
+        for (ignore_index, t) in [(Some(-1), &with_ii), (None, &valid), (Some(3), &valid)] {
+            for weighted in [false, true] {
+                let (weights, names): (Vec<(&str, TensorData)>, &[&str]) =
+                    if weighted { (vec![("w", w.clone())], &["x", "t", "w"]) } else { (vec![], &["x", "t"]) };
+                let nll = Op::Reduce(R::NegativeLogLikelihoodLoss { ignore_index, reduction });
+                let m = model(nll, &[("x", &x), ("t", t)], &weights, names, &[("l", DType::F32)]);
+                check(m, &[x.clone(), t.clone()], 12);
+                let sce = Op::Reduce(R::SoftmaxCrossEntropyLoss { ignore_index, reduction });
+                let outs = [("l", DType::F32), ("lp", DType::F32)];
+                check(model(sce.clone(), &[("x", &x), ("t", t)], &weights, names, &outs), &[x.clone(), t.clone()], 12);
+                check(model(sce, &[("x", &x), ("t", t)], &weights, names, &outs[..1]), &[x.clone(), t.clone()], 12);
+            }
+        }
+    }
+    // A target out of range (and not ignored) fails with the node named.
+    let nll = Op::Reduce(R::NegativeLogLikelihoodLoss { ignore_index: None, reduction: LossReduction::Mean });
+    let m = model(nll, &[("x", &x), ("t", &with_ii)], &[], &["x", "t"], &[("l", DType::F32)]);
+    let compiled = CpuBackend::new(2).compile(Arc::new(m)).expect("compiles");
+    let ins = [CpuTensor::from_host(&x).expect("uploads"), CpuTensor::from_host(&with_ii).expect("uploads")];
+    let e = compiled.run(&[&ins[0], &ins[1]]).expect_err("fails").to_string();
+    assert!(e.contains("'n0'") && e.contains("out of range"), "{e}");
+    // Hardmax picks the first of equal maxima.
+    let ties = TensorData::from_f32(vec![2, 2, 3], &[1.0, 3.0, 3.0, 2.0, 2.0, 1.0, 0.0, 0.0, 0.0, 5.0, -1.0, 5.0])
+        .expect("valid");
+    for op in [R::Hardmax { axis: -1 }, R::Hardmax { axis: 1 }, R::HardmaxLegacy { axis: 1 }] {
+        check(
+            model(Op::Reduce(op), &[("x", &ties)], &[], &["x"], &[("y", DType::F32)]),
+            std::slice::from_ref(&ties),
+            0,
+        );
+    }
+    for (axes, keepdims) in [(Some(vec![1]), 0), (None, 1), (Some(vec![0, 3]), 1)] {
+        let op = Op::Reduce(R::ReduceLogSumExp { axes, keepdims, noop_with_empty_axes: 0 });
+        check(model(op, &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 60);
+    }
+}

@@ -15,6 +15,7 @@ pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod fused;
 pub(crate) mod logic;
+pub(crate) mod loss;
 pub(crate) mod movement;
 pub(crate) mod nn;
 pub(crate) mod norm;
