@@ -807,3 +807,45 @@ fn losses_hardmax_and_log_sum_exp_match_the_reference() {
         check(model(op, &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 60);
     }
 }
+
+#[test]
+fn lp_pooling_axis_norms_and_grid_sampling_match_the_reference() {
+    use strata_ir::resample::{SampleMode, SamplePadding};
+    let x = data(&[2, 3, 9, 8], 95, -2.0, 2.0);
+    for (p, pads, dilations) in [(1, Some(vec![1, 0, 1, 2]), None), (2, None, Some(vec![2, 1])), (3, None, None)] {
+        let op = Op::Nn(N::LpPool {
+            auto_pad: AutoPad::NotSet,
+            ceil_mode: false,
+            dilations,
+            kernel_shape: vec![3, 2],
+            p,
+            pads,
+            strides: Some(vec![2, 1]),
+        });
+        check(model(op, &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 6);
+    }
+    for op in [
+        N::LpNormalization { axis: 1, p: 1 },
+        N::LpNormalization { axis: -1, p: 2 },
+        N::MeanVarianceNormalization { axes: vec![0, 2, 3] },
+        N::MeanVarianceNormalization { axes: vec![-1] },
+    ] {
+        check(model(Op::Nn(op), &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 144);
+    }
+    let g2 = data(&[2, 5, 4, 2], 96, -1.3, 1.3);
+    let x3 = data(&[1, 2, 4, 3, 5], 97, -2.0, 2.0);
+    let g3 = data(&[1, 3, 2, 4, 3], 98, -1.3, 1.3);
+    for mode in SampleMode::ALL.iter().copied() {
+        for padding_mode in SamplePadding::ALL.iter().copied() {
+            for align_corners in [0, 1] {
+                let op = Op::Nn(N::GridSample { align_corners, mode, padding_mode });
+                let m = model(op.clone(), &[("x", &x), ("g", &g2)], &[], &["x", "g"], &[("y", DType::F32)]);
+                check(m, &[x.clone(), g2.clone()], 16);
+                if mode != SampleMode::Cubic {
+                    let m = model(op, &[("x", &x3), ("g", &g3)], &[], &["x", "g"], &[("y", DType::F32)]);
+                    check(m, &[x3.clone(), g3.clone()], 8);
+                }
+            }
+        }
+    }
+}

@@ -22,6 +22,7 @@ pub(crate) mod norm;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod resize;
+pub(crate) mod sample;
 
 /// What a kernel gets besides its inputs.
 pub(crate) struct Ctx<'a> {
