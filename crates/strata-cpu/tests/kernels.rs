@@ -849,3 +849,58 @@ fn lp_pooling_axis_norms_and_grid_sampling_match_the_reference() {
         }
     }
 }
+
+#[test]
+fn indexed_moves_are_exact_and_bad_indices_fail() {
+    use strata_ir::ops::tensor::ScatterReduction;
+    let x = data(&[3, 4, 2], 99, -5.0, 5.0);
+    let one = |op: T, extra: Vec<(&str, TensorData)>, names: &[&str], out: DType| {
+        check(model(Op::Tensor(op), &[("x", &x)], &extra, names, &[("y", out)]), std::slice::from_ref(&x), 0);
+    };
+    let nd = ints(&[2, 2], &[2, -1, 0, 1]);
+    let nd_upd = data(&[2, 2], 100, -1.0, 1.0);
+    let el = ints(&[2, 2, 2], &[0, 3, -1, 2, 1, 1, 0, -4]);
+    let el_upd = data(&[2, 2, 2], 101, -1.0, 1.0);
+    for reduction in ScatterReduction::ALL.iter().copied() {
+        let extra = vec![("i", nd.clone()), ("u", nd_upd.clone())];
+        one(T::ScatterND { reduction }, extra, &["x", "i", "u"], DType::F32);
+        let extra = vec![("i", el.clone()), ("u", el_upd.clone())];
+        one(T::ScatterElements { axis: 1, reduction }, extra, &["x", "i", "u"], DType::F32);
+    }
+    one(T::GatherND { batch_dims: 0 }, vec![("i", nd.clone())], &["x", "i"], DType::F32);
+    one(T::GatherND { batch_dims: 1 }, vec![("i", ints(&[3, 1], &[1, -2, 3]))], &["x", "i"], DType::F32);
+    let cond = TensorData::from_i128(DType::Bool, vec![3], &[1, 0, 1]).expect("valid");
+    for axis in [None, Some(1), Some(-3)] {
+        one(T::Compress { axis }, vec![("c", cond.clone())], &["x", "c"], DType::F32);
+    }
+    one(T::NonZero {}, vec![], &["x"], DType::I64);
+    let m = ints(&[2, 3], &[1, 0, -2, 4, 0, 5]);
+    for axis in [-1, 0, 1] {
+        let op = Op::Tensor(T::OneHot { axis });
+        let w = [("d", ints(&[], &[4])), ("v", ints(&[2], &[-3, 7]))];
+        check(model(op, &[("m", &m)], &w, &["m", "d", "v"], &[("y", DType::I64)]), std::slice::from_ref(&m), 0);
+    }
+    for (dtype, k) in [(None, 1), (Some(DType::I64), -2)] {
+        let op = Op::Tensor(T::EyeLike { dtype, k });
+        let out = dtype.unwrap_or(DType::I64);
+        check(model(op, &[("m", &m)], &[], &["m"], &[("y", out)]), std::slice::from_ref(&m), 0);
+    }
+    // Out-of-range indices fail with the node named.
+    let run = |m: Model, inputs: &[TensorData]| -> String {
+        let compiled = CpuBackend::new(2).compile(Arc::new(m)).expect("compiles");
+        let ins: Vec<CpuTensor> = inputs.iter().map(|t| CpuTensor::from_host(t).expect("uploads")).collect();
+        let refs: Vec<&CpuTensor> = ins.iter().collect();
+        compiled.run(&refs).expect_err("fails").to_string()
+    };
+    for bad in [ints(&[2, 2], &[3, 0, 0, 1]), ints(&[2, 2], &[0, -5, 0, 1])] {
+        let op = Op::Tensor(T::ScatterND { reduction: ScatterReduction::None });
+        let m = model(op, &[("x", &x), ("i", &bad)], &[("u", nd_upd.clone())], &["x", "i", "u"], &[("y", DType::F32)]);
+        let e = run(m, &[x.clone(), bad]);
+        assert!(e.contains("'n0'") && e.contains("out of range"), "{e}");
+    }
+    let bad = ints(&[2, 2, 2], &[0, 4, 0, 0, 0, 0, 0, 0]);
+    let op = Op::Tensor(T::ScatterElements { axis: 1, reduction: ScatterReduction::Add });
+    let m = model(op, &[("x", &x), ("i", &bad)], &[("u", el_upd)], &["x", "i", "u"], &[("y", DType::F32)]);
+    let e = run(m, &[x.clone(), bad]);
+    assert!(e.contains("'n0'") && e.contains("out of range"), "{e}");
+}

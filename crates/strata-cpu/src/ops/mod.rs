@@ -14,6 +14,7 @@ use crate::tensor::{CpuTensor, is_native};
 pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod fused;
+pub(crate) mod index;
 pub(crate) mod logic;
 pub(crate) mod loss;
 pub(crate) mod movement;
