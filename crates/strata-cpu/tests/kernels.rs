@@ -833,6 +833,11 @@ fn lp_pooling_axis_norms_and_grid_sampling_match_the_reference() {
         check(model(Op::Nn(op), &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 144);
     }
     let g2 = data(&[2, 5, 4, 2], 96, -1.3, 1.3);
+    // Split by image across threads: the same bits on any thread count.
+    let op = Op::Nn(N::GridSample { align_corners: 0, mode: SampleMode::Cubic, padding_mode: SamplePadding::Border });
+    let mk = || model(op.clone(), &[("x", &x), ("g", &g2)], &[], &["x", "g"], &[("y", DType::F32)]);
+    let one = check_with(mk(), &[x.clone(), g2.clone()], 16, 1);
+    assert_eq!(check_with(mk(), &[x.clone(), g2.clone()], 16, 3), one);
     let x3 = data(&[1, 2, 4, 3, 5], 97, -2.0, 2.0);
     let g3 = data(&[1, 3, 2, 4, 3], 98, -1.3, 1.3);
     for mode in SampleMode::ALL.iter().copied() {

@@ -263,6 +263,10 @@ fn one_hot(ctx: &Ctx, ind: &CpuTensor, depth: &CpuTensor, values: &CpuTensor, ax
     let mut shape = ind.shape.clone();
     shape.insert(axis, usize::try_from(depth).unwrap_or(usize::MAX));
     let n = ctx.check_numel(&shape)?;
+    if n == 0 {
+        // (An empty index tensor: no row to walk, however deep.)
+        return Ok(take(values, shape, &[]));
+    }
     let outer: usize = ind.shape[..axis].iter().product();
     let inner: usize = ind.shape[axis..].iter().product();
     let depth_n = depth as usize;
