@@ -1,7 +1,8 @@
 //! Indexed data movement on every element type this backend holds (part
 //! of the tensor family, built from `movement.rs`): GatherND, ScatterND,
 //! ScatterElements (and the older Scatter), Compress, OneHot, EyeLike and
-//! NonZero. Every index is checked (negative ones count from the end of
+//! NonZero (data of any held type; scatter reductions on numbers held by
+//! value). Every index is checked (negative ones count from the end of
 //! their axis) before anything is written; values are moved exactly, and
 //! scatter reductions are applied in index order on one thread, so the
 //! result does not depend on the thread count.
@@ -14,7 +15,7 @@ use strata_ir::ops::tensor::ScatterReduction as Red;
 use super::movement::take;
 use super::{Ctx, Kernel, NodeInfo, input, strides, unsupported};
 use crate::error::{Result, bail};
-use crate::tensor::{CpuTensor, Data};
+use crate::tensor::{CpuTensor, Data, is_half, zip_data};
 
 /// The operators of this module, with their decoded attributes.
 pub(super) enum Index {
@@ -53,27 +54,33 @@ fn norm_index(i: i64, dim: usize) -> Result<usize> {
     Ok(if j < 0 { (j + d) as usize } else { j as usize })
 }
 
-/// An element a scatter can combine with the value it lands on.
-trait Elem: Copy {
+/// An element a scatter reduction can combine with the value it lands on.
+trait Combine: Copy {
     fn combine(self, new: Self, red: Red) -> Result<Self>;
 }
 
-impl Elem for f32 {
-    fn combine(self, b: f32, red: Red) -> Result<f32> {
-        Ok(match red {
-            Red::None => b,
-            Red::Add => self + b,
-            Red::Mul => self * b,
-            _ if self.is_nan() || b.is_nan() => f32::NAN,
-            Red::Max => self.max(b),
-            Red::Min => self.min(b),
-        })
-    }
+macro_rules! float_elem {
+    ($t:ty) => {
+        impl Combine for $t {
+            fn combine(self, b: $t, red: Red) -> Result<$t> {
+                Ok(match red {
+                    Red::None => b,
+                    Red::Add => self + b,
+                    Red::Mul => self * b,
+                    _ if self.is_nan() || b.is_nan() => <$t>::NAN,
+                    Red::Max => self.max(b),
+                    Red::Min => self.min(b),
+                })
+            }
+        }
+    };
 }
+float_elem!(f32);
+float_elem!(f64);
 
 macro_rules! int_elem {
     ($t:ty) => {
-        impl Elem for $t {
+        impl Combine for $t {
             fn combine(self, b: $t, red: Red) -> Result<$t> {
                 Ok(match red {
                     Red::None => b,
@@ -88,18 +95,14 @@ macro_rules! int_elem {
 }
 int_elem!(i64);
 int_elem!(i32);
+int_elem!(i16);
+int_elem!(i8);
+int_elem!(u64);
+int_elem!(u32);
+int_elem!(u16);
+int_elem!(u8);
 
-/// Bool (0 / 1): only replaced.
-impl Elem for u8 {
-    fn combine(self, b: u8, red: Red) -> Result<u8> {
-        match red {
-            Red::None => Ok(b),
-            _ => bail!("reduction {red} is not supported for bool"),
-        }
-    }
-}
-
-fn scatter_vec<T: Elem>(x: &[T], upd: &[T], pairs: &[(usize, usize)], red: Red) -> Result<Vec<T>> {
+fn scatter_vec<T: Combine>(x: &[T], upd: &[T], pairs: &[(usize, usize)], red: Red) -> Result<Vec<T>> {
     let mut out = x.to_vec();
     for &(i, j) in pairs {
         out[i] = out[i].combine(upd[j], red)?;
@@ -107,16 +110,58 @@ fn scatter_vec<T: Elem>(x: &[T], upd: &[T], pairs: &[(usize, usize)], red: Red) 
     Ok(out)
 }
 
+/// Whether a scatter reduction combines values of this type here: numbers
+/// held by value at their own width (bool and the bit-pattern floats are
+/// only replaced, float16 / bfloat16 reductions run widened to float32,
+/// 4- and 2-bit integers would not wrap at their width).
+fn reduces(d: DType) -> bool {
+    use DType::*;
+    matches!(d, F32 | F64 | I64 | I32 | I16 | I8 | U64 | U32 | U16 | U8)
+}
+
+/// Types held as float bit patterns (compared by value only once widened).
+fn bit_float(d: DType) -> bool {
+    use DType::*;
+    is_half(d) || matches!(d, F8E4M3FN | F8E4M3FNUZ | F8E5M2 | F8E5M2FNUZ | F8E8M0 | F4E2M1)
+}
+
 /// `x` with `upd[j]` combined into element `i` for every `(i, j)`, in order.
 fn scatter(x: &CpuTensor, upd: &CpuTensor, pairs: &[(usize, usize)], red: Red) -> Result<CpuTensor> {
-    let data = match (&x.data, &upd.data) {
-        (Data::F32(a), Data::F32(b)) => Data::F32(Arc::new(scatter_vec(a, b, pairs, red)?)),
-        (Data::I64(a), Data::I64(b)) => Data::I64(Arc::new(scatter_vec(a, b, pairs, red)?)),
-        (Data::I32(a), Data::I32(b)) => Data::I32(Arc::new(scatter_vec(a, b, pairs, red)?)),
-        (Data::Bool(a), Data::Bool(b)) => Data::Bool(Arc::new(scatter_vec(a, b, pairs, red)?)),
-        _ => bail!("updates ({}) and data ({}) have different types", upd.dtype, x.dtype),
+    let mismatch = || format!("updates ({}) and data ({}) have different types", upd.dtype, x.dtype);
+    if upd.dtype != x.dtype {
+        bail!("{}", mismatch());
+    }
+    let data = if red == Red::None {
+        // A pure move: any storage.
+        zip_data!(&x.data, &upd.data, |a, b| replace(a, b, pairs), bail!("{}", mismatch()))
+    } else {
+        if !reduces(x.dtype) {
+            bail!("reduction {red} is not supported for {}", x.dtype);
+        }
+        match (&x.data, &upd.data) {
+            (Data::F32(a), Data::F32(b)) => Data::F32(Arc::new(scatter_vec(a, b, pairs, red)?)),
+            (Data::F64(a), Data::F64(b)) => Data::F64(Arc::new(scatter_vec(a, b, pairs, red)?)),
+            (Data::I64(a), Data::I64(b)) => Data::I64(Arc::new(scatter_vec(a, b, pairs, red)?)),
+            (Data::I32(a), Data::I32(b)) => Data::I32(Arc::new(scatter_vec(a, b, pairs, red)?)),
+            (Data::I16(a), Data::I16(b)) => Data::I16(Arc::new(scatter_vec(a, b, pairs, red)?)),
+            (Data::I8(a), Data::I8(b)) => Data::I8(Arc::new(scatter_vec(a, b, pairs, red)?)),
+            (Data::U64(a), Data::U64(b)) => Data::U64(Arc::new(scatter_vec(a, b, pairs, red)?)),
+            (Data::U32(a), Data::U32(b)) => Data::U32(Arc::new(scatter_vec(a, b, pairs, red)?)),
+            (Data::U16(a), Data::U16(b)) => Data::U16(Arc::new(scatter_vec(a, b, pairs, red)?)),
+            (Data::U8(a), Data::U8(b)) => Data::U8(Arc::new(scatter_vec(a, b, pairs, red)?)),
+            _ => bail!("reduction {red} is not supported for {}", x.dtype),
+        }
     };
     Ok(CpuTensor { dtype: x.dtype, shape: x.shape.clone(), data })
+}
+
+/// `x` with element `i` replaced by `upd[j]` for every `(i, j)`, in order.
+fn replace<T: Copy>(x: &[T], upd: &[T], pairs: &[(usize, usize)]) -> Vec<T> {
+    let mut out = x.to_vec();
+    for &(i, j) in pairs {
+        out[i] = upd[j];
+    }
+    out
 }
 
 /// The flat offsets of the element positions of `ind`'s shape (row-major),
@@ -291,17 +336,32 @@ fn eye_like(ctx: &Ctx, x: &CpuTensor, dtype: DType, k: i64) -> Result<CpuTensor>
         DType::I64 => Data::I64(Arc::new((0..n).map(|i| i64::from(on(i))).collect())),
         DType::I32 => Data::I32(Arc::new((0..n).map(|i| i32::from(on(i))).collect())),
         DType::Bool => Data::Bool(Arc::new((0..n).map(|i| u8::from(on(i))).collect())),
+        DType::F64 => Data::F64(Arc::new((0..n).map(|i| if on(i) { 1.0 } else { 0.0 }).collect())),
         d => bail!("EyeLike to {d} is not supported here"),
     };
     Ok(CpuTensor { dtype, shape: x.shape.clone(), data })
 }
 
+/// The positions of the elements that are not zero (floats compare by
+/// value: -0 is zero).
+fn hits<T: Copy + PartialEq + Default>(v: &[T]) -> Vec<usize> {
+    (0..v.len()).filter(|&i| v[i] != T::default()).collect()
+}
+
 fn nonzero(x: &CpuTensor) -> Result<CpuTensor> {
     let hits: Vec<usize> = match &x.data {
-        Data::F32(v) => (0..v.len()).filter(|&i| v[i] != 0.0).collect(),
-        Data::I64(v) => (0..v.len()).filter(|&i| v[i] != 0).collect(),
-        Data::I32(v) => (0..v.len()).filter(|&i| v[i] != 0).collect(),
-        Data::Bool(v) => (0..v.len()).filter(|&i| v[i] != 0).collect(),
+        Data::F32(v) => hits(v),
+        Data::F64(v) => hits(v),
+        Data::I64(v) => hits(v),
+        Data::I32(v) => hits(v),
+        Data::I16(v) => hits(v),
+        Data::I8(v) => hits(v),
+        Data::U64(v) => hits(v),
+        Data::U32(v) => hits(v),
+        Data::U16(v) => hits(v),
+        Data::U8(v) | Data::Bool(v) => hits(v),
+        // (float16 / bfloat16 run widened; see `build`.)
+        Data::Half(_) | Data::Small(_) => bail!("NonZero of {} is not supported here", x.dtype),
     };
     // A scalar counts as a one-element vector.
     let shape = if x.shape.is_empty() { vec![1] } else { x.shape.clone() };
@@ -356,8 +416,8 @@ pub(super) fn build(ix: Index, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             if info.in_dtype(2) != info.in_dtype(0) {
                 return Err(unsupported("updates and data must have one type"));
             }
-            if info.in_dtype(0) == Some(DType::Bool) && *red != Red::None {
-                return Err(unsupported(format!("reduction {red} on bool")));
+            if *red != Red::None && !info.in_dtype(0).is_some_and(reduces) {
+                return Err(unsupported(format!("reduction {red} on {:?}", info.in_dtype(0))));
             }
         }
         Index::Compress { .. } => {
@@ -372,10 +432,17 @@ pub(super) fn build(ix: Index, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
                 }
             }
         }
-        Index::EyeLike { .. } => {}
+        Index::EyeLike { dtype, .. } => {
+            if !matches!(dtype, DType::F32 | DType::F64 | DType::I64 | DType::I32 | DType::Bool) {
+                return Err(unsupported(format!("EyeLike to {dtype}")));
+            }
+        }
         Index::NonZero => {
             if info.out_dtype(0) != Some(DType::I64) {
                 return Err(unsupported("NonZero output must be int64"));
+            }
+            if info.in_dtype(0).is_some_and(bit_float) {
+                return Err(unsupported("NonZero of a bit-pattern float"));
             }
         }
     }
