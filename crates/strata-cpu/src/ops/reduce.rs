@@ -5,6 +5,8 @@ use strata_ir::ops::ReduceOp as R;
 
 use super::{Ctx, Kernel, NodeInfo, input, strides, unsupported};
 use crate::error::{Result, bail};
+use std::sync::Arc;
+
 use crate::tensor::{CpuTensor, Data};
 
 // --------------------------------------------------------------- Softmax
@@ -210,21 +212,27 @@ impl Kernel for ReduceKernel {
         let out_kept: Vec<usize> = (0..rank).map(|i| if reduced[i] { 1 } else { x.shape[i] }).collect();
         let n_out: usize = out_kept.iter().product();
         ctx.check_numel(&out_kept)?;
+        let shape =
+            if self.keepdims { out_kept } else { (0..rank).filter(|&i| !reduced[i]).map(|i| x.shape[i]).collect() };
+        if let How::LogSumExp = self.how {
+            let data = match &x.data {
+                Data::F32(v) => {
+                    Data::F32(Arc::new(log_sum_exp(v, &x.shape, &reduced, n_out).iter().map(|&a| a as f32).collect()))
+                }
+                Data::F64(v) => Data::F64(Arc::new(log_sum_exp(v, &x.shape, &reduced, n_out))),
+                _ => bail!("ReduceLogSumExp of {}", x.dtype),
+            };
+            return Ok(vec![CpuTensor { dtype: x.dtype, shape, data }]);
+        }
         let xv = x.as_f32()?;
         let count = xv.len().checked_div(n_out).unwrap_or(0);
-        let mut acc = if let How::LogSumExp = self.how {
-            log_sum_exp(xv, &x.shape, &reduced, n_out)
-        } else {
-            self.fold(ctx, xv, &x.shape, &reduced, n_out)
-        };
+        let mut acc = self.fold(ctx, xv, &x.shape, &reduced, n_out);
         match self.how {
             How::Mean => acc.iter_mut().for_each(|a| *a /= count as f32),
             How::L2 => acc.iter_mut().for_each(|a| *a = a.sqrt()),
             How::LogSum => acc.iter_mut().for_each(|a| *a = libm::logf(*a)),
             _ => {}
         }
-        let shape =
-            if self.keepdims { out_kept } else { (0..rank).filter(|&i| !reduced[i]).map(|i| x.shape[i]).collect() };
         Ok(vec![CpuTensor::f32(shape, acc)])
     }
 }
@@ -298,25 +306,26 @@ impl ReduceKernel {
     }
 }
 
-/// ReduceLogSumExp: each group shifted by its largest finite value (0 when
-/// it has none: exp(±inf) is exact), exponentials summed in f64 in input
-/// order, as the reference does.
-fn log_sum_exp(xv: &[f32], shape: &[usize], reduced: &[bool], n_out: usize) -> Vec<f32> {
-    let mut m = vec![f32::NEG_INFINITY; n_out];
+/// ReduceLogSumExp in f64 (float32 or float64 input), as the reference
+/// computes it: each group shifted by its largest finite value (0 when it
+/// has none: exp(±inf) is exact), exponentials summed in input order.
+fn log_sum_exp<T: Copy + Into<f64>>(xv: &[T], shape: &[usize], reduced: &[bool], n_out: usize) -> Vec<f64> {
+    let mut m = vec![f64::NEG_INFINITY; n_out];
     walk(xv, shape, reduced, |o, v| {
+        let v: f64 = v.into();
         if v.is_finite() && v > m[o] {
             m[o] = v;
         }
     });
     m.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = 0.0);
     let mut s = vec![0.0f64; n_out];
-    walk(xv, shape, reduced, |o, v| s[o] += f64::from(libm::expf(v - m[o])));
-    s.iter().zip(&m).map(|(&s, &m)| (libm::log(s) + f64::from(m)) as f32).collect()
+    walk(xv, shape, reduced, |o, v| s[o] += libm::exp(v.into() - m[o]));
+    s.iter().zip(&m).map(|(&s, &m)| libm::log(s) + m).collect()
 }
 
 /// Walk `xv` (of `shape`) in order, calling `f(o, v)` with the flat index
 /// `o` of the output group (reduced axes kept as 1) each element lands in.
-fn walk(xv: &[f32], shape: &[usize], reduced: &[bool], mut f: impl FnMut(usize, f32)) {
+fn walk<T: Copy>(xv: &[T], shape: &[usize], reduced: &[bool], mut f: impl FnMut(usize, T)) {
     let rank = shape.len();
     let kept: Vec<usize> = (0..rank).map(|i| if reduced[i] { 1 } else { shape[i] }).collect();
     let os = strides(&kept);
@@ -554,8 +563,12 @@ pub(crate) fn build(op: &R, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         Ok(Box::new(SoftmaxKernel { axis, log, legacy }))
     };
     let reduce = |how: How, axes: &Option<Vec<i64>>, keepdims: i64, noop: i64| -> Result<Box<dyn Kernel>> {
-        if info.in_dtype(0) != Some(DType::F32) || info.out_dtype(0) != Some(DType::F32) {
-            return Err(unsupported("reductions run on float32 only"));
+        let f64_ok = matches!(how, How::LogSumExp) && info.in_dtype(0) == Some(DType::F64);
+        if !f64_ok && (info.in_dtype(0) != Some(DType::F32) || info.out_dtype(0) != Some(DType::F32)) {
+            return Err(unsupported("reductions run on float32 only (ReduceLogSumExp also on float64)"));
+        }
+        if f64_ok && info.out_dtype(0) != Some(DType::F64) {
+            return Err(unsupported("ReduceLogSumExp of float64 gives float64"));
         }
         if info.has_input(1) && !matches!(info.in_dtype(1), Some(DType::I64)) {
             return Err(unsupported("axes input must be int64"));

@@ -168,3 +168,14 @@ fn scatters_and_nonzero_on_other_types_match_the_reference_exactly() {
         check(m, std::slice::from_ref(&x), 0);
     }
 }
+
+#[test]
+fn log_sum_exp_of_float64_matches_the_reference_exactly() {
+    use strata_ir::ops::ReduceOp as R;
+    let vals: Vec<f64> = (0..24).map(|i| VALUES[i % VALUES.len()] * (1.0 + i as f64 / 7.0)).collect();
+    let x = TensorData::from_f64(DType::F64, vec![2, 3, 4], &vals).expect("valid");
+    for (axes, keepdims) in [(Some(vec![1]), 0), (None, 1), (Some(vec![0, -1]), 1)] {
+        let op = Op::Reduce(R::ReduceLogSumExp { axes, keepdims, noop_with_empty_axes: 0 });
+        check(model(op, &[("x", &x)], &[], &["x"], &[("y", DType::F64)]), std::slice::from_ref(&x), 0);
+    }
+}
