@@ -767,3 +767,150 @@ fn batch_norm_after_conv_is_folded_into_its_weights() {
         check(m, std::slice::from_ref(&x), 27);
     }
 }
+
+#[test]
+fn losses_hardmax_and_log_sum_exp_match_the_reference() {
+    use strata_ir::ops::reduce::LossReduction;
+    let x = data(&[3, 5, 2, 2], 90, -3.0, 3.0);
+    let w = data(&[5], 91, 0.2, 2.0);
+    let with_ii = ints(&[3, 2, 2], &[0, 4, 2, -1, 1, 3, 3, 0, -1, 2, 4, 1]);
+    let valid = ints(&[3, 2, 2], &[0, 4, 2, 2, 1, 3, 3, 0, 1, 2, 4, 1]);
+    for reduction in LossReduction::ALL.iter().copied() {
+        for (ignore_index, t) in [(Some(-1), &with_ii), (None, &valid), (Some(3), &valid)] {
+            for weighted in [false, true] {
+                let (weights, names): (Vec<(&str, TensorData)>, &[&str]) =
+                    if weighted { (vec![("w", w.clone())], &["x", "t", "w"]) } else { (vec![], &["x", "t"]) };
+                let nll = Op::Reduce(R::NegativeLogLikelihoodLoss { ignore_index, reduction });
+                let m = model(nll, &[("x", &x), ("t", t)], &weights, names, &[("l", DType::F32)]);
+                check(m, &[x.clone(), t.clone()], 12);
+                let sce = Op::Reduce(R::SoftmaxCrossEntropyLoss { ignore_index, reduction });
+                let outs = [("l", DType::F32), ("lp", DType::F32)];
+                check(model(sce.clone(), &[("x", &x), ("t", t)], &weights, names, &outs), &[x.clone(), t.clone()], 12);
+                check(model(sce, &[("x", &x), ("t", t)], &weights, names, &outs[..1]), &[x.clone(), t.clone()], 12);
+            }
+        }
+    }
+    // A target out of range (and not ignored) fails with the node named.
+    let nll = Op::Reduce(R::NegativeLogLikelihoodLoss { ignore_index: None, reduction: LossReduction::Mean });
+    let m = model(nll, &[("x", &x), ("t", &with_ii)], &[], &["x", "t"], &[("l", DType::F32)]);
+    let compiled = CpuBackend::new(2).compile(Arc::new(m)).expect("compiles");
+    let ins = [CpuTensor::from_host(&x).expect("uploads"), CpuTensor::from_host(&with_ii).expect("uploads")];
+    let e = compiled.run(&[&ins[0], &ins[1]]).expect_err("fails").to_string();
+    assert!(e.contains("'n0'") && e.contains("out of range"), "{e}");
+    // Hardmax picks the first of equal maxima.
+    let ties = TensorData::from_f32(vec![2, 2, 3], &[1.0, 3.0, 3.0, 2.0, 2.0, 1.0, 0.0, 0.0, 0.0, 5.0, -1.0, 5.0])
+        .expect("valid");
+    for op in [R::Hardmax { axis: -1 }, R::Hardmax { axis: 1 }, R::HardmaxLegacy { axis: 1 }] {
+        check(
+            model(Op::Reduce(op), &[("x", &ties)], &[], &["x"], &[("y", DType::F32)]),
+            std::slice::from_ref(&ties),
+            0,
+        );
+    }
+    for (axes, keepdims) in [(Some(vec![1]), 0), (None, 1), (Some(vec![0, 3]), 1)] {
+        let op = Op::Reduce(R::ReduceLogSumExp { axes, keepdims, noop_with_empty_axes: 0 });
+        check(model(op, &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 60);
+    }
+}
+
+#[test]
+fn lp_pooling_axis_norms_and_grid_sampling_match_the_reference() {
+    use strata_ir::resample::{SampleMode, SamplePadding};
+    let x = data(&[2, 3, 9, 8], 95, -2.0, 2.0);
+    for (p, pads, dilations) in [(1, Some(vec![1, 0, 1, 2]), None), (2, None, Some(vec![2, 1])), (3, None, None)] {
+        let op = Op::Nn(N::LpPool {
+            auto_pad: AutoPad::NotSet,
+            ceil_mode: false,
+            dilations,
+            kernel_shape: vec![3, 2],
+            p,
+            pads,
+            strides: Some(vec![2, 1]),
+        });
+        check(model(op, &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 6);
+    }
+    for op in [
+        N::LpNormalization { axis: 1, p: 1 },
+        N::LpNormalization { axis: -1, p: 2 },
+        N::MeanVarianceNormalization { axes: vec![0, 2, 3] },
+        N::MeanVarianceNormalization { axes: vec![-1] },
+    ] {
+        check(model(Op::Nn(op), &[("x", &x)], &[], &["x"], &[("y", DType::F32)]), std::slice::from_ref(&x), 144);
+    }
+    let g2 = data(&[2, 5, 4, 2], 96, -1.3, 1.3);
+    // Split by image across threads: the same bits on any thread count.
+    let op = Op::Nn(N::GridSample { align_corners: 0, mode: SampleMode::Cubic, padding_mode: SamplePadding::Border });
+    let mk = || model(op.clone(), &[("x", &x), ("g", &g2)], &[], &["x", "g"], &[("y", DType::F32)]);
+    let one = check_with(mk(), &[x.clone(), g2.clone()], 16, 1);
+    assert_eq!(check_with(mk(), &[x.clone(), g2.clone()], 16, 3), one);
+    let x3 = data(&[1, 2, 4, 3, 5], 97, -2.0, 2.0);
+    let g3 = data(&[1, 3, 2, 4, 3], 98, -1.3, 1.3);
+    for mode in SampleMode::ALL.iter().copied() {
+        for padding_mode in SamplePadding::ALL.iter().copied() {
+            for align_corners in [0, 1] {
+                let op = Op::Nn(N::GridSample { align_corners, mode, padding_mode });
+                let m = model(op.clone(), &[("x", &x), ("g", &g2)], &[], &["x", "g"], &[("y", DType::F32)]);
+                check(m, &[x.clone(), g2.clone()], 16);
+                if mode != SampleMode::Cubic {
+                    let m = model(op, &[("x", &x3), ("g", &g3)], &[], &["x", "g"], &[("y", DType::F32)]);
+                    check(m, &[x3.clone(), g3.clone()], 8);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn indexed_moves_are_exact_and_bad_indices_fail() {
+    use strata_ir::ops::tensor::ScatterReduction;
+    let x = data(&[3, 4, 2], 99, -5.0, 5.0);
+    let one = |op: T, extra: Vec<(&str, TensorData)>, names: &[&str], out: DType| {
+        check(model(Op::Tensor(op), &[("x", &x)], &extra, names, &[("y", out)]), std::slice::from_ref(&x), 0);
+    };
+    let nd = ints(&[2, 2], &[2, -1, 0, 1]);
+    let nd_upd = data(&[2, 2], 100, -1.0, 1.0);
+    let el = ints(&[2, 2, 2], &[0, 3, -1, 2, 1, 1, 0, -4]);
+    let el_upd = data(&[2, 2, 2], 101, -1.0, 1.0);
+    for reduction in ScatterReduction::ALL.iter().copied() {
+        let extra = vec![("i", nd.clone()), ("u", nd_upd.clone())];
+        one(T::ScatterND { reduction }, extra, &["x", "i", "u"], DType::F32);
+        let extra = vec![("i", el.clone()), ("u", el_upd.clone())];
+        one(T::ScatterElements { axis: 1, reduction }, extra, &["x", "i", "u"], DType::F32);
+    }
+    one(T::GatherND { batch_dims: 0 }, vec![("i", nd.clone())], &["x", "i"], DType::F32);
+    one(T::GatherND { batch_dims: 1 }, vec![("i", ints(&[3, 1], &[1, -2, 3]))], &["x", "i"], DType::F32);
+    let cond = TensorData::from_i128(DType::Bool, vec![3], &[1, 0, 1]).expect("valid");
+    for axis in [None, Some(1), Some(-3)] {
+        one(T::Compress { axis }, vec![("c", cond.clone())], &["x", "c"], DType::F32);
+    }
+    one(T::NonZero {}, vec![], &["x"], DType::I64);
+    let m = ints(&[2, 3], &[1, 0, -2, 4, 0, 5]);
+    for axis in [-1, 0, 1] {
+        let op = Op::Tensor(T::OneHot { axis });
+        let w = [("d", ints(&[], &[4])), ("v", ints(&[2], &[-3, 7]))];
+        check(model(op, &[("m", &m)], &w, &["m", "d", "v"], &[("y", DType::I64)]), std::slice::from_ref(&m), 0);
+    }
+    for (dtype, k) in [(None, 1), (Some(DType::I64), -2)] {
+        let op = Op::Tensor(T::EyeLike { dtype, k });
+        let out = dtype.unwrap_or(DType::I64);
+        check(model(op, &[("m", &m)], &[], &["m"], &[("y", out)]), std::slice::from_ref(&m), 0);
+    }
+    // Out-of-range indices fail with the node named.
+    let run = |m: Model, inputs: &[TensorData]| -> String {
+        let compiled = CpuBackend::new(2).compile(Arc::new(m)).expect("compiles");
+        let ins: Vec<CpuTensor> = inputs.iter().map(|t| CpuTensor::from_host(t).expect("uploads")).collect();
+        let refs: Vec<&CpuTensor> = ins.iter().collect();
+        compiled.run(&refs).expect_err("fails").to_string()
+    };
+    for bad in [ints(&[2, 2], &[3, 0, 0, 1]), ints(&[2, 2], &[0, -5, 0, 1])] {
+        let op = Op::Tensor(T::ScatterND { reduction: ScatterReduction::None });
+        let m = model(op, &[("x", &x), ("i", &bad)], &[("u", nd_upd.clone())], &["x", "i", "u"], &[("y", DType::F32)]);
+        let e = run(m, &[x.clone(), bad]);
+        assert!(e.contains("'n0'") && e.contains("out of range"), "{e}");
+    }
+    let bad = ints(&[2, 2, 2], &[0, 4, 0, 0, 0, 0, 0, 0]);
+    let op = Op::Tensor(T::ScatterElements { axis: 1, reduction: ScatterReduction::Add });
+    let m = model(op, &[("x", &x), ("i", &bad)], &[("u", el_upd)], &["x", "i", "u"], &[("y", DType::F32)]);
+    let e = run(m, &[x.clone(), bad]);
+    assert!(e.contains("'n0'") && e.contains("out of range"), "{e}");
+}

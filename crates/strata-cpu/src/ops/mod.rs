@@ -15,7 +15,9 @@ pub(crate) mod cast;
 pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod fused;
+pub(crate) mod index;
 pub(crate) mod logic;
+pub(crate) mod loss;
 pub(crate) mod movement;
 pub(crate) mod nn;
 pub(crate) mod norm;
@@ -23,6 +25,7 @@ pub(crate) mod quant;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod resize;
+pub(crate) mod sample;
 mod widen;
 
 /// What a kernel gets besides its inputs.

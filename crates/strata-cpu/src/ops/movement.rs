@@ -4,8 +4,9 @@
 
 use strata_ir::DType;
 use strata_ir::ops::TensorOp as T;
-use strata_ir::ops::tensor::{BlockOrder, PadMode};
+use strata_ir::ops::tensor::{BlockOrder, PadMode, ScatterReduction as Red};
 
+use super::index::{self, Index};
 use super::{Ctx, Kernel, NodeInfo, all_held, broadcast, broadcast_strides, input, strides, unsupported};
 use crate::error::{CpuError, Result, bail};
 use crate::tensor::{CpuTensor, Data, Elem, map_data};
@@ -86,7 +87,7 @@ fn coalesce(shape: &[usize], st: &[isize]) -> (Vec<usize>, Vec<isize>) {
 }
 
 /// Gather `idx` from `x` into a new tensor of `shape`.
-fn take(x: &CpuTensor, shape: Vec<usize>, idx: &[usize]) -> CpuTensor {
+pub(super) fn take(x: &CpuTensor, shape: Vec<usize>, idx: &[usize]) -> CpuTensor {
     CpuTensor { dtype: x.dtype, shape, data: map_data!(&x.data, |v| idx.iter().map(|&i| v[i]).collect::<Vec<_>>()) }
 }
 
@@ -722,17 +723,22 @@ pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             int_operand(1)?;
             Move::GatherElements(*axis)
         }
+        T::GatherND { batch_dims } => return index::build(Index::GatherNd { batch_dims: *batch_dims }, info),
+        T::Scatter { axis } => return index::build(Index::ScatterElements { axis: *axis, red: Red::None }, info),
+        T::ScatterElements { axis, reduction } => {
+            return index::build(Index::ScatterElements { axis: *axis, red: *reduction }, info);
+        }
+        T::ScatterND { reduction } => return index::build(Index::ScatterNd { red: *reduction }, info),
+        T::Compress { axis } => return index::build(Index::Compress { axis: *axis }, info),
+        T::OneHot { axis } => return index::build(Index::OneHot { axis: *axis }, info),
+        T::EyeLike { dtype, k } => {
+            let dtype = dtype.or(info.in_dtype(0)).ok_or_else(|| unsupported("EyeLike of unknown type"))?;
+            return index::build(Index::EyeLike { dtype, k: *k }, info);
+        }
+        T::NonZero {} => return index::build(Index::NonZero, info),
         // not supported here
-        T::GatherND { .. }
-        | T::Scatter { .. }
-        | T::ScatterElements { .. }
-        | T::ScatterND { .. }
-        | T::TensorScatter { .. }
+        T::TensorScatter { .. }
         | T::CenterCropPad { .. }
-        | T::EyeLike { .. }
-        | T::OneHot { .. }
-        | T::NonZero { .. }
-        | T::Compress { .. }
         | T::ReverseSequence { .. }
         | T::Unique { .. }
         | T::ImageDecoder { .. } => return Err(unsupported(format!("no {} kernel", op.name()))),

@@ -11,7 +11,9 @@ use strata_ir::window::{WindowAttrs, positive};
 use strata_ir::{DType, TensorData};
 
 use super::conv::{ConvKernel, ConvTransposeKernel, Win3, pack_weights, pack_weights_t};
-use super::norm::{BatchNormKernel, DropoutKernel, GroupNormKernel, LayerNormKernel, LrnKernel};
+use super::norm::{
+    AxesNorm, AxesNormKernel, BatchNormKernel, DropoutKernel, GroupNormKernel, LayerNormKernel, LrnKernel,
+};
 use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, strides, unsupported};
 use crate::error::{CpuError, Result, bail};
 use crate::gemm::{PackedA, PackedB, gemm};
@@ -158,7 +160,23 @@ impl Kernel for GemmKernel {
 #[derive(Debug, Clone, Copy)]
 enum PoolKind {
     Max,
-    Avg { count_include_pad: bool },
+    Avg {
+        count_include_pad: bool,
+    },
+    /// `(Σ |x|^p)^(1/p)` over the taps inside the input (padding adds 0).
+    Lp {
+        p: i32,
+    },
+}
+
+/// `|v|^p` of an LpPool tap.
+#[inline(always)]
+fn lp_pow(v: f32, p: i32) -> f32 {
+    match p {
+        1 => v.abs(),
+        2 => v * v,
+        _ => v.abs().powi(p),
+    }
 }
 
 struct PoolKernel {
@@ -260,12 +278,25 @@ fn pool_plane(w: &Win3, kind: PoolKind, x: &[f32], out: &mut [f32]) {
                                 let m = &mut row[ow];
                                 *m = if v > *m { v } else { *m };
                             }
+                        } else if let PoolKind::Lp { p } = kind {
+                            for ow in lo..hi {
+                                row[ow] += lp_pow(xrow[at(ow)], p);
+                            }
                         } else {
                             for ow in lo..hi {
                                 row[ow] += xrow[at(ow)];
                             }
                         }
                     }
+                }
+            }
+            if let PoolKind::Lp { p } = kind {
+                for v in row.iter_mut() {
+                    *v = match p {
+                        1 => *v,
+                        2 => v.sqrt(),
+                        _ => libm::powf(*v, 1.0 / p as f32),
+                    };
                 }
             }
             if let PoolKind::Avg { count_include_pad } = kind {
@@ -386,6 +417,26 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             f32_only()?;
             Box::new(PoolKernel { geo: geo()?, kind: PoolKind::Avg { count_include_pad: *count_include_pad } })
         }
+        N::LpPool { p, .. } => {
+            f32_only()?;
+            let p =
+                i32::try_from(*p).ok().filter(|&p| p > 0).ok_or_else(|| unsupported("LpPool p must be positive"))?;
+            Box::new(PoolKernel { geo: geo()?, kind: PoolKind::Lp { p } })
+        }
+        N::LpNormalization { axis, p } => {
+            f32_only()?;
+            if !matches!(p, 1 | 2) {
+                return Err(unsupported(format!("LpNormalization p = {p} (1 or 2)")));
+            }
+            Box::new(AxesNormKernel { axes: vec![*axis], how: AxesNorm::Lp(*p) })
+        }
+        N::MeanVarianceNormalization { axes } => {
+            f32_only()?;
+            Box::new(AxesNormKernel { axes: axes.clone(), how: AxesNorm::MeanVariance })
+        }
+        N::GridSample { align_corners, mode, padding_mode } => {
+            return super::sample::build(*align_corners != 0, *mode, *padding_mode, info);
+        }
         N::GlobalAveragePool {} | N::GlobalMaxPool {} => {
             f32_only()?;
             Box::new(GlobalPoolKernel { max: matches!(op, N::GlobalMaxPool {}) })
@@ -449,17 +500,13 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         }
         // not supported here
         N::DeformConv { .. }
-        | N::LpPool { .. }
         | N::GlobalLpPool { .. }
         | N::MaxUnpool { .. }
         | N::MaxRoiPool { .. }
         | N::RoiAlign { .. }
         | N::Col2Im { .. }
-        | N::LpNormalization { .. }
-        | N::MeanVarianceNormalization { .. }
         | N::Einsum { .. }
         | N::Det { .. }
-        | N::GridSample { .. }
         | N::AffineGrid { .. }
         | N::Upsample { .. }
         | N::Attention { .. }

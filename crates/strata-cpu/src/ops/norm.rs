@@ -233,3 +233,90 @@ impl Kernel for DropoutKernel {
         Ok(outs)
     }
 }
+
+/// What [`AxesNormKernel`] divides by.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum AxesNorm {
+    /// LpNormalization (p = 1 or 2) along one axis: `x / ‖x‖_p` (0 where
+    /// the norm is 0).
+    Lp(i64),
+    /// MeanVarianceNormalization: `(x - mean) / (std + 1e-9)`, population
+    /// variance.
+    MeanVariance,
+}
+
+/// LpNormalization and MeanVarianceNormalization: statistics over `axes`
+/// accumulated in f64 in input order (one pass per statistic, on one
+/// thread), then each element mapped on its own.
+pub(super) struct AxesNormKernel {
+    pub(super) axes: Vec<i64>,
+    pub(super) how: AxesNorm,
+}
+
+/// Each element's group (flat index over the shape with `reduced` axes
+/// kept as 1), in input order.
+fn group_of(shape: &[usize], reduced: &[bool]) -> (Vec<usize>, usize) {
+    let kept: Vec<usize> = shape.iter().zip(reduced).map(|(&d, &r)| if r { 1 } else { d }).collect();
+    let ks = strides(&kept);
+    let n: usize = shape.iter().product();
+    let mut idx = vec![0usize; shape.len()];
+    let mut of = Vec::with_capacity(n);
+    for _ in 0..n {
+        of.push((0..shape.len()).filter(|&d| !reduced[d]).map(|d| idx[d] * ks[d]).sum());
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    (of, kept.iter().product())
+}
+
+impl Kernel for AxesNormKernel {
+    fn run(&self, _ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let rank = x.shape.len();
+        let mut reduced = vec![false; rank];
+        for &a in &self.axes {
+            let i = super::axis(a, rank)?;
+            if reduced[i] {
+                bail!("axis {a} is given twice");
+            }
+            reduced[i] = true;
+        }
+        let xv = x.as_f32()?;
+        let (of, groups) = group_of(&x.shape, &reduced);
+        let mut s = vec![0.0f64; groups];
+        let y: Vec<f32> = match self.how {
+            AxesNorm::Lp(p) => {
+                for (&v, &g) in xv.iter().zip(&of) {
+                    let v = f64::from(v);
+                    s[g] += if p == 1 { v.abs() } else { v * v };
+                }
+                let norm: Vec<f64> = s.into_iter().map(|a| if p == 1 { a } else { a.sqrt() }).collect();
+                xv.iter()
+                    .zip(&of)
+                    .map(|(&v, &g)| if norm[g] == 0.0 { 0.0 } else { (f64::from(v) / norm[g]) as f32 })
+                    .collect()
+            }
+            AxesNorm::MeanVariance => {
+                let mut count = vec![0usize; groups];
+                for (&v, &g) in xv.iter().zip(&of) {
+                    s[g] += f64::from(v);
+                    count[g] += 1;
+                }
+                let mean: Vec<f64> = s.iter().zip(&count).map(|(&s, &c)| s / c as f64).collect();
+                let mut sq = vec![0.0f64; groups];
+                for (&v, &g) in xv.iter().zip(&of) {
+                    let d = f64::from(v) - mean[g];
+                    sq[g] += d * d;
+                }
+                let den: Vec<f64> = sq.iter().zip(&count).map(|(&s, &c)| (s / c as f64).sqrt() + 1e-9).collect();
+                xv.iter().zip(&of).map(|(&v, &g)| ((f64::from(v) - mean[g]) / den[g]) as f32).collect()
+            }
+        };
+        Ok(vec![CpuTensor::f32(x.shape.clone(), y)])
+    }
+}

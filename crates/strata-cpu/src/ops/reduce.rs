@@ -5,6 +5,8 @@ use strata_ir::ops::ReduceOp as R;
 
 use super::{Ctx, Kernel, NodeInfo, input, strides, unsupported};
 use crate::error::{Result, bail};
+use std::sync::Arc;
+
 use crate::tensor::{CpuTensor, Data};
 
 // --------------------------------------------------------------- Softmax
@@ -121,6 +123,50 @@ fn softmax_strided(xs: &[f32], out: &mut [f32], len: usize, inner: usize, log: b
     }
 }
 
+// --------------------------------------------------------------- Hardmax
+
+/// 1 at the first largest element of each line along the axis (NaN is
+/// skipped when finding the maximum, as `f64::max` does in the reference),
+/// 0 elsewhere; opset < 13 (`legacy`): lines are the rows of the input
+/// coerced to 2-D at the axis.
+struct HardmaxKernel {
+    axis: i64,
+    legacy: bool,
+}
+
+impl Kernel for HardmaxKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let xv = x.as_f32()?;
+        let rank = x.shape.len();
+        let (len, inner) = if self.legacy {
+            let r = rank as i64;
+            if self.axis < -r || self.axis > r {
+                bail!("axis {} is out of range for rank {rank}", self.axis);
+            }
+            let a = if self.axis < 0 { self.axis + r } else { self.axis } as usize;
+            (x.shape[a..].iter().product(), 1)
+        } else if rank == 0 {
+            (1, 1)
+        } else {
+            let a = super::axis(self.axis, rank)?;
+            (x.shape[a], x.shape[a + 1..].iter().product::<usize>())
+        };
+        let mut y = vec![0.0f32; xv.len()];
+        let block = (len * inner).max(1);
+        ctx.pool.for_each_chunk(&mut y, block, xv.len(), |o, out| {
+            let xs = &xv[o * block..o * block + out.len()];
+            for i in 0..inner.min(out.len()) {
+                let max = (0..len).fold(f32::NEG_INFINITY, |m, j| m.max(xs[j * inner + i]));
+                if let Some(j) = (0..len).find(|&j| xs[j * inner + i] == max) {
+                    out[j * inner + i] = 1.0;
+                }
+            }
+        });
+        Ok(vec![CpuTensor::f32(x.shape.clone(), y)])
+    }
+}
+
 // ------------------------------------------------------------- ReduceXxx
 
 #[derive(Debug, Clone, Copy)]
@@ -134,6 +180,7 @@ enum How {
     L1,
     L2,
     LogSum,
+    LogSumExp,
 }
 
 struct ReduceKernel {
@@ -165,14 +212,42 @@ impl Kernel for ReduceKernel {
         let out_kept: Vec<usize> = (0..rank).map(|i| if reduced[i] { 1 } else { x.shape[i] }).collect();
         let n_out: usize = out_kept.iter().product();
         ctx.check_numel(&out_kept)?;
+        let shape =
+            if self.keepdims { out_kept } else { (0..rank).filter(|&i| !reduced[i]).map(|i| x.shape[i]).collect() };
+        if let How::LogSumExp = self.how {
+            let data = match &x.data {
+                Data::F32(v) => {
+                    Data::F32(Arc::new(log_sum_exp(v, &x.shape, &reduced, n_out).iter().map(|&a| a as f32).collect()))
+                }
+                Data::F64(v) => Data::F64(Arc::new(log_sum_exp(v, &x.shape, &reduced, n_out))),
+                _ => bail!("ReduceLogSumExp of {}", x.dtype),
+            };
+            return Ok(vec![CpuTensor { dtype: x.dtype, shape, data }]);
+        }
         let xv = x.as_f32()?;
         let count = xv.len().checked_div(n_out).unwrap_or(0);
+        let mut acc = self.fold(ctx, xv, &x.shape, &reduced, n_out);
+        match self.how {
+            How::Mean => acc.iter_mut().for_each(|a| *a /= count as f32),
+            How::L2 => acc.iter_mut().for_each(|a| *a = a.sqrt()),
+            How::LogSum => acc.iter_mut().for_each(|a| *a = libm::logf(*a)),
+            _ => {}
+        }
+        Ok(vec![CpuTensor::f32(shape, acc)])
+    }
+}
+
+impl ReduceKernel {
+    /// The groups of `xv` (shape `shape`, axes `reduced` folded) combined
+    /// by `self.how`, before its final map (mean, square root, log).
+    fn fold(&self, ctx: &Ctx, xv: &[f32], shape: &[usize], reduced: &[bool], n_out: usize) -> Vec<f32> {
         let init = match self.how {
             How::Max => f32::NEG_INFINITY,
             How::Min => f32::INFINITY,
             How::Prod => 1.0,
             _ => 0.0,
         };
+        let mut acc = vec![init; n_out];
         let how = self.how;
         let step = |a: f32, v: f32| -> f32 {
             match how {
@@ -182,10 +257,9 @@ impl Kernel for ReduceKernel {
                 How::Prod => a * v,
                 How::Max if !a.is_nan() && (v.is_nan() || v > a) => v,
                 How::Min if !a.is_nan() && (v.is_nan() || v < a) => v,
-                How::Max | How::Min => a,
+                How::Max | How::Min | How::LogSumExp => a,
             }
         };
-        let mut acc = vec![init; n_out];
         let lo = reduced.iter().position(|&r| r);
         let hi = reduced.iter().rposition(|&r| r);
         match (lo, hi) {
@@ -193,8 +267,8 @@ impl Kernel for ReduceKernel {
                 // One contiguous block of axes: out[o][i] = fold over r of x[o][r][i],
                 // in the same order as the general walk below (sums over the
                 // innermost axis: in lanes, see `sum_lanes`).
-                let r: usize = x.shape[lo..=hi].iter().product();
-                let inner: usize = x.shape[hi + 1..].iter().product();
+                let r: usize = shape[lo..=hi].iter().product();
+                let inner: usize = shape[hi + 1..].iter().product();
                 ctx.pool.for_each_chunk(&mut acc, inner.max(1), xv.len(), |o, out| {
                     let xs = &xv[o * r * inner..(o + 1) * r * inner];
                     if inner == 1 {
@@ -213,7 +287,9 @@ impl Kernel for ReduceKernel {
                                 #[inline(always)]
                                 || sum_lanes(xs, f32::abs),
                             ),
-                            How::Max | How::Min | How::Prod => xs.iter().fold(init, |a, &v| step(a, v)),
+                            How::Max | How::Min | How::Prod | How::LogSumExp => {
+                                xs.iter().fold(init, |a, &v| step(a, v))
+                            }
                         };
                     } else {
                         for row in xs.chunks_exact(inner) {
@@ -224,37 +300,46 @@ impl Kernel for ReduceKernel {
                     }
                 });
             }
-            _ => {
-                let os = strides(&out_kept);
-                // Input is walked in order; each element lands in its output slot.
-                let mut idx = vec![0usize; rank];
-                for &v in xv.iter() {
-                    let mut o = 0;
-                    for d in 0..rank {
-                        if !reduced[d] {
-                            o += idx[d] * os[d];
-                        }
-                    }
-                    acc[o] = step(acc[o], v);
-                    for d in (0..rank).rev() {
-                        idx[d] += 1;
-                        if idx[d] < x.shape[d] {
-                            break;
-                        }
-                        idx[d] = 0;
-                    }
-                }
+            _ => walk(xv, shape, reduced, |o, v| acc[o] = step(acc[o], v)),
+        }
+        acc
+    }
+}
+
+/// ReduceLogSumExp in f64 (float32 or float64 input), as the reference
+/// computes it: each group shifted by its largest finite value (0 when it
+/// has none: exp(±inf) is exact), exponentials summed in input order.
+fn log_sum_exp<T: Copy + Into<f64>>(xv: &[T], shape: &[usize], reduced: &[bool], n_out: usize) -> Vec<f64> {
+    let mut m = vec![f64::NEG_INFINITY; n_out];
+    walk(xv, shape, reduced, |o, v| {
+        let v: f64 = v.into();
+        if v.is_finite() && v > m[o] {
+            m[o] = v;
+        }
+    });
+    m.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = 0.0);
+    let mut s = vec![0.0f64; n_out];
+    walk(xv, shape, reduced, |o, v| s[o] += libm::exp(v.into() - m[o]));
+    s.iter().zip(&m).map(|(&s, &m)| libm::log(s) + m).collect()
+}
+
+/// Walk `xv` (of `shape`) in order, calling `f(o, v)` with the flat index
+/// `o` of the output group (reduced axes kept as 1) each element lands in.
+fn walk<T: Copy>(xv: &[T], shape: &[usize], reduced: &[bool], mut f: impl FnMut(usize, T)) {
+    let rank = shape.len();
+    let kept: Vec<usize> = (0..rank).map(|i| if reduced[i] { 1 } else { shape[i] }).collect();
+    let os = strides(&kept);
+    let mut idx = vec![0usize; rank];
+    for &v in xv {
+        let o = (0..rank).filter(|&d| !reduced[d]).map(|d| idx[d] * os[d]).sum();
+        f(o, v);
+        for d in (0..rank).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
             }
+            idx[d] = 0;
         }
-        match self.how {
-            How::Mean => acc.iter_mut().for_each(|a| *a /= count as f32),
-            How::L2 => acc.iter_mut().for_each(|a| *a = a.sqrt()),
-            How::LogSum => acc.iter_mut().for_each(|a| *a = libm::logf(*a)),
-            _ => {}
-        }
-        let shape =
-            if self.keepdims { out_kept } else { (0..rank).filter(|&i| !reduced[i]).map(|i| x.shape[i]).collect() };
-        Ok(vec![CpuTensor::f32(shape, acc)])
     }
 }
 
@@ -478,8 +563,12 @@ pub(crate) fn build(op: &R, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         Ok(Box::new(SoftmaxKernel { axis, log, legacy }))
     };
     let reduce = |how: How, axes: &Option<Vec<i64>>, keepdims: i64, noop: i64| -> Result<Box<dyn Kernel>> {
-        if info.in_dtype(0) != Some(DType::F32) || info.out_dtype(0) != Some(DType::F32) {
-            return Err(unsupported("reductions run on float32 only"));
+        let f64_ok = matches!(how, How::LogSumExp) && info.in_dtype(0) == Some(DType::F64);
+        if !f64_ok && (info.in_dtype(0) != Some(DType::F32) || info.out_dtype(0) != Some(DType::F32)) {
+            return Err(unsupported("reductions run on float32 only (ReduceLogSumExp also on float64)"));
+        }
+        if f64_ok && info.out_dtype(0) != Some(DType::F64) {
+            return Err(unsupported("ReduceLogSumExp of float64 gives float64"));
         }
         if info.has_input(1) && !matches!(info.in_dtype(1), Some(DType::I64)) {
             return Err(unsupported("axes input must be int64"));
@@ -545,11 +634,18 @@ pub(crate) fn build(op: &R, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
                 product: matches!(op, R::CumProd { .. }),
             }))
         }
-        // not supported here
-        R::ReduceLogSumExp { .. }
-        | R::Hardmax { .. }
-        | R::HardmaxLegacy { .. }
-        | R::SoftmaxCrossEntropyLoss { .. }
-        | R::NegativeLogLikelihoodLoss { .. } => Err(unsupported(format!("no {} kernel", op.name()))),
+        R::ReduceLogSumExp { axes, keepdims, noop_with_empty_axes } => {
+            reduce(How::LogSumExp, axes, *keepdims, *noop_with_empty_axes)
+        }
+        R::Hardmax { axis } | R::HardmaxLegacy { axis } => {
+            info.require_dtypes(&[DType::F32])?;
+            Ok(Box::new(HardmaxKernel { axis: *axis, legacy: matches!(op, R::HardmaxLegacy { .. }) }))
+        }
+        R::SoftmaxCrossEntropyLoss { ignore_index, reduction } => {
+            super::loss::build(true, *ignore_index, *reduction, info)
+        }
+        R::NegativeLogLikelihoodLoss { ignore_index, reduction } => {
+            super::loss::build(false, *ignore_index, *reduction, info)
+        }
     }
 }

@@ -147,3 +147,35 @@ fn half_precision_nodes_run_through_float32_and_round_back() {
         check_against_reference(&Cpu(CpuBackend::new(1)), m, &[x.clone(), x.clone()], Tol::EXACT, Floats::All);
     }
 }
+
+#[test]
+fn scatters_and_nonzero_on_other_types_match_the_reference_exactly() {
+    use strata_ir::ops::TensorOp as T;
+    use strata_ir::ops::tensor::ScatterReduction as Red;
+    let idx = TensorData::from_i64(vec![2, 3], &[1, 0, 3, -1, 2, 0]).expect("valid");
+    for d in [DType::F64, DType::I8, DType::U16, DType::F16, DType::BF16, DType::I4, DType::Bool] {
+        let vals: Vec<f64> = VALUES.iter().map(|&v| v.abs().clamp(0.0, 7.0)).collect();
+        let x = TensorData::from_f64(d, vec![3, 4], &vals).expect("valid");
+        let u = TensorData::from_f64(d, vec![2, 3], &vals[6..]).expect("valid");
+        let reds: &[Red] =
+            if matches!(d, DType::Bool | DType::I4) { &[Red::None] } else { &[Red::None, Red::Add, Red::Max] };
+        for &reduction in reds {
+            let op = Op::Tensor(T::ScatterElements { axis: 1, reduction });
+            let m = model(op, &[("x", &x)], &[("i", idx.clone()), ("u", u.clone())], &["x", "i", "u"], &[("y", d)]);
+            check(m, std::slice::from_ref(&x), 0);
+        }
+        let m = model(Op::Tensor(T::NonZero {}), &[("x", &x)], &[], &["x"], &[("y", DType::I64)]);
+        check(m, std::slice::from_ref(&x), 0);
+    }
+}
+
+#[test]
+fn log_sum_exp_of_float64_matches_the_reference_exactly() {
+    use strata_ir::ops::ReduceOp as R;
+    let vals: Vec<f64> = (0..24).map(|i| VALUES[i % VALUES.len()] * (1.0 + i as f64 / 7.0)).collect();
+    let x = TensorData::from_f64(DType::F64, vec![2, 3, 4], &vals).expect("valid");
+    for (axes, keepdims) in [(Some(vec![1]), 0), (None, 1), (Some(vec![0, -1]), 1)] {
+        let op = Op::Reduce(R::ReduceLogSumExp { axes, keepdims, noop_with_empty_axes: 0 });
+        check(model(op, &[("x", &x)], &[], &["x"], &[("y", DType::F64)]), std::slice::from_ref(&x), 0);
+    }
+}
