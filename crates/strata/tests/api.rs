@@ -608,12 +608,16 @@ fn mixed_dtype_model() -> Vec<u8> {
             node("Relu", &["a"], &["r"], vec![]),
             node("Cast", &["r"], &["b16"], vec![to(10)]),
             NodeProto { name: "add16".into(), ..node("Add", &["b16", "h"], &["c16"], vec![]) },
-            NodeProto { name: "back".into(), ..node("Cast", &["c16"], &["y"], vec![to(1)]) },
+            NodeProto { name: "crop".into(), ..node("CenterCropPad", &["c16", "size"], &["d16"], vec![]) },
+            NodeProto { name: "back".into(), ..node("Cast", &["d16"], &["y"], vec![to(1)]) },
             node("Mul", &["y", "y"], &["z"], vec![]),
         ],
         vec![vi("x", 1, &[4]), vi("q", 2, &[4])],
         vec![vi("z", 1, &[4]), vi("c16", 10, &[4])],
-        vec![TensorProto { dims: vec![4], data_type: 10, name: "h".into(), raw_data: Some(h), ..Default::default() }],
+        vec![
+            TensorProto { dims: vec![4], data_type: 10, name: "h".into(), raw_data: Some(h), ..Default::default() },
+            TensorProto { dims: vec![1], data_type: 7, name: "size".into(), int64_data: vec![4], ..Default::default() },
+        ],
     )
 }
 
@@ -629,13 +633,14 @@ fn the_default_backend_is_cpu_and_a_model_with_uint8_and_float16_tensors_runs_th
     let feeds = [("x", x), ("q", q)];
     let s = Session::from_bytes(&m, SessionOptions::default())?;
     let on = |node: &str| s.placement().iter().find(|p| p.node == node).map(|p| p.backend.clone());
-    // float32 compute runs on cpu; the uint8/float16 nodes fall back visibly.
-    assert_eq!(on("Add_node").as_deref(), Some("cpu"));
-    assert_eq!(on("Relu_node").as_deref(), Some("cpu"));
-    assert_eq!(on("Mul_node").as_deref(), Some("cpu"));
-    let add16 = s.placement().iter().find(|p| p.node == "add16").expect("placed");
-    assert_eq!(add16.backend, "reference");
-    assert!(add16.reason.contains("cpu:") && add16.reason.contains("float16"), "{}", add16.reason);
+    // float32, uint8 and float16 compute runs on cpu; a node it has no
+    // kernel for (CenterCropPad) falls back visibly.
+    for n in ["Add_node", "Relu_node", "Mul_node", "add16", "back"] {
+        assert_eq!(on(n).as_deref(), Some("cpu"), "{n}");
+    }
+    let crop = s.placement().iter().find(|p| p.node == "crop").expect("placed");
+    assert_eq!(crop.backend, "reference");
+    assert!(crop.reason.contains("cpu:") && crop.reason.contains("CenterCropPad"), "{}", crop.reason);
     let got = s.run(&feeds)?;
     let reference = SessionOptions { backends: vec!["reference".into()], ..Default::default() };
     let want = Session::from_bytes(&m, reference)?.run(&feeds)?;
@@ -646,8 +651,8 @@ fn the_default_backend_is_cpu_and_a_model_with_uint8_and_float16_tensors_runs_th
     assert_eq!(got[1].1.as_tensor().expect("tensor").dtype(), DType::F16);
     // Strict placement on cpu names a node it cannot run.
     let strict = SessionOptions { strict: true, ..Default::default() };
-    let e = Session::from_bytes(&m, strict).err().expect("strict cpu refuses float16 nodes").to_string();
-    assert!(e.contains("cannot run") && e.contains("cpu"), "{e}");
+    let e = Session::from_bytes(&m, strict).err().expect("strict cpu refuses CenterCropPad").to_string();
+    assert!(e.contains("cannot run") && e.contains("cpu") && e.contains("crop"), "{e}");
     Ok(())
 }
 

@@ -8,7 +8,9 @@ use strata_ir::ops::elementwise::{GeluApprox, ShiftDirection};
 
 use super::cast::{BitCastKernel, CastKernel};
 pub(crate) use super::logic::IdentityKernel;
-use super::logic::{BitNotKernel, Compare, CompareKernel, FloatClassKernel, IntKernel, IntOp, NotKernel, PowMixedKernel, WhereKernel};
+use super::logic::{
+    BitNotKernel, Compare, CompareKernel, FloatClassKernel, IntKernel, IntOp, NotKernel, PowMixedKernel, WhereKernel,
+};
 use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, unsupported};
 use crate::error::{Result, bail};
 use crate::tensor::{CpuTensor, is_held};

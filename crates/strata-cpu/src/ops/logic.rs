@@ -417,7 +417,9 @@ impl Kernel for PowMixedKernel {
         };
         let (sa, sb) = (&a.shape[..], &b.shape[..]);
         let (shape, wide): (Vec<usize>, Vec<i64>) = match (&a.data, &b.data) {
-            (Data::F32(x), Data::F32(_)) => bail!("Pow of two float32 tensors has its own kernel ({} elements)", x.len()),
+            (Data::F32(x), Data::F32(_)) => {
+                bail!("Pow of two float32 tensors has its own kernel ({} elements)", x.len())
+            }
             (Data::F32(x), _) => {
                 let y: Vec<f32> = ints(b)?.iter().map(|&e| e as f32).collect();
                 let (shape, v) = zip_broadcast(ctx, (x, sa), (&y, sb), libm::powf)?;

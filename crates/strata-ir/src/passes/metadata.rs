@@ -1,5 +1,6 @@
 //! Shape bookkeeping: `Shape`, `Size`, and small integer / bool vectors
-//! computed only from them and small constants. A session keeps these on
+//! computed only from them, small constants and small integer vectors the
+//! graph takes as inputs (shape arguments such as a target size). A session keeps these on
 //! the host (they are metadata, not compute), and a device backend need
 //! not take them; everything else of the same types is compute.
 
@@ -8,7 +9,7 @@ use std::collections::HashSet;
 use crate::DType;
 use crate::graph::{Graph, Node};
 use crate::ops::{Op, TensorOp};
-use crate::types::{ValueId, ValueType};
+use crate::types::{Dim, ValueId, ValueType};
 
 /// Whether `n` is bookkeeping, given the values already known to be
 /// metadata (`meta`: outputs of earlier bookkeeping nodes).
@@ -23,10 +24,21 @@ pub fn is_bookkeeping(g: &Graph, n: &Node, meta: &HashSet<ValueId>) -> bool {
         _ => false,
     };
     let small_const = |v: &ValueId| g.initializer(*v).is_some_and(|t| t.numel() <= 64);
+    let shape_input = |v: &ValueId| {
+        g.inputs.contains(v)
+            && match &g.value(*v).ty {
+                ValueType::Tensor { dtype: DType::I64 | DType::I32, shape: Some(s) } => match &s[..] {
+                    [] => true,
+                    [Dim::Known(k)] => *k <= 64,
+                    _ => false,
+                },
+                _ => false,
+            }
+    };
     n.op.subgraphs().is_empty()
         && n.outputs.iter().flatten().next().is_some()
         && n.outputs.iter().flatten().all(int_vector)
-        && n.inputs.iter().flatten().all(|v| meta.contains(v) || small_const(v))
+        && n.inputs.iter().flatten().all(|v| meta.contains(v) || small_const(v) || shape_input(v))
 }
 
 /// The outputs of every bookkeeping node of `g` (nodes in order).
@@ -44,18 +56,18 @@ pub fn metadata_values(g: &Graph) -> HashSet<ValueId> {
 mod tests {
     use super::*;
     use crate::ops::ElementwiseOp;
-    use crate::types::Dim;
 
     #[test]
     fn arithmetic_on_shapes_is_bookkeeping_and_on_data_is_not() {
         let mut g = Graph::default();
         let x = g.add_value("x", ValueType::Tensor { dtype: DType::F32, shape: Some(vec![Dim::Known(4)]) });
         let v = |d| ValueType::Tensor { dtype: d, shape: Some(vec![Dim::Known(1)]) };
+        let big = ValueType::Tensor { dtype: DType::I64, shape: Some(vec![Dim::Known(100)]) };
         let (s, one, d, data, e) = (
             g.add_value("s", v(DType::I64)),
             g.add_value("one", v(DType::I64)),
             g.add_value("d", v(DType::I64)),
-            g.add_value("data", v(DType::I64)),
+            g.add_value("data", big.clone()),
             g.add_value("e", v(DType::I64)),
         );
         g.inputs = vec![x, data];
