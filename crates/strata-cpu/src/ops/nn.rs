@@ -375,6 +375,9 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             })
         }
         N::Resize { .. } => return super::resize::build(op, info),
+        N::Attention { .. } | N::RotaryEmbedding { .. } | N::LinearAttention { .. } | N::CausalConvWithState { .. } => {
+            return super::attention::build(op, info);
+        }
         N::MaxPool { .. } => {
             f32_only()?;
             if outputs > 1 {
@@ -462,11 +465,7 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | N::GridSample { .. }
         | N::AffineGrid { .. }
         | N::Upsample { .. }
-        | N::Attention { .. }
-        | N::RotaryEmbedding { .. }
         | N::SwiGLU { .. }
-        | N::CausalConvWithState { .. }
-        | N::LinearAttention { .. }
         | N::FlexAttention { .. }
         | N::NonMaxSuppression { .. }
         | N::RNN { .. }
