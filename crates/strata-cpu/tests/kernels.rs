@@ -816,6 +816,12 @@ fn attention_matches_the_reference() {
         &[("y", DType::F32)],
     );
     check(m, &[q3, k3, v3, fmask], 4 + 7);
+    // FlexAttention without modifier subgraphs: plain grouped-query attention.
+    let (q, k, v) =
+        (data(&[2, 4, 3, 8], 89, -1.0, 1.0), data(&[2, 2, 5, 8], 90, -1.0, 1.0), data(&[2, 2, 5, 3], 91, -1.0, 1.0));
+    let flex = Op::Nn(N::FlexAttention { prob_mod: None, scale: Some(0.3), score_mod: None, softmax_precision: None });
+    let m = model(flex, &[("q", &q), ("k", &k), ("v", &v)], &[], &["q", "k", "v"], &[("y", DType::F32)]);
+    check(m, &[q, k, v], 8 + 5);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The attention-style part of the `nn` family on f32: `Attention`
-//! (scaled dot-product attention), `RotaryEmbedding`, `LinearAttention`
+//! (scaled dot-product attention; `FlexAttention` without its modifier
+//! subgraphs runs on the same kernel), `RotaryEmbedding`, `LinearAttention`
 //! and `CausalConvWithState`.
 //!
 //! `Attention` runs per (batch, key/value head): the query rows of every
@@ -176,6 +177,10 @@ struct AttentionKernel {
     p: AttentionAttrs,
     /// Which of `Y, present_key, present_value, qk_matmul_output` are wanted.
     want: Vec<bool>,
+    /// `FlexAttention` without modifier subgraphs: rank 4 only, the scale
+    /// rounded to f32 before its square root, and a softmax without the
+    /// all-masked rule (an all `-inf` row is NaN).
+    flex: bool,
 }
 
 /// What the row step of one (batch, key/value head) item needs.
@@ -185,6 +190,7 @@ struct RowCtx<'a> {
     nonpad: Option<&'a [i64]>,
     past_len: usize,
     sq: usize,
+    zero_if_all_masked: bool,
 }
 
 impl RowCtx<'_> {
@@ -251,16 +257,16 @@ impl RowCtx<'_> {
         if all_masked {
             s.fill(0.0);
         } else {
-            softmax_row(s);
+            softmax_row(s, self.zero_if_all_masked);
         }
         expose(3, s);
     }
 }
 
 /// Softmax of a row in place, as the reference's: the maximum is NaN if any
-/// element is, an all `-inf` row gives zeros.
+/// element is; with `zero_if_all_masked`, an all `-inf` row gives zeros.
 #[inline(always)]
-fn softmax_row(s: &mut [f32]) {
+fn softmax_row(s: &mut [f32], zero_if_all_masked: bool) {
     let (mut max, mut nan) = (f32::NEG_INFINITY, false);
     for &x in s.iter() {
         nan |= x.is_nan();
@@ -268,14 +274,14 @@ fn softmax_row(s: &mut [f32]) {
     }
     if nan {
         max = f32::NAN;
-    } else if max == f32::NEG_INFINITY {
+    } else if zero_if_all_masked && max == f32::NEG_INFINITY {
         max = 0.0;
     }
     for x in s.iter_mut() {
         *x = crate::math::exp(*x - max);
     }
     let mut sum = crate::simd::sum_lanes(s, |x| x);
-    if sum == 0.0 {
+    if zero_if_all_masked && sum == 0.0 {
         sum = 1.0;
     }
     for x in s.iter_mut() {
@@ -293,8 +299,11 @@ impl Kernel for AttentionKernel {
             bail!("Q, K and V must have the same rank, got {}, {} and {}", rank, k.shape.len(), v.shape.len());
         }
         let (qh, kvh) = match rank {
-            3 => (Some(head_count(p.q_num_heads, "q_num_heads")?), Some(head_count(p.kv_num_heads, "kv_num_heads")?)),
+            3 if !self.flex => {
+                (Some(head_count(p.q_num_heads, "q_num_heads")?), Some(head_count(p.kv_num_heads, "kv_num_heads")?))
+            }
             4 => (None, None),
+            r if self.flex => bail!("Q, K and V must have rank 4, got rank {r}"),
             r => bail!("Q, K and V must have rank 3 or 4, got rank {r}"),
         };
         let (q4, k4, v4) = (Bhsd::of(&q.shape, qh, "Q")?, Bhsd::of(&k.shape, kvh, "K")?, Bhsd::of(&v.shape, kvh, "V")?);
@@ -366,7 +375,7 @@ impl Kernel for AttentionKernel {
             Some(s) => f64::from(s),
             None => 1.0 / (dk as f64).sqrt(),
         };
-        let sqrt_scale = scale.sqrt() as f32;
+        let sqrt_scale = if self.flex { f64::from(scale as f32).sqrt() as f32 } else { scale.sqrt() as f32 };
         let mut qs = vec![0.0f32; batch * hq * sq * dk];
         q4.copy_into(q.as_f32()?, &mut qs, sq, 0);
         qs.iter_mut().for_each(|x| *x *= sqrt_scale);
@@ -381,7 +390,8 @@ impl Kernel for AttentionKernel {
         let ks: Vec<f32> = keys.iter().map(|&x| x * sqrt_scale).collect();
 
         let want_qk = self.want.get(3).copied().unwrap_or(false);
-        let rc = RowCtx { p, mask: mask.as_ref(), nonpad: nonpad.as_deref(), past_len, sq };
+        let rc =
+            RowCtx { p, mask: mask.as_ref(), nonpad: nonpad.as_deref(), past_len, sq, zero_if_all_masked: !self.flex };
         let rows = group * sq;
         let work = (batch * hq * sq * kv).saturating_mul(dk + dv + 8);
         // One item per (batch, key/value head): its Y rows and scores.
@@ -765,6 +775,16 @@ impl Kernel for CausalConvKernel {
 
 // ------------------------------------------------------------- builder
 
+/// The softmax runs in f32: a `softmax_precision` of float32 or float64
+/// (within the tolerance of a float32 output) or none.
+fn check_softmax_precision(code: Option<i64>) -> Result<()> {
+    match code.map(DType::from_onnx_code) {
+        None | Some(Some(DType::F32 | DType::F64)) => Ok(()),
+        Some(Some(d)) => Err(unsupported(format!("softmax_precision {d}"))),
+        Some(None) => Err(unsupported("an unknown softmax_precision")),
+    }
+}
+
 /// Build the kernel of one attention-style operator (routed here by
 /// `nn::build`, which names every operator).
 pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
@@ -773,18 +793,21 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         N::Attention { .. } => {
             let p = op.attention_attrs().ok_or_else(|| unsupported("no attention attributes"))?;
             require(info, &[F, F, F, &[DType::F32, DType::Bool], F, F, &[DType::I64]])?;
-            match p.softmax_precision.map(DType::from_onnx_code) {
-                None | Some(Some(DType::F32 | DType::F64)) => {}
-                Some(Some(d)) => return Err(unsupported(format!("softmax_precision {d}"))),
-                Some(None) => return Err(unsupported("an unknown softmax_precision")),
-            }
+            check_softmax_precision(p.softmax_precision)?;
             if !(0..=3).contains(&p.qk_matmul_output_mode) {
                 return Err(unsupported(format!("qk_matmul_output_mode {}", p.qk_matmul_output_mode)));
             }
             if p.left_window_size < -1 || p.right_window_size < -1 {
                 return Err(unsupported("window sizes below -1"));
             }
-            Box::new(AttentionKernel { p, want: wanted(info) })
+            Box::new(AttentionKernel { p, want: wanted(info), flex: false })
+        }
+        N::FlexAttention { .. } => {
+            // (With score_mod or prob_mod it has subgraphs: refused by `ops::build`.)
+            let p = op.attention_attrs().ok_or_else(|| unsupported("no attention attributes"))?;
+            require(info, &[F, F, F])?;
+            check_softmax_precision(p.softmax_precision)?;
+            Box::new(AttentionKernel { p, want: wanted(info), flex: true })
         }
         N::RotaryEmbedding { interleaved, num_heads, rotary_embedding_dim } => {
             require(info, &[F, F, F, &[DType::I64]])?;

@@ -375,7 +375,11 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             })
         }
         N::Resize { .. } => return super::resize::build(op, info),
-        N::Attention { .. } | N::RotaryEmbedding { .. } | N::LinearAttention { .. } | N::CausalConvWithState { .. } => {
+        N::Attention { .. }
+        | N::FlexAttention { .. }
+        | N::RotaryEmbedding { .. }
+        | N::LinearAttention { .. }
+        | N::CausalConvWithState { .. } => {
             return super::attention::build(op, info);
         }
         N::MaxPool { .. } => {
@@ -466,7 +470,6 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | N::AffineGrid { .. }
         | N::Upsample { .. }
         | N::SwiGLU { .. }
-        | N::FlexAttention { .. }
         | N::NonMaxSuppression { .. }
         | N::RNN { .. }
         | N::GRU { .. }
