@@ -857,7 +857,7 @@ fn rotary_embedding_matches_the_reference() {
 }
 
 #[test]
-fn recurrent_attention_kernels_match_the_reference() {
+fn linear_attention_conv_state_and_swiglu_match_the_reference() {
     use strata_ir::ops::nn::{ConvStateActivation, LinearUpdate};
     // LinearAttention, gated delta rule, grouped heads, with a past state.
     let (b, t, hq, hkv, dk, dv) = (2, 6, 4, 2, 3, 5);
@@ -897,6 +897,10 @@ fn recurrent_attention_kernels_match_the_reference() {
         &[("y", DType::F32), ("state", DType::F32)],
     );
     check(m, &[x], 4);
+    // SwiGLU.
+    let (a, b) = (data(&[3, 40], 112, -4.0, 4.0), data(&[3, 40], 113, -2.0, 2.0));
+    let m = model(Op::Nn(N::SwiGLU { alpha: 1.5 }), &[("a", &a), ("b", &b)], &[], &["a", "b"], &[("y", DType::F32)]);
+    check(m, &[a, b], 4);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The attention-style part of the `nn` family on f32: `Attention`
 //! (scaled dot-product attention; `FlexAttention` without its modifier
-//! subgraphs runs on the same kernel), `RotaryEmbedding`, `LinearAttention`
-//! and `CausalConvWithState`.
+//! subgraphs runs on the same kernel), `RotaryEmbedding`, `LinearAttention`,
+//! `CausalConvWithState` and `SwiGLU`.
 //!
 //! `Attention` runs per (batch, key/value head): the query rows of every
 //! query head sharing that key/value head (grouped-query attention) are one
@@ -773,6 +773,39 @@ impl Kernel for CausalConvKernel {
     }
 }
 
+// -------------------------------------------------------------- SwiGLU
+
+/// `Y = A · sigmoid(alpha · A) · B` for equal shapes.
+struct SwiGluKernel {
+    alpha: f32,
+}
+
+impl Kernel for SwiGluKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        const CHUNK: usize = 4096;
+        let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
+        if a.shape != b.shape {
+            bail!("A {:?} and B {:?} must have identical shapes (no broadcasting)", a.shape, b.shape);
+        }
+        let (av, bv) = (a.as_f32()?, b.as_f32()?);
+        let mut y = vec![0.0f32; av.len()];
+        let alpha = self.alpha;
+        let work = av.len().saturating_mul(16);
+        ctx.pool.for_each_chunk(&mut y, CHUNK, work, |i, out| {
+            let (xa, xb) = (&av[i * CHUNK..][..out.len()], &bv[i * CHUNK..][..out.len()]);
+            crate::simd::vectorized(
+                #[inline(always)]
+                || {
+                    for ((o, &x), &g) in out.iter_mut().zip(xa).zip(xb) {
+                        *o = x * crate::math::sigmoid(alpha * x) * g;
+                    }
+                },
+            )
+        });
+        Ok(vec![CpuTensor::f32(a.shape.clone(), y)])
+    }
+}
+
 // ------------------------------------------------------------- builder
 
 /// The softmax runs in f32: a `softmax_precision` of float32 or float64
@@ -826,6 +859,10 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
                 update_rule: *update_rule,
                 want: wanted(info),
             })
+        }
+        N::SwiGLU { alpha } => {
+            require(info, &[F, F])?;
+            Box::new(SwiGluKernel { alpha: *alpha })
         }
         N::CausalConvWithState { activation } => {
             require(info, &[F, F, F, F])?;

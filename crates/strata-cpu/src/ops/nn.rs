@@ -379,7 +379,8 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | N::FlexAttention { .. }
         | N::RotaryEmbedding { .. }
         | N::LinearAttention { .. }
-        | N::CausalConvWithState { .. } => {
+        | N::CausalConvWithState { .. }
+        | N::SwiGLU { .. } => {
             return super::attention::build(op, info);
         }
         N::MaxPool { .. } => {
@@ -469,7 +470,6 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | N::GridSample { .. }
         | N::AffineGrid { .. }
         | N::Upsample { .. }
-        | N::SwiGLU { .. }
         | N::NonMaxSuppression { .. }
         | N::RNN { .. }
         | N::GRU { .. }
