@@ -780,28 +780,32 @@ fn attention(is_causal: bool, heads: Option<(i64, i64)>, mode: i64, softcap: f32
 #[test]
 fn attention_matches_the_reference() {
     // 4-D, grouped-query (4 query heads over 2 key/value heads), causal,
-    // a boolean mask broadcast over heads, a KV cache, every qk output mode.
-    let (b, hq, hkv, sq, past, d, dv) = (2, 4, 2, 5, 3, 8, 6);
-    let q = data(&[b, hq, sq, d], 80, -1.0, 1.0);
-    let k = data(&[b, hkv, sq, d], 81, -1.0, 1.0);
-    let v = data(&[b, hkv, sq, dv], 82, -1.0, 1.0);
-    let keep: Vec<u8> = (0..b * sq * (past + sq)).map(|i| u8::from(i % 7 != 3)).collect();
-    let mask = TensorData::from_bytes(DType::Bool, vec![b, 1, sq, past + sq], strata_ir::Buffer::from_vec(keep))
-        .expect("valid");
-    let pk = data(&[b, hkv, past, d], 83, -1.0, 1.0);
-    let pv = data(&[b, hkv, past, dv], 84, -1.0, 1.0);
-    let outs = [("y", DType::F32), ("pk_out", DType::F32), ("pv_out", DType::F32), ("qk", DType::F32)];
-    for (mode, softcap, window) in [(0, 0.0, (-1, -1)), (1, 2.0, (-1, -1)), (2, 0.0, (2, -1)), (3, 1.5, (-1, 0))] {
-        let m = model(
-            attention(true, None, mode, softcap, window),
-            &[("q", &q), ("k", &k), ("v", &v), ("mask", &mask)],
-            &[("pk", pk.clone()), ("pv", pv.clone())],
-            &["q", "k", "v", "mask", "pk", "pv"],
-            &outs,
-        );
-        let inputs = [q.clone(), k.clone(), v.clone(), mask.clone()];
-        let one = check_with(m.clone(), &inputs, d + past + sq, 1);
-        assert_eq!(check_with(m, &inputs, d + past + sq, 3), one, "mode {mode}: thread count changed the bits");
+    // a boolean mask broadcast over heads, a KV cache, every qk output mode;
+    // 5 new queries (the GEMM path) and 1 (decoding: the direct path).
+    for sq in [5, 1] {
+        let (b, hq, hkv, past, d, dv) = (2, 4, 2, 3, 8, 6);
+        let q = data(&[b, hq, sq, d], 80, -1.0, 1.0);
+        let k = data(&[b, hkv, sq, d], 81, -1.0, 1.0);
+        let v = data(&[b, hkv, sq, dv], 82, -1.0, 1.0);
+        let keep: Vec<u8> = (0..b * sq * (past + sq)).map(|i| u8::from(i % 7 != 3)).collect();
+        let mask = TensorData::from_bytes(DType::Bool, vec![b, 1, sq, past + sq], strata_ir::Buffer::from_vec(keep))
+            .expect("valid");
+        let pk = data(&[b, hkv, past, d], 83, -1.0, 1.0);
+        let pv = data(&[b, hkv, past, dv], 84, -1.0, 1.0);
+        let outs = [("y", DType::F32), ("pk_out", DType::F32), ("pv_out", DType::F32), ("qk", DType::F32)];
+        for (mode, softcap, window) in [(0, 0.0, (-1, -1)), (1, 2.0, (-1, -1)), (2, 0.0, (2, -1)), (3, 1.5, (-1, 0))] {
+            let m = model(
+                attention(true, None, mode, softcap, window),
+                &[("q", &q), ("k", &k), ("v", &v), ("mask", &mask)],
+                &[("pk", pk.clone()), ("pv", pv.clone())],
+                &["q", "k", "v", "mask", "pk", "pv"],
+                &outs,
+            );
+            let inputs = [q.clone(), k.clone(), v.clone(), mask.clone()];
+            let one = check_with(m.clone(), &inputs, d + past + sq, 1);
+            let other = check_with(m, &inputs, d + past + sq, 3);
+            assert_eq!(other, one, "sq {sq}, mode {mode}: thread count changed the bits");
+        }
     }
     // 3-D inputs with head counts, a float mask of rank 2, no cache.
     let q3 = data(&[2, 6, 3 * 4], 85, -2.0, 2.0);

@@ -28,6 +28,9 @@ use crate::tensor::{CpuTensor, Data};
 
 /// Query rows per GEMM block (bounds the score scratch to this many rows).
 const ROW_BLOCK: usize = 256;
+/// At most this many query rows per (batch, key/value head) run without
+/// the GEMM (packing K and V would cost more than the products).
+const DIRECT_ROWS: usize = 8;
 
 // ------------------------------------------------------------- helpers
 
@@ -289,6 +292,53 @@ fn softmax_row(s: &mut [f32], zero_if_all_masked: bool) {
     }
 }
 
+/// Dot product in `LANES` partial sums added in a fixed order (vectorises).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = crate::simd::LANES;
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Scores of `q.len() / d` query rows against every key (`k` rows of `d`,
+/// each scaled by `scale` first, as the GEMM path's keys are) into `s`.
+#[inline(always)]
+fn scores_direct(q: &[f32], k: &[f32], scale: f32, scaled: &mut [f32], s: &mut [f32]) {
+    let d = scaled.len();
+    if d == 0 {
+        return;
+    }
+    let kv = k.len() / d;
+    for (j, krow) in k.chunks_exact(d).enumerate() {
+        scaled.iter_mut().zip(krow).for_each(|(o, &x)| *o = x * scale);
+        for (r, qrow) in q.chunks_exact(d).enumerate() {
+            s[r * kv + j] = dot(qrow, scaled);
+        }
+    }
+}
+
+/// `y += p · V` for the few rows of `p` (each `kv` long, `kv` rows of V of
+/// `dv`), reading V once.
+#[inline(always)]
+fn values_direct(p: &[f32], kv: usize, v: &[f32], dv: usize, y: &mut [f32]) {
+    if kv == 0 || dv == 0 {
+        return;
+    }
+    for (j, vrow) in v.chunks_exact(dv).enumerate() {
+        for (prow, yrow) in p.chunks_exact(kv).zip(y.chunks_exact_mut(dv)) {
+            let pj = prow[j];
+            yrow.iter_mut().zip(vrow).for_each(|(o, &x)| *o += pj * x);
+        }
+    }
+}
+
 impl Kernel for AttentionKernel {
     fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
         let p = &self.p;
@@ -387,29 +437,41 @@ impl Kernel for AttentionKernel {
         }
         k4.copy_into(k.as_f32()?, &mut keys, kv, past_len);
         v4.copy_into(v.as_f32()?, &mut values, kv, past_len);
-        let ks: Vec<f32> = keys.iter().map(|&x| x * sqrt_scale).collect();
-
         let want_qk = self.want.get(3).copied().unwrap_or(false);
         let rc =
             RowCtx { p, mask: mask.as_ref(), nonpad: nonpad.as_deref(), past_len, sq, zero_if_all_masked: !self.flex };
         let rows = group * sq;
         let work = (batch * hq * sq * kv).saturating_mul(dk + dv + 8);
+        // A few query rows (decoding): direct dot products and row updates
+        // reading K and V once; otherwise packed GEMMs.
+        let direct = rows <= DIRECT_ROWS;
         // One item per (batch, key/value head): its Y rows and scores.
         let parts = ctx.pool.map(batch * hkv, work, |item| {
             let (b, hk) = (item / hkv, item % hkv);
             let qrows = &qs[(b * hq + hk * group) * sq * dk..][..rows * dk];
-            let kmat = &ks[item * kv * dk..][..kv * dk];
+            let kmat = &keys[item * kv * dk..][..kv * dk];
             let vmat = &values[item * kv * dv..][..kv * dv];
-            let pk = PackedB::pack(kmat, dk, kv, 1, dk);
-            let pv = PackedB::pack(vmat, kv, dv, dv, 1);
+            let packed = (!direct).then(|| {
+                let ks: Vec<f32> = kmat.iter().map(|&x| x * sqrt_scale).collect();
+                (PackedB::pack(&ks, dk, kv, 1, dk), PackedB::pack(vmat, kv, dv, dv, 1))
+            });
             let mut y = vec![0.0f32; rows * dv];
             let mut qk = vec![0.0f32; if want_qk { rows * kv } else { 0 }];
             let mut bias = vec![0.0f32; kv];
+            let mut scaled_key = vec![0.0f32; dk];
             for r0 in (0..rows).step_by(ROW_BLOCK) {
                 let m = ROW_BLOCK.min(rows - r0);
                 let mut s = vec![0.0f32; m * kv];
-                if dk > 0 && kv > 0 {
-                    gemm(ctx.pool, &PackedA::pack(&qrows[r0 * dk..], m, dk, dk, 1), &pk, &mut s, kv);
+                let qblock = &qrows[r0 * dk..(r0 + m) * dk];
+                match &packed {
+                    Some((pk, _)) if dk > 0 && kv > 0 => {
+                        gemm(ctx.pool, &PackedA::pack(qblock, m, dk, dk, 1), pk, &mut s, kv);
+                    }
+                    Some(_) => {}
+                    None => crate::simd::vectorized(
+                        #[inline(always)]
+                        || scores_direct(qblock, kmat, sqrt_scale, &mut scaled_key, &mut s),
+                    ),
                 }
                 crate::simd::vectorized(
                     #[inline(always)]
@@ -422,8 +484,16 @@ impl Kernel for AttentionKernel {
                         }
                     },
                 );
-                if kv > 0 && dv > 0 {
-                    gemm(ctx.pool, &PackedA::pack(&s, m, kv, kv, 1), &pv, &mut y[r0 * dv..], dv);
+                let yblock = &mut y[r0 * dv..(r0 + m) * dv];
+                match &packed {
+                    Some((_, pv)) if kv > 0 && dv > 0 => {
+                        gemm(ctx.pool, &PackedA::pack(&s, m, kv, kv, 1), pv, yblock, dv)
+                    }
+                    Some(_) => {}
+                    None => crate::simd::vectorized(
+                        #[inline(always)]
+                        || values_direct(&s, kv, vmat, dv, yblock),
+                    ),
                 }
             }
             (y, qk)
