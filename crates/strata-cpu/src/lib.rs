@@ -22,6 +22,7 @@ mod direct;
 mod error;
 pub mod gemm;
 mod math;
+mod narrow;
 mod ops;
 pub mod pool;
 mod simd;
@@ -128,7 +129,7 @@ impl CpuBackend {
     pub fn supports(&self, model: &Model, graph: GraphId, node: NodeId) -> Result<(), String> {
         let g = model.graph(graph);
         let info = NodeInfo { graph: g, node: g.node(node) };
-        ops::build(&info).map(|_| ()).map_err(|e| match e {
+        ops::kernel(&info).map(|_| ()).map_err(|e| match e {
             CpuError::Unsupported(why) => why,
             other => other.to_string(),
         })
@@ -161,7 +162,7 @@ impl CpuBackend {
         let mut steps = Vec::with_capacity(g.nodes.len());
         for node in &g.nodes {
             let info = NodeInfo { graph: g, node };
-            let kernel = ops::build(&info).map_err(|e| named(node, e))?;
+            let kernel = ops::kernel(&info).map_err(|e| named(node, e))?;
             steps.push(Step {
                 name: node.name.clone(),
                 op: match &node.op {
@@ -267,12 +268,7 @@ pub struct CompiledGraph {
 }
 
 fn bytes_of(t: &CpuTensor) -> u64 {
-    let per = match t.data {
-        Data::F32(_) | Data::I32(_) => 4,
-        Data::I64(_) => 8,
-        Data::Bool(_) => 1,
-    };
-    t.numel() as u64 * per
+    t.numel() as u64 * t.data.elem_bytes() as u64
 }
 
 impl CompiledGraph {

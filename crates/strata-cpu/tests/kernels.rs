@@ -17,6 +17,9 @@ use strata_ir::{DType, Model, NodeId, Op, TensorData};
 use strata_test_support::harness::{Floats, Target, Tol, check_against_reference, reason};
 use strata_test_support::ir::Builder;
 
+#[path = "kernels/dtypes.rs"]
+mod dtypes;
+
 /// Deterministic pseudo-random floats in [lo, hi).
 fn data(shape: &[usize], seed: u32, lo: f32, hi: f32) -> TensorData {
     let n: usize = shape.iter().product();
@@ -820,6 +823,25 @@ fn attention_matches_the_reference() {
         &[("y", DType::F32)],
     );
     check(m, &[q3, k3, v3, fmask], 4 + 7);
+    // Bfloat16 and float16: every intermediate rounded where the reference
+    // rounds it, so the results are within one unit of its last place.
+    for dt in [DType::BF16, DType::F16] {
+        let narrow = |t: &TensorData| TensorData::from_f64(dt, t.shape().to_vec(), &t.to_f64_vec()).expect("valid");
+        let (q, k, v) = (
+            narrow(&data(&[1, 4, 3, 8], 92, -1.0, 1.0)),
+            narrow(&data(&[1, 2, 4, 8], 93, -1.0, 1.0)),
+            narrow(&data(&[1, 2, 4, 8], 94, -1.0, 1.0)),
+        );
+        let m = model(
+            attention(true, None, 3, 0.0, (-1, -1)),
+            &[("q", &q), ("k", &k), ("v", &v)],
+            &[],
+            &["q", "k", "v", "", "", "", ""],
+            &[("y", dt), ("pk", dt), ("pv", dt), ("qk", dt)],
+        );
+        let tol = Tol { atol: 1e-6, rtol: if dt == DType::BF16 { 1.0 / 128.0 } else { 1.0 / 1024.0 } };
+        check_against_reference(&Cpu(CpuBackend::new(2)), m, &[q, k, v], tol, Floats::All);
+    }
     // FlexAttention without modifier subgraphs: plain grouped-query attention.
     let (q, k, v) =
         (data(&[2, 4, 3, 8], 89, -1.0, 1.0), data(&[2, 2, 5, 8], 90, -1.0, 1.0), data(&[2, 2, 5, 3], 91, -1.0, 1.0));

@@ -242,7 +242,7 @@ impl DType {
             DType::F64 => v,
             DType::F32 | DType::C64 => v as f32 as f64,
             DType::F16 => half::f16::from_bits(f64_to_f16_bits(v)).to_f64(),
-            DType::BF16 => half::bf16::from_f64(v).to_f64(),
+            DType::BF16 => half::bf16::from_bits(f64_to_bf16_bits(v)).to_f64(),
             DType::C128 => v,
             d if d.is_float() => decode_float_bits(d, encode_float_bits(d, v, false)),
             _ => v,
@@ -495,6 +495,26 @@ fn f64_to_f16_bits(v: f64) -> u16 {
     sign | mag.min(0x7c00) as u16
 }
 
+/// bfloat16 bits of an f64, rounded once to nearest-even. (`half`'s
+/// `from_f64` truncates to f32 first, which can round the wrong way.) The
+/// f64 is first narrowed to f32 rounding to odd (truncation, with the last
+/// bit set when inexact), which keeps enough bits for the second rounding
+/// to be exact.
+fn f64_to_bf16_bits(v: f64) -> u16 {
+    if v.is_nan() {
+        return ((v as f32).to_bits() >> 16) as u16 | 0x40;
+    }
+    let mut f = v as f32;
+    if f as f64 != v {
+        if (f as f64).abs() > v.abs() {
+            f = f32::from_bits(f.to_bits() - 1);
+        }
+        f = f32::from_bits(f.to_bits() | 1);
+    }
+    let b = f.to_bits();
+    (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16
+}
+
 /// Encode an f64 to the bit pattern of a narrow float type, rounding to
 /// nearest-even. With `saturate`, out-of-range values clamp to the largest
 /// finite value instead of becoming inf/NaN.
@@ -502,7 +522,7 @@ pub fn encode_float_bits(d: DType, v: f64, saturate: bool) -> u32 {
     match d {
         DType::F8E8M0 => encode_e8m0(v, saturate),
         DType::F16 => f64_to_f16_bits(v) as u32,
-        DType::BF16 => half::bf16::from_f64(v).to_bits() as u32,
+        DType::BF16 => f64_to_bf16_bits(v) as u32,
         DType::F32 => (v as f32).to_bits(),
         _ => match minifloat(d) {
             Some(mf) => mf.encode(v, saturate),
@@ -547,6 +567,32 @@ mod tests {
         assert_eq!(f64_to_f16_bits(1e-300), 0);
         assert_eq!(f64_to_f16_bits(-0.0), 0x8000);
         assert_eq!(f64_to_f16_bits(f64::NAN) & 0x7e00, 0x7e00);
+    }
+
+    #[test]
+    fn bfloat16_rounds_once_to_nearest_even() {
+        let cases = [
+            (f32::from_bits(0x3700_8001) as f64, 0x3701),
+            (f32::from_bits(0x3700_8000) as f64, 0x3700),
+            (f32::from_bits(0x3701_8000) as f64, 0x3702),
+            (f32::from_bits(0x3700_7fff) as f64, 0x3700),
+            // Above the f32 midpoint below a bfloat16 midpoint: the f32
+            // rounding would land on the midpoint and round to even.
+            (f32::from_bits(0x3f80_8000) as f64 + 1e-12, 0x3f81),
+            (1e300, 0x7f80),
+            (-1e300, 0xff80),
+            (1e-300, 0),
+            (f64::INFINITY, 0x7f80),
+        ];
+        for (v, bits) in cases {
+            assert_eq!(f64_to_bf16_bits(v), bits, "{v}");
+        }
+        assert!(half::bf16::from_bits(f64_to_bf16_bits(f64::NAN)).is_nan());
+        for h in 0..0x7f80u16 {
+            let x = half::bf16::from_bits(h).to_f64();
+            assert_eq!(f64_to_bf16_bits(x), h);
+            assert_eq!(f64_to_bf16_bits(-x), h | 0x8000);
+        }
     }
 
     #[test]

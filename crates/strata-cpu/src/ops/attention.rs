@@ -13,18 +13,20 @@
 //! K each scaled by `sqrt(scale)` first, the bias added to the capped
 //! scores, an all-masked row giving zeros), in f32.
 //!
-//! The recurrences (`LinearAttention`'s state, `CausalConvWithState`'s
-//! taps) accumulate in f64 and round once, as the reference does: they are
-//! small, and an f32 state drifts over long sequences.
+//! `LinearAttention`, `CausalConvWithState` and `SwiGLU` are in `linear.rs`.
 
 use strata_ir::DType;
 use strata_ir::ops::NnOp as N;
-use strata_ir::ops::nn::{AttentionAttrs, ConvStateActivation, LinearUpdate};
+use strata_ir::ops::nn::{AttentionAttrs, ConvStateActivation};
 
 use super::{Ctx, Kernel, NodeInfo, input, unsupported};
 use crate::error::{Result, bail};
 use crate::gemm::{PackedA, PackedB, gemm};
-use crate::tensor::{CpuTensor, Data};
+use crate::narrow::{narrow, widen};
+use crate::tensor::{CpuTensor, Data, is_half};
+
+mod linear;
+use linear::{CausalConvKernel, LinearAttentionKernel, SwiGluKernel};
 
 /// Query rows per GEMM block (bounds the score scratch to this many rows).
 const ROW_BLOCK: usize = 256;
@@ -40,8 +42,8 @@ fn opt<'t>(inputs: &[Option<&'t CpuTensor>], i: usize) -> Option<&'t CpuTensor> 
 }
 
 /// Every given input `i` is of one of `ins[i]` (no input past `ins`), every
-/// given output is float32.
-fn require(info: &NodeInfo, ins: &[&[DType]]) -> Result<()> {
+/// given output of one of `outs`.
+fn require(info: &NodeInfo, ins: &[&[DType]], outs: &[DType]) -> Result<()> {
     for (i, v) in info.node.inputs.iter().enumerate() {
         let Some(v) = v else { continue };
         let val = info.graph.value(*v);
@@ -51,8 +53,7 @@ fn require(info: &NodeInfo, ins: &[&[DType]]) -> Result<()> {
         match val.ty.dtype() {
             Some(d) if allowed.contains(&d) => {}
             Some(d) => {
-                let names: Vec<String> = allowed.iter().map(|d| d.to_string()).collect();
-                return Err(unsupported(format!("'{}' is {d} (this kernel takes {})", val.name, names.join(", "))));
+                return Err(unsupported(format!("'{}' is {d} (this kernel takes {})", val.name, names(allowed))));
             }
             None => return Err(unsupported(format!("'{}' has no known tensor type", val.name))),
         }
@@ -60,12 +61,16 @@ fn require(info: &NodeInfo, ins: &[&[DType]]) -> Result<()> {
     for v in info.node.outputs.iter().flatten() {
         let val = info.graph.value(*v);
         match val.ty.dtype() {
-            Some(DType::F32) => {}
-            Some(d) => return Err(unsupported(format!("'{}' is {d} (this kernel takes float32)", val.name))),
+            Some(d) if outs.contains(&d) => {}
+            Some(d) => return Err(unsupported(format!("'{}' is {d} (this kernel makes {})", val.name, names(outs)))),
             None => return Err(unsupported(format!("'{}' has no known tensor type", val.name))),
         }
     }
     Ok(())
+}
+
+fn names(ds: &[DType]) -> String {
+    ds.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// Which of the node's outputs are wanted.
@@ -184,6 +189,10 @@ struct AttentionKernel {
     /// rounded to f32 before its square root, and a softmax without the
     /// all-masked rule (an all `-inf` row is NaN).
     flex: bool,
+    /// Float16/bfloat16 `Attention`: (input type, softmax type). Inputs are
+    /// widened, computed in f32 with every intermediate the reference rounds
+    /// rounded to its type, and outputs rounded back.
+    half: Option<(DType, DType)>,
 }
 
 /// What the row step of one (batch, key/value head) item needs.
@@ -219,7 +228,80 @@ impl RowCtx<'_> {
             }
         }
         expose(1, s);
-        // The bias: mask, causal frontier, sliding window and padding.
+        self.bias(b, h, i, bias);
+        for (x, &m) in s.iter_mut().zip(bias.iter()) {
+            *x += m;
+        }
+        expose(2, s);
+        let all_masked = bias.iter().all(|&m| m == f32::NEG_INFINITY);
+        if all_masked {
+            s.fill(0.0);
+        } else {
+            softmax_row(s, self.zero_if_all_masked);
+        }
+        expose(3, s);
+    }
+
+    /// As [`RowCtx::row`] for float16/bfloat16 inputs, every step rounded
+    /// as the reference rounds it: to the input type `dt`, the softmax in
+    /// `st` (`s` holds the raw scores, already rounded to `dt`).
+    fn row_rounded(
+        &self,
+        types: (DType, DType),
+        at: (usize, usize, usize),
+        s: &mut [f32],
+        bias: &mut [f32],
+        mut qk: Option<&mut [f32]>,
+    ) {
+        let ((dt, st), (b, h, i)) = (types, at);
+        let (p, mode) = (self.p, self.p.qk_matmul_output_mode);
+        let r = |x: f64| dt.round_float(x);
+        let rs = |x: f64| st.round_float(x);
+        let mut x: Vec<f64> = s.iter().map(|&v| f64::from(v)).collect();
+        let mut expose = |m: i64, x: &[f64]| {
+            if m == mode
+                && let Some(q) = qk.as_deref_mut()
+            {
+                q.iter_mut().zip(x).for_each(|(o, &v)| *o = v as f32);
+            }
+        };
+        expose(0, &x);
+        if p.softcap > 0.0 {
+            let c = f64::from(p.softcap);
+            x.iter_mut().for_each(|v| *v = r(r(libm::tanh(r(*v / c))) * c));
+        }
+        expose(1, &x);
+        self.bias(b, h, i, bias);
+        x.iter_mut().zip(bias.iter()).for_each(|(v, &m)| *v = r(*v + f64::from(m)));
+        expose(2, &x);
+        if bias.iter().all(|&m| m == f32::NEG_INFINITY) {
+            x.fill(0.0);
+        } else {
+            let mut max = f64::NEG_INFINITY;
+            for v in x.iter_mut() {
+                *v = rs(*v);
+                max = if v.is_nan() || max.is_nan() { f64::NAN } else { max.max(*v) };
+            }
+            if max == f64::NEG_INFINITY {
+                max = 0.0;
+            }
+            x.iter_mut().for_each(|v| *v = rs(libm::exp(rs(*v - max))));
+            let mut sum =
+                if st == DType::BF16 { x.iter().fold(0.0, |acc, &e| rs(acc + e)) } else { rs(x.iter().sum::<f64>()) };
+            if sum == 0.0 {
+                sum = 1.0;
+            }
+            x.iter_mut().for_each(|v| *v = r(rs(*v / sum)));
+        }
+        expose(3, &x);
+        s.iter_mut().zip(&x).for_each(|(o, &v)| *o = v as f32);
+    }
+
+    /// The bias of query `i` of head `h` in batch `b` against every key:
+    /// mask, causal frontier, sliding window and padding.
+    #[inline(always)]
+    fn bias(&self, b: usize, h: usize, i: usize, bias: &mut [f32]) {
+        let p = self.p;
         match self.mask {
             Some(m) => {
                 let mrow = m.row(b, h, i);
@@ -252,17 +334,6 @@ impl RowCtx<'_> {
                 }
             }
         }
-        for (x, &m) in s.iter_mut().zip(bias.iter()) {
-            *x += m;
-        }
-        expose(2, s);
-        let all_masked = bias.iter().all(|&m| m == f32::NEG_INFINITY);
-        if all_masked {
-            s.fill(0.0);
-        } else {
-            softmax_row(s, self.zero_if_all_masked);
-        }
-        expose(3, s);
     }
 }
 
@@ -308,16 +379,16 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Scores of `q.len() / d` query rows against every key (`k` rows of `d`,
-/// each scaled by `scale` first, as the GEMM path's keys are) into `s`.
+/// each mapped by `scale` first, as the GEMM path's keys are) into `s`.
 #[inline(always)]
-fn scores_direct(q: &[f32], k: &[f32], scale: f32, scaled: &mut [f32], s: &mut [f32]) {
+fn scores_direct(q: &[f32], k: &[f32], scale: impl Fn(f32) -> f32, scaled: &mut [f32], s: &mut [f32]) {
     let d = scaled.len();
     if d == 0 {
         return;
     }
     let kv = k.len() / d;
     for (j, krow) in k.chunks_exact(d).enumerate() {
-        scaled.iter_mut().zip(krow).for_each(|(o, &x)| *o = x * scale);
+        scaled.iter_mut().zip(krow).for_each(|(o, &x)| *o = scale(x));
         for (r, qrow) in q.chunks_exact(d).enumerate() {
             s[r * kv + j] = dot(qrow, scaled);
         }
@@ -342,6 +413,22 @@ fn values_direct(p: &[f32], kv: usize, v: &[f32], dv: usize, y: &mut [f32]) {
 impl Kernel for AttentionKernel {
     fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
         let p = &self.p;
+        let half = self.half;
+        // Float16/bfloat16 operands widened (exactly) to f32.
+        let widened: Vec<Option<CpuTensor>> = inputs
+            .iter()
+            .map(|t| match t {
+                Some(t) if half.is_some() && is_half(t.dtype) => widen(t).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<Result<_>>()?;
+        let inputs: Vec<Option<&CpuTensor>> = inputs.iter().zip(&widened).map(|(t, w)| w.as_ref().or(*t)).collect();
+        let inputs = &inputs[..];
+        // Rounding to the input type where the reference rounds.
+        let rnd = |x: f32| match half {
+            Some((dt, _)) => dt.round_float(f64::from(x)) as f32,
+            None => x,
+        };
         let (q, k, v) = (input(inputs, 0)?, input(inputs, 1)?, input(inputs, 2)?);
         let (mask, past_key, past_value, nonpad) = (opt(inputs, 3), opt(inputs, 4), opt(inputs, 5), opt(inputs, 6));
         let rank = q.shape.len();
@@ -425,10 +512,14 @@ impl Kernel for AttentionKernel {
             Some(s) => f64::from(s),
             None => 1.0 / (dk as f64).sqrt(),
         };
-        let sqrt_scale = if self.flex { f64::from(scale as f32).sqrt() as f32 } else { scale.sqrt() as f32 };
+        let sqrt_scale = match half {
+            _ if self.flex => f64::from(scale as f32).sqrt() as f32,
+            Some((dt, _)) => dt.round_float(scale.sqrt()) as f32,
+            None => scale.sqrt() as f32,
+        };
         let mut qs = vec![0.0f32; batch * hq * sq * dk];
         q4.copy_into(q.as_f32()?, &mut qs, sq, 0);
-        qs.iter_mut().for_each(|x| *x *= sqrt_scale);
+        qs.iter_mut().for_each(|x| *x = rnd(*x * sqrt_scale));
         let mut keys = vec![0.0f32; batch * hkv * kv * dk];
         let mut values = vec![0.0f32; batch * hkv * kv * dv];
         if let Some((pk, pk4, pv, pv4)) = &past {
@@ -452,7 +543,7 @@ impl Kernel for AttentionKernel {
             let kmat = &keys[item * kv * dk..][..kv * dk];
             let vmat = &values[item * kv * dv..][..kv * dv];
             let packed = (!direct).then(|| {
-                let ks: Vec<f32> = kmat.iter().map(|&x| x * sqrt_scale).collect();
+                let ks: Vec<f32> = kmat.iter().map(|&x| rnd(x * sqrt_scale)).collect();
                 (PackedB::pack(&ks, dk, kv, 1, dk), PackedB::pack(vmat, kv, dv, dv, 1))
             });
             let mut y = vec![0.0f32; rows * dv];
@@ -470,7 +561,7 @@ impl Kernel for AttentionKernel {
                     Some(_) => {}
                     None => crate::simd::vectorized(
                         #[inline(always)]
-                        || scores_direct(qblock, kmat, sqrt_scale, &mut scaled_key, &mut s),
+                        || scores_direct(qblock, kmat, |x| rnd(x * sqrt_scale), &mut scaled_key, &mut s),
                     ),
                 }
                 crate::simd::vectorized(
@@ -480,7 +571,14 @@ impl Kernel for AttentionKernel {
                             let r = r0 + rr;
                             let qk_row = if want_qk { Some(&mut qk[r * kv..(r + 1) * kv]) } else { None };
                             let srow = &mut s[rr * kv..(rr + 1) * kv];
-                            rc.row(b, hk * group + r / sq, r % sq, srow, &mut bias, qk_row);
+                            let at = (b, hk * group + r / sq, r % sq);
+                            match half {
+                                None => rc.row(at.0, at.1, at.2, srow, &mut bias, qk_row),
+                                Some(types) => {
+                                    srow.iter_mut().for_each(|x| *x = rnd(*x));
+                                    rc.row_rounded(types, at, srow, &mut bias, qk_row);
+                                }
+                            }
                         }
                     },
                 );
@@ -526,6 +624,13 @@ impl Kernel for AttentionKernel {
         if want_qk {
             let qk: Vec<f32> = parts.into_iter().flat_map(|(_, qk)| qk).collect();
             made[3] = Some(CpuTensor::f32(vec![batch, hq, sq, kv], qk));
+        }
+        if let Some((dt, _)) = half {
+            for t in made.iter_mut() {
+                if let Some(f) = t.take() {
+                    *t = Some(narrow(f, dt)?);
+                }
+            }
         }
         Ok(outputs(&self.want, made))
     }
@@ -627,255 +732,6 @@ impl Kernel for RotaryKernel {
     }
 }
 
-// ----------------------------------------------------- LinearAttention
-
-struct LinearAttentionKernel {
-    q_num_heads: i64,
-    kv_num_heads: i64,
-    scale: f32,
-    update_rule: LinearUpdate,
-    want: Vec<bool>,
-}
-
-/// A `[batch, time, last]` per-token side input (decay or beta) whose last
-/// dimension must be one of `lasts`.
-fn side_input<'t>(t: &'t CpuTensor, what: &str, batch: usize, time: usize, lasts: &[usize]) -> Result<&'t [f32]> {
-    match t.shape[..] {
-        [b, tt, last] if b == batch && tt == time && lasts.contains(&last) => t.as_f32(),
-        _ => {
-            let alts: Vec<String> = lasts.iter().map(|l| format!("[{batch}, {time}, {l}]")).collect();
-            bail!("{what} must have shape {}, got {:?}", alts.join(" or "), t.shape)
-        }
-    }
-}
-
-impl Kernel for LinearAttentionKernel {
-    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
-        let (gating, delta) = self.update_rule.gating_and_delta();
-        let (qn, kvn) = (self.q_num_heads, self.kv_num_heads);
-        if qn <= 0 || kvn <= 0 || qn % kvn != 0 {
-            bail!("q_num_heads ({qn}) must be a positive multiple of kv_num_heads ({kvn})");
-        }
-        let (hq, hkv) = (head_count(Some(qn), "q_num_heads")?, head_count(Some(kvn), "kv_num_heads")?);
-        let group = hq / hkv;
-        let (query, key, value) = (input(inputs, 0)?, input(inputs, 1)?, input(inputs, 2)?);
-        let (past, decay, beta) = (opt(inputs, 3), opt(inputs, 4), opt(inputs, 5));
-        for (name, t) in [("query", query), ("key", key), ("value", value)] {
-            if t.shape.len() != 3 {
-                bail!("{name} must have rank 3 (batch, time, heads * size), got {:?}", t.shape);
-            }
-        }
-        let rule = self.update_rule;
-        match (gating, decay.is_some()) {
-            (true, false) => bail!("update_rule '{rule}' requires the decay input"),
-            (false, true) => bail!("update_rule '{rule}' does not take a decay input"),
-            _ => {}
-        }
-        match (delta, beta.is_some()) {
-            (true, false) => bail!("update_rule '{rule}' requires the beta input"),
-            (false, true) => bail!("update_rule '{rule}' does not take a beta input"),
-            _ => {}
-        }
-        let q4 = Bhsd::of(&query.shape, Some(hq), "query")?;
-        let k4 = Bhsd::of(&key.shape, Some(hkv), "key")?;
-        let v4 = Bhsd::of(&value.shape, Some(hkv), "value")?;
-        let (batch, time, dk, dv) = (q4.b, q4.s, q4.d, v4.d);
-        if (k4.b, k4.s, k4.d) != (batch, time, dk) || (v4.b, v4.s) != (batch, time) {
-            bail!(
-                "query {:?}, key {:?} and value {:?} do not agree in batch, time and key size",
-                query.shape,
-                key.shape,
-                value.shape
-            );
-        }
-        let state_shape = vec![batch, hkv, dk, dv];
-        ctx.check_numel(&state_shape)?;
-        ctx.check_numel(&[batch, time, hq, dv])?;
-        let decay = match decay {
-            Some(t) => Some((side_input(t, "decay", batch, time, &[hkv, hkv * dk])?, t.shape[2])),
-            None => None,
-        };
-        let beta = match beta {
-            Some(t) => Some((side_input(t, "beta", batch, time, &[hkv, 1])?, t.shape[2])),
-            None => None,
-        };
-        let mut state: Vec<f64> = match past {
-            Some(p) => {
-                if p.shape != state_shape {
-                    bail!("past_state must have shape {state_shape:?}, got {:?}", p.shape);
-                }
-                p.as_f32()?.iter().map(|&x| f64::from(x)).collect()
-            }
-            None => vec![0.0; batch * hkv * dk * dv],
-        };
-        let scale = if self.scale == 0.0 { 1.0 / (dk as f64).sqrt() } else { f64::from(self.scale) };
-        let (qv, kv_, vv) = (query.as_f32()?, key.as_f32()?, value.as_f32()?);
-
-        // One item per (batch, key/value head): its state and output rows.
-        let chunk = dk * dv;
-        let outs = std::sync::Mutex::new(vec![0.0f32; batch * time * hq * dv]);
-        let work = (batch * hkv * time).saturating_mul(chunk).saturating_mul(3 + group);
-        ctx.pool.for_each_chunk(&mut state, chunk.max(1), work, |item, st| {
-            let (b, hk) = (item / hkv, item % hkv);
-            let mut write = vec![0.0f64; dv];
-            let mut o = vec![0.0f32; time * group * dv];
-            for t in 0..time {
-                let krow = &kv_[k4.row(b, hk, t)..][..dk];
-                if let Some((g, last)) = decay {
-                    for d in 0..dk {
-                        let gi = (b * time + t) * last + if last == hkv { hk } else { hk * dk + d };
-                        let factor = f64::from(g[gi]).exp();
-                        st[d * dv..(d + 1) * dv].iter_mut().for_each(|s| *s *= factor);
-                    }
-                }
-                let vrow = &vv[v4.row(b, hk, t)..][..dv];
-                write.iter_mut().zip(vrow).for_each(|(w, &x)| *w = f64::from(x));
-                if let Some((bt, last)) = beta {
-                    let bt = f64::from(bt[(b * time + t) * last + if last == 1 { 0 } else { hk }]);
-                    let mut retrieved = vec![0.0f64; dv];
-                    for (d, &kd) in krow.iter().enumerate() {
-                        let kd = f64::from(kd);
-                        for (r, &s) in retrieved.iter_mut().zip(&st[d * dv..(d + 1) * dv]) {
-                            *r += s * kd;
-                        }
-                    }
-                    for (w, r) in write.iter_mut().zip(&retrieved) {
-                        *w = bt * (*w - r);
-                    }
-                }
-                for (d, &kd) in krow.iter().enumerate() {
-                    let kd = f64::from(kd);
-                    for (s, &w) in st[d * dv..(d + 1) * dv].iter_mut().zip(&write) {
-                        *s += kd * w;
-                    }
-                }
-                for gi in 0..group {
-                    let qrow = &qv[q4.row(b, hk * group + gi, t)..][..dk];
-                    let mut acc = vec![0.0f64; dv];
-                    for (d, &qd) in qrow.iter().enumerate() {
-                        let qd = f64::from(qd);
-                        for (a, &s) in acc.iter_mut().zip(&st[d * dv..(d + 1) * dv]) {
-                            *a += qd * s;
-                        }
-                    }
-                    let orow = &mut o[(t * group + gi) * dv..][..dv];
-                    orow.iter_mut().zip(&acc).for_each(|(x, &a)| *x = (scale * a) as f32);
-                }
-            }
-            if let Ok(mut out) = outs.lock() {
-                for t in 0..time {
-                    for gi in 0..group {
-                        let at = ((b * time + t) * hq + hk * group + gi) * dv;
-                        out[at..at + dv].copy_from_slice(&o[(t * group + gi) * dv..][..dv]);
-                    }
-                }
-            }
-        });
-        let out = outs.into_inner().unwrap_or_default();
-        let present = state.iter().map(|&x| x as f32).collect();
-        let made =
-            vec![Some(CpuTensor::f32(vec![batch, time, hq * dv], out)), Some(CpuTensor::f32(state_shape, present))];
-        Ok(outputs(&self.want, made))
-    }
-}
-
-// ------------------------------------------------- CausalConvWithState
-
-struct CausalConvKernel {
-    silu: bool,
-}
-
-impl Kernel for CausalConvKernel {
-    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
-        let (x, w) = (input(inputs, 0)?, input(inputs, 1)?);
-        let (bias, past) = (opt(inputs, 2), opt(inputs, 3));
-        let &[batch, channels, len] = &x.shape[..] else {
-            bail!("input must have rank 3 (batch, channels, length), got {:?}", x.shape)
-        };
-        let k = match w.shape[..] {
-            [c, 1, k] if c == channels && k >= 1 => k,
-            _ => bail!("weight must have shape [{channels}, 1, k] with k >= 1, got {:?}", w.shape),
-        };
-        let bias = match bias {
-            Some(b) if b.shape != [channels] => bail!("bias must have shape [{channels}], got {:?}", b.shape),
-            Some(b) => Some(b.as_f32()?),
-            None => None,
-        };
-        let past = match past {
-            Some(p) if p.shape != [batch, channels, k - 1] => {
-                bail!("past_state must have shape [{batch}, {channels}, {}], got {:?}", k - 1, p.shape)
-            }
-            Some(p) => Some(p.as_f32()?),
-            None => None,
-        };
-        ctx.check_numel(&[batch, channels, k - 1])?;
-        let (xv, wv) = (x.as_f32()?, w.as_f32()?);
-        let silu = self.silu;
-        let mut y = vec![0.0f32; batch * channels * len];
-        let mut present = vec![0.0f32; batch * channels * (k - 1)];
-        let work = y.len().saturating_mul(k);
-        // One (batch, channel) sequence per item; its carried state after.
-        let padded_of = |bc: usize| -> Vec<f32> {
-            let mut padded = match past {
-                Some(p) => p[bc * (k - 1)..(bc + 1) * (k - 1)].to_vec(),
-                None => vec![0.0; k - 1],
-            };
-            padded.extend_from_slice(&xv[bc * len..(bc + 1) * len]);
-            padded
-        };
-        ctx.pool.for_each_chunk(&mut y, len.max(1), work, |bc, out| {
-            let c = bc % channels;
-            let padded = padded_of(bc);
-            let taps = &wv[c * k..(c + 1) * k];
-            let b0 = bias.map_or(0.0, |b| f64::from(b[c]));
-            for (l, o) in out.iter_mut().enumerate() {
-                let acc: f64 = taps.iter().zip(&padded[l..l + k]).map(|(&t, &x)| f64::from(t) * f64::from(x)).sum();
-                let v = (acc + b0) as f32;
-                *o = if silu { v * crate::math::sigmoid(v) } else { v };
-            }
-        });
-        if k > 1 {
-            for (bc, st) in present.chunks_exact_mut(k - 1).enumerate() {
-                st.copy_from_slice(&padded_of(bc)[len..]);
-            }
-        }
-        Ok(vec![CpuTensor::f32(x.shape.clone(), y), CpuTensor::f32(vec![batch, channels, k - 1], present)])
-    }
-}
-
-// -------------------------------------------------------------- SwiGLU
-
-/// `Y = A · sigmoid(alpha · A) · B` for equal shapes.
-struct SwiGluKernel {
-    alpha: f32,
-}
-
-impl Kernel for SwiGluKernel {
-    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
-        const CHUNK: usize = 4096;
-        let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
-        if a.shape != b.shape {
-            bail!("A {:?} and B {:?} must have identical shapes (no broadcasting)", a.shape, b.shape);
-        }
-        let (av, bv) = (a.as_f32()?, b.as_f32()?);
-        let mut y = vec![0.0f32; av.len()];
-        let alpha = self.alpha;
-        let work = av.len().saturating_mul(16);
-        ctx.pool.for_each_chunk(&mut y, CHUNK, work, |i, out| {
-            let (xa, xb) = (&av[i * CHUNK..][..out.len()], &bv[i * CHUNK..][..out.len()]);
-            crate::simd::vectorized(
-                #[inline(always)]
-                || {
-                    for ((o, &x), &g) in out.iter_mut().zip(xa).zip(xb) {
-                        *o = x * crate::math::sigmoid(alpha * x) * g;
-                    }
-                },
-            )
-        });
-        Ok(vec![CpuTensor::f32(a.shape.clone(), y)])
-    }
-}
-
 // ------------------------------------------------------------- builder
 
 /// The softmax runs in f32: a `softmax_precision` of float32 or float64
@@ -895,25 +751,39 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     Ok(match op {
         N::Attention { .. } => {
             let p = op.attention_attrs().ok_or_else(|| unsupported("no attention attributes"))?;
-            require(info, &[F, F, F, &[DType::F32, DType::Bool], F, F, &[DType::I64]])?;
-            check_softmax_precision(p.softmax_precision)?;
+            // Q's type; K, V, the cache and the outputs must share it.
+            let dt = match info.in_dtype(0) {
+                Some(d @ (DType::F32 | DType::F16 | DType::BF16)) => d,
+                _ => DType::F32,
+            };
+            let same: &[DType] = &[dt];
+            let mask: &[DType] = &[DType::F32, DType::F16, DType::BF16, DType::Bool];
+            require(info, &[same, same, same, mask, same, same, &[DType::I64]], same)?;
+            let st = match p.softmax_precision.map(DType::from_onnx_code) {
+                None => dt,
+                Some(Some(d @ (DType::F32 | DType::F64))) => d,
+                Some(Some(d @ (DType::F16 | DType::BF16))) if dt != DType::F32 => d,
+                Some(Some(d)) => return Err(unsupported(format!("softmax_precision {d}"))),
+                Some(None) => return Err(unsupported("an unknown softmax_precision")),
+            };
             if !(0..=3).contains(&p.qk_matmul_output_mode) {
                 return Err(unsupported(format!("qk_matmul_output_mode {}", p.qk_matmul_output_mode)));
             }
             if p.left_window_size < -1 || p.right_window_size < -1 {
                 return Err(unsupported("window sizes below -1"));
             }
-            Box::new(AttentionKernel { p, want: wanted(info), flex: false })
+            let half = (dt != DType::F32).then_some((dt, st));
+            Box::new(AttentionKernel { p, want: wanted(info), flex: false, half })
         }
         N::FlexAttention { .. } => {
             // (With score_mod or prob_mod it has subgraphs: refused by `ops::build`.)
             let p = op.attention_attrs().ok_or_else(|| unsupported("no attention attributes"))?;
-            require(info, &[F, F, F])?;
+            require(info, &[F, F, F], F)?;
             check_softmax_precision(p.softmax_precision)?;
-            Box::new(AttentionKernel { p, want: wanted(info), flex: true })
+            Box::new(AttentionKernel { p, want: wanted(info), flex: true, half: None })
         }
         N::RotaryEmbedding { interleaved, num_heads, rotary_embedding_dim } => {
-            require(info, &[F, F, F, &[DType::I64]])?;
+            require(info, &[F, F, F, &[DType::I64]], F)?;
             Box::new(RotaryKernel {
                 interleaved: *interleaved != 0,
                 num_heads: *num_heads,
@@ -921,7 +791,7 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             })
         }
         N::LinearAttention { chunk_size: _, kv_num_heads, q_num_heads, scale, update_rule } => {
-            require(info, &[F, F, F, F, F, F])?;
+            require(info, &[F, F, F, F, F, F], F)?;
             Box::new(LinearAttentionKernel {
                 q_num_heads: *q_num_heads,
                 kv_num_heads: *kv_num_heads,
@@ -931,11 +801,11 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             })
         }
         N::SwiGLU { alpha } => {
-            require(info, &[F, F])?;
+            require(info, &[F, F], F)?;
             Box::new(SwiGluKernel { alpha: *alpha })
         }
         N::CausalConvWithState { activation } => {
-            require(info, &[F, F, F, F])?;
+            require(info, &[F, F, F, F], F)?;
             Box::new(CausalConvKernel { silu: *activation == ConvStateActivation::Silu })
         }
         other => return Err(unsupported(format!("internal: {} is not an attention-style operator", other.name()))),

@@ -4,13 +4,14 @@
 
 use strata_ir::DType;
 use strata_ir::ops::ElementwiseOp as E;
-use strata_ir::ops::elementwise::GeluApprox;
+use strata_ir::ops::elementwise::{GeluApprox, ShiftDirection};
 
+use super::cast::{BitCastKernel, CastKernel};
 pub(crate) use super::logic::IdentityKernel;
-use super::logic::{CastKernel, Compare, CompareKernel, IntKernel, IntOp, NotKernel, WhereKernel};
+use super::logic::{BitNotKernel, Compare, CompareKernel, FloatClassKernel, IntKernel, IntOp, NotKernel, WhereKernel};
 use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, unsupported};
 use crate::error::{Result, bail};
-use crate::tensor::CpuTensor;
+use crate::tensor::{CpuTensor, is_held};
 
 /// A float activation with its parameters.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +49,15 @@ pub(super) enum Unary {
     Shrink(f32, f32),
     /// Clip with bounds from attributes (inputs are read at run time).
     Clip(f32, f32),
+    Acos,
+    Acosh,
+    Asin,
+    Asinh,
+    Atan,
+    Atanh,
+    Cosh,
+    Sinh,
+    Tan,
 }
 
 use crate::math::sigmoid;
@@ -98,6 +108,15 @@ impl Unary {
             E::Swish { alpha } => U::Swish(*alpha),
             E::Shrink { bias, lambd } => U::Shrink(*bias, *lambd),
             E::Clip { min, max } => U::Clip(min.unwrap_or(f32::NEG_INFINITY), max.unwrap_or(f32::INFINITY)),
+            E::Acos {} => U::Acos,
+            E::Acosh {} => U::Acosh,
+            E::Asin {} => U::Asin,
+            E::Asinh {} => U::Asinh,
+            E::Atan {} => U::Atan,
+            E::Atanh {} => U::Atanh,
+            E::Cosh {} => U::Cosh,
+            E::Sinh {} => U::Sinh,
+            E::Tan {} => U::Tan,
             // not a float function of one operand (`build` names every operator)
             _ => return None,
         })
@@ -170,6 +189,15 @@ impl Unary {
                 0.0
             }),
             U::Clip(lo, hi) => each!(x, out, |v| clip(v, lo, hi)),
+            U::Acos => each!(x, out, libm::acosf),
+            U::Acosh => each!(x, out, libm::acoshf),
+            U::Asin => each!(x, out, libm::asinf),
+            U::Asinh => each!(x, out, libm::asinhf),
+            U::Atan => each!(x, out, libm::atanf),
+            U::Atanh => each!(x, out, libm::atanhf),
+            U::Cosh => each!(x, out, libm::coshf),
+            U::Sinh => each!(x, out, libm::sinhf),
+            U::Tan => each!(x, out, libm::tanf),
         }
     }
 }
@@ -226,6 +254,8 @@ pub(super) enum Binary {
     Max,
     Min,
     PRelu,
+    /// `Mod` on floats: C's `fmod` (`true`), or the divisor's sign.
+    Mod(bool),
 }
 
 fn pow(a: f32, b: f32) -> f32 {
@@ -250,6 +280,7 @@ impl Binary {
             E::Max {} => Binary::Max,
             E::Min {} => Binary::Min,
             E::PRelu {} => Binary::PRelu,
+            E::Mod { fmod } => Binary::Mod(*fmod != 0),
             // not a float binary operation (`build` names every operator)
             _ => return None,
         })
@@ -321,6 +352,19 @@ impl Binary {
                     a * b
                 } else {
                     a
+                }
+            }
+            Binary::Mod(true) => libm::fmodf(a, b),
+            Binary::Mod(false) => {
+                let r = libm::fmodf(a, b);
+                if b == 0.0 || r.is_nan() {
+                    r
+                } else if r == 0.0 {
+                    0f32.copysign(b)
+                } else if (b < 0.0) != (r < 0.0) {
+                    r + b
+                } else {
+                    r
                 }
             }
         }
@@ -516,9 +560,10 @@ impl Kernel for BinaryKernel {
     }
 }
 
-/// The integer / bool form of a binary operator, when its operands are not float.
+/// The integer / bool / float64 form of a binary operator, when its operands
+/// are not float32 (comparisons: any held type but float32).
 fn int_build(op: &E, info: &NodeInfo) -> Option<Result<Box<dyn Kernel>>> {
-    use DType::{Bool, I32, I64};
+    use DType::{Bool, F32, F64};
     let io = match op {
         E::Add {} => IntOp::Add,
         E::Sub {} => IntOp::Sub,
@@ -534,16 +579,26 @@ fn int_build(op: &E, info: &NodeInfo) -> Option<Result<Box<dyn Kernel>>> {
         E::And {} => IntOp::And,
         E::Or {} => IntOp::Or,
         E::Xor {} => IntOp::Xor,
+        E::Mod { fmod } => IntOp::Mod { fmod: *fmod != 0 },
+        E::BitShift { direction } => match direction {
+            ShiftDirection::Left => IntOp::Shl,
+            ShiftDirection::Right => IntOp::Shr,
+        },
+        E::BitwiseAnd {} => IntOp::BitAnd,
+        E::BitwiseOr {} => IntOp::BitOr,
+        E::BitwiseXor {} => IntOp::BitXor,
         // no integer / bool form (`build` names every operator)
         _ => return None,
     };
     let (a, b) = (info.in_dtype(0)?, info.in_dtype(1)?);
+    let int = a.is_int() && a.bits() >= 8;
     let ok = a == b
         && match io {
-            IntOp::Cmp(Compare::Eq) => matches!(a, I64 | I32 | Bool),
-            IntOp::Cmp(_) => matches!(a, I64 | I32),
+            IntOp::Cmp(Compare::Eq) => a != F32 && is_held(a),
+            IntOp::Cmp(_) => a != F32 && a != Bool && is_held(a),
             IntOp::And | IntOp::Or | IntOp::Xor => a == Bool,
-            IntOp::Add | IntOp::Sub | IntOp::Mul | IntOp::Div | IntOp::Max | IntOp::Min => matches!(a, I64 | I32),
+            IntOp::Add | IntOp::Sub | IntOp::Mul | IntOp::Div | IntOp::Max | IntOp::Min => int || a == F64,
+            IntOp::Mod { .. } | IntOp::Shl | IntOp::Shr | IntOp::BitAnd | IntOp::BitOr | IntOp::BitXor => int,
         };
     ok.then(|| Ok(Box::new(IntKernel(io)) as Box<dyn Kernel>))
 }
@@ -569,6 +624,13 @@ pub(crate) fn build(op: &E, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             return Err(unsupported("comparisons run on float32 operands only"));
         }
         Ok(Box::new(CompareKernel(c)))
+    };
+    let float_class = |inf: Option<(bool, bool)>| -> Result<Box<dyn Kernel>> {
+        let d = info.in_dtype(0).ok_or_else(no_kernel)?;
+        if !d.is_float() || !is_held(d) {
+            return Err(unsupported(format!("{} of {d}", op.name())));
+        }
+        Ok(Box::new(FloatClassKernel { inf }))
     };
     // Operators with an integer / bool form try it first.
     let int_or = |float: &dyn Fn() -> Result<Box<dyn Kernel>>| int_build(op, info).unwrap_or_else(float);
@@ -602,7 +664,16 @@ pub(crate) fn build(op: &E, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | E::Gelu { .. }
         | E::Swish { .. }
         | E::Shrink { .. }
-        | E::Clip { .. } => unary(),
+        | E::Clip { .. }
+        | E::Acos {}
+        | E::Acosh {}
+        | E::Asin {}
+        | E::Asinh {}
+        | E::Atan {}
+        | E::Atanh {}
+        | E::Cosh {}
+        | E::Sinh {}
+        | E::Tan {} => unary(),
         E::Add {} | E::Sub {} | E::Mul {} | E::Div {} | E::Max {} | E::Min {} => int_or(&float_binary),
         E::Sum {} | E::Pow {} | E::PRelu {} => float_binary(),
         E::Mean {} => binary(Binary::Add, true),
@@ -617,40 +688,39 @@ pub(crate) fn build(op: &E, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             Ok(Box::new(WhereKernel))
         }
         E::Identity {} => {
-            info.require_native()?;
+            info.require_held()?;
             Ok(Box::new(IdentityKernel))
         }
-        E::Cast { to, .. } => {
-            info.require_native()?;
-            Ok(Box::new(CastKernel(*to)))
+        E::Cast { to, saturate, round_mode } => {
+            info.require_held()?;
+            Ok(Box::new(CastKernel { to: *to, saturate: *saturate != 0, round: *round_mode }))
         }
-        E::CastLike { .. } => {
-            info.require_native()?;
+        E::CastLike { saturate, round_mode } => {
+            info.require_held()?;
             let to = info.in_dtype(1).ok_or_else(|| unsupported("CastLike target has no known type"))?;
-            Ok(Box::new(CastKernel(to)))
+            Ok(Box::new(CastKernel { to, saturate: *saturate != 0, round: *round_mode }))
+        }
+        E::BitCast { to } => {
+            info.require_held()?;
+            Ok(Box::new(BitCastKernel(*to)))
         }
         E::Not {} => {
             info.require_dtypes(&[DType::Bool])?;
             Ok(Box::new(NotKernel))
         }
-        // not supported here
-        E::Acos {}
-        | E::Acosh {}
-        | E::Asin {}
-        | E::Asinh {}
-        | E::Atan {}
-        | E::Atanh {}
-        | E::Cosh {}
-        | E::Sinh {}
-        | E::Tan {}
-        | E::BitwiseNot {}
-        | E::IsNaN {}
-        | E::IsInf { .. }
-        | E::Mod { .. }
-        | E::BitShift { .. }
-        | E::BitwiseAnd {}
-        | E::BitwiseOr {}
-        | E::BitwiseXor {}
-        | E::BitCast { .. } => Err(no_kernel()),
+        E::Mod { .. } | E::BitShift { .. } | E::BitwiseAnd {} | E::BitwiseOr {} | E::BitwiseXor {} => {
+            int_or(&float_binary)
+        }
+        E::BitwiseNot {} => {
+            let d = info.in_dtype(0).ok_or_else(no_kernel)?;
+            if !d.is_int() || d.bits() < 8 {
+                return Err(unsupported(format!("BitwiseNot of {d}")));
+            }
+            Ok(Box::new(BitNotKernel))
+        }
+        E::IsNaN {} => float_class(None),
+        E::IsInf { detect_negative, detect_positive } => {
+            float_class(Some((*detect_negative != 0, *detect_positive != 0)))
+        }
     }
 }

@@ -49,7 +49,7 @@ pub(crate) fn can_produce(graph: &Graph, node: &Node) -> bool {
     !matches!(node.op, Op::Elementwise(_) | Op::Fused(_) | Op::Control(_))
         && node.outputs.len() == 1
         && info.out_dtype(0) == Some(DType::F32)
-        && super::build(&info).is_ok()
+        && super::kernel(&info).is_ok()
 }
 
 struct FusedKernel {
@@ -70,7 +70,7 @@ pub(crate) fn build(f: &FusedOp, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
                 inputs: info.node.inputs[..p].to_vec(),
                 outputs: info.node.outputs.clone(),
             };
-            Some(super::build(&NodeInfo { graph: info.graph, node: &node })?)
+            Some(super::kernel(&NodeInfo { graph: info.graph, node: &node })?)
         }
         None => None,
     };

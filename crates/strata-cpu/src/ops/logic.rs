@@ -1,5 +1,5 @@
-//! Comparisons, integer and bool arithmetic, `Not`, `Where`, `Cast` and
-//! `Identity` (built by `elementwise.rs`).
+//! Comparisons, integer and bool arithmetic, `Not`, `Where` and `Identity`
+//! (built by `elementwise.rs`).
 
 use std::sync::Arc;
 
@@ -7,8 +7,8 @@ use strata_ir::DType;
 
 use super::elementwise::{for_rows, for_rows_range, rows_per_chunk};
 use super::{Ctx, Kernel, broadcast, broadcast_strides, input};
-use crate::error::{CpuError, Result, bail};
-use crate::tensor::{CpuTensor, Data};
+use crate::error::{Result, bail};
+use crate::tensor::{CpuTensor, Data, zip_data};
 
 /// A float comparison giving bools.
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +106,9 @@ fn compare_broadcast<T: Copy + Sync + PartialOrd>(
     }
 }
 
-/// Integer and bool arithmetic, comparisons and logic (shape computations).
+/// Integer and bool arithmetic, comparisons and logic (shape computations
+/// and integer models), on every integer type of at least 8 bits; the
+/// comparisons on every held type; float64 arithmetic.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum IntOp {
     Add,
@@ -119,6 +121,21 @@ pub(super) enum IntOp {
     And,
     Or,
     Xor,
+    /// `Mod`: the sign of the divisor (`fmod = 0`) or of the dividend.
+    Mod {
+        fmod: bool,
+    },
+    Shl,
+    Shr,
+    BitAnd,
+    BitOr,
+    BitXor,
+}
+
+impl IntOp {
+    fn arithmetic(self) -> bool {
+        !matches!(self, IntOp::Cmp(_) | IntOp::And | IntOp::Or | IntOp::Xor)
+    }
 }
 
 pub(super) struct IntKernel(pub(super) IntOp);
@@ -132,68 +149,177 @@ fn int_arith<T: Copy + Sync + Default + Send + PartialEq>(
     b: (&[T], &[usize]),
     wrap: fn(IntOp, T, T) -> T,
 ) -> Result<(Vec<usize>, Vec<T>)> {
-    if matches!(op, IntOp::Div) && b.0.contains(&T::default()) && !a.0.is_empty() {
+    if matches!(op, IntOp::Div | IntOp::Mod { .. }) && b.0.contains(&T::default()) && !a.0.is_empty() {
         bail!("integer division by zero");
     }
-    if !matches!(op, IntOp::Add | IntOp::Sub | IntOp::Mul | IntOp::Div | IntOp::Max | IntOp::Min) {
+    if !op.arithmetic() {
         bail!("{op:?} is not an arithmetic operation");
     }
     zip_broadcast(ctx, a, b, |p, q| wrap(op, p, q))
 }
 
+/// The wrapping integer function of an operation on one type; the result
+/// for a zero divisor is never used (`int_arith` refuses it first).
 macro_rules! wrapping {
     ($t:ty) => {
         |op: IntOp, x: $t, y: $t| -> $t {
+            const BITS: i128 = <$t>::BITS as i128;
+            let neg = |v: $t| (v as i128) < 0;
             match op {
                 IntOp::Add => x.wrapping_add(y),
                 IntOp::Sub => x.wrapping_sub(y),
                 IntOp::Mul => x.wrapping_mul(y),
-                IntOp::Div if y == 0 => 0,
+                IntOp::Div | IntOp::Mod { .. } if y == 0 => 0,
                 IntOp::Div => x.wrapping_div(y),
+                IntOp::Mod { fmod } => {
+                    let r = x.wrapping_rem(y);
+                    if !fmod && r != 0 && neg(r) != neg(y) { r.wrapping_add(y) } else { r }
+                }
                 IntOp::Max => x.max(y),
                 IntOp::Min => x.min(y),
-                _ => 0,
+                // Shift amounts outside [0, bits) give 0 (-1 for a right
+                // shift of a negative value); right shifts are arithmetic.
+                IntOp::Shl | IntOp::Shr if !(0..BITS).contains(&(y as i128)) => {
+                    if matches!(op, IntOp::Shr) && neg(x) {
+                        (-1i128) as $t
+                    } else {
+                        0
+                    }
+                }
+                IntOp::Shl => x << (y as u32),
+                IntOp::Shr => x >> (y as u32),
+                IntOp::BitAnd => x & y,
+                IntOp::BitOr => x | y,
+                IntOp::BitXor => x ^ y,
+                IntOp::Cmp(_) | IntOp::And | IntOp::Or | IntOp::Xor => 0,
             }
         }
     };
 }
 
+/// Float64 arithmetic (as the reference computes it).
+fn f64_fn(op: IntOp, x: f64, y: f64) -> f64 {
+    match op {
+        IntOp::Add => x + y,
+        IntOp::Sub => x - y,
+        IntOp::Mul => x * y,
+        IntOp::Div => x / y,
+        IntOp::Max | IntOp::Min if x.is_nan() || y.is_nan() => f64::NAN,
+        IntOp::Max => x.max(y),
+        IntOp::Min => x.min(y),
+        _ => f64::NAN,
+    }
+}
+
+/// The elements of a float16/bfloat16/float8 tensor as f64 (exact).
+fn decoded(t: &CpuTensor) -> Vec<f64> {
+    let v: &[_] = match &t.data {
+        Data::Half(v) => return v.iter().map(|&b| strata_ir::dtype::decode_float_bits(t.dtype, b as u32)).collect(),
+        Data::Small(v) => v,
+        _ => &[],
+    };
+    v.iter().map(|&b| strata_ir::dtype::decode_float_bits(t.dtype, b as u32)).collect()
+}
+
 impl Kernel for IntKernel {
     fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
         let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
+        if a.dtype != b.dtype {
+            bail!("{:?} on {} and {}", self.0, a.dtype, b.dtype);
+        }
         let op = self.0;
         let bools =
             |(shape, v): (Vec<usize>, Vec<u8>)| CpuTensor { dtype: DType::Bool, shape, data: Data::Bool(Arc::new(v)) };
-        let t = match (&a.data, &b.data, op) {
-            (Data::I64(x), Data::I64(y), IntOp::Cmp(c)) => {
-                bools(compare_broadcast(ctx, c, (x, &a.shape), (y, &b.shape))?)
-            }
-            (Data::I32(x), Data::I32(y), IntOp::Cmp(c)) => {
-                bools(compare_broadcast(ctx, c, (x, &a.shape), (y, &b.shape))?)
-            }
-            (Data::Bool(x), Data::Bool(y), IntOp::Cmp(c)) => {
-                bools(compare_broadcast(ctx, c, (x, &a.shape), (y, &b.shape))?)
-            }
-            (Data::Bool(x), Data::Bool(y), IntOp::And) => {
-                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| u8::from(p != 0 && q != 0))?)
-            }
-            (Data::Bool(x), Data::Bool(y), IntOp::Or) => {
-                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| u8::from(p != 0 || q != 0))?)
-            }
-            (Data::Bool(x), Data::Bool(y), IntOp::Xor) => {
-                bools(zip_broadcast(ctx, (x, &a.shape), (y, &b.shape), |p, q| u8::from((p != 0) != (q != 0)))?)
-            }
-            (Data::I64(x), Data::I64(y), _) => {
-                let (shape, v) = int_arith(ctx, op, (x, &a.shape), (y, &b.shape), wrapping!(i64))?;
-                CpuTensor::i64(shape, v)
-            }
-            (Data::I32(x), Data::I32(y), _) => {
-                let (shape, v) = int_arith(ctx, op, (x, &a.shape), (y, &b.shape), wrapping!(i32))?;
-                CpuTensor { dtype: DType::I32, shape, data: Data::I32(Arc::new(v)) }
-            }
-            _ => bail!("{op:?} on {} and {}", a.dtype, b.dtype),
-        };
+        let (sa, sb) = (&a.shape[..], &b.shape[..]);
+        macro_rules! by_type {
+            ($($var:ident : $t:ty),*) => {
+                match (&a.data, &b.data, op) {
+                    (Data::Bool(x), Data::Bool(y), IntOp::And) => {
+                        bools(zip_broadcast(ctx, (x, sa), (y, sb), |p, q| u8::from(p != 0 && q != 0))?)
+                    }
+                    (Data::Bool(x), Data::Bool(y), IntOp::Or) => {
+                        bools(zip_broadcast(ctx, (x, sa), (y, sb), |p, q| u8::from(p != 0 || q != 0))?)
+                    }
+                    (Data::Bool(x), Data::Bool(y), IntOp::Xor) => {
+                        bools(zip_broadcast(ctx, (x, sa), (y, sb), |p, q| u8::from((p != 0) != (q != 0)))?)
+                    }
+                    (Data::Bool(x), Data::Bool(y), IntOp::Cmp(c)) => bools(compare_broadcast(ctx, c, (x, sa), (y, sb))?),
+                    (Data::F32(x), Data::F32(y), IntOp::Cmp(c)) => bools(compare_broadcast(ctx, c, (x, sa), (y, sb))?),
+                    (Data::F64(x), Data::F64(y), IntOp::Cmp(c)) => bools(compare_broadcast(ctx, c, (x, sa), (y, sb))?),
+                    (Data::F64(x), Data::F64(y), _) => {
+                        let (shape, v) = zip_broadcast(ctx, (x, sa), (y, sb), |p, q| f64_fn(op, p, q))?;
+                        CpuTensor { dtype: a.dtype, shape, data: Data::F64(Arc::new(v)) }
+                    }
+                    (Data::Half(_) | Data::Small(_), _, IntOp::Cmp(c)) => {
+                        let (x, y) = (decoded(a), decoded(b));
+                        bools(compare_broadcast(ctx, c, (&x, sa), (&y, sb))?)
+                    }
+                    $(
+                        (Data::$var(x), Data::$var(y), IntOp::Cmp(c)) => {
+                            bools(compare_broadcast(ctx, c, (x, sa), (y, sb))?)
+                        }
+                        (Data::$var(x), Data::$var(y), _) => {
+                            let (shape, v) = int_arith(ctx, op, (x, sa), (y, sb), wrapping!($t))?;
+                            CpuTensor { dtype: a.dtype, shape, data: Data::$var(Arc::new(v)) }
+                        }
+                    )*
+                    _ => bail!("{op:?} on {} and {}", a.dtype, b.dtype),
+                }
+            };
+        }
+        let t = by_type!(I64: i64, I32: i32, U64: u64, U32: u32, I16: i16, U16: u16, I8: i8, U8: u8);
         Ok(vec![t])
+    }
+}
+
+/// `BitwiseNot` on integers.
+pub(super) struct BitNotKernel;
+
+impl Kernel for BitNotKernel {
+    fn run(&self, _ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        if !x.dtype.is_int() || x.dtype.bits() < 8 {
+            bail!("BitwiseNot takes an integer tensor, got {}", x.dtype);
+        }
+        fn not<T: Copy + std::ops::Not<Output = T>>(v: &[T]) -> Arc<Vec<T>> {
+            Arc::new(v.iter().map(|&e| !e).collect())
+        }
+        let data = match &x.data {
+            Data::I64(v) => Data::I64(not(v)),
+            Data::I32(v) => Data::I32(not(v)),
+            Data::U64(v) => Data::U64(not(v)),
+            Data::U32(v) => Data::U32(not(v)),
+            Data::I16(v) => Data::I16(not(v)),
+            Data::U16(v) => Data::U16(not(v)),
+            Data::I8(v) => Data::I8(not(v)),
+            Data::U8(v) => Data::U8(not(v)),
+            _ => bail!("BitwiseNot takes an integer tensor, got {}", x.dtype),
+        };
+        Ok(vec![CpuTensor { dtype: x.dtype, shape: x.shape.clone(), data }])
+    }
+}
+
+/// `IsNaN` and `IsInf` (which signs) on float tensors.
+pub(super) struct FloatClassKernel {
+    /// `None` for IsNaN; `(negative, positive)` infinities for IsInf.
+    pub inf: Option<(bool, bool)>,
+}
+
+impl Kernel for FloatClassKernel {
+    fn run(&self, _ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let x = input(inputs, 0)?;
+        let v: Vec<f64> = match &x.data {
+            Data::F32(v) => v.iter().map(|&f| f as f64).collect(),
+            Data::F64(v) => v.to_vec(),
+            Data::Half(_) | Data::Small(_) => decoded(x),
+            _ => bail!("{} is not a float type", x.dtype),
+        };
+        let test = |f: f64| match self.inf {
+            None => f.is_nan(),
+            Some((neg, pos)) => f.is_infinite() && ((f < 0.0 && neg) || (f > 0.0 && pos)),
+        };
+        let out = v.iter().map(|&f| u8::from(test(f))).collect();
+        Ok(vec![CpuTensor { dtype: DType::Bool, shape: x.shape.clone(), data: Data::Bool(Arc::new(out)) }])
     }
 }
 
@@ -212,7 +338,7 @@ impl Kernel for NotKernel {
     }
 }
 
-/// `Where(cond, x, y)` for any native element type.
+/// `Where(cond, x, y)` for any held element type.
 pub(super) struct WhereKernel;
 
 impl Kernel for WhereKernel {
@@ -239,55 +365,12 @@ impl Kernel for WhereKernel {
                 .collect()
         }
         let offsets = |i: usize, _: u8| [offs(i, &sc), offs(i, &sx), offs(i, &sy)];
-        let data = match (&x.data, &y.data) {
-            (Data::F32(a), Data::F32(b)) => Data::F32(Arc::new(pick(n, cv, a, b, &offsets))),
-            (Data::I64(a), Data::I64(b)) => Data::I64(Arc::new(pick(n, cv, a, b, &offsets))),
-            (Data::I32(a), Data::I32(b)) => Data::I32(Arc::new(pick(n, cv, a, b, &offsets))),
-            (Data::Bool(a), Data::Bool(b)) => Data::Bool(Arc::new(pick(n, cv, a, b, &offsets))),
-            _ => bail!("Where branches have different types"),
-        };
+        if x.dtype != y.dtype {
+            bail!("Where branches have different types: {} and {}", x.dtype, y.dtype);
+        }
+        let data =
+            zip_data!(&x.data, &y.data, |a, b| pick(n, cv, a, b, &offsets), bail!("Where branches differ in storage"));
         Ok(vec![CpuTensor { dtype: x.dtype, shape, data }])
-    }
-}
-
-/// `f` over every element, in parallel chunks for large inputs.
-fn par_map<T: Copy + Sync, U: Copy + Default + Send>(ctx: &Ctx, v: &[T], f: impl Fn(T) -> U + Sync) -> Vec<U> {
-    const CHUNK: usize = 1 << 14;
-    let mut out = vec![U::default(); v.len()];
-    ctx.pool.for_each_chunk(&mut out, CHUNK, v.len() * 2, |i, o| {
-        for (o, &x) in o.iter_mut().zip(&v[i * CHUNK..]) {
-            *o = f(x);
-        }
-    });
-    out
-}
-
-/// `Cast` between float32, int64, int32 and bool.
-pub(super) struct CastKernel(pub(super) DType);
-
-impl Kernel for CastKernel {
-    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
-        let x = input(inputs, 0)?;
-        let to = self.0;
-        if x.dtype == to {
-            return Ok(vec![x.clone()]);
-        }
-        let data = match (&x.data, to) {
-            (Data::F32(v), DType::I64) => Data::I64(Arc::new(par_map(ctx, v, |f| f as i64))),
-            (Data::F32(v), DType::I32) => Data::I32(Arc::new(par_map(ctx, v, |f| f as i32))),
-            (Data::F32(v), DType::Bool) => Data::Bool(Arc::new(par_map(ctx, v, |f| u8::from(f != 0.0)))),
-            (Data::I64(v), DType::F32) => Data::F32(Arc::new(par_map(ctx, v, |i| i as f32))),
-            (Data::I64(v), DType::I32) => Data::I32(Arc::new(par_map(ctx, v, |i| i as i32))),
-            (Data::I64(v), DType::Bool) => Data::Bool(Arc::new(par_map(ctx, v, |i| u8::from(i != 0)))),
-            (Data::I32(v), DType::F32) => Data::F32(Arc::new(par_map(ctx, v, |i| i as f32))),
-            (Data::I32(v), DType::I64) => Data::I64(Arc::new(par_map(ctx, v, i64::from))),
-            (Data::I32(v), DType::Bool) => Data::Bool(Arc::new(par_map(ctx, v, |i| u8::from(i != 0)))),
-            (Data::Bool(v), DType::F32) => Data::F32(Arc::new(par_map(ctx, v, f32::from))),
-            (Data::Bool(v), DType::I64) => Data::I64(Arc::new(par_map(ctx, v, i64::from))),
-            (Data::Bool(v), DType::I32) => Data::I32(Arc::new(par_map(ctx, v, i32::from))),
-            _ => return Err(CpuError::Kernel(format!("cannot cast {} to {to}", x.dtype))),
-        };
-        Ok(vec![CpuTensor { dtype: to, shape: x.shape.clone(), data }])
     }
 }
 

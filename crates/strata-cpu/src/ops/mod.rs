@@ -9,9 +9,10 @@ use strata_ir::{DType, Graph, Node, Op, TensorData, ValueId};
 
 use crate::error::{CpuError, Result};
 use crate::pool::Pool;
-use crate::tensor::{CpuTensor, is_native};
+use crate::tensor::{CpuTensor, is_half, is_held};
 
 pub(crate) mod attention;
+pub(crate) mod cast;
 pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod fused;
@@ -22,6 +23,7 @@ pub(crate) mod norm;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod resize;
+mod widen;
 
 /// What a kernel gets besides its inputs.
 pub(crate) struct Ctx<'a> {
@@ -89,9 +91,25 @@ impl<'a> NodeInfo<'a> {
         }
         Ok(())
     }
-    /// Every given input and output is a tensor type this backend holds.
+    /// Every given input and output is of a type most kernels compute on.
     pub fn require_native(&self) -> Result<()> {
         self.require_dtypes(&[DType::F32, DType::I64, DType::I32, DType::Bool])
+    }
+    /// Every given input and output is a tensor type this backend holds
+    /// (for kernels generic over storage: data movement, `Where`, `Cast`).
+    pub fn require_held(&self) -> Result<()> {
+        let ids = self.node.inputs.iter().chain(&self.node.outputs).flatten();
+        for &v in ids {
+            let val = self.graph.value(v);
+            match val.ty.dtype() {
+                Some(d) if is_held(d) => {}
+                Some(d) => {
+                    return Err(unsupported(format!("'{}' is {d}, a type this backend does not hold", val.name)));
+                }
+                None => return Err(unsupported(format!("'{}' has no known tensor type", val.name))),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -104,10 +122,25 @@ pub(crate) fn unsupported(why: impl Into<String>) -> CpuError {
     CpuError::Unsupported(why.into())
 }
 
-/// Compile one node, or say why this backend does not run it. Every
-/// operator of the IR is named, here or in its family's `build`, so a new
-/// one is a compile error until it is given a kernel or listed as not
-/// supported.
+/// Compile one node, or say why this backend does not run it: its kernel
+/// from [`build`], or, for a float16/bfloat16 node no kernel takes
+/// directly, its float32 kernel run through `widen`.
+pub(crate) fn kernel(info: &NodeInfo) -> Result<Box<dyn Kernel>> {
+    match build(info) {
+        Err(CpuError::Unsupported(_)) if has_half(info) => widen::build(info, build),
+        other => other,
+    }
+}
+
+/// Whether any input or output of the node is float16 or bfloat16.
+fn has_half(info: &NodeInfo) -> bool {
+    let ids = info.node.inputs.iter().chain(&info.node.outputs).flatten();
+    ids.into_iter().any(|&v| info.graph.value(v).ty.dtype().is_some_and(is_half))
+}
+
+/// The kernel of one node on the types it has. Every operator of the IR is
+/// named, here or in its family's `build`, so a new one is a compile error
+/// until it is given a kernel or listed as not supported.
 #[deny(clippy::wildcard_enum_match_arm)]
 pub(crate) fn build(info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     if !info.node.op.subgraphs().is_empty() {
@@ -175,7 +208,7 @@ pub(crate) fn broadcast_strides(from: &[usize], to: &[usize]) -> Vec<usize> {
     (0..to.len()).map(|i| if i < off || from[i - off] == 1 { 0 } else { s[i - off] }).collect()
 }
 
-/// Whether every type is native (for ops generic over element types).
-pub(crate) fn all_native(ds: &[Option<DType>]) -> bool {
-    ds.iter().all(|d| d.is_some_and(is_native))
+/// Whether every type is held (for ops generic over element types).
+pub(crate) fn all_held(ds: &[Option<DType>]) -> bool {
+    ds.iter().all(|d| d.is_some_and(is_held))
 }

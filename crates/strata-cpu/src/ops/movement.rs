@@ -6,9 +6,9 @@ use strata_ir::DType;
 use strata_ir::ops::TensorOp as T;
 use strata_ir::ops::tensor::{BlockOrder, PadMode};
 
-use super::{Ctx, Kernel, NodeInfo, all_native, broadcast, broadcast_strides, input, strides, unsupported};
+use super::{Ctx, Kernel, NodeInfo, all_held, broadcast, broadcast_strides, input, strides, unsupported};
 use crate::error::{CpuError, Result, bail};
-use crate::tensor::{CpuTensor, Data, map_data};
+use crate::tensor::{CpuTensor, Data, Elem, map_data};
 
 /// Copy a strided view: element `idx` of `shape` reads
 /// `v[base + Σ idx[d]·st[d]]` (callers guarantee every offset is in range).
@@ -445,25 +445,25 @@ fn concat(ctx: &Ctx, inputs: &[Option<&CpuTensor>], a: i64) -> Result<Vec<CpuTen
     ctx.check_numel(&shape)?;
     let outer: usize = shape[..ax].iter().product();
     let inner: usize = shape[ax + 1..].iter().product();
-    macro_rules! cat {
-        ($var:ident) => {{
-            let mut out = Vec::with_capacity(outer * shape[ax] * inner);
-            for o in 0..outer {
-                for t in &xs {
-                    let Data::$var(v) = &t.data else { bail!("Concat inputs differ in type") };
-                    let len = t.shape[ax] * inner;
-                    out.extend_from_slice(&v[o * len..(o + 1) * len]);
-                }
-            }
-            Data::$var(std::sync::Arc::new(out))
-        }};
+    if let Some(t) = xs.iter().find(|t| t.dtype != first.dtype) {
+        bail!("Concat inputs differ in type: {} and {}", first.dtype, t.dtype);
     }
-    let data = match &first.data {
-        Data::F32(_) => cat!(F32),
-        Data::I64(_) => cat!(I64),
-        Data::I32(_) => cat!(I32),
-        Data::Bool(_) => cat!(Bool),
-    };
+    fn cat<T: Elem>(xs: &[&CpuTensor], ax: usize, outer: usize, inner: usize, total: usize) -> Vec<T> {
+        let mut out = Vec::with_capacity(total);
+        for o in 0..outer {
+            for t in xs {
+                let v = T::of(&t.data).unwrap_or(&[]);
+                let len = t.shape[ax] * inner;
+                out.extend_from_slice(&v[o * len..(o + 1) * len]);
+            }
+        }
+        out
+    }
+    let total = outer * shape[ax] * inner;
+    let data = map_data!(&first.data, |v| {
+        let _ = v;
+        cat(&xs, ax, outer, inner, total)
+    });
     Ok(vec![CpuTensor { dtype: first.dtype, shape, data }])
 }
 
@@ -591,13 +591,17 @@ fn pad(
         shape.push(kept[d].saturating_add(pad_before[d]).saturating_add(after[d].max(0)) as usize);
     }
     let n = ctx.check_numel(&shape)?;
+    // The fill value: input 2, else (float32 only) the old `value` attribute, else zero.
+    let attr_fill = CpuTensor::f32(vec![1], vec![value.unwrap_or(0.0)]);
     let fill = match inputs.get(2).copied().flatten() {
-        Some(t) => *t.as_f32()?.first().unwrap_or(&0.0),
-        None => value.unwrap_or(0.0),
+        Some(t) if t.dtype != x.dtype => bail!("Pad value is {}, the data {}", t.dtype, x.dtype),
+        Some(t) => Some(t),
+        None if x.dtype == strata_ir::DType::F32 => Some(&attr_fill),
+        None => None,
     };
-    let xv = x.as_f32()?;
     let (os, is) = (strides(&shape), strides(&x.shape));
-    let mut y = Vec::with_capacity(n);
+    // Source offset of every output element (`usize::MAX`: the fill value).
+    let mut src = Vec::with_capacity(n);
     for o in 0..n {
         let mut off = 0usize;
         let mut inside = true;
@@ -621,9 +625,14 @@ fn pad(
             }
             off += (crop[d] + p.max(0)) as usize * is[d];
         }
-        y.push(if inside { xv[off] } else { fill });
+        src.push(if inside { off } else { usize::MAX });
     }
-    Ok(vec![CpuTensor::f32(shape, y)])
+    fn pick<T: Elem + Default>(v: &[T], src: &[usize], fill: Option<&CpuTensor>) -> Vec<T> {
+        let fill = fill.and_then(|t| T::of(&t.data)).and_then(|f| f.first().copied()).unwrap_or_default();
+        src.iter().map(|&o| if o == usize::MAX { fill } else { v[o] }).collect()
+    }
+    let data = map_data!(&x.data, |v| pick(v, &src, fill));
+    Ok(vec![CpuTensor { dtype: x.dtype, shape, data }])
 }
 
 #[deny(clippy::wildcard_enum_match_arm)]
@@ -632,7 +641,7 @@ pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
     let ins: Vec<_> = (0..n_in).filter(|&i| info.has_input(i)).map(|i| info.in_dtype(i)).collect();
     let outs: Vec<_> =
         info.node.outputs.iter().enumerate().filter(|(_, o)| o.is_some()).map(|(i, _)| info.out_dtype(i)).collect();
-    if !all_native(&ins) || !all_native(&outs) {
+    if !all_held(&ins) || !all_held(&outs) {
         return Err(unsupported("element types this backend does not hold"));
     }
     let int_operand = |i: usize| -> Result<()> {
@@ -680,9 +689,6 @@ pub(crate) fn build(op: &T, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         T::Shape { start, end } => Move::Shape { start: *start, end: *end },
         T::Size {} => Move::Size,
         T::Pad { mode, pads, value } => {
-            if info.in_dtype(0) != Some(DType::F32) || (info.has_input(2) && info.in_dtype(2) != Some(DType::F32)) {
-                return Err(unsupported("Pad runs on float32 only"));
-            }
             int_operand(1)?;
             int_operand(3)?;
             Move::Pad { mode: *mode, attr: pads.clone(), value: *value }

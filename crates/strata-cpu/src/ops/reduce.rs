@@ -329,7 +329,15 @@ impl Kernel for CumulativeKernel {
                 });
                 Data::I32(std::sync::Arc::new(out))
             }
-            Data::Bool(_) => bail!("CumSum of bool"),
+            Data::F64(v) => {
+                let mut out = vec![0.0f64; v.len()];
+                ctx.pool.for_each_chunk(&mut out, block, v.len(), |o, ys| {
+                    let step = |a: f64, v: f64, p: bool| if p { a * v } else { a + v };
+                    self.block(&v[o * block..o * block + ys.len()], ys, inner, (0.0, 1.0), step, |a| a);
+                });
+                Data::F64(std::sync::Arc::new(out))
+            }
+            _ => bail!("CumSum of {}", x.dtype),
         };
         Ok(vec![CpuTensor { dtype: x.dtype, shape: x.shape.clone(), data }])
     }
@@ -377,6 +385,8 @@ impl Kernel for ArgKernel {
                 crate::tensor::Data::I64(v) => v[i].cmp(&v[j]),
                 crate::tensor::Data::I32(v) => v[i].cmp(&v[j]),
                 crate::tensor::Data::Bool(v) => v[i].cmp(&v[j]),
+                // `build` admits only the types above.
+                _ => std::cmp::Ordering::Equal,
             }
         };
         let mut out = vec![0i64; outer * inner];
@@ -528,7 +538,7 @@ pub(crate) fn build(op: &R, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             }))
         }
         R::CumSum { exclusive, reverse } | R::CumProd { exclusive, reverse } => {
-            info.require_dtypes(&[DType::F32, DType::I64, DType::I32])?;
+            info.require_dtypes(&[DType::F32, DType::F64, DType::I64, DType::I32])?;
             Ok(Box::new(CumulativeKernel {
                 exclusive: *exclusive != 0,
                 reverse: *reverse != 0,
