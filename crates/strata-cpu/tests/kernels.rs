@@ -19,6 +19,8 @@ use strata_test_support::ir::Builder;
 
 #[path = "kernels/dtypes.rs"]
 mod dtypes;
+#[path = "kernels/quant.rs"]
+mod quant;
 
 /// Deterministic pseudo-random floats in [lo, hi).
 fn data(shape: &[usize], seed: u32, lo: f32, hi: f32) -> TensorData {

@@ -60,6 +60,27 @@ pub(crate) fn t(dtype: DType, shape: Option<Vec<Dim>>) -> ValueType {
     ValueType::Tensor { dtype, shape }
 }
 
+/// The shape of a matrix product of operands of rank ≥ 2 (batch axes
+/// broadcast); `None` when unknown, `Err` when the inner sizes differ.
+pub(crate) fn matmul(a: Option<&[Dim]>, b: Option<&[Dim]>) -> Result<Option<Vec<Dim>>, String> {
+    let (Some(a), Some(b)) = (a, b) else { return Ok(None) };
+    if a.len() < 2 || b.len() < 2 {
+        return Ok(None);
+    }
+    let (k1, k2) = (&a[a.len() - 1], &b[b.len() - 2]);
+    if let (Dim::Known(x), Dim::Known(y)) = (k1, k2)
+        && x != y
+    {
+        return Err(format!("MatMul inner dimensions differ: {x} and {y}"));
+    }
+    let batch = broadcast(&[Some(&a[..a.len() - 2]), Some(&b[..b.len() - 2])])?;
+    Ok(batch.map(|mut v| {
+        v.push(a[a.len() - 2].clone());
+        v.push(b[b.len() - 1].clone());
+        v
+    }))
+}
+
 /// Broadcast two dimensions; `Err` when they certainly differ.
 fn bdim(a: &Dim, b: &Dim) -> Result<Dim, String> {
     Ok(match (a, b) {

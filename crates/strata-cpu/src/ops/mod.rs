@@ -20,6 +20,7 @@ pub(crate) mod logic;
 pub(crate) mod movement;
 pub(crate) mod nn;
 pub(crate) mod norm;
+pub(crate) mod quant;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod resize;
@@ -152,9 +153,10 @@ pub(crate) fn build(info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         Op::Tensor(op) => movement::build(op, info)?,
         Op::Reduce(op) => reduce::build(op, info)?,
         Op::Fused(op) => fused::build(op, info)?,
+        Op::Quant(op) => quant::build(op, info)?,
         // Whole families not run here (control flow runs in the session,
         // around the partitions; the others fall back to the reference).
-        Op::Quant(_) | Op::Control(_) | Op::Text(_) | Op::Signal(_) | Op::Ml(_) | Op::Random(_) => {
+        Op::Control(_) | Op::Text(_) | Op::Signal(_) | Op::Ml(_) | Op::Random(_) => {
             return Err(unsupported(format!("no {} kernel", info.node.op.name())));
         }
     };

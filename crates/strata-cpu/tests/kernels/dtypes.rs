@@ -56,7 +56,13 @@ fn casts_between_every_held_type_match_the_reference_exactly() {
             for saturate in [0, 1] {
                 let op = Op::Elementwise(E::Cast { to, saturate, round_mode: E8M0Round::Up });
                 let m = model(op, &[("x", &x)], &[], &["x"], &[("y", to)]);
-                check_against_reference(&Cpu(CpuBackend::new(2)), m, std::slice::from_ref(&x), Tol::EXACT, Floats::F32Only);
+                check_against_reference(
+                    &Cpu(CpuBackend::new(2)),
+                    m,
+                    std::slice::from_ref(&x),
+                    Tol::EXACT,
+                    Floats::F32Only,
+                );
             }
         }
     }

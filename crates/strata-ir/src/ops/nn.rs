@@ -290,7 +290,7 @@ impl NnOp {
 }
 
 use crate::dtype::DType;
-use crate::shape::{In, Outs, broadcast, first, same, t};
+use crate::shape::{In, Outs, first, same, t};
 use crate::types::Dim;
 
 impl NnOp {
@@ -304,24 +304,7 @@ impl NnOp {
         Ok(match self {
             N::MatMul {} => {
                 let (a, b) = (ins.first().and_then(|i| i.shape()), ins.get(1).and_then(|i| i.shape()));
-                let shape = match (a, b) {
-                    (Some(a), Some(b)) if a.len() >= 2 && b.len() >= 2 => {
-                        let (k1, k2) = (&a[a.len() - 1], &b[b.len() - 2]);
-                        if let (Dim::Known(x), Dim::Known(y)) = (k1, k2)
-                            && x != y
-                        {
-                            return Err(format!("MatMul inner dimensions differ: {x} and {y}"));
-                        }
-                        let batch = broadcast(&[Some(&a[..a.len() - 2]), Some(&b[..b.len() - 2])])?;
-                        batch.map(|mut v| {
-                            v.push(a[a.len() - 2].clone());
-                            v.push(b[b.len() - 1].clone());
-                            v
-                        })
-                    }
-                    _ => None,
-                };
-                same(d0, shape)
+                same(d0, crate::shape::matmul(a, b)?)
             }
             N::Gemm { transA, transB, .. } => {
                 let (a, b) = (ins.first().and_then(|i| i.shape()), ins.get(1).and_then(|i| i.shape()));
