@@ -434,7 +434,7 @@ pub fn host_side_nodes(model: &Model) -> Vec<Option<String>> {
             if matches!(n.op, strata_ir::ops::Op::Control(strata_ir::ops::ControlOp::If { .. })) {
                 return Some("control flow: the host runs the chosen branch".to_string());
             }
-            let b = is_bookkeeping(g, n, &meta);
+            let b = strata_ir::passes::is_bookkeeping(g, n, &meta);
             if b {
                 meta.extend(n.outputs.iter().flatten().copied());
                 return Some("host bookkeeping (shape metadata, not compute)".to_string());
@@ -589,7 +589,7 @@ fn place(
                 Support::No(r) => reasons.push(format!("{}: {r}", b.name())),
             }
         }
-        let bookkeeping = is_bookkeeping(g, n, &meta);
+        let bookkeeping = strata_ir::passes::is_bookkeeping(g, n, &meta);
         if bookkeeping {
             meta.extend(n.outputs.iter().flatten().copied());
         }
@@ -772,24 +772,6 @@ fn branch_session(
 /// metadata, small constants or int64 vectors (the Shape→Slice→Concat
 /// chains that feed Reshape, Slice, Expand...). `meta` holds the values
 /// already known to be metadata.
-fn is_bookkeeping(g: &strata_ir::Graph, n: &strata_ir::Node, meta: &std::collections::HashSet<ValueId>) -> bool {
-    use strata_ir::ops::{Op, TensorOp};
-    if matches!(n.op, Op::Tensor(TensorOp::Shape { .. } | TensorOp::Size {})) {
-        return true;
-    }
-    let i64_vector = |v: &ValueId| match &g.value(*v).ty {
-        ValueType::Tensor { dtype: strata_ir::DType::I64 | strata_ir::DType::I32 | strata_ir::DType::Bool, shape } => {
-            shape.as_ref().is_none_or(|s| s.len() <= 1)
-        }
-        _ => false,
-    };
-    let small_const = |v: &ValueId| g.initializer(*v).is_some_and(|t| t.numel() <= 64);
-    n.op.subgraphs().is_empty()
-        && n.outputs.iter().flatten().next().is_some()
-        && n.outputs.iter().flatten().all(i64_vector)
-        && n.inputs.iter().flatten().all(|v| meta.contains(v) || small_const(v))
-}
-
 fn check_value(name: &str, ty: &ValueType, v: &HostValue, syms: &mut HashMap<String, usize>) -> Result<(), Error> {
     match (ty, v) {
         (ValueType::Tensor { dtype, shape }, HostValue::Tensor(t)) => {

@@ -382,7 +382,12 @@ pub(crate) fn plan_node(
                 n.op,
                 Op::Tensor(T::Constant { .. }) | Op::Reduce(R::ArgMax { .. } | R::ArgMin { .. } | R::TopK { .. })
             )
+            && (g.nodes.iter().any(|m| m.inputs.contains(&Some(*o)))
+                || strata_ir::passes::is_bookkeeping(g, n, &strata_ir::passes::metadata_values(g)))
         {
+            // Shape metadata, or a small int64 vector read by other nodes
+            // (usually as a shape operand, which the GPU takes from the
+            // host); one that is only a result is computed here.
             return Err("int64 output of rank <= 1 looks like shape metadata; left to the CPU".into());
         }
     }

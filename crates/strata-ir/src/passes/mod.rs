@@ -15,9 +15,11 @@ use std::collections::HashMap;
 
 pub mod fold_affine;
 pub mod fuse;
+pub mod metadata;
 pub mod recognize;
 pub use fold_affine::fold_conv_affine;
 pub use fuse::{FuseRules, fuse};
+pub use metadata::{is_bookkeeping, metadata_values};
 pub use recognize::{recognize_activations, recognize_gelu, recognize_hard_activations};
 
 use crate::error::IrError;
