@@ -17,6 +17,8 @@ use strata_ir::{DType, Model, NodeId, Op, TensorData};
 use strata_test_support::harness::{Floats, Target, Tol, check_against_reference, reason};
 use strata_test_support::ir::Builder;
 
+#[path = "kernels/attention.rs"]
+mod attention;
 #[path = "kernels/dtypes.rs"]
 mod dtypes;
 #[path = "kernels/quant.rs"]

@@ -11,6 +11,7 @@ use crate::error::{CpuError, Result};
 use crate::pool::Pool;
 use crate::tensor::{CpuTensor, is_half, is_held};
 
+pub(crate) mod attention;
 pub(crate) mod cast;
 pub(crate) mod conv;
 pub(crate) mod elementwise;

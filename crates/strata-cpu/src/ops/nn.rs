@@ -406,6 +406,14 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             })
         }
         N::Resize { .. } => return super::resize::build(op, info),
+        N::Attention { .. }
+        | N::FlexAttention { .. }
+        | N::RotaryEmbedding { .. }
+        | N::LinearAttention { .. }
+        | N::CausalConvWithState { .. }
+        | N::SwiGLU { .. } => {
+            return super::attention::build(op, info);
+        }
         N::MaxPool { .. } => {
             f32_only()?;
             if outputs > 1 {
@@ -509,12 +517,6 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | N::Det { .. }
         | N::AffineGrid { .. }
         | N::Upsample { .. }
-        | N::Attention { .. }
-        | N::RotaryEmbedding { .. }
-        | N::SwiGLU { .. }
-        | N::CausalConvWithState { .. }
-        | N::LinearAttention { .. }
-        | N::FlexAttention { .. }
         | N::NonMaxSuppression { .. }
         | N::RNN { .. }
         | N::GRU { .. }
