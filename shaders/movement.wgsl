@@ -40,7 +40,7 @@ fn gather_at(i: u32, p: GatherParams) {
     out[i] = src[(o * axis_dim + kk) * inner + r];
 }
 
-// Pad (parameters: `PadParams`). PAD_MODE: PAD_CONSTANT, PAD_EDGE or PAD_REFLECT.
+// Pad (parameters: `PadParams`). PAD_MODE: PAD_CONSTANT, PAD_EDGE, PAD_REFLECT or PAD_WRAP.
 fn pad_at(i: u32, p: PadParams) {
     let rank = p.rank;
     var rem = i;
@@ -58,6 +58,8 @@ fn pad_at(i: u32, p: PadParams) {
                 inside = false;
             } else if PAD_MODE == PAD_EDGE {
                 c = clamp(c, 0, n_in - 1);
+            } else if PAD_MODE == PAD_WRAP {
+                c = ((c % n_in) + n_in) % n_in;
             } else {
                 let period = max(2 * (n_in - 1), 1);
                 var m = c % period;

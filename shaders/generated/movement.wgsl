@@ -3,6 +3,7 @@
 const PAD_CONSTANT: u32 = 0u;
 const PAD_EDGE: u32 = 1u;
 const PAD_REFLECT: u32 = 2u;
+const PAD_WRAP: u32 = 3u;
 
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<storage, read> src: array<u32>;

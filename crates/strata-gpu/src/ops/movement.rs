@@ -11,7 +11,7 @@ use strata_ir::ops::tensor::{BlockOrder, PadMode};
 
 wgsl_codes! {
     /// `PAD_MODE` of `pad`.
-    pub(crate) mod pad_mode: PAD { CONSTANT = 0, EDGE = 1, REFLECT = 2 }
+    pub(crate) mod pad_mode: PAD { CONSTANT = 0, EDGE = 1, REFLECT = 2, WRAP = 3 }
 }
 
 wgsl_params! {
@@ -233,7 +233,7 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
                 PadMode::Constant => pad_mode::CONSTANT,
                 PadMode::Edge => pad_mode::EDGE,
                 PadMode::Reflect => pad_mode::REFLECT,
-                PadMode::Wrap => return Err("Pad mode 'wrap' is not supported on the GPU".into()),
+                PadMode::Wrap => pad_mode::WRAP,
             };
             let k = k.get(Shader::Movement, "pad", &[("PAD_MODE", m)]);
             Ok(Plan::Pad { k, pads: pads.clone(), value: *value, constant: m == pad_mode::CONSTANT })

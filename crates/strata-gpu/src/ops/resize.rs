@@ -3,7 +3,6 @@
 //! takes the same parameters).
 
 use super::*;
-use crate::shape::norm_axis;
 use crate::wgsl::{Params, wgsl_codes, wgsl_params};
 use strata_ir::resample::UpsampleMode;
 
@@ -13,7 +12,7 @@ wgsl_codes! {
     /// Nearest rounding (`nearest_mode` of `ResizeParams`).
     pub(crate) mod nearest: NEAREST { ROUND_PREFER_FLOOR = 0, ROUND_PREFER_CEIL = 1, FLOOR = 2, CEIL = 3 }
 }
-use strata_ir::resample::{AspectRatioPolicy, Coord, NearestMode, ResizeMode};
+use strata_ir::resample::{Coord, NearestMode, ResizeMode};
 
 /// How a resize runs: one dispatch of `k` (`resize2d` or `resize_taps`)
 /// with the coordinate transformation and nearest rounding codes.
@@ -28,8 +27,9 @@ pub(crate) struct Plan {
 /// Where the output size comes from.
 #[derive(Debug)]
 enum Source {
-    /// Resize: inputs 2 (scales) and 3 (sizes), over `axes` or every axis.
-    Resize { axes: Option<Vec<i64>> },
+    /// Resize: inputs 2 (scales) and 3 (sizes), through the IR's
+    /// `resample::geometry` (axes, aspect-ratio policy) for the node's op.
+    Resize { op: Box<NnOp> },
     /// Upsample: input 1, or the opset-7 `scales` attribute.
     Upsample { scales: Option<Vec<f32>> },
 }
@@ -47,9 +47,6 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
                 ResizeMode::Linear => interp::LINEAR,
                 ResizeMode::Cubic => interp::CUBIC,
             };
-            if a.keep_aspect_ratio_policy != AspectRatioPolicy::Stretch {
-                return Err(format!("Resize keep_aspect_ratio_policy '{}'", a.keep_aspect_ratio_policy.as_str()));
-            }
             let coord = resize_coord_code(a.coordinate_transformation_mode)?;
             let near = resize_nearest_code(a.nearest_mode);
             v.host(2, "scales")?;
@@ -69,7 +66,7 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
             } else {
                 k.get(Shader::Resize, "resize2d", &[("MODE", kind)])
             };
-            Ok(Plan { k, coord, near, source: Source::Resize { axes: a.axes.map(<[i64]>::to_vec) } })
+            Ok(Plan { k, coord, near, source: Source::Resize { op: Box::new(o.clone()) } })
         }
         NnOp::Upsample { mode, scales } => {
             v.float(0)?;
@@ -129,15 +126,16 @@ fn resize_nearest_code(mode: NearestMode) -> u32 {
 impl Exec<'_> {
     pub(super) fn resize(&self, ctx: &mut Ctx, plan: &Plan) -> Result<Vec<GpuTensor>> {
         let Plan { k, coord, near, source } = plan;
-        let (scales, sizes) = match source {
+        match source {
             Source::Upsample { scales } => {
                 let sc = match self.host(1) {
                     Some(t) => Some(t.to_f64_vec()),
                     None => scales.as_ref().map(|v| v.iter().map(|&x| f64::from(x)).collect()),
                 };
-                (sc, None)
+                let (shape, sc) = self.upsample_shape(sc)?;
+                self.resize2d(ctx, k, shape, sc, *coord, *near)
             }
-            Source::Resize { axes } => {
+            Source::Resize { op } => {
                 let scales = self.host(2).filter(|t| t.numel() > 0).map(|t| t.to_f64_vec());
                 let sizes = self.host(3).filter(|t| t.numel() > 0).map(|t| t.to_i64_vec());
                 if self.has_input(2) && scales.is_none() && self.host(2).is_none()
@@ -145,85 +143,60 @@ impl Exec<'_> {
                 {
                     return Err(GpuError::Unsupported("Resize scales/sizes must be constants".into()));
                 }
-                // With `axes`, scales/sizes cover only those axes: expand them to every axis.
-                match axes {
-                    None => (scales, sizes),
-                    Some(ax) => {
-                        let x = self.input(0)?;
-                        let r = x.shape.len();
-                        let ax: Vec<usize> = ax.iter().map(|&a| norm_axis(a, r)).collect::<Result<_>>()?;
-                        let expand_f = |v: Vec<f64>| -> Result<Vec<f64>> {
-                            if v.len() != ax.len() {
-                                return Err(GpuError::Shape("Resize scales do not match axes".into()));
-                            }
-                            let mut full = vec![1.0; r];
-                            ax.iter().zip(v).for_each(|(&a, s)| full[a] = s);
-                            Ok(full)
-                        };
-                        let expand_i = |v: Vec<i64>| -> Result<Vec<i64>> {
-                            if v.len() != ax.len() {
-                                return Err(GpuError::Shape("Resize sizes do not match axes".into()));
-                            }
-                            let mut full: Vec<i64> = x.shape.iter().map(|&d| d as i64).collect();
-                            ax.iter().zip(v).for_each(|(&a, s)| full[a] = s);
-                            Ok(full)
-                        };
-                        (scales.map(expand_f).transpose()?, sizes.map(expand_i).transpose()?)
-                    }
-                }
+                let a = op.resize_attrs().ok_or_else(|| GpuError::Unsupported("Resize attributes".into()))?;
+                let x = self.input(0)?;
+                let g = strata_ir::resample::geometry(
+                    &x.shape,
+                    &a,
+                    &strata_ir::resample::plan(&a),
+                    None,
+                    scales.as_deref(),
+                    sizes.as_deref(),
+                )
+                .map_err(GpuError::Shape)?;
+                self.resize2d(ctx, k, g.out_dims, g.scales, *coord, *near)
             }
-        };
-        self.resize2d(ctx, k, scales, sizes, *coord, *near)
+        }
     }
 
-    /// Resize the last two axes of input 0 to `sizes` (or by `scales`).
+    /// Upsample's output shape from its scales.
+    fn upsample_shape(&self, scales: Option<Vec<f64>>) -> Result<(Vec<usize>, Vec<f64>)> {
+        let x = self.input(0)?;
+        let r = x.shape.len();
+        let Some(sc) = scales else { return Err(GpuError::Shape("Upsample needs scales".into())) };
+        if sc.len() != r || sc.iter().any(|&v| !(v > 0.0 && v.is_finite())) {
+            return Err(GpuError::Shape(format!("invalid Upsample scales {sc:?}")));
+        }
+        let shape = sc
+            .iter()
+            .zip(&x.shape)
+            .map(|(&s, &i)| {
+                let o = (i as f64 * s).floor();
+                if o > u32::MAX as f64 {
+                    Err(GpuError::Limit("Upsample output too large".into()))
+                } else {
+                    Ok(o as usize)
+                }
+            })
+            .collect::<Result<_>>()?;
+        Ok((shape, sc))
+    }
+
+    /// Resize the last two axes of input 0 to `shape` with `sc` the scale per axis.
     fn resize2d(
         &self,
         ctx: &mut Ctx,
         k: &Kernel,
-        scales: Option<Vec<f64>>,
-        sizes: Option<Vec<i64>>,
+        shape: Vec<usize>,
+        sc: Vec<f64>,
         coord: u32,
         near: u32,
     ) -> Result<Vec<GpuTensor>> {
         let x = self.input(0)?;
         let r = x.shape.len();
-        if r < 2 {
+        if r < 2 || shape.len() != r || sc.len() != r {
             return Err(GpuError::Unsupported("Resize of rank < 2".into()));
         }
-        let (shape, sc): (Vec<usize>, Vec<f64>) = match (sizes, scales) {
-            (Some(sz), _) => {
-                if sz.len() != r {
-                    return Err(GpuError::Shape(format!("Resize sizes has {} entries for rank {r}", sz.len())));
-                }
-                let shape: Vec<usize> = sz
-                    .iter()
-                    .map(|&v| usize::try_from(v).map_err(|_| GpuError::Shape(format!("negative size {v}"))))
-                    .collect::<Result<_>>()?;
-                let sc =
-                    shape.iter().zip(&x.shape).map(|(&o, &i)| if i == 0 { 1.0 } else { o as f64 / i as f64 }).collect();
-                (shape, sc)
-            }
-            (None, Some(sc)) => {
-                if sc.len() != r || sc.iter().any(|&v| !(v > 0.0 && v.is_finite())) {
-                    return Err(GpuError::Shape(format!("invalid Resize scales {sc:?}")));
-                }
-                let shape = sc
-                    .iter()
-                    .zip(&x.shape)
-                    .map(|(&s, &i)| {
-                        let o = (i as f64 * s).floor();
-                        if o > u32::MAX as f64 {
-                            Err(GpuError::Limit("Resize output too large".into()))
-                        } else {
-                            Ok(o as usize)
-                        }
-                    })
-                    .collect::<Result<_>>()?;
-                (shape, sc)
-            }
-            (None, None) => return Err(GpuError::Shape("Resize needs scales or sizes".into())),
-        };
         if (0..r - 2).any(|i| shape[i] != x.shape[i]) {
             return Err(GpuError::Unsupported("Resize of axes other than the last two".into()));
         }
