@@ -10,6 +10,23 @@ use strata_ir::{AttrValue, DType, Op, TensorData};
 /// Rewrites a node's attributes before the IR parses them.
 pub type Fixup = fn(&mut Vec<(String, AttrValue)>) -> Result<(), String>;
 
+/// A rewrite of an older opset's node that reaches beyond its attributes:
+/// the importer carries it out (`import::legacy`), adding nodes before the
+/// node where an operand must be reshaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    /// Binary operators before opset 7: `broadcast=1` with `axis` aligns the
+    /// second operand's dimensions with the first's starting at `axis`
+    /// (today's numpy broadcasting aligns trailing dimensions); without
+    /// `axis` it is suffix matching, which numpy broadcasting already is.
+    BroadcastAxis,
+    /// PRelu before opset 7: a slope of more than one element is per
+    /// channel, aligned at axis 1.
+    PReluSlope,
+    /// BatchNormalization before opset 7: `is_test` (inference is what runs).
+    BatchNormIsTest,
+}
+
 /// One row of the table.
 pub struct Mapping {
     pub domain: &'static str,
@@ -19,6 +36,7 @@ pub struct Mapping {
     pub until: i64,
     pub ir: &'static str,
     pub fixup: Option<Fixup>,
+    pub rewrite: Option<Rewrite>,
 }
 
 const ANY: i64 = i64::MAX;
@@ -27,28 +45,65 @@ const ANY: i64 = i64::MAX;
 pub const DOMAINS: &[(&str, i64)] =
     &[("", 28), ("ai.onnx.ml", 5), ("ai.onnx.preview.training", 1), ("ai.onnx.preview", 1)];
 
+/// A default-domain row.
+const fn row(onnx: &'static str, since: i64, until: i64, ir: &'static str, fixup: Option<Fixup>) -> Mapping {
+    Mapping { domain: "", onnx, since, until, ir, fixup, rewrite: None }
+}
+
+/// A default-domain operator of opsets 1-6 whose node `rewrite` rewrites.
+const fn before_7(onnx: &'static str, rewrite: Rewrite) -> Mapping {
+    Mapping { domain: "", onnx, since: 1, until: 7, ir: onnx, fixup: None, rewrite: Some(rewrite) }
+}
+
 /// The table.
 pub static TABLE: &[Mapping] = &[
-    Mapping { domain: "", onnx: "Softmax", since: 1, until: 13, ir: "SoftmaxLegacy", fixup: None },
-    Mapping { domain: "", onnx: "LogSoftmax", since: 1, until: 13, ir: "LogSoftmaxLegacy", fixup: None },
-    Mapping { domain: "", onnx: "Hardmax", since: 1, until: 13, ir: "HardmaxLegacy", fixup: None },
-    Mapping { domain: "", onnx: "Scan", since: 8, until: 9, ir: "Scan8", fixup: None },
-    Mapping { domain: "", onnx: "Resize", since: 10, until: 11, ir: "Upsample", fixup: None },
-    Mapping { domain: "", onnx: "GridSample", since: 16, until: 20, ir: "GridSample", fixup: Some(grid_sample_16) },
-    Mapping { domain: "", onnx: "Constant", since: 1, until: ANY, ir: "Constant", fixup: Some(constant) },
-    Mapping { domain: "", onnx: "DFT", since: 17, until: 20, ir: "DFT", fixup: Some(dft_17) },
+    row("Softmax", 1, 13, "SoftmaxLegacy", None),
+    row("LogSoftmax", 1, 13, "LogSoftmaxLegacy", None),
+    row("Hardmax", 1, 13, "HardmaxLegacy", None),
+    row("Scan", 8, 9, "Scan8", None),
+    row("Resize", 10, 11, "Upsample", None),
+    row("GridSample", 16, 20, "GridSample", Some(grid_sample_16)),
+    row("Constant", 1, ANY, "Constant", Some(constant)),
+    row("DFT", 17, 20, "DFT", Some(dft_17)),
+    row("Pad", 1, 2, "Pad", Some(pad_1)),
+    row("Concat", 1, 4, "Concat", Some(concat_1)),
+    before_7("Add", Rewrite::BroadcastAxis),
+    before_7("Sub", Rewrite::BroadcastAxis),
+    before_7("Mul", Rewrite::BroadcastAxis),
+    before_7("Div", Rewrite::BroadcastAxis),
+    before_7("Pow", Rewrite::BroadcastAxis),
+    before_7("And", Rewrite::BroadcastAxis),
+    before_7("Or", Rewrite::BroadcastAxis),
+    before_7("Xor", Rewrite::BroadcastAxis),
+    before_7("Equal", Rewrite::BroadcastAxis),
+    before_7("Greater", Rewrite::BroadcastAxis),
+    before_7("Less", Rewrite::BroadcastAxis),
+    before_7("PRelu", Rewrite::PReluSlope),
+    before_7("BatchNormalization", Rewrite::BatchNormIsTest),
 ];
 
+/// Attributes of opsets before `until` that carry nothing for inference
+/// (`consumed_inputs`: in-place hints of opsets 1-6): accepted and dropped.
+pub const IGNORED_ATTRS: &[(&str, i64)] = &[("consumed_inputs", 7)];
+
+/// What the importer does with one ONNX node: the IR operator it parses, the
+/// attribute fixup before parsing and the node-level rewrite, if any.
+pub struct Found {
+    pub ir: &'static str,
+    pub fixup: Option<Fixup>,
+    pub rewrite: Option<Rewrite>,
+}
+
 /// Find the IR operator for an ONNX node.
-pub fn lookup(domain: &str, op_type: &str, opset: i64) -> Option<(&'static str, Option<Fixup>)> {
+pub fn lookup(domain: &str, op_type: &str, opset: i64) -> Option<Found> {
     let domain = if domain == "ai.onnx" { "" } else { domain };
     if let Some(m) =
         TABLE.iter().find(|m| m.domain == domain && m.onnx == op_type && (m.since..m.until).contains(&opset))
     {
-        return Some((m.ir, m.fixup));
+        return Some(Found { ir: m.ir, fixup: m.fixup, rewrite: m.rewrite });
     }
     // Same-named operators, if the IR knows the name.
-    Op::all_names().into_iter().find(|n| *n == op_type).map(|n| (n, None))
+    Op::all_names().into_iter().find(|n| *n == op_type).map(|ir| Found { ir, fixup: None, rewrite: None })
 }
 
 #[allow(clippy::ptr_arg)] // matches the `Fixup` signature
@@ -71,6 +126,25 @@ fn grid_sample_16(attrs: &mut Vec<(String, AttrValue)>) -> Result<(), String> {
 fn dft_17(attrs: &mut Vec<(String, AttrValue)>) -> Result<(), String> {
     if !attrs.iter().any(|(n, _)| n == "axis") {
         attrs.push(("axis".into(), AttrValue::Int(1)));
+    }
+    Ok(())
+}
+
+/// Concat before opset 4: `axis` is optional and defaults to 1.
+fn concat_1(attrs: &mut Vec<(String, AttrValue)>) -> Result<(), String> {
+    if !attrs.iter().any(|(n, _)| n == "axis") {
+        attrs.push(("axis".into(), AttrValue::Int(1)));
+    }
+    Ok(())
+}
+
+/// Pad-1 names its attribute `paddings` (`pads` since opset 2).
+#[allow(clippy::ptr_arg)] // matches the `Fixup` signature
+fn pad_1(attrs: &mut Vec<(String, AttrValue)>) -> Result<(), String> {
+    for (name, _) in attrs.iter_mut() {
+        if name == "paddings" {
+            *name = "pads".into();
+        }
     }
     Ok(())
 }

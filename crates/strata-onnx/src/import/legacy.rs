@@ -1,0 +1,138 @@
+//! Node-level rewrites of opsets 1-6 forms (`registry::Rewrite`) into
+//! today's operators: the legacy attributes are consumed here, and where an
+//! operand must be re-aligned, nodes computing the aligned operand are added
+//! before the node, which then reads it.
+
+use strata_ir::{AttrReader, AttrValue, Dim, GraphId, Node, Op, TensorData, ValueId, ValueType};
+
+use super::Importer;
+use crate::registry::Rewrite;
+
+type Attrs = Vec<(String, AttrValue)>;
+
+/// Remove the integer attribute `name`, if present.
+fn take_int(attrs: &mut Attrs, name: &str) -> Result<Option<i64>, String> {
+    let Some(i) = attrs.iter().position(|(n, _)| n == name) else { return Ok(None) };
+    match attrs.remove(i).1 {
+        AttrValue::Int(v) => Ok(Some(v)),
+        other => Err(format!("attribute '{name}' must be an integer, found {other:?}")),
+    }
+}
+
+impl Importer<'_> {
+    /// Carry out `rw` on a node named `node` of graph `gid` whose inputs
+    /// are resolved and whose attributes are not yet parsed.
+    pub(super) fn legacy(
+        &mut self,
+        rw: Rewrite,
+        node: &str,
+        gid: GraphId,
+        attrs: &mut Attrs,
+        inputs: &mut [Option<ValueId>],
+        n_outputs: usize,
+    ) -> Result<(), String> {
+        match rw {
+            Rewrite::BroadcastAxis => {
+                let broadcast = take_int(attrs, "broadcast")?.unwrap_or(0);
+                let axis = take_int(attrs, "axis")?;
+                match (broadcast, axis) {
+                    (0, _) | (_, None) => Ok(()),
+                    (_, Some(axis)) => self.align(node, gid, inputs, axis),
+                }
+            }
+            Rewrite::PReluSlope => {
+                let single = inputs
+                    .get(1)
+                    .copied()
+                    .flatten()
+                    .and_then(|s| self.shape_of(gid, s))
+                    .is_some_and(|s| s.iter().all(|d| matches!(d, Dim::Known(1))));
+                if single { Ok(()) } else { self.align(node, gid, inputs, 1) }
+            }
+            Rewrite::BatchNormIsTest => match take_int(attrs, "is_test")? {
+                Some(0) if n_outputs > 1 => Err(format!(
+                    "is_test=0 (training) with {n_outputs} outputs: only inference BatchNormalization is supported"
+                )),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    fn shape_of(&self, gid: GraphId, v: ValueId) -> Option<Vec<Dim>> {
+        match &self.graphs[gid.0 as usize].value(v).ty {
+            ValueType::Tensor { shape: Some(s), .. } => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// Replace input 1 by itself aligned with input 0 at `axis`: trailing
+    /// dimensions of 1 are appended so that numpy broadcasting (aligning
+    /// trailing dimensions) matches the legacy alignment at `axis`.
+    fn align(&mut self, node: &str, gid: GraphId, inputs: &mut [Option<ValueId>], axis: i64) -> Result<(), String> {
+        let (Some(&Some(a)), Some(&Some(b))) = (inputs.first(), inputs.get(1)) else {
+            return Err("broadcasting at an axis needs both inputs".into());
+        };
+        let g = &self.graphs[gid.0 as usize];
+        let (a_name, b_name) = (g.value(a).name.clone(), g.value(b).name.clone());
+        let b_shape = self.shape_of(gid, b).ok_or_else(|| {
+            format!("broadcast at axis {axis}: the rank of input '{b_name}' is not known at import (declare its shape)")
+        })?;
+        let rb = b_shape.len() as i64;
+        let ra = self.shape_of(gid, a).map(|s| s.len() as i64);
+        let bad = |ra: &dyn std::fmt::Display| {
+            format!("input '{b_name}' of rank {rb} cannot be aligned at axis {axis} of input '{a_name}' (rank {ra})")
+        };
+        let trailing = match (axis, ra) {
+            (..0, _) if rb > -axis || ra.is_some_and(|ra| -axis > ra) => {
+                return Err(bad(&ra.map_or("unknown".into(), |r| r.to_string())));
+            }
+            (..0, _) => Some(-axis - rb),
+            (_, Some(ra)) if axis + rb > ra => return Err(bad(&ra)),
+            (_, Some(ra)) => Some(ra - axis - rb),
+            (_, None) => None,
+        };
+        let aligned = match trailing {
+            Some(0) => return Ok(()),
+            Some(k) => {
+                let axes: Vec<i64> = (1..=k).map(|i| -i).collect();
+                self.add(node, gid, "Unsqueeze", vec![("axes".into(), AttrValue::Ints(axes))], vec![b])?
+            }
+            None => {
+                // The rank of input 0 is known only when running: the
+                // target shape is B's dimensions (Reshape's 0 = copy) then
+                // one 1 per dimension of A after `axis + rank(B)`.
+                let start = ("start".into(), AttrValue::Int(axis + rb));
+                let tail = self.add(node, gid, "Shape", vec![start], vec![a])?;
+                let count = self.add(node, gid, "Shape", vec![], vec![tail])?;
+                let one = TensorData::from_i64(vec![1], &[1]).map_err(|e| e.to_string())?;
+                let ones = self.add(
+                    node,
+                    gid,
+                    "ConstantOfShape",
+                    vec![("value".into(), AttrValue::Tensor(one))],
+                    vec![count],
+                )?;
+                let zeros =
+                    TensorData::from_i64(vec![rb as usize], &vec![0; rb as usize]).map_err(|e| e.to_string())?;
+                let zeros =
+                    self.add(node, gid, "Constant", vec![("value".into(), AttrValue::Tensor(zeros))], vec![])?;
+                let target =
+                    self.add(node, gid, "Concat", vec![("axis".into(), AttrValue::Int(0))], vec![zeros, ones])?;
+                self.add(node, gid, "Reshape", vec![], vec![b, target])?
+            }
+        };
+        inputs[1] = Some(aligned);
+        Ok(())
+    }
+
+    /// Add a one-output node of IR operator `op` before node `node`; its
+    /// output's type is left to inference.
+    fn add(&mut self, node: &str, gid: GraphId, op: &str, attrs: Attrs, ins: Vec<ValueId>) -> Result<ValueId, String> {
+        let g = &mut self.graphs[gid.0 as usize];
+        let name = format!("{node}/legacy_{}_{op}", g.nodes.len());
+        let op = Op::parse(op, AttrReader::new(attrs))?;
+        let out = g.add_value(name.clone(), ValueType::Unknown);
+        g.add_node(Node { name, op, inputs: ins.into_iter().map(Some).collect(), outputs: vec![Some(out)] });
+        Ok(out)
+    }
+}
