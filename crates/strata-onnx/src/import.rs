@@ -238,11 +238,14 @@ impl<'a> Importer<'a> {
                 inputs.push(Some(self.resolve(i).ok_or_else(|| node_err(format!("input '{i}' is not defined")))?));
             }
         }
+        let mut ir = found.ir;
         if let Some(rw) = found.rewrite {
             let n_outputs = np.output.iter().filter(|o| !o.is_empty()).count();
-            self.legacy(rw, &name, gid, &mut attrs, &mut inputs, n_outputs).map_err(node_err)?;
+            if let Some(r) = self.legacy(rw, &name, gid, &mut attrs, &mut inputs, n_outputs).map_err(node_err)? {
+                ir = r;
+            }
         }
-        let op = Op::parse(found.ir, AttrReader::new(attrs)).map_err(node_err)?;
+        let op = Op::parse(ir, AttrReader::new(attrs)).map_err(node_err)?;
         let mut outputs = Vec::with_capacity(np.output.len());
         for o in &np.output {
             if o.is_empty() {

@@ -23,8 +23,10 @@ pub enum Rewrite {
     /// PRelu before opset 7: a slope of more than one element is per
     /// channel, aligned at axis 1.
     PReluSlope,
-    /// BatchNormalization before opset 7: `is_test` (inference is what runs).
-    BatchNormIsTest,
+    /// BatchNormalization before opset 9: `is_test` (before opset 7;
+    /// inference is what runs) and `spatial` (`spatial=0`: statistics per
+    /// activation, shaped [C, D1, ...], become elementwise operators).
+    BatchNorm,
 }
 
 /// One row of the table.
@@ -50,9 +52,9 @@ const fn row(onnx: &'static str, since: i64, until: i64, ir: &'static str, fixup
     Mapping { domain: "", onnx, since, until, ir, fixup, rewrite: None }
 }
 
-/// A default-domain operator of opsets 1-6 whose node `rewrite` rewrites.
-const fn before_7(onnx: &'static str, rewrite: Rewrite) -> Mapping {
-    Mapping { domain: "", onnx, since: 1, until: 7, ir: onnx, fixup: None, rewrite: Some(rewrite) }
+/// A default-domain operator of opsets before `until` whose node `rewrite` rewrites.
+const fn legacy(onnx: &'static str, until: i64, rewrite: Rewrite) -> Mapping {
+    Mapping { domain: "", onnx, since: 1, until, ir: onnx, fixup: None, rewrite: Some(rewrite) }
 }
 
 /// The table.
@@ -67,19 +69,20 @@ pub static TABLE: &[Mapping] = &[
     row("DFT", 17, 20, "DFT", Some(dft_17)),
     row("Pad", 1, 2, "Pad", Some(pad_1)),
     row("Concat", 1, 4, "Concat", Some(concat_1)),
-    before_7("Add", Rewrite::BroadcastAxis),
-    before_7("Sub", Rewrite::BroadcastAxis),
-    before_7("Mul", Rewrite::BroadcastAxis),
-    before_7("Div", Rewrite::BroadcastAxis),
-    before_7("Pow", Rewrite::BroadcastAxis),
-    before_7("And", Rewrite::BroadcastAxis),
-    before_7("Or", Rewrite::BroadcastAxis),
-    before_7("Xor", Rewrite::BroadcastAxis),
-    before_7("Equal", Rewrite::BroadcastAxis),
-    before_7("Greater", Rewrite::BroadcastAxis),
-    before_7("Less", Rewrite::BroadcastAxis),
-    before_7("PRelu", Rewrite::PReluSlope),
-    before_7("BatchNormalization", Rewrite::BatchNormIsTest),
+    row("Cast", 1, 6, "Cast", Some(cast_1)),
+    legacy("Add", 7, Rewrite::BroadcastAxis),
+    legacy("Sub", 7, Rewrite::BroadcastAxis),
+    legacy("Mul", 7, Rewrite::BroadcastAxis),
+    legacy("Div", 7, Rewrite::BroadcastAxis),
+    legacy("Pow", 7, Rewrite::BroadcastAxis),
+    legacy("And", 7, Rewrite::BroadcastAxis),
+    legacy("Or", 7, Rewrite::BroadcastAxis),
+    legacy("Xor", 7, Rewrite::BroadcastAxis),
+    legacy("Equal", 7, Rewrite::BroadcastAxis),
+    legacy("Greater", 7, Rewrite::BroadcastAxis),
+    legacy("Less", 7, Rewrite::BroadcastAxis),
+    legacy("PRelu", 7, Rewrite::PReluSlope),
+    legacy("BatchNormalization", 9, Rewrite::BatchNorm),
 ];
 
 /// Attributes of opsets before `until` that carry nothing for inference
@@ -144,6 +147,40 @@ fn pad_1(attrs: &mut Vec<(String, AttrValue)>) -> Result<(), String> {
     for (name, _) in attrs.iter_mut() {
         if name == "paddings" {
             *name = "pads".into();
+        }
+    }
+    Ok(())
+}
+
+/// Cast before opset 6 names its target type as a string (`"FLOAT"`).
+#[allow(clippy::ptr_arg)] // matches the `Fixup` signature
+fn cast_1(attrs: &mut Vec<(String, AttrValue)>) -> Result<(), String> {
+    const NAMES: &[&str] = &[
+        "UNDEFINED",
+        "FLOAT",
+        "UINT8",
+        "INT8",
+        "UINT16",
+        "INT16",
+        "INT32",
+        "INT64",
+        "STRING",
+        "BOOL",
+        "FLOAT16",
+        "DOUBLE",
+        "UINT32",
+        "UINT64",
+    ];
+    for (name, v) in attrs.iter_mut() {
+        if name == "to"
+            && let AttrValue::String(s) = v
+        {
+            let code = NAMES
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(s))
+                .filter(|&c| c > 0)
+                .ok_or_else(|| format!("attribute 'to': unknown type name '{s}'"))?;
+            *v = AttrValue::Int(code as i64);
         }
     }
     Ok(())

@@ -10,6 +10,9 @@ use crate::registry::Rewrite;
 
 type Attrs = Vec<(String, AttrValue)>;
 
+/// Larger axes are refused before any arithmetic on them.
+const MAX_RANK: i64 = 1 << 16;
+
 /// Remove the integer attribute `name`, if present.
 fn take_int(attrs: &mut Attrs, name: &str) -> Result<Option<i64>, String> {
     let Some(i) = attrs.iter().position(|(n, _)| n == name) else { return Ok(None) };
@@ -21,23 +24,24 @@ fn take_int(attrs: &mut Attrs, name: &str) -> Result<Option<i64>, String> {
 
 impl Importer<'_> {
     /// Carry out `rw` on a node named `node` of graph `gid` whose inputs
-    /// are resolved and whose attributes are not yet parsed.
+    /// are resolved and whose attributes are not yet parsed; returns the IR
+    /// operator the node becomes when that is no longer its own.
     pub(super) fn legacy(
         &mut self,
         rw: Rewrite,
         node: &str,
         gid: GraphId,
         attrs: &mut Attrs,
-        inputs: &mut [Option<ValueId>],
+        inputs: &mut Vec<Option<ValueId>>,
         n_outputs: usize,
-    ) -> Result<(), String> {
+    ) -> Result<Option<&'static str>, String> {
         match rw {
             Rewrite::BroadcastAxis => {
                 let broadcast = take_int(attrs, "broadcast")?.unwrap_or(0);
                 let axis = take_int(attrs, "axis")?;
                 match (broadcast, axis) {
-                    (0, _) | (_, None) => Ok(()),
-                    (_, Some(axis)) => self.align(node, gid, inputs, axis),
+                    (0, _) | (_, None) => {}
+                    (_, Some(axis)) => self.align(node, gid, inputs, axis)?,
                 }
             }
             Rewrite::PReluSlope => {
@@ -47,15 +51,68 @@ impl Importer<'_> {
                     .flatten()
                     .and_then(|s| self.shape_of(gid, s))
                     .is_some_and(|s| s.iter().all(|d| matches!(d, Dim::Known(1))));
-                if single { Ok(()) } else { self.align(node, gid, inputs, 1) }
+                if !single {
+                    self.align(node, gid, inputs, 1)?;
+                }
             }
-            Rewrite::BatchNormIsTest => match take_int(attrs, "is_test")? {
-                Some(0) if n_outputs > 1 => Err(format!(
-                    "is_test=0 (training) with {n_outputs} outputs: only inference BatchNormalization is supported"
-                )),
-                _ => Ok(()),
-            },
+            Rewrite::BatchNorm => {
+                let is_test = take_int(attrs, "is_test")?;
+                let spatial = take_int(attrs, "spatial")?;
+                if n_outputs > 1 && is_test == Some(0) {
+                    return Err(format!(
+                        "is_test=0 (training) with {n_outputs} outputs: only inference BatchNormalization is supported"
+                    ));
+                }
+                if spatial == Some(0) {
+                    if n_outputs > 1 {
+                        return Err(format!("spatial=0 with {n_outputs} outputs: only inference is supported"));
+                    }
+                    return self.batch_norm_per_activation(node, gid, attrs, inputs).map(Some);
+                }
+            }
         }
+        Ok(None)
+    }
+
+    /// BatchNormalization with `spatial=0`: scale, bias, mean and variance
+    /// are [C, D1, ...], one per activation, so the node becomes
+    /// `(x - mean) / sqrt(var + epsilon) * scale + bias` with each of them
+    /// unsqueezed at axis 0 (numpy broadcasting over the batch). The node
+    /// itself becomes the final `Add`.
+    fn batch_norm_per_activation(
+        &mut self,
+        node: &str,
+        gid: GraphId,
+        attrs: &mut Attrs,
+        inputs: &mut Vec<Option<ValueId>>,
+    ) -> Result<&'static str, String> {
+        let epsilon = match attrs.iter().position(|(n, _)| n == "epsilon").map(|i| attrs.remove(i).1) {
+            None => 1e-5,
+            Some(AttrValue::Float(e)) => e,
+            Some(other) => return Err(format!("attribute 'epsilon' must be a float, found {other:?}")),
+        };
+        attrs.retain(|(n, _)| n != "momentum");
+        if let Some((n, _)) = attrs.first() {
+            return Err(format!("unsupported attribute '{n}' with spatial=0"));
+        }
+        let [Some(x), Some(scale), Some(bias), Some(mean), Some(var)] = inputs[..] else {
+            return Err(format!("spatial=0 needs its 5 inputs, found {}", inputs.iter().flatten().count()));
+        };
+        let at0 = || vec![("axes".to_string(), AttrValue::Ints(vec![0]))];
+        let scale = self.add(node, gid, "Unsqueeze", at0(), vec![scale])?;
+        let bias = self.add(node, gid, "Unsqueeze", at0(), vec![bias])?;
+        let mean = self.add(node, gid, "Unsqueeze", at0(), vec![mean])?;
+        let var = self.add(node, gid, "Unsqueeze", at0(), vec![var])?;
+        let eps = TensorData::from_f32(vec![], &[epsilon]).map_err(|e| e.to_string())?;
+        let eps = self.add(node, gid, "Constant", vec![("value".into(), AttrValue::Tensor(eps))], vec![])?;
+        let eps = self.add(node, gid, "CastLike", vec![], vec![eps, var])?;
+        let var_eps = self.add(node, gid, "Add", vec![], vec![var, eps])?;
+        let std = self.add(node, gid, "Sqrt", vec![], vec![var_eps])?;
+        let centred = self.add(node, gid, "Sub", vec![], vec![x, mean])?;
+        let normed = self.add(node, gid, "Div", vec![], vec![centred, std])?;
+        let scaled = self.add(node, gid, "Mul", vec![], vec![normed, scale])?;
+        *inputs = vec![Some(scaled), Some(bias)];
+        Ok("Add")
     }
 
     fn shape_of(&self, gid: GraphId, v: ValueId) -> Option<Vec<Dim>> {
@@ -72,6 +129,9 @@ impl Importer<'_> {
         let (Some(&Some(a)), Some(&Some(b))) = (inputs.first(), inputs.get(1)) else {
             return Err("broadcasting at an axis needs both inputs".into());
         };
+        if !(-MAX_RANK..MAX_RANK).contains(&axis) {
+            return Err(format!("broadcast axis {axis} is out of range"));
+        }
         let g = &self.graphs[gid.0 as usize];
         let (a_name, b_name) = (g.value(a).name.clone(), g.value(b).name.clone());
         let b_shape = self.shape_of(gid, b).ok_or_else(|| {

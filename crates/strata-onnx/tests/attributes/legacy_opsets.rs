@@ -4,7 +4,9 @@
 
 use strata_ir::HostValue;
 use strata_onnx::import_bytes;
-use strata_onnx::proto::{NodeProto, TensorProto, TypeProto, TypeTensor, TypeValue, ValueInfoProto};
+use strata_onnx::proto::{
+    AttributeProto, NodeProto, TensorProto, TypeProto, TypeTensor, TypeValue, ValueInfoProto, attribute_type,
+};
 use strata_test_support::onnx::{f32_init, f32s, float_attr, int_attr, ints_attr, model_at, node, vi};
 
 /// A float value of unknown shape (rank unknown at import).
@@ -122,6 +124,16 @@ fn binary_broadcast_that_cannot_align_is_an_error_naming_the_node() {
     );
     let e = import_bytes(&bytes, None).expect_err("misaligned").to_string();
     assert!(e.contains("node 'Add_node'") && e.contains("cannot be aligned at axis 1"), "{e}");
+    // An absurd axis is refused, not computed with.
+    let bytes = model_at(
+        6,
+        vec![node("Div", &["a", "b"], &["y"], vec![int_attr("broadcast", 1), int_attr("axis", i64::MIN)])],
+        vec![vi("a", 1, &[2, 3])],
+        vec![float_any("y")],
+        vec![f32_init("b", &[3], &[1.0; 3])],
+    );
+    let e = import_bytes(&bytes, None).expect_err("absurd axis").to_string();
+    assert!(e.contains("node 'Div_node'") && e.contains("out of range"), "{e}");
     // B's rank unknown at import.
     let bytes = model_at(
         6,
@@ -165,6 +177,54 @@ fn batch_normalization_with_is_test_spatial_and_consumed_inputs() {
         .unwrap_or_else(|e| panic!("BatchNormalization-{opset} runs: {e}"));
         close(&floats(&out[0]).1, &want);
     }
+}
+
+#[test]
+fn batch_normalization_spatial_0_is_per_activation() {
+    // X [2, 3, 2]; scale, bias, mean and var [3, 2]: one per (c, h).
+    let x = ramp(12, 1.25, -6.0);
+    let (s, b) = (ramp(6, 0.5, -1.0), ramp(6, -0.25, 0.5));
+    let (m, v) = (ramp(6, 0.75, -2.0), ramp(6, 0.5, 0.25));
+    let want: Vec<f64> = (0..12)
+        .map(|i| {
+            let k = i % 6;
+            (x[i] as f64 - m[k] as f64) / (v[k] as f64 + 1e-2f32 as f64).sqrt() * s[k] as f64 + b[k] as f64
+        })
+        .collect();
+    for (opset, mut attrs) in [(6, vec![int_attr("is_test", 1)]), (8, vec![])] {
+        attrs.extend([int_attr("spatial", 0), float_attr("epsilon", 1e-2), float_attr("momentum", 0.9)]);
+        let out = run(
+            opset,
+            vec![node("BatchNormalization", &["x", "s", "bias", "m", "v"], &["y"], attrs)],
+            vec![vi("x", 1, &[2, 3, 2])],
+            vec![
+                f32_init("s", &[3, 2], &s),
+                f32_init("bias", &[3, 2], &b),
+                f32_init("m", &[3, 2], &m),
+                f32_init("v", &[3, 2], &v),
+            ],
+            &[f32s(vec![2, 3, 2], &x)],
+        )
+        .unwrap_or_else(|e| panic!("BatchNormalization-{opset} spatial=0 runs: {e}"));
+        let (shape, got) = floats(&out[0]);
+        assert_eq!(shape, [2, 3, 2]);
+        close(&got, &want);
+    }
+    // Training outputs are refused, naming the node.
+    let bytes = model_at(
+        6,
+        vec![node("BatchNormalization", &["x", "s", "bias", "m", "v"], &["y", "rm"], vec![int_attr("is_test", 0)])],
+        vec![vi("x", 1, &[2, 3, 2])],
+        vec![float_any("y"), float_any("rm")],
+        vec![
+            f32_init("s", &[3], &[1.0; 3]),
+            f32_init("bias", &[3], &[0.0; 3]),
+            f32_init("m", &[3], &[0.0; 3]),
+            f32_init("v", &[3], &[1.0; 3]),
+        ],
+    );
+    let e = import_bytes(&bytes, None).expect_err("training form").to_string();
+    assert!(e.contains("node 'BatchNormalization_node'") && e.contains("is_test=0"), "{e}");
 }
 
 #[test]
@@ -293,6 +353,24 @@ fn old_concat_reshape_slice_pad_and_upsample_forms() {
         .unwrap_or_else(|e| panic!("Pad-{opset} runs: {e}"));
         assert_eq!(floats(&out[0]), (vec![2, 4], vec![9.0, 1.0, 2.0, 3.0, 9.0, 4.0, 5.0, 6.0]));
     }
+    // Cast-1: the target type named by a string.
+    let to = AttributeProto {
+        name: "to".into(),
+        r#type: attribute_type::STRING,
+        s: b"INT32".to_vec(),
+        ..Default::default()
+    };
+    let bytes = model_at(
+        1,
+        vec![node("Cast", &["x"], &["y"], vec![to])],
+        vec![vi("x", 1, &[3])],
+        vec![vi("y", 6, &[3])],
+        vec![],
+    );
+    let model = import_bytes(&bytes, None).expect("Cast-1 imports");
+    let out = strata_reference::run_model(&model, &[f32s(vec![3], &[1.5, -2.5, 7.0])]).expect("Cast-1 runs");
+    assert_eq!(out[0].as_tensor().unwrap().dtype(), strata_ir::DType::I32);
+    assert_eq!(out[0].as_tensor().unwrap().to_i64_vec(), [1, -2, 7]);
     // Upsample-7: `scales` attribute, nearest.
     let attrs = vec![strata_test_support::onnx::floats_attr("scales", &[1.0, 2.0])];
     let out = run(
