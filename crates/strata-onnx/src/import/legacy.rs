@@ -3,7 +3,7 @@
 //! operand must be re-aligned, nodes computing the aligned operand are added
 //! before the node, which then reads it.
 
-use strata_ir::{AttrReader, AttrValue, Dim, GraphId, Node, Op, TensorData, ValueId, ValueType};
+use strata_ir::{AttrReader, AttrValue, Dim, GraphId, Model, Node, Op, TensorData, ValueId, ValueType};
 
 use super::Importer;
 use crate::registry::Rewrite;
@@ -19,6 +19,13 @@ fn take_int(attrs: &mut Attrs, name: &str) -> Result<Option<i64>, String> {
     match attrs.remove(i).1 {
         AttrValue::Int(v) => Ok(Some(v)),
         other => Err(format!("attribute '{name}' must be an integer, found {other:?}")),
+    }
+}
+
+fn tensor_shape(ty: &ValueType) -> Option<Vec<Dim>> {
+    match ty {
+        ValueType::Tensor { shape: Some(s), .. } => Some(s.clone()),
+        _ => None,
     }
 }
 
@@ -49,7 +56,7 @@ impl Importer<'_> {
                     .get(1)
                     .copied()
                     .flatten()
-                    .and_then(|s| self.shape_of(gid, s))
+                    .and_then(|s| self.shapes(gid, [s])[0].take())
                     .is_some_and(|s| s.iter().all(|d| matches!(d, Dim::Known(1))));
                 if !single {
                     self.align(node, gid, inputs, 1)?;
@@ -116,10 +123,29 @@ impl Importer<'_> {
     }
 
     fn shape_of(&self, gid: GraphId, v: ValueId) -> Option<Vec<Dim>> {
-        match &self.graphs[gid.0 as usize].value(v).ty {
-            ValueType::Tensor { shape: Some(s), .. } => Some(s.clone()),
-            _ => None,
+        tensor_shape(&self.graphs[gid.0 as usize].value(v).ty)
+    }
+
+    /// The shapes of `vs` in graph `gid`: declared (inputs, initializers,
+    /// value_info), or else as type inference over the nodes imported so
+    /// far derives them (run once, on a copy; weights share their bytes).
+    fn shapes<const N: usize>(&self, gid: GraphId, vs: [ValueId; N]) -> [Option<Vec<Dim>>; N] {
+        let declared = vs.map(|v| self.shape_of(gid, v));
+        if declared.iter().all(Option::is_some) {
+            return declared;
         }
+        let mut m = Model {
+            graphs: self.graphs.clone(),
+            main: GraphId(0),
+            opsets: Vec::new(),
+            producer: String::new(),
+            metadata: Vec::new(),
+        };
+        // A contradiction is reported by the import's own inference later.
+        if strata_ir::infer::infer_types(&mut m).is_err() {
+            return declared;
+        }
+        vs.map(|v| tensor_shape(&m.graph(gid).value(v).ty))
     }
 
     /// Replace input 1 by itself aligned with input 0 at `axis`: trailing
@@ -134,11 +160,12 @@ impl Importer<'_> {
         }
         let g = &self.graphs[gid.0 as usize];
         let (a_name, b_name) = (g.value(a).name.clone(), g.value(b).name.clone());
-        let b_shape = self.shape_of(gid, b).ok_or_else(|| {
+        let [a_shape, b_shape] = self.shapes(gid, [a, b]);
+        let b_shape = b_shape.ok_or_else(|| {
             format!("broadcast at axis {axis}: the rank of input '{b_name}' is not known at import (declare its shape)")
         })?;
         let rb = b_shape.len() as i64;
-        let ra = self.shape_of(gid, a).map(|s| s.len() as i64);
+        let ra = a_shape.map(|s| s.len() as i64);
         let bad = |ra: &dyn std::fmt::Display| {
             format!("input '{b_name}' of rank {rb} cannot be aligned at axis {axis} of input '{a_name}' (rank {ra})")
         };

@@ -87,6 +87,21 @@ fn binary_broadcast_at_axis_aligns_the_second_operand() {
     assert_eq!(shape, [2, 3, 2]);
     close(&got, &want);
 
+    // Div-6 whose first operand's rank comes from inference over the nodes
+    // before it (a Relu without value_info): one Unsqueeze, no shape arithmetic.
+    let nodes = vec![
+        node("Relu", &["x"], &["r"], vec![]),
+        node("Div", &["r", "b"], &["y"], vec![int_attr("broadcast", 1), int_attr("axis", 0)]),
+    ];
+    let bytes =
+        model_at(6, nodes, vec![vi("x", 1, &[2, 3])], vec![float_any("y")], vec![f32_init("b", &[2], &[2.0, 4.0])]);
+    let model = import_bytes(&bytes, None).expect("Div-6 imports");
+    let ops: Vec<&str> = model.graph(model.main).nodes.iter().map(|n| n.op.name()).collect();
+    assert_eq!(ops, ["Relu", "Unsqueeze", "Div"]);
+    let out = strata_reference::run_model(&model, &[f32s(vec![2, 3], &[-1.0, 2.0, 3.0, 4.0, -5.0, 6.0])])
+        .expect("Div-6 runs");
+    close(&floats(&out[0]).1, &[0.0, 1.0, 1.5, 1.0, 0.0, 1.5]);
+
     // Sub-6 with broadcast=1 and no axis: suffix matching, B [3] on [2,3].
     let out = run(
         6,
