@@ -27,6 +27,9 @@ pub enum Rewrite {
     /// inference is what runs) and `spatial` (`spatial=0`: statistics per
     /// activation, shaped [C, D1, ...], become elementwise operators).
     BatchNorm,
+    /// The experimental ImageScaler of opsets 1-9: `scale * x + bias[c]`
+    /// over [N, C, H, W] becomes `Mul` then `Add` of constants.
+    ImageScaler,
 }
 
 /// One row of the table.
@@ -70,6 +73,7 @@ pub static TABLE: &[Mapping] = &[
     row("Pad", 1, 2, "Pad", Some(pad_1)),
     row("Concat", 1, 4, "Concat", Some(concat_1)),
     row("Cast", 1, 6, "Cast", Some(cast_1)),
+    row("Upsample", 1, 7, "Upsample", Some(upsample_1)),
     legacy("Add", 7, Rewrite::BroadcastAxis),
     legacy("Sub", 7, Rewrite::BroadcastAxis),
     legacy("Mul", 7, Rewrite::BroadcastAxis),
@@ -83,6 +87,7 @@ pub static TABLE: &[Mapping] = &[
     legacy("Less", 7, Rewrite::BroadcastAxis),
     legacy("PRelu", 7, Rewrite::PReluSlope),
     legacy("BatchNormalization", 9, Rewrite::BatchNorm),
+    legacy("ImageScaler", 10, Rewrite::ImageScaler),
 ];
 
 /// Attributes of opsets before `until` that carry nothing for inference
@@ -183,6 +188,19 @@ fn cast_1(attrs: &mut Vec<(String, AttrValue)>) -> Result<(), String> {
             *v = AttrValue::Int(code as i64);
         }
     }
+    Ok(())
+}
+
+/// The experimental Upsample of opsets 1-6 scales [N, C, H, W] by
+/// `height_scale` and `width_scale`; today's form is `scales` per axis.
+fn upsample_1(attrs: &mut Vec<(String, AttrValue)>) -> Result<(), String> {
+    let mut take = |name: &str| match attrs.iter().position(|(n, _)| n == name).map(|i| attrs.remove(i).1) {
+        None => Err(format!("attribute '{name}' is required")),
+        Some(AttrValue::Float(f)) => Ok(f),
+        Some(other) => Err(format!("attribute '{name}' must be a float, found {other:?}")),
+    };
+    let (h, w) = (take("height_scale")?, take("width_scale")?);
+    attrs.push(("scales".into(), AttrValue::Floats(vec![1.0, 1.0, h, w])));
     Ok(())
 }
 

@@ -77,8 +77,49 @@ impl Importer<'_> {
                     return self.batch_norm_per_activation(node, gid, attrs, inputs).map(Some);
                 }
             }
+            Rewrite::ImageScaler => return self.image_scaler(node, gid, attrs, inputs).map(Some),
         }
         Ok(None)
+    }
+
+    /// ImageScaler: `scale * x + bias[c]` over [N, C, H, W]; the constants
+    /// take `x`'s element type (`CastLike`). The node becomes the `Add`.
+    fn image_scaler(
+        &mut self,
+        node: &str,
+        gid: GraphId,
+        attrs: &mut Attrs,
+        inputs: &mut Vec<Option<ValueId>>,
+    ) -> Result<&'static str, String> {
+        let mut scale = 1.0;
+        let mut bias = Vec::new();
+        for (name, v) in attrs.drain(..) {
+            match (name.as_str(), v) {
+                ("scale", AttrValue::Float(f)) => scale = f,
+                ("bias", AttrValue::Floats(b)) => bias = b,
+                (n, v) => return Err(format!("attribute '{n}' is not an ImageScaler attribute of its type ({v:?})")),
+            }
+        }
+        let [Some(x)] = inputs[..] else {
+            return Err(format!("ImageScaler takes one input, found {}", inputs.len()));
+        };
+        let bad = |e: strata_ir::IrError| e.to_string();
+        let scale = TensorData::from_f32(vec![], &[scale]).map_err(bad)?;
+        let bias =
+            (!bias.is_empty()).then(|| TensorData::from_f32(vec![bias.len(), 1, 1], &bias)).transpose().map_err(bad)?;
+        let mut like_x = |t: TensorData| -> Result<ValueId, String> {
+            let c = self.add(node, gid, "Constant", vec![("value".into(), AttrValue::Tensor(t))], vec![])?;
+            self.add(node, gid, "CastLike", vec![], vec![c, x])
+        };
+        let scale = like_x(scale)?;
+        let Some(bias) = bias else {
+            *inputs = vec![Some(x), Some(scale)];
+            return Ok("Mul");
+        };
+        let bias = like_x(bias)?;
+        let scaled = self.add(node, gid, "Mul", vec![], vec![x, scale])?;
+        *inputs = vec![Some(scaled), Some(bias)];
+        Ok("Add")
     }
 
     /// BatchNormalization with `spatial=0`: scale, bias, mean and variance

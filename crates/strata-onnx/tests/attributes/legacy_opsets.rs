@@ -7,7 +7,7 @@ use strata_onnx::import_bytes;
 use strata_onnx::proto::{
     AttributeProto, NodeProto, TensorProto, TypeProto, TypeTensor, TypeValue, ValueInfoProto, attribute_type,
 };
-use strata_test_support::onnx::{f32_init, f32s, float_attr, int_attr, ints_attr, model_at, node, vi};
+use strata_test_support::onnx::{f32_init, f32s, float_attr, floats_attr, int_attr, ints_attr, model_at, node, vi};
 
 /// A float value of unknown shape (rank unknown at import).
 fn float_any(name: &str) -> ValueInfoProto {
@@ -387,7 +387,7 @@ fn old_concat_reshape_slice_pad_and_upsample_forms() {
     assert_eq!(out[0].as_tensor().unwrap().dtype(), strata_ir::DType::I32);
     assert_eq!(out[0].as_tensor().unwrap().to_i64_vec(), [1, -2, 7]);
     // Upsample-7: `scales` attribute, nearest.
-    let attrs = vec![strata_test_support::onnx::floats_attr("scales", &[1.0, 2.0])];
+    let attrs = vec![floats_attr("scales", &[1.0, 2.0])];
     let out = run(
         7,
         vec![node("Upsample", &["x"], &["y"], attrs)],
@@ -397,4 +397,33 @@ fn old_concat_reshape_slice_pad_and_upsample_forms() {
     )
     .expect("Upsample-7 runs");
     assert_eq!(floats(&out[0]), (vec![1, 4], vec![1.0, 1.0, 2.0, 2.0]));
+}
+
+#[test]
+fn experimental_image_scaler_and_upsample_of_opset_1() {
+    // ImageScaler: scale * x + bias[c] over [1, 2, 2, 2].
+    let x = ramp(8, 1.0, -3.0);
+    let attrs = vec![float_attr("scale", 0.5), floats_attr("bias", &[10.0, -10.0])];
+    let out = run(
+        6,
+        vec![node("ImageScaler", &["x"], &["y"], attrs)],
+        vec![vi("x", 1, &[1, 2, 2, 2])],
+        vec![],
+        &[f32s(vec![1, 2, 2, 2], &x)],
+    )
+    .expect("ImageScaler runs");
+    let want: Vec<f64> = (0..8).map(|i| 0.5 * x[i] as f64 + [10.0, -10.0][i / 4]).collect();
+    assert_eq!(floats(&out[0]).0, [1, 2, 2, 2]);
+    close(&floats(&out[0]).1, &want);
+    // Upsample-1: height_scale and width_scale, nearest.
+    let attrs = vec![float_attr("height_scale", 2.0), float_attr("width_scale", 3.0)];
+    let out = run(
+        1,
+        vec![node("Upsample", &["x"], &["y"], attrs)],
+        vec![vi("x", 1, &[1, 1, 1, 2])],
+        vec![],
+        &[f32s(vec![1, 1, 1, 2], &[1.0, 2.0])],
+    )
+    .expect("Upsample-1 runs");
+    assert_eq!(floats(&out[0]), (vec![1, 1, 2, 6], [[1.0, 1.0, 1.0, 2.0, 2.0, 2.0]; 2].concat()));
 }
