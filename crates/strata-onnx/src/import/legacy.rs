@@ -52,14 +52,20 @@ impl Importer<'_> {
                 }
             }
             Rewrite::PReluSlope => {
-                let single = inputs
-                    .get(1)
-                    .copied()
-                    .flatten()
-                    .and_then(|s| self.shapes(gid, [s])[0].take())
-                    .is_some_and(|s| s.iter().all(|d| matches!(d, Dim::Known(1))));
-                if !single {
-                    self.align(node, gid, inputs, 1)?;
+                // A slope of one element, or of rank(x) - 1 or more (e.g.
+                // [C, 1, 1]), already broadcasts as numpy does; a slope of
+                // unknown shape is left to it too.
+                if let (Some(&Some(x)), Some(&Some(slope))) = (inputs.first(), inputs.get(1)) {
+                    let [xs, ss] = self.shapes(gid, [x, slope]);
+                    let per_channel = match (xs, ss) {
+                        (_, Some(ss)) if ss.iter().all(|d| matches!(d, Dim::Known(1))) => false,
+                        (Some(xs), Some(ss)) => ss.len() + 1 < xs.len(),
+                        (None, Some(ss)) => ss.len() == 1,
+                        (_, None) => false,
+                    };
+                    if per_channel {
+                        self.align(node, gid, inputs, 1)?;
+                    }
                 }
             }
             Rewrite::BatchNorm => {

@@ -260,6 +260,18 @@ fn prelu_slope_is_per_channel_before_opset_7() {
             (0..24).map(|i| if x[i] < 0.0 { slope[(i / 4) % 3] as f64 * x[i] as f64 } else { x[i] as f64 }).collect();
         close(&floats(&out[0]).1, &want);
     }
+    // A slope already shaped to broadcast, [3, 1, 1], is left as it is.
+    let out = run(
+        6,
+        vec![node("PRelu", &["x", "slope"], &["y"], vec![])],
+        vec![vi("x", 1, &[2, 3, 2, 2])],
+        vec![f32_init("slope", &[3, 1, 1], &slope)],
+        &[f32s(vec![2, 3, 2, 2], &x)],
+    )
+    .expect("PRelu-6 with a [3, 1, 1] slope runs");
+    let want: Vec<f64> =
+        (0..24).map(|i| if x[i] < 0.0 { slope[(i / 4) % 3] as f64 * x[i] as f64 } else { x[i] as f64 }).collect();
+    close(&floats(&out[0]).1, &want);
     // One shared slope stays as it is.
     let out = run(
         6,
