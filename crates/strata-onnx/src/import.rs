@@ -11,6 +11,8 @@ use crate::error::OnnxError;
 use crate::proto;
 use crate::registry::{self, DOMAINS};
 
+mod legacy;
+
 /// Decode and import an ONNX model from bytes. External data, if any,
 /// is resolved against `base_dir`.
 pub fn import_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Model, OnnxError> {
@@ -215,17 +217,19 @@ impl<'a> Importer<'a> {
             Some(_) if opset == 0 => return Err(node_err("the model does not import this operator's domain".into())),
             _ => {}
         }
-        let (ir_name, fixup) =
+        let found =
             registry::lookup(domain, &np.op_type, opset).ok_or_else(|| node_err("unsupported operator".into()))?;
         let mut attrs = Vec::with_capacity(np.attribute.len());
         for a in &np.attribute {
+            if domain.is_empty() && registry::IGNORED_ATTRS.iter().any(|&(n, until)| n == a.name && opset < until) {
+                continue;
+            }
             let v = self.attr_value(a).map_err(|e| node_err(format!("attribute '{}': {e}", a.name)))?;
             attrs.push((a.name.clone(), v));
         }
-        if let Some(f) = fixup {
+        if let Some(f) = found.fixup {
             f(&mut attrs).map_err(node_err)?;
         }
-        let op = Op::parse(ir_name, AttrReader::new(attrs)).map_err(node_err)?;
         let mut inputs = Vec::with_capacity(np.input.len());
         for i in &np.input {
             if i.is_empty() {
@@ -234,6 +238,14 @@ impl<'a> Importer<'a> {
                 inputs.push(Some(self.resolve(i).ok_or_else(|| node_err(format!("input '{i}' is not defined")))?));
             }
         }
+        let mut ir = found.ir;
+        if let Some(rw) = found.rewrite {
+            let n_outputs = np.output.iter().filter(|o| !o.is_empty()).count();
+            if let Some(r) = self.legacy(rw, &name, gid, &mut attrs, &mut inputs, n_outputs).map_err(node_err)? {
+                ir = r;
+            }
+        }
+        let op = Op::parse(ir, AttrReader::new(attrs)).map_err(node_err)?;
         let mut outputs = Vec::with_capacity(np.output.len());
         for o in &np.output {
             if o.is_empty() {

@@ -3,6 +3,9 @@
 //! directions, flags and equations are import errors that name the node,
 //! its operator and the attribute.
 
+#[path = "attributes/legacy_opsets.rs"]
+mod legacy_opsets;
+
 use strata_ir::Op;
 use strata_ir::ops::NnOp;
 use strata_ir::ops::recurrent::{Activation, Cell, Direction};

@@ -60,9 +60,21 @@ pub fn model(
     outputs: Vec<ValueInfoProto>,
     inits: Vec<TensorProto>,
 ) -> Vec<u8> {
+    model_at(OPSET, nodes, inputs, outputs, inits)
+}
+
+/// As [`model`], importing default-domain opset `opset` (IR version 3 below
+/// opset 7, as the files of those opsets were written).
+pub fn model_at(
+    opset: i64,
+    nodes: Vec<NodeProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: Vec<ValueInfoProto>,
+    inits: Vec<TensorProto>,
+) -> Vec<u8> {
     ModelProto {
-        ir_version: 10,
-        opset_import: opset_import(),
+        ir_version: if opset < 7 { 3 } else { 10 },
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: opset }],
         graph: Some(GraphProto {
             node: nodes,
             name: "g".into(),
@@ -76,8 +88,34 @@ pub fn model(
     .encode_to_vec()
 }
 
-fn opset_import() -> Vec<OperatorSetIdProto> {
-    vec![OperatorSetIdProto { domain: String::new(), version: OPSET }]
+/// A float32 initializer `name` of dimensions `dims` holding `v`.
+pub fn f32_init(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
+    TensorProto { dims: dims.to_vec(), data_type: 1, float_data: v.to_vec(), name: name.into(), ..Default::default() }
+}
+
+/// An int64 initializer `name` of dimensions `dims` holding `v`.
+pub fn i64_init(name: &str, dims: &[i64], v: &[i64]) -> TensorProto {
+    TensorProto { dims: dims.to_vec(), data_type: 7, int64_data: v.to_vec(), name: name.into(), ..Default::default() }
+}
+
+/// An integer attribute.
+pub fn int_attr(name: &str, v: i64) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: attribute_type::INT, i: v, ..Default::default() }
+}
+
+/// A float attribute.
+pub fn float_attr(name: &str, v: f32) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: attribute_type::FLOAT, f: v, ..Default::default() }
+}
+
+/// A float-list attribute.
+pub fn floats_attr(name: &str, v: &[f32]) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: attribute_type::FLOATS, floats: v.to_vec(), ..Default::default() }
+}
+
+/// An integer-list attribute.
+pub fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: attribute_type::INTS, ints: v.to_vec(), ..Default::default() }
 }
 
 /// A float32 tensor value of `shape` holding `v`.
@@ -140,7 +178,11 @@ pub fn nested_if_model(depth: usize) -> Vec<u8> {
         ..Default::default()
     };
     let top = [top.encode_to_vec(), pb_field(1, &if_node_bytes("y", &graph))].concat();
-    let m = ModelProto { ir_version: 10, opset_import: opset_import(), ..Default::default() };
+    let m = ModelProto {
+        ir_version: 10,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        ..Default::default()
+    };
     // ModelProto.graph = 7.
     [m.encode_to_vec(), pb_field(7, &top)].concat()
 }
