@@ -285,6 +285,7 @@ pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<
         }
         E::Cast { to, .. } => cast_plan(k, v.dev(0)?, *to),
         E::CastLike { .. } => cast_plan(k, v.dev(0)?, v.dt(1)?),
+        E::BitCast { to } => bitcast_plan(k, v.dev(0)?, *to),
         E::Not {} => {
             let d = v.dt(0)?;
             if d == DType::Bool {
@@ -410,8 +411,7 @@ pub(super) fn plan(v: &NodeView, e: &E, k: &mut Kernels) -> std::result::Result<
         | E::LessOrEqual { .. }
         | E::And { .. }
         | E::Or { .. }
-        | E::Xor { .. }
-        | E::BitCast { .. } => coded(v, e, k),
+        | E::Xor { .. } => coded(v, e, k),
     }
 }
 
@@ -474,6 +474,21 @@ fn cast_plan(k: &mut Kernels, from: DType, to: DType) -> std::result::Result<Pla
         None => Plan::Retype,
         Some(op) => Plan::Unary { k: float_unary(k, op, word_type::F32), a: 0, b: 0 },
     })
+}
+
+/// `BitCast` on 32-bit words: between the 32-bit types the words are the
+/// bits (a retyped view); between integer / bool types of one narrower
+/// width, reinterpreting the bits is the wrapping cast.
+fn bitcast_plan(k: &mut Kernels, from: DType, to: DType) -> std::result::Result<Plan, String> {
+    use DType::{Bool, F32, I8, I16, I32, U8, U16, U32};
+    if from.bits() != to.bits() {
+        return Err(format!("cannot bit-cast {from} to {to}: sizes differ"));
+    }
+    match (from, to) {
+        (F32 | I32 | U32, F32 | I32 | U32) => Ok(Plan::Retype),
+        (I8 | U8 | Bool, I8 | U8) | (I16 | U16, I16 | U16) => cast_plan(k, from, to),
+        _ => Err(format!("BitCast from {from} to {to} is not done on the GPU")),
+    }
 }
 
 /// Plan `SwiGLU` (two float inputs of one type).
