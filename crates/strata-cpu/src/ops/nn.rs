@@ -506,6 +506,14 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             let size = usize::try_from(*size).ok().filter(|&s| s > 0).ok_or_else(|| unsupported("LRN size < 1"))?;
             Box::new(LrnKernel { alpha: *alpha, beta: *beta, bias: *bias, size })
         }
+        N::Einsum { equation } => {
+            let d = info.in_dtype(0);
+            if !matches!(d, Some(DType::F32 | DType::F64)) {
+                return Err(unsupported(format!("Einsum of {d:?} (this kernel takes float32, float64)")));
+            }
+            info.require_dtypes(&[d.unwrap_or(DType::F32)])?;
+            Box::new(EinsumKernel(equation.clone()))
+        }
         // not supported here
         N::DeformConv { .. }
         | N::GlobalLpPool { .. }
@@ -513,7 +521,6 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | N::MaxRoiPool { .. }
         | N::RoiAlign { .. }
         | N::Col2Im { .. }
-        | N::Einsum { .. }
         | N::Det { .. }
         | N::AffineGrid { .. }
         | N::Upsample { .. }
@@ -524,4 +531,64 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         | N::Adam { .. }
         | N::Momentum { .. } => return Err(unsupported(format!("no {} kernel", op.name()))),
     })
+}
+
+// ---------------------------------------------------------------- Einsum
+
+/// `Einsum` on float32 / float64 from the IR's resolved contraction: per
+/// output element, the products of the operands summed over the summed
+/// variables in lexicographic order, in f64 (the reference's order, so
+/// float64 results are its bits).
+struct EinsumKernel(strata_ir::einsum::Equation);
+
+impl Kernel for EinsumKernel {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        let ts: Vec<&CpuTensor> =
+            inputs.iter().map(|t| t.ok_or_else(|| kerr("Einsum input missing".into()))).collect::<Result<_>>()?;
+        let Some(first) = ts.first() else { bail!("Einsum needs at least one input") };
+        let shapes: Vec<&[usize]> = ts.iter().map(|t| &t.shape[..]).collect();
+        let c = self.0.resolve(&shapes).map_err(kerr)?;
+        let n_out = ctx.check_numel(&c.out_shape)?;
+        let ops: Vec<Vec<f64>> = ts
+            .iter()
+            .map(|t| match &t.data {
+                crate::tensor::Data::F32(v) => Ok(v.iter().map(|&x| x as f64).collect()),
+                crate::tensor::Data::F64(v) => Ok(v.to_vec()),
+                _ => Err(kerr(format!("Einsum input of type {}", t.dtype))),
+            })
+            .collect::<Result<_>>()?;
+        let sum_sizes: Vec<usize> = c.sum_vars.iter().map(|&v| c.sizes[v]).collect();
+        let n_sum: usize = sum_sizes.iter().product();
+        let out_strides = strides(&c.out_shape);
+        let mut out = vec![0f64; n_out];
+        for (o, slot) in out.iter_mut().enumerate() {
+            // The operands' offsets for this output element.
+            let base: Vec<usize> = c
+                .steps
+                .iter()
+                .map(|st| {
+                    c.out_vars.iter().enumerate().map(|(i, &v)| (o / out_strides[i] % c.out_shape[i]) * st[v]).sum()
+                })
+                .collect();
+            let mut acc = 0f64;
+            for s in 0..n_sum {
+                let mut prod = 1f64;
+                for (k, op) in ops.iter().enumerate() {
+                    let (mut rem, mut off) = (s, base[k]);
+                    for (j, &v) in c.sum_vars.iter().enumerate().rev() {
+                        off += rem % sum_sizes[j] * c.steps[k][v];
+                        rem /= sum_sizes[j];
+                    }
+                    prod *= op[off];
+                }
+                acc += prod;
+            }
+            *slot = acc;
+        }
+        let data = match first.dtype {
+            DType::F64 => crate::tensor::Data::F64(std::sync::Arc::new(out)),
+            _ => crate::tensor::Data::F32(std::sync::Arc::new(out.into_iter().map(|x| x as f32).collect())),
+        };
+        Ok(vec![CpuTensor { dtype: first.dtype, shape: c.out_shape, data }])
+    }
 }

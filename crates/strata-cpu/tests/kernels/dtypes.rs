@@ -179,3 +179,35 @@ fn log_sum_exp_of_float64_matches_the_reference_exactly() {
         check(model(op, &[("x", &x)], &[], &["x"], &[("y", DType::F64)]), std::slice::from_ref(&x), 0);
     }
 }
+
+#[test]
+fn einsum_matches_the_reference_on_float32_and_float64() {
+    use strata_ir::einsum::Equation;
+    use strata_ir::ops::NnOp as N;
+    for (eq, shapes) in [
+        ("bij,bjk->bik", vec![vec![2, 3, 4], vec![2, 4, 5]]),
+        ("ii->i", vec![vec![4, 4]]),
+        ("...ij->...ji", vec![vec![2, 3, 4]]),
+        ("i,i", vec![vec![6], vec![6]]),
+        ("ij->", vec![vec![3, 5]]),
+    ] {
+        for d in [DType::F64, DType::F32] {
+            let names = ["a", "b"];
+            let xs: Vec<TensorData> = shapes
+                .iter()
+                .enumerate()
+                .map(|(k, s)| {
+                    let n: usize = s.iter().product();
+                    let v: Vec<f64> = (0..n).map(|i| ((i * 7 + k * 3) % 11) as f64 / 4.0 - 1.2).collect();
+                    TensorData::from_f64(d, s.clone(), &v).expect("valid")
+                })
+                .collect();
+            let ins: Vec<(&str, &TensorData)> = names.iter().copied().zip(&xs).collect();
+            let op = Op::Nn(N::Einsum { equation: Equation::parse(eq).expect("parses") });
+            let m = model(op, &ins, &[], &names[..xs.len()], &[("y", d)]);
+            // float64 sums in the reference's order: its bits.
+            let tol = if d == DType::F64 { Tol::EXACT } else { Tol { atol: 1e-5, rtol: 1e-6 } };
+            check_against_reference(&Cpu(CpuBackend::new(2)), m, &xs, tol, Floats::All);
+        }
+    }
+}
