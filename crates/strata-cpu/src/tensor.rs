@@ -203,6 +203,28 @@ impl CpuTensor {
             _ => Err(CpuError::Kernel(format!("expected a float tensor, got {}", self.dtype))),
         }
     }
+    /// Every element as f64: floats (the bit-pattern types decoded by the
+    /// IR's encodings) exactly, integers converted, bool as 0 / 1.
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        fn wide<T: Copy + Into<f64>>(v: &[T]) -> Vec<f64> {
+            v.iter().map(|&x| x.into()).collect()
+        }
+        let decode = |b: u32| strata_ir::dtype::decode_float_bits(self.dtype, b);
+        match &self.data {
+            Data::F32(v) => wide(v),
+            Data::F64(v) => v.to_vec(),
+            Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::U64(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::I32(v) => wide(v),
+            Data::U32(v) => wide(v),
+            Data::I16(v) => wide(v),
+            Data::U16(v) => wide(v),
+            Data::I8(v) => wide(v),
+            Data::U8(v) | Data::Bool(v) => wide(v),
+            Data::Half(v) => v.iter().map(|&x| decode(x as u32)).collect(),
+            Data::Small(v) => v.iter().map(|&x| decode(x as u32)).collect(),
+        }
+    }
     /// The elements of an integer tensor as i64 (shapes, axes, indices).
     pub fn to_i64(&self) -> Result<Vec<i64>, CpuError> {
         match &self.data {

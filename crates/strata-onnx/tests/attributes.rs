@@ -17,6 +17,7 @@ use strata_onnx::proto::{
     ValueInfoProto, attribute_type,
 };
 
+/// A float value of unknown shape (rank unknown at import).
 fn float_value(name: &str) -> ValueInfoProto {
     ValueInfoProto {
         name: name.into(),

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use strata_ir::dtype::{E8M0Round, decode_float_bits, encode_e8m0_bits, encode_float_bits};
+use strata_ir::dtype::{E8M0Round, encode_e8m0_bits, encode_float_bits};
 use strata_ir::{Buffer, DType, TensorData};
 
 use super::{Ctx, Kernel, input};
@@ -38,24 +38,6 @@ pub(super) struct CastKernel {
     pub to: DType,
     pub saturate: bool,
     pub round: E8M0Round,
-}
-
-/// The elements as f64: floats exactly, integers rounded beyond 2^53.
-fn floats(t: &CpuTensor) -> Result<Vec<f64>> {
-    Ok(match &t.data {
-        Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::F64(v) => v.to_vec(),
-        Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::I32(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::U64(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::U32(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::I16(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::U16(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::I8(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::U8(v) | Data::Bool(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::Half(v) => v.iter().map(|&x| decode_float_bits(t.dtype, x as u32)).collect(),
-        Data::Small(v) => v.iter().map(|&x| decode_float_bits(t.dtype, x as u32)).collect(),
-    })
 }
 
 /// The elements of an integer or bool tensor, exactly.
@@ -119,16 +101,16 @@ impl CastKernel {
     fn general(&self, x: &CpuTensor) -> Result<Data> {
         let to = self.to;
         if to == DType::Bool {
-            return Ok(Data::Bool(Arc::new(floats(x)?.iter().map(|&f| u8::from(f != 0.0)).collect())));
+            return Ok(Data::Bool(Arc::new(x.to_f64_vec().iter().map(|&f| u8::from(f != 0.0)).collect())));
         }
         if to.is_int() {
             let v = match ints(x) {
                 Some(v) => v,
-                None => floats(x)?.iter().map(|&f| if f.is_nan() { 0 } else { f.trunc() as i128 }).collect(),
+                None => x.to_f64_vec().iter().map(|&f| if f.is_nan() { 0 } else { f.trunc() as i128 }).collect(),
             };
             return int_storage(to, v);
         }
-        let v = floats(x)?;
+        let v = x.to_f64_vec();
         Ok(match to {
             DType::F32 => Data::F32(Arc::new(v.iter().map(|&f| f as f32).collect())),
             DType::F64 => Data::F64(Arc::new(v)),

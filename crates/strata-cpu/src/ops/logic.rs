@@ -224,16 +224,6 @@ fn f64_fn(op: IntOp, x: f64, y: f64) -> f64 {
     }
 }
 
-/// The elements of a float16/bfloat16/float8 tensor as f64 (exact).
-fn decoded(t: &CpuTensor) -> Vec<f64> {
-    let v: &[_] = match &t.data {
-        Data::Half(v) => return v.iter().map(|&b| strata_ir::dtype::decode_float_bits(t.dtype, b as u32)).collect(),
-        Data::Small(v) => v,
-        _ => &[],
-    };
-    v.iter().map(|&b| strata_ir::dtype::decode_float_bits(t.dtype, b as u32)).collect()
-}
-
 impl Kernel for IntKernel {
     fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
         let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
@@ -264,7 +254,7 @@ impl Kernel for IntKernel {
                         CpuTensor { dtype: a.dtype, shape, data: Data::F64(Arc::new(v)) }
                     }
                     (Data::Half(_) | Data::Small(_), _, IntOp::Cmp(c)) => {
-                        let (x, y) = (decoded(a), decoded(b));
+                        let (x, y) = (a.to_f64_vec(), b.to_f64_vec());
                         bools(compare_broadcast(ctx, c, (&x, sa), (&y, sb))?)
                     }
                     $(
@@ -321,12 +311,10 @@ pub(super) struct FloatClassKernel {
 impl Kernel for FloatClassKernel {
     fn run(&self, _ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
         let x = input(inputs, 0)?;
-        let v: Vec<f64> = match &x.data {
-            Data::F32(v) => v.iter().map(|&f| f as f64).collect(),
-            Data::F64(v) => v.to_vec(),
-            Data::Half(_) | Data::Small(_) => decoded(x),
-            _ => bail!("{} is not a float type", x.dtype),
-        };
+        if !x.dtype.is_float() {
+            bail!("{} is not a float type", x.dtype);
+        }
+        let v = x.to_f64_vec();
         let test = |f: f64| match self.inf {
             None => f.is_nan(),
             Some((neg, pos)) => f.is_infinite() && ((f < 0.0 && neg) || (f > 0.0 && pos)),

@@ -549,14 +549,10 @@ impl Kernel for EinsumKernel {
         let shapes: Vec<&[usize]> = ts.iter().map(|t| &t.shape[..]).collect();
         let c = self.0.resolve(&shapes).map_err(kerr)?;
         let n_out = ctx.check_numel(&c.out_shape)?;
-        let ops: Vec<Vec<f64>> = ts
-            .iter()
-            .map(|t| match &t.data {
-                crate::tensor::Data::F32(v) => Ok(v.iter().map(|&x| x as f64).collect()),
-                crate::tensor::Data::F64(v) => Ok(v.to_vec()),
-                _ => Err(kerr(format!("Einsum input of type {}", t.dtype))),
-            })
-            .collect::<Result<_>>()?;
+        if let Some(t) = ts.iter().find(|t| !matches!(t.dtype, DType::F32 | DType::F64) || t.dtype != first.dtype) {
+            bail!("Einsum input of type {} (the first is {})", t.dtype, first.dtype);
+        }
+        let ops: Vec<Vec<f64>> = ts.iter().map(|t| t.to_f64_vec()).collect();
         let sum_sizes: Vec<usize> = c.sum_vars.iter().map(|&v| c.sizes[v]).collect();
         let n_sum: usize = sum_sizes.iter().product();
         let out_strides = strides(&c.out_shape);

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use strata_ir::DType;
-use strata_ir::dtype::{decode_float_bits, encode_float_bits};
+use strata_ir::dtype::encode_float_bits;
 use strata_ir::ops::QuantOp as Q;
 use strata_ir::window::WindowAttrs;
 
@@ -20,24 +20,6 @@ use super::conv::Win3;
 use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, strides, unsupported};
 use crate::error::{CpuError, Result, bail};
 use crate::tensor::{CpuTensor, Data};
-
-/// Elements as f64 (floats exactly; the integers here are small).
-fn values(t: &CpuTensor) -> Vec<f64> {
-    match &t.data {
-        Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::F64(v) => v.to_vec(),
-        Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::I32(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::U64(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::U32(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::I16(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::U16(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::I8(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::U8(v) | Data::Bool(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::Half(v) => v.iter().map(|&x| decode_float_bits(t.dtype, x as u32)).collect(),
-        Data::Small(v) => v.iter().map(|&x| decode_float_bits(t.dtype, x as u32)).collect(),
-    }
-}
 
 /// Integer elements as i32 (8- and 16-bit types and narrower).
 fn int_values(t: &CpuTensor, what: &str) -> Result<Vec<i32>> {
@@ -144,7 +126,7 @@ impl Kernel for QuantizeKernel {
         let zp = inputs.get(2).copied().flatten();
         let s_idx = param_index(&x.shape, &s.shape, self.axis, self.block, "y_scale")?;
         let z_idx = zp.map(|z| param_index(&x.shape, &z.shape, self.axis, self.block, "y_zero_point")).transpose()?;
-        let (sv, zv) = (values(s), zp.map(values).unwrap_or_default());
+        let (sv, zv) = (s.to_f64_vec(), zp.map(CpuTensor::to_f64_vec).unwrap_or_default());
         let zero = |k: usize| z_idx.as_ref().map_or(0.0, |zi| zv[zi[k]]);
         let x_float = if x.dtype.is_float() { x.dtype } else { DType::F64 };
         let work = self.precision.unwrap_or_else(|| promote(x_float, s.dtype));
@@ -153,7 +135,8 @@ impl Kernel for QuantizeKernel {
             (Data::F32(xv), DType::F32) if s.dtype == DType::F32 => {
                 xv.iter().enumerate().map(|(k, &v)| (v / sv[s_idx[k]] as f32) as f64).collect()
             }
-            _ => values(x)
+            _ => x
+                .to_f64_vec()
                 .iter()
                 .enumerate()
                 .map(|(k, &v)| work.round_float(work.round_float(v) / work.round_float(sv[s_idx[k]])))
@@ -200,7 +183,7 @@ impl Kernel for DequantizeKernel {
         }
         let s_idx = param_index(&x.shape, &s.shape, self.axis, self.block, "x_scale")?;
         let z_idx = zp.map(|z| param_index(&x.shape, &z.shape, self.axis, self.block, "x_zero_point")).transpose()?;
-        let (xv, sv, zv) = (values(x), values(s), zp.map(values).unwrap_or_default());
+        let (xv, sv, zv) = (x.to_f64_vec(), s.to_f64_vec(), zp.map(CpuTensor::to_f64_vec).unwrap_or_default());
         let work = if x.dtype == DType::I32 || s.dtype == DType::F64 { DType::F64 } else { DType::F32 };
         let out: Vec<f64> = match work {
             DType::F32 => (0..xv.len())
@@ -357,7 +340,7 @@ fn requantize(acc: i32, factor: f64, zp: f64, (lo, hi): (f64, f64)) -> i64 {
 
 /// A scalar parameter's value.
 fn scalar(t: &CpuTensor, what: &str) -> Result<f64> {
-    match values(t)[..] {
+    match t.to_f64_vec()[..] {
         [v] => Ok(v),
         _ => bail!("{what} must be a scalar, got shape {:?}", t.shape),
     }
@@ -390,7 +373,7 @@ impl Kernel for MatMulIntegerKernel {
         }
         let (a_s, b_s, y_s, y_zp) = (input(inputs, 1)?, input(inputs, 4)?, input(inputs, 6)?, opt(7));
         let (to, range) = qlinear_out(a, y_zp)?;
-        let (asv, bsv) = (values(a_s), values(b_s));
+        let (asv, bsv) = (a_s.to_f64_vec(), b_s.to_f64_vec());
         if (asv.len() != 1 && asv.len() != m) || (bsv.len() != 1 && bsv.len() != n) {
             bail!("a_scale / b_scale must be scalars or per-row / per-column vectors");
         }
@@ -494,7 +477,7 @@ impl Kernel for ConvIntegerKernel {
                 row.iter_mut().for_each(|a| *a = a.wrapping_add(bv[r % c_out]));
             });
         }
-        let wsv = values(w_s);
+        let wsv = w_s.to_f64_vec();
         if wsv.len() != 1 && wsv.len() != c_out {
             bail!("w_scale must be a scalar or have {c_out} elements");
         }

@@ -2,24 +2,11 @@
 //! reference backend with the legacy semantics; expected values are
 //! computed here from the operators' definitions in the ONNX changelog.
 
+use super::float_value;
 use strata_ir::HostValue;
 use strata_onnx::import_bytes;
-use strata_onnx::proto::{
-    AttributeProto, NodeProto, TensorProto, TypeProto, TypeTensor, TypeValue, ValueInfoProto, attribute_type,
-};
+use strata_onnx::proto::{AttributeProto, NodeProto, TensorProto, ValueInfoProto, attribute_type};
 use strata_test_support::onnx::{f32_init, f32s, float_attr, floats_attr, int_attr, ints_attr, model_at, node, vi};
-
-/// A float value of unknown shape (rank unknown at import).
-fn float_any(name: &str) -> ValueInfoProto {
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            value: Some(TypeValue::TensorType(TypeTensor { elem_type: 1, shape: None })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
 
 /// Import the model at `opset` and run it on the reference backend.
 fn run(
@@ -29,7 +16,7 @@ fn run(
     inits: Vec<TensorProto>,
     feeds: &[HostValue],
 ) -> Result<Vec<HostValue>, String> {
-    let bytes = model_at(opset, nodes, inputs, vec![float_any("y")], inits);
+    let bytes = model_at(opset, nodes, inputs, vec![float_value("y")], inits);
     let model = import_bytes(&bytes, None).map_err(|e| e.to_string())?;
     strata_reference::run_model(&model, feeds).map_err(|e| e.to_string())
 }
@@ -77,7 +64,7 @@ fn binary_broadcast_at_axis_aligns_the_second_operand() {
     let out = run(
         1,
         vec![node("Mul", &["a", "b"], &["y"], attrs)],
-        vec![float_any("a")],
+        vec![float_value("a")],
         vec![f32_init("b", &[3], &[2.0, -1.0, 0.5])],
         &[f32s(vec![2, 3, 2], &a)],
     )
@@ -94,7 +81,7 @@ fn binary_broadcast_at_axis_aligns_the_second_operand() {
         node("Div", &["r", "b"], &["y"], vec![int_attr("broadcast", 1), int_attr("axis", 0)]),
     ];
     let bytes =
-        model_at(6, nodes, vec![vi("x", 1, &[2, 3])], vec![float_any("y")], vec![f32_init("b", &[2], &[2.0, 4.0])]);
+        model_at(6, nodes, vec![vi("x", 1, &[2, 3])], vec![float_value("y")], vec![f32_init("b", &[2], &[2.0, 4.0])]);
     let model = import_bytes(&bytes, None).expect("Div-6 imports");
     let ops: Vec<&str> = model.graph(model.main).nodes.iter().map(|n| n.op.name()).collect();
     assert_eq!(ops, ["Relu", "Unsqueeze", "Div"]);
@@ -134,7 +121,7 @@ fn binary_broadcast_that_cannot_align_is_an_error_naming_the_node() {
         6,
         vec![node("Add", &["a", "b"], &["y"], vec![int_attr("broadcast", 1), int_attr("axis", 1)])],
         vec![vi("a", 1, &[2, 3])],
-        vec![float_any("y")],
+        vec![float_value("y")],
         vec![f32_init("b", &[2, 3], &[0.0; 6])],
     );
     let e = import_bytes(&bytes, None).expect_err("misaligned").to_string();
@@ -144,7 +131,7 @@ fn binary_broadcast_that_cannot_align_is_an_error_naming_the_node() {
         6,
         vec![node("Div", &["a", "b"], &["y"], vec![int_attr("broadcast", 1), int_attr("axis", i64::MIN)])],
         vec![vi("a", 1, &[2, 3])],
-        vec![float_any("y")],
+        vec![float_value("y")],
         vec![f32_init("b", &[3], &[1.0; 3])],
     );
     let e = import_bytes(&bytes, None).expect_err("absurd axis").to_string();
@@ -153,8 +140,8 @@ fn binary_broadcast_that_cannot_align_is_an_error_naming_the_node() {
     let bytes = model_at(
         6,
         vec![node("Add", &["a", "b"], &["y"], vec![int_attr("broadcast", 1), int_attr("axis", 1)])],
-        vec![vi("a", 1, &[2, 3]), float_any("b")],
-        vec![float_any("y")],
+        vec![vi("a", 1, &[2, 3]), float_value("b")],
+        vec![float_value("y")],
         vec![],
     );
     let e = import_bytes(&bytes, None).expect_err("unknown rank").to_string();
@@ -230,7 +217,7 @@ fn batch_normalization_spatial_0_is_per_activation() {
         6,
         vec![node("BatchNormalization", &["x", "s", "bias", "m", "v"], &["y", "rm"], vec![int_attr("is_test", 0)])],
         vec![vi("x", 1, &[2, 3, 2])],
-        vec![float_any("y"), float_any("rm")],
+        vec![float_value("y"), float_value("rm")],
         vec![
             f32_init("s", &[3], &[1.0; 3]),
             f32_init("bias", &[3], &[0.0; 3]),
