@@ -78,6 +78,8 @@ pub(crate) fn conv(pool: &Pool, a: &PackedA, d: &Direct, c: &mut [f32], ldc: usi
     let row_blocks = if col_items >= 2 * pool.threads() { 1 } else { m.div_ceil(MC) };
     let rows_per = if row_blocks == 1 { m } else { MC };
     let out = Out { ptr: c.as_mut_ptr(), ldc };
+    #[cfg(target_arch = "x86_64")]
+    let wide = std::is_x86_feature_detected!("avx512f");
     pool.for_each_index(row_blocks * col_items, 2 * m * n * k.max(1), |i| {
         let (rb, ci) = (i / col_items, i % col_items);
         let (r0, r1) = (rb * rows_per, ((rb + 1) * rows_per).min(m));
@@ -85,7 +87,11 @@ pub(crate) fn conv(pool: &Pool, a: &PackedA, d: &Direct, c: &mut [f32], ldc: usi
         // SAFETY: AVX2 and FMA are present (checked above); the item's
         // region (rows r0..r1, columns j0..j1) is its own.
         // (On wasm, simd128 is part of this build.)
-        #[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            if wide { item_avx512(a, d, r0, r1, j0, j1, out, epi) } else { item(a, d, r0, r1, j0, j1, out, epi) }
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         unsafe {
             item(a, d, r0, r1, j0, j1, out, epi)
         }
@@ -105,6 +111,40 @@ pub(crate) fn conv(pool: &Pool, a: &PackedA, d: &Direct, c: &mut [f32], ldc: usi
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
 #[allow(clippy::too_many_arguments)]
 unsafe fn item(a: &PackedA, d: &Direct, r0: usize, r1: usize, j0: usize, j1: usize, out: Out, epi: &Epilogue) {
+    // SAFETY: forwarded.
+    unsafe { item_body::<false>(a, d, r0, r1, j0, j1, out, epi) }
+}
+
+/// [`item`] compiled for AVX-512: runs of 32 outputs where a line has them.
+///
+/// # Safety
+/// As [`item`], on a CPU with AVX-512F, AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn item_avx512(a: &PackedA, d: &Direct, r0: usize, r1: usize, j0: usize, j1: usize, out: Out, epi: &Epilogue) {
+    // SAFETY: forwarded.
+    unsafe { item_body::<true>(a, d, r0, r1, j0, j1, out, epi) }
+}
+
+/// The body of [`item`]; `WIDE` (AVX-512 only) takes runs of 32 outputs
+/// with [`crate::gemm::avx512_rows`] where the line and the item have them.
+///
+/// # Safety
+/// As [`item`]; with `WIDE`, AVX-512F is present.
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn item_body<const WIDE: bool>(
+    a: &PackedA,
+    d: &Direct,
+    r0: usize,
+    r1: usize,
+    j0: usize,
+    j1: usize,
+    out: Out,
+    epi: &Epilogue,
+) {
     let k = a.k;
     let [_, oh, ow] = d.out;
     let mut edge = [0.0f32; MR * NR];
@@ -116,9 +156,24 @@ unsafe fn item(a: &PackedA, d: &Direct, r0: usize, r1: usize, j0: usize, j1: usi
             let mut j = j0;
             while j < j1 {
                 let (line, x0) = (j / ow, j % ow);
-                let cols = NR.min(ow - x0).min(j1 - j);
                 let (z, y) = (line / oh, line % oh);
                 let b = d.xp[(z * d.stride[0] * d.hp + y * d.stride[1]) * d.wp + x0..].as_ptr();
+                #[cfg(target_arch = "x86_64")]
+                if WIDE && ow - x0 >= 2 * NR && j1 - j >= 2 * NR {
+                    for pa in m0..m1 {
+                        let ap = a.panel(pa)[k0 * MR..].as_ptr();
+                        let rows = MR.min(r1 - pa * MR);
+                        // SAFETY: as below; the run's 32 inputs per step lie inside
+                        // its line of the padded input (the line has 32 more outputs).
+                        unsafe {
+                            let cp = out.ptr.add(pa * MR * out.ldc + j);
+                            micro_wide(rows, kc, ap, b, offs, cp, out.ldc, k0 > 0);
+                        }
+                    }
+                    j += 2 * NR;
+                    continue;
+                }
+                let cols = NR.min(ow - x0).min(j1 - j);
                 for pa in m0..m1 {
                     let ap = a.panel(pa)[k0 * MR..].as_ptr();
                     let rows = MR.min(r1 - pa * MR);
@@ -126,9 +181,18 @@ unsafe fn item(a: &PackedA, d: &Direct, r0: usize, r1: usize, j0: usize, j1: usi
                     // NR-value tail; C's region is this item's.
                     unsafe {
                         let cp = out.ptr.add(pa * MR * out.ldc + j);
-                        tile(rows, cols, cp, out.ldc, k0 > 0, &mut edge, |c, ldc| {
-                            micro(rows, kc, ap, b, offs, c, ldc, k0 > 0)
-                        });
+                        // (Marked so the micro-kernel inlines into the
+                        // caller compiled for AVX2 or AVX-512.)
+                        tile(
+                            rows,
+                            cols,
+                            cp,
+                            out.ldc,
+                            k0 > 0,
+                            &mut edge,
+                            #[inline(always)]
+                            |c, ldc| micro(rows, kc, ap, b, offs, c, ldc, k0 > 0),
+                        );
                     }
                 }
                 j += cols;
@@ -177,6 +241,54 @@ unsafe fn micro(
             5 => micro_rows::<5>(kc, a, b, offs, c, ldc, load),
             _ => micro_rows::<6>(kc, a, b, offs, c, ldc, load),
         }
+    }
+}
+
+/// Dispatch on the number of rows for 32 columns on AVX-512.
+///
+/// # Safety
+/// As [`micro_rows`] for 32 columns (`b + offs[kk] .. + 32` readable), on
+/// a CPU with AVX-512F and FMA.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_wide(
+    rows: usize,
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    offs: &[usize],
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
+    let offs = &offs[..kc];
+    macro_rules! rows {
+        ($r:literal) => {
+            // SAFETY: forwarded; the kernel asks for kk < kc = offs.len().
+            unsafe {
+                crate::gemm::avx512_rows::<$r>(
+                    kc,
+                    a,
+                    #[inline(always)]
+                    |kk| {
+                        let p = b.add(*offs.get_unchecked(kk));
+                        (p, p.add(NR))
+                    },
+                    c,
+                    ldc,
+                    load,
+                )
+            }
+        };
+    }
+    match rows {
+        1 => rows!(1),
+        2 => rows!(2),
+        3 => rows!(3),
+        4 => rows!(4),
+        5 => rows!(5),
+        _ => rows!(6),
     }
 }
 

@@ -293,6 +293,79 @@ unsafe fn micro_avx512<const R: usize>(kc: usize, a: *const f32, b: *const f32, 
     unsafe { micro_portable::<R, true>(kc, a, b, c, ldc, load) }
 }
 
+/// Two adjacent packed panels at once on AVX-512: `R` rows × 32 columns
+/// (the first panel's 16 columns, then the second's).
+///
+/// # Safety
+/// As [`micro_portable`] for both panels (`b2` the second), with `c` rows
+/// holding 32 values, on a CPU with AVX-512F and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn micro_avx512_wide<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    b2: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
+    // SAFETY: step kk's 16 values of each packed panel are at b + kk·NR, b2 + kk·NR.
+    unsafe { avx512_rows::<R>(kc, a, |kk| (b.add(kk * NR), b2.add(kk * NR)), c, ldc, load) }
+}
+
+/// `c[r·ldc + j] (+)= Σ_kk a[kk·MR + r] · b(kk)[j]` for `R ≤ 6` rows and
+/// 32 columns with AVX-512 and FMA, in order over `kk`, where `b_at(kk)`
+/// gives where step `kk`'s columns 0..16 and 16..32 are (two packed
+/// panels for the GEMM, one run of 32 inputs for the direct convolution):
+/// `2·R` accumulator registers, one broadcast of `a` and two loads of `b`
+/// per step. The same operations per element as [`avx2_rows`], so the
+/// same bits. Inlined only into functions compiled for AVX-512F and FMA.
+///
+/// # Safety
+/// AVX-512F and FMA are present; `a` holds `kc·MR` values; both pointers
+/// of `b_at(kk)` are readable for 16 values for `kk < kc`; `c` rows
+/// `0..R` hold 32 values at stride `ldc`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn avx512_rows<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    b_at: impl Fn(usize) -> (*const f32, *const f32),
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: all pointer offsets stay within the ranges the caller vouches for.
+    unsafe {
+        let mut lo = [_mm512_setzero_ps(); MR];
+        let mut hi = [_mm512_setzero_ps(); MR];
+        if load {
+            for r in 0..R {
+                lo[r] = _mm512_loadu_ps(c.add(r * ldc));
+                hi[r] = _mm512_loadu_ps(c.add(r * ldc + 16));
+            }
+        }
+        let mut ap = a;
+        for kk in 0..kc {
+            let (p0, p1) = b_at(kk);
+            let b0 = _mm512_loadu_ps(p0);
+            let b1 = _mm512_loadu_ps(p1);
+            for r in 0..R {
+                let av = _mm512_set1_ps(*ap.add(r));
+                lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
+                hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+            }
+            ap = ap.add(MR);
+        }
+        for r in 0..R {
+            _mm512_storeu_ps(c.add(r * ldc), lo[r]);
+            _mm512_storeu_ps(c.add(r * ldc + 16), hi[r]);
+        }
+    }
+}
+
 /// The AVX2 + FMA micro-kernel on the packed panel.
 ///
 /// # Safety
@@ -484,6 +557,36 @@ unsafe fn micro(isa: Isa, rows: usize, kc: usize, a: *const f32, b: *const f32, 
     }
 }
 
+/// [`micro`] over two adjacent full panels (`b2` the second), 32 columns.
+///
+/// # Safety
+/// As [`micro_avx512_wide`] with `R = rows`; only called with `Isa::Avx512`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_wide(
+    rows: usize,
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    b2: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
+    // SAFETY: forwarded contract; the caller checked the ISA.
+    unsafe {
+        match rows {
+            1 => micro_avx512_wide::<1>(kc, a, b, b2, c, ldc, load),
+            2 => micro_avx512_wide::<2>(kc, a, b, b2, c, ldc, load),
+            3 => micro_avx512_wide::<3>(kc, a, b, b2, c, ldc, load),
+            4 => micro_avx512_wide::<4>(kc, a, b, b2, c, ldc, load),
+            5 => micro_avx512_wide::<5>(kc, a, b, b2, c, ldc, load),
+            _ => micro_avx512_wide::<6>(kc, a, b, b2, c, ldc, load),
+        }
+    }
+}
+
 /// Run a register-block kernel `kernel(c, ldc)` on a tile of `rows × cols`
 /// of C at `cp` (`cols ≤ NR`): in place when the tile is `NR` wide, else
 /// through the full-width scratch block `edge` (the partial sums copied in
@@ -557,8 +660,25 @@ fn block(
         // every B panel of the segment passes over it).
         for m0 in (r0 / MR..r1.div_ceil(MR)).step_by(MC / MR) {
             let m1 = (m0 + MC / MR).min(r1.div_ceil(MR));
-            for (q, panel) in panels.chunks_exact(k * NR).take(w.div_ceil(NR)).enumerate() {
-                let bp = panel[k0 * NR..].as_ptr();
+            let mut q = 0;
+            while q < w.div_ceil(NR) {
+                let bp = panels[q * k * NR + k0 * NR..].as_ptr();
+                // On AVX-512, two full panels at a time (32 columns).
+                #[cfg(target_arch = "x86_64")]
+                if isa == Isa::Avx512 && w >= (q + 2) * NR {
+                    let bp2 = panels[(q + 1) * k * NR + k0 * NR..].as_ptr();
+                    for pa in m0..m1 {
+                        let ap = a.panel(pa)[k0 * MR..].as_ptr();
+                        let rows = MR.min(r1 - pa * MR);
+                        // SAFETY: as below, for 32 columns of C (both panels are full).
+                        unsafe {
+                            let cp = out.ptr.add(pa * MR * out.ldc + j0 + q * NR);
+                            micro_wide(rows, kc, ap, bp, bp2, cp, out.ldc, k0 > 0);
+                        }
+                    }
+                    q += 2;
+                    continue;
+                }
                 let cols = NR.min(w - q * NR);
                 for pa in m0..m1 {
                     let ap = a.panel(pa)[k0 * MR..].as_ptr();
@@ -572,6 +692,7 @@ fn block(
                         });
                     }
                 }
+                q += 1;
             }
         }
     }

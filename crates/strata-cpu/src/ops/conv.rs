@@ -736,8 +736,10 @@ mod tests {
         }
         // (input spatial, kernel, strides, dilations, pads begin+end)
         type Case = ([usize; 2], [usize; 2], [i64; 2], [i64; 2], [i64; 4]);
-        let cases: [Case; 4] = [
+        // (Lines of 32 or more outputs take the 32-wide kernel on AVX-512.)
+        let cases: [Case; 5] = [
             ([9, 21], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
+            ([75, 1], [5, 1], [1, 1], [1, 1], [2, 0, 2, 0]),
             ([7, 40], [5, 3], [2, 1], [1, 2], [2, 0, 1, 2]),
             ([12, 1], [5, 1], [1, 1], [1, 1], [0, 0, 0, 0]),
             ([4, 17], [1, 4], [1, 1], [1, 1], [0, 2, 0, 1]),
