@@ -4,8 +4,9 @@
 //! [`NR`] columns (each panel `K` deep, interleaved so the micro-kernel reads
 //! both sequentially). The micro-kernel keeps up to `MR × NR` elements of `C`
 //! in registers (on x86-64 with AVX2 and FMA: twelve 8-lane registers,
-//! written with intrinsics; elsewhere plain Rust that the compiler
-//! vectorises: AVX-512 when present, NEON on arm64, simd128 in browsers).
+//! written with intrinsics; with AVX-512, two panels at a time, `MR × 2·NR`
+//! in twelve 16-lane registers; elsewhere plain Rust that the compiler
+//! vectorises: NEON on arm64, simd128 in browsers).
 //! Every element of `C` is the sum over `k = 0, 1, …, K-1` in that order, on
 //! every target and for every thread count and work split (passes over `k`
 //! carry the partial sums through `C` itself), so results are

@@ -1,12 +1,12 @@
 //! Running a kernel's inner loops compiled for the widest vector unit this
-//! CPU has (AVX2 on x86-64), chosen at run time; elsewhere (and on x86-64
+//! CPU has (AVX-512 or AVX2 on x86-64), chosen at run time; elsewhere (and on x86-64
 //! without AVX2) the same code compiled for the baseline (SSE2, NEON, or
 //! wasm `simd128` when the build enables it).
 //!
 //! Only the instruction set changes, never the operations: no fused
 //! multiply-add is enabled here, so results are the same bits either way.
 
-/// Run `f` compiled for AVX2 when the CPU has it. The wider instructions
+/// Run `f` compiled for AVX-512 (else AVX2) when the CPU has it. The wider instructions
 /// reach only code inlined into it: pass a closure marked
 /// `#[inline(always)]` whose loops are in it or in `#[inline(always)]`
 /// helpers (an unmarked closure that grows large is kept out of line and
@@ -15,6 +15,10 @@
 pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { with_avx512(f) };
+        }
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
             return unsafe { with_avx2(f) };
@@ -28,6 +32,14 @@ pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// # Safety
+/// The CPU supports AVX-512F (and so AVX2).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
