@@ -17,7 +17,7 @@
     allow(dead_code, unused_imports)
 )]
 
-use crate::gemm::{Epilogue, KC, MC, MR, NR, PackedA, tile};
+use crate::gemm::{Epilogue, MC, MR, NR, PackedA, tile};
 use crate::pool::Pool;
 
 /// The shape of one direct convolution (one image, one group).
@@ -148,8 +148,9 @@ unsafe fn item_body<const WIDE: bool>(
     let k = a.k;
     let [_, oh, ow] = d.out;
     let mut edge = [0.0f32; MR * NR];
-    for k0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - k0);
+    let depth = crate::gemm::pass_depth(k);
+    for k0 in (0..k).step_by(depth) {
+        let kc = depth.min(k - k0);
         let offs = &d.offsets[k0..k0 + kc];
         for m0 in (r0 / MR..r1.div_ceil(MR)).step_by(MC / MR) {
             let m1 = (m0 + MC / MR).min(r1.div_ceil(MR));

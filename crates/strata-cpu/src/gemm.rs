@@ -33,6 +33,14 @@ pub const NR: usize = 16;
 /// Depth of one pass over `k`: an A panel (`MR × KC`) and a B panel
 /// (`KC × NR`) stay in the L1 cache while a block is computed.
 pub(crate) const KC: usize = 256;
+/// The depth of each pass over `k`: at most [`KC`], the passes as even as
+/// possible (a depth of 257 is two passes of 129 and 128, not 256 and a
+/// pass of one step that reloads C for a single multiply-add). Passes only
+/// carry partial sums through C, so the bits do not depend on this.
+pub(crate) fn pass_depth(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(KC).max(1)).max(1)
+}
+
 /// Rows of A per block of one pass over `k` (multiple of `MR`): an
 /// `MC × KC` slice of A (120 KiB) stays in the L2 cache.
 pub(crate) const MC: usize = 20 * MR;
@@ -655,8 +663,9 @@ fn block(
     epi: &Epilogue,
 ) {
     let mut edge = [0.0f32; MR * NR];
-    for k0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - k0);
+    let depth = pass_depth(k);
+    for k0 in (0..k).step_by(depth) {
+        let kc = depth.min(k - k0);
         // Rows in blocks of MC (an `MC × KC` slice of A stays in L2 while
         // every B panel of the segment passes over it).
         for m0 in (r0 / MR..r1.div_ceil(MR)).step_by(MC / MR) {

@@ -311,6 +311,27 @@ fn pool_plane(w: &Win3, kind: PoolKind, x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// The largest value of `p` (NaN if any is NaN), in sixteen lanes so the
+/// loop vectorises (the maximum does not depend on the order).
+#[inline(always)]
+fn plane_max(p: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; 16];
+    let mut nan = false;
+    let mut chunks = p.chunks_exact(16);
+    for c in &mut chunks {
+        for l in 0..16 {
+            m[l] = if c[l] > m[l] { c[l] } else { m[l] };
+            nan |= c[l].is_nan();
+        }
+    }
+    let mut best = f32::NEG_INFINITY;
+    for &v in m.iter().chain(chunks.remainder()) {
+        best = if v > best { v } else { best };
+        nan |= v.is_nan();
+    }
+    if nan { f32::NAN } else { best }
+}
+
 struct GlobalPoolKernel {
     max: bool,
 }
@@ -332,16 +353,7 @@ impl Kernel for GlobalPoolKernel {
                 || {
                     for (j, o) in out.iter_mut().enumerate() {
                         let p = &xv[(i * 64 + j) * plane..(i * 64 + j + 1) * plane];
-                        *o = if max {
-                            let (mut m, mut nan) = (f32::NEG_INFINITY, false);
-                            for &v in p {
-                                m = if v > m { v } else { m };
-                                nan |= v.is_nan();
-                            }
-                            if nan { f32::NAN } else { m }
-                        } else {
-                            crate::simd::sum_lanes(p, |v| v) / plane as f32
-                        };
+                        *o = if max { plane_max(p) } else { crate::simd::sum_lanes(p, |v| v) / plane as f32 };
                     }
                 },
             )
