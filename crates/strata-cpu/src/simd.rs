@@ -63,52 +63,52 @@ pub fn sum_lanes(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     chunks.remainder().iter().fold(s.iter().sum::<f32>(), |a, &v| a + f(v))
 }
 
-/// Eight `f32` lanes, for kernels written once over lane vectors (the
-/// channel-blocked depthwise convolution): a portable array, AVX on
-/// x86-64 ([`Avx8`], only where the CPU has AVX2) or two `simd128`
-/// vectors on wasm. `mul_add` multiplies, then adds (never fused), so
-/// every implementation gives the same bits.
-pub trait Lanes8: Copy {
+/// `N` `f32` lanes, for kernels written once over lane vectors (the
+/// channel-blocked depthwise convolution): a portable array, AVX on x86-64
+/// ([`Avx8`] where the CPU has AVX2, [`Avx16`] where it has AVX-512) or
+/// two `simd128` vectors on wasm. `mul_add` multiplies, then adds (never
+/// fused), so every implementation gives the same bits.
+pub trait Lanes<const N: usize>: Copy {
     /// All lanes zero.
     fn zero() -> Self;
-    /// Load eight values.
-    fn load(x: &[f32; 8]) -> Self;
+    /// Load `N` values.
+    fn load(x: &[f32; N]) -> Self;
     /// `self + x * k`, lane by lane.
     fn mul_add(self, x: Self, k: Self) -> Self;
     /// Store the lanes.
-    fn store(self, out: &mut [f32; 8]);
+    fn store(self, out: &mut [f32; N]);
 }
 
-impl Lanes8 for [f32; 8] {
+impl<const N: usize> Lanes<N> for [f32; N] {
     #[inline(always)]
     fn zero() -> Self {
-        [0.0; 8]
+        [0.0; N]
     }
     #[inline(always)]
-    fn load(x: &[f32; 8]) -> Self {
+    fn load(x: &[f32; N]) -> Self {
         *x
     }
     #[inline(always)]
     fn mul_add(mut self, x: Self, k: Self) -> Self {
-        for l in 0..8 {
+        for l in 0..N {
             self[l] += x[l] * k[l];
         }
         self
     }
     #[inline(always)]
-    fn store(self, out: &mut [f32; 8]) {
+    fn store(self, out: &mut [f32; N]) {
         *out = self;
     }
 }
 
 /// Eight lanes in one AVX register. Use only inside code that runs after
-/// checking the CPU has AVX2 (compiled with it, e.g. under [`vectorized`]).
+/// checking the CPU has AVX2 (compiled with it).
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 pub struct Avx8(std::arch::x86_64::__m256);
 
 #[cfg(target_arch = "x86_64")]
-impl Lanes8 for Avx8 {
+impl Lanes<8> for Avx8 {
     #[inline(always)]
     fn zero() -> Self {
         // SAFETY: used only where the CPU has AVX2 (see the type's doc).
@@ -132,13 +132,44 @@ impl Lanes8 for Avx8 {
     }
 }
 
+/// Sixteen lanes in one AVX-512 register. Use only inside code that runs
+/// after checking the CPU has AVX-512F (compiled with it).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub struct Avx16(std::arch::x86_64::__m512);
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes<16> for Avx16 {
+    #[inline(always)]
+    fn zero() -> Self {
+        // SAFETY: used only where the CPU has AVX-512F (see the type's doc).
+        Avx16(unsafe { std::arch::x86_64::_mm512_setzero_ps() })
+    }
+    #[inline(always)]
+    fn load(x: &[f32; 16]) -> Self {
+        // SAFETY: as above; `x` holds sixteen values.
+        Avx16(unsafe { std::arch::x86_64::_mm512_loadu_ps(x.as_ptr()) })
+    }
+    #[inline(always)]
+    fn mul_add(self, x: Self, k: Self) -> Self {
+        use std::arch::x86_64::{_mm512_add_ps, _mm512_mul_ps};
+        // SAFETY: as above.
+        Avx16(unsafe { _mm512_add_ps(self.0, _mm512_mul_ps(x.0, k.0)) })
+    }
+    #[inline(always)]
+    fn store(self, out: &mut [f32; 16]) {
+        // SAFETY: as above; `out` holds sixteen values.
+        unsafe { std::arch::x86_64::_mm512_storeu_ps(out.as_mut_ptr(), self.0) }
+    }
+}
+
 /// Eight lanes in two `simd128` vectors.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[derive(Clone, Copy)]
 pub struct Simd8(std::arch::wasm32::v128, std::arch::wasm32::v128);
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-impl Lanes8 for Simd8 {
+impl Lanes<8> for Simd8 {
     #[inline(always)]
     fn zero() -> Self {
         let z = std::arch::wasm32::f32x4_splat(0.0);

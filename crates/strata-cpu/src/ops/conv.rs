@@ -14,7 +14,7 @@ use super::nn::kerr;
 use super::{Ctx, Kernel, input, unsupported};
 use crate::error::{Result, bail};
 use crate::gemm::{Epilogue, NR, PackedA, PackedB, Rhs, fill_strided, gemm, gemm_with};
-use crate::simd::Lanes8;
+use crate::simd::Lanes;
 use crate::tensor::CpuTensor;
 
 // ------------------------------------------------------------------ Conv
@@ -238,8 +238,9 @@ impl Kernel for ConvKernel {
             let work = n * m * cols * w.taps() * 2;
             for (b, yb) in y.chunks_exact_mut(m * cols).enumerate() {
                 let xb = &xv[b * m * in_size..(b + 1) * m * in_size];
-                ctx.pool.for_each_chunk(yb, CB * cols, work / n.max(1), |blk, out| {
-                    depthwise_block(&w, xb, wv, bias, blk * CB, out);
+                let cb = channel_block();
+                ctx.pool.for_each_chunk(yb, cb * cols, work / n.max(1), |blk, out| {
+                    depthwise_block(&w, xb, wv, bias, blk * cb, out);
                 });
             }
         } else if cg == 1 && mg == 1 {
@@ -349,8 +350,16 @@ fn direct_offsets(w: &Win3, channels: usize) -> Vec<usize> {
     offs
 }
 
-/// Channels per block of the channel-blocked depthwise convolution.
-const CB: usize = 8;
+/// Channels per block of the channel-blocked depthwise convolution: one
+/// vector register's lanes (sixteen with AVX-512, else eight). Every
+/// channel's sums are the same whatever the block size.
+fn channel_block() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        return 16;
+    }
+    8
+}
 
 /// Whether a depthwise convolution runs channel-blocked ([`depthwise_block`]):
 /// when rows are short or strided, so that per-row vectors would be short.
@@ -361,9 +370,26 @@ fn blocked_depthwise(w: &Win3) -> bool {
 /// Depthwise convolution of channels `c0 .. c0 + out.len() / out_size` of
 /// one image (`x`: all its channels; `k`: all weights, `taps` per channel):
 /// the channels are transposed into a channel-blocked copy (`CB` lanes per
-/// position), so every output position is one `CB`-lane sum over its taps,
-/// in kernel order, then the bias; the same sums as [`depthwise`].
+/// position, `CB` from [`channel_block`]), so every output position is one
+/// `CB`-lane sum over its taps, in kernel order, then the bias; the same
+/// sums as [`depthwise`].
 fn depthwise_block(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if channel_block() == 16 {
+        return depthwise_block_lanes::<16>(w, x, k, bias, c0, out);
+    }
+    depthwise_block_lanes::<8>(w, x, k, bias, c0, out)
+}
+
+/// [`depthwise_block`] with `CB` channels per block.
+fn depthwise_block_lanes<const CB: usize>(
+    w: &Win3,
+    x: &[f32],
+    k: &[f32],
+    bias: Option<&[f32]>,
+    c0: usize,
+    out: &mut [f32],
+) {
     let (in_size, out_size, taps) = (w.in_size(), w.out_size(), w.taps());
     let nch = out.len() / out_size.max(1);
     if nch == 0 {
@@ -371,16 +397,17 @@ fn depthwise_block(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0: usi
     }
     DW_SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
-        let (xb, kb) = &mut *scratch;
+        let (xs, ks) = &mut *scratch;
         // Reused per thread: lanes past `nch` keep stale values, which are
         // computed with but never stored.
-        if xb.len() < in_size {
-            xb.resize(in_size, [0.0; CB]);
+        if xs.len() < in_size * CB {
+            xs.resize(in_size * CB, 0.0);
         }
-        if kb.len() < taps {
-            kb.resize(taps, [0.0; CB]);
+        if ks.len() < taps * CB {
+            ks.resize(taps * CB, 0.0);
         }
-        let (xb, kb) = (&mut xb[..in_size], &mut kb[..taps]);
+        let xb = &mut xs.as_chunks_mut::<CB>().0[..in_size];
+        let kb = &mut ks.as_chunks_mut::<CB>().0[..taps];
         for l in 0..nch {
             let plane = &x[(c0 + l) * in_size..(c0 + l + 1) * in_size];
             for (v, &s) in xb.iter_mut().zip(plane) {
@@ -394,34 +421,71 @@ fn depthwise_block(w: &Win3, x: &[f32], k: &[f32], bias: Option<&[f32]>, c0: usi
         }
         let blocked = Blocked { xb, kb, bias, c0, nch };
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { depthwise_block_avx2(w, &blocked, out) };
+        {
+            if CB == 16 {
+                // SAFETY: 16 lanes are chosen only where the CPU has AVX-512F.
+                return unsafe { depthwise_block_avx512(w, &blocked, out) };
+            }
+            if CB == 8 && std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked just above).
+                return unsafe { depthwise_block_avx2(w, &blocked, out) };
+            }
         }
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        return depthwise_blocked::<crate::simd::Simd8>(w, &blocked, out);
+        if CB == 8 {
+            return depthwise_blocked_wasm(w, &blocked, out);
+        }
         #[allow(unreachable_code)]
-        depthwise_blocked::<[f32; CB]>(w, &blocked, out)
+        depthwise_blocked::<CB, [f32; CB]>(w, &blocked, out)
     })
 }
 
-/// Channel-blocked lanes per input position.
-type LaneRows = Vec<[f32; CB]>;
-
 thread_local! {
     /// Per-thread channel-blocked input and weights of [`depthwise_block`].
-    static DW_SCRATCH: std::cell::RefCell<(LaneRows, LaneRows)> =
+    static DW_SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> =
         const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// The channel-blocked operands of one block of channels: input `xb` and
 /// weights `kb` (`nch` channels from `c0` in their lanes), the bias.
-struct Blocked<'a> {
+struct Blocked<'a, const CB: usize> {
     xb: &'a [[f32; CB]],
     kb: &'a [[f32; CB]],
     bias: Option<&'a [f32]>,
     c0: usize,
     nch: usize,
+}
+
+/// [`depthwise_blocked`] on simd128 (eight lanes only).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn depthwise_blocked_wasm<const CB: usize>(w: &Win3, b: &Blocked<CB>, out: &mut [f32]) {
+    // CB is 8 here (the caller checks); reinterpret for the 8-lane type.
+    let b8: Blocked<8> = Blocked {
+        xb: b.xb.as_flattened().as_chunks::<8>().0,
+        kb: b.kb.as_flattened().as_chunks::<8>().0,
+        bias: b.bias,
+        c0: b.c0,
+        nch: b.nch,
+    };
+    depthwise_blocked::<8, crate::simd::Simd8>(w, &b8, out)
+}
+
+/// [`depthwise_blocked`] on AVX-512 registers (no FMA: the same bits).
+///
+/// # Safety
+/// The CPU supports AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+unsafe fn depthwise_block_avx512<const CB: usize>(w: &Win3, b: &Blocked<CB>, out: &mut [f32]) {
+    // CB is 16 here (the caller checks).
+    let b16: Blocked<16> = Blocked {
+        xb: b.xb.as_flattened().as_chunks::<16>().0,
+        kb: b.kb.as_flattened().as_chunks::<16>().0,
+        bias: b.bias,
+        c0: b.c0,
+        nch: b.nch,
+    };
+    depthwise_blocked::<16, crate::simd::Avx16>(w, &b16, out)
 }
 
 /// [`depthwise_blocked`] on AVX registers (no FMA: the same bits).
@@ -430,14 +494,22 @@ struct Blocked<'a> {
 /// The CPU supports AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn depthwise_block_avx2(w: &Win3, b: &Blocked, out: &mut [f32]) {
-    depthwise_blocked::<crate::simd::Avx8>(w, b, out)
+unsafe fn depthwise_block_avx2<const CB: usize>(w: &Win3, b: &Blocked<CB>, out: &mut [f32]) {
+    // CB is 8 here (the caller checks).
+    let b8: Blocked<8> = Blocked {
+        xb: b.xb.as_flattened().as_chunks::<8>().0,
+        kb: b.kb.as_flattened().as_chunks::<8>().0,
+        bias: b.bias,
+        c0: b.c0,
+        nch: b.nch,
+    };
+    depthwise_blocked::<8, crate::simd::Avx8>(w, &b8, out)
 }
 
 /// Every output position of the block as one `CB`-lane sum over its taps,
 /// in kernel order, then the bias; the same sums as [`depthwise`].
 #[inline(always)]
-fn depthwise_blocked<L: Lanes8>(w: &Win3, b: &Blocked, out: &mut [f32]) {
+fn depthwise_blocked<const CB: usize, L: Lanes<CB>>(w: &Win3, b: &Blocked<CB>, out: &mut [f32]) {
     let Blocked { xb, kb, bias, c0, nch } = *b;
     let out_size = w.out_size();
     let mut bb = [0.0f32; CB];
@@ -472,11 +544,11 @@ fn depthwise_blocked<L: Lanes8>(w: &Win3, b: &Blocked, out: &mut [f32]) {
                 let full = |n: usize| ow + n <= w.out[2] && kw_range[ow..ow + n].iter().all(|r| *r == full_kw);
                 let geo = DwRow { w, xb, kb, kd: (kd0, kd1), kh: (kh0, kh1), od, oh, ow };
                 let cols = if full(8) {
-                    dw_columns::<L, 8>(&geo, full_kw, &bb, bias.is_some(), nch, out, out_size, opos)
+                    dw_columns::<CB, L, 8>(&geo, full_kw, &bb, bias.is_some(), nch, out, out_size, opos)
                 } else if full(4) {
-                    dw_columns::<L, 4>(&geo, full_kw, &bb, bias.is_some(), nch, out, out_size, opos)
+                    dw_columns::<CB, L, 4>(&geo, full_kw, &bb, bias.is_some(), nch, out, out_size, opos)
                 } else {
-                    dw_columns::<L, 1>(&geo, kw_range[ow], &bb, bias.is_some(), nch, out, out_size, opos)
+                    dw_columns::<CB, L, 1>(&geo, kw_range[ow], &bb, bias.is_some(), nch, out, out_size, opos)
                 };
                 opos += cols;
                 ow += cols;
@@ -488,7 +560,7 @@ fn depthwise_blocked<L: Lanes8>(w: &Win3, b: &Blocked, out: &mut [f32]) {
 /// Where a step of [`depthwise_blocked`] is: the channel-blocked input
 /// and weights, the valid depth and height tap ranges, the output row and
 /// its first column.
-struct DwRow<'a> {
+struct DwRow<'a, const CB: usize> {
     w: &'a Win3,
     xb: &'a [[f32; CB]],
     kb: &'a [[f32; CB]],
@@ -504,8 +576,8 @@ struct DwRow<'a> {
 /// (channel-major, `out_size` per channel, from position `opos`); returns `R`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn dw_columns<L: Lanes8, const R: usize>(
-    g: &DwRow,
+fn dw_columns<const CB: usize, L: Lanes<CB>, const R: usize>(
+    g: &DwRow<CB>,
     kw: (usize, usize),
     bb: &[f32; CB],
     has_bias: bool,
