@@ -271,6 +271,8 @@ unsafe fn micro_wide(
                 crate::gemm::avx512_rows::<$r>(
                     kc,
                     a,
+                    1,
+                    MR,
                     #[inline(always)]
                     |kk| {
                         let p = b.add(*offs.get_unchecked(kk));
@@ -312,7 +314,7 @@ unsafe fn micro_rows<const R: usize>(
 ) {
     let offs = &offs[..kc];
     // SAFETY: forwarded; the kernel asks for kk < kc = offs.len().
-    unsafe { crate::gemm::avx2_rows::<R>(kc, a, |kk| b.add(*offs.get_unchecked(kk)), c, ldc, load) }
+    unsafe { crate::gemm::avx2_rows::<R>(kc, a, 1, MR, |kk| b.add(*offs.get_unchecked(kk)), c, ldc, load) }
 }
 
 /// The simd128 variant of [`micro_rows`]: the GEMM's simd128 kernel

@@ -90,6 +90,33 @@ impl PackedA {
     }
 }
 
+/// How the micro-kernels read the left operand: element `(i, kk)` at
+/// `data[(i / MR)·panel + (i % MR)·rs + kk·ks]`. Packed panels have
+/// `rs = 1, ks = MR`; a row-major matrix read in place (AVX2 and AVX-512
+/// kernels only) has `panel = MR·lda, rs = lda, ks = 1`.
+#[derive(Clone, Copy)]
+struct AView<'a> {
+    data: &'a [f32],
+    m: usize,
+    k: usize,
+    panel: usize,
+    rs: usize,
+    ks: usize,
+}
+
+impl<'a> AView<'a> {
+    fn packed(a: &'a PackedA) -> AView<'a> {
+        AView { data: &a.data, m: a.m, k: a.k, panel: MR * a.k, rs: 1, ks: MR }
+    }
+    fn is_packed(&self) -> bool {
+        self.rs == 1 && self.ks == MR
+    }
+    /// Step `k0` of panel `p`.
+    fn at(&self, p: usize, k0: usize) -> *const f32 {
+        self.data[p * self.panel + k0 * self.ks..].as_ptr()
+    }
+}
+
 /// The right operand, packed: panel `p` holds columns `p·NR .. p·NR+NR` as
 /// `K` groups of `NR` values (columns past `n` are zero).
 #[derive(Debug, Clone, PartialEq)]
@@ -290,18 +317,6 @@ unsafe fn micro_portable<const R: usize, const FMA: bool>(
     }
 }
 
-/// [`micro_portable`] with fused multiply-adds on AVX-512 (one 16-lane
-/// register per row).
-///
-/// # Safety
-/// As [`micro_portable`], on a CPU with AVX-512F and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn micro_avx512<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load: bool) {
-    // SAFETY: forwarded contract.
-    unsafe { micro_portable::<R, true>(kc, a, b, c, ldc, load) }
-}
-
 /// Two adjacent packed panels at once on AVX-512: `R` rows × 32 columns
 /// (the first panel's 16 columns, then the second's).
 ///
@@ -310,21 +325,25 @@ unsafe fn micro_avx512<const R: usize>(kc: usize, a: *const f32, b: *const f32, 
 /// holding 32 values, on a CPU with AVX-512F and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn micro_avx512_wide<const R: usize>(
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_avx512_wide<const R: usize, const PACKED: bool>(
     kc: usize,
     a: *const f32,
+    rs: usize,
+    ks: usize,
     b: *const f32,
     b2: *const f32,
     c: *mut f32,
     ldc: usize,
     load: bool,
 ) {
+    let (rs, ks) = if PACKED { (1, MR) } else { (rs, ks) };
     // SAFETY: step kk's 16 values of each packed panel are at b + kk·NR, b2 + kk·NR.
-    unsafe { avx512_rows::<R>(kc, a, |kk| (b.add(kk * NR), b2.add(kk * NR)), c, ldc, load) }
+    unsafe { avx512_rows::<R>(kc, a, rs, ks, |kk| (b.add(kk * NR), b2.add(kk * NR)), c, ldc, load) }
 }
 
-/// `c[r·ldc + j] (+)= Σ_kk a[kk·MR + r] · b(kk)[j]` for `R ≤ 6` rows and
-/// 32 columns with AVX-512 and FMA, in order over `kk`, where `b_at(kk)`
+/// `c[r·ldc + j] (+)= Σ_kk a[kk·ks + r·rs] · b(kk)[j]` for `R ≤ 6` rows and
+/// 32 columns with AVX-512 and FMA (packed panels: `rs = 1, ks = MR`), in order over `kk`, where `b_at(kk)`
 /// gives where step `kk`'s columns 0..16 and 16..32 are (two packed
 /// panels for the GEMM, one run of 32 inputs for the direct convolution):
 /// `2·R` accumulator registers, one broadcast of `a` and two loads of `b`
@@ -332,7 +351,7 @@ unsafe fn micro_avx512_wide<const R: usize>(
 /// same bits. Inlined only into functions compiled for AVX-512F and FMA.
 ///
 /// # Safety
-/// AVX-512F and FMA are present; `a` holds `kc·MR` values; both pointers
+/// AVX-512F and FMA are present; `a` holds the `kc` steps of `R` rows; both pointers
 /// of `b_at(kk)` are readable for 16 values for `kk < kc`; `c` rows
 /// `0..R` hold 32 values at stride `ldc`.
 #[cfg(target_arch = "x86_64")]
@@ -340,6 +359,8 @@ unsafe fn micro_avx512_wide<const R: usize>(
 pub(crate) unsafe fn avx512_rows<const R: usize>(
     kc: usize,
     a: *const f32,
+    rs: usize,
+    ks: usize,
     b_at: impl Fn(usize) -> (*const f32, *const f32),
     c: *mut f32,
     ldc: usize,
@@ -362,11 +383,11 @@ pub(crate) unsafe fn avx512_rows<const R: usize>(
             let b0 = _mm512_loadu_ps(p0);
             let b1 = _mm512_loadu_ps(p1);
             for r in 0..R {
-                let av = _mm512_set1_ps(*ap.add(r));
+                let av = _mm512_set1_ps(*ap.add(r * rs));
                 lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
                 hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
             }
-            ap = ap.add(MR);
+            ap = ap.add(ks);
         }
         for r in 0..R {
             _mm512_storeu_ps(c.add(r * ldc), lo[r]);
@@ -381,25 +402,38 @@ pub(crate) unsafe fn avx512_rows<const R: usize>(
 /// As [`micro_portable`], on a CPU with AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn micro_avx2<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load: bool) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_avx2<const R: usize, const PACKED: bool>(
+    kc: usize,
+    a: *const f32,
+    rs: usize,
+    ks: usize,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
+    let (rs, ks) = if PACKED { (1, MR) } else { (rs, ks) };
     // SAFETY: step kk's 16 values of the packed panel are at b + kk·NR.
-    unsafe { avx2_rows::<R>(kc, a, |kk| b.add(kk * NR), c, ldc, load) }
+    unsafe { avx2_rows::<R>(kc, a, rs, ks, |kk| b.add(kk * NR), c, ldc, load) }
 }
 
-/// `c[r·ldc + j] (+)= Σ_kk a[kk·MR + r] · b_at(kk)[j]` for `R ≤ 6` rows and
-/// 16 columns with AVX2 and FMA, in order over `kk` (the GEMM passes its
+/// `c[r·ldc + j] (+)= Σ_kk a[kk·ks + r·rs] · b_at(kk)[j]` for `R ≤ 6` rows and
+/// 16 columns with AVX2 and FMA (packed panels: `rs = 1, ks = MR`), in order over `kk` (the GEMM passes its
 /// packed panel, the direct convolution its offset table): `2·R`
 /// accumulator registers, one broadcast of `a` and two loads of `b` per
 /// step. Inlined only into functions compiled for AVX2 and FMA.
 ///
 /// # Safety
-/// AVX2 and FMA are present; `a` holds `kc·MR` values; `b_at(kk) .. + 16`
+/// AVX2 and FMA are present; `a` holds the `kc` steps of `R` rows; `b_at(kk) .. + 16`
 /// is readable for `kk < kc`; `c` rows `0..R` hold 16 values at stride `ldc`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) unsafe fn avx2_rows<const R: usize>(
     kc: usize,
     a: *const f32,
+    rs: usize,
+    ks: usize,
     b_at: impl Fn(usize) -> *const f32,
     c: *mut f32,
     ldc: usize,
@@ -422,11 +456,11 @@ pub(crate) unsafe fn avx2_rows<const R: usize>(
             let b0 = _mm256_loadu_ps(bp);
             let b1 = _mm256_loadu_ps(bp.add(8));
             for r in 0..R {
-                let av = _mm256_broadcast_ss(&*ap.add(r));
+                let av = _mm256_broadcast_ss(&*ap.add(r * rs));
                 lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
                 hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
             }
-            ap = ap.add(MR);
+            ap = ap.add(ks);
         }
         for r in 0..R {
             _mm256_storeu_ps(c.add(r * ldc), lo[r]);
@@ -536,29 +570,60 @@ unsafe fn simd128_group<const G: usize>(
 /// One register block: `rows ≤ MR` rows and `NR` columns of `c`.
 ///
 /// # Safety
-/// As [`micro_portable`] with `R = rows`; the CPU supports `isa`.
+/// As [`micro_portable`] with `R = rows`, `ap` the steps of view `a` (packed
+/// unless the ISA is AVX2 or AVX-512); the CPU supports `isa`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn micro(isa: Isa, rows: usize, kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load: bool) {
+unsafe fn micro(
+    isa: Isa,
+    rows: usize,
+    kc: usize,
+    a: AView,
+    ap: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    load: bool,
+) {
     macro_rules! by_rows {
         ($f:ident $(, $extra:tt)?) => {
             match rows {
-                1 => $f::<1 $(, $extra)?>(kc, a, b, c, ldc, load),
-                2 => $f::<2 $(, $extra)?>(kc, a, b, c, ldc, load),
-                3 => $f::<3 $(, $extra)?>(kc, a, b, c, ldc, load),
-                4 => $f::<4 $(, $extra)?>(kc, a, b, c, ldc, load),
-                5 => $f::<5 $(, $extra)?>(kc, a, b, c, ldc, load),
-                _ => $f::<6 $(, $extra)?>(kc, a, b, c, ldc, load),
+                1 => $f::<1 $(, $extra)?>(kc, ap, b, c, ldc, load),
+                2 => $f::<2 $(, $extra)?>(kc, ap, b, c, ldc, load),
+                3 => $f::<3 $(, $extra)?>(kc, ap, b, c, ldc, load),
+                4 => $f::<4 $(, $extra)?>(kc, ap, b, c, ldc, load),
+                5 => $f::<5 $(, $extra)?>(kc, ap, b, c, ldc, load),
+                _ => $f::<6 $(, $extra)?>(kc, ap, b, c, ldc, load),
             }
         };
+    }
+    #[cfg(target_arch = "x86_64")]
+    macro_rules! strided {
+        ($f:ident) => {{
+            let (rs, ks) = (a.rs, a.ks);
+            match (rows, a.is_packed()) {
+                (1, true) => $f::<1, true>(kc, ap, rs, ks, b, c, ldc, load),
+                (2, true) => $f::<2, true>(kc, ap, rs, ks, b, c, ldc, load),
+                (3, true) => $f::<3, true>(kc, ap, rs, ks, b, c, ldc, load),
+                (4, true) => $f::<4, true>(kc, ap, rs, ks, b, c, ldc, load),
+                (5, true) => $f::<5, true>(kc, ap, rs, ks, b, c, ldc, load),
+                (_, true) => $f::<6, true>(kc, ap, rs, ks, b, c, ldc, load),
+                (1, false) => $f::<1, false>(kc, ap, rs, ks, b, c, ldc, load),
+                (2, false) => $f::<2, false>(kc, ap, rs, ks, b, c, ldc, load),
+                (3, false) => $f::<3, false>(kc, ap, rs, ks, b, c, ldc, load),
+                (4, false) => $f::<4, false>(kc, ap, rs, ks, b, c, ldc, load),
+                (5, false) => $f::<5, false>(kc, ap, rs, ks, b, c, ldc, load),
+                (_, false) => $f::<6, false>(kc, ap, rs, ks, b, c, ldc, load),
+            }
+        }};
     }
     // SAFETY: forwarded contract; the ISA was detected at run time.
     unsafe {
         match isa {
+            // (With AVX-512, a lone 16-column panel takes the AVX2 kernel:
+            // the same fused steps, so the same bits.)
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => by_rows!(micro_avx2),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => by_rows!(micro_avx512),
+            Isa::Avx2 | Isa::Avx512 => strided!(micro_avx2),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Isa::Simd128 => by_rows!(micro_simd128),
             Isa::Generic => by_rows!(micro_portable, false),
@@ -576,22 +641,30 @@ unsafe fn micro(isa: Isa, rows: usize, kc: usize, a: *const f32, b: *const f32, 
 unsafe fn micro_wide(
     rows: usize,
     kc: usize,
-    a: *const f32,
+    a: AView,
+    ap: *const f32,
     b: *const f32,
     b2: *const f32,
     c: *mut f32,
     ldc: usize,
     load: bool,
 ) {
+    let (rs, ks) = (a.rs, a.ks);
     // SAFETY: forwarded contract; the caller checked the ISA.
     unsafe {
-        match rows {
-            1 => micro_avx512_wide::<1>(kc, a, b, b2, c, ldc, load),
-            2 => micro_avx512_wide::<2>(kc, a, b, b2, c, ldc, load),
-            3 => micro_avx512_wide::<3>(kc, a, b, b2, c, ldc, load),
-            4 => micro_avx512_wide::<4>(kc, a, b, b2, c, ldc, load),
-            5 => micro_avx512_wide::<5>(kc, a, b, b2, c, ldc, load),
-            _ => micro_avx512_wide::<6>(kc, a, b, b2, c, ldc, load),
+        match (rows, a.is_packed()) {
+            (1, true) => micro_avx512_wide::<1, true>(kc, ap, rs, ks, b, b2, c, ldc, load),
+            (2, true) => micro_avx512_wide::<2, true>(kc, ap, rs, ks, b, b2, c, ldc, load),
+            (3, true) => micro_avx512_wide::<3, true>(kc, ap, rs, ks, b, b2, c, ldc, load),
+            (4, true) => micro_avx512_wide::<4, true>(kc, ap, rs, ks, b, b2, c, ldc, load),
+            (5, true) => micro_avx512_wide::<5, true>(kc, ap, rs, ks, b, b2, c, ldc, load),
+            (_, true) => micro_avx512_wide::<6, true>(kc, ap, rs, ks, b, b2, c, ldc, load),
+            (1, false) => micro_avx512_wide::<1, false>(kc, ap, rs, ks, b, b2, c, ldc, load),
+            (2, false) => micro_avx512_wide::<2, false>(kc, ap, rs, ks, b, b2, c, ldc, load),
+            (3, false) => micro_avx512_wide::<3, false>(kc, ap, rs, ks, b, b2, c, ldc, load),
+            (4, false) => micro_avx512_wide::<4, false>(kc, ap, rs, ks, b, b2, c, ldc, load),
+            (5, false) => micro_avx512_wide::<5, false>(kc, ap, rs, ks, b, b2, c, ldc, load),
+            (_, false) => micro_avx512_wide::<6, false>(kc, ap, rs, ks, b, b2, c, ldc, load),
         }
     }
 }
@@ -652,7 +725,7 @@ thread_local! {
 #[allow(clippy::too_many_arguments)]
 fn block(
     isa: Isa,
-    a: &PackedA,
+    a: AView,
     panels: &[f32],
     k: usize,
     r0: usize,
@@ -678,12 +751,12 @@ fn block(
                 if isa == Isa::Avx512 && w >= (q + 2) * NR {
                     let bp2 = panels[(q + 1) * k * NR + k0 * NR..].as_ptr();
                     for pa in m0..m1 {
-                        let ap = a.panel(pa)[k0 * MR..].as_ptr();
+                        let ap = a.at(pa, k0);
                         let rows = MR.min(r1 - pa * MR);
                         // SAFETY: as below, for 32 columns of C (both panels are full).
                         unsafe {
                             let cp = out.ptr.add(pa * MR * out.ldc + j0 + q * NR);
-                            micro_wide(rows, kc, ap, bp, bp2, cp, out.ldc, k0 > 0);
+                            micro_wide(rows, kc, a, ap, bp, bp2, cp, out.ldc, k0 > 0);
                         }
                     }
                     q += 2;
@@ -691,14 +764,14 @@ fn block(
                 }
                 let cols = NR.min(w - q * NR);
                 for pa in m0..m1 {
-                    let ap = a.panel(pa)[k0 * MR..].as_ptr();
+                    let ap = a.at(pa, k0);
                     let rows = MR.min(r1 - pa * MR);
                     // SAFETY: the region is inside C (checked by `gemm_with`) and
                     // belongs to this item alone; panels hold k steps.
                     unsafe {
                         let cp = out.ptr.add(pa * MR * out.ldc + j0 + q * NR);
                         tile(rows, cols, cp, out.ldc, k0 > 0, &mut edge, |c, ldc| {
-                            micro(isa, rows, kc, ap, bp, c, ldc, k0 > 0)
+                            micro(isa, rows, kc, a, ap, bp, c, ldc, k0 > 0)
                         });
                     }
                 }
@@ -733,6 +806,40 @@ pub fn gemm(pool: &Pool, a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
 /// If the operands' depths differ or `c` is too short for `m` rows of
 /// stride `ldc` (callers size `C` from the same shapes).
 pub fn gemm_with(pool: &Pool, a: &PackedA, b: Rhs, c: &mut [f32], ldc: usize, epi: &Epilogue) {
+    run(pool, AView::packed(a), isa(), b, c, ldc, epi)
+}
+
+/// [`gemm_with`] with the left operand a row-major `m × k` matrix `a`
+/// (row stride `lda`) as it is: the AVX2 and AVX-512 kernels read it in
+/// place (no packing per call); other CPUs pack it first. The same bits
+/// either way.
+///
+/// # Panics
+/// As [`gemm_with`], and if `a` is too short for `m` rows of stride `lda`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_rows(
+    pool: &Pool,
+    a: &[f32],
+    m: usize,
+    k: usize,
+    lda: usize,
+    b: Rhs,
+    c: &mut [f32],
+    ldc: usize,
+    epi: &Epilogue,
+) {
+    let isa = isa();
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        assert!(lda >= k && (m == 0 || a.len() >= (m - 1) * lda + k), "gemm left operand too small");
+        let view = AView { data: a, m, k, panel: MR * lda, rs: lda, ks: 1 };
+        return run(pool, view, isa, b, c, ldc, epi);
+    }
+    gemm_with(pool, &PackedA::pack(a, m, k, lda, 1), b, c, ldc, epi)
+}
+
+/// The body of [`gemm_with`] and [`gemm_rows`].
+fn run(pool: &Pool, a: AView, isa: Isa, b: Rhs, c: &mut [f32], ldc: usize, epi: &Epilogue) {
     let (k, n) = b.dims();
     let m = a.m;
     assert_eq!(a.k, k, "gemm operands of different depth");
@@ -743,7 +850,6 @@ pub fn gemm_with(pool: &Pool, a: &PackedA, b: Rhs, c: &mut [f32], ldc: usize, ep
     if let Some(bias) = epi.row_bias {
         assert!(bias.len() >= m, "gemm bias too short");
     }
-    let isa = isa();
     let seg = match b {
         Rhs::Packed(_) => MAX_SEGMENT,
         Rhs::Filled { width, .. } => {
@@ -857,6 +963,17 @@ mod tests {
                 let mut c = vec![f32::NAN; m * n];
                 gemm_with(&pool, &pa, Rhs::Fill { k, n, fill: &fill }, &mut c, n, &Epilogue::default());
                 assert_eq!(bits(&c), bits(&want), "{m}x{n}x{k} on {threads} threads, filled");
+                // The left operand read in place, also from rows with padding.
+                let padded: Vec<f32> = a.chunks(k.max(1)).flat_map(|r| r.iter().copied().chain([7.0; 3])).collect();
+                for (src, lda) in [(&a, k), (&padded, k + 3)] {
+                    if k == 0 {
+                        break;
+                    }
+                    let mut c = vec![f32::NAN; m * n];
+                    let pb = PackedB::pack(&b, k, n, n, 1);
+                    gemm_rows(&pool, src, m, k, lda, Rhs::Packed(&pb), &mut c, n, &Epilogue::default());
+                    assert_eq!(bits(&c), bits(&want), "{m}x{n}x{k} on {threads} threads, rows at stride {lda}");
+                }
             }
         }
     }

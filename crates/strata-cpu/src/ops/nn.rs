@@ -16,7 +16,7 @@ use super::norm::{
 };
 use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, strides, unsupported};
 use crate::error::{CpuError, Result, bail};
-use crate::gemm::{PackedA, PackedB, gemm};
+use crate::gemm::{Epilogue, PackedA, PackedB, Rhs, gemm, gemm_rows};
 use crate::tensor::CpuTensor;
 
 /// A message from the IR's shared geometry as a kernel error.
@@ -82,16 +82,19 @@ impl Kernel for MatMulKernel {
                 oa += idx * sa[d];
                 ob += idx * sb[d];
             }
-            let pa = PackedA::pack(&av[oa * m * k..], m, k, k, 1);
+            let a_rows = &av[oa * m * k..];
             let c = &mut out[bi * m * n..(bi + 1) * m * n];
+            let epi = Epilogue::default();
             match &self.packed_b {
-                Some((shape, pb)) if *shape == b.shape => gemm(ctx.pool, &pa, pb, c, n),
+                Some((shape, pb)) if *shape == b.shape => {
+                    gemm_rows(ctx.pool, a_rows, m, k, k, Rhs::Packed(pb), c, n, &epi)
+                }
                 _ => {
                     if packed_cache.as_ref().is_none_or(|(o, _)| *o != ob) {
                         packed_cache = Some((ob, PackedB::pack(&bv[ob * k * n..], k, n, n, 1)));
                     }
                     if let Some((_, pb)) = &packed_cache {
-                        gemm(ctx.pool, &pa, pb, c, n);
+                        gemm_rows(ctx.pool, a_rows, m, k, k, Rhs::Packed(pb), c, n, &epi);
                     }
                 }
             }
@@ -129,11 +132,19 @@ impl Kernel for GemmKernel {
         }
         ctx.check_numel(&[m, n])?;
         let av = a.as_f32()?;
-        let pa = if self.trans_a { PackedA::pack(av, m, k, 1, m) } else { PackedA::pack(av, m, k, k, 1) };
         let mut y = vec![0.0f32; m * n];
-        match &self.packed_b {
-            Some((shape, pb)) if *shape == b.shape => gemm(ctx.pool, &pa, pb, &mut y, n),
-            _ => gemm(ctx.pool, &pa, &pack_gemm_b(b.as_f32()?, &b.shape, self.trans_b)?, &mut y, n),
+        let runtime_b;
+        let pb = match &self.packed_b {
+            Some((shape, pb)) if *shape == b.shape => pb,
+            _ => {
+                runtime_b = pack_gemm_b(b.as_f32()?, &b.shape, self.trans_b)?;
+                &runtime_b
+            }
+        };
+        if self.trans_a {
+            gemm(ctx.pool, &PackedA::pack(av, m, k, 1, m), pb, &mut y, n);
+        } else {
+            gemm_rows(ctx.pool, av, m, k, k, Rhs::Packed(pb), &mut y, n, &Epilogue::default());
         }
         if self.alpha != 1.0 {
             y.iter_mut().for_each(|v| *v *= self.alpha);
