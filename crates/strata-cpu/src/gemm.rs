@@ -95,6 +95,7 @@ impl PackedA {
 /// `rs = 1, ks = MR`; a row-major matrix read in place (AVX2 and AVX-512
 /// kernels only) has `panel = MR·lda, rs = lda, ks = 1`.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 struct AView<'a> {
     data: &'a [f32],
     m: usize,
@@ -108,6 +109,7 @@ impl<'a> AView<'a> {
     fn packed(a: &'a PackedA) -> AView<'a> {
         AView { data: &a.data, m: a.m, k: a.k, panel: MR * a.k, rs: 1, ks: MR }
     }
+    #[cfg(target_arch = "x86_64")]
     fn is_packed(&self) -> bool {
         self.rs == 1 && self.ks == MR
     }
@@ -356,6 +358,7 @@ unsafe fn micro_avx512_wide<const R: usize, const PACKED: bool>(
 /// `0..R` hold 32 values at stride `ldc`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn avx512_rows<const R: usize>(
     kc: usize,
     a: *const f32,
@@ -429,6 +432,7 @@ unsafe fn micro_avx2<const R: usize, const PACKED: bool>(
 /// is readable for `kk < kc`; `c` rows `0..R` hold 16 values at stride `ldc`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn avx2_rows<const R: usize>(
     kc: usize,
     a: *const f32,
@@ -617,6 +621,8 @@ unsafe fn micro(
             }
         }};
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = a;
     // SAFETY: forwarded contract; the ISA was detected at run time.
     unsafe {
         match isa {
@@ -828,9 +834,8 @@ pub fn gemm_rows(
     ldc: usize,
     epi: &Epilogue,
 ) {
-    let isa = isa();
     #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+    if let isa @ (Isa::Avx2 | Isa::Avx512) = isa() {
         assert!(lda >= k && (m == 0 || a.len() >= (m - 1) * lda + k), "gemm left operand too small");
         let view = AView { data: a, m, k, panel: MR * lda, rs: lda, ks: 1 };
         return run(pool, view, isa, b, c, ldc, epi);
