@@ -205,6 +205,7 @@ impl CpuBackend {
             outputs: g.outputs.iter().map(|v| slot(*v)).collect(),
             consts,
             steps,
+            spare: Spare::default(),
         })
     }
 }
@@ -265,6 +266,48 @@ pub struct CompiledGraph {
     outputs: Vec<usize>,
     consts: Vec<(usize, CpuTensor)>,
     steps: Vec<Step>,
+    spare: Spare,
+}
+
+/// Buffers of float32 tensors a run has released, reused for later
+/// outputs (of this run and the next ones) instead of fresh zeroed memory.
+#[derive(Debug, Default)]
+pub(crate) struct Spare(std::sync::Mutex<Vec<Vec<f32>>>);
+
+/// Most buffers kept.
+const SPARE_BUFFERS: usize = 32;
+
+impl Spare {
+    /// The smallest kept buffer of capacity at least `n` (and at most 4·`n`,
+    /// so a small output does not hold a large buffer).
+    fn take(&self, n: usize) -> Option<Vec<f32>> {
+        let mut list = self.0.lock().ok()?;
+        let best = (0..list.len())
+            .filter(|&i| list[i].capacity() >= n && list[i].capacity() <= n.saturating_mul(4).max(1024))
+            .min_by_key(|&i| list[i].capacity())?;
+        Some(list.swap_remove(best))
+    }
+
+    /// Keep `t`'s buffer if `t` is an unshared float32 tensor.
+    fn put(&self, t: CpuTensor) {
+        let Data::F32(v) = t.data else { return };
+        let Ok(v) = std::sync::Arc::try_unwrap(v) else { return };
+        if v.capacity() < 256 {
+            return;
+        }
+        if let Ok(mut list) = self.0.lock() {
+            if list.len() >= SPARE_BUFFERS {
+                // Drop the smallest.
+                if let Some(i) = (0..list.len()).min_by_key(|&i| list[i].capacity())
+                    && list[i].capacity() < v.capacity()
+                {
+                    list[i] = v;
+                }
+            } else {
+                list.push(v);
+            }
+        }
+    }
 }
 
 fn bytes_of(t: &CpuTensor) -> u64 {
@@ -315,7 +358,7 @@ impl CompiledGraph {
             env[*v] = Some((*t).clone());
             live += bytes_of(t);
         }
-        let ctx = Ctx { pool: &self.backend.pool, max_elements: self.backend.max_elements };
+        let ctx = Ctx { pool: &self.backend.pool, max_elements: self.backend.max_elements, spare: Some(&self.spare) };
         for (si, s) in self.steps.iter().enumerate() {
             let started = (!self.times.is_empty()).then(clock::Clock::now);
             let node_err = |message: String| CpuError::Node { node: s.name.clone(), op: s.op.clone(), message };
@@ -350,6 +393,7 @@ impl CompiledGraph {
             for v in &s.release {
                 if let Some(t) = env[*v].take() {
                     live = live.saturating_sub(bytes_of(&t));
+                    self.spare.put(t);
                 }
             }
         }

@@ -232,7 +232,7 @@ impl Kernel for ConvKernel {
         let xv = x.as_f32()?;
         let wv = wt.as_f32()?;
         let in_size = w.in_size();
-        let mut y = vec![0.0f32; n * m * cols];
+        let mut y = ctx.buffer(n * m * cols);
         if cg == 1 && mg == 1 && blocked_depthwise(&w) {
             // Depthwise, eight channels at a time.
             let work = n * m * cols * w.taps() * 2;

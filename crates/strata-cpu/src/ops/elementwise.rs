@@ -225,7 +225,7 @@ impl Kernel for UnaryKernel {
             Unary::Clip(lo, hi) => Unary::Clip(bound(inputs, 1, lo)?, bound(inputs, 2, hi)?),
             op => op,
         };
-        let mut out = vec![0.0f32; xv.len()];
+        let mut out = ctx.buffer(xv.len());
         const CHUNK: usize = 1 << 14;
         ctx.pool.for_each_chunk(&mut out, CHUNK, xv.len() * 8, |i, o| {
             crate::simd::vectorized(
@@ -456,7 +456,7 @@ fn binary_with(
     let (av, bv) = (a.as_f32()?, b.as_f32()?);
     let shape = broadcast(&a.shape, &b.shape)?;
     let n = ctx.check_numel(&shape)?;
-    let mut out = vec![0.0f32; n];
+    let mut out = ctx.buffer(n);
     if a.shape == b.shape {
         const CHUNK: usize = 1 << 14;
         ctx.pool.for_each_chunk(&mut out, CHUNK, n * 4, |i, o| {

@@ -365,11 +365,13 @@ impl Kernel for FusedKernel {
             Some(t) if t.shape == shape => match t.data {
                 Data::F32(v) => match std::sync::Arc::try_unwrap(v) {
                     Ok(v) => (None, v),
-                    Err(v) => (Some(CpuTensor { dtype: DType::F32, shape: t.shape, data: Data::F32(v) }), vec![0.0; n]),
+                    Err(v) => {
+                        (Some(CpuTensor { dtype: DType::F32, shape: t.shape, data: Data::F32(v) }), ctx.buffer(n))
+                    }
                 },
                 _ => bail!("the fused producer's output is not float32"),
             },
-            other => (other, vec![0.0; n]),
+            other => (other, ctx.buffer(n)),
         };
         let in_place = prod_src.is_none() && self.producer.is_some();
         let prod_source = match &prod_src {

@@ -34,9 +34,34 @@ pub(crate) struct Ctx<'a> {
     pub pool: &'a Pool,
     /// Largest tensor (elements) a kernel may create.
     pub max_elements: usize,
+    /// Buffers of released float32 tensors, for [`Ctx::buffer`].
+    pub spare: Option<&'a crate::Spare>,
 }
 
 impl Ctx<'_> {
+    /// A buffer of `n` float32 values for an output the kernel overwrites
+    /// entirely: a released tensor's buffer when one is large enough
+    /// (its old values still in it), else zeros. Saves zeroing and the
+    /// page faults of fresh memory on every run.
+    pub fn buffer(&self, n: usize) -> Vec<f32> {
+        match self.spare.and_then(|s| s.take(n)) {
+            Some(mut v) => {
+                if v.len() >= n {
+                    v.truncate(n);
+                } else {
+                    v.resize(n, 0.0);
+                }
+                // Debug builds (the workspace tests) poison the old values,
+                // so a kernel that leaves any of them shows NaNs.
+                if cfg!(debug_assertions) {
+                    v.fill(f32::NAN);
+                }
+                v
+            }
+            None => vec![0.0; n],
+        }
+    }
+
     /// Check an output size computed from input values before allocating it.
     pub fn check_numel(&self, shape: &[usize]) -> Result<usize> {
         match strata_ir::tensor::checked_numel(shape) {

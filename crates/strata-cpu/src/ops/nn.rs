@@ -73,7 +73,7 @@ impl Kernel for MatMulKernel {
         let nb: usize = batch.iter().product();
         let (sa, sb) = (broadcast_strides(&ab, &batch), broadcast_strides(&bb, &batch));
         let bs = strides(&batch);
-        let mut out = vec![0.0f32; nb * m * n];
+        let mut out = ctx.buffer(nb * m * n);
         let mut packed_cache: Option<(usize, PackedB)> = None;
         for bi in 0..nb {
             let (mut oa, mut ob) = (0, 0);
@@ -132,7 +132,7 @@ impl Kernel for GemmKernel {
         }
         ctx.check_numel(&[m, n])?;
         let av = a.as_f32()?;
-        let mut y = vec![0.0f32; m * n];
+        let mut y = ctx.buffer(m * n);
         let runtime_b;
         let pb = match &self.packed_b {
             Some((shape, pb)) if *shape == b.shape => pb,
