@@ -269,13 +269,16 @@ pub struct CompiledGraph {
     spare: Spare,
 }
 
-/// Buffers of float32 tensors a run has released, reused for later
-/// outputs (of this run and the next ones) instead of fresh zeroed memory.
+/// Buffers of float32 tensors a run has released, reused for the run's
+/// later outputs instead of fresh zeroed memory. Bounded: at most
+/// [`SPARE_BUFFERS`] buffers, holding no more bytes than the live tensors
+/// do (so peak memory is at most twice the live tensors'); emptied when
+/// the run ends.
 #[derive(Debug, Default)]
 pub(crate) struct Spare(std::sync::Mutex<Vec<Vec<f32>>>);
 
 /// Most buffers kept.
-const SPARE_BUFFERS: usize = 32;
+const SPARE_BUFFERS: usize = 16;
 
 impl Spare {
     /// The smallest kept buffer of capacity at least `n` (and at most 4·`n`,
@@ -288,24 +291,26 @@ impl Spare {
         Some(list.swap_remove(best))
     }
 
-    /// Keep `t`'s buffer if `t` is an unshared float32 tensor.
-    fn put(&self, t: CpuTensor) {
+    /// Keep `t`'s buffer if `t` is an unshared float32 tensor and the kept
+    /// buffers stay within `budget` bytes (else the largest ones go).
+    fn put(&self, t: CpuTensor, budget: u64) {
         let Data::F32(v) = t.data else { return };
         let Ok(v) = std::sync::Arc::try_unwrap(v) else { return };
         if v.capacity() < 256 {
             return;
         }
+        let Ok(mut list) = self.0.lock() else { return };
+        list.push(v);
+        let bytes = |l: &Vec<Vec<f32>>| l.iter().map(|b| b.capacity() as u64 * 4).sum::<u64>();
+        while list.len() > SPARE_BUFFERS || (bytes(&list) > budget && !list.is_empty()) {
+            let largest = (0..list.len()).max_by_key(|&i| list[i].capacity()).unwrap_or(0);
+            list.swap_remove(largest);
+        }
+    }
+
+    fn clear(&self) {
         if let Ok(mut list) = self.0.lock() {
-            if list.len() >= SPARE_BUFFERS {
-                // Drop the smallest.
-                if let Some(i) = (0..list.len()).min_by_key(|&i| list[i].capacity())
-                    && list[i].capacity() < v.capacity()
-                {
-                    list[i] = v;
-                }
-            } else {
-                list.push(v);
-            }
+            list.clear();
         }
     }
 }
@@ -393,10 +398,11 @@ impl CompiledGraph {
             for v in &s.release {
                 if let Some(t) = env[*v].take() {
                     live = live.saturating_sub(bytes_of(&t));
-                    self.spare.put(t);
+                    self.spare.put(t, live);
                 }
             }
         }
+        self.spare.clear();
         self.outputs
             .iter()
             .map(|v| env[*v].clone().ok_or_else(|| CpuError::Kernel("a graph output was not computed".into())))
