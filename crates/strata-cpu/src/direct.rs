@@ -161,17 +161,24 @@ unsafe fn item_body<const WIDE: bool>(
                 let b = d.xp[(z * d.stride[0] * d.hp + y * d.stride[1]) * d.wp + x0..].as_ptr();
                 #[cfg(target_arch = "x86_64")]
                 if WIDE && ow - x0 >= 2 * NR && j1 - j >= 2 * NR {
+                    // Runs of 64 outputs where the line has them, else 32.
+                    let v4 = ow - x0 >= 4 * NR && j1 - j >= 4 * NR;
                     for pa in m0..m1 {
                         let ap = a.panel(pa)[k0 * MR..].as_ptr();
                         let rows = MR.min(r1 - pa * MR);
-                        // SAFETY: as below; the run's 32 inputs per step lie inside
-                        // its line of the padded input (the line has 32 more outputs).
+                        // SAFETY: as below; the run's 32 or 64 inputs per step lie
+                        // inside its line of the padded input (the line has that
+                        // many more outputs).
                         unsafe {
                             let cp = out.ptr.add(pa * MR * out.ldc + j);
-                            micro_wide(rows, kc, ap, b, offs, cp, out.ldc, k0 > 0);
+                            if v4 {
+                                micro_wide::<4>(rows, kc, ap, b, offs, cp, out.ldc, k0 > 0);
+                            } else {
+                                micro_wide::<2>(rows, kc, ap, b, offs, cp, out.ldc, k0 > 0);
+                            }
                         }
                     }
-                    j += 2 * NR;
+                    j += if v4 { 4 * NR } else { 2 * NR };
                     continue;
                 }
                 let cols = NR.min(ow - x0).min(j1 - j);
@@ -245,15 +252,15 @@ unsafe fn micro(
     }
 }
 
-/// Dispatch on the number of rows for 32 columns on AVX-512.
+/// Dispatch on the number of rows for `16·V` columns on AVX-512.
 ///
 /// # Safety
-/// As [`micro_rows`] for 32 columns (`b + offs[kk] .. + 32` readable), on
-/// a CPU with AVX-512F and FMA.
+/// As [`micro_rows`] for `16·V` columns (`b + offs[kk] .. + 16·V`
+/// readable), on a CPU with AVX-512F and FMA.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn micro_wide(
+unsafe fn micro_wide<const V: usize>(
     rows: usize,
     kc: usize,
     a: *const f32,
@@ -268,7 +275,7 @@ unsafe fn micro_wide(
         ($r:literal) => {
             // SAFETY: forwarded; the kernel asks for kk < kc = offs.len().
             unsafe {
-                crate::gemm::avx512_rows::<$r>(
+                crate::gemm::avx512_rows::<$r, V>(
                     kc,
                     a,
                     1,
@@ -276,7 +283,7 @@ unsafe fn micro_wide(
                     #[inline(always)]
                     |kk| {
                         let p = b.add(*offs.get_unchecked(kk));
-                        (p, p.add(NR))
+                        std::array::from_fn(|v| p.add(NR * v))
                     },
                     c,
                     ldc,

@@ -319,29 +319,41 @@ unsafe fn micro_portable<const R: usize, const FMA: bool>(
     }
 }
 
-/// Two adjacent packed panels at once on AVX-512: `R` rows × 32 columns
-/// (the first panel's 16 columns, then the second's).
+/// `V` adjacent packed panels at once on AVX-512 (`panel` values apart):
+/// `R` rows × `16·V` columns.
 ///
 /// # Safety
-/// As [`micro_portable`] for both panels (`b2` the second), with `c` rows
-/// holding 32 values, on a CPU with AVX-512F and FMA.
+/// As [`micro_portable`] for each panel, with `c` rows holding `16·V`
+/// values, on a CPU with AVX-512F and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn micro_avx512_wide<const R: usize, const PACKED: bool>(
+unsafe fn micro_avx512_wide<const R: usize, const PACKED: bool, const V: usize>(
     kc: usize,
     a: *const f32,
     rs: usize,
     ks: usize,
     b: *const f32,
-    b2: *const f32,
+    panel: usize,
     c: *mut f32,
     ldc: usize,
     load: bool,
 ) {
     let (rs, ks) = if PACKED { (1, MR) } else { (rs, ks) };
-    // SAFETY: step kk's 16 values of each packed panel are at b + kk·NR, b2 + kk·NR.
-    unsafe { avx512_rows::<R>(kc, a, rs, ks, |kk| (b.add(kk * NR), b2.add(kk * NR)), c, ldc, load) }
+    // SAFETY: step kk's 16 values of packed panel v are at b + v·panel + kk·NR.
+    unsafe {
+        avx512_rows::<R, V>(
+            kc,
+            a,
+            rs,
+            ks,
+            #[inline(always)]
+            |kk| std::array::from_fn(|v| b.add(v * panel + kk * NR)),
+            c,
+            ldc,
+            load,
+        )
+    }
 }
 
 /// `c[r·ldc + j] (+)= Σ_kk a[kk·ks + r·rs] · b(kk)[j]` for `R ≤ 6` rows and
@@ -359,12 +371,12 @@ unsafe fn micro_avx512_wide<const R: usize, const PACKED: bool>(
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn avx512_rows<const R: usize>(
+pub(crate) unsafe fn avx512_rows<const R: usize, const V: usize>(
     kc: usize,
     a: *const f32,
     rs: usize,
     ks: usize,
-    b_at: impl Fn(usize) -> (*const f32, *const f32),
+    b_at: impl Fn(usize) -> [*const f32; V],
     c: *mut f32,
     ldc: usize,
     load: bool,
@@ -372,29 +384,33 @@ pub(crate) unsafe fn avx512_rows<const R: usize>(
     use std::arch::x86_64::*;
     // SAFETY: all pointer offsets stay within the ranges the caller vouches for.
     unsafe {
-        let mut lo = [_mm512_setzero_ps(); MR];
-        let mut hi = [_mm512_setzero_ps(); MR];
+        let mut acc = [[_mm512_setzero_ps(); V]; MR];
         if load {
             for r in 0..R {
-                lo[r] = _mm512_loadu_ps(c.add(r * ldc));
-                hi[r] = _mm512_loadu_ps(c.add(r * ldc + 16));
+                for v in 0..V {
+                    acc[r][v] = _mm512_loadu_ps(c.add(r * ldc + 16 * v));
+                }
             }
         }
         let mut ap = a;
         for kk in 0..kc {
-            let (p0, p1) = b_at(kk);
-            let b0 = _mm512_loadu_ps(p0);
-            let b1 = _mm512_loadu_ps(p1);
+            let ps = b_at(kk);
+            let mut bv = [_mm512_setzero_ps(); V];
+            for v in 0..V {
+                bv[v] = _mm512_loadu_ps(ps[v]);
+            }
             for r in 0..R {
                 let av = _mm512_set1_ps(*ap.add(r * rs));
-                lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
-                hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+                for v in 0..V {
+                    acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+                }
             }
             ap = ap.add(ks);
         }
         for r in 0..R {
-            _mm512_storeu_ps(c.add(r * ldc), lo[r]);
-            _mm512_storeu_ps(c.add(r * ldc + 16), hi[r]);
+            for v in 0..V {
+                _mm512_storeu_ps(c.add(r * ldc + 16 * v), acc[r][v]);
+            }
         }
     }
 }
@@ -637,40 +653,45 @@ unsafe fn micro(
     }
 }
 
-/// [`micro`] over two adjacent full panels (`b2` the second), 32 columns.
+/// [`micro`] over `V` adjacent full panels (`panel` values apart), `16·V` columns.
 ///
 /// # Safety
 /// As [`micro_avx512_wide`] with `R = rows`; only called with `Isa::Avx512`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn micro_wide(
+unsafe fn micro_wide<const V: usize>(
     rows: usize,
     kc: usize,
     a: AView,
     ap: *const f32,
     b: *const f32,
-    b2: *const f32,
+    panel: usize,
     c: *mut f32,
     ldc: usize,
     load: bool,
 ) {
     let (rs, ks) = (a.rs, a.ks);
+    macro_rules! go {
+        ($r:literal, $p:literal) => {
+            micro_avx512_wide::<$r, $p, V>(kc, ap, rs, ks, b, panel, c, ldc, load)
+        };
+    }
     // SAFETY: forwarded contract; the caller checked the ISA.
     unsafe {
         match (rows, a.is_packed()) {
-            (1, true) => micro_avx512_wide::<1, true>(kc, ap, rs, ks, b, b2, c, ldc, load),
-            (2, true) => micro_avx512_wide::<2, true>(kc, ap, rs, ks, b, b2, c, ldc, load),
-            (3, true) => micro_avx512_wide::<3, true>(kc, ap, rs, ks, b, b2, c, ldc, load),
-            (4, true) => micro_avx512_wide::<4, true>(kc, ap, rs, ks, b, b2, c, ldc, load),
-            (5, true) => micro_avx512_wide::<5, true>(kc, ap, rs, ks, b, b2, c, ldc, load),
-            (_, true) => micro_avx512_wide::<6, true>(kc, ap, rs, ks, b, b2, c, ldc, load),
-            (1, false) => micro_avx512_wide::<1, false>(kc, ap, rs, ks, b, b2, c, ldc, load),
-            (2, false) => micro_avx512_wide::<2, false>(kc, ap, rs, ks, b, b2, c, ldc, load),
-            (3, false) => micro_avx512_wide::<3, false>(kc, ap, rs, ks, b, b2, c, ldc, load),
-            (4, false) => micro_avx512_wide::<4, false>(kc, ap, rs, ks, b, b2, c, ldc, load),
-            (5, false) => micro_avx512_wide::<5, false>(kc, ap, rs, ks, b, b2, c, ldc, load),
-            (_, false) => micro_avx512_wide::<6, false>(kc, ap, rs, ks, b, b2, c, ldc, load),
+            (1, true) => go!(1, true),
+            (2, true) => go!(2, true),
+            (3, true) => go!(3, true),
+            (4, true) => go!(4, true),
+            (5, true) => go!(5, true),
+            (_, true) => go!(6, true),
+            (1, false) => go!(1, false),
+            (2, false) => go!(2, false),
+            (3, false) => go!(3, false),
+            (4, false) => go!(4, false),
+            (5, false) => go!(5, false),
+            (_, false) => go!(6, false),
         }
     }
 }
@@ -752,17 +773,17 @@ fn block(
             let mut q = 0;
             while q < w.div_ceil(NR) {
                 let bp = panels[q * k * NR + k0 * NR..].as_ptr();
-                // On AVX-512, two full panels at a time (32 columns).
+                // On AVX-512, two full panels at a time (32 columns; four
+                // would take the B slab of a pass out of L1, measured no faster).
                 #[cfg(target_arch = "x86_64")]
                 if isa == Isa::Avx512 && w >= (q + 2) * NR {
-                    let bp2 = panels[(q + 1) * k * NR + k0 * NR..].as_ptr();
                     for pa in m0..m1 {
                         let ap = a.at(pa, k0);
                         let rows = MR.min(r1 - pa * MR);
                         // SAFETY: as below, for 32 columns of C (both panels are full).
                         unsafe {
                             let cp = out.ptr.add(pa * MR * out.ldc + j0 + q * NR);
-                            micro_wide(rows, kc, a, ap, bp, bp2, cp, out.ldc, k0 > 0);
+                            micro_wide::<2>(rows, kc, a, ap, bp, k * NR, cp, out.ldc, k0 > 0);
                         }
                     }
                     q += 2;
