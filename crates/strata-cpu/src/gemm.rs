@@ -85,6 +85,11 @@ impl PackedA {
         }
         PackedA { m, k, data }
     }
+    // (Read by the direct convolution, which only x86-64 and wasm simd128 build.)
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))),
+        allow(dead_code)
+    )]
     pub(crate) fn panel(&self, p: usize) -> &[f32] {
         &self.data[p * MR * self.k..(p + 1) * MR * self.k]
     }
