@@ -16,12 +16,14 @@ use crate::tensor::BurnTensor;
 /// [`FlexBackend`](crate::FlexBackend)).
 pub struct BurnBackend<B: Backend> {
     device: B::Device,
+    /// Test-only: the node whose step makes burn panic (see [`BurnBackend::with_fault`]).
+    fault: Option<String>,
     _b: PhantomData<fn() -> B>,
 }
 
 impl<B: Backend> Clone for BurnBackend<B> {
     fn clone(&self) -> Self {
-        BurnBackend { device: self.device.clone(), _b: PhantomData }
+        BurnBackend { device: self.device.clone(), fault: self.fault.clone(), _b: PhantomData }
     }
 }
 
@@ -49,6 +51,7 @@ struct Step {
 /// A graph compiled for a burn backend. Runs may overlap.
 pub struct CompiledGraph<B: Backend> {
     device: B::Device,
+    fault: Option<String>,
     values: usize,
     inputs: Vec<usize>,
     outputs: Vec<usize>,
@@ -67,7 +70,17 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 impl<B: Backend> BurnBackend<B> {
     /// The engine on `device`.
     pub fn new(device: B::Device) -> Self {
-        BurnBackend { device, _b: PhantomData }
+        BurnBackend { device, fault: None, _b: PhantomData }
+    }
+
+    /// Test-only: compiled graphs ask burn to reshape the first input of
+    /// node `node` to a size it does not have, inside the node's step, so
+    /// burn itself panics there (proving that such a panic becomes an
+    /// error naming the node).
+    #[doc(hidden)]
+    pub fn with_fault(mut self, node: Option<&str>) -> Self {
+        self.fault = node.map(String::from);
+        self
     }
 
     /// The burn device tensors live on.
@@ -139,6 +152,7 @@ impl<B: Backend> BurnBackend<B> {
         }
         Ok(CompiledGraph {
             device: self.device.clone(),
+            fault: self.fault.clone(),
             values: g.values.len(),
             inputs: g.inputs.iter().map(|v| slot(*v)).collect(),
             outputs: g.outputs.iter().map(|v| slot(*v)).collect(),
@@ -175,9 +189,16 @@ impl<B: Backend> CompiledGraph<B> {
             let args: Vec<Option<&BurnTensor<B>>> = s.inputs.iter().map(|v| v.and_then(|v| env[v].as_ref())).collect();
             // Every burn call of the node runs inside this closure: a panic
             // in burn is this node's error, not the caller's crash.
-            let outs = catch_unwind(AssertUnwindSafe(|| s.kernel.run(&args, &self.device)))
-                .map_err(|p| BurnError::Panicked { node: s.name.clone(), op: s.op.clone(), message: panic_message(p) })?
-                .map_err(node_err)?;
+            let faulty = self.fault.as_deref() == Some(s.name.as_str());
+            let outs = catch_unwind(AssertUnwindSafe(|| {
+                if faulty && let Some(Some(x)) = args.first() {
+                    let n = x.shape.iter().product::<usize>() + 1;
+                    B::float_reshape(x.prim.clone(), burn_backend::Shape::from(vec![n]));
+                }
+                s.kernel.run(&args, &self.device)
+            }))
+            .map_err(|p| BurnError::Panicked { node: s.name.clone(), op: s.op.clone(), message: panic_message(p) })?
+            .map_err(node_err)?;
             if outs.len() < s.outputs.iter().flatten().count() {
                 return Err(node_err(format!("kernel produced {} outputs", outs.len())));
             }
