@@ -1,7 +1,8 @@
-//! Runs the conformance suites on every backend (reference, cpu, gpu) and checks every
-//! case against the backend's expectation manifest: a listed-passing case
-//! that fails, or a listed-failing case that passes, fails the test. Missing
-//! test data fails loudly (run `cargo xtask fetch-data`).
+//! Runs the conformance suites on every backend (reference, cpu, gpu; burn
+//! with the `burn` feature) and checks every case against the backend's
+//! expectation manifest: a listed-passing case that fails, or a
+//! listed-failing case that passes, fails the test. Missing test data fails
+//! loudly (run `cargo xtask fetch-data`).
 
 use std::path::PathBuf;
 
@@ -97,6 +98,27 @@ fn onnx_models_suite_on_cpu_matches_manifest() -> anyhow::Result<()> {
 #[test]
 fn onnx_models_suite_on_cpu_strict_matches_manifest() -> anyhow::Result<()> {
     run_suite_with(SuiteKind::OnnxModels, "cpu", true)
+}
+
+// The burn backend (burn-flex on the CPU; `--features burn`), with
+// reference fallback and strict.
+
+#[cfg(feature = "burn")]
+#[test]
+fn onnx_node_suite_on_burn_with_fallback_matches_manifest() -> anyhow::Result<()> {
+    run_suite_with(SuiteKind::OnnxNode, "burn", false)
+}
+
+#[cfg(feature = "burn")]
+#[test]
+fn onnx_node_suite_on_burn_strict_matches_manifest() -> anyhow::Result<()> {
+    run_suite_with(SuiteKind::OnnxNode, "burn", true)
+}
+
+#[cfg(feature = "burn")]
+#[test]
+fn onnx_models_suite_on_burn_matches_manifest() -> anyhow::Result<()> {
+    run_suite_with(SuiteKind::OnnxModels, "burn", false)
 }
 
 /// The names of the dependency tables of a manifest that a library's users

@@ -17,6 +17,8 @@
 //! ```
 
 mod backend;
+#[cfg(feature = "burn")]
+mod burn;
 #[cfg(feature = "cpu")]
 mod cpu;
 mod error;
@@ -28,6 +30,8 @@ mod options;
 mod session;
 
 pub use backend::{Backend, CompiledPartition, DeviceValue, ReferenceBackend, Support, block_on};
+#[cfg(feature = "burn")]
+pub use burn::BurnBackendAdapter;
 #[cfg(feature = "cpu")]
 pub use cpu::CpuBackendAdapter;
 pub use error::Error;
@@ -63,6 +67,9 @@ pub fn backend_names() -> Vec<&'static str> {
     if cfg!(feature = "gpu") {
         names.push("gpu");
     }
+    if cfg!(feature = "burn") {
+        names.push("burn");
+    }
     names
 }
 
@@ -89,6 +96,10 @@ pub fn create_backend_with(name: &str, options: &SessionOptions) -> Result<std::
         "gpu" => Ok(std::sync::Arc::new(GpuBackendAdapter::new()?.with_optimize(options.optimize))),
         #[cfg(not(feature = "gpu"))]
         "gpu" => Err(Error::Backend("backend 'gpu' is not in this build (enable the `gpu` feature)".into())),
-        other => Err(Error::Backend(format!("unknown backend '{other}' (known: reference, cpu, gpu)"))),
+        #[cfg(feature = "burn")]
+        "burn" => Ok(std::sync::Arc::new(BurnBackendAdapter::new())),
+        #[cfg(not(feature = "burn"))]
+        "burn" => Err(Error::Backend("backend 'burn' is not in this build (enable the `burn` feature)".into())),
+        other => Err(Error::Backend(format!("unknown backend '{other}' (known: reference, cpu, gpu, burn)"))),
     }
 }
