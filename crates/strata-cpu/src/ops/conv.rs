@@ -456,17 +456,26 @@ struct Blocked<'a, const CB: usize> {
     nch: usize,
 }
 
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+impl<const CB: usize> Blocked<'_, CB> {
+    /// The same operands typed as `N` lanes per position (the kernels
+    /// monomorphised for one lane count); the caller's `CB` equals `N`.
+    fn relaned<const N: usize>(&self) -> Blocked<'_, N> {
+        debug_assert_eq!(CB, N);
+        Blocked {
+            xb: self.xb.as_flattened().as_chunks::<N>().0,
+            kb: self.kb.as_flattened().as_chunks::<N>().0,
+            bias: self.bias,
+            c0: self.c0,
+            nch: self.nch,
+        }
+    }
+}
+
 /// [`depthwise_blocked`] on simd128 (eight lanes only).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 fn depthwise_blocked_wasm<const CB: usize>(w: &Win3, b: &Blocked<CB>, out: &mut [f32]) {
-    // CB is 8 here (the caller checks); reinterpret for the 8-lane type.
-    let b8: Blocked<8> = Blocked {
-        xb: b.xb.as_flattened().as_chunks::<8>().0,
-        kb: b.kb.as_flattened().as_chunks::<8>().0,
-        bias: b.bias,
-        c0: b.c0,
-        nch: b.nch,
-    };
+    let b8 = b.relaned::<8>();
     depthwise_blocked::<8, crate::simd::Simd8>(w, &b8, out)
 }
 
@@ -477,14 +486,7 @@ fn depthwise_blocked_wasm<const CB: usize>(w: &Win3, b: &Blocked<CB>, out: &mut 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2")]
 unsafe fn depthwise_block_avx512<const CB: usize>(w: &Win3, b: &Blocked<CB>, out: &mut [f32]) {
-    // CB is 16 here (the caller checks).
-    let b16: Blocked<16> = Blocked {
-        xb: b.xb.as_flattened().as_chunks::<16>().0,
-        kb: b.kb.as_flattened().as_chunks::<16>().0,
-        bias: b.bias,
-        c0: b.c0,
-        nch: b.nch,
-    };
+    let b16 = b.relaned::<16>();
     depthwise_blocked::<16, crate::simd::Avx16>(w, &b16, out)
 }
 
@@ -495,14 +497,7 @@ unsafe fn depthwise_block_avx512<const CB: usize>(w: &Win3, b: &Blocked<CB>, out
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn depthwise_block_avx2<const CB: usize>(w: &Win3, b: &Blocked<CB>, out: &mut [f32]) {
-    // CB is 8 here (the caller checks).
-    let b8: Blocked<8> = Blocked {
-        xb: b.xb.as_flattened().as_chunks::<8>().0,
-        kb: b.kb.as_flattened().as_chunks::<8>().0,
-        bias: b.bias,
-        c0: b.c0,
-        nch: b.nch,
-    };
+    let b8 = b.relaned::<8>();
     depthwise_blocked::<8, crate::simd::Avx8>(w, &b8, out)
 }
 
