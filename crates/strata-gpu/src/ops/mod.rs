@@ -192,6 +192,18 @@ fn from_arg_reduce(g: &Graph, v: ValueId) -> bool {
     })
 }
 
+/// Is `n` shape bookkeeping (see [`strata_ir::passes::is_bookkeeping`])
+/// whose results other nodes read? Those stay on the host, so that a
+/// kernel taking them as host operands (Range bounds, a Pad value) finds a
+/// host copy; the whole-graph analysis runs only for nodes whose outputs
+/// are all small.
+fn is_host_metadata(g: &Graph, n: &Node) -> bool {
+    let own_inputs = n.inputs.iter().flatten().copied().collect();
+    strata_ir::passes::is_bookkeeping(g, n, &own_inputs)
+        && n.outputs.iter().flatten().any(|o| g.nodes.iter().any(|m| m.inputs.contains(&Some(*o))))
+        && strata_ir::passes::is_bookkeeping(g, n, &strata_ir::passes::metadata_values(g))
+}
+
 /// Is `v` a small input of the graph? Graph inputs are never computed on
 /// the GPU: they are uploaded from the host, and small uploads keep a host
 /// copy (see `GpuTensor::host`), so kernels may read them as host operands
@@ -269,16 +281,18 @@ impl NodeView<'_> {
         }
     }
     /// Optional input `i` is read on the host (a shape, axes, bounds...).
-    /// It must be a constant, or an int64 tensor of rank <= 1: those are
-    /// never computed on the GPU (see [`plan`]), so they arrive uploaded
-    /// from the host and carry a host copy.
+    /// It must be a constant, an int64 tensor of rank <= 1 or another
+    /// metadata value (a scalar computed from shapes): those are never
+    /// computed on the GPU (see [`plan`]), so they arrive uploaded from the
+    /// host and carry a host copy.
     fn host(&self, i: usize, what: &str) -> std::result::Result<(), String> {
         match self.input(i) {
             Some(v)
                 if self.need_const
                     && !is_const(self.g, v)
                     && !arrives_with_host_copy(self.g, v)
-                    && !small_graph_input(self.g, v) =>
+                    && !small_graph_input(self.g, v)
+                    && !strata_ir::passes::metadata_values(self.g).contains(&v) =>
             {
                 Err(format!("{what} (input {i}) is computed at run time; the GPU needs it constant"))
             }
@@ -369,6 +383,9 @@ pub(crate) fn plan_node(
     let v = NodeView { g, n, need_const };
     if let Op::Tensor(T::Shape { .. } | T::Size {}) = &n.op {
         return Err("shape metadata (int64) is left to the CPU".into());
+    }
+    if need_const && is_host_metadata(g, n) {
+        return Err("a small value computed from shapes, read by other nodes: left to the host".into());
     }
     for o in n.outputs.iter().flatten() {
         let ty = &g.value(*o).ty;
