@@ -15,6 +15,8 @@ pub use crate::shape::broadcast;
 use crate::shape::{In, Outs};
 use crate::tensor::TensorData;
 
+mod body;
+
 /// Output types of one node (of `n_outputs` outputs), as far as they can
 /// be inferred: each op family declares its rules next to its variants
 /// (`ops/<family>.rs`), naming every operator.
@@ -79,6 +81,14 @@ fn infer_graph(model: &mut Model, gid: GraphId, done: &mut [bool]) -> Result<(),
                     v.ty = merge(&v.ty, &ty);
                 }
             }
+            // A loop body's formal inputs get the types the node feeds them.
+            let formals = body::formal_types(model.graph(gid), &model.graph(gid).nodes[ni]);
+            for (i, ty) in formals {
+                let Some(&inner) = model.graph(sg).inputs.get(i) else { continue };
+                if let Some(v) = model.graph_mut(sg).values.get_mut(inner.0 as usize) {
+                    v.ty = merge(&v.ty, &ty);
+                }
+            }
             infer_graph(model, sg, done)?;
         }
         let g = model.graph(gid);
@@ -106,6 +116,9 @@ fn infer_graph(model: &mut Model, gid: GraphId, done: &mut [bool]) -> Result<(),
         })?;
         if let Op::Control(ControlOp::If { then_branch, else_branch }) = &node.op {
             outs = if_output_types(model, *then_branch, *else_branch, node.outputs.len());
+        }
+        if let Some(body_outs) = body::output_types(model, model.graph(gid), node) {
+            outs = body_outs;
         }
         let g = model.graph_mut(gid);
         let targets: Vec<(usize, ValueId)> =
@@ -146,7 +159,7 @@ fn if_output_types(model: &Model, then_branch: GraphId, else_branch: GraphId, n:
 }
 
 /// Combine a declared type with an inferred one, keeping what is more specific.
-fn merge(declared: &ValueType, inferred: &ValueType) -> ValueType {
+pub(crate) fn merge(declared: &ValueType, inferred: &ValueType) -> ValueType {
     match (declared, inferred) {
         (ValueType::Unknown, x) => x.clone(),
         (ValueType::Tensor { dtype, shape: None }, ValueType::Tensor { shape: s, .. }) => {

@@ -19,6 +19,7 @@
 mod backend;
 #[cfg(feature = "burn")]
 mod burn;
+mod control;
 #[cfg(feature = "cpu")]
 mod cpu;
 mod error;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use strata_ir::{Dim, GraphId, HostValue, Model, NodeId, ValueId, ValueType};
 
 use crate::backend::{Backend, CompiledPartition, DeviceValue, Support, block_on};
+use crate::control::{Branch, HostControl};
 use crate::error::Error;
 pub use crate::options::SessionOptions;
 
@@ -44,7 +45,7 @@ struct Partition {
 pub struct ProfileEntry {
     /// Node name, or a partition label such as `"12 nodes from 'conv1'"`.
     pub node: String,
-    /// Operator name (`"(partition)"` for a partition, `"If"` for host control flow).
+    /// Operator name (`"(partition)"` for a partition, `"If"`, `"Loop"` or `"Scan"` for host control flow).
     pub op: String,
     pub backend: String,
     /// Total time over `runs` runs.
@@ -66,15 +67,10 @@ pub struct FusedGroup {
 enum Work {
     /// Nodes compiled for one backend (index into `Session::backends`).
     Compiled { backend: usize, compiled: Box<dyn CompiledPartition> },
-    /// An `If` the host runs: it reads the condition (input 0 of the
-    /// partition) and runs the chosen branch as a session of its own, whose
-    /// nodes are placed like a model's. Each branch is fed the outer values
-    /// it captures, listed in the order of its inputs.
-    If { branches: [Branch; 2] },
+    /// An `If`, `Loop` or `Scan` the host runs, each branch or body as a
+    /// session of its own whose nodes are placed like a model's.
+    Host(Box<HostControl>),
 }
-
-/// One branch of a host-run `If`: its session and the outer values it reads.
-type Branch = (Box<Session>, Vec<ValueId>);
 
 impl Partition {
     /// Add one run's time (when profiling).
@@ -141,7 +137,7 @@ impl Session {
     /// [`Session::from_model_with_backends`], with main-graph inputs known
     /// to be shape metadata (an `If` branch's captures that were metadata in
     /// the outer graph).
-    fn build(
+    pub(crate) fn build(
         mut model: Model,
         mut backends: Vec<Arc<dyn Backend>>,
         options: SessionOptions,
@@ -153,7 +149,7 @@ impl Session {
         let (candidates, reference) = add_reference_backend(&mut backends, &options)?;
         let model = Arc::new(model);
         let placed = place(&model, &mut backends, candidates, reference, &options, meta_inputs)?;
-        let partitions = partition(&model, &backends, &placed.assign, placed.host_ifs)?;
+        let partitions = partition(&model, &backends, &placed.assign, placed.host_control)?;
         let placement = nest_branch_placement(placed.placement, placed.nested);
         let g = model.main_graph();
         let io = |ids: &[ValueId]| {
@@ -204,7 +200,7 @@ impl Session {
                 Work::Compiled { backend, compiled } => {
                     (self.backends[*backend].name().to_string(), compiled.profile())
                 }
-                Work::If { .. } => ("host".to_string(), Vec::new()),
+                Work::Host(_) => ("host".to_string(), Vec::new()),
             };
             if nodes.is_empty() {
                 out.push(ProfileEntry {
@@ -324,41 +320,16 @@ impl Session {
             let started = self.options.profile.then(crate::backend::Clock::now);
             let (backend, compiled) = match &p.work {
                 Work::Compiled { backend, compiled } => (*backend, compiled),
-                Work::If { branches } => {
-                    let mut vals = Vec::with_capacity(p.inputs.len());
+                Work::Host(ctl) => {
+                    let mut vals = HashMap::new();
                     for &v in &p.inputs {
-                        vals.push(self.host_value(v, &mut host, &device).await?);
+                        vals.insert(v, self.host_value(v, &mut host, &device).await?);
                     }
-                    let cond = match &vals[0] {
-                        HostValue::Tensor(t) if t.numel() == 1 => t.to_f64_vec()[0] != 0.0,
-                        other => {
-                            return Err(Error::Input(format!(
-                                "If condition '{}' must be a one-element tensor, got {}",
-                                g.value(p.inputs[0]).name,
-                                other.describe()
-                            )));
+                    let outs = ctl.run(&vals, self.options.max_loop_iterations).await?;
+                    for (id, v) in ctl.outputs.iter().zip(outs) {
+                        if let (Some(id), Some(v)) = (id, v) {
+                            host.insert(*id, v);
                         }
-                    };
-                    let (branch, caps) = &branches[usize::from(!cond)];
-                    let feeds: Vec<(&str, HostValue)> = branch
-                        .inputs
-                        .iter()
-                        .zip(caps)
-                        .map(|(info, v)| {
-                            (info.name.as_str(), vals[p.inputs.iter().position(|x| x == v).unwrap_or(0)].clone())
-                        })
-                        .collect();
-                    let outs = Box::pin(branch.run_async(&feeds)).await?;
-                    if outs.len() != p.outputs.len() {
-                        return Err(Error::Backend(format!(
-                            "If branch '{}' gives {} outputs, the node declares {}",
-                            branch.model.main_graph().name,
-                            outs.len(),
-                            p.outputs.len()
-                        )));
-                    }
-                    for (&id, (_, v)) in p.outputs.iter().zip(outs) {
-                        host.insert(id, v);
                     }
                     p.record(started);
                     continue;
@@ -422,7 +393,7 @@ impl Session {
 }
 
 /// Main-graph nodes a session keeps on the host whatever the backend, with
-/// the reason: control flow (`If`, when a device backend is used) and shape
+/// the reason: control flow (`If`, `Loop`, `Scan`, when a device backend is used) and shape
 /// bookkeeping (`Shape`, `Size` and small int vectors computed only from
 /// them). Bring-up tools report these as host work, not as target gaps.
 pub fn host_side_nodes(model: &Model) -> Vec<Option<String>> {
@@ -431,8 +402,8 @@ pub fn host_side_nodes(model: &Model) -> Vec<Option<String>> {
     g.nodes
         .iter()
         .map(|n| {
-            if matches!(n.op, strata_ir::ops::Op::Control(strata_ir::ops::ControlOp::If { .. })) {
-                return Some("control flow: the host runs the chosen branch".to_string());
+            if crate::control::host_subgraphs(n).is_some() {
+                return Some("control flow: the host runs the branch or body".to_string());
             }
             let b = strata_ir::passes::is_bookkeeping(g, n, &meta);
             if b {
@@ -513,19 +484,19 @@ fn add_reference_backend(
 
 /// The outcome of placing the main graph's nodes.
 struct Placed {
-    /// Each node's backend index ([`HOST_CONTROL`] for an `If` the host runs).
+    /// Each node's backend index ([`HOST_CONTROL`] for control flow the host runs).
     assign: Vec<usize>,
     /// Each node's placement, in node order.
     placement: Vec<Placement>,
-    /// The branch sessions of the `If` nodes the host runs, by node index.
-    host_ifs: HashMap<usize, Vec<Branch>>,
-    /// The placement of branch nodes: the `If`'s index, the nested name, the placement.
+    /// The control-flow nodes the host runs, by node index.
+    host_control: HashMap<usize, HostControl>,
+    /// The placement of branch and body nodes: the node's index, the nested name, the placement.
     nested: Vec<(usize, String, Placement)>,
 }
 
 /// Session building, step 4: place each node of the main graph on the first
-/// backend that supports it (an `If` as host control flow with branch
-/// sessions, shape bookkeeping on the host under `strict`).
+/// backend that supports it (`If`, `Loop` and `Scan` as host control flow
+/// with branch and body sessions, shape bookkeeping on the host under `strict`).
 fn place(
     model: &Arc<Model>,
     backends: &mut Vec<Arc<dyn Backend>>,
@@ -539,7 +510,7 @@ fn place(
     let mut assign = Vec::with_capacity(g.nodes.len());
     let mut placement = Vec::with_capacity(g.nodes.len());
     let mut meta: std::collections::HashSet<ValueId> = meta_inputs;
-    let mut host_ifs: HashMap<usize, Vec<Branch>> = HashMap::new();
+    let mut host_control: HashMap<usize, HostControl> = HashMap::new();
     let mut placement_nested: Vec<(usize, String, Placement)> = Vec::new();
     for (i, n) in g.nodes.iter().enumerate() {
         if let (Some(targets), Some(ri)) = (&options.target_nodes, reference)
@@ -554,25 +525,26 @@ fn place(
             });
             continue;
         }
-        if let strata_ir::ops::Op::Control(strata_ir::ops::ControlOp::If { then_branch, else_branch }) = &n.op
+        if let Some(subgraphs) = crate::control::host_subgraphs(n)
             && backends.iter().take(candidates).any(|b| b.name() != "reference")
         {
-            let mut branches = Vec::with_capacity(2);
-            for (label, gid) in [("then_branch", *then_branch), ("else_branch", *else_branch)] {
-                let (s, caps) = branch_session(model, gid, &backends[..candidates], options, &meta)
-                    .map_err(|e| Error::Placement(format!("node '{}' (If) {label}: {e}", n.name)))?;
-                for p in &s.placement {
+            let mut sessions: Vec<Branch> = Vec::with_capacity(subgraphs.len());
+            for (label, gid) in subgraphs {
+                let op = n.op.name();
+                let s = crate::control::branch_session(model, gid, &backends[..candidates], options, &meta)
+                    .map_err(|e| Error::Placement(format!("node '{}' ({op}) {label}: {e}", n.name)))?;
+                for p in s.0.placement() {
                     placement_nested.push((i, format!("{}/{label}/{}", n.name, p.node), p.clone()));
                 }
-                branches.push((Box::new(s), caps));
+                sessions.push(s);
             }
             assign.push(HOST_CONTROL);
-            host_ifs.insert(i, branches);
+            host_control.insert(i, crate::control::host_control(n, sessions)?);
             placement.push(Placement {
                 node: n.name.clone(),
                 op: n.op.name().to_string(),
                 backend: "host".into(),
-                reason: "control flow: the host reads the condition and runs the chosen branch, \
+                reason: "control flow: the host runs the chosen branch or each iteration of the body, \
                          whose nodes are placed on their own (listed as NODE/BRANCH/...)"
                     .into(),
             });
@@ -628,45 +600,28 @@ fn place(
             reason: reasons.join("; "),
         });
     }
-    Ok(Placed { assign, placement, host_ifs, nested: placement_nested })
+    Ok(Placed { assign, placement, host_control, nested: placement_nested })
 }
 
 /// Session building, step 5: cut the main graph into contiguous runs of
-/// nodes on one backend and compile each; a host-run `If` is a partition of its own.
+/// nodes on one backend and compile each; control flow the host runs is a
+/// partition of its own.
 fn partition(
     model: &Arc<Model>,
     backends: &[Arc<dyn Backend>],
     assign: &[usize],
-    mut host_ifs: HashMap<usize, Vec<Branch>>,
+    mut host_control: HashMap<usize, HostControl>,
 ) -> Result<Vec<Partition>, Error> {
     let g = model.main_graph();
     let mut partitions = Vec::new();
     let mut start = 0;
     while start < g.nodes.len() {
-        if let Some(mut branches) = host_ifs.remove(&start) {
+        if let Some(ctl) = host_control.remove(&start) {
             let n = &g.nodes[start];
-            let cond = n
-                .inputs
-                .first()
-                .copied()
-                .flatten()
-                .ok_or_else(|| Error::Placement(format!("node '{}' (If) has no condition input", n.name)))?;
-            let mut inputs = vec![cond];
-            for (_, caps) in &branches {
-                for v in caps {
-                    if !inputs.contains(v) {
-                        inputs.push(*v);
-                    }
-                }
-            }
-            let (Some(e), Some(t)) = (branches.pop(), branches.pop()) else {
-                return Err(Error::Placement(format!("node '{}' (If) needs two branches", n.name)));
-            };
-            let outputs = n.outputs.iter().flatten().copied().collect();
             partitions.push(Partition {
-                work: Work::If { branches: [t, e] },
-                inputs,
-                outputs,
+                inputs: ctl.reads(),
+                outputs: n.outputs.iter().flatten().copied().collect(),
+                work: Work::Host(Box::new(ctl)),
                 time: Default::default(),
                 label: (n.name.clone(), n.op.name().to_string()),
             });
@@ -674,7 +629,7 @@ fn partition(
             continue;
         }
         let mut end = start + 1;
-        while end < g.nodes.len() && assign[end] == assign[start] && !host_ifs.contains_key(&end) {
+        while end < g.nodes.len() && assign[end] == assign[start] && !host_control.contains_key(&end) {
             end += 1;
         }
         let (sub, inputs, outputs) = extract(model, start..end);
@@ -711,67 +666,8 @@ fn nest_branch_placement(
         .collect()
 }
 
-/// A session for branch `gid` of an `If`: the branch graph becomes the main
-/// graph, the outer values it captures become its inputs (returned, as outer
-/// value ids, in input order).
-fn branch_session(
-    model: &Model,
-    gid: GraphId,
-    backends: &[Arc<dyn Backend>],
-    options: &SessionOptions,
-    outer_meta: &std::collections::HashSet<ValueId>,
-) -> Result<(Session, Vec<ValueId>), Error> {
-    let outer_g = model.main_graph();
-    let mut sub = model.clone();
-    sub.main = gid;
-    // Only the branch and the graphs nested in it belong to the branch's
-    // model: the others are emptied (ids stay valid), so the branch's
-    // passes neither walk nor copy them (a model with many `If`s would
-    // otherwise fold every graph once per branch).
-    let mut keep = vec![false; sub.graphs.len()];
-    let mut todo = vec![gid];
-    while let Some(id) = todo.pop() {
-        match keep.get_mut(id.0 as usize) {
-            Some(k) if !*k => *k = true,
-            _ => continue,
-        }
-        todo.extend(sub.graph(id).nodes.iter().flat_map(|n| n.op.subgraphs()));
-    }
-    for (i, g) in sub.graphs.iter_mut().enumerate() {
-        if !keep[i] {
-            *g = strata_ir::Graph { name: std::mem::take(&mut g.name), ..Default::default() };
-        }
-    }
-    let g = sub.graph_mut(gid);
-    let caps = std::mem::take(&mut g.captures);
-    let mut inputs = Vec::new();
-    let mut outer = Vec::new();
-    let mut meta = std::collections::HashSet::new();
-    for (o, inner) in caps {
-        // Outer weights are weights of the branch too (so they fold and
-        // count as small constants); other captures become inputs.
-        if let Some(t) = outer_g.initializer(o) {
-            g.initializers.push((inner, t.clone()));
-            continue;
-        }
-        if outer_meta.contains(&o) {
-            meta.insert(inner);
-        }
-        inputs.push(inner);
-        outer.push(o);
-    }
-    inputs.append(&mut g.inputs);
-    g.inputs = inputs;
-    // A branch of a target `If` (staged bring-up) moves to the target whole.
-    let options = SessionOptions { target_nodes: None, ..options.clone() };
-    Ok((Session::build(sub, backends.to_vec(), options, meta)?, outer))
-}
-
-/// Whether a node computes tensor metadata rather than data: `Shape`,
-/// `Size`, or int64/int32/bool results of rank at most 1 computed only from other
-/// metadata, small constants or int64 vectors (the Shape→Slice→Concat
-/// chains that feed Reshape, Slice, Expand...). `meta` holds the values
-/// already known to be metadata.
+/// Check a value given for input `name` against its declared type
+/// (symbolic dimensions must agree across inputs: `syms`).
 fn check_value(name: &str, ty: &ValueType, v: &HostValue, syms: &mut HashMap<String, usize>) -> Result<(), Error> {
     match (ty, v) {
         (ValueType::Tensor { dtype, shape }, HostValue::Tensor(t)) => {

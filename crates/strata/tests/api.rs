@@ -692,3 +692,115 @@ fn profile_times_cpu_nodes_one_by_one_and_other_partitions_whole() -> anyhow::Re
     }
     Ok(())
 }
+
+/// `Scan` over the rows of `xs` (read last to first) with a state `s`:
+/// `s' = s @ w + row`, scan output `s' * 2` stacked on axis 1; `w` is an
+/// outer weight the body captures, the body's inputs are left untyped (as
+/// functions expanded from ONNX leave them).
+fn scan_model() -> Vec<u8> {
+    use strata_test_support::onnx::{f32_init, ints_attr};
+    let untyped = |n: &str| ValueInfoProto { name: n.into(), r#type: None, doc_string: String::new() };
+    let body = GraphProto {
+        name: "body".into(),
+        node: vec![
+            node("MatMul", &["s_in", "w"], &["sw"], vec![]),
+            node("Add", &["sw", "row"], &["s_out"], vec![]),
+            node("Add", &["s_out", "s_out"], &["out"], vec![]),
+        ],
+        input: vec![untyped("s_in"), untyped("row")],
+        output: vec![untyped("s_out"), untyped("out")],
+        ..Default::default()
+    };
+    let body_attr = AttributeProto { name: "body".into(), r#type: 5, g: Some(body), ..Default::default() };
+    let attrs = vec![
+        body_attr,
+        strata_test_support::onnx::int_attr("num_scan_inputs", 1),
+        ints_attr("scan_input_directions", &[1]),
+        ints_attr("scan_output_axes", &[1]),
+    ];
+    model(
+        vec![node("Scan", &["s", "xs"], &["s_final", "ys"], attrs)],
+        vec![vi("s", 1, &[1, 2]), vi("xs", 1, &[3, 1, 2])],
+        vec![vi("s_final", 1, &[1, 2]), vi("ys", 1, &[1, 3, 2])],
+        vec![f32_init("w", &[2, 2], &[0.5, -1.0, 2.0, 0.25])],
+    )
+}
+
+/// `Loop(m, , v)` whose body adds its iteration number to `v` and scans
+/// out `v * v`.
+fn counting_loop_model() -> Vec<u8> {
+    let body = GraphProto {
+        name: "body".into(),
+        node: vec![
+            node("Identity", &["cond_in"], &["cond_out"], vec![]),
+            node("Cast", &["i"], &["fi"], vec![strata_test_support::onnx::int_attr("to", 1)]),
+            node("Add", &["v_in", "fi"], &["v_out"], vec![]),
+            node("Mul", &["v_out", "v_out"], &["sq"], vec![]),
+        ],
+        input: vec![vi("i", 7, &[]), vi("cond_in", 9, &[]), vi("v_in", 1, &[2])],
+        output: vec![vi("cond_out", 9, &[]), vi("v_out", 1, &[2]), vi("sq", 1, &[2])],
+        ..Default::default()
+    };
+    let body_attr = AttributeProto { name: "body".into(), r#type: 5, g: Some(body), ..Default::default() };
+    model(
+        vec![node("Loop", &["m", "", "v"], &["v_final", "sqs"], vec![body_attr])],
+        vec![vi("m", 7, &[]), vi("v", 1, &[2])],
+        vec![vi("v_final", 1, &[2]), vi("sqs", 1, &[-1, 2])],
+        vec![],
+    )
+}
+
+/// With a fast backend, the host runs `Loop` and `Scan` and their bodies'
+/// nodes go to that backend (strictly, even with untyped body inputs);
+/// results equal the reference's, including a loop that never runs.
+#[test]
+fn loop_and_scan_bodies_run_on_the_fast_backend() -> anyhow::Result<()> {
+    let strict = SessionOptions { strict: true, ..Default::default() };
+    let reference = SessionOptions { backends: vec!["reference".into()], ..Default::default() };
+    type Runs<'a> = Vec<Vec<(&'a str, Value)>>;
+    let cases: Vec<(Vec<u8>, Runs, &str)> = vec![
+        (
+            scan_model(),
+            vec![vec![("s", f32s(vec![1, 2], &[1.0, -2.0])), ("xs", f32s(vec![3, 1, 2], &[1., 2., 3., 4., 5., 6.]))]],
+            "Scan",
+        ),
+        (
+            counting_loop_model(),
+            [0i64, 1, 4]
+                .iter()
+                .map(|&m| {
+                    vec![
+                        ("m", Value::Tensor(Tensor::from_i64(vec![], &[m]).unwrap())),
+                        ("v", f32s(vec![2], &[0.5, -3.0])),
+                    ]
+                })
+                .collect(),
+            "Loop",
+        ),
+    ];
+    for (m, runs, op) in cases {
+        let fast = Session::from_bytes(&m, strict.clone())?;
+        let oracle = Session::from_bytes(&m, reference.clone())?;
+        let top = fast.placement().iter().find(|p| p.op == op).expect("the control node");
+        assert_eq!(top.backend, "host", "{op}: {top:?}");
+        let body: Vec<_> = fast.placement().iter().filter(|p| p.node.contains("/body/")).collect();
+        assert!(!body.is_empty() && body.iter().all(|p| p.backend == "cpu"), "{op}: {body:?}");
+        for inputs in runs {
+            let got = fast.run(&inputs)?;
+            let want = oracle.run(&inputs)?;
+            assert_eq!(got, want, "{op}");
+        }
+    }
+    // Spot values: the loop that never runs gives an empty [0, 2] scan output.
+    let s = Session::from_bytes(&counting_loop_model(), strict)?;
+    let run = |m: i64| {
+        s.run(&[("m", Value::Tensor(Tensor::from_i64(vec![], &[m]).unwrap())), ("v", f32s(vec![2], &[0.5, -3.0]))])
+    };
+    let out = run(0)?;
+    assert_eq!(out[1].1.as_tensor().unwrap().shape(), &[0, 2]);
+    // m = 3: v goes +0, +1, +2 -> [3.5, 0]; squares of [0.5,-3], [1.5,-2], [3.5,0].
+    let out = run(3)?;
+    assert_eq!(out[0].1.as_tensor().unwrap().to_f64_vec(), vec![3.5, 0.0]);
+    assert_eq!(out[1].1.as_tensor().unwrap().to_f64_vec(), vec![0.25, 9.0, 2.25, 4.0, 12.25, 0.0]);
+    Ok(())
+}

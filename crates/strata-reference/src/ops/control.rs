@@ -201,8 +201,9 @@ fn take(t: &Tensor, axis: usize, idx: &[usize]) -> KResult<Tensor> {
     Tensor::new(t.dtype, shape, t.data.gather(&flat))
 }
 
-/// The slice of `t` at index `i` of `axis`, with that axis removed.
-fn index_axis(t: &Tensor, axis: usize, i: usize) -> KResult<Tensor> {
+/// The slice of `t` at index `i` of `axis`, with that axis removed (also
+/// used by sessions that run Scan on the host).
+pub fn index_axis(t: &Tensor, axis: usize, i: usize) -> KResult<Tensor> {
     let mut s = take(t, axis, &[i])?;
     s.shape.remove(axis);
     Ok(s)
@@ -258,8 +259,9 @@ fn concat(parts: &[&Tensor], axis: usize) -> KResult<Tensor> {
     Tensor::new(first.dtype, shape, all.gather(&flat))
 }
 
-/// Stack same-shaped tensors along a new axis `axis` of the result.
-fn stack(parts: &[Tensor], axis: usize) -> KResult<Tensor> {
+/// Stack same-shaped tensors along a new axis `axis` of the result (also
+/// used by sessions that run Loop and Scan on the host).
+pub fn stack(parts: &[Tensor], axis: usize) -> KResult<Tensor> {
     let expanded: Vec<Tensor> = parts.iter().map(|t| unsqueeze(t, axis)).collect::<Result<_, _>>()?;
     concat(&expanded.iter().collect::<Vec<_>>(), axis)
 }
