@@ -1,12 +1,15 @@
 // Strata GPU: row-wise normalisations. One invocation per row.
 // softmax (parameters: `SoftmaxParams`): element j of row r is at
 //   (r / inner) * L * inner + r % inner + j * inner. MODE: SOFTMAX_EXP or SOFTMAX_LOG.
-// layer_norm (parameters: `LayerNormParams`): rows are contiguous, scale and
-//   bias have L elements. MODE: LAYER_LAYER_NORM or LAYER_RMS_NORM.
+// layer_norm (parameters: `LayerNormParams`): rows are contiguous; scale and
+//   bias have L elements (groups = 0), or one per channel or group (instance
+//   and group norms, see `LayerNormParams`). MODE: LAYER_LAYER_NORM or LAYER_RMS_NORM.
 // row_stats: layer_norm's parameters, `stat` 0 the row mean, 1 the inverse
 //   standard deviation (LayerNormalization's optional outputs).
 // batch_norm (inference; parameters: `BatchNormParams`): s = scale, b = bias,
 //   plus running mean and variance (C elements each).
+// lrn (parameters: `LrnParams`): x / (bias + alpha / size * sum of squares
+//   over the channel window) ^ beta.
 
 override MODE: u32 = 0u;
 
@@ -59,10 +62,15 @@ fn layer_norm_at(r: u32, p: LayerNormParams) {
     let L = p.row_len;
     let base = r * L;
     let m = row_moments(r);
+    let first = (r % max(p.groups, 1u)) * L;
     for (var j = 0u; j < L; j = j + 1u) {
-        var v = (x[base + j] - m.x) * m.y * s[j];
+        var k = j;
+        if p.groups != 0u {
+            k = (first + j) / p.per;
+        }
+        var v = (x[base + j] - m.x) * m.y * s[k];
         if p.has_bias != 0u {
-            v = v + b[j];
+            v = v + b[k];
         }
         out[base + j] = v;
     }
@@ -79,3 +87,15 @@ fn batch_norm_at(i: u32, p: BatchNormParams) {
     out[i] = (x[i] - mean[c]) / sqrt(variance[c] + eps) * s[c] + b[c];
 }
 
+fn lrn_at(i: u32, p: LrnParams) {
+    let c = (i / p.inner) % p.channels;
+    let base = i - c * p.inner;
+    let lo = select(c - p.before, 0u, c < p.before);
+    let hi = min(c + p.after, p.channels - 1u);
+    var sum = 0.0;
+    for (var k = lo; k <= hi; k = k + 1u) {
+        let v = x[base + k * p.inner];
+        sum = sum + v * v;
+    }
+    out[i] = x[i] / pow(p.bias + p.alpha_over_size * sum, p.beta);
+}

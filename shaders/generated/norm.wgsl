@@ -29,10 +29,12 @@ struct LayerNormParams {
     eps: f32,
     has_bias: u32,
     stat: u32,
+    groups: u32,
+    per: u32,
 }
 
 fn layer_norm_params() -> LayerNormParams {
-    return LayerNormParams(P(0u), P(1u), bitcast<f32>(P(2u)), P(3u), P(4u));
+    return LayerNormParams(P(0u), P(1u), bitcast<f32>(P(2u)), P(3u), P(4u), P(5u), P(6u));
 }
 
 struct BatchNormParams {
@@ -44,6 +46,21 @@ struct BatchNormParams {
 
 fn batch_norm_params() -> BatchNormParams {
     return BatchNormParams(P(0u), P(1u), P(2u), bitcast<f32>(P(3u)));
+}
+
+struct LrnParams {
+    n: u32,
+    channels: u32,
+    inner: u32,
+    before: u32,
+    after: u32,
+    alpha_over_size: f32,
+    beta: f32,
+    bias: f32,
+}
+
+fn lrn_params() -> LrnParams {
+    return LrnParams(P(0u), P(1u), P(2u), P(3u), P(4u), bitcast<f32>(P(5u)), bitcast<f32>(P(6u)), bitcast<f32>(P(7u)));
 }
 
 @compute @workgroup_size(64)
@@ -83,5 +100,15 @@ fn batch_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let p = batch_norm_params();
     if i < p.n {
         batch_norm_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn lrn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = lrn_params();
+    if i < p.n {
+        lrn_at(i, p);
     }
 }

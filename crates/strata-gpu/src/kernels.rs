@@ -255,7 +255,12 @@ impl Shader {
                 const {
                     Family {
                         codes: &[m::softmax_mode::TABLE, m::layer_mode::TABLE],
-                        layouts: &[m::SoftmaxParams::LAYOUT, m::LayerNormParams::LAYOUT, m::BatchNormParams::LAYOUT],
+                        layouts: &[
+                            m::SoftmaxParams::LAYOUT,
+                            m::LayerNormParams::LAYOUT,
+                            m::BatchNormParams::LAYOUT,
+                            m::LrnParams::LAYOUT,
+                        ],
                         bindings: &[
                             write("out", "f32"),
                             read("x", "f32"),
@@ -269,6 +274,7 @@ impl Shader {
                             each("layer_norm", &m::LayerNormParams::LAYOUT, "rows"),
                             each("row_stats", &m::LayerNormParams::LAYOUT, "rows"),
                             each("batch_norm", &m::BatchNormParams::LAYOUT, "n"),
+                            each("lrn", &m::LrnParams::LAYOUT, "n"),
                         ],
                         parts: &[],
                     }

@@ -430,6 +430,9 @@ pub(crate) fn plan_node(
             NnOp::BatchNormalization { .. }
             | NnOp::LayerNormalization { .. }
             | NnOp::RMSNormalization { .. }
+            | NnOp::InstanceNormalization { .. }
+            | NnOp::GroupNormalization { .. }
+            | NnOp::LRN { .. }
             | NnOp::LpNormalization { .. } => Plan::Norm(norm::plan(&v, o, k)?),
             NnOp::Resize { .. } | NnOp::Upsample { .. } => Plan::Resize(resize::plan(&v, o, k)?),
             NnOp::GridSample { .. } | NnOp::AffineGrid { .. } => Plan::Sample(sample::plan(&v, o, k)?),
@@ -448,10 +451,7 @@ pub(crate) fn plan_node(
             | NnOp::MaxUnpool { .. }
             | NnOp::MaxRoiPool { .. }
             | NnOp::RoiAlign { .. }
-            | NnOp::InstanceNormalization { .. }
-            | NnOp::GroupNormalization { .. }
             | NnOp::MeanVarianceNormalization { .. }
-            | NnOp::LRN { .. }
             | NnOp::Det { .. }
             | NnOp::NonMaxSuppression { .. }
             | NnOp::Adagrad { .. }

@@ -1,6 +1,7 @@
-//! Normalisations along axes: BatchNormalization, LayerNormalization and
-//! RMSNormalization, Softmax / LogSoftmax (`norm.wgsl`), LpNormalization and
-//! Hardmax (`rowwise.wgsl`).
+//! Normalisations along axes: BatchNormalization, LayerNormalization,
+//! RMSNormalization, InstanceNormalization, GroupNormalization, LRN,
+//! Softmax / LogSoftmax (`norm.wgsl`), LpNormalization and Hardmax
+//! (`rowwise.wgsl`).
 
 use super::*;
 use crate::shape::{lines, norm_axis};
@@ -18,9 +19,16 @@ wgsl_params! {
     pub(crate) struct SoftmaxParams { rows: u32, row_len: u32, inner: u32 }
     /// `layer_norm` and `row_stats` over `rows` contiguous rows of `row_len`;
     /// `stat` (row_stats): 0 the row mean, 1 the inverse standard deviation.
-    pub(crate) struct LayerNormParams { rows: u32, row_len: u32, eps: f32, has_bias: u32, stat: u32 }
+    /// Scale and bias are indexed by the position in the row when `groups`
+    /// is 0 (LayerNormalization), else element `j` of row `r` reads
+    /// `((r % groups) * row_len + j) / per` (instance and group norms:
+    /// `groups` rows per batch entry, `per` elements per scale value).
+    pub(crate) struct LayerNormParams { rows: u32, row_len: u32, eps: f32, has_bias: u32, stat: u32, groups: u32, per: u32 }
     /// `batch_norm` (inference) of `n` elements, `channels` channels of `inner` each.
     pub(crate) struct BatchNormParams { n: u32, channels: u32, inner: u32, eps: f32 }
+    /// `lrn` of `n` elements, `channels` channels of `inner` each; the window
+    /// spans `before` channels below and `after` above.
+    pub(crate) struct LrnParams { n: u32, channels: u32, inner: u32, before: u32, after: u32, alpha_over_size: f32, beta: f32, bias: f32 }
 }
 
 /// How a normalisation runs.
@@ -38,6 +46,11 @@ pub(crate) enum Plan {
     Hardmax { k: Kernel, axis: i64, legacy: bool },
     /// `lp_norm` with p = 1 or 2.
     Lp { k: Kernel, axis: i64, p: i64 },
+    /// `layer_norm` over each channel (`groups` None: InstanceNormalization)
+    /// or each group of channels (GroupNormalization).
+    Grouped { k: Kernel, groups: Option<usize>, epsilon: f32 },
+    /// `lrn`.
+    Lrn { k: Kernel, size: usize, alpha: f32, beta: f32, bias: f32 },
 }
 
 /// Plan BatchNormalization, LayerNormalization, RMSNormalization or LpNormalization.
@@ -67,6 +80,29 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
                 axis: *axis,
                 epsilon: *epsilon,
             })
+        }
+        NnOp::InstanceNormalization { epsilon } | NnOp::GroupNormalization { epsilon, .. } => {
+            for i in 0..3 {
+                v.float(i)?;
+            }
+            let groups = match o {
+                NnOp::GroupNormalization { num_groups, stash_type, .. } => {
+                    if *stash_type != 1 {
+                        return Err(format!(
+                            "GroupNormalization stash_type {stash_type} (the GPU computes in float32)"
+                        ));
+                    }
+                    Some(usize::try_from(*num_groups).ok().filter(|g| *g > 0).ok_or("num_groups must be positive")?)
+                }
+                _ => None,
+            };
+            let k = k.get(Shader::Norm, "layer_norm", &[("MODE", layer_mode::LAYER_NORM)]);
+            Ok(Plan::Grouped { k, groups, epsilon: *epsilon })
+        }
+        NnOp::LRN { alpha, beta, bias, size } => {
+            v.float(0)?;
+            let size = usize::try_from(*size).ok().filter(|s| *s > 0).ok_or("LRN size must be positive")?;
+            Ok(Plan::Lrn { k: k.get(Shader::Norm, "lrn", &[]), size, alpha: *alpha, beta: *beta, bias: *bias })
         }
         NnOp::LpNormalization { axis, p } => {
             v.float(0)?;
@@ -131,8 +167,15 @@ impl Exec<'_> {
                     return Err(GpuError::Unsupported("normalisation with broadcast scale or bias".into()));
                 }
                 let y = ctx.alloc(DType::F32, x.shape.clone())?;
-                let p =
-                    LayerNormParams { rows, row_len: l, eps: *epsilon, has_bias: usize::from(b.is_some()), stat: 0 };
+                let p = LayerNormParams {
+                    rows,
+                    row_len: l,
+                    eps: *epsilon,
+                    has_bias: usize::from(b.is_some()),
+                    stat: 0,
+                    groups: 0,
+                    per: 1,
+                };
                 if l > 0 {
                     ctx.dispatch_n(k, &p.words()?, &y, &[x, s, b.unwrap_or(s)], rows)?;
                 }
@@ -187,6 +230,65 @@ impl Exec<'_> {
                 let y = ctx.alloc(DType::F32, x.shape.clone())?;
                 if inner > 0 {
                     ctx.dispatch_n(k, &rowwise::HardmaxParams { lines: rows, len: l, inner }.words()?, &y, &[x], rows)?;
+                }
+                Ok(vec![y])
+            }
+            Plan::Grouped { k, groups, epsilon } => {
+                let x = self.input(0)?;
+                if x.shape.len() < 2 {
+                    return Err(GpuError::Shape("normalisation input of rank < 2".into()));
+                }
+                let (n, c) = (x.shape[0], x.shape[1]);
+                let spatial: usize = x.shape[2..].iter().product();
+                let g = groups.unwrap_or(c);
+                if c % g != 0 {
+                    return Err(GpuError::Shape(format!("num_groups {g} does not divide the {c} channels")));
+                }
+                let (s, b) = (self.input(1)?, self.input(2)?);
+                // Scale and bias per channel, or (GroupNormalization-18) per group.
+                let per = match s.numel() {
+                    k if k == c => spatial,
+                    k if k == g => (c / g) * spatial,
+                    k => return Err(GpuError::Shape(format!("scale has {k} elements for {c} channels in {g} groups"))),
+                };
+                if b.numel() != s.numel() {
+                    return Err(GpuError::Shape(format!("bias has {} elements, scale {}", b.numel(), s.numel())));
+                }
+                let y = ctx.alloc(DType::F32, x.shape.clone())?;
+                let (rows, row_len) = (n * g, (c / g) * spatial);
+                if row_len > 0 {
+                    let p = LayerNormParams {
+                        rows,
+                        row_len,
+                        eps: *epsilon,
+                        has_bias: 1,
+                        stat: 0,
+                        groups: g,
+                        per: per.max(1),
+                    };
+                    ctx.dispatch_n(k, &p.words()?, &y, &[x, s, b], rows)?;
+                }
+                Ok(vec![y])
+            }
+            Plan::Lrn { k, size, alpha, beta, bias } => {
+                let x = self.input(0)?;
+                if x.shape.len() < 2 {
+                    return Err(GpuError::Shape("LRN input of rank < 2".into()));
+                }
+                let y = ctx.alloc(DType::F32, x.shape.clone())?;
+                let n = y.numel();
+                if n > 0 {
+                    let p = LrnParams {
+                        n,
+                        channels: x.shape[1],
+                        inner: x.shape[2..].iter().product(),
+                        before: (size - 1) / 2,
+                        after: size / 2,
+                        alpha_over_size: alpha / *size as f32,
+                        beta: *beta,
+                        bias: *bias,
+                    };
+                    ctx.dispatch_n(k, &p.words()?, &y, &[x], n)?;
                 }
                 Ok(vec![y])
             }

@@ -289,6 +289,34 @@ fn layer_and_batch_norm() {
     check(m, vec![data(&[2, 3, 4, 5], 27, -2.0, 2.0)], Tol { atol: 1e-6, rtol: 2e-6 });
 }
 
+/// InstanceNormalization (3-D spatial), GroupNormalization with per-channel
+/// (opset 21) and per-group (opset 18) parameters, and LRN with odd and even
+/// window sizes (the window reaches past both channel edges).
+#[test]
+fn instance_group_norm_and_lrn() {
+    let norm = |op: NnOp, params: &[usize], x: &[usize], seed: u32| {
+        let m = Builder::new()
+            .input("x", DType::F32)
+            .weight("s", data(params, seed, 0.5, 1.5))
+            .weight("b", data(params, seed + 1, -1.0, 1.0))
+            .node(Op::Nn(op), &["x", "s", "b"], &["y"])
+            .output("y")
+            .build();
+        check(m, vec![data(x, seed + 2, -2.0, 3.0)], Tol { atol: 1e-5, rtol: 1e-5 });
+    };
+    norm(NnOp::InstanceNormalization { epsilon: 1e-5 }, &[3], &[2, 3, 4, 5, 6], 60);
+    norm(NnOp::GroupNormalization { epsilon: 1e-3, num_groups: 2, stash_type: 1 }, &[6], &[2, 6, 7, 3], 70);
+    norm(NnOp::GroupNormalization { epsilon: 1e-5, num_groups: 3, stash_type: 1 }, &[3], &[2, 6, 5], 80);
+    for size in [1, 4, 5] {
+        let m = Builder::new()
+            .input("x", DType::F32)
+            .node(Op::Nn(NnOp::LRN { alpha: 2e-3, beta: 0.6, bias: 1.5, size }), &["x"], &["y"])
+            .output("y")
+            .build();
+        check(m, vec![data(&[2, 7, 3, 4], 90, -3.0, 3.0)], Tol { atol: 1e-6, rtol: 1e-5 });
+    }
+}
+
 // The tiled products (64x64 output tiles, K in slices of 16): sizes that are
 // not multiples of a tile or slice, K = 1, thin products, batch broadcasting.
 #[test]
