@@ -483,7 +483,10 @@ fn run(pool: &Pool, a: AView, isa: Isa, b: Rhs, c: &mut [f32], ldc: usize, epi: 
             assert!(width > 0 && width % NR == 0, "gemm segment width {width} is not a multiple of {NR}");
             width
         }
-        Rhs::Fill { .. } => (SEGMENT_BYTES / 4 / k.max(1) / NR * NR).clamp(MIN_SEGMENT, MAX_SEGMENT),
+        // Never wider than the product (a 1x1 image is one column).
+        Rhs::Fill { .. } => {
+            (SEGMENT_BYTES / 4 / k.max(1) / NR * NR).clamp(MIN_SEGMENT, MAX_SEGMENT).min(n.div_ceil(NR) * NR)
+        }
     };
     let segments = n.div_ceil(seg);
     // Split rows too when there are too few column segments to share.
