@@ -58,6 +58,11 @@ pub fn set_max_elements(n: usize) {
     MAX_ELEMENTS.with(|c| c.set(n));
 }
 
+/// The largest tensor (in elements) kernels may create on this thread.
+pub fn max_elements() -> usize {
+    MAX_ELEMENTS.with(|c| c.get())
+}
+
 /// Set the most iterations one `Loop` may run on this thread (default
 /// [`MAX_LOOP_ITERATIONS`]); a longer loop fails as runaway.
 pub fn set_max_loop_iterations(n: u64) {

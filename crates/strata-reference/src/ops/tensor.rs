@@ -21,6 +21,7 @@ use crate::value::{Data, Tensor, Value};
 use layout::{axes_input, concat, dims4, reshape_dims, slice_axis};
 
 mod create;
+mod image;
 mod index;
 mod layout;
 mod pad;
@@ -219,9 +220,7 @@ pub fn run(op: &TensorOp, args: &Args, ctx: &dyn Ctx) -> KResult<Vec<Value>> {
         | Trilu { .. }
         | Unique { .. } => index::run(op, args, ctx),
         Pad { .. } | CenterCropPad { .. } => pad::run(op, args, ctx),
-        ImageDecoder { .. } => {
-            bail!("ImageDecoder is not supported by the reference backend (it has no image codecs)")
-        }
+        ImageDecoder { pixel_format } => image::decode(args, *pixel_format),
         Constant { .. } | ConstantOfShape { .. } | Range { .. } | EyeLike { .. } => create::run(op, args, ctx),
     }
 }
