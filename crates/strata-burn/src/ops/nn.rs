@@ -175,7 +175,7 @@ fn geometry(attrs: &WindowAttrs, spatial: &[usize], kernel: Vec<usize>) -> Resul
 fn as_4d<B: Backend>(x: &BurnTensor<B>) -> Result<FloatTensor<B>, String> {
     match x.shape.as_slice() {
         [n, c, l] => Ok(x.reshaped(&[*n, *c, 1, *l])),
-        [_, _, _, _] => Ok(x.prim.clone()),
+        [_, _, _, _] => Ok(x.f()?),
         s => Err(format!("input of shape {s:?} is not [N, C, L] or [N, C, H, W]")),
     }
 }
@@ -244,21 +244,21 @@ impl Nn {
                 }
                 let (mut a, mut b) = (x.clone(), w.clone());
                 if *trans_a {
-                    a = BurnTensor::new(vec![a.shape[1], a.shape[0]], B::float_transpose(a.prim));
+                    a = BurnTensor::new(vec![a.shape[1], a.shape[0]], B::float_transpose(a.f()?));
                 }
                 if *trans_b {
-                    b = BurnTensor::new(vec![b.shape[1], b.shape[0]], B::float_transpose(b.prim));
+                    b = BurnTensor::new(vec![b.shape[1], b.shape[0]], B::float_transpose(b.f()?));
                 }
                 let mut y = matmul(&a, &b)?;
                 if *alpha != 1.0 {
-                    y.prim = B::float_mul_scalar(y.prim, Scalar::from(*alpha));
+                    y = BurnTensor::new(y.shape.clone(), B::float_mul_scalar(y.f()?, Scalar::from(*alpha)));
                 }
                 if let Some(c) = ins.get(2).copied().flatten()
                     && *beta != 0.0
                 {
                     let mut c = c.clone();
                     if *beta != 1.0 {
-                        c.prim = B::float_mul_scalar(c.prim, Scalar::from(*beta));
+                        c = BurnTensor::new(c.shape.clone(), B::float_mul_scalar(c.f()?, Scalar::from(*beta)));
                     }
                     if broadcast(&c.shape, &y.shape)? != y.shape {
                         return Err(format!("C of shape {:?} does not broadcast to {:?}", c.shape, y.shape));
@@ -294,7 +294,7 @@ impl Nn {
                     groups: *group,
                 };
                 let bias = match ins.get(2).copied().flatten() {
-                    Some(b) if b.shape == [m] => Some(b.prim.clone()),
+                    Some(b) if b.shape == [m] => Some(b.f()?),
                     Some(b) => return Err(format!("bias of shape {:?} for {m} output channels", b.shape)),
                     None => None,
                 };
@@ -340,7 +340,7 @@ impl Nn {
                 if r < 3 || x.shape[2..].contains(&0) {
                     return Err(format!("cannot pool input of shape {:?}", x.shape));
                 }
-                let mut p = x.prim.clone();
+                let mut p = x.f()?;
                 for d in 2..r {
                     p = match pool {
                         Pool::Max => B::float_max_dim(p, d),
@@ -355,7 +355,7 @@ impl Nn {
                 let arg = |i: usize| -> Result<FloatTensor<B>, String> { per_channel(input(ins, i)?, s) };
                 let (scale, bias, mean, var) = (arg(1)?, arg(2)?, arg(3)?, arg(4)?);
                 let std = B::float_sqrt(B::float_add_scalar(var, Scalar::from(*epsilon)));
-                let y = B::float_div(B::float_sub(x.prim.clone(), mean), std);
+                let y = B::float_div(B::float_sub(x.f()?, mean), std);
                 let y = B::float_add(B::float_mul(y, scale), bias);
                 Ok(vec![BurnTensor::new(s.clone(), y)])
             }
