@@ -16,6 +16,8 @@ use crate::tensor::{BurnTensor, Prim, burn_shape, held};
 pub(crate) mod activation;
 pub(crate) mod deconv;
 pub(crate) mod elementwise;
+pub(crate) mod index;
+pub(crate) mod loss;
 pub(crate) mod movement;
 pub(crate) mod nn;
 pub(crate) mod norm;
@@ -39,6 +41,8 @@ pub(crate) enum Kernel {
     Norm(norm::Norm),
     Deconv(deconv::Deconv),
     Resize(resize::Resize),
+    Index(index::Index),
+    Loss(loss::Loss),
 }
 
 impl Kernel {
@@ -53,6 +57,8 @@ impl Kernel {
             Kernel::Norm(k) => k.run(ins),
             Kernel::Deconv(k) => k.run(ins),
             Kernel::Resize(k) => k.run(ins, device),
+            Kernel::Index(k) => k.run(ins, device),
+            Kernel::Loss(k) => k.run(ins, device),
         }
     }
 }
@@ -170,8 +176,14 @@ pub(crate) fn plan(info: &NodeInfo) -> Result<Kernel, Unsupported> {
             }
             nn::plan(op, info).map(Kernel::Nn)
         }
-        Op::Reduce(op) => reduce::plan(op, info).map(Kernel::Reduce),
-        Op::Tensor(op) => movement::plan(op, info).map(Kernel::Move),
+        Op::Reduce(op) => match loss::plan(op, info) {
+            Some(k) => k.map(Kernel::Loss),
+            None => reduce::plan(op, info).map(Kernel::Reduce),
+        },
+        Op::Tensor(op) => match index::plan(op, info) {
+            Some(k) => k.map(Kernel::Index),
+            None => movement::plan(op, info).map(Kernel::Move),
+        },
         // Whole families not run here (they fall back to the reference, or
         // to the host for control flow).
         Op::Fused(_) | Op::Quant(_) | Op::Control(_) | Op::Text(_) | Op::Signal(_) | Op::Ml(_) | Op::Random(_) => {

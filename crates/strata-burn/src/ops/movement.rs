@@ -130,14 +130,8 @@ pub(crate) fn plan(op: &T, info: &NodeInfo) -> Result<Move, Unsupported> {
             if *mode == PadMode::Wrap {
                 return Err("Pad mode wrap (burn pads constant, reflect, edge)".into());
             }
-            let value = match (value, info.has_input(2)) {
-                (v, false) => *v,
-                (_, true) => match info.constant(2) {
-                    Some(t) if t.numel() == 1 => t.to_f64_vec().first().map(|v| *v as f32),
-                    Some(_) => return Err("Pad value is not a scalar".into()),
-                    None => return Err("Pad value computed at run time".into()),
-                },
-            };
+            // A value operand (weight or computed) is read when the node runs.
+            let value = *value;
             if info.in_dtype(0) == Some(DType::Bool) {
                 return Err("Pad of bool tensors".into());
             }
@@ -417,6 +411,13 @@ impl Move {
                 Ok(vec![BurnTensor::of(shape, x.dtype, p)])
             }
             Move::Pad { mode, pads, value, axes } => {
+                let value = match ins.get(2).copied().flatten() {
+                    Some(t) => match t.host_f64()?.as_slice() {
+                        [v] => Some(*v as f32),
+                        _ => return Err("Pad value is not a scalar".into()),
+                    },
+                    None => *value,
+                };
                 let pads = pads.get(ins)?;
                 let axes: Vec<usize> = match opt_get(axes, ins)? {
                     Some(a) => a.iter().map(|&a| axis(a, r)).collect::<Result<_, _>>()?,

@@ -23,12 +23,29 @@ pub(crate) enum Pool {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Nn {
     MatMul,
-    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool },
-    Conv { window: WindowAttrs, group: usize, kernel_shape: Option<Vec<i64>> },
-    Pool { pool: Pool, window: WindowAttrs },
+    Gemm {
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+    },
+    Conv {
+        window: WindowAttrs,
+        group: usize,
+        kernel_shape: Option<Vec<i64>>,
+    },
+    Pool {
+        pool: Pool,
+        window: WindowAttrs,
+    },
     Global(Pool),
-    BatchNorm { epsilon: f32 },
-    Identity,
+    BatchNorm {
+        epsilon: f32,
+    },
+    /// Inference Dropout: the input, and an all-true mask when asked for.
+    Identity {
+        mask: bool,
+    },
 }
 
 /// The declared rank of input `i` or of its weight.
@@ -124,17 +141,17 @@ pub(crate) fn plan(op: &N, info: &NodeInfo) -> Result<Nn, Unsupported> {
             Nn::BatchNorm { epsilon: *epsilon }
         }
         N::Dropout { .. } => {
-            if info.outputs_given() > 1 {
-                return Err("Dropout's mask output".into());
-            }
             if info.has_input(2) {
                 match info.constant(2) {
                     Some(t) if t.to_f64_vec().iter().all(|&v| v == 0.0) => {}
                     _ => return Err("Dropout in training mode (or unknown mode)".into()),
                 }
             }
-            info.require_f32(&[1, 2])?;
-            return Ok(Nn::Identity);
+            if info.in_dtype(0) != Some(strata_ir::DType::F32) {
+                return Err("Dropout of non-float32 data".into());
+            }
+            info.require_held(&[1, 2])?;
+            return Ok(Nn::Identity { mask: info.node.outputs.get(1).is_some_and(|o| o.is_some()) });
         }
         _ => return Err(format!("no {} kernel on burn", op.name())),
     };
@@ -232,10 +249,17 @@ fn per_channel<B: Backend>(v: &BurnTensor<B>, x: &[usize]) -> Result<FloatTensor
 }
 
 impl Nn {
-    pub(crate) fn run<B: Backend>(&self, ins: &[Option<&BurnTensor<B>>], _device: &B::Device) -> Out<B> {
+    pub(crate) fn run<B: Backend>(&self, ins: &[Option<&BurnTensor<B>>], device: &B::Device) -> Out<B> {
         let x = input(ins, 0)?;
         match self {
-            Nn::Identity => Ok(vec![x.clone()]),
+            Nn::Identity { mask } => {
+                let mut outs = vec![x.clone()];
+                if *mask {
+                    let ones = B::bool_ones(crate::tensor::burn_shape(&x.shape), device, crate::tensor::BOOL);
+                    outs.push(BurnTensor::of(x.shape.clone(), strata_ir::DType::Bool, crate::tensor::Prim::Bool(ones)));
+                }
+                Ok(outs)
+            }
             Nn::MatMul => Ok(vec![matmul(x, input(ins, 1)?)?]),
             Nn::Gemm { alpha, beta, trans_a, trans_b } => {
                 let w = input(ins, 1)?;

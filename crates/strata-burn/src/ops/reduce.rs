@@ -40,11 +40,23 @@ pub(crate) enum Reduce {
         max: bool,
         axis: i64,
         keepdims: bool,
+        last: bool,
     },
+    /// CumSum (`prod`: CumProd).
     CumSum {
         axis: Ints,
         exclusive: bool,
         reverse: bool,
+        prod: bool,
+    },
+    Hardmax {
+        axis: i64,
+        legacy: bool,
+    },
+    TopK {
+        axis: i64,
+        largest: bool,
+        k: Ints,
     },
     /// `legacy`: opset < 13, rows of the input flattened to 2-D at `axis`.
     Softmax {
@@ -77,17 +89,38 @@ pub(crate) fn plan(op: &R, info: &NodeInfo) -> Result<Reduce, Unsupported> {
             Reduce::Axes { how, axes, keepdims: p.keepdims, noop_with_empty_axes: p.noop_with_empty_axes }
         }
         (R::ArgMax { axis, keepdims, select_last_index } | R::ArgMin { axis, keepdims, select_last_index }, ..) => {
-            if *select_last_index != 0 {
-                return Err("ArgMax/ArgMin with select_last_index (burn returns the first)".into());
-            }
             if info.in_dtype(0) != Some(DType::F32) {
                 return Err("ArgMax/ArgMin of non-float32 input".into());
             }
             info.require_held(&[])?;
-            return Ok(Reduce::Arg { max: matches!(op, R::ArgMax { .. }), axis: *axis, keepdims: *keepdims != 0 });
+            return Ok(Reduce::Arg {
+                max: matches!(op, R::ArgMax { .. }),
+                axis: *axis,
+                keepdims: *keepdims != 0,
+                last: *select_last_index != 0,
+            });
         }
-        (R::CumSum { exclusive, reverse }, ..) => {
-            Reduce::CumSum { axis: info.ints(1, "CumSum's axis")?, exclusive: *exclusive != 0, reverse: *reverse != 0 }
+        (R::CumSum { exclusive, reverse } | R::CumProd { exclusive, reverse }, ..) => Reduce::CumSum {
+            axis: info.ints(1, "the axis")?,
+            exclusive: *exclusive != 0,
+            reverse: *reverse != 0,
+            prod: matches!(op, R::CumProd { .. }),
+        },
+        (R::Hardmax { axis }, ..) => Reduce::Hardmax { axis: *axis, legacy: false },
+        (R::HardmaxLegacy { axis }, ..) => Reduce::Hardmax { axis: *axis, legacy: true },
+        (R::TopK { axis, largest, sorted, k }, ..) => {
+            if *sorted == 0 {
+                return Err("TopK with sorted=0".into());
+            }
+            let k = match k {
+                Some(k) => Ints::Const(vec![*k]),
+                None => info.ints(1, "TopK's k")?,
+            };
+            if info.in_dtype(0) != Some(DType::F32) {
+                return Err("TopK of non-float32 input".into());
+            }
+            info.require_held(&[1])?;
+            return Ok(Reduce::TopK { axis: *axis, largest: *largest != 0, k });
         }
         (R::Softmax { axis }, ..) => Reduce::Softmax { axis: *axis, log: false, legacy: false },
         (R::LogSoftmax { axis }, ..) => Reduce::Softmax { axis: *axis, log: true, legacy: false },
@@ -138,6 +171,21 @@ fn empty_reduction<B: Backend>(how: How, shape: Vec<usize>, device: &B::Device) 
     Ok(vec![BurnTensor::new(shape, p)])
 }
 
+/// `x` and the axis along which a softmax-like operator works: the legacy
+/// forms (opset < 13) see the input flattened to 2-D at `axis`.
+fn flat_rows<B: Backend>(x: &BurnTensor<B>, a: i64, legacy: bool) -> Result<(BurnTensor<B>, usize), String> {
+    let r = x.shape.len();
+    if !legacy {
+        return Ok((x.clone(), axis(a, r)?));
+    }
+    let a = if a < 0 { a + r as i64 } else { a };
+    if a < 0 || a > r as i64 {
+        return Err(format!("axis {a} is out of range for rank {r}"));
+    }
+    let (head, tail) = x.shape.split_at(a as usize);
+    Ok((x.with_shape(vec![super::numel(head)?, super::numel(tail)?]), 1))
+}
+
 impl Reduce {
     pub(crate) fn run<B: Backend>(&self, ins: &[Option<&BurnTensor<B>>], device: &B::Device) -> Out<B> {
         let x = input(ins, 0)?;
@@ -183,7 +231,7 @@ impl Reduce {
                     BurnTensor::<B>::new((0..r).map(|i| if dims.contains(&i) { 1 } else { x.shape[i] }).collect(), p);
                 Ok(vec![t.with_shape(shape)])
             }
-            Reduce::Arg { max, axis: a, keepdims } => {
+            Reduce::Arg { max, axis: a, keepdims, last } => {
                 if r == 0 {
                     return Err("ArgMax/ArgMin of a scalar".into());
                 }
@@ -191,49 +239,90 @@ impl Reduce {
                 if x.shape[d] == 0 {
                     return Err("ArgMax/ArgMin over an empty axis".into());
                 }
-                let p = if *max { B::float_argmax(x.f()?, d, INT) } else { B::float_argmin(x.f()?, d, INT) };
+                // The last extreme: the first of the input reversed along the axis.
+                let v = if *last { B::float_flip(x.f()?, &[d]) } else { x.f()? };
+                let mut p = if *max { B::float_argmax(v, d, INT) } else { B::float_argmin(v, d, INT) };
+                if *last {
+                    p = B::int_add_scalar(B::int_neg(p), burn_backend::Scalar::from(x.shape[d] as i64 - 1));
+                }
                 let mut kept = x.shape.clone();
                 kept[d] = 1;
                 let t = BurnTensor::of(kept.clone(), DType::I64, Prim::Int(p));
                 let shape = if *keepdims { kept } else { (0..r).filter(|&i| i != d).map(|i| x.shape[i]).collect() };
                 Ok(vec![t.with_shape(shape)])
             }
-            Reduce::CumSum { axis: a, exclusive, reverse } => {
+            Reduce::CumSum { axis: a, exclusive, reverse, prod } => {
                 let a = match a.get(ins)?.as_slice() {
                     [v] => *v,
-                    _ => return Err("CumSum's axis is not a scalar".into()),
+                    _ => return Err("the axis is not a scalar".into()),
                 };
-                if r == 0 {
-                    return Err("CumSum of a scalar".into());
+                if r == 0 || super::numel(&x.shape)? == 0 {
+                    return Err("cumulative operator on a scalar or empty tensor".into());
                 }
                 let d = axis(a, r)?;
                 let mut p = x.f()?;
                 if *reverse {
                     p = B::float_flip(p, &[d]);
                 }
-                let mut c = B::float_cumsum(p.clone(), d);
                 if *exclusive {
-                    c = B::float_sub(c, p);
+                    // Shift by one along the axis, the identity coming in first.
+                    let mut pads = vec![(0, 0); r];
+                    pads[d] = (1, 0);
+                    let id = if *prod { 1.0 } else { 0.0 };
+                    p = B::float_pad(p, &pads, burn_backend::ops::PadMode::Constant(id));
+                    let slices: Vec<burn_backend::Slice> =
+                        x.shape.iter().map(|&n| burn_backend::Slice::new(0, Some(n as isize), 1)).collect();
+                    p = B::float_slice(p, &slices);
                 }
+                let mut c = if *prod { B::float_cumprod(p, d) } else { B::float_cumsum(p, d) };
                 if *reverse {
                     c = B::float_flip(c, &[d]);
                 }
                 Ok(vec![BurnTensor::new(x.shape.clone(), c)])
             }
+            Reduce::Hardmax { axis: a, legacy } => {
+                if r == 0 || super::numel(&x.shape)? == 0 {
+                    return Err("Hardmax of a scalar or empty tensor".into());
+                }
+                let (t, d) = flat_rows(x, *a, *legacy)?;
+                let len = t.shape[d];
+                let hit = B::float_argmax(t.f()?, d, INT);
+                let mut rs = vec![1; t.shape.len()];
+                rs[d] = len;
+                let range = B::int_reshape(B::int_arange(0..len as i64, device, INT), crate::tensor::burn_shape(&rs));
+                let to = crate::tensor::burn_shape(&t.shape);
+                let eq = B::int_equal(B::int_expand(hit, to.clone()), B::int_expand(range, to), crate::tensor::BOOL);
+                let y = B::bool_into_float(eq, crate::tensor::FLOAT);
+                Ok(vec![BurnTensor::new(t.shape.clone(), y).with_shape(x.shape.clone())])
+            }
+            Reduce::TopK { axis: a, largest, k } => {
+                let k = match k.get(ins)?.as_slice() {
+                    [v] if *v >= 0 => *v as usize,
+                    _ => return Err("TopK's k is not one non-negative value".into()),
+                };
+                if r == 0 {
+                    return Err("TopK of a scalar".into());
+                }
+                let d = axis(*a, r)?;
+                if k > x.shape[d] || k == 0 {
+                    return Err(format!("k={k} for an axis of {}", x.shape[d]));
+                }
+                let (v, i) = B::float_sort_with_indices(x.f()?, d, *largest, INT);
+                let mut slices: Vec<burn_backend::Slice> =
+                    x.shape.iter().map(|&n| burn_backend::Slice::new(0, Some(n as isize), 1)).collect();
+                slices[d] = burn_backend::Slice::new(0, Some(k as isize), 1);
+                let mut shape = x.shape.clone();
+                shape[d] = k;
+                Ok(vec![
+                    BurnTensor::new(shape.clone(), B::float_slice(v, &slices)),
+                    BurnTensor::of(shape, DType::I64, Prim::Int(B::int_slice(i, &slices))),
+                ])
+            }
             Reduce::Softmax { axis: a, log, legacy } => {
                 if r == 0 {
                     return Err("softmax of a scalar".into());
                 }
-                let (t, d) = if *legacy {
-                    let a = if *a < 0 { *a + r as i64 } else { *a };
-                    if a < 0 || a > r as i64 {
-                        return Err(format!("axis {a} is out of range for rank {r}"));
-                    }
-                    let (head, tail) = x.shape.split_at(a as usize);
-                    (x.with_shape(vec![super::numel(head)?, super::numel(tail)?]), 1)
-                } else {
-                    (x.clone(), axis(*a, r)?)
-                };
+                let (t, d) = flat_rows(x, *a, *legacy)?;
                 if super::numel(&t.shape)? == 0 {
                     return Err("softmax of an empty tensor".into());
                 }
