@@ -21,6 +21,7 @@ pub(crate) mod loss;
 pub(crate) mod movement;
 pub(crate) mod nn;
 pub(crate) mod norm;
+pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod resize;
 pub(crate) mod typed;
@@ -43,6 +44,7 @@ pub(crate) enum Kernel {
     Resize(resize::Resize),
     Index(index::Index),
     Loss(loss::Loss),
+    Recurrent(recurrent::Recurrent),
 }
 
 impl Kernel {
@@ -59,6 +61,7 @@ impl Kernel {
             Kernel::Resize(k) => k.run(ins, device),
             Kernel::Index(k) => k.run(ins, device),
             Kernel::Loss(k) => k.run(ins, device),
+            Kernel::Recurrent(k) => k.run(ins, device),
         }
     }
 }
@@ -173,6 +176,9 @@ pub(crate) fn plan(info: &NodeInfo) -> Result<Kernel, Unsupported> {
             }
             if let Some(k) = resize::plan(op, info) {
                 return k.map(Kernel::Resize);
+            }
+            if let Some(k) = recurrent::plan(op, info) {
+                return k.map(Kernel::Recurrent);
             }
             nn::plan(op, info).map(Kernel::Nn)
         }
