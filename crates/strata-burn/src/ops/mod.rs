@@ -14,6 +14,7 @@ use strata_ir::{DType, Graph, Node, Op, TensorData, ValueId};
 use crate::tensor::{BurnTensor, Prim, burn_shape, held};
 
 pub(crate) mod activation;
+pub(crate) mod attention;
 pub(crate) mod deconv;
 pub(crate) mod elementwise;
 pub(crate) mod index;
@@ -45,6 +46,7 @@ pub(crate) enum Kernel {
     Index(index::Index),
     Loss(loss::Loss),
     Recurrent(recurrent::Recurrent),
+    Attention(attention::Attention),
 }
 
 impl Kernel {
@@ -62,6 +64,7 @@ impl Kernel {
             Kernel::Index(k) => k.run(ins, device),
             Kernel::Loss(k) => k.run(ins, device),
             Kernel::Recurrent(k) => k.run(ins, device),
+            Kernel::Attention(k) => k.run(ins, device),
         }
     }
 }
@@ -179,6 +182,9 @@ pub(crate) fn plan(info: &NodeInfo) -> Result<Kernel, Unsupported> {
             }
             if let Some(k) = recurrent::plan(op, info) {
                 return k.map(Kernel::Recurrent);
+            }
+            if let Some(k) = attention::plan(op, info) {
+                return k.map(Kernel::Attention);
             }
             nn::plan(op, info).map(Kernel::Nn)
         }
