@@ -20,7 +20,8 @@
 //! burn. It depends on the IR only, never on the `strata` facade (whose
 //! `burn` feature adapts it to the facade's `Backend` trait).
 //!
-//! Held element types: float32, int64 and int32 (burn ints), bool. Kernels
+//! Held element types: float32 (float64, float16 and bfloat16 too, for
+//! data movement, casts and comparisons), int64 and int32 (burn ints), bool. Kernels
 //! per family in `ops/`: elementwise, typed (comparisons, logic, Where,
 //! Cast), activations, MatMul/Gemm, Conv/ConvTranspose, pooling,
 //! normalisations, Resize, reductions and softmax, losses, recurrent

@@ -1,8 +1,10 @@
 //! Tensors held by the burn backend: one of burn's primitives (float, int
 //! or bool) beside Strata's logical shape and element type (burn has no
-//! rank 0: a scalar is burn shape `[1]`). float32 is burn's float
-//! primitive, int64 and int32 its int primitive (as 64-bit integers, the
-//! declared type restored on download), bool its bool primitive.
+//! rank 0: a scalar is burn shape `[1]`). float32, float64, float16 and
+//! bfloat16 are burn's float primitive in that burn type (arithmetic runs
+//! on float32; the others are moved, cast and compared), int64 and int32
+//! its int primitive (as 64-bit integers, the declared type restored on
+//! download), bool its bool primitive.
 
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
@@ -130,7 +132,17 @@ pub(crate) fn burn_shape(shape: &[usize]) -> Shape {
 
 /// Whether this backend holds tensors of type `d`.
 pub(crate) fn held(d: DType) -> bool {
-    matches!(d, DType::F32 | DType::I64 | DType::I32 | DType::Bool)
+    matches!(d, DType::F32 | DType::F64 | DType::F16 | DType::BF16 | DType::I64 | DType::I32 | DType::Bool)
+}
+
+/// burn's float type for a held float type (float32 for the others).
+pub(crate) fn float_dtype(d: DType) -> FloatDType {
+    match d {
+        DType::F64 => FloatDType::F64,
+        DType::F16 => FloatDType::F16,
+        DType::BF16 => FloatDType::BF16,
+        _ => FloatDType::F32,
+    }
 }
 
 /// The int type burn holds integers as.
@@ -215,6 +227,15 @@ impl<B: Backend> BurnTensor<B> {
                     bytes.as_slice().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
                 Prim::Float(B::float_from_data(burn_backend::TensorData::new(v, shape), device))
             }
+            DType::F64 => Prim::Float(B::float_from_data(burn_backend::TensorData::new(t.to_f64_vec(), shape), device)),
+            DType::F16 => {
+                let v: Vec<burn_backend::f16> = t.to_f64_vec().into_iter().map(burn_backend::f16::from_f64).collect();
+                Prim::Float(B::float_from_data(burn_backend::TensorData::new(v, shape), device))
+            }
+            DType::BF16 => {
+                let v: Vec<burn_backend::bf16> = t.to_f64_vec().into_iter().map(burn_backend::bf16::from_f64).collect();
+                Prim::Float(B::float_from_data(burn_backend::TensorData::new(v, shape), device))
+            }
             DType::I64 | DType::I32 => {
                 let v = t.to_i64_vec();
                 Prim::Int(B::int_from_data(burn_backend::TensorData::new(v, shape), device))
@@ -225,7 +246,7 @@ impl<B: Backend> BurnTensor<B> {
             }
             d => {
                 return Err(BurnError::Tensor(format!(
-                    "the burn backend holds float32, int64, int32 and bool tensors, got {d}"
+                    "the burn backend holds float32/64, float16, bfloat16, int64, int32 and bool tensors, got {d}"
                 )));
             }
         };
@@ -252,9 +273,8 @@ impl<B: Backend> BurnTensor<B> {
             Prim::Float(p) => {
                 let data = block_on(B::float_into_data(p.clone()))
                     .map_err(|e| format!("burn could not read a tensor back: {e:?}"))?
-                    .convert::<f32>();
-                let v = data.as_slice::<f32>().map_err(|e| format!("burn tensor data: {e:?}"))?;
-                Ok(v.iter().map(|&x| x as f64).collect())
+                    .convert::<f64>();
+                Ok(data.as_slice::<f64>().map_err(|e| format!("burn tensor data: {e:?}"))?.to_vec())
             }
             _ => Ok(self.host_ints()?.into_iter().map(|x| x as f64).collect()),
         }
@@ -270,27 +290,41 @@ impl<B: Backend> BurnTensor<B> {
         }
         let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> std::result::Result<_, String> {
             match &self.prim {
-                Prim::Float(p) => {
+                Prim::Float(p) if self.dtype == DType::F32 => {
                     let data = block_on(B::float_into_data(p.clone()))
                         .map_err(|e| format!("burn could not read a tensor back: {e:?}"))?
                         .convert::<f32>();
                     let v = data.as_slice::<f32>().map_err(|e| format!("burn tensor data: {e:?}"))?.to_vec();
-                    Ok((Some(v), None))
+                    Ok((Some(v), None, None))
                 }
-                _ => Ok((None, Some(self.host_ints()?))),
+                // Other float types through f64 (exact).
+                Prim::Float(p) => {
+                    let data = block_on(B::float_into_data(p.clone()))
+                        .map_err(|e| format!("burn could not read a tensor back: {e:?}"))?
+                        .convert::<f64>();
+                    let v = data.as_slice::<f64>().map_err(|e| format!("burn tensor data: {e:?}"))?.to_vec();
+                    Ok((None, None, Some(v)))
+                }
+                _ => Ok((None, Some(self.host_ints()?), None)),
             }
         }))
         .map_err(|_| BurnError::Tensor("burn panicked reading a tensor back".into()))?
         .map_err(BurnError::Tensor)?;
-        let len = read.0.as_ref().map_or_else(|| read.1.as_ref().map_or(0, |v| v.len()), |v| v.len());
+        let len = match &read {
+            (Some(v), _, _) => v.len(),
+            (_, Some(v), _) => v.len(),
+            (_, _, Some(v)) => v.len(),
+            _ => 0,
+        };
         if len != n {
             return Err(BurnError::Tensor(format!("burn returned {len} elements for shape {:?}", self.shape)));
         }
         let shape = self.shape.clone();
         match read {
-            (Some(v), _) => TensorData::from_f32(shape, &v),
-            (None, Some(v)) if self.dtype == DType::I64 => TensorData::from_i64(shape, &v),
-            (None, Some(v)) => {
+            (Some(v), _, _) => TensorData::from_f32(shape, &v),
+            (_, _, Some(v)) => TensorData::from_f64(self.dtype, shape, &v),
+            (None, Some(v), _) if self.dtype == DType::I64 => TensorData::from_i64(shape, &v),
+            (None, Some(v), _) => {
                 let f: Vec<f64> = v.iter().map(|&x| x as f64).collect();
                 TensorData::from_f64(self.dtype, shape, &f)
             }

@@ -102,12 +102,15 @@ fn casts_between_held_types_match_exactly() {
     for to in [DType::F32, DType::I64] {
         check(node(cast(to), &[("b", &b)], &[("y", to)]), &[&b], 1);
     }
-    let why = FlexBackend::default().supports(
-        &node(cast(DType::F16), &[("x", &x)], &[("y", DType::F16)]),
-        strata_ir::GraphId(0),
-        NodeId(0),
-    );
-    assert!(why.is_err());
+    // float16/bfloat16/float64 are held: cast there and back.
+    for to in [DType::F16, DType::BF16, DType::F64] {
+        let mut b = Builder::one_node(cast(to), &[("x", &x)], &[], &["x"], &[("y", to)], None);
+        b.typed("z", DType::F32).node(cast(DType::F32), &["y"], &["z"]).output("z");
+        check(b.build(), &[&x], 1);
+    }
+    let m = node(cast(DType::U8), &[("x", &x)], &[("y", DType::U8)]);
+    let why = FlexBackend::default().supports(&m, m.main, NodeId(0)).expect_err("uint8 is not held");
+    assert!(why.contains("uint8"), "{why}");
 }
 
 #[test]

@@ -108,10 +108,7 @@ impl<'a> NodeInfo<'a> {
             match val.ty.dtype() {
                 Some(DType::F32) => {}
                 Some(d) => {
-                    return Err(format!(
-                        "'{}' is {d} (this operator runs float32 on burn, which holds float32, int64, int32, bool)",
-                        val.name
-                    ));
+                    return Err(format!("'{}' is {d} (this operator runs float32 on burn)", val.name));
                 }
                 None => return Err(format!("'{}' has no known tensor type", val.name)),
             }
@@ -132,7 +129,10 @@ impl<'a> NodeInfo<'a> {
             match val.ty.dtype() {
                 Some(d) if held(d) => {}
                 Some(d) => {
-                    return Err(format!("'{}' is {d} (the burn backend holds float32, int64, int32, bool)", val.name));
+                    return Err(format!(
+                        "'{}' is {d} (the burn backend holds float32/64, float16, bfloat16, int64, int32, bool)",
+                        val.name
+                    ));
                 }
                 None => return Err(format!("'{}' has no known tensor type", val.name)),
             }

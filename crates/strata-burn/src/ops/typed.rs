@@ -10,7 +10,7 @@ use strata_ir::ops::ElementwiseOp as E;
 
 use super::elementwise::Binary;
 use super::{NodeInfo, Out, Unsupported, broadcast, expand_prim, input};
-use crate::tensor::{BOOL, BurnTensor, FLOAT, INT, Prim, held};
+use crate::tensor::{BOOL, BurnTensor, INT, Prim, float_dtype, held};
 
 /// A comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +101,7 @@ pub(crate) fn plan(op: &E, info: &NodeInfo) -> Option<Result<Typed, Unsupported>
         info.require_held(&[])?;
         match &k {
             Typed::Cast(to) if !held(*to) => {
-                Err(format!("Cast to {to} (the burn backend holds float32, int64, int32, bool)"))
+                Err(format!("Cast to {to} (the burn backend holds float32/64, float16, bfloat16, int64, int32, bool)"))
             }
             Typed::Logic(_) | Typed::Not if info.in_dtype(0) != Some(DType::Bool) => {
                 Err("logical operator on non-bool".into())
@@ -144,18 +144,19 @@ fn compare<B: Backend>(c: Cmp, a: Prim<B>, b: Prim<B>) -> Result<Prim<B>, String
     }))
 }
 
-/// `p` (logical type `from`) cast to `to`.
+/// `p` cast to `to` (a held type).
 fn cast<B: Backend>(p: Prim<B>, to: DType) -> Prim<B> {
-    match (p, to) {
-        (Prim::Float(p), DType::F32) => Prim::Float(p),
-        (Prim::Float(p), DType::Bool) => Prim::Bool(B::float_not_equal_elem(p, Scalar::from(0.0f32), BOOL)),
-        (Prim::Float(p), _) => Prim::Int(B::float_into_int(p, INT)),
-        (Prim::Int(p), DType::F32) => Prim::Float(B::int_into_float(p, FLOAT)),
-        (Prim::Int(p), DType::Bool) => Prim::Bool(B::int_not_equal_elem(p, Scalar::from(0i64), BOOL)),
-        (Prim::Int(p), _) => Prim::Int(p),
-        (Prim::Bool(p), DType::F32) => Prim::Float(B::bool_into_float(p, FLOAT)),
-        (Prim::Bool(p), DType::Bool) => Prim::Bool(p),
-        (Prim::Bool(p), _) => Prim::Int(B::bool_into_int(p, INT)),
+    let float = matches!(to, DType::F32 | DType::F64 | DType::F16 | DType::BF16);
+    match p {
+        Prim::Float(p) if float => Prim::Float(B::float_cast(p, float_dtype(to))),
+        Prim::Float(p) if to == DType::Bool => Prim::Bool(B::float_not_equal_elem(p, Scalar::from(0.0f32), BOOL)),
+        Prim::Float(p) => Prim::Int(B::float_into_int(p, INT)),
+        Prim::Int(p) if float => Prim::Float(B::int_into_float(p, float_dtype(to))),
+        Prim::Int(p) if to == DType::Bool => Prim::Bool(B::int_not_equal_elem(p, Scalar::from(0i64), BOOL)),
+        Prim::Int(p) => Prim::Int(p),
+        Prim::Bool(p) if float => Prim::Float(B::bool_into_float(p, float_dtype(to))),
+        Prim::Bool(p) if to == DType::Bool => Prim::Bool(p),
+        Prim::Bool(p) => Prim::Int(B::bool_into_int(p, INT)),
     }
 }
 
