@@ -16,7 +16,11 @@ use crate::tensor::BurnTensor;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pool {
     Max,
-    Avg { count_include_pad: bool },
+    Avg {
+        count_include_pad: bool,
+    },
+    /// LpPool: the p-th root of the window's sum of |x|^p.
+    Lp(i64),
 }
 
 /// A compiled Nn node.
@@ -87,7 +91,7 @@ pub(crate) fn plan(op: &N, info: &NodeInfo) -> Result<Nn, Unsupported> {
             let group = usize::try_from(*group).ok().filter(|&g| g > 0).ok_or("group must be positive")?;
             Nn::Conv { window, group, kernel_shape: kernel_shape.clone() }
         }
-        N::MaxPool { .. } | N::AveragePool { .. } => {
+        N::MaxPool { .. } | N::AveragePool { .. } | N::LpPool { .. } => {
             let window = op.window_attrs().ok_or("pooling without window attributes")?;
             spatial_1d_2d(info, &window)?;
             no_negative_pads(&window)?;
@@ -112,6 +116,15 @@ pub(crate) fn plan(op: &N, info: &NodeInfo) -> Result<Nn, Unsupported> {
                     }
                     Pool::Avg { count_include_pad: *count_include_pad }
                 }
+                N::LpPool { p, .. } => {
+                    if window.dilations.as_ref().is_some_and(|d| d.iter().any(|&v| v != 1)) {
+                        return Err("LpPool with dilations (burn's sum pooling has none)".into());
+                    }
+                    if *p < 1 {
+                        return Err(format!("LpPool with p={p}"));
+                    }
+                    Pool::Lp(*p)
+                }
                 _ => {
                     if info.outputs_given() > 1 {
                         return Err("MaxPool's Indices output".into());
@@ -121,14 +134,15 @@ pub(crate) fn plan(op: &N, info: &NodeInfo) -> Result<Nn, Unsupported> {
             };
             Nn::Pool { pool, window }
         }
-        N::GlobalAveragePool {} | N::GlobalMaxPool {} => {
+        N::GlobalAveragePool {} | N::GlobalMaxPool {} | N::GlobalLpPool { .. } => {
             if rank(info, 0).is_some_and(|r| r < 3) {
                 return Err("global pooling of fewer than 3 axes".into());
             }
-            Nn::Global(if matches!(op, N::GlobalMaxPool {}) {
-                Pool::Max
-            } else {
-                Pool::Avg { count_include_pad: false }
+            Nn::Global(match op {
+                N::GlobalMaxPool {} => Pool::Max,
+                N::GlobalLpPool { p } if *p >= 1 => Pool::Lp(*p),
+                N::GlobalLpPool { p } => return Err(format!("GlobalLpPool with p={p}")),
+                _ => Pool::Avg { count_include_pad: false },
             })
         }
         N::BatchNormalization { epsilon, training_mode, spatial, .. } => {
@@ -248,6 +262,25 @@ fn per_channel<B: Backend>(v: &BurnTensor<B>, x: &[usize]) -> Result<FloatTensor
     Ok(expand_to(&t, x))
 }
 
+/// |x|^p.
+fn lp_power<B: Backend>(x: FloatTensor<B>, p: i64) -> FloatTensor<B> {
+    let a = B::float_abs(x);
+    match p {
+        1 => a,
+        2 => B::float_mul(a.clone(), a),
+        p => B::float_powf_scalar(a, Scalar::from(p as f32)),
+    }
+}
+
+/// s^(1/p).
+fn lp_root<B: Backend>(s: FloatTensor<B>, p: i64) -> FloatTensor<B> {
+    match p {
+        1 => s,
+        2 => B::float_sqrt(s),
+        p => B::float_powf_scalar(s, Scalar::from(1.0 / p as f32)),
+    }
+}
+
 impl Nn {
     pub(crate) fn run<B: Backend>(&self, ins: &[Option<&BurnTensor<B>>], device: &B::Device) -> Out<B> {
         let x = input(ins, 0)?;
@@ -333,22 +366,33 @@ impl Nn {
                 let (n, c) = (x.shape[0], x.shape[1]);
                 let kernel = positive(window.kernel_shape.as_ref().ok_or("no kernel_shape")?, r - 2, "kernel_shape")?;
                 let g = geometry(window, &x.shape[2..], kernel)?;
+                // Explicit padding (any padding, and the extra end padding
+                // of ceil_mode) for pooling run unpadded.
+                let fo = g.window.fixed::<2>(&x.shape[2..]).ok_or("more than 2 spatial axes")?.out;
+                let mut pads = [(0, 0); 4];
+                for i in 0..2 {
+                    let extent = (g.kernel[i] - 1) * g.dilation[i] + 1;
+                    let need = ((fo[i] - 1) * g.stride[i] + extent).saturating_sub(g.input[i] + g.pad_begin[i]);
+                    pads[2 + i] = (g.pad_begin[i], need);
+                }
+                let padded = |fill: f32, p: FloatTensor<B>| {
+                    if pads.iter().any(|&(b, e)| b + e > 0) {
+                        B::float_pad(p, &pads, PadMode::Constant(fill))
+                    } else {
+                        p
+                    }
+                };
                 let p = match pool {
                     Pool::Max => {
-                        // Pad with -inf explicitly (any padding, and the
-                        // extra end padding of ceil_mode), then pool unpadded.
-                        let fo = g.window.fixed::<2>(&x.shape[2..]).ok_or("more than 2 spatial axes")?.out;
-                        let mut pads = [(0, 0); 4];
-                        for i in 0..2 {
-                            let extent = (g.kernel[i] - 1) * g.dilation[i] + 1;
-                            let need = ((fo[i] - 1) * g.stride[i] + extent).saturating_sub(g.input[i] + g.pad_begin[i]);
-                            pads[2 + i] = (g.pad_begin[i], need);
-                        }
-                        let mut p = as_4d(x)?;
-                        if pads.iter().any(|&(b, e)| b + e > 0) {
-                            p = B::float_pad(p, &pads, PadMode::Constant(f32::NEG_INFINITY));
-                        }
+                        let p = padded(f32::NEG_INFINITY, as_4d(x)?);
                         B::max_pool2d(p, g.kernel, g.stride, [0, 0], g.dilation, false)
+                    }
+                    Pool::Lp(lp) => {
+                        // Zeros add nothing to the sum: mean over the full window times its size.
+                        let pw = padded(0.0, lp_power::<B>(as_4d(x)?, *lp));
+                        let mean = B::avg_pool2d(pw, g.kernel, g.stride, [0, 0], true, false);
+                        let sum = B::float_mul_scalar(mean, Scalar::from((g.kernel[0] * g.kernel[1]) as f32));
+                        lp_root::<B>(sum, *lp)
                     }
                     Pool::Avg { count_include_pad } => {
                         if g.pad_begin != g.pad_end {
@@ -365,11 +409,18 @@ impl Nn {
                     return Err(format!("cannot pool input of shape {:?}", x.shape));
                 }
                 let mut p = x.f()?;
+                if let Pool::Lp(lp) = pool {
+                    p = lp_power::<B>(p, *lp);
+                }
                 for d in 2..r {
                     p = match pool {
                         Pool::Max => B::float_max_dim(p, d),
                         Pool::Avg { .. } => B::float_mean_dim(p, d),
+                        Pool::Lp(_) => B::float_sum_dim(p, d),
                     };
+                }
+                if let Pool::Lp(lp) = pool {
+                    p = lp_root::<B>(p, *lp);
                 }
                 let shape: Vec<usize> = (0..r).map(|i| if i < 2 { x.shape[i] } else { 1 }).collect();
                 Ok(vec![BurnTensor::new(shape, p)])
