@@ -66,6 +66,9 @@ fn integer_and_bool_tensors_match_exactly() {
     for op in [E::Add {}, E::Sub {}, E::Mul {}, E::Div {}, E::Max {}, E::Min {}] {
         check(node(Op::Elementwise(op), &[("a", &a), ("b", &b)], &[("y", DType::I64)]), &[&a, &b], 1);
     }
+    for fmod in [0, 1] {
+        check(node(Op::Elementwise(E::Mod { fmod }), &[("a", &a), ("b", &b)], &[("y", DType::I64)]), &[&a, &b], 1);
+    }
     for op in [E::Equal {}, E::Less {}, E::LessOrEqual {}, E::Greater {}, E::GreaterOrEqual {}] {
         check(node(Op::Elementwise(op), &[("a", &a), ("b", &b)], &[("y", DType::Bool)]), &[&a, &b], 1);
     }

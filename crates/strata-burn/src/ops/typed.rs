@@ -49,6 +49,11 @@ pub(crate) enum Typed {
     IntBinary(Binary),
     IntUnary(IntUnary),
     Identity,
+    /// Mod: the remainder with the divisor's sign (`fmod` false) or the
+    /// dividend's (`fmod` true, C's fmod).
+    Mod {
+        fmod: bool,
+    },
 }
 
 fn int(d: Option<DType>) -> bool {
@@ -92,6 +97,8 @@ pub(crate) fn plan(op: &E, info: &NodeInfo) -> Option<Result<Typed, Unsupported>
                 _ => Binary::Min,
             })
         }
+        E::Mod { fmod } if int(d0) => Typed::Mod { fmod: *fmod != 0 },
+        E::Mod { fmod } if d0 == Some(DType::F32) => Typed::Mod { fmod: *fmod != 0 },
         E::Neg {} if int(d0) => Typed::IntUnary(IntUnary::Neg),
         E::Abs {} if int(d0) => Typed::IntUnary(IntUnary::Abs),
         E::Sign {} if int(d0) => Typed::IntUnary(IntUnary::Sign),
@@ -218,6 +225,38 @@ impl Typed {
                     Logic::Xor => B::bool_xor(a, b),
                 };
                 Ok(vec![BurnTensor::of(shape, DType::Bool, Prim::Bool(p))])
+            }
+            Typed::Mod { fmod } => {
+                let (shape, mut ps) = broadcast_all(&[x, input(ins, 1)?])?;
+                let (b, a) = (ps.pop().ok_or("operand")?, ps.pop().ok_or("operand")?);
+                let p = match (a, b) {
+                    (Prim::Int(a), Prim::Int(b)) => {
+                        // burn's remainder takes the divisor's sign; C's fmod the dividend's.
+                        let r = B::int_remainder(a.clone(), b.clone());
+                        if *fmod {
+                            let zero = Scalar::from(0i64);
+                            let differ =
+                                B::bool_xor(B::int_lower_elem(r.clone(), zero, BOOL), B::int_lower_elem(a, zero, BOOL));
+                            let fix = B::bool_and(differ, B::int_not_equal_elem(r.clone(), zero, BOOL));
+                            Prim::Int(B::int_mask_where(r.clone(), fix, B::int_sub(r, b)))
+                        } else {
+                            Prim::Int(r)
+                        }
+                    }
+                    (Prim::Float(a), Prim::Float(b)) => {
+                        let r = B::float_remainder(a.clone(), b.clone());
+                        if !*fmod {
+                            return Ok(vec![BurnTensor::of(shape, x.dtype, Prim::Float(r))]);
+                        }
+                        let zero = Scalar::from(0.0f32);
+                        let differ =
+                            B::bool_xor(B::float_lower_elem(r.clone(), zero, BOOL), B::float_lower_elem(a, zero, BOOL));
+                        let fix = B::bool_and(differ, B::float_not_equal_elem(r.clone(), zero, BOOL));
+                        Prim::Float(B::float_mask_where(r.clone(), fix, B::float_sub(r, b)))
+                    }
+                    _ => return Err("Mod of operands of different kinds".into()),
+                };
+                Ok(vec![BurnTensor::of(shape, x.dtype, p)])
             }
             Typed::IntBinary(op) => {
                 let mut acc = x.clone();
