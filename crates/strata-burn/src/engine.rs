@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use burn_backend::Backend;
-use strata_ir::{DType, GraphId, Model, NodeId, ValueId};
+use strata_ir::{GraphId, Model, NodeId, ValueId};
 
 use crate::error::{BurnError, Result};
 use crate::ops::{Kernel, NodeInfo, plan};
@@ -94,7 +94,7 @@ impl<B: Backend> BurnBackend<B> {
         plan(&NodeInfo { graph: g, node: g.node(node) }).map(|_| ())
     }
 
-    /// Upload a host tensor (float32 only).
+    /// Upload a host tensor (float32, int64, int32, bool).
     pub fn upload(&self, t: &strata_ir::TensorData) -> Result<BurnTensor<B>> {
         catch_unwind(AssertUnwindSafe(|| BurnTensor::from_host(t, &self.device)))
             .unwrap_or_else(|p| Err(BurnError::Tensor(format!("burn panicked on upload: {}", panic_message(p)))))
@@ -122,8 +122,9 @@ impl<B: Backend> BurnBackend<B> {
                 release: Vec::new(),
             });
         }
-        // Only float32 weights are held; shape and axes operands were read
-        // by the planner, and other weights belong to nodes placed elsewhere.
+        // Weights of the held types that steps read (constant shape and axes
+        // operands are also read by the planner); others belong to nodes
+        // placed elsewhere.
         let read: std::collections::HashSet<usize> = steps
             .iter()
             .flat_map(|s| s.inputs.iter().flatten().copied())
@@ -131,7 +132,7 @@ impl<B: Backend> BurnBackend<B> {
             .collect();
         let mut consts = Vec::new();
         for (v, t) in &g.initializers {
-            if read.contains(&slot(*v)) && t.dtype() == DType::F32 {
+            if read.contains(&slot(*v)) && crate::tensor::held(t.dtype()) {
                 consts.push((slot(*v), self.upload(t)?));
             }
         }
@@ -193,7 +194,7 @@ impl<B: Backend> CompiledGraph<B> {
             let outs = catch_unwind(AssertUnwindSafe(|| {
                 if faulty && let Some(Some(x)) = args.first() {
                     let n = x.shape.iter().product::<usize>() + 1;
-                    B::float_reshape(x.prim.clone(), burn_backend::Shape::from(vec![n]));
+                    let _ = x.prim.clone().reshape(burn_backend::Shape::from(vec![n]));
                 }
                 s.kernel.run(&args, &self.device)
             }))

@@ -4,12 +4,15 @@
 //! into steps over `burn_backend::Backend` primitives and runs them
 //! ([`BurnBackend`], [`CompiledGraph`]), the support query answering per
 //! node with a reason (operator, attribute or element type), the tensors
-//! it holds ([`BurnTensor`]: burn's float primitive beside Strata's logical
-//! shape, a rank-0 tensor being burn shape `[1]`), the adapters between
-//! ONNX semantics and burn's operations (numpy broadcasting reshaped to
-//! equal ranks, 1-D convolution and pooling as 2-D, window geometry from
-//! `strata_ir::window`), and its typed errors ([`BurnError`]), which name
-//! the node; a panic inside burn becomes such an error.
+//! it holds ([`BurnTensor`]: one of burn's float, int or bool primitives
+//! beside Strata's logical shape and element type, a rank-0 tensor being
+//! burn shape `[1]`), the adapters between ONNX semantics and burn's
+//! operations (numpy broadcasting reshaped to equal ranks, 1-D convolution
+//! and pooling as 2-D, window geometry from `strata_ir::window`, Resize's
+//! sampling plan from `strata_ir::resample`, small integer operands —
+//! shapes, axes, pads, starts/ends, repeats — read back from the device
+//! when they are computed), and its typed errors ([`BurnError`]), which
+//! name the node; a panic inside burn becomes such an error.
 //!
 //! Everything is behind the `flex` feature, which instantiates the engine
 //! with burn-flex, burn's portable CPU backend ([`FlexBackend`]). Without
@@ -17,9 +20,12 @@
 //! burn. It depends on the IR only, never on the `strata` facade (whose
 //! `burn` feature adapts it to the facade's `Backend` trait).
 //!
-//! Phase 1 runs float32 only: elementwise arithmetic and activations,
-//! MatMul/Gemm, 1-D and 2-D Conv, pooling, Softmax, BatchNormalization
-//! (inference) and the layout operators whose shape operands are weights.
+//! Held element types: float32 (float64, float16 and bfloat16 too, for
+//! data movement, casts and comparisons), int64 and int32 (burn ints), bool. Kernels
+//! per family in `ops/`: elementwise, typed (comparisons, logic, Where,
+//! Cast), activations, MatMul/Gemm, Conv/ConvTranspose, pooling,
+//! normalisations, Resize, reductions and softmax, losses, recurrent
+//! layers, layout and indexing operators.
 //!
 //! [burn]: https://burn.dev
 

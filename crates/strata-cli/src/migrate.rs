@@ -16,7 +16,7 @@ use strata_migrate::{Report, StagePlan, Status};
 pub struct Args {
     /// The model (.onnx or .strata).
     model: PathBuf,
-    /// The backend being brought up (stable name: reference, cpu, gpu).
+    /// The backend being brought up (stable name: reference, cpu, gpu, burn).
     #[arg(long)]
     target: String,
     /// NAME=FILE.npy (inputs not given get deterministic data).
@@ -38,6 +38,14 @@ pub struct Args {
     /// (the environment variable STRATA_MIGRATE_INJECT_FAULT does the same).
     #[arg(long, value_name = "NODE", hide = true)]
     inject_fault: Option<String>,
+    /// Tie-breaker: where the target and the reference disagree, run this
+    /// backend (e.g. `burn`) on the same carved inputs and report which of
+    /// the two it agrees with.
+    #[arg(long, value_name = "BACKEND")]
+    third_opinion: Option<String>,
+    /// Testing aid: make the reference run's kernel for NODE wrong on purpose.
+    #[arg(long, value_name = "NODE", hide = true)]
+    inject_reference_fault: Option<String>,
 }
 
 /// Run `strata migrate`; fails (after writing the report) when the model diverges.
@@ -73,12 +81,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let n = model.main_graph().nodes.len();
     println!("model: {} ({n} nodes), target: {}, stages: {plan_text}", a.model.display(), target.name());
 
+    let third: Option<Arc<dyn Backend>> = match &a.third_opinion {
+        Some(name) => Some(strata::create_backend(name).with_context(|| format!("--third-opinion {name}"))?),
+        None => None,
+    };
+
     eprint!("carving a reference run...");
-    let carved = strata_migrate::carve(&model, &inputs)?;
+    let carved = match &a.inject_reference_fault {
+        Some(node) => {
+            eprintln!("warning: injecting a fault into node '{node}' of the reference run");
+            strata_migrate::fault::carve_with_reference_fault(&model, &inputs, node)?
+        }
+        None => strata_migrate::carve(&model, &inputs)?,
+    };
     eprintln!(" done");
 
     let mut err = std::io::stderr();
-    let ops = strata_migrate::per_operator_with_progress(&model, &carved, target.as_ref(), &mut |done, total, r| {
+    let judge = third.as_deref();
+    let ops = strata_migrate::per_operator_judged(&model, &carved, target.as_ref(), judge, &mut |done, total, r| {
         let _ = write!(err, "\rper operator: {done}/{total}");
         if matches!(r.status, Status::Fail | Status::Error) {
             let _ = writeln!(
@@ -90,6 +110,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 r.op,
                 r.reason.as_deref().unwrap_or("")
             );
+        }
+        if let Some(o) = &r.third_opinion {
+            let _ = writeln!(err, "  third opinion: {}", o.describe());
         }
         let _ = err.flush();
     });
@@ -118,6 +141,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     if let Some(d) = &s.first_failing_operator {
         println!("first failing operator: #{} {} ({})", d.index, d.node, d.op);
+    }
+    if let Some(t) = &s.third_opinion {
+        println!(
+            "third opinion ({}) on {} failing operators: {} side with the reference (target wrong), {} with the target (reference suspect), {} with neither, {} not run",
+            t.backend, t.asked, t.reference, t.target, t.neither, t.unsupported
+        );
+        for r in report.per_operator.iter().filter(|r| r.third_opinion.is_some()).take(20) {
+            if let Some(o) = &r.third_opinion {
+                println!("  #{} {} ({}): {}", r.index, r.node, r.op, o.describe());
+            }
+        }
+    } else if let Some(b) = &a.third_opinion {
+        println!("third opinion ({b}): no failing operator to judge");
     }
     println!("stages: {} of {} passed", s.stages_passed, s.stages);
     match (&s.first_divergence, &s.first_stage_error) {

@@ -121,6 +121,12 @@ fn onnx_models_suite_on_burn_matches_manifest() -> anyhow::Result<()> {
     run_suite_with(SuiteKind::OnnxModels, "burn", false)
 }
 
+#[cfg(feature = "burn")]
+#[test]
+fn onnx_models_suite_on_burn_strict_matches_manifest() -> anyhow::Result<()> {
+    run_suite_with(SuiteKind::OnnxModels, "burn", true)
+}
+
 /// The names of the dependency tables of a manifest that a library's users
 /// link (`[dependencies]` and `[target.'cfg(..)'.dependencies]`); dev- and
 /// build-dependencies are not among them.

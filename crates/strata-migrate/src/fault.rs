@@ -114,3 +114,22 @@ impl Backend for FaultInjector {
         self.inner.download(v)
     }
 }
+
+/// A reference run whose kernel for the node(s) named `node` is wrong on
+/// purpose (its first output increased by [`FAULT_OFFSET`], and every later
+/// node computed from that): a fault on the reference side, to prove that a
+/// third opinion sides with a correct target. Carved values keep the value
+/// ids of `model`. Errors if no node of that name has a float output.
+pub fn carve_with_reference_fault(
+    model: &Model,
+    inputs: &[(&str, Value)],
+    node: &str,
+) -> Result<crate::Carved, crate::MigrateError> {
+    let mut faulty = model.clone();
+    if !perturb(&mut faulty, node) {
+        return Err(crate::MigrateError::Input(format!("no node named '{node}' with a float output to perturb")));
+    }
+    let mut carved = crate::carve(&faulty, inputs)?;
+    carved.values.truncate(model.main_graph().values.len());
+    Ok(carved)
+}

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use crate::report::{NodeReport, Report, Status};
+use crate::third::Side;
 
 impl Report {
     /// The report as a self-contained HTML page (inline CSS, SVG and JS).
@@ -122,13 +123,13 @@ fn plots(out: &mut String, nodes: &[NodeReport]) {
 }
 
 fn node_table(out: &mut String, nodes: &[NodeReport], first: Option<usize>) {
-    out.push_str("<table class=\"sortable\"><thead><tr><th>#</th><th>node</th><th>op</th><th>backend</th><th>status</th><th>rule</th><th>max abs</th><th>max rel</th><th>max ULP</th><th>detail</th></tr></thead><tbody>");
+    out.push_str("<table class=\"sortable\"><thead><tr><th>#</th><th>node</th><th>op</th><th>backend</th><th>status</th><th>rule</th><th>max abs</th><th>max rel</th><th>max ULP</th><th>third opinion</th><th>detail</th></tr></thead><tbody>");
     for r in nodes {
         let mark = if Some(r.index) == first { " class=\"first\"" } else { "" };
         let ulp = if r.max_ulp == u64::MAX { f64::MAX } else { r.max_ulp as f64 };
         let _ = write!(
             out,
-            "<tr{mark}><td data-v=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td data-v=\"{}\"><span class=\"badge\" style=\"background:{}\">{}</span></td><td>{}</td><td data-v=\"{:e}\">{}</td><td data-v=\"{:e}\">{}</td><td data-v=\"{:e}\">{}</td><td>{}</td></tr>",
+            "<tr{mark}><td data-v=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td data-v=\"{}\"><span class=\"badge\" style=\"background:{}\">{}</span></td><td>{}</td><td data-v=\"{:e}\">{}</td><td data-v=\"{:e}\">{}</td><td data-v=\"{:e}\">{}</td><td>{}</td><td>{}</td></tr>",
             r.index,
             r.index,
             esc(&r.node),
@@ -144,10 +145,28 @@ fn node_table(out: &mut String, nodes: &[NodeReport], first: Option<usize>) {
             fmt_f(r.max_rel),
             ulp,
             fmt_u(r.max_ulp),
+            third_cell(r),
             esc(r.reason.as_deref().unwrap_or(""))
         );
     }
     out.push_str("</tbody></table>");
+}
+
+/// The third-opinion cell of a node row: whom the third backend sides with.
+fn third_cell(r: &NodeReport) -> String {
+    let Some(o) = &r.third_opinion else { return String::new() };
+    let colour = match o.agrees_with {
+        Side::Reference => "#d7263d",
+        Side::Target => "#5b7db1",
+        Side::Neither => "#f08c00",
+        Side::Unsupported | Side::Error => "#9a9a9a",
+    };
+    format!(
+        "<span class=\"badge\" style=\"background:{colour}\" title=\"{}\">{} sides with {}</span>",
+        esc(&o.describe()),
+        esc(&o.backend),
+        o.agrees_with.as_str()
+    )
 }
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:17px;margin-top:28px}\
@@ -206,6 +225,18 @@ pub(crate) fn render(r: &Report) -> String {
             .map(|(i, e)| format!("<dt>first stage error</dt><dd>stage {i}: {}</dd>", esc(e)))
             .unwrap_or_default()
     );
+    if let Some(t) = &s.third_opinion {
+        let _ = write!(
+            o,
+            "<p class=\"third\">Third opinion (<code>{}</code>) on the {} failing operators: agrees with the reference (target wrong) on {}, with the target (reference suspect) on {}, with neither on {}, does not run {}.</p>",
+            esc(&t.backend),
+            t.asked,
+            t.reference,
+            t.target,
+            t.neither,
+            t.unsupported
+        );
+    }
     if !r.per_operator.is_empty() {
         o.push_str("<h2>Per operator (each node alone on the target, carved inputs)</h2>");
         plots(&mut o, &r.per_operator);

@@ -25,6 +25,7 @@ pub mod fault;
 mod html;
 mod output;
 pub mod report;
+pub mod third;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use strata::{Backend, Session, SessionOptions, Support, Value, block_on};
 use strata_conformance::tolerance::{Comparison, Rule, compare_with_rule, node_rule};
 
 pub use report::{Divergence, NodeReport, OutputReport, Report, StageReport, Status, Summary};
+pub use third::{Side, ThirdOpinion, ThirdSummary};
 
 /// Errors of the bring-up tools.
 #[derive(Debug, thiserror::Error)]
@@ -255,22 +257,58 @@ fn missing(rule: Rule, why: &str) -> Comparison {
     }
 }
 
-/// Run one node alone on `target` with its carved inputs.
-fn run_single(model: &Model, carved: &Carved, n: NodeId, target: &dyn Backend, host: &[Option<String>]) -> NodeReport {
+/// Run one node alone on `target` with its carved inputs; also returns the
+/// target's outputs by position when it ran.
+fn run_single(
+    model: &Model,
+    carved: &Carved,
+    n: NodeId,
+    target: &dyn Backend,
+    host: &[Option<String>],
+) -> (NodeReport, Option<Vec<Option<Value>>>) {
     let g = model.main_graph();
     let node = g.node(n);
     let mut report = NodeReport::new(n.0 as usize, &node.name, node.op.name(), target.name());
-    let (sub, input_ids) = single_node_model(model, n);
-    if let Support::No(reason) = target.supports(&sub, sub.main, NodeId(0)) {
+    if let Err(reason) = supports_alone(model, n, target) {
         let host = if target.is_device() { host.get(n.0 as usize).cloned().flatten() } else { None };
         report.status = if host.is_some() { Status::Host } else { Status::Unsupported };
         report.reason = Some(match host {
             Some(why) => format!("{why} ({}: {reason})", target.name()),
             None => reason,
         });
-        return report;
+        return (report, None);
     }
-    let result = (|| -> Result<Vec<Option<Value>>, String> {
+    let result = run_alone(model, carved, n, target);
+    match result {
+        Err(e) => {
+            report.status = Status::Error;
+            report.reason = Some(e);
+            (report, None)
+        }
+        Ok(actual) => {
+            let carved_in = carved.node_inputs(g, n);
+            let carved_out = carved.node_outputs(g, n);
+            report.set_outputs(compare_node(g, n, &carved_in, &carved_out, &actual, false));
+            (report, Some(actual))
+        }
+    }
+}
+
+/// Whether `target` runs node `n` alone (as [`single_node_model`]), or why not.
+fn supports_alone(model: &Model, n: NodeId, target: &dyn Backend) -> Result<(), String> {
+    let (sub, _) = single_node_model(model, n);
+    match target.supports(&sub, sub.main, NodeId(0)) {
+        Support::No(reason) => Err(reason),
+        Support::Yes => Ok(()),
+    }
+}
+
+/// Node `n` alone on `target` with its carved inputs: its outputs by position.
+fn run_alone(model: &Model, carved: &Carved, n: NodeId, target: &dyn Backend) -> Result<Vec<Option<Value>>, String> {
+    let g = model.main_graph();
+    let node = g.node(n);
+    let (sub, input_ids) = single_node_model(model, n);
+    {
         let mut staged = Vec::with_capacity(input_ids.len());
         for &id in &input_ids {
             let v = carved.value(g, id).ok_or_else(|| format!("no carved value for input '{}'", g.value(id).name))?;
@@ -285,19 +323,7 @@ fn run_single(model: &Model, carved: &Carved, n: NodeId, target: &dyn Backend, h
         // Map the flattened graph outputs back to output positions.
         let mut it = host.into_iter();
         Ok(node.outputs.iter().map(|o| o.and_then(|_| it.next())).collect())
-    })();
-    match result {
-        Err(e) => {
-            report.status = Status::Error;
-            report.reason = Some(e);
-        }
-        Ok(actual) => {
-            let carved_in = carved.node_inputs(g, n);
-            let carved_out = carved.node_outputs(g, n);
-            report.set_outputs(compare_node(g, n, &carved_in, &carved_out, &actual, false));
-        }
     }
-    report
 }
 
 /// Run every main-graph node alone on `target` with its carved inputs and
@@ -313,13 +339,31 @@ pub fn per_operator_with_progress(
     target: &dyn Backend,
     progress: &mut dyn FnMut(usize, usize, &NodeReport),
 ) -> Vec<NodeReport> {
+    per_operator_judged(model, carved, target, None, progress)
+}
+
+/// [`per_operator_with_progress`] with a third opinion: wherever the target
+/// and the reference disagree beyond tolerance, `third` (another backend,
+/// such as `burn`, resolved with [`strata::create_backend`]) runs the node
+/// on the same carved inputs, and the report records which of the two it
+/// agrees with ([`third::ThirdOpinion`]).
+pub fn per_operator_judged(
+    model: &Model,
+    carved: &Carved,
+    target: &dyn Backend,
+    third: Option<&dyn Backend>,
+    progress: &mut dyn FnMut(usize, usize, &NodeReport),
+) -> Vec<NodeReport> {
     let g = model.main_graph();
     let total = g.nodes.len();
     let mut reports = Vec::with_capacity(total);
     // Host work by design (control flow, shape bookkeeping), found once.
     let host = strata::host_side_nodes(model);
     for n in g.node_ids() {
-        let r = run_single(model, carved, n, target, &host);
+        let (mut r, actual) = run_single(model, carved, n, target, &host);
+        if let (Some(judge), Some(actual), Status::Fail) = (third, &actual, r.status) {
+            r.third_opinion = Some(third::judge(model, carved, n, judge, actual));
+        }
         progress(reports.len() + 1, total, &r);
         reports.push(r);
     }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use strata_conformance::tolerance::Comparison;
 
 use crate::MigrateError;
+use crate::third::{ThirdOpinion, ThirdSummary};
 
 /// Verdict for one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +73,9 @@ pub struct NodeReport {
     pub max_ulp: u64,
     /// Per-output comparisons.
     pub outputs: Vec<OutputReport>,
+    /// Where the target failed and a third backend was asked: whom it sides with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub third_opinion: Option<ThirdOpinion>,
 }
 
 impl NodeReport {
@@ -89,6 +93,7 @@ impl NodeReport {
             max_rel: 0.0,
             max_ulp: 0,
             outputs: Vec::new(),
+            third_opinion: None,
         }
     }
 
@@ -182,6 +187,10 @@ pub struct Summary {
     pub first_divergence: Option<Divergence>,
     /// Staged phase: the first stage that could not run, with the reason.
     pub first_stage_error: Option<(usize, String)>,
+    /// Per-operator phase: how a third backend's opinions on the failing
+    /// nodes split (`--third-opinion`; absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub third_opinion: Option<ThirdSummary>,
 }
 
 /// Both phases of a bring-up run.
@@ -225,6 +234,7 @@ impl Report {
             stages_passed: stages.iter().filter(|s| s.pass()).count(),
             first_divergence: stages.iter().find_map(|s| s.first_divergence.clone()),
             first_stage_error: stages.iter().find_map(|s| s.error.clone().map(|e| (s.index, e))),
+            third_opinion: ThirdSummary::of(&per_operator),
         };
         Report { model: model.into(), target: target.into(), plan: plan.into(), summary, per_operator, stages }
     }

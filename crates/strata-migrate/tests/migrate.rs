@@ -281,3 +281,89 @@ fn a_fault_inside_a_fused_group_is_localised_to_the_group() -> anyhow::Result<()
     ensure!(node.reason.as_deref().is_some_and(|r| r.contains("fused group mm1+")), "{node:?}");
     Ok(())
 }
+
+/// The tie-breaker on `conv_mlp` with burn as the third opinion, against the
+/// optimised CPU target: returns the report and the JSON of the one failing node.
+#[cfg(feature = "burn")]
+fn judged(carved: &strata_migrate::Carved, target: Arc<dyn Backend>) -> anyhow::Result<(Report, String)> {
+    let m = conv_mlp();
+    let burn = strata::create_backend("burn")?;
+    let ops = strata_migrate::per_operator_judged(&m, carved, target.as_ref(), Some(burn.as_ref()), &mut |_, _, _| {});
+    let report = Report::new("conv_mlp", target.name(), "none", ops, vec![]);
+    // Only the failing node is judged, by burn.
+    for r in &report.per_operator {
+        ensure!(r.third_opinion.is_some() == (r.status == Status::Fail), "node {}: {:?}", r.node, r.third_opinion);
+    }
+    let failing = report.per_operator.iter().find(|r| r.status == Status::Fail).context("no failing node")?;
+    let json = serde_json::to_string_pretty(failing)?;
+    println!("{json}");
+    // The report round-trips and shows the opinion in JSON and HTML.
+    let back: Report = serde_json::from_str(&report.to_json()?)?;
+    ensure!(back == report);
+    Ok((report, json))
+}
+
+#[cfg(feature = "burn")]
+#[test]
+fn third_opinion_blames_a_faulty_target() -> anyhow::Result<()> {
+    use strata_migrate::Side;
+    use strata_migrate::fault::FAULT_OFFSET;
+    let m = conv_mlp();
+    let carved = carve(&m, &conv_mlp_inputs())?;
+    for x in ["conv1", "mm1"] {
+        let target: Arc<dyn Backend> = Arc::new(FaultInjector::new(strata::create_backend("cpu")?, x));
+        let (report, json) = judged(&carved, target)?;
+        ensure!(failing(&report.per_operator) == vec![x.to_string()], "{:?}", failing(&report.per_operator));
+        let r = report.per_operator.iter().find(|r| r.node == x).context("node")?;
+        let o = r.third_opinion.as_ref().context("no opinion")?;
+        ensure!(o.backend == "burn" && o.agrees_with == Side::Reference, "{o:?}");
+        let (to_ref, to_target) = (o.vs_reference.context("vs ref")?, o.vs_target.context("vs target")?);
+        // burn lands on the reference; the target is off by the injected fault.
+        ensure!(to_ref < 1e-3, "burn vs reference {to_ref}");
+        ensure!((to_target - FAULT_OFFSET).abs() < 1e-3, "burn vs target {to_target}");
+        ensure!(json.contains("\"agrees_with\": \"reference\""));
+        let t = report.summary.third_opinion.as_ref().context("no summary")?;
+        ensure!((t.asked, t.reference, t.target, t.neither, t.unsupported) == (1, 1, 0, 0, 0), "{t:?}");
+        let html = report.to_html();
+        ensure!(html.contains("burn sides with reference") && html.contains("Third opinion"));
+    }
+    Ok(())
+}
+
+#[cfg(feature = "burn")]
+#[test]
+fn third_opinion_sides_with_the_target_against_a_faulty_reference() -> anyhow::Result<()> {
+    use strata_migrate::Side;
+    use strata_migrate::fault::{FAULT_OFFSET, carve_with_reference_fault};
+    let m = conv_mlp();
+    for x in ["conv2", "add1"] {
+        let carved = carve_with_reference_fault(&m, &conv_mlp_inputs(), x)?;
+        let (report, json) = judged(&carved, strata::create_backend("cpu")?)?;
+        // Later nodes read the faulty value as their carved input, so only x fails.
+        ensure!(failing(&report.per_operator) == vec![x.to_string()], "{:?}", failing(&report.per_operator));
+        let r = report.per_operator.iter().find(|r| r.node == x).context("node")?;
+        let o = r.third_opinion.as_ref().context("no opinion")?;
+        ensure!(o.agrees_with == Side::Target, "{o:?}");
+        let (to_ref, to_target) = (o.vs_reference.context("vs ref")?, o.vs_target.context("vs target")?);
+        ensure!((to_ref - FAULT_OFFSET).abs() < 1e-3, "burn vs reference {to_ref}");
+        ensure!(to_target < 1e-3, "burn vs target {to_target}");
+        ensure!(json.contains("\"agrees_with\": \"target\""));
+        let t = report.summary.third_opinion.as_ref().context("no summary")?;
+        ensure!((t.asked, t.reference, t.target) == (1, 0, 1), "{t:?}");
+        ensure!(report.to_html().contains("burn sides with target"));
+    }
+    Ok(())
+}
+
+/// Without a third opinion nothing is judged and the JSON has no such field.
+#[test]
+fn no_third_opinion_without_a_judge() -> anyhow::Result<()> {
+    let m = conv_mlp();
+    let carved = strata_migrate::fault::carve_with_reference_fault(&m, &conv_mlp_inputs(), "mm1")?;
+    let ops = strata_migrate::per_operator_judged(&m, &carved, reference().as_ref(), None, &mut |_, _, _| {});
+    ensure!(failing(&ops) == vec!["mm1".to_string()]);
+    let report = Report::new("conv_mlp", "reference", "none", ops, vec![]);
+    ensure!(report.summary.third_opinion.is_none());
+    ensure!(!report.to_json()?.contains("third_opinion"));
+    Ok(())
+}

@@ -40,7 +40,6 @@ pub(crate) enum Unary {
     Gelu,
     LeakyRelu(f32),
     HardSigmoid(f32, f32),
-    Identity,
 }
 
 /// A binary arithmetic operator.
@@ -65,13 +64,45 @@ pub(crate) enum Elementwise {
         mean: bool,
     },
     Clip {
-        min: Option<f32>,
-        max: Option<f32>,
+        min: Option<Bound>,
+        max: Option<Bound>,
     },
+    /// Operators over every held type (`typed.rs`).
+    Typed(super::typed::Typed),
+    /// Composite activations and float predicates (`activation.rs`).
+    Act(super::activation::Act),
+}
+
+/// A Clip bound: an attribute or weight, or a scalar input read when the node runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Bound {
+    Const(f32),
+    Input(usize),
+}
+
+impl Bound {
+    fn get<B: Backend>(self, ins: &[Option<&BurnTensor<B>>]) -> Result<Option<f32>, String> {
+        match self {
+            Bound::Const(v) => Ok(Some(v)),
+            Bound::Input(i) => match ins.get(i).copied().flatten() {
+                None => Ok(None),
+                Some(t) => match t.host_f64()?.as_slice() {
+                    [v] => Ok(Some(*v as f32)),
+                    _ => Err("Clip bound is not a scalar".into()),
+                },
+            },
+        }
+    }
 }
 
 pub(crate) fn plan(op: &E, info: &NodeInfo) -> Result<Elementwise, Unsupported> {
     use Elementwise::{Fold, Unary as U};
+    if let Some(k) = super::typed::plan(op, info) {
+        return k.map(Elementwise::Typed);
+    }
+    if let Some(k) = super::activation::plan(op, info) {
+        return k.map(Elementwise::Act);
+    }
     let k = match op {
         E::Abs {} => U(Unary::Abs),
         E::Neg {} => U(Unary::Neg),
@@ -98,12 +129,8 @@ pub(crate) fn plan(op: &E, info: &NodeInfo) -> Result<Elementwise, Unsupported> 
         E::Ceil {} => U(Unary::Ceil),
         E::Round {} => U(Unary::Round),
         E::Gelu { approximate: GeluApprox::None } => U(Unary::Gelu),
-        E::Gelu { approximate: GeluApprox::Tanh } => {
-            return Err("Gelu with approximate=tanh (burn has the exact form)".into());
-        }
         E::LeakyRelu { alpha } => U(Unary::LeakyRelu(*alpha)),
         E::HardSigmoid { alpha, beta } => U(Unary::HardSigmoid(*alpha, *beta)),
-        E::Identity {} => U(Unary::Identity),
         E::Add {} => Fold { op: Binary::Add, mean: false },
         E::Sub {} => Fold { op: Binary::Sub, mean: false },
         E::Mul {} => Fold { op: Binary::Mul, mean: false },
@@ -114,14 +141,14 @@ pub(crate) fn plan(op: &E, info: &NodeInfo) -> Result<Elementwise, Unsupported> 
         E::Sum {} => Fold { op: Binary::Add, mean: false },
         E::Mean {} => Fold { op: Binary::Add, mean: true },
         E::Clip { min, max } => {
-            let bound = |i: usize, attr: &Option<f32>| -> Result<Option<f32>, Unsupported> {
+            let bound = |i: usize, attr: &Option<f32>| -> Result<Option<Bound>, Unsupported> {
                 if !info.has_input(i) {
-                    return Ok(*attr);
+                    return Ok(attr.map(Bound::Const));
                 }
                 match info.constant(i) {
-                    Some(t) if t.numel() == 1 => Ok(t.to_f64_vec().first().map(|v| *v as f32)),
+                    Some(t) if t.numel() == 1 => Ok(t.to_f64_vec().first().map(|v| Bound::Const(*v as f32))),
                     Some(_) => Err("Clip bound is not a scalar".into()),
-                    None => Err("Clip bounds computed at run time (only weights are read)".into()),
+                    None => Ok(Some(Bound::Input(i))),
                 }
             };
             let k = Elementwise::Clip { min: bound(1, min)?, max: bound(2, max)? };
@@ -168,7 +195,6 @@ fn unary<B: Backend>(u: Unary, x: FloatTensor<B>) -> FloatTensor<B> {
         Unary::Gelu => B::gelu(x),
         Unary::LeakyRelu(a) => B::leaky_relu(x, Scalar::from(a)),
         Unary::HardSigmoid(a, b) => B::hard_sigmoid(x, Scalar::from(a), Scalar::from(b)),
-        Unary::Identity => x,
     }
 }
 
@@ -204,9 +230,11 @@ pub(crate) fn broadcast_binary<B: Backend>(
 impl Elementwise {
     pub(crate) fn run<B: Backend>(&self, ins: &[Option<&BurnTensor<B>>]) -> Out<B> {
         match self {
+            Elementwise::Typed(k) => k.run(ins),
+            Elementwise::Act(k) => k.run(ins),
             Elementwise::Unary(u) => {
                 let x = input(ins, 0)?;
-                Ok(vec![BurnTensor::new(x.shape.clone(), unary::<B>(*u, x.prim.clone()))])
+                Ok(vec![BurnTensor::new(x.shape.clone(), unary::<B>(*u, x.f()?))])
             }
             Elementwise::Fold { op, mean } => {
                 let mut it = ins.iter().flatten();
@@ -218,18 +246,18 @@ impl Elementwise {
                     count += 1;
                 }
                 if *mean {
-                    acc.prim = B::float_div_scalar(acc.prim, Scalar::from(count as f32));
+                    acc = BurnTensor::new(acc.shape.clone(), B::float_div_scalar(acc.f()?, Scalar::from(count as f32)));
                 }
                 Ok(vec![acc])
             }
             Elementwise::Clip { min, max } => {
                 let x = input(ins, 0)?;
-                let mut p = x.prim.clone();
-                if let Some(m) = min {
-                    p = B::float_clamp_min(p, Scalar::from(*m));
+                let mut p = x.f()?;
+                if let Some(m) = min.map(|b| b.get(ins)).transpose()?.flatten() {
+                    p = B::float_clamp_min(p, Scalar::from(m));
                 }
-                if let Some(m) = max {
-                    p = B::float_clamp_max(p, Scalar::from(*m));
+                if let Some(m) = max.map(|b| b.get(ins)).transpose()?.flatten() {
+                    p = B::float_clamp_max(p, Scalar::from(m));
                 }
                 Ok(vec![BurnTensor::new(x.shape.clone(), p)])
             }

@@ -11,12 +11,21 @@ use burn_backend::Backend;
 use burn_backend::tensor::FloatTensor;
 use strata_ir::{DType, Graph, Node, Op, TensorData, ValueId};
 
-use crate::tensor::{BurnTensor, burn_shape};
+use crate::tensor::{BurnTensor, Prim, burn_shape, held};
 
+pub(crate) mod activation;
+pub(crate) mod attention;
+pub(crate) mod deconv;
 pub(crate) mod elementwise;
+pub(crate) mod index;
+pub(crate) mod loss;
 pub(crate) mod movement;
 pub(crate) mod nn;
+pub(crate) mod norm;
+pub(crate) mod recurrent;
 pub(crate) mod reduce;
+pub(crate) mod resize;
+pub(crate) mod typed;
 
 /// Why a node does not run here (shown to users in the placement report).
 pub(crate) type Unsupported = String;
@@ -31,6 +40,13 @@ pub(crate) enum Kernel {
     Nn(nn::Nn),
     Reduce(reduce::Reduce),
     Move(movement::Move),
+    Norm(norm::Norm),
+    Deconv(deconv::Deconv),
+    Resize(resize::Resize),
+    Index(index::Index),
+    Loss(loss::Loss),
+    Recurrent(recurrent::Recurrent),
+    Attention(attention::Attention),
 }
 
 impl Kernel {
@@ -40,8 +56,15 @@ impl Kernel {
         match self {
             Kernel::Elementwise(k) => k.run(ins),
             Kernel::Nn(k) => k.run(ins, device),
-            Kernel::Reduce(k) => k.run(ins),
-            Kernel::Move(k) => k.run(ins),
+            Kernel::Reduce(k) => k.run(ins, device),
+            Kernel::Move(k) => k.run(ins, device),
+            Kernel::Norm(k) => k.run(ins),
+            Kernel::Deconv(k) => k.run(ins),
+            Kernel::Resize(k) => k.run(ins, device),
+            Kernel::Index(k) => k.run(ins, device),
+            Kernel::Loss(k) => k.run(ins, device),
+            Kernel::Recurrent(k) => k.run(ins, device),
+            Kernel::Attention(k) => k.run(ins, device),
         }
     }
 }
@@ -84,19 +107,56 @@ impl<'a> NodeInfo<'a> {
             let val = self.graph.value(v);
             match val.ty.dtype() {
                 Some(DType::F32) => {}
-                Some(d) => return Err(format!("'{}' is {d} (the burn backend runs float32 only)", val.name)),
+                Some(d) => {
+                    return Err(format!("'{}' is {d} (this operator runs float32 on burn)", val.name));
+                }
                 None => return Err(format!("'{}' has no known tensor type", val.name)),
             }
         }
         Ok(())
     }
-    /// Constant integer operand `i` (a weight), or why not.
-    pub fn const_ints(&self, i: usize, what: &str) -> Result<Vec<i64>, Unsupported> {
-        match self.constant(i) {
-            Some(t) if matches!(t.dtype(), DType::I64 | DType::I32) => Ok(t.to_i64_vec()),
-            Some(t) => Err(format!("{what} operand is {}", t.dtype())),
-            None => Err(format!("{what} operand is computed at run time (only weights are read)")),
+    /// Declared element type of input `i`, when known.
+    pub fn in_dtype(&self, i: usize) -> Option<DType> {
+        let v = self.value(self.node.inputs.get(i))?;
+        self.graph.value(v).ty.dtype()
+    }
+    /// Every given input and output is of a held type (float32, int64,
+    /// int32, bool), except the inputs in `operands`.
+    pub fn require_held(&self, operands: &[usize]) -> Result<(), Unsupported> {
+        let ins = self.node.inputs.iter().enumerate().filter(|(i, _)| !operands.contains(i)).map(|(_, v)| v);
+        for &v in ins.chain(&self.node.outputs).flatten() {
+            let val = self.graph.value(v);
+            match val.ty.dtype() {
+                Some(d) if held(d) => {}
+                Some(d) => {
+                    return Err(format!(
+                        "'{}' is {d} (the burn backend holds float32/64, float16, bfloat16, int64, int32, bool)",
+                        val.name
+                    ));
+                }
+                None => return Err(format!("'{}' has no known tensor type", val.name)),
+            }
         }
+        Ok(())
+    }
+    /// Integer operand `i`: a weight read now, or an int64/int32 input
+    /// read from the device when the node runs (shapes, axes, pads...).
+    pub fn ints(&self, i: usize, what: &str) -> Result<Ints, Unsupported> {
+        if let Some(t) = self.constant(i) {
+            return match t.dtype() {
+                DType::I64 | DType::I32 => Ok(Ints::Const(t.to_i64_vec())),
+                d => Err(format!("{what} operand is {d}")),
+            };
+        }
+        match self.in_dtype(i) {
+            Some(DType::I64 | DType::I32) => Ok(Ints::Input(i)),
+            Some(d) => Err(format!("{what} operand is {d}")),
+            None => Err(format!("{what} operand has no known type")),
+        }
+    }
+    /// [`NodeInfo::ints`] when input `i` is given.
+    pub fn opt_ints(&self, i: usize, what: &str) -> Result<Option<Ints>, Unsupported> {
+        if self.has_input(i) { self.ints(i, what).map(Some) } else { Ok(None) }
     }
 }
 
@@ -110,15 +170,64 @@ pub(crate) fn plan(info: &NodeInfo) -> Result<Kernel, Unsupported> {
     }
     match &info.node.op {
         Op::Elementwise(op) => elementwise::plan(op, info).map(Kernel::Elementwise),
-        Op::Nn(op) => nn::plan(op, info).map(Kernel::Nn),
-        Op::Reduce(op) => reduce::plan(op, info).map(Kernel::Reduce),
-        Op::Tensor(op) => movement::plan(op, info).map(Kernel::Move),
+        Op::Nn(op) => {
+            if let Some(k) = norm::plan(op, info) {
+                return k.map(Kernel::Norm);
+            }
+            if let Some(k) = deconv::plan(op, info) {
+                return k.map(Kernel::Deconv);
+            }
+            if let Some(k) = resize::plan(op, info) {
+                return k.map(Kernel::Resize);
+            }
+            if let Some(k) = recurrent::plan(op, info) {
+                return k.map(Kernel::Recurrent);
+            }
+            if let Some(k) = attention::plan(op, info) {
+                return k.map(Kernel::Attention);
+            }
+            nn::plan(op, info).map(Kernel::Nn)
+        }
+        Op::Reduce(op) => match loss::plan(op, info) {
+            Some(k) => k.map(Kernel::Loss),
+            None => reduce::plan(op, info).map(Kernel::Reduce),
+        },
+        Op::Tensor(op) => match index::plan(op, info) {
+            Some(k) => k.map(Kernel::Index),
+            None => movement::plan(op, info).map(Kernel::Move),
+        },
         // Whole families not run here (they fall back to the reference, or
         // to the host for control flow).
         Op::Fused(_) | Op::Quant(_) | Op::Control(_) | Op::Text(_) | Op::Signal(_) | Op::Ml(_) | Op::Random(_) => {
             Err(format!("no {} kernel on burn", info.node.op.name()))
         }
     }
+}
+
+/// An integer operand: known at compile time, or read from input `i` when
+/// the node runs (a small tensor read back to the host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ints {
+    Const(Vec<i64>),
+    Input(usize),
+}
+
+impl Ints {
+    /// The values, reading the input from the device if need be.
+    pub(crate) fn get<B: Backend>(&self, ins: &[Option<&BurnTensor<B>>]) -> Result<Vec<i64>, String> {
+        match self {
+            Ints::Const(v) => Ok(v.clone()),
+            Ints::Input(i) => input(ins, *i)?.host_ints(),
+        }
+    }
+}
+
+/// [`Ints::get`] of an optional operand.
+pub(crate) fn opt_get<B: Backend>(
+    o: &Option<Ints>,
+    ins: &[Option<&BurnTensor<B>>],
+) -> Result<Option<Vec<i64>>, String> {
+    o.as_ref().map(|o| o.get(ins)).transpose()
 }
 
 /// Input `i` (present), or an error naming it.
@@ -159,6 +268,14 @@ pub(crate) fn expand_to<B: Backend>(t: &BurnTensor<B>, to: &[usize]) -> FloatTen
     same_rank.extend_from_slice(&t.shape);
     let p = t.reshaped(&same_rank);
     if same_rank == to { p } else { B::float_expand(p, burn_shape(to)) }
+}
+
+/// `t` (any kind) broadcast to `to`, as [`expand_to`].
+pub(crate) fn expand_prim<B: Backend>(t: &BurnTensor<B>, to: &[usize]) -> Prim<B> {
+    let mut same_rank = vec![1; to.len().saturating_sub(t.shape.len())];
+    same_rank.extend_from_slice(&t.shape);
+    let p = t.reshaped_prim(&same_rank);
+    if same_rank == to { p } else { p.expand(burn_shape(to)) }
 }
 
 /// Elements of a shape, checked.

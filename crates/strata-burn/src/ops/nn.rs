@@ -16,19 +16,40 @@ use crate::tensor::BurnTensor;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pool {
     Max,
-    Avg { count_include_pad: bool },
+    Avg {
+        count_include_pad: bool,
+    },
+    /// LpPool: the p-th root of the window's sum of |x|^p.
+    Lp(i64),
 }
 
 /// A compiled Nn node.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Nn {
     MatMul,
-    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool },
-    Conv { window: WindowAttrs, group: usize, kernel_shape: Option<Vec<i64>> },
-    Pool { pool: Pool, window: WindowAttrs },
+    Gemm {
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+    },
+    Conv {
+        window: WindowAttrs,
+        group: usize,
+        kernel_shape: Option<Vec<i64>>,
+    },
+    Pool {
+        pool: Pool,
+        window: WindowAttrs,
+    },
     Global(Pool),
-    BatchNorm { epsilon: f32 },
-    Identity,
+    BatchNorm {
+        epsilon: f32,
+    },
+    /// Inference Dropout: the input, and an all-true mask when asked for.
+    Identity {
+        mask: bool,
+    },
 }
 
 /// The declared rank of input `i` or of its weight.
@@ -70,7 +91,7 @@ pub(crate) fn plan(op: &N, info: &NodeInfo) -> Result<Nn, Unsupported> {
             let group = usize::try_from(*group).ok().filter(|&g| g > 0).ok_or("group must be positive")?;
             Nn::Conv { window, group, kernel_shape: kernel_shape.clone() }
         }
-        N::MaxPool { .. } | N::AveragePool { .. } => {
+        N::MaxPool { .. } | N::AveragePool { .. } | N::LpPool { .. } => {
             let window = op.window_attrs().ok_or("pooling without window attributes")?;
             spatial_1d_2d(info, &window)?;
             no_negative_pads(&window)?;
@@ -95,6 +116,15 @@ pub(crate) fn plan(op: &N, info: &NodeInfo) -> Result<Nn, Unsupported> {
                     }
                     Pool::Avg { count_include_pad: *count_include_pad }
                 }
+                N::LpPool { p, .. } => {
+                    if window.dilations.as_ref().is_some_and(|d| d.iter().any(|&v| v != 1)) {
+                        return Err("LpPool with dilations (burn's sum pooling has none)".into());
+                    }
+                    if *p < 1 {
+                        return Err(format!("LpPool with p={p}"));
+                    }
+                    Pool::Lp(*p)
+                }
                 _ => {
                     if info.outputs_given() > 1 {
                         return Err("MaxPool's Indices output".into());
@@ -104,14 +134,15 @@ pub(crate) fn plan(op: &N, info: &NodeInfo) -> Result<Nn, Unsupported> {
             };
             Nn::Pool { pool, window }
         }
-        N::GlobalAveragePool {} | N::GlobalMaxPool {} => {
+        N::GlobalAveragePool {} | N::GlobalMaxPool {} | N::GlobalLpPool { .. } => {
             if rank(info, 0).is_some_and(|r| r < 3) {
                 return Err("global pooling of fewer than 3 axes".into());
             }
-            Nn::Global(if matches!(op, N::GlobalMaxPool {}) {
-                Pool::Max
-            } else {
-                Pool::Avg { count_include_pad: false }
+            Nn::Global(match op {
+                N::GlobalMaxPool {} => Pool::Max,
+                N::GlobalLpPool { p } if *p >= 1 => Pool::Lp(*p),
+                N::GlobalLpPool { p } => return Err(format!("GlobalLpPool with p={p}")),
+                _ => Pool::Avg { count_include_pad: false },
             })
         }
         N::BatchNormalization { epsilon, training_mode, spatial, .. } => {
@@ -124,17 +155,17 @@ pub(crate) fn plan(op: &N, info: &NodeInfo) -> Result<Nn, Unsupported> {
             Nn::BatchNorm { epsilon: *epsilon }
         }
         N::Dropout { .. } => {
-            if info.outputs_given() > 1 {
-                return Err("Dropout's mask output".into());
-            }
             if info.has_input(2) {
                 match info.constant(2) {
                     Some(t) if t.to_f64_vec().iter().all(|&v| v == 0.0) => {}
                     _ => return Err("Dropout in training mode (or unknown mode)".into()),
                 }
             }
-            info.require_f32(&[1, 2])?;
-            return Ok(Nn::Identity);
+            if info.in_dtype(0) != Some(strata_ir::DType::F32) {
+                return Err("Dropout of non-float32 data".into());
+            }
+            info.require_held(&[1, 2])?;
+            return Ok(Nn::Identity { mask: info.node.outputs.get(1).is_some_and(|o| o.is_some()) });
         }
         _ => return Err(format!("no {} kernel on burn", op.name())),
     };
@@ -175,7 +206,7 @@ fn geometry(attrs: &WindowAttrs, spatial: &[usize], kernel: Vec<usize>) -> Resul
 fn as_4d<B: Backend>(x: &BurnTensor<B>) -> Result<FloatTensor<B>, String> {
     match x.shape.as_slice() {
         [n, c, l] => Ok(x.reshaped(&[*n, *c, 1, *l])),
-        [_, _, _, _] => Ok(x.prim.clone()),
+        [_, _, _, _] => Ok(x.f()?),
         s => Err(format!("input of shape {s:?} is not [N, C, L] or [N, C, H, W]")),
     }
 }
@@ -231,11 +262,37 @@ fn per_channel<B: Backend>(v: &BurnTensor<B>, x: &[usize]) -> Result<FloatTensor
     Ok(expand_to(&t, x))
 }
 
+/// |x|^p.
+fn lp_power<B: Backend>(x: FloatTensor<B>, p: i64) -> FloatTensor<B> {
+    let a = B::float_abs(x);
+    match p {
+        1 => a,
+        2 => B::float_mul(a.clone(), a),
+        p => B::float_powf_scalar(a, Scalar::from(p as f32)),
+    }
+}
+
+/// s^(1/p).
+fn lp_root<B: Backend>(s: FloatTensor<B>, p: i64) -> FloatTensor<B> {
+    match p {
+        1 => s,
+        2 => B::float_sqrt(s),
+        p => B::float_powf_scalar(s, Scalar::from(1.0 / p as f32)),
+    }
+}
+
 impl Nn {
-    pub(crate) fn run<B: Backend>(&self, ins: &[Option<&BurnTensor<B>>], _device: &B::Device) -> Out<B> {
+    pub(crate) fn run<B: Backend>(&self, ins: &[Option<&BurnTensor<B>>], device: &B::Device) -> Out<B> {
         let x = input(ins, 0)?;
         match self {
-            Nn::Identity => Ok(vec![x.clone()]),
+            Nn::Identity { mask } => {
+                let mut outs = vec![x.clone()];
+                if *mask {
+                    let ones = B::bool_ones(crate::tensor::burn_shape(&x.shape), device, crate::tensor::BOOL);
+                    outs.push(BurnTensor::of(x.shape.clone(), strata_ir::DType::Bool, crate::tensor::Prim::Bool(ones)));
+                }
+                Ok(outs)
+            }
             Nn::MatMul => Ok(vec![matmul(x, input(ins, 1)?)?]),
             Nn::Gemm { alpha, beta, trans_a, trans_b } => {
                 let w = input(ins, 1)?;
@@ -244,21 +301,21 @@ impl Nn {
                 }
                 let (mut a, mut b) = (x.clone(), w.clone());
                 if *trans_a {
-                    a = BurnTensor::new(vec![a.shape[1], a.shape[0]], B::float_transpose(a.prim));
+                    a = BurnTensor::new(vec![a.shape[1], a.shape[0]], B::float_transpose(a.f()?));
                 }
                 if *trans_b {
-                    b = BurnTensor::new(vec![b.shape[1], b.shape[0]], B::float_transpose(b.prim));
+                    b = BurnTensor::new(vec![b.shape[1], b.shape[0]], B::float_transpose(b.f()?));
                 }
                 let mut y = matmul(&a, &b)?;
                 if *alpha != 1.0 {
-                    y.prim = B::float_mul_scalar(y.prim, Scalar::from(*alpha));
+                    y = BurnTensor::new(y.shape.clone(), B::float_mul_scalar(y.f()?, Scalar::from(*alpha)));
                 }
                 if let Some(c) = ins.get(2).copied().flatten()
                     && *beta != 0.0
                 {
                     let mut c = c.clone();
                     if *beta != 1.0 {
-                        c.prim = B::float_mul_scalar(c.prim, Scalar::from(*beta));
+                        c = BurnTensor::new(c.shape.clone(), B::float_mul_scalar(c.f()?, Scalar::from(*beta)));
                     }
                     if broadcast(&c.shape, &y.shape)? != y.shape {
                         return Err(format!("C of shape {:?} does not broadcast to {:?}", c.shape, y.shape));
@@ -294,7 +351,7 @@ impl Nn {
                     groups: *group,
                 };
                 let bias = match ins.get(2).copied().flatten() {
-                    Some(b) if b.shape == [m] => Some(b.prim.clone()),
+                    Some(b) if b.shape == [m] => Some(b.f()?),
                     Some(b) => return Err(format!("bias of shape {:?} for {m} output channels", b.shape)),
                     None => None,
                 };
@@ -309,22 +366,33 @@ impl Nn {
                 let (n, c) = (x.shape[0], x.shape[1]);
                 let kernel = positive(window.kernel_shape.as_ref().ok_or("no kernel_shape")?, r - 2, "kernel_shape")?;
                 let g = geometry(window, &x.shape[2..], kernel)?;
+                // Explicit padding (any padding, and the extra end padding
+                // of ceil_mode) for pooling run unpadded.
+                let fo = g.window.fixed::<2>(&x.shape[2..]).ok_or("more than 2 spatial axes")?.out;
+                let mut pads = [(0, 0); 4];
+                for i in 0..2 {
+                    let extent = (g.kernel[i] - 1) * g.dilation[i] + 1;
+                    let need = ((fo[i] - 1) * g.stride[i] + extent).saturating_sub(g.input[i] + g.pad_begin[i]);
+                    pads[2 + i] = (g.pad_begin[i], need);
+                }
+                let padded = |fill: f32, p: FloatTensor<B>| {
+                    if pads.iter().any(|&(b, e)| b + e > 0) {
+                        B::float_pad(p, &pads, PadMode::Constant(fill))
+                    } else {
+                        p
+                    }
+                };
                 let p = match pool {
                     Pool::Max => {
-                        // Pad with -inf explicitly (any padding, and the
-                        // extra end padding of ceil_mode), then pool unpadded.
-                        let fo = g.window.fixed::<2>(&x.shape[2..]).ok_or("more than 2 spatial axes")?.out;
-                        let mut pads = [(0, 0); 4];
-                        for i in 0..2 {
-                            let extent = (g.kernel[i] - 1) * g.dilation[i] + 1;
-                            let need = ((fo[i] - 1) * g.stride[i] + extent).saturating_sub(g.input[i] + g.pad_begin[i]);
-                            pads[2 + i] = (g.pad_begin[i], need);
-                        }
-                        let mut p = as_4d(x)?;
-                        if pads.iter().any(|&(b, e)| b + e > 0) {
-                            p = B::float_pad(p, &pads, PadMode::Constant(f32::NEG_INFINITY));
-                        }
+                        let p = padded(f32::NEG_INFINITY, as_4d(x)?);
                         B::max_pool2d(p, g.kernel, g.stride, [0, 0], g.dilation, false)
+                    }
+                    Pool::Lp(lp) => {
+                        // Zeros add nothing to the sum: mean over the full window times its size.
+                        let pw = padded(0.0, lp_power::<B>(as_4d(x)?, *lp));
+                        let mean = B::avg_pool2d(pw, g.kernel, g.stride, [0, 0], true, false);
+                        let sum = B::float_mul_scalar(mean, Scalar::from((g.kernel[0] * g.kernel[1]) as f32));
+                        lp_root::<B>(sum, *lp)
                     }
                     Pool::Avg { count_include_pad } => {
                         if g.pad_begin != g.pad_end {
@@ -340,12 +408,19 @@ impl Nn {
                 if r < 3 || x.shape[2..].contains(&0) {
                     return Err(format!("cannot pool input of shape {:?}", x.shape));
                 }
-                let mut p = x.prim.clone();
+                let mut p = x.f()?;
+                if let Pool::Lp(lp) = pool {
+                    p = lp_power::<B>(p, *lp);
+                }
                 for d in 2..r {
                     p = match pool {
                         Pool::Max => B::float_max_dim(p, d),
                         Pool::Avg { .. } => B::float_mean_dim(p, d),
+                        Pool::Lp(_) => B::float_sum_dim(p, d),
                     };
+                }
+                if let Pool::Lp(lp) = pool {
+                    p = lp_root::<B>(p, *lp);
                 }
                 let shape: Vec<usize> = (0..r).map(|i| if i < 2 { x.shape[i] } else { 1 }).collect();
                 Ok(vec![BurnTensor::new(shape, p)])
@@ -355,7 +430,7 @@ impl Nn {
                 let arg = |i: usize| -> Result<FloatTensor<B>, String> { per_channel(input(ins, i)?, s) };
                 let (scale, bias, mean, var) = (arg(1)?, arg(2)?, arg(3)?, arg(4)?);
                 let std = B::float_sqrt(B::float_add_scalar(var, Scalar::from(*epsilon)));
-                let y = B::float_div(B::float_sub(x.prim.clone(), mean), std);
+                let y = B::float_div(B::float_sub(x.f()?, mean), std);
                 let y = B::float_add(B::float_mul(y, scale), bias);
                 Ok(vec![BurnTensor::new(s.clone(), y)])
             }
