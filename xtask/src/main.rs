@@ -144,10 +144,26 @@ fn test() -> anyhow::Result<()> {
     wasm_kernel_tests()?;
     check_metal()?;
     run(cargo().args(["test", "--workspace"]).env("STRATA_DATA_DIR", data_root()))?;
+    burn_tests()?;
     examples()?;
     sandbox::sandbox()?;
     web(&[])?;
     web_tests()?;
+    Ok(())
+}
+
+/// The `burn` backend (burn-flex; in no default build): its crate's tests,
+/// then the suites on `burn` against their manifests and the tie-breaker
+/// tests (the tests whose names mention burn). Prints how long it took, as
+/// this step is CI's price for the backend.
+fn burn_tests() -> anyhow::Result<()> {
+    let t0 = std::time::Instant::now();
+    run(cargo().args(["test", "-p", "strata-burn", "--features", "strata-burn/flex"]))?;
+    run(cargo()
+        .args(["test", "-p", "strata-conformance", "-p", "strata-migrate"])
+        .args(["--features", "strata-conformance/burn,strata-migrate/burn", "--", "burn", "third_opinion"])
+        .env("STRATA_DATA_DIR", data_root()))?;
+    eprintln!("xtask: the burn tests took {:.0} s", t0.elapsed().as_secs_f64());
     Ok(())
 }
 

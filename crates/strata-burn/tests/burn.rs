@@ -15,6 +15,9 @@ use strata_ir::{DType, Model, NodeId, Op, TensorData};
 use strata_test_support::harness::{Floats, Target, Tol, check_against_reference, reason};
 use strata_test_support::ir::Builder;
 
+#[path = "burn/typed.rs"]
+mod typed;
+
 /// Deterministic pseudo-random floats in [lo, hi).
 fn data(shape: &[usize], seed: u32, lo: f32, hi: f32) -> TensorData {
     let n: usize = shape.iter().product();

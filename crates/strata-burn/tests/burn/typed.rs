@@ -1,49 +1,20 @@
-//! Differential tests of the burn backend's typed and newer families
+//! (Part of the `burn` test binary.) Differential tests of the burn backend's typed and newer families
 //! against the reference backend: int64/bool tensors, Cast, comparisons
 //! and Where, run-time shape/axes/starts operands read from the device,
 //! Gather/Slice/Split/Pad/Tile, normalisations, ConvTranspose with
 //! asymmetric padding, Resize, ArgMax and CumSum. Integer and bool
 //! outputs must be exact; float outputs agree within a small bound.
-#![cfg(feature = "flex")]
 
-use std::sync::Arc;
-
+use super::{Burn, data};
 use strata_burn::FlexBackend;
 use strata_ir::ops::{ElementwiseOp as E, NnOp as N, ReduceOp as R, TensorOp as T};
 use strata_ir::window::AutoPad;
 use strata_ir::{DType, Model, NodeId, Op, TensorData};
-use strata_test_support::harness::{Floats, Target, Tol, check_against_reference, reason};
+use strata_test_support::harness::{Floats, Tol, check_against_reference};
 use strata_test_support::ir::Builder;
-
-fn data(shape: &[usize], seed: u32, lo: f32, hi: f32) -> TensorData {
-    let n: usize = shape.iter().product();
-    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(7);
-    let v: Vec<f32> = (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            lo + (hi - lo) * ((s >> 8) as f32 / (1u32 << 24) as f32)
-        })
-        .collect();
-    TensorData::from_f32(shape.to_vec(), &v).expect("valid")
-}
 
 fn ints(shape: &[usize], v: &[i64]) -> TensorData {
     TensorData::from_i64(shape.to_vec(), v).expect("valid")
-}
-
-struct Burn(FlexBackend);
-
-impl Target for Burn {
-    const NAME: &'static str = "burn";
-    fn supports(&self, m: &Model, node: NodeId) -> Result<(), String> {
-        reason(self.0.supports(m, m.main, node))
-    }
-    fn runs(&self, m: Model, inputs: &[TensorData]) -> Vec<Vec<TensorData>> {
-        let compiled = self.0.compile(Arc::new(m)).expect("compiles");
-        let ins: Vec<_> = inputs.iter().map(|t| self.0.upload(t).expect("uploads")).collect();
-        let refs: Vec<_> = ins.iter().collect();
-        vec![compiled.run(&refs).expect("runs").iter().map(|t| t.to_host().expect("downloads")).collect()]
-    }
 }
 
 /// One node over graph inputs (all fed at run time, so shape and axes
