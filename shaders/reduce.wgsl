@@ -4,6 +4,8 @@
 // OP: a `REDUCE_*` code (`reduce`), an `ARG_*` code (`arg_reduce`).
 
 override OP: u32 = 0u;
+// DT (`reduce`): the input's words; other than DT_F32 only for MAX / MIN.
+override DT: u32 = DT_F32;
 
 // Output words: f32 bits for reductions, i32 for arg reductions.
 
@@ -27,10 +29,35 @@ fn reduced_offset(k: u32, rank: u32) -> u32 {
     return strided_offset(k, rank, true);
 }
 
+// MAX / MIN of integer (DT_I32) or unsigned and bool words, exact. An
+// empty bool reduction gives false (max) or true (min); the host never
+// asks for an empty integer one.
+fn reduce_words(base: u32, rank: u32, red_n: u32) -> u32 {
+    let is_max = OP == REDUCE_MAX;
+    if DT == DT_I32 {
+        var acc = bitcast<i32>(x[base]);
+        for (var k = 1u; k < red_n; k = k + 1u) {
+            let v = bitcast<i32>(x[base + reduced_offset(k, rank)]);
+            acc = select(min(acc, v), max(acc, v), is_max);
+        }
+        return bitcast<u32>(acc);
+    }
+    var acc = select(select(0xffffffffu, 1u, DT == DT_BOOL), 0u, is_max);
+    for (var k = 0u; k < red_n; k = k + 1u) {
+        let v = bitcast<u32>(x[base + reduced_offset(k, rank)]);
+        acc = select(min(acc, v), max(acc, v), is_max);
+    }
+    return acc;
+}
+
 fn reduce_at(i: u32, p: ReduceParams) {
     let rank = p.rank;
     let red_n = p.red_n;
     let base = strided_offset(i, rank, false);
+    if DT != DT_F32 {
+        out[i] = reduce_words(base, rank, red_n);
+        return;
+    }
     var mx = f32_bits(0xff800000u);
     if OP == REDUCE_LOG_SUM_EXP {
         for (var k = 0u; k < red_n; k = k + 1u) {

@@ -39,6 +39,16 @@ fn eye_params() -> EyeParams {
     return EyeParams(P(0u), P(1u), bitcast<i32>(P(2u)), P(3u));
 }
 
+struct WindowParams {
+    n: u32,
+    denom: u32,
+    kind: u32,
+}
+
+fn window_params() -> WindowParams {
+    return WindowParams(P(0u), P(1u), P(2u));
+}
+
 @compute @workgroup_size(64)
 fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lidx: u32) {
@@ -66,5 +76,15 @@ fn eye(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let p = eye_params();
     if i < p.n {
         eye_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn window(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = window_params();
+    if i < p.n {
+        window_at(i, p);
     }
 }

@@ -3,6 +3,8 @@
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read> c: array<f32>;
+@group(0) @binding(5) var<storage, read> d: array<f32>;
 
 struct SwigluParams {
     n: u32,
@@ -13,6 +15,22 @@ fn swiglu_params() -> SwigluParams {
     return SwigluParams(P(0u), bitcast<f32>(P(1u)));
 }
 
+struct OptimizerParams {
+    n: u32,
+    kind: u32,
+    which: u32,
+    r: f32,
+    epsilon: f32,
+    norm: f32,
+    norm_post: f32,
+    alpha: f32,
+    beta: f32,
+}
+
+fn optimizer_params() -> OptimizerParams {
+    return OptimizerParams(P(0u), P(1u), P(2u), bitcast<f32>(P(3u)), bitcast<f32>(P(4u)), bitcast<f32>(P(5u)), bitcast<f32>(P(6u)), bitcast<f32>(P(7u)), bitcast<f32>(P(8u)));
+}
+
 @compute @workgroup_size(64)
 fn swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lidx: u32) {
@@ -20,5 +38,15 @@ fn swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let p = swiglu_params();
     if i < p.n {
         swiglu_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn optimizer(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = optimizer_params();
+    if i < p.n {
+        optimizer_at(i, p);
     }
 }

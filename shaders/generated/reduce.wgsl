@@ -14,6 +14,11 @@ const REDUCE_LOG_SUM_EXP: u32 = 9u;
 const ARG_MAX: u32 = 0u;
 const ARG_MIN: u32 = 1u;
 
+const DT_F32: u32 = 0u;
+const DT_I32: u32 = 1u;
+const DT_BOOL: u32 = 2u;
+const DT_U32: u32 = 3u;
+
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 

@@ -34,7 +34,7 @@ pub enum Shader {
     Attention,
     /// NegativeLogLikelihoodLoss / SoftmaxCrossEntropyLoss (`loss.wgsl`).
     Loss,
-    /// ConstantOfShape, Range, EyeLike (`generate.wgsl`).
+    /// ConstantOfShape, Range, EyeLike, window functions (`generate.wgsl`).
     Generate,
     /// Hardmax, LpNormalization, CumSum/CumProd, TopK along one axis (`rowwise.wgsl`).
     Rowwise,
@@ -42,7 +42,7 @@ pub enum Shader {
     Sample,
     /// ScatterElements, ScatterND, OneHot (`scatter.wgsl`).
     Scatter,
-    /// SwiGLU (`math.wgsl`).
+    /// SwiGLU and the training optimisers (`math.wgsl`).
     Math,
     /// RotaryEmbedding (`rotary.wgsl`).
     Rotary,
@@ -239,7 +239,7 @@ impl Shader {
                 use crate::ops::reduce as m;
                 const {
                     Family {
-                        codes: &[m::reduce_op::TABLE, m::arg_op::TABLE],
+                        codes: &[m::reduce_op::TABLE, m::arg_op::TABLE, word_type::TABLE],
                         layouts: &[m::ReduceParams::LAYOUT],
                         bindings: &[write("out", "u32"), read("x", "f32")],
                         entries: &[
@@ -335,16 +335,17 @@ impl Shader {
                 }
             }
             Shader::Generate => {
-                use crate::ops::generate::{EyeParams, FillParams, RangeParams};
+                use crate::ops::generate::{EyeParams, FillParams, RangeParams, WindowParams};
                 const {
                     Family {
                         codes: &[word_type::TABLE],
-                        layouts: &[FillParams::LAYOUT, RangeParams::LAYOUT, EyeParams::LAYOUT],
+                        layouts: &[FillParams::LAYOUT, RangeParams::LAYOUT, EyeParams::LAYOUT, WindowParams::LAYOUT],
                         bindings: &[write("out", "u32")],
                         entries: &[
                             each("fill", &FillParams::LAYOUT, "n"),
                             each("range", &RangeParams::LAYOUT, "n"),
                             each("eye", &EyeParams::LAYOUT, "n"),
+                            each("window", &WindowParams::LAYOUT, "n"),
                         ],
                         parts: &[],
                     }
@@ -412,12 +413,22 @@ impl Shader {
                 }
             }
             Shader::Math => {
+                use crate::ops::training::OptimizerParams;
                 const {
                     Family {
                         codes: &[],
-                        layouts: &[SwigluParams::LAYOUT],
-                        bindings: &[write("out", "f32"), read("a", "f32"), read("b", "f32")],
-                        entries: &[each("swiglu", &SwigluParams::LAYOUT, "n")],
+                        layouts: &[SwigluParams::LAYOUT, OptimizerParams::LAYOUT],
+                        bindings: &[
+                            write("out", "f32"),
+                            read("a", "f32"),
+                            read("b", "f32"),
+                            read("c", "f32"),
+                            read("d", "f32"),
+                        ],
+                        entries: &[
+                            each("swiglu", &SwigluParams::LAYOUT, "n"),
+                            each("optimizer", &OptimizerParams::LAYOUT, "n"),
+                        ],
                         parts: &[],
                     }
                 }

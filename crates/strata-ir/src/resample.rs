@@ -299,6 +299,24 @@ pub fn plan(a: &ResizeAttrs) -> AxisPlan {
     }
 }
 
+impl AxisPlan {
+    /// Upsample (and Resize-10): asymmetric coordinates; `nearest` takes
+    /// floor when enlarging and ceil when shrinking, `linear` interpolates.
+    pub fn upsample(mode: UpsampleMode) -> AxisPlan {
+        let interp = match mode {
+            UpsampleMode::Nearest => Interp::Nearest(Nearest::Simple),
+            UpsampleMode::Linear => Interp::Linear,
+        };
+        AxisPlan {
+            interp,
+            coord: Coord::Asymmetric,
+            antialias: false,
+            exclude_outside: false,
+            extrapolation_value: 0.0,
+        }
+    }
+}
+
 /// Output length `floor(len * scale)`, checking the scale.
 pub fn scaled_len(len: usize, scale: f64) -> Result<usize, String> {
     if !(scale > 0.0 && scale.is_finite()) {

@@ -7,7 +7,7 @@
 use burn_backend::tensor::FloatTensor;
 use burn_backend::{Backend, Scalar, TensorData};
 use strata_ir::ops::NnOp as N;
-use strata_ir::resample::{self, AxisPlan, AxisTable, Coord, Interp, Nearest, UpsampleMode};
+use strata_ir::resample::{self, AxisPlan, AxisTable};
 
 use super::{NodeInfo, Out, Unsupported, expand_to, input, numel};
 use crate::tensor::{BOOL, BurnTensor, FLOAT};
@@ -102,18 +102,7 @@ impl Resize {
                 }
                 let out =
                     x.shape.iter().zip(&scales).map(|(&d, &s)| resample::scaled_len(d, s)).collect::<Result<_, _>>()?;
-                let interp = match mode {
-                    UpsampleMode::Nearest => Interp::Nearest(Nearest::Simple),
-                    UpsampleMode::Linear => Interp::Linear,
-                };
-                let plan = AxisPlan {
-                    interp,
-                    coord: Coord::Asymmetric,
-                    antialias: false,
-                    exclude_outside: false,
-                    extrapolation_value: 0.0,
-                };
-                (out, scales, vec![(0.0, 1.0); r], plan)
+                (out, scales, vec![(0.0, 1.0); r], AxisPlan::upsample(*mode))
             }
             op => {
                 let a = op.resize_attrs().ok_or("not a Resize")?;

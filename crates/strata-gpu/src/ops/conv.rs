@@ -26,8 +26,19 @@ const _: () = assert!(ConvParams::LAYOUT.words() <= super::fused::wgsl::EP);
 /// matrix product `gemm` or (few output channels per group) the direct `k`.
 #[derive(Debug)]
 pub(crate) enum Plan {
-    Conv { k: Kernel, gemm: Kernel, w: WindowAttrs, group: i64 },
-    ConvTranspose { k: Kernel, w: WindowAttrs, group: i64, output_padding: Option<Vec<i64>> },
+    Conv {
+        k: Kernel,
+        gemm: Kernel,
+        w: WindowAttrs,
+        group: i64,
+    },
+    ConvTranspose {
+        k: Kernel,
+        w: WindowAttrs,
+        group: i64,
+        output_padding: Option<Vec<i64>>,
+        output_shape: Option<Vec<i64>>,
+    },
 }
 
 /// The window attributes of a convolution or pooling node, as the IR gives them.
@@ -71,19 +82,14 @@ pub(super) fn plan(v: &NodeView, o: &NnOp, k: &mut Kernels) -> std::result::Resu
                 group: *group,
             })
         }
-        NnOp::ConvTranspose { auto_pad, group, kernel_shape, output_padding, output_shape, .. } => {
-            if auto_pad.is_same() {
-                return Err(format!("ConvTranspose auto_pad '{}' is not supported on the GPU", auto_pad.as_str()));
-            }
-            if output_shape.is_some() {
-                return Err("ConvTranspose with output_shape is not supported on the GPU".into());
-            }
+        NnOp::ConvTranspose { group, kernel_shape, output_padding, output_shape, .. } => {
             spatial_rank(v, kernel_shape.as_ref().map(Vec::len))?;
             Ok(Plan::ConvTranspose {
                 k: k.get(Shader::Conv, "conv_transpose2d", &[]),
                 w: window_attrs(o)?,
                 group: *group,
                 output_padding: output_padding.clone(),
+                output_shape: output_shape.clone(),
             })
         }
         other => not_implemented(other.name()),
@@ -180,7 +186,7 @@ impl Exec<'_> {
                 }
                 Ok(vec![y])
             }
-            Plan::ConvTranspose { k, w: attrs, group, output_padding } => {
+            Plan::ConvTranspose { k, w: attrs, group, output_padding, output_shape } => {
                 let (x, w) = (self.input(0)?, self.input(1)?);
                 let r = x.shape.len();
                 if !(r == 3 || r == 4) || w.shape.len() != r {
@@ -204,7 +210,7 @@ impl Exec<'_> {
                     &attrs.pads,
                     attrs.auto_pad,
                     output_padding,
-                    &None,
+                    output_shape,
                 )
                 .map_err(GpuError::Shape)?;
                 // in, out, kernel, stride, pad_begin, dilation per axis (1-D: a leading unit axis).

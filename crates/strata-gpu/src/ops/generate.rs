@@ -1,6 +1,7 @@
 //! Tensors generated from host parameters on the GPU (`generate.wgsl`):
-//! `ConstantOfShape`, `Range`, `EyeLike`, and `Dropout` in inference mode
-//! (its input, and an all-true mask).
+//! `ConstantOfShape`, `Range`, `EyeLike`, the window functions (Hann,
+//! Hamming, Blackman), and `Dropout` in inference mode (its input, and an
+//! all-true mask).
 
 use super::*;
 use crate::shape::f32w;
@@ -15,6 +16,10 @@ wgsl_params! {
     /// `generate.wgsl`'s `eye`: `one` (the output type's bits of 1) where
     /// column - row == k, else 0.
     pub(crate) struct EyeParams { n: u32, cols: u32, k: i32, one: u32 }
+    /// `generate.wgsl`'s `window`: `n` values of window `kind` (0 Hann,
+    /// 1 Hamming, 2 Blackman) with period `denom` (size, or size - 1 when
+    /// symmetric; 0 gives NaN, as the formula does).
+    pub(crate) struct WindowParams { n: u32, denom: u32, kind: u32 }
 }
 
 /// How a generating node runs.
@@ -28,6 +33,24 @@ pub(crate) enum Plan {
     EyeLike { eye: Kernel, k: i64 },
     /// The input itself; the mask, when wanted, a `fill`.
     Dropout { fill: Option<Kernel> },
+    /// `window` of the length in input 0 (read on the host).
+    Window { k: Kernel, kind: u32, periodic: bool },
+}
+
+/// Plan HannWindow (`kind` 0), HammingWindow (1) or BlackmanWindow (2):
+/// float32 output, the size read on the host.
+pub(super) fn plan_window(
+    v: &NodeView,
+    kind: u32,
+    output_datatype: DType,
+    periodic: i64,
+    k: &mut Kernels,
+) -> std::result::Result<Plan, String> {
+    if output_datatype != DType::F32 {
+        return Err(format!("window of type {output_datatype} (the GPU kernel writes float32)"));
+    }
+    v.host(0, "size")?;
+    Ok(Plan::Window { k: k.get(Shader::Generate, "window", &[]), kind, periodic: periodic != 0 })
 }
 
 /// Plan `ConstantOfShape`, `Range` or `EyeLike`.
@@ -171,6 +194,20 @@ impl Exec<'_> {
                 };
                 let y = ctx.alloc(out, vec![p.n])?;
                 ctx.dispatch_n(k, &p.words()?, &y, &[], p.n)?;
+                Ok(vec![y])
+            }
+            Plan::Window { k, kind, periodic } => {
+                let size = match self.host_i64(0)?.as_deref() {
+                    Some(&[s]) => s,
+                    _ => return Err(GpuError::Shape("the window size must be a scalar known on the host".into())),
+                };
+                let n = usize::try_from(size).map_err(|_| GpuError::Shape(format!("window size {size} < 0")))?;
+                if u32::try_from(n).is_err() {
+                    return Err(GpuError::Limit(format!("window size {n}")));
+                }
+                let denom = if *periodic { n } else { n.saturating_sub(1) };
+                let y = ctx.alloc(out, vec![n])?;
+                ctx.dispatch_n(k, &WindowParams { n, denom, kind: *kind as usize }.words()?, &y, &[], n)?;
                 Ok(vec![y])
             }
             Plan::EyeLike { eye, k } => {

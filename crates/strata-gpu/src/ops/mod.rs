@@ -45,6 +45,7 @@ pub(crate) mod sample;
 pub(crate) mod scatter;
 pub(crate) mod sequence;
 pub(crate) mod signal;
+pub(crate) mod training;
 
 /// A compute pipeline a plan dispatches. Created when the plan is made for
 /// a device; a plan made for a support query only names it.
@@ -353,6 +354,7 @@ pub(crate) enum Plan {
     Signal(signal::Plan),
     Quant(quant::Plan),
     Loss(loss::Plan),
+    Training(training::Plan),
     Fused(Box<fused::Plan>),
 }
 
@@ -445,6 +447,9 @@ pub(crate) fn plan_node(
             NnOp::RNN { .. } | NnOp::GRU { .. } | NnOp::LSTM { .. } => Plan::Recurrent(recurrent::plan(&v, o, k)?),
             NnOp::SwiGLU { alpha } => Plan::Elementwise(elementwise::plan_swiglu(&v, *alpha, k)?),
             NnOp::Dropout { .. } => Plan::Generate(generate::plan_dropout(&v, k)?),
+            NnOp::Adagrad { .. } | NnOp::Adam { .. } | NnOp::Momentum { .. } => {
+                Plan::Training(training::plan(&v, o, k)?)
+            }
             // not supported here
             NnOp::DeformConv { .. }
             | NnOp::GlobalLpPool { .. }
@@ -453,10 +458,7 @@ pub(crate) fn plan_node(
             | NnOp::RoiAlign { .. }
             | NnOp::MeanVarianceNormalization { .. }
             | NnOp::Det { .. }
-            | NnOp::NonMaxSuppression { .. }
-            | NnOp::Adagrad { .. }
-            | NnOp::Adam { .. }
-            | NnOp::Momentum { .. } => return not_implemented(o.name()),
+            | NnOp::NonMaxSuppression { .. } => return not_implemented(o.name()),
         },
         Op::Reduce(r) => match r {
             R::Softmax { .. }
@@ -484,6 +486,15 @@ pub(crate) fn plan_node(
             | R::CumProd { .. }
             | R::TopK { .. } => Plan::Reduce(reduce::plan(&v, r, k)?),
         },
+        Op::Signal(SignalOp::HannWindow { output_datatype, periodic }) => {
+            Plan::Generate(generate::plan_window(&v, 0, *output_datatype, *periodic, k)?)
+        }
+        Op::Signal(SignalOp::HammingWindow { output_datatype, periodic }) => {
+            Plan::Generate(generate::plan_window(&v, 1, *output_datatype, *periodic, k)?)
+        }
+        Op::Signal(SignalOp::BlackmanWindow { output_datatype, periodic }) => {
+            Plan::Generate(generate::plan_window(&v, 2, *output_datatype, *periodic, k)?)
+        }
         Op::Signal(s) => Plan::Signal(signal::plan(&v, s, k)?),
         Op::Quant(q @ (QuantOp::QuantizeLinear { .. } | QuantOp::DequantizeLinear { .. })) => {
             Plan::Quant(quant::plan(&v, q, k)?)
@@ -543,6 +554,7 @@ impl Exec<'_> {
             Plan::Signal(p) => self.signal(ctx, p),
             Plan::Quant(p) => self.quant(ctx, p),
             Plan::Loss(p) => self.loss(ctx, p),
+            Plan::Training(p) => self.optimizer(ctx, p),
             Plan::Fused(p) => self.fused(ctx, p),
         }
     }

@@ -49,6 +49,12 @@ pub(crate) enum Plan {
         k: Kernel,
         axis: i64,
     },
+    /// A `gather` of the slices the condition (input 1, read on the host)
+    /// keeps, along `axis` or over the flattened input.
+    Compress {
+        k: Kernel,
+        axis: Option<i64>,
+    },
     GatherElements {
         k: Kernel,
         axis: i64,
@@ -125,12 +131,9 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
         | T::TensorScatter { .. }
         | T::OneHot { .. } => return Ok(super::Plan::Scatter(scatter::plan(v, t, k)?)),
         // not supported here
-        T::Shape { .. }
-        | T::Size { .. }
-        | T::NonZero { .. }
-        | T::Compress { .. }
-        | T::Unique { .. }
-        | T::ImageDecoder { .. } => return not_implemented(t.name()),
+        T::Shape { .. } | T::Size { .. } | T::NonZero { .. } | T::Unique { .. } | T::ImageDecoder { .. } => {
+            return not_implemented(t.name());
+        }
         T::Constant { value } => {
             if gpu_dtype(value.dtype()) {
                 Ok(Plan::View(View::Constant))
@@ -219,6 +222,11 @@ pub(super) fn plan(v: &NodeView, t: &T, k: &mut Kernels) -> std::result::Result<
             v.host(1, "k")?;
             Ok(Plan::Trilu { k: k.get(Shader::Movement, "trilu", &[]), upper: *upper })
         }
+        T::Compress { axis } => {
+            v.dev(0)?;
+            v.host(1, "condition")?;
+            Ok(Plan::Compress { k: k.get(Shader::Movement, "gather", &[]), axis: *axis })
+        }
         T::GatherElements { axis } => {
             v.dev(0)?;
             v.int(1, "GatherElements indices")?;
@@ -295,18 +303,29 @@ impl Exec<'_> {
                         }
                     }
                 }
-                let mut shape = x.shape[..a].to_vec();
-                shape.extend_from_slice(&idx.shape);
-                shape.extend_from_slice(&x.shape[a + 1..]);
-                let y = ctx.alloc(out, shape)?;
-                let n = y.numel();
-                if n > 0 && dim == 0 {
-                    return Err(GpuError::Value("Gather from an empty axis".into()));
+                Ok(vec![gather(ctx, k, x, idx, a, out)?])
+            }
+            Plan::Compress { k, axis } => {
+                let x = self.input(0)?;
+                let cond = self
+                    .host(1)
+                    .ok_or_else(|| GpuError::Unsupported("the Compress condition must be known on the host".into()))?;
+                let (src, a) = match axis {
+                    Some(ax) => (x.clone(), norm_axis(*ax, x.shape.len())?),
+                    None => (GpuTensor { shape: vec![x.numel()], ..x.clone() }, 0),
+                };
+                if cond.shape().len() != 1 || cond.numel() > src.shape[a] {
+                    return Err(GpuError::Shape(format!(
+                        "condition of shape {:?} for an axis of {} elements",
+                        cond.shape(),
+                        src.shape[a]
+                    )));
                 }
-                let inner: usize = x.shape[a + 1..].iter().product();
-                let p = GatherParams { n, axis_dim: dim, inner: inner.max(1), nidx: idx.numel().max(1) };
-                ctx.dispatch_n(k, &p.words()?, &y, &[x, idx], n)?;
-                Ok(vec![y])
+                let keep: Vec<i64> =
+                    cond.to_f64_vec().iter().enumerate().filter(|(_, c)| **c != 0.0).map(|(i, _)| i as i64).collect();
+                let idx = TensorData::from_i64(vec![keep.len()], &keep).map_err(|e| GpuError::Shape(e.to_string()))?;
+                let idx = ctx.dev.upload(&idx)?;
+                Ok(vec![gather(ctx, k, &src, &idx, a, out)?])
             }
             Plan::Trilu { k: kern, upper } => {
                 let x = self.input(0)?;
@@ -756,5 +775,23 @@ fn pad(
         in_strides: contiguous(&x.shape),
     };
     ctx.dispatch_n(k, &p.words()?, &y, &[x], n)?;
+    Ok(y)
+}
+
+/// `gather` of `idx` (in range) along axis `a` of `x`: `x`'s shape with
+/// axis `a` replaced by `idx`'s.
+fn gather(ctx: &mut Ctx, k: &Kernel, x: &GpuTensor, idx: &GpuTensor, a: usize, out: DType) -> Result<GpuTensor> {
+    let dim = x.shape[a];
+    let mut shape = x.shape[..a].to_vec();
+    shape.extend_from_slice(&idx.shape);
+    shape.extend_from_slice(&x.shape[a + 1..]);
+    let y = ctx.alloc(out, shape)?;
+    let n = y.numel();
+    if n > 0 && dim == 0 {
+        return Err(GpuError::Value("Gather from an empty axis".into()));
+    }
+    let inner: usize = x.shape[a + 1..].iter().product();
+    let p = GatherParams { n, axis_dim: dim, inner: inner.max(1), nidx: idx.numel().max(1) };
+    ctx.dispatch_n(k, &p.words()?, &y, &[x, idx], n)?;
     Ok(y)
 }

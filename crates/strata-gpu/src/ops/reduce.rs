@@ -62,10 +62,14 @@ fn reduce_code(r: &R) -> Option<u32> {
 /// Plan a reduction, ArgMax/ArgMin, CumSum/CumProd or TopK.
 pub(super) fn plan(v: &NodeView, r: &R, k: &mut Kernels) -> std::result::Result<Plan, String> {
     if let (Some(code), Some(p)) = (reduce_code(r), r.reduce_params()) {
-        v.float(0)?;
+        // Integer and bool words: ReduceMax / ReduceMin, exact.
+        let d = v.dev(0)?;
+        if !is_float_word(d) && !matches!(code, reduce_op::MAX | reduce_op::MIN) {
+            return Err(format!("input 0 is {d}; {} runs on floats only (integers: ReduceMax, ReduceMin)", r.name()));
+        }
         v.host(1, "axes")?;
         return Ok(Plan::Reduce {
-            k: k.get(Shader::Reduce, "reduce", &[("OP", code)]),
+            k: k.get(Shader::Reduce, "reduce", &[("OP", code), ("DT", dt_code(d))]),
             axes: p.axes.map(<[i64]>::to_vec),
             keepdims: p.keepdims,
             noop_with_empty_axes: p.noop_with_empty_axes,
@@ -213,9 +217,13 @@ impl Exec<'_> {
         let keep: Vec<usize> = (0..r).map(|i| if axes.contains(&i) { 1 } else { x.shape[i] }).collect();
         let red: Vec<usize> = (0..r).map(|i| if axes.contains(&i) { x.shape[i] } else { 1 }).collect();
         let red_n: usize = red.iter().product();
+        // An empty integer max/min is the type's extreme, which int64's i32 words cannot hold.
+        if red_n == 0 && !is_float_word(x.dtype) && x.dtype != DType::Bool {
+            return Err(GpuError::Unsupported(format!("an empty {} reduction", x.dtype)));
+        }
         let shape: Vec<usize> =
             if keepdims { keep.clone() } else { (0..r).filter(|i| !axes.contains(i)).map(|i| x.shape[i]).collect() };
-        let y = ctx.alloc(DType::F32, shape)?;
+        let y = ctx.alloc(if is_float_word(x.dtype) { DType::F32 } else { x.dtype }, shape)?;
         let n = y.numel();
         let p = ReduceParams {
             n,

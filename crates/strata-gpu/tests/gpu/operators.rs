@@ -168,3 +168,156 @@ fn pooling_over_three_axes_with_indices() {
     );
     check(m, vec![x], 1e-5, 1e-4);
 }
+
+/// The training optimisers over two tensors per group, on the first step
+/// and later ones (bias correction, decay, the first step's coefficient).
+#[test]
+fn training_optimisers() {
+    use strata_ir::ops::nn::MomentumMode;
+    let shapes: [&[usize]; 2] = [&[3, 5], &[7]];
+    for (op, kinds, t) in [
+        (NnOp::Adagrad { decay_factor: 0.1, epsilon: 1e-6, norm_coefficient: 0.01 }, 3, 3),
+        (
+            NnOp::Adam { alpha: 0.9, beta: 0.999, epsilon: 1e-6, norm_coefficient: 0.02, norm_coefficient_post: 0.0 },
+            4,
+            0,
+        ),
+        (NnOp::Adam { alpha: 0.8, beta: 0.95, epsilon: 1e-4, norm_coefficient: 0.0, norm_coefficient_post: 0.1 }, 4, 5),
+        (NnOp::Momentum { alpha: 0.9, beta: 0.5, mode: MomentumMode::Standard, norm_coefficient: 0.01 }, 3, 0),
+        (NnOp::Momentum { alpha: 0.7, beta: 0.3, mode: MomentumMode::Nesterov, norm_coefficient: 0.0 }, 3, 4),
+    ] {
+        // Groups X, G and the states; the states (squared sums) are positive.
+        let mut tensors = Vec::new();
+        for kind in 0..kinds {
+            for (i, s) in shapes.iter().enumerate() {
+                let (lo, hi) = if kind >= 2 { (0.1, 2.0) } else { (-2.0, 2.0) };
+                tensors.push((format!("in{kind}_{i}"), data(s, (10 * kind + i) as u32, lo, hi)));
+            }
+        }
+        let ins: Vec<(&str, &TensorData)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let weights = vec![
+            ("r", TensorData::from_f32(vec![], &[0.05]).expect("valid")),
+            ("t", TensorData::from_i64(vec![], &[t]).expect("valid")),
+        ];
+        let mut node_ins = vec!["r", "t"];
+        node_ins.extend(ins.iter().map(|(n, _)| *n));
+        let outs: Vec<String> = (0..(kinds - 1) * shapes.len()).map(|o| format!("out{o}")).collect();
+        let out_types: Vec<(&str, DType)> = outs.iter().map(|o| (o.as_str(), DType::F32)).collect();
+        let m = model(Op::Nn(op), &ins, weights, &node_ins, &out_types);
+        check(m, tensors.into_iter().map(|(_, t)| t).collect(), 1e-6, 1e-5);
+    }
+}
+
+/// Hann, Hamming and Blackman windows, periodic and symmetric, short and long.
+#[test]
+fn window_functions() {
+    use strata_ir::ops::SignalOp as S;
+    for size in [1i64, 2, 3, 10, 257, 1024] {
+        for periodic in [1, 0] {
+            if size == 1 && periodic == 0 {
+                continue; // a period of 0: NaN by the formula
+            }
+            for op in [
+                S::HannWindow { output_datatype: DType::F32, periodic },
+                S::HammingWindow { output_datatype: DType::F32, periodic },
+                S::BlackmanWindow { output_datatype: DType::F32, periodic },
+            ] {
+                let size_t = TensorData::from_i64(vec![], &[size]).expect("valid");
+                let m = Builder::one_node(
+                    Op::Signal(op),
+                    &[],
+                    &[("size", size_t)],
+                    &["size"],
+                    &[("y", DType::F32)],
+                    Some(1),
+                )
+                .opset(24)
+                .build();
+                check(m, vec![], 2e-7, 4e-6);
+            }
+        }
+    }
+}
+
+/// ReduceMax / ReduceMin on bool, int32 and int64 tensors (exact), an
+/// empty bool reduction (false / true).
+#[test]
+fn integer_and_bool_max_min() {
+    let ints = |dtype: DType, shape: Vec<usize>, seed: i64| {
+        let n: usize = shape.iter().product();
+        let v: Vec<i128> = (0..n as i64)
+            .map(|i| (i * 7919 + seed * 104_729) % 201)
+            .map(|v| if dtype == DType::Bool { i128::from(v % 3 == 0) } else { (v - 100) as i128 })
+            .collect();
+        TensorData::from_i128(dtype, shape, &v).expect("valid")
+    };
+    let cases = [
+        ints(DType::Bool, vec![3, 4, 5], 1),
+        ints(DType::I32, vec![3, 4, 5], 2),
+        ints(DType::I64, vec![3, 4, 5], 3),
+        ints(DType::Bool, vec![2, 0, 3], 4),
+    ];
+    for x in cases {
+        for max in [true, false] {
+            let (axes, keepdims) = (Some(vec![1]), 0);
+            let op = if max {
+                R::ReduceMax { axes, keepdims, noop_with_empty_axes: 0 }
+            } else {
+                R::ReduceMin { axes, keepdims, noop_with_empty_axes: 0 }
+            };
+            let m = model(Op::Reduce(op), &[("x", &x)], vec![], &["x"], &[("y", x.dtype())]);
+            check(m, vec![x.clone()], 0.0, 0.0);
+        }
+    }
+}
+
+/// ConvTranspose sized by `output_shape` (the padding split SAME_UPPER
+/// style) and by `auto_pad` SAME_UPPER / SAME_LOWER.
+#[test]
+fn conv_transpose_output_shape_and_same() {
+    use strata_ir::window::AutoPad;
+    let x = data(&[1, 2, 5, 6], 1, -1.0, 1.0);
+    let w = data(&[2, 3, 3, 3], 2, -1.0, 1.0);
+    for (auto_pad, output_shape) in [
+        (AutoPad::NotSet, Some(vec![10, 12])),
+        (AutoPad::NotSet, Some(vec![1, 3, 9, 13])),
+        (AutoPad::SameUpper, None),
+        (AutoPad::SameLower, None),
+    ] {
+        let op = NnOp::ConvTranspose {
+            auto_pad,
+            dilations: None,
+            group: 1,
+            kernel_shape: None,
+            output_padding: None,
+            output_shape,
+            pads: None,
+            strides: Some(vec![2, 2]),
+        };
+        let m = model(Op::Nn(op), &[("x", &x)], vec![("w", w.clone())], &["x", "w"], &[("y", DType::F32)]);
+        check(m, vec![x.clone()], 1e-5, 1e-5);
+    }
+}
+
+/// Compress along an axis (a condition shorter than the axis too) and over
+/// the flattened input, the condition a constant or a graph input.
+#[test]
+fn compress_by_host_condition() {
+    let x = data(&[4, 5, 3], 7, -1.0, 1.0);
+    let cond = |v: &[bool]| {
+        let b: Vec<u8> = v.iter().map(|&c| u8::from(c)).collect();
+        TensorData::from_bytes(DType::Bool, vec![v.len()], strata_ir::tensor::Buffer::from_vec(b)).expect("valid")
+    };
+    for (axis, c) in [
+        (Some(1), cond(&[true, false, true, true, false])),
+        (Some(0), cond(&[false, true])),
+        (Some(-1), cond(&[false, false, false])),
+        (None, cond(&[true, false, false, true, true, false, true])),
+    ] {
+        let op = Op::Tensor(T::Compress { axis });
+        let m = model(op.clone(), &[("x", &x)], vec![("c", c.clone())], &["x", "c"], &[("y", DType::F32)]);
+        check(m, vec![x.clone()], 0.0, 0.0);
+        let m = model(op, &[("x", &x), ("c", &c)], vec![], &["x", "c"], &[("y", DType::F32)]);
+        check(m, vec![x.clone(), c], 0.0, 0.0);
+    }
+}

@@ -5,7 +5,7 @@
 //! sum of source elements (nearest, linear or cubic weights, optionally
 //! widened for antialiasing). Intermediate results stay in f64.
 
-use strata_ir::resample::{self, AxisPlan, AxisTable, Coord, Interp, Nearest, ResizeAttrs, axis_tables, cubic_kernel};
+use strata_ir::resample::{self, AxisPlan, AxisTable, Interp, ResizeAttrs, axis_tables, cubic_kernel};
 use strata_ir::resample::{SampleMode, SamplePadding as Padding, UpsampleMode};
 
 use crate::bail;
@@ -124,18 +124,8 @@ pub(super) fn upsample(args: &Args, mode: UpsampleMode, attr_scales: Option<&[f3
     if scales.len() != x.rank() {
         bail!("scales has {} values, expected {}", scales.len(), x.rank());
     }
-    let interp = match mode {
-        UpsampleMode::Nearest => Interp::Nearest(Nearest::Simple),
-        UpsampleMode::Linear => Interp::Linear,
-    };
     let out_dims = x.shape.iter().zip(&scales).map(|(&d, &s)| scaled_len(d, s)).collect::<KResult<Vec<_>>>()?;
-    let plan = AxisPlan {
-        interp,
-        coord: Coord::Asymmetric,
-        antialias: false,
-        exclude_outside: false,
-        extrapolation_value: 0.0,
-    };
+    let plan = AxisPlan::upsample(mode);
     let roi = vec![(0.0, 1.0); x.rank()];
     one(resample(x, &out_dims, &scales, &roi, &plan)?)
 }
