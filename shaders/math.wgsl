@@ -1,8 +1,9 @@
-// Strata GPU: SwiGLU and the training optimisers.
+// Strata GPU: SwiGLU, the training optimisers and Det.
 //
 // swiglu: out = a * sigmoid(alpha * a) * b.
 // optimizer: one output group of Adagrad, Adam or Momentum for x = a,
 // g = b and the states c (and d). Parameters: `OptimizerParams`.
+// det: the determinant of matrix i of a (side <= 16). Parameters: `DetParams`.
 
 fn swiglu_at(i: u32, p: SwigluParams) {
     let x = a[i];
@@ -37,4 +38,45 @@ fn optimizer_at(i: u32, p: OptimizerParams) {
         }
     }
     out[i] = v;
+}
+
+// LU decomposition with partial pivoting of a private copy, the pivot the
+// first row of largest magnitude (as the reference picks it).
+fn det_at(i: u32, p: DetParams) {
+    let n = p.side;
+    var m: array<f32, 256>;
+    let base = i * n * n;
+    for (var k = 0u; k < n * n; k = k + 1u) {
+        m[k] = a[base + k];
+    }
+    var d = 1.0;
+    for (var col = 0u; col < n; col = col + 1u) {
+        var piv = col;
+        for (var row = col + 1u; row < n; row = row + 1u) {
+            if abs(m[row * n + col]) > abs(m[piv * n + col]) {
+                piv = row;
+            }
+        }
+        if m[piv * n + col] == 0.0 {
+            d = 0.0;
+            break;
+        }
+        if piv != col {
+            for (var k = 0u; k < n; k = k + 1u) {
+                let t = m[col * n + k];
+                m[col * n + k] = m[piv * n + k];
+                m[piv * n + k] = t;
+            }
+            d = -d;
+        }
+        let pv = m[col * n + col];
+        d = d * pv;
+        for (var row = col + 1u; row < n; row = row + 1u) {
+            let f = m[row * n + col] / pv;
+            for (var k = col; k < n; k = k + 1u) {
+                m[row * n + k] = m[row * n + k] - f * m[col * n + k];
+            }
+        }
+    }
+    out[i] = d;
 }

@@ -31,6 +31,15 @@ fn optimizer_params() -> OptimizerParams {
     return OptimizerParams(P(0u), P(1u), P(2u), bitcast<f32>(P(3u)), bitcast<f32>(P(4u)), bitcast<f32>(P(5u)), bitcast<f32>(P(6u)), bitcast<f32>(P(7u)), bitcast<f32>(P(8u)));
 }
 
+struct DetParams {
+    count: u32,
+    side: u32,
+}
+
+fn det_params() -> DetParams {
+    return DetParams(P(0u), P(1u));
+}
+
 @compute @workgroup_size(64)
 fn swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lidx: u32) {
@@ -48,5 +57,15 @@ fn optimizer(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let p = optimizer_params();
     if i < p.n {
         optimizer_at(i, p);
+    }
+}
+
+@compute @workgroup_size(64)
+fn det(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+    let i = linear_index(wid, nwg, lidx);
+    let p = det_params();
+    if i < p.count {
+        det_at(i, p);
     }
 }

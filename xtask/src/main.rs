@@ -103,9 +103,32 @@ fn fetch_data() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The optional host features `test` turns on in every host-side cargo
+/// command (the `burn` backend on burn-flex, the wasmtime sandbox): one
+/// feature set for clippy, the tests, the examples and the CLI checks, so
+/// each dependency is compiled once per profile, not once per command.
+const TEST_FEATURES: &str = "strata/burn,strata-burn/flex,strata-conformance/burn,strata-migrate/burn,\
+strata-cli/burn,strata-cli/sandbox,strata-sandbox/wasmtime";
+
+/// `cargo <sub> --workspace --features TEST_FEATURES`.
+fn host_cargo(sub: &str) -> Command {
+    let mut c = cargo();
+    c.args([sub, "--workspace", "--features", TEST_FEATURES]);
+    c
+}
+
+/// Build what the examples and the CLI checks run (the workspace's
+/// libraries, binaries and tests, with the test features: after
+/// `cargo test` this only links the binaries it did not need).
+fn host_build() -> anyhow::Result<()> {
+    run(host_cargo("build").args(["--lib", "--bins", "--tests"]))
+}
+
 fn lint() -> anyhow::Result<()> {
     run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(host_cargo("clippy").args(["--all-targets", "--", "-D", "warnings"]))?;
+    // The default build (no optional features) must compile too.
+    run(cargo().args(["check", "--workspace"]))?;
     Ok(())
 }
 
@@ -137,34 +160,41 @@ fn wasm_kernel_tests() -> anyhow::Result<()> {
         .env("RUSTFLAGS", "-C target-feature=+simd128"))
 }
 
-fn test() -> anyhow::Result<()> {
-    fetch_data()?;
-    lint()?;
-    check_wasm()?;
-    wasm_kernel_tests()?;
-    check_metal()?;
-    run(cargo().args(["test", "--workspace"]).env("STRATA_DATA_DIR", data_root()))?;
-    burn_tests()?;
-    examples()?;
-    sandbox::sandbox()?;
-    web(&[])?;
-    web_tests()?;
+/// Run one step of `test`, then say how long it took (CI's time budget is
+/// spent step by step).
+fn step(name: &str, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let t = std::time::Instant::now();
+    f()?;
+    eprintln!("xtask: step '{name}' took {:.0} s", t.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// The `burn` backend (burn-flex; in no default build): its crate's tests,
-/// then the suites on `burn` against their manifests and the tie-breaker
-/// tests (the tests whose names mention burn). Prints how long it took, as
-/// this step is CI's price for the backend.
-fn burn_tests() -> anyhow::Result<()> {
-    let t0 = std::time::Instant::now();
-    run(cargo().args(["test", "-p", "strata-burn", "--features", "strata-burn/flex"]))?;
-    run(cargo()
-        .args(["test", "-p", "strata-conformance", "-p", "strata-migrate"])
-        .args(["--features", "strata-conformance/burn,strata-migrate/burn", "--", "burn", "third_opinion"])
-        .env("STRATA_DATA_DIR", data_root()))?;
-    eprintln!("xtask: the burn tests took {:.0} s", t0.elapsed().as_secs_f64());
+fn test() -> anyhow::Result<()> {
+    step("fetch-data", fetch_data)?;
+    step("lint", lint)?;
+    step("wasm check", check_wasm)?;
+    step("wasm kernel tests", wasm_kernel_tests)?;
+    step("metal check", check_metal)?;
+    step("burn-wgpu check", check_burn_wgpu)?;
+    // The sandbox tests (in the workspace run) load the wasip1 guest.
+    step("sandbox guest", sandbox::build_guest)?;
+    step(
+        "workspace tests (burn and sandbox included)",
+        || run(host_cargo("test").env("STRATA_DATA_DIR", data_root())),
+    )?;
+    step("examples", examples)?;
+    step("sandbox CLI check", sandbox::cli_matches_native)?;
+    step("web package", || web(&[]))?;
+    step("web tests", web_tests)?;
     Ok(())
+}
+
+/// burn's GPU backend (burn-wgpu) must type-check with the engine and the
+/// facade's `burn-wgpu` backend. Only checked: a build of its dependency
+/// tree would cost CI more than its budget allows, and the burn-flex run
+/// already covers the engine's logic.
+fn check_burn_wgpu() -> anyhow::Result<()> {
+    run(cargo().args(["check", "-p", "strata", "-p", "strata-burn", "--features", "strata/burn-wgpu"]))
 }
 
 /// The GPU crate must type-check for Metal (it cannot run here).
@@ -218,7 +248,7 @@ fn examples() -> anyhow::Result<()> {
             bail!("README's C excerpt line {line:?} is not in examples/c-classify/main.c");
         }
     }
-    run(cargo().args(["build", "-p", "strata-capi", "-p", "rust-classify"]))?;
+    host_build()?;
     let exe = out_dir.join("c-classify");
     run(Command::new("cc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-I"])
@@ -253,9 +283,13 @@ fn examples() -> anyhow::Result<()> {
 fn bench(extra: &[String]) -> anyhow::Result<()> {
     fetch_data()?;
     let manifest = repo_root().join("crates").join("strata-bench").join("Cargo.toml");
+    // The burn backend is a feature of the benchmark too: on only when asked for.
+    let backends = extra.iter().position(|a| a == "--backend").and_then(|i| extra.get(i + 1));
+    let burn = backends.is_some_and(|b| b.split(',').any(|b| b.trim() == "burn"));
     run(cargo()
         .args(["run", "--release", "--manifest-path"])
         .arg(&manifest)
+        .args(if burn { &["--features", "burn"][..] } else { &[] })
         .arg("--")
         .args(extra)
         .env("STRATA_DATA_DIR", data_root()))
@@ -443,7 +477,7 @@ fn main() -> anyhow::Result<()> {
         Some("fuzz") => fuzz(args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(60)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <fetch-data | test | lint | codegen | examples | sandbox | web [VARIANT...] | serve [--port N] | fuzz [SECONDS] | bench [--backend NAME] [--threads 1,2] [--rounds N] [--filter S] | bench-web [--kinds wasm,webgpu] [--rounds N] [--gpu-rounds N] [--filter S] [--json PATH]>"
+                "usage: cargo xtask <fetch-data | test | lint | codegen | examples | sandbox | web [VARIANT...] | serve [--port N] | fuzz [SECONDS] | bench [--backend cpu[,burn]] [--threads 1,2] [--rounds N] [--filter S] | bench-web [--kinds wasm,webgpu] [--rounds N] [--gpu-rounds N] [--filter S] [--json PATH]>"
             );
             std::process::exit(2);
         }

@@ -1,7 +1,6 @@
 //! `cargo xtask sandbox` (part of `test`): the engine built for
 //! `wasm32-wasip1` and run under wasmtime. Adds the target if missing,
-//! builds the guest (`strata-wasi`) in release, lints the wasmtime-enabled
-//! crates, runs the sandbox tests (real models and the node suite
+//! builds the guest (`strata-wasi`) in release, runs the sandbox tests (real models and the node suite
 //! bit-identical to native, hostile models stopped by their limits), and
 //! checks that `strata run --sandbox` writes the same bytes as a native run.
 
@@ -10,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::{cargo, data_root, fetch_data, repo_root, run};
+use crate::{cargo, data_root, fetch_data, host_build, host_cargo, repo_root, run};
 
 const TARGET: &str = "wasm32-wasip1";
 
@@ -22,42 +21,34 @@ fn ensure_target() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn sandbox() -> anyhow::Result<()> {
-    fetch_data()?;
+/// Build the guest (`strata-wasi`, release, wasm32-wasip1) the sandbox
+/// tests and `strata run --sandbox` load.
+pub fn build_guest() -> anyhow::Result<()> {
     ensure_target()?;
     let start = Instant::now();
     run(cargo().args(["build", "-p", "strata-wasi", "--release", "--target", TARGET]))?;
     eprintln!("sandbox: guest built in {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `cargo xtask sandbox`: the guest, the sandbox tests and the CLI check
+/// alone (`test` runs the same pieces, its sandbox tests inside the
+/// workspace run).
+pub fn sandbox() -> anyhow::Result<()> {
+    fetch_data()?;
+    let start = Instant::now();
+    build_guest()?;
     let t = Instant::now();
-    run(cargo().args([
-        "clippy",
-        "-p",
-        "strata-sandbox",
-        "-p",
-        "strata-cli",
-        "--features",
-        "strata-sandbox/wasmtime,strata-cli/sandbox",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    eprintln!("sandbox: clippy with wasmtime in {:.1} s", t.elapsed().as_secs_f64());
-    let t = Instant::now();
-    run(cargo()
-        .args(["test", "-p", "strata-sandbox", "--features", "wasmtime", "--test", "sandbox", "--", "--nocapture"])
-        .env("STRATA_DATA_DIR", data_root()))?;
+    run(host_cargo("test").args(["--test", "sandbox", "--", "--nocapture"]).env("STRATA_DATA_DIR", data_root()))?;
     eprintln!("sandbox: tests in {:.1} s", t.elapsed().as_secs_f64());
-    let t = Instant::now();
     cli_matches_native()?;
-    eprintln!("sandbox: CLI check in {:.1} s", t.elapsed().as_secs_f64());
     eprintln!("sandbox: everything in {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// `strata run --sandbox` on a real model with its recorded input writes
 /// the same `.npy` bytes as `strata run` natively.
-fn cli_matches_native() -> anyhow::Result<()> {
+pub fn cli_matches_native() -> anyhow::Result<()> {
     let case = data_root().join("onnx-models").join("ppocr_mobile_v2_cls");
     let dir = repo_root().join("target").join("sandbox-xtask");
     let _ = std::fs::remove_dir_all(&dir);
@@ -70,9 +61,11 @@ fn cli_matches_native() -> anyhow::Result<()> {
         .arg(&npy))?;
     let model = case.join("model.onnx");
     let input = format!("x={}", npy.display());
+    host_build()?;
+    let strata = repo_root().join("target").join("debug").join("strata");
     for (name, sandboxed) in [("native", false), ("sandbox", true)] {
-        let mut c = cargo();
-        c.args(["run", "-q", "-p", "strata-cli", "--features", "sandbox", "--", "run"])
+        let mut c = Command::new(&strata);
+        c.arg("run")
             .arg(&model)
             .args(["--backend", "reference", "--input", &input, "--output-dir"])
             .arg(dir.join(name));

@@ -2,7 +2,7 @@
 //! onnxruntime (the pip package, `tests/scripts/bench_ort_worker.py`) and on
 //! tract (the `tract-onnx` crate, used only here), side by side.
 //!
-//! Usage: strata-bench [--backend NAME] [--threads 1,2] [--rounds N] [--filter SUBSTRING] [--pause-ms MS]
+//! Usage: strata-bench [--backend NAME[,NAME...]] [--threads 1,2] [--rounds N] [--filter SUBSTRING] [--pause-ms MS]
 //!
 //! Per model and thread count, each runtime is its own worker process (so
 //! its load time and peak memory are its own): the worker loads the model,
@@ -12,7 +12,11 @@
 //! no worker process uses the CPU, so no runtime's spinning threads steal
 //! the next one's cores), and prints median
 //! latencies, Strata/anchor ratios and their geometric means, peak RSS and
-//! load times. The same inputs (`test_data_set_0`) are given to all three.
+//! load times. The same inputs (`test_data_set_0`) are given to all.
+//! `--backend cpu,burn` measures several of Strata's backends in the same
+//! rounds, each in its own worker and each reported against the anchors
+//! (`burn` needs the `burn` feature, which `cargo xtask bench` turns on
+//! when the list names it).
 //!
 //! Threads: Strata's `cpu` backend kernel threads, onnxruntime's intra-op
 //! threads, tract's matrix-product executor (the only part tract runs on
@@ -155,7 +159,7 @@ fn worker(runtime: &str, model: &Path, npy_dir: &Path, threads: usize, backend: 
 
 /// A running worker process (driver side).
 struct Worker {
-    name: &'static str,
+    name: String,
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -166,7 +170,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(name: &'static str, mut cmd: Command) -> Result<Worker, String> {
+    fn start(name: String, mut cmd: Command) -> Result<Worker, String> {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -269,12 +273,23 @@ fn geomean(v: &[f64]) -> Option<f64> {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1).cloned());
-    let backend = get("--backend").unwrap_or_else(|| "cpu".into());
+    let backend_arg = get("--backend").unwrap_or_else(|| "cpu".into());
     if let Some(rt) = get("--worker") {
         let model = PathBuf::from(get("--model").context("--model")?);
         let ds = PathBuf::from(get("--data").context("--data")?);
         let threads = get("--threads").map(|s| s.parse()).transpose()?.unwrap_or(1);
-        return worker(&rt, &model, &ds, threads, &backend);
+        return worker(&rt, &model, &ds, threads, &backend_arg);
+    }
+    // Strata's backends to measure (`--backend cpu,burn`), each beside the anchors.
+    let backends: Vec<String> =
+        backend_arg.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    if backends.is_empty() {
+        bail!("--backend takes a list such as cpu or cpu,burn");
+    }
+    for b in &backends {
+        if !strata::backend_names().contains(&b.as_str()) {
+            bail!("backend {b:?} is not in this build of the benchmark (known: {:?})", strata::backend_names());
+        }
     }
     let threads: Vec<usize> = get("--threads")
         .unwrap_or_else(|| "1,2".into())
@@ -290,8 +305,12 @@ fn main() -> anyhow::Result<()> {
     let py = root.join("venv").join("bin").join("python");
     let me = std::env::current_exe()?;
     let tmp = std::env::temp_dir().join(format!("strata-bench-{}", std::process::id()));
-    // results[thread index] = (model, strata, ort, tract)
-    type Row = (String, Option<Figures>, Option<Figures>, Option<Figures>);
+    // The runtimes, in column order: Strata's backends, then the anchors.
+    let names: Vec<String> =
+        backends.iter().map(|b| format!("strata {b}")).chain(["onnxruntime".into(), "tract".into()]).collect();
+    let (ort_i, tract_i) = (backends.len(), backends.len() + 1);
+    // results[thread index] = (model, figures per runtime)
+    type Row = (String, Vec<Option<Figures>>);
     let mut results: Vec<Vec<Row>> = vec![Vec::new(); threads.len()];
     for case in &cases {
         if filter.as_ref().is_some_and(|f| !case.name.contains(f.as_str())) {
@@ -307,9 +326,9 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(npy_dir.join(format!("input_{k}.npy")), strata::npy::write(t)?)?;
         }
         for (ti, &t) in threads.iter().enumerate() {
-            let rust = |rt: &str| {
+            let rust = |rt: &str, backend: &str| {
                 let mut c = Command::new(&me);
-                c.args(["--worker", rt, "--backend", &backend, "--threads", &t.to_string(), "--model"])
+                c.args(["--worker", rt, "--backend", backend, "--threads", &t.to_string(), "--model"])
                     .arg(&model)
                     .arg("--data")
                     .arg(&npy_dir);
@@ -317,9 +336,12 @@ fn main() -> anyhow::Result<()> {
             };
             let mut ort = Command::new(&py);
             ort.arg(repo.join("tests/scripts/bench_ort_worker.py")).arg(&model).arg(&npy_dir).arg(t.to_string());
+            let mut cmds: Vec<Command> = backends.iter().map(|b| rust("strata", b)).collect();
+            cmds.push(ort);
+            cmds.push(rust("tract", "cpu"));
             let mut workers: Vec<Option<Worker>> = Vec::new();
-            for (name, cmd) in [("strata", rust("strata")), ("onnxruntime", ort), ("tract", rust("tract"))] {
-                match Worker::start(name, cmd) {
+            for (name, cmd) in names.iter().zip(cmds) {
+                match Worker::start(name.clone(), cmd) {
                     Ok(w) => workers.push(Some(w)),
                     Err(e) => {
                         println!("  {} {name} ({t} threads): cannot run: {e}", case.name);
@@ -364,7 +386,7 @@ fn main() -> anyhow::Result<()> {
                     _ => None,
                 });
             }
-            results[ti].push((case.name.clone(), figs[0].clone(), figs[1].clone(), figs[2].clone()));
+            results[ti].push((case.name.clone(), figs));
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
@@ -383,68 +405,79 @@ fn main() -> anyhow::Result<()> {
     let show = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}x"));
     let mem = |f: &Option<Figures>| f.as_ref().map_or("-".into(), |f| format!("{:.0}/{:.0}", f.peak_mib, f.model_mib));
     let load = |f: &Option<Figures>| f.as_ref().map_or("-".into(), |f| format!("{:.0}", f.load_ms));
+    // Short column labels: the backend's name, `ort`, `tract`.
+    let label = |i: usize| match i {
+        i if i == ort_i => "ort".to_string(),
+        i if i == tract_i => "tract".to_string(),
+        i => backends[i].clone(),
+    };
     for (ti, t) in threads.iter().enumerate() {
         println!();
-        println!("## {t} thread(s), strata --backend {backend}, median of {rounds} interleaved rounds");
-        println!(
-            "{:<22} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11} {:>11} {:>11} {:>7} {:>7}",
-            "model",
-            "strata",
-            "ort",
-            "tract",
-            "/ort",
-            "/tract",
-            "RSS strata",
-            "RSS ort",
-            "RSS tract",
-            "load s",
-            "load o"
-        );
-        let (mut vs_ort, mut vs_tract) = (Vec::new(), Vec::new());
-        for (name, s, o, tr) in &results[ti] {
-            let (ro, rt) = (ratio(s, o), ratio(s, tr));
-            vs_ort.extend(ro);
-            vs_tract.extend(rt);
+        println!("## {t} thread(s), strata --backend {backend_arg}, median of {rounds} interleaved rounds");
+        let mut head = format!("{:<22}", "model");
+        for i in 0..names.len() {
+            head += &format!(" {:>9}", label(i));
+        }
+        for b in &backends {
+            head += &format!(" {:>11} {:>13}", format!("{b}/ort"), format!("{b}/tract"));
+        }
+        for i in 0..names.len() {
+            head += &format!(" {:>11}", format!("RSS {}", label(i)));
+        }
+        for i in 0..names.len() {
+            head += &format!(" {:>9}", format!("load {}", label(i)));
+        }
+        println!("{head}");
+        let mut vs: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); backends.len()];
+        for (name, figs) in &results[ti] {
+            let mut line = format!("{name:<22}");
+            for f in figs {
+                line += &format!(" {:>9}", ms(f));
+            }
+            for (bi, v) in vs.iter_mut().enumerate() {
+                let (ro, rt) = (ratio(&figs[bi], &figs[ort_i]), ratio(&figs[bi], &figs[tract_i]));
+                v.0.extend(ro);
+                v.1.extend(rt);
+                line += &format!(" {:>11} {:>13}", show(ro), show(rt));
+            }
+            for f in figs {
+                line += &format!(" {:>11}", mem(f));
+            }
+            for f in figs {
+                line += &format!(" {:>9}", load(f));
+            }
+            println!("{line}");
+        }
+        for (b, (vo, vt)) in backends.iter().zip(&vs) {
             println!(
-                "{:<22} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11} {:>11} {:>11} {:>7} {:>7}",
-                name,
-                ms(s),
-                ms(o),
-                ms(tr),
-                show(ro),
-                show(rt),
-                mem(s),
-                mem(o),
-                mem(tr),
-                load(s),
-                load(o)
+                "geometric mean: strata {b}/onnxruntime {} over {} models, strata {b}/tract {} over {} models",
+                show(geomean(vo)),
+                vo.len(),
+                show(geomean(vt)),
+                vt.len()
             );
         }
-        println!(
-            "geometric mean: strata/onnxruntime {} over {} models, strata/tract {} over {} models",
-            show(geomean(&vs_ort)),
-            vs_ort.len(),
-            show(geomean(&vs_tract)),
-            vs_tract.len()
-        );
     }
     if threads.len() >= 2 {
         println!();
         println!("## speed-up from {} to {} threads (latency ratio)", threads[0], threads[threads.len() - 1]);
         let last = threads.len() - 1;
-        for (k, (name, s, o, _)) in results[0].iter().enumerate() {
-            let (s2, o2) = (&results[last][k].1, &results[last][k].2);
-            let up = |a: &Option<Figures>, b: &Option<Figures>| match (a, b) {
-                (Some(a), Some(b)) if b.median_ms > 0.0 => format!("{:.2}x", a.median_ms / b.median_ms),
-                _ => "-".into(),
-            };
-            println!("{name:<22} strata {:>7}  onnxruntime {:>7}", up(s, s2), up(o, o2));
+        let up = |a: &Option<Figures>, b: &Option<Figures>| match (a, b) {
+            (Some(a), Some(b)) if b.median_ms > 0.0 => format!("{:.2}x", a.median_ms / b.median_ms),
+            _ => "-".into(),
+        };
+        for (k, (name, figs)) in results[0].iter().enumerate() {
+            let mut line = format!("{name:<22}");
+            for i in (0..backends.len()).chain([ort_i]) {
+                line += &format!(" {} {:>7} ", names[i], up(&figs[i], &results[last][k].1[i]));
+            }
+            println!("{}", line.trim_end());
         }
     }
     println!();
     println!(
-        "(times in ms, medians; /ort and /tract are medians of per-round ratios; RSS in MiB as peak/peak minus the \
-         worker's RSS before loading; load = load + first run, ms)"
+        "(times in ms, medians; X/ort and X/tract are medians of per-round ratios; RSS in MiB as peak/peak minus \
+         the worker's RSS before loading; load = load + first run, ms)"
     );
     println!("({} cores here)", std::thread::available_parallelism().map_or(1, |n| n.get()));
     Ok(())

@@ -14,10 +14,11 @@
 //! when they are computed), and its typed errors ([`BurnError`]), which
 //! name the node; a panic inside burn becomes such an error.
 //!
-//! Everything is behind the `flex` feature, which instantiates the engine
-//! with burn-flex, burn's portable CPU backend ([`FlexBackend`]). Without
-//! it this crate is empty, so default workspace builds compile nothing of
-//! burn. It depends on the IR only, never on the `strata` facade (whose
+//! Everything is behind features: `flex` instantiates the engine with
+//! burn-flex, burn's portable CPU backend ([`FlexBackend`]); `wgpu` with
+//! burn-wgpu, burn's GPU backend through CubeCL ([`WgpuBackend`]). Without
+//! either this crate is empty, so default workspace builds compile nothing
+//! of burn. It depends on the IR only, never on the `strata` facade (whose
 //! `burn` feature adapts it to the facade's `Backend` trait).
 //!
 //! Held element types: float32 (float64, float16 and bfloat16 too, for
@@ -29,20 +30,29 @@
 //!
 //! [burn]: https://burn.dev
 
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "wgpu"))]
 mod engine;
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "wgpu"))]
 mod error;
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "wgpu"))]
 mod ops;
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "wgpu"))]
 mod tensor;
 
+/// burn's backend trait, which the engine is generic over.
+#[cfg(any(feature = "flex", feature = "wgpu"))]
+pub use burn_backend::Backend as TensorBackend;
+/// burn-flex's backend type (burn's portable CPU backend).
 #[cfg(feature = "flex")]
+pub use burn_flex::Flex;
+/// burn-wgpu's backend type (burn's GPU backend on wgpu).
+#[cfg(feature = "wgpu")]
+pub use burn_wgpu::Wgpu;
+#[cfg(any(feature = "flex", feature = "wgpu"))]
 pub use engine::{BurnBackend, CompiledGraph};
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "wgpu"))]
 pub use error::{BurnError, Result};
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "wgpu"))]
 pub use tensor::BurnTensor;
 
 /// The engine on burn-flex, burn's portable CPU backend.
@@ -54,3 +64,13 @@ pub type FlexTensor = BurnTensor<burn_flex::Flex>;
 /// A graph compiled by [`FlexBackend`].
 #[cfg(feature = "flex")]
 pub type FlexGraph = CompiledGraph<burn_flex::Flex>;
+
+/// The engine on burn-wgpu, burn's GPU backend (CubeCL kernels on wgpu).
+#[cfg(feature = "wgpu")]
+pub type WgpuBackend = BurnBackend<burn_wgpu::Wgpu>;
+/// A tensor held by [`WgpuBackend`].
+#[cfg(feature = "wgpu")]
+pub type WgpuTensor = BurnTensor<burn_wgpu::Wgpu>;
+/// A graph compiled by [`WgpuBackend`].
+#[cfg(feature = "wgpu")]
+pub type WgpuGraph = CompiledGraph<burn_wgpu::Wgpu>;

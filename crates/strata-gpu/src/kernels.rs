@@ -42,7 +42,7 @@ pub enum Shader {
     Sample,
     /// ScatterElements, ScatterND, OneHot (`scatter.wgsl`).
     Scatter,
-    /// SwiGLU and the training optimisers (`math.wgsl`).
+    /// SwiGLU, the training optimisers and Det (`math.wgsl`).
     Math,
     /// RotaryEmbedding (`rotary.wgsl`).
     Rotary,
@@ -413,11 +413,12 @@ impl Shader {
                 }
             }
             Shader::Math => {
+                use crate::ops::linalg::DetParams;
                 use crate::ops::training::OptimizerParams;
                 const {
                     Family {
                         codes: &[],
-                        layouts: &[SwigluParams::LAYOUT, OptimizerParams::LAYOUT],
+                        layouts: &[SwigluParams::LAYOUT, OptimizerParams::LAYOUT, DetParams::LAYOUT],
                         bindings: &[
                             write("out", "f32"),
                             read("a", "f32"),
@@ -428,6 +429,7 @@ impl Shader {
                         entries: &[
                             each("swiglu", &SwigluParams::LAYOUT, "n"),
                             each("optimizer", &OptimizerParams::LAYOUT, "n"),
+                            each("det", &DetParams::LAYOUT, "count"),
                         ],
                         parts: &[],
                     }

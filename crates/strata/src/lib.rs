@@ -17,7 +17,7 @@
 //! ```
 
 mod backend;
-#[cfg(feature = "burn")]
+#[cfg(any(feature = "burn", feature = "burn-wgpu"))]
 mod burn;
 mod control;
 #[cfg(feature = "cpu")]
@@ -31,8 +31,12 @@ mod options;
 mod session;
 
 pub use backend::{Backend, CompiledPartition, DeviceValue, ReferenceBackend, Support, block_on};
+#[cfg(any(feature = "burn", feature = "burn-wgpu"))]
+pub use burn::BurnAdapter;
 #[cfg(feature = "burn")]
 pub use burn::BurnBackendAdapter;
+#[cfg(feature = "burn-wgpu")]
+pub use burn::BurnWgpuBackendAdapter;
 #[cfg(feature = "cpu")]
 pub use cpu::CpuBackendAdapter;
 pub use error::Error;
@@ -71,6 +75,9 @@ pub fn backend_names() -> Vec<&'static str> {
     if cfg!(feature = "burn") {
         names.push("burn");
     }
+    if cfg!(feature = "burn-wgpu") {
+        names.push("burn-wgpu");
+    }
     names
 }
 
@@ -98,9 +105,17 @@ pub fn create_backend_with(name: &str, options: &SessionOptions) -> Result<std::
         #[cfg(not(feature = "gpu"))]
         "gpu" => Err(Error::Backend("backend 'gpu' is not in this build (enable the `gpu` feature)".into())),
         #[cfg(feature = "burn")]
-        "burn" => Ok(std::sync::Arc::new(BurnBackendAdapter::new())),
+        "burn" => Ok(std::sync::Arc::new(BurnBackendAdapter::new("burn", false))),
         #[cfg(not(feature = "burn"))]
         "burn" => Err(Error::Backend("backend 'burn' is not in this build (enable the `burn` feature)".into())),
-        other => Err(Error::Backend(format!("unknown backend '{other}' (known: reference, cpu, gpu, burn)"))),
+        #[cfg(feature = "burn-wgpu")]
+        "burn-wgpu" => Ok(std::sync::Arc::new(BurnWgpuBackendAdapter::new("burn-wgpu", true))),
+        #[cfg(not(feature = "burn-wgpu"))]
+        "burn-wgpu" => {
+            Err(Error::Backend("backend 'burn-wgpu' is not in this build (enable the `burn-wgpu` feature)".into()))
+        }
+        other => {
+            Err(Error::Backend(format!("unknown backend '{other}' (known: reference, cpu, gpu, burn, burn-wgpu)")))
+        }
     }
 }

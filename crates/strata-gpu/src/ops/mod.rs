@@ -30,6 +30,7 @@ pub(crate) mod elementwise;
 pub(crate) mod fused;
 pub(crate) mod generate;
 pub(crate) mod index;
+pub(crate) mod linalg;
 pub(crate) mod loss;
 pub(crate) mod matmul;
 pub(crate) mod movement;
@@ -355,6 +356,7 @@ pub(crate) enum Plan {
     Quant(quant::Plan),
     Loss(loss::Plan),
     Training(training::Plan),
+    Det(linalg::Plan),
     Fused(Box<fused::Plan>),
 }
 
@@ -447,6 +449,7 @@ pub(crate) fn plan_node(
             NnOp::RNN { .. } | NnOp::GRU { .. } | NnOp::LSTM { .. } => Plan::Recurrent(recurrent::plan(&v, o, k)?),
             NnOp::SwiGLU { alpha } => Plan::Elementwise(elementwise::plan_swiglu(&v, *alpha, k)?),
             NnOp::Dropout { .. } => Plan::Generate(generate::plan_dropout(&v, k)?),
+            NnOp::Det {} => Plan::Det(linalg::plan(&v, k)?),
             NnOp::Adagrad { .. } | NnOp::Adam { .. } | NnOp::Momentum { .. } => {
                 Plan::Training(training::plan(&v, o, k)?)
             }
@@ -457,7 +460,6 @@ pub(crate) fn plan_node(
             | NnOp::MaxRoiPool { .. }
             | NnOp::RoiAlign { .. }
             | NnOp::MeanVarianceNormalization { .. }
-            | NnOp::Det { .. }
             | NnOp::NonMaxSuppression { .. } => return not_implemented(o.name()),
         },
         Op::Reduce(r) => match r {
@@ -555,6 +557,7 @@ impl Exec<'_> {
             Plan::Quant(p) => self.quant(ctx, p),
             Plan::Loss(p) => self.loss(ctx, p),
             Plan::Training(p) => self.optimizer(ctx, p),
+            Plan::Det(p) => self.det(ctx, p),
             Plan::Fused(p) => self.fused(ctx, p),
         }
     }

@@ -321,3 +321,15 @@ fn compress_by_host_condition() {
         check(m, vec![x.clone(), c], 0.0, 0.0);
     }
 }
+
+/// Det of batches of matrices (pivoting needed: random entries), sides 1 to 16.
+#[test]
+fn determinants() {
+    for (shape, rtol) in
+        [(vec![1usize, 1], 1e-6), (vec![2, 3, 4, 4], 1e-5), (vec![5, 5], 1e-5), (vec![2, 16, 16], 1e-4)]
+    {
+        let x = data(&shape, shape.len() as u32 + 30, -1.0, 1.0);
+        let m = model(Op::Nn(NnOp::Det {}), &[("x", &x)], vec![], &["x"], &[("y", DType::F32)]);
+        check(m, vec![x.clone()], 1e-6, rtol);
+    }
+}
