@@ -9,8 +9,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use strata_ir::ops::{ControlOp, Op};
-use strata_ir::{GraphId, HostValue, Model, Node, TensorData, ValueId, ValueType};
+use strata_ir::{GraphId, HostValue, Model, Node, TensorData, ValueId};
 use strata_reference::Tensor;
+use strata_reference::ops::control::iterate::{ScanInputs, ScanOutputs, empty_scan_output, loop_runs};
 
 use crate::backend::Backend;
 use crate::error::Error;
@@ -189,8 +190,7 @@ impl HostControl {
         Ok(outs.into_iter().map(|(_, v)| v).collect())
     }
 
-    /// Loop. As the spec says, the body's condition ends the loop only when
-    /// the `cond` input is given (onnxruntime stops on it anyway).
+    /// Loop, by the rules of `strata_reference::ops::control::iterate`.
     async fn run_loop(
         &self,
         body: &Branch,
@@ -216,14 +216,9 @@ impl HostControl {
         }
         let n_carried = carried.len();
         let mut cond = cond_input.unwrap_or(true);
-        let mut scans: Vec<Vec<Tensor>> = Vec::new();
+        let mut scans = ScanOutputs::default();
         let mut iter: i64 = 0;
-        while max_trips.is_none_or(|m| iter < m) && (cond_input.is_none() || cond) {
-            if iter as u64 >= max_iterations {
-                return Err(self.fail(format!(
-                    "did not finish within {max_iterations} iterations (the session's max_loop_iterations)"
-                )));
-            }
+        while loop_runs(max_trips, cond_input, cond, iter, max_iterations).map_err(|e| self.fail(e.to_string()))? {
             let mut formals = vec![tensor(TensorData::from_i64(vec![], &[iter]))?, bool_scalar(cond)?];
             formals.append(&mut carried);
             let outs = self.run_body(body, vals, formals).await?;
@@ -237,23 +232,22 @@ impl HostControl {
             let mut outs = outs.into_iter();
             cond = scalar(outs.next().as_ref(), "the body's condition")?.is_some_and(|c| c != 0);
             carried = outs.by_ref().take(n_carried).collect();
-            self.collect_scans(&mut scans, outs.collect(), iter == 0)?;
+            self.collect_scans(&mut scans, outs.collect())?;
             iter += 1;
         }
         let mut outputs = carried;
         if iter == 0 {
             for j in n_carried..self.outputs.len() {
-                outputs.push(empty_scan_output(body, 1 + j)?);
+                outputs.push(self.empty_output(body, 1 + j)?);
             }
         } else {
-            for parts in &scans {
-                outputs.push(self.stacked(parts, 0)?);
-            }
+            let stacked = scans.stack_loop().map_err(|e| self.fail(format!("stacking scan outputs: {e}")))?;
+            outputs.extend(stacked.iter().map(host_tensor).collect::<Result<Vec<_>, _>>()?);
         }
         Ok(outputs)
     }
 
-    /// Scan (opset 9 and later).
+    /// Scan (opset 9 and later), by the rules of `strata_reference::ops::control::iterate`.
     async fn run_scan(
         &self,
         body: &Branch,
@@ -263,43 +257,24 @@ impl HostControl {
         vals: &HashMap<ValueId, HostValue>,
     ) -> Result<Vec<HostValue>, Error> {
         let n = ins.len() - m;
-        let at = |l: &[i64], i: usize| l.get(i).copied().unwrap_or(0);
-        let direction = |d: i64| match d {
-            0 => Ok(false),
-            1 => Ok(true),
-            other => Err(self.fail(format!("scan direction must be 0 or 1, got {other}"))),
-        };
         let mut states = Vec::with_capacity(n);
         for (i, v) in ins.iter().take(n).enumerate() {
             states.push(v.ok_or_else(|| self.fail(format!("state input {i} is missing")))?.clone());
         }
-        let mut scan_in = Vec::with_capacity(m);
-        let mut len = None;
+        let mut tensors = Vec::with_capacity(m);
         for (j, v) in ins.iter().skip(n).enumerate() {
-            let t = match v {
-                Some(HostValue::Tensor(t)) => ref_tensor(t)?,
+            match v {
+                Some(HostValue::Tensor(t)) => tensors.push(ref_tensor(t)?),
                 _ => return Err(self.fail(format!("scan input {j} must be a tensor"))),
-            };
-            if t.rank() == 0 {
-                return Err(self.fail(format!("scan input {j} must have rank at least 1")));
             }
-            let axis = strata_reference::util::norm_axis(at(&axes.in_axes, j), t.rank())
-                .map_err(|e| self.fail(e.to_string()))?;
-            let l = t.shape[axis];
-            if len.is_some_and(|p| p != l) {
-                return Err(self.fail(format!("scan inputs have different lengths ({} and {l})", len.unwrap_or(0))));
-            }
-            len = Some(l);
-            scan_in.push((t, axis, direction(at(&axes.in_dirs, j))?));
         }
-        let len = len.unwrap_or(0);
-        let mut scans: Vec<Vec<Tensor>> = Vec::new();
-        for it in 0..len {
+        let refs: Vec<&Tensor> = tensors.iter().collect();
+        let scan_in =
+            ScanInputs::new(&refs, Some(&axes.in_axes), Some(&axes.in_dirs)).map_err(|e| self.fail(e.to_string()))?;
+        let mut scans = ScanOutputs::default();
+        for it in 0..scan_in.len() {
             let mut formals = std::mem::take(&mut states);
-            for (t, axis, rev) in &scan_in {
-                let i = if *rev { len - 1 - it } else { it };
-                let slice =
-                    strata_reference::ops::control::index_axis(t, *axis, i).map_err(|e| self.fail(e.to_string()))?;
+            for slice in scan_in.slices(it).map_err(|e| self.fail(e.to_string()))? {
                 formals.push(host_tensor(&slice)?);
             }
             let outs = self.run_body(body, vals, formals).await?;
@@ -308,48 +283,37 @@ impl HostControl {
             }
             let mut outs = outs.into_iter();
             states = outs.by_ref().take(n).collect();
-            self.collect_scans(&mut scans, outs.collect(), it == 0)?;
+            self.collect_scans(&mut scans, outs.collect())?;
         }
         let mut outputs = states;
-        if len == 0 {
+        if scan_in.is_empty() {
             for j in n..self.outputs.len() {
-                outputs.push(empty_scan_output(body, j)?);
+                outputs.push(self.empty_output(body, j)?);
             }
         }
-        for (k, mut parts) in scans.into_iter().enumerate() {
-            if direction(at(&axes.out_dirs, k))? {
-                parts.reverse();
-            }
-            let rank = parts.first().map_or(0, |p| p.rank()) + 1;
-            let axis =
-                strata_reference::util::norm_axis(at(&axes.out_axes, k), rank).map_err(|e| self.fail(e.to_string()))?;
-            outputs.push(self.stacked(&parts, axis)?);
-        }
+        let stacked = scans
+            .stack_scan(Some(&axes.out_axes), Some(&axes.out_dirs))
+            .map_err(|e| self.fail(format!("stacking scan outputs: {e}")))?;
+        outputs.extend(stacked.iter().map(host_tensor).collect::<Result<Vec<_>, _>>()?);
         Ok(outputs)
     }
 
     /// Append one iteration's scan values.
-    fn collect_scans(&self, scans: &mut Vec<Vec<Tensor>>, vals: Vec<HostValue>, first: bool) -> Result<(), Error> {
-        if first {
-            *scans = vec![Vec::new(); vals.len()];
-        } else if vals.len() != scans.len() {
-            return Err(self.fail("its body returned a varying number of scan outputs".into()));
-        }
-        for (k, v) in vals.into_iter().enumerate() {
+    fn collect_scans(&self, scans: &mut ScanOutputs, vals: Vec<HostValue>) -> Result<(), Error> {
+        let mut ts = Vec::with_capacity(vals.len());
+        for v in vals {
             match v {
-                HostValue::Tensor(t) => scans[k].push(ref_tensor(&t)?),
+                HostValue::Tensor(t) => ts.push(ref_tensor(&t)?),
                 _ => return Err(self.fail("scan outputs must be tensors".into())),
             }
         }
-        let total: usize = scans.iter().flatten().map(|t| t.numel()).sum();
-        strata_reference::util::check_numel(&[total]).map_err(|e| self.fail(format!("scan outputs: {e}")))?;
-        Ok(())
+        scans.push(ts).map_err(|e| self.fail(format!("scan outputs: {e}")))
     }
 
-    fn stacked(&self, parts: &[Tensor], axis: usize) -> Result<HostValue, Error> {
-        let t = strata_reference::ops::control::stack(parts, axis)
-            .map_err(|e| self.fail(format!("stacking scan outputs: {e}")))?;
-        host_tensor(&t)
+    /// Output `i` of a body that never ran (see `iterate::empty_scan_output`).
+    fn empty_output(&self, (session, _): &Branch, i: usize) -> Result<HostValue, Error> {
+        let ty = session.outputs().get(i).map(|o| o.ty.clone());
+        host_tensor(&empty_scan_output(ty.as_ref()).map_err(|e| self.fail(e.to_string()))?)
     }
 }
 
@@ -371,25 +335,6 @@ fn bool_scalar(b: bool) -> Result<HostValue, Error> {
         vec![],
         strata_ir::tensor::Buffer::from_vec(vec![u8::from(b)]),
     ))
-}
-
-/// An empty scan output when the body never ran, typed from the body's
-/// declared output `i`: `[0, element dims...]` when the element shape is
-/// known, else `[0]` (float32 when even the type is unknown).
-fn empty_scan_output((session, _): &Branch, i: usize) -> Result<HostValue, Error> {
-    let ty = session.outputs().get(i).map(|o| o.ty.clone());
-    let dtype = ty.as_ref().and_then(|t| t.dtype()).unwrap_or(strata_ir::DType::F32);
-    let mut shape = vec![0usize];
-    if let Some(ValueType::Tensor { shape: Some(dims), .. }) = &ty {
-        let known: Option<Vec<usize>> = dims
-            .iter()
-            .map(|d| if let strata_ir::Dim::Known(n) = d { usize::try_from(*n).ok() } else { None })
-            .collect();
-        if let Some(k) = known {
-            shape.extend(k);
-        }
-    }
-    tensor(TensorData::from_bytes(dtype, shape, strata_ir::tensor::Buffer::from_vec(Vec::new())))
 }
 
 /// A session for subgraph `gid` (an `If` branch or a loop body): it becomes

@@ -8,6 +8,9 @@
 use strata_ir::ValueType;
 use strata_ir::ops::ControlOp as C;
 
+pub mod iterate;
+
+use self::iterate::{ScanInputs, ScanOutputs, attr_at, direction, empty_scan_output, loop_runs};
 use super::{Args, Ctx, one};
 use crate::bail;
 use crate::error::{KResult, KernelError};
@@ -266,23 +269,6 @@ pub fn stack(parts: &[Tensor], axis: usize) -> KResult<Tensor> {
     concat(&expanded.iter().collect::<Vec<_>>(), axis)
 }
 
-/// An empty scan output when the body never ran, typed from the body's
-/// declared output `i`: `[0, element dims...]` when the element shape is
-/// known, else `[0]` (float32 when even the type is unknown).
-fn empty_scan_output(ctx: &dyn Ctx, body: strata_ir::GraphId, i: usize) -> KResult<Tensor> {
-    let ty = ctx.subgraph_output_type(body, i);
-    let dtype = ty.as_ref().and_then(|t| t.dtype()).unwrap_or(strata_ir::DType::F32);
-    let mut shape = vec![0usize];
-    if let Some(ValueType::Tensor { shape: Some(dims), .. }) = &ty {
-        let known: Option<Vec<usize>> =
-            dims.iter().map(|d| if let strata_ir::Dim::Known(n) = d { Some(*n as usize) } else { None }).collect();
-        if let Some(k) = known {
-            shape.extend(k);
-        }
-    }
-    Tensor::zeros(dtype, shape)
-}
-
 /// Loop: inputs `(M?, cond?, v_initial...)`; body `(iter, cond, v...) ->
 /// (cond, v..., scan...)`; outputs `(v_final..., scan stacked on axis 0...)`.
 /// As the spec says, the body's condition is ignored when the `cond` input
@@ -310,24 +296,12 @@ fn run_loop(body: strata_ir::GraphId, args: &Args, ctx: &dyn Ctx) -> KResult<Vec
         }
     }
     let n_carried = carried.len();
-    // The condition fed to the body; when the cond input is omitted the body's
-    // returned condition is passed along but never ends the loop.
-    let mut body_cond = cond_input.unwrap_or(true);
-    let mut scans: Vec<Vec<Tensor>> = Vec::new();
-    let mut scan_elements = 0usize;
+    let mut cond = cond_input.unwrap_or(true);
+    let mut scans = ScanOutputs::default();
     let mut iter: i64 = 0;
-    loop {
-        if max_trips.is_some_and(|m| iter >= m) || cond_input.is_some() && !body_cond {
-            break;
-        }
-        let limit = crate::util::max_loop_iterations();
-        if iter as u64 >= limit {
-            bail!("loop did not finish within {limit} iterations (the session's max_loop_iterations)");
-        }
-        let mut inputs = vec![
-            Value::Tensor(Tensor::i64s(vec![], vec![iter])?),
-            Value::Tensor(Tensor::from_b(vec![], vec![body_cond])?),
-        ];
+    while loop_runs(max_trips, cond_input, cond, iter, crate::util::max_loop_iterations())? {
+        let mut inputs =
+            vec![Value::Tensor(Tensor::i64s(vec![], vec![iter])?), Value::Tensor(Tensor::from_b(vec![], vec![cond])?)];
         inputs.append(&mut carried);
         let outs = ctx.run_subgraph(body, inputs)?;
         if outs.len() < 1 + n_carried {
@@ -335,49 +309,23 @@ fn run_loop(body: strata_ir::GraphId, args: &Args, ctx: &dyn Ctx) -> KResult<Vec
         }
         let mut outs = outs.into_iter();
         let c = outs.next().ok_or_else(|| KernelError::new("loop body returned no condition"))?;
-        body_cond = scalar_bool(c.tensor()?, "loop body condition")?;
+        cond = scalar_bool(c.tensor()?, "loop body condition")?;
         carried = outs.by_ref().take(n_carried).collect();
-        let scan_vals: Vec<Value> = outs.collect();
-        if iter == 0 {
-            scans = vec![Vec::new(); scan_vals.len()];
-        } else if scan_vals.len() != scans.len() {
-            bail!("loop body returned a varying number of scan outputs");
-        }
-        for (k, v) in scan_vals.into_iter().enumerate() {
-            let t = v.into_tensor().map_err(|_| KernelError::new("loop scan outputs must be tensors"))?;
-            scan_elements = scan_elements.saturating_add(t.numel());
-            check_numel(&[scan_elements])?;
-            scans[k].push(t);
-        }
+        scans.push(
+            outs.map(|v| v.into_tensor().map_err(|_| KernelError::new("loop scan outputs must be tensors")))
+                .collect::<KResult<_>>()?,
+        )?;
         iter += 1;
     }
     let mut outputs = carried;
     if iter == 0 {
         for j in n_carried..ctx.n_outputs() {
-            outputs.push(Value::Tensor(empty_scan_output(ctx, body, 1 + j)?));
+            outputs.push(Value::Tensor(empty_scan_output(ctx.subgraph_output_type(body, 1 + j).as_ref())?));
         }
     } else {
-        for parts in &scans {
-            outputs.push(Value::Tensor(
-                stack(parts, 0).map_err(|e| KernelError::new(format!("stacking loop scan outputs: {e}")))?,
-            ));
-        }
+        outputs.extend(scans.stack_loop()?.into_iter().map(Value::Tensor));
     }
     Ok(outputs)
-}
-
-/// Read an optional per-input attribute list (missing entries default to 0).
-fn attr_at(list: Option<&[i64]>, i: usize) -> i64 {
-    list.and_then(|l| l.get(i).copied()).unwrap_or(0)
-}
-
-/// Check a direction flag.
-fn direction(d: i64) -> KResult<bool> {
-    match d {
-        0 => Ok(false),
-        1 => Ok(true),
-        other => bail!("scan direction must be 0 or 1, got {other}"),
-    }
 }
 
 /// Scan (opset 9+): inputs `(state..., scan_input...)`; body
@@ -403,64 +351,30 @@ fn run_scan(
     for i in 0..n {
         states.push(args.value(i)?.clone());
     }
-    let mut scan_in = Vec::with_capacity(m);
-    let mut len = None;
-    for j in 0..m {
-        let t = args.tensor(n + j)?;
-        let axis = norm_axis(attr_at(in_axes, j), t.rank())?;
-        if t.rank() == 0 {
-            bail!("scan input {j} must have rank at least 1");
-        }
-        let l = t.shape[axis];
-        if let Some(prev) = len
-            && prev != l
-        {
-            bail!("scan inputs have different sequence lengths ({prev} and {l})");
-        }
-        len = Some(l);
-        scan_in.push((t, axis, direction(attr_at(in_dirs, j))?));
-    }
-    let len = len.unwrap_or(0);
-    let mut scans: Vec<Vec<Tensor>> = Vec::new();
-    let mut scan_elements = 0usize;
-    for it in 0..len {
+    let tensors = (0..m).map(|j| args.tensor(n + j)).collect::<KResult<Vec<_>>>()?;
+    let scan_in = ScanInputs::new(&tensors, in_axes, in_dirs)?;
+    let mut scans = ScanOutputs::default();
+    for it in 0..scan_in.len() {
         let mut inputs = states;
-        for (t, axis, rev) in &scan_in {
-            let i = if *rev { len - 1 - it } else { it };
-            inputs.push(Value::Tensor(index_axis(t, *axis, i)?));
-        }
+        inputs.extend(scan_in.slices(it)?.into_iter().map(Value::Tensor));
         let outs = ctx.run_subgraph(body, inputs)?;
         if outs.len() < n {
             bail!("scan body returned {} values, expected at least {n}", outs.len());
         }
         let mut outs = outs.into_iter();
         states = outs.by_ref().take(n).collect();
-        let scan_vals: Vec<Value> = outs.collect();
-        if it == 0 {
-            scans = vec![Vec::new(); scan_vals.len()];
-        } else if scan_vals.len() != scans.len() {
-            bail!("scan body returned a varying number of scan outputs");
-        }
-        for (k, v) in scan_vals.into_iter().enumerate() {
-            let t = v.into_tensor().map_err(|_| KernelError::new("scan outputs must be tensors"))?;
-            scan_elements = scan_elements.saturating_add(t.numel());
-            check_numel(&[scan_elements])?;
-            scans[k].push(t);
-        }
+        scans.push(
+            outs.map(|v| v.into_tensor().map_err(|_| KernelError::new("scan outputs must be tensors")))
+                .collect::<KResult<_>>()?,
+        )?;
     }
     let mut outputs = states;
-    if len == 0 {
+    if scan_in.is_empty() {
         for j in n..ctx.n_outputs() {
-            outputs.push(Value::Tensor(empty_scan_output(ctx, body, j)?));
+            outputs.push(Value::Tensor(empty_scan_output(ctx.subgraph_output_type(body, j).as_ref())?));
         }
     }
-    for (k, mut parts) in scans.into_iter().enumerate() {
-        if direction(attr_at(out_dirs, k))? {
-            parts.reverse();
-        }
-        let axis = norm_axis(attr_at(out_axes, k), parts[0].rank() + 1)?;
-        outputs.push(Value::Tensor(stack(&parts, axis)?));
-    }
+    outputs.extend(scans.stack_scan(out_axes, out_dirs)?.into_iter().map(Value::Tensor));
     Ok(outputs)
 }
 
@@ -581,7 +495,7 @@ fn run_scan8(
     }
     if n_scan == 0 {
         for j in n..ctx.n_outputs() {
-            outputs.push(Value::Tensor(empty_scan_output(ctx, body, j)?));
+            outputs.push(Value::Tensor(empty_scan_output(ctx.subgraph_output_type(body, j).as_ref())?));
         }
     }
     Ok(outputs)
