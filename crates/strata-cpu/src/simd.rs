@@ -75,6 +75,13 @@ pub trait Lanes<const N: usize>: Copy {
     fn load(x: &[f32; N]) -> Self;
     /// `self + x * k`, lane by lane.
     fn mul_add(self, x: Self, k: Self) -> Self;
+    /// `self + x * k` rounded once (a fused multiply-add) where the type
+    /// is one of the x86-64 vector types, which are then used only in code
+    /// compiled with FMA on a CPU that has it; elsewhere [`Lanes::mul_add`].
+    #[inline(always)]
+    fn fused_mul_add(self, x: Self, k: Self) -> Self {
+        self.mul_add(x, k)
+    }
     /// Store the lanes.
     fn store(self, out: &mut [f32; N]);
 }
@@ -126,6 +133,11 @@ impl Lanes<8> for Avx8 {
         Avx8(unsafe { _mm256_add_ps(self.0, _mm256_mul_ps(x.0, k.0)) })
     }
     #[inline(always)]
+    fn fused_mul_add(self, x: Self, k: Self) -> Self {
+        // SAFETY: as above, in code compiled with FMA (see the trait).
+        Avx8(unsafe { std::arch::x86_64::_mm256_fmadd_ps(x.0, k.0, self.0) })
+    }
+    #[inline(always)]
     fn store(self, out: &mut [f32; 8]) {
         // SAFETY: as above; `out` holds eight values.
         unsafe { std::arch::x86_64::_mm256_storeu_ps(out.as_mut_ptr(), self.0) }
@@ -155,6 +167,11 @@ impl Lanes<16> for Avx16 {
         use std::arch::x86_64::{_mm512_add_ps, _mm512_mul_ps};
         // SAFETY: as above.
         Avx16(unsafe { _mm512_add_ps(self.0, _mm512_mul_ps(x.0, k.0)) })
+    }
+    #[inline(always)]
+    fn fused_mul_add(self, x: Self, k: Self) -> Self {
+        // SAFETY: as above, in code compiled with FMA (see the trait).
+        Avx16(unsafe { std::arch::x86_64::_mm512_fmadd_ps(x.0, k.0, self.0) })
     }
     #[inline(always)]
     fn store(self, out: &mut [f32; 16]) {

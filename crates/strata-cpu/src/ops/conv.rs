@@ -233,7 +233,15 @@ impl Kernel for ConvKernel {
         let wv = wt.as_f32()?;
         let in_size = w.in_size();
         let mut y = ctx.buffer(n * m * cols);
-        if cg == 1 && mg == 1 && blocked_depthwise(&w) {
+        if cg == 1 && mg == 1 && super::depthwise::applies(&w) && super::depthwise::finite(wv) {
+            // Depthwise with stride 1 along rows: plane by plane, padded.
+            let taps = w.taps();
+            ctx.pool.for_each_chunk(&mut y, cols, n * m * cols * taps * 2, |i, out| {
+                let ch = i % m;
+                let xs = &xv[i * in_size..(i + 1) * in_size];
+                super::depthwise::plane(&w, xs, &wv[ch * taps..(ch + 1) * taps], bias.map(|b| b[ch]), out);
+            });
+        } else if cg == 1 && mg == 1 && blocked_depthwise(&w) {
             // Depthwise, eight channels at a time.
             let work = n * m * cols * w.taps() * 2;
             for (b, yb) in y.chunks_exact_mut(m * cols).enumerate() {

@@ -16,7 +16,7 @@ use super::norm::{
 };
 use super::{Ctx, Kernel, NodeInfo, broadcast, broadcast_strides, input, strides, unsupported};
 use crate::error::{CpuError, Result, bail};
-use crate::gemm::{Epilogue, PackedA, PackedB, Rhs, gemm, gemm_rows};
+use crate::gemm::{Epilogue, PackedA, PackedB, Rhs, flush_subnormals, gemm, gemm_rows};
 use crate::tensor::CpuTensor;
 
 /// A message from the IR's shared geometry as a kernel error.
@@ -25,8 +25,13 @@ pub(crate) fn kerr(e: String) -> CpuError {
 }
 
 /// The f32 values of a weight known at compile time.
-fn const_f32(t: &TensorData) -> Result<Vec<f32>> {
-    Ok(CpuTensor::from_host(t)?.as_f32()?.to_vec())
+/// A constant weight of a product (MatMul, Gemm, Conv, ConvTranspose) as
+/// float32, prepared for packing: subnormal values flushed to zero (see
+/// [`flush_subnormals`]).
+fn const_weights(t: &TensorData) -> Result<Vec<f32>> {
+    let mut v = CpuTensor::from_host(t)?.as_f32()?.to_vec();
+    flush_subnormals(&mut v);
+    Ok(v)
 }
 
 // ---------------------------------------------------------------- MatMul
@@ -386,7 +391,7 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             let packed_b = match info.constant(1) {
                 Some(t) if t.shape().len() == 2 => {
                     let (k, n) = (t.shape()[0], t.shape()[1]);
-                    Some((t.shape().to_vec(), PackedB::pack(&const_f32(t)?, k, n, n, 1)))
+                    Some((t.shape().to_vec(), PackedB::pack(&const_weights(t)?, k, n, n, 1)))
                 }
                 _ => None,
             };
@@ -395,7 +400,7 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         N::Gemm { alpha, beta, transA, transB, .. } => {
             f32_only()?;
             let packed_b = match info.constant(1) {
-                Some(t) => Some((t.shape().to_vec(), pack_gemm_b(&const_f32(t)?, t.shape(), *transB != 0)?)),
+                Some(t) => Some((t.shape().to_vec(), pack_gemm_b(&const_weights(t)?, t.shape(), *transB != 0)?)),
                 None => None,
             };
             Box::new(GemmKernel { alpha: *alpha, beta: *beta, trans_a: *transA != 0, trans_b: *transB != 0, packed_b })
@@ -405,7 +410,7 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             let group = usize::try_from(*group).ok().filter(|&g| g >= 1).ok_or_else(|| unsupported("group < 1"))?;
             let packed_w = match info.constant(1) {
                 Some(t) if t.shape().len() >= 3 && group > 0 && t.shape()[0] % group == 0 => {
-                    Some((t.shape().to_vec(), pack_weights(&const_f32(t)?, t.shape(), group)))
+                    Some((t.shape().to_vec(), pack_weights(&const_weights(t)?, t.shape(), group)))
                 }
                 _ => None,
             };
@@ -416,7 +421,7 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             let group = usize::try_from(*group).ok().filter(|&g| g >= 1).ok_or_else(|| unsupported("group < 1"))?;
             let packed_w = match info.constant(1) {
                 Some(t) if t.shape().len() >= 3 && t.shape()[0] % group == 0 => {
-                    Some((t.shape().to_vec(), pack_weights_t(&const_f32(t)?, t.shape(), group)))
+                    Some((t.shape().to_vec(), pack_weights_t(&const_weights(t)?, t.shape(), group)))
                 }
                 _ => None,
             };
