@@ -48,7 +48,7 @@ pub(crate) const MC: usize = 20 * MR;
 /// `KC`-deep slice of it is what a pass reads).
 const SEGMENT_BYTES: usize = 256 * 1024;
 /// Fewest columns in a filled segment, so A is read once per few panels.
-const MIN_SEGMENT: usize = 3 * NR;
+const MIN_SEGMENT: usize = 4 * NR;
 /// Most columns in one segment.
 const MAX_SEGMENT: usize = 512;
 /// Rows of a row block when rows are split between items (multiple of `MR`).
@@ -502,9 +502,10 @@ fn run(pool: &Pool, a: AView, isa: Isa, b: Rhs, c: &mut [f32], ldc: usize, epi: 
             width
         }
         // Never wider than the product (a 1x1 image is one column).
-        Rhs::Fill { .. } => {
-            (SEGMENT_BYTES / 4 / k.max(1) / NR * NR).clamp(MIN_SEGMENT, MAX_SEGMENT).min(n.div_ceil(NR) * NR)
-        }
+        // Whole pairs of panels, which AVX-512 takes two at a time.
+        Rhs::Fill { .. } => (SEGMENT_BYTES / 4 / k.max(1) / (2 * NR) * (2 * NR))
+            .clamp(MIN_SEGMENT, MAX_SEGMENT)
+            .min(n.div_ceil(NR) * NR),
     };
     let segments = n.div_ceil(seg);
     // Split rows too when there are too few column segments to share.

@@ -366,10 +366,12 @@ pub(super) unsafe fn micro(
     // SAFETY: forwarded contract; the ISA was detected at run time.
     unsafe {
         match isa {
-            // (With AVX-512, a lone 16-column panel takes the AVX2 kernel:
-            // the same fused steps, so the same bits.)
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 => strided!(micro_avx2),
+            Isa::Avx2 => strided!(micro_avx2),
+            // (With AVX-512, a lone 16-column panel takes one 16-lane
+            // register per row: the same fused steps, so the same bits.)
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => micro_wide::<1>(rows, kc, a, ap, b, 0, c, ldc, load),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Isa::Simd128 => by_rows!(micro_simd128),
             Isa::Generic => by_rows!(micro_portable, false),

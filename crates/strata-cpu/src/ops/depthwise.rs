@@ -162,21 +162,39 @@ fn plane_lanes<const N: usize, L: Lanes<N>>(w: &Win3, p: &Padded, out: &mut [f32
     let per_row = ow_n.div_ceil(N);
     let total = rows * per_row;
     let (hp, wp) = (p.hp, p.wp);
-    let row_base = |r: usize| ((r / oh_n) * w.strides[0] * hp + (r % oh_n) * w.strides[1]) * wp;
-    // Output vector `i`: its input base, output position, valid lanes.
-    let job = |i: usize| {
-        let (r, v) = (i / per_row, i % per_row);
-        (row_base(r) + v * N, r * ow_n + v * N, N.min(ow_n - v * N))
-    };
+    let row_base = |od: usize, oh: usize| (od * w.strides[0] * hp + oh * w.strides[1]) * wp;
     let max_off = p.offs.iter().max().copied().unwrap_or(0);
-    assert!(total == 0 || job(total - 1).0 + max_off + N <= p.xp.len(), "padded plane too short");
+    if total == 0 {
+        return;
+    }
+    // The last vector's reads end inside the padded plane.
+    let last = row_base(w.out[0] - 1, oh_n - 1) + (per_row - 1) * N;
+    assert!(last + max_off + N <= p.xp.len(), "padded plane too short");
     let bias_v = L::load(&[p.bias.unwrap_or(0.0); N]);
     let one = L::load(&[1.0; N]);
+    // The output vectors in order, walked without divisions: (input base,
+    // output position, valid lanes) of vector `col` of output row (od, oh).
+    let (mut od, mut oh, mut col, mut out_row) = (0, 0, 0, 0);
     for first in (0..total).step_by(RUN) {
         // A short last run repeats its last vector (computed twice, stored twice).
-        let jobs: [(usize, usize, usize); RUN] = std::array::from_fn(|j| job((first + j).min(total - 1)));
-        // SAFETY (here and below): bases grow with the job index, so every
-        // read ends at or before the last job's base + max_off + N (asserted).
+        let mut jobs = [(0usize, 0usize, 0usize); RUN];
+        for j in 0..RUN {
+            if first + j >= total {
+                jobs[j] = jobs[j - 1];
+                continue;
+            }
+            jobs[j] = (row_base(od, oh) + col * N, out_row + col * N, N.min(ow_n - col * N));
+            col += 1;
+            if col == per_row {
+                (col, oh, out_row) = (0, oh + 1, out_row + ow_n);
+                if oh == oh_n {
+                    (oh, od) = (0, od + 1);
+                }
+            }
+        }
+        // SAFETY (here and below): bases grow with the vector's index, so
+        // every read ends at or before the last vector's base + max_off + N
+        // (asserted).
         let bases: [*const f32; RUN] = std::array::from_fn(|j| unsafe { p.xp.as_ptr().add(jobs[j].0) });
         let mut acc = [L::zero(); RUN];
         for (&kv, &off) in p.taps.iter().zip(p.offs) {
