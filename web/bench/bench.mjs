@@ -40,6 +40,9 @@ const models = (await readdir(join(data, 'browser-fixtures')))
   .filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).filter((m) => m.includes(filter)).sort();
 if (models.length === 0) throw new Error(`no models match '${filter}' (missing data? run \`cargo xtask fetch-data\`)`);
 
+// Shortest sample, in ms, and most runs in one sample.
+const SAMPLE_MS = 10;
+const MAX_REPS = 50;
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -71,23 +74,27 @@ try {
       if (r.adapter && rows.length === 0) console.log(`adapter: ${r.adapter}`);
       if (r.strictError) console.log(`${name}: not strict on webgpu (${r.strictError}); measured with cpu fallback`);
       // Warm-up: one run each (two on the CPU, where runs are cheap).
+      const warm = {};
       for (let w = 0; w < (kind === 'wasm' ? 2 : 1); w++) {
-        await page.evaluate(([n]) => window.time(n, 'strata'), [name]);
-        await page.evaluate(([n]) => window.time(n, 'ort'), [name]);
+        warm.strata = (await page.evaluate(([n]) => window.time(n, 'strata'), [name])).ms;
+        warm.ort = (await page.evaluate(([n]) => window.time(n, 'ort'), [name])).ms;
       }
+      // Runs per sample, the same for both: a sample lasts at least about
+      // SAMPLE_MS (the page's clock ticks in 0.1 ms steps).
+      const reps = Math.min(MAX_REPS, Math.max(1, Math.ceil(SAMPLE_MS / Math.max(0.05, Math.min(warm.strata, warm.ort)))));
       const times = { strata: [], ort: [] };
       const dispatches = [];
       for (let i = 0; i < rounds[kind]; i++) {
         // Alternate who goes first, so neither always runs on a warmer cache.
         for (const who of i % 2 ? ['ort', 'strata'] : ['strata', 'ort']) {
-          const t = await page.evaluate(([n, w]) => window.time(n, w), [name, who]);
+          const t = await page.evaluate(([n, w, k]) => window.time(n, w, k), [name, who, reps]);
           times[who].push(t.ms);
           if (who === 'strata') dispatches.push(t.dispatches);
         }
       }
       await page.evaluate(([n]) => window.unload(n), [name]);
       const row = {
-        name, nodes: r.nodes, mode: r.strataMode, placement: r.placement,
+        name, nodes: r.nodes, mode: r.strataMode, placement: r.placement, reps,
         strataMs: median(times.strata), ortMs: median(times.ort), dispatches: median(dispatches),
         strataCheck: r.strataCheck, ortCheck: r.ortCheck, strataCreateMs: r.strataCreateMs, ortCreateMs: r.ortCreateMs,
       };
@@ -96,7 +103,7 @@ try {
       rows.push(row);
       const disp = kind === 'webgpu' ? `, ${row.dispatches} dispatches/run for ${row.nodes} nodes (${(row.dispatches / row.nodes).toFixed(2)}x)` : '';
       console.log(`${name}: Strata ${row.strataMs.toFixed(2)} ms, onnxruntime-web ${row.ortMs.toFixed(2)} ms, ` +
-        `ratio ${row.ratio.toFixed(2)}x${disp}; outputs Strata ${checkText(r.strataCheck)}, onnxruntime ${checkText(r.ortCheck)}; ` +
+        `ratio ${row.ratio.toFixed(2)}x (${reps} run${reps > 1 ? 's' : ''} per sample)${disp}; outputs Strata ${checkText(r.strataCheck)}, onnxruntime ${checkText(r.ortCheck)}; ` +
         `create ${r.strataCreateMs.toFixed(0)} / ${r.ortCreateMs.toFixed(0)} ms; Strata nodes ${JSON.stringify(r.placement)} (${r.strataMode})`);
     }
     await page.close();

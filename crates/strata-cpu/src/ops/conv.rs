@@ -234,7 +234,7 @@ impl Kernel for ConvKernel {
         let in_size = w.in_size();
         let mut y = ctx.buffer(n * m * cols);
         if cg == 1 && mg == 1 && super::depthwise::applies(&w) && super::depthwise::finite(wv) {
-            // Depthwise with stride 1 along rows: plane by plane, padded.
+            // Depthwise over rows that fill vectors: plane by plane, padded.
             let taps = w.taps();
             ctx.pool.for_each_chunk(&mut y, cols, n * m * cols * taps * 2, |i, out| {
                 let ch = i % m;

@@ -1,11 +1,11 @@
-//! Depthwise convolution with stride 1 along the innermost axis, one
-//! channel plane at a time, in the plane's own layout (part of the `nn`
-//! family, called by [`super::conv`]).
+//! Depthwise convolution one channel plane at a time, in the plane's own
+//! layout (part of the `nn` family, called by [`super::conv`]).
 //!
-//! The plane is copied once into a zero-padded scratch plane; then every
-//! output vector (`N` consecutive outputs of one output row) is the sum
-//! over the taps, in kernel order, of `N` consecutive padded-input values
-//! at a fixed offset per tap times the tap's weight. Several vectors are
+//! The plane is copied once into a zero-padded scratch plane (with a
+//! stride `s` along rows, each padded row split into its `s` phases); then
+//! every output vector (`N` consecutive outputs of one output row) is the
+//! sum over the taps, in kernel order, of `N` consecutive padded-input
+//! values at a fixed offset per tap times the tap's weight. Several vectors are
 //! computed together (their sums in registers, each tap's weight loaded
 //! once for all of them), and no layout is transposed. Each step is a
 //! fused multiply-add on x86-64 with FMA, as in the GEMM (see
@@ -24,17 +24,14 @@ use crate::simd::Lanes;
 /// latency of the additions.
 const RUN: usize = 6;
 
-/// Whether this path applies to `w` and suits it: stride 1 along the
-/// innermost axis, no negative padding, and output rows that fill at least
-/// one vector and three quarters of the vectors they take (shorter rows
-/// run faster with channels in the lanes, [`super::conv`]'s blocked path).
+/// Whether this path applies to `w` and suits it: no negative padding,
+/// and output rows that fill at least one vector and three quarters of the
+/// vectors they take (shorter rows run faster with channels in the lanes,
+/// [`super::conv`]'s blocked path).
 pub(super) fn applies(w: &Win3) -> bool {
     let n = lanes();
     let ow = w.out[2];
-    w.strides[2] == 1
-        && w.pad_begin.iter().chain(&w.pad_end).all(|&p| p >= 0)
-        && ow >= n
-        && 4 * ow >= 3 * ow.div_ceil(n) * n
+    w.pad_begin.iter().chain(&w.pad_end).all(|&p| p >= 0) && ow >= n && 4 * ow >= 3 * ow.div_ceil(n) * n
 }
 
 /// Lanes of this CPU's vectors here.
@@ -62,42 +59,62 @@ pub(super) fn plane(w: &Win3, x: &[f32], k: &[f32], bias: Option<f32>, out: &mut
     if rows * ow_n == 0 || out.len() < rows * ow_n {
         return;
     }
-    SCRATCH.with(|s| {
-        let mut s = s.borrow_mut();
-        let (xp, offs) = &mut *s;
+    // A padded row is stored as its `s` phases (columns c ≡ 0, 1, … mod the
+    // stride `s` along rows), one after another, `pl` values each: output
+    // column `o` reads padded column `o·s + t` at `(t mod s)·pl + o + t div s`,
+    // so the columns a vector reads are consecutive for any stride.
+    let s = w.strides[2];
+    let pl = wp.div_ceil(s);
+    let rl = s * pl;
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let (xp, offs) = &mut *scratch;
         offs.clear();
         for kd in 0..w.kernel[0] {
             for kh in 0..w.kernel[1] {
                 for kw in 0..w.kernel[2] {
-                    offs.push((kd * w.dilations[0] * hp + kh * w.dilations[1]) * wp + kw * w.dilations[2]);
+                    let t = kw * w.dilations[2];
+                    offs.push((kd * w.dilations[0] * hp + kh * w.dilations[1]) * rl + (t % s) * pl + t / s);
                 }
             }
         }
-        let last_base = ((od_n - 1) * w.strides[0] * hp + (oh_n - 1) * w.strides[1]) * wp;
+        let last_base = ((od_n - 1) * w.strides[0] * hp + (oh_n - 1) * w.strides[1]) * rl;
         // The last vector (at most 16 lanes) reads up to 16 values from its
         // base, which is at most the row's width from the row's base, at every tap.
-        let len = (last_base + ow_n.div_ceil(16) * 16 + offs.iter().max().copied().unwrap_or(0) + 16).max(dp * hp * wp);
+        let len = (last_base + ow_n.div_ceil(16) * 16 + offs.iter().max().copied().unwrap_or(0) + 16).max(dp * hp * rl);
         // Only the padding is zeroed: every other value is copied over.
         xp.resize(len, 0.0);
         let [d, h, wd] = w.input;
         let (pd, ph, pw) = (pad(0).0, pad(1).0, pad(2).0);
-        let plane = hp * wp;
-        xp[..pd * plane + ph * wp].fill(0.0);
+        let plane = hp * rl;
+        xp[..pd * plane + ph * rl].fill(0.0);
         for z in 0..d {
             let zp = (z + pd) * plane;
             if z > 0 {
                 // The bottom padding of the previous depth slice and the top of this one.
-                xp[zp - (hp - ph - h) * wp..zp + ph * wp].fill(0.0);
+                xp[zp - (hp - ph - h) * rl..zp + ph * rl].fill(0.0);
             }
             for y in 0..h {
-                let row = zp + (y + ph) * wp;
-                xp[row..row + pw].fill(0.0);
-                xp[row + pw..row + pw + wd].copy_from_slice(&x[(z * h + y) * wd..][..wd]);
-                xp[row + pw + wd..row + wp].fill(0.0);
+                let row = zp + (y + ph) * rl;
+                let src = &x[(z * h + y) * wd..][..wd];
+                if s == 1 {
+                    xp[row..row + pw].fill(0.0);
+                    xp[row + pw..row + pw + wd].copy_from_slice(src);
+                    xp[row + pw + wd..row + wp].fill(0.0);
+                } else {
+                    let dst = &mut xp[row..row + rl];
+                    for (ph, phase) in dst.chunks_exact_mut(pl).enumerate() {
+                        for (j, d) in phase.iter_mut().enumerate() {
+                            // Padded column `ph + j·s`, input column that minus `pw`.
+                            let c = (ph + j * s).wrapping_sub(pw);
+                            *d = if c < wd { src[c] } else { 0.0 };
+                        }
+                    }
+                }
             }
         }
-        xp[(d + pd) * plane - (hp - ph - h) * wp..].fill(0.0);
-        let p = Padded { xp, offs, taps: &k[..offs.len()], hp, wp, bias };
+        xp[(d + pd) * plane - (hp - ph - h) * rl..].fill(0.0);
+        let p = Padded { xp, offs, taps: &k[..offs.len()], hp, rl, bias };
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") && crate::gemm::fused() {
@@ -124,13 +141,13 @@ thread_local! {
 
 /// One padded channel plane: the values (with room for the last vector's
 /// reads), each tap's offset from an output vector's base and its weight,
-/// the padded height and width, the bias.
+/// the padded height, the length of a stored row, the bias.
 struct Padded<'a> {
     xp: &'a [f32],
     offs: &'a [usize],
     taps: &'a [f32],
     hp: usize,
-    wp: usize,
+    rl: usize,
     bias: Option<f32>,
 }
 
@@ -161,8 +178,8 @@ fn plane_lanes<const N: usize, L: Lanes<N>>(w: &Win3, p: &Padded, out: &mut [f32
     let rows = w.out[0] * oh_n;
     let per_row = ow_n.div_ceil(N);
     let total = rows * per_row;
-    let (hp, wp) = (p.hp, p.wp);
-    let row_base = |od: usize, oh: usize| (od * w.strides[0] * hp + oh * w.strides[1]) * wp;
+    let (hp, rl) = (p.hp, p.rl);
+    let row_base = |od: usize, oh: usize| (od * w.strides[0] * hp + oh * w.strides[1]) * rl;
     let max_off = p.offs.iter().max().copied().unwrap_or(0);
     if total == 0 {
         return;
@@ -259,6 +276,8 @@ mod tests {
             (vec![9, 70], vec![3, 3], vec![2, 1], vec![1, 2], vec![1, 0, 1, 3]),
             (vec![5, 33], vec![1, 4], vec![1, 1], vec![1, 1], vec![0, 2, 0, 1]),
             (vec![100], vec![7], vec![1], vec![3], vec![9, 9]),
+            (vec![9, 64], vec![3, 3], vec![2, 2], vec![1, 1], vec![1, 1, 1, 1]),
+            (vec![6, 97], vec![3, 5], vec![1, 3], vec![1, 2], vec![0, 3, 1, 2]),
             (vec![3, 4, 48], vec![2, 3, 3], vec![1, 2, 1], vec![2, 1, 1], vec![1, 1, 1, 0, 1, 1]),
         ];
         let mut seed = 7u32;
@@ -293,6 +312,6 @@ mod tests {
                 assert_eq!(bits(&out), bits(&want), "{:?} {:?} bias {bias:?}", w.input, w.kernel);
             }
         }
-        assert!(ran >= 4, "only {ran} cases took the padded path");
+        assert!(ran >= 6, "only {ran} cases took the padded path");
     }
 }
