@@ -56,6 +56,9 @@ struct Shared {
     panicked: AtomicBool,
     /// Runs in progress (see [`Pool::busy`]).
     runs: AtomicUsize,
+    /// The core the caller of the latest run or job was on (`usize::MAX`:
+    /// unknown), see [`cpu::current`].
+    caller_cpu: AtomicUsize,
 }
 
 impl Shared {
@@ -111,6 +114,11 @@ impl Shared {
                 self.sleepers.fetch_sub(1, Ordering::SeqCst);
                 drop(guard);
                 spins = 0;
+                // The system may wake a thread on the core of the thread that
+                // woke it (the caller, busy with the run's kernels) while
+                // another core idles: the two would then share one core for
+                // the whole run. Move off it.
+                cpu::avoid(self.caller_cpu.load(Ordering::Relaxed));
             };
             if self.shutdown.load(Ordering::SeqCst) {
                 return;
@@ -191,6 +199,7 @@ impl Pool {
             shutdown: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
             runs: AtomicUsize::new(0),
+            caller_cpu: AtomicUsize::new(usize::MAX),
         });
         let mut handles = Vec::with_capacity(threads - 1);
         for i in 1..threads {
@@ -210,6 +219,7 @@ impl Pool {
     pub fn busy(&self) -> Busy<'_> {
         if let Some(w) = &self.workers {
             let sh = &w.shared;
+            sh.caller_cpu.store(cpu::current(), Ordering::Relaxed);
             sh.runs.fetch_add(1, Ordering::SeqCst);
             if sh.sleepers.load(Ordering::SeqCst) > 0
                 && let Ok(_g) = sh.sleep.lock()
@@ -244,6 +254,7 @@ impl Pool {
         if let Ok(mut j) = sh.job.lock() {
             *j = Some(JobPtr(erased));
         }
+        sh.caller_cpu.store(cpu::current(), Ordering::Relaxed);
         let epoch = (sh.state.load(Ordering::SeqCst) >> 1) + 1;
         sh.state.store(epoch << 1 | 1, Ordering::SeqCst);
         if sh.sleepers.load(Ordering::SeqCst) > 0
@@ -332,6 +343,48 @@ impl Pool {
             }
         });
         results.into_inner().unwrap_or_default().into_iter().flatten().collect()
+    }
+}
+
+/// Which core a thread runs on, and moving off one (Linux; elsewhere the
+/// core is unknown and nothing moves).
+mod cpu {
+    /// The core the calling thread runs on, `usize::MAX` if unknown.
+    pub(super) fn current() -> usize {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: sched_getcpu takes no arguments and only reads.
+            let c = unsafe { libc::sched_getcpu() };
+            if c >= 0 {
+                return c as usize;
+            }
+        }
+        usize::MAX
+    }
+
+    /// If the calling thread runs on core `busy`, move it to another core
+    /// it may run on (its affinity is narrowed for a moment, then restored,
+    /// so the system is free to place it anywhere later).
+    pub(super) fn avoid(busy: usize) {
+        #[cfg(target_os = "linux")]
+        if busy != usize::MAX && current() == busy && busy < libc::CPU_SETSIZE as usize {
+            // SAFETY: the sets are plain bit sets of the size passed; pid 0
+            // is the calling thread.
+            unsafe {
+                let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+                let size = std::mem::size_of::<libc::cpu_set_t>();
+                if libc::sched_getaffinity(0, size, &mut allowed) != 0 || libc::CPU_COUNT(&allowed) < 2 {
+                    return;
+                }
+                let mut elsewhere = allowed;
+                libc::CPU_CLR(busy, &mut elsewhere);
+                if libc::sched_setaffinity(0, size, &elsewhere) == 0 {
+                    libc::sched_setaffinity(0, size, &allowed);
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = busy;
     }
 }
 
