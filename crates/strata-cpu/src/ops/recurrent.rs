@@ -132,19 +132,43 @@ impl Kernel for LstmKernel {
                 let t = if reverse { seq - 1 - s } else { s };
                 gemm(ctx.pool, &PackedA::pack(&h, batch, hidden, hidden, 1), pr, &mut gh, g);
                 for b in 0..batch {
-                    let pre = |gate: usize, j: usize| {
-                        gx[(t * batch + b) * g + gate * hidden + j] + gh[b * g + gate * hidden + j]
-                    };
-                    for j in 0..hidden {
-                        let cj = c[b * hidden + j];
-                        let i = math::sigmoid(pre(0, j) + p[j] * cj);
-                        let f =
-                            if self.input_forget { 1.0 - i } else { math::sigmoid(pre(2, j) + p[2 * hidden + j] * cj) };
-                        let c_new = f * cj + i * math::tanh(pre(3, j));
-                        let o = math::sigmoid(pre(1, j) + p[hidden + j] * c_new);
-                        c[b * hidden + j] = c_new;
-                        h[b * hidden + j] = o * math::tanh(c_new);
-                    }
+                    let (gxr, ghr) = (&gx[(t * batch + b) * g..][..g], &gh[b * g..][..g]);
+                    let (cr, hr) = (&mut c[b * hidden..][..hidden], &mut h[b * hidden..][..hidden]);
+                    let input_forget = self.input_forget;
+                    // The gates of every hidden unit, in wide vector registers
+                    // (the same scalar operations per unit).
+                    crate::simd::vectorized(
+                        #[inline(always)]
+                        || {
+                            // Every slice exactly `hidden` long, so the loop has no bounds checks.
+                            fn gate(v: &[f32], k: usize, n: usize) -> &[f32] {
+                                &v[k * n..(k + 1) * n]
+                            }
+                            let (xi, xo, xf, xc) = (
+                                gate(gxr, 0, hidden),
+                                gate(gxr, 1, hidden),
+                                gate(gxr, 2, hidden),
+                                gate(gxr, 3, hidden),
+                            );
+                            let (hi, ho, hf, hc) = (
+                                gate(ghr, 0, hidden),
+                                gate(ghr, 1, hidden),
+                                gate(ghr, 2, hidden),
+                                gate(ghr, 3, hidden),
+                            );
+                            let (pi, po, pf) = (gate(p, 0, hidden), gate(p, 1, hidden), gate(p, 2, hidden));
+                            let (cr, hr) = (&mut cr[..hidden], &mut hr[..hidden]);
+                            for j in 0..hidden {
+                                let cj = cr[j];
+                                let i = math::sigmoid(xi[j] + hi[j] + pi[j] * cj);
+                                let f = if input_forget { 1.0 - i } else { math::sigmoid(xf[j] + hf[j] + pf[j] * cj) };
+                                let c_new = f * cj + i * math::tanh(xc[j] + hc[j]);
+                                let o = math::sigmoid(xo[j] + ho[j] + po[j] * c_new);
+                                cr[j] = c_new;
+                                hr[j] = o * math::tanh(c_new);
+                            }
+                        },
+                    );
                     let at = if self.batch_major {
                         ((b * seq + t) * nd + d) * hidden
                     } else {
