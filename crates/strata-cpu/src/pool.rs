@@ -161,6 +161,13 @@ impl Drop for Busy<'_> {
     }
 }
 
+/// The start of a slice whose disjoint chunks threads write
+/// ([`Pool::for_each_chunk`]).
+struct SharedMut<T>(*mut T);
+// SAFETY: only used to hand disjoint chunks of a `&mut [T]` (T: Send) to
+// the threads of one job, which ends before the borrow does.
+unsafe impl<T: Send> Sync for SharedMut<T> {}
+
 /// Threads kernels use: the caller plus `threads - 1` persistent workers.
 pub struct Pool {
     threads: usize,
@@ -301,12 +308,23 @@ impl Pool {
             }
             return;
         }
-        // Chunks are handed out one at a time from a shared queue.
-        let queue = Mutex::new(out.chunks_mut(chunk_len).enumerate());
-        let next = || queue.lock().map(|mut q| q.next()).unwrap_or(None);
-        self.run(&|| {
-            while let Some((i, c)) = next() {
-                f(i, c);
+        // Chunks are handed out in runs of consecutive chunks (about four
+        // runs per thread), each taken with one atomic increment: many
+        // small chunks handed out one by one under a lock had the threads
+        // queue on it (a Resize of rows of 128 values ran 6x slower on two
+        // threads than on one). Each chunk is still computed by `f` alone.
+        let n = out.len();
+        let per = (items / (4 * self.threads)).max(1);
+        let base = SharedMut(out.as_mut_ptr());
+        let base = &base;
+        self.for_each_index(items.div_ceil(per), work, |run| {
+            for i in run * per..((run + 1) * per).min(items) {
+                let start = i * chunk_len;
+                // SAFETY: chunks `start .. start + len` are disjoint parts of
+                // `out`, each handed to exactly one call (`for_each_index`
+                // runs every run once), and `out` outlives this call.
+                let chunk = unsafe { std::slice::from_raw_parts_mut(base.0.add(start), chunk_len.min(n - start)) };
+                f(i, chunk);
             }
         });
     }
