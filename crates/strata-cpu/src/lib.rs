@@ -153,10 +153,10 @@ impl CpuBackend {
                 *r = true;
             }
         }
-        let mut consts = Vec::new();
+        let mut consts = vec![None; g.values.len()];
         for (v, t) in &g.initializers {
             if read.get(slot(*v)).copied().unwrap_or(false) {
-                consts.push((slot(*v), CpuTensor::from_host(t)?));
+                consts[slot(*v)] = Some(CpuTensor::from_host(t)?);
             }
         }
         let mut steps = Vec::with_capacity(g.nodes.len());
@@ -188,7 +188,7 @@ impl CpuBackend {
             }
         }
         let keep: std::collections::HashSet<usize> =
-            g.outputs.iter().map(|v| slot(*v)).chain(consts.iter().map(|(v, _)| *v)).collect();
+            g.outputs.iter().map(|v| slot(*v)).chain((0..consts.len()).filter(|&v| consts[v].is_some())).collect();
         for (v, l) in last.iter().enumerate() {
             if let Some(i) = l
                 && !keep.contains(&v)
@@ -264,7 +264,8 @@ pub struct CompiledGraph {
     values: usize,
     inputs: Vec<usize>,
     outputs: Vec<usize>,
-    consts: Vec<(usize, CpuTensor)>,
+    /// The weights, by value slot (read in place, never copied into a run's values).
+    consts: Vec<Option<CpuTensor>>,
     steps: Vec<Step>,
     spare: Spare,
 }
@@ -355,9 +356,6 @@ impl CompiledGraph {
         // Workers stay awake between this run's kernels.
         let _busy = self.backend.pool.busy();
         let mut env: Vec<Option<CpuTensor>> = vec![None; self.values];
-        for (v, t) in &self.consts {
-            env[*v] = Some(t.clone());
-        }
         let mut live = 0u64;
         for (v, t) in self.inputs.iter().zip(inputs) {
             env[*v] = Some((*t).clone());
@@ -367,7 +365,8 @@ impl CompiledGraph {
         for (si, s) in self.steps.iter().enumerate() {
             let started = (!self.times.is_empty()).then(clock::Clock::now);
             let node_err = |message: String| CpuError::Node { node: s.name.clone(), op: s.op.clone(), message };
-            let args: Vec<Option<&CpuTensor>> = s.inputs.iter().map(|v| v.and_then(|v| env[v].as_ref())).collect();
+            let args: Vec<Option<&CpuTensor>> =
+                s.inputs.iter().map(|v| v.and_then(|v| env[v].as_ref().or(self.consts[v].as_ref()))).collect();
             if let Some(i) = s.inputs.iter().zip(&args).position(|(v, a)| v.is_some() && a.is_none()) {
                 return Err(node_err(format!("input {i} has not been computed")));
             }
@@ -405,7 +404,12 @@ impl CompiledGraph {
         self.spare.clear();
         self.outputs
             .iter()
-            .map(|v| env[*v].clone().ok_or_else(|| CpuError::Kernel("a graph output was not computed".into())))
+            .map(|v| {
+                env[*v]
+                    .clone()
+                    .or_else(|| self.consts[*v].clone())
+                    .ok_or_else(|| CpuError::Kernel("a graph output was not computed".into()))
+            })
             .collect()
     }
 }

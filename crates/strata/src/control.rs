@@ -17,6 +17,35 @@ use crate::backend::Backend;
 use crate::error::Error;
 use crate::session::{Session, SessionOptions};
 
+/// A map keyed by value handle, hashed by one multiplication (the
+/// session's per-run maps; handles are small dense integers, so SipHash's
+/// protection buys nothing there).
+pub(crate) type ValueMap<T> = HashMap<ValueId, T, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// The hasher of [`ValueMap`].
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
 /// A branch or body: its session and the outer values it captures (fed to
 /// its first inputs, in this order; its own formal inputs follow).
 pub(crate) type Branch = (Box<Session>, Vec<ValueId>);
@@ -104,6 +133,14 @@ pub(crate) fn host_control(n: &Node, mut sessions: Vec<Branch>) -> Result<HostCo
 }
 
 impl HostControl {
+    /// The branch or body sessions, labelled as in the placement report.
+    pub fn branches(&self) -> Vec<(&'static str, &Session)> {
+        match &self.control {
+            Control::If { branches: [t, e] } => vec![("then_branch", &*t.0), ("else_branch", &*e.0)],
+            Control::Loop { body } | Control::Scan { body, .. } => vec![("body", &*body.0)],
+        }
+    }
+
     /// The outer values the partition reads: the node's inputs, then the
     /// branches' captures (each once).
     pub fn reads(&self) -> Vec<ValueId> {
@@ -122,11 +159,7 @@ impl HostControl {
 
     /// Run with the values of [`HostControl::reads`]; returns one value per
     /// output slot (`None` for omitted outputs).
-    pub async fn run(
-        &self,
-        vals: &HashMap<ValueId, HostValue>,
-        max_iterations: u64,
-    ) -> Result<Vec<Option<HostValue>>, Error> {
+    pub async fn run(&self, vals: &ValueMap<HostValue>, max_iterations: u64) -> Result<Vec<Option<HostValue>>, Error> {
         let ins: Vec<Option<&HostValue>> = self.inputs.iter().map(|v| v.and_then(|v| vals.get(&v))).collect();
         let n_out = self.outputs.len();
         let outs = match &self.control {
@@ -172,7 +205,7 @@ impl HostControl {
     async fn run_body(
         &self,
         (session, caps): &Branch,
-        vals: &HashMap<ValueId, HostValue>,
+        vals: &ValueMap<HostValue>,
         formals: Vec<HostValue>,
     ) -> Result<Vec<HostValue>, Error> {
         let mut args = Vec::with_capacity(caps.len() + formals.len());
@@ -195,7 +228,7 @@ impl HostControl {
         &self,
         body: &Branch,
         ins: &[Option<&HostValue>],
-        vals: &HashMap<ValueId, HostValue>,
+        vals: &ValueMap<HostValue>,
         max_iterations: u64,
     ) -> Result<Vec<HostValue>, Error> {
         let scalar = |v: Option<&HostValue>, what: &str| -> Result<Option<i64>, Error> {
@@ -254,7 +287,7 @@ impl HostControl {
         m: usize,
         axes: &ScanAxes,
         ins: &[Option<&HostValue>],
-        vals: &HashMap<ValueId, HostValue>,
+        vals: &ValueMap<HostValue>,
     ) -> Result<Vec<HostValue>, Error> {
         let n = ins.len() - m;
         let mut states = Vec::with_capacity(n);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use strata_ir::{Dim, GraphId, HostValue, Model, NodeId, ValueId, ValueType};
 
 use crate::backend::{Backend, CompiledPartition, DeviceValue, Support, block_on};
-use crate::control::{Branch, HostControl};
+use crate::control::{Branch, HostControl, ValueMap};
 use crate::error::Error;
 pub use crate::options::SessionOptions;
 
@@ -187,8 +187,11 @@ impl Session {
 
     /// Where the time went in the runs so far, in graph order (empty unless
     /// the session was created with [`SessionOptions::profile`]): per node
-    /// for backends that time their nodes, per partition otherwise; a host
-    /// `If` counts as one entry (its branch's time included).
+    /// for backends that time their nodes, per partition otherwise. Host
+    /// control flow (`If`, `Loop`, `Scan`) is one entry with its own time
+    /// (choosing a branch, feeding and collecting), followed by its branches'
+    /// or body's entries, named `NODE/BRANCH/inner node`; the entries' times
+    /// add up to the session's.
     pub fn profile(&self) -> Vec<ProfileEntry> {
         use std::sync::atomic::Ordering::Relaxed;
         if !self.options.profile {
@@ -200,7 +203,28 @@ impl Session {
                 Work::Compiled { backend, compiled } => {
                     (self.backends[*backend].name().to_string(), compiled.profile())
                 }
-                Work::Host(_) => ("host".to_string(), Vec::new()),
+                Work::Host(ctl) => {
+                    // The control node's own time (choosing, feeding,
+                    // collecting), then its branches' nodes by path.
+                    let mut inner = Vec::new();
+                    for (label, session) in ctl.branches() {
+                        inner.extend(session.profile().into_iter().map(|mut e| {
+                            e.node = format!("{}/{label}/{}", ctl.node, e.node);
+                            e
+                        }));
+                    }
+                    let nested: u128 = inner.iter().map(|e| e.total.as_nanos()).sum();
+                    let own = u128::from(p.time.0.load(Relaxed)).saturating_sub(nested);
+                    out.push(ProfileEntry {
+                        node: p.label.0.clone(),
+                        op: p.label.1.clone(),
+                        backend: "host".to_string(),
+                        total: std::time::Duration::from_nanos(u64::try_from(own).unwrap_or(u64::MAX)),
+                        runs: p.time.1.load(Relaxed),
+                    });
+                    out.extend(inner);
+                    continue;
+                }
             };
             if nodes.is_empty() {
                 out.push(ProfileEntry {
@@ -259,8 +283,8 @@ impl Session {
     async fn host_value(
         &self,
         v: ValueId,
-        host: &mut HashMap<ValueId, HostValue>,
-        device: &HashMap<ValueId, (usize, DeviceValue)>,
+        host: &mut ValueMap<HostValue>,
+        device: &ValueMap<(usize, DeviceValue)>,
     ) -> Result<HostValue, Error> {
         if let Some(h) = host.get(&v) {
             return Ok(h.clone());
@@ -293,35 +317,37 @@ impl Session {
     /// Asynchronous [`Session::run`] (for hosts where blocking is not allowed).
     pub async fn run_async(&self, inputs: &[(&str, HostValue)]) -> Result<Vec<(String, HostValue)>, Error> {
         let g = self.model.main_graph();
-        let mut given: HashMap<&str, &HostValue> = HashMap::new();
-        for (name, v) in inputs {
+        for (k, (name, _)) in inputs.iter().enumerate() {
             if !self.inputs.iter().any(|i| i.name == *name) {
                 let known: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
                 return Err(Error::Input(format!("unknown input '{name}' (the model's inputs are {known:?})")));
             }
-            if given.insert(name, v).is_some() {
+            if inputs[..k].iter().any(|(other, _)| other == name) {
                 return Err(Error::Input(format!("input '{name}' is given twice")));
             }
         }
-        let mut syms: HashMap<String, usize> = HashMap::new();
-        let mut host: HashMap<ValueId, HostValue> = HashMap::new();
+        let mut syms: Vec<(&str, usize)> = Vec::new();
+        let mut host: ValueMap<HostValue> = ValueMap::default();
         for (info, &id) in self.inputs.iter().zip(&g.inputs) {
-            let v =
-                given.get(info.name.as_str()).ok_or_else(|| Error::Input(format!("missing input '{}'", info.name)))?;
+            let v = inputs
+                .iter()
+                .find(|(name, _)| *name == info.name)
+                .map(|(_, v)| v)
+                .ok_or_else(|| Error::Input(format!("missing input '{}'", info.name)))?;
             check_value(&info.name, &info.ty, v, &mut syms)?;
-            host.insert(id, (*v).clone());
+            host.insert(id, v.clone());
         }
         strata_reference::util::set_max_elements(self.options.max_tensor_elements);
         strata_reference::util::set_max_loop_iterations(self.options.max_loop_iterations);
         strata_reference::util::set_max_live_bytes(self.options.max_memory_bytes);
         // Values currently on a device: id -> (backend index, value).
-        let mut device: HashMap<ValueId, (usize, DeviceValue)> = HashMap::new();
+        let mut device: ValueMap<(usize, DeviceValue)> = ValueMap::default();
         for p in &self.partitions {
             let started = self.options.profile.then(crate::backend::Clock::now);
             let (backend, compiled) = match &p.work {
                 Work::Compiled { backend, compiled } => (*backend, compiled),
                 Work::Host(ctl) => {
-                    let mut vals = HashMap::new();
+                    let mut vals = ValueMap::default();
                     for &v in &p.inputs {
                         vals.insert(v, self.host_value(v, &mut host, &device).await?);
                     }
@@ -668,7 +694,12 @@ fn nest_branch_placement(
 
 /// Check a value given for input `name` against its declared type
 /// (symbolic dimensions must agree across inputs: `syms`).
-fn check_value(name: &str, ty: &ValueType, v: &HostValue, syms: &mut HashMap<String, usize>) -> Result<(), Error> {
+fn check_value<'a>(
+    name: &str,
+    ty: &'a ValueType,
+    v: &HostValue,
+    syms: &mut Vec<(&'a str, usize)>,
+) -> Result<(), Error> {
     match (ty, v) {
         (ValueType::Tensor { dtype, shape }, HostValue::Tensor(t)) => {
             if t.dtype() != *dtype {
@@ -692,7 +723,13 @@ fn check_value(name: &str, ty: &ValueType, v: &HostValue, syms: &mut HashMap<Str
                             )));
                         }
                         Dim::Sym(s) => {
-                            let prev = *syms.entry(s.clone()).or_insert(n);
+                            let prev = match syms.iter().find(|(name, _)| name == s) {
+                                Some(&(_, prev)) => prev,
+                                None => {
+                                    syms.push((s.as_str(), n));
+                                    n
+                                }
+                            };
                             if prev != n {
                                 return Err(Error::Input(format!(
                                     "input '{name}' dimension {i} ('{s}') is {n}, but '{s}' is {prev} elsewhere"

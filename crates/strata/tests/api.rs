@@ -693,6 +693,27 @@ fn profile_times_cpu_nodes_one_by_one_and_other_partitions_whole() -> anyhow::Re
     Ok(())
 }
 
+#[test]
+fn profile_descends_into_the_branches_of_control_flow() -> anyhow::Result<()> {
+    let bytes = strata::ir::artifact::write(&nested_if_ir(2, false))?;
+    let s = Session::from_bytes(&bytes, SessionOptions { profile: true, ..Default::default() })?;
+    let c = Value::Tensor(Tensor::from_f64(DType::Bool, vec![], &[1.0])?);
+    for _ in 0..3 {
+        s.run(&[("c", c.clone()), ("x", f32s(vec![1], &[2.0]))])?;
+    }
+    let p = s.profile();
+    let find = |node: &str| p.iter().find(|e| e.node == node).unwrap_or_else(|| panic!("{node} in {p:?}"));
+    // The If's own entry, then its branches' nodes by path: the chosen
+    // branch ran three times, the other never.
+    assert_eq!((find("n0").op.as_str(), find("n0").backend.as_str(), find("n0").runs), ("If", "host", 3));
+    let inner = find("n0/then_branch/n1");
+    assert_eq!((inner.op.as_str(), inner.runs), ("If", 3), "{inner:?}");
+    let leaf = find("n0/then_branch/n1/then_branch/n2");
+    assert_eq!((leaf.op.as_str(), leaf.backend.as_str(), leaf.runs), ("Identity", "cpu", 3), "{leaf:?}");
+    assert_eq!(find("n0/else_branch/n1/else_branch/n2").runs, 0);
+    Ok(())
+}
+
 /// `Scan` over the rows of `xs` (read last to first) with a state `s`:
 /// `s' = s @ w + row`, scan output `s' * 2` stacked on axis 1; `w` is an
 /// outer weight the body captures, the body's inputs are left untyped (as

@@ -190,6 +190,31 @@ pub(super) struct ConvKernel {
     pub(super) group: usize,
     /// Weights packed per group, with the weight shape they came from.
     pub(super) packed_w: Option<(Vec<usize>, Vec<PackedA>)>,
+    /// The constant weights transposed (`cg·taps × m/g` per group) for
+    /// outputs of few positions ([`few_positions`]), packed on first use.
+    pub(super) transposed_w: std::sync::OnceLock<Vec<PackedB>>,
+}
+
+/// Whether a convolution of `cols` output positions per image runs as the
+/// transposed product: positions as the rows (`MR` at a time) and output
+/// channels as the columns (`NR` at a time), instead of channels as rows
+/// and positions as columns, where all but `cols` of each panel's `NR`
+/// columns would be padding (silero-vad's encoder: 1 to 4 positions).
+/// Each output is the same sum over the same products in the same order,
+/// so the bits are those of the other paths.
+pub(super) fn few_positions(cols: usize) -> bool {
+    cols <= NR / 2
+}
+
+/// `W` of shape `[m, cg, taps...]` transposed per group into `cg·taps × m/g`
+/// right operands, subnormals flushed as for the packed left operands.
+fn pack_transposed(wv: &[f32], wshape: &[usize], group: usize) -> Vec<PackedB> {
+    let mut v = wv.to_vec();
+    crate::gemm::flush_subnormals(&mut v);
+    let m = wshape[0];
+    let kk: usize = wshape[1..].iter().product();
+    let mg = m / group.max(1);
+    (0..group).map(|g| PackedB::pack(&v[g * mg * kk..], kk, mg, 1, kk)).collect()
 }
 
 pub(super) fn pack_weights(wv: &[f32], wshape: &[usize], group: usize) -> Vec<PackedA> {
@@ -277,6 +302,45 @@ impl Kernel for ConvKernel {
                     &runtime_w
                 }
             };
+            if cols > 0 && few_positions(cols) && self.packed_w.as_ref().is_some_and(|(shape, _)| *shape == wt.shape) {
+                let packed = self.transposed_w.get_or_init(|| pack_transposed(wv, &wt.shape, g));
+                // The im2col panel (rows × NR) read as positions × rows, then
+                // the product (positions × mg) written back transposed.
+                let mut panel = vec![0.0f32; rows * NR];
+                let mut a = vec![0.0f32; cols * rows];
+                let mut t = vec![0.0f32; cols * mg];
+                for b in 0..n {
+                    for (gi, pb) in packed.iter().enumerate() {
+                        let xs = &xv[(b * c + gi * cg) * in_size..(b * c + (gi + 1) * cg) * in_size];
+                        im2col_fill(&w, xs, cg, 0, cols, &mut panel);
+                        for (j, row) in a.chunks_exact_mut(rows).enumerate() {
+                            row.iter_mut().zip(panel.chunks_exact(NR)).for_each(|(v, p)| *v = p[j]);
+                        }
+                        crate::gemm::gemm_rows(
+                            ctx.pool,
+                            &a,
+                            cols,
+                            rows,
+                            rows,
+                            Rhs::Packed(pb),
+                            &mut t,
+                            mg,
+                            &Epilogue::default(),
+                        );
+                        let ys = &mut y[(b * m + gi * mg) * cols..(b * m + (gi + 1) * mg) * cols];
+                        for (co, yr) in ys.chunks_exact_mut(cols).enumerate() {
+                            let bv = bias.map(|bv| bv[gi * mg + co]);
+                            for (j, o) in yr.iter_mut().enumerate() {
+                                *o = t[j * mg + co];
+                                if let Some(bv) = bv {
+                                    *o += bv;
+                                }
+                            }
+                        }
+                    }
+                }
+                return Ok(vec![CpuTensor::f32(out_shape, y)]);
+            }
             let pointwise = w.is_pointwise();
             let direct = !pointwise && w.strides[2] == 1 && crate::direct::available();
             let offsets = if direct { direct_offsets(&w, cg) } else { Vec::new() };
@@ -858,6 +922,57 @@ mod tests {
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&got), bits(&want), "{sp:?} {ks:?}, {m} rows on {threads} threads");
                 }
+            }
+        }
+    }
+    #[test]
+    fn few_positions_give_the_bits_of_the_other_paths() {
+        // (input length, kernel, stride, pad, channels, output channels, group, batch)
+        let cases = [
+            (4, 3, 1, 1, 129, 128, 1, 1),
+            (4, 3, 2, 1, 128, 64, 1, 2),
+            (2, 3, 2, 1, 64, 64, 1, 1),
+            (1, 1, 1, 0, 32, 20, 1, 1),
+            (8, 3, 1, 1, 12, 18, 3, 1),
+            (9, 5, 1, 0, 7, 33, 1, 1),
+        ];
+        for (len, k, s, p, c, m, g, n) in cases {
+            let geo = WindowAttrs {
+                auto_pad: AutoPad::NotSet,
+                ceil_mode: false,
+                kernel_shape: None,
+                strides: Some(vec![s]),
+                dilations: Some(vec![1]),
+                pads: Some(vec![p, p]),
+            };
+            let x = CpuTensor::f32(
+                vec![n, c, len],
+                (0..n * c * len).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect(),
+            );
+            let wshape = vec![m, c / g, k];
+            let wv: Vec<f32> = (0..m * c / g * k).map(|i| ((i * 53 % 89) as f32 - 44.0) / 23.0).collect();
+            let wt = CpuTensor::f32(wshape.clone(), wv.clone());
+            let bias = CpuTensor::f32(vec![m], (0..m).map(|i| i as f32 * 0.1 - 1.0).collect());
+            let with_packed = ConvKernel {
+                geo: geo.clone(),
+                group: g,
+                packed_w: Some((wshape.clone(), pack_weights(&wv, &wshape, g))),
+                transposed_w: Default::default(),
+            };
+            // Without constant weights the few-positions path is not taken.
+            let plain = ConvKernel { geo, group: g, packed_w: None, transposed_w: Default::default() };
+            let cols = (len + 2 * p as usize - k) / s as usize + 1;
+            assert!(few_positions(cols));
+            for threads in [1, 2] {
+                let pool = Pool::new(threads);
+                let ctx = Ctx { pool: &pool, max_elements: usize::MAX, spare: None };
+                let args = [Some(&x), Some(&wt), Some(&bias)];
+                let got = with_packed.run(&ctx, &args).expect("few positions");
+                let want = plain.run(&ctx, &args).expect("im2col");
+                assert!(with_packed.transposed_w.get().is_some(), "case {len} {k} {s} took the transposed path");
+                let bits = |t: &CpuTensor| t.as_f32().expect("f32").iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(got[0].shape, want[0].shape);
+                assert_eq!(bits(&got[0]), bits(&want[0]), "length {len}, kernel {k}, stride {s}, {threads} threads");
             }
         }
     }

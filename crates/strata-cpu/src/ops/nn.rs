@@ -24,7 +24,6 @@ pub(crate) fn kerr(e: String) -> CpuError {
     CpuError::Kernel(e)
 }
 
-/// The f32 values of a weight known at compile time.
 /// A constant weight of a product (MatMul, Gemm, Conv, ConvTranspose) as
 /// float32, prepared for packing: subnormal values flushed to zero (see
 /// [`flush_subnormals`]).
@@ -414,7 +413,7 @@ pub(crate) fn build(op: &N, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
                 }
                 _ => None,
             };
-            Box::new(ConvKernel { geo: geo()?, group, packed_w })
+            Box::new(ConvKernel { geo: geo()?, group, packed_w, transposed_w: Default::default() })
         }
         N::ConvTranspose { group, output_padding, output_shape, .. } => {
             f32_only()?;
