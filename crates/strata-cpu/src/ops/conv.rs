@@ -206,6 +206,14 @@ pub(super) fn few_positions(cols: usize) -> bool {
     cols <= NR / 2
 }
 
+/// Whether output lines of `ow` positions suit the direct path, whose runs
+/// of `NR` outputs never cross a line: at least three quarters of the lanes
+/// of a line's runs hold outputs (a 4×4 map would fill a quarter: the
+/// im2col panels, whose columns run on across lines, fill them all).
+pub(super) fn direct_fits(ow: usize) -> bool {
+    4 * ow >= 3 * ow.div_ceil(NR) * NR
+}
+
 /// `W` of shape `[m, cg, taps...]` transposed per group into `cg·taps × m/g`
 /// right operands, subnormals flushed as for the packed left operands.
 fn pack_transposed(wv: &[f32], wshape: &[usize], group: usize) -> Vec<PackedB> {
@@ -342,7 +350,7 @@ impl Kernel for ConvKernel {
                 return Ok(vec![CpuTensor::f32(out_shape, y)]);
             }
             let pointwise = w.is_pointwise();
-            let direct = !pointwise && w.strides[2] == 1 && crate::direct::available();
+            let direct = !pointwise && w.strides[2] == 1 && direct_fits(w.out[2]) && crate::direct::available();
             let offsets = if direct { direct_offsets(&w, cg) } else { Vec::new() };
             for b in 0..n {
                 for (gi, pa) in packed.iter().enumerate() {
