@@ -151,7 +151,7 @@ impl Unary {
             U::Exp => each!(x, out, crate::math::exp),
             U::Log => each!(x, out, libm::logf),
             U::Sqrt => each!(x, out, f32::sqrt),
-            U::Erf => each!(x, out, libm::erff),
+            U::Erf => each!(x, out, crate::math::erf),
             U::Reciprocal => each!(x, out, |v| 1.0 / v),
             U::Floor => each!(x, out, f32::floor),
             U::Ceil => each!(x, out, f32::ceil),
@@ -177,7 +177,7 @@ impl Unary {
             U::Celu(a) => each!(x, out, |v| if v < 0.0 { a * (libm::expf(v / a) - 1.0) } else { v }),
             U::Selu(a, g) => each!(x, out, |v| if v <= 0.0 { g * (a * libm::expf(v) - a) } else { g * v }),
             U::ThresholdedRelu(a) => each!(x, out, |v| if v > a { v } else { 0.0 }),
-            U::Gelu => each!(x, out, |v| 0.5 * v * (1.0 + libm::erff(v * std::f32::consts::FRAC_1_SQRT_2))),
+            U::Gelu => each!(x, out, crate::math::gelu),
             U::GeluTanh => each!(x, out, |v| {
                 let c = (2.0f32 / std::f32::consts::PI).sqrt();
                 0.5 * v * (1.0 + crate::math::tanh(c * (v + 0.044_715 * v * v * v)))
