@@ -318,6 +318,9 @@ impl Binary {
             Binary::Sub => each(a, b, out, |x, y| x - y),
             Binary::Mul => each(a, b, out, |x, y| x * y),
             Binary::Div => each(a, b, out, |x, y| x / y),
+            // A constant square (LayerNorm's variance) as one multiply,
+            // the same value as `pow` (x·x is the correctly rounded x²).
+            Binary::Pow if matches!(b, Arg::Scalar(y) if y == 2.0) => each(a, b, out, |x, _| x * x),
             other => each(a, b, out, |x, y| other.f(x, y)),
         }
     }
@@ -443,6 +446,8 @@ fn binary_f32(ctx: &Ctx, op: Binary, a: &CpuTensor, b: &CpuTensor) -> Result<Cpu
         Binary::Sub => binary_with(ctx, |x, y| x - y, a, b),
         Binary::Mul => binary_with(ctx, |x, y| x * y, a, b),
         Binary::Div => binary_with(ctx, |x, y| x / y, a, b),
+        // As in `Binary::apply`: a constant square is one multiply.
+        Binary::Pow if b.as_f32().is_ok_and(|v| v == [2.0]) => binary_with(ctx, |x, _| x * x, a, b),
         other => binary_with(ctx, move |x, y| other.f(x, y), a, b),
     }
 }
