@@ -1,7 +1,9 @@
-//! Direct convolution for windows with stride 1 along the innermost axis,
-//! on AVX2 with FMA and on wasm simd128: no im2col at all.
+//! Direct convolution on AVX2 with FMA and on wasm simd128: no im2col at
+//! all.
 //!
-//! The input is copied once into a zero-padded buffer; then, for a run of
+//! The input is copied once into a zero-padded buffer (with a stride `s`
+//! along the innermost axis, each row stored as its `s` phases, so the
+//! inputs of consecutive outputs are consecutive); then, for a run of
 //! 16 consecutive outputs of one output row, the im2col column of reduction
 //! index `k = ci · taps + tap` is 16 *consecutive* padded-input values at
 //! `base(row) + offset[k]`. The micro-kernel reads them straight from the
@@ -28,7 +30,8 @@ pub(crate) struct Direct<'a> {
     /// Offset of reduction index `k` from a run's base position.
     pub offsets: &'a [usize],
     /// Output sizes (depth, height, width) and strides along depth and
-    /// height (the width stride is 1); padded plane sizes `hp`, `wp`.
+    /// height (the width stride is taken by the phased rows); the padded
+    /// height `hp` and the stored length `wp` of a row.
     pub out: [usize; 3],
     pub stride: [usize; 2],
     pub hp: usize,
@@ -181,6 +184,44 @@ unsafe fn item_body<const WIDE: bool>(
                     j += if v4 { 4 * NR } else { 2 * NR };
                     continue;
                 }
+                #[cfg(target_arch = "x86_64")]
+                if WIDE && j + NR.min(ow - x0) < j1 {
+                    // Lines too short for those runs (or their ends): two
+                    // pieces of up to 16 outputs, this one and the next
+                    // (maybe on the next line), lanes past a piece masked.
+                    let cols = NR.min(ow - x0);
+                    let j2 = j + cols;
+                    let (line2, x2) = (j2 / ow, j2 % ow);
+                    let (z2, y2) = (line2 / oh, line2 % oh);
+                    let b2 = d.xp[(z2 * d.stride[0] * d.hp + y2 * d.stride[1]) * d.wp + x2..].as_ptr();
+                    let cols2 = NR.min(ow - x2).min(j1 - j2);
+                    let mask = |n: usize| ((1u32 << n) - 1) as u16;
+                    for pa in m0..m1 {
+                        let ap = a.panel(pa)[k0 * MR..].as_ptr();
+                        let rows = MR.min(r1 - pa * MR);
+                        // SAFETY: each piece reads 16 inputs per step from its
+                        // line of the padded input (a short piece reads past
+                        // its line into the next, or the buffer's NR-value
+                        // tail, as the 16-wide tiles below do) and writes
+                        // only its own outputs, inside this item.
+                        unsafe {
+                            let row = out.ptr.add(pa * MR * out.ldc);
+                            micro_pieces::<2>(
+                                rows,
+                                kc,
+                                ap,
+                                [b, b2],
+                                offs,
+                                [row.add(j), row.add(j2)],
+                                [mask(cols), mask(cols2)],
+                                out.ldc,
+                                k0 > 0,
+                            );
+                        }
+                    }
+                    j = j2 + cols2;
+                    continue;
+                }
                 let cols = NR.min(ow - x0).min(j1 - j);
                 for pa in m0..m1 {
                     let ap = a.panel(pa)[k0 * MR..].as_ptr();
@@ -270,6 +311,43 @@ unsafe fn micro_wide<const V: usize>(
     ldc: usize,
     load: bool,
 ) {
+    // SAFETY: forwarded (16·V consecutive inputs and outputs).
+    unsafe {
+        micro_pieces::<V>(
+            rows,
+            kc,
+            a,
+            std::array::from_fn(|v| b.add(NR * v)),
+            offs,
+            std::array::from_fn(|v| c.add(NR * v)),
+            [u16::MAX; V],
+            ldc,
+            load,
+        )
+    }
+}
+
+/// `V` pieces of up to 16 outputs on AVX-512, anywhere: piece `v` reads
+/// step `kk`'s inputs at `b[v] + offs[kk]` and adds into the lanes of
+/// `masks[v]` at `c[v]` (rows at stride `ldc`).
+///
+/// # Safety
+/// As [`micro_wide`] for each piece: 16 values readable at every
+/// `b[v] + offs[kk]`, the masked lanes of `c[v]`'s rows writable.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_pieces<const V: usize>(
+    rows: usize,
+    kc: usize,
+    a: *const f32,
+    b: [*const f32; V],
+    offs: &[usize],
+    c: [*mut f32; V],
+    masks: [u16; V],
+    ldc: usize,
+    load: bool,
+) {
     let offs = &offs[..kc];
     macro_rules! rows {
         ($r:literal) => {
@@ -282,10 +360,11 @@ unsafe fn micro_wide<const V: usize>(
                     MR,
                     #[inline(always)]
                     |kk| {
-                        let p = b.add(*offs.get_unchecked(kk));
-                        std::array::from_fn(|v| p.add(NR * v))
+                        let o = *offs.get_unchecked(kk);
+                        std::array::from_fn(|v| b[v].add(o))
                     },
                     c,
+                    masks,
                     ldc,
                     load,
                 )

@@ -73,15 +73,16 @@ unsafe fn micro_avx512_wide<const R: usize, const PACKED: bool, const V: usize>(
             ks,
             #[inline(always)]
             |kk| std::array::from_fn(|v| b.add(v * panel + kk * NR)),
-            c,
+            std::array::from_fn(|v| c.add(16 * v)),
+            [u16::MAX; V],
             ldc,
             load,
         )
     }
 }
 
-/// `c[r·ldc + j] (+)= Σ_kk a[kk·ks + r·rs] · b(kk)[j]` for `R ≤ 6` rows and
-/// 32 columns with AVX-512 and FMA (packed panels: `rs = 1, ks = MR`), in order over `kk`, where `b_at(kk)`
+/// `c[v][r·ldc + j] (+)= Σ_kk a[kk·ks + r·rs] · b(kk)[v][j]` for `R ≤ 6` rows and
+/// `V` vectors of 16 columns (the lanes of `masks[v]` loaded and stored) with AVX-512 and FMA (packed panels: `rs = 1, ks = MR`), in order over `kk`, where `b_at(kk)`
 /// gives where step `kk`'s columns 0..16 and 16..32 are (two packed
 /// panels for the GEMM, one run of 32 inputs for the direct convolution):
 /// `2·R` accumulator registers, one broadcast of `a` and two loads of `b`
@@ -90,8 +91,8 @@ unsafe fn micro_avx512_wide<const R: usize, const PACKED: bool, const V: usize>(
 ///
 /// # Safety
 /// AVX-512F and FMA are present; `a` holds the `kc` steps of `R` rows; both pointers
-/// of `b_at(kk)` are readable for 16 values for `kk < kc`; `c` rows
-/// `0..R` hold 32 values at stride `ldc`.
+/// of `b_at(kk)` are readable for 16 values for `kk < kc`; each `c[v]`
+/// holds rows `0..R` at stride `ldc` of the lanes its mask names.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -101,7 +102,8 @@ pub(crate) unsafe fn avx512_rows<const R: usize, const V: usize>(
     rs: usize,
     ks: usize,
     b_at: impl Fn(usize) -> [*const f32; V],
-    c: *mut f32,
+    c: [*mut f32; V],
+    masks: [u16; V],
     ldc: usize,
     load: bool,
 ) {
@@ -112,7 +114,7 @@ pub(crate) unsafe fn avx512_rows<const R: usize, const V: usize>(
         if load {
             for r in 0..R {
                 for v in 0..V {
-                    acc[r][v] = _mm512_loadu_ps(c.add(r * ldc + 16 * v));
+                    acc[r][v] = _mm512_maskz_loadu_ps(masks[v], c[v].add(r * ldc));
                 }
             }
         }
@@ -133,7 +135,7 @@ pub(crate) unsafe fn avx512_rows<const R: usize, const V: usize>(
         }
         for r in 0..R {
             for v in 0..V {
-                _mm512_storeu_ps(c.add(r * ldc + 16 * v), acc[r][v]);
+                _mm512_mask_storeu_ps(c[v].add(r * ldc), masks[v], acc[r][v]);
             }
         }
     }

@@ -350,7 +350,7 @@ impl Kernel for ConvKernel {
                 return Ok(vec![CpuTensor::f32(out_shape, y)]);
             }
             let pointwise = w.is_pointwise();
-            let direct = !pointwise && w.strides[2] == 1 && direct_fits(w.out[2]) && crate::direct::available();
+            let direct = !pointwise && direct_fits(w.out[2]) && crate::direct::available();
             let offsets = if direct { direct_offsets(&w, cg) } else { Vec::new() };
             for b in 0..n {
                 for (gi, pa) in packed.iter().enumerate() {
@@ -388,40 +388,64 @@ impl Kernel for ConvKernel {
     }
 }
 
+/// The padded width of `w`'s rows, as stored for the direct path: the row
+/// split into its `s` phases along the innermost axis (stride `s`; column
+/// `c` of the padded row at `(c % s)·pl + c / s`, with `pl` the phase
+/// length), so an output run reads each tap's inputs consecutively. Returns
+/// `(pl, stored row length s·pl)`; stride 1 keeps the row as it is.
+fn phased_row(w: &Win3) -> (usize, usize) {
+    let wp = w.input[2] + w.pad_begin[2].max(0) as usize + w.pad_end[2].max(0) as usize;
+    let s = w.strides[2].max(1);
+    let pl = wp.div_ceil(s);
+    (pl, s * pl)
+}
+
 /// The input of `channels` channels copied into a zero-padded buffer (the
-/// padding of every axis added, plus `NR` zeros at the end), with its
-/// padded height and width.
+/// padding of every axis added, rows stored by phase as [`phased_row`]
+/// says, plus `NR` zeros at the end), with its padded height and stored
+/// row length.
 fn padded(w: &Win3, x: &[f32], channels: usize) -> (Vec<f32>, usize, usize) {
     let pad = |i: usize| (w.pad_begin[i].max(0) as usize, w.pad_end[i].max(0) as usize);
-    let dims: Vec<usize> = (0..3).map(|i| w.input[i] + pad(i).0 + pad(i).1).collect();
-    let (dp, hp, wp) = (dims[0], dims[1], dims[2]);
-    let mut xp = vec![0.0f32; channels * dp * hp * wp + NR];
+    let (dp, hp) = (w.input[0] + pad(0).0 + pad(0).1, w.input[1] + pad(1).0 + pad(1).1);
+    let (pl, rl) = phased_row(w);
+    let s = w.strides[2].max(1);
+    let mut xp = vec![0.0f32; channels * dp * hp * rl + NR];
     let [d, h, wd] = w.input;
     for ci in 0..channels {
         for z in 0..d {
             for y in 0..h {
                 let src = &x[((ci * d + z) * h + y) * wd..][..wd];
-                let at = ((ci * dp + z + pad(0).0) * hp + y + pad(1).0) * wp + pad(2).0;
-                xp[at..at + wd].copy_from_slice(src);
+                let at = ((ci * dp + z + pad(0).0) * hp + y + pad(1).0) * rl;
+                if s == 1 {
+                    xp[at + pad(2).0..at + pad(2).0 + wd].copy_from_slice(src);
+                } else {
+                    let row = &mut xp[at..at + rl];
+                    for (c, &v) in (pad(2).0..).zip(src) {
+                        row[(c % s) * pl + c / s] = v;
+                    }
+                }
             }
         }
     }
-    (xp, hp, wp)
+    (xp, hp, rl)
 }
 
 /// For the direct convolution: the offset in the padded input of reduction
 /// index `k = ci · taps + tap` from a run's base position.
 fn direct_offsets(w: &Win3, channels: usize) -> Vec<usize> {
     let pad = |i: usize| (w.pad_begin[i].max(0) + w.pad_end[i].max(0)) as usize;
-    let (hp, wp) = (w.input[1] + pad(1), w.input[2] + pad(2));
-    let plane = (w.input[0] + pad(0)) * hp * wp;
+    let hp = w.input[1] + pad(1);
+    let (pl, rl) = phased_row(w);
+    let s = w.strides[2].max(1);
+    let plane = (w.input[0] + pad(0)) * hp * rl;
     let mut offs = Vec::with_capacity(channels * w.taps());
     for ci in 0..channels {
         for kd in 0..w.kernel[0] {
             for kh in 0..w.kernel[1] {
                 for kw in 0..w.kernel[2] {
+                    let c = kw * w.dilations[2];
                     offs.push(
-                        ci * plane + kd * w.dilations[0] * hp * wp + kh * w.dilations[1] * wp + kw * w.dilations[2],
+                        ci * plane + kd * w.dilations[0] * hp * rl + kh * w.dilations[1] * rl + (c % s) * pl + c / s,
                     );
                 }
             }
@@ -884,8 +908,12 @@ mod tests {
         // (input spatial, kernel, strides, dilations, pads begin+end)
         type Case = ([usize; 2], [usize; 2], [i64; 2], [i64; 2], [i64; 4]);
         // (Lines of 32 or more outputs take the 32-wide kernel on AVX-512.)
-        let cases: [Case; 5] = [
+        let cases: [Case; 8] = [
             ([9, 21], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
+            // Strides along the rows: stored by phase.
+            ([12, 75], [7, 7], [2, 2], [1, 1], [3, 3, 3, 3]),
+            ([5, 40], [3, 3], [1, 3], [1, 2], [1, 0, 2, 1]),
+            ([6, 37], [3, 2], [2, 2], [1, 1], [0, 1, 0, 0]),
             ([75, 1], [5, 1], [1, 1], [1, 1], [2, 0, 2, 0]),
             ([7, 40], [5, 3], [2, 1], [1, 2], [2, 0, 1, 2]),
             ([12, 1], [5, 1], [1, 1], [1, 1], [0, 0, 0, 0]),
