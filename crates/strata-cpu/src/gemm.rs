@@ -226,11 +226,17 @@ pub enum Activation {
 
 impl Activation {
     #[inline(always)]
-    fn apply(self, row: &mut [f32]) {
+    pub(crate) fn apply(self, row: &mut [f32]) {
         match self {
             Activation::None => {}
-            Activation::Relu => row.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Activation::Clip { lo, hi } => row.iter_mut().for_each(|v| *v = v.max(lo).min(hi)),
+            // The same compares and selects as the elementwise kernels
+            // (Relu keeps -0 and NaN; Clip passes NaN through), so an
+            // activation applied here gives their bits.
+            Activation::Relu => row.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v }),
+            Activation::Clip { lo, hi } => row.iter_mut().for_each(|v| {
+                let t = if *v < lo { lo } else { *v };
+                *v = if t > hi { hi } else { t };
+            }),
         }
     }
 }

@@ -703,6 +703,55 @@ fn fused_groups_give_the_bits_of_the_unfused_nodes() {
 }
 
 #[test]
+fn activations_finished_in_the_convolution_give_the_bits_of_the_unfused_nodes() {
+    // (input spatial, group, strides): the GEMM, direct, depthwise and
+    // few-position paths each finish the activation themselves.
+    let cases: [([usize; 2], i64, [i64; 2]); 5] =
+        [([6, 40], 1, [1, 1]), ([9, 9], 1, [2, 2]), ([6, 40], 4, [1, 1]), ([5, 7], 4, [1, 1]), ([2, 2], 1, [1, 1])];
+    for (sp, group, strides) in cases {
+        for act in ["relu", "clip"] {
+            let mut xv = data(&[1, 4, sp[0], sp[1]], 41, -3.0, 3.0);
+            // A NaN input: Relu and Clip must pass the NaN windows through.
+            let mut v: Vec<f32> = xv.to_f64_vec().iter().map(|&v| v as f32).collect();
+            v[5] = f32::NAN;
+            xv = TensorData::from_f32(vec![1, 4, sp[0], sp[1]], &v).expect("tensor");
+            let mut b = Builder::new();
+            b.input_exact("x", &xv)
+                .weight("w", data(&[8, 4 / group as usize, 3, 3], 42, -0.5, 0.5))
+                .weight("bias", data(&[8], 43, -1.0, 1.0))
+                .weight("lo", TensorData::from_f32(vec![], &[-0.25]).expect("scalar"))
+                .weight("hi", TensorData::from_f32(vec![], &[1.5]).expect("scalar"));
+            let group = if group == 4 { 4 } else { 1 };
+            b.node_named(
+                "conv",
+                conv("NOTSET", group, Some(vec![1, 1, 1, 1]), Some(strides.to_vec()), None),
+                &["x", "w", "bias"],
+                &["y"],
+            );
+            if act == "relu" {
+                b.node_named("act", Op::Elementwise(E::Relu {}), &["y"], &["out"]);
+            } else {
+                b.node_named("act", Op::Elementwise(E::Clip { min: None, max: None }), &["y", "lo", "hi"], &["out"]);
+            }
+            let m = b.output("out").build();
+            let run = |optimize: bool, threads: usize| {
+                let compiled =
+                    CpuBackend::new(threads).with_optimize(optimize).compile(Arc::new(m.clone())).expect("compiles");
+                let ins = [CpuTensor::from_host(&xv).expect("uploads")];
+                let out = compiled.run(&[&ins[0]]).expect("runs")[0].to_host().expect("downloads");
+                (out.to_f64_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>(), compiled.step_names())
+            };
+            let (plain, _) = run(false, 1);
+            for threads in [1, 2] {
+                let (fused, steps) = run(true, threads);
+                assert_eq!(steps, ["conv+act"], "{sp:?} {act}");
+                assert_eq!(fused, plain, "{sp:?} group {group} {act}, {threads} threads");
+            }
+        }
+    }
+}
+
+#[test]
 fn the_reference_runs_a_fused_node_exactly_as_the_nodes_it_replaces() {
     let (m, x) = conv_block(false);
     let mut fused = m.clone();

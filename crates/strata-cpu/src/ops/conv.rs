@@ -13,7 +13,7 @@ use strata_ir::window::{FixedWindow, WindowAttrs, axis_attr, positive};
 use super::nn::kerr;
 use super::{Ctx, Kernel, input, unsupported};
 use crate::error::{Result, bail};
-use crate::gemm::{Epilogue, NR, PackedA, PackedB, Rhs, fill_strided, gemm, gemm_with};
+use crate::gemm::{Activation, Epilogue, NR, PackedA, PackedB, Rhs, fill_strided, gemm, gemm_with};
 use crate::simd::Lanes;
 use crate::tensor::CpuTensor;
 
@@ -234,6 +234,22 @@ pub(super) fn pack_weights(wv: &[f32], wshape: &[usize], group: usize) -> Vec<Pa
 
 impl Kernel for ConvKernel {
     fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+        self.run_with(ctx, inputs, Activation::None)
+    }
+
+    fn run_activated(
+        &self,
+        ctx: &Ctx,
+        inputs: &[Option<&CpuTensor>],
+        act: Activation,
+    ) -> Option<Result<Vec<CpuTensor>>> {
+        Some(self.run_with(ctx, inputs, act))
+    }
+}
+
+impl ConvKernel {
+    /// The convolution, `act` applied to each block of the output as it is finished.
+    fn run_with(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>], act: Activation) -> Result<Vec<CpuTensor>> {
         let x = input(inputs, 0)?;
         let wt = input(inputs, 1)?;
         if x.shape.len() < 3 || wt.shape.len() != x.shape.len() {
@@ -273,6 +289,7 @@ impl Kernel for ConvKernel {
                 let ch = i % m;
                 let xs = &xv[i * in_size..(i + 1) * in_size];
                 super::depthwise::plane(&w, xs, &wv[ch * taps..(ch + 1) * taps], bias.map(|b| b[ch]), out);
+                act.apply(out);
             });
         } else if cg == 1 && mg == 1 && blocked_depthwise(&w) {
             // Depthwise, eight channels at a time.
@@ -282,6 +299,7 @@ impl Kernel for ConvKernel {
                 let cb = channel_block();
                 ctx.pool.for_each_chunk(yb, cb * cols, work / n.max(1), |blk, out| {
                     depthwise_block(&w, xb, wv, bias, blk * cb, out);
+                    act.apply(out);
                 });
             }
         } else if cg == 1 && mg == 1 {
@@ -298,6 +316,7 @@ impl Kernel for ConvKernel {
                         if let Some(bias) = bias {
                             out.iter_mut().for_each(|v| *v += bias[ch]);
                         }
+                        act.apply(out);
                     },
                 );
             });
@@ -344,6 +363,7 @@ impl Kernel for ConvKernel {
                                     *o += bv;
                                 }
                             }
+                            act.apply(yr);
                         }
                     }
                 }
@@ -357,8 +377,7 @@ impl Kernel for ConvKernel {
                     let xs = &xv[(b * c + gi * cg) * in_size..(b * c + (gi + 1) * cg) * in_size];
                     if direct {
                         let ys = &mut y[(b * m + gi * mg) * cols..(b * m + (gi + 1) * mg) * cols];
-                        let epi =
-                            Epilogue { row_bias: bias.map(|bv| &bv[gi * mg..(gi + 1) * mg]), ..Default::default() };
+                        let epi = Epilogue { row_bias: bias.map(|bv| &bv[gi * mg..(gi + 1) * mg]), activation: act };
                         let (xp, hp, wp) = padded(&w, xs, cg);
                         let d = crate::direct::Direct {
                             xp: &xp,
@@ -379,7 +398,7 @@ impl Kernel for ConvKernel {
                         }
                     };
                     let ys = &mut y[(b * m + gi * mg) * cols..(b * m + (gi + 1) * mg) * cols];
-                    let epi = Epilogue { row_bias: bias.map(|bv| &bv[gi * mg..(gi + 1) * mg]), ..Default::default() };
+                    let epi = Epilogue { row_bias: bias.map(|bv| &bv[gi * mg..(gi + 1) * mg]), activation: act };
                     gemm_with(ctx.pool, pa, Rhs::Fill { k: rows, n: cols, fill: &fill }, ys, cols, &epi);
                 }
             }

@@ -329,6 +329,31 @@ thread_local! {
 impl Kernel for FusedKernel {
     fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
         let p = self.producer_inputs;
+        if let (Some(k), [(lane, args)]) = (&self.producer, self.steps.as_slice())
+            && matches!(args.first(), Some(Operand::Producer))
+        {
+            let ext = |i: usize| -> Option<&CpuTensor> {
+                match args.get(i) {
+                    Some(Operand::Input(j)) => inputs.get(p + *j as usize).copied().flatten(),
+                    _ => None,
+                }
+            };
+            let act = match *lane {
+                Lane::Unary(Unary::Relu) => Some(crate::gemm::Activation::Relu),
+                Lane::Unary(Unary::Clip(lo, hi))
+                    if args[1..].iter().all(|a| !matches!(a, Operand::Step(_) | Operand::Producer)) =>
+                {
+                    let ins = [None, ext(1), ext(2)];
+                    Some(crate::gemm::Activation::Clip { lo: bound(&ins, 1, lo)?, hi: bound(&ins, 2, hi)? })
+                }
+                _ => None,
+            };
+            if let Some(act) = act
+                && let Some(done) = k.run_activated(ctx, &inputs[..p.min(inputs.len())], act)
+            {
+                return done;
+            }
+        }
         let produced = match &self.producer {
             Some(k) => k.run(ctx, &inputs[..p.min(inputs.len())])?.into_iter().next(),
             None => None,

@@ -78,6 +78,18 @@ impl Ctx<'_> {
 /// A compiled node.
 pub(crate) trait Kernel: Send + Sync {
     fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>>;
+
+    /// [`Kernel::run`] followed by `act` on every output element, applied
+    /// while each block of the output is still in cache; `None` where the
+    /// kernel has no such epilogue (the caller then applies `act` itself).
+    fn run_activated(
+        &self,
+        _ctx: &Ctx,
+        _inputs: &[Option<&CpuTensor>],
+        _act: crate::gemm::Activation,
+    ) -> Option<Result<Vec<CpuTensor>>> {
+        None
+    }
 }
 
 /// A node being compiled, with what is known about its operands.
