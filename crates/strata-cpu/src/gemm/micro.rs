@@ -82,15 +82,17 @@ unsafe fn micro_avx512_wide<const R: usize, const PACKED: bool, const V: usize>(
 }
 
 /// `c[v][r·ldc + j] (+)= Σ_kk a[kk·ks + r·rs] · b(kk)[v][j]` for `R ≤ 6` rows and
-/// `V` vectors of 16 columns (the lanes of `masks[v]` loaded and stored) with AVX-512 and FMA (packed panels: `rs = 1, ks = MR`), in order over `kk`, where `b_at(kk)`
-/// gives where step `kk`'s columns 0..16 and 16..32 are (two packed
-/// panels for the GEMM, one run of 32 inputs for the direct convolution):
-/// `2·R` accumulator registers, one broadcast of `a` and two loads of `b`
-/// per step. The same operations per element as [`avx2_rows`], so the
-/// same bits. Inlined only into functions compiled for AVX-512F and FMA.
+/// `V` vectors of 16 columns (the lanes of `masks[v]` loaded and stored)
+/// with AVX-512 and FMA (packed panels: `rs = 1, ks = MR`), in order over
+/// `kk`, where `b_at(kk)` gives where step `kk`'s `V` vectors are (packed
+/// panels for the GEMM, runs or pieces of lines of inputs for the direct
+/// convolution): `R·V` accumulator registers, one broadcast of `a` and `V`
+/// loads of `b` per step. The same operations per element as
+/// [`avx2_rows`], so the same bits. Inlined only into functions compiled
+/// for AVX-512F and FMA.
 ///
 /// # Safety
-/// AVX-512F and FMA are present; `a` holds the `kc` steps of `R` rows; both pointers
+/// AVX-512F and FMA are present; `a` holds the `kc` steps of `R` rows; all pointers
 /// of `b_at(kk)` are readable for 16 values for `kk < kc`; each `c[v]`
 /// holds rows `0..R` at stride `ldc` of the lanes its mask names.
 #[cfg(target_arch = "x86_64")]
