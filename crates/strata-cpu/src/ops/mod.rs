@@ -14,6 +14,7 @@ use crate::tensor::{CpuTensor, is_half, is_held};
 pub(crate) mod attention;
 pub(crate) mod cast;
 pub(crate) mod conv;
+mod conv_direct;
 mod depthwise;
 pub(crate) mod elementwise;
 pub(crate) mod fused;
