@@ -270,13 +270,17 @@ pub struct CompiledGraph {
     spare: Spare,
 }
 
-/// Buffers of float32 tensors a run has released, reused for the run's
-/// later outputs instead of fresh zeroed memory. Bounded: at most
-/// [`SPARE_BUFFERS`] buffers, holding no more bytes than the live tensors
-/// do (so peak memory is at most twice the live tensors'); emptied when
-/// the run ends.
+/// Buffers of float32 tensors a run has released, reused for later
+/// outputs (of the same run and of the next runs) instead of fresh zeroed
+/// memory. Bounded: at most [`SPARE_BUFFERS`] buffers, holding no more
+/// bytes than the larger of the live tensors' and the previous run's peak
+/// of live tensors (so memory stays within twice the peak a run needs).
 #[derive(Debug, Default)]
-pub(crate) struct Spare(std::sync::Mutex<Vec<Vec<f32>>>);
+pub(crate) struct Spare {
+    list: std::sync::Mutex<Vec<Vec<f32>>>,
+    /// Bytes kept between runs: the last run's peak of live tensors.
+    keep: std::sync::atomic::AtomicU64,
+}
 
 /// Most buffers kept.
 const SPARE_BUFFERS: usize = 16;
@@ -285,33 +289,40 @@ impl Spare {
     /// The smallest kept buffer of capacity at least `n` (and at most 4·`n`,
     /// so a small output does not hold a large buffer).
     fn take(&self, n: usize) -> Option<Vec<f32>> {
-        let mut list = self.0.lock().ok()?;
+        let mut list = self.list.lock().ok()?;
         let best = (0..list.len())
             .filter(|&i| list[i].capacity() >= n && list[i].capacity() <= n.saturating_mul(4).max(1024))
             .min_by_key(|&i| list[i].capacity())?;
         Some(list.swap_remove(best))
     }
 
-    /// Keep `t`'s buffer if `t` is an unshared float32 tensor and the kept
-    /// buffers stay within `budget` bytes (else the largest ones go).
-    fn put(&self, t: CpuTensor, budget: u64) {
+    /// Keep `t`'s buffer if `t` is an unshared float32 tensor, within the
+    /// bounds above with `live` bytes of live tensors (the largest buffers go first).
+    fn put(&self, t: CpuTensor, live: u64) {
         let Data::F32(v) = t.data else { return };
         let Ok(v) = std::sync::Arc::try_unwrap(v) else { return };
         if v.capacity() < 256 {
             return;
         }
-        let Ok(mut list) = self.0.lock() else { return };
+        let Ok(mut list) = self.list.lock() else { return };
         list.push(v);
+        Self::trim(&mut list, live.max(self.keep.load(std::sync::atomic::Ordering::Relaxed)));
+    }
+
+    fn trim(list: &mut Vec<Vec<f32>>, budget: u64) {
         let bytes = |l: &Vec<Vec<f32>>| l.iter().map(|b| b.capacity() as u64 * 4).sum::<u64>();
-        while list.len() > SPARE_BUFFERS || (bytes(&list) > budget && !list.is_empty()) {
+        while list.len() > SPARE_BUFFERS || (bytes(list) > budget && !list.is_empty()) {
             let largest = (0..list.len()).max_by_key(|&i| list[i].capacity()).unwrap_or(0);
             list.swap_remove(largest);
         }
     }
 
-    fn clear(&self) {
-        if let Ok(mut list) = self.0.lock() {
-            list.clear();
+    /// At the end of a run whose live tensors peaked at `peak` bytes: keep
+    /// at most that many bytes of buffers for the next run.
+    fn end_run(&self, peak: u64) {
+        self.keep.store(peak, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut list) = self.list.lock() {
+            Self::trim(&mut list, peak);
         }
     }
 }
@@ -357,6 +368,7 @@ impl CompiledGraph {
         let _busy = self.backend.pool.busy();
         let mut env: Vec<Option<CpuTensor>> = vec![None; self.values];
         let mut live = 0u64;
+        let mut peak = 0u64;
         for (v, t) in self.inputs.iter().zip(inputs) {
             env[*v] = Some((*t).clone());
             live += bytes_of(t);
@@ -388,6 +400,7 @@ impl CompiledGraph {
                     env[*v] = Some(t);
                 }
             }
+            peak = peak.max(live);
             if live > self.backend.max_live_bytes {
                 return Err(node_err(format!(
                     "live tensors take {live} bytes, more than the memory limit of {} bytes",
@@ -401,7 +414,7 @@ impl CompiledGraph {
                 }
             }
         }
-        self.spare.clear();
+        self.spare.end_run(peak);
         self.outputs
             .iter()
             .map(|v| {

@@ -278,10 +278,11 @@ impl ConvKernel {
         if cg == 1 && mg == 1 && super::depthwise::applies(&w) && super::depthwise::finite(wv) {
             // Depthwise over rows that fill vectors: plane by plane, padded.
             let taps = w.taps();
+            let plan = super::depthwise::Plan::new(&w);
             ctx.pool.for_each_chunk(&mut y, cols, n * m * cols * taps * 2, |i, out| {
                 let ch = i % m;
                 let xs = &xv[i * in_size..(i + 1) * in_size];
-                super::depthwise::plane(&w, xs, &wv[ch * taps..(ch + 1) * taps], bias.map(|b| b[ch]), out);
+                plan.plane(xs, &wv[ch * taps..(ch + 1) * taps], bias.map(|b| b[ch]), out);
                 act.apply(out);
             });
         } else if cg == 1 && mg == 1 && blocked_depthwise(&w) {

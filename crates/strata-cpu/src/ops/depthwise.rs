@@ -29,17 +29,35 @@ const RUN: usize = 6;
 /// vectors they take (shorter rows run faster with channels in the lanes,
 /// [`super::conv`]'s blocked path).
 pub(super) fn applies(w: &Win3) -> bool {
-    let n = lanes();
     let ow = w.out[2];
-    w.pad_begin.iter().chain(&w.pad_end).all(|&p| p >= 0) && ow >= n && 4 * ow >= 3 * ow.div_ceil(n) * n
+    w.pad_begin.iter().chain(&w.pad_end).all(|&p| p >= 0) && (fills(ow, 8) || fills(ow, lanes(ow)) || flat(w))
 }
 
-/// Lanes of this CPU's vectors here.
-fn lanes() -> usize {
+/// Whether short rows are computed as one flat run per plane (see
+/// [`Plan`]): unit stride along the height, at least half the positions
+/// of the padded rows are outputs, and the run fills three vectors
+/// (smaller planes run faster with channels in the lanes).
+fn flat(w: &Win3) -> bool {
+    let ow = w.out[2];
+    let wp = w.input[2] as i64 + w.pad_begin[2] + w.pad_end[2];
+    let rl = (wp.max(0) as usize).next_multiple_of(w.strides[2].max(1));
+    !(fills(ow, 8) || fills(ow, lanes(ow))) && w.strides[1] == 1 && ow > 0 && 2 * ow >= rl && w.out[1] * rl >= 48
+}
+
+/// Whether rows of `ow` outputs fill at least one `n`-lane vector and
+/// three quarters of the vectors they take.
+fn fills(ow: usize, n: usize) -> bool {
+    ow >= n && 4 * ow >= 3 * ow.div_ceil(n) * n
+}
+
+/// Lanes per vector for rows of `ow` outputs: sixteen where the CPU has
+/// AVX-512 and the rows fill them, else eight.
+fn lanes(ow: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") && crate::gemm::fused() {
+    if std::is_x86_feature_detected!("avx512f") && crate::gemm::fused() && fills(ow, 16) {
         return 16;
     }
+    let _ = ow;
     8
 }
 
@@ -48,28 +66,43 @@ pub(super) fn finite(k: &[f32]) -> bool {
     k.iter().all(|v| v.is_finite())
 }
 
-/// One channel: `out[o] = Σ_taps x[o + tap] · k[tap]` (then `+ bias`) for
-/// every output position of `w`, `x` the channel's input plane and `k` its
-/// taps in kernel order.
-pub(super) fn plane(w: &Win3, x: &[f32], k: &[f32], bias: Option<f32>, out: &mut [f32]) {
-    let pad = |i: usize| (w.pad_begin[i] as usize, w.pad_end[i] as usize);
-    let [dp, hp, wp] = [0, 1, 2].map(|i| w.input[i] + pad(i).0 + pad(i).1);
-    let [od_n, oh_n, ow_n] = w.out;
-    let rows = od_n * oh_n;
-    if rows * ow_n == 0 || out.len() < rows * ow_n {
-        return;
-    }
-    // A padded row is stored as its `s` phases (columns c ≡ 0, 1, … mod the
-    // stride `s` along rows), one after another, `pl` values each: output
-    // column `o` reads padded column `o·s + t` at `(t mod s)·pl + o + t div s`,
-    // so the columns a vector reads are consecutive for any stride.
-    let s = w.strides[2];
-    let pl = wp.div_ceil(s);
-    let rl = s * pl;
-    SCRATCH.with(|scratch| {
-        let mut scratch = scratch.borrow_mut();
-        let (xp, offs) = &mut *scratch;
-        offs.clear();
+/// The padded planes of one depthwise window, laid out once for every
+/// channel of a run (see [`Plan::plane`]).
+///
+/// Rows too short to fill vectors ([`flat`]) are computed as one flat run
+/// over each padded plane: with unit stride along the height, output
+/// `(oh, ow)` reads from `oh·rl + ow` (`rl` a stored row's length), so
+/// consecutive positions `v = oh·rl + ow` of the run are the outputs,
+/// plus `rl − ow_n` positions per row past its end, computed and dropped.
+pub(super) struct Plan<'w> {
+    w: &'w Win3,
+    /// Each tap's offset from an output vector's base, in kernel order.
+    offs: Vec<usize>,
+    /// Padded height, stored row length, phase length.
+    hp: usize,
+    rl: usize,
+    pl: usize,
+    /// Values of the padded scratch plane (room for the last vector's reads).
+    len: usize,
+    flat: bool,
+    /// Tells the scratch planes of one plan from another's.
+    id: u64,
+}
+
+impl<'w> Plan<'w> {
+    /// The layout of `w`'s padded planes, for every channel of a run.
+    pub(super) fn new(w: &'w Win3) -> Plan<'w> {
+        let pad = |i: usize| (w.pad_begin[i].max(0) + w.pad_end[i].max(0)) as usize;
+        let [dp, hp, wp] = [0, 1, 2].map(|i| w.input[i] + pad(i));
+        let [od_n, oh_n, ow_n] = w.out;
+        // A padded row is stored as its `s` phases (columns c ≡ 0, 1, … mod the
+        // stride `s` along rows), one after another, `pl` values each: output
+        // column `o` reads padded column `o·s + t` at `(t mod s)·pl + o + t div s`,
+        // so the columns a vector reads are consecutive for any stride.
+        let s = w.strides[2].max(1);
+        let pl = wp.div_ceil(s);
+        let rl = s * pl;
+        let mut offs = Vec::with_capacity(w.taps());
         for kd in 0..w.kernel[0] {
             for kh in 0..w.kernel[1] {
                 for kw in 0..w.kernel[2] {
@@ -78,65 +111,232 @@ pub(super) fn plane(w: &Win3, x: &[f32], k: &[f32], bias: Option<f32>, out: &mut
                 }
             }
         }
-        let last_base = ((od_n - 1) * w.strides[0] * hp + (oh_n - 1) * w.strides[1]) * rl;
+        let flat = flat(w);
+        let last_base = (od_n.saturating_sub(1) * w.strides[0] * hp + oh_n.saturating_sub(1) * w.strides[1]) * rl;
         // The last vector (at most 16 lanes) reads up to 16 values from its
-        // base, which is at most the row's width from the row's base, at every tap.
-        let len = (last_base + ow_n.div_ceil(16) * 16 + offs.iter().max().copied().unwrap_or(0) + 16).max(dp * hp * rl);
-        // Only the padding is zeroed: every other value is copied over.
-        xp.resize(len, 0.0);
+        // base, which is at most the row's width (a flat run: the stored
+        // row's) from the row's base, at every tap.
+        let row_reads = if flat { rl } else { ow_n };
+        let len =
+            (last_base + row_reads.div_ceil(16) * 16 + offs.iter().max().copied().unwrap_or(0) + 16).max(dp * hp * rl);
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Plan { w, offs, hp, rl, pl, len, flat, id }
+    }
+
+    /// One channel: `out[o] = Σ_taps x[o + tap] · k[tap]` (then `+ bias`) for
+    /// every output position of the window, `x` the channel's input plane and `k` its
+    /// taps in kernel order.
+    pub(super) fn plane(&self, x: &[f32], k: &[f32], bias: Option<f32>, out: &mut [f32]) {
+        let w = self.w;
+        let [od_n, oh_n, ow_n] = w.out;
+        let (hp, rl, pl) = (self.hp, self.rl, self.pl);
+        if od_n * oh_n * ow_n == 0 || out.len() < od_n * oh_n * ow_n || k.len() < self.offs.len() {
+            return;
+        }
+        let s = rl / pl;
         let [d, h, wd] = w.input;
-        let (pd, ph, pw) = (pad(0).0, pad(1).0, pad(2).0);
-        let plane = hp * rl;
-        xp[..pd * plane + ph * rl].fill(0.0);
-        for z in 0..d {
-            let zp = (z + pd) * plane;
-            if z > 0 {
-                // The bottom padding of the previous depth slice and the top of this one.
-                xp[zp - (hp - ph - h) * rl..zp + ph * rl].fill(0.0);
+        let (pd, ph, pw) = (w.pad_begin[0] as usize, w.pad_begin[1] as usize, w.pad_begin[2] as usize);
+        SCRATCH.with_borrow_mut(|(xp, layout)| {
+            // The padding is zeroed when the scratch plane takes a new
+            // plan; the plan's channels overwrite only the values.
+            if *layout != self.id {
+                xp.clear();
+                xp.resize(self.len, 0.0);
+                *layout = self.id;
             }
-            for y in 0..h {
-                let row = zp + (y + ph) * rl;
-                let src = &x[(z * h + y) * wd..][..wd];
-                if s == 1 {
-                    xp[row..row + pw].fill(0.0);
-                    xp[row + pw..row + pw + wd].copy_from_slice(src);
-                    xp[row + pw + wd..row + wp].fill(0.0);
-                } else {
-                    let dst = &mut xp[row..row + rl];
-                    for (ph, phase) in dst.chunks_exact_mut(pl).enumerate() {
-                        for (j, d) in phase.iter_mut().enumerate() {
-                            // Padded column `ph + j·s`, input column that minus `pw`.
-                            let c = (ph + j * s).wrapping_sub(pw);
-                            *d = if c < wd { src[c] } else { 0.0 };
-                        }
+            let plane = hp * rl;
+            for z in 0..d {
+                for y in 0..h {
+                    let row = (z + pd) * plane + (y + ph) * rl;
+                    let src = &x[(z * h + y) * wd..][..wd];
+                    if s == 1 {
+                        xp[row + pw..row + pw + wd].copy_from_slice(src);
+                    } else {
+                        split_phases(src, pw, s, &mut xp[row..row + rl]);
                     }
                 }
             }
-        }
-        xp[(d + pd) * plane - (hp - ph - h) * rl..].fill(0.0);
-        let p = Padded { xp, offs, taps: &k[..offs.len()], hp, rl, bias };
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") && crate::gemm::fused() {
-                // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked just above).
-                return unsafe { plane_avx512(w, &p, out) };
+            let p = Padded { xp, offs: &self.offs, taps: &k[..self.offs.len()], hp, rl, bias };
+            if self.flat {
+                let run = (oh_n * rl).next_multiple_of(16);
+                let mut virt = FLAT.with_borrow_mut(std::mem::take);
+                virt.resize(run, 0.0);
+                for (od, dst) in out.chunks_exact_mut(oh_n * ow_n).take(od_n).enumerate() {
+                    flat_run(&p, od * w.strides[0] * hp * rl, &mut virt);
+                    for (row, o) in virt.chunks_exact(rl).zip(dst.chunks_exact_mut(ow_n)) {
+                        o.copy_from_slice(&row[..ow_n]);
+                    }
+                }
+                FLAT.with_borrow_mut(|v| *v = virt);
+                return;
             }
-            if crate::gemm::fused() {
-                // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                return unsafe { plane_avx2(w, &p, out) };
+            #[cfg(target_arch = "x86_64")]
+            {
+                if lanes(ow_n) == 16 {
+                    // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked by `lanes`).
+                    return unsafe { plane_avx512(w, &p, out) };
+                }
+                if crate::gemm::fused() {
+                    // SAFETY: the CPU has AVX2 and FMA (checked just above).
+                    return unsafe { plane_avx2(w, &p, out) };
+                }
             }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            return plane_lanes::<8, crate::simd::Simd8>(w, &p, out);
+            #[allow(unreachable_code)]
+            plane_lanes::<8, [f32; 8]>(w, &p, out)
+        })
+    }
+}
+
+/// One padded row stored by phase (see [`Plan::plane`]): `dst` holds the `s`
+/// phases of `pl = dst.len() / s` values each; phase `ph` value `j` is padded
+/// column `ph + j·s`, i.e. `src[ph + j·s − pw]` where that is in range, else 0.
+fn split_phases(src: &[f32], pw: usize, s: usize, dst: &mut [f32]) {
+    let pl = dst.len() / s;
+    let wd = src.len();
+    // Per phase: the first stored index that reads the input, the input
+    // column it reads, and how many consecutive stored values read it.
+    let span = |ph: usize| {
+        let j0 = pw.saturating_sub(ph).div_ceil(s);
+        let c0 = ph + j0 * s - pw;
+        let n = if c0 < wd { (wd - c0).div_ceil(s).min(pl.saturating_sub(j0)) } else { 0 };
+        (j0.min(pl), c0, n)
+    };
+    dst.fill(0.0);
+    if s == 2 {
+        // Both phases from the same pairs of input values, in vectors.
+        let ((ja, ca, na), (jb, _, nb)) = (span(0), span(1));
+        let (first, second) = dst.split_at_mut(pl);
+        let (even, odd) =
+            if ca == 0 { ((first, ja, na), (second, jb, nb)) } else { ((second, jb, nb), (first, ja, na)) };
+        let pairs = even.2.min(odd.2);
+        let (e, o) = (&mut even.0[even.1..even.1 + pairs], &mut odd.0[odd.1..odd.1 + pairs]);
+        crate::simd::vectorized(
+            #[inline(always)]
+            || {
+                for ((p, a), b) in src.chunks_exact(2).zip(e.iter_mut()).zip(o.iter_mut()) {
+                    *a = p[0];
+                    *b = p[1];
+                }
+            },
+        );
+        if even.2 > pairs {
+            even.0[even.1 + pairs] = src[2 * pairs];
         }
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        return plane_lanes::<8, crate::simd::Simd8>(w, &p, out);
-        #[allow(unreachable_code)]
-        plane_lanes::<8, [f32; 8]>(w, &p, out)
-    })
+        if odd.2 > pairs {
+            odd.0[odd.1 + pairs] = src[2 * pairs + 1];
+        }
+        return;
+    }
+    for (ph, phase) in dst.chunks_exact_mut(pl).enumerate() {
+        let (j0, c0, n) = span(ph);
+        if n == 0 {
+            continue;
+        }
+        for (d, x) in phase[j0..j0 + n].iter_mut().zip(src[c0..].iter().step_by(s)) {
+            *d = *x;
+        }
+    }
+}
+
+/// The flat run of [`Plan::plane`] from padded position `base`: `virt[v]` is the
+/// sum over the taps at `base + v` (then the bias), `virt.len()` a
+/// multiple of 16.
+fn flat_run(p: &Padded, base: usize, virt: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") && crate::gemm::fused() {
+            // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked just above).
+            return unsafe { flat_avx512(p, base, virt) };
+        }
+        if crate::gemm::fused() {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { flat_avx2(p, base, virt) };
+        }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return flat_lanes::<8, crate::simd::Simd8>(p, base, virt);
+    #[allow(unreachable_code)]
+    flat_lanes::<8, [f32; 8]>(p, base, virt)
+}
+
+/// [`flat_lanes`] on AVX-512 registers, with FMA.
+///
+/// # Safety
+/// The CPU supports AVX-512F, AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn flat_avx512(p: &Padded, base: usize, virt: &mut [f32]) {
+    flat_lanes::<16, crate::simd::Avx16>(p, base, virt)
+}
+
+/// [`flat_lanes`] on AVX registers, with FMA.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn flat_avx2(p: &Padded, base: usize, virt: &mut [f32]) {
+    flat_lanes::<8, crate::simd::Avx8>(p, base, virt)
+}
+
+/// [`flat_run`] with `N`-lane vectors of type `L`, `RUN` vectors at a time
+/// and the rest in groups of four, two and one.
+#[inline(always)]
+fn flat_lanes<const N: usize, L: Lanes<N>>(p: &Padded, base: usize, virt: &mut [f32]) {
+    let vecs = virt.len() / N;
+    let max_off = p.offs.iter().max().copied().unwrap_or(0);
+    assert!(base + vecs * N + max_off <= p.xp.len(), "padded plane too short");
+    let mut v = 0;
+    while v + RUN <= vecs {
+        flat_group::<N, L, RUN>(p, base, v, virt);
+        v += RUN;
+    }
+    if v + 4 <= vecs {
+        flat_group::<N, L, 4>(p, base, v, virt);
+        v += 4;
+    }
+    if v + 2 <= vecs {
+        flat_group::<N, L, 2>(p, base, v, virt);
+        v += 2;
+    }
+    if v < vecs {
+        flat_group::<N, L, 1>(p, base, v, virt);
+    }
+}
+
+/// Vectors `first .. first + G` of a flat run (their reads inside the
+/// padded plane: asserted by [`flat_lanes`]).
+#[inline(always)]
+fn flat_group<const N: usize, L: Lanes<N>, const G: usize>(p: &Padded, base: usize, first: usize, virt: &mut [f32]) {
+    let bias_v = L::load(&[p.bias.unwrap_or(0.0); N]);
+    let one = L::load(&[1.0; N]);
+    // SAFETY: every read ends at or before base + vecs·N + max_off (asserted by the caller).
+    let bases: [*const f32; G] = std::array::from_fn(|j| unsafe { p.xp.as_ptr().add(base + (first + j) * N) });
+    let mut acc = [L::zero(); G];
+    for (&kv, &off) in p.taps.iter().zip(p.offs) {
+        let kv = L::load(&[kv; N]);
+        for j in 0..G {
+            let v = unsafe { &*(bases[j].add(off) as *const [f32; N]) };
+            acc[j] = acc[j].fused_mul_add(L::load(v), kv);
+        }
+    }
+    for (j, a) in acc.iter().enumerate() {
+        // `sum + 1 · bias` is `sum + bias` exactly.
+        let v = if p.bias.is_some() { a.mul_add(one, bias_v) } else { *a };
+        let at = (first + j) * N;
+        let dst: &mut [f32; N] = (&mut virt[at..at + N]).try_into().expect("N values");
+        v.store(dst);
+    }
 }
 
 thread_local! {
-    /// Per-thread padded plane and tap offsets.
-    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<usize>)> =
-        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// Per-thread flat run of [`Plan::plane`].
+    static FLAT: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Per-thread padded plane and the plan its padding was zeroed for.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, u64)> = const { std::cell::RefCell::new((Vec::new(), 0)) };
 }
 
 /// One padded channel plane: the values (with room for the last vector's
@@ -171,7 +371,7 @@ unsafe fn plane_avx2(w: &Win3, p: &Padded, out: &mut [f32]) {
     plane_lanes::<8, crate::simd::Avx8>(w, p, out)
 }
 
-/// The sums of [`plane`] with `N`-lane vectors of type `L`.
+/// The sums of [`Plan::plane`] with `N`-lane vectors of type `L`.
 #[inline(always)]
 fn plane_lanes<const N: usize, L: Lanes<N>>(w: &Win3, p: &Padded, out: &mut [f32]) {
     let [_, oh_n, ow_n] = w.out;
@@ -268,6 +468,27 @@ mod tests {
     }
 
     #[test]
+    fn rows_split_by_phase_hold_each_padded_column_once() {
+        for s in 2usize..5 {
+            for wd in 1usize..40 {
+                for (pw, pe) in [(0usize, 0usize), (1, 1), (2, 1), (3, 0), (0, 3), (5, 4)] {
+                    let src: Vec<f32> = (0..wd).map(|i| i as f32 + 1.0).collect();
+                    let pl = (pw + wd + pe).div_ceil(s);
+                    let mut dst = vec![f32::NAN; s * pl];
+                    split_phases(&src, pw, s, &mut dst);
+                    for ph in 0..s {
+                        for j in 0..pl {
+                            let c = (ph + j * s).wrapping_sub(pw);
+                            let want = if c < wd { src[c] } else { 0.0 };
+                            assert_eq!(dst[ph * pl + j], want, "s {s} wd {wd} pads {pw},{pe} phase {ph} j {j}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn padded_planes_give_the_sums_of_the_in_range_taps() {
         // (input spatial, kernel, strides, dilations, pads begin+end)
         type Case = (Vec<usize>, Vec<usize>, Vec<i64>, Vec<i64>, Vec<i64>);
@@ -279,6 +500,14 @@ mod tests {
             (vec![9, 64], vec![3, 3], vec![2, 2], vec![1, 1], vec![1, 1, 1, 1]),
             (vec![6, 97], vec![3, 5], vec![1, 3], vec![1, 2], vec![0, 3, 1, 2]),
             (vec![3, 4, 48], vec![2, 3, 3], vec![1, 2, 1], vec![2, 1, 1], vec![1, 1, 1, 0, 1, 1]),
+            // Short rows: flat runs over the padded plane.
+            (vec![10, 10], vec![3, 3], vec![1, 1], vec![1, 1], vec![1, 1, 1, 1]),
+            (vec![6, 6], vec![3, 3], vec![1, 1], vec![1, 1], vec![1, 1, 1, 1]),
+            (vec![7, 7], vec![5, 5], vec![1, 1], vec![1, 1], vec![2, 2, 2, 2]),
+            (vec![9, 13], vec![3, 3], vec![1, 2], vec![2, 1], vec![2, 1, 2, 1]),
+            (vec![3, 6, 6], vec![3, 3, 3], vec![2, 1, 1], vec![1, 1, 1], vec![1, 1, 1, 1, 1, 1]),
+            (vec![8, 5], vec![3, 3], vec![1, 1], vec![1, 1], vec![1, 1, 1, 1]),
+            (vec![16, 3], vec![1, 1], vec![1, 1], vec![1, 1], vec![0, 0, 0, 0]),
         ];
         let mut seed = 7u32;
         let mut rnd = || {
@@ -306,12 +535,12 @@ mod tests {
             for bias in [None, Some(0.375)] {
                 // Stale values in the scratch plane from the last case must not leak.
                 let mut out = vec![f32::NAN; w.out_size()];
-                plane(&w, &x, &k, bias, &mut out);
+                Plan::new(&w).plane(&x, &k, bias, &mut out);
                 let want = naive(&w, &x, &k, bias);
                 let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&out), bits(&want), "{:?} {:?} bias {bias:?}", w.input, w.kernel);
             }
         }
-        assert!(ran >= 6, "only {ran} cases took the padded path");
+        assert!(ran >= 13, "only {ran} cases took the padded path");
     }
 }
