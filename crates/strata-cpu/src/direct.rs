@@ -367,6 +367,7 @@ unsafe fn micro_pieces<const V: usize>(
                     masks,
                     ldc,
                     load,
+                    crate::gemm::Finish::NONE,
                 )
             }
         };

@@ -158,17 +158,32 @@ pub fn fill_strided(src: &[f32], k: usize, rs: usize, cs: usize, j0: usize, widt
     if k == 0 {
         return;
     }
-    for (q, panel) in dst.chunks_exact_mut(k * NR).take(width.div_ceil(NR)).enumerate() {
+    let panels = width.div_ceil(NR);
+    if cs == 1 {
+        // Each source row read once, in order; its values go to every
+        // panel (fixed-size copies: vector moves, not a call per row).
+        for kk in 0..k {
+            let row = &src[kk * rs + j0..kk * rs + j0 + width];
+            for q in 0..panels {
+                let d: &mut [f32; NR] = (&mut dst[(q * k + kk) * NR..][..NR]).try_into().expect("NR lanes");
+                match row[q * NR..].first_chunk::<NR>() {
+                    Some(full) => *d = *full,
+                    None => {
+                        let w = width - q * NR;
+                        d[..w].copy_from_slice(&row[q * NR..]);
+                        d[w..].fill(0.0);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    for (q, panel) in dst.chunks_exact_mut(k * NR).take(panels).enumerate() {
         let c0 = j0 + q * NR;
         let w = NR.min(j0 + width - c0);
         for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
-            if cs == 1 {
-                let s = kk * rs + c0;
-                row[..w].copy_from_slice(&src[s..s + w]);
-            } else {
-                for (c, x) in row[..w].iter_mut().enumerate() {
-                    *x = src[kk * rs + (c0 + c) * cs];
-                }
+            for (c, x) in row[..w].iter_mut().enumerate() {
+                *x = src[kk * rs + (c0 + c) * cs];
             }
             row[w..].fill(0.0);
         }
@@ -256,6 +271,7 @@ impl Epilogue<'_> {
     }
 
     /// Finish (part of) row `r` of `C`.
+    #[inline(always)]
     pub(crate) fn apply(&self, r: usize, row: &mut [f32]) {
         if let Some(bias) = self.row_bias {
             let bv = bias[r];
@@ -316,6 +332,7 @@ mod micro;
 use micro::micro;
 #[cfg(target_arch = "x86_64")]
 use micro::micro_wide;
+pub(crate) use micro::Finish;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub(crate) use micro::simd128_rows;
 #[cfg(target_arch = "x86_64")]
@@ -389,8 +406,19 @@ fn block(
 ) {
     let mut edge = [0.0f32; MR * NR];
     let depth = pass_depth(k);
+    // The epilogue of each tile once its last pass is done (while in cache).
+    let finish = |r0: usize, rows: usize, c0: usize, cols: usize| {
+        if !epi.is_identity() {
+            for r in r0..r0 + rows {
+                // SAFETY: the tile's rows are inside C and belong to this item.
+                let row = unsafe { std::slice::from_raw_parts_mut(out.ptr.add(r * out.ldc + c0), cols) };
+                epi.apply(r, row);
+            }
+        }
+    };
     for k0 in (0..k).step_by(depth) {
         let kc = depth.min(k - k0);
+        let last = k0 + kc == k;
         // Rows in blocks of MC (an `MC × KC` slice of A stays in L2 while
         // every B panel of the segment passes over it).
         for m0 in (r0 / MR..r1.div_ceil(MR)).step_by(MC / MR) {
@@ -405,10 +433,19 @@ fn block(
                     for pa in m0..m1 {
                         let ap = a.at(pa, k0);
                         let rows = MR.min(r1 - pa * MR);
-                        // SAFETY: as below, for 32 columns of C (both panels are full).
+                        // The epilogue in registers after the last pass.
+                        let fin = match (last, epi.row_bias) {
+                            (false, _) => Finish::NONE,
+                            (true, bias) => Finish {
+                                bias: bias.map_or(std::ptr::null(), |b| b[pa * MR..].as_ptr()),
+                                act: epi.activation,
+                            },
+                        };
+                        // SAFETY: as below, for 32 columns of C (both panels are full);
+                        // the bias (asserted by `run`) holds every row of C.
                         unsafe {
                             let cp = out.ptr.add(pa * MR * out.ldc + j0 + q * NR);
-                            micro_wide::<2>(rows, kc, a, ap, bp, k * NR, cp, out.ldc, k0 > 0);
+                            micro_wide::<2>(rows, kc, a, ap, bp, k * NR, cp, out.ldc, k0 > 0, fin);
                         }
                     }
                     q += 2;
@@ -426,6 +463,9 @@ fn block(
                             micro(isa, rows, kc, a, ap, bp, c, ldc, k0 > 0)
                         });
                     }
+                    if last {
+                        finish(pa * MR, rows, j0 + q * NR, cols);
+                    }
                 }
                 q += 1;
             }
@@ -436,13 +476,7 @@ fn block(
             // SAFETY: as above.
             unsafe { std::slice::from_raw_parts_mut(out.ptr.add(r * out.ldc + j0), w) }.fill(0.0);
         }
-    }
-    if !epi.is_identity() {
-        for r in r0..r1 {
-            // SAFETY: as above.
-            let row = unsafe { std::slice::from_raw_parts_mut(out.ptr.add(r * out.ldc + j0), w) };
-            epi.apply(r, row);
-        }
+        finish(r0, r1 - r0, j0, w);
     }
 }
 
@@ -628,6 +662,32 @@ mod tests {
                     let pb = PackedB::pack(&b, k, n, n, 1);
                     gemm_rows(&pool, src, m, k, lda, Rhs::Packed(&pb), &mut c, n, &Epilogue::default());
                     assert_eq!(bits(&c), bits(&want), "{m}x{n}x{k} on {threads} threads, rows at stride {lda}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn epilogues_finished_in_registers_give_the_bits_of_the_row_epilogue() {
+        // Wide enough for the two-panel AVX-512 tiles, with NaN, -0 and
+        // values on both sides of the clip bounds, in every pass depth.
+        for (m, n, k) in [(13, 70, 5), (7, 96, 300)] {
+            let a: Vec<f32> =
+                (0..m * k).map(|i| if i % 97 == 3 { f32::NAN } else { (i % 11) as f32 * 0.3 - 1.5 }).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| if i % 89 == 5 { -0.0 } else { (i % 7) as f32 * 0.5 - 1.5 }).collect();
+            let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.75 - 4.0).collect();
+            let plain = naive(m, n, k, &a, &b);
+            for act in [Activation::None, Activation::Relu, Activation::Clip { lo: -1.0, hi: 2.5 }] {
+                for row_bias in [None, Some(&bias[..])] {
+                    let epi = Epilogue { row_bias, activation: act };
+                    let mut want = plain.clone();
+                    for (i, row) in want.chunks_exact_mut(n).enumerate() {
+                        epi.apply(i, row);
+                    }
+                    let mut c = vec![f32::NAN; m * n];
+                    let pb = PackedB::pack(&b, k, n, n, 1);
+                    gemm_with(&Pool::new(1), &PackedA::pack(&a, m, k, k, 1), Rhs::Packed(&pb), &mut c, n, &epi);
+                    assert_eq!(bits(&c), bits(&want), "{m}x{n}x{k} {act:?} bias {}", row_bias.is_some());
                 }
             }
         }

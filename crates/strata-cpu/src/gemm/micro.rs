@@ -4,7 +4,50 @@
 //! element of `C` over `k` in order (fused on x86-64), so they give the
 //! bits the module documentation promises.
 
-use super::{AView, Isa, MR, NR};
+use super::{AView, Activation, Isa, MR, NR};
+
+/// The epilogue finished in registers before a tile's last store: a
+/// per-row bias (`bias[r]` for the tile's row `r`, none when null), then an
+/// activation; the same operations as [`super::Epilogue::apply`], so the
+/// same bits.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) struct Finish {
+    pub(crate) bias: *const f32,
+    pub(crate) act: Activation,
+}
+
+impl Finish {
+    /// Nothing to finish (not the last pass over `k`, or no epilogue).
+    pub(crate) const NONE: Finish = Finish { bias: std::ptr::null(), act: Activation::None };
+
+    /// Row `r`'s vector `x` finished.
+    ///
+    /// # Safety
+    /// AVX-512F is present; `bias` (when not null) holds row `r`.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn avx512(self, r: usize, x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller vouches for AVX-512F and the bias row.
+        unsafe {
+            let x = if self.bias.is_null() { x } else { _mm512_add_ps(x, _mm512_set1_ps(*self.bias.add(r))) };
+            // Compares that are false for NaN, then selects: NaN passes.
+            match self.act {
+                Activation::None => x,
+                Activation::Relu => {
+                    let zero = _mm512_setzero_ps();
+                    _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, zero), x, zero)
+                }
+                Activation::Clip { lo, hi } => {
+                    let (lo, hi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
+                    let t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, lo), x, lo);
+                    _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(t, hi), t, hi)
+                }
+            }
+        }
+    }
+}
 
 /// `c[r·ldc + j] (+)= Σ_kk a[kk·MR + r] · b[kk·NR + j]` for `r < R` rows and
 /// all `NR` columns, in order over `kk`; `load` continues sums already in `c`.
@@ -62,6 +105,7 @@ unsafe fn micro_avx512_wide<const R: usize, const PACKED: bool, const V: usize>(
     c: *mut f32,
     ldc: usize,
     load: bool,
+    fin: Finish,
 ) {
     let (rs, ks) = if PACKED { (1, MR) } else { (rs, ks) };
     // SAFETY: step kk's 16 values of packed panel v are at b + v·panel + kk·NR.
@@ -77,6 +121,7 @@ unsafe fn micro_avx512_wide<const R: usize, const PACKED: bool, const V: usize>(
             [u16::MAX; V],
             ldc,
             load,
+            fin,
         )
     }
 }
@@ -88,8 +133,8 @@ unsafe fn micro_avx512_wide<const R: usize, const PACKED: bool, const V: usize>(
 /// panels for the GEMM, runs or pieces of lines of inputs for the direct
 /// convolution): `R·V` accumulator registers, one broadcast of `a` and `V`
 /// loads of `b` per step. The same operations per element as
-/// [`avx2_rows`], so the same bits. Inlined only into functions compiled
-/// for AVX-512F and FMA.
+/// [`avx2_rows`], so the same bits; `fin` finishes each vector before its
+/// store. Inlined only into functions compiled for AVX-512F and FMA.
 ///
 /// # Safety
 /// AVX-512F and FMA are present; `a` holds the `kc` steps of `R` rows; all pointers
@@ -108,6 +153,7 @@ pub(crate) unsafe fn avx512_rows<const R: usize, const V: usize>(
     masks: [u16; V],
     ldc: usize,
     load: bool,
+    fin: Finish,
 ) {
     use std::arch::x86_64::*;
     // SAFETY: all pointer offsets stay within the ranges the caller vouches for.
@@ -137,7 +183,7 @@ pub(crate) unsafe fn avx512_rows<const R: usize, const V: usize>(
         }
         for r in 0..R {
             for v in 0..V {
-                _mm512_mask_storeu_ps(c[v].add(r * ldc), masks[v], acc[r][v]);
+                _mm512_mask_storeu_ps(c[v].add(r * ldc), masks[v], fin.avx512(r, acc[r][v]));
             }
         }
     }
@@ -375,7 +421,7 @@ pub(super) unsafe fn micro(
             // (With AVX-512, a lone 16-column panel takes one 16-lane
             // register per row: the same fused steps, so the same bits.)
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => micro_wide::<1>(rows, kc, a, ap, b, 0, c, ldc, load),
+            Isa::Avx512 => micro_wide::<1>(rows, kc, a, ap, b, 0, c, ldc, load, Finish::NONE),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Isa::Simd128 => by_rows!(micro_simd128),
             Isa::Generic => by_rows!(micro_portable, false),
@@ -383,7 +429,8 @@ pub(super) unsafe fn micro(
     }
 }
 
-/// [`micro`] over `V` adjacent full panels (`panel` values apart), `16·V` columns.
+/// [`micro`] over `V` adjacent full panels (`panel` values apart), `16·V`
+/// columns, each vector finished by `fin` before its store.
 ///
 /// # Safety
 /// As [`micro_avx512_wide`] with `R = rows`; only called with `Isa::Avx512`.
@@ -400,11 +447,12 @@ pub(super) unsafe fn micro_wide<const V: usize>(
     c: *mut f32,
     ldc: usize,
     load: bool,
+    fin: Finish,
 ) {
     let (rs, ks) = (a.rs, a.ks);
     macro_rules! go {
         ($r:literal, $p:literal) => {
-            micro_avx512_wide::<$r, $p, V>(kc, ap, rs, ks, b, panel, c, ldc, load)
+            micro_avx512_wide::<$r, $p, V>(kc, ap, rs, ks, b, panel, c, ldc, load, fin)
         };
     }
     // SAFETY: forwarded contract; the caller checked the ISA.

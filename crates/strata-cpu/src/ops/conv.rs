@@ -203,8 +203,8 @@ pub(super) struct ConvKernel {
 /// columns would be padding (silero-vad's encoder: 1 to 4 positions).
 /// Each output is the same sum over the same products in the same order,
 /// so the bits are those of the other paths.
-pub(super) fn few_positions(cols: usize) -> bool {
-    cols <= NR / 2
+pub(super) fn few_positions(cols: usize, channels: usize, depth: usize) -> bool {
+    cols <= NR / 2 || (cols < 4 * NR && channels >= 2 * NR && depth >= 2 * NR)
 }
 
 /// `W` of shape `[m, cg, taps...]` transposed per group into `cg·taps × m/g`
@@ -323,7 +323,10 @@ impl ConvKernel {
                     &runtime_w
                 }
             };
-            if cols > 0 && few_positions(cols) && self.packed_w.as_ref().is_some_and(|(shape, _)| *shape == wt.shape) {
+            if cols > 0
+                && few_positions(cols, mg, rows)
+                && self.packed_w.as_ref().is_some_and(|(shape, _)| *shape == wt.shape)
+            {
                 let packed = self.transposed_w.get_or_init(|| pack_transposed(wv, &wt.shape, g));
                 // The im2col panel (rows × NR) read as positions × rows, then
                 // the product (positions × mg) written back transposed.
@@ -333,9 +336,12 @@ impl ConvKernel {
                 for b in 0..n {
                     for (gi, pb) in packed.iter().enumerate() {
                         let xs = &xv[(b * c + gi * cg) * in_size..(b * c + (gi + 1) * cg) * in_size];
-                        im2col_fill(&w, xs, cg, 0, cols, &mut panel);
-                        for (j, row) in a.chunks_exact_mut(rows).enumerate() {
-                            row.iter_mut().zip(panel.chunks_exact(NR)).for_each(|(v, p)| *v = p[j]);
+                        for j0 in (0..cols).step_by(NR) {
+                            let width = NR.min(cols - j0);
+                            im2col_fill(&w, xs, cg, j0, width, &mut panel);
+                            for (j, row) in a.chunks_exact_mut(rows).skip(j0).take(width).enumerate() {
+                                row.iter_mut().zip(panel.chunks_exact(NR)).for_each(|(v, p)| *v = p[j]);
+                            }
                         }
                         crate::gemm::gemm_rows(
                             ctx.pool,
@@ -857,6 +863,10 @@ mod tests {
             (1, 1, 1, 0, 32, 20, 1, 1),
             (8, 3, 1, 1, 12, 18, 3, 1),
             (9, 5, 1, 0, 7, 33, 1, 1),
+            // More positions than one panel holds, many channels.
+            (25, 1, 1, 0, 64, 96, 1, 1),
+            (40, 3, 1, 1, 32, 64, 1, 2),
+            (63, 3, 1, 1, 40, 70, 1, 1),
         ];
         for (len, k, s, p, c, m, g, n) in cases {
             let geo = WindowAttrs {
@@ -884,7 +894,7 @@ mod tests {
             // Without constant weights the few-positions path is not taken.
             let plain = ConvKernel { geo, group: g, packed_w: None, transposed_w: Default::default() };
             let cols = (len + 2 * p as usize - k) / s as usize + 1;
-            assert!(few_positions(cols));
+            assert!(few_positions(cols, m / g, c / g * k));
             for threads in [1, 2] {
                 let pool = Pool::new(threads);
                 let ctx = Ctx { pool: &pool, max_elements: usize::MAX, spare: None };
