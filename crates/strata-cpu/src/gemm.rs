@@ -215,13 +215,18 @@ pub enum Rhs<'a> {
     /// Every segment of a `Fill`, `width` columns each, filled in turn
     /// into one buffer (segment `s` at `s · width · k`).
     Filled { data: &'a [f32], k: usize, n: usize, width: usize },
+    /// A row-major `k × n` matrix (row stride `ldb`), read in place by the
+    /// AVX-512 kernels (two panels at a time; the last columns of a segment
+    /// that do not fill two panels are packed), filled segment by segment
+    /// elsewhere. The same bits either way.
+    Rows { data: &'a [f32], k: usize, n: usize, ldb: usize },
 }
 
 impl Rhs<'_> {
     fn dims(&self) -> (usize, usize) {
         match self {
             Rhs::Packed(b) => (b.k, b.n),
-            Rhs::Fill { k, n, .. } | Rhs::Filled { k, n, .. } => (*k, *n),
+            Rhs::Fill { k, n, .. } | Rhs::Filled { k, n, .. } | Rhs::Rows { k, n, .. } => (*k, *n),
         }
     }
 }
@@ -329,10 +334,10 @@ fn isa() -> Isa {
 
 mod micro;
 
+pub(crate) use micro::Finish;
 use micro::micro;
 #[cfg(target_arch = "x86_64")]
 use micro::micro_wide;
-pub(crate) use micro::Finish;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub(crate) use micro::simd128_rows;
 #[cfg(target_arch = "x86_64")]
@@ -390,12 +395,22 @@ thread_local! {
     static SEGMENT: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Where a block's right operand is: packed panels from its first column,
+/// or (AVX-512 only) rows read in place from its first column (`data`, row
+/// stride `ldb`) for the pairs of panels that fit, the columns from `split`
+/// on packed in `tail`.
+#[derive(Clone, Copy)]
+enum Panels<'a> {
+    Packed(&'a [f32]),
+    Rows { data: &'a [f32], ldb: usize, split: usize, tail: &'a [f32] },
+}
+
 /// Rows `r0 .. r1` (whole panels, or up to `m`) × columns `j0 .. j0 + w`.
 #[allow(clippy::too_many_arguments)]
 fn block(
     isa: Isa,
     a: AView,
-    panels: &[f32],
+    panels: Panels,
     k: usize,
     r0: usize,
     r1: usize,
@@ -425,11 +440,23 @@ fn block(
             let m1 = (m0 + MC / MR).min(r1.div_ceil(MR));
             let mut q = 0;
             while q < w.div_ceil(NR) {
-                let bp = panels[q * k * NR + k0 * NR..].as_ptr();
+                // This panel's step k0, and the (panel, step) distances of the wide kernel.
+                #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+                let (bp, dist) = match panels {
+                    Panels::Rows { data, ldb, split, .. } if q * NR < split => {
+                        (data[k0 * ldb + q * NR..].as_ptr(), (NR, ldb))
+                    }
+                    Panels::Rows { split, tail, .. } => {
+                        (tail[(q - split / NR) * k * NR + k0 * NR..].as_ptr(), (k * NR, NR))
+                    }
+                    Panels::Packed(p) => (p[q * k * NR + k0 * NR..].as_ptr(), (k * NR, NR)),
+                };
+                #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+                let in_place = matches!(panels, Panels::Rows { split, .. } if q * NR < split);
                 // On AVX-512, two full panels at a time (32 columns; four
                 // would take the B slab of a pass out of L1, measured no faster).
                 #[cfg(target_arch = "x86_64")]
-                if isa == Isa::Avx512 && w >= (q + 2) * NR {
+                if isa == Isa::Avx512 && (w >= (q + 2) * NR && !matches!(panels, Panels::Rows { .. }) || in_place) {
                     for pa in m0..m1 {
                         let ap = a.at(pa, k0);
                         let rows = MR.min(r1 - pa * MR);
@@ -445,7 +472,7 @@ fn block(
                         // the bias (asserted by `run`) holds every row of C.
                         unsafe {
                             let cp = out.ptr.add(pa * MR * out.ldc + j0 + q * NR);
-                            micro_wide::<2>(rows, kc, a, ap, bp, k * NR, cp, out.ldc, k0 > 0, fin);
+                            micro_wide::<2>(rows, kc, a, ap, bp, dist, cp, out.ldc, k0 > 0, fin);
                         }
                     }
                     q += 2;
@@ -532,11 +559,18 @@ fn run(pool: &Pool, a: AView, isa: Isa, b: Rhs, c: &mut [f32], ldc: usize, epi: 
         return;
     }
     assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "gemm output too small");
+    if let Rhs::Rows { data, ldb, .. } = b {
+        assert!(ldb >= n && (k == 0 || data.len() >= (k - 1) * ldb + n), "gemm right operand too small");
+        if isa != Isa::Avx512 {
+            let fill = |j0: usize, w: usize, dst: &mut [f32]| fill_strided(data, k, ldb, 1, j0, w, dst);
+            return run(pool, a, isa, Rhs::Fill { k, n, fill: &fill }, c, ldc, epi);
+        }
+    }
     if let Some(bias) = epi.row_bias {
         assert!(bias.len() >= m, "gemm bias too short");
     }
     let seg = match b {
-        Rhs::Packed(_) => MAX_SEGMENT,
+        Rhs::Packed(_) | Rhs::Rows { .. } => MAX_SEGMENT,
         Rhs::Filled { width, .. } => {
             assert!(width > 0 && width % NR == 0, "gemm segment width {width} is not a multiple of {NR}");
             width
@@ -576,9 +610,9 @@ fn run(pool: &Pool, a: AView, isa: Isa, b: Rhs, c: &mut [f32], ldc: usize, epi: 
         match &b {
             Rhs::Packed(pb) => {
                 let panels = &pb.data[(j0 / NR) * NR * k..];
-                block(isa, a, panels, k, r0, r1, j0, w, out, epi);
+                block(isa, a, Panels::Packed(panels), k, r0, r1, j0, w, out, epi);
             }
-            Rhs::Filled { data, .. } => block(isa, a, &data[s * seg * k..], k, r0, r1, j0, w, out, epi),
+            Rhs::Filled { data, .. } => block(isa, a, Panels::Packed(&data[s * seg * k..]), k, r0, r1, j0, w, out, epi),
             Rhs::Fill { fill, .. } => SEGMENT.with(|buf| {
                 let mut buf = buf.borrow_mut();
                 let len = w.div_ceil(NR) * NR * k;
@@ -586,7 +620,19 @@ fn run(pool: &Pool, a: AView, isa: Isa, b: Rhs, c: &mut [f32], ldc: usize, epi: 
                     buf.resize(len, 0.0);
                 }
                 fill(j0, w, &mut buf[..len]);
-                block(isa, a, &buf[..len], k, r0, r1, j0, w, out, epi);
+                block(isa, a, Panels::Packed(&buf[..len]), k, r0, r1, j0, w, out, epi);
+            }),
+            &Rhs::Rows { data, ldb, .. } => SEGMENT.with(|buf| {
+                // Pairs of panels in place; the rest packed.
+                let split = w / (2 * NR) * (2 * NR);
+                let mut buf = buf.borrow_mut();
+                let len = (w - split).div_ceil(NR) * NR * k;
+                if buf.len() < len {
+                    buf.resize(len, 0.0);
+                }
+                fill_strided(data, k, ldb, 1, j0 + split, w - split, &mut buf[..len]);
+                let panels = Panels::Rows { data: &data[j0..], ldb, split, tail: &buf[..len] };
+                block(isa, a, panels, k, r0, r1, j0, w, out, epi);
             }),
         }
     };
@@ -652,6 +698,14 @@ mod tests {
                 let mut c = vec![f32::NAN; m * n];
                 gemm_with(&pool, &pa, Rhs::Fill { k, n, fill: &fill }, &mut c, n, &Epilogue::default());
                 assert_eq!(bits(&c), bits(&want), "{m}x{n}x{k} on {threads} threads, filled");
+                // The right operand read in place, also from rows with padding.
+                let wide: Vec<f32> = b.chunks(n).flat_map(|r| r.iter().copied().chain([5.0; 7])).collect();
+                for (src, ldb) in [(&b, n), (&wide, n + 7)] {
+                    let mut c = vec![f32::NAN; m * n];
+                    let rows = Rhs::Rows { data: src, k, n, ldb };
+                    gemm_with(&pool, &pa, rows, &mut c, n, &Epilogue::default());
+                    assert_eq!(bits(&c), bits(&want), "{m}x{n}x{k} on {threads} threads, rows at stride {ldb}");
+                }
                 // The left operand read in place, also from rows with padding.
                 let padded: Vec<f32> = a.chunks(k.max(1)).flat_map(|r| r.iter().copied().chain([7.0; 3])).collect();
                 for (src, lda) in [(&a, k), (&padded, k + 3)] {

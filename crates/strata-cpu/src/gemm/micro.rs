@@ -86,8 +86,8 @@ unsafe fn micro_portable<const R: usize, const FMA: bool>(
     }
 }
 
-/// `V` adjacent packed panels at once on AVX-512 (`panel` values apart):
-/// `R` rows × `16·V` columns.
+/// `V` adjacent panels at once on AVX-512 (`panel.0` values apart, their
+/// steps `panel.1` apart): `R` rows × `16·V` columns.
 ///
 /// # Safety
 /// As [`micro_portable`] for each panel, with `c` rows holding `16·V`
@@ -101,14 +101,14 @@ unsafe fn micro_avx512_wide<const R: usize, const PACKED: bool, const V: usize>(
     rs: usize,
     ks: usize,
     b: *const f32,
-    panel: usize,
+    (panel, brs): (usize, usize),
     c: *mut f32,
     ldc: usize,
     load: bool,
     fin: Finish,
 ) {
     let (rs, ks) = if PACKED { (1, MR) } else { (rs, ks) };
-    // SAFETY: step kk's 16 values of packed panel v are at b + v·panel + kk·NR.
+    // SAFETY: step kk's 16 values of panel v are at b + v·panel + kk·brs.
     unsafe {
         avx512_rows::<R, V>(
             kc,
@@ -116,7 +116,7 @@ unsafe fn micro_avx512_wide<const R: usize, const PACKED: bool, const V: usize>(
             rs,
             ks,
             #[inline(always)]
-            |kk| std::array::from_fn(|v| b.add(v * panel + kk * NR)),
+            |kk| std::array::from_fn(|v| b.add(v * panel + kk * brs)),
             std::array::from_fn(|v| c.add(16 * v)),
             [u16::MAX; V],
             ldc,
@@ -421,7 +421,7 @@ pub(super) unsafe fn micro(
             // (With AVX-512, a lone 16-column panel takes one 16-lane
             // register per row: the same fused steps, so the same bits.)
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => micro_wide::<1>(rows, kc, a, ap, b, 0, c, ldc, load, Finish::NONE),
+            Isa::Avx512 => micro_wide::<1>(rows, kc, a, ap, b, (0, NR), c, ldc, load, Finish::NONE),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Isa::Simd128 => by_rows!(micro_simd128),
             Isa::Generic => by_rows!(micro_portable, false),
@@ -429,8 +429,10 @@ pub(super) unsafe fn micro(
     }
 }
 
-/// [`micro`] over `V` adjacent full panels (`panel` values apart), `16·V`
-/// columns, each vector finished by `fin` before its store.
+/// [`micro`] over `V` adjacent full panels, `16·V` columns, each vector
+/// finished by `fin` before its store; `panel` is (values from one panel
+/// to the next, values from one step to the next): `(k·NR, NR)` for packed
+/// panels, `(NR, ldb)` for a row-major right operand read in place.
 ///
 /// # Safety
 /// As [`micro_avx512_wide`] with `R = rows`; only called with `Isa::Avx512`.
@@ -443,7 +445,7 @@ pub(super) unsafe fn micro_wide<const V: usize>(
     a: AView,
     ap: *const f32,
     b: *const f32,
-    panel: usize,
+    panel: (usize, usize),
     c: *mut f32,
     ldc: usize,
     load: bool,

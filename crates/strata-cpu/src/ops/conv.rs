@@ -3,7 +3,7 @@
 //!
 //! Convolution runs on the packed GEMM with im2col produced segment by
 //! segment straight into the GEMM's panels (`gemm::Rhs::Fill`; pointwise
-//! convolutions read the input directly), bias added in the GEMM's
+//! convolutions read the input in place, `gemm::Rhs::Rows`), bias added in the GEMM's
 //! epilogue. Depthwise convolution runs directly, eight channels at a time
 //! in channel-blocked layout. Spatial operators of rank 1–3 are all handled
 //! as 3-D (missing axes have size 1).
@@ -14,7 +14,7 @@ use super::conv_direct::{direct_fits, direct_offsets, padded};
 use super::nn::kerr;
 use super::{Ctx, Kernel, input, unsupported};
 use crate::error::{Result, bail};
-use crate::gemm::{Activation, Epilogue, NR, PackedA, PackedB, Rhs, fill_strided, gemm, gemm_with};
+use crate::gemm::{Activation, Epilogue, NR, PackedA, PackedB, Rhs, gemm, gemm_with};
 use crate::simd::Lanes;
 use crate::tensor::CpuTensor;
 
@@ -390,16 +390,15 @@ impl ConvKernel {
                         crate::direct::conv(ctx.pool, pa, &d, ys, cols, &epi);
                         continue;
                     }
-                    let fill = |j0: usize, width: usize, dst: &mut [f32]| {
-                        if pointwise {
-                            fill_strided(xs, rows, cols, 1, j0, width, dst)
-                        } else {
-                            im2col_fill(&w, xs, cg, j0, width, dst)
-                        }
+                    let fill = |j0: usize, width: usize, dst: &mut [f32]| im2col_fill(&w, xs, cg, j0, width, dst);
+                    let rhs = if pointwise {
+                        Rhs::Rows { data: &xs[..rows * cols], k: rows, n: cols, ldb: cols }
+                    } else {
+                        Rhs::Fill { k: rows, n: cols, fill: &fill }
                     };
                     let ys = &mut y[(b * m + gi * mg) * cols..(b * m + (gi + 1) * mg) * cols];
                     let epi = Epilogue { row_bias: bias.map(|bv| &bv[gi * mg..(gi + 1) * mg]), activation: act };
-                    gemm_with(ctx.pool, pa, Rhs::Fill { k: rows, n: cols, fill: &fill }, ys, cols, &epi);
+                    gemm_with(ctx.pool, pa, rhs, ys, cols, &epi);
                 }
             }
         }

@@ -78,7 +78,6 @@ impl Kernel for MatMulKernel {
         let (sa, sb) = (broadcast_strides(&ab, &batch), broadcast_strides(&bb, &batch));
         let bs = strides(&batch);
         let mut out = ctx.buffer(nb * m * n);
-        let mut packed_cache: Option<(usize, PackedB)> = None;
         for bi in 0..nb {
             let (mut oa, mut ob) = (0, 0);
             for d in 0..batch.len() {
@@ -94,12 +93,10 @@ impl Kernel for MatMulKernel {
                     gemm_rows(ctx.pool, a_rows, m, k, k, Rhs::Packed(pb), c, n, &epi)
                 }
                 _ => {
-                    if packed_cache.as_ref().is_none_or(|(o, _)| *o != ob) {
-                        packed_cache = Some((ob, PackedB::pack(&bv[ob * k * n..], k, n, n, 1)));
-                    }
-                    if let Some((_, pb)) = &packed_cache {
-                        gemm_rows(ctx.pool, a_rows, m, k, k, Rhs::Packed(pb), c, n, &epi);
-                    }
+                    // The right operand as it is (read in place or filled
+                    // segment by segment by the GEMM).
+                    let rows = Rhs::Rows { data: &bv[ob * k * n..(ob + 1) * k * n], k, n, ldb: n };
+                    gemm_rows(ctx.pool, a_rows, m, k, k, rows, c, n, &epi);
                 }
             }
         }
