@@ -282,8 +282,7 @@ impl ConvKernel {
             ctx.pool.for_each_chunk(&mut y, cols, n * m * cols * taps * 2, |i, out| {
                 let ch = i % m;
                 let xs = &xv[i * in_size..(i + 1) * in_size];
-                plan.plane(xs, &wv[ch * taps..(ch + 1) * taps], bias.map(|b| b[ch]), out);
-                act.apply(out);
+                plan.plane(xs, &wv[ch * taps..(ch + 1) * taps], bias.map(|b| b[ch]), act, out);
             });
         } else if cg == 1 && mg == 1 && blocked_depthwise(&w) {
             // Depthwise, eight channels at a time.

@@ -18,6 +18,7 @@
 //! `0 · k` is NaN) are left to those kernels.
 
 use super::conv::Win3;
+use crate::gemm::Activation;
 use crate::simd::Lanes;
 
 /// Output vectors computed together: independent sums that hide the
@@ -87,6 +88,7 @@ pub(super) struct Plan<'w> {
     flat: bool,
     /// Tells the scratch planes of one plan from another's.
     id: u64,
+    phases: Phases,
 }
 
 impl<'w> Plan<'w> {
@@ -121,13 +123,14 @@ impl<'w> Plan<'w> {
             (last_base + row_reads.div_ceil(16) * 16 + offs.iter().max().copied().unwrap_or(0) + 16).max(dp * hp * rl);
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Plan { w, offs, hp, rl, pl, len, flat, id }
+        let phases = Phases::new(w.input[2], w.pad_begin[2].max(0) as usize, s, pl);
+        Plan { w, offs, hp, rl, pl, len, flat, id, phases }
     }
 
-    /// One channel: `out[o] = Σ_taps x[o + tap] · k[tap]` (then `+ bias`) for
+    /// One channel: `out[o] = act(Σ_taps x[o + tap] · k[tap] (+ bias))` for
     /// every output position of the window, `x` the channel's input plane and `k` its
-    /// taps in kernel order.
-    pub(super) fn plane(&self, x: &[f32], k: &[f32], bias: Option<f32>, out: &mut [f32]) {
+    /// taps in kernel order (the activation applied to each vector just stored).
+    pub(super) fn plane(&self, x: &[f32], k: &[f32], bias: Option<f32>, act: Activation, out: &mut [f32]) {
         let w = self.w;
         let [od_n, oh_n, ow_n] = w.out;
         let (hp, rl, pl) = (self.hp, self.rl, self.pl);
@@ -146,18 +149,23 @@ impl<'w> Plan<'w> {
                 *layout = self.id;
             }
             let plane = hp * rl;
-            for z in 0..d {
-                for y in 0..h {
-                    let row = (z + pd) * plane + (y + ph) * rl;
-                    let src = &x[(z * h + y) * wd..][..wd];
-                    if s == 1 {
-                        xp[row + pw..row + pw + wd].copy_from_slice(src);
-                    } else {
-                        split_phases(src, pw, s, &mut xp[row..row + rl]);
+            crate::simd::vectorized(
+                #[inline(always)]
+                || {
+                    for z in 0..d {
+                        for y in 0..h {
+                            let row = (z + pd) * plane + (y + ph) * rl;
+                            let src = &x[(z * h + y) * wd..][..wd];
+                            if s == 1 {
+                                copy_row(src, &mut xp[row + pw..row + pw + wd]);
+                            } else {
+                                self.phases.copy(src, &mut xp[row..row + rl]);
+                            }
+                        }
                     }
-                }
-            }
-            let p = Padded { xp, offs: &self.offs, taps: &k[..self.offs.len()], hp, rl, bias };
+                },
+            );
+            let p = Padded { xp, offs: &self.offs, taps: &k[..self.offs.len()], hp, rl, bias, act };
             if self.flat {
                 let run = (oh_n * rl).next_multiple_of(16);
                 let mut virt = FLAT.with_borrow_mut(std::mem::take);
@@ -165,7 +173,7 @@ impl<'w> Plan<'w> {
                 for (od, dst) in out.chunks_exact_mut(oh_n * ow_n).take(od_n).enumerate() {
                     flat_run(&p, od * w.strides[0] * hp * rl, &mut virt);
                     for (row, o) in virt.chunks_exact(rl).zip(dst.chunks_exact_mut(ow_n)) {
-                        o.copy_from_slice(&row[..ow_n]);
+                        copy_row(&row[..ow_n], o);
                     }
                 }
                 FLAT.with_borrow_mut(|v| *v = virt);
@@ -190,53 +198,87 @@ impl<'w> Plan<'w> {
     }
 }
 
-/// One padded row stored by phase (see [`Plan::plane`]): `dst` holds the `s`
-/// phases of `pl = dst.len() / s` values each; phase `ph` value `j` is padded
-/// column `ph + j·s`, i.e. `src[ph + j·s − pw]` where that is in range, else 0.
-fn split_phases(src: &[f32], pw: usize, s: usize, dst: &mut [f32]) {
-    let pl = dst.len() / s;
-    let wd = src.len();
-    // Per phase: the first stored index that reads the input, the input
-    // column it reads, and how many consecutive stored values read it.
-    let span = |ph: usize| {
-        let j0 = pw.saturating_sub(ph).div_ceil(s);
-        let c0 = ph + j0 * s - pw;
-        let n = if c0 < wd { (wd - c0).div_ceil(s).min(pl.saturating_sub(j0)) } else { 0 };
-        (j0.min(pl), c0, n)
-    };
-    dst.fill(0.0);
-    if s == 2 {
-        // Both phases from the same pairs of input values, in vectors.
-        let ((ja, ca, na), (jb, _, nb)) = (span(0), span(1));
-        let (first, second) = dst.split_at_mut(pl);
-        let (even, odd) =
-            if ca == 0 { ((first, ja, na), (second, jb, nb)) } else { ((second, jb, nb), (first, ja, na)) };
-        let pairs = even.2.min(odd.2);
-        let (e, o) = (&mut even.0[even.1..even.1 + pairs], &mut odd.0[odd.1..odd.1 + pairs]);
-        crate::simd::vectorized(
-            #[inline(always)]
-            || {
-                for ((p, a), b) in src.chunks_exact(2).zip(e.iter_mut()).zip(o.iter_mut()) {
-                    *a = p[0];
-                    *b = p[1];
-                }
-            },
-        );
-        if even.2 > pairs {
-            even.0[even.1 + pairs] = src[2 * pairs];
-        }
-        if odd.2 > pairs {
-            odd.0[odd.1 + pairs] = src[2 * pairs + 1];
+/// `dst.copy_from_slice(src)` for short rows: eight values at a time, the
+/// last eight ending at the row's end (rewriting some values with the same
+/// ones), instead of a library call per row.
+#[inline(always)]
+fn copy_row(src: &[f32], dst: &mut [f32]) {
+    let n = src.len().min(dst.len());
+    if n < 8 {
+        for (d, s) in dst[..n].iter_mut().zip(&src[..n]) {
+            *d = *s;
         }
         return;
     }
-    for (ph, phase) in dst.chunks_exact_mut(pl).enumerate() {
-        let (j0, c0, n) = span(ph);
-        if n == 0 {
-            continue;
+    let mut i = 0;
+    loop {
+        let at = i.min(n - 8);
+        let d: &mut [f32; 8] = (&mut dst[at..at + 8]).try_into().expect("8 values");
+        *d = src[at..at + 8].try_into().expect("8 values");
+        if at + 8 == n {
+            break;
         }
-        for (d, x) in phase[j0..j0 + n].iter_mut().zip(src[c0..].iter().step_by(s)) {
-            *d = *x;
+        i += 8;
+    }
+}
+
+/// How an input row goes into a padded row stored by phase (see [`Plan`]):
+/// the stored row holds `s` phases of `pl` values each; phase `ph` value
+/// `j` is padded column `ph + j·s`, i.e. input column `ph + j·s − pw`. Per
+/// phase: the first stored index that reads the input, the input column it
+/// reads, and how many consecutive stored values read the input.
+#[derive(Debug, Clone)]
+struct Phases {
+    s: usize,
+    pl: usize,
+    spans: Vec<(usize, usize, usize)>,
+}
+
+impl Phases {
+    fn new(wd: usize, pw: usize, s: usize, pl: usize) -> Phases {
+        let spans = (0..s)
+            .map(|ph| {
+                let j0 = pw.saturating_sub(ph).div_ceil(s);
+                let c0 = ph + j0 * s - pw;
+                let n = if c0 < wd { (wd - c0).div_ceil(s).min(pl.saturating_sub(j0)) } else { 0 };
+                (j0.min(pl), c0, n)
+            })
+            .collect();
+        Phases { s, pl, spans }
+    }
+
+    /// Copy input row `src` into stored row `dst` (`s·pl` values): only the
+    /// values that read the input are written (the padding keeps its zeros).
+    #[inline(always)]
+    fn copy(&self, src: &[f32], dst: &mut [f32]) {
+        let (s, pl) = (self.s, self.pl);
+        if s == 2 {
+            // Both phases from the same pairs of input values.
+            let [(ja, ca, na), (jb, _, nb)] = [self.spans[0], self.spans[1]];
+            let (first, second) = dst[..2 * pl].split_at_mut(pl);
+            let (even, odd) =
+                if ca == 0 { ((first, ja, na), (second, jb, nb)) } else { ((second, jb, nb), (first, ja, na)) };
+            let pairs = even.2.min(odd.2);
+            let (e, o) = (&mut even.0[even.1..even.1 + pairs], &mut odd.0[odd.1..odd.1 + pairs]);
+            for ((p, a), b) in src.chunks_exact(2).zip(e.iter_mut()).zip(o.iter_mut()) {
+                *a = p[0];
+                *b = p[1];
+            }
+            if even.2 > pairs {
+                even.0[even.1 + pairs] = src[2 * pairs];
+            }
+            if odd.2 > pairs {
+                odd.0[odd.1 + pairs] = src[2 * pairs + 1];
+            }
+            return;
+        }
+        for (phase, &(j0, c0, n)) in dst.chunks_exact_mut(pl).zip(&self.spans) {
+            if n == 0 {
+                continue;
+            }
+            for (d, x) in phase[j0..j0 + n].iter_mut().zip(src[c0..].iter().step_by(s)) {
+                *d = *x;
+            }
         }
     }
 }
@@ -329,6 +371,7 @@ fn flat_group<const N: usize, L: Lanes<N>, const G: usize>(p: &Padded, base: usi
         let at = (first + j) * N;
         let dst: &mut [f32; N] = (&mut virt[at..at + N]).try_into().expect("N values");
         v.store(dst);
+        p.act.apply(dst);
     }
 }
 
@@ -341,7 +384,7 @@ thread_local! {
 
 /// One padded channel plane: the values (with room for the last vector's
 /// reads), each tap's offset from an output vector's base and its weight,
-/// the padded height, the length of a stored row, the bias.
+/// the padded height, the length of a stored row, the bias, the activation.
 struct Padded<'a> {
     xp: &'a [f32],
     offs: &'a [usize],
@@ -349,6 +392,7 @@ struct Padded<'a> {
     hp: usize,
     rl: usize,
     bias: Option<f32>,
+    act: Activation,
 }
 
 /// [`plane_lanes`] on AVX-512 registers, with FMA.
@@ -381,7 +425,7 @@ fn plane_lanes<const N: usize, L: Lanes<N>>(w: &Win3, p: &Padded, out: &mut [f32
     let (hp, rl) = (p.hp, p.rl);
     let row_base = |od: usize, oh: usize| (od * w.strides[0] * hp + oh * w.strides[1]) * rl;
     let max_off = p.offs.iter().max().copied().unwrap_or(0);
-    if total == 0 {
+    if total == 0 || ow_n < N {
         return;
     }
     // The last vector's reads end inside the padded plane.
@@ -390,17 +434,20 @@ fn plane_lanes<const N: usize, L: Lanes<N>>(w: &Win3, p: &Padded, out: &mut [f32
     let bias_v = L::load(&[p.bias.unwrap_or(0.0); N]);
     let one = L::load(&[1.0; N]);
     // The output vectors in order, walked without divisions: (input base,
-    // output position, valid lanes) of vector `col` of output row (od, oh).
+    // output position) of vector `col` of output row (od, oh).
     let (mut od, mut oh, mut col, mut out_row) = (0, 0, 0, 0);
     for first in (0..total).step_by(RUN) {
         // A short last run repeats its last vector (computed twice, stored twice).
-        let mut jobs = [(0usize, 0usize, 0usize); RUN];
+        let mut jobs = [(0usize, 0usize); RUN];
         for j in 0..RUN {
             if first + j >= total {
                 jobs[j] = jobs[j - 1];
                 continue;
             }
-            jobs[j] = (row_base(od, oh) + col * N, out_row + col * N, N.min(ow_n - col * N));
+            // A row's last vector ends at the row's end (overlapping the one
+            // before: those outputs are computed twice, the same bits).
+            let at = (col * N).min(ow_n - N);
+            jobs[j] = (row_base(od, oh) + at, out_row + at);
             col += 1;
             if col == per_row {
                 (col, oh, out_row) = (0, oh + 1, out_row + ow_n);
@@ -422,17 +469,12 @@ fn plane_lanes<const N: usize, L: Lanes<N>>(w: &Win3, p: &Padded, out: &mut [f32
             }
         }
         for j in 0..RUN {
-            let (_, o, valid) = jobs[j];
+            let (_, o) = jobs[j];
             // `sum + 1 · bias` is `sum + bias` exactly.
             let v = if p.bias.is_some() { acc[j].mul_add(one, bias_v) } else { acc[j] };
-            if valid == N {
-                let dst: &mut [f32; N] = (&mut out[o..o + N]).try_into().expect("N values");
-                v.store(dst);
-            } else {
-                let mut tmp = [0.0f32; N];
-                v.store(&mut tmp);
-                out[o..o + valid].copy_from_slice(&tmp[..valid]);
-            }
+            let dst: &mut [f32; N] = (&mut out[o..o + N]).try_into().expect("N values");
+            v.store(dst);
+            p.act.apply(dst);
         }
     }
 }
@@ -474,12 +516,13 @@ mod tests {
                 for (pw, pe) in [(0usize, 0usize), (1, 1), (2, 1), (3, 0), (0, 3), (5, 4)] {
                     let src: Vec<f32> = (0..wd).map(|i| i as f32 + 1.0).collect();
                     let pl = (pw + wd + pe).div_ceil(s);
-                    let mut dst = vec![f32::NAN; s * pl];
-                    split_phases(&src, pw, s, &mut dst);
+                    // Padding is left as it was.
+                    let mut dst = vec![-7.0; s * pl];
+                    Phases::new(wd, pw, s, pl).copy(&src, &mut dst);
                     for ph in 0..s {
                         for j in 0..pl {
                             let c = (ph + j * s).wrapping_sub(pw);
-                            let want = if c < wd { src[c] } else { 0.0 };
+                            let want = if c < wd { src[c] } else { -7.0 };
                             assert_eq!(dst[ph * pl + j], want, "s {s} wd {wd} pads {pw},{pe} phase {ph} j {j}");
                         }
                     }
@@ -535,7 +578,7 @@ mod tests {
             for bias in [None, Some(0.375)] {
                 // Stale values in the scratch plane from the last case must not leak.
                 let mut out = vec![f32::NAN; w.out_size()];
-                Plan::new(&w).plane(&x, &k, bias, &mut out);
+                Plan::new(&w).plane(&x, &k, bias, Activation::None, &mut out);
                 let want = naive(&w, &x, &k, bias);
                 let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&out), bits(&want), "{:?} {:?} bias {bias:?}", w.input, w.kernel);
