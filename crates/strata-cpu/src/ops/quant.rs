@@ -120,10 +120,78 @@ struct QuantizeKernel {
     precision: Option<DType>,
 }
 
+/// How per-tensor or per-axis parameters repeat over a tensor of shape
+/// `x_shape`: runs of `inner` consecutive elements share one parameter,
+/// and run `r` takes parameter `r % len`. `None` for blocked parameters
+/// (and shapes that do not fit, left to the general path to report).
+fn runs(x_shape: &[usize], p_shape: &[usize], axis: i64, block: i64) -> Option<(usize, usize)> {
+    let n: usize = x_shape.iter().product();
+    if p_shape.iter().product::<usize>() == 1 {
+        return Some((n.max(1), 1));
+    }
+    let ax = super::axis(axis, x_shape.len()).ok()?;
+    (block == 0 && p_shape == [x_shape[ax]]).then(|| (x_shape[ax + 1..].iter().product::<usize>().max(1), x_shape[ax]))
+}
+
+/// Integer elements of an 8-bit tensor as f32 (exact), or `None`.
+fn small_ints(t: &CpuTensor) -> Option<Vec<f32>> {
+    match &t.data {
+        Data::U8(v) => Some(v.iter().map(|&x| x as f32).collect()),
+        Data::I8(v) => Some(v.iter().map(|&x| x as f32).collect()),
+        _ => None,
+    }
+}
+
+/// QuantizeLinear of float32 by float32 scales to uint8 / int8, per
+/// tensor or per axis: `clamp(rint(x / s) + z)` in float32 (a NaN quotient
+/// counts as 0), the same values as the general path, in vectors.
+fn quantize_f32(k: &QuantizeKernel, x: &CpuTensor, s: &CpuTensor, zp: Option<&CpuTensor>) -> Option<CpuTensor> {
+    let (Data::F32(xv), Data::F32(sv)) = (&x.data, &s.data) else { return None };
+    if !matches!(k.to, DType::U8 | DType::I8) || !matches!(k.precision, None | Some(DType::F32)) {
+        return None;
+    }
+    let (inner, len) = runs(&x.shape, &s.shape, k.axis, k.block)?;
+    let zv = match zp {
+        Some(z) if z.dtype == k.to && z.shape == s.shape => small_ints(z)?,
+        Some(_) => return None,
+        None => vec![0.0; sv.len()],
+    };
+    // Every value is clamped into the type's range before the cast.
+    macro_rules! quantize {
+        ($t:ty, $lo:expr, $hi:expr) => {{
+            let mut q: Vec<$t> = vec![0; xv.len()];
+            crate::simd::vectorized(
+                #[inline(always)]
+                || {
+                    for (r, (src, dst)) in xv.chunks(inner).zip(q.chunks_mut(inner)).enumerate() {
+                        let (sc, z) = (sv[r % len], zv[r % len]);
+                        for (o, &v) in dst.iter_mut().zip(src) {
+                            let t = (v / sc).round_ties_even();
+                            let t = if t.is_nan() { 0.0 } else { t };
+                            // SAFETY: a finite value in the type's range (NaN became 0).
+                            *o = unsafe { (t + z).clamp($lo, $hi).to_int_unchecked::<i32>() } as $t;
+                        }
+                    }
+                },
+            );
+            q
+        }};
+    }
+    let data = if k.to == DType::U8 {
+        Data::U8(Arc::new(quantize!(u8, 0.0, 255.0)))
+    } else {
+        Data::I8(Arc::new(quantize!(i8, -128.0, 127.0)))
+    };
+    Some(CpuTensor { dtype: k.to, shape: x.shape.clone(), data })
+}
+
 impl Kernel for QuantizeKernel {
     fn run(&self, _ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
         let (x, s) = (input(inputs, 0)?, input(inputs, 1)?);
         let zp = inputs.get(2).copied().flatten();
+        if let Some(t) = quantize_f32(self, x, s, zp) {
+            return Ok(vec![t]);
+        }
         let s_idx = param_index(&x.shape, &s.shape, self.axis, self.block, "y_scale")?;
         let z_idx = zp.map(|z| param_index(&x.shape, &z.shape, self.axis, self.block, "y_zero_point")).transpose()?;
         let (sv, zv) = (s.to_f64_vec(), zp.map(CpuTensor::to_f64_vec).unwrap_or_default());
@@ -172,7 +240,7 @@ struct DequantizeKernel {
 }
 
 impl Kernel for DequantizeKernel {
-    fn run(&self, _ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
+    fn run(&self, ctx: &Ctx, inputs: &[Option<&CpuTensor>]) -> Result<Vec<CpuTensor>> {
         let (x, s) = (input(inputs, 0)?, input(inputs, 1)?);
         // Float8 zero points are zero by definition and ignored.
         let zp = inputs.get(2).copied().flatten().filter(|_| !is_float8(x.dtype));
@@ -180,6 +248,9 @@ impl Kernel for DequantizeKernel {
             && z.dtype != x.dtype
         {
             bail!("zero point type {} differs from the input type {}", z.dtype, x.dtype);
+        }
+        if let Some(t) = dequantize_f32(ctx, self, x, s, zp) {
+            return Ok(vec![t]);
         }
         let s_idx = param_index(&x.shape, &s.shape, self.axis, self.block, "x_scale")?;
         let z_idx = zp.map(|z| param_index(&x.shape, &z.shape, self.axis, self.block, "x_zero_point")).transpose()?;
@@ -203,6 +274,50 @@ impl Kernel for DequantizeKernel {
     }
 }
 
+/// DequantizeLinear of uint8 / int8 by float32 scales to float32, per
+/// tensor or per axis: `(x − z) · s` in float32 (exact difference), the
+/// same values as the general path, in vectors.
+fn dequantize_f32(
+    ctx: &Ctx,
+    k: &DequantizeKernel,
+    x: &CpuTensor,
+    s: &CpuTensor,
+    zp: Option<&CpuTensor>,
+) -> Option<CpuTensor> {
+    let Data::F32(sv) = &s.data else { return None };
+    if k.to != DType::F32 || !matches!(x.dtype, DType::U8 | DType::I8) {
+        return None;
+    }
+    let (inner, len) = runs(&x.shape, &s.shape, k.axis, k.block)?;
+    let zv = match zp {
+        Some(z) if z.shape == s.shape => small_ints(z)?,
+        Some(_) => return None,
+        None => vec![0.0; sv.len()],
+    };
+    let mut out = ctx.buffer(x.numel());
+    macro_rules! dequantize {
+        ($xv:expr) => {
+            crate::simd::vectorized(
+                #[inline(always)]
+                || {
+                    for (r, (src, dst)) in $xv.chunks(inner).zip(out.chunks_mut(inner)).enumerate() {
+                        let (sc, z) = (sv[r % len], zv[r % len]);
+                        for (o, &v) in dst.iter_mut().zip(src) {
+                            *o = (v as f32 - z) * sc;
+                        }
+                    }
+                },
+            )
+        };
+    }
+    match &x.data {
+        Data::U8(xv) => dequantize!(xv),
+        Data::I8(xv) => dequantize!(xv),
+        _ => return None,
+    }
+    Some(CpuTensor::f32(x.shape.clone(), out))
+}
+
 struct DynamicQuantizeKernel;
 
 impl Kernel for DynamicQuantizeKernel {
@@ -210,19 +325,37 @@ impl Kernel for DynamicQuantizeKernel {
         let x = input(inputs, 0)?;
         let xv = x.as_f32()?;
         // The range always includes zero; NaNs are skipped.
-        let (mut lo, mut hi) = (0.0f32, 0.0f32);
-        for &v in xv {
-            if v > hi {
-                hi = v;
-            }
-            if v < lo {
-                lo = v;
-            }
-        }
+        // In sixteen lanes (min and max are exact in any order).
+        let (lo, hi) = crate::simd::vectorized(
+            #[inline(always)]
+            || {
+                let (mut lo, mut hi) = ([0.0f32; 16], [0.0f32; 16]);
+                let chunks = xv.chunks_exact(16);
+                let rest = chunks.remainder();
+                for c in chunks {
+                    for l in 0..16 {
+                        hi[l] = if c[l] > hi[l] { c[l] } else { hi[l] };
+                        lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
+                    }
+                }
+                let hi = hi.iter().chain(rest).fold(0.0f32, |a, &b| if b > a { b } else { a });
+                let lo = lo.iter().chain(rest).fold(0.0f32, |a, &b| if b < a { b } else { a });
+                (lo, hi)
+            },
+        );
         let range = if hi == lo { 1.0 } else { hi - lo };
         let scale = range / 255.0;
         let zp = (0.0 - lo / scale).clamp(0.0, 255.0).round_ties_even();
-        let y: Vec<u8> = xv.iter().map(|&v| ((v / scale).round_ties_even() + zp).clamp(0.0, 255.0) as u8).collect();
+        let mut q = vec![0.0f32; xv.len()];
+        crate::simd::vectorized(
+            #[inline(always)]
+            || {
+                for (o, &v) in q.iter_mut().zip(xv) {
+                    *o = ((v / scale).round_ties_even() + zp).clamp(0.0, 255.0);
+                }
+            },
+        );
+        let y: Vec<u8> = q.iter().map(|&v| v as u8).collect();
         Ok(vec![
             CpuTensor { dtype: DType::U8, shape: x.shape.clone(), data: Data::U8(Arc::new(y)) },
             CpuTensor::f32(vec![], vec![scale]),
@@ -290,6 +423,32 @@ fn int_gemm(a: &[i32], b: &[i32], (m, k, n): (usize, usize, usize), out: &mut [i
     }
 }
 
+/// The most steps of an integer product whose float32 sums are exact: every
+/// product and partial sum is an integer below 2^24 in magnitude when
+/// `max|a| · max|b| · depth < 2^24` (8-bit operands minus their zero
+/// points: 256 steps). `None` when not even one step fits.
+fn exact_f32_depth(a: &[i32], b: &[i32], k: usize) -> Option<usize> {
+    let amax = a.iter().map(|x| x.unsigned_abs() as u64).max().unwrap_or(0);
+    let bmax = b.iter().map(|x| x.unsigned_abs() as u64).max().unwrap_or(0);
+    let depth = ((1u64 << 24) - 1) / (amax * bmax).max(1);
+    (depth >= 1 && k > 0).then(|| (depth as usize).min(k).min(crate::gemm::KC))
+}
+
+/// `out = a · b` exactly (as [`int_gemm`]) from float32 copies of the
+/// integer operands: the float GEMM over `depth` steps at a time (exact:
+/// see [`exact_f32_depth`]), the passes' sums added in i64 and wrapped to int32.
+fn float_int_gemm(ctx: &Ctx, a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize), depth: usize, out: &mut [i32]) {
+    let mut acc = vec![0i64; m * n];
+    let mut c = vec![0.0f32; m * n];
+    for k0 in (0..k).step_by(depth) {
+        let kc = depth.min(k - k0);
+        let rows = crate::gemm::Rhs::Rows { data: &b[k0 * n..(k0 + kc) * n], k: kc, n, ldb: n };
+        crate::gemm::gemm_rows(ctx.pool, &a[k0..], m, kc, k, rows, &mut c, n, &crate::gemm::Epilogue::default());
+        acc.iter_mut().zip(&c).for_each(|(s, &v)| *s += v as i64);
+    }
+    out.iter_mut().zip(&acc).for_each(|(o, &s)| *o = s as i32);
+}
+
 /// Batched integer `matmul` with numpy broadcasting and 1-D promotion.
 fn int_matmul(
     ctx: &Ctx,
@@ -314,15 +473,36 @@ fn int_matmul(
     let total = ctx.check_numel(&full)?;
     let (sa, sb, bs) = (broadcast_strides(ab, &batch), broadcast_strides(bb, &batch), strides(&batch));
     let mut out = vec![0i32; total];
-    ctx.pool.for_each_chunk(&mut out, (m * n).max(1), total * k, |bi, o| {
+    let offsets = |bi: usize| {
         let (mut oa, mut ob) = (0, 0);
         for d in 0..batch.len() {
             let idx = (bi / bs[d]) % batch[d];
             oa += idx * sa[d];
             ob += idx * sb[d];
         }
-        int_gemm(&a[oa * m * k..(oa + 1) * m * k], &b[ob * k * n..(ob + 1) * k * n], (m, k, n), o);
-    });
+        (oa, ob)
+    };
+    if let Some(depth) = exact_f32_depth(a, b, k) {
+        // Each product on the float GEMM (which shares out the work itself).
+        let (af, bf): (Vec<f32>, Vec<f32>) =
+            (a.iter().map(|&v| v as f32).collect(), b.iter().map(|&v| v as f32).collect());
+        for (bi, o) in out.chunks_exact_mut((m * n).max(1)).enumerate() {
+            let (oa, ob) = offsets(bi);
+            float_int_gemm(
+                ctx,
+                &af[oa * m * k..(oa + 1) * m * k],
+                &bf[ob * k * n..(ob + 1) * k * n],
+                (m, k, n),
+                depth,
+                o,
+            );
+        }
+    } else {
+        ctx.pool.for_each_chunk(&mut out, (m * n).max(1), total * k, |bi, o| {
+            let (oa, ob) = offsets(bi);
+            int_gemm(&a[oa * m * k..(oa + 1) * m * k], &b[ob * k * n..(ob + 1) * k * n], (m, k, n), o);
+        });
+    }
     let mut shape = batch;
     if a_shape.len() > 1 {
         shape.push(m);
@@ -358,6 +538,80 @@ fn qlinear_out(x: &CpuTensor, y_zp: Option<&CpuTensor>) -> Result<(DType, (f64, 
 struct MatMulIntegerKernel {
     /// QLinearMatMul (scales and zero points around the product).
     qlinear: bool,
+    /// A constant 2-D right operand, prepared once.
+    const_b: Option<ConstB>,
+}
+
+/// A constant `k × n` right operand minus its zero point as float32
+/// panels of at most `depth` steps each, `depth` such that the products
+/// with any 8-bit left operand sum exactly (see [`exact_f32_depth`]).
+struct ConstB {
+    shape: Vec<usize>,
+    panels: Vec<crate::gemm::PackedB>,
+    depth: usize,
+}
+
+impl ConstB {
+    fn new(b: &CpuTensor, zp: Option<&CpuTensor>) -> Option<ConstB> {
+        let [k, n] = b.shape[..] else { return None };
+        let bv = minus_zero_point(b, zp, false, "B").ok()?;
+        let bmax = bv.iter().map(|x| x.unsigned_abs() as u64).max().unwrap_or(0);
+        let depth = (((1u64 << 24) - 1) / (255 * bmax).max(1)).min(crate::gemm::KC as u64) as usize;
+        if depth == 0 || k == 0 {
+            return None;
+        }
+        let bf: Vec<f32> = bv.iter().map(|&v| v as f32).collect();
+        let panels = (0..k)
+            .step_by(depth)
+            .map(|k0| crate::gemm::PackedB::pack(&bf[k0 * n..], depth.min(k - k0), n, n, 1))
+            .collect();
+        Some(ConstB { shape: b.shape.clone(), panels, depth })
+    }
+
+    /// `a` (8-bit, any rank, minus its zero point) times this operand, as
+    /// int32: (shape, values, rows, columns).
+    fn product(
+        &self,
+        ctx: &Ctx,
+        a: &CpuTensor,
+        a_zp: Option<&CpuTensor>,
+    ) -> Result<(Vec<usize>, Vec<i32>, usize, usize)> {
+        let ([k, n], Some(&ka)) = ([self.shape[0], self.shape[1]], a.shape.last()) else {
+            bail!("matmul inputs must have rank >= 1");
+        };
+        if ka != k {
+            bail!("matmul inner dimensions differ: {:?} and {:?}", a.shape, self.shape);
+        }
+        let m = a.numel() / k.max(1);
+        let per_row = a.shape.len() >= 2 && a_zp.is_some_and(|z| z.numel() > 1);
+        let af: Vec<f32> = match (&a.data, a_zp.map(|z| small_ints(z).filter(|v| v.len() == 1))) {
+            (Data::U8(v), None | Some(Some(_))) if !per_row => {
+                let z = a_zp.and_then(small_ints).map_or(0.0, |z| z[0]);
+                v.iter().map(|&x| x as f32 - z).collect()
+            }
+            (Data::I8(v), None | Some(Some(_))) if !per_row => {
+                let z = a_zp.and_then(small_ints).map_or(0.0, |z| z[0]);
+                v.iter().map(|&x| x as f32 - z).collect()
+            }
+            _ => minus_zero_point(a, a_zp, true, "A")?.iter().map(|&v| v as f32).collect(),
+        };
+        let mut shape = a.shape[..a.shape.len() - 1].to_vec();
+        shape.push(n);
+        ctx.check_numel(&shape)?;
+        let mut acc = vec![0i32; m * n];
+        let mut c = ctx.buffer(m * n);
+        for (p, pb) in self.panels.iter().enumerate() {
+            let (k0, kc) = (p * self.depth, self.depth.min(k - p * self.depth));
+            let epi = crate::gemm::Epilogue::default();
+            crate::gemm::gemm_rows(ctx.pool, &af[k0..], m, kc, k, crate::gemm::Rhs::Packed(pb), &mut c, n, &epi);
+            // Exact integers below 2^24; int32 wraps as ONNX's int32 output does.
+            crate::simd::vectorized(
+                #[inline(always)]
+                || acc.iter_mut().zip(&c).for_each(|(s, &v)| *s = s.wrapping_add(v as i32)),
+            );
+        }
+        Ok((shape, acc, m, n))
+    }
 }
 
 impl Kernel for MatMulIntegerKernel {
@@ -365,9 +619,16 @@ impl Kernel for MatMulIntegerKernel {
         let opt = |i: usize| inputs.get(i).copied().flatten();
         let (ia, iaz, ib, ibz) = if self.qlinear { (0, 2, 3, 5) } else { (0, 2, 1, 3) };
         let (a, b) = (input(inputs, ia)?, input(inputs, ib)?);
-        let av = minus_zero_point(a, opt(iaz), true, "A")?;
-        let bv = minus_zero_point(b, opt(ibz), false, "B")?;
-        let (shape, acc, m, n) = int_matmul(ctx, &av, &a.shape, &bv, &b.shape)?;
+        let (shape, acc, m, n) = match &self.const_b {
+            Some(cb) if cb.shape == b.shape && matches!(a.dtype, DType::U8 | DType::I8) => {
+                cb.product(ctx, a, opt(iaz))?
+            }
+            _ => {
+                let av = minus_zero_point(a, opt(iaz), true, "A")?;
+                let bv = minus_zero_point(b, opt(ibz), false, "B")?;
+                int_matmul(ctx, &av, &a.shape, &bv, &b.shape)?
+            }
+        };
         if !self.qlinear {
             return Ok(vec![CpuTensor { dtype: DType::I32, shape, data: Data::I32(Arc::new(acc)) }]);
         }
@@ -497,6 +758,17 @@ impl Kernel for ConvIntegerKernel {
     }
 }
 
+/// A constant 2-D right operand (input `b`, zero point input `zp` constant
+/// or absent) prepared for the float GEMM, when its products fit.
+fn const_b(info: &NodeInfo, b: usize, zp: usize) -> Option<ConstB> {
+    let bt = CpuTensor::from_host(info.constant(b)?).ok()?;
+    let zt = match info.has_input(zp) {
+        true => Some(CpuTensor::from_host(info.constant(zp)?).ok()?),
+        false => None,
+    };
+    ConstB::new(&bt, zt.as_ref())
+}
+
 /// Build a quantisation kernel, or say why this backend does not run it.
 #[deny(clippy::wildcard_enum_match_arm)]
 pub(crate) fn build(op: &Q, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
@@ -554,12 +826,12 @@ pub(crate) fn build(op: &Q, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
         }
         Q::MatMulInteger {} => {
             (0..4).try_for_each(int8)?;
-            Box::new(MatMulIntegerKernel { qlinear: false })
+            Box::new(MatMulIntegerKernel { qlinear: false, const_b: const_b(info, 1, 3) })
         }
         Q::QLinearMatMul {} => {
             [0, 2, 3, 5, 7].into_iter().try_for_each(int8)?;
             [1, 4, 6].into_iter().try_for_each(float_param)?;
-            Box::new(MatMulIntegerKernel { qlinear: true })
+            Box::new(MatMulIntegerKernel { qlinear: true, const_b: const_b(info, 3, 5) })
         }
         Q::ConvInteger { group, .. } | Q::QLinearConv { group, .. } => {
             let qlinear = matches!(op, Q::QLinearConv { .. });
@@ -577,4 +849,74 @@ pub(crate) fn build(op: &Q, info: &NodeInfo) -> Result<Box<dyn Kernel>> {
             Box::new(ConvIntegerKernel { geo, group, qlinear })
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::Pool;
+
+    #[test]
+    fn integer_products_on_the_float_gemm_are_exact() {
+        let mut seed = 3u32;
+        let mut rnd = |lo: i32, hi: i32| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            lo + (seed >> 8) as i32 % (hi - lo + 1)
+        };
+        // (m, k, n): one pass, several passes with a short last one, a row vector.
+        for (m, k, n) in [(5, 40, 33), (7, 700, 50), (1, 300, 17)] {
+            // Extremes of uint8 / int8 minus zero points included.
+            let a: Vec<i32> = (0..m * k).map(|i| if i % 13 == 0 { 255 } else { rnd(-255, 255) }).collect();
+            let b: Vec<i32> = (0..k * n).map(|i| if i % 11 == 0 { -255 } else { rnd(-255, 255) }).collect();
+            let mut want = vec![0i32; m * n];
+            int_gemm(&a, &b, (m, k, n), &mut want);
+            let depth = exact_f32_depth(&a, &b, k).expect("8-bit operands fit");
+            assert!(depth <= 258);
+            for threads in [1, 2] {
+                let pool = Pool::new(threads);
+                let ctx = Ctx { pool: &pool, max_elements: usize::MAX, spare: None };
+                let (af, bf): (Vec<f32>, Vec<f32>) =
+                    (a.iter().map(|&v| v as f32).collect(), b.iter().map(|&v| v as f32).collect());
+                let mut got = vec![0i32; m * n];
+                float_int_gemm(&ctx, &af, &bf, (m, k, n), depth, &mut got);
+                assert_eq!(got, want, "{m}x{k}x{n} on {threads} threads");
+            }
+        }
+        // 16-bit operands do not fit one step.
+        assert_eq!(exact_f32_depth(&[40_000], &[40_000], 4), None);
+    }
+
+    #[test]
+    fn constant_right_operands_give_the_integer_products() {
+        let mut seed = 9u32;
+        let mut byte = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 13) as u8
+        };
+        let u8s = |shape: Vec<usize>, v: Vec<u8>| CpuTensor { dtype: DType::U8, shape, data: Data::U8(Arc::new(v)) };
+        let i8s = |shape: Vec<usize>, v: Vec<u8>| CpuTensor {
+            dtype: DType::I8,
+            shape,
+            data: Data::I8(Arc::new(v.into_iter().map(|x| x as i8).collect())),
+        };
+        let pool = Pool::new(2);
+        let ctx = Ctx { pool: &pool, max_elements: usize::MAX, spare: None };
+        // (A shape, k, n, A zero point shape): batched A, a row vector, per-row zero points, two passes.
+        for (a_shape, k, n, zshape) in
+            [(vec![2, 3, 40], 40, 33, vec![]), (vec![300], 300, 20, vec![]), (vec![4, 520], 520, 18, vec![4])]
+        {
+            let a = u8s(a_shape.clone(), (0..a_shape.iter().product::<usize>()).map(|_| byte()).collect());
+            let az = u8s(zshape.clone(), (0..zshape.iter().product::<usize>().max(1)).map(|_| byte()).collect());
+            let mut bvals: Vec<u8> = (0..k * n).map(|_| byte()).collect();
+            bvals[0] = 0x80; // -128
+            let b = i8s(vec![k, n], bvals);
+            let bz = i8s(vec![n], (0..n).map(|_| byte()).collect());
+            let cb = ConstB::new(&b, Some(&bz)).expect("8-bit weights");
+            let got = cb.product(&ctx, &a, Some(&az)).expect("product");
+            let av = minus_zero_point(&a, Some(&az), true, "A").expect("A");
+            let bv = minus_zero_point(&b, Some(&bz), false, "B").expect("B");
+            let want = int_matmul(&ctx, &av, &a.shape, &bv, &b.shape).expect("int");
+            assert_eq!((got.0, got.1), (want.0, want.1), "A {a_shape:?}, k {k}, n {n}");
+        }
+    }
 }

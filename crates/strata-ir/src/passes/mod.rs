@@ -24,7 +24,7 @@ pub use recognize::{recognize_activations, recognize_gelu, recognize_hard_activa
 
 use crate::error::IrError;
 use crate::graph::{Dim, Graph, GraphId, Model, Node, ValueId, ValueType};
-use crate::ops::{Op, TensorOp};
+use crate::ops::{Op, QuantOp, TensorOp};
 use crate::tensor::TensorData;
 
 /// Values of graph `graph` that its nodes' subgraphs capture (read from
@@ -153,7 +153,9 @@ impl Pass for DeadCode {
 }
 
 /// Constant folding of the main graph with an evaluator; outputs larger than
-/// `max_elements` are not folded (they would bloat the model).
+/// `max_elements` are not folded (they would bloat the model), except
+/// `DequantizeLinear` of constant weights (their float values are what the
+/// kernels read).
 pub struct FoldConstants<'e> {
     pub evaluator: &'e dyn Evaluator,
     pub max_elements: usize,
@@ -231,9 +233,12 @@ pub fn fold_constants(model: &mut Model, ev: &dyn Evaluator, max_elements: usize
             && node.outputs.iter().all(|o| o.is_some());
         if foldable {
             let inputs: Vec<Option<TensorData>> = node.inputs.iter().map(|v| v.map(|v| consts[&v].clone())).collect();
+            // A dequantised weight is folded whatever its size: every
+            // backend reads the float values anyway, and the integer ones go.
+            let dequantise = matches!(node.op, Op::Quant(QuantOp::DequantizeLinear { .. }));
             if let Some(outs) = ev.eval(&node, &inputs)
                 && outs.len() >= node.outputs.len()
-                && outs.iter().all(|t| t.numel() <= max_elements)
+                && (dequantise || outs.iter().all(|t| t.numel() <= max_elements))
             {
                 for (o, t) in node.outputs.iter().flatten().zip(outs) {
                     consts.insert(*o, t.clone());
