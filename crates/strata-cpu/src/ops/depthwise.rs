@@ -1,15 +1,17 @@
 //! Depthwise convolution one channel plane at a time, in the plane's own
 //! layout (part of the `nn` family, called by [`super::conv`]).
 //!
-//! The plane is copied once into a zero-padded scratch plane (with a
-//! stride `s` along rows, each padded row split into its `s` phases); then
-//! every output vector (`N` consecutive outputs of one output row) is the
-//! sum over the taps, in kernel order, of `N` consecutive padded-input
-//! values at a fixed offset per tap times the tap's weight. Several vectors are
-//! computed together (their sums in registers, each tap's weight loaded
-//! once for all of them), and no layout is transposed. Each step is a
-//! fused multiply-add on x86-64 with FMA, as in the GEMM (see
-//! [`crate::gemm::fused`]), else a multiply then an add.
+//! The plane is copied into a zero-padded scratch plane (with a stride `s`
+//! along rows, each padded row split into its `s` phases; the padding is
+//! zeroed once per [`Plan`] and thread); then every output vector (`N`
+//! consecutive outputs of one output row, or of a flat run over short
+//! rows) is the sum over the taps, in kernel order, of `N` consecutive
+//! padded-input values at a fixed offset per tap times the tap's weight.
+//! Several vectors are computed together (their sums in registers, each
+//! tap's weight loaded once for all of them), and no layout is transposed;
+//! the bias and a Relu/Clip activation finish each vector as it is stored.
+//! Each step is a fused multiply-add on x86-64 with FMA, as in the GEMM
+//! (see [`crate::gemm::fused`]), else a multiply then an add.
 //!
 //! A tap that falls in the padding adds `0 · k`, which is `±0` for a
 //! finite weight, and adding `±0` to a non-zero sum leaves it unchanged:
@@ -27,8 +29,9 @@ const RUN: usize = 6;
 
 /// Whether this path applies to `w` and suits it: no negative padding,
 /// and output rows that fill at least one vector and three quarters of the
-/// vectors they take (shorter rows run faster with channels in the lanes,
-/// [`super::conv`]'s blocked path).
+/// vectors they take, or short rows that suit a flat run ([`flat`]; other
+/// short rows run faster with channels in the lanes, [`super::conv`]'s
+/// blocked path).
 pub(super) fn applies(w: &Win3) -> bool {
     let ow = w.out[2];
     w.pad_begin.iter().chain(&w.pad_end).all(|&p| p >= 0) && (fills(ow, 8) || fills(ow, lanes(ow)) || flat(w))
