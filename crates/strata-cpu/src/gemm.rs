@@ -334,6 +334,7 @@ fn isa() -> Isa {
 
 mod micro;
 
+#[cfg(target_arch = "x86_64")]
 pub(crate) use micro::Finish;
 use micro::micro;
 #[cfg(target_arch = "x86_64")]
@@ -561,7 +562,11 @@ fn run(pool: &Pool, a: AView, isa: Isa, b: Rhs, c: &mut [f32], ldc: usize, epi: 
     assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "gemm output too small");
     if let Rhs::Rows { data, ldb, .. } = b {
         assert!(ldb >= n && (k == 0 || data.len() >= (k - 1) * ldb + n), "gemm right operand too small");
-        if isa != Isa::Avx512 {
+        #[cfg(target_arch = "x86_64")]
+        let in_place = isa == Isa::Avx512;
+        #[cfg(not(target_arch = "x86_64"))]
+        let in_place = false;
+        if !in_place {
             let fill = |j0: usize, w: usize, dst: &mut [f32]| fill_strided(data, k, ldb, 1, j0, w, dst);
             return run(pool, a, isa, Rhs::Fill { k, n, fill: &fill }, c, ldc, epi);
         }

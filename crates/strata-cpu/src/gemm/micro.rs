@@ -4,19 +4,22 @@
 //! element of `C` over `k` in order (fused on x86-64), so they give the
 //! bits the module documentation promises.
 
-use super::{AView, Activation, Isa, MR, NR};
+#[cfg(target_arch = "x86_64")]
+use super::Activation;
+use super::{AView, Isa, MR, NR};
 
 /// The epilogue finished in registers before a tile's last store: a
 /// per-row bias (`bias[r]` for the tile's row `r`, none when null), then an
 /// activation; the same operations as [`super::Epilogue::apply`], so the
 /// same bits.
+#[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) struct Finish {
     pub(crate) bias: *const f32,
     pub(crate) act: Activation,
 }
 
+#[cfg(target_arch = "x86_64")]
 impl Finish {
     /// Nothing to finish (not the last pass over `k`, or no epilogue).
     pub(crate) const NONE: Finish = Finish { bias: std::ptr::null(), act: Activation::None };
