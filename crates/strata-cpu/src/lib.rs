@@ -431,3 +431,44 @@ impl CompiledGraph {
 pub fn upload(t: &strata_ir::TensorData) -> Result<CpuTensor> {
     CpuTensor::from_host(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(s: &Spare) -> (usize, u64) {
+        let list = s.list.lock().expect("lock");
+        (list.len(), list.iter().map(|b| b.capacity() as u64 * 4).sum())
+    }
+
+    #[test]
+    fn spare_buffers_stay_within_the_live_bytes_and_the_last_peak() {
+        let s = Spare::default();
+        let t = |n: usize| CpuTensor::f32(vec![n], vec![0.0; n]);
+        // During a run: never more bytes than the live tensors (the largest go first).
+        s.put(t(1000), 10_000);
+        s.put(t(2000), 12_000);
+        assert_eq!(kept(&s), (2, 12_000));
+        s.put(t(4000), 6_000);
+        assert_eq!(kept(&s), (1, 4_000));
+        // Kept for the next run up to the run's peak, which also bounds the
+        // next run while its live tensors are fewer.
+        s.end_run(6_000);
+        assert_eq!(kept(&s), (1, 4_000));
+        s.put(t(256), 100);
+        assert_eq!(kept(&s), (2, 5_024));
+        s.end_run(3_000);
+        assert_eq!(kept(&s), (1, 1_024));
+        // Small buffers are not kept; at most SPARE_BUFFERS are.
+        s.put(t(10), u64::MAX);
+        assert_eq!(kept(&s).0, 1);
+        for _ in 0..40 {
+            s.put(t(300), u64::MAX);
+        }
+        assert_eq!(kept(&s).0, SPARE_BUFFERS);
+        // A buffer taken is the smallest that fits, never one over 4x the request.
+        let b = s.take(280).expect("a 300-value buffer fits");
+        assert!(b.capacity() >= 280 && b.capacity() <= 4 * 280);
+        assert!(s.take(100_000).is_none());
+    }
+}
