@@ -10,7 +10,7 @@
 
 use strata_ir::window::{FixedWindow, WindowAttrs, axis_attr, positive};
 
-use super::conv_direct::{direct_fits, direct_offsets, padded};
+use super::conv_direct::{direct_fits, direct_offsets, run_direct};
 use super::nn::kerr;
 use super::{Ctx, Kernel, input, unsupported};
 use crate::error::{Result, bail};
@@ -377,16 +377,7 @@ impl ConvKernel {
                     if direct {
                         let ys = &mut y[(b * m + gi * mg) * cols..(b * m + (gi + 1) * mg) * cols];
                         let epi = Epilogue { row_bias: bias.map(|bv| &bv[gi * mg..(gi + 1) * mg]), activation: act };
-                        let (xp, hp, wp) = padded(&w, xs, cg);
-                        let d = crate::direct::Direct {
-                            xp: &xp,
-                            offsets: &offsets,
-                            out: w.out,
-                            stride: [w.strides[0], w.strides[1]],
-                            hp,
-                            wp,
-                        };
-                        crate::direct::conv(ctx.pool, pa, &d, ys, cols, &epi);
+                        run_direct(ctx.pool, &w, xs, cg, &offsets, pa, ys, &epi);
                         continue;
                     }
                     let fill = |j0: usize, width: usize, dst: &mut [f32]| im2col_fill(&w, xs, cg, j0, width, dst);

@@ -20,6 +20,7 @@
 //! `0 · k` is NaN) are left to those kernels.
 
 use super::conv::Win3;
+use super::conv_direct::{Phases, direct_offsets, phased_row};
 use crate::gemm::Activation;
 use crate::simd::Lanes;
 
@@ -43,8 +44,7 @@ pub(super) fn applies(w: &Win3) -> bool {
 /// (smaller planes run faster with channels in the lanes).
 fn flat(w: &Win3) -> bool {
     let ow = w.out[2];
-    let wp = w.input[2] as i64 + w.pad_begin[2] + w.pad_end[2];
-    let rl = (wp.max(0) as usize).next_multiple_of(w.strides[2].max(1));
+    let rl = phased_row(w).1;
     !(fills(ow, 8) || fills(ow, lanes(ow))) && w.strides[1] == 1 && ow > 0 && 2 * ow >= rl && w.out[1] * rl >= 48
 }
 
@@ -98,24 +98,15 @@ impl<'w> Plan<'w> {
     /// The layout of `w`'s padded planes, for every channel of a run.
     pub(super) fn new(w: &'w Win3) -> Plan<'w> {
         let pad = |i: usize| (w.pad_begin[i].max(0) + w.pad_end[i].max(0)) as usize;
-        let [dp, hp, wp] = [0, 1, 2].map(|i| w.input[i] + pad(i));
+        let [dp, hp] = [0, 1].map(|i| w.input[i] + pad(i));
         let [od_n, oh_n, ow_n] = w.out;
         // A padded row is stored as its `s` phases (columns c ≡ 0, 1, … mod the
         // stride `s` along rows), one after another, `pl` values each: output
         // column `o` reads padded column `o·s + t` at `(t mod s)·pl + o + t div s`,
-        // so the columns a vector reads are consecutive for any stride.
-        let s = w.strides[2].max(1);
-        let pl = wp.div_ceil(s);
-        let rl = s * pl;
-        let mut offs = Vec::with_capacity(w.taps());
-        for kd in 0..w.kernel[0] {
-            for kh in 0..w.kernel[1] {
-                for kw in 0..w.kernel[2] {
-                    let t = kw * w.dilations[2];
-                    offs.push((kd * w.dilations[0] * hp + kh * w.dilations[1]) * rl + (t % s) * pl + t / s);
-                }
-            }
-        }
+        // so the columns a vector reads are consecutive for any stride (the
+        // direct convolution's layout, one channel).
+        let (pl, rl) = phased_row(w);
+        let offs = direct_offsets(w, 1);
         let flat = flat(w);
         let last_base = (od_n.saturating_sub(1) * w.strides[0] * hp + oh_n.saturating_sub(1) * w.strides[1]) * rl;
         // The last vector (at most 16 lanes) reads up to 16 values from its
@@ -126,7 +117,7 @@ impl<'w> Plan<'w> {
             (last_base + row_reads.div_ceil(16) * 16 + offs.iter().max().copied().unwrap_or(0) + 16).max(dp * hp * rl);
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let phases = Phases::new(w.input[2], w.pad_begin[2].max(0) as usize, s, pl);
+        let phases = Phases::new(w);
         Plan { w, offs, hp, rl, pl, len, flat, id, phases }
     }
 
@@ -222,67 +213,6 @@ fn copy_row(src: &[f32], dst: &mut [f32]) {
             break;
         }
         i += 8;
-    }
-}
-
-/// How an input row goes into a padded row stored by phase (see [`Plan`]):
-/// the stored row holds `s` phases of `pl` values each; phase `ph` value
-/// `j` is padded column `ph + j·s`, i.e. input column `ph + j·s − pw`. Per
-/// phase: the first stored index that reads the input, the input column it
-/// reads, and how many consecutive stored values read the input.
-#[derive(Debug, Clone)]
-struct Phases {
-    s: usize,
-    pl: usize,
-    spans: Vec<(usize, usize, usize)>,
-}
-
-impl Phases {
-    fn new(wd: usize, pw: usize, s: usize, pl: usize) -> Phases {
-        let spans = (0..s)
-            .map(|ph| {
-                let j0 = pw.saturating_sub(ph).div_ceil(s);
-                let c0 = ph + j0 * s - pw;
-                let n = if c0 < wd { (wd - c0).div_ceil(s).min(pl.saturating_sub(j0)) } else { 0 };
-                (j0.min(pl), c0, n)
-            })
-            .collect();
-        Phases { s, pl, spans }
-    }
-
-    /// Copy input row `src` into stored row `dst` (`s·pl` values): only the
-    /// values that read the input are written (the padding keeps its zeros).
-    #[inline(always)]
-    fn copy(&self, src: &[f32], dst: &mut [f32]) {
-        let (s, pl) = (self.s, self.pl);
-        if s == 2 {
-            // Both phases from the same pairs of input values.
-            let [(ja, ca, na), (jb, _, nb)] = [self.spans[0], self.spans[1]];
-            let (first, second) = dst[..2 * pl].split_at_mut(pl);
-            let (even, odd) =
-                if ca == 0 { ((first, ja, na), (second, jb, nb)) } else { ((second, jb, nb), (first, ja, na)) };
-            let pairs = even.2.min(odd.2);
-            let (e, o) = (&mut even.0[even.1..even.1 + pairs], &mut odd.0[odd.1..odd.1 + pairs]);
-            for ((p, a), b) in src.chunks_exact(2).zip(e.iter_mut()).zip(o.iter_mut()) {
-                *a = p[0];
-                *b = p[1];
-            }
-            if even.2 > pairs {
-                even.0[even.1 + pairs] = src[2 * pairs];
-            }
-            if odd.2 > pairs {
-                odd.0[odd.1 + pairs] = src[2 * pairs + 1];
-            }
-            return;
-        }
-        for (phase, &(j0, c0, n)) in dst.chunks_exact_mut(pl).zip(&self.spans) {
-            if n == 0 {
-                continue;
-            }
-            for (d, x) in phase[j0..j0 + n].iter_mut().zip(src[c0..].iter().step_by(s)) {
-                *d = *x;
-            }
-        }
     }
 }
 
@@ -510,28 +440,6 @@ mod tests {
             }
         }
         out
-    }
-
-    #[test]
-    fn rows_split_by_phase_hold_each_padded_column_once() {
-        for s in 2usize..5 {
-            for wd in 1usize..40 {
-                for (pw, pe) in [(0usize, 0usize), (1, 1), (2, 1), (3, 0), (0, 3), (5, 4)] {
-                    let src: Vec<f32> = (0..wd).map(|i| i as f32 + 1.0).collect();
-                    let pl = (pw + wd + pe).div_ceil(s);
-                    // Padding is left as it was.
-                    let mut dst = vec![-7.0; s * pl];
-                    Phases::new(wd, pw, s, pl).copy(&src, &mut dst);
-                    for ph in 0..s {
-                        for j in 0..pl {
-                            let c = (ph + j * s).wrapping_sub(pw);
-                            let want = if c < wd { src[c] } else { -7.0 };
-                            assert_eq!(dst[ph * pl + j], want, "s {s} wd {wd} pads {pw},{pe} phase {ph} j {j}");
-                        }
-                    }
-                }
-            }
-        }
     }
 
     #[test]
