@@ -452,12 +452,12 @@ fn block(
                     }
                     Panels::Packed(p) => (p[q * k * NR + k0 * NR..].as_ptr(), (k * NR, NR)),
                 };
-                #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-                let in_place = matches!(panels, Panels::Rows { split, .. } if q * NR < split);
                 // On AVX-512, two full panels at a time (32 columns; four
                 // would take the B slab of a pass out of L1, measured no faster).
                 #[cfg(target_arch = "x86_64")]
-                if isa == Isa::Avx512 && (w >= (q + 2) * NR && !matches!(panels, Panels::Rows { .. }) || in_place) {
+                // (For rows read in place these are exactly the pairs before
+                // `split`; the packed rest is narrower than a pair.)
+                if isa == Isa::Avx512 && w >= (q + 2) * NR {
                     for pa in m0..m1 {
                         let ap = a.at(pa, k0);
                         let rows = MR.min(r1 - pa * MR);

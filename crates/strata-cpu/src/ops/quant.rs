@@ -436,17 +436,35 @@ fn exact_f32_depth(a: &[i32], b: &[i32], k: usize) -> Option<usize> {
 
 /// `out = a · b` exactly (as [`int_gemm`]) from float32 copies of the
 /// integer operands: the float GEMM over `depth` steps at a time (exact:
-/// see [`exact_f32_depth`]), the passes' sums added in i64 and wrapped to int32.
-fn float_int_gemm(ctx: &Ctx, a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize), depth: usize, out: &mut [i32]) {
-    let mut acc = vec![0i64; m * n];
-    let mut c = vec![0.0f32; m * n];
-    for k0 in (0..k).step_by(depth) {
+/// see [`exact_f32_depth`]), `rhs(p, k0, kc)` the right operand of pass `p`
+/// (steps `k0 .. k0 + kc`); the passes' sums added in int32, wrapping as
+/// ONNX's int32 output does (the same result as a wider sum wrapped once).
+fn float_int_gemm<'b>(
+    ctx: &Ctx,
+    a: &[f32],
+    (m, k, n): (usize, usize, usize),
+    depth: usize,
+    rhs: impl Fn(usize, usize, usize) -> crate::gemm::Rhs<'b>,
+    out: &mut [i32],
+) {
+    out.fill(0);
+    let mut c = ctx.buffer(m * n);
+    for (p, k0) in (0..k).step_by(depth).enumerate() {
         let kc = depth.min(k - k0);
-        let rows = crate::gemm::Rhs::Rows { data: &b[k0 * n..(k0 + kc) * n], k: kc, n, ldb: n };
-        crate::gemm::gemm_rows(ctx.pool, &a[k0..], m, kc, k, rows, &mut c, n, &crate::gemm::Epilogue::default());
-        acc.iter_mut().zip(&c).for_each(|(s, &v)| *s += v as i64);
+        let epi = crate::gemm::Epilogue::default();
+        crate::gemm::gemm_rows(ctx.pool, &a[k0..], m, kc, k, rhs(p, k0, kc), &mut c, n, &epi);
+        // Exact integers below 2^24 in magnitude.
+        crate::simd::vectorized(
+            #[inline(always)]
+            || out.iter_mut().zip(&c).for_each(|(s, &v)| *s = s.wrapping_add(v as i32)),
+        );
     }
-    out.iter_mut().zip(&acc).for_each(|(o, &s)| *o = s as i32);
+}
+
+/// The right operand of a pass over steps `k0 .. k0 + kc` of the row-major
+/// `k × n` matrix `b`, read in place.
+fn rows_of(b: &[f32], n: usize, k0: usize, kc: usize) -> crate::gemm::Rhs<'_> {
+    crate::gemm::Rhs::Rows { data: &b[k0 * n..(k0 + kc) * n], k: kc, n, ldb: n }
 }
 
 /// Batched integer `matmul` with numpy broadcasting and 1-D promotion.
@@ -488,12 +506,13 @@ fn int_matmul(
             (a.iter().map(|&v| v as f32).collect(), b.iter().map(|&v| v as f32).collect());
         for (bi, o) in out.chunks_exact_mut((m * n).max(1)).enumerate() {
             let (oa, ob) = offsets(bi);
+            let b = &bf[ob * k * n..(ob + 1) * k * n];
             float_int_gemm(
                 ctx,
                 &af[oa * m * k..(oa + 1) * m * k],
-                &bf[ob * k * n..(ob + 1) * k * n],
                 (m, k, n),
                 depth,
+                |_, k0, kc| rows_of(b, n, k0, kc),
                 o,
             );
         }
@@ -583,33 +602,19 @@ impl ConstB {
             bail!("matmul inner dimensions differ: {:?} and {:?}", a.shape, self.shape);
         }
         let m = a.numel() / k.max(1);
-        let per_row = a.shape.len() >= 2 && a_zp.is_some_and(|z| z.numel() > 1);
-        let af: Vec<f32> = match (&a.data, a_zp.map(|z| small_ints(z).filter(|v| v.len() == 1))) {
-            (Data::U8(v), None | Some(Some(_))) if !per_row => {
-                let z = a_zp.and_then(small_ints).map_or(0.0, |z| z[0]);
-                v.iter().map(|&x| x as f32 - z).collect()
-            }
-            (Data::I8(v), None | Some(Some(_))) if !per_row => {
-                let z = a_zp.and_then(small_ints).map_or(0.0, |z| z[0]);
-                v.iter().map(|&x| x as f32 - z).collect()
-            }
+        // A per-tensor zero point is subtracted in float32 (exact); others broadcast as in general.
+        let scalar_zp = a_zp.map_or(Some(0.0), |z| small_ints(z).filter(|v| v.len() == 1).map(|v| v[0]));
+        let af: Vec<f32> = match (&a.data, scalar_zp) {
+            (Data::U8(v), Some(z)) => v.iter().map(|&x| x as f32 - z).collect(),
+            (Data::I8(v), Some(z)) => v.iter().map(|&x| x as f32 - z).collect(),
             _ => minus_zero_point(a, a_zp, true, "A")?.iter().map(|&v| v as f32).collect(),
         };
         let mut shape = a.shape[..a.shape.len() - 1].to_vec();
         shape.push(n);
         ctx.check_numel(&shape)?;
         let mut acc = vec![0i32; m * n];
-        let mut c = ctx.buffer(m * n);
-        for (p, pb) in self.panels.iter().enumerate() {
-            let (k0, kc) = (p * self.depth, self.depth.min(k - p * self.depth));
-            let epi = crate::gemm::Epilogue::default();
-            crate::gemm::gemm_rows(ctx.pool, &af[k0..], m, kc, k, crate::gemm::Rhs::Packed(pb), &mut c, n, &epi);
-            // Exact integers below 2^24; int32 wraps as ONNX's int32 output does.
-            crate::simd::vectorized(
-                #[inline(always)]
-                || acc.iter_mut().zip(&c).for_each(|(s, &v)| *s = s.wrapping_add(v as i32)),
-            );
-        }
+        let packed = |p: usize, _, _| crate::gemm::Rhs::Packed(&self.panels[p]);
+        float_int_gemm(ctx, &af, (m, k, n), self.depth, packed, &mut acc);
         Ok((shape, acc, m, n))
     }
 }
@@ -878,7 +883,7 @@ mod tests {
                 let (af, bf): (Vec<f32>, Vec<f32>) =
                     (a.iter().map(|&v| v as f32).collect(), b.iter().map(|&v| v as f32).collect());
                 let mut got = vec![0i32; m * n];
-                float_int_gemm(&ctx, &af, &bf, (m, k, n), depth, &mut got);
+                float_int_gemm(&ctx, &af, (m, k, n), depth, |_, k0, kc| rows_of(&bf, n, k0, kc), &mut got);
                 assert_eq!(got, want, "{m}x{k}x{n} on {threads} threads");
             }
         }
